@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Set up everything diemcau needs on a fresh Debian machine; safe to run twice.
+#   scripts/setup.sh          Python venv + the package (runtime)
+#   scripts/setup.sh --dev    also test tools, Debian packages for tests, PostgreSQL
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+need_debs=()
+for pkg in janus python3-venv iproute2; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_debs+=("$pkg")
+done
+if [ "$dev" = 1 ]; then
+  for pkg in chromium postgresql janus-tools fonts-dejavu-core; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_debs+=("$pkg")
+  done
+fi
+if [ ${#need_debs[@]} -gt 0 ]; then
+  echo "==> installing Debian packages: ${need_debs[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_debs[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.diemcau-installed
+want="$(sha256sum pyproject.toml | cut -c1-16)-$dev"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "==> installing Python packages"
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  if [ "$dev" = 1 ]; then
+    .venv/bin/pip install -q -e '.[dev]'
+  else
+    .venv/bin/pip install -q -e .
+  fi
+  echo "$want" > "$stamp"
+fi
+
+if [ "$dev" = 1 ]; then
+  scripts/postgres.sh
+fi

@@ -1,0 +1,44 @@
+"""Runtime settings, read from the environment (``DIEMCAU_*``) with safe defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Settings", "default_sqlite_url"]
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    """The embedded default store: one SQLite file in the data directory."""
+    return f"sqlite+aiosqlite:///{(data_dir / 'diemcau.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings.
+
+    Attributes:
+        data_dir: where the embedded database, exports and generated configs live.
+        database_url: SQLAlchemy URL; SQLite (aiosqlite) or PostgreSQL (asyncpg).
+        public_url: base URL printed into join links and QR codes.
+        host: HTTP bind address (loopback by default).
+        port: HTTP port.
+        secret_key: HMAC key for site credentials and session tokens. When empty the
+            store's instance secret is used (generated once, kept in the database).
+    """
+
+    data_dir: Path = field(default_factory=lambda: Path(os.environ.get("DIEMCAU_DATA", "var")))
+    database_url: str = ""
+    public_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: str = field(default_factory=lambda: os.environ.get("DIEMCAU_SECRET_KEY", ""))
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or os.environ.get("DIEMCAU_DB") or default_sqlite_url(
+            self.data_dir
+        )
+
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,0 +1,1 @@
+"""Media plane orchestration: Janus nodes, their API, topology and forwarding."""
