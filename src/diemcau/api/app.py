@@ -1,0 +1,95 @@
+"""The ASGI application: routers, JSON errors, static web pages, service lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from diemcau import __version__
+from diemcau.api import auth_routes, directory_routes
+from diemcau.errors import DomainError
+from diemcau.runtime import Runtime
+
+__all__ = ["create_app", "ROUTERS"]
+
+log = logging.getLogger(__name__)
+
+# Routers included in the app, by module; each module exposes ``router``.
+ROUTERS = (auth_routes, directory_routes)
+
+
+def _static_dir() -> Path:
+    return Path(str(resources.files("diemcau.web") / "static"))
+
+
+def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """Build the app around an assembled `Runtime`; its services start with the app."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="diemcau",
+        version=__version__,
+        description="Command center and online meeting system: directory, sites, meetings.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+
+    @app.exception_handler(DomainError)
+    async def _domain(_req: Request, exc: DomainError) -> JSONResponse:
+        return _error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        first = details[0] if details else {"field": "", "message": "invalid request"}
+        return _error(
+            422, "invalid", f"{first['field']}: {first['message']}", details=details
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, "http_error", str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return _error(500, "internal", "internal server error")
+
+    for module in ROUTERS:
+        app.include_router(module.router)
+
+    static = _static_dir()
+
+    @app.get("/", include_in_schema=False)
+    async def _index() -> FileResponse:
+        return FileResponse(static / "index.html")
+
+    @app.get("/healthz", tags=["meta"])
+    async def _health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.mount("/static", StaticFiles(directory=static), name="static")
+    return app

@@ -1,0 +1,48 @@
+"""``diemcau serve``: the control server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from diemcau.config import Settings
+
+__all__ = ["register", "add_server_options", "settings_from_args"]
+
+
+def add_server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default="", help="database URL (default: SQLite in the data dir)")
+    p.add_argument("--data", default="", help="data directory (default: ./var or $DIEMCAU_DATA)")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default: loopback)")
+    p.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
+    p.add_argument("--public-url", default="", help="base URL for join links")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    kwargs: dict[str, Any] = {
+        "database_url": args.db,
+        "host": args.host,
+        "port": args.port,
+        "public_url": args.public_url,
+    }
+    if args.data:
+        kwargs["data_dir"] = Path(args.data)
+    return Settings(**kwargs)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from diemcau.api.server import serve
+
+    settings = settings_from_args(args)
+    print(f"diemcau: serving on {settings.resolved_public_url()}", file=sys.stderr)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run the control server (HTTP API, web pages, sessions)")
+    add_server_options(p)
+    p.set_defaults(func=_serve)

@@ -1,0 +1,78 @@
+"""Request dependencies: the runtime, and the caller's identity and role.
+
+Every endpoint states who may call it. A site credential (or a site session
+token) is never accepted where staff are required, and a province officer is
+scoped to its own province (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from diemcau.accounts.service import SitePrincipal, StaffPrincipal, principal_from_token
+from diemcau.errors import Forbidden, Unauthorized
+from diemcau.runtime import Runtime
+from diemcau.security import TokenError
+
+__all__ = [
+    "get_runtime",
+    "get_principal",
+    "require_staff",
+    "require_site",
+    "province_scope",
+]
+
+_bearer = HTTPBearer(auto_error=False, description="session token from /api/auth/*")
+
+Principal = StaffPrincipal | SitePrincipal
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def get_principal(
+    request: Request,
+    creds: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> Principal:
+    if creds is None or not creds.credentials:
+        raise Unauthorized("missing bearer token; log in first", code="no_token")
+    runtime = get_runtime(request)
+    try:
+        return await principal_from_token(runtime.db, runtime.key, creds.credentials)
+    except TokenError as exc:
+        raise Unauthorized(f"invalid session token: {exc}", code="bad_token") from exc
+
+
+def require_staff(
+    *roles: str,
+) -> Callable[..., Coroutine[Any, Any, StaffPrincipal]]:
+    """A dependency admitting staff with one of `roles` (any staff role if none given)."""
+
+    async def dependency(principal: Principal = Depends(get_principal)) -> StaffPrincipal:
+        if not isinstance(principal, StaffPrincipal):
+            raise Forbidden("this endpoint is for staff accounts, not sites", code="staff_only")
+        if roles and principal.role not in roles:
+            raise Forbidden(
+                f"role '{principal.role}' may not do this (needs: {', '.join(roles)})",
+                code="role",
+            )
+        return principal
+
+    return dependency
+
+
+async def require_site(principal: Principal = Depends(get_principal)) -> SitePrincipal:
+    if not isinstance(principal, SitePrincipal):
+        raise Forbidden("this endpoint is for site credentials", code="site_only")
+    return principal
+
+
+def province_scope(principal: StaffPrincipal) -> int | None:
+    """The province a staff member is limited to (None: the whole country)."""
+    return principal.province_id if principal.role == "province_officer" else None
