@@ -18,6 +18,7 @@ __all__ = ["main", "build_parser"]
 COMMAND_MODULES = (
     "diemcau.directory.cli",
     "diemcau.api.cli",
+    "diemcau.demo",
 )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from diemcau.accounts.service import SitePrincipal, StaffPrincipal, principal_from_token
+from diemcau.accounts.service import SitePrincipal, StaffPrincipal, check_session_token
 from diemcau.errors import Forbidden, Unauthorized
 from diemcau.runtime import Runtime
 from diemcau.security import TokenError
@@ -44,7 +44,7 @@ async def get_principal(
         raise Unauthorized("missing bearer token; log in first", code="no_token")
     runtime = get_runtime(request)
     try:
-        return await principal_from_token(runtime.db, runtime.key, creds.credentials)
+        return await check_session_token(runtime.db, runtime.key, creds.credentials)
     except TokenError as exc:
         raise Unauthorized(f"invalid session token: {exc}", code="bad_token") from exc
 
