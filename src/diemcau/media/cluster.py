@@ -1,0 +1,78 @@
+"""A local media cluster: one central and N relay Janus processes on this host.
+
+Used by the embedded demo, the tests and the benchmark. In isolated mode
+(inside the private namespace of `diemcau.media.isolation`) ICE is pinned to
+the media interface; otherwise Janus gathers the host's interfaces.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from diemcau.media.isolation import MEDIA_IFACE, in_isolated_netns
+from diemcau.media.node import JanusNode, LocalJanusProcess
+
+__all__ = ["LocalCluster"]
+
+
+@dataclass
+class LocalCluster:
+    """Central + relays started side by side with distinct ports and RTP ranges.
+
+    Args:
+        relays: ``(name, provinces, capacity)`` for each relay.
+        base_dir: where configs and logs go (a temporary folder by default).
+        isolated: pin ICE to the namespace's media interface (default: when present).
+    """
+
+    relays: Sequence[tuple[str, tuple[str, ...], int]] = ()
+    base_dir: Path | None = None
+    isolated: bool | None = None
+    processes: dict[str, LocalJanusProcess] = field(default_factory=dict, init=False)
+    _own_dir: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if self.base_dir is None:
+            self.base_dir = Path(tempfile.mkdtemp(prefix="diemcau-janus-"))
+            self._own_dir = True
+        iso = in_isolated_netns() if self.isolated is None else self.isolated
+        enforce = MEDIA_IFACE if iso else None
+        self.processes["central"] = LocalJanusProcess.create(
+            "central", "central", self.base_dir, index=0, ice_enforce_list=enforce
+        )
+        for i, (name, provinces, capacity) in enumerate(self.relays, start=1):
+            self.processes[name] = LocalJanusProcess.create(
+                name,
+                "relay",
+                self.base_dir,
+                index=i,
+                provinces=provinces,
+                capacity=capacity,
+                ice_enforce_list=enforce,
+            )
+
+    @property
+    def central(self) -> LocalJanusProcess:
+        return self.processes["central"]
+
+    def nodes(self) -> list[JanusNode]:
+        return [p.node for p in self.processes.values()]
+
+    async def start(self) -> None:
+        try:
+            for p in self.processes.values():
+                await p.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop every process (by PID) and remove generated files."""
+        for p in self.processes.values():
+            await p.stop()
+        if self._own_dir and self.base_dir is not None:
+            shutil.rmtree(self.base_dir, ignore_errors=True)
