@@ -1,0 +1,4 @@
+"""Authentication: staff accounts, site credentials and session tokens.
+
+The public surface lives in `diemcau.accounts.service`; import from there.
+"""

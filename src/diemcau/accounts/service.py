@@ -1,0 +1,613 @@
+"""Who may act: staff accounts, site credentials, and the session tokens both receive.
+
+Two kinds of principal exist (DESIGN.md §5):
+
+* **Staff** log in with a username and a password hashed with argon2. Argon2 is
+  slow on purpose (~50 ms), so it runs in a worker thread, never on the event loop.
+* **Sites** log in with a *join code* ``"<site code>:<secret>"``. The secret is
+  160 random bits, so a keyed SHA-256 (HMAC) of it is enough to store
+  (`Site.secret_digest`) and checking it costs microseconds: one indexed query and
+  one HMAC. That is what lets every site of the country join at once.
+
+Rotating or revoking a site's credential bumps `Site.credential_version`. This
+module emits nothing else: the presence server closes the live sessions of a
+rotated or revoked site by comparing the ``credential_version`` of each session's
+`SitePrincipal` (and of every resume token) with the stored one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from diemcau.errors import Conflict, DomainError, Invalid, NotFound
+from diemcau.security import (
+    TokenError,
+    hash_password,
+    new_site_secret,
+    sign_token,
+    site_secret_digest,
+    verify_password,
+    verify_site_secret,
+    verify_token,
+)
+from diemcau.store import Database
+from diemcau.store.models import ROLES, Site, StaffUser, Unit, utcnow
+from diemcau.text import nfc
+
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "AccountError",
+    "DuplicateUsername",
+    "InvalidUsername",
+    "UnknownRole",
+    "WeakPassword",
+    "ProvinceRequired",
+    "ProvinceNotAllowed",
+    "UnknownProvince",
+    "UnknownStaff",
+    "UnknownSite",
+    "StaffPrincipal",
+    "SitePrincipal",
+    "Principal",
+    "StaffAccount",
+    "can_see_province",
+    "create_staff",
+    "authenticate_staff",
+    "list_staff",
+    "disable_staff",
+    "enable_staff",
+    "join_code",
+    "split_join_code",
+    "authenticate_site",
+    "load_site_digests",
+    "verify_join_code",
+    "rotate_site",
+    "revoke_site",
+    "issue_session_token",
+    "principal_from_token",
+    "check_session_token",
+]
+
+MIN_PASSWORD_LENGTH = 8
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+SITE_ROLE = "site"
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+class AccountError(DomainError, ValueError):
+    """Base of every refusal raised here; a ValueError so plain callers can catch it."""
+
+
+class DuplicateUsername(AccountError, Conflict):
+    code = "duplicate_username"
+
+
+class InvalidUsername(AccountError, Invalid):
+    code = "invalid_username"
+
+
+class UnknownRole(AccountError, Invalid):
+    code = "unknown_role"
+
+
+class WeakPassword(AccountError, Invalid):
+    code = "weak_password"
+
+
+class ProvinceRequired(AccountError, Invalid):
+    code = "province_required"
+
+
+class ProvinceNotAllowed(AccountError, Invalid):
+    code = "province_not_allowed"
+
+
+class UnknownProvince(AccountError, NotFound):
+    code = "unknown_province"
+
+
+class UnknownStaff(AccountError, NotFound):
+    code = "unknown_staff"
+
+
+class UnknownSite(AccountError, NotFound):
+    code = "unknown_site"
+
+
+# --- principals -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffPrincipal:
+    """An authenticated staff member. `province_id` is set only for province officers."""
+
+    user_id: int
+    username: str
+    role: str
+    province_id: int | None
+
+
+@dataclass(frozen=True)
+class SitePrincipal:
+    """An authenticated site (điểm cầu).
+
+    `credential_version` is the version of the credential it proved; a session
+    holding an older version than the store must be closed.
+    """
+
+    site_id: int
+    code: str
+    name: str
+    province_id: int | None
+    unit_id: int
+    kind: str
+    credential_version: int
+
+
+Principal = StaffPrincipal | SitePrincipal
+
+
+@dataclass(frozen=True)
+class StaffAccount:
+    """A staff account as listed to administrators (never carries the password hash)."""
+
+    user_id: int
+    username: str
+    display_name: str
+    role: str
+    province_id: int | None
+    province_code: str | None
+    disabled: bool
+    created_at: datetime
+
+
+def can_see_province(principal: Principal, province_id: int | None) -> bool:
+    """Whether `principal` may see data of `province_id` (None: national-level data).
+
+    Admins, chairs and operators see the whole country. A province officer sees
+    only its province. A site sees only its own province (never national data).
+    """
+    if isinstance(principal, StaffPrincipal):
+        if principal.role != "province_officer":
+            return True
+        return province_id is not None and principal.province_id == province_id
+    return province_id is not None and principal.province_id == province_id
+
+
+# --- staff ------------------------------------------------------------------------------
+
+
+def _normalise_username(username: str) -> str:
+    return nfc(username).lower()
+
+
+async def _province_id(db: Database, province_code: str) -> int:
+    async with db.session() as s:
+        pid = await s.scalar(
+            select(Unit.id).where(Unit.code == province_code.strip(), Unit.level == "province")
+        )
+    if pid is None:
+        raise UnknownProvince(f"no province with code '{province_code}'")
+    return pid
+
+
+async def create_staff(
+    db: Database,
+    username: str,
+    password: str,
+    role: str,
+    province_code: str | None = None,
+    display_name: str = "",
+) -> StaffPrincipal:
+    """Create a staff account; every check runs before anything is written.
+
+    Raises:
+        InvalidUsername: not 2-64 of ``a-z 0-9 . _ @ -`` (case-insensitive).
+        UnknownRole: `role` not in `store.models.ROLES`.
+        WeakPassword: shorter than `MIN_PASSWORD_LENGTH`.
+        ProvinceRequired / ProvinceNotAllowed: a province officer needs a
+            province; other roles are national and take none.
+        UnknownProvince: no province unit with that code.
+        DuplicateUsername: the username is taken.
+    """
+    name = _normalise_username(username)
+    if not _USERNAME.match(name):
+        raise InvalidUsername(
+            f"username '{username}' must be 2-64 characters of letters, digits, '.', '_', '@', '-'"
+        )
+    if role not in ROLES:
+        raise UnknownRole(f"unknown role '{role}' (one of: {', '.join(ROLES)})")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    province_id: int | None = None
+    if role == "province_officer":
+        if not province_code:
+            raise ProvinceRequired("a province_officer must be bound to a province")
+        province_id = await _province_id(db, province_code)
+    elif province_code:
+        raise ProvinceNotAllowed(f"role '{role}' is national and takes no province")
+    async with db.session() as s:
+        if await s.scalar(select(StaffUser.id).where(StaffUser.username == name)) is not None:
+            raise DuplicateUsername(f"username '{name}' is already taken")
+    password_hash = await asyncio.to_thread(hash_password, password)
+    user = StaffUser(
+        username=name,
+        display_name=nfc(display_name),
+        password_hash=password_hash,
+        role=role,
+        province_id=province_id,
+    )
+    try:
+        async with db.session() as s:
+            s.add(user)
+            await s.flush()
+            user_id = user.id
+    except IntegrityError as exc:  # a concurrent insert won the race
+        raise DuplicateUsername(f"username '{name}' is already taken") from exc
+    return StaffPrincipal(user_id=user_id, username=name, role=role, province_id=province_id)
+
+
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown users, so timing does not reveal usernames."""
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password("not a real password, only a timing decoy")
+    return _DUMMY_HASH
+
+
+async def authenticate_staff(db: Database, username: str, password: str) -> StaffPrincipal | None:
+    """The staff principal for a correct username and password, else None.
+
+    Disabled accounts are refused. Unknown usernames cost one argon2 check too.
+    """
+    name = _normalise_username(username)
+    async with db.session() as s:
+        row = (
+            await s.execute(
+                select(
+                    StaffUser.id,
+                    StaffUser.password_hash,
+                    StaffUser.role,
+                    StaffUser.province_id,
+                    StaffUser.disabled,
+                ).where(StaffUser.username == name)
+            )
+        ).first()
+    if row is None:
+        await asyncio.to_thread(verify_password, _dummy_hash(), password)
+        return None
+    ok = await asyncio.to_thread(verify_password, row.password_hash, password)
+    if not ok or row.disabled:
+        return None
+    return StaffPrincipal(user_id=row.id, username=name, role=row.role, province_id=row.province_id)
+
+
+async def list_staff(db: Database) -> list[StaffAccount]:
+    """Every staff account, by username."""
+    async with db.session() as s:
+        rows = (
+            await s.execute(
+                select(StaffUser, Unit.code)
+                .outerjoin(Unit, Unit.id == StaffUser.province_id)
+                .order_by(StaffUser.username)
+            )
+        ).all()
+    return [
+        StaffAccount(
+            user_id=u.id,
+            username=u.username,
+            display_name=u.display_name,
+            role=u.role,
+            province_id=u.province_id,
+            province_code=code,
+            disabled=u.disabled,
+            created_at=u.created_at,
+        )
+        for u, code in rows
+    ]
+
+
+async def _set_disabled(db: Database, username: str, disabled: bool) -> None:
+    name = _normalise_username(username)
+    async with db.session() as s:
+        result = await s.execute(
+            update(StaffUser).where(StaffUser.username == name).values(disabled=disabled)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise UnknownStaff(f"no staff account '{name}'")
+
+
+async def disable_staff(db: Database, username: str) -> None:
+    """Refuse further logins of `username` (tokens already issued expire on their own)."""
+    await _set_disabled(db, username, True)
+
+
+async def enable_staff(db: Database, username: str) -> None:
+    await _set_disabled(db, username, False)
+
+
+# --- sites ------------------------------------------------------------------------------
+
+
+def join_code(site_code: str, secret: str) -> str:
+    """The join code a site types or scans: ``"<site code>:<secret>"``."""
+    return f"{site_code}:{secret}"
+
+
+def split_join_code(code: str) -> tuple[str, str] | None:
+    """``(site code, secret)`` from a join code, or None when malformed.
+
+    Splits at the last colon: secrets are URL-safe base64 and never contain one,
+    while an imported site code might.
+    """
+    site_code, sep, secret = code.strip().rpartition(":")
+    if not sep or not site_code or not secret:
+        return None
+    return site_code, secret
+
+
+_SITE_COLUMNS = (
+    Site.id,
+    Site.code,
+    Site.name,
+    Site.province_id,
+    Site.unit_id,
+    Site.kind,
+    Site.credential_version,
+    Site.secret_digest,
+)
+
+
+def _site_principal(row: Any) -> SitePrincipal:
+    return SitePrincipal(
+        site_id=row.id,
+        code=row.code,
+        name=row.name,
+        province_id=row.province_id,
+        unit_id=row.unit_id,
+        kind=row.kind,
+        credential_version=row.credential_version,
+    )
+
+
+async def authenticate_site(db: Database, key: bytes, code: str) -> SitePrincipal | None:
+    """The site principal for a valid join code, else None.
+
+    One indexed query (the unique site code) plus one HMAC; no argon2. Unknown,
+    revoked, never-provisioned sites and secrets replaced by a rotation are refused.
+    """
+    parts = split_join_code(code)
+    if parts is None:
+        return None
+    site_code, secret = parts
+    async with db.session() as s:
+        row = (
+            await s.execute(
+                select(*_SITE_COLUMNS).where(Site.code == site_code, Site.revoked.is_(False))
+            )
+        ).first()
+    if row is None or not verify_site_secret(key, row.secret_digest, secret):
+        return None
+    return _site_principal(row)
+
+
+async def load_site_digests(db: Database) -> dict[str, tuple[str, SitePrincipal]]:
+    """Every usable site credential: ``{code: (digest, principal)}`` in one query.
+
+    The presence server keeps this map so a burst of thousands of logins costs an
+    HMAC each and no database round trip (check with `verify_join_code`); it
+    reloads it, or the one site, after a rotation or revocation.
+    """
+    async with db.session() as s:
+        rows = (
+            await s.execute(
+                select(*_SITE_COLUMNS).where(
+                    Site.revoked.is_(False), Site.secret_digest.is_not(None)
+                )
+            )
+        ).all()
+    return {row.code: (row.secret_digest, _site_principal(row)) for row in rows}
+
+
+def verify_join_code(
+    key: bytes, digests: Mapping[str, tuple[str, SitePrincipal]], code: str
+) -> SitePrincipal | None:
+    """Check a join code against a map from `load_site_digests`."""
+    parts = split_join_code(code)
+    if parts is None:
+        return None
+    entry = digests.get(parts[0])
+    if entry is None or not verify_site_secret(key, entry[0], parts[1]):
+        return None
+    return entry[1]
+
+
+async def rotate_site(db: Database, key: bytes, site_code: str) -> str:
+    """Give one site a new secret and return its new join code.
+
+    The old secret stops working at once; `credential_version` is bumped so live
+    sessions holding the old version are closed by the presence server. A revoked
+    site is reinstated by rotation (that is how a replacement credential is issued).
+
+    Raises:
+        UnknownSite: no site with that code.
+    """
+    secret = new_site_secret()
+    async with db.session() as s:
+        result = await s.execute(
+            update(Site)
+            .where(Site.code == site_code)
+            .values(
+                secret_digest=site_secret_digest(key, secret),
+                credential_version=Site.credential_version + 1,
+                credential_issued_at=utcnow(),
+                revoked=False,
+            )
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise UnknownSite(f"no site with code '{site_code}'")
+    return join_code(site_code, secret)
+
+
+async def revoke_site(db: Database, site_code: str) -> int:
+    """Revoke one site's credential; return the new `credential_version`.
+
+    The digest is cleared, so no secret can ever match again until `rotate_site`.
+
+    Raises:
+        UnknownSite: no site with that code.
+    """
+    async with db.session() as s:
+        result = await s.execute(
+            update(Site)
+            .where(Site.code == site_code)
+            .values(
+                revoked=True,
+                secret_digest=None,
+                credential_version=Site.credential_version + 1,
+            )
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise UnknownSite(f"no site with code '{site_code}'")
+        version = await s.scalar(select(Site.credential_version).where(Site.code == site_code))
+    return int(version or 0)
+
+
+# --- tokens -----------------------------------------------------------------------------
+
+
+def issue_session_token(
+    key: bytes, principal: Principal, ttl_s: int, now: float | None = None
+) -> str:
+    """A signed, short-lived token standing for `principal` (role "site" or the staff role).
+
+    It carries the province id, and for a site its id and `credential_version`, so
+    a reconnect is checked without a database round trip.
+    """
+    if isinstance(principal, StaffPrincipal):
+        return sign_token(
+            key,
+            f"staff:{principal.user_id}",
+            principal.role,
+            ttl_s,
+            now=now,
+            uid=principal.user_id,
+            usr=principal.username,
+            pid=principal.province_id,
+        )
+    return sign_token(
+        key,
+        f"site:{principal.site_id}",
+        SITE_ROLE,
+        ttl_s,
+        now=now,
+        sid=principal.site_id,
+        code=principal.code,
+        name=principal.name,
+        pid=principal.province_id,
+        uid=principal.unit_id,
+        kind=principal.kind,
+        cv=principal.credential_version,
+    )
+
+
+def _int(extra: dict[str, Any], name: str, optional: bool = False) -> Any:
+    value = extra.get(name)
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TokenError("malformed token")
+    return value
+
+
+def _str(extra: dict[str, Any], name: str) -> str:
+    value = extra.get(name)
+    if not isinstance(value, str):
+        raise TokenError("malformed token")
+    return value
+
+
+def principal_from_token(key: bytes, token: str, now: float | None = None) -> Principal:
+    """The principal a token was issued for; no database access.
+
+    Raises:
+        TokenError: forged, tampered, expired or malformed token.
+
+    The token says nothing about what happened since it was issued: use
+    `check_session_token` where a revoked site or a disabled account must be
+    refused at once, or compare `credential_version` with a cached value.
+    """
+    claims = verify_token(key, token, now=now)
+    extra = claims.extra
+    if claims.role == SITE_ROLE:
+        return SitePrincipal(
+            site_id=_int(extra, "sid"),
+            code=_str(extra, "code"),
+            name=_str(extra, "name"),
+            province_id=_int(extra, "pid", optional=True),
+            unit_id=_int(extra, "uid"),
+            kind=_str(extra, "kind"),
+            credential_version=_int(extra, "cv"),
+        )
+    if claims.role in ROLES:
+        return StaffPrincipal(
+            user_id=_int(extra, "uid"),
+            username=_str(extra, "usr"),
+            role=claims.role,
+            province_id=_int(extra, "pid", optional=True),
+        )
+    raise TokenError("token has an unknown role")
+
+
+async def check_session_token(
+    db: Database, key: bytes, token: str, now: float | None = None
+) -> Principal:
+    """`principal_from_token`, then confirm with the store that it still holds.
+
+    A site token is refused once its site was revoked or rotated (credential
+    version moved on); a staff token once the account was disabled or changed role.
+
+    Raises:
+        TokenError: the token is bad or no longer valid.
+    """
+    principal = principal_from_token(key, token, now=now)
+    async with db.session() as s:
+        if isinstance(principal, SitePrincipal):
+            row = (
+                await s.execute(
+                    select(Site.credential_version, Site.revoked).where(
+                        Site.id == principal.site_id
+                    )
+                )
+            ).first()
+            if row is None or row.revoked or row.credential_version != principal.credential_version:
+                raise TokenError("site credential was revoked or replaced")
+        else:
+            staff = (
+                await s.execute(
+                    select(StaffUser.disabled, StaffUser.role, StaffUser.province_id).where(
+                        StaffUser.id == principal.user_id
+                    )
+                )
+            ).first()
+            if (
+                staff is None
+                or staff.disabled
+                or staff.role != principal.role
+                or staff.province_id != principal.province_id
+            ):
+                raise TokenError("staff account was disabled or changed")
+    return principal
