@@ -17,6 +17,8 @@ __all__ = ["main", "build_parser"]
 # Modules whose ``register`` adds subcommands, in the order shown by --help.
 COMMAND_MODULES = (
     "diemcau.directory.cli",
+    "diemcau.directory.provision_cli",
+    "diemcau.accounts.cli",
     "diemcau.api.cli",
     "diemcau.demo",
 )
