@@ -1,0 +1,1 @@
+"""Simulated sites: control-plane sessions and aiortc media bots."""
