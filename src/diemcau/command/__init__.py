@@ -1,0 +1,1 @@
+"""Command center: indicator schemas, situation reports, directives, alerts."""

@@ -1,0 +1,177 @@
+"""Command-center tables: reports with their revisions, directives, alerts.
+
+A report's values live twice on purpose: as JSON on the report (the document
+a site filed, returned as is) and as one narrow row per numeric or choice
+indicator in ``command_report_values``, so aggregation over 90 days of a whole
+country is a single SQL ``GROUP BY`` on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from diemcau.store.models import Base, utcnow
+
+__all__ = [
+    "Alert",
+    "Directive",
+    "DirectiveRecipient",
+    "Report",
+    "ReportRevision",
+    "ReportValue",
+]
+
+
+class Report(Base):
+    """The current state of one site's report for one schema and period."""
+
+    __tablename__ = "command_reports"
+    __table_args__ = (UniqueConstraint("schema_key", "period", "site_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schema_key: Mapped[str] = mapped_column(String(48))
+    period: Mapped[date] = mapped_column(Date)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    # Denormalised from the site so aggregation never joins the directory.
+    province_id: Mapped[int | None] = mapped_column(Integer)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(16))
+    submitted_by: Mapped[str] = mapped_column(String(120))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReportValue(Base):
+    """One aggregatable value of a report (numbers in ``num``, choices in ``choice``)."""
+
+    __tablename__ = "command_report_values"
+    __table_args__ = (
+        Index("ix_command_report_values_agg", "schema_key", "period", "indicator", "province_id"),
+        Index("ix_command_report_values_site", "schema_key", "indicator", "site_id", "period"),
+    )
+
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("command_reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    indicator: Mapped[str] = mapped_column(String(48), primary_key=True)
+    schema_key: Mapped[str] = mapped_column(String(48))
+    period: Mapped[date] = mapped_column(Date)
+    site_id: Mapped[int] = mapped_column(Integer)
+    province_id: Mapped[int | None] = mapped_column(Integer)
+    num: Mapped[float | None] = mapped_column(Float)
+    choice: Mapped[str | None] = mapped_column(String(48))
+
+
+class ReportRevision(Base):
+    """One change of a report: the values after it, what changed, who and when."""
+
+    __tablename__ = "command_report_revisions"
+    __table_args__ = (UniqueConstraint("report_id", "revision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("command_reports.id", ondelete="CASCADE"), index=True
+    )
+    revision: Mapped[int] = mapped_column(Integer)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # {indicator: [old, new]}; empty for the first submission.
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16))
+    changed_by: Mapped[str] = mapped_column(String(120))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Directive(Base):
+    """An order issued by staff to a set of sites."""
+
+    __tablename__ = "command_directives"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    priority: Mapped[str] = mapped_column(String(16))
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # The area/filter as given by the issuer, kept for the record.
+    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    issued_by: Mapped[str] = mapped_column(String(120))
+    # The issuer's province when a province officer issued it (None: national).
+    issuer_province_id: Mapped[int | None] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    last_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recipients_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Client-supplied id making a retried issue idempotent.
+    client_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class DirectiveRecipient(Base):
+    """One site's copy of a directive: delivery, acknowledgement, completion."""
+
+    __tablename__ = "command_directive_recipients"
+    __table_args__ = (
+        Index("ix_command_directive_recipients_province", "directive_id", "province_id"),
+    )
+
+    directive_id: Mapped[int] = mapped_column(
+        ForeignKey("command_directives.id", ondelete="CASCADE"), primary_key=True
+    )
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    province_id: Mapped[int | None] = mapped_column(Integer)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completion_note: Mapped[str] = mapped_column(Text, default="")
+    reminded: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Alert(Base):
+    """A raised condition; active until ``cleared_at`` is set.
+
+    ``(kind, key)`` names the condition (e.g. ``report_overdue`` /
+    ``covid19:2026-11-25:province:12``); at most one active alert per pair.
+    """
+
+    __tablename__ = "command_alerts"
+    __table_args__ = (
+        Index("ix_command_alerts_kind_key", "kind", "key"),
+        Index("ix_command_alerts_active", "cleared_at", "province_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(48))
+    key: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16))
+    province_id: Mapped[int | None] = mapped_column(Integer)
+    site_id: Mapped[int | None] = mapped_column(Integer)
+    message_vi: Mapped[str] = mapped_column(Text)
+    message_en: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(120))

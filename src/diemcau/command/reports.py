@@ -1,0 +1,742 @@
+"""Situation reports: filing, corrections with history, CSV import, late and missing.
+
+One report per site, schema and period. Filing again for the same period is a
+correction: the report keeps its id, its revision number goes up, and a
+revision row records who changed which values and when — nothing is silently
+overwritten (DESIGN.md §5). A retried identical filing changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from diemcau.command.actors import Actor
+from diemcau.command.models import Report, ReportRevision, ReportValue
+from diemcau.command.schemas import IndicatorSchema, SchemaRegistry, Value
+from diemcau.command.timeutil import Clock, aware, iso, now_from
+from diemcau.errors import Forbidden, Invalid, NotFound
+from diemcau.store import Database, Site
+
+__all__ = [
+    "CsvImportResult",
+    "FilingStatus",
+    "ProvinceFiling",
+    "ReportChange",
+    "ReportService",
+    "ReportView",
+    "RevisionView",
+    "parse_period",
+]
+
+ReportListener = Callable[["ReportChange"], Awaitable[None]]
+
+# At most this many line errors are listed in one refusal of a CSV file.
+_CSV_MAX_ERRORS = 50
+# Attempts of one write that lost a race on a unique key.
+_RETRIES = 5
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """A report as callers see it."""
+
+    id: int
+    schema: str
+    period: date
+    site_id: int
+    province_id: int | None
+    values: dict[str, Value]
+    revision: int
+    late: bool
+    source: str
+    submitted_by: str
+    submitted_at: datetime
+    updated_by: str
+    updated_at: datetime
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "schema": self.schema,
+            "period": self.period.isoformat(),
+            "site_id": self.site_id,
+            "province_id": self.province_id,
+            "values": dict(self.values),
+            "revision": self.revision,
+            "late": self.late,
+            "source": self.source,
+            "submitted_by": self.submitted_by,
+            "submitted_at": iso(self.submitted_at),
+            "updated_by": self.updated_by,
+            "updated_at": iso(self.updated_at),
+        }
+
+
+@dataclass(frozen=True)
+class RevisionView:
+    revision: int
+    values: dict[str, Value]
+    changes: dict[str, list[Value | None]]
+    source: str
+    changed_by: str
+    changed_at: datetime
+    note: str
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "values": dict(self.values),
+            "changes": dict(self.changes),
+            "source": self.source,
+            "changed_by": self.changed_by,
+            "changed_at": iso(self.changed_at),
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class ReportChange:
+    """What listeners (alert rules, the staff stream) hear after a filing or correction."""
+
+    report: ReportView
+    previous: dict[str, Value] | None
+    actor: Actor
+
+
+@dataclass
+class ProvinceFiling:
+    province_id: int | None
+    expected: int = 0
+    filed: int = 0
+    late: int = 0
+
+    @property
+    def missing(self) -> int:
+        return self.expected - self.filed
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "province_id": self.province_id,
+            "expected": self.expected,
+            "filed": self.filed,
+            "late": self.late,
+            "missing": self.missing,
+        }
+
+
+@dataclass
+class FilingStatus:
+    """Who has filed for one period: totals, per province, and the missing sites."""
+
+    schema: str
+    period: date
+    deadline: datetime
+    overdue: bool
+    provinces: list[ProvinceFiling]
+    missing_sites: list[dict[str, Any]] = field(default_factory=list)
+    late_sites: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def expected(self) -> int:
+        return sum(p.expected for p in self.provinces)
+
+    @property
+    def filed(self) -> int:
+        return sum(p.filed for p in self.provinces)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "period": self.period.isoformat(),
+            "deadline": iso(self.deadline),
+            "overdue": self.overdue,
+            "expected": self.expected,
+            "filed": self.filed,
+            "late": sum(p.late for p in self.provinces),
+            "missing": self.expected - self.filed,
+            "provinces": [p.public() for p in self.provinces],
+            "missing_sites": self.missing_sites,
+            "late_sites": self.late_sites,
+        }
+
+
+@dataclass(frozen=True)
+class CsvImportResult:
+    created: int
+    corrected: int
+    unchanged: int
+
+    def public(self) -> dict[str, int]:
+        return {"created": self.created, "corrected": self.corrected, "unchanged": self.unchanged}
+
+
+async def _retrying(work: Callable[[], Awaitable[_T]]) -> _T:
+    """Run a unit of work again when a concurrent writer won a unique insert.
+
+    Two first filings for one period race on the report's unique key, two
+    corrections on the revision's; the loser's transaction rolls back whole
+    and its retry reads the winner's row, so its change becomes the next
+    revision instead of overwriting the other one.
+    """
+    attempt = 1
+    while True:
+        try:
+            return await work()
+        except IntegrityError:
+            if attempt >= _RETRIES:
+                raise
+            attempt += 1
+
+
+def parse_period(text: str, field_name: str = "period") -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise Invalid(f"{field_name}: must be a date YYYY-MM-DD", code="bad_period") from None
+
+
+def _view(row: Report) -> ReportView:
+    return ReportView(
+        id=row.id,
+        schema=row.schema_key,
+        period=row.period,
+        site_id=row.site_id,
+        province_id=row.province_id,
+        values=dict(row.values),
+        revision=row.revision,
+        late=row.late,
+        source=row.source,
+        submitted_by=row.submitted_by,
+        submitted_at=aware(row.submitted_at),
+        updated_by=row.updated_by,
+        updated_at=aware(row.updated_at),
+    )
+
+
+def _value_rows(schema: IndicatorSchema, row: Report) -> list[ReportValue]:
+    """The aggregatable values of a report: numbers in ``num``, options in ``choice``."""
+    out: list[ReportValue] = []
+    for ind in schema.indicators:
+        v = row.values.get(ind.key)
+        if v is None or ind.type == "text":
+            continue
+        num: float | None = None
+        choice: str | None = None
+        if ind.type == "bool":
+            num = 1.0 if v else 0.0
+            choice = "true" if v else "false"
+        elif ind.type == "choice":
+            choice = str(v)
+        else:
+            num = float(v)
+        out.append(
+            ReportValue(
+                report_id=row.id,
+                indicator=ind.key,
+                schema_key=row.schema_key,
+                period=row.period,
+                site_id=row.site_id,
+                province_id=row.province_id,
+                num=num,
+                choice=choice,
+            )
+        )
+    return out
+
+
+def _diff(old: Mapping[str, Value], new: Mapping[str, Value]) -> dict[str, list[Value | None]]:
+    return {
+        k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
+    }
+
+
+@dataclass(frozen=True)
+class _SiteInfo:
+    id: int
+    code: str
+    name: str
+    province_id: int | None
+    kind: str
+
+
+class ReportService:
+    """Files, corrects and lists situation reports; reports who is late or missing."""
+
+    def __init__(self, db: Database, schemas: SchemaRegistry, clock: Clock) -> None:
+        self.db = db
+        self.schemas = schemas
+        self.clock = clock
+        self._listeners: list[ReportListener] = []
+
+    def add_listener(self, listener: ReportListener) -> None:
+        """Call `listener` after every committed filing or correction that changed values."""
+        self._listeners.append(listener)
+
+    async def _notify(self, changes: Sequence[ReportChange]) -> None:
+        for change in changes:
+            for listener in self._listeners:
+                await listener(change)
+
+    # --- filing --------------------------------------------------------------------
+
+    async def submit(
+        self,
+        actor: Actor,
+        schema_key: str,
+        values: Mapping[str, Any],
+        *,
+        period: date | None = None,
+        site_id: int | None = None,
+        source: str = "api",
+        note: str = "",
+    ) -> ReportView:
+        """File (or re-file, as a correction) one site's report for a period.
+
+        Args:
+            actor: a site files for itself; staff may file for a site of their scope.
+            schema_key: which schema the values follow.
+            values: every indicator value of the report (required ones included).
+            period: the period's first day; default the period containing now.
+            site_id: the site filed for; a site actor may leave it out.
+            source: "site" (terminal), "api", "csv".
+            note: why (kept in the revision history).
+        """
+        schema = self.schemas.get(schema_key)
+        checked = schema.validate_values(values)
+        target = site_id if site_id is not None else actor.site_id
+        if target is None:
+            raise Invalid("site_id: required when staff file a report", code="no_site")
+        now = now_from(self.clock)
+        the_period = self._check_period(schema, period, now)
+
+        async def work() -> tuple[ReportView, dict[str, Value] | None]:
+            async with self.db.session() as s:
+                site = await self._site(s, target)
+                actor.check_site(site.id, site.province_id)
+                return await self._apply(
+                    s, schema, site, the_period, checked, actor, source, note, now
+                )
+
+        view, previous = await _retrying(work)
+        if previous is None or previous != view.values:
+            await self._notify([ReportChange(view, previous, actor)])
+        return view
+
+    async def correct(
+        self,
+        actor: Actor,
+        report_id: int,
+        changes: Mapping[str, Any],
+        *,
+        source: str = "api",
+        note: str = "",
+    ) -> ReportView:
+        """Change some values of an existing report; a revision records the change."""
+        now = now_from(self.clock)
+
+        async def work() -> tuple[ReportView, dict[str, Value] | None]:
+            async with self.db.session() as s:
+                # Locked before merging (PostgreSQL), so a concurrent correction of
+                # another field is merged into, never reverted.
+                row = await s.get(Report, report_id, with_for_update=True)
+                if row is None:
+                    raise NotFound(f"report {report_id} does not exist", code="no_report")
+                actor.check_site(row.site_id, row.province_id)
+                schema = self.schemas.get(row.schema_key)
+                partial = schema.validate_values(changes, partial=True)
+                merged: dict[str, Any] = {**row.values, **partial}
+                # A null in the changes removes an optional value.
+                for key, raw in changes.items():
+                    if raw is None:
+                        merged.pop(key, None)
+                checked = schema.validate_values(merged)
+                site = await self._site(s, row.site_id)
+                return await self._apply(
+                    s, schema, site, row.period, checked, actor, source, note, now
+                )
+
+        view, previous = await _retrying(work)
+        if previous != view.values:
+            await self._notify([ReportChange(view, previous, actor)])
+        return view
+
+    def _check_period(self, schema: IndicatorSchema, period: date | None, now: datetime) -> date:
+        current = schema.period_of(now)
+        if period is None:
+            return current
+        p = schema.normalise_period(period)
+        if p > current:
+            raise Invalid(
+                f"period: {period.isoformat()} is in the future (current period "
+                f"{current.isoformat()})",
+                code="future_period",
+            )
+        return p
+
+    async def _site(self, s: AsyncSession, site_id: int) -> _SiteInfo:
+        row = (
+            await s.execute(
+                select(
+                    Site.id, Site.code, Site.name, Site.province_id, Site.kind, Site.revoked
+                ).where(Site.id == site_id)
+            )
+        ).one_or_none()
+        if row is None:
+            raise NotFound(f"site_id: site {site_id} does not exist", code="no_site")
+        if row.kind == "chair":
+            raise Forbidden("the chair site does not file situation reports", code="chair")
+        return _SiteInfo(row.id, row.code, row.name, row.province_id, row.kind)
+
+    async def _apply(
+        self,
+        s: AsyncSession,
+        schema: IndicatorSchema,
+        site: _SiteInfo,
+        period: date,
+        values: dict[str, Value],
+        actor: Actor,
+        source: str,
+        note: str,
+        now: datetime,
+    ) -> tuple[ReportView, dict[str, Value] | None]:
+        """Insert or correct within session `s`; returns the view and the previous values."""
+        row = await s.scalar(
+            select(Report)
+            .where(
+                Report.schema_key == schema.key,
+                Report.period == period,
+                Report.site_id == site.id,
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if row is None:
+            row = Report(
+                schema_key=schema.key,
+                period=period,
+                site_id=site.id,
+                province_id=site.province_id,
+                values=values,
+                revision=1,
+                late=now > schema.deadline(period),
+                source=source,
+                submitted_by=actor.label,
+                submitted_at=now,
+                updated_by=actor.label,
+                updated_at=now,
+            )
+            s.add(row)
+            await s.flush()
+            s.add_all(_value_rows(schema, row))
+            s.add(
+                ReportRevision(
+                    report_id=row.id,
+                    revision=1,
+                    values=values,
+                    changes={},
+                    source=source,
+                    changed_by=actor.label,
+                    changed_at=now,
+                    note=note,
+                )
+            )
+            await s.flush()
+            return _view(row), None
+        previous: dict[str, Value] = dict(row.values)
+        changes = _diff(previous, values)
+        if not changes:
+            return _view(row), previous
+        row.revision += 1
+        row.values = values
+        row.updated_by = actor.label
+        row.updated_at = now
+        s.add(
+            ReportRevision(
+                report_id=row.id,
+                revision=row.revision,
+                values=values,
+                changes=changes,
+                source=source,
+                changed_by=actor.label,
+                changed_at=now,
+                note=note,
+            )
+        )
+        await s.execute(delete(ReportValue).where(ReportValue.report_id == row.id))
+        s.add_all(_value_rows(schema, row))
+        await s.flush()
+        return _view(row), previous
+
+    # --- reading -------------------------------------------------------------------
+
+    async def get(self, actor: Actor, report_id: int) -> ReportView:
+        async with self.db.session() as s:
+            row = await s.get(Report, report_id)
+        if row is None:
+            raise NotFound(f"report {report_id} does not exist", code="no_report")
+        actor.check_site(row.site_id, row.province_id)
+        return _view(row)
+
+    async def history(self, actor: Actor, report_id: int) -> list[RevisionView]:
+        """Every revision of a report, oldest first (revision 1 is the first filing)."""
+        await self.get(actor, report_id)
+        async with self.db.session() as s:
+            rows = (
+                await s.scalars(
+                    select(ReportRevision)
+                    .where(ReportRevision.report_id == report_id)
+                    .order_by(ReportRevision.revision)
+                )
+            ).all()
+        return [
+            RevisionView(
+                revision=r.revision,
+                values=dict(r.values),
+                changes=dict(r.changes),
+                source=r.source,
+                changed_by=r.changed_by,
+                changed_at=aware(r.changed_at),
+                note=r.note,
+            )
+            for r in rows
+        ]
+
+    async def list(
+        self,
+        actor: Actor,
+        schema_key: str,
+        *,
+        start: date | None = None,
+        end: date | None = None,
+        site_id: int | None = None,
+        province_id: int | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[ReportView]:
+        """Reports in the actor's reach: a site sees only its own, an officer its province."""
+        self.schemas.get(schema_key)
+        q = select(Report).where(Report.schema_key == schema_key)
+        if actor.site_id is not None:
+            if site_id is not None and site_id != actor.site_id:
+                raise Forbidden("a site may only access its own reports", code="not_own")
+            site_id = actor.site_id
+        elif not actor.staff:
+            raise Forbidden("only sites and staff read reports", code="forbidden")
+        else:
+            scope = actor.scope(province_id)
+            if scope is not None:
+                q = q.where(Report.province_id == scope)
+        if site_id is not None:
+            q = q.where(Report.site_id == site_id)
+        if start is not None:
+            q = q.where(Report.period >= start)
+        if end is not None:
+            q = q.where(Report.period <= end)
+        q = q.order_by(Report.period.desc(), Report.site_id).limit(limit).offset(offset)
+        async with self.db.session() as s:
+            rows = (await s.scalars(q)).all()
+        return [_view(r) for r in rows]
+
+    async def previous_values(
+        self, schema_key: str, site_id: int, period: date
+    ) -> dict[str, Value] | None:
+        """The site's latest report before `period` (for "rising fast" rules)."""
+        async with self.db.session() as s:
+            row = await s.scalar(
+                select(Report.values)
+                .where(
+                    Report.schema_key == schema_key,
+                    Report.site_id == site_id,
+                    Report.period < period,
+                )
+                .order_by(Report.period.desc())
+                .limit(1)
+            )
+        return dict(row) if row is not None else None
+
+    # --- late and missing ------------------------------------------------------------
+
+    async def filing_status(
+        self,
+        actor: Actor,
+        schema_key: str,
+        period: date,
+        *,
+        province_id: int | None = None,
+        list_limit: int = 500,
+    ) -> FilingStatus:
+        """Per province: sites expected to file, filed, late, missing; and who is missing."""
+        actor.require_staff("see who has filed")
+        schema = self.schemas.get(schema_key)
+        period = schema.normalise_period(period)
+        scope = actor.scope(province_id)
+        now = now_from(self.clock)
+        sites_q = select(Site.id, Site.code, Site.name, Site.province_id).where(
+            Site.kind.in_(schema.reporting_kinds), Site.revoked.is_(False)
+        )
+        filed_q = select(Report.site_id, Report.late, Report.submitted_at).where(
+            Report.schema_key == schema.key, Report.period == period
+        )
+        if scope is not None:
+            sites_q = sites_q.where(Site.province_id == scope)
+            filed_q = filed_q.where(Report.province_id == scope)
+        async with self.db.session() as s:
+            sites = (await s.execute(sites_q.order_by(Site.province_id, Site.code))).all()
+            filed = {r.site_id: r for r in (await s.execute(filed_q)).all()}
+        per: dict[int | None, ProvinceFiling] = {}
+        missing: list[dict[str, Any]] = []
+        late: list[dict[str, Any]] = []
+        for site in sites:
+            pf = per.setdefault(site.province_id, ProvinceFiling(site.province_id))
+            pf.expected += 1
+            rep = filed.get(site.id)
+            info = {
+                "site_id": site.id,
+                "code": site.code,
+                "name": site.name,
+                "province_id": site.province_id,
+            }
+            if rep is None:
+                if len(missing) < list_limit:
+                    missing.append(info)
+                continue
+            pf.filed += 1
+            if rep.late:
+                pf.late += 1
+                if len(late) < list_limit:
+                    late.append({**info, "submitted_at": iso(rep.submitted_at)})
+        deadline = schema.deadline(period)
+        return FilingStatus(
+            schema=schema.key,
+            period=period,
+            deadline=deadline,
+            overdue=now > deadline,
+            provinces=sorted(per.values(), key=lambda p: (p.province_id is None, p.province_id)),
+            missing_sites=missing,
+            late_sites=late,
+        )
+
+    async def count_reports(self, schema_key: str, period: date) -> int:
+        async with self.db.session() as s:
+            n = await s.scalar(
+                select(func.count())
+                .select_from(Report)
+                .where(Report.schema_key == schema_key, Report.period == period)
+            )
+        return int(n or 0)
+
+    # --- CSV import ------------------------------------------------------------------
+
+    async def import_csv(
+        self,
+        actor: Actor,
+        schema_key: str,
+        text: str,
+        *,
+        period: date | None = None,
+        note: str = "",
+    ) -> CsvImportResult:
+        """Import one report per line for the actor's communes, all or nothing.
+
+        The header names ``site_code``, optionally ``period`` (YYYY-MM-DD, else
+        `period`), and indicator keys. Every line is checked before anything
+        is written; a refusal lists each bad line by its number, e.g.
+        ``line 4: deaths: must be ≥ 0``.
+        """
+        actor.require_staff("import reports")
+        schema = self.schemas.get(schema_key)
+        now = now_from(self.clock)
+        reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise Invalid("csv: the file is empty", code="bad_csv") from None
+        if "site_code" not in header:
+            raise Invalid("line 1: the header needs a 'site_code' column", code="bad_csv")
+        known = {i.key for i in schema.indicators}
+        for col in header:
+            if col not in known and col not in ("site_code", "period"):
+                raise Invalid(
+                    f"line 1: {col}: unknown indicator in schema '{schema.key}'", code="bad_csv"
+                )
+        rows: list[tuple[int, str, date, dict[str, Value]]] = []
+        errors: list[str] = []
+        seen: dict[tuple[str, date], int] = {}
+        for lineno, cells in enumerate(reader, start=2):
+            if not any(c.strip() for c in cells):
+                continue
+            try:
+                if len(cells) != len(header):
+                    raise Invalid(f"expected {len(header)} columns, found {len(cells)}")
+                record = dict(zip(header, cells, strict=True))
+                code = record["site_code"].strip()
+                if not code:
+                    raise Invalid("site_code: is empty")
+                p_text = record.get("period", "").strip()
+                p = parse_period(p_text) if p_text else period
+                the_period = self._check_period(schema, p, now)
+                raw = {
+                    k: schema.indicator(k).parse_cell(v) for k, v in record.items() if k in known
+                }
+                checked = schema.validate_values(raw)
+                if (code, the_period) in seen:
+                    raise Invalid(
+                        f"site_code: {code} already appears on line {seen[(code, the_period)]}"
+                    )
+                seen[(code, the_period)] = lineno
+                rows.append((lineno, code, the_period, checked))
+            except (Invalid, NotFound) as exc:
+                errors.append(f"line {lineno}: {exc.message}")
+        codes = sorted({code for _, code, _, _ in rows})
+        async with self.db.session() as s:
+            sites: dict[str, _SiteInfo] = {}
+            for chunk in range(0, len(codes), 500):
+                found = await s.execute(
+                    select(Site.id, Site.code, Site.name, Site.province_id, Site.kind).where(
+                        Site.code.in_(codes[chunk : chunk + 500])
+                    )
+                )
+                for r in found.all():
+                    sites[r.code] = _SiteInfo(r.id, r.code, r.name, r.province_id, r.kind)
+            for lineno, code, _, _ in rows:
+                site = sites.get(code)
+                if site is None:
+                    errors.append(f"line {lineno}: site_code: no site '{code}'")
+                elif site.kind == "chair":
+                    errors.append(f"line {lineno}: site_code: the chair site does not file")
+                elif not actor.may_touch(site.id, site.province_id):
+                    errors.append(f"line {lineno}: site_code: '{code}' is not in your province")
+            if errors:
+                errors.sort(key=lambda e: int(e.split(":", 1)[0].split()[1]))
+                shown = errors[:_CSV_MAX_ERRORS]
+                more = len(errors) - len(shown)
+                tail = f"; and {more} more" if more > 0 else ""
+                raise Invalid("; ".join(shown) + tail, code="bad_csv")
+            if not rows:
+                raise Invalid("csv: no report lines", code="bad_csv")
+            created = corrected = unchanged = 0
+            changes: list[ReportChange] = []
+            for _, code, the_period, checked in rows:
+                view, previous = await self._apply(
+                    s, schema, sites[code], the_period, checked, actor, "csv", note, now
+                )
+                if previous is None:
+                    created += 1
+                elif previous == view.values:
+                    unchanged += 1
+                else:
+                    corrected += 1
+                if previous != view.values:
+                    changes.append(ReportChange(view, previous, actor))
+        await self._notify(changes)
+        return CsvImportResult(created, corrected, unchanged)
