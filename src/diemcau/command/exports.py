@@ -1,0 +1,190 @@
+"""Exports of aggregates and raw reports as CSV and XLSX.
+
+A `Table` has machine keys (the CSV header, stable for scripts) and
+Vietnamese labels (the XLSX header, for people). CSV is written with a UTF-8
+byte-order mark because Excel otherwise misreads Vietnamese diacritics.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+
+from diemcau.command.aggregation import Aggregate, ProvinceLabel
+from diemcau.command.reports import ReportView
+from diemcau.command.schemas import Indicator, IndicatorSchema
+
+__all__ = ["Table", "aggregate_table", "reports_table", "rows_as_dicts", "to_csv", "to_xlsx"]
+
+Cell = str | int | float | bool | None
+
+
+@dataclass
+class Table:
+    keys: list[str]
+    labels: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+
+
+def _indicator_columns(ind: Indicator) -> list[tuple[str, str]]:
+    unit = f" ({ind.unit_vi})" if ind.unit_vi else ""
+    if ind.type == "int":
+        return [(ind.key, f"{ind.label_vi}{unit} – tổng")]
+    if ind.type == "percent":
+        return [(f"{ind.key}_mean", f"{ind.label_vi} – trung bình (%)")]
+    if ind.type == "bool":
+        return [(f"{ind.key}_true", f"{ind.label_vi} – số nơi 'có'")]
+    if ind.type == "choice":
+        return [(f"{ind.key}_{c.key}", f"{ind.label_vi}: {c.label_vi}") for c in ind.choices]
+    return []
+
+
+def aggregate_table(agg: Aggregate, labels: Mapping[int, ProvinceLabel]) -> Table:
+    """One row per period for the country, then per period and province."""
+    inds = [i for i in agg.schema.indicators if i.type != "text"]
+    cols = [c for i in inds for c in _indicator_columns(i)]
+    table = Table(
+        keys=[
+            "period",
+            "level",
+            "province_code",
+            "province_name",
+            "reports",
+            *[k for k, _ in cols],
+        ],
+        labels=["Kỳ báo cáo", "Cấp", "Mã tỉnh", "Tên tỉnh", "Số báo cáo", *[v for _, v in cols]],
+    )
+
+    def values(pid: int | None, period: Any) -> list[Cell]:
+        out: list[Cell] = []
+        for ind in inds:
+            cell = agg.cell(pid, period, ind.key)
+            if ind.type == "choice":
+                out.extend(cell.counts.get(c.key, 0) for c in ind.choices)
+            else:
+                out.append(cell.value(ind))
+        return out
+
+    for period in agg.periods:
+        filed = agg.national_filed.get(period, 0)
+        table.rows.append([period.isoformat(), "national", "", "", filed, *values(None, period)])
+    pids = sorted(p for p in agg.provinces if p is not None)
+    for period in agg.periods:
+        for pid in pids:
+            label = labels.get(pid)
+            table.rows.append(
+                [
+                    period.isoformat(),
+                    "province",
+                    label.code if label else str(pid),
+                    label.name if label else "",
+                    agg.filed.get(pid, {}).get(period, 0),
+                    *values(pid, period),
+                ]
+            )
+    return table
+
+
+def reports_table(
+    schema: IndicatorSchema,
+    reports: Iterable[ReportView],
+    sites: Mapping[int, tuple[str, str]],
+    labels: Mapping[int, ProvinceLabel],
+) -> Table:
+    """One row per report with every indicator value (`sites`: id → (code, name))."""
+    inds = list(schema.indicators)
+    table = Table(
+        keys=[
+            "period",
+            "site_code",
+            "site_name",
+            "province_code",
+            "late",
+            "revision",
+            "submitted_at",
+            "updated_by",
+            *[i.key for i in inds],
+        ],
+        labels=[
+            "Kỳ báo cáo",
+            "Mã điểm cầu",
+            "Tên điểm cầu",
+            "Mã tỉnh",
+            "Nộp muộn",
+            "Lần sửa",
+            "Thời điểm nộp",
+            "Người cập nhật",
+            *[i.label_vi for i in inds],
+        ],
+    )
+    for r in reports:
+        code, name = sites.get(r.site_id, (str(r.site_id), ""))
+        label = labels.get(r.province_id) if r.province_id is not None else None
+        table.rows.append(
+            [
+                r.period.isoformat(),
+                code,
+                name,
+                label.code if label else "",
+                r.late,
+                r.revision,
+                r.submitted_at.isoformat(),
+                r.updated_by,
+                *[r.values.get(i.key) for i in inds],
+            ]
+        )
+    return table
+
+
+def to_csv(table: Table) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(table.keys)
+    for row in table.rows:
+        writer.writerow(["" if v is None else _csv_cell(v) for v in row])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def _csv_cell(value: Cell) -> Cell:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        # Spreadsheet formula injection: text never starts a formula.
+        return "'" + value
+    return value
+
+
+def to_xlsx(table: Table, title: str) -> bytes:
+    """A one-sheet workbook (write-only mode: flat memory for 300,000 rows)."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=title[:31] or "diemcau")
+    header: list[WriteOnlyCell] = []
+    for label in table.labels:
+        cell = WriteOnlyCell(ws, value=label)
+        cell.font = Font(bold=True)
+        header.append(cell)
+    ws.append(header)
+    ws.append(table.keys)
+    for row in table.rows:
+        ws.append([_xlsx_cell(v) for v in row])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _xlsx_cell(value: Cell) -> Cell:
+    if isinstance(value, str) and value[:1] == "=":
+        return "'" + value
+    return value
+
+
+def rows_as_dicts(table: Table) -> Sequence[dict[str, Cell]]:
+    """The table as records (tests and JSON callers)."""
+    return [dict(zip(table.keys, row, strict=True)) for row in table.rows]
