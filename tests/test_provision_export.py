@@ -177,7 +177,6 @@ async def test_process_pool_path_and_both_stores(
     """The multi-process QR path (forced on for a small tree) on SQLite and PostgreSQL."""
     await make_tree(any_db)
     monkeypatch.setattr(provision_module, "_POOL_THRESHOLD", 0)
-    monkeypatch.setattr(provision_module, "_QR_CHUNK", 3)
     progress: list[int] = []
     result = await provision(
         any_db, KEY, BASE, tmp_path, workers=2, progress=lambda d, t: progress.append(d)

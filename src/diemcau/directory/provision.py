@@ -11,7 +11,7 @@ logs and proxies.
 
 Speed: the whole country (3,356 sites) is one bulk UPDATE (executemany) in one
 transaction; QR codes are the costly part (segno evaluates all eight masks, a few
-milliseconds each), so large runs spread them over a process pool.
+milliseconds each), so large runs spread them over worker processes.
 
 Safety: files are first written under temporary names; they replace the final
 names only after the database commit, and are removed if anything fails, so a
@@ -25,14 +25,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import html
+import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,7 @@ __all__ = [
 ProgressCallback = Callable[[int, int], None]
 
 # Below this many QR codes a process pool costs more to start than it saves.
-_POOL_THRESHOLD = 400
-_QR_CHUNK = 100
+_POOL_THRESHOLD = 200
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 CSV_HEADER = (
@@ -147,51 +146,104 @@ def join_link(base_url: str, site_code: str, secret: str) -> str:
     return f"{base_url.rstrip('/')}/join#{join_code(site_code, secret)}"
 
 
+# One source for the QR options, used inline and passed to the worker processes.
+_QR_MAKE: dict[str, Any] = {"error": "m", "boost_error": False, "micro": False}
+_QR_SVG: dict[str, Any] = {"border": 2, "omitsize": True, "dark": "#000"}
+
+# A QR worker: JSON-encoded links on stdin, one JSON-encoded SVG per line on stdout.
+# It runs as ``python -c`` and imports only segno: unlike multiprocessing's
+# "spawn", it never re-imports the caller's __main__, and unlike "fork" it does
+# not copy the parent's database threads.
+_WORKER = """
+import json, sys
+import segno
+make_kw, svg_kw = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+for line in sys.stdin:
+    svg = segno.make(json.loads(line), **make_kw).svg_inline(**svg_kw)
+    sys.stdout.write(json.dumps(svg) + "\\n")
+sys.stdout.flush()
+"""
+
+
 def qr_svg(data: str) -> str:
-    """An inline SVG QR code (error correction M, sized by CSS)."""
-    code = segno.make(data, error="m", boost_error=False, micro=False)
-    svg: str = code.svg_inline(border=2, omitsize=True, dark="#000")
+    """An inline SVG QR code of `data` (error correction M, sized by CSS)."""
+    svg: str = segno.make(data, **_QR_MAKE).svg_inline(**_QR_SVG)
     return svg
 
 
-def _qr_svgs(links: Sequence[str]) -> list[str]:
-    """Worker entry point: many QR codes in one call (one pickling round trip)."""
-    return [qr_svg(link) for link in links]
+async def _render_inline(cards: Sequence[_Card], tick: Callable[[], None]) -> None:
+    for index, card in enumerate(cards):
+        card.svg = qr_svg(card.link)
+        tick()
+        if index % 50 == 49:
+            await asyncio.sleep(0)  # let other tasks run
+
+
+async def _render_worker(cards: Sequence[_Card], tick: Callable[[], None]) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _WORKER,
+        json.dumps(_QR_MAKE),
+        json.dumps(_QR_SVG),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=1 << 20,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
+
+    async def feed() -> None:
+        # Fed concurrently with reading, so neither pipe can fill up and deadlock.
+        stdin.write("".join(json.dumps(c.link) + "\n" for c in cards).encode())
+        await stdin.drain()
+        stdin.close()
+
+    feeder = asyncio.create_task(feed())
+    try:
+        for card in cards:
+            line = await stdout.readline()
+            if not line:
+                raise RuntimeError("QR worker stopped early")
+            card.svg = json.loads(line)
+            tick()
+        await feeder
+        if await proc.wait() != 0:
+            raise RuntimeError(f"QR worker failed with exit code {proc.returncode}")
+    finally:
+        feeder.cancel()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 async def _render_qr(
     cards: list[_Card], progress: ProgressCallback | None, workers: int | None
 ) -> None:
+    """Fill in every card's QR code: inline for small runs, else in worker processes."""
     total = len(cards)
     done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress and (done % 25 == 0 or done == total):
+            progress(done, total)
+
     if progress:
         progress(0, total)
-    chunks = [cards[i : i + _QR_CHUNK] for i in range(0, total, _QR_CHUNK)]
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     if total < _POOL_THRESHOLD or n_workers < 2:
-        for chunk in chunks:
-            for card, svg in zip(chunk, _qr_svgs([c.link for c in chunk]), strict=True):
-                card.svg = svg
-            done += len(chunk)
-            if progress:
-                progress(done, total)
-            await asyncio.sleep(0)  # let other tasks run between chunks
+        await _render_inline(cards, tick)
         return
-    loop = asyncio.get_running_loop()
-    # "spawn": the parent has database threads, which fork would copy half-alive.
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=get_context("spawn")) as pool:
-        pending: dict[asyncio.Future[list[str]], list[_Card]] = {
-            loop.run_in_executor(pool, _qr_svgs, [c.link for c in chunk]): chunk for chunk in chunks
-        }
-        while pending:
-            finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for future in finished:
-                chunk = pending.pop(future)
-                for card, svg in zip(chunk, future.result(), strict=True):
-                    card.svg = svg
-                done += len(chunk)
-                if progress:
-                    progress(done, total)
+    slices = [cards[i::n_workers] for i in range(n_workers)]
+    tasks = [asyncio.create_task(_render_worker(part, tick)) for part in slices if part]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class _Tree:
