@@ -1,0 +1,59 @@
+"""``diemcau media ...`` commands: show the relay plan for the sites in a store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from diemcau.media.topology import SiteRef, plan_sites, propose_relays
+from diemcau.store import Database
+from diemcau.store.models import Site, Unit
+
+__all__ = ["register", "load_site_refs"]
+
+
+async def load_site_refs(db: Database) -> list[SiteRef]:
+    """Every non-chair, non-revoked site with its province code."""
+    prov = aliased(Unit)
+    async with db.session() as s:
+        rows = await s.execute(
+            select(Site.code, Site.name, prov.code)
+            .join(prov, Site.province_id == prov.id, isouter=True)
+            .where(Site.kind != "chair", Site.revoked.is_(False))
+        )
+        return [SiteRef(code=c, province=p or "-", name=n) for c, n, p in rows.all()]
+
+
+async def _plan(url: str, capacity: int) -> int:
+    db = Database(url)
+    try:
+        sites = await load_site_refs(db)
+    finally:
+        await db.dispose()
+    relays = propose_relays(sites, capacity)
+    plan = plan_sites(sites, relays)
+    print(plan.explain())
+    return 0 if not plan.unassigned else 1
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from diemcau.config import Settings
+
+    url = args.db or Settings().resolved_database_url()
+    print(f"planning relays for {url}", file=sys.stderr)
+    return asyncio.run(_plan(url, args.capacity))
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    media = subparsers.add_parser("media", help="media plane: relay plan")
+    sub = media.add_subparsers(dest="media_command", required=True, metavar="ACTION")
+    plan = sub.add_parser(
+        "plan", help="print which relay serves which sites (tree with counts per node)"
+    )
+    plan.add_argument("--db", help="database URL (default: the configured store)")
+    plan.add_argument("--capacity", type=int, default=500, help="sites per relay (default 500)")
+    plan.set_defaults(func=_cmd_plan)

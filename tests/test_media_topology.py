@@ -1,0 +1,112 @@
+"""The relay planner: province first, capacity respected, sticky, explained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from diemcau.media.node import JanusNode
+from diemcau.media.topology import SiteRef, plan_sites, propose_relays, reassign
+
+
+def relay(name: str, provinces: tuple[str, ...], capacity: int) -> JanusNode:
+    return JanusNode(
+        name=name,
+        role="relay",
+        provinces=provinces,
+        capacity=capacity,
+        ws_url="ws://x.invalid",
+        admin_ws_url="ws://x.invalid",
+        admin_secret="a",
+        admin_key="k",
+        token_secret="t",
+    )
+
+
+def sites(province: str, n: int) -> list[SiteRef]:
+    return [SiteRef(f"{province}-{i:04d}", province) for i in range(n)]
+
+
+def test_sites_go_to_their_province_and_big_provinces_split() -> None:
+    all_sites = sites("79", 300) + sites("01", 100)
+    relays = [relay("r79a", ("79",), 200), relay("r79b", ("79",), 200), relay("r01", ("01",), 150)]
+    plan = plan_sites(all_sites, relays)
+    counts = plan.counts()
+    assert counts == {"r79a": 150, "r79b": 150, "r01": 100}
+    assert not plan.spilled and not plan.unassigned
+    text = plan.explain()
+    assert "r79a  (150/200 sites; serves 79)" in text
+    assert "province 01: 100" in text
+
+
+def test_capacity_is_respected_and_overflow_is_explained() -> None:
+    # Bad input: a province with more sites than its relay holds, another with no relay.
+    all_sites = sites("79", 120) + sites("02", 10)
+    relays = [relay("r79", ("79",), 100), relay("r01", ("01",), 25)]
+    plan = plan_sites(all_sites, relays)
+    assert plan.counts() == {"r79": 100, "r01": 25}
+    assert len(plan.unassigned) == 5
+    assert len(plan.spilled) == 25
+    text = plan.explain()
+    assert "[spill]" in text and "unassigned" in text and "no relay serves" in text
+
+
+def test_relay_down_moves_only_its_sites() -> None:
+    all_sites = sites("79", 40) + sites("01", 10)
+    r1, r2, r3 = relay("r79a", ("79",), 50), relay("r79b", ("79",), 50), relay("r01", ("01",), 50)
+    plan = plan_sites(all_sites, [r1, r2, r3])
+    before = plan.sites_on("r79a")
+    new, moves = reassign(plan, all_sites, [r2, r3])
+    assert {m.site for m in moves} == set(before)
+    assert all(m.old == "r79a" and m.new == "r79b" for m in moves)
+    assert new.counts() == {"r79b": 40, "r01": 10}
+    # Coming back does not shuffle anyone (sticky).
+    again, moves2 = reassign(new, all_sites, [r1, r2, r3])
+    assert moves2 == [] and again.counts()["r79a"] == 0
+
+
+def test_propose_relays_splits_by_capacity() -> None:
+    relays = propose_relays(sites("79", 1100) + sites("01", 3), capacity=500)
+    assert [r.name for r in relays] == ["relay-01", "relay-79-1", "relay-79-2", "relay-79-3"]
+
+
+async def test_media_plan_command_prints_the_tree(tmp_path: Path, capsys: object) -> None:
+    import asyncio
+
+    from diemcau.cli import main
+    from diemcau.store import Database, migrate
+    from diemcau.store.models import Site, Unit
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    await migrate(url)
+    db = Database(url)
+    async with db.session() as s:
+        prov = Unit(code="79", name="HCM", search_key="hcm", level="province", depth=1)
+        s.add(prov)
+        await s.flush()
+        for i in range(3):
+            s.add(
+                Site(
+                    code=f"S{i}",
+                    name=f"S{i}",
+                    search_key=f"s{i}",
+                    unit_id=prov.id,
+                    province_id=prov.id,
+                    kind="commune",
+                )
+            )
+        s.add(
+            Site(
+                code="CHAIR",
+                name="Chair",
+                search_key="chair",
+                unit_id=prov.id,
+                province_id=prov.id,
+                kind="chair",
+            )
+        )
+    await db.dispose()
+    code = await asyncio.to_thread(main, ["media", "plan", "--db", url])
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert code == 0
+    assert "media plan: 3 sites on 1 relays" in out
+    assert "relay-79  (3/500 sites; serves 79)" in out
