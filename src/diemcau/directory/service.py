@@ -291,7 +291,7 @@ async def stats(db: Database, *, province_scope: int | None = None) -> dict[str,
         sites_q = sites_q.where(Site.province_id == province_scope)
     async with db.session() as session:
         per_level: dict[str, int] = {
-            level: count for level, count in (await session.execute(units_q)).tuples()
+            level: count for level, count in (await session.execute(units_q)).all()
         }
         sites = int(await session.scalar(sites_q) or 0)
     order = {level: index for index, level in enumerate(LEVELS)}
@@ -354,7 +354,7 @@ async def _site_counts(session: AsyncSession, unit_ids: Sequence[int]) -> dict[i
         .group_by(sub.c.root_id, Site.kind)
     )
     counts: dict[int, dict[str, int]] = {ident: {} for ident in unit_ids}
-    for root_id, kind, count in (await session.execute(query)).tuples():
+    for root_id, kind, count in (await session.execute(query)).all():
         counts[root_id][kind] = count
     return counts
 
@@ -371,7 +371,7 @@ async def _nodes(session: AsyncSession, units: Sequence[Unit]) -> list[UnitNode]
         )
         child_counts = {
             parent_id: count
-            for parent_id, count in (await session.execute(child_q)).tuples()
+            for parent_id, count in (await session.execute(child_q)).all()
             if parent_id is not None
         }
     return [
@@ -508,7 +508,7 @@ async def search(
         site_q = site_q.where(Site.province_id == province_scope)
     hits: list[SearchHit] = []
     async with db.session() as session:
-        for unit, parent_name, province_name in (await session.execute(unit_q)).tuples():
+        for unit, parent_name, province_name in (await session.execute(unit_q)).all():
             hits.append(
                 SearchHit(
                     type="unit",
@@ -523,7 +523,7 @@ async def search(
                 )
             )
         if len(hits) < limit:
-            rows = (await session.execute(site_q.limit(limit - len(hits)))).tuples()
+            rows = (await session.execute(site_q.limit(limit - len(hits)))).all()
             for site, unit, parent_name, province_name in rows:
                 hits.append(
                     SearchHit(
@@ -583,7 +583,7 @@ async def site_detail(db: Database, code: str, *, province_scope: int | None = N
         ).first()
         if row is None:
             raise NotFound(f"no site with code {code!r}")
-        site, unit = row.tuple()
+        site, unit = row
         if province_scope is not None and site.province_id != province_scope:
             raise Forbidden(f"site {code!r} is outside your province")
         ancestors = await _ancestors(session, unit)
