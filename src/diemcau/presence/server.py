@@ -1,0 +1,135 @@
+"""The site-session WebSocket server: `websockets` on its own port, same event loop.
+
+DESIGN.md §4 measured the ASGI stack at ~1.7x the bare library's cost on joins
+and memory, so site sockets are served by `websockets` directly (no per-message
+compression, no library keepalive: the protocol's own heartbeats and ticks do
+that job once for everyone), while staff and browsers use the HTTP app. The
+handler only does the handshake: hello, authentication, then hands the
+session to the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from diemcau.presence.protocol import (
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    CloseCode,
+    Hello,
+    parse_inbound,
+)
+
+if TYPE_CHECKING:
+    from diemcau.presence.hub import PresenceHub
+
+__all__ = ["PresenceServer"]
+
+log = logging.getLogger(__name__)
+
+
+class PresenceServer:
+    """Accepts site sockets for a `PresenceHub`."""
+
+    def __init__(self, hub: PresenceHub) -> None:
+        self.hub = hub
+        self._server: Server | None = None
+        self.port = hub.config.port
+
+    async def start(self) -> None:
+        cfg = self.hub.config
+        self._server = await serve(
+            self._handle,
+            cfg.host,
+            cfg.port,
+            process_request=self._check_path,
+            max_size=MAX_MESSAGE_BYTES,
+            max_queue=32,
+            compression=None,
+            ping_interval=None,
+            close_timeout=2,
+            open_timeout=cfg.hello_timeout_s,
+            backlog=4096,
+            server_header=None,
+        )
+        sockets = list(self._server.sockets)
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        log.info("site sessions on ws://%s:%s%s", cfg.host, self.port, cfg.path)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close(close_connections=False)
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+            except TimeoutError:
+                log.warning("site sockets did not close in time")
+            self._server = None
+
+    def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?", 1)[0] != self.hub.config.path:
+            return Response(
+                HTTPStatus.NOT_FOUND.value,
+                "Not Found",
+                Headers([("Content-Length", "10"), ("Content-Type", "text/plain")]),
+                b"not found\n",
+            )
+        return None
+
+    async def _handle(self, conn: ServerConnection) -> None:
+        hub = self.hub
+        try:
+            data = await asyncio.wait_for(conn.recv(decode=False), hub.config.hello_timeout_s)
+        except TimeoutError:
+            await _close(conn, CloseCode.HELLO_TIMEOUT, "no hello in time")
+            return
+        except ConnectionClosed:
+            return
+        try:
+            hello = parse_inbound(data)
+        except ValidationError as exc:
+            first = exc.errors()[0] if exc.errors() else {"msg": "invalid", "loc": ()}
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            await _close(conn, CloseCode.BAD_MESSAGE, f"malformed hello: {where} {first['msg']}")
+            return
+        if not isinstance(hello, Hello):
+            await _close(conn, CloseCode.BAD_MESSAGE, "the first message must be hello")
+            return
+        if hello.v != PROTOCOL_VERSION:
+            await _close(
+                conn, CloseCode.BAD_VERSION, f"protocol version {PROTOCOL_VERSION} required"
+            )
+            return
+        principal = await hub.authenticate(hello)
+        if principal is None:
+            await _close(
+                conn, CloseCode.UNAUTHORIZED, "unknown, revoked or outdated site credential"
+            )
+            return
+        if not hub.running:
+            await _close(conn, CloseCode.GOING_AWAY, "server shutting down")
+            return
+        session = hub.new_session(conn, principal)
+        try:
+            await hub.open_session(session, hello)
+            await session.run()
+        finally:
+            if not session.closed:
+                session.closed = True
+                hub.session_closed(session, "connection_lost")
+
+
+async def _close(conn: Any, code: int, reason: str) -> None:
+    try:
+        await conn.close(code, reason)
+    except Exception:  # the peer is gone; nothing more to tell it
+        log.debug("close failed", exc_info=True)

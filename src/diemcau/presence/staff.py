@@ -1,0 +1,251 @@
+"""The staff live view: a snapshot, then coalesced deltas every `staff_batch_s`.
+
+When a province loses power, hundreds of sites change state within a second;
+sending each change to every dashboard would flood the browsers. Changes are
+marked dirty and flushed together: one delta per batch window carrying the
+changed sites' rows, the changed province aggregates, the national aggregate
+and the staff events published meanwhile. A delta is encoded once per scope
+(national, or one province for province officers), not per client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from diemcau.presence.credentials import SiteInfo
+    from diemcau.presence.hub import PresenceHub
+
+__all__ = ["StaffFeed", "StaffClient", "SITE_FIELDS"]
+
+log = logging.getLogger(__name__)
+
+# Column order of a site row in snapshots and deltas (kept compact: 10,799 rows).
+SITE_FIELDS = (
+    "id",
+    "code",
+    "name",
+    "province_id",
+    "state",
+    "reason",
+    "since",
+    "rtt_ms",
+    "loss_pct",
+    "jitter_ms",
+    "in_meeting",
+)
+_STATES = ("online", "degraded", "offline")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class StaffClient:
+    """One connected dashboard: its scope and a bounded queue of frames to send.
+
+    Attributes:
+        province_id: None for national staff, else the only province it may see.
+        queue: frames (JSON text) to send; None means: close.
+        overflowed: set when the client fell `max_queue` frames behind (it is closed).
+    """
+
+    def __init__(self, province_id: int | None, max_queue: int = 64) -> None:
+        self.province_id = province_id
+        self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=max_queue)
+        self.overflowed = False
+
+    def put(self, frame: str | None) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+class StaffFeed:
+    """Snapshot + coalesced deltas over the hub's presence state."""
+
+    def __init__(self, hub: PresenceHub) -> None:
+        self.hub = hub
+        self.clients: set[StaffClient] = set()
+        self._dirty: set[int] = set()
+        self._events: list[dict[str, Any]] = []
+        self._batch = 0
+        self._by_province: dict[int | None, list[int]] = {}
+        self._indexed: dict[int, SiteInfo] | None = None
+        # Aggregate per province (None: sites outside any province), kept between batches.
+        self._aggs: dict[int | None, dict[str, int]] = {}
+
+    # --- inputs --------------------------------------------------------------------------
+
+    def mark(self, site_id: int) -> None:
+        if self.clients:
+            self._dirty.add(site_id)
+
+    def publish(self, kind: str, body: Mapping[str, Any], province_id: int | None) -> None:
+        if not self.clients:
+            return
+        self._events.append(
+            {
+                "kind": kind,
+                "body": dict(body),
+                "province_id": province_id,
+                "at": round(self.hub.clock(), 3),
+            }
+        )
+
+    # --- clients -------------------------------------------------------------------------
+
+    def subscribe(self, province_id: int | None) -> StaffClient:
+        """A new client whose first queued frame is the snapshot of its scope."""
+        client = StaffClient(province_id)
+        client.put(self._snapshot(province_id))
+        self.clients.add(client)
+        return client
+
+    def unsubscribe(self, client: StaffClient) -> None:
+        self.clients.discard(client)
+
+    async def close_all(self) -> None:
+        for client in list(self.clients):
+            client.put(None)
+        self.clients.clear()
+
+    # --- building frames -----------------------------------------------------------------
+
+    def _provinces(self) -> dict[int | None, list[int]]:
+        sites = self.hub.site_infos()
+        if self._indexed is not sites:
+            by: dict[int | None, list[int]] = {}
+            for sid, info in sites.items():
+                by.setdefault(info.province_id, []).append(sid)
+            self._by_province = by
+            self._indexed = sites
+            self._aggs = {}
+        return self._by_province
+
+    def _row(self, site_id: int) -> list[Any]:
+        hub = self.hub
+        st = hub.site_state(site_id)
+        info = hub.site_infos().get(site_id)
+        link = st.link
+        return [
+            site_id,
+            info.code if info else "",
+            info.name if info else "",
+            info.province_id if info else st.province_id,
+            st.state,
+            st.reason,
+            round(st.since.timestamp(), 3),
+            round(link.rtt_ms, 1) if link else None,
+            round(link.loss_pct, 2) if link else None,
+            round(link.jitter_ms, 1) if link else None,
+            1 if hub.in_meeting(site_id) else 0,
+        ]
+
+    def _aggregate(self, site_ids: list[int]) -> dict[str, int]:
+        hub = self.hub
+        counts = dict.fromkeys(_STATES, 0)
+        meeting = 0
+        for sid in site_ids:
+            counts[hub.site_state(sid).state] += 1
+            if hub.in_meeting(sid):
+                meeting += 1
+        return {"total": len(site_ids), **counts, "in_meeting": meeting}
+
+    def _province_agg(self, pid: int | None, fresh: bool = False) -> dict[str, int]:
+        agg = self._aggs.get(pid)
+        if agg is None or fresh:
+            agg = self._aggregate(self._provinces().get(pid, []))
+            self._aggs[pid] = agg
+        return agg
+
+    def _national(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for pid in self._provinces():
+            for k, v in self._province_agg(pid).items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def _snapshot(self, scope: int | None) -> str:
+        by = self._provinces()
+        national: dict[str, int] | None = None
+        if scope is None:
+            ids = [sid for group in by.values() for sid in group]
+            provinces = {str(pid): self._province_agg(pid, True) for pid in by if pid is not None}
+            national = self._national()
+        else:
+            ids = list(by.get(scope, []))
+            provinces = {str(scope): self._province_agg(scope, True)}
+        msg: dict[str, Any] = {
+            "type": "snapshot",
+            "batch": self._batch,
+            "server_time": round(self.hub.clock(), 3),
+            "fields": SITE_FIELDS,
+            "sites": [self._row(sid) for sid in sorted(ids)],
+            "provinces": provinces,
+        }
+        if national is not None:
+            msg["national"] = national
+        return _dumps(msg)
+
+    async def flush(self) -> None:
+        """Send one coalesced delta to every client (nothing if nothing changed)."""
+        if not self.clients:
+            self._dirty.clear()
+            self._events.clear()
+            return
+        if not self._dirty and not self._events:
+            return
+        dirty, self._dirty = self._dirty, set()
+        events, self._events = self._events, []
+        self._batch += 1
+        infos = self.hub.site_infos()
+        rows = {sid: self._row(sid) for sid in sorted(dirty)}
+        touched = {infos[sid].province_id if sid in infos else None for sid in dirty}
+        self._provinces()
+        aggs = {pid: self._province_agg(pid, True) for pid in touched}
+        at = round(self.hub.clock(), 3)
+        frames: dict[int | None, str] = {}
+        for client in list(self.clients):
+            scope = client.province_id
+            frame = frames.get(scope)
+            if frame is None:
+                frame = self._delta(scope, rows, aggs, events, at)
+                frames[scope] = frame
+            client.put(frame)
+            if client.overflowed:
+                self.clients.discard(client)
+
+    def _delta(
+        self,
+        scope: int | None,
+        rows: Mapping[int, list[Any]],
+        aggs: Mapping[int | None, dict[str, int]],
+        events: list[dict[str, Any]],
+        at: float,
+    ) -> str:
+        msg: dict[str, Any] = {"type": "delta", "batch": self._batch, "server_time": at}
+        if scope is None:
+            msg["sites"] = list(rows.values())
+            msg["provinces"] = {str(pid): a for pid, a in aggs.items() if pid is not None}
+            msg["national"] = self._national()
+            msg["events"] = events
+        else:
+            msg["sites"] = [r for r in rows.values() if r[3] == scope]
+            msg["provinces"] = {str(scope): aggs[scope]} if scope in aggs else {}
+            msg["events"] = [e for e in events if e["province_id"] in (None, scope)]
+        return _dumps(msg)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.hub.clock(), UTC)

@@ -1,0 +1,251 @@
+"""Sequenced message streams: numbering, durable storage, and replay.
+
+Two kinds of stream exist (DESIGN.md §4):
+
+* each site's own stream (stored as ``site:<id>``, seen by the site as ``site``),
+  fed by `PresenceHub.send`: every site gets its own sequence numbers;
+* named broadcast streams (``meeting:42``), fed by `PresenceHub.broadcast`: one
+  sequence for everyone, so a message is encoded once and the same bytes go to
+  every follower.
+
+Durable messages go through `MessageWriter`, a group commit: everything queued
+while the previous transaction ran is stored in one transaction, then handed
+to the fan-out in the order the numbers were given, so a stream is always
+delivered in order even when many callers send at once. A bounded ring of
+recent messages serves most resumes from memory; older ones come from the
+database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import func, insert, select
+
+from diemcau.presence.models import PresenceMessage
+from diemcau.presence.protocol import SITE_STREAM, msg_frame
+from diemcau.store import Database
+
+__all__ = ["Stream", "Outgoing", "MessageWriter", "site_stream_key", "load_stream_seqs"]
+
+log = logging.getLogger(__name__)
+
+
+def site_stream_key(site_id: int) -> str:
+    """The stored name of a site's own stream."""
+    return f"site:{site_id}"
+
+
+@dataclass
+class Stream:
+    """One sequenced stream.
+
+    Attributes:
+        key: stored name (``site:<id>`` or the broadcast name).
+        seen_as: the name sites see in frames (``site`` or the broadcast name).
+        site_id: the owning site for a site stream, None for a broadcast stream.
+        seq: last number handed out.
+        delivered: last number stored and fanned out (what a resume can reach).
+        ring: recent delivered messages ``(seq, payload)`` for replay from memory.
+    """
+
+    key: str
+    seen_as: str
+    ring_size: int
+    site_id: int | None = None
+    seq: int = 0
+    delivered: int = 0
+    ring: deque[tuple[int, bytes]] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self.delivered = self.seq
+        self.ring = deque(maxlen=self.ring_size)
+
+    def remember(self, seq: int, payload: bytes) -> None:
+        self.ring.append((seq, payload))
+        if seq > self.delivered:
+            self.delivered = seq
+
+    def from_memory(self, after: int) -> list[tuple[int, bytes]] | None:
+        """Delivered messages with seq > `after`, or None if the ring no longer reaches back."""
+        if after >= self.delivered:
+            return []
+        if not self.ring or self.ring[0][0] > after + 1:
+            return None
+        return [(s, p) for s, p in self.ring if s > after]
+
+
+@dataclass
+class Outgoing:
+    """A numbered message waiting to be stored, then fanned out."""
+
+    stream: Stream
+    seq: int
+    msg_id: str
+    kind: str
+    body_json: str
+    at: float
+    payload: bytes = b""
+
+    def __post_init__(self) -> None:
+        self.payload = msg_frame(
+            self.stream.seen_as, self.seq, self.msg_id, self.kind, self.at, self.body_json
+        )
+
+
+async def load_stream_seqs(db: Database) -> dict[str, int]:
+    """The last stored sequence number of every stream (at hub start)."""
+    async with db.session() as s:
+        rows = (
+            await s.execute(
+                select(PresenceMessage.stream, func.max(PresenceMessage.seq)).group_by(
+                    PresenceMessage.stream
+                )
+            )
+        ).all()
+    return {stream: int(seq) for stream, seq in rows}
+
+
+async def replay_from_db(
+    db: Database, stream: Stream, after: int, until: int, limit: int
+) -> list[tuple[int, bytes]]:
+    """Stored messages of `stream` with ``after < seq <= until``, at most `limit` of them."""
+    async with db.session() as s:
+        rows = (
+            await s.execute(
+                select(
+                    PresenceMessage.seq,
+                    PresenceMessage.msg_id,
+                    PresenceMessage.kind,
+                    PresenceMessage.body,
+                    PresenceMessage.at,
+                )
+                .where(
+                    PresenceMessage.stream == stream.key,
+                    PresenceMessage.seq > after,
+                    PresenceMessage.seq <= until,
+                )
+                .order_by(PresenceMessage.seq)
+                .limit(limit)
+            )
+        ).all()
+    out: list[tuple[int, bytes]] = []
+    for r in rows:
+        at = r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)
+        out.append(
+            (r.seq, msg_frame(stream.seen_as, r.seq, r.msg_id, r.kind, at.timestamp(), r.body))
+        )
+    return out
+
+
+async def stored_msg_ids(db: Database, keys: Sequence[str], msg_id: str) -> set[str]:
+    """Which of the stream `keys` already hold `msg_id` (idempotent retries)."""
+    found: set[str] = set()
+    async with db.session() as s:
+        for i in range(0, len(keys), 500):
+            chunk = list(keys[i : i + 500])
+            rows = await s.scalars(
+                select(PresenceMessage.stream).where(
+                    PresenceMessage.msg_id == msg_id, PresenceMessage.stream.in_(chunk)
+                )
+            )
+            found.update(rows)
+    return found
+
+
+@dataclass
+class _Batch:
+    items: list[Outgoing]
+    future: asyncio.Future[None]
+
+
+class MessageWriter:
+    """Group commit of durable messages, then fan-out in numbering order.
+
+    Args:
+        db: the store.
+        deliver: called with each batch after it is committed, in submission order.
+    """
+
+    def __init__(self, db: Database, deliver: Callable[[list[Outgoing]], None]) -> None:
+        self.db = db
+        self.deliver = deliver
+        self._queue: deque[_Batch] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._closing = False
+        self._task = asyncio.create_task(self._run(), name="presence-message-writer")
+
+    async def stop(self) -> None:
+        """Store what is queued, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    def submit(self, items: list[Outgoing]) -> asyncio.Future[None]:
+        """Queue numbered messages; the future resolves once they are stored."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._task is None:
+            fut.set_exception(RuntimeError("the presence hub is not running"))
+            return fut
+        self._queue.append(_Batch(items, fut))
+        self._wake.set()
+        return fut
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batches: list[_Batch] = []
+                rows = 0
+                while self._queue and rows < 20_000:
+                    b = self._queue.popleft()
+                    batches.append(b)
+                    rows += len(b.items)
+                await self._commit(batches)
+            if self._closing and not self._queue:
+                return
+
+    async def _commit(self, batches: list[_Batch]) -> None:
+        values = [
+            {
+                "stream": o.stream.key,
+                "seq": o.seq,
+                "msg_id": o.msg_id,
+                "kind": o.kind,
+                "body": o.body_json,
+                "at": datetime.fromtimestamp(o.at, UTC),
+            }
+            for b in batches
+            for o in b.items
+        ]
+        try:
+            async with self.db.session() as s:
+                await s.execute(insert(PresenceMessage), values)
+        except Exception as exc:
+            log.exception("storing %d presence messages failed", len(values))
+            for b in batches:
+                if not b.future.done():
+                    b.future.set_exception(exc)
+            return
+        for b in batches:
+            try:
+                self.deliver(b.items)
+            except Exception:
+                log.exception("presence fan-out failed")
+            if not b.future.done():
+                b.future.set_result(None)
+
+
+__all__ += ["replay_from_db", "stored_msg_ids", "SITE_STREAM"]
