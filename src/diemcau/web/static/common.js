@@ -1,0 +1,141 @@
+// Shared helpers for the staff pages and the site terminal: HTTP API calls with the
+// session token, DOM building, the staff login card, small formatting helpers and
+// the header (language toggle, who is signed in). Loaded after i18n.js.
+"use strict";
+
+const DC = (() => {
+  const STAFF_KEY = "diemcau.token";
+
+  function $(id) { return document.getElementById(id); }
+
+  /** Build an element: el("button", {class: "x", onclick: fn}, "text", child). */
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k.startsWith("on") && typeof v === "function") e.addEventListener(k.slice(2), v);
+      else if (k === "dataset") Object.assign(e.dataset, v);
+      else if (v === true) e.setAttribute(k, "");
+      else e.setAttribute(k, v);
+    }
+    for (const kid of kids.flat()) {
+      if (kid === undefined || kid === null || kid === false) continue;
+      e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+    }
+    return e;
+  }
+
+  class ApiError extends Error {
+    constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  }
+
+  /** Call the JSON API; throws ApiError with the server's message on failure. */
+  async function api(path, opts = {}) {
+    const headers = { Accept: "application/json" };
+    const token = opts.token !== undefined ? opts.token : staffToken();
+    if (token) headers.Authorization = "Bearer " + token;
+    const init = { method: opts.method || "GET", headers };
+    if (opts.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(opts.body);
+    }
+    if (opts.signal) init.signal = opts.signal;
+    const res = await fetch(path, init);
+    const text = await res.text();
+    let body = null;
+    try { body = text ? JSON.parse(text) : null; } catch (_e) { body = null; }
+    if (!res.ok) {
+      const err = (body && body.error) || {};
+      throw new ApiError(res.status, err.code || "http_" + res.status, err.message || res.statusText);
+    }
+    return body;
+  }
+
+  function staffToken() {
+    return localStorage.getItem(STAFF_KEY) || sessionStorage.getItem(STAFF_KEY) || "";
+  }
+  function setStaffToken(token) {
+    if (token) { localStorage.setItem(STAFF_KEY, token); sessionStorage.setItem(STAFF_KEY, token); }
+    else { localStorage.removeItem(STAFF_KEY); sessionStorage.removeItem(STAFF_KEY); }
+  }
+
+  /** Show the staff login card until a valid session exists, then call onReady(me). */
+  async function requireStaff(onReady) {
+    const box = $("login-box");
+    const app = $("app");
+    async function ready() {
+      const me = await api("/api/auth/me");
+      if (me.kind !== "staff") throw new ApiError(403, "staff_only", t("staffonly"));
+      box.hidden = true; app.hidden = false;
+      const who = $("who");
+      if (who) who.textContent = me.name + " · " + t("role_" + me.role);
+      const out = $("logout");
+      if (out) { out.hidden = false; out.onclick = () => { setStaffToken(""); location.reload(); }; }
+      await onReady(me);
+    }
+    if (staffToken()) {
+      try { await ready(); return; } catch (e) {
+        if (!(e instanceof ApiError) || e.status !== 401) throw e;
+        setStaffToken("");
+      }
+    }
+    app.hidden = true; box.hidden = false;
+    const form = $("login");
+    form.querySelector("input").focus();
+    form.onsubmit = async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(form);
+      try {
+        const s = await api("/api/auth/login", { method: "POST", token: "", body: { username: f.get("username"), password: f.get("password") } });
+        setStaffToken(s.token);
+        $("login-error").textContent = "";
+        await ready();
+      } catch (e) { $("login-error").textContent = e.message; }
+    };
+  }
+
+  /** The login card markup shared by the staff pages. */
+  function loginCard() {
+    return el("section", { id: "login-box", class: "card login", hidden: true },
+      el("h2", { "data-i18n": "login" }, t("login")),
+      el("form", { id: "login" },
+        el("label", {}, el("span", { "data-i18n": "username" }, t("username")), el("input", { name: "username", autocomplete: "username", required: true })),
+        el("label", {}, el("span", { "data-i18n": "password" }, t("password")), el("input", { name: "password", type: "password", autocomplete: "current-password", required: true })),
+        el("button", { type: "submit", "data-i18n": "signin" }, t("signin")),
+        el("p", { id: "login-error", class: "error", role: "alert" })));
+  }
+
+  function fmt(n) { return Number(n || 0).toLocaleString(LANG === "vi" ? "vi-VN" : "en-GB"); }
+  function pct(a, b) { return b ? Math.round((100 * a) / b) + "%" : "–"; }
+  function time(ts) {
+    if (!ts) return "";
+    const d = typeof ts === "number" ? new Date(ts * 1000) : new Date(ts);
+    return d.toLocaleTimeString(LANG === "vi" ? "vi-VN" : "en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  let toastTimer = 0;
+  /** A short status line at the bottom of the screen (also read by screen readers). */
+  function toast(msg, kind) {
+    let box = $("toast");
+    if (!box) { box = el("div", { id: "toast", role: "status", "aria-live": "polite" }); document.body.append(box); }
+    box.textContent = msg; box.className = "show " + (kind || "");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { box.className = ""; }, 4000);
+  }
+
+  function wsUrl(path) {
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+  }
+
+  // Presence states the pages draw; index = code in the dashboard's typed arrays.
+  const STATES = ["unknown", "online", "degraded", "offline"];
+  const STATE_COLORS = { unknown: "#8a94a0", online: "#1e8a3c", degraded: "#d98a00", offline: "#c62828" };
+
+  function header(titleKey) {
+    $("lang").addEventListener("click", toggleLang);
+    document.title = t(titleKey) + " — diemcau";
+    document.addEventListener("langchange", () => { document.title = t(titleKey) + " — diemcau"; });
+  }
+
+  return { $, el, api, ApiError, staffToken, setStaffToken, requireStaff, loginCard, fmt, pct, time, toast, wsUrl, STATES, STATE_COLORS, header };
+})();

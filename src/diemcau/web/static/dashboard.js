@@ -1,0 +1,187 @@
+// The command dashboard: the canvas map of every site, the province tree with
+// counts, national KPIs and the alerts list, all kept live by StaffLive.
+"use strict";
+(() => {
+  const { $, el, fmt, pct } = DC;
+  const model = new SiteModel();
+  let map = null;
+  let me = null;
+  let openProv = -1;
+  let indicators = {}; // key -> {label, values: Map(siteId -> number), max}
+
+  document.getElementById("main").prepend(DC.loginCard());
+  DC.header("dash_title");
+
+  function stateName(i) { return model.available ? DC.STATES[model.state[i]] : "unknown"; }
+
+  function renderKpis() {
+    const tot = model.totals || { total: 0, online: 0, degraded: 0, offline: 0, unknown: 0 };
+    const live = tot.online + tot.degraded;
+    const items = [
+      ["k_sites", fmt(tot.total), ""],
+      ["k_online", fmt(tot.online), "ok"],
+      ["k_degraded", fmt(tot.degraded), "warn"],
+      ["k_offline", fmt(model.available ? tot.offline : 0), "bad"],
+      ["k_rate", pct(live, tot.total), ""],
+    ];
+    const inMeeting = model.meta && model.meta.in_meeting !== undefined ? fmt(model.meta.in_meeting) : "–";
+    items.push(["k_inmeeting", inMeeting, ""]);
+    $("kpis").replaceChildren(...items.map(([k, v, cls]) =>
+      el("div", { class: "kpi " + cls, dataset: { kpi: k } }, el("b", {}, v), el("span", {}, t(k)))));
+  }
+
+  function dot(state) { return el("span", { class: "dot " + state, "aria-hidden": "true" }); }
+
+  function renderTree() {
+    const ul = $("tree");
+    const rows = [];
+    model.provinces.forEach((p, pi) => {
+      const live = p.online + p.degraded;
+      const expanded = pi === openProv;
+      const btn = el("button", {
+        type: "button", class: "prow" + (map && map.focusProv === pi ? " on" : ""), "aria-expanded": String(expanded),
+        onclick: () => { openProv = expanded ? -1 : pi; map.focusProvince(openProv); renderTree(); },
+      },
+      el("span", { class: "pname" }, p.name),
+      el("span", { class: "pcount" }, el("b", {}, fmt(live)), " / " + fmt(p.total),
+        p.offline && model.available ? el("span", { class: "badge bad", title: t("k_offline") }, fmt(p.offline)) : null),
+      el("span", { class: "bar-mini", "aria-hidden": "true" }, el("i", { style: `width:${p.total ? (100 * live) / p.total : 0}%` })));
+      const li = el("li", { role: "treeitem", "aria-expanded": String(expanded), dataset: { prov: p.code } }, btn);
+      if (expanded) {
+        const sites = [];
+        for (let i = 0; i < model.n; i++) if (model.provIdx[i] === pi) sites.push(i);
+        sites.sort((a, b) => model.names[a].localeCompare(model.names[b], "vi"));
+        li.append(el("ul", { role: "group", class: "sites" }, sites.map((i) =>
+          el("li", { role: "treeitem" }, el("button", { type: "button", class: "srow", onclick: () => map.select(i, true) },
+            dot(stateName(i)), model.names[i])))));
+      }
+      rows.push(li);
+    });
+    ul.replaceChildren(...rows);
+  }
+
+  function legend() {
+    const box = $("legend");
+    const sel = $("colorby").value;
+    if (sel !== "state" && indicators[sel]) {
+      const ind = indicators[sel];
+      box.replaceChildren(el("b", {}, ind.label), el("span", { class: "ramp" }), el("span", {}, "0 – " + fmt(ind.max)));
+      return;
+    }
+    box.replaceChildren(...["online", "degraded", "offline", "unknown"].map((s) =>
+      el("span", { class: "leg" }, dot(s), t("st_" + s), model.totals && model.available ? " (" + fmt(model.totals[s]) + ")" : "")));
+  }
+
+  function siteCard(i) {
+    const card = $("sitecard");
+    if (i < 0) { card.hidden = true; return; }
+    const st = stateName(i);
+    const since = model.since[i] ? DC.time(model.since[i]) : "";
+    card.hidden = false;
+    card.replaceChildren(
+      el("button", { type: "button", class: "close", "aria-label": t("close"), onclick: () => map.select(-1) }, "×"),
+      el("h3", {}, model.names[i]),
+      el("p", { class: "muted" }, model.codes[i] + " · " + model.provinceName(i)),
+      el("p", { class: "state-line", dataset: { state: st } }, dot(st), t("st_" + st), since ? " · " + t("since") + " " + since : ""),
+      el("div", { class: "actions" },
+        el("a", { class: "button", href: "/chair#spot=" + encodeURIComponent(model.codes[i]), target: "diemcau-chair" }, t("spotcheck"))));
+  }
+
+  function tip(i, x, y) {
+    const box = $("tip");
+    if (i < 0) { box.hidden = true; return; }
+    const st = stateName(i);
+    box.hidden = false;
+    box.replaceChildren(el("b", {}, model.names[i]), el("br"), dot(st), t("st_" + st));
+    box.style.left = Math.min(x + 14, map.c.clientWidth - 220) + "px";
+    box.style.top = Math.max(0, y - 10) + "px";
+  }
+
+  function liveStatus(mode) {
+    const e = $("live");
+    e.dataset.state = mode;
+    e.textContent = t("live_" + mode);
+  }
+
+  async function loadAlerts() {
+    const ul = $("alerts");
+    try {
+      const r = await DC.api("/api/command/alerts?state=open");
+      const list = Array.isArray(r) ? r : (r.alerts || r.items || []);
+      ul.replaceChildren(...(list.length ? list.slice(0, 50).map((a) => el("li", { class: "alert " + (a.severity || "") },
+        el("b", {}, a.title || a.kind || a.rule || ""), " ", el("span", {}, a.message || a.text || ""),
+        el("span", { class: "muted" }, " " + DC.time(a.raised_at || a.at || a.created_at)))) : [el("li", { class: "muted" }, t("noalerts"))]));
+    } catch (e) {
+      ul.replaceChildren(el("li", { class: "muted" }, e.status === 404 ? t("alerts_na") : t("noalerts")));
+    }
+  }
+
+  async function loadIndicators() {
+    try {
+      const r = await DC.api("/api/command/map");
+      const sel = $("colorby");
+      for (const ind of r.indicators || []) {
+        const values = new Map();
+        let max = 0;
+        (ind.site_ids || []).forEach((id, k) => { values.set(id, ind.values[k]); max = Math.max(max, ind.values[k] || 0); });
+        indicators[ind.key] = { label: ind.label || ind.key, values, max };
+        sel.append(el("option", { value: ind.key }, ind.label || ind.key));
+      }
+    } catch (_e) { /* the command center is optional: colour by state only */ }
+  }
+
+  function colorBy() {
+    const key = $("colorby").value;
+    const ind = indicators[key];
+    map.colorOf = ind ? (i) => {
+      const v = ind.values.get(model.ids[i]);
+      if (v === undefined || v === null) return "#b0b8c1";
+      const f = ind.max ? Math.min(1, v / ind.max) : 0;
+      const shade = Math.round(f * 4);
+      return ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"][shade];
+    } : null;
+    legend(); map.request();
+  }
+
+  function find(q) {
+    const hits = model.search(q, 20);
+    $("find-list").replaceChildren(...hits.map((i) => el("option", { value: model.names[i] }, model.codes[i])));
+    return hits;
+  }
+
+  let treeTimer = 0;
+  model.onChange((changed) => {
+    if (!map) return;
+    map.request();
+    renderKpis(); legend();
+    // The tree is DOM: refresh it at most twice a second, however many deltas come.
+    if (!treeTimer) treeTimer = setTimeout(() => { treeTimer = 0; renderTree(); }, changed && changed.length ? 500 : 0);
+    if (map.selected >= 0 && (!changed || changed.includes(map.selected))) siteCard(map.selected);
+  });
+
+  DC.requireStaff(async (who) => {
+    me = who;
+    $("scope").textContent = who.province_id ? t("scope_prov") : t("scope_nation");
+    const cfg = await DC.api("/api/web/config").catch(() => ({ tile_url: "" }));
+    map = new SiteMap($("map"), model, { tileUrl: cfg.tile_url, onHover: tip, onSelect: siteCard });
+    window.diemcauDashboard = { map, model }; // for tests and the browser console
+    const live = new StaffLive(model, { onStatus: liveStatus, onEvent: (ev) => { if (/alert/.test(ev.kind || "")) loadAlerts(); } });
+    await live.start();
+    map.setData();
+    renderTree(); renderKpis(); legend();
+    loadAlerts(); loadIndicators();
+    setInterval(loadAlerts, 15000);
+    $("colorby").addEventListener("change", colorBy);
+    $("reset-view").addEventListener("click", () => { openProv = -1; map.focusProvince(-1); renderTree(); });
+    $("find-q").addEventListener("input", (e) => find(e.target.value));
+    $("find").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const q = $("find-q").value;
+      const exact = model.names.findIndex((n) => n === q);
+      const hits = exact >= 0 ? [exact] : find(q);
+      if (hits.length) { map.select(hits[0], true); $("map").focus(); }
+      else DC.toast(t("noresult"));
+    });
+    document.addEventListener("langchange", () => { renderTree(); renderKpis(); legend(); siteCard(map.selected); liveStatus(live.mode); });
+  }).catch((e) => DC.toast(e.message, "bad"));
+})();
