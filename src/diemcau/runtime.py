@@ -82,7 +82,7 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
     key = await db.secret_key(settings.secret_key)
     runtime = Runtime(settings=settings, db=db, key=key, clock=clock)
     for name in ATTACHERS:
-        attach = getattr(importlib.import_module(name), "attach")
+        attach = importlib.import_module(name).attach
         await attach(runtime)
     return runtime
 
