@@ -176,6 +176,11 @@ BAD: dict[str, tuple[bytes, list[tuple[int, str]]]] = {
         _csv("R,Root,,,,,", "A,A,,R,,,").encode() + "B,Cà Mau,,R,,,\n".encode("latin-1"),
         [(4, "the file is not UTF-8 text")],
     ),
+    # A quoted name spanning two lines: the next row's line number still matches the file.
+    "line_numbers_after_multiline_field": (
+        _csv("R,Root,,,,,", 'A,"Two\nlines",,R,,,', "B,,,R,,,").encode(),
+        [(5, "empty name")],
+    ),
     "header_only": (HEADER.encode() + b"\n", [(1, "no data rows")]),
     "empty_file": (b"", [(1, "missing header row")]),
     # Several bad rows in one file: every one is named, not just the first.
