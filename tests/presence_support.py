@@ -112,6 +112,15 @@ async def eventually(
         await asyncio.sleep(0.01)
 
 
+class Refused(Exception):
+    """The server closed the socket instead of welcoming the hello."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"{code} {reason}")
+        self.code = code
+        self.reason = reason
+
+
 class RawSite:
     """A protocol-level site client for tests (every frame kept in `received`)."""
 
@@ -140,7 +149,11 @@ class RawSite:
         if resume is not None:
             hello["resume"] = resume
         await self.ws.send(json.dumps(hello))
-        first: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), 5))
+        try:
+            first: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), 5))
+        except ConnectionClosed as exc:
+            rcvd = exc.rcvd
+            raise Refused(rcvd.code if rcvd else 1006, rcvd.reason if rcvd else "") from exc
         self.welcome = first
         self._reader = asyncio.create_task(self._read())
         return first

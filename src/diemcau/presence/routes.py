@@ -1,0 +1,131 @@
+"""HTTP side of presence: socket discovery, site state, operator close, staff live stream.
+
+The handlers authenticate and delegate to `PresenceHub`; they hold no logic.
+The staff stream is a WebSocket in the FastAPI app (staff are few; sites use
+the hub's own socket): snapshot first, then coalesced deltas (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, Depends, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from diemcau.accounts.service import StaffPrincipal, can_see_province, check_session_token
+from diemcau.api.deps import get_runtime, province_scope, require_staff
+from diemcau.errors import Forbidden, NotFound
+from diemcau.presence.hub import PresenceHub
+from diemcau.runtime import Runtime
+from diemcau.security import TokenError
+
+__all__ = ["router", "STAFF_CLOSE_UNAUTHORIZED", "STAFF_CLOSE_FORBIDDEN", "STAFF_CLOSE_SLOW"]
+
+router = APIRouter(prefix="/api/presence", tags=["presence"])
+
+STAFF_CLOSE_UNAUTHORIZED = 4001
+STAFF_CLOSE_FORBIDDEN = 4003
+STAFF_CLOSE_SLOW = 4006
+
+_staff = require_staff()
+_operator = require_staff("admin", "operator")
+
+
+def _hub(runtime: Runtime) -> PresenceHub:
+    hub = runtime.services.get("presence")
+    if not isinstance(hub, PresenceHub):
+        raise NotFound("presence is not running in this server", code="no_presence")
+    return hub
+
+
+@router.get("/info", summary="Where site terminals connect (no login needed)")
+async def info(runtime: Runtime = Depends(get_runtime)) -> dict[str, Any]:
+    return _hub(runtime).describe()
+
+
+@router.get("/sites/{site_id}", summary="One site's live presence and link health")
+async def site_state(
+    site_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    staff: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    hub = _hub(runtime)
+    info = hub.site_infos().get(site_id)
+    if info is None:
+        raise NotFound(f"no site {site_id}", code="unknown_site")
+    if not can_see_province(staff, info.province_id):
+        raise Forbidden("this site is outside your province", code="province")
+    st = hub.site_state(site_id)
+    return {
+        "site_id": site_id,
+        "code": info.code,
+        "name": info.name,
+        "province_id": info.province_id,
+        "state": st.state,
+        "reason": st.reason,
+        "since": st.since.isoformat(),
+        "link": st.link.model_dump() if st.link else None,
+        "in_meeting": hub.in_meeting(site_id),
+        "streams": hub.streams_of(site_id),
+    }
+
+
+@router.post("/sites/{site_id}/close", summary="Close a site's live session")
+async def close_site(
+    site_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    staff: StaffPrincipal = Depends(_operator),
+) -> dict[str, Any]:
+    closed = _hub(runtime).close_site(site_id, f"closed by {staff.username}")
+    return {"site_id": site_id, "closed": closed}
+
+
+@router.websocket("/staff")
+async def staff_stream(websocket: WebSocket, token: str = "") -> None:
+    """Live presence for staff: ``snapshot`` then ``delta`` frames (docs/protocol.md)."""
+    runtime: Runtime = websocket.app.state.runtime
+    await websocket.accept()
+    bearer = token or websocket.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    try:
+        principal = await check_session_token(runtime.db, runtime.key, bearer)
+    except TokenError as exc:
+        await websocket.close(STAFF_CLOSE_UNAUTHORIZED, f"invalid session token: {exc}")
+        return
+    if not isinstance(principal, StaffPrincipal):
+        await websocket.close(STAFF_CLOSE_FORBIDDEN, "the staff stream is for staff accounts")
+        return
+    hub = runtime.services.get("presence")
+    if not isinstance(hub, PresenceHub):
+        await websocket.close(1011, "presence is not running")
+        return
+    client = hub.staff.subscribe(province_scope(principal))
+
+    async def pump() -> None:
+        while True:
+            frame = await client.queue.get()
+            if frame is None:
+                code = STAFF_CLOSE_SLOW if client.overflowed else 1001
+                reason = "client too slow" if client.overflowed else "server shutting down"
+                await websocket.close(code, reason)
+                return
+            await websocket.send_text(frame)
+
+    async def drain() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                msg = await websocket.receive()
+                if msg["type"] == "websocket.disconnect":
+                    return
+
+    tasks = [asyncio.create_task(pump()), asyncio.create_task(drain())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hub.staff.unsubscribe(client)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
