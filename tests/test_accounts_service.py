@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from diemcau.accounts.service import (
     DuplicateUsername,
+    InvalidDisplayName,
     InvalidUsername,
     ProvinceNotAllowed,
     ProvinceRequired,
@@ -148,6 +149,7 @@ async def test_staff_create_authenticate_disable(db: Database) -> None:
         ("new", "long enough", "operator", "79", ProvinceNotAllowed),
         ("bad name!", "long enough", "admin", None, InvalidUsername),
         ("", "long enough", "admin", None, InvalidUsername),
+        ("new", "long enough", "admin", "x" * 201, InvalidDisplayName),  # see below
     ],
 )
 async def test_staff_bad_input_is_refused_and_writes_nothing(
@@ -161,7 +163,10 @@ async def test_staff_bad_input_is_refused_and_writes_nothing(
     await make_tree(db)
     await create_staff(db, "taken", "long enough", "chair")
     with pytest.raises(error) as info:
-        await create_staff(db, username, password, role, province)
+        if error is InvalidDisplayName:  # the last case passes a too-long display name
+            await create_staff(db, username, password, role, display_name=province or "")
+        else:
+            await create_staff(db, username, password, role, province)
     assert isinstance(info.value, ValueError)
     assert str(info.value)
     assert await _staff_count(db) == 1

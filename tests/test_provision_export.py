@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from diemcau.accounts.service import UnknownProvince, authenticate_site, rotate_site
 from diemcau.directory import provision as provision_module
 from diemcau.directory.provision import csv_safe, provision, qr_svg, slugify
+from diemcau.errors import Invalid
 from diemcau.security import site_secret_digest
 from diemcau.store import Database, Site, Unit
 from diemcau.text import fold
@@ -194,6 +195,40 @@ async def test_process_pool_path_and_both_stores(
     await rotate_site(any_db, KEY, "00001")
     assert await authenticate_site(any_db, KEY, codes["00001"]) is None
     assert await authenticate_site(any_db, KEY, codes["00004"]) is not None
+
+
+async def test_failed_run_writes_nothing(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A credential changed by someone else mid-run: no digest stored, no file left."""
+    await make_tree(db)
+    original = provision_module._render_qr
+
+    async def render_then_rotate(*args: object, **kwargs: object) -> None:
+        await original(*args, **kwargs)  # type: ignore[arg-type]
+        await rotate_site(db, KEY, "00001")  # a concurrent single-site rotation
+
+    monkeypatch.setattr(provision_module, "_render_qr", render_then_rotate)
+    out = tmp_path / "out"
+    with pytest.raises(provision_module.ProvisionConflict):
+        await provision(db, KEY, BASE, out)
+    assert list(out.iterdir()) == []
+    digests = await _digests(db)
+    assert [code for code, digest in digests.items() if digest] == ["00001"]
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["javascript:alert(1)", "ftp://h", "http://", "http://h/a b", 'http://h/"x', "http://h/?q=1"],
+)
+async def test_bad_base_url_is_refused_before_anything(
+    db: Database, tmp_path: Path, base_url: str
+) -> None:
+    await make_tree(db)
+    with pytest.raises(Invalid):
+        await provision(db, KEY, base_url, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert not any((await _digests(db)).values())
 
 
 @pytest.mark.parametrize(

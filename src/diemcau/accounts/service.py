@@ -47,6 +47,7 @@ __all__ = [
     "AccountError",
     "DuplicateUsername",
     "InvalidUsername",
+    "InvalidDisplayName",
     "UnknownRole",
     "WeakPassword",
     "ProvinceRequired",
@@ -77,6 +78,7 @@ __all__ = [
 ]
 
 MIN_PASSWORD_LENGTH = 8
+MAX_DISPLAY_NAME = 200
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 SITE_ROLE = "site"
 
@@ -94,6 +96,10 @@ class DuplicateUsername(AccountError, Conflict):
 
 class InvalidUsername(AccountError, Invalid):
     code = "invalid_username"
+
+
+class InvalidDisplayName(AccountError, Invalid):
+    code = "invalid_display_name"
 
 
 class UnknownRole(AccountError, Invalid):
@@ -213,6 +219,7 @@ async def create_staff(
 
     Raises:
         InvalidUsername: not 2-64 of ``a-z 0-9 . _ @ -`` (case-insensitive).
+        InvalidDisplayName: longer than `MAX_DISPLAY_NAME`.
         UnknownRole: `role` not in `store.models.ROLES`.
         WeakPassword: shorter than `MIN_PASSWORD_LENGTH`.
         ProvinceRequired / ProvinceNotAllowed: a province officer needs a
@@ -225,6 +232,8 @@ async def create_staff(
         raise InvalidUsername(
             f"username '{username}' must be 2-64 characters of letters, digits, '.', '_', '@', '-'"
         )
+    if len(nfc(display_name)) > MAX_DISPLAY_NAME:
+        raise InvalidDisplayName(f"display name must have at most {MAX_DISPLAY_NAME} characters")
     if role not in ROLES:
         raise UnknownRole(f"unknown role '{role}' (one of: {', '.join(ROLES)})")
     if len(password) < MIN_PASSWORD_LENGTH:

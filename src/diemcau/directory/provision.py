@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import segno
 from sqlalchemy import Table, bindparam, select, update
 
 from diemcau.accounts.service import UnknownProvince, join_code
-from diemcau.errors import Conflict
+from diemcau.errors import Conflict, Invalid
 from diemcau.security import new_site_secret, site_secret_digest
 from diemcau.store import Database
 from diemcau.store.models import Site, Unit, utcnow
@@ -139,6 +140,23 @@ def slugify(name: str) -> str:
     """A file-name-safe ASCII slug: "Thành phố Hồ Chí Minh" -> "thanh-pho-ho-chi-minh"."""
     slug = re.sub(r"[^a-z0-9]+", "-", fold(name)).strip("-")
     return slug[:60].rstrip("-") or "site"
+
+
+def _check_base_url(base_url: str) -> None:
+    """Refuse a base URL that is not plain http(s): it is printed into links and hrefs."""
+    parts = urlsplit(base_url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or any(ch.isspace() or ch in "\"'<>" for ch in base_url)
+    ):
+        raise Invalid(
+            f"base URL '{base_url}' must be an http:// or https:// address "
+            "without spaces, quotes, query or fragment",
+            code="bad_base_url",
+        )
 
 
 def join_link(base_url: str, site_code: str, secret: str) -> str:
@@ -413,9 +431,12 @@ async def provision(
 
     Raises:
         UnknownProvince: `province_code` is not a province of the directory.
+        diemcau.errors.Invalid: `base_url` is not a plain http(s) URL.
+        ProvisionConflict: another writer changed a credential meanwhile.
     """
     started = time.perf_counter()
     out = Path(out_dir)
+    _check_base_url(base_url)
     async with db.session() as s:
         province_id: int | None = None
         if province_code is not None:
