@@ -1,0 +1,276 @@
+"""Conclusions: the chair publishes text (and attachment metadata); each site acknowledges.
+
+Delivery is durable: on a live meeting one broadcast on the meeting stream (encoded
+once), after the meeting a per-site message with a stable id, so a site that was away
+receives it when its session resumes. Acknowledgements are idempotent per site.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from diemcau.accounts.service import SitePrincipal
+from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
+from diemcau.meetings.audit import record_audit
+from diemcau.meetings.floor import own_request
+from diemcau.meetings.models import (
+    MeetingConclusion,
+    MeetingConclusionAck,
+    MeetingParticipant,
+)
+
+if TYPE_CHECKING:
+    from diemcau.meetings.service import MeetingService
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Attachment", "ConclusionStatus", "ConclusionView", "Conclusions"]
+
+MAX_BODY = 50000
+MAX_ATTACHMENTS = 20
+
+
+class Attachment(BaseModel):
+    """Metadata of an attached file (the file itself is served elsewhere, e.g. a URL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    url: str = Field(default="", max_length=1000)
+    size: int = Field(default=0, ge=0)
+    content_type: str = Field(default="", max_length=100)
+    sha256: str = Field(default="", max_length=64)
+
+
+@dataclass(frozen=True)
+class ConclusionView:
+    id: int
+    meeting_id: int
+    body: str
+    attachments: list[dict[str, Any]]
+    published_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "meeting_id": self.meeting_id,
+            "body": self.body,
+            "attachments": self.attachments,
+            "published_at": self.published_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class ConclusionStatus:
+    """Who has and has not acknowledged a conclusion."""
+
+    conclusion: ConclusionView
+    acknowledged: list[dict[str, Any]]
+    pending: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "conclusion": self.conclusion.as_dict(),
+            "acknowledged_count": len(self.acknowledged),
+            "pending_count": len(self.pending),
+            "acknowledged": self.acknowledged,
+            "pending": self.pending,
+        }
+
+
+def _view(row: MeetingConclusion) -> ConclusionView:
+    return ConclusionView(
+        row.id, row.meeting_id, row.body, list(row.attachments or []), row.published_at
+    )
+
+
+class Conclusions:
+    def __init__(self, svc: MeetingService) -> None:
+        self.svc = svc
+
+    async def publish(
+        self,
+        actor: object,
+        meeting_id: int,
+        body: str,
+        attachments: Sequence[Attachment] = (),
+    ) -> ConclusionView:
+        """Publish a conclusion to every participant of a live or ended meeting."""
+        text = unicodedata.normalize("NFC", body).strip()
+        if not text:
+            raise Invalid("a conclusion needs text")
+        if len(text) > MAX_BODY:
+            raise Invalid(f"a conclusion is at most {MAX_BODY} characters")
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise Invalid(f"at most {MAX_ATTACHMENTS} attachments")
+        now = self.svc.now()
+        async with self.svc.lock(meeting_id):
+            async with self.svc.db.session() as s:
+                m = await self.svc.load(s, meeting_id)
+                staff = self.svc.require_control(actor, m, "publish conclusions")
+                if m.state == "scheduled":
+                    raise Conflict("conclusions are published once the meeting has started")
+                row = MeetingConclusion(
+                    meeting_id=meeting_id,
+                    body=text,
+                    attachments=[a.model_dump() for a in attachments],
+                    published_at=now,
+                    published_by_user_id=staff.user_id,
+                )
+                s.add(row)
+                await s.flush()
+                await record_audit(
+                    s,
+                    actor,
+                    "conclusion.publish",
+                    meeting_id,
+                    target=str(row.id),
+                    details={"chars": len(text), "attachments": len(attachments)},
+                    at=now,
+                )
+                state = m.state
+                view = _view(row)
+            payload = {"conclusion": view.as_dict()}
+            if state == "live":
+                await self.svc.publish(meeting_id, "conclusion.published", payload)
+            else:
+                sites = await self.svc.participant_ids(meeting_id)
+                await self.svc.hub.send(
+                    sites, "conclusion.published", payload, msg_id=f"conclusion:{view.id}"
+                )
+                await self.svc.hub.publish_staff_event("conclusion.published", payload)
+        return view
+
+    async def list_for_meeting(self, meeting_id: int) -> list[ConclusionView]:
+        async with self.svc.db.session() as s:
+            await self.svc.load(s, meeting_id)
+            rows = await s.scalars(
+                select(MeetingConclusion)
+                .where(MeetingConclusion.meeting_id == meeting_id)
+                .order_by(MeetingConclusion.id)
+            )
+            return [_view(r) for r in rows.all()]
+
+    async def for_site(self, meeting_id: int, site_id: int) -> list[dict[str, Any]]:
+        """Conclusions of a meeting with this site's acknowledgement state."""
+        async with self.svc.db.session() as s:
+            rows = (
+                await s.execute(
+                    select(MeetingConclusion, MeetingConclusionAck.acked_at)
+                    .outerjoin(
+                        MeetingConclusionAck,
+                        (MeetingConclusionAck.conclusion_id == MeetingConclusion.id)
+                        & (MeetingConclusionAck.site_id == site_id),
+                    )
+                    .where(MeetingConclusion.meeting_id == meeting_id)
+                    .order_by(MeetingConclusion.id)
+                )
+            ).all()
+        return [
+            {**_view(c).as_dict(), "acked_at": acked.isoformat() if acked else None}
+            for c, acked in rows
+        ]
+
+    async def ack(self, site: SitePrincipal, conclusion_id: int) -> datetime:
+        """A participant site acknowledges reading; a repeat returns the first time."""
+        now = self.svc.now()
+        async with self.svc.db.session() as s:
+            c = await s.get(MeetingConclusion, conclusion_id)
+            if c is None:
+                raise NotFound(f"conclusion {conclusion_id} not found")
+            meeting_id = c.meeting_id
+            member = await s.scalar(
+                select(MeetingParticipant.id).where(
+                    MeetingParticipant.meeting_id == meeting_id,
+                    MeetingParticipant.site_id == site.site_id,
+                )
+            )
+            if member is None:
+                raise Forbidden(
+                    f"site {site.code} was not in meeting {meeting_id}", code="not_invited"
+                )
+            existing = await s.get(MeetingConclusionAck, (conclusion_id, site.site_id))
+            if existing is not None:
+                return existing.acked_at
+        try:
+            async with self.svc.db.session() as s:
+                s.add(
+                    MeetingConclusionAck(
+                        conclusion_id=conclusion_id, site_id=site.site_id, acked_at=now
+                    )
+                )
+        except IntegrityError:
+            async with self.svc.db.session() as s:
+                again = await s.get(MeetingConclusionAck, (conclusion_id, site.site_id))
+                return again.acked_at if again else now
+        try:
+            await self.svc.hub.publish_staff_event(
+                "conclusion.acked",
+                {
+                    "meeting_id": meeting_id,
+                    "conclusion_id": conclusion_id,
+                    "site_id": site.site_id,
+                    "code": site.code,
+                },
+                province_id=site.province_id,
+            )
+        except Exception:  # advisory; the acknowledgement is stored
+            log.exception("staff event conclusion.acked failed")
+        return now
+
+    async def status(self, conclusion_id: int, province_id: int | None = None) -> ConclusionStatus:
+        """Who has and has not acknowledged (of one province if given)."""
+        async with self.svc.db.session() as s:
+            c = await s.get(MeetingConclusion, conclusion_id)
+            if c is None:
+                raise NotFound(f"conclusion {conclusion_id} not found")
+            pq = select(MeetingParticipant.site_id).where(
+                MeetingParticipant.meeting_id == c.meeting_id
+            )
+            if province_id is not None:
+                pq = pq.where(MeetingParticipant.province_id == province_id)
+            sites = list((await s.scalars(pq)).all())
+            acks = dict(
+                (
+                    await s.execute(
+                        select(MeetingConclusionAck.site_id, MeetingConclusionAck.acked_at).where(
+                            MeetingConclusionAck.conclusion_id == conclusion_id
+                        )
+                    )
+                ).all()
+            )
+            view = _view(c)
+        infos = await self.svc.site_infos(sites)
+        done: list[dict[str, Any]] = []
+        pending: list[dict[str, Any]] = []
+        for sid in sorted(sites, key=lambda i: infos[i].code if i in infos else ""):
+            info = infos.get(sid)
+            entry: dict[str, Any] = {
+                "site_id": sid,
+                "code": info.code if info else "",
+                "name": info.name if info else "",
+                "province_name": info.province_name if info else "",
+            }
+            if sid in acks:
+                entry["acked_at"] = acks[sid].isoformat()
+                done.append(entry)
+            else:
+                pending.append(entry)
+        return ConclusionStatus(view, done, pending)
+
+    async def handle_ack(self, site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        own_request(site, body)
+        cid = body.get("conclusion_id")
+        if isinstance(cid, bool) or not isinstance(cid, int):
+            raise Invalid("conclusion_id must be an integer")
+        at = await self.ack(site, cid)
+        return {"conclusion_id": cid, "acked_at": at.isoformat()}

@@ -1,0 +1,147 @@
+"""Saved site groups: named invitation rules reused across meetings.
+
+A group is an `InviteSpec` without nested groups ("19 southern provinces" = 19
+province units; "flood-hit communes" = a list of sites). Every change is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from diemcau.errors import Conflict, Invalid, NotFound
+from diemcau.meetings.audit import record_audit
+from diemcau.meetings.invites import InviteSpec, resolve_sites
+from diemcau.meetings.models import SiteGroup
+from diemcau.store import Database
+from diemcau.text import nfc
+
+__all__ = ["GroupView", "create_group", "delete_group", "get_group", "list_groups", "update_group"]
+
+
+@dataclass(frozen=True)
+class GroupView:
+    id: int
+    name: str
+    description: str
+    spec: InviteSpec
+    site_count: int
+    updated_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "spec": self.spec.to_json(),
+            "site_count": self.site_count,
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def _check(name: str, spec: InviteSpec) -> str:
+    clean = nfc(name).strip()
+    if not clean or len(clean) > 200:
+        raise Invalid("a group name needs 1 to 200 characters")
+    if spec.group_ids:
+        raise Invalid("a saved group cannot contain other groups; list its areas and sites")
+    if spec.is_empty:
+        raise Invalid("a saved group must name the whole country, units or sites")
+    return clean
+
+
+async def _view(db: Database, row: SiteGroup) -> GroupView:
+    spec = InviteSpec.from_json(row.spec)
+    async with db.session() as s:
+        count = len(await resolve_sites(s, spec))
+    return GroupView(row.id, row.name, row.description, spec, count, row.updated_at)
+
+
+async def create_group(
+    db: Database, actor: Any, name: str, spec: InviteSpec, *, description: str = "", now: datetime
+) -> GroupView:
+    clean = _check(name, spec)
+    try:
+        async with db.session() as s:
+            row = SiteGroup(
+                name=clean,
+                description=nfc(description),
+                spec=spec.to_json(),
+                created_by_user_id=getattr(actor, "user_id", None),
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            await s.flush()
+            await record_audit(
+                s, actor, "group.create", target=clean, details={"spec": spec.to_json()}, at=now
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"a site group named {clean!r} already exists") from exc
+    return await _view(db, row)
+
+
+async def update_group(
+    db: Database,
+    actor: Any,
+    group_id: int,
+    *,
+    name: str | None = None,
+    spec: InviteSpec | None = None,
+    description: str | None = None,
+    now: datetime,
+) -> GroupView:
+    try:
+        async with db.session() as s:
+            row = await s.get(SiteGroup, group_id)
+            if row is None:
+                raise NotFound(f"site group {group_id} not found")
+            new_spec = spec or InviteSpec.from_json(row.spec)
+            row.name = _check(name if name is not None else row.name, new_spec)
+            row.spec = new_spec.to_json()
+            if description is not None:
+                row.description = nfc(description)
+            row.updated_at = now
+            await s.flush()
+            await record_audit(
+                s,
+                actor,
+                "group.update",
+                target=row.name,
+                details={"group_id": group_id, "spec": row.spec},
+                at=now,
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"a site group named {name!r} already exists") from exc
+    return await _view(db, row)
+
+
+async def delete_group(db: Database, actor: Any, group_id: int, *, now: datetime) -> None:
+    """Delete a group. Meetings that already started keep their resolved sites; a scheduled
+    meeting still naming the group is refused at start with a clear error."""
+    async with db.session() as s:
+        row = await s.get(SiteGroup, group_id)
+        if row is None:
+            raise NotFound(f"site group {group_id} not found")
+        await record_audit(
+            s, actor, "group.delete", target=row.name, details={"group_id": group_id}, at=now
+        )
+        await s.delete(row)
+
+
+async def get_group(db: Database, group_id: int) -> GroupView:
+    async with db.session() as s:
+        row = await s.get(SiteGroup, group_id)
+    if row is None:
+        raise NotFound(f"site group {group_id} not found")
+    return await _view(db, row)
+
+
+async def list_groups(db: Database) -> list[GroupView]:
+    async with db.session() as s:
+        rows = (await s.scalars(select(SiteGroup).order_by(func.lower(SiteGroup.name)))).all()
+    return [await _view(db, r) for r in rows]
