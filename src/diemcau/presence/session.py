@@ -96,6 +96,7 @@ class SiteSession:
         self.closed = False
         self.close_reason = ""
         self._requests: set[asyncio.Task[None]] = set()
+        self._closing: asyncio.Task[None] | None = None
 
     # --- outbound ---------------------------------------------------------------------------
 
@@ -143,7 +144,7 @@ class SiteSession:
         self.closed = True
         self.close_reason = CLOSE_REASONS.get(code, "closed")
         self.hub.session_closed(self, self.close_reason, detail=reason)
-        asyncio.get_running_loop().create_task(self._close_socket(code, reason))
+        self._closing = asyncio.get_running_loop().create_task(self._close_socket(code, reason))
 
     async def _close_socket(self, code: int, reason: str) -> None:
         try:
@@ -175,6 +176,10 @@ class SiteSession:
         finally:
             for task in list(self._requests):
                 task.cancel()
+            if self._closing is not None:
+                # Let our close frame (code and reason) go out before the handler
+                # returns, or the library would close with a plain 1000.
+                await asyncio.shield(self._closing)
 
     def on_frame(self, data: bytes | str) -> None:
         """Handle one inbound frame (validated, rate limited)."""
