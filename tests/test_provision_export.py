@@ -6,7 +6,9 @@ import csv
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+import zxingcpp
 from sqlalchemy import select, text
 
 from diemcau.accounts.service import UnknownProvince, authenticate_site, rotate_site
@@ -20,6 +22,36 @@ from tests.test_accounts_service import EVIL_NAME, KEY, make_tree
 
 BASE = "https://hop.example.vn"
 ALL_SITES = {"TW", "01", "00001", "00004", "79", "760", "26734", "26737"}
+
+
+def _decode_svg_qr(svg: str) -> str:
+    """Rasterise a segno SVG path (``M x y``, ``m dx dy``, ``h n`` runs) and decode it.
+
+    This reads the QR code exactly as printed on the sheet, with an independent
+    decoder (zxing-cpp), so a wrong or unreadable code fails the test.
+    """
+    size = int(re.search(r'viewBox="0 0 (\d+) \d+"', svg).group(1))  # type: ignore[union-attr]
+    path = re.search(r' d="([^"]+)"', svg).group(1)  # type: ignore[union-attr]
+    grid = np.full((size, size), 255, dtype=np.uint8)
+    x = y = 0.0
+    for op, a, b in re.findall(r"([A-Za-z])(-?[\d.]+)(?: (-?[\d.]+))?", path):
+        if op == "M":
+            x, y = float(a), float(b)
+        elif op == "m":
+            x, y = x + float(a), y + float(b)
+        elif op == "h":
+            grid[int(y), int(x) : int(x + float(a))] = 0
+            x += float(a)
+        else:
+            raise AssertionError(f"unexpected SVG path command {op}")
+    image = np.kron(grid, np.ones((4, 4), dtype=np.uint8))  # 4 px per module
+    found = zxingcpp.read_barcodes(image)
+    assert len(found) == 1
+    return str(found[0].text)
+
+
+def _decode_sheet(page: str) -> list[str]:
+    return [_decode_svg_qr(svg) for svg in re.findall(r"<svg.*?</svg>", page)]
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -97,7 +129,9 @@ async def test_whole_tree_writes_sheets_and_stores_only_digests(
 
     page = (out / "79-thanh-pho-ho-chi-minh.html").read_text(encoding="utf-8")
     assert page.count("<svg") == 4
-    assert qr_svg(ben_nghe["link"]) in page  # the QR encodes the join link
+    assert qr_svg(ben_nghe["link"]) in page
+    # Every printed QR code scans to its site's join link, in card order.
+    assert _decode_sheet(page) == [row["link"] for row in hcm]
     for label in ("Điểm cầu", "Đường dẫn tham gia", "Mã tham gia", "@page { size: A4"):
         assert label in page
     assert EVIL_NAME not in page  # the apostrophes are escaped
@@ -189,7 +223,7 @@ async def test_process_pool_path_and_both_stores(
         assert await authenticate_site(any_db, KEY, code) is not None
     for sheet in result.sheets:
         page = sheet.html_path.read_text(encoding="utf-8")
-        assert page.count("<svg") == sheet.sites
+        assert _decode_sheet(page) == [r["link"] for r in _read_csv(sheet.csv_path)]
         assert not re.search(r"\.tmp$", " ".join(p.name for p in tmp_path.iterdir()))
     # A single-site rotation after provisioning invalidates only that sheet line.
     await rotate_site(any_db, KEY, "00001")
