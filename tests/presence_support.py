@@ -132,6 +132,7 @@ class RawSite:
         self._reader: asyncio.Task[None] | None = None
         self.close_code: int | None = None
         self.close_reason = ""
+        self._beat: asyncio.Task[None] | None = None
 
     async def connect(
         self,
@@ -170,6 +171,25 @@ class RawSite:
             self.close_code = rcvd.code if rcvd else 1006
             self.close_reason = rcvd.reason if rcvd else ""
 
+    def beat(self, interval: float = 0.2) -> None:
+        """Send heartbeats every `interval` until `silence` or `close`."""
+
+        async def loop() -> None:
+            try:
+                while True:
+                    await self.send({"type": "hb"})
+                    await asyncio.sleep(interval)
+            except ConnectionClosed:
+                return
+
+        self._beat = asyncio.create_task(loop())
+
+    def silence(self) -> None:
+        """Stop heartbeats but keep the socket open (a link that died without a FIN)."""
+        if self._beat is not None:
+            self._beat.cancel()
+            self._beat = None
+
     async def send(self, message: dict[str, Any] | str | bytes) -> None:
         assert self.ws is not None
         data = message if isinstance(message, str | bytes) else json.dumps(message)
@@ -189,6 +209,7 @@ class RawSite:
         return self.close_code
 
     async def close(self) -> None:
+        self.silence()
         if self.ws is not None:
             await self.ws.close()
         if self._reader is not None:

@@ -1,0 +1,128 @@
+"""Staff live stream over the real app: snapshot, coalesced deltas, scope, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from diemcau.presence.hub import PresenceHub
+from tests.browser import STAFF_PASSWORD, live_server
+from tests.presence_support import RawSite, eventually
+
+
+async def _token(base: str, username: str) -> str:
+    async with httpx.AsyncClient(base_url=base) as client:
+        r = await client.post(
+            "/api/auth/login", json={"username": username, "password": STAFF_PASSWORD}
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["token"])
+
+
+async def _site_token(base: str, join_code: str) -> str:
+    async with httpx.AsyncClient(base_url=base) as client:
+        r = await client.post("/api/auth/site-login", json={"join_code": join_code})
+        assert r.status_code == 200, r.text
+        return str(r.json()["token"])
+
+
+async def _stream(base: str, token: str) -> ClientConnection:
+    url = base.replace("http://", "ws://") + f"/api/presence/staff?token={token}"
+    return await connect(url, ping_interval=None)
+
+
+async def _next(ws: ClientConnection, want: str = "delta") -> dict[str, Any]:
+    while True:
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if frame["type"] == want:
+            return frame
+
+
+def _rows(frame: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    fields = frame.get("fields") or [
+        "id", "code", "name", "province_id", "state", "reason", "since",
+        "rtt_ms", "loss_pct", "jitter_ms", "in_meeting",
+    ]  # fmt: skip
+    return {row[1]: dict(zip(fields, row, strict=True)) for row in frame["sites"]}
+
+
+async def test_staff_stream_snapshot_deltas_scope_and_refusals(tmp_path: Path) -> None:
+    async with live_server(tmp_path, join_sites=("00004", "00008", "26734")) as srv:
+        hub = srv.runtime.services["presence"]
+        assert isinstance(hub, PresenceHub)
+        async with httpx.AsyncClient(base_url=srv.base_url) as client:
+            info = (await client.get("/api/presence/info")).json()
+        assert info["url"] == hub.url and info["protocol_version"] == 1
+
+        chair = await _stream(srv.base_url, await _token(srv.base_url, "chair"))
+        snap = await _next(chair, "snapshot")
+        rows = _rows(snap)
+        assert {"00004", "00008", "26734", "01", "79"} <= set(rows)
+        assert all(r["state"] == "offline" for r in rows.values())
+        total = snap["national"]["total"]
+        assert total == len(rows) and snap["national"]["offline"] == total
+        hanoi_id = rows["00004"]["province_id"]
+        hcm_id = rows["26734"]["province_id"]
+
+        officer = await _stream(srv.base_url, await _token(srv.base_url, "hanoi"))
+        osnap = await _next(officer, "snapshot")
+        assert "national" not in osnap
+        assert set(osnap["provinces"]) == {str(hanoi_id)}
+        assert {r["province_id"] for r in _rows(osnap).values()} == {hanoi_id}
+
+        # Many changes inside one batch window arrive together, coalesced.
+        sites = [RawSite(hub) for _ in range(3)]
+        for site, code in zip(sites, ("00004", "00008", "26734"), strict=True):
+            await site.connect(join_code=srv.join_codes[code])
+        seen: dict[str, dict[str, Any]] = {}
+        national: dict[str, Any] = {}
+        while len(seen) < 3 or national.get("online") != 3:
+            delta = await _next(chair)
+            seen.update({c: r for c, r in _rows(delta).items() if r["state"] == "online"})
+            national = delta["national"]
+        assert set(seen) == {"00004", "00008", "26734"}
+        assert national["offline"] == total - 3
+
+        odelta = await _next(officer)
+        assert {r["province_id"] for r in _rows(odelta).values()} <= {hanoi_id}
+
+        await hub.publish_staff_event("alert.raised", {"site": "26734"}, province_id=hcm_id)
+        await hub.publish_staff_event("meeting.started", {"meeting_id": 1})
+        await hub.follow("meeting:1", [s.welcome["site_id"] for s in sites])
+        chair_events: list[dict[str, Any]] = []
+        in_meeting = 0
+        while len(chair_events) < 2 or in_meeting != 3:
+            delta = await _next(chair)
+            chair_events += delta["events"]
+            in_meeting = delta["national"]["in_meeting"]
+        assert [e["kind"] for e in chair_events] == ["alert.raised", "meeting.started"]
+        officer_events: list[dict[str, Any]] = []
+        while not officer_events:
+            officer_events += (await _next(officer))["events"]
+        assert [e["kind"] for e in officer_events] == ["meeting.started"]
+
+        # A silent site turns offline on the dashboard.
+        sites[0].silence()
+        await eventually(lambda: not hub.is_online(sites[0].welcome["site_id"]), timeout=5)
+        while True:
+            rows = _rows(await _next(chair))
+            if rows.get("00004", {}).get("state") == "offline":
+                break
+        assert rows["00004"]["reason"] == "heartbeat_timeout"
+
+        # Refusals: a site token and a garbage token.
+        site_token = await _site_token(srv.base_url, srv.join_codes["00008"])
+        for token, code in ((site_token, 4003), ("garbage", 4001)):
+            ws = await _stream(srv.base_url, token)
+            await asyncio.wait_for(ws.wait_closed(), 5)
+            assert ws.protocol.close_rcvd is not None
+            assert ws.protocol.close_rcvd.code == code
+        for s in sites[1:]:
+            await s.close()
+        await chair.close()
+        await officer.close()
