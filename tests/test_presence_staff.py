@@ -117,11 +117,11 @@ async def test_staff_stream_snapshot_deltas_scope_and_refusals(tmp_path: Path) -
 
         # Refusals: a site token and a garbage token.
         site_token = await _site_token(srv.base_url, srv.join_codes["00008"])
-        for token, code in ((site_token, 4003), ("garbage", 4001)):
+        for token, close_code in ((site_token, 4003), ("garbage", 4001)):
             ws = await _stream(srv.base_url, token)
             await asyncio.wait_for(ws.wait_closed(), 5)
             assert ws.protocol.close_rcvd is not None
-            assert ws.protocol.close_rcvd.code == code
+            assert ws.protocol.close_rcvd.code == close_code
         for s in sites[1:]:
             await s.close()
         await chair.close()
