@@ -11,6 +11,7 @@ screenshot into ``test-artifacts/`` for a person to look at.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -33,6 +34,7 @@ __all__ = [
     "ARTIFACTS",
     "CHROMIUM",
     "CHROMIUM_ARGS",
+    "HeartbeatSite",
     "LiveServer",
     "SMALL_TREE",
     "chromium",
@@ -152,6 +154,9 @@ async def live_server(
     async def on_ready(runtime: Runtime) -> None:
         ready.set_result(runtime)
 
+    # The site socket takes any free port (the default is the HTTP port + 1).
+    saved = os.environ.get("DIEMCAU_PRESENCE_PORT")
+    os.environ["DIEMCAU_PRESENCE_PORT"] = "0"
     task = asyncio.create_task(serve(settings, on_ready=on_ready, stop=stop))
     try:
         waiting: set[asyncio.Future[Any]] = {task, ready}
@@ -163,6 +168,10 @@ async def live_server(
             raise TimeoutError("the server did not start within 30 s")
         yield LiveServer(f"http://127.0.0.1:{port}", ready.result(), codes)
     finally:
+        if saved is None:
+            os.environ.pop("DIEMCAU_PRESENCE_PORT", None)
+        else:
+            os.environ["DIEMCAU_PRESENCE_PORT"] = saved
         stop.set()
         await asyncio.wait_for(task, timeout=15)
 
@@ -197,3 +206,47 @@ async def staff_login(page: Page, base_url: str, path: str, username: str) -> No
     await page.fill("#login input[name=password]", STAFF_PASSWORD)
     await page.click("#login button[type=submit]")
     await page.wait_for_selector("#app:not([hidden])", timeout=10_000)
+
+
+class HeartbeatSite:
+    """A minimal control-plane site: hello with its join code, then heartbeats.
+
+    `silence` stops the heartbeats but keeps the socket open, the way a site
+    whose link dies without a FIN looks to the server.
+    """
+
+    def __init__(self, url: str, join_code: str) -> None:
+        self.url = url
+        self.join_code = join_code
+        self.welcome: dict[str, Any] = {}
+        self._ws: Any = None
+        self._beat: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        from websockets.asyncio.client import connect
+
+        self._ws = await connect(self.url, compression=None, ping_interval=None)
+        await self._ws.send(json.dumps({"type": "hello", "v": 1, "join_code": self.join_code}))
+        self.welcome = json.loads(await asyncio.wait_for(self._ws.recv(), 5))
+        assert self.welcome.get("type") == "welcome", self.welcome
+        self._beat = asyncio.create_task(self._heartbeats())
+
+    async def _heartbeats(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        link = {"rtt_ms": 30, "loss_pct": 0, "jitter_ms": 3}
+        try:
+            while True:
+                await self._ws.send(json.dumps({"type": "hb", "link": link}))
+                await asyncio.sleep(0.5)
+        except ConnectionClosed:
+            return
+
+    def silence(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+
+    async def close(self) -> None:
+        self.silence()
+        if self._ws is not None:
+            self._ws.transport.abort()

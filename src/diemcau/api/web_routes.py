@@ -59,14 +59,20 @@ for _path, _name in PAGES.items():
     router.add_api_route(_path, _page(_name), methods=["GET"], include_in_schema=False)
 
 
-@router.get("/api/web/config", summary="Settings the pages need (optional map tile server)")
-async def web_config() -> dict[str, str]:
-    """The map tile URL template (``https://tiles.example/{z}/{x}/{y}.png``), if any.
+@router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
+async def web_config(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, str]:
+    """Where the site terminal opens its session, and the optional map tile server.
 
-    Sites may sit on closed government networks, so the map works without tiles;
-    a deployment with its own tile server sets ``DIEMCAU_TILE_URL``.
+    The site-session socket is served on its own port (presence), so the page
+    cannot guess it from its own address. Sites may sit on closed government
+    networks, so the map works without tiles; a deployment with its own tile
+    server sets ``DIEMCAU_TILE_URL`` (``https://tiles.example/{z}/{x}/{y}.png``).
     """
-    return {"tile_url": os.environ.get("DIEMCAU_TILE_URL", "")}
+    hub = runtime.services.get("presence")
+    return {
+        "presence_url": str(hub.url) if hub is not None else "",
+        "tile_url": os.environ.get("DIEMCAU_TILE_URL", ""),
+    }
 
 
 @router.get("/api/web/geo", summary="Every site's position for the map, as parallel arrays")

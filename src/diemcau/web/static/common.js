@@ -68,7 +68,9 @@ const DC = (() => {
       if (me.kind !== "staff") throw new ApiError(403, "staff_only", t("staffonly"));
       box.hidden = true; app.hidden = false;
       const who = $("who");
-      if (who) who.textContent = me.name + " · " + t("role_" + me.role);
+      const showWho = () => { if (who) who.textContent = me.name + " · " + t("role_" + me.role); };
+      showWho();
+      document.addEventListener("langchange", showWho);
       const out = $("logout");
       if (out) { out.hidden = false; out.onclick = () => { setStaffToken(""); location.reload(); }; }
       await onReady(me);

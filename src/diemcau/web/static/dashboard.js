@@ -182,6 +182,8 @@
       if (hits.length) { map.select(hits[0], true); $("map").focus(); }
       else DC.toast(t("noresult"));
     });
-    document.addEventListener("langchange", () => { renderTree(); renderKpis(); legend(); siteCard(map.selected); liveStatus(live.mode); });
+    document.addEventListener("langchange", () => {
+      $("scope").textContent = who.province_id ? t("scope_prov") : t("scope_nation");
+      loadAlerts(); renderTree(); renderKpis(); legend(); siteCard(map.selected); liveStatus(live.mode); });
   }).catch((e) => DC.toast(e.message, "bad"));
 })();

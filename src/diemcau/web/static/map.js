@@ -7,7 +7,7 @@
 
 class SiteMap {
   constructor(canvas, model, opts) {
-    this.c = canvas; this.ctx = canvas.getContext("2d");
+    this.c = canvas; this.ctx = canvas.getContext("2d", { willReadFrequently: false });
     this.model = model;
     this.opts = opts || {};
     this.tileUrl = this.opts.tileUrl || "";
@@ -99,6 +99,8 @@ class SiteMap {
     ctx.fillStyle = "#e9eef3"; ctx.fillRect(0, 0, w, h);
     if (this.tileUrl) this.drawTiles(w, h);
     if (!this.x) return;
+    // Names under the points: a label never hides a site's state.
+    this.drawLabels(w, h);
     const r = this.radius();
     // Offline last, so problems sit on top of healthy neighbours.
     const order = [0, 1, 2, 3];
@@ -127,7 +129,6 @@ class SiteMap {
       }
     }
     ctx.globalAlpha = 1;
-    this.drawLabels(w, h);
     for (const [i, col, width] of [[this.selected, "#111", 3], [this.hover, "#0b4f9c", 2]]) {
       if (i < 0 || Number.isNaN(this.x[i])) continue;
       ctx.beginPath(); ctx.arc(this.sx(i), this.sy(i), r + 4, 0, 2 * Math.PI);
