@@ -121,3 +121,6 @@ def test_progress_bar_shows_count_and_rate() -> None:
     assert "[###############...............] 5/10" in text
     assert text.endswith("10/10" + text.rsplit("10/10", 1)[1]) and text.endswith("/s\n")
     assert text.count("\n") == 1
+    empty = io.StringIO()
+    ProgressBar("QR", stream=empty)(0, 0)
+    assert empty.getvalue() == ""

@@ -166,7 +166,7 @@ def join_link(base_url: str, site_code: str, secret: str) -> str:
 
 # One source for the QR options, used inline and passed to the worker processes.
 _QR_MAKE: dict[str, Any] = {"error": "m", "boost_error": False, "micro": False}
-_QR_SVG: dict[str, Any] = {"border": 2, "omitsize": True, "dark": "#000"}
+_QR_SVG: dict[str, Any] = {"border": 4, "omitsize": True, "dark": "#000"}
 
 # A QR worker: JSON-encoded links on stdin, one JSON-encoded SVG per line on stdout.
 # It runs as ``python -c`` and imports only segno: unlike multiprocessing's
@@ -328,7 +328,7 @@ header { margin-bottom: 6mm; }
 header h1 { font-size: 16pt; margin: 0 0 2mm; }
 header p { font-size: 9pt; margin: 0; }
 .cards { display: grid; grid-template-columns: 1fr 1fr; gap: 4mm; }
-.card { border: 0.3mm solid #000; padding: 4mm; height: 84mm; display: flex; gap: 4mm;
+.card { border: 0.3mm solid #000; padding: 3mm; height: 64mm; display: flex; gap: 4mm;
         break-inside: avoid; page-break-inside: avoid; overflow: hidden; }
 .qr { flex: 0 0 38mm; }
 .qr svg { width: 38mm; height: 38mm; display: block; }

@@ -40,6 +40,9 @@ class ProgressBar:
             return
         if self._finished:
             return
+        if total == 0:  # nothing to do: no bar at all
+            self._finished = True
+            return
         self._last_draw = now
         filled = int(self.width * done / total) if total else self.width
         rate = done / max(now - self.started, 1e-9)
