@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -263,6 +264,28 @@ async def test_bad_base_url_is_refused_before_anything(
         await provision(db, KEY, base_url, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert not any((await _digests(db)).values())
+
+
+async def test_odd_imported_codes_stay_inside_the_folder(db: Database, tmp_path: Path) -> None:
+    """A province code with '/' and '..' and a site code with '#' and a space."""
+    ids = await make_tree(db)
+    async with db.session() as s:
+        hanoi = await s.get(Unit, ids["01"])
+        assert hanoi is not None
+        hanoi.code = "../../x/01"
+        ba_dinh = (await s.execute(select(Site).where(Site.code == "00001"))).scalar_one()
+        ba_dinh.code = "A #1"
+    out = tmp_path / "deep" / "out"
+    result = await provision(db, KEY, BASE, out, province_code="../../x/01")
+    assert [p.parent for p in (result.sheets[0].csv_path, result.sheets[0].html_path)] == [out] * 2
+    assert result.sheets[0].csv_path.name == "x_01-thanh-pho-ha-noi.csv"
+    rows = {r["code"]: r for r in _read_csv(result.sheets[0].csv_path)}
+    link = rows["A #1"]["link"]
+    assert link.startswith(f"{BASE}/join#A%20%231:")
+    assert unquote(link.split("#", 1)[1]) == rows["A #1"]["join"]
+    assert await authenticate_site(db, KEY, rows["A #1"]["join"]) is not None
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and "diemcau.db" not in p.name]
+    assert {p.parent for p in written} == {out} and len(written) == 3
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from diemcau.accounts.service import (
     create_staff,
     disable_staff,
     enable_staff,
+    join_link,
     list_staff,
     revoke_site,
     rotate_site,
@@ -147,9 +148,9 @@ def _site_rotate(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store(args.db) as (db, key):
             code = await rotate_site(db, key, args.code)
-        base = (args.base_url or Settings().resolved_public_url()).rstrip("/")
+        base = args.base_url or Settings().resolved_public_url()
         print(f"Mã tham gia (join code): {code}")
-        print(f"Đường dẫn tham gia (join link): {base}/join#{code}")
+        print(f"Đường dẫn tham gia (join link): {join_link(base, code)}")
         return 0
 
     return run_command(work)

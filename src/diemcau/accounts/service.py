@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -66,6 +67,7 @@ __all__ = [
     "disable_staff",
     "enable_staff",
     "join_code",
+    "join_link",
     "split_join_code",
     "authenticate_site",
     "load_site_digests",
@@ -354,6 +356,19 @@ async def enable_staff(db: Database, username: str) -> None:
 def join_code(site_code: str, secret: str) -> str:
     """The join code a site types or scans: ``"<site code>:<secret>"``."""
     return f"{site_code}:{secret}"
+
+
+def join_link(base_url: str, code: str) -> str:
+    """``{base}/join#<site code>:<secret>`` for a join code.
+
+    The secret rides in the URL fragment, which browsers never send to the
+    server, so it stays out of access logs. The site code is percent-encoded
+    (official codes are digits and stay as they are; an imported code with a
+    space or ``#`` would otherwise break the link), so the join page reads the
+    fragment with ``decodeURIComponent``.
+    """
+    site_code, _, secret = code.rpartition(":")
+    return f"{base_url.rstrip('/')}/join#{quote(site_code, safe='')}:{secret}"
 
 
 def split_join_code(code: str) -> tuple[str, str] | None:

@@ -41,6 +41,7 @@ import segno
 from sqlalchemy import Table, bindparam, select, update
 
 from diemcau.accounts.service import UnknownProvince, join_code
+from diemcau.accounts.service import join_link as service_join_link
 from diemcau.errors import Conflict, Invalid
 from diemcau.security import new_site_secret, site_secret_digest
 from diemcau.store import Database
@@ -160,8 +161,13 @@ def _check_base_url(base_url: str) -> None:
 
 
 def join_link(base_url: str, site_code: str, secret: str) -> str:
-    """``{base}/join#<site code>:<secret>``; the fragment never reaches the server."""
-    return f"{base_url.rstrip('/')}/join#{join_code(site_code, secret)}"
+    """The join link of a site's secret (see `diemcau.accounts.service.join_link`)."""
+    return service_join_link(base_url, join_code(site_code, secret))
+
+
+def _file_code(code: str) -> str:
+    """A unit code made safe for a file name (imported codes may hold ``/`` or ``..``)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", code).strip("_") or "unit"
 
 
 # One source for the QR options, used inline and passed to the worker processes.
@@ -511,7 +517,10 @@ async def provision(
     try:
         for group_unit, cards in sorted(groups.values(), key=lambda g: g[0].code):
             stem = _free_name(
-                out, f"{group_unit.code}-{slugify(group_unit.name)}", overwrite=rotate, taken=taken
+                out,
+                f"{_file_code(group_unit.code)}-{slugify(group_unit.name)}",
+                overwrite=rotate,
+                taken=taken,
             )
             csv_path, html_path = out / f"{stem}.csv", out / f"{stem}.html"
             csv_tmp, html_tmp = out / f".{stem}.csv.tmp", out / f".{stem}.html.tmp"
