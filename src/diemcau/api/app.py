@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from diemcau import __version__
-from diemcau.api import auth_routes, directory_routes, web_routes
+from diemcau.api import auth_routes, directory_routes, meetings_routes, web_routes
 from diemcau.errors import DomainError
 from diemcau.presence import routes as presence_routes
 from diemcau.runtime import Runtime
@@ -25,7 +25,7 @@ __all__ = ["create_app", "ROUTERS"]
 log = logging.getLogger(__name__)
 
 # Routers included in the app, by module; each module exposes ``router``.
-ROUTERS = (auth_routes, directory_routes, presence_routes, web_routes)
+ROUTERS = (auth_routes, directory_routes, presence_routes, meetings_routes, web_routes)
 
 
 def _static_dir() -> Path:

@@ -49,19 +49,6 @@ STATUS_LABELS = {
 DEFAULT_UTC_OFFSET_MIN = 7 * 60  # Vietnam (ICT)
 
 
-def _state_name(value: object) -> str:
-    """The presence state name of a hub transition field (a str, an enum, or a SiteState)."""
-    if isinstance(value, str):
-        return value
-    inner = getattr(value, "state", None)
-    if inner is not None and inner is not value:
-        return _state_name(inner)
-    enum_value = getattr(value, "value", None)
-    if isinstance(enum_value, str):
-        return enum_value
-    return str(value)
-
-
 @dataclass
 class AttendanceCounts:
     """Counts of one province (or of the whole meeting)."""
@@ -348,15 +335,15 @@ class Attendance:
         if meeting_id is None:
             return
         key = (meeting_id, site_id)
-        online = _state_name(getattr(change, "new", "offline")) != "offline"
-        if online and (key not in self._wants or key in self._open):
-            return
-        if not online and key not in self._open:
-            return
+        if key not in self._wants and key not in self._open:
+            return  # never joined, or left on purpose: presence alone changes nothing
         async with self._lock(site_id):
-            if online:
+            # The hub runs listeners as concurrent tasks, so transitions may be handled
+            # out of order: act on the hub's state now, not on the (maybe stale) event.
+            online = self.svc.hub.is_online(site_id)
+            if online and key in self._wants and key not in self._open:
                 await self._open_interval(meeting_id, site_id)
-            else:
+            elif not online and key in self._open:
                 await self._close_interval(meeting_id, site_id, "offline")
 
     async def handle_join(self, site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -47,7 +47,8 @@ class InviteSpec:
         unit_ids: units whose whole subtree is invited (provinces, districts ...).
         site_ids: explicitly invited sites (never filtered by ``kinds``).
         group_ids: saved groups (`SiteGroup`) whose rules are merged in.
-        kinds: keep only sites of these kinds from the area part (empty: all but "chair").
+        kinds: keep only sites of these kinds from the areas, the groups' areas included
+            (empty: all but "chair"); explicit sites are never filtered.
         exclude_site_ids: sites removed at the end, whatever added them.
     """
 
@@ -183,11 +184,17 @@ async def resolve_sites(session: AsyncSession, spec: InviteSpec) -> list[int]:
             inner = InviteSpec.from_json(group.spec)
             # Saved groups hold areas and sites only; nested groups are refused when
             # saving, and ignored here, so a rule can never loop.
+            # The meeting's kind filter narrows the group's areas too ("communes of the
+            # 19 southern provinces"); the group's explicit sites stay as listed.
+            kinds = inner.kinds
+            if spec.kinds:
+                kinds = tuple(k for k in kinds if k in spec.kinds) if kinds else spec.kinds
+            no_area = bool(spec.kinds) and not kinds  # the two filters exclude each other
             inner = InviteSpec(
-                everyone=inner.everyone,
-                unit_ids=inner.unit_ids,
+                everyone=inner.everyone and not no_area,
+                unit_ids=() if no_area else inner.unit_ids,
                 site_ids=inner.site_ids,
-                kinds=inner.kinds,
+                kinds=kinds,
                 exclude_site_ids=inner.exclude_site_ids,
             )
             result.update(await resolve_sites(session, inner))

@@ -1,0 +1,580 @@
+"""HTTP API of meetings: lifecycle, invitations, floor, roll call, conclusions, audit, groups.
+
+Handlers authenticate, validate and delegate to `MeetingService`; role checks that
+depend on the meeting (its chair and delegates) live in the service. A province
+officer sees only its province's attendance and acknowledgements; a site acts only
+for itself (its identity comes from its token, never from the request body).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from diemcau.accounts.service import SitePrincipal, StaffPrincipal
+from diemcau.api.deps import get_runtime, province_scope, require_site, require_staff
+from diemcau.errors import Invalid, NotFound
+from diemcau.meetings import groups as site_groups
+from diemcau.meetings.audit import AuditQuery, audit_csv, query_audit
+from diemcau.meetings.conclusions import Attachment
+from diemcau.meetings.invites import InviteSpec, spec_from_codes
+from diemcau.meetings.service import MeetingService
+from diemcau.runtime import Runtime
+from diemcau.store.models import Site
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_staff = require_staff()
+_creators = require_staff("admin", "chair", "operator")
+_auditors = require_staff("admin", "chair", "operator")
+
+_M: list[str | Enum] = ["meetings"]
+_S: list[str | Enum] = ["meetings (site)"]
+
+
+def _svc(runtime: Runtime) -> MeetingService:
+    svc = runtime.services.get("meetings")
+    if not isinstance(svc, MeetingService):
+        raise NotFound("meetings are not running in this server", code="no_meetings")
+    return svc
+
+
+# --- bodies ----------------------------------------------------------------------------------
+
+
+class InviteBody(BaseModel):
+    """Who is invited, as an operator names them (codes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    everyone: bool = Field(False, description="every site of the country (except the chair)")
+    units: list[str] = Field(default_factory=list, max_length=20000, description="unit codes")
+    sites: list[str] = Field(default_factory=list, max_length=20000, description="site codes")
+    groups: list[int] = Field(default_factory=list, max_length=100, description="saved groups")
+    kinds: list[str] = Field(default_factory=list, max_length=5, description="e.g. ['commune']")
+    exclude_sites: list[str] = Field(default_factory=list, max_length=20000)
+
+
+async def _spec(runtime: Runtime, body: InviteBody) -> InviteSpec:
+    async with runtime.db.session() as s:
+        return await spec_from_codes(
+            s,
+            everyone=body.everyone,
+            units=body.units,
+            sites=body.sites,
+            groups=body.groups,
+            kinds=body.kinds,
+            exclude_sites=body.exclude_sites,
+        )
+
+
+class MeetingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=300)
+    agenda: str = Field("", max_length=20000)
+    invite: InviteBody
+    chair_user_id: int | None = Field(None, description="default: the caller, if a chair/admin")
+    delegates: list[int] = Field(default_factory=list, max_length=50)
+    scheduled_start: datetime | None = None
+    scheduled_end: datetime | None = None
+    reminder_lead_s: int = Field(900, ge=0, le=7 * 86400)
+    late_after_s: int = Field(300, ge=0, le=86400)
+
+
+class MeetingPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(None, min_length=1, max_length=300)
+    agenda: str | None = Field(None, max_length=20000)
+    scheduled_start: datetime | None = None
+    scheduled_end: datetime | None = None
+    delegates: list[int] | None = Field(None, max_length=50)
+
+
+class Extend(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: int = Field(ge=1, le=600)
+
+
+class Grant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site_ids: list[int] = Field(default_factory=list, max_length=2)
+    site_codes: list[str] = Field(default_factory=list, max_length=2)
+    add: bool = Field(False, description="keep the current speaker: a two-site dialogue")
+
+
+class Revoke(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site_id: int | None = Field(None, description="one speaker; omit to revoke everyone")
+
+
+class ConclusionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: str = Field(min_length=1, max_length=50000)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+
+
+class GroupBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=2000)
+    invite: InviteBody
+
+
+class GroupPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=2000)
+    invite: InviteBody | None = None
+
+
+# --- meetings (staff) ------------------------------------------------------------------------
+
+
+@router.get("/api/meetings", tags=_M, summary="Meetings, newest first")
+async def list_meetings(
+    state: str | None = Query(None, pattern="^(scheduled|live|ended)$"),
+    runtime: Runtime = Depends(get_runtime),
+    _who: StaffPrincipal = Depends(_staff),
+) -> list[dict[str, Any]]:
+    return [m.as_dict() for m in await _svc(runtime).list_meetings(state)]
+
+
+@router.post("/api/meetings", tags=_M, status_code=201, summary="Schedule a meeting")
+async def create_meeting(
+    body: MeetingCreate,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_creators),
+) -> dict[str, Any]:
+    spec = await _spec(runtime, body.invite)
+    view = await _svc(runtime).create_meeting(
+        who,
+        title=body.title,
+        agenda=body.agenda,
+        invite=spec,
+        chair_user_id=body.chair_user_id,
+        delegates=body.delegates,
+        scheduled_start=body.scheduled_start,
+        scheduled_end=body.scheduled_end,
+        reminder_lead_s=body.reminder_lead_s,
+        late_after_s=body.late_after_s,
+    )
+    return view.as_dict()
+
+
+@router.post(
+    "/api/meetings/invites/preview", tags=_M, summary="How many sites an invitation reaches"
+)
+async def preview_invites(
+    body: InviteBody,
+    runtime: Runtime = Depends(get_runtime),
+    _who: StaffPrincipal = Depends(_creators),
+) -> dict[str, Any]:
+    ids = await _svc(runtime).preview_invites(await _spec(runtime, body))
+    return {"count": len(ids)}
+
+
+@router.get("/api/meetings/{meeting_id}", tags=_M, summary="One meeting")
+async def get_meeting(
+    meeting_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    _who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    return (await _svc(runtime).get_meeting(meeting_id)).as_dict()
+
+
+@router.patch("/api/meetings/{meeting_id}", tags=_M, summary="Edit title, agenda, schedule")
+async def patch_meeting(
+    meeting_id: int,
+    body: MeetingPatch,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    view = await _svc(runtime).update_meeting(
+        who,
+        meeting_id,
+        title=body.title,
+        agenda=body.agenda,
+        scheduled_start=body.scheduled_start,
+        scheduled_end=body.scheduled_end,
+        delegates=body.delegates,
+    )
+    return view.as_dict()
+
+
+@router.put("/api/meetings/{meeting_id}/invites", tags=_M, summary="Change who is invited")
+async def put_invites(
+    meeting_id: int,
+    body: InviteBody,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    spec = await _spec(runtime, body)
+    return (await _svc(runtime).set_invites(who, meeting_id, spec)).as_dict()
+
+
+@router.post("/api/meetings/{meeting_id}/start", tags=_M, summary="Go live and notify sites")
+async def start_meeting(
+    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
+) -> dict[str, Any]:
+    return (await _svc(runtime).start_meeting(who, meeting_id)).as_dict()
+
+
+@router.post("/api/meetings/{meeting_id}/end", tags=_M, summary="End a live meeting")
+async def end_meeting(
+    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
+) -> dict[str, Any]:
+    return (await _svc(runtime).end_meeting(who, meeting_id)).as_dict()
+
+
+@router.post("/api/meetings/{meeting_id}/extend", tags=_M, summary="Move the planned end later")
+async def extend_meeting(
+    meeting_id: int,
+    body: Extend,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    return (await _svc(runtime).extend_meeting(who, meeting_id, body.minutes)).as_dict()
+
+
+# --- floor (staff) ---------------------------------------------------------------------------
+
+
+@router.get("/api/meetings/{meeting_id}/floor", tags=_M, summary="Speakers and mute flags")
+async def floor_state(
+    meeting_id: int, runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
+) -> dict[str, Any]:
+    return (await _svc(runtime).floor.state(meeting_id)).as_dict()
+
+
+@router.get("/api/meetings/{meeting_id}/queue", tags=_M, summary="Raised hands, oldest first")
+async def queue(
+    meeting_id: int, runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
+) -> list[dict[str, Any]]:
+    return [q.as_dict() for q in await _svc(runtime).floor.queue(meeting_id)]
+
+
+async def _site_ids(runtime: Runtime, ids: list[int], codes: list[str]) -> list[int]:
+    out = list(ids)
+    if codes:
+        async with runtime.db.session() as s:
+            rows = dict(
+                (await s.execute(select(Site.code, Site.id).where(Site.code.in_(codes)))).all()
+            )
+        for code in codes:
+            if code not in rows:
+                raise NotFound(f"site code {code!r} not found", code="unknown_site")
+            out.append(rows[code])
+    if not out:
+        raise Invalid("name one or two sites (site_ids or site_codes)")
+    return out
+
+
+@router.post("/api/meetings/{meeting_id}/floor/grant", tags=_M, summary="Give the floor")
+async def grant(
+    meeting_id: int,
+    body: Grant,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    ids = await _site_ids(runtime, body.site_ids, body.site_codes)
+    return (await _svc(runtime).floor.grant(who, meeting_id, ids, add=body.add)).as_dict()
+
+
+@router.post("/api/meetings/{meeting_id}/floor/revoke", tags=_M, summary="Take the floor back")
+async def revoke(
+    meeting_id: int,
+    body: Revoke,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    return (await _svc(runtime).floor.revoke(who, meeting_id, body.site_id)).as_dict()
+
+
+@router.post("/api/meetings/{meeting_id}/floor/next", tags=_M, summary="Next in the queue")
+async def next_in_queue(
+    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
+) -> dict[str, Any]:
+    return (await _svc(runtime).floor.next(who, meeting_id)).as_dict()
+
+
+@router.post("/api/meetings/{meeting_id}/floor/mute-all", tags=_M, summary="Mute every site")
+async def mute_all(
+    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
+) -> dict[str, Any]:
+    return (await _svc(runtime).floor.mute_all(who, meeting_id)).as_dict()
+
+
+@router.post("/api/meetings/{meeting_id}/floor/allow-unmute", tags=_M, summary="Allow unmuting")
+async def allow_unmute(
+    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
+) -> dict[str, Any]:
+    return (await _svc(runtime).floor.allow_unmute(who, meeting_id)).as_dict()
+
+
+# --- roll call (staff) -----------------------------------------------------------------------
+
+
+@router.get("/api/meetings/{meeting_id}/attendance", tags=_M, summary="Live counts per province")
+async def attendance(
+    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
+) -> dict[str, Any]:
+    summary = await _svc(runtime).attendance.summary(meeting_id, province_scope(who))
+    return summary.as_dict()
+
+
+@router.get("/api/meetings/{meeting_id}/attendance/sites", tags=_M, summary="Per-site attendance")
+async def attendance_sites(
+    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
+) -> list[dict[str, Any]]:
+    _, _, sites = await _svc(runtime).attendance.sites(meeting_id, province_scope(who))
+    return [a.as_dict() for a in sites]
+
+
+@router.get(
+    "/api/meetings/{meeting_id}/attendance/report.csv",
+    tags=_M,
+    summary="Attendance report as CSV",
+    response_class=Response,
+)
+async def attendance_csv(
+    meeting_id: int,
+    utc_offset_min: int = Query(420, ge=-720, le=840, description="time zone of the times shown"),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    text = await _svc(runtime).attendance.report_csv(
+        meeting_id, province_scope(who), utc_offset_min=utc_offset_min
+    )
+    return Response(
+        "\ufeff" + text,  # a BOM so spreadsheet programs read the Vietnamese text as UTF-8
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="diem-danh-{meeting_id}.csv"'},
+    )
+
+
+@router.get(
+    "/api/meetings/{meeting_id}/attendance/report.html",
+    tags=_M,
+    summary="Print-ready attendance report",
+    response_class=Response,
+)
+async def attendance_html(
+    meeting_id: int,
+    utc_offset_min: int = Query(420, ge=-720, le=840),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    text = await _svc(runtime).attendance.report_html(
+        meeting_id, province_scope(who), utc_offset_min=utc_offset_min
+    )
+    return Response(text, media_type="text/html; charset=utf-8")
+
+
+# --- conclusions (staff) ---------------------------------------------------------------------
+
+
+@router.post("/api/meetings/{meeting_id}/conclusions", tags=_M, status_code=201, summary="Publish")
+async def publish_conclusion(
+    meeting_id: int,
+    body: ConclusionBody,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    view = await _svc(runtime).conclusions.publish(who, meeting_id, body.body, body.attachments)
+    return view.as_dict()
+
+
+@router.get("/api/meetings/{meeting_id}/conclusions", tags=_M, summary="Published conclusions")
+async def list_conclusions(
+    meeting_id: int, runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
+) -> list[dict[str, Any]]:
+    return [c.as_dict() for c in await _svc(runtime).conclusions.list_for_meeting(meeting_id)]
+
+
+@router.get(
+    "/api/conclusions/{conclusion_id}/status", tags=_M, summary="Who has and has not acknowledged"
+)
+async def conclusion_status(
+    conclusion_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    status = await _svc(runtime).conclusions.status(conclusion_id, province_scope(who))
+    return status.as_dict()
+
+
+# --- audit (staff) ---------------------------------------------------------------------------
+
+
+def _audit_query(
+    meeting_id: int | None = Query(None),
+    action: str | None = Query(None, max_length=64),
+    actor: str | None = Query(None, max_length=200),
+    since: datetime | None = Query(None),
+    until: datetime | None = Query(None),
+    limit: int = Query(200, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> AuditQuery:
+    return AuditQuery(meeting_id, action, actor, since, until, limit, offset)
+
+
+@router.get("/api/audit", tags=["audit"], summary="The audit log (read-only), oldest first")
+async def audit(
+    q: AuditQuery = Depends(_audit_query),
+    runtime: Runtime = Depends(get_runtime),
+    _w: StaffPrincipal = Depends(_auditors),
+) -> dict[str, Any]:
+    total, rows = await query_audit(runtime.db, q)
+    return {"total": total, "items": [r.as_dict() for r in rows]}
+
+
+@router.get(
+    "/api/audit/export.csv", tags=["audit"], summary="Audit log as CSV", response_class=Response
+)
+async def audit_export(
+    q: AuditQuery = Depends(_audit_query),
+    runtime: Runtime = Depends(get_runtime),
+    _w: StaffPrincipal = Depends(_auditors),
+) -> Response:
+    text = await audit_csv(runtime.db, q)
+    return Response(
+        "\ufeff" + text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="nhat-ky.csv"'},
+    )
+
+
+# --- saved site groups (staff) ---------------------------------------------------------------
+
+
+@router.get("/api/site-groups", tags=["site groups"], summary="Saved site groups")
+async def list_groups(
+    runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
+) -> list[dict[str, Any]]:
+    return [g.as_dict() for g in await site_groups.list_groups(runtime.db)]
+
+
+@router.post("/api/site-groups", tags=["site groups"], status_code=201, summary="Save a group")
+async def create_group(
+    body: GroupBody,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_creators),
+) -> dict[str, Any]:
+    spec = await _spec(runtime, body.invite)
+    svc = _svc(runtime)
+    group = await site_groups.create_group(
+        runtime.db, who, body.name, spec, description=body.description, now=svc.now()
+    )
+    return group.as_dict()
+
+
+@router.patch("/api/site-groups/{group_id}", tags=["site groups"], summary="Edit a group")
+async def patch_group(
+    group_id: int,
+    body: GroupPatch,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_creators),
+) -> dict[str, Any]:
+    spec = await _spec(runtime, body.invite) if body.invite is not None else None
+    group = await site_groups.update_group(
+        runtime.db,
+        who,
+        group_id,
+        name=body.name,
+        spec=spec,
+        description=body.description,
+        now=_svc(runtime).now(),
+    )
+    return group.as_dict()
+
+
+@router.delete(
+    "/api/site-groups/{group_id}", tags=["site groups"], status_code=204, response_class=Response
+)
+async def delete_group(
+    group_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_creators)
+) -> Response:
+    await site_groups.delete_group(runtime.db, who, group_id, now=_svc(runtime).now())
+    return Response(status_code=204)
+
+
+# --- sites -----------------------------------------------------------------------------------
+
+
+@router.get("/api/site/meetings/current", tags=_S, summary="The live meeting this site is in")
+async def site_current(
+    runtime: Runtime = Depends(get_runtime), site: SitePrincipal = Depends(require_site)
+) -> dict[str, Any]:
+    svc = _svc(runtime)
+    view = await svc.site_meeting(site, None)
+    return {
+        "meeting": view.site_dict(),
+        "floor": (await svc.floor.state(view.id)).as_dict(),
+        "present": svc.attendance.is_present(view.id, site.site_id),
+        "conclusions": await svc.conclusions.for_site(view.id, site.site_id),
+    }
+
+
+@router.post("/api/site/meetings/{meeting_id}/join", tags=_S, summary="Join (invited sites only)")
+async def site_join(
+    meeting_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    site: SitePrincipal = Depends(require_site),
+) -> dict[str, Any]:
+    view = await _svc(runtime).attendance.join(site, meeting_id)
+    return {"meeting": view.site_dict(), "present": True}
+
+
+@router.post("/api/site/meetings/{meeting_id}/leave", tags=_S, summary="Leave the meeting")
+async def site_leave(
+    meeting_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    site: SitePrincipal = Depends(require_site),
+) -> dict[str, Any]:
+    await _svc(runtime).attendance.leave(site, meeting_id)
+    return {"present": False}
+
+
+@router.post("/api/site/meetings/{meeting_id}/hand", tags=_S, summary="Raise this site's hand")
+async def site_raise(
+    meeting_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    site: SitePrincipal = Depends(require_site),
+) -> dict[str, Any]:
+    entry = await _svc(runtime).floor.raise_hand(site, meeting_id)
+    return {"raised": True, "position": entry.position}
+
+
+@router.delete("/api/site/meetings/{meeting_id}/hand", tags=_S, summary="Lower this site's hand")
+async def site_lower(
+    meeting_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    site: SitePrincipal = Depends(require_site),
+) -> dict[str, Any]:
+    await _svc(runtime).floor.lower_hand(site, meeting_id)
+    return {"raised": False}
+
+
+@router.post("/api/site/conclusions/{conclusion_id}/ack", tags=_S, summary="Acknowledge reading")
+async def site_ack(
+    conclusion_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    site: SitePrincipal = Depends(require_site),
+) -> dict[str, Any]:
+    at = await _svc(runtime).conclusions.ack(site, conclusion_id)
+    return {"conclusion_id": conclusion_id, "acked_at": at.isoformat()}

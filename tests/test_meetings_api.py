@@ -1,0 +1,221 @@
+"""Meetings HTTP API: role checks, a site acting only for itself, province-scoped roll
+call, reports, audit query/export (read-only), saved groups, OpenAPI."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from diemcau.accounts.service import create_staff, rotate_site
+from diemcau.api import create_app
+from diemcau.config import Settings
+from diemcau.directory import service
+from diemcau.directory.records import UnitRecord
+from diemcau.runtime import Runtime, build_runtime
+
+PASSWORD = "correct horse battery"
+
+# A legacy-shaped tree: province → district → commune.
+TREE = [
+    UnitRecord(code="VN", name="Việt Nam", level="country"),
+    UnitRecord(code="79", name="Thành phố Hồ Chí Minh", level="province", parent_code="VN"),
+    UnitRecord(code="760", name="Quận 1", level="district", parent_code="79"),
+    UnitRecord(code="26734", name="Phường Bến Nghé", level="commune", parent_code="760"),
+    UnitRecord(code="26737", name="Phường Bến Thành", level="commune", parent_code="760"),
+    UnitRecord(code="01", name="Thành phố Hà Nội", level="province", parent_code="VN"),
+    UnitRecord(code="001", name="Quận Ba Đình", level="district", parent_code="01"),
+    UnitRecord(code="00004", name="Phường Ba Đình", level="commune", parent_code="001"),
+]
+
+
+@dataclass
+class Env:
+    client: httpx.AsyncClient
+    runtime: Runtime
+    join_codes: dict[str, str]
+
+    async def login(self, username: str) -> dict[str, str]:
+        r = await self.client.post(
+            "/api/auth/login", json={"username": username, "password": PASSWORD}
+        )
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    async def site(self, code: str) -> dict[str, str]:
+        r = await self.client.post(
+            "/api/auth/site-login", json={"join_code": self.join_codes[code]}
+        )
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+@pytest.fixture
+async def env(sqlite_url: str) -> AsyncIterator[Env]:
+    runtime = await build_runtime(Settings(database_url=sqlite_url, port=0))
+    db = runtime.db
+    await service.load_units(db, TREE, dataset="test")
+    await create_staff(db, "chair", PASSWORD, "chair")
+    await create_staff(db, "chair2", PASSWORD, "chair")
+    await create_staff(db, "ops", PASSWORD, "operator")
+    await create_staff(db, "hcm", PASSWORD, "province_officer", province_code="79")
+    codes = {c: await rotate_site(db, runtime.key, c) for c in ("26734", "26737", "00004")}
+    app = create_app(runtime)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await runtime.start()
+        try:
+            yield Env(client=client, runtime=runtime, join_codes=codes)
+        finally:
+            await runtime.close()
+
+
+async def test_meeting_through_the_api(env: Env) -> None:
+    c = env.client
+    chair = await env.login("chair")
+    body = {"title": "Họp phòng chống bão", "invite": {"units": ["79"], "kinds": ["commune"]}}
+    r = await c.post("/api/meetings/invites/preview", json=body["invite"], headers=chair)
+    assert r.json() == {"count": 2}
+    # Bad input: an unknown unit code, an unknown field, an empty title.
+    r = await c.post(
+        "/api/meetings", json={"title": "x", "invite": {"units": ["99"]}}, headers=chair
+    )
+    assert r.status_code == 404 and "'99'" in r.json()["error"]["message"]
+    r = await c.post("/api/meetings", json={**body, "colour": "red"}, headers=chair)
+    assert r.status_code == 422
+    r = await c.post("/api/meetings", json={**body, "title": ""}, headers=chair)
+    assert r.status_code == 422
+    r = await c.post("/api/meetings", json=body, headers=chair)
+    assert r.status_code == 201, r.text
+    mid = r.json()["id"]
+    assert r.json()["invited_count"] == 2
+
+    # Sites cannot run meetings; another chair cannot either.
+    ben_nghe = await env.site("26734")
+    ba_dinh = await env.site("00004")
+    assert (await c.post(f"/api/meetings/{mid}/start", headers=ben_nghe)).status_code == 403
+    chair2 = await env.login("chair2")
+    r = await c.post(f"/api/meetings/{mid}/start", headers=chair2)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not_chair"
+    r = await c.post(f"/api/meetings/{mid}/start", headers=chair)
+    assert r.status_code == 200 and r.json()["state"] == "live"
+
+    # An uninvited site (Hà Nội) is refused; invited ones join and raise hands.
+    r = await c.post(f"/api/site/meetings/{mid}/join", headers=ba_dinh)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "not_invited"
+    r = await c.get("/api/site/meetings/current", headers=ba_dinh)
+    assert r.status_code == 404
+    assert (await c.post(f"/api/site/meetings/{mid}/join", headers=ben_nghe)).status_code == 200
+    r = await c.post(f"/api/site/meetings/{mid}/hand", headers=ben_nghe)
+    assert r.json() == {"raised": True, "position": 1}
+    current = (await c.get("/api/site/meetings/current", headers=ben_nghe)).json()
+    assert current["meeting"]["id"] == mid and current["present"] is True
+    # A site cannot grant itself the floor.
+    r = await c.post(
+        f"/api/meetings/{mid}/floor/grant", json={"site_codes": ["26734"]}, headers=ben_nghe
+    )
+    assert r.status_code == 403
+    queue = (await c.get(f"/api/meetings/{mid}/queue", headers=chair)).json()
+    assert [(q["code"], q["province_name"]) for q in queue] == [("26734", "Thành phố Hồ Chí Minh")]
+    r = await c.post(f"/api/meetings/{mid}/floor/next", headers=chair)
+    assert r.status_code == 200 and r.json()["speakers"][0]["code"] == "26734"
+    r = await c.post(f"/api/meetings/{mid}/floor/mute-all", headers=chair)
+    assert r.json()["muted_all"] is True
+    r = await c.post(f"/api/meetings/{mid}/floor/revoke", json={}, headers=chair)
+    assert r.json()["speakers"] == []
+    r = await c.post(f"/api/meetings/{mid}/extend", json={"minutes": 20}, headers=chair)
+    assert r.status_code == 200 and r.json()["ends_at"]
+
+    # Province officer: its province only.
+    hcm = await env.login("hcm")
+    att = (await c.get(f"/api/meetings/{mid}/attendance", headers=hcm)).json()
+    assert att["total"]["invited"] == 2 and att["total"]["present"] == 1
+    assert [p["province_name"] for p in att["provinces"]] == ["Thành phố Hồ Chí Minh"]
+    r = await c.post(f"/api/meetings/{mid}/floor/next", headers=hcm)
+    assert r.status_code == 403
+
+    r = await c.post(
+        f"/api/meetings/{mid}/conclusions",
+        json={"body": "Kết luận cuộc họp", "attachments": [{"name": "kl.pdf", "size": 1}]},
+        headers=chair,
+    )
+    assert r.status_code == 201
+    cid = r.json()["id"]
+    r = await c.post(f"/api/site/conclusions/{cid}/ack", headers=ben_nghe)
+    assert r.status_code == 200
+    status = (await c.get(f"/api/conclusions/{cid}/status", headers=chair)).json()
+    assert status["acknowledged_count"] == 1 and status["pending_count"] == 1
+
+    assert (await c.post(f"/api/meetings/{mid}/end", headers=chair)).status_code == 200
+    r = await c.get(f"/api/meetings/{mid}/attendance/report.csv", headers=chair)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
+    assert rows[0][1] == "Mã điểm cầu / Site code" and len(rows) == 3
+    r = await c.get(f"/api/meetings/{mid}/attendance/report.html", headers=chair)
+    assert "BÁO CÁO ĐIỂM DANH" in r.text and "Phường Bến Nghé" in r.text
+
+    # The audit log: every chair action, readable and exportable, never writable.
+    r = await c.get(f"/api/audit?meeting_id={mid}", headers=chair)
+    actions = [x["action"] for x in r.json()["items"]]
+    assert actions == [
+        "meeting.create",
+        "meeting.start",
+        "floor.next",
+        "floor.mute_all",
+        "floor.revoke",
+        "meeting.extend",
+        "conclusion.publish",
+        "meeting.end",
+    ]
+    r = await c.get(f"/api/audit/export.csv?meeting_id={mid}", headers=chair)
+    assert r.status_code == 200 and "floor.next" in r.text
+    for method in ("PUT", "PATCH", "DELETE"):
+        r = await c.request(method, "/api/audit", headers=chair)
+        assert r.status_code == 405, method
+    assert (await c.get("/api/audit", headers=hcm)).status_code == 403
+    assert (await c.get("/api/audit", headers=ben_nghe)).status_code == 403
+
+
+async def test_saved_groups_invite_and_openapi(env: Env) -> None:
+    c = env.client
+    ops = await env.login("ops")
+    r = await c.post(
+        "/api/site-groups",
+        json={"name": "Quận 1 và Ba Đình", "invite": {"units": ["760", "001"]}},
+        headers=ops,
+    )
+    assert r.status_code == 201, r.text
+    gid = r.json()["id"]
+    assert r.json()["site_count"] == 5  # two district sites and three communes
+    r = await c.post(
+        "/api/site-groups",
+        json={"name": "Quận 1 và Ba Đình", "invite": {"everyone": True}},
+        headers=ops,
+    )
+    assert r.status_code == 409
+    chair = await env.login("chair")
+    r = await c.post(
+        "/api/meetings",
+        json={"title": "Nhóm", "invite": {"groups": [gid], "kinds": ["commune"]}},
+        headers=chair,
+    )
+    # The kind filter narrows the group's areas: its three communes.
+    assert r.json()["invited_count"] == 3
+    r = await c.patch(f"/api/site-groups/{gid}", json={"invite": {"units": ["001"]}}, headers=ops)
+    assert r.json()["site_count"] == 2
+    assert (await c.delete(f"/api/site-groups/{gid}", headers=ops)).status_code == 204
+    audit = (await c.get("/api/audit?action=group.delete", headers=chair)).json()
+    assert audit["total"] == 1 and audit["items"][0]["actor_name"] == "ops"
+    spec = (await c.get("/openapi.json")).json()
+    for path in (
+        "/api/meetings",
+        "/api/meetings/{meeting_id}/floor/grant",
+        "/api/meetings/{meeting_id}/attendance/report.csv",
+        "/api/site/meetings/{meeting_id}/join",
+        "/api/audit",
+    ):
+        assert path in spec["paths"], path

@@ -1,0 +1,121 @@
+"""Meetings over the real presence hub, with raw WebSocket site clients.
+
+Invited sites learn of the start on the meeting stream, join and raise hands over
+their session, every site sees the floor decision, an uninvited site is refused, and a
+dropped session closes the attendance interval and reopens it on reconnect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from diemcau.accounts.service import StaffPrincipal
+from diemcau.meetings import InviteSpec, MeetingService
+from diemcau.presence.hub import PresenceHub
+from diemcau.store import Database
+from diemcau.store.models import StaffUser
+from tests.presence_support import Directory, RawSite, eventually, fast_config, make_sites
+
+
+@dataclass
+class Live:
+    hub: PresenceHub
+    svc: MeetingService
+    d: Directory
+    chair: StaffPrincipal
+
+
+@pytest.fixture
+async def live(db: Database) -> AsyncIterator[Live]:
+    key = await db.secret_key()
+    d = await make_sites(db, key, per_province=3, provinces=2)
+    async with db.session() as s:
+        user = StaffUser(username="chair", display_name="", password_hash="x", role="chair")
+        s.add(user)
+        await s.flush()
+        chair = StaffPrincipal(user.id, "chair", "chair", None)
+    hub = PresenceHub(db, key, fast_config())
+    svc = MeetingService(db, hub, reminder_poll_s=0)
+    svc.register()
+    await hub.start()
+    await svc.start()
+    yield Live(hub, svc, d, chair)
+    await svc.stop()
+    await hub.stop()
+
+
+def _kinds(site: RawSite, stream: str) -> list[str]:
+    return [x["kind"] for x in site.msgs(stream)]
+
+
+def _replies(site: RawSite) -> dict[str, dict[str, Any]]:
+    return {m["id"]: m for m in site.received if m.get("type") == "reply"}
+
+
+async def _request(site: RawSite, rid: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    await site.send({"type": "req", "id": rid, "kind": kind, "body": body})
+    await eventually(lambda: rid in _replies(site), what=f"reply {rid}")
+    return _replies(site)[rid]
+
+
+async def test_meeting_over_real_sessions(live: Live) -> None:
+    hub, svc, d = live.hub, live.svc, live.d
+    invited = [sid for sid in d.site_ids if d.province_of[sid] == d.provinces[0]]
+    outsider_id = next(sid for sid in d.site_ids if d.province_of[sid] == d.provinces[1])
+    a, b = RawSite(hub), RawSite(hub)
+    outsider = RawSite(hub)
+    await a.connect(join_code=d.codes[invited[0]])
+    await b.connect(join_code=d.codes[invited[1]])
+    await outsider.connect(join_code=d.codes[outsider_id])
+
+    m = await svc.create_meeting(
+        live.chair, title="Họp khẩn", invite=InviteSpec(unit_ids=(d.provinces[0],))
+    )
+    await svc.start_meeting(live.chair, m.id)
+    stream = f"meeting:{m.id}"
+    await eventually(
+        lambda: all(_kinds(x, stream) == ["meeting.started"] for x in (a, b)), what="started"
+    )
+    assert outsider.msgs(stream) == []
+
+    reply = await _request(outsider, "o1", "meeting.join", {"meeting_id": m.id})
+    assert not reply["ok"] and reply["error"]["code"] == "not_invited"
+    for i, site in enumerate((a, b)):
+        reply = await _request(site, f"j{i}", "meeting.join", {})
+        assert reply["ok"] and reply["body"]["meeting"]["id"] == m.id
+    # A site speaking for another is refused over its session too.
+    reply = await _request(a, "x1", "hand.raise", {"site_id": invited[1]})
+    assert not reply["ok"] and reply["error"]["code"] == "not_your_site"
+    reply = await _request(b, "h1", "hand.raise", {})
+    assert reply["ok"] and reply["body"]["position"] == 1
+
+    decision = await svc.floor.next(live.chair, m.id)
+    assert [s.site_id for s in decision.speakers] == [invited[1]]
+    await eventually(lambda: all("floor.changed" in _kinds(x, stream) for x in (a, b)))
+    for site in (a, b):
+        floor = [x for x in site.msgs(stream) if x["kind"] == "floor.changed"][-1]
+        assert floor["body"]["speakers"][0]["site_id"] == invited[1]
+        assert floor["body"]["version"] == decision.version
+
+    # B's session drops: its interval closes; it reconnects and is present again.
+    await b.close()
+    await eventually(lambda: not svc.attendance.is_present(m.id, invited[1]), what="b absent")
+    summary = await svc.attendance.summary(m.id)
+    assert (summary.total.present, summary.total.left) == (1, 1)
+    b2 = RawSite(hub)
+    await b2.connect(join_code=d.codes[invited[1]])
+    await eventually(lambda: svc.attendance.is_present(m.id, invited[1]), what="b back")
+    summary = await svc.attendance.summary(m.id)
+    assert (summary.total.present, summary.total.rejoined, summary.total.not_joined) == (2, 1, 1)
+
+    await svc.end_meeting(live.chair, m.id)
+    await eventually(
+        lambda: any(x["kind"] == "meeting.ended" for x in a.msgs(stream)), what="ended"
+    )
+    assert hub.followers(stream) == set()
+    for site in (a, b2, outsider):
+        await site.close()
