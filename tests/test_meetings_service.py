@@ -497,3 +497,45 @@ async def test_audit_records_every_chair_action(env: Env) -> None:
     assert total == 10
     assert all(r.actor_name == "chair" and r.actor_kind == "staff" for r in rows)
     assert rows[3].target == "C1-S"
+
+
+class FakeMedia:
+    """Records what the meetings layer asks of the media orchestrator."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object, object]] = []
+
+    async def start_program(self, meeting_id: int) -> None:
+        self.calls.append(("start_program", meeting_id, None))
+
+    async def set_floor(self, meeting_id: int, site_codes: list[str]) -> None:
+        self.calls.append(("set_floor", meeting_id, list(site_codes)))
+
+    async def stop_program(self, meeting_id: int) -> None:
+        self.calls.append(("stop_program", meeting_id, None))
+
+    def restore_program(self, meeting_id: int, floor: list[str] | None = None) -> None:
+        self.calls.append(("restore_program", meeting_id, list(floor or [])))
+
+
+async def test_media_follows_floor_decisions_and_is_restored_after_restart(env: Env) -> None:
+    e = env
+    media = FakeMedia()
+    svc = MeetingService(e.db, FakeHub(), clock=e.clock, media=lambda: media, reminder_poll_s=0)
+    await svc.start()
+    chair = e.w.staff["chair"]
+    m = await svc.create_meeting(chair, title="Media", invite=InviteSpec(everyone=True))
+    await svc.start_meeting(chair, m.id)
+    await svc.attendance.join(e.w.sites["C1-S"], m.id)
+    await svc.floor.grant(chair, m.id, e.w.site_ids("C1-S"))
+    await svc.floor.mute_all(chair, m.id)  # no speaker change: media is not asked
+    assert media.calls == [("start_program", m.id, None), ("set_floor", m.id, ["C1-S"])]
+    await svc.stop()
+    restarted = MeetingService(
+        e.db, FakeHub(), clock=e.clock, media=lambda: media, reminder_poll_s=0
+    )
+    await restarted.start()
+    assert media.calls[-1] == ("restore_program", m.id, ["C1-S"])
+    await restarted.end_meeting(chair, m.id)
+    assert ("stop_program", m.id, None) in media.calls[-1:]
+    await restarted.stop()

@@ -230,8 +230,38 @@ class MeetingService:
             rows = await s.execute(select(MeetingLiveSite.site_id, MeetingLiveSite.meeting_id))
             self.live_site_meeting = {site: meeting for site, meeting in rows}
         await self.attendance.reconcile()
+        await self._restore_media()
         if self._reminder_task is None and self.reminder_poll_s > 0:
             self._reminder_task = asyncio.create_task(self._reminder_loop())
+
+    async def live_floors(self) -> dict[int, list[str]]:
+        """Site codes holding the floor in every live meeting (for the media layer's restore)."""
+        async with self.db.session() as s:
+            live = (await s.scalars(select(Meeting.id).where(Meeting.state == "live"))).all()
+            rows = (
+                await s.execute(
+                    select(MeetingFloor.meeting_id, MeetingFloor.site_id)
+                    .where(MeetingFloor.meeting_id.in_(live), MeetingFloor.revoked_at.is_(None))
+                    .order_by(MeetingFloor.id)
+                )
+            ).all()
+        infos = await self.site_infos(sid for _, sid in rows)
+        out: dict[int, list[str]] = {mid: [] for mid in live}
+        for mid, sid in rows:
+            if sid in infos:
+                out[mid].append(infos[sid].code)
+        return out
+
+    async def _restore_media(self) -> None:
+        """Re-declare running programs and their floor to the media orchestrator after a
+        restart (``restore_program`` touches no node; the media layer reconciles the nodes
+        when it starts)."""
+        media = self.media()
+        restore = getattr(media, "restore_program", None) if media is not None else None
+        if restore is None:
+            return
+        for meeting_id, codes in (await self.live_floors()).items():
+            await call_maybe_async("media.restore_program", restore, meeting_id, codes)
 
     async def stop(self) -> None:
         task, self._reminder_task = self._reminder_task, None
