@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "diemcau.accounts.cli",
     "diemcau.api.cli",
     "diemcau.media.cli",
+    "diemcau.sim.cli",
     "diemcau.demo",
 )
 

@@ -11,6 +11,7 @@ so a rotation done by another process (``diemcau site rotate``) is noticed too.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -20,13 +21,16 @@ from diemcau.accounts.service import (
     authenticate_site,
     load_site_digests,
     principal_from_token,
+    split_join_code,
     verify_join_code,
 )
-from diemcau.security import TokenError
+from diemcau.security import TokenError, site_secret_digest
 from diemcau.store import Database
 from diemcau.store.models import Site
 
 __all__ = ["SiteInfo", "CredentialCache"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class CredentialCache:
         self.key = key
         self._digests: dict[str, tuple[str, SitePrincipal]] = {}
         self.sites: dict[int, SiteInfo] = {}
+        # Bumped whenever the set of sites or their provinces may have changed.
+        self.generation = 0
 
     async def load(self) -> list[int]:
         """(Re)load everything; returns ids whose credential changed since the last load."""
@@ -79,6 +85,7 @@ class CredentialCache:
         ]
         self._digests = digests
         self.sites = sites
+        self.generation += 1
         return changed
 
     async def poll_versions(self) -> list[int]:
@@ -98,6 +105,25 @@ class CredentialCache:
         if not moved and len(rows) == len(self.sites):
             return []
         return await self.load()
+
+    def _learn(self, principal: SitePrincipal, join_code: str) -> None:
+        """Cache a credential the store just confirmed (no full reload per late site)."""
+        parts = split_join_code(join_code)
+        if parts is None:
+            return
+        self._digests[principal.code] = (site_secret_digest(self.key, parts[1]), principal)
+        old = self.sites.get(principal.site_id)
+        self.sites[principal.site_id] = SiteInfo(
+            principal.site_id,
+            principal.code,
+            principal.name,
+            principal.province_id,
+            principal.credential_version,
+            False,
+        )
+        if old is None or old.province_id != principal.province_id:
+            self.generation += 1
+            log.info("site %s joined the directory after start", principal.code)
 
     def is_current(self, principal: SitePrincipal) -> bool:
         """Whether the credential `principal` proved is still the site's current one."""
@@ -119,7 +145,7 @@ class CredentialCache:
                 # Maybe provisioned or rotated after our last load: ask the store once.
                 principal = await authenticate_site(self.db, self.key, join_code)
                 if principal is not None:
-                    await self.load()
+                    self._learn(principal, join_code)
             if principal is None or not self.is_current(principal):
                 return None
             return principal

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from diemcau.presence.credentials import SiteInfo
     from diemcau.presence.hub import PresenceHub
 
 __all__ = ["StaffFeed", "StaffClient", "SITE_FIELDS"]
@@ -82,7 +81,7 @@ class StaffFeed:
         self._events: list[dict[str, Any]] = []
         self._batch = 0
         self._by_province: dict[int | None, list[int]] = {}
-        self._indexed: dict[int, SiteInfo] | None = None
+        self._indexed = -1
         # Aggregate per province (None: sites outside any province), kept between batches.
         self._aggs: dict[int | None, dict[str, int]] = {}
 
@@ -125,12 +124,12 @@ class StaffFeed:
 
     def _provinces(self) -> dict[int | None, list[int]]:
         sites = self.hub.site_infos()
-        if self._indexed is not sites:
+        if self._indexed != self.hub.credentials.generation:
             by: dict[int | None, list[int]] = {}
             for sid, info in sites.items():
                 by.setdefault(info.province_id, []).append(sid)
             self._by_province = by
-            self._indexed = sites
+            self._indexed = self.hub.credentials.generation
             self._aggs = {}
         return self._by_province
 
