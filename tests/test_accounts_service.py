@@ -281,3 +281,45 @@ def test_province_visibility() -> None:
     assert not can_see_province(officer, 8) and not can_see_province(officer, None)
     assert can_see_province(site, 7)
     assert not can_see_province(site, 8) and not can_see_province(site, None)
+
+
+def test_public_surface_is_pinned() -> None:
+    """Other packages import these names; changing the list is a deliberate act."""
+    from diemcau.accounts import service
+
+    assert sorted(service.__all__) == [
+        "AccountError",
+        "DuplicateUsername",
+        "InvalidDisplayName",
+        "InvalidUsername",
+        "MIN_PASSWORD_LENGTH",
+        "Principal",
+        "ProvinceNotAllowed",
+        "ProvinceRequired",
+        "SitePrincipal",
+        "StaffAccount",
+        "StaffPrincipal",
+        "UnknownProvince",
+        "UnknownRole",
+        "UnknownSite",
+        "UnknownStaff",
+        "WeakPassword",
+        "authenticate_site",
+        "authenticate_staff",
+        "can_see_province",
+        "check_session_token",
+        "create_staff",
+        "disable_staff",
+        "enable_staff",
+        "issue_session_token",
+        "join_code",
+        "join_link",
+        "list_staff",
+        "load_site_digests",
+        "principal_from_token",
+        "revoke_site",
+        "rotate_site",
+        "split_join_code",
+        "verify_join_code",
+    ]
+    assert all(hasattr(service, name) for name in service.__all__)
