@@ -39,6 +39,7 @@ class SiteModel {
     this.provinces = geo.provinces.map(([id, code, name]) => ({ id, code, name, total: 0, online: 0, degraded: 0, offline: 0, unknown: 0 }));
     this.provById = new Map(this.provinces.map((p, i) => [p.id, i]));
     this.state = new Uint8Array(n); this.since = new Float64Array(n);
+    this.inMeeting = new Uint8Array(n); this.reason = new Array(n).fill("");
     this.recount();
   }
 
@@ -59,7 +60,11 @@ class SiteModel {
     const changed = [];
     for (const [i, name] of changes) {
       const code = Math.max(0, DC.STATES.indexOf(name));
-      if (this.state[i] !== code) { this.state[i] = code; this.since[i] = at || Date.now() / 1000; changed.push(i); }
+      if (this.state[i] !== code) {
+        this.state[i] = code;
+        if (!at) this.since[i] = Date.now() / 1000;
+        changed.push(i);
+      }
     }
     if (changed.length) this.recount();
     return changed;
@@ -104,41 +109,54 @@ class StaffLive {
 
   status(mode) { this.mode = mode; this.onStatus(mode); }
 
-  connectStream() {
-    const path = StaffLive.STREAM_PATH;
-    if (!path || this.wsFailures >= 2) { this.poll(); return; }
-    let opened = false;
-    const ws = new WebSocket(DC.wsUrl(path));
+  async connectStream() {
+    // The staff stream exists when the presence service announces itself.
+    if (this.wsFailures >= 3) { this.poll(); return; }
+    try { await DC.api("/api/presence/info"); } catch (_e) { this.poll(); return; }
+    let gotSnapshot = false;
+    const ws = new WebSocket(DC.wsUrl(StaffLive.STREAM_PATH + "?token=" + encodeURIComponent(DC.staffToken())));
     this.ws = ws;
-    ws.onopen = () => { opened = true; ws.send(JSON.stringify({ type: "hello", v: 1, token: DC.staffToken() })); };
-    ws.onmessage = (ev) => { try { this.handle(JSON.parse(ev.data)); } catch (e) { console.error(e); } };
-    ws.onclose = () => {
+    ws.onmessage = (ev) => {
+      try {
+        const msg = JSON.parse(ev.data);
+        if (msg.type === "snapshot") { gotSnapshot = true; this.wsFailures = 0; }
+        this.handle(msg);
+      } catch (e) { console.error(e); }
+    };
+    ws.onclose = (ev) => {
       this.ws = null;
-      if (!opened || this.mode !== "live") this.wsFailures++;
+      if (!gotSnapshot) this.wsFailures++;
+      if (ev.code === 4001 || ev.code === 1008) { this.status("signedout"); return; }
       this.status("reconnecting");
-      setTimeout(() => this.connectStream(), Math.min(5000, 500 * (this.wsFailures + 1)));
+      setTimeout(() => this.connectStream(), Math.min(5000, 400 * (this.wsFailures + 1)));
     };
   }
 
-  /** One staff-stream message: a snapshot or a batch of deltas (docs/protocol.md). */
+  /** One staff-stream frame: a snapshot or a coalesced delta (docs/protocol.md). */
   handle(msg) {
     const m = this.model;
-    const sites = msg.sites || (msg.body && msg.body.sites);
-    if (msg.type === "snapshot" || msg.type === "delta" || sites) {
-      const changes = [];
-      if (msg.type === "snapshot") for (let i = 0; i < m.n; i++) changes.push([i, "offline"]);
-      for (const s of sites || []) {
-        const i = m.byId.get(s.id !== undefined ? s.id : s[0]);
-        if (i !== undefined) changes.push([i, s.state || s[1]]);
-      }
-      m.available = true;
-      if (msg.aggregates || (msg.body && msg.body.aggregates)) m.meta = msg.aggregates || msg.body.aggregates;
-      const changed = m.apply(changes, msg.at);
-      if (msg.type === "snapshot") this.status("live");
-      m.emit(changed);
-      return;
+    if (msg.type !== "snapshot" && msg.type !== "delta") return;
+    if (msg.fields) this.fields = msg.fields;
+    const f = this.fields || ["id", "code", "name", "province_id", "state", "reason", "since", "rtt_ms", "loss_pct", "jitter_ms", "in_meeting"];
+    const iId = f.indexOf("id"), iState = f.indexOf("state"), iSince = f.indexOf("since"), iMeet = f.indexOf("in_meeting"), iReason = f.indexOf("reason");
+    const changes = [];
+    if (msg.type === "snapshot") { m.inMeeting.fill(0); }
+    for (const row of msg.sites || []) {
+      const i = m.byId.get(row[iId]);
+      if (i === undefined) continue;
+      changes.push([i, row[iState]]);
+      m.inMeeting[i] = iMeet >= 0 && row[iMeet] ? 1 : 0;
+      if (iReason >= 0) m.reason[i] = row[iReason] || "";
+      if (iSince >= 0 && row[iSince]) m.since[i] = row[iSince];
     }
-    if (msg.type === "event" || msg.kind) this.onEvent(msg);
+    m.available = true;
+    const changed = m.apply(changes, true);
+    let meeting = 0;
+    for (let i = 0; i < m.n; i++) meeting += m.inMeeting[i];
+    m.meta = Object.assign({}, msg.national || {}, { in_meeting: meeting });
+    if (msg.type === "snapshot") this.status("live");
+    m.emit(msg.type === "snapshot" ? null : changed);
+    for (const ev of msg.events || []) this.onEvent(ev);
   }
 
   async poll() {
@@ -162,5 +180,4 @@ class StaffLive {
     this.timer = setTimeout(() => this.poll(), this.pollMs);
   }
 }
-// Set once the presence engineer's staff stream exists (see docs/protocol.md).
-StaffLive.STREAM_PATH = "";
+StaffLive.STREAM_PATH = "/api/presence/staff";

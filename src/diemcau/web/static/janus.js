@@ -1,0 +1,197 @@
+// A small Janus WebSocket API client for the browser: sessions, VideoRoom handles,
+// publish and subscribe. Written for diemcau (no third-party code, nothing loaded
+// at run time). Protocol: https://janus.conf.meetecho.com/docs/rest.html (the
+// WebSocket transport speaks the same JSON, subprotocol "janus-protocol") and the
+// VideoRoom plugin API: https://janus.conf.meetecho.com/docs/videoroom.html
+"use strict";
+
+class JanusError extends Error {
+  constructor(code, reason) { super(reason || "Janus error " + code); this.code = code; }
+}
+
+class JanusSession {
+  /** Open a WebSocket to a Janus node and create a session (token: signed core token). */
+  static async connect(url, token, opts) {
+    const s = new JanusSession(url, token, opts || {});
+    await s.open();
+    return s;
+  }
+
+  constructor(url, token, opts) {
+    this.url = url; this.token = token || "";
+    this.pending = new Map(); // transaction -> {resolve, reject, acked}
+    this.handles = new Map(); // handle id -> JanusHandle
+    this.id = null; this.ws = null; this.closed = false;
+    this.onclose = opts.onclose || null;
+    this.timeoutMs = opts.timeoutMs || 10000;
+    this.keepalive = 0;
+  }
+
+  open() {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.url, "janus-protocol");
+      this.ws = ws;
+      let opened = false;
+      ws.onopen = async () => {
+        opened = true;
+        try {
+          const r = await this.send({ janus: "create" });
+          this.id = r.data.id;
+          // Janus drops idle sessions after session_timeout (60 s); ping well before.
+          this.keepalive = setInterval(() => { this.send({ janus: "keepalive" }, true).catch(() => {}); }, 25000);
+          resolve(this);
+        } catch (e) { reject(e); }
+      };
+      ws.onerror = () => { if (!opened) reject(new JanusError(0, "cannot reach the media server " + this.url)); };
+      ws.onclose = () => { this.shutdown(); };
+      ws.onmessage = (ev) => this.dispatch(JSON.parse(ev.data));
+    });
+  }
+
+  /** Measure round trips with the transport-level "ping" (no session needed). */
+  async ping() {
+    const t0 = performance.now();
+    await this.send({ janus: "ping" }, false, true);
+    return performance.now() - t0;
+  }
+
+  send(msg, quiet, noSession) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return Promise.reject(new JanusError(0, "media connection closed"));
+    const transaction = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    const body = Object.assign({ transaction }, msg);
+    if (this.token) body.token = this.token;
+    if (this.id && !noSession && msg.janus !== "create") body.session_id = this.id;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(transaction);
+        reject(new JanusError(0, "no answer from the media server to " + msg.janus));
+      }, this.timeoutMs);
+      this.pending.set(transaction, {
+        resolve: (v) => { clearTimeout(timer); resolve(v); },
+        reject: (e) => { clearTimeout(timer); if (!quiet) console.warn(e); reject(e); },
+        wantEvent: msg.janus === "message",
+      });
+      this.ws.send(JSON.stringify(body));
+    });
+  }
+
+  dispatch(msg) {
+    const tx = msg.transaction && this.pending.get(msg.transaction);
+    if (tx) {
+      if (msg.janus === "ack" && tx.wantEvent && !msg.plugindata) return; // the event follows
+      this.pending.delete(msg.transaction);
+      if (msg.janus === "error") { tx.reject(new JanusError(msg.error.code, msg.error.reason)); return; }
+      const pd = msg.plugindata && msg.plugindata.data;
+      if (pd && pd.error) { tx.reject(new JanusError(pd.error_code, pd.error)); return; }
+      tx.resolve(msg);
+      if (msg.janus !== "event") return;
+    }
+    const handle = msg.sender && this.handles.get(msg.sender);
+    if (!handle) return;
+    if (msg.janus === "event" && !tx) handle.event(msg.plugindata ? msg.plugindata.data : {}, msg.jsep);
+    else if (msg.janus === "webrtcup") handle.up = true;
+    else if (msg.janus === "hangup" || msg.janus === "detached") handle.hungup(msg.reason || msg.janus);
+    else if (msg.janus === "trickle" && handle.pc && msg.candidate && !msg.candidate.completed) {
+      handle.pc.addIceCandidate(msg.candidate).catch(() => {});
+    }
+  }
+
+  async attach(plugin) {
+    const r = await this.send({ janus: "attach", plugin });
+    const h = new JanusHandle(this, r.data.id);
+    this.handles.set(h.id, h);
+    return h;
+  }
+
+  shutdown() {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.keepalive);
+    for (const tx of this.pending.values()) tx.reject(new JanusError(0, "media connection closed"));
+    this.pending.clear();
+    for (const h of this.handles.values()) h.hungup("closed");
+    if (this.onclose) this.onclose();
+  }
+
+  close() {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this.send({ janus: "destroy" }, true).catch(() => {});
+      setTimeout(() => this.ws && this.ws.close(), 200);
+    }
+    this.shutdown();
+  }
+}
+
+class JanusHandle {
+  constructor(session, id) {
+    this.session = session; this.id = id;
+    this.pc = null; this.up = false; this.listeners = [];
+  }
+
+  /** A plugin request; resolves with the plugin's event data (and jsep, if any). */
+  async message(body, jsep) {
+    const msg = { janus: "message", handle_id: this.id, body };
+    if (jsep) msg.jsep = jsep;
+    const r = await this.session.send(msg);
+    return { data: r.plugindata ? r.plugindata.data : {}, jsep: r.jsep };
+  }
+
+  trickle(candidate) {
+    this.session.send({ janus: "trickle", handle_id: this.id, candidate: candidate || { completed: true } }, true).catch(() => {});
+  }
+
+  on(fn) { this.listeners.push(fn); }
+  event(data, jsep) { for (const fn of this.listeners) fn(data, jsep); }
+  hungup(reason) { if (this.pc) { this.pc.close(); this.pc = null; } this.event({ hangup: reason }); }
+
+  newPeer() {
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    pc.onicecandidate = (e) => this.trickle(e.candidate ? e.candidate.toJSON() : null);
+    this.pc = pc;
+    return pc;
+  }
+
+  async detach() {
+    if (this.pc) { this.pc.close(); this.pc = null; }
+    this.session.handles.delete(this.id);
+    await this.session.send({ janus: "detach", handle_id: this.id }, true).catch(() => {});
+  }
+}
+
+/**
+ * Publish a local stream into a VideoRoom as a given feed id.
+ * Returns {handle, pc}. `roomToken` is the signed VideoRoom token of the grant.
+ */
+async function janusPublish(session, room, feedId, roomToken, stream, display) {
+  const h = await session.attach("janus.plugin.videoroom");
+  await h.message({ request: "join", ptype: "publisher", room, id: feedId, display: display || "", token: roomToken });
+  const pc = h.newPeer();
+  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  const r = await h.message({ request: "publish", audio: true, video: true }, { type: offer.type, sdp: offer.sdp });
+  if (!r.jsep) throw new JanusError(0, "the media server did not answer the publish offer");
+  await pc.setRemoteDescription(r.jsep);
+  return { handle: h, pc };
+}
+
+/**
+ * Subscribe to one feed of a VideoRoom; resolves with {handle, pc, stream} once the
+ * offer/answer is done (media flows when ICE connects).
+ */
+async function janusSubscribe(session, room, feedId, roomToken) {
+  const h = await session.attach("janus.plugin.videoroom");
+  let r;
+  try {
+    r = await h.message({ request: "join", ptype: "subscriber", room, streams: [{ feed: feedId }], token: roomToken });
+  } catch (e) { await h.detach(); throw e; }
+  if (!r.jsep) { await h.detach(); throw new JanusError(0, "no offer for feed " + feedId); }
+  const pc = h.newPeer();
+  const stream = new MediaStream();
+  pc.ontrack = (e) => { stream.addTrack(e.track); };
+  await pc.setRemoteDescription(r.jsep);
+  const answer = await pc.createAnswer();
+  await pc.setLocalDescription(answer);
+  await h.message({ request: "start" }, { type: answer.type, sdp: answer.sdp });
+  return { handle: h, pc, stream };
+}

@@ -1,0 +1,532 @@
+// The site terminal: what a commune office opens from its join link. Joins with
+// the link's code, keeps one control session (presence WebSocket: heartbeats with
+// link health, lossless resumable delivery), runs a self-test of camera, micro-
+// phone, speaker and the network path to its media relay, and in a meeting plays
+// the program, raises a hand, goes on air when given the floor, obeys an imposed
+// mute and acknowledges conclusions and directives.
+"use strict";
+(() => {
+  const { $, el } = DC;
+  const S = {
+    joinCode: "", httpToken: "", sessionToken: "", site: null, cfg: null,
+    ws: null, seqs: {}, hbTimer: 0, retry: 0, everConnected: false,
+    meeting: null, inMeeting: false, floor: null, hand: { raised: false, position: 0 },
+    onAir: false, imposedMute: false, selfMuted: false,
+    stream: null, audioCtx: null, meterRaf: 0,
+    media: null, // {session, pub, subs: Map(feedId -> sub), grant}
+    mediaTimer: 0, messages: [], lastStats: null,
+  };
+  window.diemcauSite = S; // for tests and the browser console
+
+  DC.header("site_title");
+
+  // --- join ------------------------------------------------------------------------------
+
+  function show(section) {
+    for (const id of ["join", "setup", "meeting"]) $(id).hidden = id !== section;
+  }
+
+  function storageKey() { return "diemcau.site." + (S.site ? S.site.code : ""); }
+
+  async function login(code) {
+    const r = await DC.api("/api/auth/site-login", { method: "POST", token: "", body: { join_code: code } });
+    S.joinCode = code; S.httpToken = r.token;
+    S.site = { code: r.site_code, name: r.name };
+    sessionStorage.setItem("diemcau.joincode", code);
+    try { S.seqs = JSON.parse(localStorage.getItem(storageKey() + ".seqs") || "{}"); } catch (_e) { S.seqs = {}; }
+    $("site-name").textContent = "· " + r.name;
+    S.cfg = await DC.api("/api/web/config", { token: "" });
+    show("setup");
+    connectPresence();
+    await startDevices();
+    refreshMeeting();
+  }
+
+  $("join-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try { await login($("join-code").value.trim()); $("join-error").textContent = ""; } catch (err) { $("join-error").textContent = err.status === 401 ? t("badcode") : err.message; }
+  });
+
+  // --- control session (presence) ----------------------------------------------------------
+
+  function connState(state) { const c = $("conn"); c.dataset.state = state; c.textContent = t("conn_" + state); }
+
+  function connectPresence() {
+    if (!S.cfg || !S.cfg.presence_url) { connState("reconnecting"); return; }
+    connState(S.everConnected ? "reconnecting" : "connecting");
+    const ws = new WebSocket(S.cfg.presence_url);
+    S.ws = ws;
+    ws.onopen = () => {
+      const hello = { type: "hello", v: 1, client: "web" };
+      if (S.sessionToken) hello.token = S.sessionToken; else hello.join_code = S.joinCode;
+      if (Object.keys(S.seqs).length) hello.resume = S.seqs;
+      ws.send(JSON.stringify(hello));
+    };
+    ws.onmessage = (ev) => { let m; try { m = JSON.parse(ev.data); } catch (_e) { return; } onFrame(m); };
+    ws.onclose = (ev) => {
+      clearInterval(S.hbTimer);
+      if (S.ws !== ws) return;
+      S.ws = null;
+      if (ev.code === 4004 || ev.code === 4005) { connState("closed"); $("banner-reconnect").hidden = true; DC.toast(t(ev.code === 4004 ? "revoked" : "replaced"), "bad"); return; }
+      if (ev.code === 4001 && S.sessionToken) S.sessionToken = ""; // expired token: the join code again
+      $("banner-reconnect").hidden = !S.everConnected;
+      connState("reconnecting");
+      // About 1 s, then 2 s, then 4 s, with jitter so a whole province does not return at once.
+      const delay = 1000 * 2 ** Math.min(S.retry++, 2) + Math.random() * 500;
+      setTimeout(connectPresence, delay);
+    };
+  }
+
+  function send(obj) { if (S.ws && S.ws.readyState === WebSocket.OPEN) S.ws.send(JSON.stringify(obj)); }
+
+  function onFrame(m) {
+    if (m.type === "welcome") {
+      S.sessionToken = m.session_token; S.retry = 0;
+      const resumed = S.everConnected;
+      S.everConnected = true;
+      $("banner-reconnect").hidden = true; connState("online");
+      // A fresh terminal starts from the current position of every stream.
+      for (const [name, seq] of Object.entries(m.streams || {})) if (!(name in S.seqs)) S.seqs[name] = seq;
+      saveSeqs();
+      clearInterval(S.hbTimer);
+      S.hbTimer = setInterval(heartbeat, Math.max(500, (m.heartbeat_s || 1) * 1000));
+      if (resumed) refreshMeeting();
+      return;
+    }
+    if (m.type === "msg") {
+      const last = S.seqs[m.stream] || 0;
+      if (m.seq <= last) return; // a duplicate after a resume
+      S.seqs[m.stream] = m.seq; saveSeqs();
+      send({ type: "ack", stream: m.stream, seq: m.seq });
+      handleMessage(m.kind, m.body || {}, m);
+      return;
+    }
+    if (m.type === "follow") { if (!(m.stream in S.seqs)) { S.seqs[m.stream] = m.seq || 0; saveSeqs(); } return; }
+    if (m.type === "unfollow") { delete S.seqs[m.stream]; saveSeqs(); return; }
+    if (m.type === "reset") { S.seqs[m.stream] = m.seq; saveSeqs(); refreshMeeting(); }
+  }
+
+  function saveSeqs() { localStorage.setItem(storageKey() + ".seqs", JSON.stringify(S.seqs)); }
+
+  async function linkStats() {
+    const pc = S.media && S.media.pub && S.media.pub.pc;
+    if (!pc) return null;
+    const stats = await pc.getStats();
+    let rtt = null, loss = 0, jitter = 0, bytes = 0;
+    stats.forEach((r) => {
+      if (r.type === "remote-inbound-rtp") {
+        if (r.roundTripTime !== undefined) rtt = Math.max(rtt || 0, r.roundTripTime * 1000);
+        if (r.fractionLost !== undefined) loss = Math.max(loss, r.fractionLost * 100);
+        if (r.jitter !== undefined) jitter = Math.max(jitter, r.jitter * 1000);
+      }
+      if (r.type === "outbound-rtp") bytes += r.bytesSent || 0;
+      if (r.type === "candidate-pair" && r.nominated && rtt === null && r.currentRoundTripTime !== undefined) rtt = r.currentRoundTripTime * 1000;
+    });
+    const now = performance.now();
+    let kbps = 0;
+    if (S.lastStats) kbps = ((bytes - S.lastStats.bytes) * 8) / (now - S.lastStats.at);
+    S.lastStats = { bytes, at: now };
+    if (rtt === null) return null;
+    return { rtt_ms: rtt, loss_pct: Math.min(100, loss), jitter_ms: jitter, send_kbps: Math.max(0, kbps) };
+  }
+
+  async function heartbeat() {
+    const hb = { type: "hb", t: Date.now() / 1000 };
+    try { const link = await linkStats(); if (link) hb.link = link; } catch (_e) { /* stats are optional */ }
+    send(hb);
+  }
+
+  function request(kind, body) { send({ type: "req", id: Math.random().toString(36).slice(2), kind, body: body || {} }); }
+
+  // --- messages from the meeting ----------------------------------------------------------
+
+  function handleMessage(kind, body) {
+    if (kind === "meeting.started" || kind === "meeting.extended") { setMeeting(body.meeting); return; }
+    if (kind === "meeting.ended" || kind === "meeting.removed") { endMeeting(); return; }
+    if (kind === "floor.changed") { setFloor(body); return; }
+    if (kind === "conclusion.published") { addMessage("conclusion", body.conclusion || body); return; }
+    if (kind.startsWith("directive")) { addMessage("directive", body.directive || body); return; }
+    if (kind === "media.move" || kind === "media.moved") { restartMedia(); }
+  }
+
+  async function refreshMeeting() {
+    try {
+      const r = await DC.api("/api/site/meetings/current", { token: S.httpToken });
+      setMeeting(r.meeting);
+      if (r.floor) setFloor(r.floor);
+      for (const c of r.conclusions || []) addMessage("conclusion", c);
+    } catch (e) {
+      if (e.status === 401) { await relogin(); return; }
+      if (e.status === 404 || e.status === 409) { if (S.meeting) endMeeting(); else setMeeting(null); }
+    }
+  }
+
+  async function relogin() {
+    try { const r = await DC.api("/api/auth/site-login", { method: "POST", token: "", body: { join_code: S.joinCode } }); S.httpToken = r.token; } catch (_e) { /* shown by the banner */ }
+  }
+
+  function setMeeting(meeting) {
+    S.meeting = meeting && meeting.state !== "ended" ? meeting : null;
+    const st = $("meeting-state");
+    if (S.meeting) {
+      st.textContent = t("meeting_live", { title: S.meeting.title });
+      st.classList.remove("muted");
+      $("enter").hidden = S.inMeeting;
+      $("meeting-h").textContent = S.meeting.title;
+    } else {
+      st.textContent = t("nomeeting"); st.classList.add("muted");
+      $("enter").hidden = true;
+    }
+  }
+
+  function endMeeting() {
+    const was = S.inMeeting;
+    S.inMeeting = false; S.meeting = null; S.onAir = false; S.hand = { raised: false, position: 0 };
+    stopMedia();
+    setMeeting(null);
+    updateFloorUi();
+    if (was) { show("setup"); DC.toast(t("meeting_over")); $("meeting-state").textContent = t("meeting_over"); }
+  }
+
+  function setFloor(floor) {
+    S.floor = floor;
+    const mine = S.site && (floor.speakers || []).some((s) => s.code === S.site.code);
+    S.onAir = Boolean(mine);
+    S.imposedMute = Boolean(floor.muted_all) && !S.onAir && !floor.unmute_allowed;
+    if (S.onAir) S.hand = { raised: false, position: 0 };
+    else if (S.hand.raised && S.meeting) raiseHand(true);
+    updateFloorUi();
+    if (S.inMeeting) refreshProgram();
+  }
+
+  function applyMic() {
+    const allowed = S.onAir || (!S.imposedMute && !S.selfMuted);
+    if (S.stream) for (const tr of S.stream.getAudioTracks()) tr.enabled = allowed;
+  }
+
+  function updateFloorUi() {
+    $("banner-onair").hidden = !(S.onAir && S.inMeeting);
+    $("banner-muted").hidden = !(S.imposedMute && S.inMeeting);
+    document.body.classList.toggle("on-air", S.onAir);
+    const hs = $("handstate");
+    if (S.onAir) hs.textContent = t("youonair");
+    else if (S.hand.raised) hs.textContent = t("queuepos", { n: S.hand.position });
+    else hs.textContent = "";
+    $("hand").textContent = S.hand.raised ? t("lower") : t("raise");
+    $("hand").disabled = S.onAir;
+    $("selfmute").textContent = S.selfMuted ? t("unmute") : t("mute");
+    $("selfmute").disabled = S.imposedMute;
+    applyMic();
+  }
+
+  async function raiseHand(refresh) {
+    if (!S.meeting) return;
+    try {
+      const r = await DC.api(`/api/site/meetings/${S.meeting.id}/hand`, { method: "POST", token: S.httpToken });
+      S.hand = { raised: true, position: r.position };
+    } catch (e) {
+      if (!refresh) DC.toast(e.message, "bad");
+      if (e.code === "hand_down" || e.code === "has_floor") S.hand = { raised: false, position: 0 };
+    }
+    updateFloorUi();
+  }
+
+  async function lowerHand() {
+    if (!S.meeting) return;
+    try { await DC.api(`/api/site/meetings/${S.meeting.id}/hand`, { method: "DELETE", token: S.httpToken }); } catch (e) { DC.toast(e.message, "bad"); }
+    S.hand = { raised: false, position: 0 };
+    updateFloorUi();
+  }
+
+  $("hand").addEventListener("click", () => (S.hand.raised ? lowerHand() : raiseHand(false)));
+  $("selfmute").addEventListener("click", () => { S.selfMuted = !S.selfMuted; updateFloorUi(); });
+
+  function addMessage(kind, item) {
+    if (!item || item.id === undefined) return;
+    if (S.messages.some((m) => m.kind === kind && m.item.id === item.id)) return;
+    S.messages.unshift({ kind, item, acked: Boolean(item.acked_at || item.acknowledged_at) });
+    renderMessages();
+    if (!S.messages[0].acked) DC.toast(t(kind === "conclusion" ? "new_conclusion" : "new_directive"));
+  }
+
+  async function ack(m) {
+    try {
+      if (m.kind === "conclusion") await DC.api(`/api/site/conclusions/${m.item.id}/ack`, { method: "POST", token: S.httpToken });
+      else await DC.api(`/api/site/directives/${m.item.id}/ack`, { method: "POST", token: S.httpToken });
+      m.acked = true; renderMessages();
+    } catch (e) { DC.toast(e.message, "bad"); }
+  }
+
+  function renderMessages() {
+    $("messages").replaceChildren(...(S.messages.length ? S.messages.map((m) => el("li", { class: m.acked ? "" : "unread", dataset: { kind: m.kind, id: m.item.id } },
+      el("b", {}, t(m.kind === "conclusion" ? "conclusion" : "directive")), " ",
+      el("span", { class: "muted" }, DC.time(m.item.published_at || m.item.issued_at || m.item.created_at)),
+      el("p", {}, m.item.body || m.item.text || m.item.title || ""),
+      m.acked ? el("span", { class: "ok" }, "✓ " + t("acked")) : el("button", { type: "button", onclick: () => ack(m) }, t("ack")))) : [el("li", { class: "muted" }, t("noinbox"))]));
+  }
+
+  // --- devices and self-test ------------------------------------------------------------------
+
+  async function listDevices() {
+    const devs = await navigator.mediaDevices.enumerateDevices();
+    const fill = (sel, kind) => {
+      const list = devs.filter((d) => d.kind === kind);
+      const cur = sel.value || localStorage.getItem("diemcau.dev." + sel.id) || "";
+      sel.replaceChildren(...list.map((d, i) => el("option", { value: d.deviceId }, d.label || t(sel.id) + " " + (i + 1))));
+      if (list.some((d) => d.deviceId === cur)) sel.value = cur;
+      if (!list.length) sel.replaceChildren(el("option", { value: "" }, t("nodevice")));
+    };
+    fill($("cam"), "videoinput"); fill($("mic"), "audioinput"); fill($("spk"), "audiooutput");
+  }
+
+  async function startDevices() {
+    try {
+      const cam = $("cam").value, mic = $("mic").value;
+      const stream = await navigator.mediaDevices.getUserMedia({
+        video: cam ? { deviceId: { exact: cam }, width: 640, height: 360 } : { width: 640, height: 360 },
+        audio: mic ? { deviceId: { exact: mic } } : true,
+      });
+      if (S.stream) for (const tr of S.stream.getTracks()) tr.stop();
+      S.stream = stream;
+      $("preview").srcObject = stream; $("self").srcObject = stream;
+      await listDevices();
+      meter(stream);
+      applyMic();
+      if (S.media && S.media.pub) restartMedia();
+    } catch (e) {
+      DC.toast(t("nocamera") + " " + e.message, "bad");
+    }
+  }
+
+  for (const id of ["cam", "mic"]) $(id).addEventListener("change", () => { localStorage.setItem("diemcau.dev." + id, $(id).value); startDevices(); });
+  $("spk").addEventListener("change", () => { localStorage.setItem("diemcau.dev.spk", $("spk").value); applySpeaker(); });
+
+  function applySpeaker() {
+    const id = $("spk").value;
+    for (const v of document.querySelectorAll("video:not([muted]), audio")) if (v.setSinkId && id) v.setSinkId(id).catch(() => {});
+  }
+
+  function meter(stream) {
+    cancelAnimationFrame(S.meterRaf);
+    if (!stream.getAudioTracks().length) return;
+    S.audioCtx = S.audioCtx || new AudioContext();
+    const src = S.audioCtx.createMediaStreamSource(stream);
+    const an = S.audioCtx.createAnalyser();
+    an.fftSize = 512; src.connect(an);
+    const buf = new Uint8Array(an.fftSize);
+    const bar = $("meter-bar");
+    const tick = () => {
+      an.getByteTimeDomainData(buf);
+      let peak = 0;
+      for (const v of buf) peak = Math.max(peak, Math.abs(v - 128));
+      const level = Math.min(100, Math.round((peak / 128) * 140));
+      bar.style.width = level + "%";
+      $("meter").setAttribute("aria-valuenow", String(level));
+      S.micLevel = Math.max(S.micLevel || 0, level);
+      S.meterRaf = requestAnimationFrame(tick);
+    };
+    tick();
+  }
+
+  $("tone").addEventListener("click", async () => {
+    S.audioCtx = S.audioCtx || new AudioContext();
+    await S.audioCtx.resume();
+    const osc = S.audioCtx.createOscillator();
+    const gain = S.audioCtx.createGain();
+    gain.gain.value = 0.2; osc.frequency.value = 440;
+    const dest = S.audioCtx.createMediaStreamDestination();
+    osc.connect(gain).connect(dest);
+    const audio = new Audio();
+    audio.srcObject = dest.stream;
+    if (audio.setSinkId && $("spk").value) await audio.setSinkId($("spk").value).catch(() => {});
+    osc.start(); await audio.play().catch(() => {});
+    $("tone-state").textContent = t("tone_playing");
+    setTimeout(() => { osc.stop(); audio.srcObject = null; $("tone-state").textContent = t("tone_done"); }, 1500);
+  });
+
+  async function mediaGrant() {
+    return DC.api("/api/site/media", { token: S.httpToken });
+  }
+
+  $("netcheck").addEventListener("click", netCheck);
+
+  async function netCheck() {
+    const ul = $("checks");
+    const verdict = $("verdict");
+    const line = (ok, text) => ul.append(el("li", { class: ok ? "ok" : "bad" }, (ok ? "✓ " : "✗ ") + text));
+    ul.replaceChildren(); verdict.replaceChildren(el("span", { class: "muted" }, t("checking")));
+    $("netcheck").disabled = true;
+    let level = "good";
+    let session = null;
+    try {
+      const g = await mediaGrant();
+      line(true, t("chk_grant", { node: g.node }));
+      const t0 = performance.now();
+      session = await JanusSession.connect(g.ws_url, g.token);
+      line(true, t("chk_reach", { ms: Math.round(performance.now() - t0) }));
+      const rtts = [];
+      for (let i = 0; i < 5; i++) rtts.push(await session.ping());
+      rtts.sort((a, b) => a - b);
+      const rtt = rtts[2];
+      if (rtt > 400) level = "bad"; else if (rtt > 150) level = "fair";
+      line(rtt <= 400, t("chk_rtt", { ms: Math.round(rtt) }));
+      if (S.stream && !(S.media && S.media.pub)) {
+        const t1 = performance.now();
+        const pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, S.stream, S.site.name);
+        const ok = await waitIce(pub.pc, 6000);
+        const ms = Math.round(performance.now() - t1);
+        if (!ok) level = "bad"; else if (ms > 3000 && level === "good") level = "fair";
+        line(ok, ok ? t("chk_media", { ms }) : t("chk_media_fail"));
+        await pub.handle.detach();
+      }
+    } catch (e) {
+      level = "bad";
+      line(false, t("chk_fail") + " " + e.message);
+    } finally {
+      if (session) session.close();
+      $("netcheck").disabled = false;
+    }
+    S.verdict = level;
+    verdict.replaceChildren(el("span", { class: "verdict " + level, dataset: { verdict: level } }, t("verdict_" + level)));
+  }
+
+  function waitIce(pc, ms) {
+    return new Promise((resolve) => {
+      const done = (v) => { clearTimeout(timer); pc.removeEventListener("iceconnectionstatechange", check); resolve(v); };
+      const check = () => {
+        if (["connected", "completed"].includes(pc.iceConnectionState)) done(true);
+        else if (pc.iceConnectionState === "failed") done(false);
+      };
+      const timer = setTimeout(() => done(false), ms);
+      pc.addEventListener("iceconnectionstatechange", check);
+      check();
+    });
+  }
+
+  // --- the meeting: program, uplink -------------------------------------------------------------
+
+  $("enter").addEventListener("click", enterMeeting);
+  $("leave").addEventListener("click", async () => {
+    if (S.meeting) await DC.api(`/api/site/meetings/${S.meeting.id}/leave`, { method: "POST", token: S.httpToken }).catch(() => {});
+    S.inMeeting = false; stopMedia(); updateFloorUi(); show("setup"); setMeeting(S.meeting);
+  });
+
+  async function enterMeeting() {
+    if (!S.meeting) return;
+    try {
+      await DC.api(`/api/site/meetings/${S.meeting.id}/join`, { method: "POST", token: S.httpToken });
+    } catch (e) { DC.toast(e.message, "bad"); return; }
+    S.inMeeting = true;
+    show("meeting");
+    $("meeting-h").textContent = S.meeting.title;
+    updateFloorUi(); renderMessages();
+    startMedia();
+  }
+
+  async function startMedia() {
+    clearTimeout(S.mediaTimer);
+    if (!S.inMeeting) return;
+    try {
+      const g = await mediaGrant();
+      const session = await JanusSession.connect(g.ws_url, g.token, { onclose: () => { if (S.media && S.media.session === session) { S.media = null; scheduleMedia(); } } });
+      S.media = { session, grant: g, pub: null, subs: new Map() };
+      if (S.stream) S.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, S.stream, S.site.name);
+      await syncProgram(g);
+    } catch (e) {
+      console.warn("media", e);
+      scheduleMedia();
+    }
+  }
+
+  function scheduleMedia() {
+    clearTimeout(S.mediaTimer);
+    if (S.inMeeting) S.mediaTimer = setTimeout(() => { stopMedia(true); startMedia(); }, 2000);
+  }
+
+  function stopMedia(keepTimer) {
+    if (!keepTimer) clearTimeout(S.mediaTimer);
+    const m = S.media;
+    S.media = null;
+    if (m) m.session.close();
+    $("program").srcObject = null;
+    $("program-extra").replaceChildren();
+  }
+
+  function restartMedia() { if (S.inMeeting) { stopMedia(); startMedia(); } }
+
+  async function refreshProgram() {
+    if (!S.media) return;
+    try { const g = await mediaGrant(); S.media.grant = g; await syncProgram(g); } catch (e) { console.warn(e); }
+  }
+
+  /** Subscribe to the program's feeds (chair + floor speakers), dropping the others. */
+  async function syncProgram(g) {
+    const m = S.media;
+    if (!m || !g.program) return;
+    const want = new Map(g.program.feeds.map((f) => [f.feed_id, f]));
+    for (const [id, sub] of m.subs) if (!want.has(id)) { m.subs.delete(id); sub.handle.detach(); }
+    for (const [id, f] of want) {
+      if (m.subs.has(id)) continue;
+      m.subs.set(id, { pending: true, feed: f });
+      subscribeWithRetry(m, g, f);
+    }
+    layoutProgram();
+  }
+
+  async function subscribeWithRetry(m, g, f) {
+    // The chair or a new speaker may not be publishing yet: retry until the feed exists.
+    for (let attempt = 0; S.media === m && m.subs.has(f.feed_id); attempt++) {
+      try {
+        const sub = await janusSubscribe(m.session, g.program.room, f.feed_id, g.room_token);
+        if (S.media !== m || !m.subs.has(f.feed_id)) { sub.handle.detach(); return; }
+        sub.feed = f;
+        sub.handle.on((data) => { if (data.hangup || data.unpublished || data.left) { if (m.subs.get(f.feed_id) === sub) { m.subs.set(f.feed_id, { pending: true, feed: f }); layoutProgram(); setTimeout(() => subscribeWithRetry(m, g, f), 1000); } } });
+        m.subs.set(f.feed_id, sub);
+        layoutProgram();
+        return;
+      } catch (e) {
+        await new Promise((r) => setTimeout(r, Math.min(2000, 300 + attempt * 200)));
+      }
+    }
+  }
+
+  function layoutProgram() {
+    const m = S.media;
+    if (!m) return;
+    const subs = [...m.subs.values()].filter((s) => s.stream);
+    // The floor speaker takes the big picture; the chair goes beside it.
+    subs.sort((a, b) => (a.feed.role === "floor" ? -1 : 0) - (b.feed.role === "floor" ? -1 : 0));
+    const main = subs[0];
+    const pv = $("program");
+    if (main) {
+      if (pv.srcObject !== main.stream) { pv.srcObject = main.stream; pv.play().catch(() => {}); }
+      $("program-label").textContent = main.feed.role === "floor" ? t("speaker") + " " + speakerName(main.feed.site) : t("chair");
+    } else { pv.srcObject = null; $("program-label").textContent = t("waiting_program"); }
+    $("program-extra").replaceChildren(...subs.slice(1).map((s) => {
+      const v = el("video", { class: "video", autoplay: true, playsinline: true });
+      v.srcObject = s.stream;
+      return el("div", { class: "video-box" }, v, el("span", { class: "label" }, s.feed.role === "floor" ? speakerName(s.feed.site) : t("chair")));
+    }));
+    applySpeaker();
+  }
+
+  function speakerName(code) {
+    const sp = S.floor && (S.floor.speakers || []).find((s) => s.code === code);
+    return sp ? sp.name : code || "";
+  }
+
+  document.addEventListener("langchange", () => { updateFloorUi(); renderMessages(); setMeeting(S.meeting); layoutProgram(); if (S.ws) connState("online"); });
+  navigator.mediaDevices && navigator.mediaDevices.addEventListener && navigator.mediaDevices.addEventListener("devicechange", listDevices);
+
+  // --- start ---------------------------------------------------------------------------------
+
+  const fromHash = decodeURIComponent(location.hash.replace(/^#/, ""));
+  const saved = sessionStorage.getItem("diemcau.joincode") || "";
+  const code = fromHash.includes(":") ? fromHash : saved;
+  if (fromHash) history.replaceState(null, "", location.pathname); // keep the secret out of the address bar
+  connState("connecting");
+  if (code) {
+    $("join-code").value = code;
+    login(code).catch((e) => { show("join"); $("join-error").textContent = e.status === 401 ? t("badcode") : e.message; });
+  } else show("join");
+})();
