@@ -8,11 +8,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy import select
 
 from diemcau.command.actors import Actor
 from diemcau.command.aggregation import Aggregator, province_labels
 from diemcau.command.exports import aggregate_table, rows_as_dicts, to_csv, to_xlsx
+from diemcau.command.models import Rollup
 from diemcau.command.reports import ReportService
+from diemcau.command.rollups import rebuild
 from diemcau.command.schemas import IndicatorSchema, SchemaRegistry, builtin_registry
 from diemcau.errors import Forbidden, Invalid
 from diemcau.store import Database
@@ -199,3 +202,31 @@ async def test_exports_csv_and_xlsx(db: Database) -> None:
     rows = list(ws.iter_rows(values_only=True))
     assert rows[0][0] == "Kỳ báo cáo" and rows[1][0] == "period"
     assert rows[2][list(table.keys).index("new_cases")] == 15
+
+
+async def _rollup_rows(db: Database) -> list[tuple[object, ...]]:
+    async with db.session() as s:
+        rows = (
+            await s.execute(
+                select(
+                    Rollup.schema_key,
+                    Rollup.period,
+                    Rollup.province_id,
+                    Rollup.indicator,
+                    Rollup.bucket,
+                    Rollup.n,
+                    Rollup.total,
+                ).where(Rollup.n != 0)
+            )
+        ).all()
+    return sorted(tuple(r) for r in rows)
+
+
+async def test_running_totals_equal_a_rebuild_from_reports(any_db: Database) -> None:
+    await _fixture(any_db)
+    kept = await _rollup_rows(any_db)
+    assert kept
+    registry = SchemaRegistry([*builtin_registry().all(), VAX])
+    for schema in registry.all():
+        await rebuild(any_db, schema, D1, D2)
+    assert await _rollup_rows(any_db) == kept

@@ -1,9 +1,9 @@
 """Command-center tables: reports with their revisions, directives, alerts.
 
-A report's values live twice on purpose: as JSON on the report (the document
-a site filed, returned as is) and as one narrow row per numeric or choice
-indicator in ``command_report_values``, so aggregation over 90 days of a whole
-country is a single SQL ``GROUP BY`` on SQLite and PostgreSQL alike.
+A report's values are JSON on the report (the document a site filed, returned
+as is); their sums and counts per province and period are kept in
+``command_rollups`` as they are written, so aggregating 90 days of a whole
+country reads totals instead of 300,000 reports (``bench/command.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ __all__ = [
     "DirectiveRecipient",
     "Report",
     "ReportRevision",
-    "ReportValue",
+    "Rollup",
 ]
 
 
@@ -42,7 +42,15 @@ class Report(Base):
     """The current state of one site's report for one schema and period."""
 
     __tablename__ = "command_reports"
-    __table_args__ = (UniqueConstraint("schema_key", "period", "site_id"),)
+    __table_args__ = (
+        UniqueConstraint("schema_key", "period", "site_id"),
+        Index(
+            "ix_command_reports_schema_key_period_province_id",
+            "schema_key",
+            "period",
+            "province_id",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     schema_key: Mapped[str] = mapped_column(String(48))
@@ -60,25 +68,26 @@ class Report(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class ReportValue(Base):
-    """One aggregatable value of a report (numbers in ``num``, choices in ``choice``)."""
+class Rollup(Base):
+    """Running totals of one indicator (or one option of it) per schema, period, province.
 
-    __tablename__ = "command_report_values"
-    __table_args__ = (
-        Index("ix_command_report_values_agg", "schema_key", "period", "indicator", "province_id"),
-        Index("ix_command_report_values_site", "schema_key", "indicator", "site_id", "period"),
-    )
+    Kept up to date in the same transaction as every filing and correction
+    (a correction subtracts the old values and adds the new), so a national
+    90-day aggregate reads a few tens of thousands of rows instead of every
+    report. ``province_id`` 0 holds sites outside any province. ``indicator``
+    ``_reports`` counts the reports themselves. ``bucket`` is the option of a
+    choice or yes/no indicator ("true"/"false"), empty for numbers.
+    """
 
-    report_id: Mapped[int] = mapped_column(
-        ForeignKey("command_reports.id", ondelete="CASCADE"), primary_key=True
-    )
+    __tablename__ = "command_rollups"
+
+    schema_key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    period: Mapped[date] = mapped_column(Date, primary_key=True)
+    province_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     indicator: Mapped[str] = mapped_column(String(48), primary_key=True)
-    schema_key: Mapped[str] = mapped_column(String(48))
-    period: Mapped[date] = mapped_column(Date)
-    site_id: Mapped[int] = mapped_column(Integer)
-    province_id: Mapped[int | None] = mapped_column(Integer)
-    num: Mapped[float | None] = mapped_column(Float)
-    choice: Mapped[str | None] = mapped_column(String(48))
+    bucket: Mapped[str] = mapped_column(String(48), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class ReportRevision(Base):

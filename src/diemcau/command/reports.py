@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.command.actors import Actor
-from diemcau.command.models import Report, ReportRevision, ReportValue
+from diemcau.command.batching import FilingBatcher
+from diemcau.command.models import Report, ReportRevision
+from diemcau.command.rollups import apply_deltas, delta_rows
 from diemcau.command.schemas import IndicatorSchema, SchemaRegistry, Value
 from diemcau.command.timeutil import Clock, aware, iso, now_from
-from diemcau.errors import Forbidden, Invalid, NotFound
+from diemcau.command.writes import writing
+from diemcau.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from diemcau.store import Database, Site
 
 __all__ = [
@@ -223,37 +226,6 @@ def _view(row: Report) -> ReportView:
     )
 
 
-def _value_rows(schema: IndicatorSchema, row: Report) -> list[ReportValue]:
-    """The aggregatable values of a report: numbers in ``num``, options in ``choice``."""
-    out: list[ReportValue] = []
-    for ind in schema.indicators:
-        v = row.values.get(ind.key)
-        if v is None or ind.type == "text":
-            continue
-        num: float | None = None
-        choice: str | None = None
-        if ind.type == "bool":
-            num = 1.0 if v else 0.0
-            choice = "true" if v else "false"
-        elif ind.type == "choice":
-            choice = str(v)
-        else:
-            num = float(v)
-        out.append(
-            ReportValue(
-                report_id=row.id,
-                indicator=ind.key,
-                schema_key=row.schema_key,
-                period=row.period,
-                site_id=row.site_id,
-                province_id=row.province_id,
-                num=num,
-                choice=choice,
-            )
-        )
-    return out
-
-
 def _diff(old: Mapping[str, Value], new: Mapping[str, Value]) -> dict[str, list[Value | None]]:
     return {
         k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
@@ -269,6 +241,51 @@ class _SiteInfo:
     kind: str
 
 
+@dataclass(frozen=True)
+class _Filing:
+    """One checked filing waiting to be written."""
+
+    schema: IndicatorSchema
+    site_id: int
+    period: date
+    values: dict[str, Value]
+    actor: Actor
+    source: str
+    note: str
+    now: datetime
+
+    @property
+    def key(self) -> tuple[str, date, int]:
+        return (self.schema.key, self.period, self.site_id)
+
+
+_PENDING = Conflict("filing was not processed")
+
+
+def _require_site(sites: Mapping[int, _SiteInfo], site_id: int) -> _SiteInfo:
+    site = sites.get(site_id)
+    if site is None:
+        raise NotFound(f"site_id: site {site_id} does not exist", code="no_site")
+    if site.kind == "chair":
+        raise Forbidden("the chair site does not file situation reports", code="chair")
+    return site
+
+
+def _revision(
+    report_id: int, revision: int, f: _Filing, changes: dict[str, list[Value | None]]
+) -> ReportRevision:
+    return ReportRevision(
+        report_id=report_id,
+        revision=revision,
+        values=f.values,
+        changes=changes,
+        source=f.source,
+        changed_by=f.actor.label,
+        changed_at=f.now,
+        note=f.note,
+    )
+
+
 class ReportService:
     """Files, corrects and lists situation reports; reports who is late or missing."""
 
@@ -277,6 +294,7 @@ class ReportService:
         self.schemas = schemas
         self.clock = clock
         self._listeners: list[ReportListener] = []
+        self._batcher = FilingBatcher(self._file_batch)
 
     def add_listener(self, listener: ReportListener) -> None:
         """Call `listener` after every committed filing or correction that changed values."""
@@ -318,19 +336,53 @@ class ReportService:
             raise Invalid("site_id: required when staff file a report", code="no_site")
         now = now_from(self.clock)
         the_period = self._check_period(schema, period, now)
-
-        async def work() -> tuple[ReportView, dict[str, Value] | None]:
-            async with self.db.session() as s:
-                site = await self._site(s, target)
-                actor.check_site(site.id, site.province_id)
-                return await self._apply(
-                    s, schema, site, the_period, checked, actor, source, note, now
-                )
-
-        view, previous = await _retrying(work)
+        filing = _Filing(schema, target, the_period, checked, actor, source, note, now)
+        view, previous = await self._batcher.submit(filing)
         if previous is None or previous != view.values:
             await self._notify([ReportChange(view, previous, actor)])
         return view
+
+    async def _file_batch(
+        self, filings: Sequence[_Filing]
+    ) -> list[tuple[ReportView, dict[str, Value] | None] | BaseException]:
+        """Write a batch of filings in one transaction; on failure, each in its own.
+
+        Sites are checked first, so a bad filing is refused alone; only an
+        unexpected failure of the shared transaction (a lost insert race on
+        PostgreSQL) falls back to one transaction per filing.
+        """
+        results: list[tuple[ReportView, dict[str, Value] | None] | BaseException] = []
+        try:
+            async with writing(self.db) as s:
+                sites = await self._sites(s, {f.site_id for f in filings})
+                good: list[tuple[int, _Filing, _SiteInfo]] = []
+                results = [_PENDING] * len(filings)
+                for i, f in enumerate(filings):
+                    try:
+                        site = _require_site(sites, f.site_id)
+                        f.actor.check_site(site.id, site.province_id)
+                        good.append((i, f, site))
+                    except DomainError as exc:
+                        results[i] = exc
+                done = await self._apply_many(s, [(f, site) for _, f, site in good])
+                for (i, _, _), outcome in zip(good, done, strict=True):
+                    results[i] = outcome
+            return results
+        except IntegrityError:
+            pass
+        out: list[tuple[ReportView, dict[str, Value] | None] | BaseException] = []
+        for f in filings:
+            try:
+                out.append(await _retrying(lambda f=f: self._file_one(f)))  # type: ignore[misc]
+            except Exception as exc:  # noqa: BLE001 - handed to that filing's caller
+                out.append(exc)
+        return out
+
+    async def _file_one(self, f: _Filing) -> tuple[ReportView, dict[str, Value] | None]:
+        async with writing(self.db) as s:
+            site = _require_site(await self._sites(s, {f.site_id}), f.site_id)
+            f.actor.check_site(site.id, site.province_id)
+            return (await self._apply_many(s, [(f, site)]))[0]
 
     async def correct(
         self,
@@ -345,7 +397,7 @@ class ReportService:
         now = now_from(self.clock)
 
         async def work() -> tuple[ReportView, dict[str, Value] | None]:
-            async with self.db.session() as s:
+            async with writing(self.db) as s:
                 # Locked before merging (PostgreSQL), so a concurrent correction of
                 # another field is merged into, never reverted.
                 row = await s.get(Report, report_id, with_for_update=True)
@@ -360,10 +412,9 @@ class ReportService:
                     if raw is None:
                         merged.pop(key, None)
                 checked = schema.validate_values(merged)
-                site = await self._site(s, row.site_id)
-                return await self._apply(
-                    s, schema, site, row.period, checked, actor, source, note, now
-                )
+                site = _require_site(await self._sites(s, {row.site_id}), row.site_id)
+                filing = _Filing(schema, row.site_id, row.period, checked, actor, source, note, now)
+                return (await self._apply_many(s, [(filing, site)]))[0]
 
         view, previous = await _retrying(work)
         if previous != view.values:
@@ -383,99 +434,82 @@ class ReportService:
             )
         return p
 
-    async def _site(self, s: AsyncSession, site_id: int) -> _SiteInfo:
-        row = (
+    async def _sites(self, s: AsyncSession, site_ids: set[int]) -> dict[int, _SiteInfo]:
+        rows = (
             await s.execute(
-                select(
-                    Site.id, Site.code, Site.name, Site.province_id, Site.kind, Site.revoked
-                ).where(Site.id == site_id)
-            )
-        ).one_or_none()
-        if row is None:
-            raise NotFound(f"site_id: site {site_id} does not exist", code="no_site")
-        if row.kind == "chair":
-            raise Forbidden("the chair site does not file situation reports", code="chair")
-        return _SiteInfo(row.id, row.code, row.name, row.province_id, row.kind)
-
-    async def _apply(
-        self,
-        s: AsyncSession,
-        schema: IndicatorSchema,
-        site: _SiteInfo,
-        period: date,
-        values: dict[str, Value],
-        actor: Actor,
-        source: str,
-        note: str,
-        now: datetime,
-    ) -> tuple[ReportView, dict[str, Value] | None]:
-        """Insert or correct within session `s`; returns the view and the previous values."""
-        row = await s.scalar(
-            select(Report)
-            .where(
-                Report.schema_key == schema.key,
-                Report.period == period,
-                Report.site_id == site.id,
-            )
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        if row is None:
-            row = Report(
-                schema_key=schema.key,
-                period=period,
-                site_id=site.id,
-                province_id=site.province_id,
-                values=values,
-                revision=1,
-                late=now > schema.deadline(period),
-                source=source,
-                submitted_by=actor.label,
-                submitted_at=now,
-                updated_by=actor.label,
-                updated_at=now,
-            )
-            s.add(row)
-            await s.flush()
-            s.add_all(_value_rows(schema, row))
-            s.add(
-                ReportRevision(
-                    report_id=row.id,
-                    revision=1,
-                    values=values,
-                    changes={},
-                    source=source,
-                    changed_by=actor.label,
-                    changed_at=now,
-                    note=note,
+                select(Site.id, Site.code, Site.name, Site.province_id, Site.kind).where(
+                    Site.id.in_(sorted(site_ids))
                 )
             )
-            await s.flush()
-            return _view(row), None
-        previous: dict[str, Value] = dict(row.values)
-        changes = _diff(previous, values)
-        if not changes:
-            return _view(row), previous
-        row.revision += 1
-        row.values = values
-        row.updated_by = actor.label
-        row.updated_at = now
-        s.add(
-            ReportRevision(
-                report_id=row.id,
-                revision=row.revision,
-                values=values,
-                changes=changes,
-                source=source,
-                changed_by=actor.label,
-                changed_at=now,
-                note=note,
+        ).all()
+        return {r.id: _SiteInfo(r.id, r.code, r.name, r.province_id, r.kind) for r in rows}
+
+    async def _apply_many(
+        self, s: AsyncSession, filings: Sequence[tuple[_Filing, _SiteInfo]]
+    ) -> list[tuple[ReportView, dict[str, Value] | None]]:
+        """Insert or correct reports within session `s` (each key at most once).
+
+        Returns, per filing, the report's view and its values before (None
+        when the filing created it). Existing reports are locked (PostgreSQL)
+        before they are compared, so concurrent corrections queue up.
+        """
+        existing: dict[tuple[str, date, int], Report] = {}
+        groups: dict[tuple[str, date], list[int]] = {}
+        for f, site in filings:
+            groups.setdefault((f.schema.key, f.period), []).append(site.id)
+        for (key, period), ids in groups.items():
+            found = await s.scalars(
+                select(Report)
+                .where(Report.schema_key == key, Report.period == period, Report.site_id.in_(ids))
+                .order_by(Report.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
             )
-        )
-        await s.execute(delete(ReportValue).where(ReportValue.report_id == row.id))
-        s.add_all(_value_rows(schema, row))
+            for found_row in found:
+                existing[(key, period, found_row.site_id)] = found_row
+        deltas: list[dict[str, Any]] = []
+        created: list[tuple[Report, _Filing]] = []
+        plan: list[tuple[Report, dict[str, Value] | None]] = []
+        for f, site in filings:
+            current = existing.get((f.schema.key, f.period, site.id))
+            if current is None:
+                row = Report(
+                    schema_key=f.schema.key,
+                    period=f.period,
+                    site_id=site.id,
+                    province_id=site.province_id,
+                    values=f.values,
+                    revision=1,
+                    late=f.now > f.schema.deadline(f.period),
+                    source=f.source,
+                    submitted_by=f.actor.label,
+                    submitted_at=f.now,
+                    updated_by=f.actor.label,
+                    updated_at=f.now,
+                )
+                s.add(row)
+                created.append((row, f))
+                deltas += delta_rows(f.schema, f.period, site.province_id, f.values, None)
+                plan.append((row, None))
+                continue
+            row = current
+            previous: dict[str, Value] = dict(row.values)
+            plan.append((row, previous))
+            changes = _diff(previous, f.values)
+            if not changes:
+                continue
+            row.revision += 1
+            row.values = f.values
+            row.updated_by = f.actor.label
+            row.updated_at = f.now
+            s.add(_revision(row.id, row.revision, f, changes))
+            deltas += delta_rows(f.schema, f.period, row.province_id, f.values, previous)
+        if created:
+            await s.flush()
+            s.add_all(_revision(row.id, 1, f, {}) for row, f in created)
+        await apply_deltas(s, deltas)
         await s.flush()
-        return _view(row), previous
+        return [(_view(row), previous) for row, previous in plan]
 
     # --- reading -------------------------------------------------------------------
 
@@ -698,7 +732,7 @@ class ReportService:
             except (Invalid, NotFound) as exc:
                 errors.append(f"line {lineno}: {exc.message}")
         codes = sorted({code for _, code, _, _ in rows})
-        async with self.db.session() as s:
+        async with writing(self.db) as s:
             sites: dict[str, _SiteInfo] = {}
             for chunk in range(0, len(codes), 500):
                 found = await s.execute(
@@ -726,10 +760,11 @@ class ReportService:
                 raise Invalid("csv: no report lines", code="bad_csv")
             created = corrected = unchanged = 0
             changes: list[ReportChange] = []
-            for _, code, the_period, checked in rows:
-                view, previous = await self._apply(
-                    s, schema, sites[code], the_period, checked, actor, "csv", note, now
-                )
+            filings = [
+                (_Filing(schema, sites[code].id, p, checked, actor, "csv", note, now), sites[code])
+                for _, code, p, checked in rows
+            ]
+            for view, previous in await self._apply_many(s, filings):
                 if previous is None:
                     created += 1
                 elif previous == view.values:

@@ -1,4 +1,4 @@
-"""command: situation reports with revisions, directives with recipients, alerts
+"""command: situation reports with revisions and rollups, directives with recipients, alerts
 
 Revision ID: command_0001
 Revises: 0001
@@ -41,33 +41,25 @@ def upgrade() -> None:
     )
     op.create_index("ix_command_reports_site_id", "command_reports", ["site_id"])
 
+    op.create_index(
+        "ix_command_reports_schema_key_period_province_id",
+        "command_reports",
+        ["schema_key", "period", "province_id"],
+    )
+
     op.create_table(
-        "command_report_values",
-        sa.Column("report_id", sa.Integer(), nullable=False),
-        sa.Column("indicator", sa.String(48), nullable=False),
+        "command_rollups",
         sa.Column("schema_key", sa.String(48), nullable=False),
         sa.Column("period", sa.Date(), nullable=False),
-        sa.Column("site_id", sa.Integer(), nullable=False),
-        sa.Column("province_id", sa.Integer(), nullable=True),
-        sa.Column("num", sa.Float(), nullable=True),
-        sa.Column("choice", sa.String(48), nullable=True),
-        sa.PrimaryKeyConstraint("report_id", "indicator", name="pk_command_report_values"),
-        sa.ForeignKeyConstraint(
-            ["report_id"],
-            ["command_reports.id"],
-            name="fk_command_report_values_report_id_command_reports",
-            ondelete="CASCADE",
+        sa.Column("province_id", sa.Integer(), nullable=False),
+        sa.Column("indicator", sa.String(48), nullable=False),
+        sa.Column("bucket", sa.String(48), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("total", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "schema_key", "period", "province_id", "indicator", "bucket",
+            name="pk_command_rollups",
         ),
-    )
-    op.create_index(
-        "ix_command_report_values_agg",
-        "command_report_values",
-        ["schema_key", "period", "indicator", "province_id"],
-    )
-    op.create_index(
-        "ix_command_report_values_site",
-        "command_report_values",
-        ["schema_key", "indicator", "site_id", "period"],
     )
 
     op.create_table(
@@ -177,5 +169,5 @@ def downgrade() -> None:
     op.drop_table("command_directive_recipients")
     op.drop_table("command_directives")
     op.drop_table("command_report_revisions")
-    op.drop_table("command_report_values")
+    op.drop_table("command_rollups")
     op.drop_table("command_reports")
