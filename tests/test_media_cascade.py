@@ -173,6 +173,26 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         again_a = await orch.site_media_grant("A")
         assert a_feed not in [f["feed_id"] for f in again_a["program"]["feeds"]]
 
+        # A two-site dialogue: B (relay 2) joins A on the floor. Site C, on A's own
+        # relay, hears B through relay 2 -> relay 1 and A through relay 1 itself.
+        site_b = await bots.publisher(
+            publish_target(grant_b), grant_b["publish"]["feed_id"], "SITE-B"
+        )
+        both = await orch.set_floor("m1", ["A", "B"])
+        assert [f["site"] for f in both["feeds"]] == [None, "A", "B"]
+        grant_c = await orch.site_media_grant("C")
+        await wait_for(lambda: linked(orch, "r1", "m1", site_b.feed_id), 3, "B on relay 1")
+        c_hears_b = await bots.viewer(program_target(grant_c), site_b.feed_id)
+        c_hears_a = await bots.viewer(program_target(grant_c), a_feed)
+        await c_hears_b.wait_frames(10, 5.0, label="SITE-B")
+        await c_hears_a.wait_frames(10, 5.0, label="SITE-A")
+        await c_hears_b.wait_audio(3.0)
+        # Each speaker is offered the other, never itself.
+        offered_b = [f["site"] for f in (await orch.site_media_grant("B"))["program"]["feeds"]]
+        assert offered_b == [None, "A"]
+        await orch.set_floor("m1", ["A"])
+        assert not await linked(orch, "r1", "m1", site_b.feed_id)
+
         # Revocation stops the frames at site B and at central.
         await orch.set_floor("m1", [])
         await wait_for(

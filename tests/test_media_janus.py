@@ -104,7 +104,8 @@ async def test_tokens_gate_sessions_plugins_and_rooms(janus: LocalJanusProcess) 
     )
     # Bad input: an expired token.
     expired = await JanusConnection.connect(node.ws_url, token=node.browser_token(ttl=-10))
-    browser = await JanusConnection.connect(node.ws_url, token=node.browser_token())
+    core = node.browser_token()
+    browser = await JanusConnection.connect(node.ws_url, token=core)
     try:
         for conn in (anon, forged, expired):
             with pytest.raises(JanusError) as exc:
@@ -126,9 +127,7 @@ async def test_tokens_gate_sessions_plugins_and_rooms(janus: LocalJanusProcess) 
         assert exc.value.code == 433
         # Bad input: the core token in place of the room token.
         with pytest.raises(JanusError) as exc:
-            await bh2.send(
-                {"request": "join", "ptype": "publisher", "room": 501, "token": browser.token}
-            )
+            await bh2.send({"request": "join", "ptype": "publisher", "room": 501, "token": core})
         assert exc.value.code == 433
     finally:
         for c in (anon, forged, expired, browser, ctl):

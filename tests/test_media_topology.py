@@ -110,3 +110,18 @@ async def test_media_plan_command_prints_the_tree(tmp_path: Path, capsys: object
     assert code == 0
     assert "media plan: 3 sites on 1 relays" in out
     assert "relay-79  (3/500 sites; serves 79)" in out
+
+
+def test_media_public_surface_is_pinned() -> None:
+    import diemcau.media as media
+
+    assert sorted(media.__all__) == [
+        "JanusError",
+        "JanusNode",
+        "LocalCluster",
+        "MediaError",
+        "MediaOrchestrator",
+        "Move",
+        "NodeRegistry",
+        "SiteRef",
+    ]

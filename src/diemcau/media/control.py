@@ -58,7 +58,7 @@ class NodeControl:
                 await self.reset()
             if self._handle is None:
                 conn = await JanusConnection.connect(
-                    self.node.ws_url, token=self.node.control_token(), timeout=self._timeout
+                    self.node.ws_url, token=self.node.control_token, timeout=self._timeout
                 )
                 try:
                     self._session = await conn.create_session()

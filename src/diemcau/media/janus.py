@@ -186,11 +186,15 @@ class JanusConnection:
 
     Args:
         token: a Janus token sent with every request when the node runs with
-            ``token_auth`` (stored or signed).
+            ``token_auth`` (stored or signed); a callable is asked for a fresh
+            one per request, so a long-lived control connection never holds an
+            expired signed token.
         api_secret: the node's ``api_secret``, if any.
     """
 
-    def __init__(self, transport: _Transport, token: str | None, api_secret: str | None) -> None:
+    def __init__(
+        self, transport: _Transport, token: str | Callable[[], str] | None, api_secret: str | None
+    ) -> None:
         self._t = transport
         self.token = token
         self.api_secret = api_secret
@@ -202,7 +206,7 @@ class JanusConnection:
         cls,
         url: str,
         *,
-        token: str | None = None,
+        token: str | Callable[[], str] | None = None,
         api_secret: str | None = None,
         timeout: float = 5.0,
     ) -> JanusConnection:
@@ -223,7 +227,7 @@ class JanusConnection:
 
     def _stamp(self, msg: JsonDict) -> JsonDict:
         if self.token is not None:
-            msg["token"] = self.token
+            msg["token"] = self.token() if callable(self.token) else self.token
         if self.api_secret is not None:
             msg["apisecret"] = self.api_secret
         return msg

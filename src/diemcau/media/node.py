@@ -96,7 +96,7 @@ class JanusNode:
     def browser_ws_url(self) -> str:
         return self.public_ws_url or self.ws_url
 
-    def control_token(self, ttl: int = 24 * 3600) -> str:
+    def control_token(self, ttl: int = 300) -> str:
         """A signed token for the control plane itself (every plugin it drives)."""
         return sign_janus_token(self.token_secret, CONTROL_PLUGINS, int(time.time()) + ttl)
 
@@ -117,7 +117,7 @@ class JanusNode:
 
     async def connect(self) -> JanusConnection:
         """A control-plane API connection to this node."""
-        return await JanusConnection.connect(self.ws_url, token=self.control_token())
+        return await JanusConnection.connect(self.ws_url, token=self.control_token)
 
     async def connect_admin(self) -> JanusAdmin:
         return await JanusAdmin.connect(self.admin_ws_url, self.admin_secret)

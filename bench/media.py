@@ -1,0 +1,326 @@
+"""Media-plane benchmark: real Janus processes (central + 2 relays) and aiortc bots.
+
+Run (as root; it enters a private network namespace)::
+
+    .venv/bin/python bench/media.py [--runs 3] [--viewers 50,100,150] [--seconds 6]
+
+Measures, each as the median over ``--runs`` (p50/p95 inside a run):
+
+1. glass-to-glass chair -> site through central + relay, beside the same
+   viewer directly on central (frame timestamps drawn as pixel blocks);
+2. spot-check: grant + subscribe on the site's relay -> first decoded frame;
+3. floor handover: ``set_floor`` -> first frame and first audio of the
+   speaker at a site on another relay (the site subscribes when told);
+4. capacity: N non-decoding receivers (`LightReceiver`: RTP packets counted,
+   never decoded, in worker processes) of the chair program on one relay,
+   and the same N directly on central; loss from RTP sequence numbers and
+   Janus CPU per viewer from /proc/<pid>/stat. The bots share the 2 cores
+   with Janus, so "largest N at < 1 % loss" is a lower bound for Janus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from diemcau.media.isolation import enter_isolated_netns
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def med(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _receiver_worker(
+    target: tuple[str, int, str, str], feed: int, count: int, seconds: float, out: Any
+) -> None:
+    """A worker process running ``count`` light receivers; sends back (packets, expected)."""
+    from diemcau.sim.media_bot import JanusTarget, LightReceiver
+
+    async def run() -> tuple[int, int, int, int]:
+        t = JanusTarget(*target)
+        bots = [LightReceiver(t, feed) for _ in range(count)]
+        started = 0
+        try:
+            for chunk in range(0, count, 10):
+                res = await asyncio.gather(
+                    *(b.start(15.0) for b in bots[chunk : chunk + 10]), return_exceptions=True
+                )
+                started += sum(1 for r in res if not isinstance(r, BaseException))
+            await asyncio.sleep(1.5)  # settle: first keyframes, jitter
+            base = [(b.counter.packets, b.counter.expected()) for b in bots]
+            out.put(("ready", started))
+            await asyncio.sleep(seconds)
+            got = sum(b.counter.packets - p for b, (p, _) in zip(bots, base, strict=True))
+            exp = sum(b.counter.expected() - e for b, (_, e) in zip(bots, base, strict=True))
+            dead = sum(1 for b in bots if b.counter.packets == 0)
+            return got, exp, started, dead
+        finally:
+            await asyncio.gather(*(b.stop() for b in bots), return_exceptions=True)
+
+    out.put(("done", asyncio.run(run())))
+
+
+async def capacity_step(
+    proc: Any, target: tuple[str, int, str, str], feed: int, n: int, seconds: float
+) -> dict[str, float]:
+    """N light receivers over 2 worker processes; loss and Janus CPU per viewer."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    workers = 2
+    sizes = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
+    ps = [
+        ctx.Process(target=_receiver_worker, args=(target, feed, k, seconds, q), daemon=True)
+        for k in sizes
+        if k
+    ]
+    idle_cpu0, idle_t0 = proc.cpu_seconds(), time.monotonic()
+    await asyncio.sleep(1.0)
+    idle = (proc.cpu_seconds() - idle_cpu0) / (time.monotonic() - idle_t0)
+    for p in ps:
+        p.start()
+    ready = 0
+    started = 0
+    deadline = time.monotonic() + 120
+    while ready < len(ps) and time.monotonic() < deadline:
+        kind, val = await asyncio.to_thread(q.get, True, 120)
+        if kind == "ready":
+            ready += 1
+            started += val
+    cpu0, t0 = proc.cpu_seconds(), time.monotonic()
+    await asyncio.sleep(seconds * 0.9)
+    busy = (proc.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    got = exp = dead = 0
+    for _ in ps:
+        kind, val = await asyncio.to_thread(q.get, True, 120)
+        got, exp, dead = got + val[0], exp + val[1], dead + val[3]
+    for p in ps:
+        await asyncio.to_thread(p.join, 30)
+    loss = max(0.0, 1 - got / exp) if exp else 1.0
+    return {
+        "n": n,
+        "started": started,
+        "dead": dead,
+        "loss": loss,
+        "cpu_pct_per_viewer": 100 * max(0.0, busy - idle) / max(started, 1),
+    }
+
+
+async def main(args: argparse.Namespace) -> int:
+    from diemcau.media.cluster import LocalCluster
+    from diemcau.media.node import NodeRegistry
+    from diemcau.media.orchestrator import MediaOrchestrator
+    from diemcau.media.topology import SiteRef
+    from diemcau.sim.media_bot import JanusTarget, PublisherBot, ViewerBot
+
+    rows: list[tuple[str, str, str]] = []
+    g2g_cascade: list[tuple[float, float]] = []
+    g2g_direct: list[tuple[float, float]] = []
+    spot: list[tuple[float, float]] = []
+    hand_v: list[tuple[float, float]] = []
+    hand_a: list[tuple[float, float]] = []
+    cap: dict[str, list[dict[str, float]]] = {"relay": [], "central": []}
+    viewers = [int(v) for v in args.viewers.split(",") if v]
+
+    for run in range(args.runs):
+        print(f"run {run + 1}/{args.runs}", file=sys.stderr)
+        cluster = LocalCluster(relays=[("r1", ("01",), 100), ("r2", ("02",), 100)])
+        await cluster.start()
+        orch = MediaOrchestrator(
+            cluster.nodes(),
+            [SiteRef("A", "01"), SiteRef("B", "02")],
+            registry=NodeRegistry(interval=1.0),
+            sync_interval=0.2,
+        )
+        bots: list[PublisherBot | ViewerBot] = []
+
+        async def viewer(
+            t: JanusTarget, feed: int, bots: list[PublisherBot | ViewerBot] = bots
+        ) -> ViewerBot:
+            v = ViewerBot(t, feed)
+            bots.append(v)
+            await v.start()
+            return v
+
+        try:
+            await orch.start()
+            cg = await orch.start_program("bench")
+            chair_feed = cg["publish"]["feed_id"]
+            chair_t = JanusTarget(
+                cg["ws_url"], cg["publish"]["room"], cg["token"], cg["room_token"]
+            )
+            chair = PublisherBot(chair_t, chair_feed, "CHAIR", bitrate=500_000)
+            bots.append(chair)
+            await chair.start()
+            ga, gb = await orch.site_media_grant("A"), await orch.site_media_grant("B")
+            ta_prog = JanusTarget(
+                ga["ws_url"], ga["program"]["room"], ga["token"], ga["room_token"]
+            )
+            tb_prog = JanusTarget(
+                gb["ws_url"], gb["program"]["room"], gb["token"], gb["room_token"]
+            )
+            while not any(lk.target_node == "r2" for lk in orch.cascade.links()):
+                await orch.sync()
+                await asyncio.sleep(0.05)
+
+            # 1. glass-to-glass, cascade vs direct, side by side
+            vc = await viewer(tb_prog, chair_feed)
+            vd = await viewer(chair_t, chair_feed)
+            await vc.wait_frames(10, 5)
+            await vd.wait_frames(10, 5)
+            vc.stats.latencies_ms.clear()
+            vd.stats.latencies_ms.clear()
+            await asyncio.sleep(args.seconds)
+            for dst, v in ((g2g_cascade, vc), (g2g_direct, vd)):
+                lat = [float(x) for x in v.stats.latencies_ms]
+                dst.append((pct(lat, 0.5), pct(lat, 0.95)))
+            await vc.stop()
+            await vd.stop()
+
+            # site A publishes on relay 1
+            site_a = PublisherBot(
+                JanusTarget(ga["ws_url"], ga["publish"]["room"], ga["token"], ga["room_token"]),
+                ga["publish"]["feed_id"],
+                "SITE-A",
+            )
+            bots.append(site_a)
+            await site_a.start()
+
+            # 2. spot-check: grant -> first frame
+            times: list[float] = []
+            for _ in range(args.samples):
+                t0 = time.monotonic()
+                sg = await orch.spot_check_grant("A")
+                v = await viewer(
+                    JanusTarget(
+                        sg["ws_url"], sg["subscribe"]["room"], sg["token"], sg["room_token"]
+                    ),
+                    sg["subscribe"]["feed_id"],
+                )
+                times.append(await v.wait_frames(1, 5) - t0)
+                await v.stop()
+            spot.append((pct(times, 0.5), pct(times, 0.95)))
+
+            # 3. floor handover to a site on the other relay
+            tv: list[float] = []
+            ta: list[float] = []
+            for _ in range(args.samples):
+                await orch.set_floor("bench", [])
+                t0 = time.monotonic()
+                granted = await orch.set_floor("bench", ["A"])
+                feed = granted["feeds"][-1]["feed_id"]
+                v = await viewer(tb_prog, feed)
+                tv.append(await v.wait_frames(1, 5, label="SITE-A") - t0)
+                ta.append(await v.wait_audio(5) - t0)
+                await v.stop()
+            await orch.set_floor("bench", [])
+            hand_v.append((pct(tv, 0.5), pct(tv, 0.95)))
+            hand_a.append((pct(ta, 0.5), pct(ta, 0.95)))
+            await site_a.stop()
+
+            # 4. capacity: light receivers on relay 1 vs directly on central
+            if run == 0 or args.capacity_every_run:
+                tgt_relay = (ta_prog.ws_url, ta_prog.room, ga["token"], ga["room_token"])
+                tgt_central = (chair_t.ws_url, chair_t.room, cg["token"], cg["room_token"])
+                for where, proc, tgt in (
+                    ("relay", cluster.processes["r1"], tgt_relay),
+                    ("central", cluster.central, tgt_central),
+                ):
+                    for n in viewers:
+                        print(f"  capacity {where} n={n}", file=sys.stderr)
+                        step = await capacity_step(proc, tgt, chair_feed, n, args.seconds)
+                        cap[where].append(step)
+                        if step["loss"] >= 0.01:
+                            break
+        finally:
+            for b in reversed(bots):
+                await b.stop()
+            await orch.close()
+            await cluster.stop()
+
+    def fmt(pairs: list[tuple[float, float]], scale: float, unit: str) -> str:
+        p50 = med([p[0] for p in pairs]) * scale
+        p95 = med([p[1] for p in pairs]) * scale
+        return f"p50 {p50:.0f} {unit}, p95 {p95:.0f} {unit}"
+
+    rows.append(
+        (
+            "glass-to-glass chair->site, central+relay",
+            fmt(g2g_cascade, 1, "ms"),
+            "<=300 ms (goal 60)",
+        )
+    )
+    rows.append(("glass-to-glass chair->viewer on central", fmt(g2g_direct, 1, "ms"), "reference"))
+    rows.append(("spot-check grant -> first frame", fmt(spot, 1000, "ms"), "<=1500 ms (goal 300)"))
+    rows.append(
+        (
+            "floor handover -> first frame (other relay)",
+            fmt(hand_v, 1000, "ms"),
+            "<=1500 ms (goal 300)",
+        )
+    )
+    rows.append(
+        (
+            "floor handover -> first audio (other relay)",
+            fmt(hand_a, 1000, "ms"),
+            "<=1500 ms (goal 300)",
+        )
+    )
+    for where in ("relay", "central"):
+        ok = [s for s in cap[where] if s["loss"] < 0.01 and s["dead"] == 0]
+        best = max(ok, key=lambda s: s["n"]) if ok else None
+        for s in cap[where]:
+            rows.append(
+                (
+                    f"{where}: {int(s['n'])} light viewers ({int(s['started'])} up)",
+                    f"loss {100 * s['loss']:.2f} %, "
+                    f"Janus {s['cpu_pct_per_viewer']:.2f} % core/viewer",
+                    "<=0.5 % core (goal 0.2)",
+                )
+            )
+        rows.append(
+            (
+                f"{where}: most viewers at <1 % loss (tried {viewers})",
+                str(int(best["n"])) if best else "none",
+                "bots share the 2 cores",
+            )
+        )
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    print(f"media bench: {args.runs} runs, median of per-run figures, {os.cpu_count()} cores")
+    print(f"{'what':<{w0}}  {'measured':<{w1}}  target")
+    for r in rows:
+        print(f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}")
+    return 0
+
+
+def cli() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--samples", type=int, default=5, help="spot-checks and handovers per run")
+    p.add_argument("--seconds", type=float, default=6.0, help="measuring window")
+    p.add_argument("--viewers", default="50,100,150", help="capacity steps")
+    p.add_argument("--capacity-every-run", action="store_true")
+    args = p.parse_args()
+    if os.geteuid() == 0:
+        enter_isolated_netns()
+    else:
+        print("note: not root, running without the isolated namespace", file=sys.stderr)
+    return asyncio.run(main(args))
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
