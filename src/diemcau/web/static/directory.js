@@ -47,17 +47,21 @@ function nodeName(n) { return n.name || n.code; }
 async function loadLevel() {
   const parent = path.length ? path[path.length - 1].code : "";
   const items = await api("/api/directory/tree" + (parent ? "?parent=" + encodeURIComponent(parent) : ""));
-  const list = Array.isArray(items) ? items : (items.children || []);
+  const list = Array.isArray(items) ? items : [];
+  if (!path.length && list.length === 1 && list[0].child_count) {
+    path.push({ code: list[0].code, name: nodeName(list[0]), root: true });
+    return loadLevel();
+  }
   $("crumbs").replaceChildren(
-    el("a", { href: "#", onclick: (e) => { e.preventDefault(); path = []; loadLevel(); } }, t("country")),
-    ...path.map((p, i) => [" › ", el("a", { href: "#", onclick: (e) => { e.preventDefault(); path = path.slice(0, i + 1); loadLevel(); } }, p.name)]).flat());
+    el("a", { href: "#", onclick: (e) => { e.preventDefault(); path = path.filter((p) => p.root); loadLevel(); } }, t("country")),
+    ...path.filter((p) => !p.root).map((p) => [p, path.indexOf(p)]).map(([p, i]) => [" › ", el("a", { href: "#", onclick: (e) => { e.preventDefault(); path = path.slice(0, i + 1); loadLevel(); } }, p.name)]).flat());
   $("rows").replaceChildren(...list.map((u) => {
-    const childCount = u.child_count ?? u.children ?? 0;
+    const childCount = u.child_count ?? 0;
     const name = childCount
       ? el("a", { href: "#", onclick: (e) => { e.preventDefault(); path.push({ code: u.code, name: nodeName(u) }); loadLevel(); } }, nodeName(u))
       : nodeName(u);
     return el("tr", {}, el("td", {}, name), el("td", {}, u.unit_type || u.level || ""),
-      el("td", { class: "num" }, Number(u.site_count ?? u.sites ?? 0).toLocaleString(LANG)),
+      el("td", { class: "num" }, Number(u.site_total ?? 0).toLocaleString(LANG)),
       el("td", { class: "num" }, Number(childCount).toLocaleString(LANG)));
   }));
 }
@@ -66,7 +70,7 @@ async function search(q) {
   const r = await api("/api/directory/search?q=" + encodeURIComponent(q));
   const hits = Array.isArray(r) ? r : (r.results || []);
   $("results").replaceChildren(hits.length
-    ? el("ul", {}, ...hits.map((h) => el("li", {}, el("b", {}, h.name), " ", el("span", { class: "muted" }, [h.kind || h.level || "", h.path || h.province_name || ""].filter(Boolean).join(" · ")))))
+    ? el("ul", {}, ...hits.map((h) => el("li", {}, el("b", {}, h.name), " ", el("span", { class: "muted" }, [h.type === "site" ? t("sites") : (h.unit_type || h.level || ""), h.parent_name || "", h.province_name || ""].filter(Boolean).join(" · ")))))
     : el("p", { class: "muted" }, t("noresult")));
 }
 
