@@ -250,3 +250,52 @@ class HeartbeatSite:
         self.silence()
         if self._ws is not None:
             self._ws.transport.abort()
+
+
+@asynccontextmanager
+async def media_cluster(
+    srv: LiveServer,
+    relays: Sequence[tuple[str, tuple[str, ...], int]] = (
+        ("r1", ("01",), 50),
+        ("r2", ("79",), 50),
+    ),
+) -> AsyncIterator[Any]:
+    """Real Janus processes (central + relays) driven by a `MediaOrchestrator`.
+
+    The orchestrator is installed as ``runtime.services["media"]`` of the running
+    server, the way a deployment attaches it, and removed (processes stopped by
+    PID) afterwards. Sites are planned onto relays by their province code.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.orm import aliased
+
+    from diemcau.media.cluster import LocalCluster
+    from diemcau.media.node import NodeRegistry
+    from diemcau.media.orchestrator import MediaOrchestrator
+    from diemcau.media.topology import SiteRef
+    from diemcau.store.models import Site, Unit
+
+    province = aliased(Unit)
+    async with srv.runtime.db.session() as session:
+        rows = (
+            await session.execute(
+                select(Site.code, province.code, Site.name).join(
+                    province, province.id == Site.province_id
+                )
+            )
+        ).all()
+    sites = [SiteRef(code, prov, name) for code, prov, name in rows]
+    cluster = LocalCluster(relays=list(relays))
+    await cluster.start()
+    registry = NodeRegistry(interval=0.3, down_after=1.0, request_timeout=0.5)
+    orch = MediaOrchestrator(cluster.nodes(), sites, sync_interval=0.2, registry=registry)
+    try:
+        await orch.start()
+        registry.start()
+        srv.runtime.services["media"] = orch
+        yield orch
+    finally:
+        srv.runtime.services.pop("media", None)
+        await orch.close()
+        await registry.stop()
+        await cluster.stop()

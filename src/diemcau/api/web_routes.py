@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import os
 from importlib import resources
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy import select
 
-from diemcau.accounts.service import StaffPrincipal
-from diemcau.api.deps import get_runtime, province_scope, require_staff
+from diemcau.accounts.service import SitePrincipal, StaffPrincipal
+from diemcau.api.deps import get_runtime, province_scope, require_site, require_staff
 from diemcau.directory.geo import site_geo
+from diemcau.errors import Conflict, Forbidden, NotFound
+from diemcau.media.orchestrator import MediaError
 from diemcau.runtime import Runtime
 from diemcau.store.models import Site
 
@@ -44,8 +46,8 @@ PAGES = {
 _NO_STALE = {"Cache-Control": "no-cache"}
 
 
-def _static(name: str) -> Path:
-    return Path(str(resources.files("diemcau.web") / "static" / name))
+def _static(name: str) -> FilePath:
+    return FilePath(str(resources.files("diemcau.web") / "static" / name))
 
 
 def _page(name: str) -> Any:
@@ -121,3 +123,84 @@ async def states(
         state = getattr(hub.site_state(site_id), "state", "online")
         (degraded if str(state) == "degraded" else online).append(site_id)
     return {"available": True, "online": online, "degraded": degraded}
+
+
+# --- media grants for the pages -------------------------------------------------------------
+#
+# The browser pages talk to Janus themselves (a relay for a site, central for the
+# chair, any relay for a spot-check); these routes hand them short-lived, scoped
+# grants from the media orchestrator (`runtime.services["media"]`), after the
+# same role checks as the rest of the API.
+
+_controllers = require_staff("admin", "chair", "operator")
+
+
+def _media(runtime: Runtime) -> Any:
+    media = runtime.services.get("media")
+    if media is None:
+        raise NotFound("no media service runs in this server", code="no_media")
+    return media
+
+
+async def _grant(call: Any) -> dict[str, Any]:
+    try:
+        grant: dict[str, Any] = await call
+    except MediaError as exc:
+        raise Conflict(str(exc), code="no_media_grant") from exc
+    return grant
+
+
+@router.get("/api/site/media", tags=["media"], summary="This site's media grant (relay, rooms)")
+async def site_media(
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    site: Annotated[SitePrincipal, Depends(require_site)],
+) -> dict[str, Any]:
+    """Where this site publishes its camera and which program feeds it plays.
+
+    The program is the one of the live meeting holding the site (if any); the
+    site's own feed is left out of it, so a speaker never hears itself.
+    """
+    media = _media(runtime)
+    meetings = runtime.services.get("meetings")
+    live = getattr(meetings, "live_site_meeting", {}).get(site.site_id)
+    if live is not None and str(live) in media.meetings:
+        return await _grant(media.site_media_grant(site.code, live))
+    if media.meetings:
+        # The orchestrator would name another meeting's program room in the token.
+        raise Conflict(
+            "a program is running, but not one this site takes part in", code="not_in_program"
+        )
+    return await _grant(media.site_media_grant(site.code))
+
+
+@router.get("/api/media/chair", tags=["media"], summary="The chair console's media grant")
+async def chair_media(
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    _who: Annotated[StaffPrincipal, Depends(_controllers)],
+    meeting_id: Annotated[int, Query(ge=1)],
+) -> dict[str, Any]:
+    """Publish the chair's camera at central; watch the program's floor speakers there."""
+    media = _media(runtime)
+    if str(meeting_id) not in media.meetings:
+        raise NotFound(f"no program runs for meeting {meeting_id}", code="no_program")
+    grant: dict[str, Any] = media.chair_media_grant(meeting_id)
+    return grant
+
+
+@router.get("/api/media/spot/{site_code}", tags=["media"], summary="Spot-check one site's feed")
+async def spot_media(
+    site_code: Annotated[str, Path(max_length=48)],
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    who: Annotated[StaffPrincipal, Depends(_staff)],
+) -> dict[str, Any]:
+    """Subscribe the console to one site's own uplink on its relay, outside the program.
+
+    A province officer may spot-check only the sites of its province.
+    """
+    scope = province_scope(who)
+    if scope is not None:
+        async with runtime.db.session() as session:
+            province = await session.scalar(select(Site.province_id).where(Site.code == site_code))
+        if province != scope:
+            raise Forbidden("this site is outside your province", code="out_of_scope")
+    return await _grant(_media(runtime).spot_check_grant(site_code))

@@ -1,0 +1,405 @@
+// The chair console: the program (the chair's own camera published at central,
+// the floor speakers played from there), the raise-hand queue with grant /
+// revoke / next / mute all, live attendance per province, finding any site by
+// name or on the map and spot-checking it in a side panel, and a paged or
+// rotating video wall of site feeds filtered by province and state.
+"use strict";
+(() => {
+  const { $, el, fmt } = DC;
+  const model = new SiteModel();
+  const C = {
+    me: null, meeting: null, floor: null, queue: [], live: null, map: null,
+    stream: null, media: null, // {session, pub, subs: Map(feedId -> sub)}
+    pool: new Map(), // Janus ws url -> Promise<JanusSession> (spot-checks and the wall)
+    spot: null, // {code, sub, t0, firstFrameMs}
+    wall: { on: false, n: 3, page: 0, tiles: new Map(), timer: 0, gen: 0 },
+    refreshTimer: 0,
+  };
+  window.diemcauChair = C; // for tests and the browser console
+
+  document.getElementById("main").prepend(DC.loginCard());
+  DC.header("chair_title");
+
+  function mid() { return C.meeting && C.meeting.id; }
+
+  async function act(path, body) {
+    try { return await DC.api(`/api/meetings/${mid()}/${path}`, { method: "POST", body: body || {} }); } catch (e) { DC.toast(e.message, "bad"); return null; }
+  }
+
+  // --- meetings ------------------------------------------------------------------------------
+
+  async function loadMeetings(prefer) {
+    let list = [];
+    try { list = await DC.api("/api/meetings"); } catch (e) { DC.toast(e.message, "bad"); }
+    list = Array.isArray(list) ? list : list.items || list.meetings || [];
+    const live = list.filter((m) => m.state === "live");
+    const sel = $("meeting-select");
+    sel.replaceChildren(...live.map((m) => el("option", { value: m.id }, m.title)), el("option", { value: "" }, t("new_meeting")));
+    const pick = live.find((m) => String(m.id) === String(prefer)) || live[0] || null;
+    sel.value = pick ? String(pick.id) : "";
+    setMeeting(pick);
+  }
+
+  function setMeeting(m) {
+    const changed = (m && m.id) !== mid();
+    C.meeting = m;
+    $("meeting-title").textContent = m ? m.title : t("nomeeting_chair");
+    $("no-meeting").hidden = Boolean(m);
+    $("end").hidden = !m;
+    for (const b of $("floor-actions").querySelectorAll("button")) b.disabled = !m;
+    if (changed) { stopChairMedia(); if (m) startChairMedia(); }
+    refresh();
+  }
+
+  $("meeting-select").addEventListener("change", async (e) => {
+    const id = e.target.value;
+    if (!id) { setMeeting(null); return; }
+    try { setMeeting(await DC.api(`/api/meetings/${id}`)); } catch (err) { DC.toast(err.message, "bad"); }
+  });
+
+  $("start-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const prov = $("m-invite").value;
+    const invite = prov ? { units: [prov] } : { everyone: true };
+    try {
+      const m = await DC.api("/api/meetings", { method: "POST", body: { title: $("m-title").value.trim(), invite } });
+      await DC.api(`/api/meetings/${m.id}/start`, { method: "POST", body: {} });
+      await loadMeetings(m.id);
+    } catch (err) { DC.toast(err.message, "bad"); }
+  });
+
+  $("end").addEventListener("click", async () => {
+    if (!C.meeting || !confirm(t("confirm_end"))) return;
+    await act("end");
+    await loadMeetings();
+  });
+
+  // --- floor, queue, attendance ------------------------------------------------------------------
+
+  async function refresh() {
+    clearTimeout(C.refreshTimer);
+    if (C.meeting) {
+      const id = mid();
+      const [floor, queue, att] = await Promise.all([
+        DC.api(`/api/meetings/${id}/floor`).catch(() => null),
+        DC.api(`/api/meetings/${id}/queue`).catch(() => []),
+        DC.api(`/api/meetings/${id}/attendance`).catch(() => null),
+      ]);
+      if (id === mid()) {
+        if (floor) setFloor(floor);
+        C.queue = Array.isArray(queue) ? queue : queue.items || [];
+        renderQueue();
+        renderAttendance(att);
+      }
+    } else {
+      C.queue = []; renderQueue(); renderAttendance(null); setFloor(null);
+    }
+    // Events from the staff stream refresh at once; this is the safety net.
+    C.refreshTimer = setTimeout(refresh, 3000);
+  }
+
+  function setFloor(floor) {
+    const before = JSON.stringify(C.floor && C.floor.speakers);
+    C.floor = floor;
+    const sp = (floor && floor.speakers) || [];
+    const parts = [];
+    if (sp.length) parts.push(t("speaking") + ": " + sp.map((s) => s.name).join(", "));
+    if (floor && floor.muted_all) parts.push(t(floor.unmute_allowed ? "muted_all_unmute" : "muted_all"));
+    $("floor-state").textContent = parts.join(" · ");
+    $("revoke").disabled = !sp.length;
+    if (before !== JSON.stringify(sp)) refreshProgram();
+    labelFloor();
+  }
+
+  function renderQueue() {
+    $("queue-count").textContent = C.queue.length ? String(C.queue.length) : "";
+    const speakers = new Set(((C.floor && C.floor.speakers) || []).map((s) => s.code));
+    $("queue").replaceChildren(...(C.queue.length ? C.queue.map((q) => el("li", { class: speakers.has(q.code) ? "floor" : "", dataset: { code: q.code } },
+      el("span", { class: "qn" }, el("b", {}, q.position + ". "), q.name, el("br"), el("span", { class: "muted" }, q.province_name || "")),
+      el("button", { type: "button", onclick: () => grant(q.code, false), "aria-label": t("grant") + " " + q.name }, t("grant")),
+      el("button", { type: "button", class: "secondary", onclick: () => grant(q.code, true), title: t("dialogue") }, "+"),
+      el("button", { type: "button", class: "secondary", onclick: () => spotCheck(q.code), "aria-label": t("spotcheck") + " " + q.name }, t("look")))) : [el("li", { class: "muted" }, t("noqueue"))]));
+  }
+
+  async function grant(code, add) {
+    const r = await act("floor/grant", { site_codes: [code], add: Boolean(add) });
+    if (r) { setFloor(r); refresh(); }
+  }
+
+  $("next").addEventListener("click", async () => { const r = await act("floor/next"); if (r) { setFloor(r); refresh(); } });
+  $("revoke").addEventListener("click", async () => { const r = await act("floor/revoke", {}); if (r) { setFloor(r); refresh(); } });
+  $("muteall").addEventListener("click", async () => { const r = await act("floor/mute-all"); if (r) { setFloor(r); } });
+  $("allowunmute").addEventListener("click", async () => { const r = await act("floor/allow-unmute"); if (r) { setFloor(r); } });
+
+  function renderAttendance(att) {
+    if (!att) { $("att-total").replaceChildren(); $("att-rows").replaceChildren(); return; }
+    const tot = att.total || {};
+    $("att-total").replaceChildren(
+      el("div", { class: "kpi ok", dataset: { kpi: "present" } }, el("b", {}, fmt(tot.present)), el("span", {}, t("present"))),
+      el("div", { class: "kpi", dataset: { kpi: "invited" } }, el("b", {}, fmt(tot.invited)), el("span", {}, t("invited"))),
+      el("div", { class: "kpi bad", dataset: { kpi: "not_joined" } }, el("b", {}, fmt(tot.not_joined)), el("span", {}, t("not_joined"))));
+    $("att-rows").replaceChildren(...(att.provinces || []).map((p) => el("tr", { dataset: { prov: p.province_id } },
+      el("td", {}, p.province_name || "—"), el("td", { class: "num" }, fmt(p.present)), el("td", { class: "num" }, fmt(p.invited)), el("td", { class: "num" }, fmt(p.left)))));
+  }
+
+  function onEvent(ev) {
+    const k = ev.kind || "";
+    if (/^(hand|floor|meeting|attendance|conclusion)\./.test(k) || k === "floor.changed") {
+      if (k.startsWith("meeting.") && (k.endsWith("started") || k.endsWith("ended"))) loadMeetings(mid());
+      else refresh();
+    }
+  }
+
+  // --- the chair's program media ------------------------------------------------------------------
+
+  async function camera() {
+    if (C.stream) return C.stream;
+    C.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
+    $("chair-self").srcObject = C.stream;
+    return C.stream;
+  }
+
+  async function startChairMedia() {
+    const id = mid();
+    try {
+      const g = await DC.api(`/api/media/chair?meeting_id=${id}`);
+      if (id !== mid()) return;
+      const session = await JanusSession.connect(g.ws_url, g.token, { onclose: () => { if (C.media && C.media.session === session) { C.media = null; setTimeout(() => { if (mid() === id) startChairMedia(); }, 2000); } } });
+      C.media = { session, grant: g, pub: null, subs: new Map(), meeting: id };
+      C.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, await camera(), t("chair"));
+      await syncFloorFeeds(g);
+    } catch (e) {
+      console.warn("chair media", e);
+      $("floor-0-label").textContent = t("media_na") + " (" + e.message + ")";
+      if (e.status !== 404) setTimeout(() => { if (mid() === id && !C.media) startChairMedia(); }, 3000);
+      else camera().catch(() => {});
+    }
+  }
+
+  function stopChairMedia() {
+    const m = C.media;
+    C.media = null;
+    if (m) m.session.close();
+    for (const i of [0, 1]) $("floor-" + i).srcObject = null;
+  }
+
+  async function refreshProgram() {
+    if (!C.media) return;
+    try { const g = await DC.api(`/api/media/chair?meeting_id=${C.media.meeting}`); await syncFloorFeeds(g); } catch (e) { console.warn(e); }
+  }
+
+  async function syncFloorFeeds(g) {
+    const m = C.media;
+    if (!m) return;
+    const want = new Map((g.program.feeds || []).map((f) => [f.feed_id, f]));
+    for (const [id, sub] of m.subs) if (!want.has(id)) { m.subs.delete(id); if (sub.handle) sub.handle.detach(); }
+    for (const [id, f] of want) {
+      if (m.subs.has(id)) continue;
+      m.subs.set(id, { pending: true, feed: f });
+      (async () => {
+        for (let attempt = 0; C.media === m && m.subs.has(id); attempt++) {
+          try {
+            const sub = await janusSubscribe(m.session, g.program.room, id, g.room_token);
+            if (C.media !== m || !m.subs.has(id)) { sub.handle.detach(); return; }
+            sub.feed = f; m.subs.set(id, sub); labelFloor();
+            return;
+          } catch (_e) { await new Promise((r) => setTimeout(r, Math.min(2000, 300 + attempt * 200))); }
+        }
+      })();
+    }
+    labelFloor();
+  }
+
+  function labelFloor() {
+    const subs = C.media ? [...C.media.subs.values()] : [];
+    const speakers = (C.floor && C.floor.speakers) || [];
+    for (const i of [0, 1]) {
+      const v = $("floor-" + i);
+      const sp = speakers[i];
+      const sub = sp && subs.find((s) => s.feed && s.feed.site === sp.code);
+      if (sub && sub.stream) { if (v.srcObject !== sub.stream) { v.srcObject = sub.stream; v.play().catch(() => {}); } } else v.srcObject = null;
+      $("floor-" + i + "-label").textContent = sp ? t("speaker") + ": " + sp.name : (i === 0 ? t("nospeaker") : "");
+      v.dataset.site = sp ? sp.code : "";
+    }
+    // The second picture is only for a two-site dialogue.
+    $("floor-1-box").style.visibility = speakers.length > 1 ? "visible" : "hidden";
+  }
+
+  // --- spot-check ----------------------------------------------------------------------------------
+
+  function session(g) {
+    let p = C.pool.get(g.ws_url);
+    if (!p) {
+      p = JanusSession.connect(g.ws_url, g.token, { onclose: () => C.pool.delete(g.ws_url) });
+      C.pool.set(g.ws_url, p);
+      p.catch(() => C.pool.delete(g.ws_url));
+    }
+    return p;
+  }
+
+  async function spotCheck(code) {
+    const i = model.byCode.get(code);
+    await closeSpot();
+    const spot = { code, t0: performance.now(), sub: null, firstFrameMs: null };
+    C.spot = spot;
+    $("spot").hidden = false;
+    $("spot-h").textContent = i !== undefined ? model.names[i] : code;
+    $("spot-meta").textContent = i !== undefined ? code + " · " + model.provinceName(i) + " · " + t("st_" + DC.STATES[model.state[i]]) : code;
+    $("spot-state").textContent = t("connecting_video");
+    $("spot-close").focus();
+    if (C.map && i !== undefined) C.map.select(i);
+    try {
+      const g = await DC.api("/api/media/spot/" + encodeURIComponent(code));
+      const s = await session(g);
+      const sub = await janusSubscribe(s, g.subscribe.room, g.subscribe.feed_id, g.room_token);
+      if (C.spot !== spot) { sub.handle.detach(); return; }
+      spot.sub = sub;
+      const v = $("spot-video");
+      v.srcObject = sub.stream;
+      const first = () => {
+        spot.firstFrameMs = Math.round(performance.now() - spot.t0);
+        $("spot-state").textContent = t("live_video", { ms: spot.firstFrameMs });
+      };
+      if (v.requestVideoFrameCallback) v.requestVideoFrameCallback(first); else v.addEventListener("playing", first, { once: true });
+      v.play().catch(() => {});
+    } catch (e) {
+      if (C.spot === spot) $("spot-state").textContent = t("novideo") + " " + e.message;
+    }
+  }
+
+  async function closeSpot() {
+    const s = C.spot;
+    C.spot = null;
+    $("spot").hidden = true;
+    $("spot-video").srcObject = null;
+    if (s && s.sub) await s.sub.handle.detach();
+  }
+
+  $("spot-close").addEventListener("click", closeSpot);
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && C.spot) closeSpot(); });
+  $("spot-grant").addEventListener("click", () => { if (C.spot && C.meeting) grant(C.spot.code, false); });
+
+  // --- finding sites ---------------------------------------------------------------------------------
+
+  $("find-q").addEventListener("input", () => renderHits());
+  $("find").addEventListener("submit", (e) => { e.preventDefault(); const first = $("hits").querySelector("button"); if (first) first.click(); });
+
+  function renderHits() {
+    const hits = model.search($("find-q").value, 12);
+    $("hits").replaceChildren(...hits.map((i) => el("li", {}, el("button", { type: "button", onclick: () => spotCheck(model.codes[i]) },
+      el("span", { class: "dot " + DC.STATES[model.state[i]] }), model.names[i], " ", el("span", { class: "muted" }, "· " + model.provinceName(i))))));
+  }
+
+  // --- the video wall --------------------------------------------------------------------------------
+
+  function wallSites() {
+    const prov = Number($("wall-prov").value);
+    const st = $("wall-state").value;
+    const out = [];
+    for (let i = 0; i < model.n; i++) {
+      if (model.kinds[i] === "chair") continue;
+      if (prov >= 0 && model.provIdx[i] !== prov) continue;
+      const s = DC.STATES[model.state[i]];
+      if (st === "live" && s !== "online" && s !== "degraded") continue;
+      if (st !== "live" && st !== "all" && s !== st) continue;
+      out.push(i);
+    }
+    return out;
+  }
+
+  async function renderWall() {
+    const w = C.wall;
+    const gen = ++w.gen;
+    const n = Number($("wall-n").value);
+    const per = n * n;
+    const sites = wallSites();
+    const pages = Math.max(1, Math.ceil(sites.length / per));
+    w.page = ((w.page % pages) + pages) % pages;
+    const page = sites.slice(w.page * per, w.page * per + per);
+    $("wall-page").textContent = t("page", { p: w.page + 1, n: pages, total: sites.length });
+    const box = $("wall");
+    box.style.gridTemplateColumns = `repeat(${n}, 1fr)`;
+    // Paging replaces the subscriptions: the old page's feeds go first.
+    const keep = new Set(page.map((i) => model.codes[i]));
+    for (const [code, tile] of w.tiles) if (!keep.has(code) || !w.on) { w.tiles.delete(code); if (tile.sub) tile.sub.handle.detach(); }
+    $("wall-off").hidden = w.on;
+    if (!w.on) { box.replaceChildren(); return; }
+    box.replaceChildren(...page.map((i) => {
+      const code = model.codes[i];
+      let tile = w.tiles.get(code);
+      if (!tile) {
+        const v = el("video", { autoplay: true, muted: true, playsinline: true });
+        v.muted = true;
+        tile = { code, video: v, sub: null, node: null };
+        w.tiles.set(code, tile);
+        subscribeTile(tile, gen);
+      }
+      tile.node = tile.node || el("button", { type: "button", class: "tile", dataset: { code }, onclick: () => spotCheck(code), "aria-label": t("spotcheck") + " " + model.names[i] },
+        tile.video, el("span", { class: "novid" }, t("connecting_video")), el("span", { class: "label" }, el("span", { class: "dot " + DC.STATES[model.state[i]] }), model.names[i]));
+      return tile.node;
+    }));
+  }
+
+  async function subscribeTile(tile, gen) {
+    try {
+      const g = await DC.api("/api/media/spot/" + encodeURIComponent(tile.code));
+      const s = await session(g);
+      const sub = await janusSubscribe(s, g.subscribe.room, g.subscribe.feed_id, g.room_token);
+      if (C.wall.tiles.get(tile.code) !== tile) { sub.handle.detach(); return; }
+      tile.sub = sub;
+      tile.video.srcObject = sub.stream;
+      tile.video.play().catch(() => {});
+      tile.video.addEventListener("playing", () => { const nv = tile.node && tile.node.querySelector(".novid"); if (nv) nv.remove(); tile.node && (tile.node.dataset.playing = "1"); }, { once: true });
+    } catch (e) {
+      const nv = tile.node && tile.node.querySelector(".novid");
+      if (nv) nv.textContent = t("novideo");
+      void gen;
+    }
+  }
+
+  function setRotate() {
+    clearInterval(C.wall.timer);
+    if ($("wall-rotate").checked && C.wall.on) C.wall.timer = setInterval(() => { C.wall.page++; renderWall(); }, 15000);
+  }
+
+  $("wall-toggle").addEventListener("click", () => {
+    C.wall.on = !C.wall.on;
+    $("wall-toggle").textContent = t(C.wall.on ? "wall_off" : "wall_on");
+    setRotate(); renderWall();
+  });
+  for (const id of ["wall-n", "wall-prov", "wall-state"]) $(id).addEventListener("change", () => { C.wall.page = 0; renderWall(); });
+  $("wall-prev").addEventListener("click", () => { C.wall.page--; renderWall(); });
+  $("wall-next").addEventListener("click", () => { C.wall.page++; renderWall(); });
+  $("wall-rotate").addEventListener("change", setRotate);
+
+  // --- start ---------------------------------------------------------------------------------------------
+
+  function liveStatus(mode) { const e = $("live"); e.dataset.state = mode; e.textContent = t("live_" + mode); }
+
+  DC.requireStaff(async (me) => {
+    C.me = me;
+    C.live = new StaffLive(model, { onStatus: liveStatus, onEvent });
+    await C.live.start();
+    C.map = new SiteMap($("minimap"), model, {
+      onSelect: (i) => { if (i >= 0 && (!C.spot || C.spot.code !== model.codes[i])) spotCheck(model.codes[i]); },
+      onHover: (i, x, y) => {
+        const tip = $("tip");
+        if (i < 0) { tip.hidden = true; return; }
+        tip.hidden = false; tip.textContent = model.names[i];
+        tip.style.left = Math.min(x + 10, 200) + "px"; tip.style.top = Math.max(0, y - 24) + "px";
+      },
+    });
+    C.map.setData();
+    const provOptions = model.provinces.map((p, pi) => el("option", { value: pi }, p.name));
+    $("wall-prov").append(...provOptions);
+    $("m-invite").append(...model.provinces.map((p) => el("option", { value: p.code }, p.name)));
+    model.onChange(() => { C.map.request(); if (C.wall.on && !C.wall.pendingRender) { C.wall.pendingRender = setTimeout(() => { C.wall.pendingRender = 0; renderWall(); }, 1000); } });
+    await loadMeetings();
+    const m = location.hash.match(/spot=([^&]+)/);
+    if (m) spotCheck(decodeURIComponent(m[1]));
+    window.addEventListener("hashchange", () => { const h = location.hash.match(/spot=([^&]+)/); if (h) spotCheck(decodeURIComponent(h[1])); });
+    document.addEventListener("langchange", () => { renderQueue(); labelFloor(); setFloor(C.floor); renderWall(); liveStatus(C.live.mode); $("wall-toggle").textContent = t(C.wall.on ? "wall_off" : "wall_on"); });
+  }).catch((e) => DC.toast(e.message, "bad"));
+
+  window.addEventListener("beforeunload", () => { stopChairMedia(); for (const p of C.pool.values()) p.then((s) => s.close()).catch(() => {}); });
+})();

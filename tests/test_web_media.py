@@ -1,0 +1,107 @@
+"""Real browsers on real Janus relays: program, floor, spot-check and the video wall.
+
+Central + two relays run inside the test's network namespace; the chair console
+(one Chromium context) publishes its fake camera at central, a site terminal
+(another context) joins through its province's relay. Each step is checked on
+decoded frames (video size and a growing frame count), not on page state alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page
+
+from tests.browser import chromium, live_server, media_cluster, shot, staff_login, wait_for
+
+pytestmark = [pytest.mark.media, pytest.mark.browser]
+
+# Frames decoded so far by a <video>, or -1 when it shows nothing.
+_FRAMES = """(sel) => {
+  const v = document.querySelector(sel);
+  if (!v || !v.srcObject || !v.videoWidth) return -1;
+  return v.getVideoPlaybackQuality().totalVideoFrames;
+}"""
+
+
+async def _playing(page: Page, selector: str, timeout: float = 15.0) -> None:
+    """Wait until `selector` decodes frames, and keeps decoding them."""
+    first = await wait_for(lambda: _frames(page, selector), timeout=timeout)
+    await wait_for(lambda: _more_frames(page, selector, first + 5), timeout=5)
+
+
+async def _frames(page: Page, selector: str) -> int | None:
+    n = int(await page.evaluate(_FRAMES, selector))
+    return n if n > 0 else None
+
+
+async def _more_frames(page: Page, selector: str, want: int) -> bool:
+    return int(await page.evaluate(_FRAMES, selector)) >= want
+
+
+async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: Path) -> None:
+    async with (
+        live_server(tmp_path, join_sites=("26734", "00004")) as srv,
+        media_cluster(srv) as orch,
+        chromium() as browser,
+    ):
+        # The chair starts a meeting from the console; its camera goes to central.
+        chair_ctx = await browser.new_context(viewport={"width": 1366, "height": 768})
+        chair = await chair_ctx.new_page()
+        await staff_login(chair, srv.base_url, "/chair", "chair")
+        await chair.fill("#m-title", "Giao ban trực tuyến toàn quốc")
+        await chair.click("#start-form button[type=submit]")
+        await chair.wait_for_selector("#end:not([hidden])")
+        await chair.wait_for_function(
+            "window.diemcauChair.media && window.diemcauChair.media.pub !== null"
+        )
+        assert len(orch.meetings) == 1
+
+        # A site in Hồ Chí Minh City joins through relay r2 and plays the chair.
+        site_ctx = await browser.new_context(viewport={"width": 1366, "height": 768})
+        site = await site_ctx.new_page()
+        await site.goto(srv.join_link("26734"))
+        await site.wait_for_selector("#enter:not([hidden])", timeout=10_000)
+        await site.click("#enter")
+        await site.wait_for_selector("#meeting:not([hidden])")
+        grant = await site.evaluate("window.diemcauSite.media && window.diemcauSite.media.grant")
+        if grant is None:
+            await wait_for(lambda: site.evaluate("Boolean(window.diemcauSite.media)"), timeout=10)
+            grant = await site.evaluate("window.diemcauSite.media.grant")
+        assert grant["node"] == "r2"
+        assert [f["role"] for f in grant["program"]["feeds"]] == ["chair"]
+        await _playing(site, "#program")
+        await shot(site, "media-site-program")
+
+        # The site asks to speak; the chair gives it the floor from the queue.
+        await site.click("#hand")
+        await chair.wait_for_selector("#queue li[data-code='26734']", timeout=10_000)
+        await chair.click("#queue li[data-code='26734'] button")
+        await site.wait_for_selector("#banner-onair:not([hidden])", timeout=10_000)
+        # The chair console shows the speaker's own picture, carried up through central.
+        await chair.wait_for_function(
+            "document.querySelector('#floor-0').dataset.site === '26734'", timeout=10_000
+        )
+        await _playing(chair, "#floor-0")
+        await shot(chair, "media-chair-floor")
+        await shot(site, "media-site-on-air")
+
+        # Spot-check: find the site without diacritics and watch its live feed.
+        await chair.fill("#find-q", "sai gon")
+        await chair.click("#hits li button")
+        await chair.wait_for_selector("#spot:not([hidden])")
+        await _playing(chair, "#spot-video")
+        first_frame_ms = await chair.evaluate("window.diemcauChair.spot.firstFrameMs")
+        assert first_frame_ms is not None and first_frame_ms < 5000, first_frame_ms
+        await shot(chair, "media-chair-spot-check")
+        print(f"spot-check: first frame after {first_frame_ms} ms")
+
+        # The video wall shows the connected site's feed.
+        await chair.click("#spot-close")
+        await chair.click("#wall-toggle")
+        await chair.wait_for_selector("#wall .tile[data-code='26734']")
+        await _playing(chair, "#wall .tile[data-code='26734'] video")
+        await shot(chair, "media-chair-wall")
+        await site_ctx.close()
+        await chair_ctx.close()
