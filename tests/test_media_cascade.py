@@ -19,7 +19,7 @@ from diemcau.media.cluster import LocalCluster
 from diemcau.media.janus import JanusConnection, JanusError
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator, room_id
-from diemcau.media.topology import SiteRef
+from diemcau.media.topology import Move, SiteRef
 from diemcau.sim.media_bot import JanusTarget, PublisherBot, ViewerBot
 
 pytestmark = pytest.mark.media
@@ -98,7 +98,12 @@ def make_orchestrator(cluster: LocalCluster) -> MediaOrchestrator:
 
 async def linked(orch: MediaOrchestrator, relay: str, meeting: str, feed: int) -> bool:
     room = room_id("program", meeting)
-    parts = await orch.control(relay).participants(room)
+    try:
+        parts = await orch.control(relay).participants(room)
+    except JanusError as exc:
+        if exc.code == 426:  # the room is not (re)created yet
+            return False
+        raise
     return any(p["id"] == feed and p.get("remote") for p in parts)
 
 
@@ -222,6 +227,22 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         )
         first = await checker.wait_frames(1, 3.0, label="SITE-A")
         assert first - t0 < 1.5
+        # The video wall: one grant per relay for a page of sites.
+        wall = await orch.wall_grant(["A", "B", "C"])
+        assert [(g["node"], [x["site"] for x in g["subscribe"]]) for g in wall] == [
+            ("r1", ["A", "C"]),
+            ("r2", ["B"]),
+        ]
+        thumb = await bots.viewer(
+            JanusTarget(
+                wall[1]["ws_url"],
+                wall[1]["subscribe"][0]["room"],
+                wall[1]["token"],
+                wall[1]["room_token"],
+            ),
+            wall[1]["subscribe"][0]["feed_id"],
+        )
+        await thumb.wait_frames(5, 3.0, label="SITE-B")
 
         # Token scope: site A's token is worthless on relay 2 ...
         wrong_node = await JanusConnection.connect(grant_b["ws_url"], token=grant_a["token"])
@@ -266,7 +287,8 @@ async def test_relay_killed_sites_move_and_get_the_program_again(
     cluster: LocalCluster, bots: Bots
 ) -> None:
     orch = make_orchestrator(cluster)
-    moves_seen: list[str] = []
+    moves_seen: list[Move] = []
+    orch.add_move_listener(moves_seen.extend)
     await orch.start()
     orch.registry.start()
     try:
@@ -281,7 +303,11 @@ async def test_relay_killed_sites_move_and_get_the_program_again(
         killed = time.monotonic()
         cluster.processes["r1"].kill()
         await wait_for(lambda: orch.plan.assignment.get("A") == "r2", 6, "site A moved")
-        moves_seen.append(orch.plan.assignment["A"])
+        await wait_for(lambda: bool(moves_seen), 2, "move listeners told")
+        assert {(m.site, m.old, m.new) for m in moves_seen} == {
+            ("A", "r1", "r2"),
+            ("C", "r1", "r2"),
+        }
         # The site is told to move (by the meetings layer) and asks for a new grant.
         grant = await orch.site_media_grant("A")
         assert grant["node"] == "r2"
@@ -295,6 +321,13 @@ async def test_relay_killed_sites_move_and_get_the_program_again(
             chair_grant["publish"]["room"], chair_feed
         )
         assert remotes == [f"dc-r2-{chair_grant['publish']['room']}"]
+
+        # The relay comes back empty: its program room and chair link are rebuilt;
+        # its former sites stay where they are now (no second move).
+        await cluster.processes["r1"].start()
+        await wait_for(lambda: linked(orch, "r1", "m2", chair_feed), 6, "chair back on r1")
+        assert orch.plan.assignment["A"] == "r2"
+        assert len(moves_seen) == 2
     finally:
         await orch.close()
 

@@ -26,7 +26,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +56,9 @@ def room_id(kind: str, key: str) -> int:
 def feed_id(kind: str, key: str) -> int:
     """The publisher id of the ``chair`` of a meeting or of a ``site``."""
     return _id48(f"feed:{kind}:{key}")
+
+
+MoveListener = Callable[[list[Move]], Awaitable[None] | None]
 
 
 class MediaError(Exception):
@@ -110,6 +113,8 @@ class MediaOrchestrator:
         self._sync_interval = sync_interval
         self._task: asyncio.Task[None] | None = None
         self.last_report = SyncReport()
+        self._move_listeners: list[MoveListener] = []
+        self._started = False
         self.registry.on_change(self._on_change)
 
     # -- lifecycle -------------------------------------------------------
@@ -125,6 +130,7 @@ class MediaOrchestrator:
         """Check every node once, plan the sites, start health checks and sync."""
         await self.registry.check_all()
         self.plan = plan_sites(self.sites.values(), self.registry.healthy("relay"))
+        self._started = True
         if self._own_registry:
             self.registry.start()
         self._task = asyncio.create_task(self._sync_loop(), name="media-sync")
@@ -352,15 +358,61 @@ class MediaOrchestrator:
             "subscribe": {"room": uplink, "feed_id": feed_id("site", site_code)},
         }
 
+    async def wall_grant(self, site_codes: list[str]) -> list[dict[str, Any]]:
+        """For the chair's video wall: one grant per relay covering a page of sites.
+
+        Paging is a new call with the next page; the console drops the old
+        subscriptions. Each entry: ``node``, ``ws_url``, ``token``,
+        ``room_token`` and ``subscribe`` (a list of ``{site, room, feed_id}``).
+        """
+        per_node: dict[str, list[str]] = {}
+        for code in dict.fromkeys(site_codes):
+            per_node.setdefault(self.site_node(code).name, []).append(code)
+        out: list[dict[str, Any]] = []
+        for name, codes in sorted(per_node.items()):
+            node = self.registry.get(name)
+            async with self._lock:
+                have = self._rooms.setdefault(name, set())
+                for code in codes:
+                    if room_id("uplink", code) not in have:
+                        await self.control(name).ensure_room(room_id("uplink", code), code)
+                        have.add(room_id("uplink", code))
+            rooms = [room_id("uplink", c) for c in codes]
+            out.append(
+                {
+                    "node": name,
+                    "ws_url": node.browser_ws_url,
+                    "token": node.browser_token(self.token_ttl),
+                    "room_token": node.room_token(rooms, self.token_ttl),
+                    "expires_at": self._expiry(),
+                    "subscribe": [
+                        {"site": c, "room": room_id("uplink", c), "feed_id": feed_id("site", c)}
+                        for c in codes
+                    ],
+                }
+            )
+        return out
+
     # -- failures and restarts -------------------------------------------
 
+    def add_move_listener(self, callback: MoveListener) -> None:
+        """Call ``callback(moves)`` whenever health changes move sites between relays.
+
+        The presence layer tells each moved site to fetch a new grant
+        (`site_media_grant`) and reconnect to its new relay.
+        """
+        self._move_listeners.append(callback)
+
     async def _on_change(self, node: JanusNode, up: bool) -> None:
-        if up:
-            await self.on_node_up(node)
-        else:
-            moves = await self.on_node_down(node)
-            if moves:
-                log.info("node %s down: %d sites move", node.name, len(moves))
+        if not self._started:
+            return  # the first health check; start() plans from its result
+        moves = await (self.on_node_up(node) if up else self.on_node_down(node))
+        if moves:
+            log.info("node %s %s: %d sites move", node.name, "up" if up else "down", len(moves))
+            for cb in list(self._move_listeners):
+                result = cb(moves)
+                if result is not None:
+                    await result
 
     async def on_node_down(self, node: JanusNode) -> list[Move]:
         """Reassign the node's sites to healthy relays and clean its links' other ends.
