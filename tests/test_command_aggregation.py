@@ -108,7 +108,7 @@ async def _fixture(db: Database) -> tuple[Aggregator, Country]:
     for period, code, values in filings:
         await reports.submit(who(code), "covid19", values, period=period)
     # A correction must replace, not add to, the aggregated value: X's D2 deaths 2 -> 1.
-    x_d2 = (await reports.list(who("X"), "covid19", start=D2, end=D2))[0]
+    x_d2 = (await reports.list_reports(who("X"), "covid19", start=D2, end=D2))[0]
     await reports.correct(who("X"), x_d2.id, {"deaths": 1})
     for code, pct in (("A", 50), ("B", 70), ("X", 20)):
         await reports.submit(who(code), "vax", {"coverage": pct}, period=D1)

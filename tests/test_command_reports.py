@@ -45,9 +45,9 @@ async def test_site_files_and_reads_only_its_own(any_db: Database, clock: FakeCl
     with pytest.raises(Forbidden):
         await svc.submit(b, "covid19", covid(), period=DAY, site_id=c.sites["A"])
     with pytest.raises(Forbidden):
-        await svc.list(b, "covid19", site_id=c.sites["A"])
-    assert await svc.list(b, "covid19") == []
-    assert [r.id for r in await svc.list(a, "covid19")] == [rep.id]
+        await svc.list_reports(b, "covid19", site_id=c.sites["A"])
+    assert await svc.list_reports(b, "covid19") == []
+    assert [r.id for r in await svc.list_reports(a, "covid19")] == [rep.id]
     # A province officer of P2 may not see P1's report; P1's officer and the chair may.
     p2 = Actor.for_staff("lan", "province_officer", c.provinces["P2"])
     p1 = Actor.for_staff("minh", "province_officer", c.provinces["P1"])
@@ -55,9 +55,9 @@ async def test_site_files_and_reads_only_its_own(any_db: Database, clock: FakeCl
         await svc.get(p2, rep.id)
     assert (await svc.get(p1, rep.id)).id == rep.id
     assert (await svc.get(Actor.for_staff("chair", "chair"), rep.id)).id == rep.id
-    assert await svc.list(p2, "covid19") == []
+    assert await svc.list_reports(p2, "covid19") == []
     with pytest.raises(Forbidden, match="own province"):
-        await svc.list(p2, "covid19", province_id=c.provinces["P1"])
+        await svc.list_reports(p2, "covid19", province_id=c.provinces["P1"])
 
 
 async def test_bad_filings_change_nothing(db: Database, clock: FakeClock) -> None:
@@ -170,7 +170,7 @@ async def test_csv_import_by_province_officer(db: Database, clock: FakeClock) ->
     good = header + "A,5,10,0,yellow,có\nB,1,2,0,green,0\n"
     result = await svc.import_csv(officer, "covid19", good, period=DAY, note="nhập từ sở")
     assert (result.created, result.corrected, result.unchanged) == (1, 1, 0)
-    reports = {r.site_id: r for r in await svc.list(officer, "covid19")}
+    reports = {r.site_id: r for r in await svc.list_reports(officer, "covid19")}
     a = reports[c.sites["A"]]
     assert a.revision == 2 and a.values["new_cases"] == 5 and a.values["distancing_order"]
     history = await svc.history(officer, a.id)

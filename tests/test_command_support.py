@@ -37,6 +37,9 @@ class FakeHub:
     sent: list[tuple[list[int], str, dict[str, Any], str | None]] = field(default_factory=list)
     staff_events: list[tuple[str, dict[str, Any], int | None]] = field(default_factory=list)
     online: set[int] = field(default_factory=set)
+    follows: dict[int, dict[str, int]] = field(default_factory=dict)
+    handlers: dict[str, Any] = field(default_factory=dict)
+    listeners: list[Any] = field(default_factory=list)
 
     async def send(
         self,
@@ -56,6 +59,15 @@ class FakeHub:
 
     def is_online(self, site_id: int) -> bool:
         return site_id in self.online
+
+    def streams_of(self, site_id: int) -> dict[str, int]:
+        return dict(self.follows.get(site_id, {}))
+
+    def on_message(self, kind: str, handler: Any) -> None:
+        self.handlers[kind] = handler
+
+    def add_listener(self, callback: Any) -> None:
+        self.listeners.append(callback)
 
     def events(self, kind: str) -> list[tuple[str, dict[str, Any], int | None]]:
         return [e for e in self.staff_events if e[0] == kind]

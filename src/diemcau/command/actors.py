@@ -24,6 +24,7 @@ class Actor:
         province_id: set for a province officer: only sites of that province.
         staff: True for staff accounts (only staff issue directives, read aggregates).
         role: the staff role ("admin", "chair", "operator", "province_officer") or "site".
+        user_id: the staff account id (for the audit log), if known.
     """
 
     label: str
@@ -31,16 +32,31 @@ class Actor:
     province_id: int | None = None
     staff: bool = False
     role: str = "site"
+    user_id: int | None = None
 
     @classmethod
     def for_site(cls, site_id: int, code: str) -> Actor:
         return cls(label=f"site:{code}", site_id=site_id, role="site")
 
     @classmethod
-    def for_staff(cls, username: str, role: str, province_id: int | None = None) -> Actor:
+    def for_staff(
+        cls,
+        username: str,
+        role: str,
+        province_id: int | None = None,
+        *,
+        user_id: int | None = None,
+    ) -> Actor:
         """A staff actor; only a province officer is limited to its province."""
         scope = province_id if role == "province_officer" else None
-        return cls(label=f"staff:{username}", province_id=scope, staff=True, role=role)
+        return cls(
+            label=f"staff:{username}", province_id=scope, staff=True, role=role, user_id=user_id
+        )
+
+    @property
+    def name(self) -> str:
+        """The label without its "staff:"/"site:" prefix (username or site code)."""
+        return self.label.split(":", 1)[1] if ":" in self.label else self.label
 
     @classmethod
     def system(cls) -> Actor:

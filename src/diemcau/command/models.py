@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -168,6 +169,15 @@ class Alert(Base):
     __table_args__ = (
         Index("ix_command_alerts_kind_key", "kind", "key"),
         Index("ix_command_alerts_active", "cleared_at", "province_id"),
+        # At most one active alert per condition, even with concurrent raisers.
+        Index(
+            "uq_command_alerts_active_condition",
+            "kind",
+            "key",
+            unique=True,
+            sqlite_where=text("cleared_at IS NULL"),
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

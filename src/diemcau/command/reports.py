@@ -545,7 +545,7 @@ class ReportService:
             for r in rows
         ]
 
-    async def list(
+    async def list_reports(
         self,
         actor: Actor,
         schema_key: str,

@@ -162,6 +162,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_command_alerts_kind_key", "command_alerts", ["kind", "key"])
     op.create_index("ix_command_alerts_active", "command_alerts", ["cleared_at", "province_id"])
+    op.create_index(
+        "uq_command_alerts_active_condition",
+        "command_alerts",
+        ["kind", "key"],
+        unique=True,
+        sqlite_where=sa.text("cleared_at IS NULL"),
+        postgresql_where=sa.text("cleared_at IS NULL"),
+    )
 
 
 def downgrade() -> None:
