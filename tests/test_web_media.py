@@ -63,6 +63,14 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         site = await site_ctx.new_page()
         await site.goto(srv.join_link("26734"))
         await site.wait_for_selector("#enter:not([hidden])", timeout=10_000)
+        # Self-test: the network check reaches its relay and sends media through it.
+        await site.wait_for_function("document.querySelector('#preview').videoWidth > 0")
+        await site.click("#netcheck")
+        verdict = await site.wait_for_selector("[data-verdict]", timeout=15_000)
+        assert await verdict.get_attribute("data-verdict") == "good", await site.inner_text(
+            "#checks"
+        )
+        await shot(site, "media-site-selftest")
         await site.click("#enter")
         await site.wait_for_selector("#meeting:not([hidden])")
         grant = await site.evaluate("window.diemcauSite.media && window.diemcauSite.media.grant")

@@ -61,6 +61,10 @@ async def test_site_terminal_join_meeting_floor_inbox_reconnect(tmp_path: Path) 
         await page.wait_for_function("(window.diemcauSite.micLevel || 0) > 3")
         await page.click("#tone")
         await page.wait_for_selector("#tone-state:has-text('Đang phát')")
+        # Without a media service the network check says so plainly.
+        await page.click("#netcheck")
+        verdict = await page.wait_for_selector("[data-verdict]")
+        assert await verdict.get_attribute("data-verdict") == "bad"
         await shot(page, "site-setup")
 
         meeting = await _start_meeting(chair, ["26734", "00004"])

@@ -24,6 +24,7 @@
 
   function show(section) {
     for (const id of ["join", "setup", "meeting"]) $(id).hidden = id !== section;
+    $("inbox").hidden = section === "join";
   }
 
   function storageKey() { return "diemcau.site." + (S.site ? S.site.code : ""); }
@@ -91,8 +92,10 @@
       clearInterval(S.hbTimer);
       S.hbTimer = setInterval(heartbeat, Math.max(500, (m.heartbeat_s || 1) * 1000));
       if (resumed) refreshMeeting();
+      loadInbox();
       return;
     }
+    if (m.type === "reply") { onReply(m); return; }
     if (m.type === "msg") {
       const last = S.seqs[m.stream] || 0;
       if (m.seq <= last) return; // a duplicate after a resume
@@ -136,7 +139,32 @@
     send(hb);
   }
 
-  function request(kind, body) { send({ type: "req", id: Math.random().toString(36).slice(2), kind, body: body || {} }); }
+  const replies = new Map(); // request id -> {resolve, reject}
+
+  /** A request over the control session; resolves with the reply body. */
+  function request(kind, body) {
+    return new Promise((resolve, reject) => {
+      if (!S.ws || S.ws.readyState !== WebSocket.OPEN) { reject(new Error(t("conn_reconnecting"))); return; }
+      const id = Math.random().toString(36).slice(2) + Date.now().toString(36);
+      const timer = setTimeout(() => { replies.delete(id); reject(new Error(t("noreply"))); }, 10000);
+      replies.set(id, { resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });
+      send({ type: "req", id, kind, body: body || {} });
+    });
+  }
+
+  function onReply(m) {
+    const r = replies.get(m.id);
+    if (!r) return;
+    replies.delete(m.id);
+    if (m.ok) r.resolve(m.body || {}); else r.reject(new Error((m.error && m.error.message) || "error"));
+  }
+
+  async function loadInbox() {
+    try {
+      const r = await request("directive.inbox", { include_done: true });
+      for (const d of (r.items || []).slice().reverse()) addMessage("directive", d, true);
+    } catch (_e) { /* no command center in this server */ }
+  }
 
   // --- messages from the meeting ----------------------------------------------------------
 
@@ -145,7 +173,14 @@
     if (kind === "meeting.ended" || kind === "meeting.removed") { endMeeting(); return; }
     if (kind === "floor.changed") { setFloor(body); return; }
     if (kind === "conclusion.published") { addMessage("conclusion", body.conclusion || body); return; }
-    if (kind.startsWith("directive")) { addMessage("directive", body.directive || body); return; }
+    if (kind === "directive.issued") { addMessage("directive", body.directive || body); return; }
+    if (kind === "directive.reminder") {
+      const d = body.directive || body;
+      const known = S.messages.find((x) => x.kind === "directive" && x.item.id === d.id);
+      if (known) { known.reminded = true; renderMessages(); } else addMessage("directive", d);
+      DC.toast(t("reminder"), "bad");
+      return;
+    }
     if (kind === "media.move" || kind === "media.moved") { restartMedia(); }
   }
 
@@ -241,28 +276,51 @@
   $("hand").addEventListener("click", () => (S.hand.raised ? lowerHand() : raiseHand(false)));
   $("selfmute").addEventListener("click", () => { S.selfMuted = !S.selfMuted; updateFloorUi(); });
 
-  function addMessage(kind, item) {
+  function addMessage(kind, item, quiet) {
     if (!item || item.id === undefined) return;
-    if (S.messages.some((m) => m.kind === kind && m.item.id === item.id)) return;
-    S.messages.unshift({ kind, item, acked: Boolean(item.acked_at || item.acknowledged_at) });
+    const known = S.messages.find((m) => m.kind === kind && m.item.id === item.id);
+    const acked = Boolean(item.acked_at || item.acknowledged_at);
+    const done = Boolean(item.completed_at);
+    if (known) { known.acked = known.acked || acked; known.done = known.done || done; renderMessages(); return; }
+    S.messages.unshift({ kind, item, acked, done });
+    S.messages.sort((a, b) => String(b.item.published_at || b.item.issued_at || "").localeCompare(String(a.item.published_at || a.item.issued_at || "")));
     renderMessages();
-    if (!S.messages[0].acked) DC.toast(t(kind === "conclusion" ? "new_conclusion" : "new_directive"));
+    if (!acked && !quiet) DC.toast(t(kind === "conclusion" ? "new_conclusion" : "new_directive"));
   }
 
   async function ack(m) {
     try {
       if (m.kind === "conclusion") await DC.api(`/api/site/conclusions/${m.item.id}/ack`, { method: "POST", token: S.httpToken });
-      else await DC.api(`/api/site/directives/${m.item.id}/ack`, { method: "POST", token: S.httpToken });
+      else await request("directive.ack", { id: m.item.id });
       m.acked = true; renderMessages();
     } catch (e) { DC.toast(e.message, "bad"); }
   }
 
+  async function complete(m) {
+    const note = prompt(t("complete_note"), "");
+    if (note === null) return;
+    try {
+      await request("directive.complete", { id: m.item.id, note });
+      m.acked = true; m.done = true; renderMessages();
+    } catch (e) { DC.toast(e.message, "bad"); }
+  }
+
   function renderMessages() {
-    $("messages").replaceChildren(...(S.messages.length ? S.messages.map((m) => el("li", { class: m.acked ? "" : "unread", dataset: { kind: m.kind, id: m.item.id } },
-      el("b", {}, t(m.kind === "conclusion" ? "conclusion" : "directive")), " ",
-      el("span", { class: "muted" }, DC.time(m.item.published_at || m.item.issued_at || m.item.created_at)),
-      el("p", {}, m.item.body || m.item.text || m.item.title || ""),
-      m.acked ? el("span", { class: "ok" }, "✓ " + t("acked")) : el("button", { type: "button", onclick: () => ack(m) }, t("ack")))) : [el("li", { class: "muted" }, t("noinbox"))]));
+    $("messages").replaceChildren(...(S.messages.length ? S.messages.map((m) => {
+      const it = m.item;
+      const urgent = it.priority === "urgent" || it.priority === "high";
+      let actions;
+      if (!m.acked) actions = el("button", { type: "button", onclick: () => ack(m) }, t("ack"));
+      else if (m.kind === "directive" && !m.done) actions = el("span", {}, el("span", { class: "ok" }, "✓ " + t("acked") + " "), el("button", { type: "button", class: "secondary", onclick: () => complete(m) }, t("complete")));
+      else actions = el("span", { class: "ok" }, "✓ " + t(m.done ? "completed" : "acked"));
+      return el("li", { class: m.acked ? "" : "unread", dataset: { kind: m.kind, id: it.id } },
+        el("b", {}, t(m.kind === "conclusion" ? "conclusion" : "directive")), urgent ? el("span", { class: "badge bad" }, t("urgent")) : null, " ",
+        el("span", { class: "muted" }, DC.time(it.published_at || it.issued_at || it.created_at)),
+        it.title ? el("p", {}, el("b", {}, it.title)) : null,
+        el("p", {}, it.body || it.text || ""),
+        it.deadline ? el("p", { class: m.reminded ? "bad" : "muted" }, t("deadline") + ": " + new Date(it.deadline).toLocaleString(LANG === "vi" ? "vi-VN" : "en-GB")) : null,
+        actions);
+    }) : [el("li", { class: "muted" }, t("noinbox"))]));
   }
 
   // --- devices and self-test ------------------------------------------------------------------
