@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from diemcau.accounts.service import SitePrincipal, StaffPrincipal
@@ -204,3 +205,36 @@ async def spot_media(
         if province != scope:
             raise Forbidden("this site is outside your province", code="out_of_scope")
     return await _grant(_media(runtime).spot_check_grant(site_code))
+
+
+class WallPage(BaseModel):
+    """One page of the video wall: the sites whose feeds the console will show."""
+
+    sites: list[str] = Field(min_length=1, max_length=36)
+
+
+@router.post("/api/media/wall", tags=["media"], summary="Grants for one page of the video wall")
+async def wall_media(
+    body: WallPage,
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+    who: Annotated[StaffPrincipal, Depends(_staff)],
+) -> list[dict[str, Any]]:
+    """One grant per relay covering the page; paging asks again with the next page.
+
+    A province officer's page may hold only its own province's sites.
+    """
+    scope = province_scope(who)
+    if scope is not None:
+        async with runtime.db.session() as session:
+            rows = await session.scalars(
+                select(Site.code).where(Site.code.in_(body.sites), Site.province_id == scope)
+            )
+            mine = set(rows)
+        outside = [c for c in body.sites if c not in mine]
+        if outside:
+            raise Forbidden(f"outside your province: {', '.join(outside[:5])}", code="out_of_scope")
+    try:
+        grants: list[dict[str, Any]] = await _media(runtime).wall_grant(body.sites)
+    except MediaError as exc:
+        raise Conflict(str(exc), code="no_media_grant") from exc
+    return grants

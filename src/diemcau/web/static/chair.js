@@ -324,6 +324,7 @@
     for (const [code, tile] of w.tiles) if (!keep.has(code) || !w.on) { w.tiles.delete(code); if (tile.sub) tile.sub.handle.detach(); }
     $("wall-off").hidden = w.on;
     if (!w.on) { box.replaceChildren(); return; }
+    const fresh = [];
     box.replaceChildren(...page.map((i) => {
       const code = model.codes[i];
       let tile = w.tiles.get(code);
@@ -332,29 +333,45 @@
         v.muted = true;
         tile = { code, video: v, sub: null, node: null };
         w.tiles.set(code, tile);
-        subscribeTile(tile, gen);
+        fresh.push(tile);
       }
       tile.node = tile.node || el("button", { type: "button", class: "tile", dataset: { code }, onclick: () => spotCheck(code), "aria-label": t("spotcheck") + " " + model.names[i] },
         tile.video, el("span", { class: "novid" }, t("connecting_video")), el("span", { class: "label" }, el("span", { class: "dot " + DC.STATES[model.state[i]] }), model.names[i]));
       return tile.node;
     }));
+    if (fresh.length) subscribePage(fresh, gen);
   }
 
-  async function subscribeTile(tile, gen) {
+  /** One grant per relay for the page's new tiles, then one subscription per tile. */
+  async function subscribePage(tiles, gen) {
+    let grants = [];
     try {
-      const g = await DC.api("/api/media/spot/" + encodeURIComponent(tile.code));
-      const s = await session(g);
-      const sub = await janusSubscribe(s, g.subscribe.room, g.subscribe.feed_id, g.room_token);
+      grants = await DC.api("/api/media/wall", { method: "POST", body: { sites: tiles.map((x) => x.code) } });
+    } catch (e) { for (const tile of tiles) tileFailed(tile); return; }
+    if (gen !== C.wall.gen && !tiles.some((x) => C.wall.tiles.get(x.code) === x)) return;
+    const byCode = new Map(tiles.map((x) => [x.code, x]));
+    await Promise.all(grants.map(async (g) => {
+      let s;
+      try { s = await session(g); } catch (_e) { for (const f of g.subscribe) if (byCode.has(f.site)) tileFailed(byCode.get(f.site)); return; }
+      await Promise.all(g.subscribe.map((f) => subscribeTile(byCode.get(f.site), s, f, g.room_token)));
+    }));
+  }
+
+  async function subscribeTile(tile, s, feed, roomToken) {
+    if (!tile) return;
+    try {
+      const sub = await janusSubscribe(s, feed.room, feed.feed_id, roomToken);
       if (C.wall.tiles.get(tile.code) !== tile) { sub.handle.detach(); return; }
       tile.sub = sub;
       tile.video.srcObject = sub.stream;
       tile.video.play().catch(() => {});
-      tile.video.addEventListener("playing", () => { const nv = tile.node && tile.node.querySelector(".novid"); if (nv) nv.remove(); tile.node && (tile.node.dataset.playing = "1"); }, { once: true });
-    } catch (e) {
-      const nv = tile.node && tile.node.querySelector(".novid");
-      if (nv) nv.textContent = t("novideo");
-      void gen;
-    }
+      tile.video.addEventListener("playing", () => { const nv = tile.node && tile.node.querySelector(".novid"); if (nv) nv.remove(); if (tile.node) tile.node.dataset.playing = "1"; }, { once: true });
+    } catch (_e) { tileFailed(tile); }
+  }
+
+  function tileFailed(tile) {
+    const nv = tile.node && tile.node.querySelector(".novid");
+    if (nv) nv.textContent = t("novideo");
   }
 
   function setRotate() {
