@@ -372,13 +372,13 @@ async def test_attendance_across_leave_rejoin_drop_and_restart(env: Env) -> None
     assert by["D1-S"].status == "absent" and by["D1-S"].presence_s == 0
     # C1: joined at 60, left at 760 (700 s), rejoined at 810 until the end at 1010 (200 s).
     assert by["C1-S"].presence_s == pytest.approx(700 + 200)
-    assert [r for _, _, r in by["C1-S"].intervals] == ["leave", "ended"]
+    assert [r for _, _, r in by["C1-S"].intervals] == ["leave", "server_stop", "ended"]
     assert not by["C1-S"].late
     # C2: joined at 660 (late), dropped at 840, back at 860, cut by the restart at 900,
     # back at 910, end at 1010: 180 + 40 + 100.
     assert by["C2-S"].late
     assert by["C2-S"].presence_s == pytest.approx(180 + 40 + 100)
-    assert [r for _, _, r in by["C2-S"].intervals] == ["offline", "server_restart", "ended"]
+    assert [r for _, _, r in by["C2-S"].intervals] == ["offline", "server_stop", "ended"]
     assert view.state == "ended"
 
     csv_text = await svc2.attendance.report_csv(mid)
@@ -539,3 +539,29 @@ async def test_media_follows_floor_decisions_and_is_restored_after_restart(env: 
     await restarted.end_meeting(chair, m.id)
     assert ("stop_program", m.id, None) in media.calls[-1:]
     await restarted.stop()
+
+
+async def test_attendance_after_a_crash_mid_meeting(env: Env) -> None:
+    """No orderly stop: intervals still open in the store close at the next start."""
+    e = env
+    mid = await _live(e, InviteSpec(unit_ids=(e.w.units["D1"],)))
+    await _join(e, "C1-S", "C2-S")
+    e.clock.advance(100)
+    # The old service is simply abandoned (a crash); a new one starts 50 s later with
+    # only C1 reconnected.
+    e.clock.advance(50)
+    c1, c2 = e.w.sites["C1-S"], e.w.sites["C2-S"]
+    hub2 = FakeHub(online={c1.site_id})
+    svc2 = MeetingService(e.db, hub2, clock=e.clock, reminder_poll_s=0)
+    svc2.register()
+    await svc2.start()
+    assert svc2.attendance.is_present(mid, c1.site_id)
+    assert not svc2.attendance.is_present(mid, c2.site_id)
+    _, _, sites = await svc2.attendance.sites(mid)
+    by = {a.code: a for a in sites}
+    assert [r for _, _, r in by["C2-S"].intervals] == ["server_restart"]
+    assert by["C2-S"].presence_s == pytest.approx(150)
+    assert by["C1-S"].status == "present" and len(by["C1-S"].intervals) == 1
+    await hub2.set_online(c2.site_id, True)
+    assert svc2.attendance.is_present(mid, c2.site_id)
+    await svc2.stop()

@@ -26,6 +26,7 @@ from diemcau.accounts.service import SitePrincipal
 from diemcau.errors import Conflict
 from diemcau.meetings.floor import own_request
 from diemcau.meetings.models import Meeting, MeetingAttendance, MeetingParticipant
+from diemcau.meetings.writer import AttendanceOp, AttendanceWriter
 
 if TYPE_CHECKING:
     from diemcau.meetings.service import MeetingService, MeetingView
@@ -168,6 +169,8 @@ class Attendance:
         # (meeting id, site id) of sites that joined and did not leave.
         self._wants: set[tuple[int, int]] = set()
         self._site_locks: dict[int, asyncio.Lock] = {}
+        self.writer = AttendanceWriter(svc.db)
+        self._stopped = False
 
     def _lock(self, site_id: int) -> asyncio.Lock:
         lk = self._site_locks.get(site_id)
@@ -194,6 +197,7 @@ class Attendance:
         session is up again; its interval ends at the restart (reason ``server_restart``)
         and a new one opens when its session comes back, because it never left.
         """
+        self._stopped = False
         now = self.svc.now()
         async with self.svc.db.session() as s:
             live = select(Meeting.id).where(Meeting.state == "live")
@@ -232,44 +236,53 @@ class Attendance:
                 async with self._lock(sid):
                     await self._open_interval(mid, sid)
 
-    async def _open_interval(self, meeting_id: int, site_id: int) -> bool:
+    async def _open_interval(
+        self, meeting_id: int, site_id: int, wants: bool | None = None
+    ) -> bool:
         """Open an interval unless one is open (call under the site's lock)."""
         key = (meeting_id, site_id)
         if key in self._open:
+            if wants is not None:
+                await self._set_wants(meeting_id, site_id, wants)
             return False
-        now = self.svc.now()
-        async with self.svc.db.session() as s:
-            row = MeetingAttendance(meeting_id=meeting_id, site_id=site_id, joined_at=now)
-            s.add(row)
-            await s.execute(
-                update(MeetingParticipant)
-                .where(
-                    MeetingParticipant.meeting_id == meeting_id,
-                    MeetingParticipant.site_id == site_id,
-                    MeetingParticipant.first_joined_at.is_(None),
-                )
-                .values(first_joined_at=now)
-            )
-            await s.flush()
-            self._open[key] = row.id
+        op = AttendanceOp(meeting_id, site_id, self.svc.now(), open=True, wants=wants)
+        iid = await self.writer.submit(op)
+        assert iid is not None
+        self._open[key] = iid
+        self._note_wants(key, wants)
         await self._event(meeting_id, site_id, "present")
         return True
 
-    async def _close_interval(self, meeting_id: int, site_id: int, reason: str) -> bool:
+    async def _close_interval(
+        self, meeting_id: int, site_id: int, reason: str, wants: bool | None = None
+    ) -> bool:
         """Close the open interval, if any (call under the site's lock)."""
-        iid = self._open.get((meeting_id, site_id))
+        key = (meeting_id, site_id)
+        iid = self._open.get(key)
         if iid is None:
+            if wants is not None:
+                await self._set_wants(meeting_id, site_id, wants)
             return False
-        now = self.svc.now()
-        async with self.svc.db.session() as s:
-            await s.execute(
-                update(MeetingAttendance)
-                .where(MeetingAttendance.id == iid, MeetingAttendance.left_at.is_(None))
-                .values(left_at=now, left_reason=reason)
-            )
-        self._open.pop((meeting_id, site_id), None)
+        op = AttendanceOp(
+            meeting_id,
+            site_id,
+            self.svc.now(),
+            open=False,
+            wants=wants,
+            interval_id=iid,
+            reason=reason,
+        )
+        await self.writer.submit(op)
+        self._open.pop(key, None)
+        self._note_wants(key, wants)
         await self._event(meeting_id, site_id, "left", reason=reason)
         return True
+
+    def _note_wants(self, key: tuple[int, int], wants: bool | None) -> None:
+        if wants is True:
+            self._wants.add(key)
+        elif wants is False:
+            self._wants.discard(key)
 
     async def _event(self, meeting_id: int, site_id: int, status: str, **extra: Any) -> None:
         info = (await self.svc.site_infos([site_id])).get(site_id)
@@ -289,19 +302,9 @@ class Attendance:
             return
 
     async def _set_wants(self, meeting_id: int, site_id: int, wants: bool) -> None:
-        async with self.svc.db.session() as s:
-            await s.execute(
-                update(MeetingParticipant)
-                .where(
-                    MeetingParticipant.meeting_id == meeting_id,
-                    MeetingParticipant.site_id == site_id,
-                )
-                .values(wants_in=wants)
-            )
-        if wants:
-            self._wants.add((meeting_id, site_id))
-        else:
-            self._wants.discard((meeting_id, site_id))
+        op = AttendanceOp(meeting_id, site_id, self.svc.now(), open=False, wants=wants)
+        await self.writer.submit(op)
+        self._note_wants((meeting_id, site_id), wants)
 
     # --- site actions -----------------------------------------------------------------
 
@@ -310,26 +313,51 @@ class Attendance:
         view = await self.svc.site_meeting(site, meeting_id)
         if view.state != "live":
             raise Conflict(f"meeting {view.id} is {view.state}, not live", code="not_live")
+        key = (view.id, site.site_id)
         async with self._lock(site.site_id):
-            if (view.id, site.site_id) not in self._wants:
-                await self._set_wants(view.id, site.site_id, True)
-            await self._open_interval(view.id, site.site_id)
+            if key not in self._open or key not in self._wants:
+                await self._open_interval(view.id, site.site_id, wants=True)
         return view
 
     async def leave(self, site: SitePrincipal, meeting_id: int | None = None) -> None:
         """A site leaves on purpose: it is not rejoined when its session drops and returns."""
         view = await self.svc.site_meeting(site, meeting_id)
+        key = (view.id, site.site_id)
         async with self._lock(site.site_id):
-            if (view.id, site.site_id) in self._wants:
-                await self._set_wants(view.id, site.site_id, False)
-            await self._close_interval(view.id, site.site_id, "leave")
+            if key in self._open or key in self._wants:
+                await self._close_interval(view.id, site.site_id, "leave", wants=False)
         await self.svc.floor.close_hand(view.id, site.site_id, "left")
         await self.svc.floor.speaker_left(view.id, site.site_id)
+
+    async def close_all(self, reason: str) -> int:
+        """Close every open interval at once (the service is stopping); returns how many.
+
+        From here on presence transitions are ignored: the sessions are being closed
+        by the server itself, which says nothing about the sites.
+        """
+        self._stopped = True
+        for lk in list(self._site_locks.values()):
+            async with lk:  # let in-flight joins and leaves finish first
+                pass
+        ids = list(self._open.values())
+        now = self.svc.now()
+        async with self.svc.db.session() as s:
+            for start in range(0, len(ids), 500):
+                await s.execute(
+                    update(MeetingAttendance)
+                    .where(
+                        MeetingAttendance.id.in_(ids[start : start + 500]),
+                        MeetingAttendance.left_at.is_(None),
+                    )
+                    .values(left_at=now, left_reason=reason)
+                )
+        self._open.clear()
+        return len(ids)
 
     async def on_presence(self, change: Any) -> None:
         """Hub listener: a session drop closes the interval; coming back reopens it."""
         site_id = getattr(change, "site_id", None)
-        if not isinstance(site_id, int):
+        if not isinstance(site_id, int) or self._stopped:
             return
         meeting_id = self.svc.live_site_meeting.get(site_id)
         if meeting_id is None:
@@ -348,11 +376,10 @@ class Attendance:
 
     async def handle_join(self, site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:
         view = await self.join(site, own_request(site, body))
-        floor = await self.svc.floor.state(view.id)
         conclusions = await self.svc.conclusions.for_site(view.id, site.site_id)
         return {
             "meeting": view.site_dict(),
-            "floor": floor.as_dict(),
+            "floor": await self.svc.floor.for_site(view.id),
             "conclusions": conclusions,
         }
 

@@ -100,6 +100,8 @@ class FloorControl:
     def __init__(self, svc: MeetingService) -> None:
         self.svc = svc
         self._listeners: list[FloorListener] = []
+        # The last decision of each live meeting: what a joining site is told.
+        self._last: dict[int, FloorDecision] = {}
 
     # --- listeners --------------------------------------------------------------------
 
@@ -108,6 +110,10 @@ class FloorControl:
         self._listeners.append(callback)
 
     async def notify(self, decision: FloorDecision) -> None:
+        if decision.action == "end":
+            self._last.pop(decision.meeting_id, None)
+        else:
+            self._last[decision.meeting_id] = decision
         for cb in list(self._listeners):
             await call_maybe_async("floor listener", cb, decision)
 
@@ -172,6 +178,24 @@ class FloorControl:
         return FloorState(
             meeting_id, await self._speakers(ids), muted, unmute, version, int(qlen or 0)
         )
+
+    async def for_site(self, meeting_id: int) -> dict[str, Any]:
+        """Speakers and mute flags for a site (from the last decision; no queue details)."""
+        last = self._last.get(meeting_id)
+        if last is None:
+            state = await self.state(meeting_id)
+            return {
+                "speakers": [sp.as_dict() for sp in state.speakers],
+                "muted_all": state.muted_all,
+                "unmute_allowed": state.unmute_allowed,
+                "version": state.version,
+            }
+        return {
+            "speakers": [sp.as_dict() for sp in last.speakers],
+            "muted_all": last.muted_all,
+            "unmute_allowed": last.unmute_allowed,
+            "version": last.version,
+        }
 
     # --- chair decisions --------------------------------------------------------------
 

@@ -191,6 +191,8 @@ class MeetingService:
         # site id -> the live meeting holding it (mirror of meeting_live_sites).
         self.live_site_meeting: dict[int, int] = {}
         self._sites: dict[int, SiteInfo] = {}
+        # Live meetings as sites see them, so thousands of joins need no database read.
+        self._site_views: dict[int, MeetingView] = {}
         self._reminder_task: asyncio.Task[None] | None = None
         self.floor = FloorControl(self)
         self.attendance = Attendance(self)
@@ -229,6 +231,7 @@ class MeetingService:
         async with self.db.session() as s:
             rows = await s.execute(select(MeetingLiveSite.site_id, MeetingLiveSite.meeting_id))
             self.live_site_meeting = {site: meeting for site, meeting in rows}
+        await self.site_infos(self.live_site_meeting)
         await self.attendance.reconcile()
         await self._restore_media()
         if self._reminder_task is None and self.reminder_poll_s > 0:
@@ -264,11 +267,18 @@ class MeetingService:
             await call_maybe_async("media.restore_program", restore, meeting_id, codes)
 
     async def stop(self) -> None:
+        """Stop reminders and close every open presence interval now (``server_stop``).
+
+        Sites that had joined keep ``wants_in`` and are present again as soon as their
+        session is back after the restart. After a crash instead (no stop), the intervals
+        are closed at the next start (``server_restart``).
+        """
         task, self._reminder_task = self._reminder_task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.attendance.close_all("server_stop")
 
     async def site_infos(self, site_ids: Iterable[int]) -> dict[int, SiteInfo]:
         """Code, name and province of sites, from the cache or the store."""
@@ -370,12 +380,16 @@ class MeetingService:
         Raises Forbidden when the site is not invited, so an uninvited site learns
         nothing but that.
         """
+        live = self.live_site_meeting.get(site.site_id)
+        if meeting_id is None:
+            if live is None:
+                raise NotFound("no live meeting for this site", code="no_live_meeting")
+            meeting_id = live
+        if meeting_id == live:
+            cached = self._site_views.get(live)
+            if cached is not None:
+                return cached
         async with self.db.session() as s:
-            if meeting_id is None:
-                live = self.live_site_meeting.get(site.site_id)
-                if live is None:
-                    raise NotFound("no live meeting for this site", code="no_live_meeting")
-                meeting_id = live
             m = await s.get(Meeting, meeting_id)
             if m is None or not await self.is_participant(s, meeting_id, site.site_id):
                 if m is not None and m.state == "scheduled":
@@ -383,7 +397,14 @@ class MeetingService:
                 raise Forbidden(
                     f"site {site.code} is not invited to meeting {meeting_id}", code="not_invited"
                 )
-            return MeetingView.of(m)
+            return self._remember(MeetingView.of(m))
+
+    def _remember(self, view: MeetingView) -> MeetingView:
+        if view.state == "live":
+            self._site_views[view.id] = view
+        else:
+            self._site_views.pop(view.id, None)
+        return view
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -515,6 +536,7 @@ class MeetingService:
             action = "meeting.delegates" if set(changes) == {"delegates"} else "meeting.update"
             await record_audit(s, actor, action, meeting_id, details=changes, at=now)
             view = MeetingView.of(m)
+        self._remember(view)
         await self._staff_event("meeting.updated", view)
         return view
 
@@ -575,6 +597,7 @@ class MeetingService:
                 raise Conflict(
                     "a newly invited site joined another live meeting meanwhile"
                 ) from exc
+            self._remember(view)
             if view.state == "live":
                 for sid in added:
                     self.live_site_meeting[sid] = meeting_id
@@ -726,8 +749,10 @@ class MeetingService:
                     "an invited site joined another live meeting meanwhile; try again",
                     code="site_busy",
                 ) from exc
+            self._remember(view)
             for sid in site_ids:
                 self.live_site_meeting[sid] = meeting_id
+            await self.site_infos(site_ids)  # one bulk read now, not one per joining site
             await self.hub.follow(self.stream(meeting_id), site_ids)
             await self.publish(
                 meeting_id, "meeting.started", {"meeting": view.site_dict()}, staff=False
@@ -772,6 +797,7 @@ class MeetingService:
                     at=now,
                 )
                 view = MeetingView.of(m)
+            self._remember(view)
             await self.publish(
                 meeting_id,
                 "meeting.extended",
@@ -819,6 +845,7 @@ class MeetingService:
                 m.floor_version += 1
                 await record_audit(s, actor, "meeting.end", meeting_id, at=now)
                 view = MeetingView.of(m)
+            self._remember(view)
             for sid in [k for k, v in self.live_site_meeting.items() if v == meeting_id]:
                 del self.live_site_meeting[sid]
             self.attendance.forget_meeting(meeting_id)
