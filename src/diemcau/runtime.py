@@ -89,4 +89,8 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
 
 # Modules with an ``async def attach(runtime)`` that adds their long-lived
 # service, in dependency order (presence before meetings, media, command).
-ATTACHERS: tuple[str, ...] = ("diemcau.presence.runtime", "diemcau.meetings.runtime")
+ATTACHERS: tuple[str, ...] = (
+    "diemcau.presence.runtime",
+    "diemcau.meetings.runtime",
+    "diemcau.command.runtime",
+)

@@ -15,7 +15,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from diemcau import __version__
-from diemcau.api import auth_routes, directory_routes, meetings_routes, web_routes
+from diemcau.api import (
+    auth_routes,
+    command_routes,
+    directory_routes,
+    meetings_routes,
+    web_routes,
+)
 from diemcau.errors import DomainError
 from diemcau.presence import routes as presence_routes
 from diemcau.runtime import Runtime
@@ -25,7 +31,14 @@ __all__ = ["create_app", "ROUTERS"]
 log = logging.getLogger(__name__)
 
 # Routers included in the app, by module; each module exposes ``router``.
-ROUTERS = (auth_routes, directory_routes, presence_routes, meetings_routes, web_routes)
+ROUTERS = (
+    auth_routes,
+    directory_routes,
+    presence_routes,
+    meetings_routes,
+    command_routes,
+    web_routes,
+)
 
 
 def _static_dir() -> Path:
@@ -66,9 +79,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             for e in exc.errors()
         ]
         first = details[0] if details else {"field": "", "message": "invalid request"}
-        return _error(
-            422, "invalid", f"{first['field']}: {first['message']}", details=details
-        )
+        return _error(422, "invalid", f"{first['field']}: {first['message']}", details=details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:

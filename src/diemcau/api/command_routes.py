@@ -1,0 +1,556 @@
+"""HTTP API of the command center: schemas, reports, aggregates, directives, alerts.
+
+Handlers authenticate, turn the principal into a command `Actor`, parse and
+delegate to the services of ``runtime.services["command"]``; every role check
+(a site reads and writes only its own reports, an officer only its province,
+only staff issue directives) is made by the services, so the hub path and
+this one cannot disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import Enum
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from diemcau.accounts.service import SitePrincipal, StaffPrincipal
+from diemcau.api.deps import get_principal, get_runtime, require_site, require_staff
+from diemcau.command.actors import Actor
+from diemcau.command.aggregation import province_labels
+from diemcau.command.directives import DirectiveIn
+from diemcau.command.exports import aggregate_table, reports_table, to_csv, to_xlsx
+from diemcau.command.reports import parse_period
+from diemcau.command.runtime import CommandCenter
+from diemcau.command.schemas import IndicatorSchema
+from diemcau.errors import Invalid, NotFound
+from diemcau.runtime import Runtime
+from diemcau.store import Site
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/command")
+
+_staff = require_staff()
+_T_SCHEMA: list[str | Enum] = ["command: schemas"]
+_T_REPORT: list[str | Enum] = ["command: reports"]
+_T_AGG: list[str | Enum] = ["command: aggregates"]
+_T_DIR: list[str | Enum] = ["command: directives"]
+_T_SITE: list[str | Enum] = ["command (site)"]
+_T_ALERT: list[str | Enum] = ["command: alerts"]
+
+# Largest CSV accepted by the import (a province's communes fit many times over).
+MAX_CSV_BYTES = 5 * 1024 * 1024
+# Most reports one export returns.
+MAX_EXPORT_REPORTS = 200_000
+
+
+def _center(runtime: Runtime) -> CommandCenter:
+    center = runtime.services.get("command")
+    if not isinstance(center, CommandCenter):
+        raise NotFound("the command center is not running in this server", code="no_command")
+    return center
+
+
+def _actor(principal: StaffPrincipal | SitePrincipal) -> Actor:
+    if isinstance(principal, SitePrincipal):
+        return Actor.for_site(principal.site_id, principal.code)
+    return Actor.for_staff(
+        principal.username, principal.role, principal.province_id, user_id=principal.user_id
+    )
+
+
+def _period(value: str | None, name: str) -> date | None:
+    return parse_period(value, name) if value else None
+
+
+def _window(
+    schema: IndicatorSchema, start: str | None, end: str | None, now: float
+) -> tuple[date, date]:
+    """`start`..`end` as periods; by default the last 30 periods up to the current one."""
+    last = _period(end, "end") or schema.period_of(datetime.fromtimestamp(now, UTC))
+    first = _period(start, "start") or last - schema.period_length() * 29
+    return first, last
+
+
+# --- schemas ---------------------------------------------------------------------------------
+
+
+@router.get("/schemas", tags=_T_SCHEMA, summary="Indicator schemas (report forms)")
+async def schemas(
+    runtime: Runtime = Depends(get_runtime),
+    _who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+) -> list[dict[str, Any]]:
+    return [s.public() for s in _center(runtime).schemas.all()]
+
+
+@router.get("/schemas/{key}", tags=_T_SCHEMA, summary="One indicator schema")
+async def schema(
+    key: str,
+    runtime: Runtime = Depends(get_runtime),
+    _who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+) -> dict[str, Any]:
+    return _center(runtime).schemas.get(key).public()
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+class ReportBody(BaseModel):
+    """A report: a site files its own; staff name the site (``site_code``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_key: str = Field(alias="schema", min_length=1, max_length=48)
+    period: date | None = Field(None, description="the period's first day; default: current")
+    values: dict[str, Any]
+    note: str = Field("", max_length=2000)
+    site_code: str | None = Field(None, max_length=48, description="staff only")
+
+
+class CorrectionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    values: dict[str, Any] = Field(description="the indicators to change; null removes one")
+    note: str = Field("", max_length=2000, description="why (kept in the history)")
+
+
+async def _site_id(runtime: Runtime, code: str) -> int:
+    async with runtime.db.session() as s:
+        sid = await s.scalar(select(Site.id).where(Site.code == code))
+    if sid is None:
+        raise Invalid(f"site_code: no site '{code}'", code="no_site")
+    return int(sid)
+
+
+@router.post("/reports", tags=_T_REPORT, summary="File (or re-file) a report for a period")
+async def file_report(
+    body: ReportBody,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+) -> dict[str, Any]:
+    actor = _actor(who)
+    site_id: int | None = None
+    if body.site_code is not None:
+        site_id = await _site_id(runtime, body.site_code)
+    view = await _center(runtime).reports.submit(
+        actor,
+        body.schema_key,
+        body.values,
+        period=body.period,
+        site_id=site_id,
+        source="site" if actor.site_id is not None else "api",
+        note=body.note,
+    )
+    return view.public()
+
+
+@router.get("/reports", tags=_T_REPORT, summary="Reports in reach (a site: its own)")
+async def list_reports(
+    schema: str = Query(..., max_length=48),
+    start: str | None = Query(None, alias="from", description="first period YYYY-MM-DD"),
+    end: str | None = Query(None, alias="to", description="last period YYYY-MM-DD"),
+    site_code: str | None = Query(None, max_length=48),
+    province_id: int | None = Query(None),
+    limit: int = Query(500, ge=1, le=5000),
+    offset: int = Query(0, ge=0),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+) -> list[dict[str, Any]]:
+    site_id = await _site_id(runtime, site_code) if site_code else None
+    rows = await _center(runtime).reports.list_reports(
+        _actor(who),
+        schema,
+        start=_period(start, "from"),
+        end=_period(end, "to"),
+        site_id=site_id,
+        province_id=province_id,
+        limit=limit,
+        offset=offset,
+    )
+    return [r.public() for r in rows]
+
+
+@router.get("/reports/{report_id}", tags=_T_REPORT, summary="One report")
+async def get_report(
+    report_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+) -> dict[str, Any]:
+    return (await _center(runtime).reports.get(_actor(who), report_id)).public()
+
+
+@router.patch("/reports/{report_id}", tags=_T_REPORT, summary="Correct some values (history kept)")
+async def correct_report(
+    report_id: int,
+    body: CorrectionBody,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+) -> dict[str, Any]:
+    actor = _actor(who)
+    view = await _center(runtime).reports.correct(
+        actor,
+        report_id,
+        body.values,
+        source="site" if actor.site_id is not None else "api",
+        note=body.note,
+    )
+    return view.public()
+
+
+@router.get("/reports/{report_id}/history", tags=_T_REPORT, summary="Every revision of a report")
+async def report_history(
+    report_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+) -> list[dict[str, Any]]:
+    return [r.public() for r in await _center(runtime).reports.history(_actor(who), report_id)]
+
+
+@router.post(
+    "/reports/import",
+    tags=_T_REPORT,
+    summary="Import reports from CSV (text/csv body: site_code, [period], indicators)",
+)
+async def import_reports(
+    request: Request,
+    schema: str = Query(..., max_length=48),
+    period: str | None = Query(None, description="default period for lines without one"),
+    note: str = Query("", max_length=2000),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, int]:
+    raw = await request.body()
+    if len(raw) > MAX_CSV_BYTES:
+        raise Invalid(f"csv: larger than {MAX_CSV_BYTES // (1024 * 1024)} MB", code="too_big")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Invalid("csv: must be UTF-8 text", code="bad_csv") from None
+    result = await _center(runtime).reports.import_csv(
+        _actor(who), schema, text, period=_period(period, "period"), note=note
+    )
+    return result.public()
+
+
+@router.get("/status", tags=_T_REPORT, summary="Who has filed for a period: late and missing")
+async def filing_status(
+    schema: str = Query(..., max_length=48),
+    period: str | None = Query(None, description="default: the current period"),
+    province_id: int | None = Query(None),
+    limit: int = Query(500, ge=0, le=20000, description="most missing/late sites listed"),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    center = _center(runtime)
+    the_period = _period(period, "period")
+    if the_period is None:
+        sch = center.schemas.get(schema)
+        the_period = sch.period_of(datetime.fromtimestamp(runtime.clock(), UTC))
+    status = await center.reports.filing_status(
+        _actor(who), schema, the_period, province_id=province_id, list_limit=limit
+    )
+    return status.public()
+
+
+# --- aggregates ------------------------------------------------------------------------------
+
+
+@router.get("/aggregate", tags=_T_AGG, summary="Totals by province and nation, per period")
+async def aggregate(
+    schema: str = Query(..., max_length=48),
+    start: str | None = Query(None, alias="from"),
+    end: str | None = Query(None, alias="to"),
+    province_id: int | None = Query(None),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    center = _center(runtime)
+    first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
+    return await center.aggregator.aggregate_public(
+        _actor(who), schema, first, last, province_id=province_id
+    )
+
+
+@router.get(
+    "/series", tags=_T_AGG, summary="One indicator's time series, national and per province"
+)
+async def series(
+    schema: str = Query(..., max_length=48),
+    indicator: str = Query(..., max_length=48),
+    start: str | None = Query(None, alias="from"),
+    end: str | None = Query(None, alias="to"),
+    province_id: int | None = Query(None),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    center = _center(runtime)
+    first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
+    return await center.aggregator.series(
+        _actor(who), schema, indicator, first, last, province_id=province_id
+    )
+
+
+@router.get("/map", tags=_T_AGG, summary="Per-site values of one indicator for one period")
+async def map_values(
+    schema: str = Query(..., max_length=48),
+    indicator: str = Query(..., max_length=48),
+    period: str | None = Query(None, description="default: the current period"),
+    province_id: int | None = Query(None),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    center = _center(runtime)
+    _, last = _window(center.schemas.get(schema), None, period, runtime.clock())
+    return await center.aggregator.map_values(
+        _actor(who), schema, indicator, last, province_id=province_id
+    )
+
+
+@router.get("/export", tags=_T_AGG, summary="Aggregates or raw reports as CSV or XLSX")
+async def export(
+    schema: str = Query(..., max_length=48),
+    start: str | None = Query(None, alias="from"),
+    end: str | None = Query(None, alias="to"),
+    what: Literal["aggregate", "reports"] = Query("aggregate"),
+    fmt: Literal["csv", "xlsx"] = Query("csv", alias="format"),
+    province_id: int | None = Query(None),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    center = _center(runtime)
+    sch = center.schemas.get(schema)
+    first, last = _window(sch, start, end, runtime.clock())
+    actor = _actor(who)
+    if what == "aggregate":
+        agg = await center.aggregator.aggregate(actor, schema, first, last, province_id=province_id)
+        table = aggregate_table(agg, await province_labels(runtime.db, agg.provinces))
+    else:
+        reports = await center.reports.list_reports(
+            actor,
+            schema,
+            start=first,
+            end=last,
+            province_id=province_id,
+            limit=MAX_EXPORT_REPORTS,
+        )
+        ids = sorted({r.site_id for r in reports})
+        sites: dict[int, tuple[str, str]] = {}
+        async with runtime.db.session() as s:
+            for i in range(0, len(ids), 900):
+                q = select(Site.id, Site.code, Site.name).where(Site.id.in_(ids[i : i + 900]))
+                for sid, code, name in (await s.execute(q)).all():
+                    sites[sid] = (code, name)
+        labels = await province_labels(runtime.db, {r.province_id for r in reports})
+        table = reports_table(sch, reports, sites, labels)
+    name = f"{schema}-{what}-{first.isoformat()}-{last.isoformat()}"
+    if fmt == "xlsx":
+        return Response(
+            to_xlsx(table, f"{schema} {what}"),
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    return Response(
+        to_csv(table),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+# --- directives ------------------------------------------------------------------------------
+
+
+class RemindBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    include_unfinished: bool = Field(
+        False, description="also remind sites that acknowledged but have not completed"
+    )
+
+
+class EscalateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    province_id: int | None = Field(None, description="only this province (default: all lagging)")
+
+
+class CompleteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field("", max_length=4000)
+
+
+@router.post("/directives", tags=_T_DIR, summary="Issue a directive to sites by area or list")
+async def issue_directive(
+    body: DirectiveIn,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    view = await _center(runtime).directives.issue_directive(_actor(who), body)
+    return view.public()
+
+
+@router.get("/directives", tags=_T_DIR, summary="Directives, newest first, with rates")
+async def list_directives(
+    open_only: bool = Query(False),
+    limit: int = Query(100, ge=1, le=500),
+    before_id: int | None = Query(None),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> list[dict[str, Any]]:
+    views = await _center(runtime).directives.list_directives(
+        _actor(who), open_only=open_only, limit=limit, before_id=before_id
+    )
+    return [v.public() for v in views]
+
+
+@router.get("/directives/overdue", tags=_T_DIR, summary="Directives past deadline, not completed")
+async def overdue_directives(
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> list[dict[str, Any]]:
+    return [v.public() for v in await _center(runtime).directives.overdue(_actor(who))]
+
+
+@router.get(
+    "/directives/{directive_id}", tags=_T_DIR, summary="A directive with rates per province"
+)
+async def get_directive(
+    directive_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    svc = _center(runtime).directives
+    actor = _actor(who)
+    view = await svc.get(actor, directive_id)
+    progress = await svc.progress(actor, directive_id)
+    labels = await province_labels(runtime.db, [p.province_id for p in progress])
+    return {
+        **view.public(),
+        "provinces": [
+            {
+                **p.public(),
+                "code": labels[p.province_id].code if p.province_id in labels else None,
+                "name": labels[p.province_id].name if p.province_id in labels else None,
+            }
+            for p in progress
+        ],
+    }
+
+
+@router.get("/directives/{directive_id}/recipients", tags=_T_DIR, summary="Receiving sites")
+async def directive_recipients(
+    directive_id: int,
+    state: Literal[
+        "all", "unacknowledged", "acknowledged", "incomplete", "completed", "overdue"
+    ] = Query("all"),
+    province_id: int | None = Query(None),
+    limit: int = Query(1000, ge=1, le=20000),
+    offset: int = Query(0, ge=0),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> list[dict[str, Any]]:
+    return await _center(runtime).directives.recipients(
+        _actor(who),
+        directive_id,
+        state=state,
+        province_id=province_id,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.post("/directives/{directive_id}/remind", tags=_T_DIR, summary="Re-send to laggards")
+async def remind(
+    directive_id: int,
+    body: RemindBody | None = None,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, int]:
+    n = await _center(runtime).directives.remind(
+        _actor(who), directive_id, include_unfinished=bool(body and body.include_unfinished)
+    )
+    return {"reminded": n}
+
+
+@router.post(
+    "/directives/{directive_id}/escalate", tags=_T_DIR, summary="Alert lagging provinces' officers"
+)
+async def escalate(
+    directive_id: int,
+    body: EscalateBody | None = None,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    lagging = await _center(runtime).directives.escalate(
+        _actor(who), directive_id, province_id=body.province_id if body else None
+    )
+    return {"escalated": [p.public() for p in lagging]}
+
+
+@router.get("/inbox", tags=_T_SITE, summary="This site's directives with its own state")
+async def inbox(
+    include_done: bool = Query(True),
+    runtime: Runtime = Depends(get_runtime),
+    who: SitePrincipal = Depends(require_site),
+) -> list[dict[str, Any]]:
+    return await _center(runtime).directives.inbox(_actor(who), include_done=include_done)
+
+
+@router.post("/directives/{directive_id}/ack", tags=_T_SITE, summary="Acknowledge a directive")
+async def acknowledge(
+    directive_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    who: SitePrincipal = Depends(require_site),
+) -> dict[str, Any]:
+    return await _center(runtime).directives.acknowledge(_actor(who), directive_id)
+
+
+@router.post(
+    "/directives/{directive_id}/complete", tags=_T_SITE, summary="Report completion with a note"
+)
+async def complete(
+    directive_id: int,
+    body: CompleteBody,
+    runtime: Runtime = Depends(get_runtime),
+    who: SitePrincipal = Depends(require_site),
+) -> dict[str, Any]:
+    return await _center(runtime).directives.complete(_actor(who), directive_id, body.note)
+
+
+# --- alerts ----------------------------------------------------------------------------------
+
+
+@router.get("/alerts", tags=_T_ALERT, summary="The alerts feed, newest first")
+async def alerts_feed(
+    active: bool | None = Query(True, description="true: active, false: cleared, empty: all"),
+    kind: list[str] = Query([], description="only these kinds"),
+    province_id: int | None = Query(None),
+    unacknowledged: bool = Query(False),
+    limit: int = Query(200, ge=1, le=1000),
+    before_id: int | None = Query(None),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> list[dict[str, Any]]:
+    views = await _center(runtime).alerts.feed(
+        _actor(who),
+        active=active,
+        kinds=kind,
+        province_id=province_id,
+        unacknowledged=unacknowledged,
+        limit=limit,
+        before_id=before_id,
+    )
+    return [v.public() for v in views]
+
+
+@router.post("/alerts/{alert_id}/ack", tags=_T_ALERT, summary="Acknowledge an alert")
+async def acknowledge_alert(
+    alert_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    return (await _center(runtime).alerts.acknowledge(_actor(who), alert_id)).public()
