@@ -141,18 +141,15 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         remotes = await orch.control("central").list_remotes(central_room, chair_feed)
         assert sorted(remotes or []) == [f"dc-r1-{central_room}", f"dc-r2-{central_room}"]
 
-        # A late joiner on relay 1 gets video within 1 s of its connection: the
-        # keyframe request travels relay -> central over the paired RTCP port
-        # (without it: 5 s or never, DESIGN.md §6). aiortc's own ICE sometimes
-        # retries once (~1 s, an aioice quirk browsers do not have), so the join
-        # itself is held to 2 s.
+        # A late joiner on relay 1 gets video within 1 s: the keyframe request
+        # travels relay -> central over the paired RTCP port (without it: 5 s or
+        # never, DESIGN.md §6).
         late = ViewerBot(program_target(await orch.site_media_grant("C")), chair_feed)
         bots.bots.append(late)
         t0 = time.monotonic()
         await late.start()
         first = await late.wait_frames(1, 3.0, label="CHAIR")
-        assert first - late.connected_at < 1.0, f"no keyframe for {first - late.connected_at:.2f}s"
-        assert first - t0 < 2.0, f"late joiner waited {first - t0:.2f}s"
+        assert first - t0 < 1.0, f"late joiner waited {first - t0:.2f}s"
 
         # Site A publishes on relay 1; the floor carries it to site B (relay 2) and to central.
         site_a = await bots.publisher(

@@ -345,6 +345,12 @@ class ViewerBot(_Bot):
         await self.pc.setRemoteDescription(
             RTCSessionDescription(sdp=reply.jsep["sdp"], type=reply.jsep["type"])
         )
+        # Answer as the DTLS server (setup:passive): Janus then sends the
+        # ClientHello once its own ICE is ready. As the client, aiortc's
+        # ClientHello sometimes reaches Janus before that and is lost, and
+        # OpenSSL retransmits only after 1 s (a ~1 s join in one of three).
+        for transceiver in self.pc.getTransceivers():
+            transceiver.receiver.transport._set_role("server")
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         answer = self.pc.localDescription
         await handle.send(
