@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 
 from diemcau.accounts.service import (
     SitePrincipal,
@@ -55,6 +55,7 @@ class CredentialCache:
         self.sites: dict[int, SiteInfo] = {}
         # Bumped whenever the set of sites or their provinces may have changed.
         self.generation = 0
+        self._fingerprint: tuple[int, int, int] | None = None
 
     async def load(self) -> list[int]:
         """(Re)load everything; returns ids whose credential changed since the last load."""
@@ -89,22 +90,27 @@ class CredentialCache:
         return changed
 
     async def poll_versions(self) -> list[int]:
-        """Cheap check for rotations/revocations; reloads the digests only if something moved."""
+        """Cheap check for rotations/revocations: one aggregate row, full reload only if moved.
+
+        Every rotation or revocation bumps a ``credential_version``, so the sum of
+        versions (with the count and revoked count) changes whenever anything did.
+        """
         async with self.db.session() as s:
-            rows = (await s.execute(select(Site.id, Site.credential_version, Site.revoked))).all()
-        moved = False
-        for r in rows:
-            old = self.sites.get(r.id)
-            if (
-                old is None
-                or old.credential_version != r.credential_version
-                or (old.revoked != r.revoked)
-            ):
-                moved = True
-                break
-        if not moved and len(rows) == len(self.sites):
+            row = (
+                await s.execute(
+                    select(
+                        func.count(Site.id),
+                        func.coalesce(func.sum(Site.credential_version), 0),
+                        func.coalesce(func.sum(case((Site.revoked, 1), else_=0)), 0),
+                    )
+                )
+            ).one()
+        fingerprint = (int(row[0]), int(row[1]), int(row[2]))
+        if fingerprint == self._fingerprint:
             return []
-        return await self.load()
+        changed = await self.load()
+        self._fingerprint = fingerprint
+        return changed
 
     def _learn(self, principal: SitePrincipal, join_code: str) -> None:
         """Cache a credential the store just confirmed (no full reload per late site)."""
