@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # How many past periods the overdue rule re-checks each round.
 OVERDUE_LOOKBACK = 3
+# Seconds a list of live meetings is reused.
+LIVE_CACHE_S = 2.0
 # A schema is "in use" when it has a report within this many periods.
 IN_USE_PERIODS = 14
 
@@ -89,6 +91,7 @@ class AlertRules:
         self._presence = presence
         self._meetings_live = meetings_live
         self._codes: dict[int, str] = {}
+        self._live_cache: tuple[float, set[int]] | None = None
 
     async def _site_code(self, site_id: int) -> str:
         code = self._codes.get(site_id)
@@ -229,16 +232,22 @@ class AlertRules:
             )
 
     async def _live_meetings(self) -> set[int] | None:
+        """Ids of live meetings, cached briefly: a mass drop asks once, not per site."""
         if self._meetings_live is None:
             return None
+        now = self.clock()
+        if self._live_cache is not None and now - self._live_cache[0] < LIVE_CACHE_S:
+            return self._live_cache[1]
         try:
             result = self._meetings_live()
             if hasattr(result, "__await__"):
                 result = await result
-            return {int(i) for i in result}
+            live = {int(i) for i in result}
         except Exception:
             log.exception("could not list live meetings")
             return None
+        self._live_cache = (now, live)
+        return live
 
     async def evaluate_meetings(self) -> int:
         """Clear offline-in-meeting alerts of sites back online or meetings ended."""
@@ -246,6 +255,7 @@ class AlertRules:
         active = await self.alerts.active(kind)
         if not active:
             return 0
+        self._live_cache = None
         live = await self._live_meetings()
         hub = self._presence()
         cleared = 0
