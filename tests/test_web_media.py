@@ -110,6 +110,29 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await chair.click("#wall-toggle")
         await chair.wait_for_selector("#wall .tile[data-code='26734']")
         await _playing(chair, "#wall .tile[data-code='26734'] video")
+
+        # A second site, in Hà Nội on relay r1, joins; the wall filtered to its
+        # province shows its feed, and paging replaces the subscriptions.
+        hn_ctx = await browser.new_context(viewport={"width": 1024, "height": 700})
+        hn = await hn_ctx.new_page()
+        await hn.goto(srv.join_link("00004"))
+        await hn.wait_for_selector("#enter:not([hidden])", timeout=10_000)
+        await hn.click("#enter")
+        await hn.wait_for_function("window.diemcauSite.media && window.diemcauSite.media.pub")
+        assert await hn.evaluate("window.diemcauSite.media.grant.node") == "r1"
+        await chair.select_option("#wall-prov", label="Thành phố Hà Nội")
+        await chair.wait_for_selector("#wall .tile[data-code='00004']")
+        assert await chair.locator("#wall .tile").count() == 1
+        await _playing(chair, "#wall .tile[data-code='00004'] video")
         await shot(chair, "media-chair-wall")
+        await chair.select_option("#wall-prov", "-1")
+        await chair.select_option("#wall-state", "all")
+        await chair.select_option("#wall-n", "2")
+        assert "1/3" in await chair.inner_text("#wall-page")  # 10 sites, 4 a page
+        await chair.click("#wall-next")
+        assert "2/3" in await chair.inner_text("#wall-page")
+        assert await chair.locator("#wall .tile").count() == 4
+        assert await chair.evaluate("window.diemcauChair.wall.tiles.size") == 4
+        await hn_ctx.close()
         await site_ctx.close()
         await chair_ctx.close()

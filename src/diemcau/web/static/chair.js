@@ -325,7 +325,7 @@
     $("wall-off").hidden = w.on;
     if (!w.on) { box.replaceChildren(); return; }
     const fresh = [];
-    box.replaceChildren(...page.map((i) => {
+    const nodes = page.map((i) => {
       const code = model.codes[i];
       let tile = w.tiles.get(code);
       if (!tile) {
@@ -338,7 +338,14 @@
       tile.node = tile.node || el("button", { type: "button", class: "tile", dataset: { code }, onclick: () => spotCheck(code), "aria-label": t("spotcheck") + " " + model.names[i] },
         tile.video, el("span", { class: "novid" }, t("connecting_video")), el("span", { class: "label" }, el("span", { class: "dot " + DC.STATES[model.state[i]] }), model.names[i]));
       return tile.node;
-    }));
+    });
+    // Moving a playing <video> in the DOM pauses it: touch the DOM only when the
+    // page really changed, and restart the pictures that were moved.
+    const same = nodes.length === box.children.length && nodes.every((n, k) => box.children[k] === n);
+    if (!same) {
+      box.replaceChildren(...nodes);
+      for (const tile of w.tiles.values()) if (tile.sub) tile.video.play().catch(() => {});
+    }
     if (fresh.length) subscribePage(fresh, gen);
   }
 
