@@ -385,6 +385,7 @@ async def _product_main(args: argparse.Namespace) -> None:
     from diemcau.runtime import Runtime
 
     _raise_fd_limit()
+    pauses = _watch_gc() if os.environ.get("BENCH_VERBOSE") else None
     http_port = int(args.port)
     settings = Settings(
         data_dir=Path(args.data), database_url=args.db, host="127.0.0.1", port=http_port
@@ -416,6 +417,29 @@ async def _product_main(args: argparse.Namespace) -> None:
         stop.set()
 
     await serve(settings, on_ready=ready, stop=stop)
+    if pauses is not None:
+        worst = sorted(pauses, reverse=True)[:5]
+        print(
+            f"    gc: {len(pauses)} collections, worst {[round(p * 1000) for p in worst]} ms",
+            file=sys.stderr,
+        )
+
+
+def _watch_gc() -> list[float]:
+    """Record garbage-collection pauses (diagnostics for latency outliers)."""
+    import gc
+
+    pauses: list[float] = []
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses.append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(callback)
+    return pauses
 
 
 # --- orchestration ------------------------------------------------------------------------------

@@ -104,3 +104,44 @@ async def test_bad_arguments_are_refused(setup: tuple[PresenceHub, Directory]) -
         await hub.send([d.site_ids[0]], "x", {"v": float("nan")})
     with pytest.raises(Invalid):
         await hub.send([d.site_ids[0]], "x", {"blob": "x" * 70_000})
+
+
+def test_public_surface_is_pinned() -> None:
+    import diemcau.presence as presence
+
+    assert sorted(presence.__all__) == [
+        "MAX_MESSAGE_BYTES",
+        "PROTOCOL_VERSION",
+        "CloseCode",
+        "LinkThresholds",
+        "PresenceChange",
+        "PresenceConfig",
+        "PresenceHub",
+        "RateLimiter",
+        "SiteState",
+    ]
+    hub_api = {
+        "send",
+        "broadcast",
+        "follow",
+        "unfollow",
+        "on_message",
+        "is_online",
+        "site_state",
+        "online_site_ids",
+        "add_listener",
+        "publish_staff_event",
+        "close_site",
+        "credentials_changed",
+    }
+    assert hub_api <= set(dir(PresenceHub))
+
+
+def test_rate_limiter_refills_over_time() -> None:
+    from diemcau.presence.ratelimit import RateLimiter
+
+    limiter = RateLimiter(rate=2.0, burst=3.0, now=0.0)
+    assert [limiter.allow(0.0) for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow(0.5)  # one token back after half a second at 2/s
+    assert not limiter.allow(0.5)
+    assert [limiter.allow(100.0) for _ in range(4)] == [True, True, True, False]  # capped
