@@ -19,14 +19,42 @@ PASSWORD = "correct horse battery"
 
 TREE = [
     UnitRecord(code="VN", name="Việt Nam", level="country", unit_type="", parent_code=None),
-    UnitRecord(code="79", name="Thành phố Hồ Chí Minh", level="province", unit_type="Thành phố",
-               parent_code="VN", lat=10.8, lon=106.7),
-    UnitRecord(code="26734", name="Phường Bến Nghé", level="commune", unit_type="Phường",
-               parent_code="79", lat=10.78, lon=106.70),
-    UnitRecord(code="01", name="Thành phố Hà Nội", level="province", unit_type="Thành phố",
-               parent_code="VN", lat=21.0, lon=105.8),
-    UnitRecord(code="00004", name="Phường Ba Đình", level="commune", unit_type="Phường",
-               parent_code="01", lat=21.03, lon=105.83),
+    UnitRecord(
+        code="79",
+        name="Thành phố Hồ Chí Minh",
+        level="province",
+        unit_type="Thành phố",
+        parent_code="VN",
+        lat=10.8,
+        lon=106.7,
+    ),
+    UnitRecord(
+        code="26734",
+        name="Phường Bến Nghé",
+        level="commune",
+        unit_type="Phường",
+        parent_code="79",
+        lat=10.78,
+        lon=106.70,
+    ),
+    UnitRecord(
+        code="01",
+        name="Thành phố Hà Nội",
+        level="province",
+        unit_type="Thành phố",
+        parent_code="VN",
+        lat=21.0,
+        lon=105.8,
+    ),
+    UnitRecord(
+        code="00004",
+        name="Phường Ba Đình",
+        level="commune",
+        unit_type="Phường",
+        parent_code="01",
+        lat=21.03,
+        lon=105.83,
+    ),
 ]
 
 
@@ -68,7 +96,7 @@ async def test_staff_login_and_browse(env: Env) -> None:
     assert me["role"] == "chair" and me["kind"] == "staff"
     stats = (await env.client.get("/api/directory/stats", headers=headers)).json()
     assert stats["province"] == 2 and stats["commune"] == 2
-    found = (await env.client.get("/api/directory/search?q=phuong ben nghe", headers=headers))
+    found = await env.client.get("/api/directory/search?q=phuong ben nghe", headers=headers)
     assert found.status_code == 200
     assert "Phường Bến Nghé" in found.text
 
