@@ -109,17 +109,19 @@ async def test_bad_arguments_are_refused(setup: tuple[PresenceHub, Directory]) -
 def test_public_surface_is_pinned() -> None:
     import diemcau.presence as presence
 
-    assert sorted(presence.__all__) == [
-        "MAX_MESSAGE_BYTES",
-        "PROTOCOL_VERSION",
-        "CloseCode",
-        "LinkThresholds",
-        "PresenceChange",
-        "PresenceConfig",
-        "PresenceHub",
-        "RateLimiter",
-        "SiteState",
-    ]
+    assert sorted(presence.__all__) == sorted(
+        [
+            "MAX_MESSAGE_BYTES",
+            "PROTOCOL_VERSION",
+            "CloseCode",
+            "LinkThresholds",
+            "PresenceChange",
+            "PresenceConfig",
+            "PresenceHub",
+            "RateLimiter",
+            "SiteState",
+        ]
+    )
     hub_api = {
         "send",
         "broadcast",
