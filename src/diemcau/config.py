@@ -36,8 +36,8 @@ class Settings:
     secret_key: str = field(default_factory=lambda: os.environ.get("DIEMCAU_SECRET_KEY", ""))
 
     def resolved_database_url(self) -> str:
-        return self.database_url or os.environ.get("DIEMCAU_DB") or default_sqlite_url(
-            self.data_dir
+        return (
+            self.database_url or os.environ.get("DIEMCAU_DB") or default_sqlite_url(self.data_dir)
         )
 
     def resolved_public_url(self) -> str:

@@ -88,4 +88,3 @@ async def site_login(body: SiteLogin, runtime: Runtime = Depends(get_runtime)) -
 @router.get("/me", response_model=Session, summary="Who the token belongs to")
 async def me(principal: Principal = Depends(get_principal)) -> Session:
     return _session(principal, "", 0)
-
