@@ -457,6 +457,7 @@ async def test_invite_change_on_a_live_meeting(env: Env) -> None:
     e = env
     mid = await _live(e, InviteSpec(unit_ids=(e.w.units["D1"],)))
     await _join(e, "C2-S")
+    await e.svc.floor.grant(e.w.staff["chair"], mid, e.w.site_ids("C2-S"))
     view = await e.svc.set_invites(
         e.w.staff["chair"], mid, InviteSpec(site_ids=tuple(e.w.site_ids("C1-S", "C4-S")))
     )
@@ -465,6 +466,10 @@ async def test_invite_change_on_a_live_meeting(env: Env) -> None:
     assert e.hub.follows[f"meeting:{mid}"] == set(e.w.site_ids("C1-S", "C4-S"))
     with pytest.raises(Forbidden):
         await e.hub.message(e.w.sites["C2-S"], "hand.raise", {"meeting_id": mid})
+    # The removed speaker lost the floor, and every site was told.
+    assert (await e.svc.floor.state(mid)).speakers == ()
+    last = [b for _, k, b in e.hub.broadcasts if k == "floor.changed"][-1]
+    assert last["action"] == "revoke" and last["speakers"] == [] and last["actor"] == "system"
     await _join(e, "C4-S")
 
 

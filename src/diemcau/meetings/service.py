@@ -616,6 +616,8 @@ class MeetingService:
                 if removed:
                     await self.hub.unfollow(self.stream(meeting_id), removed)
                     await self.hub.send(removed, "meeting.removed", {"meeting_id": meeting_id})
+        for sid in removed:  # outside the meeting's lock: a revoke takes it
+            await self.floor.speaker_left(meeting_id, sid)
         await self._staff_event("meeting.updated", view)
         return view
 
@@ -691,15 +693,6 @@ class MeetingService:
                     MeetingHand.closed_at.is_(None),
                 )
                 .values(closed_at=now, outcome="dismissed")
-            )
-            await s.execute(
-                update(MeetingFloor)
-                .where(
-                    MeetingFloor.meeting_id == meeting_id,
-                    MeetingFloor.site_id.in_(chunk),
-                    MeetingFloor.revoked_at.is_(None),
-                )
-                .values(revoked_at=now)
             )
             await s.execute(
                 delete(MeetingParticipant).where(
