@@ -74,6 +74,14 @@ def _receiver_worker(
     out.put(("done", asyncio.run(run())))
 
 
+def udp_rcvbuf_errors() -> int:
+    """Datagrams the kernel dropped for full receive buffers in this namespace."""
+    with open("/proc/net/snmp") as f:
+        lines = [ln.split() for ln in f if ln.startswith("Udp:")]
+    head, vals = lines[0], lines[1]
+    return int(vals[head.index("RcvbufErrors")])
+
+
 async def capacity_step(
     proc: Any, target: tuple[str, int, str, str], feed: int, n: int, seconds: float
 ) -> dict[str, float]:
@@ -100,9 +108,10 @@ async def capacity_step(
         if kind == "ready":
             ready += 1
             started += val
-    cpu0, t0 = proc.cpu_seconds(), time.monotonic()
+    cpu0, t0, drops0 = proc.cpu_seconds(), time.monotonic(), udp_rcvbuf_errors()
     await asyncio.sleep(seconds * 0.9)
     busy = (proc.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+    drops = udp_rcvbuf_errors() - drops0
     got = exp = dead = 0
     for _ in ps:
         kind, val = await asyncio.to_thread(q.get, True, 120)
@@ -116,6 +125,8 @@ async def capacity_step(
         "dead": dead,
         "loss": loss,
         "cpu_pct_per_viewer": 100 * max(0.0, busy - idle) / max(started, 1),
+        "kernel_drops": drops,
+        "expected": exp,
     }
 
 
@@ -286,7 +297,8 @@ async def main(args: argparse.Namespace) -> int:
             rows.append(
                 (
                     f"{where}: {int(s['n'])} light viewers ({int(s['started'])} up)",
-                    f"loss {100 * s['loss']:.2f} %, "
+                    f"loss {100 * s['loss']:.2f} % "
+                    f"({100 * s['kernel_drops'] / max(s['expected'], 1):.1f} % udp drops), "
                     f"Janus {s['cpu_pct_per_viewer']:.2f} % core/viewer",
                     "<=0.5 % core (goal 0.2)",
                 )

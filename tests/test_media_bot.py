@@ -35,6 +35,19 @@ def test_stamp_round_trips_and_corruption_is_detected() -> None:
     assert read_stamp(luma[:20, :100]) is None
 
 
+def test_site_name_drawn_below_the_stamp_leaves_it_readable() -> None:
+    import numpy as np
+
+    from diemcau.sim.media_bot import WIDTH, draw_text
+
+    bg = np.full((HEIGHT, WIDTH), 90, dtype=np.uint8)
+    draw_text(bg, "Phường Bến Nghé")
+    assert (bg[60:75] == 235).any()  # the text is there
+    img = make_frame_luma(42, label_code("P"), 0, bg)
+    stamp = read_stamp(img[:HEIGHT])
+    assert stamp is not None and stamp.sent_ms == 42
+
+
 def test_rtp_counter_counts_loss_across_sequence_wrap() -> None:
     c = RtpCounter()
     for seq in [65530, 65531, 65533, 65535, 0, 1, 3]:

@@ -325,6 +325,14 @@ async def test_relay_killed_sites_move_and_get_the_program_again(
         await wait_for(lambda: linked(orch, "r1", "m2", chair_feed), 6, "chair back on r1")
         assert orch.plan.assignment["A"] == "r2"
         assert len(moves_seen) == 2
+
+        # Stopping the program leaves nothing behind on any node.
+        await orch.stop_program("m2")
+        program_room = chair_grant["publish"]["room"]
+        for node in ("central", "r1", "r2"):
+            assert program_room not in await orch.control(node).rooms()
+        assert await orch.control("central").list_remotes(program_room, chair_feed) is None
+        assert orch.cascade.links() == set()
     finally:
         await orch.close()
 

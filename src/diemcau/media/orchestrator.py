@@ -363,7 +363,8 @@ class MediaOrchestrator:
 
         Paging is a new call with the next page; the console drops the old
         subscriptions. Each entry: ``node``, ``ws_url``, ``token``,
-        ``room_token`` and ``subscribe`` (a list of ``{site, room, feed_id}``).
+        ``room_token``, ``substream`` (the simulcast layer to ask for) and
+        ``subscribe`` (a list of ``{site, room, feed_id}``).
         """
         per_node: dict[str, list[str]] = {}
         for code in dict.fromkeys(site_codes):
@@ -385,6 +386,9 @@ class MediaOrchestrator:
                     "token": node.browser_token(self.token_ttl),
                     "room_token": node.room_token(rooms, self.token_ttl),
                     "expires_at": self._expiry(),
+                    # Where the site publishes simulcast, subscribe with
+                    # VideoRoom "substream": 0 (the thumbnail layer).
+                    "substream": 0,
                     "subscribe": [
                         {"site": c, "room": room_id("uplink", c), "feed_id": feed_id("site", c)}
                         for c in codes

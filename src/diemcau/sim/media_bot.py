@@ -99,6 +99,71 @@ def _read_word(luma: np.ndarray[Any, Any], row: int) -> int:
     return word
 
 
+# A 3x5 pixel font (rows top to bottom) so a human watching a bot's video can
+# read which site it is. Text is folded to ASCII capitals first.
+_GLYPHS: dict[str, str] = {
+    "0": "### #.# #.# #.# ###",
+    "1": ".#. ##. .#. .#. ###",
+    "2": "### ..# ### #.. ###",
+    "3": "### ..# ### ..# ###",
+    "4": "#.# #.# ### ..# ..#",
+    "5": "### #.. ### ..# ###",
+    "6": "### #.. ### #.# ###",
+    "7": "### ..# ..# ..# ..#",
+    "8": "### #.# ### #.# ###",
+    "9": "### #.# ### ..# ###",
+    "A": ".#. #.# ### #.# #.#",
+    "B": "##. #.# ##. #.# ##.",
+    "C": "### #.. #.. #.. ###",
+    "D": "##. #.# #.# #.# ##.",
+    "E": "### #.. ### #.. ###",
+    "F": "### #.. ### #.. #..",
+    "G": "### #.. #.# #.# ###",
+    "H": "#.# #.# ### #.# #.#",
+    "I": "### .#. .#. .#. ###",
+    "J": "..# ..# ..# #.# ###",
+    "K": "#.# #.# ##. #.# #.#",
+    "L": "#.. #.. #.. #.. ###",
+    "M": "#.# ### ### #.# #.#",
+    "N": "##. #.# #.# #.# #.#",
+    "O": "### #.# #.# #.# ###",
+    "P": "### #.# ### #.. #..",
+    "Q": "### #.# #.# ### ..#",
+    "R": "### #.# ##. #.# #.#",
+    "S": "### #.. ### ..# ###",
+    "T": "### .#. .#. .#. .#.",
+    "U": "#.# #.# #.# #.# ###",
+    "V": "#.# #.# #.# #.# .#.",
+    "W": "#.# #.# ### ### #.#",
+    "X": "#.# #.# .#. #.# #.#",
+    "Y": "#.# #.# .#. .#. .#.",
+    "Z": "### ..# .#. #.. ###",
+    "-": "... ... ### ... ...",
+    " ": "... ... ... ... ...",
+    ".": "... ... ... ... .#.",
+}
+TEXT_SCALE = 3
+TEXT_TOP = 60
+
+
+def draw_text(luma: np.ndarray[Any, Any], text: str, top: int = TEXT_TOP) -> None:
+    """Draw ``text`` (folded to ASCII capitals) in white on a black band."""
+    from diemcau.text import fold
+
+    chars = fold(text).upper()[: WIDTH // (4 * TEXT_SCALE)]
+    band = 5 * TEXT_SCALE
+    luma[top - 4 : top + band + 4, :] = 16
+    for i, ch in enumerate(chars):
+        rows = _GLYPHS.get(ch, _GLYPHS["."]).split()
+        x0 = 4 + i * 4 * TEXT_SCALE
+        for r, row in enumerate(rows):
+            for c, px in enumerate(row):
+                if px == "#":
+                    y = top + r * TEXT_SCALE
+                    x = x0 + c * TEXT_SCALE
+                    luma[y : y + TEXT_SCALE, x : x + TEXT_SCALE] = 235
+
+
 @dataclass(frozen=True)
 class FrameStamp:
     """What a frame says about itself: send time (ms, 32-bit wall clock) and sender."""
@@ -107,11 +172,20 @@ class FrameStamp:
     label: int
 
 
-def make_frame_luma(sent_ms: int, label: int, shade: int) -> np.ndarray[Any, Any]:
-    """A yuv420p plane stack with the stamp blocks on the first four block rows."""
+def make_frame_luma(
+    sent_ms: int, label: int, shade: int, background: np.ndarray[Any, Any] | None = None
+) -> np.ndarray[Any, Any]:
+    """A yuv420p plane stack with the stamp blocks on the first four block rows.
+
+    ``background`` (a prepared luma plane, e.g. with the site's name drawn)
+    fills the rest; otherwise a flat ``shade``.
+    """
     img = np.full((HEIGHT * 3 // 2, WIDTH), 128, dtype=np.uint8)
     luma = img[:HEIGHT]
-    luma[4 * BLOCK :, :] = shade
+    if background is not None:
+        luma[:] = background
+    else:
+        luma[4 * BLOCK :, :] = shade
     _draw_word(luma, 0, sent_ms)
     _draw_word(luma, 1, ~sent_ms & 0xFFFFFFFF)
     _draw_word(luma, 2, label)
@@ -139,6 +213,8 @@ class StampedVideoTrack(MediaStreamTrack):
         self._code = label_code(label)
         self._start: float | None = None
         self._count = 0
+        self._background = np.full((HEIGHT, WIDTH), 90, dtype=np.uint8)
+        draw_text(self._background, label)
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
@@ -150,8 +226,11 @@ class StampedVideoTrack(MediaStreamTrack):
             wait = self._start + self._count / FPS - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-        shade = 40 + (self._count * 3) % 180
-        img = make_frame_luma(_now_ms32(), self._code, shade)
+        # A moving bar keeps the encoder busy like a real camera, a little.
+        bg = self._background.copy()
+        x = (self._count * 4) % WIDTH
+        bg[HEIGHT - 40 :, x : x + 16] = 200
+        img = make_frame_luma(_now_ms32(), self._code, 0, bg)
         frame = av.VideoFrame.from_ndarray(img, format="yuv420p")
         frame.pts = self._count * (90000 // FPS)
         frame.time_base = fractions.Fraction(1, 90000)
@@ -473,7 +552,9 @@ class LightReceiver(ViewerBot):
     """A subscriber that never decodes: RTP packets are counted and dropped.
 
     The PC negotiates and keeps ICE/DTLS/SRTP like any subscriber, so Janus
-    does the same work per viewer; this process only decrypts and counts.
+    does the same work per viewer. Here each packet is decrypted (libsrtp)
+    and only its clear header read (sequence number, SSRC): no RTP parsing,
+    no jitter buffer, no decoder.
     """
 
     def __init__(self, target: JanusTarget, feed_id: int) -> None:
@@ -483,13 +564,19 @@ class LightReceiver(ViewerBot):
 
         @self.pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
+            counter = self.counter
+
+            async def _count(data: bytes, arrival_time_ms: int) -> None:
+                if len(data) >= 12:
+                    counter.add(
+                        int.from_bytes(data[8:12], "big"),
+                        int.from_bytes(data[2:4], "big"),
+                        len(data) - 12,
+                    )
+
             for transceiver in self.pc.getTransceivers():
-                receiver = transceiver.receiver
-
-                async def _count(packet: Any, arrival_time_ms: int) -> None:
-                    self.counter.add(packet.ssrc, packet.sequence_number, len(packet.payload))
-
-                receiver._handle_rtp_packet = _count  # type: ignore[method-assign]
+                dtls = transceiver.receiver.transport
+                dtls._handle_rtp_data = _count  # type: ignore[method-assign]
 
     async def wait_packets(self, count: int, timeout: float = 5.0) -> float:
         """Wait until ``count`` more RTP packets arrived; returns when the first ever came."""
