@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 from playwright.async_api import Page
 
 from tests.browser import HeartbeatSite, chromium, live_server, shot, staff_login, wait_for
@@ -55,9 +56,22 @@ async def test_dashboard_shows_a_cut_site_offline(tmp_path: Path) -> None:
         sites = [HeartbeatSite(hub.url, srv.join_codes[c]) for c in codes]
         for site in sites:
             await site.start()
+        # A live meeting with these sites: a site cut during it raises an alert.
+        async with httpx.AsyncClient(base_url=srv.base_url, timeout=10) as api:
+            token = await _login(api, "chair", srv.staff_password)
+            auth = {"Authorization": "Bearer " + token}
+            r = await api.post(
+                "/api/meetings",
+                json={"title": "Giao ban", "invite": {"sites": list(codes)}},
+                headers=auth,
+            )
+            assert r.status_code == 201, r.text
+            r = await api.post(f"/api/meetings/{r.json()['id']}/start", headers=auth)
+            assert r.status_code == 200, r.text
+
         page = await browser.new_page(viewport={"width": 1366, "height": 768})
         await staff_login(page, srv.base_url, "/dashboard", "chair")
-        await page.wait_for_function("Number(document.querySelector('#map').dataset.draws||0) > 0")
+        await page.wait_for_selector("#live[data-state=live]")  # the staff stream, not polling
         for code in codes:
             await wait_for(lambda c=code: _online(page, c), timeout=10)  # type: ignore[misc]
         assert await page.inner_text("[data-kpi=k_online] b") == "3"
@@ -72,9 +86,50 @@ async def test_dashboard_shows_a_cut_site_offline(tmp_path: Path) -> None:
         # The tree row of its province counts it too.
         row = "#tree li[data-prov='79'] .pcount"
         await wait_for(lambda: _text_starts(page, row, "1 / 5"), timeout=3)
+        # And the alerts list names it (rule: a site offline during a live meeting).
+        await page.wait_for_selector("#alerts li[data-alert]:has-text('27004')", timeout=10_000)
         await shot(page, "dashboard-site-offline")
         for site in sites:
             await site.close()
+
+
+async def test_dashboard_colours_the_map_by_an_indicator(tmp_path: Path) -> None:
+    async with live_server(tmp_path, join_sites=("27259", "27004")) as srv, chromium() as browser:
+        async with httpx.AsyncClient(base_url=srv.base_url, timeout=10) as api:
+            for code, zone in (("27259", "green"), ("27004", "red")):
+                r = await api.post("/api/auth/site-login", json={"join_code": srv.join_codes[code]})
+                token = r.json()["token"]
+                values = {"new_cases": 3, "under_treatment": 1, "deaths": 0, "zone_level": zone}
+                r = await api.post(
+                    "/api/command/reports",
+                    json={"schema": "covid19", "values": values},
+                    headers={"Authorization": "Bearer " + token},
+                )
+                assert r.status_code == 200, r.text
+        page = await browser.new_page(viewport={"width": 1366, "height": 768})
+        await staff_login(page, srv.base_url, "/dashboard", "chair")
+        await page.wait_for_function("Number(document.querySelector('#map').dataset.draws||0) > 0")
+        await page.wait_for_selector(
+            "#colorby option[value='covid19|zone_level']", state="attached"
+        )
+        await page.select_option("#colorby", "covid19|zone_level")
+        await page.wait_for_selector("#legend:has-text('Cấp độ dịch')")
+        # #d7191c (red zone) and #2e9d4a (green zone), read back from the canvas.
+        red = await wait_for(lambda: _pixel_is(page, "27004", (0xD7, 0x19, 0x1C)), timeout=5)
+        green = await wait_for(lambda: _pixel_is(page, "27259", (0x2E, 0x9D, 0x4A)), timeout=5)
+        assert red and green
+        await shot(page, "dashboard-indicator")
+
+
+async def _pixel_is(page: Page, code: str, rgb: tuple[int, int, int]) -> bool:
+    got = await _pixel(page, code)
+    return all(abs(a - b) <= 6 for a, b in zip(got, rgb, strict=True))
+
+
+async def _login(api: httpx.AsyncClient, username: str, password: str) -> str:
+    r = await api.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])
 
 
 async def _text_starts(page: Page, selector: str, prefix: str) -> bool:

@@ -66,7 +66,8 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         # Self-test: the network check reaches its relay and sends media through it.
         await site.wait_for_function("document.querySelector('#preview').videoWidth > 0")
         await site.click("#netcheck")
-        verdict = await site.wait_for_selector("[data-verdict]", timeout=15_000)
+        verdict = site.locator("[data-verdict]")
+        await verdict.wait_for(timeout=15_000)
         assert await verdict.get_attribute("data-verdict") == "good", await site.inner_text(
             "#checks"
         )

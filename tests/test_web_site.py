@@ -63,7 +63,8 @@ async def test_site_terminal_join_meeting_floor_inbox_reconnect(tmp_path: Path) 
         await page.wait_for_selector("#tone-state:has-text('Đang phát')")
         # Without a media service the network check says so plainly.
         await page.click("#netcheck")
-        verdict = await page.wait_for_selector("[data-verdict]")
+        verdict = page.locator("[data-verdict]")
+        await verdict.wait_for()
         assert await verdict.get_attribute("data-verdict") == "bad"
         await shot(page, "site-setup")
 

@@ -7,7 +7,7 @@
   let map = null;
   let me = null;
   let openProv = -1;
-  let indicators = {}; // key -> {label, values: Map(siteId -> number), max}
+  const indicators = {}; // "schema|indicator" -> {labels, values: Map(site id -> {value, color}), range}
 
   document.getElementById("main").prepend(DC.loginCard());
   DC.header("dash_title");
@@ -62,10 +62,14 @@
 
   function legend() {
     const box = $("legend");
-    const sel = $("colorby").value;
-    if (sel !== "state" && indicators[sel]) {
-      const ind = indicators[sel];
-      box.replaceChildren(el("b", {}, ind.label), el("span", { class: "ramp" }), el("span", {}, "0 – " + fmt(ind.max)));
+    const ind = indicators[$("colorby").value];
+    if (ind && ind.values) {
+      const label = (LANG === "en" ? ind.label_en : ind.label_vi) + (ind.period ? " · " + ind.period : "");
+      const items = [el("b", {}, label)];
+      if (ind.legendItems) items.push(...ind.legendItems.map((c) => el("span", { class: "leg" }, el("span", { class: "dot", style: "background:" + c.color }), LANG === "en" ? c.label_en : c.label_vi)));
+      else if (ind.range) items.push(el("span", { class: "ramp" }), el("span", {}, fmt(ind.range.min) + " – " + fmt(ind.range.max)));
+      items.push(el("span", { class: "leg" }, el("span", { class: "dot", style: "background:#b0b8c1" }), t("noreport")));
+      box.replaceChildren(...items);
       return;
     }
     box.replaceChildren(...["online", "degraded", "offline", "unknown"].map((s) =>
@@ -103,44 +107,81 @@
     e.textContent = t("live_" + mode);
   }
 
+  let alertsCache = [];
+
   async function loadAlerts() {
-    const ul = $("alerts");
     try {
-      const r = await DC.api("/api/command/alerts?state=open");
-      const list = Array.isArray(r) ? r : (r.alerts || r.items || []);
-      ul.replaceChildren(...(list.length ? list.slice(0, 50).map((a) => el("li", { class: "alert " + (a.severity || "") },
-        el("b", {}, a.title || a.kind || a.rule || ""), " ", el("span", {}, a.message || a.text || ""),
-        el("span", { class: "muted" }, " " + DC.time(a.raised_at || a.at || a.created_at)))) : [el("li", { class: "muted" }, t("noalerts"))]));
+      const r = await DC.api("/api/command/alerts?active=true&limit=100");
+      alertsCache = Array.isArray(r) ? r : [];
+      renderAlerts(true);
     } catch (e) {
-      ul.replaceChildren(el("li", { class: "muted" }, e.status === 404 ? t("alerts_na") : t("noalerts")));
+      alertsCache = null;
+      renderAlerts(e.status === 404);
     }
   }
 
-  async function loadIndicators() {
-    try {
-      const r = await DC.api("/api/command/map");
-      const sel = $("colorby");
-      for (const ind of r.indicators || []) {
-        const values = new Map();
-        let max = 0;
-        (ind.site_ids || []).forEach((id, k) => { values.set(id, ind.values[k]); max = Math.max(max, ind.values[k] || 0); });
-        indicators[ind.key] = { label: ind.label || ind.key, values, max };
-        sel.append(el("option", { value: ind.key }, ind.label || ind.key));
-      }
-    } catch (_e) { /* the command center is optional: colour by state only */ }
+  function renderAlerts(available) {
+    const ul = $("alerts");
+    if (!alertsCache || !available) { ul.replaceChildren(el("li", { class: "muted" }, t(available ? "noalerts" : "alerts_na"))); return; }
+    if (!alertsCache.length) { ul.replaceChildren(el("li", { class: "muted" }, t("noalerts"))); return; }
+    ul.replaceChildren(...alertsCache.map((a) => {
+      const site = a.site_id !== null && a.site_id !== undefined ? model.byId.get(a.site_id) : undefined;
+      return el("li", { class: "alert " + (a.severity || ""), dataset: { alert: a.id } },
+        el("span", { class: "badge " + (a.severity === "critical" || a.severity === "high" ? "bad" : "warn") }, t("sev_" + (a.severity || "info"))), " ",
+        LANG === "en" ? a.message_en : a.message_vi, " ",
+        el("span", { class: "muted" }, DC.time(a.raised_at)), " ",
+        site !== undefined ? el("button", { type: "button", class: "secondary", onclick: () => map.select(site, true) }, t("show")) : null,
+        a.acknowledged_at ? el("span", { class: "ok" }, " ✓ " + (a.acknowledged_by || "")) : el("button", { type: "button", class: "secondary", onclick: () => ackAlert(a.id) }, t("ack_alert")));
+    }));
   }
 
-  function colorBy() {
+  async function ackAlert(id) {
+    try { await DC.api(`/api/command/alerts/${id}/ack`, { method: "POST", body: {} }); await loadAlerts(); } catch (e) { DC.toast(e.message, "bad"); }
+  }
+
+  async function loadIndicators() {
+    let schemas = [];
+    try { schemas = await DC.api("/api/command/schemas"); } catch (_e) { return; } // colour by state only
+    const sel = $("colorby");
+    for (const sc of schemas) {
+      const group = el("optgroup", { label: LANG === "en" ? sc.label_en : sc.label_vi });
+      for (const ind of sc.indicators || []) {
+        if (ind.type === "text") continue;
+        const key = sc.key + "|" + ind.key;
+        indicators[key] = { schema: sc.key, key: ind.key, label_vi: ind.label_vi, label_en: ind.label_en, values: null };
+        group.append(el("option", { value: key }, LANG === "en" ? ind.label_en : ind.label_vi));
+      }
+      if (group.children.length) sel.append(group);
+    }
+  }
+
+  const RAMP = ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"];
+
+  async function colorBy() {
     const key = $("colorby").value;
     const ind = indicators[key];
-    map.colorOf = ind ? (i) => {
-      const v = ind.values.get(model.ids[i]);
-      if (v === undefined || v === null) return "#b0b8c1";
-      const f = ind.max ? Math.min(1, v / ind.max) : 0;
-      const shade = Math.round(f * 4);
-      return ["#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15"][shade];
-    } : null;
-    legend(); map.request();
+    if (!ind) { map.colorOf = null; relegend(); return; }
+    try {
+      const r = await DC.api(`/api/command/map?schema=${encodeURIComponent(ind.schema)}&indicator=${encodeURIComponent(ind.key)}`);
+      ind.values = new Map(r.sites.map((x) => [x.site_id, x]));
+      ind.range = r.range || null; ind.legendItems = r.legend || null; ind.period = r.period;
+    } catch (e) { DC.toast(e.message, "bad"); $("colorby").value = "state"; map.colorOf = null; legend(); map.request(); return; }
+    map.colorOf = (i) => {
+      const x = ind.values.get(model.ids[i]);
+      if (!x) return "#b0b8c1";
+      if (x.color) return x.color;
+      const v = Number(x.value);
+      if (!ind.range || ind.range.max <= ind.range.min) return RAMP[2];
+      const f = (v - ind.range.min) / (ind.range.max - ind.range.min);
+      return RAMP[Math.min(4, Math.max(0, Math.floor(f * 5)))];
+    };
+    relegend();
+  }
+
+  /** A new legend may be taller or shorter: refit unless the user moved the map. */
+  function relegend() {
+    legend();
+    if (!map.userMoved) map.focusProvince(map.focusProv); else map.request();
   }
 
   function find(q) {
@@ -163,9 +204,9 @@
     me = who;
     $("scope").textContent = who.province_id ? t("scope_prov") : t("scope_nation");
     const cfg = await DC.api("/api/web/config").catch(() => ({ tile_url: "" }));
-    map = new SiteMap($("map"), model, { tileUrl: cfg.tile_url, onHover: tip, onSelect: siteCard });
+    map = new SiteMap($("map"), model, { tileUrl: cfg.tile_url, onHover: tip, onSelect: siteCard, legend: $("legend") });
     window.diemcauDashboard = { map, model }; // for tests and the browser console
-    const live = new StaffLive(model, { onStatus: liveStatus, onEvent: (ev) => { if (/alert/.test(ev.kind || "")) loadAlerts(); } });
+    const live = new StaffLive(model, { onStatus: liveStatus, onEvent: (ev) => { if (/^alert/.test(ev.kind || "")) loadAlerts(); } });
     await live.start();
     map.setData();
     renderTree(); renderKpis(); legend();
@@ -184,6 +225,6 @@
     });
     document.addEventListener("langchange", () => {
       $("scope").textContent = who.province_id ? t("scope_prov") : t("scope_nation");
-      loadAlerts(); renderTree(); renderKpis(); legend(); siteCard(map.selected); liveStatus(live.mode); });
+      renderAlerts(alertsCache !== null); renderTree(); renderKpis(); legend(); siteCard(map.selected); liveStatus(live.mode); });
   }).catch((e) => DC.toast(e.message, "bad"));
 })();

@@ -27,6 +27,8 @@ const I18N = {
     k_sites: "Điểm cầu", k_online: "Trực tuyến", k_degraded: "Kết nối kém", k_offline: "Mất kết nối",
     k_rate: "Tỷ lệ kết nối", k_inmeeting: "Đang dự họp",
     scope_prov: "(tỉnh của tôi)", scope_nation: "(toàn quốc)",
+    noreport: "Chưa báo cáo", show: "Xem", ack_alert: "Đã biết", sev_critical: "Nghiêm trọng", sev_high: "Cao",
+    sev_warning: "Cảnh báo", sev_info: "Thông tin", sev_medium: "Trung bình", sev_low: "Thấp",
     // site terminal
     site_title: "Điểm cầu", reconnecting: "Mất kết nối — đang tự động kết nối lại…",
     onair: "ĐANG PHÁT BIỂU — cả hội nghị đang nghe và thấy điểm cầu này",
@@ -93,6 +95,8 @@ const I18N = {
     k_sites: "Sites", k_online: "Online", k_degraded: "Degraded", k_offline: "Offline",
     k_rate: "Connected", k_inmeeting: "In meeting",
     scope_prov: "(my province)", scope_nation: "(whole country)",
+    noreport: "No report", show: "Show", ack_alert: "Acknowledge", sev_critical: "Critical", sev_high: "High",
+    sev_warning: "Warning", sev_info: "Info", sev_medium: "Medium", sev_low: "Low",
     site_title: "Site", reconnecting: "Connection lost — reconnecting automatically…",
     onair: "ON AIR — the whole meeting hears and sees this site",
     muted_imposed: "The chair has muted every site", join_h: "Join as a site",

@@ -57,7 +57,8 @@ class SiteMap {
     const w = box.clientWidth || 600, h = box.clientHeight || 400;
     const bw = Math.max(b[2] - b[0], 0.002), bh = Math.max(b[3] - b[1], 0.002);
     // Leave room for the legend at the bottom and the site card on the right.
-    const padTop = 24, padBottom = 56, padX = 24;
+    const legend = this.opts.legend;
+    const padTop = 24, padX = 24, padBottom = Math.max(32, (legend ? legend.offsetHeight : 0) + 20);
     this.scale = Math.min((w - 2 * padX) / bw, (h - padTop - padBottom) / bh);
     this.cx = (b[0] + b[2]) / 2;
     this.cy = (b[1] + b[3]) / 2 + (padBottom - padTop) / 2 / this.scale;
