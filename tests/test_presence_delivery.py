@@ -117,10 +117,11 @@ async def test_fresh_client_gets_no_replay_and_the_token_resumes(
     await again.close()
 
 
-async def test_durable_messages_survive_a_server_restart(
-    db: Database, directory: Directory
-) -> None:
+async def test_durable_messages_survive_a_server_restart(any_db: Database) -> None:
+    """On SQLite and on PostgreSQL."""
+    db = any_db
     key = await db.secret_key()
+    directory = await make_sites(db, key, per_province=4)
     a, b = directory.site_ids[:2]
     first = PresenceHub(db, key, fast_config())
     await first.start()

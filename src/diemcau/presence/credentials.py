@@ -87,6 +87,11 @@ class CredentialCache:
         self._digests = digests
         self.sites = sites
         self.generation += 1
+        self._fingerprint = (
+            len(sites),
+            sum(i.credential_version for i in sites.values()),
+            sum(1 for i in sites.values() if i.revoked),
+        )
         return changed
 
     async def poll_versions(self) -> list[int]:
@@ -108,9 +113,7 @@ class CredentialCache:
         fingerprint = (int(row[0]), int(row[1]), int(row[2]))
         if fingerprint == self._fingerprint:
             return []
-        changed = await self.load()
-        self._fingerprint = fingerprint
-        return changed
+        return await self.load()
 
     def _learn(self, principal: SitePrincipal, join_code: str) -> None:
         """Cache a credential the store just confirmed (no full reload per late site)."""

@@ -31,7 +31,7 @@ from diemcau.accounts.service import SitePrincipal, issue_session_token
 from diemcau.errors import DomainError, Invalid
 from diemcau.presence.credentials import CredentialCache, SiteInfo
 from diemcau.presence.health import DEFAULT_THRESHOLDS, LinkThresholds
-from diemcau.presence.models import PresenceEvent, PresenceFollow
+from diemcau.presence.models import EVENTS_TABLE, FOLLOWS_TABLE, PresenceFollow
 from diemcau.presence.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
@@ -461,7 +461,7 @@ class PresenceHub:
             async with self.db.session() as s:
                 for i in range(0, len(new), 1000):
                     await s.execute(
-                        insert(PresenceFollow),
+                        insert(FOLLOWS_TABLE),
                         [
                             {"stream": stream, "site_id": sid, "from_seq": from_seq}
                             for sid in new[i : i + 1000]
@@ -799,7 +799,8 @@ class PresenceHub:
             return
         try:
             async with self.db.session() as s:
-                await s.execute(insert(PresenceEvent), rows)
+                # Core insert: the ORM bulk path costs ~10x more per row in the event loop.
+                await s.execute(insert(EVENTS_TABLE), rows)
         except Exception:
             log.exception("writing %d presence transitions failed; retrying", len(rows))
             self._log_rows[:0] = rows

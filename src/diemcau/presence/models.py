@@ -10,13 +10,31 @@ broadcast stream.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from diemcau.store.models import Base, utcnow
 
-__all__ = ["PresenceEvent", "PresenceMessage", "PresenceFollow"]
+__all__ = [
+    "PresenceEvent",
+    "PresenceMessage",
+    "PresenceFollow",
+    "EVENTS_TABLE",
+    "MESSAGES_TABLE",
+    "FOLLOWS_TABLE",
+]
 
 
 class PresenceEvent(Base):
@@ -67,3 +85,10 @@ class PresenceFollow(Base):
         ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     from_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The tables themselves, for Core bulk inserts (the ORM bulk path costs far more per row,
+# and these inserts run on the event loop during a national join).
+EVENTS_TABLE = cast(Table, PresenceEvent.__table__)
+MESSAGES_TABLE = cast(Table, PresenceMessage.__table__)
+FOLLOWS_TABLE = cast(Table, PresenceFollow.__table__)

@@ -88,7 +88,8 @@ class PresenceServer:
     async def _handle(self, conn: ServerConnection) -> None:
         hub = self.hub
         try:
-            data = await asyncio.wait_for(conn.recv(decode=False), hub.config.hello_timeout_s)
+            async with asyncio.timeout(hub.config.hello_timeout_s):  # no extra task per join
+                data = await conn.recv(decode=False)
         except TimeoutError:
             await _close(conn, CloseCode.HELLO_TIMEOUT, "no hello in time")
             return

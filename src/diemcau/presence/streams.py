@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select
 
-from diemcau.presence.models import PresenceMessage
+from diemcau.presence.models import MESSAGES_TABLE, PresenceMessage
 from diemcau.presence.protocol import SITE_STREAM, msg_frame
 from diemcau.store import Database
 
@@ -232,7 +232,7 @@ class MessageWriter:
         ]
         try:
             async with self.db.session() as s:
-                await s.execute(insert(PresenceMessage), values)
+                await s.execute(insert(MESSAGES_TABLE), values)
         except Exception as exc:
             log.exception("storing %d presence messages failed", len(values))
             for b in batches:
