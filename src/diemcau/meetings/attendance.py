@@ -366,6 +366,8 @@ class Attendance:
         if key not in self._wants and key not in self._open:
             return  # never joined, or left on purpose: presence alone changes nothing
         async with self._lock(site_id):
+            if self._stopped:
+                return
             # The hub runs listeners as concurrent tasks, so transitions may be handled
             # out of order: act on the hub's state now, not on the (maybe stale) event.
             online = self.svc.hub.is_online(site_id)

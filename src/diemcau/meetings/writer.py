@@ -63,13 +63,27 @@ class AttendanceWriter:
             try:
                 ids = await self._write(batch)
             except Exception as exc:
+                if len(batch) == 1:
+                    self._settle(batch[0], exc)
+                    continue
+                # One bad change must not fail the others: retry each on its own.
                 for op in batch:
-                    if op.future is not None and not op.future.done():
-                        op.future.set_exception(exc)
+                    try:
+                        self._settle(op, (await self._write([op]))[0])
+                    except Exception as one:
+                        self._settle(op, one)
                 continue
             for op, ident in zip(batch, ids, strict=True):
-                if op.future is not None and not op.future.done():
-                    op.future.set_result(ident)
+                self._settle(op, ident)
+
+    @staticmethod
+    def _settle(op: AttendanceOp, result: int | None | Exception) -> None:
+        if op.future is None or op.future.done():
+            return
+        if isinstance(result, Exception):
+            op.future.set_exception(result)
+        else:
+            op.future.set_result(result)
 
     async def _write(self, batch: list[AttendanceOp]) -> list[int | None]:
         """One transaction, one executemany per statement kind (a site has at most one op
