@@ -13,7 +13,7 @@ alert to each province officer whose sites lag behind).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -26,10 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from diemcau.command.actors import Actor
 from diemcau.command.alerts import AlertService
 from diemcau.command.models import Directive, DirectiveRecipient
+from diemcau.command.targets import Target, resolve_target
 from diemcau.command.timeutil import Clock, aware, iso, now_from
 from diemcau.command.writes import writing
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.store import Database, Site, Unit
+from diemcau.store import Database, Site
 
 __all__ = [
     "Attachment",
@@ -91,27 +92,6 @@ class Attachment(BaseModel):
         if value and not value.startswith(("https://", "http://", "/")):
             raise ValueError("must be an http(s) URL or a path on this server")
         return value
-
-
-class Target(BaseModel):
-    """Which sites receive a directive; the union of every filter given.
-
-    Area filters (country, provinces, districts, units) select every
-    non-chair, non-revoked site in the area, optionally only of some `kinds`
-    (e.g. ``["commune"]``); `sites` names sites explicitly.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    country: bool = False
-    provinces: list[str] = Field(default_factory=list, max_length=100)
-    districts: list[str] = Field(default_factory=list, max_length=2000)
-    units: list[str] = Field(default_factory=list, max_length=2000)
-    sites: list[str] = Field(default_factory=list, max_length=20000)
-    kinds: list[str] = Field(default_factory=list, max_length=8)
-
-    def empty(self) -> bool:
-        return not (self.country or self.provinces or self.districts or self.units or self.sites)
 
 
 class DirectiveIn(BaseModel):
@@ -259,107 +239,6 @@ class DirectiveService:
 
     # --- issuing ---------------------------------------------------------------------
 
-    async def _resolve(
-        self, s: AsyncSession, actor: Actor, target: Target
-    ) -> list[tuple[int, int | None]]:
-        """(site id, province id) of every site the target selects, checked against scope."""
-        if target.empty():
-            raise Invalid(
-                "target: choose the country, provinces, districts, units or sites",
-                code="no_target",
-            )
-        if target.country and actor.province_id is not None:
-            raise Forbidden(
-                "target: a province officer may only direct sites of its own province",
-                code="other_province",
-            )
-        base = select(Site.id, Site.province_id).where(
-            Site.kind != "chair", Site.revoked.is_(False)
-        )
-        if target.kinds:
-            base = base.where(Site.kind.in_(target.kinds))
-        found: dict[int, int | None] = {}
-
-        async def take(q: Any) -> None:
-            for sid, pid in (await s.execute(q)).all():
-                found[sid] = pid
-
-        if target.country:
-            await take(base)
-        if target.provinces:
-            ids = await self._unit_ids(s, "provinces", target.provinces, level="province")
-            await take(base.where(Site.province_id.in_(ids)))
-        for field_name, codes, level in (
-            ("districts", target.districts, "district"),
-            ("units", target.units, None),
-        ):
-            if codes:
-                roots = await self._unit_ids(s, field_name, codes, level=level)
-                subtree = await self._subtree(s, roots)
-                for i in range(0, len(subtree), 900):
-                    await take(base.where(Site.unit_id.in_(subtree[i : i + 900])))
-        if target.sites:
-            wanted = sorted(set(target.sites))
-            rows: list[Any] = []
-            for i in range(0, len(wanted), 900):
-                q = select(Site.id, Site.code, Site.province_id, Site.kind, Site.revoked).where(
-                    Site.code.in_(wanted[i : i + 900])
-                )
-                rows += (await s.execute(q)).all()
-            known = {r.code for r in rows}
-            missing = [c for c in wanted if c not in known]
-            if missing:
-                raise Invalid(f"target.sites: unknown site code '{missing[0]}'", code="no_site")
-            for r in rows:
-                if r.kind == "chair":
-                    raise Invalid(f"target.sites: '{r.code}' is the chair site", code="chair")
-                if not r.revoked:
-                    found[r.id] = r.province_id
-        if actor.province_id is not None:
-            outside = [sid for sid, pid in found.items() if pid != actor.province_id]
-            if outside:
-                raise Forbidden(
-                    "target: a province officer may only direct sites of its own province",
-                    code="other_province",
-                )
-        if not found:
-            raise Invalid("target: no site matches", code="no_recipients")
-        return sorted(found.items())
-
-    @staticmethod
-    async def _unit_ids(
-        s: AsyncSession, field_name: str, codes: Sequence[str], *, level: str | None
-    ) -> list[int]:
-        wanted = sorted(set(codes))
-        rows = (
-            await s.execute(select(Unit.id, Unit.code, Unit.level).where(Unit.code.in_(wanted)))
-        ).all()
-        by_code = {r.code: r for r in rows}
-        for code in wanted:
-            row = by_code.get(code)
-            if row is None:
-                raise Invalid(f"target.{field_name}: unknown unit code '{code}'", code="no_unit")
-            if level is not None and row.level != level:
-                raise Invalid(
-                    f"target.{field_name}: '{code}' is a {row.level}, not a {level}",
-                    code="wrong_level",
-                )
-        return [by_code[c].id for c in wanted]
-
-    @staticmethod
-    async def _subtree(s: AsyncSession, roots: list[int]) -> list[int]:
-        """The units below `roots` (inclusive), level by level."""
-        seen = set(roots)
-        frontier = list(roots)
-        while frontier:
-            children: list[int] = []
-            for i in range(0, len(frontier), 900):
-                q = select(Unit.id).where(Unit.parent_id.in_(frontier[i : i + 900]))
-                children += [u for u in (await s.scalars(q)).all() if u not in seen]
-            seen.update(children)
-            frontier = children
-        return sorted(seen)
-
     async def issue_directive(self, actor: Actor, data: DirectiveIn) -> DirectiveView:
         """Persist, audit, deliver (lossless) and announce a new directive."""
         actor.require_staff("issue directives")
@@ -386,7 +265,7 @@ class DirectiveService:
                 return await self.get(actor, known)
         try:
             async with writing(self.db) as s:
-                recipients = await self._resolve(s, actor, data.target)
+                recipients = await resolve_target(s, actor, data.target)
                 row = Directive(
                     title=data.title.strip(),
                     body=data.body.strip(),
