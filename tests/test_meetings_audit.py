@@ -88,3 +88,35 @@ async def test_lifecycle_floor_and_attendance_on_both_stores(any_db: Database) -
     assert by["C1-S"].presence_s == pytest.approx(62)
     assert by["C3-S"].presence_s == pytest.approx(61)  # joined at 1, dropped at 62
     await svc.stop()
+
+
+def test_public_surface_is_pinned() -> None:
+    import diemcau.meetings as meetings
+
+    assert sorted(meetings.__all__) == sorted(
+        [
+            "Attachment",
+            "AttendanceCounts",
+            "AttendanceSummary",
+            "AuditQuery",
+            "AuditRecord",
+            "ConclusionStatus",
+            "ConclusionView",
+            "FloorDecision",
+            "FloorListener",
+            "FloorState",
+            "InviteSpec",
+            "MeetingService",
+            "MeetingView",
+            "QueueEntry",
+            "SiteAttendance",
+            "SiteInfo",
+            "SpeakerView",
+            "audit_csv",
+            "query_audit",
+            "record_audit",
+            "resolve_sites",
+            "spec_from_codes",
+        ]
+    )
+    assert all(hasattr(meetings, name) for name in meetings.__all__)
