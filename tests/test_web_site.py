@@ -132,3 +132,50 @@ async def test_site_terminal_join_meeting_floor_inbox_reconnect(tmp_path: Path) 
 
 async def _online(srv: LiveServer, site_id: int) -> bool:
     return bool(srv.runtime.services["presence"].is_online(site_id))
+
+
+async def test_site_terminal_receives_acknowledges_and_completes_a_directive(
+    tmp_path: Path,
+) -> None:
+    async with live_server(tmp_path, join_sites=("27004",)) as srv, chromium() as browser:
+        chair = await _staff(srv)
+        # A directive issued before the terminal opens is in its inbox when it does.
+        r = await chair.post(
+            "/api/command/directives",
+            json={
+                "title": "Rà soát hộ dân vùng trũng",
+                "body": "Báo cáo số hộ cần sơ tán trước 16 giờ.",
+                "priority": "urgent",
+                "target": {"sites": ["27004"]},
+            },
+        )
+        assert r.status_code == 200, r.text
+        first = r.json()["id"]
+        page = await (await browser.new_context(viewport={"width": 1366, "height": 900})).new_page()
+        await page.goto(srv.join_link("27004"))
+        await page.wait_for_selector(f"#messages li[data-id='{first}'].unread", timeout=10_000)
+        assert "Khẩn" in await page.inner_text(f"#messages li[data-id='{first}']")
+        # One issued while it is open arrives live over the control session.
+        r = await chair.post(
+            "/api/command/directives",
+            json={
+                "title": "Kiểm tra hệ thống loa truyền thanh",
+                "body": "Phát thông báo bão lúc 18 giờ.",
+                "target": {"sites": ["27004"]},
+            },
+        )
+        assert r.status_code == 200, r.text
+        second = r.json()["id"]
+        await page.wait_for_selector(f"#messages li[data-id='{second}'].unread", timeout=5000)
+        await page.click(f"#messages li[data-id='{first}'] button")
+        page.once("dialog", lambda d: d.accept("Đã sơ tán 42 hộ"))  # type: ignore[arg-type]
+        await page.click(f"#messages li[data-id='{first}'] button:has-text('hoàn thành')")
+        await page.wait_for_selector(f"#messages li[data-id='{first}']:has-text('Đã hoàn thành')")
+        await shot(page, "site-directives")
+        r = await chair.get(f"/api/command/directives/{first}/recipients")
+        assert r.status_code == 200, r.text
+        rows = r.json()
+        rows = rows if isinstance(rows, list) else rows.get("items", rows.get("recipients", []))
+        (row,) = [x for x in rows if x.get("code") == "27004" or x.get("site_code") == "27004"]
+        assert row.get("completed_at") and row.get("completion_note") == "Đã sơ tán 42 hộ", row
+        await chair.aclose()
