@@ -88,6 +88,14 @@ async def test_publisher_viewer_and_light_receiver_on_one_node(tmp_path: Path) -
         await light.wait_packets(100, 5.0)
         assert light.counter.bytes > 10_000
         assert light.stats.frames == 0  # it never decodes
+        # Core events reach the handle they concern: webrtcup, media, hangup.
+        assert pub.handle is not None and pub.handle.state.webrtc_up
+        await pub.handle.wait_event(
+            lambda m: m.get("janus") == "media" and m.get("receiving") is True, 3.0
+        )
+        await pub.handle.hangup()
+        hung = await pub.handle.wait_event(lambda m: m.get("janus") == "hangup", 3.0)
+        assert hung["sender"] == pub.handle.id and pub.handle.state.hung_up
     finally:
         for b in reversed(bots):
             await b.stop()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from diemcau.media.node import JanusNode
 from diemcau.media.topology import SiteRef, plan_sites, propose_relays, reassign
@@ -125,3 +128,46 @@ def test_media_public_surface_is_pinned() -> None:
         "NodeRegistry",
         "SiteRef",
     ]
+
+
+def test_declared_nodes_load_and_bad_entries_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from diemcau.media.config import load_nodes
+
+    base = {
+        "ws_url": "ws://10.0.0.1:8188",
+        "admin_ws_url": "ws://10.0.0.1:7188",
+        "admin_secret": "s",
+        "admin_key": "env:TEST_MEDIA_KEY",
+        "token_secret": "t",
+    }
+    monkeypatch.setenv("TEST_MEDIA_KEY", "from-env")
+    good: list[dict[str, Any]] = [
+        {"name": "central", "role": "central", **base},
+        {"name": "relay-79", "role": "relay", "provinces": ["79"], "capacity": 800, **base},
+    ]
+    path = tmp_path / "nodes.json"
+    path.write_text(json.dumps(good))
+    nodes = load_nodes(path)
+    assert [n.name for n in nodes] == ["central", "relay-79"]
+    assert nodes[1].provinces == ("79",) and nodes[1].capacity == 800
+    assert nodes[0].admin_key == "from-env"
+    bad_cases = [
+        ([{"name": "x", "role": "central"}], "missing ws_url"),  # missing fields
+        ([{**good[0], "role": "edge"}], "role must be"),  # unknown role
+        ([good[1]], "exactly one central"),  # no central
+        ([good[0], good[0]], "duplicate"),  # same name twice
+        ([{**good[0], "colour": 1}], "unknown keys colour"),  # typo'd key
+        ([{**good[0], "capacity": 0}], "capacity"),  # bad capacity
+        ([{**good[0], "admin_secret": "env:NOPE_NOT_SET"}], "NOPE_NOT_SET"),  # unset env
+    ]
+    for data, message in bad_cases:
+        path.write_text(json.dumps(data))
+        with pytest.raises(ValueError, match=message):
+            load_nodes(path)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_nodes(path)

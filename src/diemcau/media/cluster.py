@@ -27,11 +27,16 @@ class LocalCluster:
         relays: ``(name, provinces, capacity)`` for each relay.
         base_dir: where configs and logs go (a temporary folder by default).
         isolated: pin ICE to the namespace's media interface (default: when present).
+        ice_enforce_list: outside isolated mode, the only interfaces Janus may
+            gather on (e.g. ``"eth0"``); unset lets Janus use every interface.
+        nat_1_1: a public address Janus puts in its host candidates.
     """
 
     relays: Sequence[tuple[str, tuple[str, ...], int]] = ()
     base_dir: Path | None = None
     isolated: bool | None = None
+    ice_enforce_list: str | None = None
+    nat_1_1: str | None = None
     processes: dict[str, LocalJanusProcess] = field(default_factory=dict, init=False)
     _own_dir: bool = field(default=False, init=False)
 
@@ -40,7 +45,7 @@ class LocalCluster:
             self.base_dir = Path(tempfile.mkdtemp(prefix="diemcau-janus-"))
             self._own_dir = True
         iso = in_isolated_netns() if self.isolated is None else self.isolated
-        enforce = MEDIA_IFACE if iso else None
+        enforce = MEDIA_IFACE if iso else self.ice_enforce_list
         self.processes["central"] = LocalJanusProcess.create(
             "central", "central", self.base_dir, index=0, ice_enforce_list=enforce
         )
@@ -54,6 +59,9 @@ class LocalCluster:
                 capacity=capacity,
                 ice_enforce_list=enforce,
             )
+
+        for p in self.processes.values():
+            p.nat_1_1 = None if iso else self.nat_1_1
 
     @property
     def central(self) -> LocalJanusProcess:

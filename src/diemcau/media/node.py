@@ -457,6 +457,9 @@ class NodeRegistry:
                 )
                 self._admins[name] = admin
             state.status = await admin.get_status(timeout=self._timeout)
+            state.sessions = len(
+                (await admin.request("list_sessions", self._timeout)).get("sessions", [])
+            )
             state.last_ok = time.monotonic()
             state.last_error = ""
             ok = True

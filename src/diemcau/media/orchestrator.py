@@ -397,6 +397,32 @@ class MediaOrchestrator:
             )
         return out
 
+    def status(self) -> list[dict[str, Any]]:
+        """Per node, for the operator dashboard: health, load and sites served."""
+        counts = self.plan.counts()
+        out: list[dict[str, Any]] = []
+        for node in self.registry.nodes():
+            st = self.registry.state(node.name)
+            out.append(
+                {
+                    "node": node.name,
+                    "role": node.role,
+                    "provinces": list(node.provinces),
+                    "up": st.up,
+                    "last_error": st.last_error,
+                    "janus_sessions": st.sessions,
+                    "sites": counts.get(node.name, 0),
+                    "capacity": node.capacity,
+                    "links_in": sum(
+                        1 for lk in self.cascade.records if lk.target_node == node.name
+                    ),
+                    "links_out": sum(
+                        1 for lk in self.cascade.records if lk.source_node == node.name
+                    ),
+                }
+            )
+        return out
+
     # -- failures and restarts -------------------------------------------
 
     def add_move_listener(self, callback: MoveListener) -> None:
