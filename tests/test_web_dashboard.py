@@ -20,6 +20,18 @@ _PIXEL = """(code) => {
 }"""
 
 
+# Flip 1,000 sites online in one delta and count the redraws that follow.
+_BURST = """async () => {
+  const { map, model } = window.diemcauDashboard;
+  const before = map.drawCount;
+  const changes = [];
+  for (let i = 0; i < 1000; i++) changes.push([i, "online"]);
+  model.emit(model.apply(changes));
+  for (let k = 0; k < 3; k++) await new Promise((r) => requestAnimationFrame(r));
+  return { draws: map.drawCount - before, ms: map.lastDrawMs, online: model.totals.online };
+}"""
+
+
 async def _pixel(page: Page, code: str) -> Any:
     return await page.evaluate(_PIXEL, code)
 
@@ -42,6 +54,12 @@ async def test_dashboard_draws_every_site(tmp_path: Path) -> None:
         assert drawn == 3321 + 34 + 1  # communes, provinces, the chair site
         assert await page.locator("#tree > li").count() == 34
         assert await page.inner_text("[data-kpi=k_sites] b") == "3.356"
+        # A burst of 1,000 state changes (a province losing power) costs one
+        # redraw of every point on the next animation frame, not one per change.
+        burst = await page.evaluate(_BURST)
+        assert burst["draws"] == 1, burst
+        assert burst["online"] == 1000, burst
+        print(f"redraw of 3,356 sites after a 1,000-site burst: {burst['ms']:.1f} ms")
         await shot(page, "dashboard-vn2025")
 
 

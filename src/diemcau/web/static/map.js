@@ -94,6 +94,7 @@ class SiteMap {
   radius() { return Math.max(2.2, Math.min(7, Math.sqrt(this.scale / 2500))); }
 
   draw() {
+    const t0 = performance.now();
     const ctx = this.ctx, m = this.model;
     const w = this.c.clientWidth, h = this.c.clientHeight;
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
@@ -136,6 +137,7 @@ class SiteMap {
       ctx.lineWidth = width; ctx.strokeStyle = col; ctx.stroke();
     }
     this.drawCount++;
+    this.lastDrawMs = performance.now() - t0;
     this.c.dataset.draws = String(this.drawCount);
   }
 
