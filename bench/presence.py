@@ -420,7 +420,7 @@ async def _product_main(args: argparse.Namespace) -> None:
     if pauses is not None:
         worst = sorted(pauses, reverse=True)[:5]
         print(
-            f"    gc: {len(pauses)} collections, worst {[round(p * 1000) for p in worst]} ms",
+            f"    gc: {len(pauses)} full collections, worst {[round(p * 1000) for p in worst]} ms",
             file=sys.stderr,
         )
 
@@ -435,7 +435,7 @@ def _watch_gc() -> list[float]:
     def callback(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             started[0] = time.perf_counter()
-        else:
+        elif info.get("generation") == 2:
             pauses.append(time.perf_counter() - started[0])
 
     gc.callbacks.append(callback)
