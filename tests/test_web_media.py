@@ -121,6 +121,11 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await hn.click("#enter")
         await hn.wait_for_function("window.diemcauSite.media && window.diemcauSite.media.pub")
         assert await hn.evaluate("window.diemcauSite.media.grant.node") == "r1"
+        # Its program shows the floor speaker of relay r2, carried through central.
+        await hn.wait_for_selector("#program-label:has-text('Phường Sài Gòn')", timeout=10_000)
+        await _playing(hn, "#program")
+        await _playing(hn, "#program-extra video")  # the chair, beside the speaker
+        await shot(hn, "media-second-site-program")
         await chair.select_option("#wall-prov", label="Thành phố Hà Nội")
         await chair.wait_for_selector("#wall .tile[data-code='00004']")
         assert await chair.locator("#wall .tile").count() == 1
@@ -134,6 +139,11 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         assert "2/3" in await chair.inner_text("#wall-page")
         assert await chair.locator("#wall .tile").count() == 4
         assert await chair.evaluate("window.diemcauChair.wall.tiles.size") == 4
+        # The dashboard's spot-check link opens the console on that site's feed.
+        await chair.goto(srv.base_url + "/chair#spot=00004")
+        await chair.wait_for_selector("#spot:not([hidden])")
+        assert "Ba Đình" in await chair.inner_text("#spot-h")
+        await _playing(chair, "#spot-video")
         await hn_ctx.close()
         await site_ctx.close()
         await chair_ctx.close()

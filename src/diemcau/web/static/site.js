@@ -558,7 +558,7 @@
     const pv = $("program");
     if (main) {
       if (pv.srcObject !== main.stream) { pv.srcObject = main.stream; pv.play().catch(() => {}); }
-      $("program-label").textContent = main.feed.role === "floor" ? t("speaker") + " " + speakerName(main.feed.site) : t("chair");
+      $("program-label").textContent = main.feed.role === "floor" ? t("speaker") + ": " + speakerName(main.feed.site) : t("chair");
     } else { pv.srcObject = null; $("program-label").textContent = t("waiting_program"); }
     $("program-extra").replaceChildren(...subs.slice(1).map((s) => {
       const v = el("video", { class: "video", autoplay: true, playsinline: true });
