@@ -36,10 +36,12 @@ __all__ = [
     "CHROMIUM_ARGS",
     "HeartbeatSite",
     "LiveServer",
+    "MediaRig",
     "SMALL_TREE",
     "chromium",
     "free_port",
     "live_server",
+    "media_cluster",
     "shot",
     "staff_login",
     "wait_for",
@@ -252,6 +254,14 @@ class HeartbeatSite:
             self._ws.transport.abort()
 
 
+@dataclass
+class MediaRig:
+    """The media side of a browser test: the orchestrator and its Janus processes."""
+
+    orch: Any
+    cluster: Any
+
+
 @asynccontextmanager
 async def media_cluster(
     srv: LiveServer,
@@ -259,7 +269,7 @@ async def media_cluster(
         ("r1", ("01",), 50),
         ("r2", ("79",), 50),
     ),
-) -> AsyncIterator[Any]:
+) -> AsyncIterator[MediaRig]:
     """Real Janus processes (central + relays) driven by a `MediaOrchestrator`.
 
     The orchestrator is installed as ``runtime.services["media"]`` of the running
@@ -293,7 +303,7 @@ async def media_cluster(
         await orch.start()
         registry.start()
         srv.runtime.services["media"] = orch
-        yield orch
+        yield MediaRig(orch, cluster)
     finally:
         srv.runtime.services.pop("media", None)
         await orch.close()
