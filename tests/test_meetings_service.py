@@ -186,6 +186,8 @@ async def test_only_chair_delegate_or_admin_run_the_meeting(env: Env) -> None:
     await e.svc.start_meeting(e.w.staff["chair2"], m.id)
     extended = await e.svc.extend_meeting(e.w.staff["admin"], m.id, 30)
     assert extended.ends_at == e.svc.now() + timedelta(minutes=30)
+    told = [b for _, k, b in e.hub.broadcasts if k == "meeting.extended"][-1]
+    assert told["meeting"]["state"] == "live" and told["ends_at"] == extended.ends_at.isoformat()
     with pytest.raises(Invalid):
         await e.svc.extend_meeting(e.w.staff["chair"], m.id, 0)
     ended = await e.svc.end_meeting(e.w.staff["chair"], m.id)

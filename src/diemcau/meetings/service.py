@@ -794,7 +794,11 @@ class MeetingService:
             await self.publish(
                 meeting_id,
                 "meeting.extended",
-                {"meeting_id": meeting_id, "ends_at": _iso(view.ends_at)},
+                {
+                    "meeting_id": meeting_id,
+                    "ends_at": _iso(view.ends_at),
+                    "meeting": view.site_dict(),
+                },
             )
         return view
 
