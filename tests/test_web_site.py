@@ -127,6 +127,13 @@ async def test_site_terminal_join_meeting_floor_inbox_reconnect(tmp_path: Path) 
         await wait_for(lambda: _online(srv, site_id), timeout=5)
         await page.wait_for_selector("#banner-muted", state="hidden", timeout=5000)
         assert not await page.is_disabled("#selfmute")
+
+        # The chair ends the meeting: the terminal goes back to its waiting screen.
+        r = await chair.post(f"/api/meetings/{meeting['id']}/end")
+        assert r.status_code == 200, r.text
+        await page.wait_for_selector("#setup:not([hidden])", timeout=5000)
+        assert "kết thúc" in await page.inner_text("#meeting-state")
+        assert await page.is_hidden("#enter")
         await chair.aclose()
 
 

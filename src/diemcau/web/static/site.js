@@ -14,7 +14,7 @@
     onAir: false, imposedMute: false, selfMuted: false,
     stream: null, audioCtx: null, meterRaf: 0,
     media: null, // {session, pub, subs: Map(feedId -> sub), grant}
-    mediaTimer: 0, messages: [], lastStats: null,
+    mediaTimer: 0, messages: [], lastStats: null, received: [], stateGen: 0,
   };
   window.diemcauSite = S; // for tests and the browser console
 
@@ -169,6 +169,9 @@
   // --- messages from the meeting ----------------------------------------------------------
 
   function handleMessage(kind, body) {
+    S.received.push(kind);
+    if (kind.startsWith("meeting.") || kind === "floor.changed") S.stateGen++;
+    if (S.received.length > 200) S.received.shift();
     if (kind === "meeting.started" || kind === "meeting.extended") { setMeeting(body.meeting); return; }
     if (kind === "meeting.ended" || kind === "meeting.removed") { endMeeting(); return; }
     if (kind === "floor.changed") { setFloor(body); return; }
@@ -185,12 +188,17 @@
   }
 
   async function refreshMeeting() {
+    // A pushed meeting event that lands while this request is out is newer than
+    // its answer: the answer is then dropped (S.stateGen moved on).
+    const gen = ++S.stateGen;
     try {
       const r = await DC.api("/api/site/meetings/current", { token: S.httpToken });
+      if (gen !== S.stateGen) return;
       setMeeting(r.meeting);
       if (r.floor) setFloor(r.floor);
       for (const c of r.conclusions || []) addMessage("conclusion", c);
     } catch (e) {
+      if (gen !== S.stateGen) return;
       if (e.status === 401) { await relogin(); return; }
       if (e.status === 404 || e.status === 409) { if (S.meeting) endMeeting(); else setMeeting(null); }
     }
