@@ -422,7 +422,11 @@
     const m = location.hash.match(/spot=([^&]+)/);
     if (m) spotCheck(decodeURIComponent(m[1]));
     window.addEventListener("hashchange", () => { const h = location.hash.match(/spot=([^&]+)/); if (h) spotCheck(decodeURIComponent(h[1])); });
-    document.addEventListener("langchange", () => { renderQueue(); labelFloor(); setFloor(C.floor); renderWall(); liveStatus(C.live.mode); $("wall-toggle").textContent = t(C.wall.on ? "wall_off" : "wall_on"); });
+    document.addEventListener("langchange", () => {
+      $("meeting-title").textContent = C.meeting ? C.meeting.title : t("nomeeting_chair");
+      const blank = $("meeting-select").querySelector("option[value='']");
+      if (blank) blank.textContent = t("new_meeting");
+      renderQueue(); labelFloor(); setFloor(C.floor); renderWall(); liveStatus(C.live.mode); $("wall-toggle").textContent = t(C.wall.on ? "wall_off" : "wall_on"); });
   }).catch((e) => DC.toast(e.message, "bad"));
 
   window.addEventListener("beforeunload", () => { stopChairMedia(); for (const p of C.pool.values()) p.then((s) => s.close()).catch(() => {}); });
