@@ -100,13 +100,26 @@
       const last = S.seqs[m.stream] || 0;
       if (m.seq <= last) return; // a duplicate after a resume
       S.seqs[m.stream] = m.seq; saveSeqs();
-      send({ type: "ack", stream: m.stream, seq: m.seq });
+      ackLater(m.stream, m.seq);
       handleMessage(m.kind, m.body || {}, m);
       return;
     }
     if (m.type === "follow") { if (!(m.stream in S.seqs)) { S.seqs[m.stream] = m.seq || 0; saveSeqs(); } return; }
     if (m.type === "unfollow") { delete S.seqs[m.stream]; saveSeqs(); return; }
     if (m.type === "reset") { S.seqs[m.stream] = m.seq; saveSeqs(); refreshMeeting(); }
+  }
+
+  // Acks are cumulative: after a resume replays hundreds of messages, one ack per
+  // stream is enough, and staying far under the server's rate limit matters.
+  const pendingAcks = new Map();
+  let ackTimer = 0;
+  function ackLater(stream, seq) {
+    pendingAcks.set(stream, seq);
+    if (!ackTimer) ackTimer = setTimeout(() => {
+      ackTimer = 0;
+      for (const [st, sq] of pendingAcks) send({ type: "ack", stream: st, seq: sq });
+      pendingAcks.clear();
+    }, 200);
   }
 
   function saveSeqs() { localStorage.setItem(storageKey() + ".seqs", JSON.stringify(S.seqs)); }
