@@ -1,0 +1,106 @@
+"""The pages' routes over the real app: pages, geo arrays, states, media grant refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.browser import HeartbeatSite, live_server, wait_for
+
+
+async def _token(api: httpx.AsyncClient, username: str, password: str) -> str:
+    r = await api.post("/api/auth/login", json={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])
+
+
+async def test_pages_geo_states_and_scope(tmp_path: Path) -> None:
+    async with (
+        live_server(tmp_path, join_sites=("27004", "00004")) as srv,
+        httpx.AsyncClient(base_url=srv.base_url, timeout=10) as api,
+    ):
+        for path, marker in (
+            ("/join", "join-form"),
+            ("/site", "join-form"),
+            ("/chair", "wall-toggle"),
+            ("/dashboard", "colorby"),
+        ):
+            r = await api.get(path)
+            assert r.status_code == 200 and marker in r.text, path
+            assert r.headers["cache-control"] == "no-cache"
+        cfg = (await api.get("/api/web/config")).json()
+        hub = srv.runtime.services["presence"]
+        assert cfg["presence_url"] == hub.url
+
+        # Geo: parallel arrays, one entry per site, provinces by index.
+        assert (await api.get("/api/web/geo")).status_code == 401  # no token
+        chair = {"Authorization": "Bearer " + await _token(api, "chair", srv.staff_password)}
+        geo = (await api.get("/api/web/geo", headers=chair)).json()
+        n = len(geo["ids"])
+        assert n == 11  # the chair site, 2 provinces, 8 communes
+        for key in ("codes", "names", "kinds", "province", "lat", "lon"):
+            assert len(geo[key]) == n, key
+        i = geo["codes"].index("27004")
+        assert geo["names"][i] == "Xã Củ Chi" and (geo["lat"][i], geo["lon"][i]) == (
+            10.974,
+            106.493,
+        )
+        assert geo["provinces"][geo["province"][i]][1:] == ["79", "Thành phố Hồ Chí Minh"]
+        assert geo["province"][geo["codes"].index("TW")] == -1
+
+        # A province officer gets only its province; a site token is refused.
+        hanoi = {"Authorization": "Bearer " + await _token(api, "hanoi", srv.staff_password)}
+        mine = (await api.get("/api/web/geo", headers=hanoi)).json()
+        assert sorted(mine["codes"]) == ["00004", "00008", "00091", "00256", "01"]
+        assert [p[1] for p in mine["provinces"]] == ["01"]
+        r = await api.post("/api/auth/site-login", json={"join_code": srv.join_codes["27004"]})
+        site = {"Authorization": "Bearer " + r.json()["token"]}
+        assert (await api.get("/api/web/geo", headers=site)).status_code == 403
+        assert (await api.get("/api/web/states", headers=site)).status_code == 403
+
+        # States (the polling fallback): connected sites, scoped like geo.
+        beat = HeartbeatSite(hub.url, srv.join_codes["27004"])
+        await beat.start()
+        sid = geo["ids"][i]
+
+        async def online() -> bool:
+            body = (await api.get("/api/web/states", headers=chair)).json()
+            return bool(body["available"] and sid in body["online"])
+
+        await wait_for(online, timeout=5)
+        scoped = (await api.get("/api/web/states", headers=hanoi)).json()
+        assert scoped["online"] == [] and scoped["degraded"] == []
+        await beat.close()
+
+
+async def test_media_grants_refused_without_media_or_outside_scope(tmp_path: Path) -> None:
+    async with (
+        live_server(tmp_path, join_sites=("27004",)) as srv,
+        httpx.AsyncClient(base_url=srv.base_url, timeout=10) as api,
+    ):
+        chair = {"Authorization": "Bearer " + await _token(api, "chair", srv.staff_password)}
+        hanoi = {"Authorization": "Bearer " + await _token(api, "hanoi", srv.staff_password)}
+        r = await api.post("/api/auth/site-login", json={"join_code": srv.join_codes["27004"]})
+        site = {"Authorization": "Bearer " + r.json()["token"]}
+        # No media service in this server: a clear 404, not a crash.
+        for method, path, headers, body in (
+            ("GET", "/api/site/media", site, None),
+            ("GET", "/api/media/chair?meeting_id=1", chair, None),
+            ("GET", "/api/media/spot/27004", chair, None),
+            ("POST", "/api/media/wall", chair, {"sites": ["27004"]}),
+        ):
+            r = await api.request(method, path, headers=headers, json=body)
+            assert r.status_code == 404 and r.json()["error"]["code"] == "no_media", path
+        # Bad inputs: a province officer spot-checking another province, a site
+        # asking for the chair's grant, a wall page too large, a missing meeting id.
+        r = await api.get("/api/media/spot/27004", headers=hanoi)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "out_of_scope"
+        r = await api.post("/api/media/wall", headers=hanoi, json={"sites": ["00004", "27004"]})
+        assert r.status_code == 403
+        assert (await api.get("/api/media/chair?meeting_id=1", headers=site)).status_code == 403
+        assert (await api.get("/api/media/chair?meeting_id=1", headers=hanoi)).status_code == 403
+        r = await api.post("/api/media/wall", headers=chair, json={"sites": ["x"] * 37})
+        assert r.status_code == 422
+        assert (await api.get("/api/media/chair", headers=chair)).status_code == 422
+        assert (await api.get("/api/site/media", headers=chair)).status_code == 403
