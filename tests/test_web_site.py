@@ -186,3 +186,32 @@ async def test_site_terminal_receives_acknowledges_and_completes_a_directive(
         (row,) = [x for x in rows if x.get("code") == "27004" or x.get("site_code") == "27004"]
         assert row.get("completed_at") and row.get("completion_note") == "Đã sơ tán 42 hộ", row
         await chair.aclose()
+
+
+async def test_site_terminal_files_a_situation_report(tmp_path: Path) -> None:
+    async with live_server(tmp_path, join_sites=("27004",)) as srv, chromium() as browser:
+        page = await (await browser.new_context(viewport={"width": 1366, "height": 900})).new_page()
+        await page.goto(srv.join_link("27004"))
+        await page.wait_for_selector("#report:not([hidden])", timeout=10_000)
+        await page.click("#report summary")
+        await page.select_option("#report-schema", "covid19")
+        await page.wait_for_selector("#ind-zone_level")
+        assert "chưa gửi" in await page.inner_text("#report-state")
+        # Bad input: a required count left empty is refused, and the field is named.
+        await page.fill("#ind-new_cases", "12")
+        await page.fill("#ind-under_treatment", "30")
+        await page.select_option("#ind-zone_level", "orange")
+        await page.click("#report-form button[type=submit]")
+        await page.wait_for_selector("#report-error:has-text('deaths')")
+        assert await page.get_attribute("#ind-deaths", "aria-invalid") == "true"
+        await page.fill("#ind-deaths", "0")
+        await page.click("#report-form button[type=submit]")
+        await page.wait_for_selector("#report-state:has-text('lần 1')", timeout=5000)
+        assert await page.inner_text("#report-error") == ""
+        await shot(page, "site-report")
+        chair = await _staff(srv)
+        rows = (await chair.get("/api/command/reports", params={"schema": "covid19"})).json()
+        assert [(r["values"]["new_cases"], r["values"]["zone_level"]) for r in rows] == [
+            (12, "orange")
+        ]
+        await chair.aclose()

@@ -14,7 +14,7 @@
     onAir: false, imposedMute: false, selfMuted: false,
     stream: null, audioCtx: null, meterRaf: 0,
     media: null, // {session, pub, subs: Map(feedId -> sub), grant}
-    mediaTimer: 0, messages: [], lastStats: null, received: [], stateGen: 0,
+    mediaTimer: 0, messages: [], lastStats: null, received: [], stateGen: 0, schemas: [],
   };
   window.diemcauSite = S; // for tests and the browser console
 
@@ -25,6 +25,7 @@
   function show(section) {
     for (const id of ["join", "setup", "meeting"]) $(id).hidden = id !== section;
     $("inbox").hidden = section === "join";
+    $("report").hidden = section === "join" || !S.schemas.length;
   }
 
   function storageKey() { return "diemcau.site." + (S.site ? S.site.code : ""); }
@@ -38,7 +39,9 @@
     $("site-name").textContent = "· " + r.name;
     S.cfg = await DC.api("/api/web/config", { token: "" });
     show("setup");
+    renderMessages();
     connectPresence();
+    loadSchemas();
     await startDevices();
     refreshMeeting();
   }
@@ -344,6 +347,86 @@
     }) : [el("li", { class: "muted" }, t("noinbox"))]));
   }
 
+  // --- situation reports ----------------------------------------------------------------------
+
+  const label = (x) => (LANG === "en" ? x.label_en : x.label_vi);
+
+  async function loadSchemas() {
+    try { S.schemas = await DC.api("/api/command/schemas", { token: S.httpToken }); } catch (_e) { S.schemas = []; }
+    const sel = $("report-schema");
+    sel.replaceChildren(...S.schemas.map((sc) => el("option", { value: sc.key }, label(sc))));
+    $("report").hidden = !S.schemas.length || !$("join").hidden;
+    if (S.schemas.length) renderReportForm();
+  }
+
+  /** The first day of the schema's current period, in the schema's time zone. */
+  function currentPeriod(sc) {
+    const d = new Date(Date.now() + (sc.utc_offset_hours || 0) * 3600e3);
+    if (sc.period === "weekly") d.setUTCDate(d.getUTCDate() - ((d.getUTCDay() + 6) % 7));
+    return d.toISOString().slice(0, 10);
+  }
+
+  async function renderReportForm() {
+    const sc = S.schemas.find((x) => x.key === $("report-schema").value) || S.schemas[0];
+    if (!sc) return;
+    const period = currentPeriod(sc);
+    $("report-period").textContent = t("report_period", { p: period });
+    let existing = null;
+    try {
+      const rows = await DC.api(`/api/command/reports?schema=${encodeURIComponent(sc.key)}&from=${period}&to=${period}`, { token: S.httpToken });
+      existing = rows && rows[0];
+    } catch (_e) { existing = null; }
+    $("report-state").textContent = existing ? t("report_filed", { n: existing.revision, at: DC.time(existing.updated_at || existing.submitted_at) }) : t("report_missing");
+    const values = (existing && existing.values) || {};
+    $("report-fields").replaceChildren(...sc.indicators.map((ind) => {
+      const id = "ind-" + ind.key;
+      const v = values[ind.key];
+      let input;
+      if (ind.type === "choice") {
+        input = el("select", { id, name: ind.key }, el("option", { value: "" }, "—"), ...ind.choices.map((c) => el("option", { value: c.key }, label(c))));
+        if (v !== undefined) input.value = v;
+      } else if (ind.type === "bool") {
+        input = el("select", { id, name: ind.key }, el("option", { value: "" }, "—"), el("option", { value: "true" }, t("yes")), el("option", { value: "false" }, t("no")));
+        if (v !== undefined) input.value = String(v);
+      } else if (ind.type === "text") {
+        input = el("textarea", { id, name: ind.key, rows: 2, maxlength: ind.max_length || 2000 });
+        if (v !== undefined) input.value = v;
+      } else {
+        input = el("input", { id, name: ind.key, type: "number", inputmode: "numeric", min: ind.min ?? undefined, max: ind.max ?? undefined, step: ind.type === "int" ? 1 : "any" });
+        if (v !== undefined) input.value = v;
+      }
+      input.dataset.type = ind.type;
+      const unit = LANG === "en" ? ind.unit_en : ind.unit_vi;
+      return el("label", { for: id }, el("span", {}, label(ind), unit ? " (" + unit + ")" : "", ind.required ? el("span", { class: "req", "aria-hidden": "true" }, " *") : ""), input);
+    }));
+  }
+
+  $("report-schema").addEventListener("change", renderReportForm);
+  $("report-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const sc = S.schemas.find((x) => x.key === $("report-schema").value);
+    const values = {};
+    for (const input of $("report-fields").querySelectorAll("[name]")) {
+      input.removeAttribute("aria-invalid");
+      const raw = input.value.trim();
+      if (raw === "") continue;
+      const type = input.dataset.type;
+      values[input.name] = type === "int" ? Number(raw) : type === "percent" ? Number(raw) : type === "bool" ? raw === "true" : raw;
+    }
+    try {
+      const r = await DC.api("/api/command/reports", { method: "POST", token: S.httpToken, body: { schema: sc.key, values } });
+      $("report-error").textContent = "";
+      DC.toast(t("report_sent", { n: r.revision }));
+      renderReportForm();
+    } catch (err) {
+      $("report-error").textContent = err.message;
+      // The server names the field first ("deaths: is required"): point at it.
+      const field = String(err.message).split(":")[0].trim();
+      const input = $("ind-" + field);
+      if (input) { input.setAttribute("aria-invalid", "true"); input.focus(); }
+    }
+  });
+
   // --- devices and self-test ------------------------------------------------------------------
 
   async function listDevices() {
@@ -594,7 +677,7 @@
     return sp ? sp.name : code || "";
   }
 
-  document.addEventListener("langchange", () => { updateFloorUi(); renderMessages(); setMeeting(S.meeting); layoutProgram(); if (S.ws) connState("online"); });
+  document.addEventListener("langchange", () => { if (S.schemas.length) { const cur = $("report-schema").value; $("report-schema").replaceChildren(...S.schemas.map((sc) => el("option", { value: sc.key }, label(sc)))); $("report-schema").value = cur; renderReportForm(); } updateFloorUi(); renderMessages(); setMeeting(S.meeting); layoutProgram(); if (S.ws) connState("online"); });
   navigator.mediaDevices && navigator.mediaDevices.addEventListener && navigator.mediaDevices.addEventListener("devicechange", listDevices);
 
   // --- start ---------------------------------------------------------------------------------
