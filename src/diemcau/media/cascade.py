@@ -149,6 +149,13 @@ class Cascade:
         for lk in [lk for lk in self.records if node in (lk.source_node, lk.target_node)]:
             del self.records[lk]
 
+    async def _target_has(self, link: RemoteLink) -> bool:
+        try:
+            parts = await self._control(link.target_node).participants(link.target_room)
+        except JanusError:
+            return False
+        return any(int(p["id"]) == link.feed_id and p.get("remote") for p in parts)
+
     async def apply(self, desired: Iterable[RemoteLink]) -> SyncReport:
         """Make the links on the nodes equal ``desired`` (only healthy nodes in it)."""
         want = set(desired)
@@ -181,7 +188,18 @@ class Cascade:
                             report.errors.append(f"unlink {lk.remote_id}: {exc}")
                     report.waiting.append(lk)
                 continue
-            missing = [lk for lk in links if lk not in self.records or lk.remote_id not in remotes]
+            missing = []
+            for lk in links:
+                if lk.remote_id not in remotes:
+                    missing.append(lk)
+                elif lk not in self.records:
+                    # Made by an earlier control plane: adopt it if the target end
+                    # is there too, so viewers are not interrupted.
+                    if await self._target_has(lk):
+                        self.records[lk] = LinkRecord(lk)
+                        report.adopted.append(lk)
+                    else:
+                        missing.append(lk)
             if not missing:
                 continue
             try:
@@ -264,5 +282,6 @@ class Cascade:
         report.created += applied.created
         report.removed += applied.removed
         report.waiting += applied.waiting
+        report.adopted += applied.adopted
         report.errors += applied.errors
         return report

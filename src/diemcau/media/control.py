@@ -168,7 +168,11 @@ class NodeControl:
         for pub in reply.data.get("publishers", []):
             if int(pub.get("id", -1)) == feed_id:
                 streams: list[dict[str, Any]] = [
-                    {k: s[k] for k in ("type", "mindex", "mid", "codec") if k in s}
+                    {
+                        k: s[k]
+                        for k in ("type", "mindex", "mid", "codec", "simulcast", "svc")
+                        if k in s
+                    }
                     for s in pub.get("streams", [])
                     if not s.get("disabled")
                 ]

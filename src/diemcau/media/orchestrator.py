@@ -504,5 +504,6 @@ class MediaOrchestrator:
                 self._rooms[node] = rooms & set(desired_rooms[node])
         sync = await self.sync()
         report.created += sync.created
+        report.adopted += sync.adopted
         report.waiting = sync.waiting
         return report
