@@ -97,6 +97,13 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await shot(chair, "media-chair-floor")
         await shot(site, "media-site-on-air")
 
+        # The chair publishes a conclusion from the console; the site acknowledges it.
+        await chair.fill("#concl-body", "Các địa phương hoàn thành sơ tán trước 17 giờ.")
+        await chair.click("#concl-form button[type=submit]")
+        await site.wait_for_selector("#messages li.unread", timeout=10_000)
+        await site.click("#messages li.unread button")
+        await chair.wait_for_selector("#concl-list .badge:has-text('1/')", timeout=10_000)
+
         # Spot-check: find the site without diacritics and watch its live feed.
         await chair.fill("#find-q", "sai gon")
         await chair.click("#hits li button")

@@ -90,9 +90,10 @@
         C.queue = Array.isArray(queue) ? queue : queue.items || [];
         renderQueue();
         renderAttendance(att);
+        loadConclusions();
       }
     } else {
-      C.queue = []; renderQueue(); renderAttendance(null); setFloor(null);
+      C.queue = []; renderQueue(); renderAttendance(null); setFloor(null); loadConclusions();
     }
     // Events from the staff stream refresh at once; this is the safety net.
     C.refreshTimer = setTimeout(refresh, 3000);
@@ -141,6 +142,33 @@
     $("att-rows").replaceChildren(...(att.provinces || []).map((p) => el("tr", { dataset: { prov: p.province_id } },
       el("td", {}, p.province_name || "—"), el("td", { class: "num" }, fmt(p.present)), el("td", { class: "num" }, fmt(p.invited)), el("td", { class: "num" }, fmt(p.left)))));
   }
+
+  async function loadConclusions() {
+    const id = mid();
+    if (!id) { $("concl-list").replaceChildren(); return; }
+    let list = [];
+    try { list = await DC.api(`/api/meetings/${id}/conclusions`); } catch (_e) { return; }
+    const rows = await Promise.all(list.slice(-5).reverse().map(async (c) => {
+      let st = null;
+      try { st = await DC.api(`/api/conclusions/${c.id}/status`); } catch (_e) { st = null; }
+      const total = st ? st.acknowledged_count + st.pending_count : 0;
+      return el("li", { dataset: { conclusion: c.id } }, el("span", { class: "qn" }, c.body),
+        st ? el("span", { class: "badge " + (st.pending_count ? "warn" : "ok"), title: t("acked") }, st.acknowledged_count + "/" + total) : null);
+    }));
+    if (id === mid()) $("concl-list").replaceChildren(...rows);
+  }
+
+  $("concl-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = $("concl-body").value.trim();
+    if (!body || !C.meeting) return;
+    try {
+      await DC.api(`/api/meetings/${mid()}/conclusions`, { method: "POST", body: { body } });
+      $("concl-body").value = "";
+      DC.toast(t("published"));
+      loadConclusions();
+    } catch (err) { DC.toast(err.message, "bad"); }
+  });
 
   function onEvent(ev) {
     const k = ev.kind || "";
