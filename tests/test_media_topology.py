@@ -124,9 +124,11 @@ def test_media_public_surface_is_pinned() -> None:
         "LocalCluster",
         "MediaError",
         "MediaOrchestrator",
+        "MediaPlane",
         "Move",
         "NodeRegistry",
         "SiteRef",
+        "start_media_plane",
     ]
 
 

@@ -9,6 +9,7 @@ from diemcau.media.cluster import LocalCluster
 from diemcau.media.janus import JanusError
 from diemcau.media.node import JanusNode, NodeRegistry
 from diemcau.media.orchestrator import MediaError, MediaOrchestrator
+from diemcau.media.plane import MediaPlane, start_media_plane
 from diemcau.media.topology import Move, SiteRef
 
 __all__ = [
@@ -17,7 +18,9 @@ __all__ = [
     "LocalCluster",
     "MediaError",
     "MediaOrchestrator",
+    "MediaPlane",
     "Move",
     "NodeRegistry",
     "SiteRef",
+    "start_media_plane",
 ]

@@ -587,3 +587,99 @@ class LightReceiver(ViewerBot):
                 raise TimeoutError(f"light receiver of feed {self.feed_id}: no packets")
             await asyncio.sleep(0.02)
         return self.counter.first_at
+
+
+class DemoMedia:
+    """Real synthetic media for a live demo: site publishers and a chair per program.
+
+    Each listed site publishes (stamped video with its name, a tone) into its
+    uplink room on its relay, so spot-checks and the video wall show it; it
+    republishes on its new relay when the orchestrator moves it. For every
+    running program a chair bot publishes on central. Everything else in the
+    country stays on the control plane only.
+
+    Args:
+        orchestrator: a started `MediaOrchestrator` (typed loosely to keep
+            ``sim`` free of a hard import cycle).
+        site_codes: the sites that get real media (a dozen is plenty on 2 cores).
+    """
+
+    def __init__(self, orchestrator: Any, site_codes: list[str], *, interval: float = 1.0) -> None:
+        self.orch = orchestrator
+        self.site_codes = list(site_codes)
+        self.sites: dict[str, tuple[str, PublisherBot]] = {}
+        self.chairs: dict[str, PublisherBot] = {}
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.tick()
+        self._task = asyncio.create_task(self._loop(), name="demo-media")
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.tick()
+            except Exception:  # noqa: S112 - a demo bot failing must not stop the others
+                continue
+
+    async def tick(self) -> None:
+        """Bring bots in line with the orchestrator: one pass."""
+        for code in self.site_codes:
+            node = self.orch.plan.assignment.get(code)
+            have = self.sites.get(code)
+            if have is not None and have[0] == node and have[1].pc.connectionState != "failed":
+                continue
+            if have is not None:
+                await have[1].stop()
+                del self.sites[code]
+            if node is None or not self.orch.registry.is_up(node):
+                continue
+            grant = await self.orch.site_media_grant(code, next(iter(self.orch.meetings), None))
+            bot = PublisherBot(
+                JanusTarget(
+                    grant["ws_url"], grant["publish"]["room"], grant["token"], grant["room_token"]
+                ),
+                grant["publish"]["feed_id"],
+                code,
+                tone_hz=300 + 40 * (len(self.sites) % 10),
+            )
+            try:
+                await bot.start()
+            except Exception:
+                await bot.stop()
+                continue
+            self.sites[code] = (node, bot)
+        running = set(self.orch.meetings)
+        for mid in list(self.chairs):
+            if mid not in running:
+                await self.chairs.pop(mid).stop()
+        for mid in running - set(self.chairs):
+            grant = self.orch.chair_media_grant(mid)
+            bot = PublisherBot(
+                JanusTarget(
+                    grant["ws_url"], grant["publish"]["room"], grant["token"], grant["room_token"]
+                ),
+                grant["publish"]["feed_id"],
+                "CHU TRI",
+                tone_hz=220,
+            )
+            try:
+                await bot.start()
+            except Exception:
+                await bot.stop()
+                continue
+            self.chairs[mid] = bot
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for _, bot in self.sites.values():
+            await bot.stop()
+        for bot in self.chairs.values():
+            await bot.stop()
+        self.sites.clear()
+        self.chairs.clear()
