@@ -147,3 +147,14 @@ def test_rate_limiter_refills_over_time() -> None:
     assert limiter.allow(0.5)  # one token back after half a second at 2/s
     assert not limiter.allow(0.5)
     assert [limiter.allow(100.0) for _ in range(4)] == [True, True, True, False]  # capped
+
+
+async def test_follow_unknown_site_and_bad_staff_event_are_refused(
+    setup: tuple[PresenceHub, Directory],
+) -> None:
+    hub, d = setup
+    with pytest.raises(Invalid, match="unknown site ids: 999999"):
+        await hub.follow("meeting:3", [d.site_ids[0], 999_999])
+    assert hub.followers("meeting:3") == set()
+    with pytest.raises(Invalid):
+        await hub.publish_staff_event("x", {"when": object()})

@@ -22,7 +22,7 @@ def config_from_env(host: str, http_port: int) -> PresenceConfig:
         host=host,
         port=port,
         public_url=os.environ.get("DIEMCAU_PRESENCE_URL", ""),
-        freeze_gc=True,
+        tune_gc=True,
     )
 
 

@@ -71,6 +71,25 @@ class SiteSession:
             live messages that arrive during a resume are not lost nor reordered.
     """
 
+    # Slots: 10,799 of these live at once; every byte per site counts (DESIGN.md §4).
+    __slots__ = (
+        "hub",
+        "conn",
+        "principal",
+        "site_id",
+        "_monotonic",
+        "last_seen",
+        "limiter",
+        "send_buffer_bytes",
+        "cursors",
+        "replaying",
+        "backlog",
+        "closed",
+        "close_reason",
+        "_requests",
+        "_closing",
+    )
+
     def __init__(
         self,
         hub: PresenceHub,
@@ -95,7 +114,7 @@ class SiteSession:
         self.backlog: list[tuple[str, int, bytes]] = []
         self.closed = False
         self.close_reason = ""
-        self._requests: set[asyncio.Task[None]] = set()
+        self._requests: set[asyncio.Task[None]] | None = None
         self._closing: asyncio.Task[None] | None = None
 
     # --- outbound ---------------------------------------------------------------------------
@@ -174,7 +193,7 @@ class SiteSession:
                 self.close_reason = reason
                 self.hub.session_closed(self, reason, detail=str(exc))
         finally:
-            for task in list(self._requests):
+            for task in list(self._requests or ()):
                 task.cancel()
             if self._closing is not None:
                 # Let our close frame (code and reason) go out before the handler
@@ -201,6 +220,8 @@ class SiteSession:
         elif isinstance(msg, Link):
             self.hub.link_report(self, msg.link)
         elif isinstance(msg, Request):
+            if self._requests is None:
+                self._requests = set()
             if len(self._requests) >= _MAX_INFLIGHT_REQUESTS:
                 self.hub.reply_error(self, msg.id, "busy", "too many requests in flight")
                 return

@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select
@@ -41,7 +41,7 @@ def site_stream_key(site_id: int) -> str:
     return f"site:{site_id}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Stream:
     """One sequenced stream.
 
@@ -60,16 +60,21 @@ class Stream:
     site_id: int | None = None
     seq: int = 0
     delivered: int = 0
-    ring: deque[tuple[int, bytes]] = field(default_factory=deque)
+    # Created on the first message: most site streams never carry one.
+    ring: deque[tuple[int, bytes]] | None = None
 
     def __post_init__(self) -> None:
         self.delivered = self.seq
-        self.ring = deque(maxlen=self.ring_size)
 
     def remember(self, seq: int, payload: bytes) -> None:
+        if self.ring is None:
+            self.ring = deque(maxlen=self.ring_size)
         self.ring.append((seq, payload))
         if seq > self.delivered:
             self.delivered = seq
+
+    def forget(self) -> None:
+        self.ring = None
 
     def from_memory(self, after: int) -> list[tuple[int, bytes]] | None:
         """Delivered messages with seq > `after`, or None if the ring no longer reaches back."""
