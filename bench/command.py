@@ -164,7 +164,7 @@ async def _http_filing(
         from diemcau.runtime import build_runtime
     except ImportError as exc:
         return f"skipped ({exc})"
-    settings = Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef")
+    settings = Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef", port=0)
     runtime = await build_runtime(settings)
     app = create_app(runtime)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
@@ -173,7 +173,7 @@ async def _http_filing(
     try:
         deadline = time.monotonic() + 20
         while not server.started:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or task.done():
                 return "skipped (server did not start)"
             await asyncio.sleep(0.05)
         port = server.servers[0].sockets[0].getsockname()[1]
@@ -226,7 +226,7 @@ async def _http_filing(
 
 
 async def run(args: argparse.Namespace) -> list[Row]:
-    with tempfile.TemporaryDirectory(prefix="diemcau-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="diemcau-cmdbench-") as tmp:
         url = args.db if args.db != "sqlite" else f"sqlite+aiosqlite:///{Path(tmp) / 'b.db'}"
         await migrate(url)
         db = Database(url)
@@ -244,7 +244,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
                         .order_by(Site.id)
                     )
                 ).all()
-            sites = [(r.id, r.code, r.province_id) for r in found]
+            sites = [(r.id, r.code, r.province_id) for r in found][: args.sites]
             rows.append(
                 (
                     "directory vn-2025 loaded",
@@ -289,6 +289,8 @@ async def run(args: argparse.Namespace) -> list[Row]:
                             f"{_pct(lat, 0.99) * 1e3:.0f} / {max(lat) * 1e3:.0f} ms",
                         ),
                     ]
+            if args.days <= 0:
+                return rows
             first = today - timedelta(days=args.days + 5)
             days = [first + timedelta(days=i) for i in range(args.days)]
             bulk = await _bulk_history(db, schema, sites, days)
@@ -335,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=90, help="days of history to aggregate")
     parser.add_argument("--db", default="sqlite", help="'sqlite' (temp file) or a database URL")
     parser.add_argument("--http", action="store_true", help="also file through the HTTP app")
+    parser.add_argument("--sites", type=int, default=None, help="only the first N sites")
     args = parser.parse_args(argv)
     rows = asyncio.run(run(args))
     w0 = max(len(r[0]) for r in rows)
