@@ -136,10 +136,16 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
             assert v.stats.bad_frames == 0
             assert statistics.median(v.stats.latencies_ms) < 300
         await view_b.wait_audio(3.0)
-        # Fan-out happens on relays: central holds one remotization per relay.
-        central_room = chair_grant["publish"]["room"]
-        remotes = await orch.control("central").list_remotes(central_room, chair_feed)
-        assert sorted(remotes or []) == [f"dc-r1-{central_room}", f"dc-r2-{central_room}"]
+        # Fan-out happens on relays: central sends one copy per relay (plus one
+        # into its own program room, where the chair console sees the floor).
+        chair_room = chair_grant["publish"]["room"]
+        central_room = chair_grant["program"]["room"]
+        remotes = await orch.control("central").list_remotes(chair_room, chair_feed)
+        assert sorted(remotes or []) == [
+            f"dc-central-{central_room}",
+            f"dc-r1-{central_room}",
+            f"dc-r2-{central_room}",
+        ]
 
         # A late joiner on relay 1 gets video within 1 s: the keyframe request
         # travels relay -> central over the paired RTCP port (without it: 5 s or
@@ -264,7 +270,19 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
                     }
                 )
             assert exc.value.code == 433
-            # Nor may it create rooms or remote publishers (no admin key, no room secret).
+            # Nor may it publish into the program room (remote publishers only) ...
+            with pytest.raises(JanusError) as exc:
+                await h.send(
+                    {
+                        "request": "join",
+                        "ptype": "publisher",
+                        "room": grant_a["program"]["room"],
+                        "id": 77,
+                        "token": grant_a["room_token"],
+                    }
+                )
+            assert exc.value.code == 433
+            # ... nor create rooms or remote publishers (no admin key, no room secret).
             with pytest.raises(JanusError):
                 await h.send(
                     {
@@ -317,10 +335,11 @@ async def test_relay_killed_sites_move_and_get_the_program_again(
         back = time.monotonic() - killed
         assert back < 10.0, f"site back on the program after {back:.1f}s"
         # Central no longer sends to the dead relay.
+        program_room = chair_grant["program"]["room"]
         remotes = await orch.control("central").list_remotes(
             chair_grant["publish"]["room"], chair_feed
         )
-        assert remotes == [f"dc-r2-{chair_grant['publish']['room']}"]
+        assert sorted(remotes or []) == [f"dc-central-{program_room}", f"dc-r2-{program_room}"]
 
         # The relay comes back empty: its program room and chair link are rebuilt;
         # its former sites stay where they are now (no second move).
@@ -331,10 +350,11 @@ async def test_relay_killed_sites_move_and_get_the_program_again(
 
         # Stopping the program leaves nothing behind on any node.
         await orch.stop_program("m2")
-        program_room = chair_grant["publish"]["room"]
+        chair_room = chair_grant["publish"]["room"]
         for node in ("central", "r1", "r2"):
-            assert program_room not in await orch.control(node).rooms()
-        assert await orch.control("central").list_remotes(program_room, chair_feed) is None
+            rooms = await orch.control(node).rooms()
+            assert program_room not in rooms and chair_room not in rooms
+        assert await orch.control("central").list_remotes(chair_room, chair_feed) is None
         assert orch.cascade.links() == set()
     finally:
         await orch.close()
@@ -374,7 +394,7 @@ async def test_reconcile_after_control_restart_removes_orphans(
         first_pass = await second.sync() if sync_first else None
         report = await second.reconcile()
         adopted_by = first_pass if first_pass is not None else report
-        assert {lk.target_node for lk in adopted_by.adopted} == {"r1", "r2"}
+        assert {lk.target_node for lk in adopted_by.adopted} == {"central", "r1", "r2"}
         created = report.created + (first_pass.created if first_pass else [])
         assert not [lk for lk in created if lk.feed_id == chair_feed]
         # Orphans: the stray remote, the old meeting's remotizations and rooms.
@@ -383,7 +403,9 @@ async def test_reconcile_after_control_restart_removes_orphans(
         for node in ("central", "r1", "r2"):
             assert old_room not in await second.control(node).rooms()
         assert (
-            await second.control("central").list_remotes(old_room, grant_old["publish"]["feed_id"])
+            await second.control("central").list_remotes(
+                grant_old["publish"]["room"], grant_old["publish"]["feed_id"]
+            )
             is None
         )
         parts = await second.control("r1").participants(stray_room)
@@ -391,7 +413,8 @@ async def test_reconcile_after_control_restart_removes_orphans(
         # The viewer kept receiving through all of it.
         await viewer.wait_frames(10, 3.0, label="CHAIR")
         expected = {
-            RemoteLink("central", stray_room, chair_feed, r, stray_room) for r in ("r1", "r2")
+            RemoteLink("central", grant["publish"]["room"], chair_feed, r, stray_room)
+            for r in ("central", "r1", "r2")
         }
         assert second.cascade.links() == expected
     finally:

@@ -101,11 +101,21 @@ class NodeControl:
             self.node.token_secret, [f"room={room}"], int(time.time()) + 60, realm=VIDEOROOM
         )
 
-    async def ensure_room(self, room: int, description: str, *, publishers: int = 6) -> bool:
-        """Create the room unless it exists; returns whether it was created."""
+    async def ensure_room(
+        self, room: int, description: str, *, publishers: int = 6, remote_only: bool = False
+    ) -> bool:
+        """Create the room unless it exists; returns whether it was created.
+
+        ``remote_only`` rooms get an empty ``allowed`` list: VideoRoom then
+        refuses every publisher ``join`` (whatever the token), while
+        subscribers (checked against the signed room token) and remote
+        publishers (added by the control plane) still work.
+        """
+        extra: dict[str, Any] = {"allowed": []} if remote_only else {}
         try:
             await self.request(
                 {
+                    **extra,
                     "request": "create",
                     "room": room,
                     "admin_key": self.node.admin_key,

@@ -3,9 +3,12 @@
 Room layout (same ids on every node, derived from names so a restarted
 control plane finds its rooms again):
 
-- program room of a meeting, on central and on every relay. The chair
-  publishes into it on central; on each relay it holds the chair and the
-  floor speakers as remote publishers. Sites subscribe to it on their relay.
+- program room of a meeting, on central and on every relay: remote
+  publishers only (created with an empty ``allowed`` list, so no browser
+  can publish into it). It holds the chair and the floor speakers; sites
+  subscribe to it on their relay, the chair console on central.
+- chair room of a meeting, on central: the chair console publishes there;
+  that feed is remotized to central's and every relay's program room.
 - uplink room of a site, on the site's relay: the site publishes its camera
   and microphone there and only there. The chair console subscribes to it
   for a spot-check; a floor grant remotizes that feed to central and to
@@ -69,8 +72,19 @@ class MediaError(Exception):
 class _Meeting:
     meeting_id: str
     room: int
+    chair_room: int
     chair_feed: int
     floor: list[str] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, meeting_id: str, floor: list[str] | None = None) -> _Meeting:
+        return cls(
+            meeting_id,
+            room_id("program", meeting_id),
+            room_id("chair", meeting_id),
+            feed_id("chair", meeting_id),
+            list(floor or []),
+        )
 
 
 class MediaOrchestrator:
@@ -174,6 +188,8 @@ class MediaOrchestrator:
         for m in self.meetings.values():
             for rooms in out.values():
                 rooms[m.room] = f"program {m.meeting_id}"
+            if self.central.name in out:
+                out[self.central.name][m.chair_room] = f"chair {m.meeting_id}"
         for site in self._granted | {s for m in self.meetings.values() for s in m.floor}:
             node = self.plan.assignment.get(site)
             if node in out:
@@ -181,14 +197,18 @@ class MediaOrchestrator:
         return out
 
     def desired_links(self) -> set[RemoteLink]:
-        """Chair → every relay; each floor speaker → central and every relay."""
+        """Chair and each floor speaker → the program room on central and every relay."""
         relays = [n.name for n in self.registry.healthy("relay")]
         if not self._up(self.central.name):
             return set()
         links: set[RemoteLink] = set()
         for m in self.meetings.values():
-            for r in relays:
-                links.add(RemoteLink(self.central.name, m.room, m.chair_feed, r, m.room, "chair"))
+            for target in [self.central.name, *relays]:
+                links.add(
+                    RemoteLink(
+                        self.central.name, m.chair_room, m.chair_feed, target, m.room, "chair"
+                    )
+                )
             for site in m.floor:
                 node = self.plan.assignment.get(site)
                 if node is None or not self._up(node):
@@ -211,7 +231,9 @@ class MediaOrchestrator:
             have = self._rooms.setdefault(node, set())
             for room, desc in rooms.items():
                 if room not in have:
-                    await self.control(node).ensure_room(room, desc)
+                    await self.control(node).ensure_room(
+                        room, desc, remote_only=desc.startswith("program")
+                    )
                     have.add(room)
 
     async def sync(self) -> SyncReport:
@@ -240,7 +262,7 @@ class MediaOrchestrator:
         """
         key = str(meeting_id)
         if key not in self.meetings:
-            self.meetings[key] = _Meeting(key, room_id("program", key), feed_id("chair", key))
+            self.meetings[key] = _Meeting.new(key)
         await self.sync()
         return self.chair_media_grant(key)
 
@@ -250,9 +272,7 @@ class MediaOrchestrator:
         Call for every running meeting, then `reconcile` once.
         """
         key = str(meeting_id)
-        self.meetings[key] = _Meeting(
-            key, room_id("program", key), feed_id("chair", key), list(floor or [])
-        )
+        self.meetings[key] = _Meeting.new(key, floor)
 
     async def set_floor(self, meeting_id: str | int, site_codes: list[str]) -> dict[str, Any]:
         """Give the floor to 0, 1 or 2 sites (replacing the previous speakers).
@@ -276,9 +296,10 @@ class MediaOrchestrator:
             return
         await self.sync()
         for node in self.registry.healthy():
-            with contextlib.suppress(OSError, JanusError):
-                await self.control(node.name).destroy_room(m.room)
-            self._rooms.get(node.name, set()).discard(m.room)
+            for room in (m.room, m.chair_room):
+                with contextlib.suppress(OSError, JanusError):
+                    await self.control(node.name).destroy_room(room)
+                self._rooms.get(node.name, set()).discard(room)
 
     def program_feeds(self, meeting_id: str | int | None = None) -> list[dict[str, Any]]:
         """The feeds of the program: the chair, then the floor speakers."""
@@ -299,9 +320,9 @@ class MediaOrchestrator:
             "node": c.name,
             "ws_url": c.browser_ws_url,
             "token": c.browser_token(self.token_ttl),
-            "room_token": c.room_token([m.room], self.token_ttl),
+            "room_token": c.room_token([m.chair_room, m.room], self.token_ttl),
             "expires_at": self._expiry(),
-            "publish": {"room": m.room, "feed_id": m.chair_feed},
+            "publish": {"room": m.chair_room, "feed_id": m.chair_feed},
             "program": {"room": m.room, "feeds": self.program_feeds(m.meeting_id)[1:]},
         }
 
