@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, date, datetime
@@ -229,4 +230,25 @@ async def test_running_totals_equal_a_rebuild_from_reports(any_db: Database) -> 
     registry = SchemaRegistry([*builtin_registry().all(), VAX])
     for schema in registry.all():
         await rebuild(any_db, schema, D1, D2)
+    assert await _rollup_rows(any_db) == kept
+
+
+async def test_concurrent_filings_keep_totals_exact(any_db: Database) -> None:
+    registry = builtin_registry()
+    clock = FakeClock(datetime(2026, 11, 26, 3, 0, tzinfo=UTC).timestamp())
+    reports = ReportService(any_db, registry, clock)
+    c = await seed_country(any_db)
+    # Every site files twice at once (the second is a correction), all concurrently.
+    await asyncio.gather(
+        *(
+            reports.submit(Actor.for_site(sid, code), "covid19", covid(new_cases=n), period=D2)
+            for code, sid in c.sites.items()
+            for n in (1, 10)
+        )
+    )
+    agg = await Aggregator(any_db, registry).aggregate(CHAIR, "covid19", D2, D2)
+    cell = agg.cell(None, D2, "new_cases")
+    assert cell.n == 5 and agg.national_filed[D2] == 5
+    kept = await _rollup_rows(any_db)
+    await rebuild(any_db, registry.get("covid19"), D2, D2)
     assert await _rollup_rows(any_db) == kept

@@ -192,3 +192,14 @@ async def test_concurrent_corrections_merge(any_db: Database, clock: FakeClock) 
     final = await svc.get(a, rep.id)
     assert (final.values["deaths"], final.values["recovered"]) == (7, 9)
     assert final.values["vaccine_doses"] == 500 and final.revision == 4
+
+
+async def test_failing_listener_does_not_fail_the_filing(db: Database, clock: FakeClock) -> None:
+    svc, c = await _setup(db, clock)
+
+    async def broken(_change: ReportChange) -> None:
+        raise RuntimeError("rule bug")
+
+    svc.add_listener(broken)
+    rep = await svc.submit(site(c, "A"), "covid19", covid(), period=DAY)
+    assert (await svc.get(site(c, "A"), rep.id)).revision == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,6 +40,8 @@ __all__ = [
     "RevisionView",
     "parse_period",
 ]
+
+log = logging.getLogger(__name__)
 
 ReportListener = Callable[["ReportChange"], Awaitable[None]]
 
@@ -301,9 +304,14 @@ class ReportService:
         self._listeners.append(listener)
 
     async def _notify(self, changes: Sequence[ReportChange]) -> None:
+        # The filing is committed: a failing listener (an alert rule) is logged,
+        # never reported to the site as a failed filing.
         for change in changes:
             for listener in self._listeners:
-                await listener(change)
+                try:
+                    await listener(change)
+                except Exception:
+                    log.exception("report listener failed for report %s", change.report.id)
 
     # --- filing --------------------------------------------------------------------
 
