@@ -236,3 +236,36 @@ async def test_registry_marks_a_killed_node_down_within_5s(tmp_path: Path) -> No
         await registry.stop()
         await a.stop()
         await b.stop()
+
+
+async def test_registry_defaults_mark_a_hung_node_down_within_5s(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    proc = LocalJanusProcess.create("relay-h", "relay", tmp_path, index=3)
+    await proc.start()
+    registry = NodeRegistry()  # the production defaults: 1 s checks, down after 3 s
+    registry.add(proc.node)
+    registry.start()
+    assert proc.pid is not None
+    try:
+        deadline = time.monotonic() + 5
+        while not registry.is_up("relay-h"):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        # A hung process: its sockets accept nothing, requests time out.
+        os.kill(proc.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        while registry.is_up("relay-h"):
+            assert time.monotonic() - stopped < 5.0, "hung node not marked down within 5 s"
+            await asyncio.sleep(0.05)
+        os.kill(proc.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 5
+        while not registry.is_up("relay-h"):
+            assert time.monotonic() < deadline, "resumed node not marked up again"
+            await asyncio.sleep(0.05)
+    finally:
+        if proc.pid is not None:
+            os.kill(proc.pid, signal.SIGCONT)
+        await registry.stop()
+        await proc.stop()
