@@ -11,6 +11,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
 from diemcau.presence.hub import PresenceHub
+from diemcau.store import Database
 from tests.browser import STAFF_PASSWORD, live_server
 from tests.presence_support import RawSite, eventually
 
@@ -126,3 +127,37 @@ async def test_staff_stream_snapshot_deltas_scope_and_refusals(tmp_path: Path) -
             await s.close()
         await chair.close()
         await officer.close()
+
+
+async def test_hundreds_of_changes_are_coalesced(db: Database) -> None:
+    """200 sites leaving at once reach a dashboard as a few deltas, not 200 frames."""
+    from diemcau.presence.hub import PresenceHub as Hub
+    from diemcau.sim.sites import SimOptions, Swarm
+    from tests.presence_support import fast_config, make_sites
+
+    key = await db.secret_key()
+    d = await make_sites(db, key, per_province=50, provinces=4)
+    hub = Hub(db, key, fast_config(staff_batch_s=0.25))
+    await hub.start()
+    try:
+        stop = asyncio.Event()
+        swarm = Swarm(hub.url, [d.codes[s] for s in d.site_ids], SimOptions(summary_s=0))
+        run = asyncio.create_task(swarm.run(stop=stop))
+        await eventually(lambda: len(hub.online_site_ids()) == 200, timeout=15)
+        client = hub.staff.subscribe(None)
+        snapshot = json.loads(await asyncio.wait_for(client.queue.get(), 5) or "{}")
+        assert snapshot["national"]["online"] == 200
+        stop.set()  # every site says bye at once
+        await run
+        frames: list[dict[str, Any]] = []
+        offline: set[int] = set()
+        while len(offline) < 200:
+            frame = await asyncio.wait_for(client.queue.get(), 5)
+            assert frame is not None
+            frames.append(json.loads(frame))
+            offline |= {row[0] for row in frames[-1]["sites"] if row[4] == "offline"}
+        assert len(frames) <= 4, f"{len(frames)} deltas for 200 changes"
+        assert frames[-1]["national"]["offline"] == 200
+        hub.staff.unsubscribe(client)
+    finally:
+        await hub.stop()
