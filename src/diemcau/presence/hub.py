@@ -76,6 +76,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 StateName = Literal["online", "degraded", "offline"]
+# Transitions kept in memory while the store refuses them (~40 per site of vn-legacy).
+_LOG_BACKLOG_MAX = 500_000
 MessageHandler = Callable[[SitePrincipal, Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]]
 
 
@@ -830,6 +832,10 @@ class PresenceHub:
         except Exception:
             log.exception("writing %d presence transitions failed; retrying", len(rows))
             self._log_rows[:0] = rows
+            if len(self._log_rows) > _LOG_BACKLOG_MAX:  # the store is down for long: bound it
+                dropped = len(self._log_rows) - _LOG_BACKLOG_MAX
+                del self._log_rows[:dropped]
+                log.error("dropped %d presence transitions the store could not take", dropped)
             raise
 
     def live_sessions(self) -> dict[int, SiteSession]:
