@@ -314,6 +314,11 @@ async def test_relay_killed_sites_move_and_get_the_program_again(
         await wait_for(lambda: linked(orch, "r1", "m2", chair_feed), 5, "chair on r1")
         view = await bots.viewer(program_target(grant_a), chair_feed)
         await view.wait_frames(10, 5.0, label="CHAIR")
+        # Site A holds the floor from relay 1 when relay 1 dies.
+        await bots.publisher(publish_target(grant_a), grant_a["publish"]["feed_id"], "SITE-A")
+        await orch.set_floor("m2", ["A"])
+        a_feed = grant_a["publish"]["feed_id"]
+        await wait_for(lambda: linked(orch, "r2", "m2", a_feed), 3, "floor on r2")
 
         killed = time.monotonic()
         cluster.processes["r1"].kill()
@@ -334,6 +339,14 @@ async def test_relay_killed_sites_move_and_get_the_program_again(
         await again.wait_frames(5, 5.0, label="CHAIR")
         back = time.monotonic() - killed
         assert back < 10.0, f"site back on the program after {back:.1f}s"
+        # The speaker's ghost left relay 2 with its source; once the speaker
+        # republishes on its new relay, the floor is carried again from there.
+        assert not await linked(orch, "r2", "m2", a_feed)
+        await bots.publisher(publish_target(grant), a_feed, "SITE-A")
+        await wait_for(lambda: linked(orch, "r2", "m2", a_feed), 3, "floor back on r2")
+        grant_b = await orch.site_media_grant("B")
+        hears_a = await bots.viewer(program_target(grant_b), a_feed)
+        await hears_a.wait_frames(5, 5.0, label="SITE-A")
         # Central no longer sends to the dead relay.
         program_room = chair_grant["program"]["room"]
         remotes = await orch.control("central").list_remotes(
