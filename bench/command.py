@@ -10,8 +10,9 @@ store, then:
 1. every commune site files its COVID-19 report for one day at the same moment
    through the service layer (``ReportService.submit``, the code path the HTTP
    route and the hub message both call): throughput and latency percentiles;
-2. with ``--http``, the same through the real HTTP app (uvicorn on loopback,
-   one bearer token per site);
+2. with ``--http``, the same through the real HTTP app (uvicorn on loopback
+   in this process, one bearer token and one connection per site, the client
+   swarm in a child process so its CPU is not counted as the server's);
 3. ``--days`` of history for every site written in bulk, then the national
    aggregation over the whole window (every indicator, by province and
    nation), one indicator's time series, and the map values for one day.
@@ -23,8 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
-import ssl
 import statistics
 import sys
 import tempfile
@@ -46,8 +47,6 @@ from diemcau.directory.service import load_builtin
 from diemcau.store import Database, Site, migrate
 
 CHAIR = Actor.for_staff("bench", "chair")
-# HTTP clients of 8 connections each (256 connections in all).
-HTTP_CLIENTS = 32
 ZONES = ("green", "yellow", "orange", "red")
 
 
@@ -153,12 +152,50 @@ async def _bulk_history(
     return time.perf_counter() - t0
 
 
+async def _swarm(port: int, jobs: list[tuple[str, bytes]]) -> list[float]:
+    """Every (token, body) POSTed at the same moment, one connection each.
+
+    A bare HTTP/1.1 client on asyncio streams: an HTTP library's own cost
+    (httpx spends milliseconds per request, and its pool scans its queue on
+    every request) would otherwise be measured as the server's. Latency is
+    from the common start, as if every site pressed "send" at once.
+    """
+    t0 = time.perf_counter()
+
+    async def one(token: str, body: bytes) -> float:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            head = (
+                f"POST /api/command/reports HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            )
+            writer.write(head.encode() + body)
+            await writer.drain()
+            status = await reader.readline()
+            if b" 200 " not in status:
+                raise RuntimeError(f"HTTP filing failed: {status!r} {await reader.read()!r}")
+            await reader.read()
+            return time.perf_counter() - t0
+        finally:
+            writer.close()
+
+    return list(await asyncio.gather(*(one(tok, body) for tok, body in jobs)))
+
+
+def _swarm_main(path: str, port: int) -> int:
+    """Child process: run the swarm from a job file, print latencies as JSON."""
+    jobs = [(tok, body.encode()) for tok, body in json.loads(Path(path).read_text())]
+    print(json.dumps(asyncio.run(_swarm(port, jobs))))
+    return 0
+
+
 async def _http_filing(
-    db: Database, url: str, sites: list[tuple[int, str]], day: date
+    db: Database, url: str, sites: list[tuple[int, str]], day: date, tmp: Path
 ) -> tuple[float, list[float]] | str:
-    """File through the real HTTP app; returns (wall, latencies) or why it could not."""
+    """File through the real HTTP app (uvicorn on loopback, this process) from a
+    client swarm in a child process; returns (wall, latencies) or why it could not."""
     try:
-        import httpx
         import uvicorn
 
         from diemcau.accounts.service import SitePrincipal, issue_session_token
@@ -170,7 +207,9 @@ async def _http_filing(
     settings = Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef", port=0)
     runtime = await build_runtime(settings)
     app = create_app(runtime)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", backlog=4096
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
@@ -192,47 +231,39 @@ async def _http_filing(
                     Site.credential_version,
                 ).where(Site.id.in_([sid for sid, _ in sites]))
             )
-            tokens = {
-                r.id: issue_session_token(
-                    runtime.key,
-                    SitePrincipal(
-                        r.id, r.code, r.name, r.province_id, r.unit_id, r.kind, r.credential_version
-                    ),
-                    3600,
+            principals = [
+                SitePrincipal(
+                    r.id, r.code, r.name, r.province_id, r.unit_id, r.kind, r.credential_version
                 )
                 for r in found.all()
-            }
+            ]
         rng = random.Random(5)
-        latencies: list[float] = []
-        # Many small clients rather than one: httpcore's pool scans its whole
-        # queue on every request, which is quadratic with 3,321 queued requests
-        # and made the client, not the server, the bottleneck.
-        limits = httpx.Limits(max_connections=8, max_keepalive_connections=8)
-        tls = ssl.create_default_context()  # unused on http://, but built once, not 32 times
-        clients = [
-            httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=300, verify=tls
+        jobs = [
+            (
+                issue_session_token(runtime.key, p, 3600),
+                json.dumps(
+                    {"schema": "covid19", "period": day.isoformat(), "values": _values(rng)}
+                ),
             )
-            for _ in range(HTTP_CLIENTS)
+            for p in principals
         ]
-        try:
-
-            async def one(n: int, site_id: int) -> None:
-                t0 = time.perf_counter()
-                r = await clients[n % HTTP_CLIENTS].post(
-                    "/api/command/reports",
-                    json={"schema": "covid19", "period": day.isoformat(), "values": _values(rng)},
-                    headers={"Authorization": f"Bearer {tokens[site_id]}"},
-                )
-                r.raise_for_status()
-                latencies.append(time.perf_counter() - t0)
-
-            t0 = time.perf_counter()
-            await asyncio.gather(*(one(n, sid) for n, (sid, _) in enumerate(sites)))
-            return time.perf_counter() - t0, latencies
-        finally:
-            for client in clients:
-                await client.aclose()
+        job_file = tmp / "swarm.json"
+        job_file.write_text(json.dumps(jobs))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.command",
+            "--swarm",
+            str(job_file),
+            str(port),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            return f"failed (swarm exited {proc.returncode})"
+        latencies = [float(x) for x in json.loads(out)]
+        # Wall time of the swarm itself (not the child's start-up).
+        return max(latencies), latencies
     finally:
         server.should_exit = True
         await task
@@ -285,7 +316,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             ]
             if args.http:
                 day2 = today - timedelta(days=1)
-                got = await _http_filing(db, url, [(i, c) for i, c, _ in sites], day2)
+                got = await _http_filing(db, url, [(i, c) for i, c, _ in sites], day2, Path(tmp))
                 if isinstance(got, str):
                     rows.append(("file a day's report, all sites at once (HTTP)", "", got))
                 else:
@@ -347,6 +378,9 @@ async def run(args: argparse.Namespace) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--swarm"]:
+        return _swarm_main(argv[1], int(argv[2]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
     parser.add_argument("--days", type=int, default=90, help="days of history to aggregate")
     parser.add_argument("--db", default="sqlite", help="'sqlite' (temp file) or a database URL")
