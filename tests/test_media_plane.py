@@ -74,6 +74,12 @@ async def test_local_plane_with_demo_media(tmp_path: Path) -> None:
         await pv.wait_frames(5, 5.0, label="CHU TRI")
         await orch.stop_program(7)
         await wait_until(lambda: not demo.chairs, 5.0)
+        # A site provisioned later is placed without moving anyone.
+        relay_s1 = orch.plan.assignment["S1"]
+        moves = orch.add_sites([SiteRef("S4", "01")])
+        assert [(m.site, m.old) for m in moves] == [("S4", None)]
+        assert orch.plan.assignment["S4"] == relay_s1
+        assert (await orch.site_media_grant("S4"))["node"] == relay_s1
     finally:
         for b in viewers:
             await b.stop()

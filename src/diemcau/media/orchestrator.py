@@ -182,6 +182,13 @@ class MediaOrchestrator:
             raise MediaError(f"no relay can take site {site_code!r}")
         return self.registry.get(name)
 
+    def add_sites(self, sites: Iterable[SiteRef]) -> list[Move]:
+        """Learn new sites (or a site's new province) and place them; nobody else moves."""
+        for site in sites:
+            self.sites[site.code] = site
+        self.plan, moves = reassign(self.plan, self.sites.values(), self.registry.healthy("relay"))
+        return moves
+
     def desired_rooms(self) -> dict[str, dict[int, str]]:
         """Per healthy node: room id → description."""
         out: dict[str, dict[int, str]] = {n.name: {} for n in self.registry.healthy()}
