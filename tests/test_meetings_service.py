@@ -413,6 +413,11 @@ async def test_conclusions_publish_ack_and_status(env: Env) -> None:
         e.w.staff["chair"], mid, "Kết luận:\n1. Sơ tán dân.", [Attachment(name="kl.pdf", size=10)]
     )
     assert c.body == "Kết luận:\n1. Sơ tán dân."
+    # A site joining after the publication finds it in its join reply.
+    await e.hub.set_online(e.w.sites["C2-S"].site_id, True)
+    joined = await e.hub.message(e.w.sites["C2-S"], "meeting.join", {})
+    assert joined is not None
+    assert [(x["id"], x["acked_at"]) for x in joined["conclusions"]] == [(c.id, None)]
     assert ("meeting:" + str(mid), "conclusion.published") in [
         (s, k) for s, k, _ in e.hub.broadcasts
     ]

@@ -96,6 +96,10 @@ def _view(row: MeetingConclusion) -> ConclusionView:
 class Conclusions:
     def __init__(self, svc: MeetingService) -> None:
         self.svc = svc
+        # Meetings known to have no conclusion yet: a joining site needs no query then
+        # (thousands of sites join at the start, before anything is concluded).
+        self._none: set[int] = set()
+        self._published: dict[int, int] = {}  # publications seen per meeting (race guard)
 
     async def publish(
         self,
@@ -139,6 +143,8 @@ class Conclusions:
                 )
                 state = m.state
                 view = _view(row)
+            self._none.discard(meeting_id)
+            self._published[meeting_id] = self._published.get(meeting_id, 0) + 1
             payload = {"conclusion": view.as_dict()}
             if state == "live":
                 await self.svc.publish(meeting_id, "conclusion.published", payload)
@@ -162,6 +168,9 @@ class Conclusions:
 
     async def for_site(self, meeting_id: int, site_id: int) -> list[dict[str, Any]]:
         """Conclusions of a meeting with this site's acknowledgement state."""
+        if meeting_id in self._none:
+            return []
+        seen = self._published.get(meeting_id, 0)
         async with self.svc.db.session() as s:
             rows = (
                 await s.execute(
@@ -175,6 +184,8 @@ class Conclusions:
                     .order_by(MeetingConclusion.id)
                 )
             ).all()
+        if not rows and self._published.get(meeting_id, 0) == seen:
+            self._none.add(meeting_id)
         return [
             {**_view(c).as_dict(), "acked_at": acked.isoformat() if acked else None}
             for c, acked in rows
