@@ -110,6 +110,11 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await chair.wait_for_selector("#spot:not([hidden])")
         await _playing(chair, "#spot-video")
         first_frame_ms = await chair.evaluate("window.diemcauChair.spot.firstFrameMs")
+        # The spot-check settles on the full 640x360 layer of the simulcast uplink.
+        await chair.wait_for_function(
+            "document.querySelector('#spot-video').videoHeight === 360", timeout=10_000
+        )
+        spot_h = 360
         assert first_frame_ms is not None and first_frame_ms < 5000, first_frame_ms
         await shot(chair, "media-chair-spot-check")
         print(f"spot-check: first frame after {first_frame_ms} ms")
@@ -134,6 +139,14 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await _playing(hn, "#program")
         await _playing(hn, "#program-extra video")  # the chair, beside the speaker
         await shot(hn, "media-second-site-program")
+        # The wall plays the thumbnail layer of the site's simulcast uplink (Janus
+        # switches layers on the next keyframe), the spot-check the full one.
+        tile = "#wall .tile[data-code='26734'] video"
+        await chair.wait_for_function(
+            f'(() => {{ const h = document.querySelector("{tile}").videoHeight;'
+            f" return h > 0 && h < {spot_h}; }})()",
+            timeout=10_000,
+        )
         await chair.select_option("#wall-prov", label="Thành phố Hà Nội")
         await chair.wait_for_selector("#wall .tile[data-code='00004']")
         assert await chair.locator("#wall .tile").count() == 1

@@ -337,7 +337,7 @@
 
   async function renderWall() {
     const w = C.wall;
-    const gen = ++w.gen;
+    w.gen++;
     const n = Number($("wall-n").value);
     const per = n * n;
     const sites = wallSites();
@@ -374,16 +374,16 @@
       box.replaceChildren(...nodes);
       for (const tile of w.tiles.values()) if (tile.sub) tile.video.play().catch(() => {});
     }
-    if (fresh.length) subscribePage(fresh, gen);
+    if (fresh.length) subscribePage(fresh);
   }
 
   /** One grant per relay for the page's new tiles, then one subscription per tile. */
-  async function subscribePage(tiles, gen) {
+  async function subscribePage(tiles) {
     let grants = [];
     try {
       grants = await DC.api("/api/media/wall", { method: "POST", body: { sites: tiles.map((x) => x.code) } });
     } catch (e) { for (const tile of tiles) tileFailed(tile); return; }
-    if (gen !== C.wall.gen && !tiles.some((x) => C.wall.tiles.get(x.code) === x)) return;
+    if (!tiles.some((x) => C.wall.tiles.get(x.code) === x)) return;
     const byCode = new Map(tiles.map((x) => [x.code, x]));
     await Promise.all(grants.map(async (g) => {
       let s;
@@ -395,7 +395,7 @@
   async function subscribeTile(tile, s, feed, roomToken) {
     if (!tile) return;
     try {
-      const sub = await janusSubscribe(s, feed.room, feed.feed_id, roomToken);
+      const sub = await janusSubscribe(s, feed.room, feed.feed_id, roomToken, 0);
       if (C.wall.tiles.get(tile.code) !== tile) { sub.handle.detach(); return; }
       tile.sub = sub;
       tile.video.srcObject = sub.stream;
@@ -407,6 +407,13 @@
   function tileFailed(tile) {
     const nv = tile.node && tile.node.querySelector(".novid");
     if (nv) nv.textContent = t("novideo");
+    // The site may start publishing a moment later (it just joined): try again,
+    // backing off, for as long as the tile stays on the wall.
+    tile.tries = (tile.tries || 0) + 1;
+    const delay = Math.min(30000, 1000 * 2 ** Math.min(tile.tries, 5));
+    setTimeout(() => {
+      if (C.wall.on && C.wall.tiles.get(tile.code) === tile && !tile.sub) subscribePage([tile]);
+    }, delay);
   }
 
   function setRotate() {

@@ -162,11 +162,24 @@ class JanusHandle {
  * Publish a local stream into a VideoRoom as a given feed id.
  * Returns {handle, pc}. `roomToken` is the signed VideoRoom token of the grant.
  */
-async function janusPublish(session, room, feedId, roomToken, stream, display) {
+async function janusPublish(session, room, feedId, roomToken, stream, display, simulcast) {
   const h = await session.attach("janus.plugin.videoroom");
   await h.message({ request: "join", ptype: "publisher", room, id: feedId, display: display || "", token: roomToken });
   const pc = h.newPeer();
-  for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+  for (const track of stream.getTracks()) {
+    const init = { direction: "sendonly", streams: [stream] };
+    // Simulcast (RFC 8853 rids): full quality for the floor and spot-checks, a
+    // quarter-size layer for video-wall thumbnails; Janus picks per subscriber.
+    // Janus reads the rids highest quality first, so "h" comes before "l"
+    // (substream 0 is then the lowest layer).
+    if (simulcast && track.kind === "video") {
+      init.sendEncodings = [
+        { rid: "h", maxBitrate: 800000 },
+        { rid: "l", scaleResolutionDownBy: 2, maxBitrate: 150000 },
+      ];
+    }
+    pc.addTransceiver(track, init);
+  }
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
   const r = await h.message({ request: "publish", audio: true, video: true }, { type: offer.type, sdp: offer.sdp });
@@ -179,12 +192,15 @@ async function janusPublish(session, room, feedId, roomToken, stream, display) {
  * Subscribe to one feed of a VideoRoom; resolves with {handle, pc, stream} once the
  * offer/answer is done (media flows when ICE connects).
  */
-async function janusSubscribe(session, room, feedId, roomToken) {
+async function janusSubscribe(session, room, feedId, roomToken, substream) {
   const h = await session.attach("janus.plugin.videoroom");
   let r;
   try {
     r = await h.message({ request: "join", ptype: "subscriber", room, streams: [{ feed: feedId }], token: roomToken });
   } catch (e) { await h.detach(); throw e; }
+  // The lowest simulcast layer (thumbnails): ask for it on the video stream.
+  const video = ((r.data && r.data.streams) || []).find((x) => x.type === "video");
+  const wantLayer = substream !== undefined && video;
   if (!r.jsep) { await h.detach(); throw new JanusError(0, "no offer for feed " + feedId); }
   const pc = h.newPeer();
   const stream = new MediaStream();
@@ -193,5 +209,6 @@ async function janusSubscribe(session, room, feedId, roomToken) {
   const answer = await pc.createAnswer();
   await pc.setLocalDescription(answer);
   await h.message({ request: "start" }, { type: answer.type, sdp: answer.sdp });
+  if (wantLayer) await h.message({ request: "configure", streams: [{ mid: video.mid, substream }] }).catch(() => {});
   return { handle: h, pc, stream };
 }

@@ -17,6 +17,8 @@
     mediaTimer: 0, messages: [], lastStats: null, received: [], stateGen: 0, schemas: [],
   };
   window.diemcauSite = S; // for tests and the browser console
+  // Sites publish two layers: thumbnails for the chair's video wall, full for the rest.
+  const SIMULCAST = !/[?&]simulcast=0/.test(location.search);
 
   DC.header("site_title");
 
@@ -592,7 +594,7 @@
       const g = await mediaGrant();
       const session = await JanusSession.connect(g.ws_url, g.token, { onclose: () => { if (S.media && S.media.session === session) { S.media = null; scheduleMedia(); } } });
       S.media = { session, grant: g, pub: null, subs: new Map() };
-      if (S.stream) S.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, S.stream, S.site.name);
+      if (S.stream) S.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, S.stream, S.site.name, SIMULCAST);
       await syncProgram(g);
     } catch (e) {
       console.warn("media", e);
