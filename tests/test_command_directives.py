@@ -203,3 +203,13 @@ async def test_remind_and_escalate(any_db: Database) -> None:
     assert await alerts.is_active("directive_escalated", p2_key) is None
     assert await alerts.is_active("directive_escalated", f"{d.id}:province:{c.provinces['P1']}")
     assert hub.events("alert.cleared")
+
+
+async def test_directive_too_big_to_deliver_is_refused(db: Database) -> None:
+    svc, _alerts, hub, clock, c = await _setup(db)
+    data = _directive(clock, country=True)
+    # 20,000 Vietnamese characters (3 bytes each in UTF-8) exceed what one message carries.
+    huge = data.model_copy(update={"body": "Ữ" * 20000})
+    with pytest.raises(Invalid, match="body: the directive is .* bytes"):
+        await svc.issue_directive(CHAIR, huge)
+    assert hub.sent == [] and await svc.list_directives(CHAIR) == []

@@ -12,6 +12,7 @@ alert to each province officer whose sites lag behind).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -248,6 +249,7 @@ class DirectiveService:
                 code="role",
             )
         now = now_from(self.clock)
+        _check_size(data)
         deadline = data.deadline
         if deadline is not None:
             if deadline.tzinfo is None:
@@ -766,6 +768,33 @@ class DirectiveService:
                 p.province_id,
             )
         return lagging
+
+
+# What one site message may carry (the hub's limit, less room for the envelope
+# and the reminder fields).
+MAX_MESSAGE_BODY = 60_000
+
+
+def _check_size(data: DirectiveIn) -> None:
+    """Refuse a directive the hub could not deliver, before anything is stored."""
+    probe = {
+        "id": 2**31,
+        "title": data.title,
+        "body": data.body,
+        "priority": data.priority,
+        "deadline": "2000-01-01T00:00:00+00:00",
+        "attachments": [a.model_dump() for a in data.attachments],
+        "issued_at": "2000-01-01T00:00:00+00:00",
+        "issued_by": "staff:" + "x" * 64,
+        "reminder": 2**31,
+    }
+    size = len(json.dumps(probe, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_MESSAGE_BODY:
+        raise Invalid(
+            f"body: the directive is {size} bytes with its attachments list; at most "
+            f"{MAX_MESSAGE_BODY} can be delivered (attach long texts as files)",
+            code="too_big",
+        )
 
 
 def _site_state(rec: DirectiveRecipient) -> dict[str, Any]:
