@@ -1,0 +1,137 @@
+"""The command center over the real presence hub and meeting service, with raw sites.
+
+A directive reaches a connected site on its own stream and is acknowledged and
+completed over the session; a report is filed over the session (a bad value is
+refused naming the field); a site that drops out of a live meeting raises an
+alert that clears when it comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from diemcau.accounts.service import StaffPrincipal
+from diemcau.command.actors import Actor
+from diemcau.command.directives import DirectiveIn
+from diemcau.command.runtime import CommandCenter
+from diemcau.command.schemas import builtin_registry
+from diemcau.meetings import InviteSpec, MeetingService
+from diemcau.presence.hub import PresenceHub
+from diemcau.store import Database
+from diemcau.store.models import StaffUser
+from tests.presence_support import Directory, RawSite, eventually, fast_config, make_sites
+from tests.test_command_support import covid
+
+
+@dataclass
+class Live:
+    hub: PresenceHub
+    meetings: MeetingService
+    center: CommandCenter
+    d: Directory
+    chair: StaffPrincipal
+
+
+@pytest.fixture
+async def live(db: Database) -> AsyncIterator[Live]:
+    key = await db.secret_key()
+    d = await make_sites(db, key, per_province=2, provinces=2)
+    async with db.session() as s:
+        user = StaffUser(username="chair", display_name="", password_hash="x", role="chair")
+        s.add(user)
+        await s.flush()
+        chair = StaffPrincipal(user.id, "chair", "chair", None)
+    hub = PresenceHub(db, key, fast_config())
+    meetings = MeetingService(db, hub, reminder_poll_s=0)
+    meetings.register()
+    services: dict[str, Any] = {"presence": hub, "meetings": meetings}
+    center = CommandCenter(db, hub.clock, builtin_registry(), services=services, tick_s=0)
+    center.wire_hub(hub)
+    await hub.start()
+    await meetings.start()
+    await center.start()
+    yield Live(hub, meetings, center, d, chair)
+    await center.stop()
+    await meetings.stop()
+    await hub.stop()
+
+
+def _replies(site: RawSite) -> dict[str, dict[str, Any]]:
+    return {m["id"]: m for m in site.received if m.get("type") == "reply"}
+
+
+async def _request(site: RawSite, rid: str, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    await site.send({"type": "req", "id": rid, "kind": kind, "body": body})
+    await eventually(lambda: rid in _replies(site), what=f"reply {rid}")
+    return _replies(site)[rid]
+
+
+async def test_directive_and_report_over_a_session(live: Live) -> None:
+    d = live.d
+    first = d.site_ids[0]
+    site = RawSite(live.hub)
+    await site.connect(join_code=d.codes[first])
+    chair = Actor.for_staff("chair", "chair", user_id=live.chair.user_id)
+    directive = await live.center.directives.issue_directive(
+        chair,
+        DirectiveIn.parse(
+            {"title": "Kiểm tra đê", "body": "Báo cáo trước 17 giờ.", "target": {"country": True}}
+        ),
+    )
+    await eventually(
+        lambda: any(m["kind"] == "directive.issued" for m in site.msgs("site")), what="delivery"
+    )
+    msg = next(m for m in site.msgs("site") if m["kind"] == "directive.issued")
+    assert msg["body"]["id"] == directive.id and msg["body"]["title"] == "Kiểm tra đê"
+    reply = await _request(site, "a1", "directive.ack", {"id": directive.id})
+    assert reply["ok"] and reply["body"]["acknowledged_at"]
+    reply = await _request(site, "c1", "directive.complete", {"id": directive.id, "note": "Xong"})
+    assert reply["ok"] and reply["body"]["completion_note"] == "Xong"
+    view = await live.center.directives.get(chair, directive.id)
+    assert (view.recipients, view.acknowledged, view.completed) == (4, 1, 1)
+
+    reply = await _request(
+        site, "r1", "report.submit", {"schema": "covid19", "values": covid(deaths=-3)}
+    )
+    assert not reply["ok"] and reply["error"]["message"] == "deaths: must be ≥ 0"
+    reply = await _request(site, "r2", "report.submit", {"schema": "covid19", "values": covid()})
+    assert reply["ok"] and reply["body"]["site_id"] == first
+    mine = await _request(site, "r3", "report.mine", {"schema": "covid19"})
+    assert [r["id"] for r in mine["body"]["items"]] == [reply["body"]["id"]]
+    await site.close()
+
+
+async def test_offline_during_live_meeting_alert(live: Live) -> None:
+    d = live.d
+    invited = [sid for sid in d.site_ids if d.province_of[sid] == d.provinces[0]]
+    a = RawSite(live.hub)
+    await a.connect(join_code=d.codes[invited[0]])
+    m = await live.meetings.create_meeting(
+        live.chair, title="Họp khẩn", invite=InviteSpec(unit_ids=(d.provinces[0],))
+    )
+    await live.meetings.start_meeting(live.chair, m.id)
+    reply = await _request(a, "j1", "meeting.join", {})
+    assert reply["ok"]
+    alerts = live.center.alerts
+    key = f"{m.id}:site:{invited[0]}"
+    await a.close()
+    await eventually(lambda: _active(alerts, key), what="offline alert")
+    view = await alerts.is_active("site_offline_in_meeting", key)
+    assert view is not None and view.province_id == d.provinces[0]
+    back = RawSite(live.hub)
+    await back.connect(join_code=d.codes[invited[0]])
+    await eventually(lambda: _inactive(alerts, key), what="alert cleared")
+    await live.meetings.end_meeting(live.chair, m.id)
+    await back.close()
+
+
+async def _inactive(alerts: Any, key: str) -> bool:
+    return await alerts.is_active("site_offline_in_meeting", key) is None
+
+
+async def _active(alerts: Any, key: str) -> bool:
+    return await alerts.is_active("site_offline_in_meeting", key) is not None
