@@ -121,6 +121,8 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         assert grant_a["ws_url"] == cluster.processes["r1"].node.ws_url
         assert grant_b["ws_url"] == cluster.processes["r2"].node.ws_url
         assert [f["feed_id"] for f in grant_a["program"]["feeds"]] == [chair_feed]
+        # The core token outlives the meeting (keepalives), the room token is short.
+        assert grant_a["session_expires_at"] - grant_a["expires_at"] >= 3600
         for relay in ("r1", "r2"):
             await wait_for(
                 lambda r=relay: linked(orch, r, "m1", chair_feed),  # type: ignore[misc]

@@ -134,6 +134,50 @@ async def test_tokens_gate_sessions_plugins_and_rooms(janus: LocalJanusProcess) 
             await c.close()
 
 
+async def test_an_expired_core_token_fails_keepalives_but_not_joined_rooms(
+    janus: LocalJanusProcess,
+) -> None:
+    """Why grants carry a long core token and a short room token.
+
+    Janus checks the core token on every request, keepalives included; the
+    room token only when joining.
+    """
+    node = janus.node
+    ctl = await node.connect()
+    h = await (await ctl.create_session()).attach("janus.plugin.videoroom")
+    await h.send(
+        {"request": "create", "room": 601, "admin_key": node.admin_key, "signed_tokens": True}
+    )
+    short_core = await JanusConnection.connect(node.ws_url, token=node.browser_token(ttl=2))
+    long_core = await JanusConnection.connect(node.ws_url, token=node.browser_token(ttl=600))
+    try:
+        s1 = await short_core.create_session(keepalive=3600)
+        s2 = await long_core.create_session(keepalive=3600)
+        bh = await s2.attach("janus.plugin.videoroom")
+        room_token = node.room_token([601], ttl=2)
+        await bh.send({"request": "join", "ptype": "publisher", "room": 601, "token": room_token})
+        deadline = time.monotonic() + 5
+        while True:  # wait for both 2-second tokens to expire
+            try:
+                await short_core.request(
+                    {"janus": "keepalive", "session_id": s1.id}, final=frozenset({"ack"})
+                )
+            except JanusError as exc:
+                assert exc.code == 403
+                break
+            assert time.monotonic() < deadline, "an expired core token kept working"
+            await asyncio.sleep(0.2)
+        # The long core token keeps the session alive after the room token expired.
+        await long_core.request(
+            {"janus": "keepalive", "session_id": s2.id}, final=frozenset({"ack"})
+        )
+        listed = await h.send({"request": "listparticipants", "room": 601})
+        assert len(listed.data["participants"]) == 1
+    finally:
+        for c in (short_core, long_core, ctl):
+            await c.close()
+
+
 async def test_admin_api_sees_sessions_handles_and_keepalives(janus: LocalJanusProcess) -> None:
     node = janus.node
     admin = await node.connect_admin()

@@ -93,7 +93,12 @@ class MediaOrchestrator:
     Args:
         nodes: every node (exactly one with role ``central``).
         sites: every site that may join, with its province.
-        token_ttl: lifetime of browser tokens, seconds.
+        token_ttl: lifetime of room tokens (checked when a browser joins a
+            room), seconds.
+        session_ttl: lifetime of core tokens. Janus checks the core token on
+            every request, keepalives included, and a session whose keepalives
+            fail dies 60 s later, so it must outlast the meeting; it only
+            opens sessions and the VideoRoom on one node (rooms need a room token).
         sync_interval: how often links are verified and late feeds picked up.
         registry: a registry to use (one is created and run otherwise).
     """
@@ -104,6 +109,7 @@ class MediaOrchestrator:
         sites: Iterable[SiteRef],
         *,
         token_ttl: int = 600,
+        session_ttl: int = 12 * 3600,
         sync_interval: float = 0.5,
         registry: NodeRegistry | None = None,
     ) -> None:
@@ -117,6 +123,7 @@ class MediaOrchestrator:
         self.central = centrals[0]
         self.sites: dict[str, SiteRef] = {s.code: s for s in sites}
         self.token_ttl = token_ttl
+        self.session_ttl = session_ttl
         self._controls: dict[str, NodeControl] = {}
         self.cascade = Cascade(self.control, lambda n: self.registry.get(n).rtp_host)
         self.meetings: dict[str, _Meeting] = {}
@@ -316,8 +323,15 @@ class MediaOrchestrator:
             feeds.append({"feed_id": feed_id("site", site), "role": "floor", "site": site})
         return feeds
 
-    def _expiry(self) -> int:
-        return int(time.time()) + self.token_ttl
+    def _tokens(self, node: JanusNode, rooms: list[int]) -> dict[str, Any]:
+        """The token part of a grant: a long core token and a short room token."""
+        now = int(time.time())
+        return {
+            "token": node.browser_token(self.session_ttl),
+            "room_token": node.room_token(rooms, self.token_ttl),
+            "expires_at": now + self.token_ttl,
+            "session_expires_at": now + self.session_ttl,
+        }
 
     def chair_media_grant(self, meeting_id: str | int | None = None) -> dict[str, Any]:
         """Where the chair console publishes (central) and what it may watch there."""
@@ -326,9 +340,7 @@ class MediaOrchestrator:
         return {
             "node": c.name,
             "ws_url": c.browser_ws_url,
-            "token": c.browser_token(self.token_ttl),
-            "room_token": c.room_token([m.chair_room, m.room], self.token_ttl),
-            "expires_at": self._expiry(),
+            **self._tokens(c, [m.chair_room, m.room]),
             "publish": {"room": m.chair_room, "feed_id": m.chair_feed},
             "program": {"room": m.room, "feeds": self.program_feeds(m.meeting_id)[1:]},
         }
@@ -336,14 +348,15 @@ class MediaOrchestrator:
     async def site_media_grant(
         self, site_code: str, meeting_id: str | int | None = None
     ) -> dict[str, Any]:
-        """Everything a site's browser needs for media, valid ``token_ttl`` seconds.
+        """Everything a site's browser needs for media.
 
         Returns a dict: ``node``, ``ws_url`` (the relay's Janus WebSocket),
-        ``token`` (core token), ``room_token`` (for VideoRoom ``join``),
-        ``expires_at``, ``publish`` (uplink ``room`` and the ``feed_id`` to
-        publish as), and ``program`` (``room`` and the ``feeds`` to subscribe
-        to, the site's own feed left out so it never hears itself) or None when
-        no program runs.
+        ``token`` (core token, sent with every Janus request; valid until
+        ``session_expires_at``), ``room_token`` (for VideoRoom ``join``; valid
+        until ``expires_at``: fetch a new grant to join again later),
+        ``publish`` (uplink ``room`` and the ``feed_id`` to publish as), and
+        ``program`` (``room`` and the ``feeds`` to subscribe to, the site's own
+        feed left out so it never hears itself) or None when no program runs.
         """
         node = self.site_node(site_code)
         uplink = room_id("uplink", site_code)
@@ -362,9 +375,7 @@ class MediaOrchestrator:
         return {
             "node": node.name,
             "ws_url": node.browser_ws_url,
-            "token": node.browser_token(self.token_ttl),
-            "room_token": node.room_token(rooms, self.token_ttl),
-            "expires_at": self._expiry(),
+            **self._tokens(node, rooms),
             "publish": {"room": uplink, "feed_id": feed_id("site", site_code)},
             "program": program,
         }
@@ -380,9 +391,7 @@ class MediaOrchestrator:
         return {
             "node": node.name,
             "ws_url": node.browser_ws_url,
-            "token": node.browser_token(self.token_ttl),
-            "room_token": node.room_token([uplink], self.token_ttl),
-            "expires_at": self._expiry(),
+            **self._tokens(node, [uplink]),
             "subscribe": {"room": uplink, "feed_id": feed_id("site", site_code)},
         }
 
@@ -411,9 +420,7 @@ class MediaOrchestrator:
                 {
                     "node": name,
                     "ws_url": node.browser_ws_url,
-                    "token": node.browser_token(self.token_ttl),
-                    "room_token": node.room_token(rooms, self.token_ttl),
-                    "expires_at": self._expiry(),
+                    **self._tokens(node, rooms),
                     # Where the site publishes simulcast, subscribe with
                     # VideoRoom "substream": 0 (the thumbnail layer).
                     "substream": 0,
