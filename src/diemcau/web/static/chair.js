@@ -117,7 +117,7 @@
     const speakers = new Set(((C.floor && C.floor.speakers) || []).map((s) => s.code));
     $("queue").replaceChildren(...(C.queue.length ? C.queue.map((q) => el("li", { class: speakers.has(q.code) ? "floor" : "", dataset: { code: q.code } },
       el("span", { class: "qn" }, el("b", {}, q.position + ". "), q.name, el("br"), el("span", { class: "muted" }, q.province_name || "")),
-      el("button", { type: "button", onclick: () => grant(q.code, false), "aria-label": t("grant") + " " + q.name }, t("grant")),
+      el("button", { type: "button", onclick: () => grant(q.code, false), "aria-label": t("grant") + " " + q.name }, t("grant_short")),
       el("button", { type: "button", class: "secondary", onclick: () => grant(q.code, true), title: t("dialogue") }, "+"),
       el("button", { type: "button", class: "secondary", onclick: () => spotCheck(q.code), "aria-label": t("spotcheck") + " " + q.name }, t("look")))) : [el("li", { class: "muted" }, t("noqueue"))]));
   }
