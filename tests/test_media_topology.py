@@ -113,6 +113,33 @@ async def test_media_plan_command_prints_the_tree(tmp_path: Path, capsys: object
     assert code == 0
     assert "media plan: 3 sites on 1 relays" in out
     assert "relay-79  (3/500 sites; serves 79)" in out
+    # With declared nodes the plan uses them (here: one relay of capacity 2).
+    import json
+
+    node = {
+        "ws_url": "ws://10.0.0.1:8188",
+        "admin_ws_url": "ws://10.0.0.1:7188",
+        "admin_secret": "s",
+        "admin_key": "k",
+        "token_secret": "t",
+    }
+    nodes = tmp_path / "nodes.json"
+    nodes.write_text(
+        json.dumps(
+            [
+                {"name": "central", "role": "central", **node},
+                {"name": "hcm", "role": "relay", "provinces": ["79"], "capacity": 2, **node},
+            ]
+        )
+    )
+    code = await asyncio.to_thread(main, ["media", "plan", "--db", url, "--nodes", str(nodes)])
+    out = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert code == 1  # one site cannot be placed
+    assert "hcm  (2/2 sites; serves 79)" in out and "unassigned" in out
+    # Bad input: a node file that is not a node list.
+    nodes.write_text("[]")
+    code = await asyncio.to_thread(main, ["media", "plan", "--db", url, "--nodes", str(nodes)])
+    assert code == 2
 
 
 def test_media_public_surface_is_pinned() -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from diemcau.media.config import load_nodes, nodes_from_env
 from diemcau.media.topology import SiteRef, plan_sites, propose_relays
 from diemcau.store import Database
 from diemcau.store.models import Site, Unit
@@ -28,13 +30,17 @@ async def load_site_refs(db: Database) -> list[SiteRef]:
         return [SiteRef(code=c, province=p or "-", name=n) for c, n, p in rows.all()]
 
 
-async def _plan(url: str, capacity: int) -> int:
+async def _plan(url: str, capacity: int, nodes_file: str | None) -> int:
     db = Database(url)
     try:
         sites = await load_site_refs(db)
     finally:
         await db.dispose()
-    relays = propose_relays(sites, capacity)
+    declared = load_nodes(Path(nodes_file)) if nodes_file else nodes_from_env()
+    if declared is not None:
+        relays = [n for n in declared if n.role == "relay"]
+    else:
+        relays = propose_relays(sites, capacity)
     plan = plan_sites(sites, relays)
     print(plan.explain())
     return 0 if not plan.unassigned else 1
@@ -45,7 +51,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     url = args.db or Settings().resolved_database_url()
     print(f"planning relays for {url}", file=sys.stderr)
-    return asyncio.run(_plan(url, args.capacity))
+    try:
+        return asyncio.run(_plan(url, args.capacity, args.nodes))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,4 +66,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     plan.add_argument("--db", help="database URL (default: the configured store)")
     plan.add_argument("--capacity", type=int, default=500, help="sites per relay (default 500)")
+    plan.add_argument(
+        "--nodes",
+        help="JSON file of declared nodes (default: DIEMCAU_MEDIA_NODES; "
+        "without either, one relay per province is proposed)",
+    )
     plan.set_defaults(func=_cmd_plan)
