@@ -263,6 +263,9 @@ class _Filing:
 
 
 _PENDING = Conflict("filing was not processed")
+_MISSING = object()
+# Prior-period values kept for the rules at most (the rules take them right away).
+_PRIOR_CACHE = 20_000
 
 
 def _require_site(sites: Mapping[int, _SiteInfo], site_id: int) -> _SiteInfo:
@@ -298,6 +301,8 @@ class ReportService:
         self.clock = clock
         self._listeners: list[ReportListener] = []
         self._batcher = FilingBatcher(self._file_batch)
+        # Prior-period values read with each batch, taken once by the rules.
+        self._priors: dict[tuple[str, int, date], dict[str, Value] | None] = {}
 
     def add_listener(self, listener: ReportListener) -> None:
         """Call `listener` after every committed filing or correction that changed values."""
@@ -517,7 +522,41 @@ class ReportService:
             s.add_all(_revision(row.id, 1, f, {}) for row, f in created)
         await apply_deltas(s, deltas)
         await s.flush()
+        await self._load_priors(s, filings)
         return [(_view(row), previous) for row, previous in plan]
+
+    async def _load_priors(
+        self, s: AsyncSession, filings: Sequence[tuple[_Filing, _SiteInfo]]
+    ) -> None:
+        """Read, for the whole batch at once, each site's report before the filed period.
+
+        The "rising fast" rule needs it for every filing; one query per batch
+        here replaces one session per filing afterwards (`previous_values`).
+        """
+        groups: dict[tuple[str, date], list[int]] = {}
+        for f, site in filings:
+            if any(i.alert_rise_pct is not None for i in f.schema.indicators):
+                groups.setdefault((f.schema.key, f.period), []).append(site.id)
+        if len(self._priors) > _PRIOR_CACHE:
+            self._priors.clear()
+        for (key, period), ids in groups.items():
+            latest = (
+                select(Report.site_id, func.max(Report.period).label("p"))
+                .where(Report.schema_key == key, Report.site_id.in_(ids), Report.period < period)
+                .group_by(Report.site_id)
+                .subquery()
+            )
+            rows = await s.execute(
+                select(Report.site_id, Report.values).join(
+                    latest,
+                    (Report.site_id == latest.c.site_id)
+                    & (Report.period == latest.c.p)
+                    & (Report.schema_key == key),
+                )
+            )
+            found = {sid: dict(values) for sid, values in rows.all()}
+            for sid in ids:
+                self._priors[(key, sid, period)] = found.get(sid)
 
     # --- reading -------------------------------------------------------------------
 
@@ -593,6 +632,9 @@ class ReportService:
         self, schema_key: str, site_id: int, period: date
     ) -> dict[str, Value] | None:
         """The site's latest report before `period` (for "rising fast" rules)."""
+        cached = self._priors.pop((schema_key, site_id, period), _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
         async with self.db.session() as s:
             row = await s.scalar(
                 select(Report.values)
