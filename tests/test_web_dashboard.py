@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.async_api import Page
 
 from tests.browser import HeartbeatSite, chromium, live_server, shot, staff_login, wait_for
@@ -199,3 +200,32 @@ async def test_dashboard_search_select_and_keyboard(tmp_path: Path) -> None:
         await page.click("#lang")
         assert await page.inner_text("h1") == "Command dashboard"
         await shot(page, "dashboard-english")
+
+
+# A 1x1 PNG of rgb(40, 90, 200) standing in for a deployment's tile server.
+_TILE = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGPQiDoBAAH4AUspz9deAAAAAElFTkSuQmCC"
+)
+
+
+async def test_dashboard_draws_optional_tiles_under_the_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIEMCAU_TILE_URL", _TILE + "#{z}/{x}/{y}")
+    async with live_server(tmp_path) as srv, chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1366, "height": 768})
+        await staff_login(page, srv.base_url, "/dashboard", "chair")
+        await page.wait_for_function("Number(document.querySelector('#map').dataset.draws||0) > 0")
+        # An empty corner of the map shows the tile; a site's point stays on top.
+        corner = """() => { const { map } = window.diemcauDashboard;
+          const p = map.ctx.getImageData(5 * map.dpr, 200 * map.dpr, 1, 1).data;
+          return [p[0], p[1], p[2]]; }"""
+
+        async def tiled() -> bool:
+            rgb: list[int] = await page.evaluate(corner)
+            return all(abs(a - b) < 8 for a, b in zip(rgb, (40, 90, 200), strict=True))
+
+        await wait_for(tiled, timeout=5)
+        assert not await _pixel_is(page, "27004", (40, 90, 200))
+        await shot(page, "dashboard-tiles")
