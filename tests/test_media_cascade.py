@@ -397,6 +397,19 @@ async def test_reconcile_after_control_restart_removes_orphans(
     await first.control("r1").add_remote_publisher(
         stray_room, 4242, "stray", [{"type": "video", "mindex": 0, "mid": "0", "codec": "vp8"}]
     )
+    # A stray plain RTP forwarder of the chair's video (diemcau makes none).
+    fwd = await first.control("central").request(
+        {
+            "request": "rtp_forward",
+            "room": grant["publish"]["room"],
+            "publisher_id": chair_feed,
+            "host": "127.0.0.1",
+            "streams": [{"mid": "1", "port": 5004}],
+            "secret": first.control("central").room_secret,
+            "admin_key": cluster.central.node.admin_key,
+        }
+    )
+    assert fwd["forwarders"]
     # The control plane "crashes": it goes away without cleaning anything.
     await first.close()
 
@@ -414,6 +427,8 @@ async def test_reconcile_after_control_restart_removes_orphans(
         assert not [lk for lk in created if lk.feed_id == chair_feed]
         # Orphans: the stray remote, the old meeting's remotizations and rooms.
         assert "remote 4242 in r1/" + str(stray_room) in report.orphans_removed
+        assert any(o.startswith("forwarder ") for o in report.orphans_removed)
+        assert await second.control("central").list_forwarders(grant["publish"]["room"]) == []
         old_room = room_id("program", "old")
         for node in ("central", "r1", "r2"):
             assert old_room not in await second.control(node).rooms()

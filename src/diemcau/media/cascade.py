@@ -9,7 +9,8 @@ Tearing one down is ``unpublish_remotely`` on A, then
 ``remove_remote_publisher`` on B; Janus never does it for us (a ghost
 publisher stays otherwise), so `Cascade` keeps the record of every link it
 made, rebuilds links whose source came back, and `reconcile` removes anything
-on the nodes that is not in the desired state (after a control-plane restart).
+on the nodes that is not in the desired state (after a control-plane restart),
+plain RTP forwarders included (diemcau makes none).
 """
 
 from __future__ import annotations
@@ -246,6 +247,11 @@ class Cascade:
                         parts = await ctl.participants(room)
                     except JanusError:
                         continue
+                    for pub, stream in await ctl.list_forwarders(room):
+                        await ctl.stop_forwarder(room, pub, stream)
+                        report.orphans_removed.append(
+                            f"forwarder {stream} of {pub} in {node}/{room}"
+                        )
                     for p in parts:
                         pid = int(p["id"])
                         if p.get("remote"):

@@ -253,6 +253,42 @@ class NodeControl:
             if exc.code not in (ERR_NO_SUCH_ROOM, ERR_NO_SUCH_FEED):
                 raise
 
+    async def list_forwarders(self, room: int) -> list[tuple[int, int]]:
+        """Plain RTP forwarders in a room, as (publisher id, stream id).
+
+        diemcau never makes plain forwarders (remotizations are not listed
+        here), so any found is an orphan from elsewhere.
+        """
+        try:
+            data = await self.request(
+                {"request": "listforwarders", "room": room, "secret": self.room_secret}
+            )
+        except JanusError as exc:
+            if exc.code == ERR_NO_SUCH_ROOM:
+                return []
+            raise
+        return [
+            (int(p["publisher_id"]), int(f["stream_id"]))
+            for p in data.get("publishers", [])
+            for f in p.get("forwarders", [])
+        ]
+
+    async def stop_forwarder(self, room: int, publisher_id: int, stream_id: int) -> None:
+        try:
+            await self.request(
+                {
+                    "request": "stop_rtp_forward",
+                    "room": room,
+                    "secret": self.room_secret,
+                    "admin_key": self.node.admin_key,
+                    "publisher_id": publisher_id,
+                    "stream_id": stream_id,
+                }
+            )
+        except JanusError as exc:
+            if exc.code not in (ERR_NO_SUCH_ROOM, ERR_NO_SUCH_FEED):
+                raise
+
     async def list_remotes(self, room: int, feed_id: int) -> list[str] | None:
         """The remote ids a local publisher restreams to; None if it is not there."""
         try:
