@@ -317,6 +317,14 @@ async def run(args: argparse.Namespace) -> list[Row]:
     rows.append(("end meeting call", _ms(end_s), "close intervals, hands, floor"))
     rows.append(("attendance report CSV", _ms(csv_s), f"{csv_len / 1024:,.0f} KiB"))
     rows.append(("attendance report HTML", _ms(html_s), "print-ready"))
+    counters: dict[str, int] = data.get("counters", {})
+    rows.append(
+        (
+            "simulator reconnects",
+            f"{counters.get('reconnects', 0):,}",
+            "sessions dropped and resumed during the run (a loaded machine shows here)",
+        )
+    )
     if failures:
         rows.append(("failed rounds", str(len(failures)), "; ".join(failures[:4])))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
