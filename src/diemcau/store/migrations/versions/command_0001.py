@@ -57,7 +57,11 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer(), nullable=False),
         sa.Column("total", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint(
-            "schema_key", "period", "province_id", "indicator", "bucket",
+            "schema_key",
+            "period",
+            "province_id",
+            "indicator",
+            "bucket",
             name="pk_command_rollups",
         ),
     )
