@@ -74,7 +74,9 @@ async def test_site_terminal_join_meeting_floor_inbox_reconnect(tmp_path: Path) 
         await page.wait_for_selector("#meeting:not([hidden])")
         assert "bão số 3" in await page.inner_text("#meeting-h")
 
-        # Raise a hand: place 1 in the queue, seen by the chair.
+        # Raise a hand: place 1 in the queue, seen by the chair. The HTTP session
+        # token is made invalid first (as after its hour): the terminal renews it.
+        await page.evaluate("window.diemcauSite.httpToken = 'expired.token'")
         await page.click("#hand")
         await page.wait_for_selector("#handstate:has-text('thứ tự 1')")
         queue = (await chair.get(f"/api/meetings/{meeting['id']}/queue")).json()

@@ -210,7 +210,7 @@
     // its answer: the answer is then dropped (S.stateGen moved on).
     const gen = ++S.stateGen;
     try {
-      const r = await DC.api("/api/site/meetings/current", { token: S.httpToken });
+      const r = await siteApi("/api/site/meetings/current");
       if (gen !== S.stateGen) return;
       setMeeting(r.meeting);
       if (r.floor) setFloor(r.floor);
@@ -219,6 +219,17 @@
       if (gen !== S.stateGen) return;
       if (e.status === 401) { await relogin(); return; }
       if (e.status === 404 || e.status === 409) { if (S.meeting) endMeeting(); else setMeeting(null); }
+    }
+  }
+
+  /** The API as this site; a session token that expired (1 h) is renewed once. */
+  async function siteApi(path, opts) {
+    try {
+      return await DC.api(path, Object.assign({}, opts, { token: S.httpToken }));
+    } catch (e) {
+      if (e.status !== 401 || !S.joinCode) throw e;
+      await relogin();
+      return DC.api(path, Object.assign({}, opts, { token: S.httpToken }));
     }
   }
 
@@ -283,7 +294,7 @@
   async function raiseHand(refresh) {
     if (!S.meeting) return;
     try {
-      const r = await DC.api(`/api/site/meetings/${S.meeting.id}/hand`, { method: "POST", token: S.httpToken });
+      const r = await siteApi(`/api/site/meetings/${S.meeting.id}/hand`, { method: "POST" });
       S.hand = { raised: true, position: r.position };
     } catch (e) {
       if (!refresh) DC.toast(e.message, "bad");
@@ -294,7 +305,7 @@
 
   async function lowerHand() {
     if (!S.meeting) return;
-    try { await DC.api(`/api/site/meetings/${S.meeting.id}/hand`, { method: "DELETE", token: S.httpToken }); } catch (e) { DC.toast(e.message, "bad"); }
+    try { await siteApi(`/api/site/meetings/${S.meeting.id}/hand`, { method: "DELETE" }); } catch (e) { DC.toast(e.message, "bad"); }
     S.hand = { raised: false, position: 0 };
     updateFloorUi();
   }
@@ -316,7 +327,7 @@
 
   async function ack(m) {
     try {
-      if (m.kind === "conclusion") await DC.api(`/api/site/conclusions/${m.item.id}/ack`, { method: "POST", token: S.httpToken });
+      if (m.kind === "conclusion") await siteApi(`/api/site/conclusions/${m.item.id}/ack`, { method: "POST" });
       else await request("directive.ack", { id: m.item.id });
       m.acked = true; renderMessages();
     } catch (e) { DC.toast(e.message, "bad"); }
@@ -354,7 +365,7 @@
   const label = (x) => (LANG === "en" ? x.label_en : x.label_vi);
 
   async function loadSchemas() {
-    try { S.schemas = await DC.api("/api/command/schemas", { token: S.httpToken }); } catch (_e) { S.schemas = []; }
+    try { S.schemas = await siteApi("/api/command/schemas"); } catch (_e) { S.schemas = []; }
     const sel = $("report-schema");
     sel.replaceChildren(...S.schemas.map((sc) => el("option", { value: sc.key }, label(sc))));
     $("report").hidden = !S.schemas.length || !$("join").hidden;
@@ -375,7 +386,7 @@
     $("report-period").textContent = t("report_period", { p: period });
     let existing = null;
     try {
-      const rows = await DC.api(`/api/command/reports?schema=${encodeURIComponent(sc.key)}&from=${period}&to=${period}`, { token: S.httpToken });
+      const rows = await siteApi(`/api/command/reports?schema=${encodeURIComponent(sc.key)}&from=${period}&to=${period}`);
       existing = rows && rows[0];
     } catch (_e) { existing = null; }
     $("report-state").textContent = existing ? t("report_filed", { n: existing.revision, at: DC.time(existing.updated_at || existing.submitted_at) }) : t("report_missing");
@@ -416,7 +427,7 @@
       values[input.name] = type === "int" ? Number(raw) : type === "percent" ? Number(raw) : type === "bool" ? raw === "true" : raw;
     }
     try {
-      const r = await DC.api("/api/command/reports", { method: "POST", token: S.httpToken, body: { schema: sc.key, values } });
+      const r = await siteApi("/api/command/reports", { method: "POST", body: { schema: sc.key, values } });
       $("report-error").textContent = "";
       DC.toast(t("report_sent", { n: r.revision }));
       renderReportForm();
@@ -509,7 +520,7 @@
   });
 
   async function mediaGrant() {
-    return DC.api("/api/site/media", { token: S.httpToken });
+    return siteApi("/api/site/media");
   }
 
   $("netcheck").addEventListener("click", netCheck);
@@ -571,14 +582,14 @@
 
   $("enter").addEventListener("click", enterMeeting);
   $("leave").addEventListener("click", async () => {
-    if (S.meeting) await DC.api(`/api/site/meetings/${S.meeting.id}/leave`, { method: "POST", token: S.httpToken }).catch(() => {});
+    if (S.meeting) await siteApi(`/api/site/meetings/${S.meeting.id}/leave`, { method: "POST" }).catch(() => {});
     S.inMeeting = false; stopMedia(); updateFloorUi(); show("setup"); setMeeting(S.meeting);
   });
 
   async function enterMeeting() {
     if (!S.meeting) return;
     try {
-      await DC.api(`/api/site/meetings/${S.meeting.id}/join`, { method: "POST", token: S.httpToken });
+      await siteApi(`/api/site/meetings/${S.meeting.id}/join`, { method: "POST" });
     } catch (e) { DC.toast(e.message, "bad"); return; }
     S.inMeeting = true;
     show("meeting");
