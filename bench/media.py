@@ -17,7 +17,10 @@ Measures, each as the median over ``--runs`` (p50/p95 inside a run):
    Janus CPU per viewer from /proc/<pid>/stat. The bots share the 2 cores
    with Janus, so "largest N at < 1 % loss" is a lower bound for Janus; the
    kernel's per-socket drop counters say where packets were lost (a bot
-   socket whose process fell behind, or a Janus socket).
+   socket whose process fell behind, or a Janus socket);
+5. failover: SIGKILL the site's relay; time until the registry marks it
+   down and moves the site, and until the site (with a new grant) sees the
+   program again through the other relay.
 """
 
 from __future__ import annotations
@@ -174,7 +177,6 @@ async def capacity_step(
 
 async def main(args: argparse.Namespace) -> int:
     from diemcau.media.cluster import LocalCluster
-    from diemcau.media.node import NodeRegistry
     from diemcau.media.orchestrator import MediaOrchestrator
     from diemcau.media.topology import SiteRef
     from diemcau.sim.media_bot import JanusTarget, PublisherBot, ViewerBot
@@ -186,6 +188,7 @@ async def main(args: argparse.Namespace) -> int:
     hand_v: list[tuple[float, float]] = []
     hand_a: list[tuple[float, float]] = []
     cap: dict[str, list[dict[str, float]]] = {"relay": [], "central": []}
+    failover: list[tuple[float, float]] = []
     viewers = [int(v) for v in args.viewers.split(",") if v]
 
     for run in range(args.runs):
@@ -195,7 +198,6 @@ async def main(args: argparse.Namespace) -> int:
         orch = MediaOrchestrator(
             cluster.nodes(),
             [SiteRef("A", "01"), SiteRef("B", "02")],
-            registry=NodeRegistry(interval=1.0),
             sync_interval=0.2,
         )
         bots: list[PublisherBot | ViewerBot] = []
@@ -298,6 +300,21 @@ async def main(args: argparse.Namespace) -> int:
                         cap[where].append(step)
                         if step["loss"] >= 0.01:
                             break
+
+            # 5. relay failure (SIGKILL): site A's program back via the other relay
+            va = await viewer(ta_prog, chair_feed)
+            await va.wait_frames(5, 5)
+            t0 = time.monotonic()
+            cluster.processes["r1"].kill()
+            while orch.plan.assignment.get("A") != "r2":
+                if time.monotonic() - t0 > 20:
+                    raise RuntimeError("relay failure not detected in 20 s")
+                await asyncio.sleep(0.02)
+            detected = time.monotonic() - t0
+            g = await orch.site_media_grant("A")
+            t_new = JanusTarget(g["ws_url"], g["program"]["room"], g["token"], g["room_token"])
+            v2 = await viewer(t_new, chair_feed)
+            failover.append((detected, await v2.wait_frames(1, 5) - t0))
         finally:
             for b in reversed(bots):
                 await b.stop()
@@ -330,6 +347,20 @@ async def main(args: argparse.Namespace) -> int:
             "floor handover -> first audio (other relay)",
             fmt(hand_a, 1000, "ms"),
             "<=1500 ms (goal 300)",
+        )
+    )
+    rows.append(
+        (
+            "relay SIGKILL -> marked down, sites moved",
+            f"{med([f[0] for f in failover]):.1f} s",
+            "down within 5 s",
+        )
+    )
+    rows.append(
+        (
+            "relay SIGKILL -> site's first program frame via other relay",
+            f"{med([f[1] for f in failover]):.1f} s",
+            "<=10 s",
         )
     )
     for where in ("relay", "central"):
