@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -213,3 +214,23 @@ async def test_directive_too_big_to_deliver_is_refused(db: Database) -> None:
     with pytest.raises(Invalid, match="body: the directive is .* bytes"):
         await svc.issue_directive(CHAIR, huge)
     assert hub.sent == [] and await svc.list_directives(CHAIR) == []
+
+
+async def test_concurrent_acknowledgements_and_completions(any_db: Database) -> None:
+    svc, _alerts, hub, clock, c = await _setup(any_db)
+    d = await svc.issue_directive(CHAIR, _directive(clock, country=True))
+    codes = sorted(c.sites)
+    # Every site acknowledges twice and completes once, all at the same time.
+    results = await asyncio.gather(
+        *(svc.acknowledge(site(c, code), d.id) for code in codes * 2),
+        *(svc.complete(site(c, code), d.id, f"xong {code}") for code in codes),
+        svc.acknowledge(site(c, "A"), d.id + 999),
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert len(errors) == 1 and isinstance(errors[0], NotFound)
+    view = await svc.get(CHAIR, d.id)
+    assert (view.acknowledged, view.completed) == (5, 5)
+    notes = {r["code"]: r["completion_note"] for r in await svc.recipients(CHAIR, d.id)}
+    assert notes == {code: f"xong {code}" for code in codes}
+    assert len(hub.events("directive.completed")) == 5

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.command.actors import Actor
 from diemcau.command.alerts import AlertService
+from diemcau.command.batching import FilingBatcher
 from diemcau.command.models import Directive, DirectiveRecipient
 from diemcau.command.targets import Target, resolve_target
 from diemcau.command.timeutil import Clock, aware, iso, now_from
@@ -213,6 +214,25 @@ def _counts(deadline: datetime | None, now: datetime) -> tuple[Any, Any, Any, An
     )
 
 
+@dataclass(frozen=True)
+class _SiteAct:
+    """One site's acknowledgement or completion waiting to be written."""
+
+    directive_id: int
+    site_id: int
+    complete: bool
+    note: str
+    now: datetime
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.directive_id, self.site_id)
+
+
+# (the site's state, its province, whether anything changed)
+_ActResult = tuple[dict[str, Any], int | None, bool]
+
+
 class DirectiveService:
     """Issues directives and tracks each site's acknowledgement and completion.
 
@@ -237,6 +257,7 @@ class DirectiveService:
         self._delivery = delivery
         self.alerts = alerts
         self._audit = audit
+        self._acts: FilingBatcher[_SiteAct, _ActResult] = FilingBatcher(self._write_acts)
 
     # --- issuing ---------------------------------------------------------------------
 
@@ -396,32 +417,8 @@ class DirectiveService:
     ) -> dict[str, Any]:
         if actor.site_id is None:
             raise Forbidden("only the receiving site acknowledges or completes", code="site_only")
-        now = now_from(self.clock)
-        R = DirectiveRecipient
-        async with writing(self.db) as s:
-            rec = await s.scalar(
-                select(R).where(R.directive_id == directive_id, R.site_id == actor.site_id)
-            )
-            if rec is None:
-                raise NotFound(
-                    f"directive {directive_id} was not sent to this site", code="no_directive"
-                )
-            changed = False
-            if rec.acknowledged_at is None:
-                rec.acknowledged_at = now
-                changed = True
-            if complete:
-                if rec.completed_at is not None:
-                    raise Conflict(
-                        f"directive {directive_id} was already reported completed",
-                        code="already_completed",
-                    )
-                rec.completed_at = now
-                rec.completion_note = note
-                changed = True
-            await s.flush()
-            state = _site_state(rec)
-            province_id = rec.province_id
+        act = _SiteAct(directive_id, actor.site_id, complete, note, now_from(self.clock))
+        state, province_id, changed = await self._acts.submit(act)
         if changed:
             kind = "directive.completed" if complete else "directive.acknowledged"
             await self._staff_event(
@@ -437,6 +434,58 @@ class DirectiveService:
         if complete:
             await self._clear_escalation_if_done(directive_id, province_id)
         return {"directive_id": directive_id, **state}
+
+    async def _write_acts(self, acts: Sequence[_SiteAct]) -> list[_ActResult | BaseException]:
+        """Acknowledgements and completions of many sites in one transaction.
+
+        A whole country acknowledging a directive within seconds would
+        otherwise be thousands of one-row transactions (``bench/command.py``).
+        """
+        R = DirectiveRecipient
+        out: list[_ActResult | BaseException] = []
+        async with writing(self.db) as s:
+            by_directive: dict[int, list[int]] = {}
+            for a in acts:
+                by_directive.setdefault(a.directive_id, []).append(a.site_id)
+            found: dict[tuple[int, int], DirectiveRecipient] = {}
+            for did, sids in by_directive.items():
+                q = (
+                    select(R)
+                    .where(R.directive_id == did, R.site_id.in_(sids))
+                    .order_by(R.site_id)
+                    .with_for_update()
+                )
+                for row in (await s.scalars(q)).all():
+                    found[(did, row.site_id)] = row
+            for a in acts:
+                rec = found.get((a.directive_id, a.site_id))
+                if rec is None:
+                    out.append(
+                        NotFound(
+                            f"directive {a.directive_id} was not sent to this site",
+                            code="no_directive",
+                        )
+                    )
+                    continue
+                if a.complete and rec.completed_at is not None:
+                    out.append(
+                        Conflict(
+                            f"directive {a.directive_id} was already reported completed",
+                            code="already_completed",
+                        )
+                    )
+                    continue
+                changed = False
+                if rec.acknowledged_at is None:
+                    rec.acknowledged_at = a.now
+                    changed = True
+                if a.complete:
+                    rec.completed_at = a.now
+                    rec.completion_note = a.note
+                    changed = True
+                out.append((_site_state(rec), rec.province_id, changed))
+            await s.flush()
+        return out
 
     async def _clear_escalation_if_done(self, directive_id: int, province_id: int | None) -> None:
         key = f"{directive_id}:province:{province_id or 0}"
