@@ -1,4 +1,4 @@
-"""Group commit for report filings.
+"""Group commit: many small writes (report filings, directive acknowledgements) per transaction.
 
 When a whole country files at once, thousands of one-report transactions
 queue behind each other (SQLite has one writer; PostgreSQL pays a commit
@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["FilingBatcher"]
+__all__ = ["GroupCommit"]
 
 
 class _Keyed(Protocol):
@@ -28,7 +28,7 @@ _R = TypeVar("_R")
 WriteBatch = Callable[[Sequence[_I]], Awaitable[list[_R | BaseException]]]
 
 
-class FilingBatcher(Generic[_I, _R]):
+class GroupCommit(Generic[_I, _R]):
     """Queues items and writes them in batches through `write`, one batch at a time.
 
     `write` returns one outcome per item, in order: a result, or the exception

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.command.actors import Actor
 from diemcau.command.alerts import AlertService
-from diemcau.command.batching import FilingBatcher
+from diemcau.command.batching import GroupCommit
 from diemcau.command.models import Directive, DirectiveRecipient
 from diemcau.command.targets import Target, resolve_target
 from diemcau.command.timeutil import Clock, aware, iso, now_from
@@ -257,7 +257,7 @@ class DirectiveService:
         self._delivery = delivery
         self.alerts = alerts
         self._audit = audit
-        self._acts: FilingBatcher[_SiteAct, _ActResult] = FilingBatcher(self._write_acts)
+        self._acts: GroupCommit[_SiteAct, _ActResult] = GroupCommit(self._write_acts)
 
     # --- issuing ---------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.command.actors import Actor
-from diemcau.command.batching import FilingBatcher
+from diemcau.command.batching import GroupCommit
 from diemcau.command.models import Report, ReportRevision
 from diemcau.command.rollups import apply_deltas, delta_rows
 from diemcau.command.schemas import IndicatorSchema, SchemaRegistry, Value
@@ -300,7 +300,7 @@ class ReportService:
         self.schemas = schemas
         self.clock = clock
         self._listeners: list[ReportListener] = []
-        self._batcher = FilingBatcher(self._file_batch)
+        self._batcher = GroupCommit(self._file_batch)
         # Prior-period values read with each batch, taken once by the rules.
         self._priors: dict[tuple[str, int, date], dict[str, Value] | None] = {}
 
