@@ -26,6 +26,9 @@ class Settings:
         port: HTTP port.
         secret_key: HMAC key for site credentials and session tokens. When empty the
             store's instance secret is used (generated once, kept in the database).
+        media_relays: start a local media plane: one central Janus process and this
+            many relays on this host (0: no local media plane). Janus nodes on other
+            hosts are declared in the JSON file named by ``DIEMCAU_MEDIA_NODES``.
     """
 
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("DIEMCAU_DATA", "var")))
@@ -34,6 +37,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     secret_key: str = field(default_factory=lambda: os.environ.get("DIEMCAU_SECRET_KEY", ""))
+    media_relays: int = 0
 
     def resolved_database_url(self) -> str:
         return (

@@ -93,4 +93,5 @@ ATTACHERS: tuple[str, ...] = (
     "diemcau.presence.runtime",
     "diemcau.meetings.runtime",
     "diemcau.command.runtime",
+    "diemcau.media.runtime",
 )

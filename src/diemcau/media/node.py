@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import secrets
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Literal
 
 from diemcau.media.janus import JanusAdmin, JanusConnection, JanusError, sign_janus_token
+
+_PR_SET_PDEATHSIG = 1
 
 __all__ = [
     "CONTROL_PLUGINS",
@@ -135,6 +138,16 @@ def _disabled(folder: Path, keep: tuple[str, ...]) -> str:
         else []
     )
     return ",".join(names)
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: Janus gets SIGTERM when its parent dies.
+
+    A control process (or a test run) that is killed must not leave Janus nodes
+    running with nobody to stop them (Linux ``prctl(PR_SET_PDEATHSIG)``).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -301,6 +314,7 @@ class LocalJanusProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         await self.wait_ready(timeout)
 

@@ -1,0 +1,67 @@
+"""Attach the media plane to the control server's runtime.
+
+The plane starts when Janus nodes are declared (``DIEMCAU_MEDIA_NODES``) or when
+``Settings.media_relays`` asks for local Janus processes (the embedded default).
+It starts after the meetings service, so running programs are re-declared from
+the store (`MediaOrchestrator.restore_program`) before `reconcile` removes
+whatever on the nodes is no longer wanted.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from diemcau.media.plane import MediaPlane, start_media_plane
+from diemcau.media.topology import SiteRef
+from diemcau.runtime import Runtime
+from diemcau.store import Database
+from diemcau.store.models import Site, Unit
+
+__all__ = ["attach", "site_refs"]
+
+
+async def site_refs(db: Database) -> list[SiteRef]:
+    """Every site with a province, as the relay planner sees it."""
+    province = aliased(Unit)
+    async with db.session() as session:
+        rows = (
+            await session.execute(
+                select(Site.code, province.code, Site.name)
+                .join(province, province.id == Site.province_id)
+                .where(Site.revoked.is_(False))
+            )
+        ).all()
+    return [SiteRef(code, prov, name) for code, prov, name in rows]
+
+
+async def attach(runtime: Runtime) -> None:
+    """Add ``runtime.services["media"]`` at start when a media plane is configured."""
+    settings = runtime.settings
+    if settings.media_relays <= 0 and not os.environ.get("DIEMCAU_MEDIA_NODES"):
+        return
+    holder: list[MediaPlane] = []
+
+    async def start() -> None:
+        plane = await start_media_plane(
+            await site_refs(runtime.db),
+            local_relays=max(1, settings.media_relays),
+            base_dir=settings.data_dir / "janus",
+        )
+        holder.append(plane)
+        orch = plane.orchestrator
+        meetings = runtime.services.get("meetings")
+        if meetings is not None:
+            for meeting_id, codes in (await meetings.live_floors()).items():
+                orch.restore_program(meeting_id, codes)
+        await orch.reconcile()
+        runtime.services["media"] = orch
+
+    async def stop() -> None:
+        runtime.services.pop("media", None)
+        while holder:
+            await holder.pop().close()
+
+    runtime.add_service("media_plane", holder, start, stop)
