@@ -21,6 +21,7 @@ import inspect
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -212,7 +213,8 @@ class PresenceHub:
         self._callbacks: set[asyncio.Task[Any]] = set()
         self._server: Any = None
         self._started_at = datetime.fromtimestamp(clock(), UTC)
-        self._tick_frame = b""
+        self._last_sweep = 0.0
+        self._stalls: deque[tuple[float, float]] = deque()
         self.running = False
         self.stats: dict[str, int] = {"joins": 0, "refused": 0, "closed": 0}
 
@@ -799,8 +801,23 @@ class PresenceHub:
     # --- background steps --------------------------------------------------------------------
 
     async def _sweep_once(self) -> None:
-        """Close sessions silent for longer than `offline_after_s`."""
-        deadline = time.monotonic() - self.config.offline_after_s
+        """Close sessions silent for longer than `offline_after_s`.
+
+        When the loop itself was stalled (a join storm, a busy machine), heartbeats
+        wait unread in the sockets and look late through no fault of the sites: the
+        stall seen over the last few seconds is added to the allowance, so the
+        server never mass-disconnects healthy sites because it was slow itself.
+        """
+        now = time.monotonic()
+        stall = 0.0
+        if self._last_sweep:
+            stall = max(0.0, now - self._last_sweep - self.config.sweep_s)
+        self._last_sweep = now
+        self._stalls.append((now, stall))
+        while self._stalls and self._stalls[0][0] < now - self.config.offline_after_s * 2:
+            self._stalls.popleft()
+        allowance = max(lag for _, lag in self._stalls)
+        deadline = now - self.config.offline_after_s - allowance
         for session in [s for s in self._live.values() if s.last_seen < deadline]:
             session.close(CloseCode.HEARTBEAT_TIMEOUT, "no heartbeat")
 

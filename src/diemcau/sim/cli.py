@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import secrets
 import sys
@@ -115,9 +116,15 @@ def _run(args: argparse.Namespace) -> int:
     _say(f"{len(codes)} sites -> {url} (flaky {args.flaky}/site/min)")
     options = SimOptions(
         flaky=args.flaky,
+        join_rate=args.rate,
         summary_s=args.summary,
         seed=args.seed if args.seed is not None else secrets.randbits(32),
     )
+    # Thousands of long-lived connections: keep full collections rare, or their
+    # pauses make this process miss heartbeats (see docs/performance.md).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
     swarm = Swarm(url, codes, options)
     try:
         asyncio.run(swarm.run(duration=args.duration or None))
@@ -142,6 +149,9 @@ def register(sub: Any) -> None:
     p.add_argument("--sites", type=int, default=0, help="run only the first N sites")
     p.add_argument(
         "--flaky", type=float, default=0.0, help="faults per site per minute (drop/silent/degrade)"
+    )
+    p.add_argument(
+        "--rate", type=float, default=500.0, help="first joins per second (0: all at once)"
     )
     p.add_argument("--codes", help="provisioning CSV export (file or folder) or one code per line")
     p.add_argument("--db", help="database URL: issue fresh credentials for simulated sites")

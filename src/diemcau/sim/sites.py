@@ -83,6 +83,9 @@ class SimOptions:
         flaky: faults per site per minute (0.05 = one site in twenty each minute).
         link_every: heartbeats between two link reports.
         connect_concurrency: handshakes in flight at once.
+        join_rate: first connections started per second (0: all at once). A real
+            national join is spread over seconds too, and the ramp keeps the
+            simulator's own heartbeats on time while thousands of handshakes run.
         reconnect_s: (min, max) wait before reconnecting.
         summary_s: interval of the running summary line (0: none).
         seed: random seed (faults and link figures), for repeatable runs.
@@ -90,7 +93,8 @@ class SimOptions:
 
     flaky: float = 0.0
     link_every: int = 5
-    connect_concurrency: int = 256
+    connect_concurrency: int = 128
+    join_rate: float = 500.0
     reconnect_s: tuple[float, float] = (0.5, 2.0)
     summary_s: float = 2.0
     seed: int | None = None
@@ -145,6 +149,10 @@ class Swarm:
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._gate = asyncio.Semaphore(self.options.connect_concurrency)
+        # Cleared while the heartbeat loop runs late: new handshakes wait, so this
+        # process never makes its own connected sites miss heartbeats.
+        self._calm = asyncio.Event()
+        self._calm.set()
         self._started = time.monotonic()
 
     # --- running -----------------------------------------------------------------------------
@@ -153,9 +161,7 @@ class Swarm:
         """Connect every site and keep them alive until `duration` or `stop`."""
         raise_fd_limit()
         self._started = time.monotonic()
-        for site in self.sites:
-            self._spawn(self._session(site))
-        loops = [asyncio.create_task(self._heartbeats())]
+        loops = [asyncio.create_task(self._heartbeats()), asyncio.create_task(self._ramp())]
         if self.options.summary_s > 0:
             loops.append(asyncio.create_task(self._summaries()))
         if self.options.flaky > 0:
@@ -191,6 +197,16 @@ class Swarm:
             if site.ws is not None:
                 site.ws.transport.abort()
 
+    async def _ramp(self) -> None:
+        """Start every site's session, `join_rate` per second."""
+        rate = self.options.join_rate
+        step = max(1, int(rate / 20)) if rate > 0 else len(self.sites)
+        for i in range(0, len(self.sites), step):
+            for site in self.sites[i : i + step]:
+                self._spawn(self._session(site))
+            if rate > 0:
+                await asyncio.sleep(step / rate)
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
@@ -214,6 +230,7 @@ class Swarm:
 
     async def _connect(self, site: SimSite) -> bool:
         site.state = "connecting"
+        await self._calm.wait()  # heartbeats of the sites already in come first
         async with self._gate:
             try:
                 ws = await connect(
@@ -310,8 +327,14 @@ class Swarm:
         slices = 10
         tick = 0
         while True:
-            await asyncio.sleep(self.heartbeat_s / slices)
+            period = self.heartbeat_s / slices
+            before = time.monotonic()
+            await asyncio.sleep(period)
             now = time.monotonic()
+            if now - before > period + self.heartbeat_s * 0.2:
+                self._calm.clear()
+            else:
+                self._calm.set()
             part = tick % slices
             tick += 1
             for site in self.sites[part::slices]:
