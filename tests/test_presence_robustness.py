@@ -295,3 +295,19 @@ async def test_operator_close_and_replacement(hub: PresenceHub, directory: Direc
     assert await second.wait_closed() == 4009
     assert hub.site_state(a).reason == "closed_by_operator"
     assert not hub.close_site(a)
+
+
+async def test_a_stalled_server_does_not_drop_healthy_sites(
+    hub: PresenceHub, directory: Directory
+) -> None:
+    """The loop blocked for 1 s (GC, busy machine): heartbeats queued meanwhile are late
+    through the server's fault, so nobody is shown offline."""
+    a = directory.site_ids[0]
+    site = RawSite(hub)
+    await site.connect(join_code=directory.codes[a])
+    site.beat(0.1)
+    await asyncio.sleep(0.3)
+    time.sleep(1.0)  # noqa: ASYNC251 - the point: block the event loop (offline_after is 0.6 s)
+    await asyncio.sleep(0.5)
+    assert hub.is_online(a), hub.site_state(a)
+    await site.close()
