@@ -269,6 +269,8 @@ async def media_cluster(
         ("r1", ("01",), 50),
         ("r2", ("79",), 50),
     ),
+    token_ttl: int = 600,
+    session_ttl: int = 12 * 3600,
 ) -> AsyncIterator[MediaRig]:
     """Real Janus processes (central + relays) driven by a `MediaOrchestrator`.
 
@@ -298,7 +300,14 @@ async def media_cluster(
     cluster = LocalCluster(relays=list(relays))
     await cluster.start()
     registry = NodeRegistry(interval=0.3, down_after=1.0, request_timeout=0.5)
-    orch = MediaOrchestrator(cluster.nodes(), sites, sync_interval=0.2, registry=registry)
+    orch = MediaOrchestrator(
+        cluster.nodes(),
+        sites,
+        sync_interval=0.2,
+        registry=registry,
+        token_ttl=token_ttl,
+        session_ttl=session_ttl,
+    )
     try:
         await orch.start()
         registry.start()

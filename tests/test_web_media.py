@@ -8,6 +8,7 @@ decoded frames (video size and a growing frame count), not on page state alone.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -204,3 +205,38 @@ async def test_site_terminal_recovers_the_program_when_its_relay_dies(tmp_path: 
         print(f"relay killed -> program playing again via r1: {back:.1f} s")
         assert back < 10, back  # the media issue's bar for a relay failover
         await shot(site, "media-site-after-relay-failover")
+
+
+async def test_media_sessions_outlive_their_grant_tokens(tmp_path: Path) -> None:
+    # Grants live 12 s here (core tokens 12 h in production, room tokens 10 min)
+    # and keepalives go every second: Janus refuses a keepalive whose core token
+    # has expired, so the pages must renew their grants and hand the new tokens
+    # to the open sessions.
+    async with (
+        live_server(tmp_path, join_sites=("26734",)) as srv,
+        media_cluster(srv, token_ttl=12, session_ttl=12) as rig,
+        chromium() as browser,
+    ):
+        ctx = await browser.new_context()
+        await ctx.add_init_script("window.DIEMCAU_KEEPALIVE_MS = 1000;")
+        chair = await ctx.new_page()
+        await staff_login(chair, srv.base_url, "/chair", "chair")
+        await chair.fill("#m-title", "Họp dài")
+        await chair.click("#start-form button[type=submit]")
+        await chair.wait_for_function(
+            "window.diemcauChair.media && window.diemcauChair.media.pub !== null"
+        )
+        site = await ctx.new_page()
+        await site.goto(srv.join_link("26734"))
+        await site.wait_for_selector("#enter:not([hidden])", timeout=10_000)
+        await site.click("#enter")
+        await _playing(site, "#program")
+        # Let time pass beyond the first tokens' life (this wait is the test's point).
+        await asyncio.sleep(20)
+        errors = [
+            await site.evaluate("window.diemcauSite.media.session.keepaliveErrors"),
+            await chair.evaluate("window.diemcauChair.media.session.keepaliveErrors"),
+        ]
+        assert errors == [0, 0], errors
+        await _playing(site, "#program")
+        assert len(rig.orch.meetings) == 1

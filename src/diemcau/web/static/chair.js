@@ -194,6 +194,7 @@
       if (id !== mid()) return;
       const session = await JanusSession.connect(g.ws_url, g.token, { onclose: () => { if (C.media && C.media.session === session) { C.media = null; setTimeout(() => { if (mid() === id) startChairMedia(); }, 2000); } } });
       C.media = { session, grant: g, pub: null, subs: new Map(), meeting: id };
+      renewLater(g);
       C.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, await camera(), t("chair"));
       await syncFloorFeeds(g);
     } catch (e) {
@@ -204,7 +205,40 @@
     }
   }
 
+  /**
+   * Janus checks the signed token on every request (keepalives too) and grants
+   * live 10 minutes: at half-life fetch fresh grants and give their tokens to
+   * the open sessions: the chair's at central, and every pooled relay session.
+   */
+  function renewLater(g) {
+    clearTimeout(C.renewTimer);
+    const ms = Math.max(5000, ((g.expires_at || 0) * 1000 - Date.now()) / 2);
+    C.renewTimer = setTimeout(renewTokens, ms);
+  }
+
+  async function renewTokens() {
+    let next = { expires_at: Date.now() / 1000 + 120 };
+    try {
+      if (C.media) {
+        const g = await DC.api(`/api/media/chair?meeting_id=${C.media.meeting}`);
+        if (C.media && g.ws_url === C.media.grant.ws_url) { C.media.session.token = g.token; C.media.grant = g; next = g; }
+      }
+      const codes = [...C.wall.tiles.keys()];
+      if (C.spot) codes.push(C.spot.code);
+      if (codes.length) {
+        const grants = await DC.api("/api/media/wall", { method: "POST", body: { sites: [...new Set(codes)].slice(0, 36) } });
+        for (const g of grants) {
+          const p = C.pool.get(g.ws_url);
+          if (p) p.then((s) => { s.token = g.token; }).catch(() => {});
+        }
+      }
+    } catch (e) { console.warn("token renewal", e); }
+    renewLater(next);
+  }
+
   function stopChairMedia() {
+    clearTimeout(C.renewTimer);
+    C.renewTimer = 0;
     const m = C.media;
     C.media = null;
     if (m) m.session.close();
@@ -213,7 +247,11 @@
 
   async function refreshProgram() {
     if (!C.media) return;
-    try { const g = await DC.api(`/api/media/chair?meeting_id=${C.media.meeting}`); await syncFloorFeeds(g); } catch (e) { console.warn(e); }
+    try {
+      const g = await DC.api(`/api/media/chair?meeting_id=${C.media.meeting}`);
+      if (C.media && g.ws_url === C.media.grant.ws_url) { C.media.session.token = g.token; C.media.grant = g; }
+      await syncFloorFeeds(g);
+    } catch (e) { console.warn(e); }
   }
 
   async function syncFloorFeeds(g) {
@@ -257,6 +295,8 @@
 
   function session(g) {
     let p = C.pool.get(g.ws_url);
+    if (p) p.then((s) => { s.token = g.token; }).catch(() => {});
+    if (!C.renewTimer) renewLater(g);
     if (!p) {
       p = JanusSession.connect(g.ws_url, g.token, { onclose: () => C.pool.delete(g.ws_url) });
       C.pool.set(g.ws_url, p);

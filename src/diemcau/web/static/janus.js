@@ -25,6 +25,7 @@ class JanusSession {
     this.onclose = opts.onclose || null;
     this.timeoutMs = opts.timeoutMs || 10000;
     this.keepalive = 0;
+    this.keepaliveErrors = 0;
   }
 
   open() {
@@ -38,7 +39,10 @@ class JanusSession {
           const r = await this.send({ janus: "create" });
           this.id = r.data.id;
           // Janus drops idle sessions after session_timeout (60 s); ping well before.
-          this.keepalive = setInterval(() => { this.send({ janus: "keepalive" }, true).catch(() => {}); }, 25000);
+          // A refused keepalive (an expired token) is counted: the session dies soon.
+          this.keepalive = setInterval(() => {
+            this.send({ janus: "keepalive" }, true).catch(() => { this.keepaliveErrors++; });
+          }, JanusSession.KEEPALIVE_MS);
           resolve(this);
         } catch (e) { reject(e); }
       };
@@ -121,6 +125,10 @@ class JanusSession {
     this.shutdown();
   }
 }
+
+// How often a session proves it is alive (Janus's session_timeout is 60 s);
+// tests shorten it by setting window.DIEMCAU_KEEPALIVE_MS before the page loads.
+JanusSession.KEEPALIVE_MS = window.DIEMCAU_KEEPALIVE_MS || 25000;
 
 class JanusHandle {
   constructor(session, id) {

@@ -605,6 +605,7 @@
       const g = await mediaGrant();
       const session = await JanusSession.connect(g.ws_url, g.token, { onclose: () => { if (S.media && S.media.session === session) { S.media = null; scheduleMedia(); } } });
       S.media = { session, grant: g, pub: null, subs: new Map() };
+      scheduleRenewal(g);
       if (S.stream) S.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, S.stream, S.site.name, SIMULCAST);
       await syncProgram(g);
     } catch (e) {
@@ -618,7 +619,29 @@
     if (S.inMeeting) S.mediaTimer = setTimeout(() => { stopMedia(true); startMedia(); }, 2000);
   }
 
+  /**
+   * Janus checks the signed token on every request, keepalives included, and a
+   * grant lives 10 minutes: renew it at half its life and hand the new token to
+   * the open session (same relay), or move when the relay changed.
+   */
+  function scheduleRenewal(g) {
+    clearTimeout(S.renewTimer);
+    const ms = Math.max(5000, ((g.expires_at || 0) * 1000 - Date.now()) / 2);
+    S.renewTimer = setTimeout(async () => {
+      const m = S.media;
+      if (!m) return;
+      try {
+        const g2 = await mediaGrant();
+        if (S.media !== m) return;
+        if (g2.ws_url !== m.grant.ws_url) { restartMedia(); return; }
+        m.session.token = g2.token; m.grant = g2;
+        scheduleRenewal(g2);
+      } catch (_e) { scheduleRenewal({ expires_at: Date.now() / 1000 + 60 }); }
+    }, ms);
+  }
+
   function stopMedia(keepTimer) {
+    clearTimeout(S.renewTimer);
     if (!keepTimer) clearTimeout(S.mediaTimer);
     const m = S.media;
     S.media = null;
@@ -631,7 +654,14 @@
 
   async function refreshProgram() {
     if (!S.media) return;
-    try { const g = await mediaGrant(); S.media.grant = g; await syncProgram(g); } catch (e) { console.warn(e); }
+    const m = S.media;
+    try {
+      const g = await mediaGrant();
+      if (S.media !== m) return;
+      if (g.ws_url !== m.grant.ws_url) { restartMedia(); return; } // moved to another relay
+      m.grant = g; m.session.token = g.token;
+      await syncProgram(g);
+    } catch (e) { console.warn(e); }
   }
 
   /** Subscribe to the program's feeds (chair + floor speakers), dropping the others. */
