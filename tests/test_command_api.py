@@ -80,6 +80,18 @@ async def test_reports_through_the_api(env: Env) -> None:
     c = env.client
     day = _today(env)
     ben_nghe, ba_dinh = await env.site("26734"), await env.site("00004")
+    r = await c.get("/openapi.json")
+    paths = r.json()["paths"]
+    for path in (
+        "/api/command/reports",
+        "/api/command/aggregate",
+        "/api/command/directives",
+        "/api/command/alerts/{alert_id}/ack",
+        "/api/command/reports/import",
+    ):
+        assert path in paths
+    r = await c.get("/api/command/schemas")
+    assert r.status_code == 401  # no token, no schemas
     r = await c.get("/api/command/schemas", headers=ben_nghe)
     assert [s["key"] for s in r.json()] == ["covid19", "disaster"]
     # A bad value is refused with the field named and nothing stored.
