@@ -44,6 +44,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FAULTS = ("drop", "silent", "degrade")
+_HB = '{"type":"hb"}'
 
 
 def raise_fd_limit() -> int:
@@ -341,11 +342,11 @@ class Swarm:
                 if site.state != "online" or site.silent_until > now:
                     continue
                 site.beats += 1
-                msg: dict[str, Any] = {"type": "hb"}
-                if site.beats % self.options.link_every == 1:
-                    msg["link"] = self._link(site, now)
                 try:
-                    self._write(site, msg)
+                    if site.beats % self.options.link_every == 1:
+                        self._write(site, {"type": "hb", "link": self._link(site, now)})
+                    elif site.ws is not None:
+                        broadcast([site.ws], _HB)  # the plain heartbeat, encoded once
                 except Exception:  # the connection died under us; its reader notices
                     self.counters["write_errors"] += 1
 
