@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -63,19 +63,29 @@ for _path, _name in PAGES.items():
 
 
 @router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
-async def web_config(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, str]:
+async def web_config(
+    request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]
+) -> dict[str, str]:
     """Where the site terminal opens its session, and the optional map tile server.
 
     The site-session socket is served on its own port (presence), so the page
-    cannot guess it from its own address. Sites may sit on closed government
-    networks, so the map works without tiles; a deployment with its own tile
-    server sets ``DIEMCAU_TILE_URL`` (``https://tiles.example/{z}/{x}/{y}.png``).
+    cannot guess it from its own address. Without a declared public URL the
+    socket is announced on the host name the browser used for this page (a
+    server bound to 0.0.0.0 is reached by its LAN address, not "0.0.0.0").
+    Sites may sit on closed government networks, so the map works without
+    tiles; a deployment with its own tile server sets ``DIEMCAU_TILE_URL``
+    (``https://tiles.example/{z}/{x}/{y}.png``).
     """
     hub = runtime.services.get("presence")
-    return {
-        "presence_url": str(hub.url) if hub is not None else "",
-        "tile_url": os.environ.get("DIEMCAU_TILE_URL", ""),
-    }
+    url = ""
+    if hub is not None:
+        url = str(hub.url)
+        if not hub.config.public_url and request.url.hostname:
+            scheme = "wss" if request.url.scheme == "https" else "ws"
+            host = request.url.hostname
+            host = f"[{host}]" if ":" in host else host
+            url = f"{scheme}://{host}:{hub.port}{hub.config.path}"
+    return {"presence_url": url, "tile_url": os.environ.get("DIEMCAU_TILE_URL", "")}
 
 
 @router.get("/api/web/geo", summary="Every site's position for the map, as parallel arrays")
