@@ -9,7 +9,7 @@ import pytest
 
 from diemcau.command.actors import Actor
 from diemcau.command.reports import ReportChange, ReportService
-from diemcau.command.schemas import builtin_registry
+from diemcau.command.schemas import SchemaRegistry, builtin_registry
 from diemcau.errors import Forbidden, Invalid
 from diemcau.store import Database
 from tests.test_command_support import Country, FakeClock, covid, seed_country
@@ -203,3 +203,26 @@ async def test_failing_listener_does_not_fail_the_filing(db: Database, clock: Fa
     svc.add_listener(broken)
     rep = await svc.submit(site(c, "A"), "covid19", covid(), period=DAY)
     assert (await svc.get(site(c, "A"), rep.id)).revision == 1
+
+
+async def test_weekly_schema_files_by_week(db: Database, clock: FakeClock) -> None:
+    weekly = (
+        builtin_registry()
+        .get("disaster")
+        .model_copy(update={"key": "flood_week", "period": "weekly"})
+    )
+    registry = SchemaRegistry([weekly])
+    svc = ReportService(db, registry, clock)
+    c = await seed_country(db)
+    values = {"people_evacuated": 120, "houses_damaged": 4, "deaths": 0}
+    # Wednesday 25 Nov and Monday 23 Nov are the same week: one report, two revisions.
+    first = await svc.submit(site(c, "A"), "flood_week", values, period=date(2026, 11, 25))
+    assert first.period == date(2026, 11, 23)
+    again = await svc.submit(
+        site(c, "A"), "flood_week", {**values, "deaths": 1}, period=date(2026, 11, 23)
+    )
+    assert again.id == first.id and again.revision == 2
+    status = await svc.filing_status(
+        Actor.for_staff("chair", "chair"), "flood_week", date(2026, 11, 27)
+    )
+    assert status.period == date(2026, 11, 23) and status.filed == 1
