@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "diemcau.api.cli",
     "diemcau.media.cli",
     "diemcau.sim.cli",
+    "diemcau.command.cli",
     "diemcau.demo",
 )
 
