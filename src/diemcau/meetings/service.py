@@ -622,16 +622,13 @@ class MeetingService:
         return view
 
     async def _check_busy(self, s: AsyncSession, site_ids: Sequence[int], meeting_id: int) -> None:
-        """Refuse when any of `site_ids` is already in another live meeting."""
-        busy: list[tuple[int, int]] = []
-        for start in range(0, len(site_ids), 500):
-            chunk = site_ids[start : start + 500]
-            rows = await s.execute(
-                select(MeetingLiveSite.site_id, MeetingLiveSite.meeting_id).where(
-                    MeetingLiveSite.site_id.in_(chunk), MeetingLiveSite.meeting_id != meeting_id
-                )
-            )
-            busy.extend(rows)
+        """Refuse when any of `site_ids` is already in another live meeting.
+
+        Checked against the in-memory mirror of ``meeting_live_sites``; the table's
+        primary key still refuses a race (IntegrityError at commit → Conflict).
+        """
+        live = self.live_site_meeting
+        busy = [(sid, live[sid]) for sid in site_ids if sid in live and live[sid] != meeting_id]
         if busy:
             infos = await self.site_infos([sid for sid, _ in busy[:3]])
             names = ", ".join(
@@ -649,11 +646,9 @@ class MeetingService:
     ) -> None:
         if not site_ids:
             return
-        provinces: dict[int, int | None] = {}
-        for start in range(0, len(site_ids), 500):
-            chunk = site_ids[start : start + 500]
-            rows = await s.execute(select(Site.id, Site.province_id).where(Site.id.in_(chunk)))
-            provinces.update({sid: pid for sid, pid in rows})
+        # One bulk read fills the site cache (names for the floor and roll call too).
+        infos = await self.site_infos(site_ids)
+        provinces = {sid: info.province_id for sid, info in infos.items()}
         await s.execute(
             insert(MeetingParticipant),
             [
