@@ -577,3 +577,20 @@ async def test_attendance_after_a_crash_mid_meeting(env: Env) -> None:
     await hub2.set_online(c2.site_id, True)
     assert svc2.attendance.is_present(mid, c2.site_id)
     await svc2.stop()
+
+
+async def test_the_database_refuses_a_site_in_two_live_meetings(env: Env) -> None:
+    """Another process put a site in a live meeting behind this service's back: the
+    primary key of meeting_live_sites refuses the second start, and nothing is kept."""
+    e = env
+    other = await _live(e, InviteSpec(site_ids=tuple(e.w.site_ids("C4-S"))), chair="chair2")
+    e.svc.live_site_meeting.pop(e.w.sites["C4-S"].site_id)  # the mirror no longer knows
+    m = await e.svc.create_meeting(
+        e.w.staff["chair"], title="Race", invite=InviteSpec(unit_ids=(e.w.units["P2"],))
+    )
+    with pytest.raises(Conflict) as info:
+        await e.svc.start_meeting(e.w.staff["chair"], m.id)
+    assert info.value.code == "site_busy"
+    assert (await e.svc.get_meeting(m.id)).state == "scheduled"
+    assert await e.svc.participant_ids(m.id) == []
+    assert await e.svc.participant_ids(other) == e.w.site_ids("C4-S")
