@@ -1,0 +1,210 @@
+"""``diemcau demo`` end to end: run it as a subprocess and check it from outside.
+
+Small numbers (40 simulated sites, 2 media sites on 2 relays, a floor turn every
+4 s, 25 s in all), a temporary data folder and a free port. Everything is
+checked through the HTTP API with the staff password the demo was given, plus
+one real media subscriber (a spot-check of the speaker's own feed on its relay)
+and screenshots of /dashboard and /chair. Then the process must exit 0 on its
+own (``--duration``) and leave neither its children nor a Janus process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from diemcau.sim.media_bot import JanusTarget, ViewerBot, label_code
+from tests.browser import CHROMIUM, chromium, free_port, shot, wait_for
+
+pytestmark = pytest.mark.media
+
+PASSWORD = "demo-test-pass-42"  # noqa: S105 - a throwaway demo account
+SIM_SITES = 40
+MEDIA_SITES = 2
+
+
+def _pids_alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        alive.append(pid)
+    return alive
+
+
+def _janus_under(folder: Path) -> list[str]:
+    """Command lines of running Janus processes whose config lives under `folder`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if cmd.startswith("janus") and str(folder) in cmd:
+            found.append(cmd)
+    return found
+
+
+async def _get(client: httpx.AsyncClient, path: str, token: str, **kw: Any) -> Any:
+    resp = await client.get(path, headers={"Authorization": f"Bearer {token}"}, **kw)
+    resp.raise_for_status()
+    return resp.json()
+
+
+async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    err_path = tmp_path / "demo.err"
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from diemcau.cli import main; sys.exit(main())",
+        "demo",
+        "--data",
+        str(data),
+        "--port",
+        str(port),
+        "--sim-sites",
+        str(SIM_SITES),
+        "--media-sites",
+        str(MEDIA_SITES),
+        "--relays",
+        "2",
+        "--floor-every",
+        "4",
+        "--duration",
+        "25",
+    ]
+    env = dict(os.environ, DIEMCAU_DEMO_PASSWORD=PASSWORD)
+    started = time.monotonic()
+    with err_path.open("wb") as err:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter
+            cmd, stdout=subprocess.PIPE, stderr=err, env=env
+        )
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10.0) as client:
+
+            async def login() -> str | None:
+                assert proc.poll() is None, err_path.read_text()
+                try:
+                    r = await client.post(
+                        "/api/auth/login", json={"username": "chair", "password": PASSWORD}
+                    )
+                except httpx.TransportError:
+                    return None
+                return str(r.json()["token"]) if r.status_code == 200 else None
+
+            token: str = await wait_for(login, timeout=30, interval=0.2)
+
+            async def live() -> list[dict[str, Any]]:
+                got: list[dict[str, Any]] = await _get(
+                    client, "/api/meetings", token, params={"state": "live"}
+                )
+                return got
+
+            meetings = await wait_for(live, timeout=15, interval=0.2)
+            live_at = time.monotonic() - started
+            assert [m["title"] for m in meetings] == ["Họp trực tuyến toàn quốc"]
+            mid = meetings[0]["id"]
+
+            # Most simulated sites (and the media sites) are online and present.
+            async def present() -> int:
+                att = await _get(client, f"/api/meetings/{mid}/attendance", token)
+                n: int = att["total"]["present"]
+                return n if n >= 0.9 * (SIM_SITES + MEDIA_SITES) else 0
+
+            await wait_for(present, timeout=15, interval=0.3)
+            states = await _get(client, "/api/web/states", token)
+            assert len(states["online"]) + len(states["degraded"]) >= 0.9 * (
+                SIM_SITES + MEDIA_SITES
+            )
+
+            # The floor changes hands (through the meetings service: it is audited).
+            async def first_speaker() -> dict[str, Any] | None:
+                floor = await _get(client, f"/api/meetings/{mid}/floor", token)
+                return floor if floor["speakers"] else None
+
+            floor1 = await wait_for(first_speaker, timeout=10, interval=0.2)
+
+            async def changed() -> dict[str, Any] | None:
+                floor = await _get(client, f"/api/meetings/{mid}/floor", token)
+                return floor if floor["version"] > floor1["version"] else None
+
+            floor2 = await wait_for(changed, timeout=10, interval=0.2)
+            assert floor2["speakers"][0]["code"] != floor1["speakers"][0]["code"]
+            audit = await _get(
+                client, "/api/audit", token, params={"meeting_id": mid, "action": "floor.grant"}
+            )
+            assert audit["total"] >= 2
+
+            # Real media: the speaker publishes on its relay (watched like a spot-check).
+            speaker = floor2["speakers"][0]
+            grant = await _get(client, f"/api/media/spot/{speaker['code']}", token)
+            assert grant["node"].startswith("relay-")
+            viewer = ViewerBot(
+                JanusTarget(
+                    grant["ws_url"], grant["subscribe"]["room"], grant["token"], grant["room_token"]
+                ),
+                grant["subscribe"]["feed_id"],
+            )
+            try:
+                await viewer.start()
+                # Frames carrying the speaker's own name (drawn and coded by its bot).
+                await viewer.wait_frames(10, timeout=10, label=speaker["name"])
+                assert viewer.stats.labels.get(label_code(speaker["name"]), 0) >= 10
+            finally:
+                await viewer.stop()
+
+            # The media plane came up with every node.
+            text = err_path.read_text()
+            m = re.search(r"media: nodes (.*) in [0-9.]+ s", text)
+            assert m is not None, text
+            assert m.group(1).count(" up") == 3 and "DOWN" not in m.group(1)
+
+            # What a newcomer sees (looked at by a person: test-artifacts/).
+            if os.path.exists(CHROMIUM):
+                await _screenshots(base)
+
+        # --duration ends it: exit 0, children gone, Janus stopped.
+        out, _ = await asyncio.to_thread(proc.communicate, timeout=40)
+        assert proc.returncode == 0, err_path.read_text()
+        text = err_path.read_text()
+        assert "diemcau demo is running" in out.decode()
+        children = [int(p) for p in re.findall(r"sites in process (\d+)", text)]
+        assert len(children) == 2
+        assert _pids_alive(children) == []
+        assert _janus_under(data) == []
+        print(f"demo: meeting live {live_at:.1f} s after launch")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def _screenshots(base: str) -> None:
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1400, "height": 900})
+        for path in ("/dashboard", "/chair"):
+            await page.goto(base + path)
+            if await page.locator("#login input[name=username]").is_visible():
+                await page.fill("#login input[name=username]", "chair")
+                await page.fill("#login input[name=password]", PASSWORD)
+                await page.click("#login button[type=submit]")
+            await page.wait_for_selector("#app:not([hidden])", timeout=10_000)
+            await page.wait_for_timeout(2500)  # let the map and live counts paint
+            await shot(page, f"demo{path.replace('/', '-')}")
+        await page.close()
