@@ -14,6 +14,7 @@ import os
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from diemcau.media.node import JanusNode
 from diemcau.media.plane import MediaPlane, start_media_plane
 from diemcau.media.topology import SiteRef
 from diemcau.runtime import Runtime
@@ -44,6 +45,23 @@ async def attach(runtime: Runtime) -> None:
         return
     holder: list[MediaPlane] = []
 
+    async def node_alert(node: JanusNode, up: bool) -> None:
+        """A node that stops answering raises a command-center alert; recovery clears it."""
+        command = runtime.services.get("command")
+        if command is None:
+            return
+        if up:
+            await command.alerts.clear_alert("media_node_degraded", node.name)
+            return
+        await command.alerts.raise_alert(
+            "media_node_degraded",
+            node.name,
+            message_vi=f"Máy chủ truyền thông {node.name} ({node.role}) không phản hồi",
+            message_en=f"Media node {node.name} ({node.role}) is not answering",
+            severity="critical",
+            details={"node": node.name, "role": node.role, "provinces": list(node.provinces)},
+        )
+
     async def start() -> None:
         plane = await start_media_plane(
             await site_refs(runtime.db),
@@ -57,6 +75,7 @@ async def attach(runtime: Runtime) -> None:
             for meeting_id, codes in (await meetings.live_floors()).items():
                 orch.restore_program(meeting_id, codes)
         await orch.reconcile()
+        orch.registry.on_change(node_alert)
         runtime.services["media"] = orch
 
     async def stop() -> None:

@@ -1,0 +1,104 @@
+"""The media plane attached to a real control-server runtime (local Janus nodes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from diemcau.config import Settings
+from diemcau.directory import service
+from diemcau.directory.records import UnitRecord
+from diemcau.media.plane import MediaPlane
+from diemcau.runtime import build_runtime
+
+pytestmark = pytest.mark.media
+
+TREE = [
+    UnitRecord(code="VN", name="Việt Nam", level="country", unit_type="", parent_code=None),
+    UnitRecord(code="01", name="Hà Nội", level="province", unit_type="Thành phố", parent_code="VN"),
+    UnitRecord(code="00004", name="Ba Đình", level="commune", unit_type="Phường", parent_code="01"),
+    UnitRecord(
+        code="79", name="Hồ Chí Minh", level="province", unit_type="Thành phố", parent_code="VN"
+    ),
+    UnitRecord(
+        code="26740", name="Bến Nghé", level="commune", unit_type="Phường", parent_code="79"
+    ),
+]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purpose (it holds no ports).
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(") ", 1)[1][0] != "Z"
+
+
+async def _wait(predicate: object, timeout: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if await predicate():  # type: ignore[operator]
+            return time.monotonic() - start
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", media_relays=2
+    )
+    runtime = await build_runtime(settings)
+    await service.load_units(runtime.db, TREE, dataset="test")
+    await runtime.start()
+    pids: list[int] = []
+    try:
+        orch = runtime.services["media"]
+        status = {s["node"]: s for s in orch.status()}
+        assert set(status) == {"central", "relay-1", "relay-2"}
+        assert all(s["up"] for s in status.values())
+        # Every site with a province gets a relay and a grant for its own uplink only.
+        grant_hn = await orch.site_media_grant("00004")
+        grant_hcm = await orch.site_media_grant("26740")
+        assert {grant_hn["node"], grant_hcm["node"]} == {"relay-1", "relay-2"}
+        plane: MediaPlane = runtime.services["media_plane"][0]
+        assert plane.cluster is not None
+        pids = [p.proc.pid for p in plane.cluster.processes.values() if p.proc is not None]
+        assert len(pids) == 3
+
+        victim = grant_hn["node"]
+        proc = plane.cluster.processes[victim].proc
+        assert proc is not None
+        os.kill(proc.pid, signal.SIGKILL)
+        command = runtime.services["command"]
+
+        async def alerted() -> bool:
+            return any(a.key == victim for a in await command.alerts.active("media_node_degraded"))
+
+        assert await _wait(alerted, timeout=8) < 8
+        # The dead relay's site moved to the healthy one.
+        moved = await orch.site_media_grant("00004")
+        assert moved["node"] != victim
+    finally:
+        await runtime.close()
+    # Stopping the runtime stops every local Janus process it started.
+    assert not [pid for pid in pids if _alive(pid)]
+    assert "media" not in runtime.services
+
+
+async def test_no_media_plane_unless_configured(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
+    runtime = await build_runtime(settings)
+    try:
+        await runtime.start()
+        assert "media" not in runtime.services and "media_plane" not in runtime.services
+    finally:
+        await runtime.close()
