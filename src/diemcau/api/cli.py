@@ -19,6 +19,13 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default: loopback)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
     p.add_argument("--public-url", default="", help="base URL for join links")
+    p.add_argument(
+        "--media-relays",
+        type=int,
+        default=0,
+        help="start local Janus nodes: a central and this many relays (0: none; nodes on "
+        "other hosts are declared in the JSON file named by DIEMCAU_MEDIA_NODES)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -27,6 +34,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "host": args.host,
         "port": args.port,
         "public_url": args.public_url,
+        "media_relays": getattr(args, "media_relays", 0),
     }
     if args.data:
         kwargs["data_dir"] = Path(args.data)
