@@ -206,6 +206,9 @@ class Demo:
         self.media_sites: list[DemoSite] = []
         self.meeting_id: int | None = None
         self.chair: Any = None
+        self.chair_grant: Path | None = None
+        self.chair_bot = False
+        self.media_child: subprocess.Popen[bytes] | None = None
 
     # -- media ---------------------------------------------------------------------------
 
@@ -244,6 +247,47 @@ class Demo:
             for n in orch.status()
         ]
         return "nodes " + "; ".join(parts)
+
+    def hand_over_chair(self, orch: Any) -> None:
+        """Run a chair bot on central until a person opens the chair console.
+
+        The program's chair feed has one publisher id, so a bot and a browser
+        cannot both hold it. The bot gets its grant from a file this process
+        keeps fresh; every call of ``chair_media_grant`` after that comes from a
+        console (GET /api/media/chair), and the first one tells the bot to leave
+        (SIGUSR1 to the media child). The console retries its publish until the
+        bot is gone (a few seconds).
+        """
+        assert self.meeting_id is not None
+        original = orch.chair_media_grant
+        self.chair_grant = self.settings.data_dir / "chair-grant.json"
+
+        def write_grant() -> None:
+            grant = original(self.meeting_id)
+            assert self.chair_grant is not None
+            tmp = self.chair_grant.with_suffix(".tmp")
+            tmp.write_text(json.dumps(grant), encoding="utf-8")
+            os.replace(tmp, self.chair_grant)
+
+        def console_grant(meeting_id: Any = None) -> Any:
+            if self.chair_bot:
+                self.chair_bot = False
+                _say("chair console opened: the chair bot hands the chair feed over")
+                proc = self.media_child
+                if proc is not None and proc.poll() is None:
+                    proc.send_signal(signal.SIGUSR1)
+            return original(meeting_id)
+
+        async def refresh() -> None:
+            # Room tokens live `token_ttl` (10 min); a republish needs a fresh one.
+            while self.chair_bot:
+                await asyncio.sleep(120)
+                write_grant()
+
+        write_grant()
+        self.chair_bot = True
+        orch.chair_media_grant = console_grant
+        self.tasks.append(asyncio.create_task(refresh()))
 
     # -- meeting -------------------------------------------------------------------------
 
@@ -318,14 +362,16 @@ class Demo:
             "--codes",
             str(codes),
         ]
-        if role == "media":
-            cmd += ["--meeting", str(self.meeting_id)]
+        if role == "media" and self.chair_grant is not None:
+            cmd += ["--chair-grant", str(self.chair_grant)]
         env = dict(os.environ, DIEMCAU_DEMO_PASSWORD=self.password)
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env
         )
         log.close()
         self.children.append(proc)
+        if role == "media":
+            self.media_child = proc
         _say(f"{role}: {len(sites)} sites in process {proc.pid} (log {data / (role + '.log')})")
 
     async def stop_children(self, timeout: float = 10.0) -> None:
@@ -376,7 +422,9 @@ class Demo:
         )
         if sim_sites:
             self.spawn("sim", sim_sites)
-        if self.media_sites:
+        if media:
+            self.hand_over_chair(runtime.services["media"])
+        if self.media_sites or self.chair_grant is not None:
             self.spawn("media", self.media_sites)
             self.tasks.append(asyncio.create_task(self.rotate_floor(runtime)))
         await self.command_samples(runtime)
@@ -625,9 +673,15 @@ async def _keep_publishing(
             await asyncio.wait_for(stop.wait(), 2.0)
     if bot is not None:
         await bot.stop()
+    print(f"[media] {label} left", file=sys.stderr, flush=True)
 
 
-async def _child(role: str, url: str, codes_path: Path, meeting: int | None) -> None:
+async def _until_event(source: asyncio.Event, target: asyncio.Event) -> None:
+    await source.wait()
+    target.set()
+
+
+async def _child(role: str, url: str, codes_path: Path, chair_grant: Path | None) -> None:
     import httpx
 
     from diemcau.sim.cli import resolve_site_url
@@ -640,6 +694,8 @@ async def _child(role: str, url: str, codes_path: Path, meeting: int | None) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    chair_stop = asyncio.Event()  # SIGUSR1: a person's chair console takes the chair feed
+    loop.add_signal_handler(signal.SIGUSR1, chair_stop.set)
     site_url = await loop.run_in_executor(None, resolve_site_url, url)
     options = SimOptions(summary_s=10.0 if role == "sim" else 0.0, join_rate=500.0)
     swarm = _swarm_class()(site_url, codes, options, on_message=_on_message)
@@ -647,7 +703,6 @@ async def _child(role: str, url: str, codes_path: Path, meeting: int | None) -> 
     client: httpx.AsyncClient | None = None
     if role == "media":
         client = httpx.AsyncClient(base_url=url, timeout=10.0)
-        password = os.environ.get("DIEMCAU_DEMO_PASSWORD", "")
 
         def site_fetch(jc: str) -> Callable[[], Awaitable[dict[str, Any]]]:
             async def fetch() -> dict[str, Any]:
@@ -662,15 +717,15 @@ async def _child(role: str, url: str, codes_path: Path, meeting: int | None) -> 
             return fetch
 
         async def chair_fetch() -> dict[str, Any]:
-            login = await _http_json(
-                client, "POST", "/api/auth/login", json={"username": "chair", "password": password}
-            )
-            grant: dict[str, Any] = await _http_json(
-                client, "GET", "/api/media/chair", login["token"], params={"meeting_id": meeting}
-            )
+            # Written by the server side: /api/media/chair is left to a person's
+            # console, whose first call makes this bot hand the chair feed over.
+            assert chair_grant is not None
+            grant: dict[str, Any] = json.loads(chair_grant.read_text(encoding="utf-8"))
             return grant
 
-        runs.append(asyncio.create_task(_keep_publishing("CHU TRI", chair_fetch, stop)))
+        runs.append(asyncio.create_task(_until_event(stop, chair_stop)))
+        if chair_grant is not None:
+            runs.append(asyncio.create_task(_keep_publishing("CHU TRI", chair_fetch, chair_stop)))
         for jc, label in zip(codes, labels, strict=True):
             runs.append(asyncio.create_task(_keep_publishing(label, site_fetch(jc), stop)))
     await stop.wait()
@@ -684,14 +739,15 @@ def _child_main(argv: list[str]) -> int:
     p.add_argument("role", choices=["sim", "media"])
     p.add_argument("--url", required=True)
     p.add_argument("--codes", required=True)
-    p.add_argument("--meeting", type=int, default=None)
+    p.add_argument("--chair-grant", default=None, help="JSON file with the chair's media grant")
     a = p.parse_args(argv)
     import gc
 
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
-    asyncio.run(_child(a.role, a.url, Path(a.codes), a.meeting))
+    grant = Path(a.chair_grant) if a.chair_grant else None
+    asyncio.run(_child(a.role, a.url, Path(a.codes), grant))
     return 0
 
 
