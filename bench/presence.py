@@ -424,7 +424,16 @@ async def _product_main(args: argparse.Namespace) -> None:
             elif line == "bcast":
                 t0 = time.time()
                 await hub.broadcast("bench", "bench", {"bench_t": t0, "pad": "x" * 180})
-                _emit({"ev": "bcast", "t": t0, "secs": time.time() - t0})
+                writer = hub._writer
+                _emit(
+                    {
+                        "ev": "bcast",
+                        "t": t0,
+                        "secs": time.time() - t0,
+                        "store": writer.last_store_s,
+                        "fanout": writer.last_fanout_s,
+                    }
+                )
         stop.set()
 
     await serve(settings, on_ready=ready, stop=stop)
@@ -557,7 +566,9 @@ async def _one_run(variant: str, workdir: Path, db_url: str, codes_file: Path) -
                 values = (await swarm.ask("lat all"))["values"]
                 if os.environ.get("BENCH_VERBOSE"):
                     print(
-                        f"    bcast: call {sent['secs'] * 1000:.1f} ms, n {len(values)}, "
+                        f"    bcast: call {sent['secs'] * 1000:.1f} ms "
+                        f"(store {sent.get('store', 0) * 1000:.1f}, "
+                        f"fan-out {sent.get('fanout', 0) * 1000:.1f}), n {len(values)}, "
                         f"p50 {_pct(values, 0.5) * 1000:.0f} p99 {_pct(values, 0.99) * 1000:.0f}",
                         file=sys.stderr,
                     )

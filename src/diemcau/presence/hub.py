@@ -814,7 +814,7 @@ class PresenceHub:
             stall = max(0.0, now - self._last_sweep - self.config.sweep_s)
         self._last_sweep = now
         self._stalls.append((now, stall))
-        while self._stalls and self._stalls[0][0] < now - self.config.offline_after_s * 2:
+        while self._stalls and self._stalls[0][0] < now - self.config.offline_after_s:
             self._stalls.popleft()
         allowance = max(lag for _, lag in self._stalls)
         deadline = now - self.config.offline_after_s - allowance

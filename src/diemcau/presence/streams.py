@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -184,6 +185,9 @@ class MessageWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        # Seconds spent storing and fanning out the last batch (diagnostics, bench).
+        self.last_store_s = 0.0
+        self.last_fanout_s = 0.0
 
     def start(self) -> None:
         self._closing = False
@@ -235,6 +239,7 @@ class MessageWriter:
             for b in batches
             for o in b.items
         ]
+        started = time.perf_counter()
         try:
             async with self.db.session() as s:
                 await s.execute(insert(MESSAGES_TABLE), values)
@@ -244,6 +249,7 @@ class MessageWriter:
                 if not b.future.done():
                     b.future.set_exception(exc)
             return
+        stored = time.perf_counter()
         for b in batches:
             try:
                 self.deliver(b.items)
@@ -251,6 +257,8 @@ class MessageWriter:
                 log.exception("presence fan-out failed")
             if not b.future.done():
                 b.future.set_result(None)
+        self.last_store_s = stored - started
+        self.last_fanout_s = time.perf_counter() - stored
 
 
 __all__ += ["replay_from_db", "stored_msg_ids", "SITE_STREAM"]
