@@ -11,6 +11,7 @@ own (``--duration``) and leave neither its children nor a Janus process behind.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -176,8 +177,10 @@ async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Pat
             assert m.group(1).count(" up") == 3 and "DOWN" not in m.group(1)
 
             # What a newcomer sees (looked at by a person: test-artifacts/).
+            state = json.loads((data / "demo.json").read_text(encoding="utf-8"))
+            assert state["meeting_id"] == mid and len(state["media_sites"]) == MEDIA_SITES
             if os.path.exists(CHROMIUM):
-                await _screenshots(base)
+                await _screenshots(base, state["spare_site"]["join_link"])
 
         # --duration ends it: exit 0, children gone, Janus stopped.
         out, _ = await asyncio.to_thread(proc.communicate, timeout=40)
@@ -199,7 +202,7 @@ async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Pat
             proc.wait()
 
 
-async def _screenshots(base: str) -> None:
+async def _screenshots(base: str, join_link: str) -> None:
     async with chromium() as browser:
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
         for path in ("/dashboard", "/chair"):
@@ -214,3 +217,14 @@ async def _screenshots(base: str) -> None:
             await page.wait_for_timeout(2500 if path == "/dashboard" else 5000)
             await shot(page, f"demo{path.replace('/', '-')}")
         await page.close()
+        # The site left for a person: its join link opens the terminal, which
+        # offers to enter the live meeting and then plays the program.
+        site = await browser.new_page(viewport={"width": 1400, "height": 900})
+        await site.goto(join_link)
+        await site.wait_for_selector("#enter:not([hidden])", timeout=10_000)
+        await site.click("#enter")
+        await site.wait_for_selector("#meeting:not([hidden])", timeout=10_000)
+        assert "Họp trực tuyến toàn quốc" in await site.inner_text("#meeting-h")
+        await site.wait_for_timeout(3000)
+        await shot(site, "demo-site")
+        await site.close()

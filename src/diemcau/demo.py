@@ -108,7 +108,7 @@ async def prepare(
     ``<data>/join-codes.csv``. With ``sheets`` the provisioning run prints the
     per-province CSV and HTML sheets (QR codes) under ``<data>/provision``.
     """
-    from diemcau.accounts.service import create_staff, join_link
+    from diemcau.accounts.service import create_staff, join_link, rotate_site
     from diemcau.directory import datasets, service
     from diemcau.sim.cli import provision_sim_codes
     from diemcau.sim.sites import read_join_codes
@@ -134,6 +134,11 @@ async def prepare(
             _say(f"provisioned sheets in {time.perf_counter() - t0:.1f} s -> {out}/index.html")
         else:
             codes = await provision_sim_codes(url, dataset, None)
+            # The central hall's own site too, so the map shows every site online.
+            key = await db.secret_key(settings.secret_key)
+            for code, (_sid, _name, kind, _prov) in (await _site_rows(db)).items():
+                if kind == "chair":
+                    codes.append(await rotate_site(db, key, code))
             _say(f"issued {len(codes)} site credentials in {time.perf_counter() - t0:.1f} s")
         for username, role in (("admin", "admin"), ("chair", "chair"), ("operator", "operator")):
             await create_staff(db, username, password, role, display_name=username.title())
@@ -412,7 +417,13 @@ class Demo:
             relays = sorted({orch.plan.assignment[s.code] for s in self.media_sites})
             _say(f"media sites: {len(self.media_sites)} on {', '.join(relays)}")
         chosen = {s.code for s in self.media_sites}
-        sim_sites = [s for s in candidates if s.code not in chosen]
+        # One invited site is left to the person running the demo (its join link is
+        # printed): a browser and a simulated session would take turns on it.
+        spare = next((s for s in candidates if s.code not in chosen), None)
+        if spare is not None:
+            chosen.add(spare.code)
+        # Every other site, the chair's hall included (online, though not invited).
+        sim_sites = [s for s in self.prepared.sites if s.code not in chosen]
         if self.args.sim_sites >= 0:
             sim_sites = sim_sites[: self.args.sim_sites]
         self.meeting_id = await self.start_meeting(runtime)
@@ -428,20 +439,43 @@ class Demo:
             self.spawn("media", self.media_sites)
             self.tasks.append(asyncio.create_task(self.rotate_floor(runtime)))
         await self.command_samples(runtime)
-        sample = next((s for s in self.media_sites or sim_sites), None)
         print(f"\ndiemcau demo is running: {base}/", flush=True)
         print(f"  dashboard:  {base}/dashboard", flush=True)
         print(f"  chair:      {base}/chair", flush=True)
-        if sample is not None:
+        if spare is not None:
             from diemcau.accounts.service import join_link
 
-            print(f"  site:       {join_link(base, sample.join_code)}", flush=True)
-            print(f"              ({sample.name}; every join link: ", end="", flush=True)
-            print(f"{self.settings.data_dir / 'join-codes.csv'})", flush=True)
+            print(f"  site:       {join_link(base, spare.join_code)}", flush=True)
+            print(f"              ({spare.name}, left for you: not simulated)", flush=True)
+        print(f"  join links: {self.settings.data_dir / 'join-codes.csv'}", flush=True)
+        self.write_state(base, spare)
         print(f"  staff login: chair / {self.password}  (also admin, operator)", flush=True)
         if self.args.isolated:
             print(f"  inside the namespace: nsenter --net=/proc/{os.getpid()}/ns/net", flush=True)
         self.tasks.append(asyncio.create_task(self.report(runtime)))
+
+    def write_state(self, base: str, spare: DemoSite | None) -> None:
+        """``<data>/demo.json``: what runs where, for scripts and tests driving the demo."""
+        from diemcau.accounts.service import join_link
+
+        state = {
+            "url": base,
+            "pid": os.getpid(),
+            "meeting_id": self.meeting_id,
+            "spare_site": None
+            if spare is None
+            else {
+                "code": spare.code,
+                "name": spare.name,
+                "join_link": join_link(base, spare.join_code),
+            },
+            "media_sites": [{"code": s.code, "name": s.name} for s in self.media_sites],
+            "children": {
+                ("media" if p is self.media_child else "sim"): p.pid for p in self.children
+            },
+        }
+        path = self.settings.data_dir / "demo.json"
+        path.write_text(json.dumps(state, ensure_ascii=False, indent=1), encoding="utf-8")
 
     async def report(self, runtime: Any) -> None:
         """A status line every 10 s: who is online, present, speaking; the media nodes."""
@@ -555,6 +589,8 @@ def _run(args: argparse.Namespace) -> int:
             await stop.wait()
             _say("stopping: simulated sites and bots, then the server and Janus")
             await demo.close()
+            # Let the server store the departures (attendance, presence) first.
+            await asyncio.sleep(1.0)
             server_stop.set()
 
         watcher = asyncio.create_task(shutdown())
@@ -748,6 +784,9 @@ def _child_main(argv: list[str]) -> int:
     gc.set_threshold(10_000, 10, 10)
     grant = Path(a.chair_grant) if a.chair_grant else None
     asyncio.run(_child(a.role, a.url, Path(a.codes), grant))
+    # Done: a late SIGTERM from the parent (Ctrl-C reached both) must not turn a
+    # clean exit into a kill.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return 0
 
 
