@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from diemcau.demo import DemoSite, pick_media_sites
 from diemcau.sim.media_bot import JanusTarget, ViewerBot, label_code
 from tests.browser import CHROMIUM, chromium, free_port, shot, wait_for
 
@@ -63,6 +64,22 @@ async def _get(client: httpx.AsyncClient, path: str, token: str, **kw: Any) -> A
     resp = await client.get(path, headers={"Authorization": f"Bearer {token}"}, **kw)
     resp.raise_for_status()
     return resp.json()
+
+
+def test_media_sites_spread_over_relays_one_per_province() -> None:
+    sites = [
+        DemoSite(i, code, f"Site {code}", "commune", prov, f"{code}:x")
+        for i, (code, prov) in enumerate(
+            [("a1", "01"), ("a2", "01"), ("b1", "02"), ("c1", "03"), ("d1", "04"), ("e1", "05")]
+        )
+    ]
+    plan = {"a1": "relay-1", "a2": "relay-1", "b1": "relay-1", "c1": "relay-2", "d1": "relay-2"}
+    # e1 is not placed by the plan (skipped); a2 shares a1's province (skipped).
+    picked = pick_media_sites(sites, plan, 4)
+    assert [s.code for s in picked] == ["a1", "c1", "b1", "d1"]
+    assert {plan[s.code] for s in picked[:2]} == {"relay-1", "relay-2"}
+    assert [s.code for s in pick_media_sites(sites, plan, 1)] == ["a1"]
+    assert pick_media_sites(sites, {}, 3) == []  # nothing placed: no media site
 
 
 async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Path) -> None:
