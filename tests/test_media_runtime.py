@@ -8,8 +8,11 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from diemcau.accounts.service import create_staff
+from diemcau.api import create_app
 from diemcau.config import Settings
 from diemcau.directory import service
 from diemcau.directory.records import UnitRecord
@@ -73,6 +76,32 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
         assert plane.cluster is not None
         pids = [p.proc.pid for p in plane.cluster.processes.values() if p.proc is not None]
         assert len(pids) == 3
+
+        # Operators see the same through the API.
+        app = create_app(runtime)
+        await create_staff(runtime.db, "op", "operator-pass", "operator")
+        await create_staff(runtime.db, "hn", "officer-pass", "province_officer", province_code="01")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+            async def login(user: str, password: str) -> dict[str, str]:
+                r = await client.post(
+                    "/api/auth/login", json={"username": user, "password": password}
+                )
+                return {"Authorization": f"Bearer {r.json()['token']}"}
+
+            op = await login("op", "operator-pass")
+            body = (await client.get("/api/media/status", headers=op)).json()
+            assert body["enabled"] and {n["node"] for n in body["nodes"]} == set(status)
+            node = (await client.get("/api/media/sites/26740", headers=op)).json()
+            assert node["node"] == grant_hcm["node"] and node["up"]
+            officer = await login("hn", "officer-pass")
+            r = await client.get("/api/media/sites/26740", headers=officer)
+            assert r.status_code == 403  # another province's site
+            r = await client.get("/api/media/status", headers=officer)
+            assert r.status_code == 403  # operators only
+            r = await client.get("/api/media/sites/nope", headers=op)
+            assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
 
         victim = grant_hn["node"]
         proc = plane.cluster.processes[victim].proc

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from diemcau import __version__
@@ -19,6 +20,7 @@ from diemcau.api import (
     auth_routes,
     command_routes,
     directory_routes,
+    media_routes,
     meetings_routes,
     web_routes,
 )
@@ -37,6 +39,7 @@ ROUTERS = (
     presence_routes,
     meetings_routes,
     command_routes,
+    media_routes,
     web_routes,
 )
 
@@ -47,6 +50,25 @@ def _static_dir() -> Path:
 
 def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def _refused_value(exc: BaseException) -> bool:
+    """Whether `exc` is the database (or its driver) refusing a value the client sent.
+
+    Ids past the column's integer range and text holding NUL characters pass
+    request validation but are refused when bound: SQLite raises OverflowError,
+    PostgreSQL a data exception (SQLSTATE class 22). The transaction rolls back,
+    so nothing changed; the caller gets a 422 instead of a 500.
+    """
+    if isinstance(exc, OverflowError):
+        return True
+    if isinstance(exc, DBAPIError):
+        cause = exc.orig.__cause__ if exc.orig is not None else None
+        sqlstate = getattr(cause, "sqlstate", None) or getattr(exc.orig, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+            return True
+        return "out of int32 range" in str(exc) or "out of int64 range" in str(exc)
+    return False
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -87,6 +109,13 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        if _refused_value(exc):
+            log.warning("value refused by the database: %s", exc)
+            return _error(
+                422,
+                "invalid",
+                "a value is out of range (an id or number too large) or holds a NUL character",
+            )
         log.exception("unhandled error", exc_info=exc)
         return _error(500, "internal", "internal server error")
 

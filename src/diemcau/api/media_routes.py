@@ -1,0 +1,88 @@
+"""Media plane state for operators: node health and load, and which node serves a site."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from diemcau.accounts.service import StaffPrincipal
+from diemcau.api.deps import get_runtime, require_staff
+from diemcau.errors import Forbidden, NotFound
+from diemcau.media.orchestrator import MediaError
+from diemcau.runtime import Runtime
+from diemcau.store.models import Site
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/media", tags=["media"])
+
+_ops = require_staff("admin", "operator", "chair")
+_staff = require_staff()
+
+
+class NodeStatus(BaseModel):
+    node: str
+    role: str
+    provinces: list[str]
+    up: bool
+    last_error: str
+    janus_sessions: int
+    sites: int
+    capacity: int
+    links_in: int
+    links_out: int
+
+
+class MediaStatus(BaseModel):
+    enabled: bool
+    nodes: list[NodeStatus]
+
+
+class SiteNode(BaseModel):
+    site_code: str
+    node: str
+    role: str
+    up: bool
+
+
+def _orchestrator(runtime: Runtime) -> Any:
+    return runtime.services.get("media")
+
+
+@router.get("/status", response_model=MediaStatus, summary="Every media node: health and load")
+async def status(
+    runtime: Runtime = Depends(get_runtime), _who: StaffPrincipal = Depends(_ops)
+) -> MediaStatus:
+    orch = _orchestrator(runtime)
+    if orch is None:
+        return MediaStatus(enabled=False, nodes=[])
+    return MediaStatus(enabled=True, nodes=[NodeStatus(**row) for row in orch.status()])
+
+
+@router.get(
+    "/sites/{code}", response_model=SiteNode, summary="The media node serving a site right now"
+)
+async def site_node(
+    code: str,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> SiteNode:
+    async with runtime.db.session() as s:
+        row = (await s.execute(select(Site.province_id).where(Site.code == code))).first()
+    if row is None:
+        raise NotFound(f"no site with code '{code}'")
+    if who.role == "province_officer" and row.province_id != who.province_id:
+        raise Forbidden(f"site '{code}' is outside your province")
+    orch = _orchestrator(runtime)
+    if orch is None:
+        raise NotFound("no media plane is running", code="no_media")
+    try:
+        node = orch.site_node(code)
+    except MediaError as exc:
+        raise NotFound(str(exc), code="not_placed") from exc
+    return SiteNode(
+        site_code=code, node=node.name, role=node.role, up=orch.registry.is_up(node.name)
+    )
