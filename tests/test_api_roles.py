@@ -17,6 +17,7 @@ and no body contains a Python traceback.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -322,6 +323,14 @@ ROUTES: tuple[Route, ...] = (
         officer="refused",
     ),
     Route("POST", "/api/media/wall", "staff", officer="refused", body={"sites": ["00004"]}),
+    Route("GET", "/api/media/status", "staff", officer="role"),
+    Route(
+        "GET",
+        "/api/media/sites/{code}",
+        "staff",
+        url="/api/media/sites/00004",
+        officer="refused",
+    ),
     # app-level
     Route("GET", "/", "public"),
     Route("GET", "/healthz", "public"),
@@ -380,8 +389,14 @@ def ok(r: httpx.Response) -> Any:
 
 @pytest.fixture
 async def world(sqlite_url: str) -> AsyncIterator[World]:
+    async with build_world(sqlite_url) as w:
+        yield w
+
+
+@asynccontextmanager
+async def build_world(url: str) -> AsyncIterator[World]:
     """Hà Nội owns every resource: a live meeting, a conclusion, a report, a directive, an alert."""
-    runtime = await build_runtime(Settings(database_url=sqlite_url, port=0))
+    runtime = await build_runtime(Settings(database_url=url, port=0))
     db = runtime.db
     await service.load_units(db, TREE, dataset="test")
     for name, role, prov in (
