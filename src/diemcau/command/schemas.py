@@ -31,11 +31,15 @@ __all__ = [
     "Value",
     "load_schema_file",
     "builtin_registry",
+    "MAX_SAFE_INT",
 ]
 
 IndicatorType = Literal["int", "percent", "choice", "text", "bool"]
 # A checked indicator value as stored in a report.
 Value = int | float | str | bool
+
+# Largest integer indicator value: the largest a JavaScript number holds exactly.
+MAX_SAFE_INT = 2**53 - 1
 
 _KEY = r"^[a-z][a-z0-9_]{0,47}$"
 _TRUE = {"1", "true", "yes", "y", "co", "có", "x"}
@@ -132,6 +136,10 @@ class Indicator(BaseModel):
                 if not math.isfinite(raw) or not raw.is_integer():
                     raise Invalid(f"{k}: must be an integer", code="bad_value")
                 raw = int(raw)
+            if abs(raw) > MAX_SAFE_INT:
+                # Past 2**53 a browser's JSON reader rounds the number, and
+                # float() of a long enough integer raises OverflowError.
+                raise Invalid(f"{k}: must be ≤ {MAX_SAFE_INT}", code="bad_value")
             self._bounds(float(raw))
             return int(raw)
         if self.type == "percent":
