@@ -1,0 +1,389 @@
+"""Bad input to the main write endpoints: a clear 4xx error, and nothing changes (DESIGN.md §5).
+
+Each test lists the bad inputs it sends; after all of them, every table of the
+store holds exactly what it held before (compared row by row). Runs on SQLite
+and PostgreSQL, whose limits differ (PostgreSQL refuses NUL characters in text
+and integers past 64 bits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from diemcau.store.models import Base
+from tests.test_api_roles import World, build_world
+from tests.test_command_support import covid
+
+HUGE = 2**63  # one past the largest 64-bit integer a database column holds
+LONG = "x" * 100_001
+
+
+@pytest.fixture
+async def world(any_db_url: str) -> AsyncIterator[World]:
+    async with build_world(any_db_url) as w:
+        yield w
+
+
+async def snapshot(w: World) -> dict[str, list[str]]:
+    """Every row of every table, as text, sorted (the whole small test store)."""
+    out: dict[str, list[str]] = {}
+    async with w.runtime.db.session() as s:
+        for table in Base.metadata.sorted_tables:
+            rows = (await s.execute(select(table))).all()
+            out[table.name] = sorted(repr(tuple(r)) for r in rows)
+    return out
+
+
+def changed(before: dict[str, list[str]], after: dict[str, list[str]]) -> list[str]:
+    return [t for t in sorted(set(before) | set(after)) if before.get(t) != after.get(t)]
+
+
+async def refused(
+    w: World,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    *,
+    status: int | tuple[int, ...],
+    says: str = "",
+    **kwargs: Any,
+) -> str | None:
+    """None if the request is refused as promised, else what went wrong."""
+    statuses = (status,) if isinstance(status, int) else status
+    headers = {**headers, **(kwargs.pop("extra_headers", None) or {})}
+    if "content" in kwargs:
+        headers.setdefault("Content-Type", "application/json")
+    r = await w.client.request(method, url, headers=headers, **kwargs)
+    what = f"{method} {url} {str(kwargs)[:120]}"
+    try:
+        body = r.json()
+    except ValueError:
+        return f"{what}: {r.status_code} not JSON: {r.text[:200]}"
+    if r.status_code not in statuses:
+        return f"{what}: {r.status_code} (wanted {statuses}): {r.text[:300]}"
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict) or not err.get("code") or not err.get("message"):
+        return f"{what}: error body without code/message: {r.text[:200]}"
+    if "Traceback" in r.text or "sqlalchemy" in r.text.lower():
+        return f"{what}: internals in the body: {r.text[:300]}"
+    if says and says.lower() not in err["message"].lower():
+        return f"{what}: message {err['message']!r} does not say {says!r}"
+    return None
+
+
+async def run_cases(w: World, cases: list[tuple[Any, ...]]) -> None:
+    """Send each case; then assert all were refused and the store did not change."""
+    before = await snapshot(w)
+    failures = []
+    for method, url, headers, status, says, kwargs in cases:
+        failures.append(await refused(w, method, url, headers, status=status, says=says, **kwargs))
+    after = await snapshot(w)
+    assert not any(failures), "\n".join(f for f in failures if f)
+    assert changed(before, after) == []
+
+
+def _json(body: Any) -> dict[str, Any]:
+    return {"json": body}
+
+
+async def test_staff_and_site_login_bad_input(world: World) -> None:
+    """Bad inputs: malformed JSON, a JSON array, an empty body, a number as username,
+    an oversize username/password, a NUL character in the username, an unknown user,
+    a join code without a colon, an unknown site, a NUL in the join code."""
+    w, no = world, {"Content-Type": "application/json"}
+    login, site = "/api/auth/login", "/api/auth/site-login"
+    cases: list[tuple[Any, ...]] = [
+        ("POST", login, no, 422, "JSON", {"content": b'{"username": "chair", '}),
+        ("POST", login, no, 422, "", {"content": b"[1, 2]"}),
+        ("POST", login, no, 422, "", {"content": b""}),
+        ("POST", login, no, 422, "username", _json({"username": 5, "password": "x"})),
+        ("POST", login, no, 422, "username", _json({"username": LONG, "password": "x"})),
+        ("POST", login, no, 422, "password", _json({"username": "chair", "password": LONG})),
+        ("POST", login, no, (401, 422), "", _json({"username": "ch\x00air", "password": "x"})),
+        ("POST", login, no, 401, "wrong", _json({"username": "nobody", "password": "x"})),
+        ("POST", site, no, 401, "", _json({"join_code": "no-colon-here"})),
+        ("POST", site, no, 401, "", _json({"join_code": "99999:secret"})),
+        ("POST", site, no, (401, 422), "", _json({"join_code": "000\x0004:secret"})),
+        ("POST", site, no, 422, "join_code", _json({"join_code": ["a"]})),
+    ]
+    await run_cases(w, cases)
+
+
+async def test_create_meeting_bad_input(world: World) -> None:
+    """Bad inputs: malformed JSON, title as a number, an empty and an oversize title, an
+    oversize agenda, an invitation as a string, an unknown unit, an unknown group, an
+    unknown field, negative reminder/late delays, a chair id that does not exist and
+    one past 64 bits, a negative delegate id, a date that is not a date, an end
+    before the start."""
+    w = world
+    chair = w.tokens["chair"]
+    url = "/api/meetings"
+    inv = {"units": ["79"]}
+    cases: list[tuple[Any, ...]] = [
+        ("POST", url, chair, 422, "JSON", {"content": b'{"title": '}),
+        ("POST", url, chair, 422, "title", _json({"title": 5, "invite": inv})),
+        ("POST", url, chair, 422, "title", _json({"title": "", "invite": inv})),
+        ("POST", url, chair, 422, "title", _json({"title": LONG, "invite": inv})),
+        ("POST", url, chair, 422, "agenda", _json({"title": "t", "agenda": LONG, "invite": inv})),
+        ("POST", url, chair, 422, "invite", _json({"title": "t", "invite": "everyone"})),
+        ("POST", url, chair, 404, "'99'", _json({"title": "t", "invite": {"units": ["99"]}})),
+        ("POST", url, chair, 404, "", _json({"title": "t", "invite": {"groups": [999999]}})),
+        ("POST", url, chair, 422, "colour", _json({"title": "t", "invite": inv, "colour": 1})),
+        (
+            "POST",
+            url,
+            chair,
+            422,
+            "reminder_lead_s",
+            _json({"title": "t", "invite": inv, "reminder_lead_s": -1}),
+        ),
+        (
+            "POST",
+            url,
+            chair,
+            422,
+            "late_after_s",
+            _json({"title": "t", "invite": inv, "late_after_s": -5}),
+        ),
+        (
+            "POST",
+            url,
+            chair,
+            (404, 422),
+            "",
+            _json({"title": "t", "invite": inv, "chair_user_id": 999999}),
+        ),
+        (
+            "POST",
+            url,
+            chair,
+            (404, 422),
+            "",
+            _json({"title": "t", "invite": inv, "chair_user_id": HUGE}),
+        ),
+        (
+            "POST",
+            url,
+            chair,
+            (404, 422),
+            "",
+            _json({"title": "t", "invite": inv, "delegates": [-1]}),
+        ),
+        (
+            "POST",
+            url,
+            chair,
+            422,
+            "scheduled_start",
+            _json({"title": "t", "invite": inv, "scheduled_start": "tomorrow"}),
+        ),
+        (
+            "POST",
+            url,
+            chair,
+            422,
+            "",
+            _json(
+                {
+                    "title": "t",
+                    "invite": inv,
+                    "scheduled_start": "2030-01-02T10:00:00Z",
+                    "scheduled_end": "2030-01-02T09:00:00Z",
+                }
+            ),
+        ),
+    ]
+    await run_cases(w, cases)
+
+
+async def test_grant_floor_bad_input(world: World) -> None:
+    """Bad inputs: no site named, three sites, an unknown site id, a negative one, one
+    past 64 bits, a site id as text, an unknown site code, an oversize code, an
+    unknown meeting, a negative meeting id, a meeting id past 64 bits, a meeting id
+    that is not a number, a site that is not invited, a site not present."""
+    w = world
+    chair = w.tokens["chair"]
+    mid = w.ids["meeting_id"]
+    url = f"/api/meetings/{mid}/floor/grant"
+    cases: list[tuple[Any, ...]] = [
+        ("POST", url, chair, 422, "name one or two sites", _json({})),
+        ("POST", url, chair, 422, "site_ids", _json({"site_ids": [1, 2, 3]})),
+        ("POST", url, chair, 403, "not invited", _json({"site_ids": [999999]})),
+        ("POST", url, chair, 403, "not invited", _json({"site_ids": [-1]})),
+        ("POST", url, chair, (404, 409, 422), "", _json({"site_ids": [HUGE]})),
+        ("POST", url, chair, 422, "site_ids", _json({"site_ids": ["ba đình"]})),
+        ("POST", url, chair, 404, "'nope'", _json({"site_codes": ["nope"]})),
+        ("POST", url, chair, (404, 422), "", _json({"site_codes": [LONG]})),
+        ("POST", "/api/meetings/999999/floor/grant", chair, 404, "", _json({"site_ids": [1]})),
+        ("POST", "/api/meetings/-1/floor/grant", chair, (404, 422), "", _json({"site_ids": [1]})),
+        (
+            "POST",
+            f"/api/meetings/{HUGE}/floor/grant",
+            chair,
+            (404, 422),
+            "",
+            _json({"site_ids": [1]}),
+        ),
+        (
+            "POST",
+            "/api/meetings/abc/floor/grant",
+            chair,
+            422,
+            "meeting_id",
+            _json({"site_ids": [1]}),
+        ),
+        ("POST", url, chair, (403, 409, 422), "", _json({"site_codes": ["26734"]})),
+    ]
+    await run_cases(w, cases)
+
+
+async def test_issue_directive_bad_input(world: World) -> None:
+    """Bad inputs: malformed JSON, an unknown priority, a deadline that is not a date, a
+    deadline in the past, an empty and an oversize title, an empty target, an unknown
+    province, an unknown site, an unknown target field, a too-short client id,
+    attachments as a string; then acknowledge/complete/remind unknown directive ids
+    (negative, past 64 bits, absent)."""
+    w = world
+    chair, site = w.tokens["chair"], w.tokens["00004"]
+    url = "/api/command/directives"
+    ok_body: dict[str, Any] = {"title": "t", "body": "b", "target": {"provinces": ["01"]}}
+    cases: list[tuple[Any, ...]] = [
+        ("POST", url, chair, 422, "JSON", {"content": b"{"}),
+        ("POST", url, chair, 422, "priority", _json({**ok_body, "priority": "asap"})),
+        ("POST", url, chair, 422, "deadline", _json({**ok_body, "deadline": "soon"})),
+        ("POST", url, chair, 422, "deadline", _json({**ok_body, "deadline": "2001-01-01T00:00Z"})),
+        ("POST", url, chair, 422, "title", _json({**ok_body, "title": ""})),
+        ("POST", url, chair, 422, "title", _json({**ok_body, "title": LONG})),
+        ("POST", url, chair, 422, "", _json({**ok_body, "target": {}})),
+        ("POST", url, chair, (404, 422), "99", _json({**ok_body, "target": {"provinces": ["99"]}})),
+        ("POST", url, chair, (404, 422), "nope", _json({**ok_body, "target": {"sites": ["nope"]}})),
+        ("POST", url, chair, 422, "planet", _json({**ok_body, "target": {"planet": True}})),
+        ("POST", url, chair, 422, "client_id", _json({**ok_body, "client_id": "x"})),
+        ("POST", url, chair, 422, "attachments", _json({**ok_body, "attachments": "a.pdf"})),
+        ("POST", f"{url}/999999/ack", site, 404, "", {}),
+        ("POST", f"{url}/-1/ack", site, (404, 422), "", {}),
+        ("POST", f"{url}/{HUGE}/ack", site, (404, 422), "", {}),
+        ("POST", f"{url}/{HUGE}/complete", site, (404, 422), "", _json({"note": "x"})),
+        ("POST", f"{url}/999999/remind", chair, 404, "", _json({})),
+        ("GET", f"{url}/{HUGE}", chair, (404, 422), "", {}),
+    ]
+    await run_cases(w, cases)
+
+
+async def test_submit_report_bad_input(world: World) -> None:
+    """Bad inputs: an unknown schema, values as a list, a negative count, a count as
+    text, a float where an integer is due, a count past 64 bits, an unknown indicator,
+    an unknown zone level, a period that is not a date, an oversize note, a site
+    filing for another site, a correction of an unknown report (absent, negative,
+    past 64 bits), a correction with a negative value."""
+    w = world
+    site = w.tokens["00004"]
+    url = "/api/command/reports"
+    day = w.ids["period"]
+
+    def rep(**over: Any) -> dict[str, Any]:
+        return _json({"schema": "covid19", "period": day, "values": covid(**over)})
+
+    rid = w.ids["report_id"]
+    cases: list[tuple[Any, ...]] = [
+        ("POST", url, site, (404, 422), "nope", _json({"schema": "nope", "values": covid()})),
+        ("POST", url, site, 422, "values", _json({"schema": "covid19", "values": [1, 2]})),
+        ("POST", url, site, 422, "deaths", rep(deaths=-1)),
+        ("POST", url, site, 422, "new_cases", rep(new_cases="many")),
+        ("POST", url, site, 422, "new_cases", rep(new_cases=1.5)),
+        ("POST", url, site, 422, "new_cases", rep(new_cases=HUGE)),
+        ("POST", url, site, 422, "new_cases", rep(new_cases=10**400)),
+        ("POST", url, site, 422, "new_cases", rep(new_cases=1e300)),
+        ("POST", url, site, 422, "mood", rep(mood=3)),
+        ("POST", url, site, 422, "zone_level", rep(zone_level="purple")),
+        (
+            "POST",
+            url,
+            site,
+            422,
+            "period",
+            _json({"schema": "covid19", "period": "last week", "values": covid()}),
+        ),
+        (
+            "POST",
+            url,
+            site,
+            422,
+            "note",
+            _json({"schema": "covid19", "values": covid(), "note": LONG}),
+        ),
+        (
+            "POST",
+            url,
+            site,
+            (403, 404),
+            "",
+            _json({"schema": "covid19", "values": covid(), "site_code": "26734"}),
+        ),
+        ("PATCH", f"{url}/999999", site, 404, "", _json({"values": {"deaths": 1}})),
+        ("PATCH", f"{url}/-1", site, (404, 422), "", _json({"values": {"deaths": 1}})),
+        ("PATCH", f"{url}/{HUGE}", site, (404, 422), "", _json({"values": {"deaths": 1}})),
+        ("PATCH", f"{url}/{rid}", site, 422, "deaths", _json({"values": {"deaths": -3}})),
+        ("GET", f"{url}/{HUGE}", site, (404, 422), "", {}),
+    ]
+    await run_cases(w, cases)
+
+
+async def test_import_csv_bad_input(world: World) -> None:
+    """Bad inputs: bytes that are not UTF-8, an empty body, a header only with no
+    line, a missing site_code column, an unknown site (the line is named), a negative
+    value on line 3 after a good line 2 (nothing of the file is kept), a value that
+    is not a number, an unknown schema, a period that is not a date, a body over the
+    size limit, a NUL character in a cell."""
+    w = world
+    ops = w.tokens["admin"]
+    base = "/api/command/reports/import?schema=covid19&period=" + w.ids["period"]
+    head = (
+        "site_code,new_cases,under_treatment,recovered,deaths,vaccine_doses,zone_level,"
+        "distancing_order\n"
+    )
+    good = "26734,5,10,1,0,100,yellow,false\n"
+    csv = {"Content-Type": "text/csv"}
+
+    def body(text: str | bytes) -> dict[str, Any]:
+        return {"content": text, "extra_headers": csv}
+
+    cases: list[tuple[Any, ...]] = [
+        ("POST", base, ops, 422, "UTF-8", body(b"site_code\n\xff\xfe\n")),
+        ("POST", base, ops, 422, "", body(b"")),
+        ("POST", base, ops, 422, "", body(head)),
+        ("POST", base, ops, 422, "site_code", body("new_cases\n5\n")),
+        ("POST", base, ops, 422, "line 2", body(head + "nope,5,10,1,0,100,yellow,false\n")),
+        (
+            "POST",
+            base,
+            ops,
+            422,
+            "line 3",
+            body(head + good + "26737,5,10,1,-4,100,yellow,false\n"),
+        ),
+        ("POST", base, ops, 422, "line 2", body(head + "26734,many,10,1,0,100,yellow,false\n")),
+        (
+            "POST",
+            "/api/command/reports/import?schema=nope",
+            ops,
+            (404, 422),
+            "nope",
+            body(head + good),
+        ),
+        (
+            "POST",
+            "/api/command/reports/import?schema=covid19&period=soon",
+            ops,
+            422,
+            "period",
+            body(head + good),
+        ),
+        ("POST", base, ops, 422, "larger", body(b"x" * (5 * 1024 * 1024 + 1))),
+        ("POST", base, ops, 422, "line 2", body(head + "26734,5,10,1,0,100,yel\x00low,false\n")),
+    ]
+    await run_cases(w, cases)
