@@ -451,7 +451,13 @@ class Demo:
         self.write_state(base, spare)
         print(f"  staff login: chair / {self.password}  (also admin, operator)", flush=True)
         if self.args.isolated:
-            print(f"  inside the namespace: nsenter --net=/proc/{os.getpid()}/ns/net", flush=True)
+            ns = f"nsenter --net=/proc/{os.getpid()}/ns/net"
+            print(f"  inside the namespace: {ns}", flush=True)
+            print(
+                f"  open a page there:    {ns} chromium --no-sandbox "
+                f"--user-data-dir=$(mktemp -d) {base}/chair",
+                flush=True,
+            )
         self.tasks.append(asyncio.create_task(self.report(runtime)))
 
     def write_state(self, base: str, spare: DemoSite | None) -> None:
