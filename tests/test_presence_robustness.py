@@ -240,7 +240,7 @@ async def test_silent_site_is_shown_offline_quickly(
     try:
         await eventually(lambda: not hub.is_online(a), timeout=3, what="silent site offline")
         took = time.monotonic() - started
-        assert took < 0.6 + 0.5, f"offline after {took:.2f}s"
+        assert took < 0.6 + 1.0, f"offline after {took:.2f}s"  # timeout + sweep + CI slack
         assert hub.site_state(a).reason == "heartbeat_timeout"
         assert hub.is_online(b)
     finally:
