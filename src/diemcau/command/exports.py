@@ -13,13 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-
 from diemcau.command.aggregation import Aggregate, ProvinceLabel
 from diemcau.command.reports import ReportView
 from diemcau.command.schemas import Indicator, IndicatorSchema
+from diemcau.text import spreadsheet_safe
 
 __all__ = ["Table", "aggregate_table", "reports_table", "rows_as_dicts", "to_csv", "to_xlsx"]
 
@@ -155,17 +152,21 @@ def to_csv(table: Table) -> bytes:
 def _csv_cell(value: Cell) -> Cell:
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        # Spreadsheet formula injection: text never starts a formula.
-        return "'" + value
+    if isinstance(value, str):
+        return spreadsheet_safe(value)
     return value
 
 
 def to_xlsx(table: Table, title: str) -> bytes:
     """A one-sheet workbook (write-only mode: flat memory for 300,000 rows)."""
+    # Imported here: openpyxl pulls in ~35 MB (numpy) that a server only needs on export.
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=title[:31] or "diemcau")
-    header: list[WriteOnlyCell] = []
+    header: list[Any] = []
     for label in table.labels:
         cell = WriteOnlyCell(ws, value=label)
         cell.font = Font(bold=True)

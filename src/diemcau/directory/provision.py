@@ -46,7 +46,7 @@ from diemcau.errors import Conflict, Invalid
 from diemcau.security import new_site_secret, site_secret_digest
 from diemcau.store import Database
 from diemcau.store.models import Site, Unit, utcnow
-from diemcau.text import fold
+from diemcau.text import fold, spreadsheet_safe
 
 __all__ = [
     "ProgressCallback",
@@ -64,7 +64,6 @@ ProgressCallback = Callable[[int, int], None]
 
 # Below this many QR codes a process pool costs more to start than it saves.
 _POOL_THRESHOLD = 200
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 CSV_HEADER = (
     "Mã điểm cầu (site code)",
@@ -134,7 +133,7 @@ def csv_safe(value: str) -> str:
     A cell starting with ``= + - @`` (or tab / carriage return) gets a leading
     single quote, so Excel and LibreOffice show it as text.
     """
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+    return spreadsheet_safe(value)
 
 
 def slugify(name: str) -> str:

@@ -27,6 +27,7 @@ from diemcau.errors import Conflict
 from diemcau.meetings.floor import own_request
 from diemcau.meetings.models import Meeting, MeetingAttendance, MeetingParticipant
 from diemcau.meetings.writer import AttendanceOp, AttendanceWriter
+from diemcau.text import spreadsheet_row
 
 if TYPE_CHECKING:
     from diemcau.meetings.service import MeetingService, MeetingView
@@ -498,20 +499,22 @@ class Attendance:
         )
         for no, a in enumerate(sites, start=1):
             writer.writerow(
-                (
-                    no,
-                    a.code,
-                    a.name,
-                    a.province_name,
-                    STATUS_LABELS.get(a.status, a.status),
-                    _fmt(a.first_joined, tz),
-                    _fmt(a.last_left, tz),
-                    len(a.intervals),
-                    f"{a.presence_s / 60:.1f}",
-                    "Có / Yes" if a.late else "",
-                    "; ".join(
-                        f"{_fmt(j, tz)}–{_fmt(left, tz) or '…'}" for j, left, _ in a.intervals
-                    ),
+                spreadsheet_row(
+                    (
+                        no,
+                        a.code,
+                        a.name,
+                        a.province_name,
+                        STATUS_LABELS.get(a.status, a.status),
+                        _fmt(a.first_joined, tz),
+                        _fmt(a.last_left, tz),
+                        len(a.intervals),
+                        f"{a.presence_s / 60:.1f}",
+                        "Có / Yes" if a.late else "",
+                        "; ".join(
+                            f"{_fmt(j, tz)}–{_fmt(left, tz) or '…'}" for j, left, _ in a.intervals
+                        ),
+                    )
                 )
             )
         return out.getvalue()

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.meetings.models import AuditEntry
 from diemcau.store import Database
+from diemcau.text import spreadsheet_row
 
 __all__ = ["AuditQuery", "AuditRecord", "audit_csv", "query_audit", "record_audit"]
 
@@ -180,15 +181,17 @@ async def audit_csv(db: Database, q: AuditQuery) -> str:
     writer.writerow(_CSV_HEADER)
     for r in rows:
         writer.writerow(
-            (
-                r.id,
-                r.at.isoformat(),
-                r.actor_kind,
-                r.actor_name,
-                r.action,
-                "" if r.meeting_id is None else r.meeting_id,
-                r.target or "",
-                json.dumps(r.details, ensure_ascii=False) if r.details else "",
+            spreadsheet_row(
+                (
+                    r.id,
+                    r.at.isoformat(),
+                    r.actor_kind,
+                    r.actor_name,
+                    r.action,
+                    "" if r.meeting_id is None else r.meeting_id,
+                    r.target or "",
+                    json.dumps(r.details, ensure_ascii=False) if r.details else "",
+                )
             )
         )
     return out.getvalue()
