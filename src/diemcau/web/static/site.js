@@ -272,7 +272,8 @@
   }
 
   function applyMic() {
-    const allowed = S.onAir || (!S.imposedMute && !S.selfMuted);
+    // The speaker may mute itself; the others follow the chair's mute as well.
+    const allowed = !S.selfMuted && (S.onAir || !S.imposedMute);
     if (S.stream) for (const tr of S.stream.getAudioTracks()) tr.enabled = allowed;
   }
 
