@@ -156,3 +156,50 @@ async def test_openapi_and_index_page_are_served(env: Env) -> None:
     assert "/api/auth/login" in spec["paths"] and "/api/directory/search" in spec["paths"]
     page = await env.client.get("/")
     assert page.status_code == 200 and "Danh bạ điểm cầu" in page.text
+
+
+async def test_operator_rotates_and_revokes_credentials_and_live_sessions_close(env: Env) -> None:
+    from diemcau.meetings.audit import AuditQuery, query_audit
+    from tests.presence_support import RawSite
+
+    await create_staff(env.runtime.db, "ops", PASSWORD, "operator")
+    ops = await env.login("ops")
+    hcm = await env.login("hcm")
+    chair = await env.login("chair")
+    site = RawSite(env.runtime.services["presence"])
+    await site.connect(join_code=env.site_code)
+    site.beat()
+
+    # Who may not: a site token, the chair (no credential role), an officer elsewhere.
+    r = await env.client.post("/api/auth/site-login", json={"join_code": env.site_code})
+    site_headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    for headers, path in (
+        (site_headers, "/api/directory/sites/26734/rotate"),
+        (chair, "/api/directory/sites/26734/rotate"),
+        (hcm, "/api/directory/sites/00004/rotate"),  # a Hà Nội site
+        (ops, "/api/directory/sites/nope/rotate"),
+    ):
+        r = await env.client.post(path, headers=headers)
+        assert r.status_code in (403, 404), (path, r.text)
+        assert r.json()["error"]["message"]
+
+    # The HCMC officer rotates its own province's site: the old code and session die.
+    r = await env.client.post("/api/directory/sites/26734/rotate", headers=hcm)
+    assert r.status_code == 200, r.text
+    fresh = r.json()
+    assert fresh["join_code"].startswith("26734:") and fresh["join_code"] != env.site_code
+    assert fresh["join_link"].endswith("/join#" + fresh["join_code"])
+    assert await site.wait_closed(timeout=2.0) >= 4000  # at once, not at the 5 s poll
+    old = await env.client.post("/api/auth/site-login", json={"join_code": env.site_code})
+    assert old.status_code == 401
+    new = await env.client.post("/api/auth/site-login", json={"join_code": fresh["join_code"]})
+    assert new.status_code == 200
+
+    r = await env.client.post("/api/directory/sites/26734/revoke", headers=ops)
+    assert r.status_code == 200 and r.json()["credential_version"] >= 2
+    again = await env.client.post("/api/auth/site-login", json={"join_code": fresh["join_code"]})
+    assert again.status_code == 401
+    _, entries = await query_audit(env.runtime.db, AuditQuery())
+    actions = [e.action for e in entries]
+    assert actions.count("site.credential.rotate") == 1
+    assert actions.count("site.credential.revoke") == 1

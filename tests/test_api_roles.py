@@ -325,6 +325,20 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/media/wall", "staff", officer="refused", body={"sites": ["00004"]}),
     Route("GET", "/api/media/status", "staff", officer="role"),
     Route(
+        "POST",
+        "/api/directory/sites/{code}/rotate",
+        "staff",
+        url="/api/directory/sites/00004/rotate",
+        officer="refused",
+    ),
+    Route(
+        "POST",
+        "/api/directory/sites/{code}/revoke",
+        "staff",
+        url="/api/directory/sites/00004/revoke",
+        officer="refused",
+    ),
+    Route(
         "GET",
         "/api/media/sites/{code}",
         "staff",
