@@ -28,6 +28,7 @@ from urllib.parse import quote
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from diemcau.accounts.tokencache import forget_sites, forget_staff, state_cache
 from diemcau.errors import Conflict, DomainError, Invalid, NotFound
 from diemcau.security import (
     TokenError,
@@ -339,6 +340,7 @@ async def _set_disabled(db: Database, username: str, disabled: bool) -> None:
         )
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise UnknownStaff(f"no staff account '{name}'")
+    forget_staff(db.url)
 
 
 async def disable_staff(db: Database, username: str) -> None:
@@ -483,6 +485,7 @@ async def rotate_site(db: Database, key: bytes, site_code: str) -> str:
         )
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise UnknownSite(f"no site with code '{site_code}'")
+    forget_sites(db.url)
     return join_code(site_code, secret)
 
 
@@ -507,6 +510,7 @@ async def revoke_site(db: Database, site_code: str) -> int:
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise UnknownSite(f"no site with code '{site_code}'")
         version = await s.scalar(select(Site.credential_version).where(Site.code == site_code))
+    forget_sites(db.url)
     return int(version or 0)
 
 
@@ -603,23 +607,37 @@ async def check_session_token(
 
     A site token is refused once its site was revoked or rotated (credential
     version moved on); a staff token once the account was disabled or changed role.
+    The state read is cached for a few seconds (`diemcau.accounts.tokencache`):
+    changes made through this module apply at once, others within its TTL.
 
     Raises:
         TokenError: the token is bad or no longer valid.
     """
     principal = principal_from_token(key, token, now=now)
-    async with db.session() as s:
-        if isinstance(principal, SitePrincipal):
-            row = (
-                await s.execute(
-                    select(Site.credential_version, Site.revoked).where(
-                        Site.id == principal.site_id
+    cache = state_cache(db.url)
+    if isinstance(principal, SitePrincipal):
+        site_state = cache.get("site", principal.site_id)
+        if site_state is None:
+            generation = cache.generation
+            async with db.session() as s:
+                row = (
+                    await s.execute(
+                        select(Site.credential_version, Site.revoked).where(
+                            Site.id == principal.site_id
+                        )
                     )
-                )
-            ).first()
-            if row is None or row.revoked or row.credential_version != principal.credential_version:
+                ).first()
+            if row is None:
                 raise TokenError("site credential was revoked or replaced")
-        else:
+            site_state = (row.credential_version, bool(row.revoked))
+            cache.put("site", principal.site_id, site_state, generation)
+        if site_state != (principal.credential_version, False):
+            raise TokenError("site credential was revoked or replaced")
+        return principal
+    staff_state = cache.get("staff", principal.user_id)
+    if staff_state is None:
+        generation = cache.generation
+        async with db.session() as s:
             staff = (
                 await s.execute(
                     select(StaffUser.disabled, StaffUser.role, StaffUser.province_id).where(
@@ -627,11 +645,10 @@ async def check_session_token(
                     )
                 )
             ).first()
-            if (
-                staff is None
-                or staff.disabled
-                or staff.role != principal.role
-                or staff.province_id != principal.province_id
-            ):
-                raise TokenError("staff account was disabled or changed")
+        if staff is None:
+            raise TokenError("staff account was disabled or changed")
+        staff_state = (bool(staff.disabled), staff.role, staff.province_id)
+        cache.put("staff", principal.user_id, staff_state, generation)
+    if staff_state != (False, principal.role, principal.province_id):
+        raise TokenError("staff account was disabled or changed")
     return principal

@@ -42,6 +42,7 @@ from sqlalchemy import Table, bindparam, select, update
 
 from diemcau.accounts.service import UnknownProvince, join_code
 from diemcau.accounts.service import join_link as service_join_link
+from diemcau.accounts.tokencache import forget_sites
 from diemcau.errors import Conflict, Invalid
 from diemcau.security import new_site_secret, site_secret_digest
 from diemcau.store import Database
@@ -579,3 +580,4 @@ async def _store_digests(db: Database, cards: Sequence[_Card], issued_at: dateti
         rowcount = result.rowcount  # type: ignore[attr-defined]
         if db.engine.dialect.supports_sane_multi_rowcount and rowcount != len(params):
             raise ProvisionConflict("site credentials changed during provisioning; run it again")
+    forget_sites(db.url)
