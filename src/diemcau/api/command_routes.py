@@ -223,11 +223,13 @@ async def import_reports(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, int]:
-    raw = await request.body()
-    if len(raw) > MAX_CSV_BYTES:
-        raise Invalid(f"csv: larger than {MAX_CSV_BYTES // (1024 * 1024)} MB", code="too_big")
+    raw = bytearray()
+    async for chunk in request.stream():  # stop reading past the limit, never buffer it all
+        raw += chunk
+        if len(raw) > MAX_CSV_BYTES:
+            raise Invalid(f"csv: larger than {MAX_CSV_BYTES // (1024 * 1024)} MB", code="too_big")
     try:
-        text = raw.decode("utf-8-sig")
+        text = bytes(raw).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Invalid("csv: must be UTF-8 text", code="bad_csv") from None
     result = await _center(runtime).reports.import_csv(
