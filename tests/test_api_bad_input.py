@@ -416,3 +416,25 @@ async def test_every_route_survives_huge_ids_and_nul_characters(world: World) ->
                 continue
             cases.append((route.method, url, who[route.access], (403, 404, 409, 422), "", kwargs))
     await run_cases(w, cases)
+
+
+async def test_an_oversize_csv_import_is_refused_without_reading_it_all(world: World) -> None:
+    """Bad input: a 100 MB CSV body sent in 1 MB chunks. The server stops reading once
+    past its 5 MB limit (a staff token is enough to make it buffer the whole body
+    otherwise) and answers 422; nothing is stored."""
+    w = world
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(100):
+            sent += 1
+            yield b"x" * (1024 * 1024)
+
+    url = "/api/command/reports/import?schema=covid19&period=" + w.ids["period"]
+    before = await snapshot(w)
+    headers = {**w.tokens["admin"], "Content-Type": "text/csv"}
+    r = await w.client.post(url, content=chunks(), headers=headers)
+    assert r.status_code == 422 and "larger than 5 MB" in r.json()["error"]["message"], r.text
+    assert sent <= 7, f"read {sent} MB of a body refused past 5 MB"
+    assert changed(before, await snapshot(w)) == []
