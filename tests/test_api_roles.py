@@ -576,3 +576,29 @@ async def test_a_site_sees_and_acts_only_for_itself(world: World) -> None:
             r = await call(world, route, world.tokens["26734"])
             failures.append(check_reach(route, route.site, r))
     assert not any(failures), "\n".join(f for f in failures if f)
+
+
+async def test_unfiltered_views_are_scoped_too(world: World) -> None:
+    """Without a province filter, the officer's totals leave Hà Nội's report out (the
+    chair's include it), and a site's report list holds only its own reports."""
+    c, ids = world.client, world.ids
+    p = ids["period"]
+    agg = f"/api/command/aggregate?schema=covid19&from={p}&to={p}"
+    series = f"/api/command/series?schema=covid19&indicator=new_cases&from={p}&to={p}"
+    for who, cases in (("chair", 3), ("hcm", 0)):
+        r = await c.get(agg, headers=world.tokens[who])
+        assert r.json()["national"][0]["values"]["new_cases"]["value"] == cases, (who, r.text)
+        r = await c.get(series, headers=world.tokens[who])
+        assert r.json()["national"] == [cases], (who, r.text)
+    for url in (agg, series, f"/api/command/export?schema=covid19&what=reports&from={p}&to={p}"):
+        r = await c.get(url, headers=world.tokens["hcm"])
+        assert r.status_code == 200 and not any(m in r.text for m in HN_MARKERS), r.text
+    r = await c.get(
+        f"/api/command/reports?schema=covid19&province_id={ids['hn_province']}",
+        headers=world.tokens["26734"],
+    )
+    assert r.status_code in (200, 403) and "00004" not in r.text
+    r = await c.get("/api/command/reports?schema=covid19", headers=world.tokens["00004"])
+    assert [x["id"] for x in r.json()] == [ids["report_id"]]
+    r = await c.get("/api/command/reports?schema=covid19", headers=world.tokens["26734"])
+    assert r.json() == []
