@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import httpx
 import pytest
 
 from diemcau.accounts.service import create_staff, rotate_site
-from diemcau.api import create_app
-from diemcau.config import Settings
-from diemcau.directory import service
 from diemcau.directory.records import UnitRecord
-from diemcau.runtime import Runtime, build_runtime
+from tests.api_support import PASSWORD, ApiEnv, api_env
 
-PASSWORD = "correct horse battery"
+STAFF = {"chair": ("chair", None), "hcm": ("province_officer", "79")}
 
 TREE = [
     UnitRecord(code="VN", name="Việt Nam", level="country", unit_type="", parent_code=None),
@@ -58,36 +53,13 @@ TREE = [
 ]
 
 
-@dataclass
-class Env:
-    client: httpx.AsyncClient
-    runtime: Runtime
-    site_code: str
-
-    async def login(self, username: str) -> dict[str, str]:
-        r = await self.client.post(
-            "/api/auth/login", json={"username": username, "password": PASSWORD}
-        )
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['token']}"}
+Env = ApiEnv
 
 
 @pytest.fixture
-async def env(sqlite_url: str, tmp_path: object) -> AsyncIterator[Env]:
-    runtime = await build_runtime(Settings(database_url=sqlite_url))
-    db = runtime.db
-    await service.load_units(db, TREE, dataset="test")
-    await create_staff(db, "chair", PASSWORD, "chair")
-    await create_staff(db, "hcm", PASSWORD, "province_officer", province_code="79")
-    site_join = await rotate_site(db, runtime.key, "26734")
-    app = create_app(runtime)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        await runtime.start()
-        try:
-            yield Env(client=client, runtime=runtime, site_code=site_join)
-        finally:
-            await runtime.close()
+async def env(sqlite_url: str) -> AsyncIterator[Env]:
+    async with api_env(sqlite_url, TREE, ["26734"], STAFF) as e:
+        yield e
 
 
 async def test_staff_login_and_browse(env: Env) -> None:
@@ -115,7 +87,7 @@ async def test_bad_logins_are_refused_with_json_errors(env: Env) -> None:
 
 
 async def test_site_credential_is_refused_on_staff_endpoints(env: Env) -> None:
-    r = await env.client.post("/api/auth/site-login", json={"join_code": env.site_code})
+    r = await env.client.post("/api/auth/site-login", json={"join_code": env.join_codes["26734"]})
     assert r.status_code == 200, r.text
     session = r.json()
     assert session["kind"] == "site" and session["site_code"] == "26734"
@@ -127,13 +99,13 @@ async def test_site_credential_is_refused_on_staff_endpoints(env: Env) -> None:
 
 
 async def test_rotated_site_token_is_refused(env: Env) -> None:
-    r = await env.client.post("/api/auth/site-login", json={"join_code": env.site_code})
+    r = await env.client.post("/api/auth/site-login", json={"join_code": env.join_codes["26734"]})
     headers = {"Authorization": f"Bearer {r.json()['token']}"}
     assert (await env.client.get("/api/auth/me", headers=headers)).status_code == 200
     await rotate_site(env.runtime.db, env.runtime.key, "26734")
     r = await env.client.get("/api/auth/me", headers=headers)
     assert r.status_code == 401
-    r = await env.client.post("/api/auth/site-login", json={"join_code": env.site_code})
+    r = await env.client.post("/api/auth/site-login", json={"join_code": env.join_codes["26734"]})
     assert r.status_code == 401  # the old join code no longer works
 
 
@@ -167,11 +139,11 @@ async def test_operator_rotates_and_revokes_credentials_and_live_sessions_close(
     hcm = await env.login("hcm")
     chair = await env.login("chair")
     site = RawSite(env.runtime.services["presence"])
-    await site.connect(join_code=env.site_code)
+    await site.connect(join_code=env.join_codes["26734"])
     site.beat()
 
     # Who may not: a site token, the chair (no credential role), an officer elsewhere.
-    r = await env.client.post("/api/auth/site-login", json={"join_code": env.site_code})
+    r = await env.client.post("/api/auth/site-login", json={"join_code": env.join_codes["26734"]})
     site_headers = {"Authorization": f"Bearer {r.json()['token']}"}
     for headers, path in (
         (site_headers, "/api/directory/sites/26734/rotate"),
@@ -187,10 +159,10 @@ async def test_operator_rotates_and_revokes_credentials_and_live_sessions_close(
     r = await env.client.post("/api/directory/sites/26734/rotate", headers=hcm)
     assert r.status_code == 200, r.text
     fresh = r.json()
-    assert fresh["join_code"].startswith("26734:") and fresh["join_code"] != env.site_code
+    assert fresh["join_code"].startswith("26734:") and fresh["join_code"] != env.join_codes["26734"]
     assert fresh["join_link"].endswith("/join#" + fresh["join_code"])
     assert await site.wait_closed(timeout=2.0) >= 4000  # at once, not at the 5 s poll
-    old = await env.client.post("/api/auth/site-login", json={"join_code": env.site_code})
+    old = await env.client.post("/api/auth/site-login", json={"join_code": env.join_codes["26734"]})
     assert old.status_code == 401
     new = await env.client.post("/api/auth/site-login", json={"join_code": fresh["join_code"]})
     assert new.status_code == 200

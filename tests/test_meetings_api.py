@@ -6,19 +6,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import httpx
 import pytest
 
-from diemcau.accounts.service import create_staff, rotate_site
-from diemcau.api import create_app
-from diemcau.config import Settings
-from diemcau.directory import service
 from diemcau.directory.records import UnitRecord
-from diemcau.runtime import Runtime, build_runtime
-
-PASSWORD = "correct horse battery"
+from tests.api_support import DEFAULT_STAFF, ApiEnv, api_env
 
 # A legacy-shaped tree: province → district → commune.
 TREE = [
@@ -33,45 +25,15 @@ TREE = [
 ]
 
 
-@dataclass
-class Env:
-    client: httpx.AsyncClient
-    runtime: Runtime
-    join_codes: dict[str, str]
-
-    async def login(self, username: str) -> dict[str, str]:
-        r = await self.client.post(
-            "/api/auth/login", json={"username": username, "password": PASSWORD}
-        )
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['token']}"}
-
-    async def site(self, code: str) -> dict[str, str]:
-        r = await self.client.post(
-            "/api/auth/site-login", json={"join_code": self.join_codes[code]}
-        )
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['token']}"}
+Env = ApiEnv
 
 
 @pytest.fixture
 async def env(sqlite_url: str) -> AsyncIterator[Env]:
-    runtime = await build_runtime(Settings(database_url=sqlite_url, port=0))
-    db = runtime.db
-    await service.load_units(db, TREE, dataset="test")
-    await create_staff(db, "chair", PASSWORD, "chair")
-    await create_staff(db, "chair2", PASSWORD, "chair")
-    await create_staff(db, "ops", PASSWORD, "operator")
-    await create_staff(db, "hcm", PASSWORD, "province_officer", province_code="79")
-    codes = {c: await rotate_site(db, runtime.key, c) for c in ("26734", "26737", "00004")}
-    app = create_app(runtime)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        await runtime.start()
-        try:
-            yield Env(client=client, runtime=runtime, join_codes=codes)
-        finally:
-            await runtime.close()
+    async with api_env(
+        sqlite_url, TREE, ("26734", "26737", "00004"), {**DEFAULT_STAFF, "chair2": ("chair", None)}
+    ) as e:
+        yield e
 
 
 async def test_meeting_through_the_api(env: Env) -> None:

@@ -1,0 +1,71 @@
+"""A running control-server app on a temp SQLite store, driven over httpx (no sockets)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from diemcau.accounts.service import create_staff, rotate_site
+from diemcau.api import create_app
+from diemcau.config import Settings
+from diemcau.directory import service
+from diemcau.directory.records import UnitRecord
+from diemcau.runtime import Runtime, build_runtime
+
+PASSWORD = "correct horse battery"
+
+# Staff accounts every API test may use: username -> (role, province code or None).
+DEFAULT_STAFF: Mapping[str, tuple[str, str | None]] = {
+    "chair": ("chair", None),
+    "ops": ("operator", None),
+    "hcm": ("province_officer", "79"),
+}
+
+
+@dataclass
+class ApiEnv:
+    """The app's client, its runtime, and each provisioned site's join code."""
+
+    client: httpx.AsyncClient
+    runtime: Runtime
+    join_codes: dict[str, str]
+
+    async def login(self, username: str) -> dict[str, str]:
+        r = await self.client.post(
+            "/api/auth/login", json={"username": username, "password": PASSWORD}
+        )
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    async def site(self, code: str) -> dict[str, str]:
+        r = await self.client.post(
+            "/api/auth/site-login", json={"join_code": self.join_codes[code]}
+        )
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+@asynccontextmanager
+async def api_env(
+    sqlite_url: str,
+    tree: Sequence[UnitRecord],
+    sites: Iterable[str],
+    staff: Mapping[str, tuple[str, str | None]] = DEFAULT_STAFF,
+) -> AsyncIterator[ApiEnv]:
+    """Build the runtime, load `tree`, create `staff`, provision `sites`, start the app."""
+    runtime = await build_runtime(Settings(database_url=sqlite_url, port=0))
+    db = runtime.db
+    await service.load_units(db, tree, dataset="test")
+    for username, (role, province) in staff.items():
+        await create_staff(db, username, PASSWORD, role, province_code=province)
+    codes = {c: await rotate_site(db, runtime.key, c) for c in sites}
+    transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        await runtime.start()
+        try:
+            yield ApiEnv(client=client, runtime=runtime, join_codes=codes)
+        finally:
+            await runtime.close()
