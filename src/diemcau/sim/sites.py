@@ -50,8 +50,14 @@ _HB = '{"type":"hb"}'
 def raise_fd_limit() -> int:
     """Lift the soft open-files limit to the hard one (every site is a socket)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
+    if soft >= hard:
+        return soft
+    try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        # The kernel caps the soft limit (fs.nr_open) below an unlimited hard one:
+        # keep what we have rather than fail the whole swarm.
+        return soft
     return hard
 
 
