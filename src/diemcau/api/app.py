@@ -24,6 +24,7 @@ from diemcau.api import (
     meetings_routes,
     web_routes,
 )
+from diemcau.api.throttle import LoginThrottle
 from diemcau.errors import DomainError
 from diemcau.presence import routes as presence_routes
 from diemcau.runtime import Runtime
@@ -89,6 +90,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.login_throttle = LoginThrottle()
 
     @app.exception_handler(DomainError)
     async def _domain(_req: Request, exc: DomainError) -> JSONResponse:

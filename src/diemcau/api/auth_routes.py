@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from diemcau.accounts.service import (
@@ -14,6 +14,7 @@ from diemcau.accounts.service import (
     issue_session_token,
 )
 from diemcau.api.deps import Principal, get_principal, get_runtime
+from diemcau.api.throttle import LoginThrottle
 from diemcau.errors import Unauthorized
 from diemcau.runtime import Runtime
 
@@ -68,9 +69,15 @@ def _session(principal: Principal, token: str, ttl: int) -> Session:
 
 
 @router.post("/login", response_model=Session, summary="Staff login")
-async def staff_login(body: StaffLogin, runtime: Runtime = Depends(get_runtime)) -> Session:
+async def staff_login(
+    body: StaffLogin, request: Request, runtime: Runtime = Depends(get_runtime)
+) -> Session:
+    throttle: LoginThrottle = request.app.state.login_throttle
+    client = request.client.host if request.client else ""
+    throttle.check(body.username, client)
     principal = await authenticate_staff(runtime.db, body.username, body.password)
     if principal is None:
+        throttle.failed(body.username, client)
         raise Unauthorized("wrong username or password", code="bad_credentials")
     token = issue_session_token(runtime.key, principal, STAFF_TOKEN_TTL_S)
     return _session(principal, token, STAFF_TOKEN_TTL_S)

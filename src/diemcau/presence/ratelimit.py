@@ -28,13 +28,17 @@ class RateLimiter:
         self._tokens = burst
         self._last = now
 
-    def allow(self, now: float, cost: float = 1.0) -> bool:
-        """Take `cost` tokens if there are enough; False means: over the limit."""
+    def tokens(self, now: float) -> float:
+        """The tokens available at `now` (refilled for the time elapsed)."""
         elapsed = now - self._last
         if elapsed > 0:
             self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
             self._last = now
-        if self._tokens >= cost:
+        return self._tokens
+
+    def allow(self, now: float, cost: float = 1.0) -> bool:
+        """Take `cost` tokens if there are enough; False means: over the limit."""
+        if self.tokens(now) >= cost:
             self._tokens -= cost
             return True
         return False
