@@ -11,13 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from diemcau.accounts.service import create_staff
+from diemcau.accounts.service import create_staff, rotate_site
 from diemcau.api import create_app
 from diemcau.config import Settings
 from diemcau.directory import service
 from diemcau.directory.records import UnitRecord
 from diemcau.media.plane import MediaPlane
 from diemcau.runtime import build_runtime
+from tests.presence_support import RawSite
 
 pytestmark = pytest.mark.media
 
@@ -57,7 +58,10 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
     tmp_path: Path,
 ) -> None:
     settings = Settings(
-        data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}", media_relays=2
+        data_dir=tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
+        media_relays=2,
+        port=0,
     )
     runtime = await build_runtime(settings)
     await service.load_units(runtime.db, TREE, dataset="test")
@@ -103,6 +107,11 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
             r = await client.get("/api/media/sites/nope", headers=op)
             assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
 
+        # A site on the relay about to die holds a live control session.
+        site = RawSite(runtime.services["presence"])
+        await site.connect(join_code=await rotate_site(runtime.db, runtime.key, "00004"))
+        site.beat()
+
         victim = grant_hn["node"]
         proc = plane.cluster.processes[victim].proc
         assert proc is not None
@@ -113,9 +122,17 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
             return any(a.key == victim for a in await command.alerts.active("media_node_degraded"))
 
         assert await _wait(alerted, timeout=8) < 8
-        # The dead relay's site moved to the healthy one.
+        # The dead relay's site moved to the healthy one, and was told so at once.
         moved = await orch.site_media_grant("00004")
         assert moved["node"] != victim
+
+        async def told() -> bool:
+            return any(m["kind"] == "media.moved" for m in site.msgs())
+
+        await _wait(told, timeout=3)
+        note = next(m for m in site.msgs() if m["kind"] == "media.moved")
+        assert note["body"] == {"from": victim, "to": moved["node"]}
+        await site.close()
     finally:
         await runtime.close()
     # Stopping the runtime stops every local Janus process it started.

@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 
 from diemcau.media.node import JanusNode
 from diemcau.media.plane import MediaPlane, start_media_plane
-from diemcau.media.topology import SiteRef
+from diemcau.media.topology import Move, SiteRef
 from diemcau.runtime import Runtime
 from diemcau.store import Database
 from diemcau.store.models import Site, Unit
@@ -44,6 +44,27 @@ async def attach(runtime: Runtime) -> None:
     if settings.media_relays <= 0 and not os.environ.get("DIEMCAU_MEDIA_NODES"):
         return
     holder: list[MediaPlane] = []
+
+    async def tell_moved_sites(moves: list[Move]) -> None:
+        """Sites whose relay changed are told at once to fetch a new media grant.
+
+        Live only (``durable=False``): a site that is offline asks for a grant
+        when it comes back anyway, so a stale move must not be replayed.
+        """
+        hub = runtime.services.get("presence")
+        codes = {m.site: m for m in moves}
+        if hub is None or not codes:
+            return
+        async with runtime.db.session() as session:
+            rows = (
+                await session.execute(select(Site.id, Site.code).where(Site.code.in_(codes)))
+            ).all()
+        by_node: dict[tuple[str | None, str | None], list[int]] = {}
+        for site_id, code in rows:
+            move = codes[code]
+            by_node.setdefault((move.old, move.new), []).append(site_id)
+        for (old, new), site_ids in by_node.items():
+            await hub.send(site_ids, "media.moved", {"from": old, "to": new}, durable=False)
 
     async def node_alert(node: JanusNode, up: bool) -> None:
         """A node that stops answering raises a command-center alert; recovery clears it."""
@@ -76,6 +97,7 @@ async def attach(runtime: Runtime) -> None:
                 orch.restore_program(meeting_id, codes)
         await orch.reconcile()
         orch.registry.on_change(node_alert)
+        orch.add_move_listener(tell_moved_sites)
         runtime.services["media"] = orch
 
     async def stop() -> None:
