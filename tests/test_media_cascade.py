@@ -91,9 +91,9 @@ async def bots() -> AsyncIterator[Bots]:
     await b.stop()
 
 
-def make_orchestrator(cluster: LocalCluster) -> MediaOrchestrator:
+def make_orchestrator(cluster: LocalCluster, sync_interval: float = 0.2) -> MediaOrchestrator:
     registry = NodeRegistry(interval=0.3, down_after=1.0, request_timeout=0.5)
-    return MediaOrchestrator(cluster.nodes(), SITES, sync_interval=0.2, registry=registry)
+    return MediaOrchestrator(cluster.nodes(), SITES, sync_interval=sync_interval, registry=registry)
 
 
 async def linked(orch: MediaOrchestrator, relay: str, meeting: str, feed: int) -> bool:
@@ -413,7 +413,10 @@ async def test_reconcile_after_control_restart_removes_orphans(
     # The control plane "crashes": it goes away without cleaning anything.
     await first.close()
 
-    second = make_orchestrator(cluster)
+    # No background sync pass for the restarted control plane: the test runs the
+    # passes itself, in the order under test (a background pass racing them would
+    # adopt the links first and leave nothing for the pass under test to adopt).
+    second = make_orchestrator(cluster, sync_interval=3600)
     await second.start()
     try:
         second.restore_program("m3")

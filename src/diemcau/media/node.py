@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Literal
 
 from diemcau.media.janus import JanusAdmin, JanusConnection, JanusError, sign_janus_token
+from diemcau.tasks import cancel_and_wait
 
 _PR_SET_PDEATHSIG = 1
 
@@ -513,11 +514,8 @@ class NodeRegistry:
             self._task = asyncio.create_task(self._loop(), name="media-node-health")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         for name in list(self._admins):
             admin = self._admins.pop(name)
             with contextlib.suppress(Exception):

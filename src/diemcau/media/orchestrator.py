@@ -38,6 +38,7 @@ from diemcau.media.control import NodeControl
 from diemcau.media.janus import JanusError
 from diemcau.media.node import JanusNode, NodeRegistry
 from diemcau.media.topology import Move, Plan, SiteRef, plan_sites, reassign
+from diemcau.tasks import cancel_and_wait
 
 __all__ = ["MediaOrchestrator", "MediaError", "feed_id", "room_id"]
 
@@ -132,6 +133,7 @@ class MediaOrchestrator:
         self._granted: set[str] = set()
         self._lock = asyncio.Lock()
         self._sync_interval = sync_interval
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
         self.last_report = SyncReport()
         self._move_listeners: list[MoveListener] = []
@@ -158,17 +160,15 @@ class MediaOrchestrator:
 
     async def close(self) -> None:
         """Stop background work; leaves rooms and links on the nodes (see `reconcile`)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._closing = True
+        await cancel_and_wait(self._task)
         if self._own_registry:
             await self.registry.stop()
         for ctl in self._controls.values():
             await ctl.close()
 
     async def _sync_loop(self) -> None:
-        while True:
+        while not self._closing:
             await asyncio.sleep(self._sync_interval)
             try:
                 await self.sync()

@@ -323,15 +323,17 @@ class _Bot:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        # Every step is bounded: aiortc's close can wait forever on a transport
+        # whose peer is gone, and a bot must never hang the test or demo stopping it.
         with contextlib.suppress(Exception):
-            await self.pc.close()
+            await asyncio.wait_for(self.pc.close(), 5.0)
         if self.session is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.session.destroy(), 2.0)
             self.session = None
         if self.conn is not None:
             with contextlib.suppress(Exception):
-                await self.conn.close()
+                await asyncio.wait_for(self.conn.close(), 2.0)
             self.conn = None
 
 

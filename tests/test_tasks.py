@@ -1,0 +1,49 @@
+"""cancel_and_wait stops a loop that swallows a cancellation, and never waits forever."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from diemcau.tasks import cancel_and_wait
+
+
+async def test_a_loop_that_swallows_one_cancel_is_stopped() -> None:
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                if swallowed == 0:  # what 3.11's wait_for can do (gh-86296)
+                    swallowed += 1
+                    continue
+                raise
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    await cancel_and_wait(task, timeout=2)
+    assert task.cancelled() and swallowed == 1
+
+
+async def test_gives_up_after_the_timeout() -> None:
+    alive = True
+
+    async def immortal() -> None:
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                if not alive:
+                    raise
+
+    task = asyncio.create_task(immortal())
+    await asyncio.sleep(0)
+    start = time.monotonic()
+    await cancel_and_wait(task, timeout=0.3)
+    assert 0.25 < time.monotonic() - start < 2 and not task.done()
+    alive = False  # now it may die: nothing is left pending for the runner
+    await cancel_and_wait(task, timeout=2)
+    assert task.cancelled()
