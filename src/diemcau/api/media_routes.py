@@ -6,14 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from diemcau.accounts.service import StaffPrincipal
-from diemcau.api.deps import get_runtime, require_staff
-from diemcau.errors import Forbidden, NotFound
+from diemcau.api.deps import get_runtime, province_scope, require_staff
+from diemcau.directory import service
+from diemcau.errors import NotFound
 from diemcau.media.orchestrator import MediaError
 from diemcau.runtime import Runtime
-from diemcau.store.models import Site
 
 __all__ = ["router"]
 
@@ -70,12 +69,8 @@ async def site_node(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> SiteNode:
-    async with runtime.db.session() as s:
-        row = (await s.execute(select(Site.province_id).where(Site.code == code))).first()
-    if row is None:
-        raise NotFound(f"no site with code '{code}'")
-    if who.role == "province_officer" and row.province_id != who.province_id:
-        raise Forbidden(f"site '{code}' is outside your province")
+    # The directory's own scoped lookup: NotFound, or Forbidden outside the officer's province.
+    await service.site_detail(runtime.db, code, province_scope=province_scope(who))
     orch = _orchestrator(runtime)
     if orch is None:
         raise NotFound("no media plane is running", code="no_media")

@@ -12,7 +12,6 @@ works without a hub or a meeting service (tests, tools).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 import os
@@ -35,6 +34,7 @@ from diemcau.command.timeutil import Clock
 from diemcau.errors import Invalid
 from diemcau.runtime import Runtime
 from diemcau.store import Database
+from diemcau.tasks import cancel_and_wait
 
 __all__ = ["CommandCenter", "attach", "build_center"]
 
@@ -239,11 +239,8 @@ class CommandCenter:
             await asyncio.sleep(self.tick_s)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
 
 def build_center(runtime: Runtime) -> CommandCenter:

@@ -10,7 +10,6 @@ commit comes first, so a crash never announces something that was not stored.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import unicodedata
@@ -42,6 +41,7 @@ from diemcau.meetings.models import (
 from diemcau.meetings.ports import FloorDecision, Hub, NullHub, call_maybe_async
 from diemcau.store import Database
 from diemcau.store.models import Site, StaffUser, Unit
+from diemcau.tasks import cancel_and_wait
 
 __all__ = ["MeetingService", "MeetingView", "SiteInfo"]
 
@@ -274,10 +274,7 @@ class MeetingService:
         are closed at the next start (``server_restart``).
         """
         task, self._reminder_task = self._reminder_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
         await self.attendance.close_all("server_stop")
 
     async def site_infos(self, site_ids: Iterable[int]) -> dict[int, SiteInfo]:

@@ -63,6 +63,7 @@ from diemcau.presence.streams import (
     stored_msg_ids,
 )
 from diemcau.store import Database
+from diemcau.tasks import cancel_and_wait
 
 __all__ = [
     "PresenceHub",
@@ -263,12 +264,7 @@ class PresenceHub:
             return
         self.running = False
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(task)
         self._tasks.clear()
         for session in list(self._live.values()):
             session.close(CloseCode.GOING_AWAY, "server shutting down")
