@@ -278,25 +278,12 @@ async def media_cluster(
     server, the way a deployment attaches it, and removed (processes stopped by
     PID) afterwards. Sites are planned onto relays by their province code.
     """
-    from sqlalchemy import select
-    from sqlalchemy.orm import aliased
-
     from diemcau.media.cluster import LocalCluster
     from diemcau.media.node import NodeRegistry
     from diemcau.media.orchestrator import MediaOrchestrator
-    from diemcau.media.topology import SiteRef
-    from diemcau.store.models import Site, Unit
+    from diemcau.media.runtime import site_refs
 
-    province = aliased(Unit)
-    async with srv.runtime.db.session() as session:
-        rows = (
-            await session.execute(
-                select(Site.code, province.code, Site.name).join(
-                    province, province.id == Site.province_id
-                )
-            )
-        ).all()
-    sites = [SiteRef(code, prov, name) for code, prov, name in rows]
+    sites = await site_refs(srv.runtime.db)
     cluster = LocalCluster(relays=list(relays))
     await cluster.start()
     registry = NodeRegistry(interval=0.3, down_after=1.0, request_timeout=0.5)
