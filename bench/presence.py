@@ -404,7 +404,7 @@ async def _product_main(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
 
     async def ready(runtime: Runtime) -> None:
-        hub = runtime.services["presence"]
+        hub = runtime.presence
         assert isinstance(hub, PresenceHub)
 
         def on_change(change: PresenceChange) -> None:

@@ -138,7 +138,7 @@ async def test_operator_rotates_and_revokes_credentials_and_live_sessions_close(
     ops = await env.login("ops")
     hcm = await env.login("hcm")
     chair = await env.login("chair")
-    site = RawSite(env.runtime.services["presence"])
+    site = RawSite(env.runtime.presence)
     await site.connect(join_code=env.join_codes["26734"])
     site.beat()
 

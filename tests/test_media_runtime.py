@@ -16,8 +16,7 @@ from diemcau.api import create_app
 from diemcau.config import Settings
 from diemcau.directory import service
 from diemcau.directory.records import UnitRecord
-from diemcau.media.plane import MediaPlane
-from diemcau.runtime import build_runtime
+from diemcau.wiring import build_runtime
 from tests.presence_support import RawSite
 
 pytestmark = pytest.mark.media
@@ -68,7 +67,8 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
     await runtime.start()
     pids: list[int] = []
     try:
-        orch = runtime.services["media"]
+        orch = runtime.media
+        assert orch is not None
         status = {s["node"]: s for s in orch.status()}
         assert set(status) == {"central", "relay-1", "relay-2"}
         assert all(s["up"] for s in status.values())
@@ -76,7 +76,8 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
         grant_hn = await orch.site_media_grant("00004")
         grant_hcm = await orch.site_media_grant("26740")
         assert {grant_hn["node"], grant_hcm["node"]} == {"relay-1", "relay-2"}
-        plane: MediaPlane = runtime.services["media_plane"][0]
+        plane = runtime.media_plane.plane
+        assert plane is not None
         assert plane.cluster is not None
         pids = [p.proc.pid for p in plane.cluster.processes.values() if p.proc is not None]
         assert len(pids) == 3
@@ -108,7 +109,7 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
             assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
 
         # A site on the relay about to die holds a live control session.
-        site = RawSite(runtime.services["presence"])
+        site = RawSite(runtime.presence)
         await site.connect(join_code=await rotate_site(runtime.db, runtime.key, "00004"))
         site.beat()
 
@@ -116,7 +117,7 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
         proc = plane.cluster.processes[victim].proc
         assert proc is not None
         os.kill(proc.pid, signal.SIGKILL)
-        command = runtime.services["command"]
+        command = runtime.command
 
         async def alerted() -> bool:
             return any(a.key == victim for a in await command.alerts.active("media_node_degraded"))
@@ -137,7 +138,7 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
         await runtime.close()
     # Stopping the runtime stops every local Janus process it started.
     assert not [pid for pid in pids if _alive(pid)]
-    assert "media" not in runtime.services
+    assert runtime.media is None and runtime.media_plane.plane is None
 
 
 async def test_no_media_plane_unless_configured(tmp_path: Path) -> None:
@@ -145,6 +146,6 @@ async def test_no_media_plane_unless_configured(tmp_path: Path) -> None:
     runtime = await build_runtime(settings)
     try:
         await runtime.start()
-        assert "media" not in runtime.services and "media_plane" not in runtime.services
+        assert runtime.media is None and runtime.media_plane.plane is None
     finally:
         await runtime.close()

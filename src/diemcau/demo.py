@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import contextlib
 import csv
-import dataclasses
 import json
 import os
 import secrets
@@ -219,8 +218,6 @@ class Demo:
 
     async def start_media(self, runtime: Any) -> bool:
         """Attach the local media plane to the running server; False (and why) if it fails."""
-        from diemcau.media import runtime as media_runtime
-
         if self.args.no_media or self.args.relays <= 0:
             _say("media: off (--no-media); control plane only")
             return False
@@ -228,17 +225,10 @@ class Demo:
             _say("media: no 'janus' binary on PATH (scripts/setup.sh installs it); control only")
             return False
         t0 = time.perf_counter()
-        runtime.settings = dataclasses.replace(runtime.settings, media_relays=self.args.relays)
         try:
-            await media_runtime.attach(runtime)
-            await runtime.start()
+            orch = await runtime.media_plane.start_plane(local_relays=self.args.relays)
         except Exception as exc:
             _say(f"media: the local media plane failed to start ({exc!r}); control plane only")
-            runtime.services.pop("media", None)
-            return False
-        orch = runtime.services.get("media")
-        if orch is None:
-            _say("media: the plane did not attach; control plane only")
             return False
         await _until(lambda: all(n["up"] for n in orch.status()), 10.0)
         _say(f"media: {self.media_status(orch)} in {time.perf_counter() - t0:.1f} s")
@@ -300,7 +290,7 @@ class Demo:
         from diemcau.accounts.service import authenticate_staff
         from diemcau.meetings.invites import InviteSpec
 
-        meetings = runtime.services["meetings"]
+        meetings = runtime.meetings
         chair = await authenticate_staff(runtime.db, "chair", self.password)
         if chair is None:
             raise RuntimeError("the demo chair account cannot log in")
@@ -316,7 +306,7 @@ class Demo:
 
     async def rotate_floor(self, runtime: Any) -> None:
         """Give the floor to the next present media site every ``--floor-every`` seconds."""
-        meetings = runtime.services["meetings"]
+        meetings = runtime.meetings
         assert self.meeting_id is not None
         turn = 0
         while True:
@@ -335,13 +325,13 @@ class Demo:
             except Exception as exc:
                 _say(f"floor: grant to {site.code} refused: {exc}")
                 continue
-            media = runtime.services.get("media")
+            media = runtime.media
             node = media.plan.assignment.get(site.code, "?") if media is not None else "-"
             _say(f"floor -> {site.name} ({site.code}, {node}), version {decision.version}")
 
     async def command_samples(self, runtime: Any) -> None:
         """A few situation reports and one directive, so the dashboard has content."""
-        command = runtime.services.get("command")
+        command = runtime.command
         if command is None:
             return
         try:
@@ -410,7 +400,7 @@ class Demo:
         media = await self.start_media(runtime)
         candidates = [s for s in self.prepared.sites if s.kind != "chair"]
         if media:
-            orch = runtime.services["media"]
+            orch = runtime.media
             self.media_sites = pick_media_sites(
                 candidates, dict(orch.plan.assignment), self.args.media_sites
             )
@@ -434,7 +424,7 @@ class Demo:
         if sim_sites:
             self.spawn("sim", sim_sites)
         if media:
-            self.hand_over_chair(runtime.services["media"])
+            self.hand_over_chair(runtime.media)
         if self.media_sites or self.chair_grant is not None:
             self.spawn("media", self.media_sites)
             self.tasks.append(asyncio.create_task(self.rotate_floor(runtime)))
@@ -485,7 +475,7 @@ class Demo:
 
     async def report(self, runtime: Any) -> None:
         """A status line every 10 s: who is online, present, speaking; the media nodes."""
-        meetings = runtime.services["meetings"]
+        meetings = runtime.meetings
         while True:
             await asyncio.sleep(10)
             try:
@@ -498,7 +488,7 @@ class Demo:
                     f"status: present {total.get('present')}/{total.get('invited')}, "
                     f"floor {speakers}"
                 )
-                media = runtime.services.get("media")
+                media = runtime.media
                 if media is not None:
                     line += f"; media {self.media_status(media)}"
                 _say(line)
@@ -519,7 +509,7 @@ async def _command_samples(command: Any, chair: Any, sites: list[DemoSite]) -> N
     """File a few situation reports (disaster schema) and issue one directive."""
     import random
 
-    from diemcau.command.actors import Actor
+    from diemcau.actors import Actor
     from diemcau.command.directives import DirectiveIn
     from diemcau.command.targets import Target
 

@@ -1,7 +1,7 @@
 """HTTP API of the command center: schemas, reports, aggregates, directives, alerts.
 
 Handlers authenticate, turn the principal into a command `Actor`, parse and
-delegate to the services of ``runtime.services["command"]``; every role check
+delegate to the services of `Runtime.command`; every role check
 (a site reads and writes only its own reports, an officer only its province,
 only staff issue directives) is made by the services, so the hub path and
 this one cannot disagree.
@@ -18,15 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from diemcau.accounts.service import SitePrincipal, StaffPrincipal
+from diemcau.actors import Actor
 from diemcau.api.deps import get_principal, get_runtime, require_site, require_staff
-from diemcau.command.actors import Actor
 from diemcau.command.aggregation import province_labels
+from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
 from diemcau.command.exports import aggregate_table, reports_table, to_csv, to_xlsx
 from diemcau.command.reports import parse_period
-from diemcau.command.runtime import CommandCenter
 from diemcau.command.schemas import IndicatorSchema
-from diemcau.errors import Invalid, NotFound
+from diemcau.errors import Invalid
 from diemcau.runtime import Runtime
 from diemcau.store import Site
 
@@ -49,10 +49,7 @@ MAX_EXPORT_REPORTS = 200_000
 
 
 def _center(runtime: Runtime) -> CommandCenter:
-    center = runtime.services.get("command")
-    if not isinstance(center, CommandCenter):
-        raise NotFound("the command center is not running in this server", code="no_command")
-    return center
+    return runtime.command
 
 
 def _actor(principal: StaffPrincipal | SitePrincipal) -> Actor:

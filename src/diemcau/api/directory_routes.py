@@ -38,10 +38,7 @@ class Revoked(BaseModel):
 
 async def _close_live_sessions(runtime: Runtime, site_id: int) -> int:
     """Close the site's live session at once (the hub would notice within seconds)."""
-    hub = runtime.services.get("presence")
-    if hub is None:
-        return 0
-    return len(await hub.credentials_changed([site_id]))
+    return len(await runtime.presence.credentials_changed([site_id]))
 
 
 @router.get("/stats", summary="Number of units per level and of sites")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
@@ -11,7 +9,7 @@ from diemcau.accounts.service import StaffPrincipal
 from diemcau.api.deps import get_runtime, province_scope, require_staff
 from diemcau.directory import service
 from diemcau.errors import NotFound
-from diemcau.media.orchestrator import MediaError
+from diemcau.media.orchestrator import MediaError, MediaOrchestrator
 from diemcau.runtime import Runtime
 
 __all__ = ["router"]
@@ -47,8 +45,8 @@ class SiteNode(BaseModel):
     up: bool
 
 
-def _orchestrator(runtime: Runtime) -> Any:
-    return runtime.services.get("media")
+def _orchestrator(runtime: Runtime) -> MediaOrchestrator | None:
+    return runtime.media
 
 
 @router.get("/status", response_model=MediaStatus, summary="Every media node: health and load")

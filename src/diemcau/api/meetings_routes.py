@@ -40,10 +40,7 @@ _S: list[str | Enum] = ["meetings (site)"]
 
 
 def _svc(runtime: Runtime) -> MeetingService:
-    svc = runtime.services.get("meetings")
-    if not isinstance(svc, MeetingService):
-        raise NotFound("meetings are not running in this server", code="no_meetings")
-    return svc
+    return runtime.meetings
 
 
 # --- bodies ----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import uvicorn
 
 from diemcau.api.app import create_app
 from diemcau.config import Settings
-from diemcau.runtime import Runtime, build_runtime
+from diemcau.runtime import Runtime
+from diemcau.wiring import build_runtime
 
 __all__ = ["serve"]
 

@@ -11,6 +11,7 @@ staff stream is not reachable.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -24,7 +25,7 @@ from diemcau.accounts.service import SitePrincipal, StaffPrincipal
 from diemcau.api.deps import get_runtime, province_scope, require_site, require_staff
 from diemcau.directory.geo import site_geo
 from diemcau.errors import Conflict, Forbidden, NotFound
-from diemcau.media.orchestrator import MediaError
+from diemcau.media.orchestrator import MediaError, MediaOrchestrator
 from diemcau.runtime import Runtime
 from diemcau.store.models import Site
 
@@ -76,15 +77,13 @@ async def web_config(
     tiles; a deployment with its own tile server sets ``DIEMCAU_TILE_URL``
     (``https://tiles.example/{z}/{x}/{y}.png``).
     """
-    hub = runtime.services.get("presence")
-    url = ""
-    if hub is not None:
-        url = str(hub.url)
-        if not hub.config.public_url and request.url.hostname:
-            scheme = "wss" if request.url.scheme == "https" else "ws"
-            host = request.url.hostname
-            host = f"[{host}]" if ":" in host else host
-            url = f"{scheme}://{host}:{hub.port}{hub.config.path}"
+    hub = runtime.presence
+    url = hub.url
+    if not hub.config.public_url and request.url.hostname:
+        scheme = "wss" if request.url.scheme == "https" else "ws"
+        host = request.url.hostname
+        host = f"[{host}]" if ":" in host else host
+        url = f"{scheme}://{host}:{hub.port}{hub.config.path}"
     return {"presence_url": url, "tile_url": os.environ.get("DIEMCAU_TILE_URL", "")}
 
 
@@ -117,8 +116,8 @@ async def states(
     ``available`` is false when no presence service runs in this process, so the
     page shows "unknown" instead of a country full of false "offline" points.
     """
-    hub = runtime.services.get("presence")
-    if hub is None:
+    hub = runtime.presence
+    if not hub.running:
         return {"available": False, "online": [], "degraded": []}
     visible: set[int] | None = None
     scope = province_scope(who)
@@ -131,8 +130,7 @@ async def states(
     for site_id in sorted(hub.online_site_ids()):
         if visible is not None and site_id not in visible:
             continue
-        state = getattr(hub.site_state(site_id), "state", "online")
-        (degraded if str(state) == "degraded" else online).append(site_id)
+        (degraded if hub.site_state(site_id).state == "degraded" else online).append(site_id)
     return {"available": True, "online": online, "degraded": degraded}
 
 
@@ -140,22 +138,22 @@ async def states(
 #
 # The browser pages talk to Janus themselves (a relay for a site, central for the
 # chair, any relay for a spot-check); these routes hand them short-lived, scoped
-# grants from the media orchestrator (`runtime.services["media"]`), after the
+# grants from the media orchestrator (`Runtime.media`), after the
 # same role checks as the rest of the API.
 
 _controllers = require_staff("admin", "chair", "operator")
 
 
-def _media(runtime: Runtime) -> Any:
-    media = runtime.services.get("media")
+def _media(runtime: Runtime) -> MediaOrchestrator:
+    media = runtime.media
     if media is None:
         raise NotFound("no media service runs in this server", code="no_media")
     return media
 
 
-async def _grant(call: Any) -> dict[str, Any]:
+async def _grant(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
     try:
-        grant: dict[str, Any] = await call
+        grant = await call
     except MediaError as exc:
         raise Conflict(str(exc), code="no_media_grant") from exc
     return grant
@@ -172,8 +170,7 @@ async def site_media(
     site's own feed is left out of it, so a speaker never hears itself.
     """
     media = _media(runtime)
-    meetings = runtime.services.get("meetings")
-    live = getattr(meetings, "live_site_meeting", {}).get(site.site_id)
+    live = runtime.meetings.live_site_meeting.get(site.site_id)
     if live is not None and str(live) in media.meetings:
         return await _grant(media.site_media_grant(site.code, live))
     if media.meetings:
@@ -194,8 +191,7 @@ async def chair_media(
     media = _media(runtime)
     if str(meeting_id) not in media.meetings:
         raise NotFound(f"no program runs for meeting {meeting_id}", code="no_program")
-    grant: dict[str, Any] = media.chair_media_grant(meeting_id)
-    return grant
+    return media.chair_media_grant(meeting_id)
 
 
 @router.get("/api/media/spot/{site_code}", tags=["media"], summary="Spot-check one site's feed")
@@ -244,7 +240,7 @@ async def wall_media(
         if outside:
             raise Forbidden(f"outside your province: {', '.join(outside[:5])}", code="out_of_scope")
     try:
-        grants: list[dict[str, Any]] = await _media(runtime).wall_grant(body.sites)
+        grants = await _media(runtime).wall_grant(body.sites)
     except MediaError as exc:
         raise Conflict(str(exc), code="no_media_grant") from exc
     return grants

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.command.models import Report, Rollup
 from diemcau.command.rollups import REPORTS
 from diemcau.command.schemas import Indicator, IndicatorSchema, SchemaRegistry

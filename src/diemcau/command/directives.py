@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
+from diemcau.audit import record_audit
 from diemcau.command.alerts import AlertService
 from diemcau.command.batching import GroupCommit
 from diemcau.command.models import Directive, DirectiveRecipient
+from diemcau.command.ports import SiteDelivery
 from diemcau.command.targets import Target, resolve_target
 from diemcau.command.timeutil import Clock, aware, iso, now_from
 from diemcau.command.writes import writing
@@ -36,7 +37,6 @@ from diemcau.store import Database, Site
 
 __all__ = [
     "Attachment",
-    "AuditHook",
     "DirectiveIn",
     "DirectiveService",
     "DirectiveView",
@@ -52,29 +52,6 @@ ISSUER_ROLES = ("admin", "chair", "province_officer")
 RecipientState = Literal[
     "all", "unacknowledged", "acknowledged", "incomplete", "completed", "overdue"
 ]
-
-
-class SiteDelivery(Protocol):
-    """The presence hub's lossless delivery and staff stream (see the hub brief)."""
-
-    async def send(
-        self,
-        site_ids: Collection[int],
-        kind: str,
-        body: Mapping[str, Any],
-        *,
-        msg_id: str | None = None,
-        durable: bool = True,
-    ) -> None: ...
-
-    async def publish_staff_event(
-        self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
-    ) -> None: ...
-
-
-# Writes one audit record inside the caller's transaction:
-# (session, actor, action, target, details).
-AuditHook = Callable[[AsyncSession, Actor, str, str, Mapping[str, Any]], Awaitable[None]]
 
 
 class Attachment(BaseModel):
@@ -239,24 +216,25 @@ class DirectiveService:
     Args:
         db: the store.
         clock: wall clock (injected in tests: overdue is decided by it).
-        delivery: a getter for the hub (it may attach later, or not at all in tests).
+        delivery: the hub's lossless delivery to sites (None: stored, delivered at the
+            next start with a hub).
         alerts: where escalations are raised.
-        audit: records issue, remind and escalate in the audit log.
+
+    Issuing, reminding and escalating are written to the audit log in the same
+    transaction as the change.
     """
 
     def __init__(
         self,
         db: Database,
         clock: Clock,
-        delivery: Callable[[], SiteDelivery | None],
+        delivery: SiteDelivery | None,
         alerts: AlertService,
-        audit: AuditHook | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self._delivery = delivery
         self.alerts = alerts
-        self._audit = audit
         self._acts: GroupCommit[_SiteAct, _ActResult] = GroupCommit(self._write_acts)
 
     # --- issuing ---------------------------------------------------------------------
@@ -317,18 +295,17 @@ class DirectiveService:
                 ]
                 for i in range(0, len(rows), 2000):
                     await s.execute(insert(DirectiveRecipient), rows[i : i + 2000])
-                if self._audit is not None:
-                    await self._audit(
-                        s,
-                        actor,
-                        "directive.issue",
-                        f"directive:{row.id}",
-                        {
-                            "title": row.title,
-                            "recipients": len(recipients),
-                            "priority": row.priority,
-                        },
-                    )
+                await record_audit(
+                    s,
+                    actor,
+                    "directive.issue",
+                    target=f"directive:{row.id}",
+                    details={
+                        "title": row.title,
+                        "recipients": len(recipients),
+                        "priority": row.priority,
+                    },
+                )
                 directive_id = row.id
         except IntegrityError:
             # The same client_id raced in twice: the first one stands.
@@ -345,7 +322,7 @@ class DirectiveService:
         return view
 
     async def _deliver(self, view: DirectiveView, site_ids: list[int], now: datetime) -> None:
-        hub = self._delivery()
+        hub = self._delivery
         if hub is None:
             log.warning("no presence hub: directive %s stored, not yet delivered", view.id)
             return
@@ -392,7 +369,7 @@ class DirectiveService:
     async def _staff_event(
         self, kind: str, body: Mapping[str, Any], province_id: int | None
     ) -> None:
-        hub = self._delivery()
+        hub = self._delivery
         if hub is None:
             return
         try:
@@ -738,15 +715,14 @@ class DirectiveService:
                     .where(R.directive_id == directive_id, R.site_id.in_(site_ids[i : i + 900]))
                     .values(reminded=R.reminded + 1)
                 )
-            if self._audit is not None:
-                await self._audit(
-                    s,
-                    actor,
-                    "directive.remind",
-                    f"directive:{directive_id}",
-                    {"sites": len(site_ids), "reminder": number},
-                )
-        hub = self._delivery()
+            await record_audit(
+                s,
+                actor,
+                "directive.remind",
+                target=f"directive:{directive_id}",
+                details={"sites": len(site_ids), "reminder": number},
+            )
+        hub = self._delivery
         if hub is not None:
             await hub.send(
                 site_ids,
@@ -786,14 +762,13 @@ class DirectiveService:
             d = await s.get(Directive, directive_id)
             assert d is not None
             d.escalated_at = now
-            if self._audit is not None:
-                await self._audit(
-                    s,
-                    actor,
-                    "directive.escalate",
-                    f"directive:{directive_id}",
-                    {"provinces": [p.province_id for p in lagging]},
-                )
+            await record_audit(
+                s,
+                actor,
+                "directive.escalate",
+                target=f"directive:{directive_id}",
+                details={"provinces": [p.province_id for p in lagging]},
+            )
         for p in lagging:
             missing = p.recipients - p.completed
             await self.alerts.raise_alert(

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.command.batching import GroupCommit
 from diemcau.command.models import Report, ReportRevision
 from diemcau.command.rollups import apply_deltas, delta_rows

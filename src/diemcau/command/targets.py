@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.errors import Forbidden, Invalid
 from diemcau.store import Site, Unit
 

@@ -34,10 +34,7 @@ _operator = require_staff("admin", "operator")
 
 
 def _hub(runtime: Runtime) -> PresenceHub:
-    hub = runtime.services.get("presence")
-    if not isinstance(hub, PresenceHub):
-        raise NotFound("presence is not running in this server", code="no_presence")
-    return hub
+    return runtime.presence
 
 
 @router.get("/info", summary="Where site terminals connect (no login needed)")
@@ -96,10 +93,7 @@ async def staff_stream(websocket: WebSocket, token: str = "") -> None:
     if not isinstance(principal, StaffPrincipal):
         await websocket.close(STAFF_CLOSE_FORBIDDEN, "the staff stream is for staff accounts")
         return
-    hub = runtime.services.get("presence")
-    if not isinstance(hub, PresenceHub):
-        await websocket.close(1011, "presence is not running")
-        return
+    hub = runtime.presence
     client = hub.staff.subscribe(province_scope(principal))
 
     async def pump() -> None:

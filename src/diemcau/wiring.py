@@ -1,0 +1,155 @@
+"""The composition root: builds every service of the control server once and connects them.
+
+This is the one place that knows every service. Each is built with typed
+constructor arguments; what one service needs from another is a small port owned
+by the consumer (``meetings.ports``, ``command.ports``, ``media.ports``), and the
+reactions between services are declared here, each once:
+
+- a site request or a presence transition → meetings and the command center
+  (they register their handlers on the presence hub);
+- a floor decision, a program start or end in meetings → the media plane
+  (`ProgramMedia`, which does nothing while no plane runs);
+- the media plane starting after a restart → the live meetings' floors restored
+  into it (once, from `MeetingService.live_floors`);
+- a media node down or back → a command-center alert raised or cleared;
+- sites moved to another relay → told at once over the presence hub;
+- a site dropping out of a live meeting → the command center's rule, which asks
+  meetings for the live meeting ids.
+
+Start order: presence, meetings, command, media (stop is the reverse), so the media
+plane finds the meetings' state restored when it reconciles its nodes
+(docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from diemcau.command.center import DEFAULT_TICK_S, CommandCenter
+from diemcau.command.schemas import SchemaRegistry, builtin_registry
+from diemcau.config import Settings
+from diemcau.directory.sites import SiteDirectory
+from diemcau.media.service import MediaPlaneService
+from diemcau.meetings.service import MeetingService
+from diemcau.presence.hub import PresenceConfig, PresenceHub
+from diemcau.runtime import Runtime
+from diemcau.store import Database, migrate
+
+__all__ = [
+    "ProgramMedia",
+    "build_runtime",
+    "command_schemas_from_env",
+    "presence_config_from_env",
+]
+
+
+class ProgramMedia:
+    """The media side of a meeting as meetings sees it (its ``MediaPort``).
+
+    Forwards program and floor changes to the media orchestrator while a plane runs;
+    without one (control plane only) they are no-ops, so a meeting works without media.
+    """
+
+    def __init__(self, plane: MediaPlaneService) -> None:
+        self._plane = plane
+
+    async def start_program(self, meeting_id: int) -> None:
+        orch = self._plane.orchestrator
+        if orch is not None:
+            await orch.start_program(meeting_id)
+
+    async def stop_program(self, meeting_id: int) -> None:
+        orch = self._plane.orchestrator
+        if orch is not None:
+            await orch.stop_program(meeting_id)
+
+    async def set_floor(self, meeting_id: int, site_codes: Sequence[str]) -> None:
+        orch = self._plane.orchestrator
+        if orch is not None:
+            await orch.set_floor(meeting_id, list(site_codes))
+
+
+def presence_config_from_env(host: str, http_port: int) -> PresenceConfig:
+    """The site socket: its own port (``DIEMCAU_PRESENCE_PORT``, default the HTTP port
+    + 1) on the HTTP bind address; ``DIEMCAU_PRESENCE_URL`` overrides the URL announced
+    to sites (behind a proxy)."""
+    port_text = os.environ.get("DIEMCAU_PRESENCE_PORT", "")
+    port = int(port_text) if port_text.strip() else (http_port + 1 if http_port else 0)
+    return PresenceConfig(
+        host=host,
+        port=port,
+        public_url=os.environ.get("DIEMCAU_PRESENCE_URL", ""),
+        tune_gc=True,
+    )
+
+
+def command_schemas_from_env() -> SchemaRegistry:
+    """The built-in indicator schemas, plus those in ``DIEMCAU_SCHEMAS_DIR`` if set."""
+    schemas = builtin_registry()
+    extra = os.environ.get("DIEMCAU_SCHEMAS_DIR", "").strip()
+    if extra:
+        schemas.load_dir(Path(extra))
+    return schemas
+
+
+def _media_enabled(settings: Settings) -> bool:
+    return settings.media_relays > 0 or bool(os.environ.get("DIEMCAU_MEDIA_NODES"))
+
+
+async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time.time) -> Runtime:
+    """Migrate the store, then build and connect every service (none is started yet)."""
+    url = settings.resolved_database_url()
+    await migrate(url)
+    db = Database(url)
+    key = await db.secret_key(settings.secret_key)
+    sites = SiteDirectory(db)
+
+    presence = PresenceHub(
+        db, key, presence_config_from_env(settings.host, settings.port), clock=clock
+    )
+
+    # Command and media need meetings' state at run time, and meetings drives media:
+    # the two questions below are asked of `meetings` (built last) only once running.
+    async def live_meeting_ids() -> list[int]:
+        return [m.id for m in await meetings.list_meetings(state="live")]
+
+    async def live_floors() -> dict[int, list[str]]:
+        return await meetings.live_floors()
+
+    command = CommandCenter(
+        db,
+        clock,
+        command_schemas_from_env(),
+        hub=presence,
+        live_meetings=live_meeting_ids,
+        tick_s=float(os.environ.get("DIEMCAU_COMMAND_TICK_S", "") or DEFAULT_TICK_S),
+    )
+    media_plane = MediaPlaneService(
+        sites,
+        enabled=_media_enabled(settings),
+        local_relays=settings.media_relays,
+        base_dir=settings.data_dir / "janus",
+        floors=live_floors,
+        notifier=presence,
+        alerts=command.alerts,
+    )
+    program_media = ProgramMedia(media_plane)
+    meetings = MeetingService(db, presence, clock=clock, media=lambda: program_media)
+    meetings.register()
+    command.register()
+
+    return Runtime(
+        settings=settings,
+        db=db,
+        key=key,
+        clock=clock,
+        sites=sites,
+        presence=presence,
+        meetings=meetings,
+        command=command,
+        media_plane=media_plane,
+        lifecycle=(presence, meetings, command, media_plane),
+    )
