@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.accounts.service import SitePrincipal
 from diemcau.errors import Conflict, Forbidden, Invalid
+from diemcau.limits import MAX_SPEAKERS
 from diemcau.meetings.audit import record_audit
 from diemcau.meetings.models import Meeting, MeetingFloor, MeetingHand
 from diemcau.meetings.ports import FloorDecision, FloorListener, SpeakerView, call_maybe_async
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     from diemcau.meetings.service import MeetingService
 
 __all__ = ["FloorControl", "FloorState", "QueueEntry", "MAX_SPEAKERS", "own_request"]
-
-# One speaker, or two for a dialogue.
-MAX_SPEAKERS = 2
 
 Mutation = Callable[[AsyncSession, Meeting, datetime], Awaitable[dict[str, Any]]]
 
