@@ -192,7 +192,7 @@ async def test_failed_staff_logins_are_throttled_per_account(env: Env) -> None:
 
 
 def test_login_throttle_refills_with_time() -> None:
-    from diemcau.api.throttle import LoginThrottle, TooManyAttempts
+    from diemcau.ratelimit import LoginThrottle, TooManyAttempts
 
     now = [100.0]
     throttle = LoginThrottle(burst=2, rate=0.5, clock=lambda: now[0])

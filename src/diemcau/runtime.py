@@ -15,6 +15,7 @@ from typing import Protocol
 
 from diemcau.command.center import CommandCenter
 from diemcau.config import Settings
+from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.service import MediaPlaneService
@@ -43,6 +44,7 @@ class Runtime:
         key: the instance HMAC key (site credentials, tokens).
         clock: wall clock in seconds; tests inject a fake one.
         sites: the one read model of sites every service asks.
+        credentials: staff rotating or revoking a site's credential.
         presence: the site-session hub (sessions, presence, lossless delivery).
         meetings: the meeting service (lifecycle, floor, attendance, conclusions).
         command: the command center (reports, aggregates, directives, alerts).
@@ -55,6 +57,7 @@ class Runtime:
     key: bytes
     clock: Callable[[], float]
     sites: SiteDirectory
+    credentials: SiteCredentials
     presence: PresenceHub
     meetings: MeetingService
     command: CommandCenter

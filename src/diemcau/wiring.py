@@ -13,6 +13,7 @@ reactions between services are declared here, each once:
   into it (once, from `MeetingService.live_floors`);
 - a media node down or back → a command-center alert raised or cleared;
 - sites moved to another relay → told at once over the presence hub;
+- a site's credential rotated or revoked by staff → its live session closed by the hub;
 - a site dropping out of a live meeting → the command center's rule, which asks
   meetings for the live meeting ids.
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from diemcau.command.center import DEFAULT_TICK_S, CommandCenter
 from diemcau.command.schemas import SchemaRegistry, builtin_registry
 from diemcau.config import Settings
+from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
 from diemcau.media.service import MediaPlaneService
 from diemcau.meetings.service import MeetingService
@@ -125,6 +127,7 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
         command_schemas_from_env(),
         hub=presence,
         live_meetings=live_meeting_ids,
+        sites=sites,
         tick_s=float(os.environ.get("DIEMCAU_COMMAND_TICK_S", "") or DEFAULT_TICK_S),
     )
     media_plane = MediaPlaneService(
@@ -140,6 +143,12 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
     meetings = MeetingService(db, presence, clock=clock, media=lambda: program_media)
     meetings.register()
     command.register()
+    credentials = SiteCredentials(
+        sites,
+        key,
+        public_url=settings.resolved_public_url(),
+        close_sessions=presence.credentials_changed,
+    )
 
     return Runtime(
         settings=settings,
@@ -147,6 +156,7 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
         key=key,
         clock=clock,
         sites=sites,
+        credentials=credentials,
         presence=presence,
         meetings=meetings,
         command=command,

@@ -16,12 +16,14 @@ import logging
 from diemcau.command.aggregation import Aggregator
 from diemcau.command.alerts import AlertService
 from diemcau.command.directives import DirectiveService
+from diemcau.command.exports import Exporter
 from diemcau.command.messages import SiteRequests
 from diemcau.command.ports import CommandHub, LiveMeetings
 from diemcau.command.reports import ReportChange, ReportService
 from diemcau.command.rules import AlertRules
 from diemcau.command.schemas import SchemaRegistry
 from diemcau.command.timeutil import Clock
+from diemcau.directory.sites import SiteDirectory
 from diemcau.store import Database
 from diemcau.tasks import cancel_and_wait
 
@@ -42,6 +44,7 @@ class CommandCenter:
         schemas: the indicator schemas reports are filed against.
         hub: the presence hub (site delivery, staff stream, site requests).
         live_meetings: the ids of the meetings running now.
+        sites: the directory's sites (one read model shared by the whole server).
         tick_s: seconds between rounds of the periodic rules (0: none).
     """
 
@@ -53,17 +56,20 @@ class CommandCenter:
         *,
         hub: CommandHub | None = None,
         live_meetings: LiveMeetings | None = None,
+        sites: SiteDirectory | None = None,
         tick_s: float = DEFAULT_TICK_S,
     ) -> None:
+        sites = sites if sites is not None else SiteDirectory(db)
         self.db = db
         self.clock = clock
         self.schemas = schemas
         self.hub = hub
         self.tick_s = tick_s
         self.alerts = AlertService(db, clock, hub)
-        self.reports = ReportService(db, schemas, clock)
-        self.aggregator = Aggregator(db, schemas)
-        self.directives = DirectiveService(db, clock, hub, self.alerts)
+        self.reports = ReportService(db, schemas, clock, sites)
+        self.aggregator = Aggregator(db, schemas, sites)
+        self.directives = DirectiveService(db, clock, hub, self.alerts, sites)
+        self.exports = Exporter(self.aggregator, self.reports, sites)
         self.rules = AlertRules(
             db,
             clock,
@@ -73,6 +79,7 @@ class CommandCenter:
             self.directives,
             presence=hub,
             meetings_live=live_meetings,
+            sites=sites,
         )
         self.reports.add_listener(self.rules.on_report)
         self.reports.add_listener(self._report_event)

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from diemcau.actors import Actor
 from diemcau.audit import record_audit
+from diemcau.command.aggregation import ProvinceLabel, province_labels
 from diemcau.command.alerts import AlertService
 from diemcau.command.batching import GroupCommit
 from diemcau.command.models import Directive, DirectiveRecipient
@@ -32,11 +33,13 @@ from diemcau.command.ports import SiteDelivery
 from diemcau.command.targets import Target, resolve_target
 from diemcau.command.timeutil import Clock, aware, iso, now_from
 from diemcau.command.writes import writing
+from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.store import Database, Site
+from diemcau.store import Database
 
 __all__ = [
     "Attachment",
+    "DirectiveDetail",
     "DirectiveIn",
     "DirectiveService",
     "DirectiveView",
@@ -175,6 +178,27 @@ class DirectiveView:
         }
 
 
+@dataclass(frozen=True)
+class DirectiveDetail:
+    """A directive with its progress per province (and the province's code and name)."""
+
+    view: DirectiveView
+    provinces: list[tuple[ProvinceProgress, ProvinceLabel | None]]
+
+    def public(self) -> dict[str, Any]:
+        return {
+            **self.view.public(),
+            "provinces": [
+                {
+                    **p.public(),
+                    "code": label.code if label is not None else None,
+                    "name": label.name if label is not None else None,
+                }
+                for p, label in self.provinces
+            ],
+        }
+
+
 def _counts(deadline: datetime | None, now: datetime) -> tuple[Any, Any, Any, Any]:
     """SQL expressions: recipients, acknowledged, completed, overdue (for GROUP BY)."""
     R = DirectiveRecipient
@@ -219,6 +243,7 @@ class DirectiveService:
         delivery: the hub's lossless delivery to sites (None: stored, delivered at the
             next start with a hub).
         alerts: where escalations are raised.
+        sites: the directory's sites (who a target reaches; recipients' codes).
 
     Issuing, reminding and escalating are written to the audit log in the same
     transaction as the change.
@@ -230,11 +255,13 @@ class DirectiveService:
         clock: Clock,
         delivery: SiteDelivery | None,
         alerts: AlertService,
+        sites: SiteDirectory | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self._delivery = delivery
         self.alerts = alerts
+        self.sites = sites if sites is not None else SiteDirectory(db)
         self._acts: GroupCommit[_SiteAct, _ActResult] = GroupCommit(self._write_acts)
 
     # --- issuing ---------------------------------------------------------------------
@@ -264,9 +291,10 @@ class DirectiveService:
                 )
             if known is not None:
                 return await self.get(actor, known)
+        async with self.db.session() as s:
+            recipients = await resolve_target(s, self.sites, actor, data.target)
         try:
             async with writing(self.db) as s:
-                recipients = await resolve_target(s, actor, data.target)
                 row = Directive(
                     title=data.title.strip(),
                     body=data.body.strip(),
@@ -547,6 +575,14 @@ class DirectiveService:
             ProvinceProgress(pid, int(n), int(a), int(c), int(o or 0)) for pid, n, a, c, o in rows
         ]
 
+    async def detail(self, actor: Actor, directive_id: int) -> DirectiveDetail:
+        """A directive with its progress per province, each province named."""
+        view = await self.get(actor, directive_id)
+        progress = await self.progress(actor, directive_id)
+        labels = await province_labels(self.db, [p.province_id for p in progress])
+        named = [(p, labels.get(p.province_id) if p.province_id else None) for p in progress]
+        return DirectiveDetail(view, named)
+
     async def list_directives(
         self,
         actor: Actor,
@@ -652,11 +688,7 @@ class DirectiveService:
         scope = actor.scope(province_id)
         now = now_from(self.clock)
         R = DirectiveRecipient
-        q = (
-            select(R, Site.code, Site.name)
-            .join(Site, Site.id == R.site_id)
-            .where(R.directive_id == directive_id)
-        )
+        q = select(R).where(R.directive_id == directive_id)
         if scope is not None:
             q = q.where(R.province_id == scope)
         if state == "unacknowledged":
@@ -671,18 +703,23 @@ class DirectiveService:
             if view.deadline is None or now <= view.deadline:
                 return []
             q = q.where(R.completed_at.is_(None))
-        q = q.order_by(R.province_id, Site.code).limit(max(1, min(limit, 20000))).offset(offset)
         async with self.db.session() as s:
-            rows = (await s.execute(q)).all()
+            rows = (await s.scalars(q)).all()
+        known = await self.sites.by_ids((rec.site_id for rec in rows), reload_missing=True)
+        listed = sorted(
+            ((rec, known[rec.site_id]) for rec in rows if rec.site_id in known),
+            key=lambda pair: (pair[0].province_id is None, pair[0].province_id or 0, pair[1].code),
+        )
+        page = listed[max(0, offset) : max(0, offset) + max(1, min(limit, 20000))]
         return [
             {
                 "site_id": rec.site_id,
-                "code": code,
-                "name": name,
+                "code": site.code,
+                "name": site.name,
                 "province_id": rec.province_id,
                 **_site_state(rec),
             }
-            for rec, code, name in rows
+            for rec, site in page
         ]
 
     # --- remind and escalate -----------------------------------------------------------

@@ -27,8 +27,9 @@ from diemcau.command.rollups import apply_deltas, delta_rows
 from diemcau.command.schemas import IndicatorSchema, SchemaRegistry, Value
 from diemcau.command.timeutil import Clock, aware, iso, now_from
 from diemcau.command.writes import writing
+from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from diemcau.store import Database, Site
+from diemcau.store import Database
 
 __all__ = [
     "CsvImportResult",
@@ -236,15 +237,6 @@ def _diff(old: Mapping[str, Value], new: Mapping[str, Value]) -> dict[str, list[
 
 
 @dataclass(frozen=True)
-class _SiteInfo:
-    id: int
-    code: str
-    name: str
-    province_id: int | None
-    kind: str
-
-
-@dataclass(frozen=True)
 class _Filing:
     """One checked filing waiting to be written."""
 
@@ -268,7 +260,7 @@ _MISSING = object()
 _PRIOR_CACHE = 20_000
 
 
-def _require_site(sites: Mapping[int, _SiteInfo], site_id: int) -> _SiteInfo:
+def _require_site(sites: Mapping[int, SiteInfo], site_id: int) -> SiteInfo:
     site = sites.get(site_id)
     if site is None:
         raise NotFound(f"site_id: site {site_id} does not exist", code="no_site")
@@ -295,9 +287,16 @@ def _revision(
 class ReportService:
     """Files, corrects and lists situation reports; reports who is late or missing."""
 
-    def __init__(self, db: Database, schemas: SchemaRegistry, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        schemas: SchemaRegistry,
+        clock: Clock,
+        sites: SiteDirectory | None = None,
+    ) -> None:
         self.db = db
         self.schemas = schemas
+        self.sites = sites if sites is not None else SiteDirectory(db)
         self.clock = clock
         self._listeners: list[ReportListener] = []
         self._batcher = GroupCommit(self._file_batch)
@@ -367,8 +366,8 @@ class ReportService:
         results: list[tuple[ReportView, dict[str, Value] | None] | BaseException] = []
         try:
             async with writing(self.db) as s:
-                sites = await self._sites(s, {f.site_id for f in filings})
-                good: list[tuple[int, _Filing, _SiteInfo]] = []
+                sites = await self._sites({f.site_id for f in filings})
+                good: list[tuple[int, _Filing, SiteInfo]] = []
                 results = [_PENDING] * len(filings)
                 for i, f in enumerate(filings):
                     try:
@@ -393,7 +392,7 @@ class ReportService:
 
     async def _file_one(self, f: _Filing) -> tuple[ReportView, dict[str, Value] | None]:
         async with writing(self.db) as s:
-            site = _require_site(await self._sites(s, {f.site_id}), f.site_id)
+            site = _require_site(await self._sites({f.site_id}), f.site_id)
             f.actor.check_site(site.id, site.province_id)
             return (await self._apply_many(s, [(f, site)]))[0]
 
@@ -425,7 +424,7 @@ class ReportService:
                     if raw is None:
                         merged.pop(key, None)
                 checked = schema.validate_values(merged)
-                site = _require_site(await self._sites(s, {row.site_id}), row.site_id)
+                site = _require_site(await self._sites({row.site_id}), row.site_id)
                 filing = _Filing(schema, row.site_id, row.period, checked, actor, source, note, now)
                 return (await self._apply_many(s, [(filing, site)]))[0]
 
@@ -447,18 +446,11 @@ class ReportService:
             )
         return p
 
-    async def _sites(self, s: AsyncSession, site_ids: set[int]) -> dict[int, _SiteInfo]:
-        rows = (
-            await s.execute(
-                select(Site.id, Site.code, Site.name, Site.province_id, Site.kind).where(
-                    Site.id.in_(sorted(site_ids))
-                )
-            )
-        ).all()
-        return {r.id: _SiteInfo(r.id, r.code, r.name, r.province_id, r.kind) for r in rows}
+    async def _sites(self, site_ids: set[int]) -> dict[int, SiteInfo]:
+        return await self.sites.by_ids(site_ids, reload_missing=True)
 
     async def _apply_many(
-        self, s: AsyncSession, filings: Sequence[tuple[_Filing, _SiteInfo]]
+        self, s: AsyncSession, filings: Sequence[tuple[_Filing, SiteInfo]]
     ) -> list[tuple[ReportView, dict[str, Value] | None]]:
         """Insert or correct reports within session `s` (each key at most once).
 
@@ -526,7 +518,7 @@ class ReportService:
         return [(_view(row), previous) for row, previous in plan]
 
     async def _load_priors(
-        self, s: AsyncSession, filings: Sequence[tuple[_Filing, _SiteInfo]]
+        self, s: AsyncSession, filings: Sequence[tuple[_Filing, SiteInfo]]
     ) -> None:
         """Read, for the whole batch at once, each site's report before the filed period.
 
@@ -665,17 +657,22 @@ class ReportService:
         period = schema.normalise_period(period)
         scope = actor.scope(province_id)
         now = now_from(self.clock)
-        sites_q = select(Site.id, Site.code, Site.name, Site.province_id).where(
-            Site.kind.in_(schema.reporting_kinds), Site.revoked.is_(False)
-        )
         filed_q = select(Report.site_id, Report.late, Report.submitted_at).where(
             Report.schema_key == schema.key, Report.period == period
         )
         if scope is not None:
-            sites_q = sites_q.where(Site.province_id == scope)
             filed_q = filed_q.where(Report.province_id == scope)
+        await self.sites.refresh_if_changed()
+        kinds = set(schema.reporting_kinds)
+        sites = sorted(
+            (
+                site
+                for site in await self.sites.all()
+                if site.kind in kinds and (scope is None or site.province_id == scope)
+            ),
+            key=lambda site: (site.province_id is None, site.province_id or 0, site.code),
+        )
         async with self.db.session() as s:
-            sites = (await s.execute(sites_q.order_by(Site.province_id, Site.code))).all()
             filed = {r.site_id: r for r in (await s.execute(filed_q)).all()}
         per: dict[int | None, ProvinceFiling] = {}
         missing: list[dict[str, Any]] = []
@@ -781,17 +778,8 @@ class ReportService:
                 rows.append((lineno, code, the_period, checked))
             except (Invalid, NotFound) as exc:
                 errors.append(f"line {lineno}: {exc.message}")
-        codes = sorted({code for _, code, _, _ in rows})
+        sites = await self.sites.by_codes({code for _, code, _, _ in rows}, reload_missing=True)
         async with writing(self.db) as s:
-            sites: dict[str, _SiteInfo] = {}
-            for chunk in range(0, len(codes), 500):
-                found = await s.execute(
-                    select(Site.id, Site.code, Site.name, Site.province_id, Site.kind).where(
-                        Site.code.in_(codes[chunk : chunk + 500])
-                    )
-                )
-                for r in found.all():
-                    sites[r.code] = _SiteInfo(r.id, r.code, r.name, r.province_id, r.kind)
             for lineno, code, _, _ in rows:
                 site = sites.get(code)
                 if site is None:

@@ -30,7 +30,8 @@ from diemcau.command.ports import LiveMeetings, PresenceChange, PresenceView
 from diemcau.command.reports import ReportChange, ReportService
 from diemcau.command.schemas import Indicator, IndicatorSchema, SchemaRegistry
 from diemcau.command.timeutil import Clock, now_from
-from diemcau.store import Database, Site
+from diemcau.directory.sites import SiteDirectory
+from diemcau.store import Database
 
 __all__ = ["AlertRules"]
 
@@ -56,6 +57,7 @@ class AlertRules:
     Args:
         presence: who is online and which streams a site follows (None: no hub).
         meetings_live: the ids of live meetings (None: no meetings service).
+        sites: the directory's sites (codes in alert messages).
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class AlertRules:
         directives: DirectiveService,
         presence: PresenceView | None = None,
         meetings_live: LiveMeetings | None = None,
+        sites: SiteDirectory | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -77,16 +80,12 @@ class AlertRules:
         self.directives = directives
         self._presence = presence
         self._meetings_live = meetings_live
-        self._codes: dict[int, str] = {}
+        self.sites = sites if sites is not None else SiteDirectory(db)
         self._live_cache: tuple[float, set[int]] | None = None
 
     async def _site_code(self, site_id: int) -> str:
-        code = self._codes.get(site_id)
-        if code is None:
-            async with self.db.session() as s:
-                code = await s.scalar(select(Site.code).where(Site.id == site_id)) or str(site_id)
-            self._codes[site_id] = code
-        return code
+        site = await self.sites.get(site_id, reload_missing=True)
+        return site.code if site is not None else str(site_id)
 
     # --- indicators (on every filing) ----------------------------------------------------
 

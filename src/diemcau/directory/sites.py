@@ -181,26 +181,54 @@ class SiteDirectory:
         await self._ensure()
         return [s for s in self._by_id.values() if include_revoked or not s.revoked]
 
-    async def get(self, site_id: int) -> SiteInfo | None:
-        await self._ensure()
-        return self._by_id.get(site_id)
+    async def _reload_if(self, missing: bool, reload_missing: bool) -> bool:
+        """Whether a question missed, was asked to reload, and the table moved since."""
+        return missing and reload_missing and await self.refresh_if_changed()
 
-    async def find(self, code: str) -> SiteInfo | None:
-        """The site with this code, if any."""
-        await self._ensure()
-        return self._by_code.get(code)
+    async def get(self, site_id: int, *, reload_missing: bool = False) -> SiteInfo | None:
+        """The site with this id, if any.
 
-    async def by_ids(self, site_ids: Iterable[int]) -> dict[int, SiteInfo]:
-        """The known sites among `site_ids` (unknown ids are left out)."""
+        With `reload_missing`, an unknown id first reloads the sites if the table moved
+        (a site added since the load); the check costs one aggregate row, and only on
+        a miss.
+        """
         await self._ensure()
-        by_id = self._by_id
-        return {i: by_id[i] for i in site_ids if i in by_id}
+        info = self._by_id.get(site_id)
+        if await self._reload_if(info is None, reload_missing):
+            info = self._by_id.get(site_id)
+        return info
 
-    async def by_codes(self, codes: Iterable[str]) -> dict[str, SiteInfo]:
-        """The known sites among `codes` (unknown codes are left out)."""
+    async def find(self, code: str, *, reload_missing: bool = False) -> SiteInfo | None:
+        """The site with this code, if any (`reload_missing` as in `get`)."""
         await self._ensure()
-        by_code = self._by_code
-        return {c: by_code[c] for c in codes if c in by_code}
+        info = self._by_code.get(code)
+        if await self._reload_if(info is None, reload_missing):
+            info = self._by_code.get(code)
+        return info
+
+    async def by_ids(
+        self, site_ids: Iterable[int], *, reload_missing: bool = False
+    ) -> dict[int, SiteInfo]:
+        """The known sites among `site_ids` (unknown ids are left out; `reload_missing`
+        as in `get`)."""
+        await self._ensure()
+        wanted = list(dict.fromkeys(site_ids))
+        found = {i: self._by_id[i] for i in wanted if i in self._by_id}
+        if await self._reload_if(len(found) < len(wanted), reload_missing):
+            found = {i: self._by_id[i] for i in wanted if i in self._by_id}
+        return found
+
+    async def by_codes(
+        self, codes: Iterable[str], *, reload_missing: bool = False
+    ) -> dict[str, SiteInfo]:
+        """The known sites among `codes` (unknown codes are left out; `reload_missing`
+        as in `get`)."""
+        await self._ensure()
+        wanted = list(dict.fromkeys(codes))
+        found = {c: self._by_code[c] for c in wanted if c in self._by_code}
+        if await self._reload_if(len(found) < len(wanted), reload_missing):
+            found = {c: self._by_code[c] for c in wanted if c in self._by_code}
+        return found
 
     async def in_province(
         self, province_id: int, *, include_revoked: bool = False

@@ -32,7 +32,7 @@ from diemcau.presence.protocol import (
     parse_inbound,
     ws_text_frame,
 )
-from diemcau.presence.ratelimit import RateLimiter
+from diemcau.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from diemcau.presence.hub import PresenceHub
