@@ -149,3 +149,51 @@ async def test_no_media_plane_unless_configured(tmp_path: Path) -> None:
         assert runtime.media is None and runtime.media_plane.plane is None
     finally:
         await runtime.close()
+
+
+async def test_a_live_floor_is_restored_into_the_media_plane_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The program and its speaker come back from the store, declared once by the wiring."""
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
+        media_relays=1,
+        port=0,
+    )
+    runtime = await build_runtime(settings)
+    await service.load_units(runtime.db, TREE, dataset="test")
+    await create_staff(runtime.db, "chair", "chair-password", "chair")
+    join_code = await rotate_site(runtime.db, runtime.key, "26740")
+    await runtime.start()
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.post(
+                "/api/auth/login", json={"username": "chair", "password": "chair-password"}
+            )
+            chair = {"Authorization": f"Bearer {r.json()['token']}"}
+            r = await c.post("/api/auth/site-login", json={"join_code": join_code})
+            site = {"Authorization": f"Bearer {r.json()['token']}"}
+            body = {"title": "Họp", "invite": {"everyone": True}}
+            mid = (await c.post("/api/meetings", json=body, headers=chair)).json()["id"]
+            assert (await c.post(f"/api/meetings/{mid}/start", headers=chair)).status_code == 200
+            assert (await c.post(f"/api/site/meetings/{mid}/join", headers=site)).status_code == 200
+            r = await c.post(
+                f"/api/meetings/{mid}/floor/grant", json={"site_codes": ["26740"]}, headers=chair
+            )
+            assert r.status_code == 200, r.text
+        orch = runtime.media
+        assert orch is not None and orch.meetings[str(mid)].floor == ["26740"]
+    finally:
+        await runtime.close()
+
+    restarted = await build_runtime(settings)
+    await restarted.start()
+    try:
+        orch = restarted.media
+        assert orch is not None
+        assert list(orch.meetings) == [str(mid)]
+        assert orch.meetings[str(mid)].floor == ["26740"]
+    finally:
+        await restarted.close()
