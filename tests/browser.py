@@ -3,6 +3,11 @@
 `live_server` runs the real app (build_runtime + create_app + uvicorn, through
 `diemcau.api.server.serve`) on a free 127.0.0.1 port over a temporary SQLite
 store that it seeds first: a directory, staff accounts and site join codes.
+It serves HTTPS and ``wss://`` by default with a certificate from a lab CA made
+once per test run (`lab_tls`); this process trusts that CA (``SSL_CERT_FILE``)
+and `chromium` trusts exactly that certificate's key (Chromium's
+``--ignore-certificate-errors-spki-list``, a pin of one key, not a blanket
+"ignore errors").
 `chromium` launches Debian's Chromium under Playwright (never ``playwright
 install``) with fake camera/microphone and a fresh profile. `shot` saves a
 screenshot into ``test-artifacts/`` for a person to look at.
@@ -11,12 +16,16 @@ screenshot into ``test-artifacts/`` for a person to look at.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import json
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +38,21 @@ from diemcau.directory.records import UnitRecord
 from diemcau.directory.service import load_builtin, load_units
 from diemcau.runtime import Runtime
 from diemcau.store import Database, migrate
+from diemcau.tls.certs import LabCA, ServerFiles
+from diemcau.tls.context import spki_sha256
 
 __all__ = [
     "ARTIFACTS",
     "CHROMIUM",
     "CHROMIUM_ARGS",
     "HeartbeatSite",
+    "LabTls",
     "LiveServer",
     "MediaRig",
     "SMALL_TREE",
     "chromium",
     "free_port",
+    "lab_tls",
     "live_server",
     "media_cluster",
     "shot",
@@ -76,6 +89,30 @@ SMALL_TREE: tuple[UnitRecord, ...] = (
     UnitRecord("27259", "Xã Cần Giờ", "commune", "Xã", "79", 10.411, 106.953),
     UnitRecord("27004", "Xã Củ Chi", "commune", "Xã", "79", 10.974, 106.493),
 )
+
+
+@dataclass(frozen=True)
+class LabTls:
+    """The test run's lab CA and the loopback server certificate signed by it."""
+
+    ca: LabCA
+    server: ServerFiles
+    spki: str
+
+
+@functools.cache
+def lab_tls() -> LabTls:
+    """One lab CA and one 127.0.0.1 certificate per test run (removed at exit).
+
+    Python clients of this process (httpx, websockets, urllib, aiortc bots'
+    Janus sockets) trust the CA through ``SSL_CERT_FILE``.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="diemcau-test-tls-"))
+    atexit.register(shutil.rmtree, folder, True)
+    ca = LabCA.open_or_create(folder)
+    files = ca.issue(["127.0.0.1", "localhost"], folder, stem="server")
+    os.environ["SSL_CERT_FILE"] = str(ca.cert_path)
+    return LabTls(ca, files, spki_sha256(files.cert))
 
 
 def free_port() -> int:
@@ -123,6 +160,7 @@ async def live_server(
         ("chair", "chair", None),
         ("hanoi", "province_officer", "01"),
     ),
+    tls: bool = True,
 ) -> AsyncIterator[LiveServer]:
     """Seed a fresh SQLite store, serve it on 127.0.0.1, stop it afterwards.
 
@@ -132,6 +170,7 @@ async def live_server(
         records: the tree to load when no dataset is given.
         join_sites: site codes to issue join codes for (``LiveServer.join_codes``).
         staff: (username, role, province code) accounts, all with `STAFF_PASSWORD`.
+        tls: serve HTTPS and wss:// with the test run's lab certificate (default).
     """
     url = f"sqlite+aiosqlite:///{tmp_path / 'web.db'}"
     await migrate(url)
@@ -150,6 +189,9 @@ async def live_server(
 
     port = free_port()
     settings = Settings(data_dir=tmp_path, database_url=url, host="127.0.0.1", port=port)
+    if tls:
+        files = lab_tls().server
+        settings = replace(settings, tls_cert=str(files.cert), tls_key=str(files.key))
     ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
 
@@ -168,7 +210,8 @@ async def live_server(
             raise RuntimeError("the server stopped before it was ready")
         if ready not in done:
             raise TimeoutError("the server did not start within 30 s")
-        yield LiveServer(f"http://127.0.0.1:{port}", ready.result(), codes)
+        scheme = "https" if tls else "http"
+        yield LiveServer(f"{scheme}://127.0.0.1:{port}", ready.result(), codes)
     finally:
         if saved is None:
             os.environ.pop("DIEMCAU_PRESENCE_PORT", None)
@@ -184,8 +227,9 @@ async def chromium() -> AsyncIterator[Browser]:
     if not os.path.exists(CHROMIUM):
         raise RuntimeError(f"{CHROMIUM} is missing (Debian package chromium)")
     async with async_playwright() as pw:
+        pin = f"--ignore-certificate-errors-spki-list={lab_tls().spki}"
         browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, pin]
         )
         try:
             yield browser
@@ -284,7 +328,7 @@ async def media_cluster(
     from diemcau.media.runtime import site_refs
 
     sites = await site_refs(srv.runtime.db)
-    cluster = LocalCluster(relays=list(relays))
+    cluster = LocalCluster(relays=list(relays), tls=lab_tls().server)
     await cluster.start()
     registry = NodeRegistry(interval=0.3, down_after=1.0, request_timeout=0.5)
     orch = MediaOrchestrator(

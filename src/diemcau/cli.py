@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "diemcau.directory.provision_cli",
     "diemcau.accounts.cli",
     "diemcau.api.cli",
+    "diemcau.tls.cli",
     "diemcau.media.cli",
     "diemcau.sim.cli",
     "diemcau.command.cli",

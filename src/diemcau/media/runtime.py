@@ -10,6 +10,7 @@ whatever on the nodes is no longer wanted.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
@@ -20,6 +21,7 @@ from diemcau.media.topology import Move, SiteRef
 from diemcau.runtime import Runtime
 from diemcau.store import Database
 from diemcau.store.models import Site, Unit
+from diemcau.tls.certs import ServerFiles
 
 __all__ = ["attach", "site_refs"]
 
@@ -88,6 +90,11 @@ async def attach(runtime: Runtime) -> None:
             await site_refs(runtime.db),
             local_relays=max(1, settings.media_relays),
             base_dir=settings.data_dir / "janus",
+            tls=(
+                ServerFiles(Path(settings.tls_cert), Path(settings.tls_key))
+                if settings.tls
+                else None
+            ),
         )
         holder.append(plane)
         orch = plane.orchestrator
