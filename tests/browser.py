@@ -161,6 +161,11 @@ async def live_server(
         ("hanoi", "province_officer", "01"),
     ),
     tls: bool = True,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls_files: ServerFiles | None = None,
+    env: dict[str, str] | None = None,
+    http_redirect_port: int = 0,
 ) -> AsyncIterator[LiveServer]:
     """Seed a fresh SQLite store, serve it on 127.0.0.1, stop it afterwards.
 
@@ -171,6 +176,10 @@ async def live_server(
         join_sites: site codes to issue join codes for (``LiveServer.join_codes``).
         staff: (username, role, province code) accounts, all with `STAFF_PASSWORD`.
         tls: serve HTTPS and wss:// with the test run's lab certificate (default).
+        host, port, tls_files: bind address, port (0: a free one) and certificate
+            (the field lab serves 198.51.100.10:443 with its control host's).
+        env: extra environment for the server (presence address, ...).
+        http_redirect_port: with TLS, redirect plain HTTP on this port.
     """
     url = f"sqlite+aiosqlite:///{tmp_path / 'web.db'}"
     await migrate(url)
@@ -187,10 +196,16 @@ async def live_server(
     finally:
         await db.dispose()
 
-    port = free_port()
-    settings = Settings(data_dir=tmp_path, database_url=url, host="127.0.0.1", port=port)
+    port = port or free_port()
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        host=host,
+        port=port,
+        http_redirect_port=http_redirect_port,
+    )
     if tls:
-        files = lab_tls().server
+        files = tls_files or lab_tls().server
         settings = replace(settings, tls_cert=str(files.cert), tls_key=str(files.key))
     ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
@@ -199,8 +214,9 @@ async def live_server(
         ready.set_result(runtime)
 
     # The site socket takes any free port (the default is the HTTP port + 1).
-    saved = os.environ.get("DIEMCAU_PRESENCE_PORT")
-    os.environ["DIEMCAU_PRESENCE_PORT"] = "0"
+    overrides = {"DIEMCAU_PRESENCE_PORT": "0", **(env or {})}
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
     task = asyncio.create_task(serve(settings, on_ready=on_ready, stop=stop))
     try:
         waiting: set[asyncio.Future[Any]] = {task, ready}
@@ -211,12 +227,14 @@ async def live_server(
         if ready not in done:
             raise TimeoutError("the server did not start within 30 s")
         scheme = "https" if tls else "http"
-        yield LiveServer(f"{scheme}://127.0.0.1:{port}", ready.result(), codes)
+        shown = "" if (tls and port == 443) else f":{port}"
+        yield LiveServer(f"{scheme}://{host}{shown}", ready.result(), codes)
     finally:
-        if saved is None:
-            os.environ.pop("DIEMCAU_PRESENCE_PORT", None)
-        else:
-            os.environ["DIEMCAU_PRESENCE_PORT"] = saved
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         stop.set()
         await asyncio.wait_for(task, timeout=15)
 
