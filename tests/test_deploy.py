@@ -136,3 +136,18 @@ def test_turn_rest_credentials() -> None:
     servers = ice_servers([TurnServer("t", "198.51.100.40", "s3cret")], "00004", 1_800_000_000)
     assert servers[0]["username"] == user and servers[0]["credential"] == want
     assert servers[0]["urls"][-1] == "turns:198.51.100.40:443?transport=tcp"
+
+
+def test_render_command_writes_files_or_names_the_fault(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from diemcau.cli import main
+
+    monkeypatch.setenv("DC_TEST_TOKEN", "tok")
+    monkeypatch.setenv("DC_TEST_TURN", "t")
+    inv = _write(tmp_path)
+    assert main(["deploy", "render", "--inventory", str(inv), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o/central/etc/diemcau/janus-central/janus.jcfg").exists()
+    monkeypatch.delenv("DC_TEST_TURN")
+    assert main(["deploy", "render", "--inventory", str(inv), "--out", str(tmp_path / "p")]) == 2
+    assert "turn turn-1 secret: environment variable DC_TEST_TURN" in capsys.readouterr().err

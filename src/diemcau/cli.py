@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "diemcau.api.cli",
     "diemcau.tls.cli",
     "diemcau.media.cli",
+    "diemcau.deploy.cli",
     "diemcau.sim.cli",
     "diemcau.command.cli",
     "diemcau.demo",
