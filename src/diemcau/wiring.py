@@ -25,6 +25,7 @@ plane finds the meetings' state restored when it reconciles its nodes
 from __future__ import annotations
 
 import os
+import ssl as ssl_module
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,18 +33,23 @@ from pathlib import Path
 from diemcau.command.center import DEFAULT_TICK_S, CommandCenter
 from diemcau.command.schemas import SchemaRegistry, builtin_registry
 from diemcau.config import Settings
+from diemcau.deploy.inventory import Inventory
 from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
+from diemcau.media.ports import DeclaredNodes
 from diemcau.media.service import MediaPlaneService
 from diemcau.meetings.service import MeetingService
 from diemcau.presence.hub import PresenceConfig, PresenceHub
 from diemcau.runtime import Runtime
 from diemcau.store import Database, migrate
+from diemcau.tls.certs import ServerFiles
+from diemcau.tls.settings import server_context_for
 
 __all__ = [
     "ProgramMedia",
     "build_runtime",
     "command_schemas_from_env",
+    "media_nodes_from_env",
     "presence_config_from_env",
 ]
 
@@ -74,18 +80,33 @@ class ProgramMedia:
             await orch.set_floor(meeting_id, list(site_codes))
 
 
-def presence_config_from_env(host: str, http_port: int) -> PresenceConfig:
+def presence_config_from_env(
+    host: str, http_port: int, ssl: ssl_module.SSLContext | None = None
+) -> PresenceConfig:
     """The site socket: its own port (``DIEMCAU_PRESENCE_PORT``, default the HTTP port
-    + 1) on the HTTP bind address; ``DIEMCAU_PRESENCE_URL`` overrides the URL announced
-    to sites (behind a proxy)."""
+    + 1) on the HTTP bind address (``DIEMCAU_PRESENCE_HOST`` overrides it: where only
+    TCP 443 gets through, sessions get their own address on port 443), in the same
+    process and event loop. ``DIEMCAU_PRESENCE_URL`` overrides the URL announced to
+    sites (behind a proxy). With a TLS context it speaks ``wss://`` only."""
     port_text = os.environ.get("DIEMCAU_PRESENCE_PORT", "")
     port = int(port_text) if port_text.strip() else (http_port + 1 if http_port else 0)
     return PresenceConfig(
-        host=host,
+        host=os.environ.get("DIEMCAU_PRESENCE_HOST", "") or host,
         port=port,
         public_url=os.environ.get("DIEMCAU_PRESENCE_URL", ""),
+        ssl=ssl,
         tune_gc=True,
     )
+
+
+def media_nodes_from_env() -> DeclaredNodes:
+    """The nodes and TURN servers of the deployment inventory (``DIEMCAU_INVENTORY``,
+    docs/deploy.md), or none declared there."""
+    inventory = os.environ.get("DIEMCAU_INVENTORY", "")
+    if not inventory:
+        return None, ()
+    inv = Inventory.load(Path(inventory))
+    return inv.janus_nodes(), inv.turn_servers()
 
 
 def command_schemas_from_env() -> SchemaRegistry:
@@ -98,7 +119,11 @@ def command_schemas_from_env() -> SchemaRegistry:
 
 
 def _media_enabled(settings: Settings) -> bool:
-    return settings.media_relays > 0 or bool(os.environ.get("DIEMCAU_MEDIA_NODES"))
+    return (
+        settings.media_relays > 0
+        or bool(os.environ.get("DIEMCAU_MEDIA_NODES"))
+        or bool(os.environ.get("DIEMCAU_INVENTORY"))
+    )
 
 
 async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time.time) -> Runtime:
@@ -110,7 +135,10 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
     sites = SiteDirectory(db)
 
     presence = PresenceHub(
-        db, key, presence_config_from_env(settings.host, settings.port), clock=clock
+        db,
+        key,
+        presence_config_from_env(settings.host, settings.port, server_context_for(settings)),
+        clock=clock,
     )
 
     # Command and media need meetings' state at run time, and meetings drives media:
@@ -135,6 +163,8 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
         enabled=_media_enabled(settings),
         local_relays=settings.media_relays,
         base_dir=settings.data_dir / "janus",
+        declared=media_nodes_from_env,
+        tls=ServerFiles(Path(settings.tls_cert), Path(settings.tls_key)) if settings.tls else None,
         floors=live_floors,
         notifier=presence,
         alerts=command.alerts,

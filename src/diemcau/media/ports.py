@@ -10,9 +10,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
-__all__ = ["AlertSink", "LiveFloors", "Severity", "SiteNotifier"]
+from diemcau.media.node import JanusNode
+from diemcau.media.turn import TurnServer
+
+__all__ = ["AlertSink", "DeclaredNodes", "LiveFloors", "NodeSource", "Severity", "SiteNotifier"]
 
 Severity = Literal["info", "warning", "critical"]
+
+# Janus nodes declared by the deployment (None: a local cluster, or
+# ``DIEMCAU_MEDIA_NODES``) and the TURN servers every grant names.
+DeclaredNodes = tuple[Sequence[JanusNode] | None, Sequence[TurnServer]]
+# Read when the plane starts (the deployment inventory, whose secrets are references).
+NodeSource = Callable[[], DeclaredNodes]
 
 # Site codes holding the floor in every live meeting (the program restore after a restart).
 LiveFloors = Callable[[], Awaitable[Mapping[int, Sequence[str]]]]

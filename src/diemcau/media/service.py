@@ -1,6 +1,7 @@
 """The media plane as one service of the control server, started and stopped with the app.
 
-It starts when Janus nodes are declared (``DIEMCAU_MEDIA_NODES``) or local Janus
+It starts when Janus nodes are declared (the deployment inventory,
+``DIEMCAU_INVENTORY``, docs/deploy.md; or ``DIEMCAU_MEDIA_NODES``) or local Janus
 processes are asked for (``Settings.media_relays``); the composition root decides and
 hands it its ports. At start, running programs are re-declared from the meetings'
 live floors (the one program restore after a restart) before `reconcile` removes
@@ -18,8 +19,9 @@ from diemcau.directory.sites import SiteDirectory
 from diemcau.media.node import JanusNode
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.plane import MediaPlane, start_media_plane
-from diemcau.media.ports import AlertSink, LiveFloors, SiteNotifier
+from diemcau.media.ports import AlertSink, LiveFloors, NodeSource, SiteNotifier
 from diemcau.media.topology import Move, SiteRef
+from diemcau.tls.certs import ServerFiles
 
 __all__ = ["NODE_ALERT", "MediaPlaneService", "site_refs"]
 
@@ -30,7 +32,11 @@ NODE_ALERT = "media_node_degraded"
 
 
 async def site_refs(sites: SiteDirectory) -> list[SiteRef]:
-    """Every usable site with a province (the chair site has none), as the planner sees it."""
+    """Every usable site with a province (the chair site has none), as the planner sees it.
+
+    The directory is reloaded first if the sites table moved (a plane is planned rarely).
+    """
+    await sites.refresh_if_changed()
     return [
         SiteRef(s.code, s.province_code, s.name)
         for s in await sites.all()
@@ -46,6 +52,9 @@ class MediaPlaneService:
         enabled: start a plane with the app (declared nodes or local relays configured).
         local_relays: relays of a local plane (when no nodes are declared).
         base_dir: where a local plane keeps its Janus configs and logs.
+        declared: the deployment's nodes and TURN servers, read at start (None: a
+            local plane, or the nodes of ``DIEMCAU_MEDIA_NODES``).
+        tls: the server's certificate and key; local nodes then serve ``wss://``.
         floors: the live meetings' floors to re-declare at start (after a restart).
         notifier: tells sites whose relay changed (``media.moved``).
         alerts: raises and clears the alert of a node that stops answering.
@@ -58,6 +67,8 @@ class MediaPlaneService:
         enabled: bool = False,
         local_relays: int = 1,
         base_dir: Path | None = None,
+        declared: NodeSource | None = None,
+        tls: ServerFiles | None = None,
         floors: LiveFloors | None = None,
         notifier: SiteNotifier | None = None,
         alerts: AlertSink | None = None,
@@ -66,6 +77,8 @@ class MediaPlaneService:
         self.enabled = enabled
         self.local_relays = max(1, local_relays)
         self.base_dir = base_dir
+        self._declared = declared
+        self.tls = tls
         self._floors = floors
         self._notifier = notifier
         self._alerts = alerts
@@ -82,11 +95,14 @@ class MediaPlaneService:
 
         Raises whatever keeps Janus from starting; nothing is installed then.
         """
-        await self.sites.refresh_if_changed()
+        nodes, turn = self._declared() if self._declared is not None else (None, ())
         plane = await start_media_plane(
             await site_refs(self.sites),
+            nodes=nodes,
+            turn=turn,
             local_relays=local_relays or self.local_relays,
             base_dir=self.base_dir,
+            tls=self.tls,
         )
         try:
             orch = plane.orchestrator
