@@ -1,4 +1,4 @@
-"""Every HTTP route, walked with every kind of caller (DESIGN.md §5: authorised by role).
+"""Every HTTP route, walked with every kind of caller (docs/architecture.md: role-checked).
 
 The table `ROUTES` names each route of the app once, with who may call it and,
 for a province officer of Hồ Chí Minh City (79) and the site Phường Bến Nghé

@@ -1,6 +1,7 @@
 """Who may act: staff accounts, site credentials, and the session tokens both receive.
 
-Two kinds of principal exist (DESIGN.md §5):
+Two kinds of principal exist (docs/provisioning.md; docs/architecture.md, "Credentials
+fit the scale"):
 
 * **Staff** log in with a username and a password hashed with argon2. Argon2 is
   slow on purpose (~50 ms), so it runs in a worker thread, never on the event loop.

@@ -3,7 +3,7 @@
 One report per site, schema and period. Filing again for the same period is a
 correction: the report keeps its id, its revision number goes up, and a
 revision row records who changed which values and when — nothing is silently
-overwritten (DESIGN.md §5). A retried identical filing changes nothing.
+overwritten (docs/architecture.md, "Nothing is lost"). A retried identical filing changes nothing.
 """
 
 from __future__ import annotations
