@@ -36,7 +36,7 @@ from diemcau.config import Settings
 from diemcau.deploy.inventory import Inventory
 from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
-from diemcau.media.ports import DeclaredNodes
+from diemcau.media.ports import AlertSink, DeclaredNodes, LiveFloors, SiteNotifier
 from diemcau.media.service import MediaPlaneService
 from diemcau.meetings.service import MeetingService
 from diemcau.presence.hub import PresenceConfig, PresenceHub
@@ -48,6 +48,7 @@ from diemcau.tls.settings import server_context_for
 __all__ = [
     "ProgramMedia",
     "build_runtime",
+    "wire",
     "command_schemas_from_env",
     "media_nodes_from_env",
     "presence_config_from_env",
@@ -126,14 +127,42 @@ def _media_enabled(settings: Settings) -> bool:
     )
 
 
+def _media_plane(
+    settings: Settings,
+    sites: SiteDirectory,
+    *,
+    floors: LiveFloors,
+    notifier: SiteNotifier,
+    alerts: AlertSink,
+) -> MediaPlaneService:
+    tls = ServerFiles(Path(settings.tls_cert), Path(settings.tls_key)) if settings.tls else None
+    return MediaPlaneService(
+        sites,
+        enabled=_media_enabled(settings),
+        local_relays=settings.media_relays,
+        base_dir=settings.data_dir / "janus",
+        declared=media_nodes_from_env,
+        tls=tls,
+        floors=floors,
+        notifier=notifier,
+        alerts=alerts,
+    )
+
+
 async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time.time) -> Runtime:
-    """Migrate the store, then build and connect every service (none is started yet)."""
+    """Migrate the store and open it, then `wire` every service (none is started yet)."""
     url = settings.resolved_database_url()
     await migrate(url)
     db = Database(url)
     key = await db.secret_key(settings.secret_key)
-    sites = SiteDirectory(db)
+    return wire(settings, db, key, clock=clock)
 
+
+def wire(
+    settings: Settings, db: Database, key: bytes, *, clock: Callable[[], float] = time.time
+) -> Runtime:
+    """Build every service once over an open store and connect them (the reactions above)."""
+    sites = SiteDirectory(db)
     presence = PresenceHub(
         db,
         key,
@@ -158,16 +187,8 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
         sites=sites,
         tick_s=float(os.environ.get("DIEMCAU_COMMAND_TICK_S", "") or DEFAULT_TICK_S),
     )
-    media_plane = MediaPlaneService(
-        sites,
-        enabled=_media_enabled(settings),
-        local_relays=settings.media_relays,
-        base_dir=settings.data_dir / "janus",
-        declared=media_nodes_from_env,
-        tls=ServerFiles(Path(settings.tls_cert), Path(settings.tls_key)) if settings.tls else None,
-        floors=live_floors,
-        notifier=presence,
-        alerts=command.alerts,
+    media_plane = _media_plane(
+        settings, sites, floors=live_floors, notifier=presence, alerts=command.alerts
     )
     program_media = ProgramMedia(media_plane)
     meetings = MeetingService(db, presence, clock=clock, media=lambda: program_media)
@@ -179,7 +200,6 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
         public_url=settings.resolved_public_url(),
         close_sessions=presence.credentials_changed,
     )
-
     return Runtime(
         settings=settings,
         db=db,
