@@ -47,7 +47,7 @@ async def site_state(
     actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     hub = runtime.presence
-    info = hub.site_infos().get(site_id)
+    info = await runtime.sites.get(site_id, reload_missing=True)
     if info is None:
         raise NotFound(f"no site {site_id}", code="unknown_site")
     if not actor.may_see_province(info.province_id):
