@@ -24,7 +24,8 @@ import httpx
 import pytest
 
 from diemcau.demo import DemoSite, pick_media_sites
-from diemcau.sim.media_bot import JanusTarget, ViewerBot, label_code
+from diemcau.sim.janus_bots import JanusTarget, ViewerBot
+from diemcau.sim.stamps import label_code
 from tests.browser import CHROMIUM, chromium, free_port, shot, wait_for
 
 pytestmark = pytest.mark.media

@@ -688,7 +688,7 @@ async def _keep_publishing(
     label: str, fetch: Callable[[], Awaitable[dict[str, Any]]], stop: asyncio.Event
 ) -> None:
     """Publish as a site (or the chair) and republish when the PC fails or the relay moves."""
-    from diemcau.sim.media_bot import JanusTarget, PublisherBot
+    from diemcau.sim.janus_bots import JanusTarget, PublisherBot
 
     bot: PublisherBot | None = None
     node = ""
