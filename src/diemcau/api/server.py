@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 
@@ -12,6 +13,18 @@ from diemcau.config import Settings
 from diemcau.runtime import Runtime, build_runtime
 
 __all__ = ["serve"]
+
+
+class _CallerOwnsSignals(uvicorn.Server):
+    """A server that leaves SIGINT/SIGTERM to its caller, who ends it through `stop`.
+
+    uvicorn otherwise starts its own shutdown on Ctrl-C at once, racing the caller's
+    (the demo lets its simulated sites leave while the server still answers them).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def serve(
@@ -26,7 +39,8 @@ async def serve(
         settings: where to bind and which store to use.
         on_ready: awaited once the HTTP port accepts connections (the demo uses it
             to start simulated sites).
-        stop: an event that ends the server gracefully when set.
+        stop: an event that ends the server gracefully when set; with it, the caller
+            handles SIGINT/SIGTERM (uvicorn does not).
     """
     runtime = await build_runtime(settings)
     app = create_app(runtime)
@@ -38,7 +52,7 @@ async def serve(
         lifespan="on",
         ws_max_size=64 * 1024,
     )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(config) if stop is None else _CallerOwnsSignals(config)
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
