@@ -103,7 +103,7 @@ class PresenceHub:
         self.tracker = PresenceTracker(
             clock, cfg.thresholds, self.credentials.site, self.session_log, self.staff.mark
         )
-        live = self.sessions.live
+        self._live = live = self.sessions.live  # read per call by is_online (hot)
         self.follows = Follows(db, self.streams, live, self.credentials.unknown, self.staff.mark)
         self.fanout = Fanout(live, self.follows.by_stream)
         self.writer = MessageWriter(db, self.fanout.deliver)
@@ -305,7 +305,7 @@ class PresenceHub:
 
     def is_online(self, site_id: int) -> bool:
         """Connected and heartbeating (``online`` or ``degraded``)."""
-        return site_id in self.sessions
+        return site_id in self._live
 
     def site_state(self, site_id: int) -> SiteState:
         return self.tracker.site_state(site_id)
@@ -315,7 +315,7 @@ class PresenceHub:
 
     def in_meeting(self, site_id: int) -> bool:
         """Connected and following a ``meeting:*`` stream."""
-        return site_id in self.sessions and self.follows.in_meeting(site_id)
+        return site_id in self._live and self.follows.in_meeting(site_id)
 
     def site_infos(self) -> Mapping[int, SiteInfo]:
         """Every site of the directory by id (revoked ones included)."""
