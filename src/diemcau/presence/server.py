@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import ValidationError
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -152,7 +152,7 @@ class PresenceServer:
         return hello
 
 
-async def _close(conn: Any, code: int, reason: str) -> None:
+async def _close(conn: ServerConnection, code: int, reason: str) -> None:
     try:
         await conn.close(code, reason)
     except Exception:  # the peer is gone; nothing more to tell it

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import insert
 
@@ -28,6 +28,18 @@ log = logging.getLogger(__name__)
 BACKLOG_MAX = 500_000
 
 
+class _Transition(TypedDict):
+    """One ``presence_events`` row."""
+
+    site_id: int
+    state: str
+    reason: str
+    at: datetime
+    rtt_ms: float | None
+    loss_pct: float | None
+    jitter_ms: float | None
+
+
 class SessionLog:
     """Buffered writer of presence transitions to ``presence_events``.
 
@@ -40,7 +52,7 @@ class SessionLog:
     def __init__(self, db: Database, known: Callable[[int], bool]) -> None:
         self.db = db
         self._known = known
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[_Transition] = []
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from diemcau.directory.sites import SiteInfo
 from diemcau.presence.health import LinkThresholds
@@ -96,7 +96,7 @@ class PresenceTracker:
         self._touched = touched
         self._states: dict[int, SiteState] = {}
         self._listeners: list[PresenceListener] = []
-        self._callbacks: set[asyncio.Task[Any]] = set()
+        self._callbacks: set[asyncio.Future[None]] = set()
         self.started_at = datetime.fromtimestamp(clock(), UTC)
 
     def restart(self) -> None:
@@ -159,13 +159,13 @@ class PresenceTracker:
             try:
                 result = callback(change)
                 if inspect.isawaitable(result):
-                    task = asyncio.ensure_future(result)
+                    task: asyncio.Future[None] = asyncio.ensure_future(result)
                     self._callbacks.add(task)
                     task.add_done_callback(self._listener_done)
             except Exception:
                 log.exception("presence listener failed")
 
-    def _listener_done(self, task: asyncio.Task[Any]) -> None:
+    def _listener_done(self, task: asyncio.Future[None]) -> None:
         self._callbacks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("presence listener failed", exc_info=task.exception())
