@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl as ssl_module
 from dataclasses import dataclass, field
 
 from diemcau.presence.health import DEFAULT_THRESHOLDS, LinkThresholds
@@ -18,6 +19,7 @@ class PresenceConfig:
         port: its port; 0 picks a free one (tests), see `PresenceHub.port`.
         path: the WebSocket path sites connect to.
         public_url: the ``ws://`` URL sites are told (empty: derived from host/port).
+        ssl: a TLS server context; the socket then speaks ``wss://`` only.
         heartbeat_s: how often a site sends ``hb``.
         offline_after_s: silence after which a site is shown offline (issue: ≤ 3 s).
         sweep_s: how often silence is checked (adds to the detection time).
@@ -43,6 +45,7 @@ class PresenceConfig:
     port: int = 8081
     path: str = "/site"
     public_url: str = ""
+    ssl: ssl_module.SSLContext | None = field(default=None, compare=False, hash=False)
     heartbeat_s: float = 1.0
     offline_after_s: float = 2.5
     sweep_s: float = 0.25

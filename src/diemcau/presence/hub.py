@@ -186,7 +186,8 @@ class PresenceHub:
         """The URL site terminals connect to."""
         if self.config.public_url:
             return self.config.public_url
-        return f"ws://{self.config.host}:{self.port}{self.config.path}"
+        scheme = "wss" if self.config.ssl is not None else "ws"
+        return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
 
     def describe(self) -> dict[str, Any]:
         """What a site terminal needs to find the socket (GET /api/presence/info)."""
