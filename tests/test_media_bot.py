@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import statistics
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -11,6 +13,7 @@ import pytest
 from aiortc.codecs import vpx
 from aiortc.jitterbuffer import JitterFrame
 
+from diemcau.lab.browser import STAMP_AGE_JS
 from diemcau.media.node import LocalJanusProcess
 from diemcau.sim.glyphs import draw_text
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
@@ -25,9 +28,11 @@ from diemcau.sim.stamps import (
     inspect_stamp,
     label_code,
     make_frame_luma,
+    now_ms32,
     read_stamp,
 )
 from diemcau.sim.tracks import TEXT_TOP, StampedVideoTrack
+from tests.browser import chromium
 
 
 def test_stamp_round_trips_and_corruption_is_detected() -> None:
@@ -176,3 +181,50 @@ async def test_publisher_viewer_and_light_receiver_on_one_node(tmp_path: Path) -
             await b.stop()
         await conn.close()
         await proc.stop()
+
+
+def _webm(path: Path, stamped: bool, sent_ms: int) -> None:
+    """Two seconds of the bots' video (or a plain grey one) as a VP8 WebM file."""
+    track = StampedVideoTrack("CHU TRI")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libvpx", rate=30)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.bit_rate = 400_000
+        for i in range(60):
+            if stamped:
+                frame = track.frame_at(i, sent_ms)
+            else:
+                grey = np.full((HEIGHT * 3 // 2, WIDTH), 128, dtype=np.uint8)
+                frame = av.VideoFrame.from_ndarray(grey, format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, 30)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+@pytest.mark.browser
+async def test_chromium_reads_the_stamp_the_bots_draw(tmp_path: Path) -> None:
+    # The field bench reads the chair bot's stamps in a commune PC's Chromium
+    # (diemcau.lab.browser): its reader must agree with the Python one.
+    sent = now_ms32()
+    videos = {}
+    for name, stamped in (("stamped", True), ("plain", False)):
+        _webm(tmp_path / f"{name}.webm", stamped, sent)
+        data = base64.b64encode((tmp_path / f"{name}.webm").read_bytes()).decode()
+        videos[name] = f"data:video/webm;base64,{data}"
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await page.set_content(
+            f'<video id="stamped" muted loop src="{videos["stamped"]}"></video>'
+            f'<video id="plain" muted loop src="{videos["plain"]}"></video>'
+        )
+        for sel in ("#stamped", "#plain"):
+            await page.evaluate("(s) => document.querySelector(s).play()", sel)
+            await page.wait_for_function(
+                "(s) => document.querySelector(s).currentTime > 0.2", arg=sel, timeout=10_000
+            )
+        age = await page.evaluate(STAMP_AGE_JS, "#stamped")
+        assert isinstance(age, int)
+        assert 0 <= age <= ((now_ms32() - sent) & 0xFFFFFFFF) < 60_000
+        # Bad input: a picture without a stamp reads as none, not as a time.
+        assert await page.evaluate(STAMP_AGE_JS, "#plain") is None
+        await page.close()

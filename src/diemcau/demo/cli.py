@@ -8,7 +8,9 @@ from typing import Any
 __all__ = ["register"]
 
 DESCRIPTION = """\
-A live national meeting on this machine, in one command (docs/demo.md).
+A live national meeting on this machine, in one command (docs/demo.md). Browsers
+reach it over HTTPS with a lab CA kept beside the data folder (--no-tls: plain
+HTTP on loopback; --tls-cert/--tls-key: your own certificate).
 
 1. a fresh SQLite store with the directory loaded, a credential for every site
    (--sheets also prints the provisioning sheets with QR codes, ~30 s for the
@@ -54,6 +56,13 @@ def register(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--relays", type=int, default=3, help="local relay Janus processes")
     p.add_argument("--no-media", action="store_true", help="control plane only (no Janus)")
+    p.add_argument(
+        "--no-tls",
+        action="store_true",
+        help="plain http:// and ws:// (loopback only; default: HTTPS with a lab CA)",
+    )
+    p.add_argument("--tls-cert", default="", help="use this certificate instead of a lab CA's")
+    p.add_argument("--tls-key", default="", help="its key")
     p.add_argument(
         "--media-sites", type=int, default=12, help="sites with real synthetic media (aiortc)"
     )

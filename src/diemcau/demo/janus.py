@@ -23,6 +23,7 @@ from diemcau.demo.sites import DemoSite
 from diemcau.media.cluster import LocalCluster
 from diemcau.media.plane import local_relay_layout
 from diemcau.media.topology import SiteRef
+from diemcau.tls.certs import ServerFiles
 
 __all__ = ["NODES_ENV", "declare_nodes", "start_local_janus"]
 
@@ -30,9 +31,12 @@ NODES_ENV = "DIEMCAU_MEDIA_NODES"
 
 
 async def start_local_janus(
-    sites: Sequence[DemoSite], relays: int, base_dir: Path
+    sites: Sequence[DemoSite], relays: int, base_dir: Path, tls: ServerFiles | None = None
 ) -> LocalCluster | None:
-    """Start central + ``relays`` relays sharing the provinces of ``sites``; None if not."""
+    """Start central + ``relays`` relays sharing the provinces of ``sites``; None if not.
+
+    With ``tls`` (the server's certificate) the nodes serve browsers over ``wss://``.
+    """
     if relays <= 0:
         say("media: off (--no-media); control plane only")
         return None
@@ -40,7 +44,7 @@ async def start_local_janus(
         say("media: no 'janus' binary on PATH (scripts/setup.sh installs it); control only")
         return None
     refs = [SiteRef(s.code, s.province, s.name) for s in sites if s.province]
-    cluster = LocalCluster(relays=local_relay_layout(refs, relays), base_dir=base_dir)
+    cluster = LocalCluster(relays=local_relay_layout(refs, relays), base_dir=base_dir, tls=tls)
     t0 = time.perf_counter()
     try:
         await cluster.start()

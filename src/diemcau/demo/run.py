@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import secrets
 import shutil
@@ -35,6 +36,7 @@ from diemcau.media.cluster import LocalCluster
 from diemcau.meetings.invites import InviteSpec
 from diemcau.runtime import Runtime
 from diemcau.tasks import cancel_and_wait
+from diemcau.tls.certs import ServerFiles
 
 __all__ = ["Demo", "MEETING_TITLE", "run"]
 
@@ -198,7 +200,9 @@ async def _main(demo: Demo, janus: list[LocalCluster]) -> None:
         loop.add_signal_handler(sig, request.request)
     demo.media_started_at = time.monotonic()
     relays = 0 if args.no_media else args.relays
-    cluster = await start_local_janus(demo.prepared.sites, relays, demo.settings.data_dir / "janus")
+    settings = demo.settings
+    tls = ServerFiles(Path(settings.tls_cert), Path(settings.tls_key)) if settings.tls else None
+    cluster = await start_local_janus(demo.prepared.sites, relays, settings.data_dir / "janus", tls)
     if cluster is not None:
         janus.append(cluster)
         os.environ.update(declare_nodes(cluster, demo.settings.data_dir / "media-nodes.json"))
@@ -209,6 +213,21 @@ async def _main(demo: Demo, janus: list[LocalCluster]) -> None:
         if cluster is not None:
             await cluster.stop()
     say("stopped")
+
+
+def _with_tls(settings: Settings, args: argparse.Namespace) -> Settings:
+    """HTTPS with the given certificate, or with a lab CA's (kept beside the data folder)."""
+    if args.tls_cert or args.tls_key:
+        return dataclasses.replace(settings, tls_cert=args.tls_cert, tls_key=args.tls_key)
+    if args.no_tls:
+        return settings
+    from diemcau.tls.certs import demo_server_files
+
+    files, ca, pin = demo_server_files(settings.data_dir.parent / "lab-ca", args.host)
+    # The demo's own clients (simulated sites, bots) trust the lab CA.
+    os.environ["SSL_CERT_FILE"] = str(ca)
+    say(f"TLS: lab CA {ca}; Chromium: --ignore-certificate-errors-spki-list={pin}")
+    return dataclasses.replace(settings, tls_cert=str(files.cert), tls_key=str(files.key))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -222,7 +241,7 @@ def run(args: argparse.Namespace) -> int:
     if data.exists() and not args.keep:
         shutil.rmtree(data)
     data.mkdir(parents=True, exist_ok=True)
-    settings = Settings(data_dir=data, host=args.host, port=args.port)
+    settings = _with_tls(Settings(data_dir=data, host=args.host, port=args.port), args)
     password = os.environ.get("DIEMCAU_DEMO_PASSWORD") or secrets.token_urlsafe(9)
     demo = Demo(args, settings, password)
     janus: list[LocalCluster] = []
