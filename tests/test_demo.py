@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from diemcau.demo import DemoSite, pick_media_sites
+from diemcau.demo.sites import cast_sites
 from diemcau.sim.janus_bots import JanusTarget, ViewerBot
 from diemcau.sim.stamps import label_code
 from tests.browser import CHROMIUM, chromium, free_port, lab_tls, shot, wait_for
@@ -83,6 +84,25 @@ def test_media_sites_spread_over_relays_one_per_province() -> None:
     assert {plan[s.code] for s in picked[:2]} == {"relay-1", "relay-2"}
     assert [s.code for s in pick_media_sites(sites, plan, 1)] == ["a1"]
     assert pick_media_sites(sites, {}, 3) == []  # nothing placed: no media site
+
+
+def test_every_site_gets_one_part_and_one_is_left_for_a_person() -> None:
+    sites = [DemoSite(0, "TW", "Hội trường", "chair", "", "TW:x")] + [
+        DemoSite(i, f"s{i}", f"Site {i}", "commune", f"0{i % 3}", f"s{i}:x") for i in range(1, 7)
+    ]
+    plan = {s.code: f"relay-{s.site_id % 2}" for s in sites[1:]}
+    cast = cast_sites(sites, plan, 2)
+    media = {s.code for s in cast.media}
+    assert len(media) == 2 and cast.spare is not None and cast.spare.code not in media
+    simulated = {s.code for s in cast.simulated}
+    assert "TW" in simulated  # the chair's hall is online, though not a candidate
+    assert simulated | media | {cast.spare.code} == {s.code for s in sites}
+    assert not simulated & (media | {cast.spare.code})
+    # Without a media plane nobody gets media; --sim-sites limits the simulated ones.
+    bare = cast_sites(sites, None, 2, sim_limit=3)
+    assert bare.media == [] and bare.spare == sites[1] and len(bare.simulated) == 3
+    # Bad input: no site at all gives an empty cast, not an error.
+    assert cast_sites([], plan, 2) == cast_sites([], None, 0)
 
 
 async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Path) -> None:
