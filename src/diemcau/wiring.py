@@ -168,6 +168,7 @@ def wire(
         key,
         presence_config_from_env(settings.host, settings.port, server_context_for(settings)),
         clock=clock,
+        sites=sites,
     )
 
     # Command and media need meetings' state at run time, and meetings drives media:
