@@ -194,7 +194,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/api/site-groups/{group_id}", "staff", officer="role", body={"name": "g3"}),
     Route("DELETE", "/api/site-groups/{group_id}", "staff", officer="role"),
     # meetings (site)
-    Route("GET", "/api/site/meetings/current", "site", site="refused"),
+    # A site outside every live meeting gets 200 with no meeting (not an error).
+    Route("GET", "/api/site/meetings/current", "site", site="scoped"),
     Route("POST", "/api/site/meetings/{meeting_id}/join", "site", site="refused"),
     Route("POST", "/api/site/meetings/{meeting_id}/leave", "site", site="refused"),
     Route("POST", "/api/site/meetings/{meeting_id}/hand", "site", site="refused"),
@@ -304,6 +305,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/join", "public"),
     Route("GET", "/chair", "public"),
     Route("GET", "/dashboard", "public"),
+    Route("GET", "/favicon.ico", "public"),
     Route("GET", "/api/web/config", "public"),
     Route("GET", "/api/web/geo", "staff", officer="scoped"),
     Route("GET", "/api/web/states", "staff", officer="scoped"),
@@ -358,7 +360,13 @@ NOT_WALKED = {
 }
 
 # FastAPI's own documentation routes and the static mount: public by design.
-FRAMEWORK_PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
+FRAMEWORK_PUBLIC = {
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/static",
+    "/static-offline-docs",
+}
 
 
 def app_routes(app: Any) -> set[tuple[str, str]]:
@@ -367,11 +375,13 @@ def app_routes(app: Any) -> set[tuple[str, str]]:
     candidates: list[Any] = [r for m in ROUTERS for r in m.router.routes]
     candidates += [r for r in app.routes if getattr(r, "path", None)]
     for r in candidates:
+        if getattr(r, "path", None) in FRAMEWORK_PUBLIC:
+            continue
         if isinstance(r, APIWebSocketRoute):
             out.add(("WS", r.path))
         elif isinstance(r, APIRoute):
             out |= {(m, r.path) for m in (r.methods or ()) if m != "HEAD"}
-        elif r.path not in FRAMEWORK_PUBLIC:
+        else:
             out |= {(m, r.path) for m in (getattr(r, "methods", None) or {"GET"}) if m != "HEAD"}
     return out
 
