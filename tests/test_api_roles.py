@@ -178,11 +178,20 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", _MEET + "/attendance/sites", "staff", officer="scoped"),
     Route("GET", _MEET + "/attendance/report.csv", "staff", officer="scoped"),
     Route("GET", _MEET + "/attendance/report.html", "staff", officer="scoped"),
+    # XLSX is zipped: its province scope is checked by opening it (test_exports_xlsx.py).
+    Route("GET", _MEET + "/attendance/report.xlsx", "staff", officer="scoped"),
     Route("POST", _MEET + "/conclusions", "staff", officer="refused", body={"body": "Kết luận"}),
     Route("GET", _MEET + "/conclusions", "staff"),
     Route("GET", "/api/conclusions/{conclusion_id}/status", "staff", officer="scoped"),
+    Route(
+        "GET", "/api/conclusions/{conclusion_id}/acknowledgements.csv", "staff", officer="scoped"
+    ),
+    Route(
+        "GET", "/api/conclusions/{conclusion_id}/acknowledgements.xlsx", "staff", officer="scoped"
+    ),
     Route("GET", "/api/audit", "staff", officer="role"),
     Route("GET", "/api/audit/export.csv", "staff", officer="role"),
+    Route("GET", "/api/audit/export.xlsx", "staff", officer="role"),
     Route("GET", "/api/site-groups", "staff"),
     Route(
         "POST",

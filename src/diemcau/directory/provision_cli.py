@@ -76,6 +76,7 @@ def _provision(args: argparse.Namespace) -> int:
                 province_code=args.province,
                 rotate=args.rotate,
                 progress=ProgressBar("QR", stream=sys.stderr),
+                xlsx=args.xlsx,
             )
         for sheet in result.sheets:
             print(f"{sheet.province_code:>4} {sheet.sites:6} {sheet.html_path}")
@@ -96,7 +97,7 @@ def register(subparsers: Any) -> None:
     """Add the ``provision`` command."""
     parser = subparsers.add_parser(
         "provision",
-        help="issue site credentials and write per-province CSV + printable QR sheets",
+        help="issue site credentials and write per-province CSV (+ XLSX) and printable QR sheets",
     )
     add_db_argument(parser)
     parser.add_argument("--province", default=None, metavar="CODE", help="only this province")
@@ -110,5 +111,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--base-url", default=None, metavar="URL", help="public server URL for join links"
+    )
+    parser.add_argument(
+        "--xlsx",
+        action="store_true",
+        help="also write each province's list as an Excel workbook (.xlsx)",
     )
     parser.set_defaults(func=_provision)
