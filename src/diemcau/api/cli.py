@@ -24,6 +24,18 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=port, default=8080, help="HTTP port (default: 8080)")
     p.add_argument("--public-url", default="", help="base URL for join links")
     p.add_argument(
+        "--tls-cert",
+        default=None,
+        help="PEM certificate (chain) for HTTPS and wss:// (default: $DIEMCAU_TLS_CERT)",
+    )
+    p.add_argument("--tls-key", default=None, help="its key (default: $DIEMCAU_TLS_KEY)")
+    p.add_argument(
+        "--http-redirect-port",
+        type=port,
+        default=None,
+        help="with TLS, redirect plain HTTP on this port to HTTPS (e.g. 80)",
+    )
+    p.add_argument(
         "--media-relays",
         type=bounded_int(0, 64),
         default=0,
@@ -40,6 +52,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "public_url": args.public_url,
         "media_relays": getattr(args, "media_relays", 0),
     }
+    for name in ("tls_cert", "tls_key", "http_redirect_port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            kwargs[name] = value
     if args.data:
         kwargs["data_dir"] = Path(args.data)
     return Settings(**kwargs)
@@ -58,7 +74,7 @@ async def _check_store(url: str) -> None:
         await db.dispose()
 
 
-def _check_ports(host: str, http_port: int) -> None:
+def _check_ports(host: str, http_port: int, redirect_port: int | None = None) -> None:
     """Refuse in one line a port another process holds, before the server starts.
 
     The site-session socket binds during the app's start-up, where a failure would
@@ -67,11 +83,16 @@ def _check_ports(host: str, http_port: int) -> None:
     error follows.)
     """
     text = os.environ.get("DIEMCAU_PRESENCE_PORT", "").strip()
-    ports = [("HTTP", http_port)]
+    ports = [("HTTP", host, http_port)]
     presence = int(text) if text.isdigit() else http_port + 1
     if presence:
-        ports.append(("site sessions (DIEMCAU_PRESENCE_PORT, default HTTP port + 1)", presence))
-    for what, number in ports:
+        where = os.environ.get("DIEMCAU_PRESENCE_HOST", "") or host
+        ports.append(
+            ("site sessions (DIEMCAU_PRESENCE_PORT, default HTTP port + 1)", where, presence)
+        )
+    if redirect_port:
+        ports.append(("the HTTP to HTTPS redirect", host, redirect_port))
+    for what, host, number in ports:
         try:
             infos = socket.getaddrinfo(host, number, type=socket.SOCK_STREAM)
         except OSError as exc:
@@ -90,12 +111,19 @@ def _check_ports(host: str, http_port: int) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from diemcau.api.server import serve
+    from diemcau.tls import TlsError
 
     settings = settings_from_args(args)
     asyncio.run(_check_store(settings.resolved_database_url()))
-    _check_ports(settings.host, settings.port)
+    _check_ports(
+        settings.host, settings.port, settings.http_redirect_port if settings.tls else None
+    )
     print(f"diemcau: serving on {settings.resolved_public_url()}", file=sys.stderr)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except TlsError as exc:
+        print(f"diemcau: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
