@@ -112,8 +112,14 @@ def _check_ports(host: str, http_port: int, redirect_port: int | None = None) ->
 def _serve(args: argparse.Namespace) -> int:
     from diemcau.api.server import serve
     from diemcau.tls import TlsError
+    from diemcau.tls.settings import server_context_for
 
     settings = settings_from_args(args)
+    try:
+        server_context_for(settings)  # the certificate first, before the store is touched
+    except TlsError as exc:
+        print(f"diemcau: {exc}", file=sys.stderr)
+        return 2
     asyncio.run(_check_store(settings.resolved_database_url()))
     _check_ports(
         settings.host, settings.port, settings.http_redirect_port if settings.tls else None
