@@ -211,6 +211,7 @@ class Demo:
         self.media_sites: list[DemoSite] = []
         self.meeting_id: int | None = None
         self.chair: Any = None
+        self.chair_actor: Any = None
         self.chair_grant: Path | None = None
         self.chair_bot = False
         self.media_child: subprocess.Popen[bytes] | None = None
@@ -298,6 +299,7 @@ class Demo:
 
     async def start_meeting(self, runtime: Any) -> int:
         from diemcau.accounts.service import authenticate_staff
+        from diemcau.actors import Actor
         from diemcau.meetings.invites import InviteSpec
 
         meetings = runtime.services["meetings"]
@@ -305,13 +307,14 @@ class Demo:
         if chair is None:
             raise RuntimeError("the demo chair account cannot log in")
         self.chair = chair
-        view = await meetings.create_meeting(
-            chair,
+        self.chair_actor = Actor.for_staff(chair.username, chair.role, user_id=chair.user_id)
+        view = await meetings.lifecycle.create_meeting(
+            self.chair_actor,
             title=MEETING_TITLE,
             agenda="Giới thiệu hệ thống điểm cầu; báo cáo tình hình các địa phương; kết luận.",
             invite=InviteSpec(everyone=True),
         )
-        view = await meetings.start_meeting(chair, view.id)
+        view = await meetings.lifecycle.start_meeting(self.chair_actor, view.id)
         return int(view.id)
 
     async def rotate_floor(self, runtime: Any) -> None:
@@ -331,7 +334,9 @@ class Demo:
             site = present[turn % len(present)]
             turn += 1
             try:
-                decision = await meetings.floor.grant(self.chair, self.meeting_id, [site.site_id])
+                decision = await meetings.floor.grant(
+                    self.chair_actor, self.meeting_id, [site.site_id]
+                )
             except Exception as exc:
                 _say(f"floor: grant to {site.code} refused: {exc}")
                 continue
@@ -490,7 +495,7 @@ class Demo:
             await asyncio.sleep(10)
             try:
                 assert self.meeting_id is not None
-                summary = await meetings.attendance.summary(self.meeting_id)
+                summary = await meetings.roll_call.summary(self.meeting_id)
                 total = summary.as_dict().get("total", {})
                 floor = await meetings.floor.state(self.meeting_id)
                 speakers = ", ".join(s.code for s in floor.speakers) or "-"
