@@ -14,14 +14,23 @@ from enum import Enum
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from diemcau.accounts.service import Principal, SitePrincipal, StaffPrincipal
 from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, require_site, require_staff
+from diemcau.api.meetings_bodies import (
+    ConclusionBody,
+    Extend,
+    Grant,
+    GroupBody,
+    GroupPatch,
+    InviteBody,
+    MeetingCreate,
+    MeetingPatch,
+    Revoke,
+)
 from diemcau.errors import NotFound
 from diemcau.meetings.audit import AuditQuery, audit_csv, query_audit
-from diemcau.meetings.conclusions import Attachment
 from diemcau.meetings.invites import InviteSpec
 from diemcau.meetings.service import MeetingService
 from diemcau.runtime import Runtime
@@ -54,22 +63,6 @@ def _actor(principal: Principal) -> Actor:
     )
 
 
-# --- bodies ----------------------------------------------------------------------------------
-
-
-class InviteBody(BaseModel):
-    """Who is invited, as an operator names them (codes)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    everyone: bool = Field(False, description="every site of the country (except the chair)")
-    units: list[str] = Field(default_factory=list, max_length=20000, description="unit codes")
-    sites: list[str] = Field(default_factory=list, max_length=20000, description="site codes")
-    groups: list[int] = Field(default_factory=list, max_length=100, description="saved groups")
-    kinds: list[str] = Field(default_factory=list, max_length=5, description="e.g. ['commune']")
-    exclude_sites: list[str] = Field(default_factory=list, max_length=20000)
-
-
 async def _spec(runtime: Runtime, body: InviteBody) -> InviteSpec:
     """The invitation as the service stores it: ids, each code checked to exist."""
     return await _svc(runtime).invitations.spec_from_codes(
@@ -80,73 +73,6 @@ async def _spec(runtime: Runtime, body: InviteBody) -> InviteSpec:
         kinds=body.kinds,
         exclude_sites=body.exclude_sites,
     )
-
-
-class MeetingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    title: str = Field(min_length=1, max_length=300)
-    agenda: str = Field("", max_length=20000)
-    invite: InviteBody
-    chair_user_id: int | None = Field(None, description="default: the caller, if a chair/admin")
-    delegates: list[int] = Field(default_factory=list, max_length=50)
-    scheduled_start: datetime | None = None
-    scheduled_end: datetime | None = None
-    reminder_lead_s: int = Field(900, ge=0, le=7 * 86400)
-    late_after_s: int = Field(300, ge=0, le=86400)
-
-
-class MeetingPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    title: str | None = Field(None, min_length=1, max_length=300)
-    agenda: str | None = Field(None, max_length=20000)
-    scheduled_start: datetime | None = None
-    scheduled_end: datetime | None = None
-    delegates: list[int] | None = Field(None, max_length=50)
-
-
-class Extend(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    minutes: int = Field(ge=1, le=600)
-
-
-class Grant(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    site_ids: list[int] = Field(default_factory=list, max_length=2)
-    site_codes: list[str] = Field(default_factory=list, max_length=2)
-    add: bool = Field(False, description="keep the current speaker: a two-site dialogue")
-
-
-class Revoke(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    site_id: int | None = Field(None, description="one speaker; omit to revoke everyone")
-
-
-class ConclusionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    body: str = Field(min_length=1, max_length=50000)
-    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
-
-
-class GroupBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=2000)
-    invite: InviteBody
-
-
-class GroupPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=2000)
-    invite: InviteBody | None = None
 
 
 # --- meetings (staff) ------------------------------------------------------------------------

@@ -62,6 +62,24 @@ async def _check_staff(s: AsyncSession, user_ids: Collection[int], what: str) ->
             raise NotFound(f"{what}: staff user {uid} not found or disabled", code="no_user")
 
 
+def _check_plan(
+    invite: InviteSpec,
+    start: datetime | None,
+    end: datetime | None,
+    reminder_lead_s: int,
+    late_after_s: int,
+) -> None:
+    """Refuse a new meeting's empty invitation, reversed schedule or out-of-range delays."""
+    if invite.is_empty:
+        raise Invalid("invite someone: the whole country, units, sites or a saved group")
+    if start and end and end <= start:
+        raise Invalid("the scheduled end must be after the scheduled start")
+    if not 0 <= reminder_lead_s <= 7 * 86400:
+        raise Invalid("reminder_lead_s must be between 0 and 604800")
+    if not 0 <= late_after_s <= 86400:
+        raise Invalid("late_after_s must be between 0 and 86400")
+
+
 def _marker(view: MeetingView, action: str, actor: Actor, at: datetime) -> FloorDecision:
     """The floor decision that marks a meeting's start or end for floor listeners."""
     return FloorDecision(
@@ -126,14 +144,7 @@ class MeetingLifecycle:
             raise Forbidden("only admins, chairs and operators create meetings", code="role")
         clean_title = _text(title, MAX_TITLE, "title", required=True)
         clean_agenda = _text(agenda, MAX_AGENDA, "agenda")
-        if invite.is_empty:
-            raise Invalid("invite someone: the whole country, units, sites or a saved group")
-        if scheduled_start and scheduled_end and scheduled_end <= scheduled_start:
-            raise Invalid("the scheduled end must be after the scheduled start")
-        if not 0 <= reminder_lead_s <= 7 * 86400:
-            raise Invalid("reminder_lead_s must be between 0 and 604800")
-        if not 0 <= late_after_s <= 86400:
-            raise Invalid("late_after_s must be between 0 and 86400")
+        _check_plan(invite, scheduled_start, scheduled_end, reminder_lead_s, late_after_s)
         if chair_user_id is None:
             if actor.role not in CHAIR_ROLES or actor.user_id is None:
                 raise Invalid("name the chair (a staff user with the chair or admin role)")

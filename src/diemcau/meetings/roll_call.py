@@ -41,6 +41,19 @@ STATUS_LABELS = {
     "absent": "Vắng mặt / Absent",
 }
 DEFAULT_UTC_OFFSET_MIN = 7 * 60  # Vietnam (ICT)
+# A4 landscape, headings repeated on every printed page.
+_REPORT_CSS = """
+@page { size: A4 landscape; margin: 12mm; }
+body { font-family: "Times New Roman", serif; font-size: 11pt; color: #000; }
+h1 { font-size: 15pt; text-align: center; margin: 0 0 4pt; }
+p.en { text-align: center; color: #444; margin: 0 0 8pt; }
+table { border-collapse: collapse; width: 100%; margin-bottom: 10pt; }
+th, td { border: 1px solid #000; padding: 2pt 4pt; text-align: left; }
+thead { display: table-header-group; }
+tr { page-break-inside: avoid; }
+dl { display: grid; grid-template-columns: max-content auto; gap: 2pt 8pt; }
+dt { font-weight: bold; }
+"""
 
 
 @dataclass
@@ -320,18 +333,7 @@ class RollCall:
         return f"""<!doctype html>
 <html lang="vi"><head><meta charset="utf-8">
 <title>Báo cáo điểm danh – {e(view.title)}</title>
-<style>
-@page {{ size: A4 landscape; margin: 12mm; }}
-body {{ font-family: "Times New Roman", serif; font-size: 11pt; color: #000; }}
-h1 {{ font-size: 15pt; text-align: center; margin: 0 0 4pt; }}
-p.en {{ text-align: center; color: #444; margin: 0 0 8pt; }}
-table {{ border-collapse: collapse; width: 100%; margin-bottom: 10pt; }}
-th, td {{ border: 1px solid #000; padding: 2pt 4pt; text-align: left; }}
-thead {{ display: table-header-group; }}
-tr {{ page-break-inside: avoid; }}
-dl {{ display: grid; grid-template-columns: max-content auto; gap: 2pt 8pt; }}
-dt {{ font-weight: bold; }}
-</style></head><body>
+<style>{_REPORT_CSS}</style></head><body>
 <h1>BÁO CÁO ĐIỂM DANH CUỘC HỌP</h1>
 <p class="en">Meeting attendance report</p>
 <dl>
