@@ -25,7 +25,7 @@ import pytest
 
 from diemcau.demo import DemoSite, pick_media_sites
 from diemcau.sim.media_bot import JanusTarget, ViewerBot, label_code
-from tests.browser import CHROMIUM, chromium, free_port, shot, wait_for
+from tests.browser import CHROMIUM, chromium, free_port, lab_tls, shot, wait_for
 
 pytestmark = pytest.mark.media
 
@@ -85,7 +85,8 @@ def test_media_sites_spread_over_relays_one_per_province() -> None:
 async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    base = f"https://127.0.0.1:{port}"  # the test run's lab certificate (trusted here)
+    tls = lab_tls().server
     err_path = tmp_path / "demo.err"
     cmd = [
         sys.executable,
@@ -106,6 +107,10 @@ async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Pat
         "4",
         "--duration",
         "25",
+        "--tls-cert",
+        str(tls.cert),
+        "--tls-key",
+        str(tls.key),
     ]
     env = dict(os.environ, DIEMCAU_DEMO_PASSWORD=PASSWORD)
     started = time.monotonic()

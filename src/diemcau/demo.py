@@ -572,6 +572,16 @@ def _run(args: argparse.Namespace) -> int:
         shutil.rmtree(data)
     data.mkdir(parents=True, exist_ok=True)
     settings = Settings(data_dir=data, host=args.host, port=args.port)
+    if args.tls_cert or args.tls_key:
+        settings = dataclasses.replace(settings, tls_cert=args.tls_cert, tls_key=args.tls_key)
+    elif not args.no_tls:
+        from diemcau.tls.certs import demo_server_files
+
+        files, ca, pin = demo_server_files(data.parent / "lab-ca", args.host)
+        settings = dataclasses.replace(settings, tls_cert=str(files.cert), tls_key=str(files.key))
+        # The demo's own clients (simulated sites, bots) trust the lab CA.
+        os.environ["SSL_CERT_FILE"] = str(ca)
+        _say(f"TLS: lab CA {ca}; Chromium: --ignore-certificate-errors-spki-list={pin}")
     password = os.environ.get("DIEMCAU_DEMO_PASSWORD") or secrets.token_urlsafe(9)
     demo = Demo(args, settings, password)
 
@@ -634,6 +644,13 @@ def register(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--relays", type=int, default=3, help="local relay Janus processes")
     p.add_argument("--no-media", action="store_true", help="control plane only (no Janus)")
+    p.add_argument(
+        "--no-tls",
+        action="store_true",
+        help="plain http:// and ws:// (loopback only; default: HTTPS with a lab CA)",
+    )
+    p.add_argument("--tls-cert", default="", help="use this certificate instead of a lab CA's")
+    p.add_argument("--tls-key", default="", help="its key")
     p.add_argument(
         "--media-sites", type=int, default=12, help="sites with real synthetic media (aiortc)"
     )

@@ -1,4 +1,10 @@
-"""Run the control server: build the runtime and serve the app with uvicorn."""
+"""Run the control server: build the runtime and serve the app with uvicorn.
+
+With TLS settings the certificate is checked before anything else happens (a
+bad file stops the server with a one-line `TlsError`, never a plain-text
+fallback); the app then listens on HTTPS only, and optionally a second listener
+redirects plain HTTP to it.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ from collections.abc import Awaitable, Callable
 import uvicorn
 
 from diemcau.api.app import create_app
+from diemcau.api.https_only import https_only, redirect_app
 from diemcau.config import Settings
 from diemcau.runtime import Runtime, build_runtime
+from diemcau.tls.settings import server_context_for
 
 __all__ = ["serve"]
 
@@ -28,8 +36,9 @@ async def serve(
             to start simulated sites).
         stop: an event that ends the server gracefully when set.
     """
+    tls = server_context_for(settings) is not None  # raises TlsError before any change
     runtime = await build_runtime(settings)
-    app = create_app(runtime)
+    app = https_only(create_app(runtime))
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -37,9 +46,23 @@ async def serve(
         log_level="warning",
         lifespan="on",
         ws_max_size=64 * 1024,
+        ssl_certfile=settings.tls_cert or None,
+        ssl_keyfile=settings.tls_key or None,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
+    redirect: uvicorn.Server | None = None
+    if tls and settings.http_redirect_port:
+        redirect = uvicorn.Server(
+            uvicorn.Config(
+                redirect_app(settings.port),
+                host=settings.host,
+                port=settings.http_redirect_port,
+                log_level="warning",
+                lifespan="off",
+            )
+        )
+        redirect_task = asyncio.create_task(redirect.serve())
     try:
         while not server.started:
             if task.done():
@@ -58,4 +81,7 @@ async def serve(
         if not task.done():
             server.should_exit = True
             await task
+        if redirect is not None:
+            redirect.should_exit = True
+            await redirect_task
         await runtime.db.dispose()

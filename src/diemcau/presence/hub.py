@@ -19,6 +19,7 @@ import asyncio
 import gc
 import inspect
 import logging
+import ssl as ssl_module
 import time
 import uuid
 from collections import deque
@@ -92,6 +93,7 @@ class PresenceConfig:
         port: its port; 0 picks a free one (tests), see `PresenceHub.port`.
         path: the WebSocket path sites connect to.
         public_url: the ``ws://`` URL sites are told (empty: derived from host/port).
+        ssl: a TLS server context; the socket then speaks ``wss://`` only.
         heartbeat_s: how often a site sends ``hb``.
         offline_after_s: silence after which a site is shown offline (issue: ≤ 3 s).
         sweep_s: how often silence is checked (adds to the detection time).
@@ -121,6 +123,7 @@ class PresenceConfig:
     port: int = 8081
     path: str = "/site"
     public_url: str = ""
+    ssl: ssl_module.SSLContext | None = field(default=None, compare=False, hash=False)
     heartbeat_s: float = 1.0
     offline_after_s: float = 2.5
     sweep_s: float = 0.25
@@ -287,7 +290,8 @@ class PresenceHub:
         """The URL site terminals connect to."""
         if self.config.public_url:
             return self.config.public_url
-        return f"ws://{self.config.host}:{self.port}{self.config.path}"
+        scheme = "wss" if self.config.ssl is not None else "ws"
+        return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
 
     async def _every(self, period: float, fn: Callable[[], Awaitable[None]]) -> None:
         while True:

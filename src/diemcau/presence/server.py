@@ -60,11 +60,13 @@ class PresenceServer:
             open_timeout=cfg.hello_timeout_s,
             backlog=4096,
             server_header=None,
+            ssl=cfg.ssl,
         )
         sockets = list(self._server.sockets)
         if sockets:
             self.port = int(sockets[0].getsockname()[1])
-        log.info("site sessions on ws://%s:%s%s", cfg.host, self.port, cfg.path)
+        scheme = "wss" if cfg.ssl is not None else "ws"
+        log.info("site sessions on %s://%s:%s%s", scheme, cfg.host, self.port, cfg.path)
 
     async def stop(self) -> None:
         if self._server is not None:
