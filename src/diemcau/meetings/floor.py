@@ -41,6 +41,8 @@ _SYSTEM = Actor.system()
 
 @dataclass(frozen=True)
 class FloorState:
+    """A meeting's floor as the chair console shows it (speakers, mute flags, queue size)."""
+
     meeting_id: int
     speakers: tuple[SpeakerView, ...]
     muted_all: bool
@@ -90,7 +92,7 @@ class FloorControl:
     # --- listeners --------------------------------------------------------------------
 
     def add_floor_listener(self, callback: FloorListener) -> None:
-        """Subscribe to every floor decision (the media layer switches the program on it)."""
+        """Subscribe to every floor decision, the start and end markers included."""
         self._listeners.append(callback)
 
     async def notify(self, decision: FloorDecision) -> None:
