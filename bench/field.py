@@ -46,7 +46,7 @@ async def _one(env: Any, lan: str) -> dict[str, float]:
 
     from diemcau.lab.browser import FRAMES_JS, STAMP_AGE_JS, chromium_args
     from diemcau.media.orchestrator import feed_id
-    from diemcau.sim.media_bot import JanusTarget, ViewerBot
+    from diemcau.sim.janus_bots import JanusTarget, ViewerBot
 
     dep, srv, orch, mid, token, pw = env
     code, watcher = SITES[lan]
@@ -126,7 +126,7 @@ async def main(runs: int) -> None:
     from diemcau.media.node import NodeRegistry
     from diemcau.media.orchestrator import MediaOrchestrator
     from diemcau.media.runtime import site_refs
-    from diemcau.sim.media_bot import JanusTarget, PublisherBot
+    from diemcau.sim.janus_bots import JanusTarget, PublisherBot
 
     tmp = Path(tempfile.mkdtemp(prefix="diemcau-field-"))
     codes = tuple(c for pair in SITES.values() for c in pair)

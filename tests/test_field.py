@@ -29,7 +29,7 @@ from diemcau.lab.network import Lab
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator, feed_id
 from diemcau.media.runtime import site_refs
-from diemcau.sim.media_bot import JanusTarget, PublisherBot, ViewerBot
+from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 from tests.browser import LiveServer, lab_tls, live_server, shot, wait_for
 
 pytestmark = [
