@@ -131,7 +131,7 @@ async def test_openapi_and_index_page_are_served(env: Env) -> None:
 
 
 async def test_operator_rotates_and_revokes_credentials_and_live_sessions_close(env: Env) -> None:
-    from diemcau.meetings.audit import AuditQuery, query_audit
+    from diemcau.audit import AuditQuery, query_audit
     from tests.presence_support import RawSite
 
     await create_staff(env.runtime.db, "ops", PASSWORD, "operator")

@@ -10,6 +10,11 @@ mapped to the subpackage or top-level module it names, and the edges are checked
 - no two units import each other, directly or around a loop;
 - only the tooling layer reaches modules by name (``importlib.import_module``).
 
+A package's command-line module (``cli.py``, ``*_cli.py``) is an entry point of
+the tooling layer, whatever package it sits in: ``diemcau.cli`` registers it, it
+may use any package below tooling (``accounts/cli.py`` checks the directory is
+loaded), and nothing but another command-line module may import it.
+
 Imports inside functions and under ``TYPE_CHECKING`` count too: they are
 dependencies all the same. A new top-level module or subpackage must be given a
 layer here (and in docs/architecture.md) before it can be used.
@@ -32,7 +37,8 @@ SRC = Path(diemcau.__file__).parent
 # Rank of every top-level unit of the package: a unit imports only lower ranks.
 # Units of equal rank are peers and never import each other, except in the
 # foundation, whose single modules may use each other (no cycle allowed).
-TOOLING = {"cli": 62, "demo": 61, "sim": 60, "lab": 60}
+CLI_RANK = 62
+TOOLING = {"cli": CLI_RANK, "demo": 61, "sim": 60, "lab": 60}
 API = {"api": 50, "web": 50}
 COMPOSITION = {"wiring": 41, "runtime": 40}
 # The deployment inventory describes media nodes; the composition root reads it.
@@ -46,9 +52,11 @@ FOUNDATION = {
         "actors",
         "config",
         "errors",
+        "cliargs",
         "limits",
         "ratelimit",
         "security",
+        "spreadsheet",
         "store",
         "tasks",
         "text",
@@ -85,14 +93,25 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _is_cli(module: str) -> bool:
+    last = module.rsplit(".", 1)[-1]
+    return module.count(".") >= 2 and (last == "cli" or last.endswith("_cli"))
+
+
 def _unit(module: str) -> str | None:
-    """The top-level unit of a ``diemcau...`` module name (None outside the package)."""
+    """The top-level unit of a ``diemcau...`` module name (None outside the package).
+
+    The command-line module of a package below tooling is a unit of its own,
+    ``<package>.cli``.
+    """
     parts = module.split(".")
     if parts[0] != "diemcau":
         return None
     if len(parts) == 1:
         return "__init__"
     name = parts[1]
+    if _is_cli(module) and name not in TOOLING:
+        return f"{name}.cli"
     if (SRC / name).is_dir() or (SRC / f"{name}.py").is_file():
         return name
     return "__init__"  # ``from diemcau import __version__``
@@ -126,7 +145,7 @@ def scan() -> tuple[list[Edge], list[str], list[str]]:
     by_name: list[str] = []
     for path in _modules():
         source = _unit(_module_name(path)) or "__init__"
-        if source not in RANK:
+        if _rank(source) is None:
             unknown.add(source)
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         where = str(path.relative_to(SRC))
@@ -136,24 +155,29 @@ def scan() -> tuple[list[Edge], list[str], list[str]]:
                     target = _unit(module)
                     if target is None or target == source:
                         continue
-                    if target not in RANK:
+                    if _rank(target) is None:
                         unknown.add(target)
                     edges.append(Edge(source, target, f"{where}:{node.lineno}"))
             elif (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "import_module"
-                and source not in TOOLING
+                and _rank(source) not in (*TOOLING.values(), CLI_RANK)
             ):
                 by_name.append(f"{where}:{node.lineno}")
     return edges, sorted(unknown), by_name
 
 
+def _rank(unit: str) -> int | None:
+    return CLI_RANK if unit.endswith(".cli") else RANK.get(unit)
+
+
 def _violation(edge: Edge) -> str | None:
-    source, target = RANK[edge.source], RANK[edge.target]
+    source, target = _rank(edge.source), _rank(edge.target)
+    assert source is not None and target is not None
     if target > source:
         return f"{edge.where}: {edge.source} imports {edge.target}, a layer above it"
-    if target == source and source != FOUNDATION_RANK:
+    if target == source and source not in (FOUNDATION_RANK, CLI_RANK):
         return f"{edge.where}: {edge.source} imports its peer {edge.target}"
     return None
 
@@ -210,7 +234,7 @@ def test_imports_point_down_and_services_do_not_import_each_other(
     scanned: tuple[list[Edge], list[str], list[str]],
 ) -> None:
     edges, unknown, _ = scanned
-    known = [e for e in edges if e.source in RANK and e.target in RANK]
+    known = [e for e in edges if _rank(e.source) is not None and _rank(e.target) is not None]
     found = [
         (e, problem)
         for e in known
@@ -245,6 +269,12 @@ def test_the_checks_catch_what_they_are_for() -> None:
     assert "above" in (_violation(upward) or "")
     assert _violation(down) is None and _violation(base) is None
     assert _violation(backwards) is not None
+    # A command-line module is tooling: it may use the directory; a service may not use it.
+    assert _unit("diemcau.accounts.cli") == "accounts.cli"
+    assert _unit("diemcau.directory.provision_cli") == "directory.cli"
+    assert _unit("diemcau.demo.cli") == "demo"  # already tooling
+    assert _violation(Edge("accounts.cli", "directory", "accounts/cli.py:1")) is None
+    assert _violation(Edge("accounts", "accounts.cli", "accounts/x.py:1")) is not None
     loop = [Edge("a", "b", "a:1"), Edge("b", "c", "b:1"), Edge("c", "a", "c:1")]
     assert _cycles(loop) == [["a", "b", "c"]]
     assert _cycles([Edge("a", "b", "a:1")]) == []

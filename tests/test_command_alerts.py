@@ -29,8 +29,11 @@ class Change:
 
 
 class Meetings:
+    """The part of the meeting service the command center reads: its store's live list."""
+
     def __init__(self) -> None:
         self.live: list[int] = []
+        self.store = self
 
     async def live_ids(self) -> list[int]:
         return list(self.live)

@@ -174,7 +174,7 @@ def wire(
     # Command and media need meetings' state at run time, and meetings drives media:
     # the two questions below are asked of `meetings` (built last) only once running.
     async def live_meeting_ids() -> list[int]:
-        return [m.id for m in await meetings.list_meetings(state="live")]
+        return [m.id for m in await meetings.store.list_meetings(state="live")]
 
     async def live_floors() -> dict[int, list[str]]:
         return await meetings.live_floors()
@@ -192,7 +192,7 @@ def wire(
         settings, sites, floors=live_floors, notifier=presence, alerts=command.alerts
     )
     program_media = ProgramMedia(media_plane)
-    meetings = MeetingService(db, presence, clock=clock, media=lambda: program_media)
+    meetings = MeetingService(db, presence, clock=clock, media=program_media, sites=sites)
     meetings.register()
     command.register()
     credentials = SiteCredentials(

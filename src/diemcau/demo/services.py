@@ -2,8 +2,8 @@
 
 The server's `Runtime` gives its services as typed attributes (``runtime.meetings``,
 ``runtime.media``, ``runtime.command``); the command center takes the one
-`diemcau.actors.Actor` (``accounts.actor_of(principal)`` for the chair,
-``Actor.for_site`` for a site), and meetings still takes the chair's principal.
+`diemcau.actors.Actor` like meetings (``accounts.actor_of(principal)`` for the
+chair, ``Actor.for_site`` for a site).
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ def command_site_actor(site_id: int, code: str) -> Actor:
     return Actor.for_site(site_id, code)
 
 
-def meetings_actor(chair: StaffPrincipal) -> StaffPrincipal:
-    """The chair as the meetings service's actor (it takes the principal until it takes
-    an `Actor`)."""
-    return chair
+def meetings_actor(chair: StaffPrincipal) -> Actor:
+    """The chair as the meetings service's actor."""
+    return actor_of(chair)
