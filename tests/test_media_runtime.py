@@ -16,6 +16,7 @@ from diemcau.api import create_app
 from diemcau.config import Settings
 from diemcau.directory import service
 from diemcau.directory.records import UnitRecord
+from diemcau.runtime import Runtime
 from diemcau.wiring import build_runtime
 from tests.presence_support import RawSite
 
@@ -53,17 +54,23 @@ async def _wait(predicate: object, timeout: float) -> float:
     raise AssertionError("condition not met in time")
 
 
+def _settings(tmp_path: Path, *, relays: int) -> Settings:
+    """A server on a SQLite file under `tmp_path`, with `relays` local relays (0: no media)."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
+    return Settings(data_dir=tmp_path, database_url=db, media_relays=relays, port=0)
+
+
+async def _runtime(settings: Settings) -> Runtime:
+    """The runtime over a store holding the two-province test tree (not started)."""
+    runtime = await build_runtime(settings)
+    await service.load_units(runtime.db, TREE, dataset="test")
+    return runtime
+
+
 async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
     tmp_path: Path,
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
-        media_relays=2,
-        port=0,
-    )
-    runtime = await build_runtime(settings)
-    await service.load_units(runtime.db, TREE, dataset="test")
+    runtime = await _runtime(_settings(tmp_path, relays=2))
     await runtime.start()
     pids: list[int] = []
     try:
@@ -142,8 +149,7 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
 
 
 async def test_no_media_plane_unless_configured(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
-    runtime = await build_runtime(settings)
+    runtime = await build_runtime(_settings(tmp_path, relays=0))
     try:
         await runtime.start()
         assert runtime.media is None and runtime.media_plane.plane is None
@@ -155,14 +161,8 @@ async def test_a_live_floor_is_restored_into_the_media_plane_after_a_restart(
     tmp_path: Path,
 ) -> None:
     """The program and its speaker come back from the store, declared once by the wiring."""
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
-        media_relays=1,
-        port=0,
-    )
-    runtime = await build_runtime(settings)
-    await service.load_units(runtime.db, TREE, dataset="test")
+    settings = _settings(tmp_path, relays=1)
+    runtime = await _runtime(settings)
     await create_staff(runtime.db, "chair", "chair-password", "chair")
     join_code = await rotate_site(runtime.db, runtime.key, "26740")
     await runtime.start()

@@ -66,13 +66,7 @@ class _Notifier:
     sent: list[tuple[list[int], str, dict[str, Any], bool]] = field(default_factory=list)
 
     async def send(
-        self,
-        site_ids: Collection[int],
-        kind: str,
-        body: Mapping[str, Any],
-        *,
-        msg_id: str | None = None,
-        durable: bool = True,
+        self, site_ids: Collection[int], kind: str, body: Mapping[str, Any], *, durable: bool
     ) -> None:
         self.sent.append((sorted(site_ids), kind, dict(body), durable))
 

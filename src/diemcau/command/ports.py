@@ -56,13 +56,7 @@ class SiteDelivery(StaffEvents, Protocol):
     """Lossless per-site delivery (directives) and the staff stream."""
 
     async def send(
-        self,
-        site_ids: Collection[int],
-        kind: str,
-        body: Mapping[str, Any],
-        *,
-        msg_id: str | None = None,
-        durable: bool = True,
+        self, site_ids: Collection[int], kind: str, body: Mapping[str, Any], *, msg_id: str
     ) -> None: ...
 
 

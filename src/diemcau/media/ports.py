@@ -31,13 +31,7 @@ class SiteNotifier(Protocol):
     """Tells sites something live (the presence hub's ``send``)."""
 
     async def send(
-        self,
-        site_ids: Collection[int],
-        kind: str,
-        body: Mapping[str, Any],
-        *,
-        msg_id: str | None = None,
-        durable: bool = True,
+        self, site_ids: Collection[int], kind: str, body: Mapping[str, Any], *, durable: bool
     ) -> None: ...
 
 
