@@ -289,6 +289,39 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", _DIR + "/remind", "staff", officer="refused", body={}),
     Route("POST", _DIR + "/escalate", "staff", officer="refused", body={}),
     Route("GET", "/api/command/inbox", "site", site="scoped"),
+    # command: the directives page
+    Route(
+        "POST",
+        "/api/command/files",
+        "staff",
+        url="/api/command/files?name=note.txt",
+        raw=b"site_code\n",
+    ),
+    # Public: the signed link is the permission (a wrong signature is a missing file).
+    Route("GET", "/api/command/files/{file_id}", "public", url="/api/command/files/1?sig=x"),
+    Route(
+        "POST",
+        "/api/command/directives/preview",
+        "staff",
+        officer="refused",
+        body={"target": {"provinces": ["01"]}},
+    ),
+    Route(
+        "POST",
+        "/api/command/directives/compose",
+        "staff",
+        officer="refused",
+        body={"directive": {"title": "t", "body": "b", "target": {"provinces": ["01"]}}},
+    ),
+    Route("GET", "/api/command/directive-table", "staff", officer="scoped"),
+    Route("GET", _DIR + "/provinces", "staff", officer="refused"),
+    Route(
+        "GET",
+        _DIR + "/sites",
+        "staff",
+        url=_DIR + "/sites?province_id={hn_province}",
+        officer="refused",
+    ),
     Route("POST", _DIR + "/ack", "site", site="refused"),
     Route("POST", _DIR + "/complete", "site", site="refused", body={"note": "xong"}),
     Route(
@@ -304,6 +337,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/join", "public"),
     Route("GET", "/chair", "public"),
     Route("GET", "/dashboard", "public"),
+    Route("GET", "/directives", "public"),
     Route("GET", "/api/web/config", "public"),
     Route("GET", "/api/web/geo", "staff", officer="scoped"),
     Route("GET", "/api/web/states", "staff", officer="scoped"),

@@ -19,6 +19,7 @@ from diemcau import __version__
 from diemcau.api import (
     auth_routes,
     command_routes,
+    directive_routes,
     directory_routes,
     media_routes,
     meetings_routes,
@@ -40,6 +41,7 @@ ROUTERS = (
     presence_routes,
     meetings_routes,
     command_routes,
+    directive_routes,
     media_routes,
     web_routes,
 )

@@ -40,6 +40,7 @@ PAGES = {
     "/join": "site.html",
     "/chair": "chair.html",
     "/dashboard": "dashboard.html",
+    "/directives": "directives.html",
 }
 
 # Pages change with the package; a browser must not keep a stale copy across an

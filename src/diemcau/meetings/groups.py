@@ -20,7 +20,15 @@ from diemcau.meetings.models import SiteGroup
 from diemcau.store import Database
 from diemcau.text import nfc
 
-__all__ = ["GroupView", "create_group", "delete_group", "get_group", "list_groups", "update_group"]
+__all__ = [
+    "GroupView",
+    "create_group",
+    "delete_group",
+    "get_group",
+    "group_site_ids",
+    "list_groups",
+    "update_group",
+]
 
 
 @dataclass(frozen=True)
@@ -145,3 +153,10 @@ async def list_groups(db: Database) -> list[GroupView]:
     async with db.session() as s:
         rows = (await s.scalars(select(SiteGroup).order_by(func.lower(SiteGroup.name)))).all()
     return [await _view(db, r) for r in rows]
+
+
+async def group_site_ids(db: Database, group_id: int) -> list[int]:
+    """The sites a saved group reaches now (a directive aimed at the group goes to them)."""
+    group = await get_group(db, group_id)
+    async with db.session() as s:
+        return sorted(await resolve_sites(s, group.spec))
