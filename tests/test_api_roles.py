@@ -315,6 +315,35 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/api/command/directive-table", "staff", officer="scoped"),
     Route("GET", _DIR + "/provinces", "staff", officer="refused"),
+    # command: the situation-reports page
+    Route(
+        "GET",
+        "/api/command/completeness",
+        "staff",
+        url="/api/command/completeness?schema=covid19",
+        officer="scoped",
+    ),
+    Route(
+        "GET",
+        "/api/command/completeness/sites",
+        "staff",
+        url="/api/command/completeness/sites?schema=covid19&state=all&province_id={hn_province}",
+        officer="refused",
+    ),
+    Route(
+        "GET",
+        "/api/command/completeness/trend",
+        "staff",
+        url="/api/command/completeness/trend?schema=covid19",
+        officer="scoped",
+    ),
+    Route(
+        "GET",
+        "/api/command/reports/{report_id}/revisions",
+        "any",
+        officer="refused",
+        site="refused",
+    ),
     Route(
         "GET",
         _DIR + "/sites",
@@ -338,6 +367,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/chair", "public"),
     Route("GET", "/dashboard", "public"),
     Route("GET", "/directives", "public"),
+    Route("GET", "/reports", "public"),
     Route("GET", "/api/web/config", "public"),
     Route("GET", "/api/web/geo", "staff", officer="scoped"),
     Route("GET", "/api/web/states", "staff", officer="scoped"),

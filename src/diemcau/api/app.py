@@ -23,6 +23,7 @@ from diemcau.api import (
     directory_routes,
     media_routes,
     meetings_routes,
+    report_routes,
     web_routes,
 )
 from diemcau.api.throttle import LoginThrottle
@@ -42,6 +43,7 @@ ROUTERS = (
     meetings_routes,
     command_routes,
     directive_routes,
+    report_routes,
     media_routes,
     web_routes,
 )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from diemcau.accounts.service import SitePrincipal, StaffPrincipal
 from diemcau.actors import Actor
 from diemcau.command.audience import Audience
+from diemcau.command.completeness import Completeness
 from diemcau.command.files import DirectiveFiles
 from diemcau.command.runtime import CommandCenter
 from diemcau.command.tracking import DirectiveBoard
@@ -51,6 +52,7 @@ class PageServices:
     files: DirectiveFiles
     audience: Audience
     board: DirectiveBoard
+    completeness: Completeness
 
 
 def _sites(runtime: Runtime) -> SiteDirectory:
@@ -79,6 +81,7 @@ def page_services(runtime: Runtime) -> PageServices:
         files=DirectiveFiles(runtime.db, runtime.key, runtime.clock),
         audience=Audience(runtime.db, sites, members),
         board=DirectiveBoard(runtime.db, cc.directives, sites),
+        completeness=Completeness(runtime.db, cc.reports, cc.aggregator, sites),
     )
     runtime.services["pages"] = built
     return built

@@ -41,6 +41,7 @@ PAGES = {
     "/chair": "chair.html",
     "/dashboard": "dashboard.html",
     "/directives": "directives.html",
+    "/reports": "reports.html",
 }
 
 # Pages change with the package; a browser must not keep a stale copy across an
