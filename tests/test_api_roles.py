@@ -344,6 +344,21 @@ ROUTES: tuple[Route, ...] = (
         officer="refused",
         site="refused",
     ),
+    # command: the charts page
+    Route(
+        "GET",
+        "/api/command/series-table",
+        "staff",
+        url="/api/command/series-table?schema=covid19&indicator=new_cases&site_code=00004",
+        officer="refused",
+    ),
+    Route(
+        "GET",
+        "/api/command/rankings",
+        "staff",
+        url="/api/command/rankings?schema=covid19&indicator=new_cases&level=commune",
+        officer="scoped",
+    ),
     Route(
         "GET",
         _DIR + "/sites",
@@ -368,6 +383,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/dashboard", "public"),
     Route("GET", "/directives", "public"),
     Route("GET", "/reports", "public"),
+    Route("GET", "/charts", "public"),
     Route("GET", "/api/web/config", "public"),
     Route("GET", "/api/web/geo", "staff", officer="scoped"),
     Route("GET", "/api/web/states", "staff", officer="scoped"),

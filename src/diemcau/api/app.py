@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from diemcau import __version__
 from diemcau.api import (
     auth_routes,
+    chart_routes,
     command_routes,
     directive_routes,
     directory_routes,
@@ -44,6 +45,7 @@ ROUTERS = (
     command_routes,
     directive_routes,
     report_routes,
+    chart_routes,
     media_routes,
     web_routes,
 )

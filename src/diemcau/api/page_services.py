@@ -19,7 +19,9 @@ from diemcau.actors import Actor
 from diemcau.command.audience import Audience
 from diemcau.command.completeness import Completeness
 from diemcau.command.files import DirectiveFiles
+from diemcau.command.rankings import Rankings
 from diemcau.command.runtime import CommandCenter
+from diemcau.command.series_tables import SeriesTables
 from diemcau.command.tracking import DirectiveBoard
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import NotFound
@@ -53,6 +55,8 @@ class PageServices:
     audience: Audience
     board: DirectiveBoard
     completeness: Completeness
+    rankings: Rankings
+    series: SeriesTables
 
 
 def _sites(runtime: Runtime) -> SiteDirectory:
@@ -82,6 +86,8 @@ def page_services(runtime: Runtime) -> PageServices:
         audience=Audience(runtime.db, sites, members),
         board=DirectiveBoard(runtime.db, cc.directives, sites),
         completeness=Completeness(runtime.db, cc.reports, cc.aggregator, sites),
+        rankings=Rankings(runtime.db, cc.schemas, cc.aggregator, sites),
+        series=SeriesTables(cc.aggregator, cc.reports),
     )
     runtime.services["pages"] = built
     return built

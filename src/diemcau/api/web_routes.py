@@ -42,6 +42,7 @@ PAGES = {
     "/dashboard": "dashboard.html",
     "/directives": "directives.html",
     "/reports": "reports.html",
+    "/charts": "charts.html",
 }
 
 # Pages change with the package; a browser must not keep a stale copy across an

@@ -133,6 +133,18 @@ const I18N = {
     col_report_period: "Kỳ", col_submitted_at: "Nộp lúc", col_updated_at: "Cập nhật", col_revision: "Lần sửa",
     col_report_id: "Số báo cáo", col_changed_at: "Thời điểm", col_changed_by: "Người thay đổi", col_source: "Nguồn",
     col_changes: "Thay đổi", col_note: "Ghi chú", col_values: "Giá trị sau thay đổi",
+    // charts page
+    chr_title: "Biểu đồ và bản đồ", chr_indicator: "Chỉ tiêu", chr_option: "Mức", chr_period: "Kỳ (bản đồ, xếp hạng)",
+    chr_series: "Diễn biến theo thời gian", chr_where: "Phạm vi", chr_commune: "Xã/phường", chr_from: "Từ",
+    chr_to: "đến", chr_chart_help: "Chọn biểu đồ rồi dùng phím ←/→ để đọc từng kỳ.", chr_data: "Bảng số liệu",
+    chr_map: "Bản đồ theo chỉ tiêu", chr_mode: "Hiển thị", chr_points: "Từng xã/phường (màu theo giá trị)",
+    chr_bubbles: "Bong bóng theo tỉnh/thành",
+    chr_map_help: "Kéo, cuộn hoặc +/− để xem; Enter hoặc bấm vào một điểm để vẽ diễn biến của xã đó.",
+    chr_rankings: "Xếp hạng kỳ", chr_top_prov: "Tỉnh/thành cao nhất", chr_rise_prov: "Tỉnh/thành tăng nhanh",
+    chr_top_comm: "Xã/phường cao nhất", chr_rise_comm: "Xã/phường tăng nhanh", chr_nation: "Cả nước",
+    chr_my_province: "Cả tỉnh", chr_one_commune: "Một xã/phường…",
+    chr_pick_commune: "Chọn một xã/phường (gõ tên hoặc bấm trên bản đồ)", chr_value: "Giá trị", chr_change: "Tăng",
+    chr_no_rise: "Không nơi nào tăng", chr_no_value: "Chưa có số liệu", chr_bubble_leg: "Tổng của tỉnh/thành",
   },
   en: {
     title: "Site directory", login: "Staff login", username: "Username", password: "Password",
@@ -258,6 +270,19 @@ const I18N = {
     col_submitted_at: "Filed", col_updated_at: "Updated", col_revision: "Revision", col_report_id: "Report no.",
     col_changed_at: "When", col_changed_by: "Changed by", col_source: "Source", col_changes: "Changes",
     col_note: "Note", col_values: "Values after",
+    // charts page
+    chr_title: "Charts and maps", chr_indicator: "Indicator", chr_option: "Level",
+    chr_period: "Period (map, rankings)", chr_series: "Over time", chr_where: "Area", chr_commune: "Commune",
+    chr_from: "From", chr_to: "to", chr_chart_help: "Focus the chart and use ←/→ to read each period.",
+    chr_data: "Data table", chr_map: "Map by indicator", chr_mode: "Show",
+    chr_points: "Each commune (colour by value)", chr_bubbles: "Bubbles by province",
+    chr_map_help: "Drag, wheel or +/− to look around; Enter or a click on a point charts that commune.",
+    chr_rankings: "Rankings for the period", chr_top_prov: "Highest provinces",
+    chr_rise_prov: "Fastest rising provinces", chr_top_comm: "Highest communes",
+    chr_rise_comm: "Fastest rising communes", chr_nation: "Whole country", chr_my_province: "Whole province",
+    chr_one_commune: "One commune…", chr_pick_commune: "Choose a commune (type its name or click it on the map)",
+    chr_value: "Value", chr_change: "Rise", chr_no_rise: "Nothing is rising", chr_no_value: "No data yet",
+    chr_bubble_leg: "Province total",
   },
 };
 let LANG = localStorage.getItem("diemcau.lang") || "vi";
