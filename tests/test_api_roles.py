@@ -376,6 +376,13 @@ ROUTES: tuple[Route, ...] = (
         officer="refused",
     ),
     Route("POST", "/api/command/alerts/{alert_id}/ack", "staff", officer="refused"),
+    Route(
+        "GET",
+        "/api/command/alert-table",
+        "staff",
+        url="/api/command/alert-table?state=all&province_id={hn_province}",
+        officer="refused",
+    ),
     # web pages and their data
     Route("GET", "/site", "public"),
     Route("GET", "/join", "public"),
@@ -384,6 +391,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/directives", "public"),
     Route("GET", "/reports", "public"),
     Route("GET", "/charts", "public"),
+    Route("GET", "/alerts", "public"),
     Route("GET", "/api/web/config", "public"),
     Route("GET", "/api/web/geo", "staff", officer="scoped"),
     Route("GET", "/api/web/states", "staff", officer="scoped"),

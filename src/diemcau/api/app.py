@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from diemcau import __version__
 from diemcau.api import (
+    alert_routes,
     auth_routes,
     chart_routes,
     command_routes,
@@ -46,6 +47,7 @@ ROUTERS = (
     directive_routes,
     report_routes,
     chart_routes,
+    alert_routes,
     media_routes,
     web_routes,
 )

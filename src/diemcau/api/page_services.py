@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from diemcau.accounts.service import SitePrincipal, StaffPrincipal
 from diemcau.actors import Actor
+from diemcau.command.alert_board import AlertBoard
 from diemcau.command.audience import Audience
 from diemcau.command.completeness import Completeness
 from diemcau.command.files import DirectiveFiles
@@ -57,6 +58,7 @@ class PageServices:
     completeness: Completeness
     rankings: Rankings
     series: SeriesTables
+    alerts: AlertBoard
 
 
 def _sites(runtime: Runtime) -> SiteDirectory:
@@ -88,6 +90,7 @@ def page_services(runtime: Runtime) -> PageServices:
         completeness=Completeness(runtime.db, cc.reports, cc.aggregator, sites),
         rankings=Rankings(runtime.db, cc.schemas, cc.aggregator, sites),
         series=SeriesTables(cc.aggregator, cc.reports),
+        alerts=AlertBoard(runtime.db, cc.alerts, sites),
     )
     runtime.services["pages"] = built
     return built

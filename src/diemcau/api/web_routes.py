@@ -43,6 +43,7 @@ PAGES = {
     "/directives": "directives.html",
     "/reports": "reports.html",
     "/charts": "charts.html",
+    "/alerts": "alerts.html",
 }
 
 # Pages change with the package; a browser must not keep a stale copy across an

@@ -192,7 +192,7 @@
       (tg.sites || []).length ? t("dirv_n_sites", { n: Pages.num(tg.sites.length) }) : ""].filter(Boolean).join(" · ");
     $("track-meta").replaceChildren(
       ...Pages.kv(t("col_id"), String(d.id)), ...Pages.kv(t("col_issued_at"), Pages.dt(d.issued_at)),
-      ...Pages.kv(t("col_issued_by"), d.issued_by), ...Pages.kv(t("col_deadline"), d.deadline ? Pages.dt(d.deadline) : "–"),
+      ...Pages.kv(t("col_issued_by"), Pages.who(d.issued_by)), ...Pages.kv(t("col_deadline"), d.deadline ? Pages.dt(d.deadline) : "–"),
       ...Pages.kv(t("dirv_target"), aim || "–"), ...Pages.kv(t("dirv_reminders"), String(d.reminders)));
     $("track-body").textContent = d.body;
     $("track-files").replaceChildren(...(d.attachments || []).map((a) => el("li", {}, el("a", { href: a.url, target: "_blank", rel: "noopener" }, a.name), a.size ? el("span", { class: "muted" }, " (" + Math.max(1, Math.round(a.size / 1024)) + " KB)") : null)));

@@ -20,6 +20,8 @@ const Pages = (() => {
     const [y, m, d] = String(value).split("-").map(Number);
     return new Date(Date.UTC(y, m - 1, d)).toLocaleDateString(locale(), { timeZone: "UTC", year: "numeric", month: "2-digit", day: "2-digit" });
   }
+  /** "staff:lan" / "site:00004" as a person reads it: the name. */
+  function who(label) { return String(label || "").replace(/^(staff|site):/, ""); }
   function rate(x) { return x === null || x === undefined ? "–" : Math.round(Number(x) * 100) + "%"; }
   function num(x) { return x === null || x === undefined || x === "" ? "–" : Number(x).toLocaleString(locale(), { maximumFractionDigits: 2 }); }
 
@@ -94,8 +96,8 @@ const Pages = (() => {
   function exportBar(pathOf, label) {
     const go = (fmt) => async () => { try { await download(pathOf(fmt)); } catch (e) { DC.toast(e.message, "bad"); } };
     return el("span", { class: "exports", role: "group", "aria-label": label || t("export") },
-      el("button", { type: "button", class: "secondary small", onclick: go("csv"), dataset: { export: "csv" } }, t("export_csv")),
-      el("button", { type: "button", class: "secondary small", onclick: go("xlsx"), dataset: { export: "xlsx" } }, t("export_xlsx")));
+      el("button", { type: "button", class: "secondary small", onclick: go("csv"), "data-i18n": "export_csv", dataset: { export: "csv" } }, t("export_csv")),
+      el("button", { type: "button", class: "secondary small", onclick: go("xlsx"), "data-i18n": "export_xlsx", dataset: { export: "xlsx" } }, t("export_xlsx")));
   }
 
   /** Append `params` (skipping empty values) to `path`. */
@@ -195,5 +197,5 @@ const Pages = (() => {
     DC.requireStaff(async (me) => { byRole(me); await onReady(me); }).catch((e) => DC.toast(e.message, "bad"));
   }
 
-  return { errText, dt, day, rate, num, bar, table, download, exportBar, url, StaffEvents, liveStatus, byRole, provinces, kv, throttle, start };
+  return { errText, who, dt, day, rate, num, bar, table, download, exportBar, url, StaffEvents, liveStatus, byRole, provinces, kv, throttle, start };
 })();
