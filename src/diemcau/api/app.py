@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from diemcau import __version__
 from diemcau.api import (
+    admin_routes,
     alert_routes,
     auth_routes,
     chart_routes,
@@ -48,6 +49,7 @@ ROUTERS = (
     report_routes,
     chart_routes,
     alert_routes,
+    admin_routes,
     media_routes,
     web_routes,
 )

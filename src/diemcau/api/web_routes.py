@@ -44,6 +44,7 @@ PAGES = {
     "/reports": "reports.html",
     "/charts": "charts.html",
     "/alerts": "alerts.html",
+    "/admin": "admin.html",
 }
 
 # Pages change with the package; a browser must not keep a stale copy across an

@@ -58,7 +58,7 @@ const Pages = (() => {
     }
     const numeric = (k) => data.rows.some((r) => typeof get(r, k) === "number");
     const head = el("tr", {}, cols.map((k) => {
-      const label = (o.label && o.label[k]) || t("col_" + k);
+      const label = o.label && k in o.label ? o.label[k] : t("col_" + k);
       const on = sort && sort.key === k;
       return el("th", { scope: "col", class: numeric(k) ? "num" : "", "aria-sort": on ? (sort.dir > 0 ? "ascending" : "descending") : null },
         k in idx ? el("button", { type: "button", class: "sort", onclick: () => { box._sort = { key: k, dir: on ? -sort.dir : 1 }; table(box, data, o); } }, label, on ? (sort.dir > 0 ? " ▲" : " ▼") : "") : label);
