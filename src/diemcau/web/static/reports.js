@@ -60,13 +60,13 @@
       },
     });
     $("prov-export").replaceChildren(Pages.exportBar((fmt) => Pages.url("/api/command/completeness", { ...q, format: fmt }), t("rep_by_province")));
-    if (data.rows.length === 1 && S.province === null) {
-      const r = data.rows[0];
-      drill(r[data.keys.indexOf("province_id")], r[data.keys.indexOf("province_name")]);
-    } else if (S.province !== null) {
-      const r = data.rows.find((x) => x[data.keys.indexOf("province_id")] === S.province);
-      if (r) drill(S.province, r[data.keys.indexOf("province_name")]); else { S.province = null; $("drill").hidden = true; }
-    }
+    // The province in the address if it is listed (never one outside the caller's
+    // reach: the server lists only those), else the only one an officer has.
+    const pidAt = data.keys.indexOf("province_id"), nameAt = data.keys.indexOf("province_name");
+    let open = S.province !== null ? data.rows.find((x) => x[pidAt] === S.province) : undefined;
+    if (!open && data.rows.length === 1) open = data.rows[0];
+    if (open) drill(open[pidAt], open[nameAt]);
+    else { S.province = null; $("drill").hidden = true; writeHash(); }
     loadTrend();
   }
 
