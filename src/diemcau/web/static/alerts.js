@@ -112,9 +112,9 @@
     $("ack-form").addEventListener("submit", ack);
     document.addEventListener("langchange", () => { $("scope").textContent = me.province_id ? t("scope_prov") : t("scope_nation"); fillSelects(); load(); });
     const events = new Pages.StaffEvents((kind) => { if (/^alert\./.test(kind)) refresh(); }, Pages.liveStatus);
-    events.start();
     document.addEventListener("langchange", () => Pages.liveStatus(events.mode));
     setInterval(refresh, 30000);
-    load();
+    await load();
+    events.start();
   });
 })();

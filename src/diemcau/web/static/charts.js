@@ -150,6 +150,7 @@
     S.bubbles = null;
     if ($("mode").value === "bubbles") await loadBubbles(r.period);
     drawLegend(r);
+    S.drawsAtValues = S.map.drawCount; // the next draw shows these values (tests, bench)
     S.map.request();
     $("map").dataset.period = r.period;
     $("map").dataset.sites = String(r.sites.length);
@@ -257,7 +258,7 @@
 
   // --- wiring -------------------------------------------------------------------------------
 
-  function all() { loadSeries(); loadMap().then(loadRankings); }
+  function all() { return Promise.all([loadSeries(), loadMap().then(loadRankings)]); }
   const refresh = Pages.throttle(() => all(), 5000);
 
   Pages.start("chr_title", async (me) => {
@@ -290,8 +291,8 @@
       fillSchemas(); fillIndicators(); fillWhere(); all();
     });
     const events = new Pages.StaffEvents((kind) => { if (kind === "report.filed") refresh(); }, Pages.liveStatus);
-    events.start();
     document.addEventListener("langchange", () => Pages.liveStatus(events.mode));
-    all();
+    await all();
+    events.start(); // after the first draw: its snapshot is not needed to be interactive
   });
 })();

@@ -312,9 +312,9 @@
     document.addEventListener("langchange", () => { $("scope").textContent = me.province_id ? t("scope_prov") : t("scope_nation"); route(); });
     await loadTargets();
     const events = new Pages.StaffEvents(onEvent, Pages.liveStatus);
-    events.start();
     document.addEventListener("langchange", () => Pages.liveStatus(events.mode));
     setInterval(() => { if (S.id) refreshTrack(); else refreshList(); }, 15000);
     route();
+    events.start();
   });
 })();

@@ -143,7 +143,7 @@
     S.schema = schemaOf(schemaKey);
     $("schema").value = S.schema.key;
     S.period = period || "";
-    load();
+    return load();
   }
 
   const refresh = Pages.throttle(() => { load(); if (S.province !== null && !$("drill").hidden) loadDrill(); }, 2000);
@@ -167,9 +167,9 @@
     $("hist-close").addEventListener("click", () => { $("history").hidden = true; });
     document.addEventListener("langchange", () => { fill(); $("schema").value = S.schema.key; $("scope").textContent = me.province_id ? t("scope_prov") : t("scope_nation"); load(); });
     const events = new Pages.StaffEvents((kind) => { if (kind === "report.filed") refresh(); }, Pages.liveStatus);
-    events.start();
     document.addEventListener("langchange", () => Pages.liveStatus(events.mode));
     setInterval(refresh, 30000);
-    pick(h.schema || S.schemas[0].key, h.period || "");
+    await pick(h.schema || S.schemas[0].key, h.period || "");
+    events.start(); // after the first draw: its snapshot is not needed to be interactive
   });
 })();
