@@ -16,7 +16,8 @@ for pkg in janus python3-venv iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_debs+=("$pkg")
 done
 if [ "$dev" = 1 ]; then
-  for pkg in chromium postgresql janus-tools fonts-dejavu-core; do
+  # coturn (TURN) and nftables (the lab's NAT and firewall routers) for the field tests.
+  for pkg in chromium postgresql janus-tools fonts-dejavu-core coturn nftables; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_debs+=("$pkg")
   done
 fi
@@ -24,6 +25,14 @@ if [ ${#need_debs[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${need_debs[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_debs[@]}" >/dev/null
+fi
+
+# diemcau starts its own Janus and coturn processes with generated configs; the
+# packages' system services (well-known ports, default secrets) stay off.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  for svc in janus coturn; do
+    if systemctl is-enabled "$svc" >/dev/null 2>&1; then $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
+  done
 fi
 
 PY=${PYTHON:-python3}

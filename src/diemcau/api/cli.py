@@ -20,6 +20,18 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8080, help="HTTP port (default: 8080)")
     p.add_argument("--public-url", default="", help="base URL for join links")
     p.add_argument(
+        "--tls-cert",
+        default=None,
+        help="PEM certificate (chain) for HTTPS and wss:// (default: $DIEMCAU_TLS_CERT)",
+    )
+    p.add_argument("--tls-key", default=None, help="its key (default: $DIEMCAU_TLS_KEY)")
+    p.add_argument(
+        "--http-redirect-port",
+        type=int,
+        default=None,
+        help="with TLS, redirect plain HTTP on this port to HTTPS (e.g. 80)",
+    )
+    p.add_argument(
         "--media-relays",
         type=int,
         default=0,
@@ -36,6 +48,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "public_url": args.public_url,
         "media_relays": getattr(args, "media_relays", 0),
     }
+    for name in ("tls_cert", "tls_key", "http_redirect_port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            kwargs[name] = value
     if args.data:
         kwargs["data_dir"] = Path(args.data)
     return Settings(**kwargs)
@@ -43,10 +59,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def _serve(args: argparse.Namespace) -> int:
     from diemcau.api.server import serve
+    from diemcau.tls import TlsError
 
     settings = settings_from_args(args)
     print(f"diemcau: serving on {settings.resolved_public_url()}", file=sys.stderr)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except TlsError as exc:
+        print(f"diemcau: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
