@@ -180,6 +180,15 @@ async def test_site_credentials_and_sheet(env: ApiEnv) -> None:
     ).status_code == 403
     r = await c.get("/api/admin/sites?state=lost", headers=admin)
     assert r.status_code == 422
+    # Saved groups as a table, exported for any staff member (as /api/site-groups).
+    r = await c.post(
+        "/api/site-groups", json={"name": "=Vùng lũ", "invite": {"units": ["01"]}}, headers=ops
+    )
+    assert r.status_code == 201, r.text
+    r = await c.get("/api/admin/site-groups?format=csv", headers=hn)
+    lines = r.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "id,name,description,site_count,updated_at"
+    assert ",'=Vùng lũ,,3," in lines[1]
 
 
 async def test_schemas_added_from_json_are_checked_by_field_and_kept(
@@ -217,6 +226,12 @@ async def test_schemas_added_from_json_are_checked_by_field_and_kept(
         ).status_code == 409
         keys = [s["key"] for s in (await c.get("/api/command/schemas", headers=admin)).json()]
         assert keys == ["covid19", "disaster", "flood"]
+        # Its indicators as a table, exported; an unknown schema is refused.
+        r = await c.get("/api/admin/schemas/flood?format=csv", headers=await env.login("hn"))
+        lines = r.content.decode("utf-8-sig").splitlines()
+        assert lines[0].startswith("key,label_vi,label_en,type,required")
+        assert lines[2].startswith("level,Mức nước,Water level,choice,0") and "high=Cao" in lines[2]
+        assert (await c.get("/api/admin/schemas/nope", headers=admin)).status_code == 404
         ba_dinh = await env.site("00004")
         r = await c.post(
             "/api/command/reports",

@@ -417,6 +417,8 @@ ROUTES: tuple[Route, ...] = (
         officer="refused",
     ),
     Route("POST", "/api/admin/schemas", "staff", officer="role", body={"key": "x"}),
+    Route("GET", "/api/admin/schemas/{key}", "staff", url="/api/admin/schemas/covid19"),
+    Route("GET", "/api/admin/site-groups", "staff"),
     # web pages and their data
     Route("GET", "/site", "public"),
     Route("GET", "/join", "public"),

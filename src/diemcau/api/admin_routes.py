@@ -28,8 +28,10 @@ from diemcau.api.page_services import actor_of, page_services
 from diemcau.api.tables import Format, table_response
 from diemcau.command.exports import Table
 from diemcau.command.schema_store import MAX_SCHEMA_BYTES, SchemaRefused
+from diemcau.command.schema_tables import indicators_table
 from diemcau.directory import service as directory
 from diemcau.errors import Invalid
+from diemcau.meetings import groups as site_groups
 from diemcau.meetings.audit import record_audit
 from diemcau.runtime import Runtime
 
@@ -39,6 +41,7 @@ router = APIRouter(prefix="/api/admin")
 
 _admin = require_staff("admin")
 _credentials = require_staff("admin", "operator", "province_officer")
+_staff = require_staff()
 _T: list[str | Enum] = ["administration"]
 
 
@@ -292,3 +295,31 @@ async def schema_add(
         )
     await _audit(runtime, who, "schema.add", schema.key, {"indicators": len(schema.indicators)})
     return JSONResponse(schema.public(), status_code=201)
+
+
+@router.get("/schemas/{key}", tags=_T, summary="A schema's indicators as a table (JSON, CSV, XLSX)")
+async def schema_table(
+    key: str,
+    fmt: Format = Query("json", alias="format"),
+    runtime: Runtime = Depends(get_runtime),
+    _who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    schema = page_services(runtime).center.schemas.get(key)
+    return table_response(indicators_table(schema), fmt, f"mau-{schema.key}")
+
+
+# --- saved site groups -------------------------------------------------------------------
+
+
+@router.get("/site-groups", tags=_T, summary="Saved site groups as a table (JSON, CSV, XLSX)")
+async def group_table(
+    fmt: Format = Query("json", alias="format"),
+    runtime: Runtime = Depends(get_runtime),
+    _who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    """The same groups as ``GET /api/site-groups`` (every staff member sees them)."""
+    cols = ["id", "name", "description", "site_count", "updated_at"]
+    table = Table(cols, ["Số", "Tên nhóm", "Mô tả", "Số điểm cầu", "Cập nhật lúc"])
+    for g in await site_groups.list_groups(runtime.db):
+        table.rows.append([g.id, g.name, g.description, g.site_count, _iso(g.updated_at)])
+    return table_response(table, fmt, "nhom-diem-cau")

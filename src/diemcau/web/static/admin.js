@@ -191,8 +191,12 @@
   // --- saved groups -------------------------------------------------------------------------
 
   async function loadGroups() {
-    try { S.groups = await DC.api("/api/site-groups"); } catch (e) { DC.toast(Pages.errText(e), "bad"); return; }
-    const data = { keys: ["id", "name", "description", "site_count", "updated_at"], rows: S.groups.map((g) => [g.id, g.name, g.description, g.site_count, g.updated_at]) };
+    let data;
+    try {
+      S.groups = await DC.api("/api/site-groups"); // the rules, for editing
+      data = await DC.api("/api/admin/site-groups"); // the table, as exported
+    } catch (e) { DC.toast(Pages.errText(e), "bad"); return; }
+    $("groups-export").replaceChildren(Pages.exportBar((f) => "/api/admin/site-groups?format=" + f, t("adm_groups")));
     Pages.table($("groups-table"), data, {
       columns: ["name", "description", "site_count", "updated_at", "actions"],
       caption: t("adm_groups"),
@@ -282,7 +286,10 @@
       Pages.table(box, data, { label: { key: t("adm_key"), label: t("adm_label"), type: t("adm_type"), required: t("adm_required"), bounds: t("adm_bounds") } });
       return el("details", { class: "schema panel", dataset: { schema: s.key } },
         el("summary", {}, label(s), " ", el("span", { class: "muted" }, `(${s.key} · ${t("adm_period_" + s.period)} · ${t("adm_n_ind", { n: s.indicators.length })})`)),
-        el("p", { class: "muted small" }, t("adm_deadline_h", { h: s.deadline_hours }), " · ", t("adm_kinds"), ": ", (s.reporting_kinds || []).join(", ")),
+        el("div", { class: "toolbar" },
+          el("p", { class: "muted small" }, t("adm_deadline_h", { h: s.deadline_hours }), " · ", t("adm_kinds"), ": ", (s.reporting_kinds || []).join(", ")),
+          el("div", { class: "spacer" }),
+          Pages.exportBar((f) => `/api/admin/schemas/${encodeURIComponent(s.key)}?format=${f}`, label(s))),
         box);
     }));
   }
