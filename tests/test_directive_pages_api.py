@@ -61,6 +61,7 @@ async def test_attachments_are_checked_kept_and_served_at_signed_links(env: ApiE
     assert r.status_code == 200 and r.content == PDF
     assert r.headers["content-type"] == "application/pdf"
     assert r.headers["x-content-type-options"] == "nosniff"
+    assert "filename*=UTF-8''C%C3%B4ng%20v%C4%83n%2012.pdf" in r.headers["content-disposition"]
     # A forged or altered link is a missing file.
     for bad in (f"/api/command/files/{f['id']}", f"/api/command/files/{f['id']}?sig=" + "0" * 32):
         r = await c.get(bad)

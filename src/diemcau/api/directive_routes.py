@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,12 +82,14 @@ async def download_file(
 ) -> Response:
     """No login: the signed link is the permission (sites open it from their inbox)."""
     view, data = await page_services(runtime).files.fetch(file_id, sig)
+    # An ASCII fallback, and the real (Vietnamese) name for browsers that read RFC 6266.
     ascii_name = view.name.encode("ascii", "replace").decode().replace('"', "_")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(view.name)}"
     return Response(
         data,
         media_type=view.mime,
         headers={
-            "Content-Disposition": f'attachment; filename="{ascii_name}"',
+            "Content-Disposition": disposition,
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, max-age=3600",
         },
