@@ -212,6 +212,7 @@
     try {
       const r = await siteApi("/api/site/meetings/current");
       if (gen !== S.stateGen) return;
+      if (!r.meeting) { if (S.meeting) endMeeting(); else setMeeting(null); return; }
       setMeeting(r.meeting);
       if (r.floor) setFloor(r.floor);
       for (const c of r.conclusions || []) addMessage("conclusion", c);
