@@ -15,7 +15,9 @@ reactions between services are declared here, each once:
 - sites moved to another relay → told at once over the presence hub;
 - a site's credential rotated or revoked by staff → its live session closed by the hub;
 - a site dropping out of a live meeting → the command center's rule, which asks
-  meetings for the live meeting ids.
+  meetings for the live meeting ids;
+- a directive addressed to a saved site group → the command center asks meetings
+  (which keeps the groups) for the group's sites.
 
 Start order: presence, meetings, command, media (stop is the reverse), so the media
 plane finds the meetings' state restored when it reconciles its nodes
@@ -27,7 +29,7 @@ from __future__ import annotations
 import os
 import ssl as ssl_module
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from diemcau.command.center import DEFAULT_TICK_S, CommandCenter
@@ -172,12 +174,15 @@ def wire(
     )
 
     # Command and media need meetings' state at run time, and meetings drives media:
-    # the two questions below are asked of `meetings` (built last) only once running.
+    # the questions below are asked of `meetings` (built last) only once running.
     async def live_meeting_ids() -> list[int]:
         return [m.id for m in await meetings.store.list_meetings(state="live")]
 
     async def live_floors() -> dict[int, list[str]]:
         return await meetings.live_floors()
+
+    async def group_sites(group_id: int) -> Collection[int]:
+        return await meetings.groups.site_ids(group_id)
 
     command = CommandCenter(
         db,
@@ -185,6 +190,8 @@ def wire(
         command_schemas_from_env(),
         hub=presence,
         live_meetings=live_meeting_ids,
+        group_sites=group_sites,
+        key=key,
         sites=sites,
         tick_s=float(os.environ.get("DIEMCAU_COMMAND_TICK_S", "") or DEFAULT_TICK_S),
     )

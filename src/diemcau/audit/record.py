@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.actors import Actor
 from diemcau.audit.models import AuditEntry
+from diemcau.store import Database
 
-__all__ = ["record_audit"]
+__all__ = ["record_action", "record_audit"]
 
 
 async def record_audit(
@@ -55,3 +56,21 @@ async def record_audit(
             details=json.loads(json.dumps(dict(details), default=str)) if details else None,
         )
     )
+
+
+async def record_action(
+    db: Database,
+    actor: Actor,
+    action: str,
+    *,
+    target: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Append one audit record in a unit of work of its own.
+
+    For an action whose change another module already committed (a staff account
+    created through `accounts`, a schema stored by the command center); prefer
+    `record_audit` inside the change's own transaction where the writer allows it.
+    """
+    async with db.session() as session:
+        await record_audit(session, actor, action, target=target, details=details)

@@ -14,6 +14,7 @@ from diemcau.accounts.service import SitePrincipal
 
 __all__ = [
     "CommandHub",
+    "GroupSites",
     "LiveMeetings",
     "PresenceChange",
     "PresenceView",
@@ -24,6 +25,10 @@ __all__ = [
 
 # Ids of the meetings running now (the offline-in-meeting rule).
 LiveMeetings = Callable[[], Awaitable[Collection[int]]]
+
+# The sites a saved site group reaches now (the directive form's audience); raises
+# NotFound for an unknown group. Groups are kept by meetings.
+GroupSites = Callable[[int], Awaitable[Collection[int]]]
 
 # Answers one site request (``report.submit`` ...) with a reply body.
 SiteMessageHandler = Callable[

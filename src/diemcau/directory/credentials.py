@@ -9,12 +9,13 @@ connected (docs/provisioning.md, docs/architecture.md).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from diemcau.accounts.service import join_link, revoke_site, rotate_site
 from diemcau.actors import Actor
-from diemcau.audit import record_audit
+from diemcau.audit import record_action
 from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.errors import Forbidden, NotFound
 
@@ -71,24 +72,30 @@ class SiteCredentials:
             raise Forbidden(f"site {code!r} is outside your province")
         return site
 
-    async def _after_write(self, actor: Actor, action: str, site: SiteInfo) -> int:
+    async def _after_write(
+        self, actor: Actor, action: str, site: SiteInfo, details: Mapping[str, Any] | None
+    ) -> int:
         self.sites.invalidate()
-        async with self.db.session() as s:
-            await record_audit(s, actor, action, target=site.code)
+        await record_action(self.db, actor, action, target=site.code, details=details)
         if self._close_sessions is None:
             return 0
         return len(await self._close_sessions([site.id]))
 
-    async def rotate(self, actor: Actor, code: str) -> IssuedCredential:
-        """A new join code for the site; the old one stops working at once."""
+    async def rotate(
+        self, actor: Actor, code: str, *, details: Mapping[str, Any] | None = None
+    ) -> IssuedCredential:
+        """A new join code for the site; the old one stops working at once.
+
+        `details` go into the audit record (e.g. that a printable sheet was asked for).
+        """
         site = await self._site(actor, code)
         new_code = await rotate_site(self.db, self.key, code)
-        await self._after_write(actor, "site.credential.rotate", site)
+        await self._after_write(actor, "site.credential.rotate", site, details)
         return IssuedCredential(code, new_code, join_link(self.public_url, new_code))
 
     async def revoke(self, actor: Actor, code: str) -> RevokedCredential:
         """No join code works for the site any more; its live session is closed."""
         site = await self._site(actor, code)
         version = await revoke_site(self.db, code)
-        closed = await self._after_write(actor, "site.credential.revoke", site)
+        closed = await self._after_write(actor, "site.credential.revoke", site, None)
         return RevokedCredential(code, version, closed)
