@@ -63,7 +63,7 @@ from diemcau.presence.streams import (
     stored_msg_ids,
 )
 from diemcau.store import Database
-from diemcau.tasks import cancel_and_wait
+from diemcau.tasks import cancel_and_wait, run_to_end
 
 __all__ = [
     "PresenceHub",
@@ -80,6 +80,15 @@ log = logging.getLogger(__name__)
 StateName = Literal["online", "degraded", "offline"]
 # Transitions kept in memory while the store refuses them (~40 per site of vn-legacy).
 _LOG_BACKLOG_MAX = 500_000
+# Calls of one async listener running at once; the others wait their turn, in order.
+# A mass drop or reconnect is thousands of transitions within a second: started all at
+# once, a listener that touches the store per transition took every pooled connection
+# for tens of seconds (checkouts timed out after 30 s, SQLite answered "database is
+# locked"), and every other store user (attendance, the session log) failed with it.
+# Below the SQLite pool's 15 connections, so one listener never holds them all.
+LISTENER_CONCURRENCY = 8
+# How long `stop` lets listener calls and loop steps already running finish.
+_STOP_GRACE_S = 10.0
 MessageHandler = Callable[[SitePrincipal, Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]]
 
 
@@ -205,7 +214,7 @@ class PresenceHub:
         self._followers: dict[str, set[int]] = {}
         self._follows_of: dict[int, dict[str, int]] = {}
         self._handlers: dict[str, MessageHandler] = {}
-        self._listeners: list[PresenceListener] = []
+        self._listeners: list[tuple[PresenceListener, asyncio.Semaphore]] = []
         self._pending_ids: set[tuple[str, str]] = set()
         self._log_rows: list[dict[str, Any]] = []
         self._follow_lock = asyncio.Lock()
@@ -264,7 +273,7 @@ class PresenceHub:
             return
         self.running = False
         for task in self._tasks:
-            await cancel_and_wait(task)
+            await cancel_and_wait(task, _STOP_GRACE_S)
         self._tasks.clear()
         for session in list(self._live.values()):
             session.close(CloseCode.GOING_AWAY, "server shutting down")
@@ -274,8 +283,26 @@ class PresenceHub:
         await self._writer.stop()
         await self._persist_once()
         await self.staff.close_all()
-        for cb in list(self._callbacks):
-            cb.cancel()
+        await self._drain_listeners()
+
+    async def _drain_listeners(self) -> None:
+        """Let listener calls already running end; the queued ones are dropped.
+
+        Never cancel a call in the middle of a store call: a cancel that lands in the
+        pool's reset of a connection makes SQLAlchemy log "Exception during reset",
+        invalidate the connection, and with aiosqlite leaves a close that waits for a
+        worker thread that has already stopped, a task that never ends, so
+        ``asyncio.run`` waits for it forever at exit (and the process ignores SIGTERM:
+        its handler only sets the stop event again). Calls still waiting for their turn
+        see `running` false and return without calling the listener: every consumer
+        service is stopped before the hub (the runtime stops presence last).
+        """
+        pending = set(self._callbacks)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=_STOP_GRACE_S)
+        for task in pending:
+            log.error("presence listener call still running at stop: cancelled")
+            await cancel_and_wait(task)
 
     @property
     def port(self) -> int:
@@ -290,10 +317,16 @@ class PresenceHub:
         return f"ws://{self.config.host}:{self.port}{self.config.path}"
 
     async def _every(self, period: float, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run `fn` every `period`; a stop (cancel) ends the loop between steps only.
+
+        A step is never cut short: a session-log write cancelled mid-insert lost its rows
+        (they were taken out of the buffer) and, like any store call cancelled half-way,
+        could wedge its connection (see `_drain_listeners`).
+        """
         while True:
             await asyncio.sleep(period)
             try:
-                await fn()
+                await run_to_end(fn(), grace=_STOP_GRACE_S)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -733,8 +766,14 @@ class PresenceHub:
         return self.credentials.sites
 
     def add_listener(self, callback: PresenceListener) -> None:
-        """Call `callback` on every presence transition (sync or async)."""
-        self._listeners.append(callback)
+        """Call `callback` on every presence transition (sync or async).
+
+        A sync callback runs inline. An async one runs as a task, at most
+        `LISTENER_CONCURRENCY` of its calls at once (the others wait, in the order of
+        the transitions), so it may see transitions out of order: read the hub's state
+        when handling one. Calls not started when the hub stops are dropped.
+        """
+        self._listeners.append((callback, asyncio.Semaphore(LISTENER_CONCURRENCY)))
 
     def _set_state(
         self, site_id: int, new: StateName, reason: str, *, link: LinkReport | None = None
@@ -765,15 +804,23 @@ class PresenceHub:
         )
         self.staff.mark(site_id)
         change = PresenceChange(site_id, old.state, new, reason, at, province_id)
-        for callback in self._listeners:
+        for callback, turns in self._listeners:
             try:
                 result = callback(change)
                 if inspect.isawaitable(result):
-                    task = asyncio.ensure_future(result)
+                    task = asyncio.ensure_future(self._call_listener(turns, result))
                     self._callbacks.add(task)
                     task.add_done_callback(self._listener_done)
             except Exception:
                 log.exception("presence listener failed")
+
+    async def _call_listener(self, turns: asyncio.Semaphore, call: Awaitable[Any]) -> None:
+        async with turns:
+            if self.running:
+                await call
+                return
+        if inspect.iscoroutine(call):
+            call.close()  # stopping: never started, so nothing half-done
 
     def _listener_done(self, task: asyncio.Task[Any]) -> None:
         self._callbacks.discard(task)
@@ -827,6 +874,8 @@ class PresenceHub:
             for session in sessions[part::slices]:
                 session.write_frame(frame)
             if part < slices - 1:
+                if not self.running:
+                    return
                 await asyncio.sleep(self.config.tick_s / slices / 2)
 
     async def _persist_once(self) -> None:
