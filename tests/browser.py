@@ -3,6 +3,11 @@
 `live_server` runs the real app (build_runtime + create_app + uvicorn, through
 `diemcau.api.server.serve`) on a free 127.0.0.1 port over a temporary SQLite
 store that it seeds first: a directory, staff accounts and site join codes.
+It serves HTTPS and ``wss://`` by default with a certificate from a lab CA made
+once per test run (`lab_tls`); this process trusts that CA (``SSL_CERT_FILE``)
+and `chromium` trusts exactly that certificate's key (Chromium's
+``--ignore-certificate-errors-spki-list``, a pin of one key, not a blanket
+"ignore errors").
 `chromium` launches Debian's Chromium under Playwright (never ``playwright
 install``) with fake camera/microphone and a fresh profile. `shot` saves a
 screenshot into ``test-artifacts/`` for a person to look at.
@@ -11,12 +16,16 @@ screenshot into ``test-artifacts/`` for a person to look at.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import json
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +38,21 @@ from diemcau.directory.records import UnitRecord
 from diemcau.directory.service import load_builtin, load_units
 from diemcau.runtime import Runtime
 from diemcau.store import Database, migrate
+from diemcau.tls.certs import LabCA, ServerFiles
+from diemcau.tls.context import spki_sha256
 
 __all__ = [
     "ARTIFACTS",
     "CHROMIUM",
     "CHROMIUM_ARGS",
     "HeartbeatSite",
+    "LabTls",
     "LiveServer",
     "MediaRig",
     "SMALL_TREE",
     "chromium",
     "free_port",
+    "lab_tls",
     "live_server",
     "media_cluster",
     "shot",
@@ -76,6 +89,30 @@ SMALL_TREE: tuple[UnitRecord, ...] = (
     UnitRecord("27259", "Xã Cần Giờ", "commune", "Xã", "79", 10.411, 106.953),
     UnitRecord("27004", "Xã Củ Chi", "commune", "Xã", "79", 10.974, 106.493),
 )
+
+
+@dataclass(frozen=True)
+class LabTls:
+    """The test run's lab CA and the loopback server certificate signed by it."""
+
+    ca: LabCA
+    server: ServerFiles
+    spki: str
+
+
+@functools.cache
+def lab_tls() -> LabTls:
+    """One lab CA and one 127.0.0.1 certificate per test run (removed at exit).
+
+    Python clients of this process (httpx, websockets, urllib, aiortc bots'
+    Janus sockets) trust the CA through ``SSL_CERT_FILE``.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="diemcau-test-tls-"))
+    atexit.register(shutil.rmtree, folder, True)
+    ca = LabCA.open_or_create(folder)
+    files = ca.issue(["127.0.0.1", "localhost"], folder, stem="server")
+    os.environ["SSL_CERT_FILE"] = str(ca.cert_path)
+    return LabTls(ca, files, spki_sha256(files.cert))
 
 
 def free_port() -> int:
@@ -123,6 +160,12 @@ async def live_server(
         ("chair", "chair", None),
         ("hanoi", "province_officer", "01"),
     ),
+    tls: bool = True,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls_files: ServerFiles | None = None,
+    env: dict[str, str] | None = None,
+    http_redirect_port: int = 0,
 ) -> AsyncIterator[LiveServer]:
     """Seed a fresh SQLite store, serve it on 127.0.0.1, stop it afterwards.
 
@@ -132,6 +175,11 @@ async def live_server(
         records: the tree to load when no dataset is given.
         join_sites: site codes to issue join codes for (``LiveServer.join_codes``).
         staff: (username, role, province code) accounts, all with `STAFF_PASSWORD`.
+        tls: serve HTTPS and wss:// with the test run's lab certificate (default).
+        host, port, tls_files: bind address, port (0: a free one) and certificate
+            (the field lab serves 198.51.100.10:443 with its control host's).
+        env: extra environment for the server (presence address, ...).
+        http_redirect_port: with TLS, redirect plain HTTP on this port.
     """
     url = f"sqlite+aiosqlite:///{tmp_path / 'web.db'}"
     await migrate(url)
@@ -148,8 +196,17 @@ async def live_server(
     finally:
         await db.dispose()
 
-    port = free_port()
-    settings = Settings(data_dir=tmp_path, database_url=url, host="127.0.0.1", port=port)
+    port = port or free_port()
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        host=host,
+        port=port,
+        http_redirect_port=http_redirect_port,
+    )
+    if tls:
+        files = tls_files or lab_tls().server
+        settings = replace(settings, tls_cert=str(files.cert), tls_key=str(files.key))
     ready: asyncio.Future[Runtime] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
 
@@ -157,8 +214,9 @@ async def live_server(
         ready.set_result(runtime)
 
     # The site socket takes any free port (the default is the HTTP port + 1).
-    saved = os.environ.get("DIEMCAU_PRESENCE_PORT")
-    os.environ["DIEMCAU_PRESENCE_PORT"] = "0"
+    overrides = {"DIEMCAU_PRESENCE_PORT": "0", **(env or {})}
+    saved = {k: os.environ.get(k) for k in overrides}
+    os.environ.update(overrides)
     task = asyncio.create_task(serve(settings, on_ready=on_ready, stop=stop))
     try:
         waiting: set[asyncio.Future[Any]] = {task, ready}
@@ -168,12 +226,15 @@ async def live_server(
             raise RuntimeError("the server stopped before it was ready")
         if ready not in done:
             raise TimeoutError("the server did not start within 30 s")
-        yield LiveServer(f"http://127.0.0.1:{port}", ready.result(), codes)
+        scheme = "https" if tls else "http"
+        shown = "" if (tls and port == 443) else f":{port}"
+        yield LiveServer(f"{scheme}://{host}{shown}", ready.result(), codes)
     finally:
-        if saved is None:
-            os.environ.pop("DIEMCAU_PRESENCE_PORT", None)
-        else:
-            os.environ["DIEMCAU_PRESENCE_PORT"] = saved
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         stop.set()
         await asyncio.wait_for(task, timeout=15)
 
@@ -184,8 +245,9 @@ async def chromium() -> AsyncIterator[Browser]:
     if not os.path.exists(CHROMIUM):
         raise RuntimeError(f"{CHROMIUM} is missing (Debian package chromium)")
     async with async_playwright() as pw:
+        pin = f"--ignore-certificate-errors-spki-list={lab_tls().spki}"
         browser = await pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, pin]
         )
         try:
             yield browser
@@ -284,7 +346,7 @@ async def media_cluster(
     from diemcau.media.runtime import site_refs
 
     sites = await site_refs(srv.runtime.db)
-    cluster = LocalCluster(relays=list(relays))
+    cluster = LocalCluster(relays=list(relays), tls=lab_tls().server)
     await cluster.start()
     registry = NodeRegistry(interval=0.3, down_after=1.0, request_timeout=0.5)
     orch = MediaOrchestrator(

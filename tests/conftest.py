@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -49,9 +50,25 @@ async def pg_url() -> AsyncIterator[str]:
     finally:
         await admin.close()
     yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    await _drop_database(name)
+
+
+async def _drop_database(name: str) -> None:
+    """Drop a test database, waiting out a backend the test role may not terminate.
+
+    ``WITH (FORCE)`` refuses while a backend of another role (an autovacuum worker
+    finishing on the new database) is attached; it leaves within moments.
+    """
     admin = await asyncpg.connect(**_pg_connect_kwargs(PG_URL))  # type: ignore[arg-type]
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(50):
+            try:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                if attempt == 49:
+                    raise
+                await asyncio.sleep(0.1)
     finally:
         await admin.close()
 

@@ -178,11 +178,20 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", _MEET + "/attendance/sites", "staff", officer="scoped"),
     Route("GET", _MEET + "/attendance/report.csv", "staff", officer="scoped"),
     Route("GET", _MEET + "/attendance/report.html", "staff", officer="scoped"),
+    # XLSX is zipped: its province scope is checked by opening it (test_exports_xlsx.py).
+    Route("GET", _MEET + "/attendance/report.xlsx", "staff", officer="scoped"),
     Route("POST", _MEET + "/conclusions", "staff", officer="refused", body={"body": "Kết luận"}),
     Route("GET", _MEET + "/conclusions", "staff"),
     Route("GET", "/api/conclusions/{conclusion_id}/status", "staff", officer="scoped"),
+    Route(
+        "GET", "/api/conclusions/{conclusion_id}/acknowledgements.csv", "staff", officer="scoped"
+    ),
+    Route(
+        "GET", "/api/conclusions/{conclusion_id}/acknowledgements.xlsx", "staff", officer="scoped"
+    ),
     Route("GET", "/api/audit", "staff", officer="role"),
     Route("GET", "/api/audit/export.csv", "staff", officer="role"),
+    Route("GET", "/api/audit/export.xlsx", "staff", officer="role"),
     Route("GET", "/api/site-groups", "staff"),
     Route(
         "POST",
@@ -194,7 +203,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/api/site-groups/{group_id}", "staff", officer="role", body={"name": "g3"}),
     Route("DELETE", "/api/site-groups/{group_id}", "staff", officer="role"),
     # meetings (site)
-    Route("GET", "/api/site/meetings/current", "site", site="refused"),
+    # A site outside every live meeting gets 200 with no meeting (not an error).
+    Route("GET", "/api/site/meetings/current", "site", site="scoped"),
     Route("POST", "/api/site/meetings/{meeting_id}/join", "site", site="refused"),
     Route("POST", "/api/site/meetings/{meeting_id}/leave", "site", site="refused"),
     Route("POST", "/api/site/meetings/{meeting_id}/hand", "site", site="refused"),
@@ -304,6 +314,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/join", "public"),
     Route("GET", "/chair", "public"),
     Route("GET", "/dashboard", "public"),
+    Route("GET", "/favicon.ico", "public"),
     Route("GET", "/api/web/config", "public"),
     Route("GET", "/api/web/geo", "staff", officer="scoped"),
     Route("GET", "/api/web/states", "staff", officer="scoped"),
@@ -358,7 +369,13 @@ NOT_WALKED = {
 }
 
 # FastAPI's own documentation routes and the static mount: public by design.
-FRAMEWORK_PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
+FRAMEWORK_PUBLIC = {
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/static",
+    "/static-offline-docs",
+}
 
 
 def app_routes(app: Any) -> set[tuple[str, str]]:
@@ -367,11 +384,13 @@ def app_routes(app: Any) -> set[tuple[str, str]]:
     candidates: list[Any] = [r for m in ROUTERS for r in m.router.routes]
     candidates += [r for r in app.routes if getattr(r, "path", None)]
     for r in candidates:
+        if getattr(r, "path", None) in FRAMEWORK_PUBLIC:
+            continue
         if isinstance(r, APIWebSocketRoute):
             out.add(("WS", r.path))
         elif isinstance(r, APIRoute):
             out |= {(m, r.path) for m in (r.methods or ()) if m != "HEAD"}
-        elif r.path not in FRAMEWORK_PUBLIC:
+        else:
             out |= {(m, r.path) for m in (getattr(r, "methods", None) or {"GET"}) if m != "HEAD"}
     return out
 

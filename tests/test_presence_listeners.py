@@ -19,8 +19,9 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
-from diemcau.presence.hub import LISTENER_CONCURRENCY, PresenceChange, PresenceHub
+from diemcau.presence.hub import PresenceChange, PresenceHub
 from diemcau.presence.models import PresenceEvent
+from diemcau.presence.state import LISTENER_CONCURRENCY
 from diemcau.store import Database
 from tests.presence_support import Directory, RawSite, eventually, fast_config, make_sites
 
@@ -83,12 +84,12 @@ async def test_stop_lets_running_listener_calls_and_log_writes_finish(
     hub = PresenceHub(db, key, fast_config())
 
     # A session-log write that is half-way when the stop comes.
-    real_persist = hub._persist_once
+    real_persist = hub.session_log.flush
     persist_in, persist_go = asyncio.Event(), asyncio.Event()
     persist_outcome: list[str] = []
 
     async def slow_persist() -> None:
-        if not hub._log_rows or persist_outcome:
+        if not len(hub.session_log) or persist_outcome:
             await real_persist()
             return
         persist_in.set()
@@ -100,7 +101,7 @@ async def test_stop_lets_running_listener_calls_and_log_writes_finish(
             persist_outcome.append("cancelled")
             raise
 
-    monkeypatch.setattr(hub, "_persist_once", slow_persist)
+    monkeypatch.setattr(hub.session_log, "flush", slow_persist)
     await hub.start()
 
     # A listener call that is in the middle of a store transaction when the stop comes.
@@ -145,7 +146,7 @@ async def test_stop_lets_running_listener_calls_and_log_writes_finish(
     assert persist_outcome == ["stored"]
     # The sessions the stop itself closed are not handed to stopped consumers.
     assert stopping_calls == []
-    assert not hub._callbacks
+    assert not hub.tracker._callbacks
     async with db.session() as s:
         rows = (await s.execute(select(PresenceEvent.site_id, PresenceEvent.reason))).all()
     assert sorted(r for _, r in rows) == [

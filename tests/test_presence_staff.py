@@ -33,7 +33,8 @@ async def _site_token(base: str, join_code: str) -> str:
 
 
 async def _stream(base: str, token: str) -> ClientConnection:
-    url = base.replace("http://", "ws://") + f"/api/presence/staff?token={token}"
+    url = base.replace("https://", "wss://").replace("http://", "ws://")
+    url += f"/api/presence/staff?token={token}"
     return await connect(url, ping_interval=None)
 
 

@@ -35,7 +35,7 @@ async def test_pages_geo_states_and_scope(tmp_path: Path) -> None:
         # Reached by another name (a LAN address, a host name), the socket is
         # announced on that name, never on the bind address.
         cfg = (await api.get("/api/web/config", headers={"Host": "diemcau.local"})).json()
-        assert cfg["presence_url"] == f"ws://diemcau.local:{hub.port}/site"
+        assert cfg["presence_url"] == f"wss://diemcau.local:{hub.port}/site"
 
         # Geo: parallel arrays, one entry per site, provinces by index.
         assert (await api.get("/api/web/geo")).status_code == 401  # no token

@@ -29,6 +29,11 @@ class Settings:
         media_relays: start a local media plane: one central Janus process and this
             many relays on this host (0: no local media plane). Janus nodes on other
             hosts are declared in the JSON file named by ``DIEMCAU_MEDIA_NODES``.
+        tls_cert, tls_key: PEM certificate (chain) and key; when set the HTTP app and
+            the site-session socket speak TLS only (``DIEMCAU_TLS_CERT``,
+            ``DIEMCAU_TLS_KEY``). A bad file stops the server (`diemcau.tls.TlsError`).
+        http_redirect_port: with TLS, also answer plain HTTP on this port with a
+            redirect to the HTTPS address (0: none; ``DIEMCAU_HTTP_REDIRECT_PORT``).
     """
 
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("DIEMCAU_DATA", "var")))
@@ -38,6 +43,16 @@ class Settings:
     port: int = 8080
     secret_key: str = field(default_factory=lambda: os.environ.get("DIEMCAU_SECRET_KEY", ""))
     media_relays: int = 0
+    tls_cert: str = field(default_factory=lambda: os.environ.get("DIEMCAU_TLS_CERT", ""))
+    tls_key: str = field(default_factory=lambda: os.environ.get("DIEMCAU_TLS_KEY", ""))
+    http_redirect_port: int = field(
+        default_factory=lambda: int(os.environ.get("DIEMCAU_HTTP_REDIRECT_PORT", "0") or 0)
+    )
+
+    @property
+    def tls(self) -> bool:
+        """Whether the browser-facing listeners speak TLS."""
+        return bool(self.tls_cert or self.tls_key)
 
     def resolved_database_url(self) -> str:
         return (
@@ -45,4 +60,5 @@ class Settings:
         )
 
     def resolved_public_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        scheme = "https" if self.tls else "http"
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")

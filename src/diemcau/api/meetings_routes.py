@@ -521,7 +521,14 @@ async def site_current(
     runtime: Runtime = Depends(get_runtime), site: SitePrincipal = Depends(require_site)
 ) -> dict[str, Any]:
     svc = _svc(runtime)
-    view = await svc.site_meeting(site, None)
+    try:
+        view = await svc.site_meeting(site, None)
+    except NotFound as exc:
+        if exc.code != "no_live_meeting":
+            raise
+        # No meeting is the normal state of a site between meetings, not an error: a
+        # 404 here made every idle site terminal log one in the browser console.
+        return {"meeting": None, "floor": None, "present": False, "conclusions": []}
     return {
         "meeting": view.site_dict(),
         "floor": (await svc.floor.state(view.id)).as_dict(),

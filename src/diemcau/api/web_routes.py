@@ -62,6 +62,12 @@ for _path, _name in PAGES.items():
     router.add_api_route(_path, _page(_name), methods=["GET"], include_in_schema=False)
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> FileResponse:
+    """The pages declare their SVG icon; browsers and tools still ask for /favicon.ico."""
+    return FileResponse(_static("favicon.svg"), media_type="image/svg+xml", headers=_NO_STALE)
+
+
 @router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
 async def web_config(
     request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from diemcau.cliargs import bounded_int
 from diemcau.media.config import load_nodes, nodes_from_env
 from diemcau.media.topology import SiteRef, plan_sites, propose_relays
 from diemcau.store import Database
@@ -31,8 +32,11 @@ async def load_site_refs(db: Database) -> list[SiteRef]:
 
 
 async def _plan(url: str, capacity: int, nodes_file: str | None) -> int:
+    from diemcau.directory.loaded import require_directory
+
     db = Database(url)
     try:
+        await require_directory(db)
         sites = await load_site_refs(db)
     finally:
         await db.dispose()
@@ -65,7 +69,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "plan", help="print which relay serves which sites (tree with counts per node)"
     )
     plan.add_argument("--db", help="database URL (default: the configured store)")
-    plan.add_argument("--capacity", type=int, default=500, help="sites per relay (default 500)")
+    plan.add_argument(
+        "--capacity", type=bounded_int(1), default=500, help="sites per relay (default 500)"
+    )
     plan.add_argument(
         "--nodes",
         help="JSON file of declared nodes (default: DIEMCAU_MEDIA_NODES; "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from diemcau.media.isolation import MEDIA_IFACE, in_isolated_netns
 from diemcau.media.node import JanusNode, LocalJanusProcess
+from diemcau.tls.certs import ServerFiles
 
 __all__ = ["LocalCluster"]
 
@@ -30,6 +31,7 @@ class LocalCluster:
         ice_enforce_list: outside isolated mode, the only interfaces Janus may
             gather on (e.g. ``"eth0"``); unset lets Janus use every interface.
         nat_1_1: a public address Janus puts in its host candidates.
+        tls: certificate and key (naming 127.0.0.1) for the browsers' ``wss://``.
     """
 
     relays: Sequence[tuple[str, tuple[str, ...], int]] = ()
@@ -37,6 +39,7 @@ class LocalCluster:
     isolated: bool | None = None
     ice_enforce_list: str | None = None
     nat_1_1: str | None = None
+    tls: ServerFiles | None = None
     processes: dict[str, LocalJanusProcess] = field(default_factory=dict, init=False)
     _own_dir: bool = field(default=False, init=False)
 
@@ -47,7 +50,7 @@ class LocalCluster:
         iso = in_isolated_netns() if self.isolated is None else self.isolated
         enforce = MEDIA_IFACE if iso else self.ice_enforce_list
         self.processes["central"] = LocalJanusProcess.create(
-            "central", "central", self.base_dir, index=0, ice_enforce_list=enforce
+            "central", "central", self.base_dir, index=0, ice_enforce_list=enforce, tls=self.tls
         )
         for i, (name, provinces, capacity) in enumerate(self.relays, start=1):
             self.processes[name] = LocalJanusProcess.create(
@@ -58,6 +61,7 @@ class LocalCluster:
                 provinces=provinces,
                 capacity=capacity,
                 ice_enforce_list=enforce,
+                tls=self.tls,
             )
 
         for p in self.processes.values():

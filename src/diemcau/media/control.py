@@ -58,7 +58,12 @@ class NodeControl:
                 await self.reset()
             if self._handle is None:
                 conn = await JanusConnection.connect(
-                    self.node.ws_url, token=self.node.control_token, timeout=self._timeout
+                    self.node.ws_url,
+                    token=self.node.control_token,
+                    timeout=self._timeout,
+                    ssl_context=(
+                        self.node.ssl_context() if self.node.ws_url.startswith("wss:") else None
+                    ),
                 )
                 try:
                     self._session = await conn.create_session()

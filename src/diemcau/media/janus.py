@@ -24,6 +24,7 @@ import itertools
 import json
 import logging
 import secrets
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,6 +107,11 @@ def _raise_core_error(msg: JsonDict) -> None:
     if msg.get("janus") == "error":
         err = msg.get("error") or {}
         raise JanusError(int(err.get("code", 0)), str(err.get("reason", "")))
+
+
+def _tls_kwargs(url: str, ctx: ssl.SSLContext | None) -> dict[str, Any]:
+    """``ssl=`` for a ``wss://`` URL with an explicit context; websockets' default otherwise."""
+    return {"ssl": ctx} if ctx is not None and url.startswith("wss:") else {}
 
 
 class _Transport:
@@ -209,13 +215,16 @@ class JanusConnection:
         token: str | Callable[[], str] | None = None,
         api_secret: str | None = None,
         timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> JanusConnection:
+        """Open the API socket; ``ssl_context`` verifies a ``wss://`` node (default: system CAs)."""
         ws = await asyncio.wait_for(
             websockets.connect(
                 url,
                 subprotocols=[websockets.Subprotocol("janus-protocol")],
                 max_size=2**22,
                 ping_interval=None,
+                **_tls_kwargs(url, ssl_context),
             ),
             timeout,
         )
@@ -460,13 +469,21 @@ class JanusAdmin:
         self._secret = secret
 
     @classmethod
-    async def connect(cls, url: str, secret: str, *, timeout: float = 5.0) -> JanusAdmin:
+    async def connect(
+        cls,
+        url: str,
+        secret: str,
+        *,
+        timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> JanusAdmin:
         ws = await asyncio.wait_for(
             websockets.connect(
                 url,
                 subprotocols=[websockets.Subprotocol("janus-admin-protocol")],
                 max_size=2**24,
                 ping_interval=None,
+                **_tls_kwargs(url, ssl_context),
             ),
             timeout,
         )

@@ -27,6 +27,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -35,7 +36,10 @@ from pathlib import Path
 from typing import Literal
 
 from diemcau.media.janus import JanusAdmin, JanusConnection, JanusError, sign_janus_token
+from diemcau.media.janus_config import JanusConfig, Listener, render_janus_config
 from diemcau.tasks import cancel_and_wait
+from diemcau.tls.certs import ServerFiles
+from diemcau.tls.context import client_context
 
 _PR_SET_PDEATHSIG = 1
 
@@ -52,9 +56,6 @@ log = logging.getLogger(__name__)
 
 Role = Literal["central", "relay"]
 JANUS_BINARY = "janus"
-LIB_DIR = Path("/usr/lib/x86_64-linux-gnu/janus")
-USED_PLUGINS = ("libjanus_videoroom.so", "libjanus_streaming.so", "libjanus_audiobridge.so")
-USED_TRANSPORTS = ("libjanus_websockets.so",)
 CONTROL_PLUGINS = ["janus.plugin.videoroom", "janus.plugin.streaming", "janus.plugin.audiobridge"]
 
 
@@ -82,6 +83,8 @@ class JanusNode:
         token_secret: the node's ``token_auth_secret`` (signs tokens).
         public_ws_url: the Janus API URL given to browsers (defaults to ``ws_url``).
         rtp_host: the address other nodes send RTP to (remote publishers).
+        ca_file: CA certificate that verifies the node's ``wss://`` listeners
+            (empty: the system's trust store).
     """
 
     name: str
@@ -95,6 +98,11 @@ class JanusNode:
     capacity: int = 500
     public_ws_url: str = ""
     rtp_host: str = "127.0.0.1"
+    ca_file: str = ""
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The client context that verifies this node's TLS listeners."""
+        return client_context(Path(self.ca_file) if self.ca_file else None)
 
     @property
     def browser_ws_url(self) -> str:
@@ -121,24 +129,20 @@ class JanusNode:
 
     async def connect(self) -> JanusConnection:
         """A control-plane API connection to this node."""
-        return await JanusConnection.connect(self.ws_url, token=self.control_token)
+        return await JanusConnection.connect(
+            self.ws_url, token=self.control_token, ssl_context=self._tls_for(self.ws_url)
+        )
 
-    async def connect_admin(self) -> JanusAdmin:
-        return await JanusAdmin.connect(self.admin_ws_url, self.admin_secret)
+    async def connect_admin(self, timeout: float = 5.0) -> JanusAdmin:
+        return await JanusAdmin.connect(
+            self.admin_ws_url,
+            self.admin_secret,
+            timeout=timeout,
+            ssl_context=self._tls_for(self.admin_ws_url),
+        )
 
-
-def _jcfg_str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _disabled(folder: Path, keep: tuple[str, ...]) -> str:
-    """The comma list of every library in ``folder`` except ``keep``."""
-    names = (
-        sorted(p.name for p in folder.glob("libjanus_*.so") if p.name not in keep)
-        if folder.is_dir()
-        else []
-    )
-    return ",".join(names)
+    def _tls_for(self, url: str) -> ssl.SSLContext | None:
+        return self.ssl_context() if url.startswith("wss:") else None
 
 
 def _die_with_parent() -> None:
@@ -163,6 +167,10 @@ class LocalJanusProcess:
             isolated namespace; ``None`` lets Janus gather every interface).
         nat_1_1: public address put in host candidates, if any.
         auth_mode: ``signed`` (token_auth_secret) or ``stored`` (admin add_token).
+        tls: certificate and key; browsers then get ``wss://bind_ip:wss_port``.
+        layout: a complete configuration to use instead of the local default
+            (the multi-host lab renders its own: wss on 443, admin_wss).
+        netns: a network namespace file to run Janus in (``/proc/<pid>/ns/net``).
     """
 
     node: JanusNode
@@ -174,6 +182,11 @@ class LocalJanusProcess:
     nat_1_1: str | None = None
     auth_mode: Literal["signed", "stored"] = "signed"
     debug_level: int = 3
+    tls: ServerFiles | None = None
+    bind_ip: str = "127.0.0.1"
+    wss_port: int = 0
+    layout: JanusConfig | None = None
+    netns: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @classmethod
@@ -188,11 +201,17 @@ class LocalJanusProcess:
         capacity: int = 500,
         ice_enforce_list: str | None = None,
         auth_mode: Literal["signed", "stored"] = "signed",
+        tls: ServerFiles | None = None,
     ) -> LocalJanusProcess:
-        """A new local node with random secrets and free ports (``index`` picks RTP range)."""
-        ws_port, admin_port = free_tcp_port(), free_tcp_port()
-        while admin_port == ws_port:
-            admin_port = free_tcp_port()
+        """A new local node with random secrets and free ports (``index`` picks RTP range).
+
+        With ``tls`` browsers are given ``wss://127.0.0.1:<port>`` (the certificate
+        must name 127.0.0.1); the control plane stays on loopback ``ws``.
+        """
+        ports: set[int] = set()
+        while len(ports) < 3:
+            ports.add(free_tcp_port())
+        ws_port, admin_port, wss_port = sorted(ports)
         node = JanusNode(
             name=name,
             role=role,
@@ -203,6 +222,7 @@ class LocalJanusProcess:
             admin_secret=secrets.token_urlsafe(24),
             admin_key=secrets.token_urlsafe(24),
             token_secret=secrets.token_urlsafe(24),
+            public_ws_url=f"wss://127.0.0.1:{wss_port}" if tls else "",
         )
         lo = 20000 + (index % 40) * 1000
         return cls(
@@ -213,6 +233,8 @@ class LocalJanusProcess:
             rtp_port_range=(lo, lo + 999),
             ice_enforce_list=ice_enforce_list,
             auth_mode=auth_mode,
+            tls=tls,
+            wss_port=wss_port if tls else 0,
         )
 
     @property
@@ -227,69 +249,40 @@ class LocalJanusProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
-    def write_config(self) -> None:
-        """Write janus.jcfg, the WebSocket transport and the three plugin configs."""
-        conf = self.config_dir
-        conf.mkdir(parents=True, exist_ok=True)
-        empty = self.workdir / "none"
-        empty.mkdir(exist_ok=True)
+    def janus_config(self) -> JanusConfig:
+        """This process's configuration: `layout` when given, else the local default.
+
+        The local default serves the control plane on loopback (``ws`` and
+        ``admin_ws``) and, with `tls`, browsers on ``wss`` at ``bind_ip:wss_port``.
+        """
+        if self.layout is not None:
+            return self.layout
         n = self.node
-        general = [
-            f"configs_folder = {_jcfg_str(str(conf))}",
-            f"plugins_folder = {_jcfg_str(str(LIB_DIR / 'plugins'))}",
-            f"transports_folder = {_jcfg_str(str(LIB_DIR / 'transports'))}",
-            f"events_folder = {_jcfg_str(str(empty))}",
-            f"loggers_folder = {_jcfg_str(str(empty))}",
-            f"debug_level = {self.debug_level}",
-            f"admin_secret = {_jcfg_str(n.admin_secret)}",
-            "session_timeout = 60",
-            f"server_name = {_jcfg_str(n.name)}",
-            "token_auth = true",
-        ]
-        if self.auth_mode == "signed":
-            general.append(f"token_auth_secret = {_jcfg_str(n.token_secret)}")
-        nat = ['ice_ignore_list = "vmnet"']
-        if self.ice_enforce_list:
-            nat.append(f"ice_enforce_list = {_jcfg_str(self.ice_enforce_list)}")
-        if self.nat_1_1:
-            nat.append(f"nat_1_1_mapping = {_jcfg_str(self.nat_1_1)}")
-        lo, hi = self.rtp_port_range
-        janus_cfg = (
-            "general: {\n\t" + "\n\t".join(general) + "\n}\n"
-            "media: {\n\t" + f'rtp_port_range = "{lo}-{hi}"' + "\n}\n"
-            "nat: {\n\t" + "\n\t".join(nat) + "\n}\n"
-            "plugins: {\n\t"
-            + f"disable = {_jcfg_str(_disabled(LIB_DIR / 'plugins', USED_PLUGINS))}"
-            + "\n}\n"
-            "transports: {\n\t"
-            + f"disable = {_jcfg_str(_disabled(LIB_DIR / 'transports', USED_TRANSPORTS))}"
-            + "\n}\n"
-            "events: {\n\tbroadcast = false\n}\n"
+        return JanusConfig(
+            name=n.name,
+            folder=self.config_dir,
+            admin_secret=n.admin_secret,
+            admin_key=n.admin_key,
+            token_secret=n.token_secret if self.auth_mode == "signed" else None,
+            rtp_port_range=self.rtp_port_range,
+            events_folder=self.workdir / "none",
+            ws=Listener("127.0.0.1", self.ws_port),
+            wss=Listener(self.bind_ip, self.wss_port) if self.tls else None,
+            admin_ws=Listener("127.0.0.1", self.admin_port),
+            cert=self.tls.cert if self.tls else None,
+            key=self.tls.key if self.tls else None,
+            ice_enforce_list=self.ice_enforce_list,
+            nat_1_1=self.nat_1_1,
+            debug_level=self.debug_level,
         )
-        (conf / "janus.jcfg").write_text(janus_cfg)
-        (conf / "janus.transport.websockets.jcfg").write_text(
-            "general: {\n"
-            '\tjson = "compact"\n'
-            "\tws = true\n"
-            f"\tws_port = {self.ws_port}\n"
-            '\tws_ip = "127.0.0.1"\n'
-            "\twss = false\n"
-            "}\n"
-            "admin: {\n"
-            "\tadmin_ws = true\n"
-            f"\tadmin_ws_port = {self.admin_port}\n"
-            '\tadmin_ws_ip = "127.0.0.1"\n'
-            "\tadmin_wss = false\n"
-            "}\n"
-        )
-        (conf / "janus.transport.http.jcfg").write_text(
-            "general: {\n\thttp = false\n\thttps = false\n}\nadmin: {\n\tadmin_http = false\n}\n"
-        )
-        plugin_general = (
-            f"general: {{\n\tadmin_key = {_jcfg_str(n.admin_key)}\n\tlock_rtp_forward = true\n}}\n"
-        )
-        for plugin in ("videoroom", "streaming", "audiobridge"):
-            (conf / f"janus.plugin.{plugin}.jcfg").write_text(plugin_general)
+
+    def write_config(self) -> None:
+        """Write janus.jcfg, the transports and the three plugin configs."""
+        cfg = self.janus_config()
+        cfg.folder.mkdir(parents=True, exist_ok=True)
+        cfg.events_folder.mkdir(parents=True, exist_ok=True)
+        for name, text in render_janus_config(cfg).items():
+            (cfg.folder / name).write_text(text)
 
     async def start(self, timeout: float = 10.0) -> None:
         """Write the config, start Janus, and wait until its API answers."""
@@ -299,13 +292,16 @@ class LocalJanusProcess:
             raise FileNotFoundError("the janus binary is not installed")
         self.write_config()
         self.log_file.unlink(missing_ok=True)
+        folder = self.janus_config().folder
+        enter = ["nsenter", f"--net={self.netns}", "--"] if self.netns else []
         self.proc = subprocess.Popen(
             [
+                *enter,
                 JANUS_BINARY,
                 "-F",
-                str(self.config_dir),
+                str(folder),
                 "-C",
-                str(self.config_dir / "janus.jcfg"),
+                str(folder / "janus.jcfg"),
                 "-o",
                 "-L",
                 str(self.log_file),
@@ -467,9 +463,7 @@ class NodeRegistry:
         try:
             admin = self._admins.get(name)
             if admin is None or admin.closed.is_set():
-                admin = await JanusAdmin.connect(
-                    state.node.admin_ws_url, state.node.admin_secret, timeout=self._timeout
-                )
+                admin = await state.node.connect_admin(timeout=self._timeout)
                 self._admins[name] = admin
             state.status = await admin.get_status(timeout=self._timeout)
             state.sessions = len(

@@ -29,7 +29,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ from diemcau.media.control import NodeControl
 from diemcau.media.janus import JanusError
 from diemcau.media.node import JanusNode, NodeRegistry
 from diemcau.media.topology import Move, Plan, SiteRef, plan_sites, reassign
+from diemcau.media.turn import TurnServer, ice_servers
 from diemcau.tasks import cancel_and_wait
 
 __all__ = ["MediaOrchestrator", "MediaError", "feed_id", "room_id"]
@@ -102,6 +103,8 @@ class MediaOrchestrator:
             opens sessions and the VideoRoom on one node (rooms need a room token).
         sync_interval: how often links are verified and late feeds picked up.
         registry: a registry to use (one is created and run otherwise).
+        turn: TURN servers; every grant then carries ``ice_servers`` with
+            credentials that expire with the grant's core token.
     """
 
     def __init__(
@@ -113,7 +116,9 @@ class MediaOrchestrator:
         session_ttl: int = 12 * 3600,
         sync_interval: float = 0.5,
         registry: NodeRegistry | None = None,
+        turn: Sequence[TurnServer] = (),
     ) -> None:
+        self.turn = tuple(turn)
         self.registry = registry or NodeRegistry()
         self._own_registry = registry is None
         for n in nodes:
@@ -137,6 +142,7 @@ class MediaOrchestrator:
         self._task: asyncio.Task[None] | None = None
         self.last_report = SyncReport()
         self._move_listeners: list[MoveListener] = []
+        self._chair_loans: dict[str, Callable[[], None]] = {}
         self._started = False
         self.registry.on_change(self._on_change)
 
@@ -278,7 +284,7 @@ class MediaOrchestrator:
         if key not in self.meetings:
             self.meetings[key] = _Meeting.new(key)
         await self.sync()
-        return self.chair_media_grant(key)
+        return self._chair_grant(self.meetings[key])
 
     def restore_program(self, meeting_id: str | int, floor: list[str] | None = None) -> None:
         """Re-declare a running program after a control restart, touching no node.
@@ -306,6 +312,7 @@ class MediaOrchestrator:
     async def stop_program(self, meeting_id: str | int) -> None:
         """Remove the meeting's links and destroy its program rooms everywhere."""
         m = self.meetings.pop(str(meeting_id), None)
+        self._chair_loans.pop(str(meeting_id), None)
         if m is None:
             return
         await self.sync()
@@ -323,24 +330,60 @@ class MediaOrchestrator:
             feeds.append({"feed_id": feed_id("site", site), "role": "floor", "site": site})
         return feeds
 
-    def _tokens(self, node: JanusNode, rooms: list[int]) -> dict[str, Any]:
-        """The token part of a grant: a long core token and a short room token."""
+    def _tokens(self, node: JanusNode, rooms: list[int], label: str = "staff") -> dict[str, Any]:
+        """The token part of a grant: a long core token, a short room token, TURN.
+
+        TURN credentials (labelled with the site code, or who asked) expire with
+        the core token: coturn checks them again on every allocation refresh.
+        """
         now = int(time.time())
         return {
             "token": node.browser_token(self.session_ttl),
             "room_token": node.room_token(rooms, self.token_ttl),
             "expires_at": now + self.token_ttl,
             "session_expires_at": now + self.session_ttl,
+            "ice_servers": ice_servers(self.turn, label, now + self.session_ttl),
         }
 
     def chair_media_grant(self, meeting_id: str | int | None = None) -> dict[str, Any]:
-        """Where the chair console publishes (central) and what it may watch there."""
+        """Where the chair console publishes (central) and what it may watch there.
+
+        This is the console's grant (GET /api/media/chair): if the chair feed is lent
+        to a stand-in (`lend_chair_feed`), asking for it ends the loan.
+        """
         m = self._meeting(meeting_id)
+        claimed = self._chair_loans.pop(m.meeting_id, None)
+        if claimed is not None:
+            try:
+                claimed()
+            except Exception:
+                log.exception(
+                    "chair feed of meeting %s: the stand-in's hand-over failed", m.meeting_id
+                )
+        return self._chair_grant(m)
+
+    def lend_chair_feed(
+        self, meeting_id: str | int, on_claimed: Callable[[], None]
+    ) -> dict[str, Any]:
+        """Let a stand-in publisher (the demo's chair bot) hold a program's chair feed.
+
+        The chair feed has one publisher id, so a stand-in and a person's console
+        cannot both publish it. The next `chair_media_grant` of that meeting (a
+        console asking through the API) ends the loan and calls ``on_claimed`` once:
+        the stand-in unpublishes, the console retries its publish until the feed is
+        free. Stopping the program ends the loan silently. Returns the stand-in's
+        grant; call again during the loan for fresh tokens.
+        """
+        m = self._meeting(meeting_id)
+        self._chair_loans[m.meeting_id] = on_claimed
+        return self._chair_grant(m)
+
+    def _chair_grant(self, m: _Meeting) -> dict[str, Any]:
         c = self.central
         return {
             "node": c.name,
             "ws_url": c.browser_ws_url,
-            **self._tokens(c, [m.chair_room, m.room]),
+            **self._tokens(c, [m.chair_room, m.room], "chair"),
             "publish": {"room": m.chair_room, "feed_id": m.chair_feed},
             "program": {"room": m.room, "feeds": self.program_feeds(m.meeting_id)[1:]},
         }
@@ -375,7 +418,7 @@ class MediaOrchestrator:
         return {
             "node": node.name,
             "ws_url": node.browser_ws_url,
-            **self._tokens(node, rooms),
+            **self._tokens(node, rooms, site_code),
             "publish": {"room": uplink, "feed_id": feed_id("site", site_code)},
             "program": program,
         }

@@ -20,6 +20,8 @@ from diemcau.media.config import nodes_from_env
 from diemcau.media.node import JanusNode
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.topology import SiteRef
+from diemcau.media.turn import TurnServer
+from diemcau.tls.certs import ServerFiles
 
 __all__ = ["MediaPlane", "local_relay_layout", "start_media_plane"]
 
@@ -69,6 +71,8 @@ async def start_media_plane(
     local_relays: int = 3,
     base_dir: Path | None = None,
     token_ttl: int = 600,
+    tls: ServerFiles | None = None,
+    turn: Sequence[TurnServer] = (),
 ) -> MediaPlane:
     """Start an orchestrator over declared nodes, or over local Janus processes.
 
@@ -77,14 +81,19 @@ async def start_media_plane(
         nodes: declared nodes; when None, ``DIEMCAU_MEDIA_NODES`` is read, and
             when that is unset a local cluster (central + ``local_relays``) starts.
         base_dir: where local configs and logs go (a temporary folder otherwise).
+        tls: the server's certificate and key; local nodes then serve browsers
+            over ``wss://`` with it.
+        turn: TURN servers whose credentials every grant carries.
     """
     declared = list(nodes) if nodes is not None else nodes_from_env()
     cluster: LocalCluster | None = None
     if declared is None:
-        cluster = LocalCluster(relays=local_relay_layout(sites, local_relays), base_dir=base_dir)
+        cluster = LocalCluster(
+            relays=local_relay_layout(sites, local_relays), base_dir=base_dir, tls=tls
+        )
         await cluster.start()
         declared = cluster.nodes()
-    orch = MediaOrchestrator(declared, sites, token_ttl=token_ttl)
+    orch = MediaOrchestrator(declared, sites, token_ttl=token_ttl, turn=turn)
     try:
         await orch.start()
     except BaseException:

@@ -1,6 +1,8 @@
 """Attach the media plane to the control server's runtime.
 
-The plane starts when Janus nodes are declared (``DIEMCAU_MEDIA_NODES``) or when
+The plane starts when Janus nodes are declared (``DIEMCAU_INVENTORY``, the
+deployment inventory with its TURN servers, docs/deploy.md; or the older
+``DIEMCAU_MEDIA_NODES``) or when
 ``Settings.media_relays`` asks for local Janus processes (the embedded default).
 It starts after the meetings service, so running programs are re-declared from
 the store (`MediaOrchestrator.restore_program`) before `reconcile` removes
@@ -10,6 +12,7 @@ whatever on the nodes is no longer wanted.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
@@ -20,6 +23,7 @@ from diemcau.media.topology import Move, SiteRef
 from diemcau.runtime import Runtime
 from diemcau.store import Database
 from diemcau.store.models import Site, Unit
+from diemcau.tls.certs import ServerFiles
 
 __all__ = ["attach", "site_refs"]
 
@@ -41,7 +45,8 @@ async def site_refs(db: Database) -> list[SiteRef]:
 async def attach(runtime: Runtime) -> None:
     """Add ``runtime.services["media"]`` at start when a media plane is configured."""
     settings = runtime.settings
-    if settings.media_relays <= 0 and not os.environ.get("DIEMCAU_MEDIA_NODES"):
+    inventory = os.environ.get("DIEMCAU_INVENTORY", "")
+    if settings.media_relays <= 0 and not os.environ.get("DIEMCAU_MEDIA_NODES") and not inventory:
         return
     holder: list[MediaPlane] = []
 
@@ -84,10 +89,23 @@ async def attach(runtime: Runtime) -> None:
         )
 
     async def start() -> None:
+        nodes, turn = None, []
+        if inventory:
+            from diemcau.deploy.inventory import Inventory
+
+            inv = Inventory.load(Path(inventory))
+            nodes, turn = inv.janus_nodes(), inv.turn_servers()
         plane = await start_media_plane(
             await site_refs(runtime.db),
+            nodes=nodes,
+            turn=turn,
             local_relays=max(1, settings.media_relays),
             base_dir=settings.data_dir / "janus",
+            tls=(
+                ServerFiles(Path(settings.tls_cert), Path(settings.tls_key))
+                if settings.tls
+                else None
+            ),
         )
         holder.append(plane)
         orch = plane.orchestrator

@@ -192,7 +192,7 @@
     try {
       const g = await DC.api(`/api/media/chair?meeting_id=${id}`);
       if (id !== mid()) return;
-      const session = await JanusSession.connect(g.ws_url, g.token, { onclose: () => { if (C.media && C.media.session === session) { C.media = null; setTimeout(() => { if (mid() === id) startChairMedia(); }, 2000); } } });
+      const session = await JanusSession.connect(g.ws_url, g.token, { iceServers: g.ice_servers, onclose: () => { if (C.media && C.media.session === session) { C.media = null; setTimeout(() => { if (mid() === id) startChairMedia(); }, 2000); } } });
       C.media = { session, grant: g, pub: null, subs: new Map(), meeting: id };
       renewLater(g);
       C.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, await camera(), t("chair"));
@@ -298,7 +298,7 @@
     if (p) p.then((s) => { s.token = g.token; }).catch(() => {});
     if (!C.renewTimer) renewLater(g);
     if (!p) {
-      p = JanusSession.connect(g.ws_url, g.token, { onclose: () => C.pool.delete(g.ws_url) });
+      p = JanusSession.connect(g.ws_url, g.token, { iceServers: g.ice_servers, onclose: () => C.pool.delete(g.ws_url) });
       C.pool.set(g.ws_url, p);
       p.catch(() => C.pool.delete(g.ws_url));
     }

@@ -10,7 +10,11 @@ class JanusError extends Error {
 }
 
 class JanusSession {
-  /** Open a WebSocket to a Janus node and create a session (token: signed core token). */
+  /**
+   * Open a WebSocket to a Janus node and create a session (token: signed core token).
+   * opts.iceServers: the grant's ice_servers (TURN over UDP, TCP and TLS on 443, with
+   * time-limited credentials), used by every peer connection of this session.
+   */
   static async connect(url, token, opts) {
     const s = new JanusSession(url, token, opts || {});
     await s.open();
@@ -23,6 +27,7 @@ class JanusSession {
     this.handles = new Map(); // handle id -> JanusHandle
     this.id = null; this.ws = null; this.closed = false;
     this.onclose = opts.onclose || null;
+    this.iceServers = opts.iceServers || [];
     this.timeoutMs = opts.timeoutMs || 10000;
     this.keepalive = 0;
     this.keepaliveErrors = 0;
@@ -153,7 +158,7 @@ class JanusHandle {
   hungup(reason) { if (this.pc) { this.pc.close(); this.pc = null; } this.event({ hangup: reason }); }
 
   newPeer() {
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    const pc = new RTCPeerConnection({ iceServers: this.session.iceServers });
     pc.onicecandidate = (e) => this.trickle(e.candidate ? e.candidate.toJSON() : null);
     this.pc = pc;
     return pc;
@@ -219,4 +224,21 @@ async function janusSubscribe(session, room, feedId, roomToken, substream) {
   await h.message({ request: "start" }, { type: answer.type, sdp: answer.sdp });
   if (wantLayer) await h.message({ request: "configure", streams: [{ mid: video.mid, substream }] }).catch(() => {});
   return { handle: h, pc, stream };
+}
+
+/**
+ * How a peer connection reaches Janus now: the selected pair's local candidate type
+ * ("host", "srflx", "prflx" or "relay"), its protocol and, through TURN, the
+ * protocol to the TURN server ("udp", "tcp" or "tls"). Null before ICE connects.
+ */
+async function janusPath(pc) {
+  if (!pc) return null;
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((r) => { if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId); });
+  if (!pair) stats.forEach((r) => { if (!pair && r.type === "candidate-pair" && r.nominated && r.state === "succeeded") pair = r; });
+  if (!pair) return null;
+  const local = stats.get(pair.localCandidateId) || {};
+  const remote = stats.get(pair.remoteCandidateId) || {};
+  return { type: local.candidateType, protocol: local.protocol, relayProtocol: local.relayProtocol || null, remote: remote.address + ":" + remote.port };
 }

@@ -212,6 +212,7 @@
     try {
       const r = await siteApi("/api/site/meetings/current");
       if (gen !== S.stateGen) return;
+      if (!r.meeting) { if (S.meeting) endMeeting(); else setMeeting(null); return; }
       setMeeting(r.meeting);
       if (r.floor) setFloor(r.floor);
       for (const c of r.conclusions || []) addMessage("conclusion", c);
@@ -538,7 +539,7 @@
       const g = await mediaGrant();
       line(true, t("chk_grant", { node: g.node }));
       const t0 = performance.now();
-      session = await JanusSession.connect(g.ws_url, g.token);
+      session = await JanusSession.connect(g.ws_url, g.token, { iceServers: g.ice_servers });
       line(true, t("chk_reach", { ms: Math.round(performance.now() - t0) }));
       const rtts = [];
       for (let i = 0; i < 5; i++) rtts.push(await session.ping());
@@ -553,6 +554,8 @@
         const ms = Math.round(performance.now() - t1);
         if (!ok) level = "bad"; else if (ms > 3000 && level === "good") level = "fair";
         line(ok, ok ? t("chk_media", { ms }) : t("chk_media_fail"));
+        S.selfTestPath = ok ? await janusPath(pub.pc).catch(() => null) : null;
+        if (S.selfTestPath && S.selfTestPath.type === "relay") line(true, t("chk_turn", { proto: String(S.selfTestPath.relayProtocol || "").toUpperCase() }));
         await pub.handle.detach();
       }
     } catch (e) {
@@ -604,7 +607,7 @@
     if (!S.inMeeting) return;
     try {
       const g = await mediaGrant();
-      const session = await JanusSession.connect(g.ws_url, g.token, { onclose: () => { if (S.media && S.media.session === session) { S.media = null; scheduleMedia(); } } });
+      const session = await JanusSession.connect(g.ws_url, g.token, { iceServers: g.ice_servers, onclose: () => { if (S.media && S.media.session === session) { S.media = null; scheduleMedia(); } } });
       S.media = { session, grant: g, pub: null, subs: new Map() };
       scheduleRenewal(g);
       if (S.stream) S.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, S.stream, S.site.name, SIMULCAST);

@@ -1,0 +1,197 @@
+"""The lab's network: backbone hosts, a bridge, three commune LANs behind routers.
+
+Addresses come only from documentation ranges and the shared address space,
+and exist only inside namespaces the lab creates::
+
+    backbone 198.51.100.0/24 (bridge lab0 in the "switch" namespace)
+      control  .10 (HTTPS app) .11 (site sessions)     central .20
+      relay1   .31   relay2 .32   turn .40
+      open-gw  .50 -> open LAN  203.0.113.0/26   (routed, no NAT)
+      nat-gw   .51 -> nat LAN   100.64.1.0/24    (masquerade)
+      tcp-gw   .52 -> tcp LAN   100.64.2.0/24    (masquerade; drops all UDP and
+                                                  every TCP port but 443)
+
+Each commune LAN has one PC (``<lan>-pc`` at .10 of its subnet) whose default
+route is its router. Backbone hosts route 203.0.113.0/26 to the open router
+and have no route to the NATed LANs (as on the Internet). No namespace has a
+default route off the lab.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from dataclasses import dataclass, field
+
+from diemcau.lab.netns import Host, LabError
+
+__all__ = ["BACKBONE", "LANS", "Lab", "LanPlan"]
+
+BACKBONE = "198.51.100"
+BACKBONE_HOSTS: dict[str, list[str]] = {
+    "control": [f"{BACKBONE}.10", f"{BACKBONE}.11"],
+    "central": [f"{BACKBONE}.20"],
+    "relay1": [f"{BACKBONE}.31"],
+    "relay2": [f"{BACKBONE}.32"],
+    "turn": [f"{BACKBONE}.40"],
+}
+OPEN_NET = "203.0.113.0/26"
+
+
+@dataclass(frozen=True)
+class LanPlan:
+    """One commune LAN: its router's backbone address and the LAN subnet."""
+
+    name: str
+    wan_ip: str
+    prefix: str  # e.g. "100.64.1" (a /24) or "203.0.113" (a /26)
+    plen: int
+    nat: bool
+    tcp443_only: bool
+
+    @property
+    def gw_ip(self) -> str:
+        return f"{self.prefix}.1"
+
+    @property
+    def pc_ip(self) -> str:
+        return f"{self.prefix}.10"
+
+
+LANS: tuple[LanPlan, ...] = (
+    LanPlan("open", f"{BACKBONE}.50", "203.0.113", 26, nat=False, tcp443_only=False),
+    LanPlan("nat", f"{BACKBONE}.51", "100.64.1", 24, nat=True, tcp443_only=False),
+    LanPlan("tcp", f"{BACKBONE}.52", "100.64.2", 24, nat=True, tcp443_only=True),
+)
+
+
+def _router_rules(lan: LanPlan) -> str:
+    rules = ""
+    if lan.nat:
+        rules += (
+            "table ip labnat {\n"
+            " chain post { type nat hook postrouting priority srcnat; "
+            'oifname "wan" masquerade; }\n}\n'
+        )
+    if lan.tcp443_only:
+        rules += (
+            "table inet labfw {\n"
+            " chain lanout { type filter hook forward priority filter; policy accept;\n"
+            '  iifname "lan" meta l4proto udp drop;\n'
+            '  iifname "lan" meta l4proto tcp tcp dport != 443 drop; }\n}\n'
+        )
+    return rules
+
+
+@dataclass
+class Lab:
+    """Build and tear down the lab; hosts by name after `build`.
+
+    Args:
+        control_here: use this process's own (private) namespace as the control
+            host, so an in-process server is reachable at 198.51.100.10/.11.
+            Refused unless the process is already in a private namespace.
+        lans: which commune LANs to build.
+    """
+
+    control_here: bool = False
+    lans: tuple[LanPlan, ...] = LANS
+    hosts: dict[str, Host] = field(default_factory=dict)
+
+    def ip(self, host: str) -> str:
+        """The (first) backbone address of a backbone host."""
+        return BACKBONE_HOSTS[host][0]
+
+    def lan(self, name: str) -> LanPlan:
+        return next(lan for lan in self.lans if lan.name == name)
+
+    def pc(self, lan: str) -> Host:
+        """The commune PC of a LAN."""
+        return self.hosts[f"{lan}-pc"]
+
+    def build(self) -> Lab:
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _link(self, switch: Host, host: Host, port: str) -> None:
+        """A veth from ``host`` (``eth0``) to the bridge (``port``)."""
+        switch.batch(
+            [
+                f"link add {port} type veth peer name eth0-{host.name[:8]} netns {host.pid}",
+                f"link set {port} master lab0",
+                f"link set {port} up",
+            ]
+        )
+        host.run("ip", "link", "set", f"eth0-{host.name[:8]}", "name", "eth0")
+
+    def _build(self) -> None:
+        switch = self.hosts["switch"] = Host.new("switch")
+        switch.batch(["link add lab0 type bridge", "link set lab0 up"])
+        for name, ips in BACKBONE_HOSTS.items():
+            if name == "control" and self.control_here:
+                # Only a namespace holding nothing but loopback devices may join the lab:
+                # a real interface here would route the lab to the outside world.
+                present = {n for _, n in socket.if_nameindex()}
+                if not present <= {"lo", "jlo0"}:
+                    raise LabError(
+                        "control_here needs a private namespace with loopback devices only"
+                        f" (found {', '.join(sorted(present))}); enter one first"
+                    )
+                host = Host.here(name)
+            else:
+                host = Host.new(name)
+            self.hosts[name] = host
+            self._link(switch, host, f"p-{name}")
+            host.batch(
+                [f"addr add {ip}/24 dev eth0" for ip in ips]
+                + ["link set eth0 up", f"route add {OPEN_NET} via {self.lan('open').wan_ip}"]
+            )
+        for lan in self.lans:
+            self._build_lan(switch, lan)
+
+    def _build_lan(self, switch: Host, lan: LanPlan) -> None:
+        gw = self.hosts[f"{lan.name}-gw"] = Host.new(f"{lan.name}-gw")
+        pc = self.hosts[f"{lan.name}-pc"] = Host.new(f"{lan.name}-pc")
+        self._link(switch, gw, f"p-{lan.name}")
+        gw.run("ip", "link", "set", "eth0", "name", "wan")
+        gw.batch(
+            [
+                f"addr add {lan.wan_ip}/24 dev wan",
+                "link set wan up",
+                f"link add lan type veth peer name eth0 netns {pc.pid}",
+                f"addr add {lan.gw_ip}/{lan.plen} dev lan",
+                "link set lan up",
+            ]
+        )
+        gw.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        rules = _router_rules(lan)
+        if rules:
+            gw.nft(rules)
+        pc.batch(
+            [
+                f"addr add {lan.pc_ip}/{lan.plen} dev eth0",
+                "link set eth0 up",
+                f"route add default via {lan.gw_ip}",
+            ]
+        )
+
+    def close(self) -> None:
+        """Kill every holder (by PID); the kernel removes namespaces, veths and routes."""
+        control = self.hosts.get("control")
+        if control is not None and control.holder is None:
+            # Our own namespace stays: remove the one interface the lab added to it.
+            with contextlib.suppress(LabError):
+                control.run("ip", "link", "del", "eth0", check=False)
+        for host in reversed(list(self.hosts.values())):
+            host.close()
+        self.hosts.clear()
+
+    def __enter__(self) -> Lab:
+        return self.build()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

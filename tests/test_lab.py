@@ -1,0 +1,174 @@
+"""The multi-host lab: hosts on a bridge, a routed LAN, a NAT and a TCP-443-only office.
+
+Checked with real sockets between namespaces: who reaches whom, which source
+address a relay sees (the NAT's), which traffic the tcp-only router drops, that
+no namespace has a route off the lab, and that everything disappears when the
+process that built the lab is killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from diemcau.lab.netns import Host, LabError
+from diemcau.lab.network import Lab
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+
+# Listen on TCP 443 and 8443 and UDP 3478 and report the peer address of each contact.
+_SERVER = """
+import json, select, socket, sys
+ip = sys.argv[1]
+socks = []
+for port in (443, 8443):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((ip, port)); s.listen(); socks.append(s)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((ip, 3478)); socks.append(u)
+print("ready", flush=True)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        if s.type == socket.SOCK_DGRAM:
+            data, peer = s.recvfrom(100); s.sendto(data, peer); port = 3478
+        else:
+            c, peer = s.accept(); c.sendall(b"ok"); c.close(); port = s.getsockname()[1]
+        print(json.dumps([port, peer[0]]), flush=True)
+"""
+
+_CLIENT = """
+import socket, sys
+ip, proto, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+try:
+    if proto == "tcp":
+        s = socket.create_connection((ip, port), timeout=1.5); print(s.recv(2).decode())
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.5)
+        s.sendto(b"ok", (ip, port)); print(s.recv(2).decode())
+except OSError as exc:
+    print("fail", type(exc).__name__)
+"""
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    with Lab(control_here=True) as built:
+        yield built
+
+
+def _reach(host: Host, ip: str, proto: str, port: int) -> str:
+    out = subprocess.run(
+        host.command(sys.executable, "-c", _CLIENT, ip, proto, str(port)),
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return out.stdout.strip()
+
+
+def test_lans_reach_the_backbone_as_their_network_allows(lab: Lab) -> None:
+    relay = lab.hosts["relay1"]
+    server = subprocess.Popen(
+        relay.command(sys.executable, "-c", _SERVER, lab.ip("relay1")),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        ip = lab.ip("relay1")
+        seen: list[tuple[str, int, str]] = []
+
+        def contact(lan: str, proto: str, port: int, ok: bool) -> None:
+            got = _reach(lab.pc(lan), ip, proto, port)
+            assert (got == "ok") is ok, (lan, proto, port, got)
+            if ok:
+                assert server.stdout is not None
+                port_seen, peer = json.loads(server.stdout.readline())
+                seen.append((lan, port_seen, peer))
+
+        for lan in ("open", "nat"):
+            contact(lan, "tcp", 443, True)
+            contact(lan, "tcp", 8443, True)
+            contact(lan, "udp", 3478, True)
+        contact("tcp", "tcp", 443, True)
+        contact("tcp", "tcp", 8443, False)
+        contact("tcp", "udp", 3478, False)
+        # The routed office is seen with its own address, the NATed ones as their router.
+        assert {(lan, peer) for lan, _, peer in seen} == {
+            ("open", lab.lan("open").pc_ip),
+            ("nat", lab.lan("nat").wan_ip),
+            ("tcp", lab.lan("tcp").wan_ip),
+        }
+        # A backbone host cannot open a connection into a NATed office.
+        assert _reach(relay, lab.lan("nat").pc_ip, "tcp", 443).startswith("fail")
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_no_namespace_has_a_way_off_the_lab(lab: Lab) -> None:
+    for name, host in lab.hosts.items():
+        routes = host.run("ip", "-4", "route")
+        if name.endswith("-pc"):
+            lan = lab.lan(name[: -len("-pc")])
+            assert f"default via {lan.gw_ip}" in routes, (name, routes)
+        else:
+            assert "default" not in routes, (name, routes)
+        for line in host.run("ip", "-4", "-o", "addr").splitlines():
+            addr = line.split()[3]
+            assert addr.startswith(("127.", "198.51.100.", "203.0.113.", "100.64.")), (name, line)
+
+
+def test_refuses_to_join_a_namespace_with_real_interfaces() -> None:
+    lab = Lab(control_here=True)
+    host = Host.new("probe")
+    try:
+        host.batch(["link add real0 type veth peer name real1"])
+        code = (
+            "import os, sys\n"
+            "from diemcau.lab.network import Lab\n"
+            "from diemcau.lab.netns import LabError\n"
+            "try:\n    Lab(control_here=True).build()\nexcept LabError as e:\n    print(e)\n"
+        )
+        out = subprocess.run(
+            host.command(sys.executable, "-c", code), capture_output=True, text=True, timeout=60
+        )
+        assert "loopback devices only" in out.stdout, out.stdout + out.stderr
+    finally:
+        host.close()
+        lab.close()
+
+
+def test_everything_goes_when_the_builder_is_killed() -> None:
+    code = (
+        "from diemcau.media.isolation import enter_isolated_netns\n"
+        "enter_isolated_netns()\n"
+        "from diemcau.lab.network import Lab\n"
+        "lab = Lab(control_here=True).build()\n"
+        "print(' '.join(str(h.pid) for h in lab.hosts.values() if h.holder), flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert len(pids) >= 11
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{p}") for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in pids if os.path.exists(f"/proc/{p}")]
+
+
+def test_lab_errors_name_the_host() -> None:
+    host = Host.new("probe")
+    try:
+        with pytest.raises(LabError, match="probe: ip link set nosuch up"):
+            host.run("ip", "link", "set", "nosuch", "up")
+    finally:
+        host.close()
