@@ -54,8 +54,9 @@ async def env(db: Database) -> AsyncIterator[Env]:
 async def _live_with(e: Env, joined: tuple[str, ...]) -> int:
     """A live meeting inviting C1-S and C2-S; the `joined` ones are online and in it."""
     invite = InviteSpec(site_ids=tuple(e.w.site_ids("C1-S", "C2-S")))
-    view = await e.svc.create_meeting(e.w.staff["chair"], title="Giao ban", invite=invite)
-    await e.svc.start_meeting(e.w.staff["chair"], view.id)
+    chair = e.w.actor("chair")
+    view = await e.svc.lifecycle.create_meeting(chair, title="Giao ban", invite=invite)
+    await e.svc.lifecycle.start_meeting(chair, view.id)
     for code in joined:
         await e.hub.set_online(e.w.sites[code].site_id, True)
         await e.hub.message(e.w.sites[code], "meeting.join", {})
@@ -63,7 +64,7 @@ async def _live_with(e: Env, joined: tuple[str, ...]) -> int:
 
 
 async def _present(e: Env, mid: int) -> int:
-    summary = await e.svc.attendance.summary(mid)
+    summary = await e.svc.roll_call.summary(mid)
     return summary.total.present
 
 
@@ -119,11 +120,11 @@ async def test_reconnect_reopens_attendance_after_the_store_refused_it(
         await eventually(both_present, timeout=5, what="attendance reopened after the failure")
     assert await _present(e, mid) == 2
     assert "will retry" in caplog.text  # and said so
-    _, _, sites = await e.svc.attendance.sites(mid)
+    _, _, sites = await e.svc.roll_call.sites(mid)
     assert [[r for _, _, r in a.intervals] for a in sites] == [["offline", None]] * 2
 
     # ... and floor eligibility is back: a present site may be given the floor.
-    decision = await e.svc.floor.grant(e.w.staff["chair"], mid, [c1.site_id])
+    decision = await e.svc.floor.grant(e.w.actor("chair"), mid, [c1.site_id])
     assert [s.code for s in decision.speakers] == ["C1-S"]
 
 
@@ -157,7 +158,7 @@ async def test_a_drop_during_the_join_write_leaves_the_site_absent(
     assert not e.svc.attendance.is_present(mid, c1.site_id)
     assert await _present(e, mid) == 1
     with pytest.raises(Conflict, match="not present"):
-        await e.svc.floor.grant(e.w.staff["chair"], mid, [c1.site_id])
+        await e.svc.floor.grant(e.w.actor("chair"), mid, [c1.site_id])
     # Back online: it had joined, so it is present again.
     await _transition(e, c1.site_id, True)
     assert e.svc.attendance.is_present(mid, c1.site_id)
@@ -196,7 +197,7 @@ async def test_a_join_cancelled_while_its_write_is_queued_is_still_followed(
     # The join's write committed and the drop closed it: no interval left open.
     assert not e.svc.attendance.is_present(mid, c1.site_id)
     assert await _present(e, mid) == 0
-    _, _, sites = await e.svc.attendance.sites(mid)
+    _, _, sites = await e.svc.roll_call.sites(mid)
     assert [[r for _, _, r in a.intervals] for a in sites if a.code == "C1-S"] == [["offline"]]
     # It had joined: back online, it is present again.
     await _transition(e, c1.site_id, True)

@@ -119,7 +119,7 @@ class CommandCenter:
         meetings = self._services.get("meetings")
         if meetings is None:
             return []
-        return [m.id for m in await meetings.list_meetings(state="live")]
+        return [m.id for m in await meetings.store.list_meetings(state="live")]
 
     async def _report_event(self, change: Any) -> None:
         hub = self._services.get("presence")
