@@ -40,6 +40,11 @@ PAGES = {
     "/join": "site.html",
     "/chair": "chair.html",
     "/dashboard": "dashboard.html",
+    "/directives": "directives.html",
+    "/reports": "reports.html",
+    "/charts": "charts.html",
+    "/alerts": "alerts.html",
+    "/admin": "admin.html",
 }
 
 # Pages change with the package; a browser must not keep a stale copy across an

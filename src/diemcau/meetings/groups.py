@@ -170,6 +170,11 @@ class SiteGroups:
             raise NotFound(f"site group {group_id} not found")
         return await self._view(row)
 
+    async def site_ids(self, group_id: int) -> list[int]:
+        """The sites a saved group reaches now (a directive aimed at the group goes to them)."""
+        group = await self.get(group_id)
+        return sorted(await self.invitations.resolve(group.spec))
+
     async def list_groups(self) -> list[GroupView]:
         async with self.db.session() as s:
             rows = (await s.scalars(select(SiteGroup).order_by(func.lower(SiteGroup.name)))).all()
