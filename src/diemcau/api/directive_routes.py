@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, staff_actor
 from diemcau.api.tables import Format, table_response
-from diemcau.command.directives import DirectiveIn, RecipientState
+from diemcau.command.directive_views import DirectiveIn, RecipientState
 from diemcau.command.files import MAX_FILE_BYTES
 from diemcau.command.targets import Target
 from diemcau.command.tracking import ListFilter, Status

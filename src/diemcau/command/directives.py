@@ -12,26 +12,34 @@ alert to each province officer whose sites lag behind).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from diemcau.actors import Actor
 from diemcau.audit import record_audit
-from diemcau.command.aggregation import ProvinceLabel, province_labels
 from diemcau.command.alerts import AlertService
 from diemcau.command.batching import GroupCommit
+from diemcau.command.directive_reads import DirectiveReads
+from diemcau.command.directive_views import (
+    ISSUER_ROLES,
+    Attachment,
+    DirectiveDetail,
+    DirectiveIn,
+    DirectiveView,
+    ProvinceProgress,
+    check_size,
+    site_state,
+)
 from diemcau.command.models import Directive, DirectiveRecipient
 from diemcau.command.ports import SiteDelivery
 from diemcau.command.targets import Target, resolve_target
-from diemcau.command.timeutil import Clock, aware, iso, now_from
+from diemcau.command.timeutil import Clock, now_from
 from diemcau.command.writes import writing
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
@@ -49,170 +57,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-Priority = Literal["low", "normal", "high", "urgent"]
-ISSUER_ROLES = ("admin", "chair", "province_officer")
-RecipientState = Literal[
-    "all", "unacknowledged", "acknowledged", "incomplete", "completed", "overdue"
-]
-
-
-class Attachment(BaseModel):
-    """Metadata of a file sent with a directive (the file itself lives elsewhere)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    url: str = Field(default="", max_length=1000)
-    mime: str = Field(default="", max_length=100)
-    size: int = Field(default=0, ge=0)
-    sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
-
-    @field_validator("url")
-    @classmethod
-    def _safe_url(cls, value: str) -> str:
-        if value and not value.startswith(("https://", "http://", "/")):
-            raise ValueError("must be an http(s) URL or a path on this server")
-        return value
-
-
-class DirectiveIn(BaseModel):
-    """A directive as staff write it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: str = Field(min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=20000)
-    priority: Priority = "normal"
-    deadline: datetime | None = None
-    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
-    target: Target
-    # A client-chosen id making a retried issue return the same directive.
-    client_id: str | None = Field(default=None, min_length=8, max_length=64)
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> DirectiveIn:
-        """Validate `data`, raising `Invalid` that names the first bad field."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ())) or "directive"
-            raise Invalid(f"{where}: {first.get('msg', 'invalid')}", code="bad_directive") from exc
-
-
-@dataclass(frozen=True)
-class ProvinceProgress:
-    province_id: int | None
-    recipients: int
-    acknowledged: int
-    completed: int
-    overdue: int
-
-    def public(self) -> dict[str, Any]:
-        r = self.recipients or 1
-        return {
-            "province_id": self.province_id,
-            "recipients": self.recipients,
-            "acknowledged": self.acknowledged,
-            "completed": self.completed,
-            "overdue": self.overdue,
-            "ack_rate": round(self.acknowledged / r, 4),
-            "completion_rate": round(self.completed / r, 4),
-        }
-
-
-@dataclass(frozen=True)
-class DirectiveView:
-    id: int
-    title: str
-    body: str
-    priority: str
-    deadline: datetime | None
-    attachments: list[dict[str, Any]]
-    target: dict[str, Any]
-    issued_by: str
-    issuer_province_id: int | None
-    issued_at: datetime
-    reminders: int
-    escalated_at: datetime | None
-    recipients: int
-    acknowledged: int
-    completed: int
-    overdue: int
-
-    def public(self) -> dict[str, Any]:
-        r = self.recipients or 1
-        return {
-            "id": self.id,
-            "title": self.title,
-            "body": self.body,
-            "priority": self.priority,
-            "deadline": iso(self.deadline),
-            "attachments": self.attachments,
-            "target": self.target,
-            "issued_by": self.issued_by,
-            "issuer_province_id": self.issuer_province_id,
-            "issued_at": iso(self.issued_at),
-            "reminders": self.reminders,
-            "escalated_at": iso(self.escalated_at),
-            "recipients": self.recipients,
-            "acknowledged": self.acknowledged,
-            "completed": self.completed,
-            "overdue": self.overdue,
-            "ack_rate": round(self.acknowledged / r, 4),
-            "completion_rate": round(self.completed / r, 4),
-        }
-
-    def message(self) -> dict[str, Any]:
-        """The body a site receives (the same for every site: encoded once)."""
-        return {
-            "id": self.id,
-            "title": self.title,
-            "body": self.body,
-            "priority": self.priority,
-            "deadline": iso(self.deadline),
-            "attachments": self.attachments,
-            "issued_at": iso(self.issued_at),
-            "issued_by": self.issued_by,
-        }
-
-
-@dataclass(frozen=True)
-class DirectiveDetail:
-    """A directive with its progress per province (and the province's code and name)."""
-
-    view: DirectiveView
-    provinces: list[tuple[ProvinceProgress, ProvinceLabel | None]]
-
-    def public(self) -> dict[str, Any]:
-        return {
-            **self.view.public(),
-            "provinces": [
-                {
-                    **p.public(),
-                    "code": label.code if label is not None else None,
-                    "name": label.name if label is not None else None,
-                }
-                for p, label in self.provinces
-            ],
-        }
-
-
-def _counts(deadline: datetime | None, now: datetime) -> tuple[Any, Any, Any, Any]:
-    """SQL expressions: recipients, acknowledged, completed, overdue (for GROUP BY)."""
-    R = DirectiveRecipient
-    overdue: Any
-    if deadline is not None and now > deadline:
-        overdue = func.sum(case((R.completed_at.is_(None), 1), else_=0))
-    else:
-        overdue = func.sum(0)
-    return (
-        func.count(),
-        func.count(R.acknowledged_at),
-        func.count(R.completed_at),
-        overdue,
-    )
 
 
 @dataclass(frozen=True)
@@ -234,7 +78,7 @@ class _SiteAct:
 _ActResult = tuple[dict[str, Any], int | None, bool]
 
 
-class DirectiveService:
+class DirectiveService(DirectiveReads):
     """Issues directives and tracks each site's acknowledgement and completion.
 
     Args:
@@ -257,11 +101,9 @@ class DirectiveService:
         alerts: AlertService,
         sites: SiteDirectory | None = None,
     ) -> None:
-        self.db = db
-        self.clock = clock
+        super().__init__(db, clock, sites if sites is not None else SiteDirectory(db))
         self._delivery = delivery
         self.alerts = alerts
-        self.sites = sites if sites is not None else SiteDirectory(db)
         self._acts: GroupCommit[_SiteAct, _ActResult] = GroupCommit(self._write_acts)
 
     # --- issuing ---------------------------------------------------------------------
@@ -275,7 +117,7 @@ class DirectiveService:
                 code="role",
             )
         now = now_from(self.clock)
-        _check_size(data)
+        check_size(data)
         deadline = data.deadline
         if deadline is not None:
             if deadline.tzinfo is None:
@@ -488,7 +330,7 @@ class DirectiveService:
                     rec.completed_at = a.now
                     rec.completion_note = a.note
                     changed = True
-                out.append((_site_state(rec), rec.province_id, changed))
+                out.append((site_state(rec), rec.province_id, changed))
             await s.flush()
         return out
 
@@ -508,219 +350,6 @@ class DirectiveService:
             )
         if not left:
             await self.alerts.clear_alert("directive_escalated", key)
-
-    async def inbox(
-        self, actor: Actor, *, include_done: bool = True, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """A site's directives, newest first, with its own acknowledgement state."""
-        if actor.site_id is None:
-            raise Forbidden("the inbox belongs to a site", code="site_only")
-        R = DirectiveRecipient
-        q = (
-            select(Directive, R)
-            .join(R, R.directive_id == Directive.id)
-            .where(R.site_id == actor.site_id)
-            .order_by(Directive.id.desc())
-            .limit(max(1, min(limit, 500)))
-        )
-        if not include_done:
-            q = q.where(R.completed_at.is_(None))
-        async with self.db.session() as s:
-            rows = (await s.execute(q)).all()
-        out = []
-        for d, rec in rows:
-            view = _directive_view(d, (d.recipients_count, 0, 0, 0))
-            out.append({**view.message(), **_site_state(rec)})
-        return out
-
-    # --- staff views -----------------------------------------------------------------
-
-    async def _view(self, directive_id: int, province_id: int | None = None) -> DirectiveView:
-        now = now_from(self.clock)
-        async with self.db.session() as s:
-            d = await s.get(Directive, directive_id)
-            if d is None:
-                raise NotFound(f"directive {directive_id} does not exist", code="no_directive")
-            deadline = aware(d.deadline) if d.deadline else None
-            q = select(*_counts(deadline, now)).where(DirectiveRecipient.directive_id == d.id)
-            if province_id is not None:
-                q = q.where(DirectiveRecipient.province_id == province_id)
-            n, ack, done, late = (await s.execute(q)).one()
-        return _directive_view(d, (int(n), int(ack), int(done), int(late or 0)))
-
-    async def get(self, actor: Actor, directive_id: int) -> DirectiveView:
-        """A directive with its totals (an officer: its province's sites only)."""
-        actor.require_staff("read directives")
-        view = await self._view(directive_id, actor.province_id)
-        if actor.province_id is not None and view.recipients == 0:
-            raise NotFound(f"directive {directive_id} does not exist", code="no_directive")
-        return view
-
-    async def progress(self, actor: Actor, directive_id: int) -> list[ProvinceProgress]:
-        """Acknowledgement and completion per province."""
-        view = await self.get(actor, directive_id)
-        now = now_from(self.clock)
-        R = DirectiveRecipient
-        q = (
-            select(R.province_id, *_counts(view.deadline, now))
-            .where(R.directive_id == directive_id)
-            .group_by(R.province_id)
-            .order_by(R.province_id)
-        )
-        if actor.province_id is not None:
-            q = q.where(R.province_id == actor.province_id)
-        async with self.db.session() as s:
-            rows = (await s.execute(q)).all()
-        return [
-            ProvinceProgress(pid, int(n), int(a), int(c), int(o or 0)) for pid, n, a, c, o in rows
-        ]
-
-    async def detail(self, actor: Actor, directive_id: int) -> DirectiveDetail:
-        """A directive with its progress per province, each province named."""
-        view = await self.get(actor, directive_id)
-        progress = await self.progress(actor, directive_id)
-        labels = await province_labels(self.db, [p.province_id for p in progress])
-        named = [(p, labels.get(p.province_id) if p.province_id else None) for p in progress]
-        return DirectiveDetail(view, named)
-
-    async def list_directives(
-        self,
-        actor: Actor,
-        *,
-        open_only: bool = False,
-        limit: int = 100,
-        before_id: int | None = None,
-    ) -> list[DirectiveView]:
-        """Directives newest first with totals; an officer sees those reaching its province."""
-        actor.require_staff("read directives")
-        now = now_from(self.clock)
-        R = DirectiveRecipient
-        q = select(Directive).order_by(Directive.id.desc()).limit(max(1, min(limit, 500)))
-        if before_id is not None:
-            q = q.where(Directive.id < before_id)
-        if actor.province_id is not None:
-            q = q.where(
-                select(R.site_id)
-                .where(R.directive_id == Directive.id, R.province_id == actor.province_id)
-                .exists()
-            )
-        async with self.db.session() as s:
-            directives = (await s.scalars(q)).all()
-            if not directives:
-                return []
-            overdue_expr = func.sum(
-                case(
-                    (
-                        and_(
-                            R.completed_at.is_(None),
-                            Directive.deadline.is_not(None),
-                            Directive.deadline < now,
-                        ),
-                        1,
-                    ),
-                    else_=0,
-                )
-            )
-            cq = (
-                select(
-                    R.directive_id,
-                    func.count(),
-                    func.count(R.acknowledged_at),
-                    func.count(R.completed_at),
-                    overdue_expr,
-                )
-                .join(Directive, Directive.id == R.directive_id)
-                .where(R.directive_id.in_([d.id for d in directives]))
-                .group_by(R.directive_id)
-            )
-            if actor.province_id is not None:
-                cq = cq.where(R.province_id == actor.province_id)
-            counts = {
-                did: (int(n), int(a), int(c), int(o or 0))
-                for did, n, a, c, o in (await s.execute(cq)).all()
-            }
-        views = [_directive_view(d, counts.get(d.id, (0, 0, 0, 0))) for d in directives]
-        if open_only:
-            views = [v for v in views if v.completed < v.recipients]
-        return views
-
-    async def overdue(self, actor: Actor, *, limit: int = 100) -> list[DirectiveView]:
-        """Directives past their deadline with sites that have not completed them."""
-        actor.require_staff("read directives")
-        now = now_from(self.clock)
-        R = DirectiveRecipient
-        q = (
-            select(Directive.id)
-            .where(
-                Directive.deadline.is_not(None),
-                Directive.deadline < now,
-                select(R.site_id)
-                .where(
-                    R.directive_id == Directive.id,
-                    R.completed_at.is_(None),
-                    *(
-                        [R.province_id == actor.province_id]
-                        if actor.province_id is not None
-                        else []
-                    ),
-                )
-                .exists(),
-            )
-            .order_by(Directive.deadline)
-            .limit(max(1, min(limit, 500)))
-        )
-        async with self.db.session() as s:
-            ids = (await s.scalars(q)).all()
-        return [await self.get(actor, i) for i in ids]
-
-    async def recipients(
-        self,
-        actor: Actor,
-        directive_id: int,
-        *,
-        state: RecipientState = "all",
-        province_id: int | None = None,
-        limit: int = 1000,
-        offset: int = 0,
-    ) -> list[dict[str, Any]]:
-        """Each receiving site with its state, filtered (e.g. the overdue ones)."""
-        view = await self.get(actor, directive_id)
-        scope = actor.scope(province_id)
-        now = now_from(self.clock)
-        R = DirectiveRecipient
-        q = select(R).where(R.directive_id == directive_id)
-        if scope is not None:
-            q = q.where(R.province_id == scope)
-        if state == "unacknowledged":
-            q = q.where(R.acknowledged_at.is_(None))
-        elif state == "acknowledged":
-            q = q.where(R.acknowledged_at.is_not(None))
-        elif state == "incomplete":
-            q = q.where(R.completed_at.is_(None))
-        elif state == "completed":
-            q = q.where(R.completed_at.is_not(None))
-        elif state == "overdue":
-            if view.deadline is None or now <= view.deadline:
-                return []
-            q = q.where(R.completed_at.is_(None))
-        async with self.db.session() as s:
-            rows = (await s.scalars(q)).all()
-        known = await self.sites.by_ids((rec.site_id for rec in rows), reload_missing=True)
-        listed = sorted(
-            ((rec, known[rec.site_id]) for rec in rows if rec.site_id in known),
-            key=lambda pair: (pair[0].province_id is None, pair[0].province_id or 0, pair[1].code),
-        )
-        page = listed[max(0, offset) : max(0, offset) + max(1, min(limit, 20000))]
-        return [
-            {
-                "site_id": rec.site_id,
-                "code": site.code,
-                "name": site.name,
-                "province_id": rec.province_id,
-                **_site_state(rec),
-            }
-            for rec, site in page
-        ]
 
     # --- remind and escalate -----------------------------------------------------------
 
@@ -829,62 +458,3 @@ class DirectiveService:
                 p.province_id,
             )
         return lagging
-
-
-# What one site message may carry (the hub's limit, less room for the envelope
-# and the reminder fields).
-MAX_MESSAGE_BODY = 60_000
-
-
-def _check_size(data: DirectiveIn) -> None:
-    """Refuse a directive the hub could not deliver, before anything is stored."""
-    probe = {
-        "id": 2**31,
-        "title": data.title,
-        "body": data.body,
-        "priority": data.priority,
-        "deadline": "2000-01-01T00:00:00+00:00",
-        "attachments": [a.model_dump() for a in data.attachments],
-        "issued_at": "2000-01-01T00:00:00+00:00",
-        "issued_by": "staff:" + "x" * 64,
-        "reminder": 2**31,
-    }
-    size = len(json.dumps(probe, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > MAX_MESSAGE_BODY:
-        raise Invalid(
-            f"body: the directive is {size} bytes with its attachments list; at most "
-            f"{MAX_MESSAGE_BODY} can be delivered (attach long texts as files)",
-            code="too_big",
-        )
-
-
-def _site_state(rec: DirectiveRecipient) -> dict[str, Any]:
-    return {
-        "delivered_at": iso(rec.delivered_at),
-        "acknowledged_at": iso(rec.acknowledged_at),
-        "completed_at": iso(rec.completed_at),
-        "completion_note": rec.completion_note,
-        "reminded": rec.reminded,
-    }
-
-
-def _directive_view(d: Directive, counts: tuple[int, int, int, int]) -> DirectiveView:
-    n, ack, done, late = counts
-    return DirectiveView(
-        id=d.id,
-        title=d.title,
-        body=d.body,
-        priority=d.priority,
-        deadline=aware(d.deadline) if d.deadline else None,
-        attachments=list(d.attachments or []),
-        target=dict(d.target or {}),
-        issued_by=d.issued_by,
-        issuer_province_id=d.issuer_province_id,
-        issued_at=aware(d.issued_at),
-        reminders=d.reminders,
-        escalated_at=aware(d.escalated_at) if d.escalated_at else None,
-        recipients=n,
-        acknowledged=ack,
-        completed=done,
-        overdue=late,
-    )

@@ -16,7 +16,8 @@ from sqlalchemy import func, select
 
 from diemcau.actors import Actor
 from diemcau.command.aggregation import province_labels
-from diemcau.command.directives import DirectiveService, DirectiveView, RecipientState
+from diemcau.command.directive_views import DirectiveView, RecipientState
+from diemcau.command.directives import DirectiveService
 from diemcau.command.exports import Table
 from diemcau.command.models import DirectiveRecipient
 from diemcau.command.timeutil import iso
