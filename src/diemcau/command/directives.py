@@ -7,7 +7,9 @@ directive id as the idempotent message id) and publishes a staff event. A
 site acknowledges (``directive.ack``) and reports completion with a note
 (``directive.complete``); staff read rates per province, overdue items, and
 may remind (re-send to sites that have not acknowledged) or escalate (an
-alert to each province officer whose sites lag behind).
+alert to each province officer whose sites lag behind). Reading directives is
+`directive_reads`, which `DirectiveService` extends; their shapes are
+`directive_views`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Situation reports: filing, corrections with history, CSV import, late and missing.
+"""Writing situation reports: filing, corrections with history, CSV import.
 
 One report per site, schema and period. Filing again for the same period is a
 correction: the report keeps its id, its revision number goes up, and a
 revision row records who changed which values and when — nothing is silently
-overwritten (docs/architecture.md, "Nothing is lost"). A retried identical filing changes nothing.
+overwritten (docs/architecture.md, "Nothing is lost"). A retried identical
+filing changes nothing. Reading them (lists, history, who is late or missing) is
+`report_reads`, which `ReportService` extends; their shapes are `report_views`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import csv
 import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -23,9 +25,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from diemcau.actors import Actor
 from diemcau.command.batching import GroupCommit
 from diemcau.command.models import Report, ReportRevision
+from diemcau.command.report_reads import ReportReads
+from diemcau.command.report_views import (
+    CsvImportResult,
+    FilingStatus,
+    ProvinceFiling,
+    ReportChange,
+    ReportView,
+    RevisionView,
+    parse_period,
+    report_view,
+)
 from diemcau.command.rollups import apply_deltas, delta_rows
 from diemcau.command.schemas import IndicatorSchema, SchemaRegistry, Value
-from diemcau.command.timeutil import Clock, aware, iso, now_from
+from diemcau.command.timeutil import Clock, now_from
 from diemcau.command.writes import writing
 from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
@@ -53,140 +66,6 @@ _RETRIES = 5
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
-class ReportView:
-    """A report as callers see it."""
-
-    id: int
-    schema: str
-    period: date
-    site_id: int
-    province_id: int | None
-    values: dict[str, Value]
-    revision: int
-    late: bool
-    source: str
-    submitted_by: str
-    submitted_at: datetime
-    updated_by: str
-    updated_at: datetime
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "schema": self.schema,
-            "period": self.period.isoformat(),
-            "site_id": self.site_id,
-            "province_id": self.province_id,
-            "values": dict(self.values),
-            "revision": self.revision,
-            "late": self.late,
-            "source": self.source,
-            "submitted_by": self.submitted_by,
-            "submitted_at": iso(self.submitted_at),
-            "updated_by": self.updated_by,
-            "updated_at": iso(self.updated_at),
-        }
-
-
-@dataclass(frozen=True)
-class RevisionView:
-    revision: int
-    values: dict[str, Value]
-    changes: dict[str, list[Value | None]]
-    source: str
-    changed_by: str
-    changed_at: datetime
-    note: str
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "revision": self.revision,
-            "values": dict(self.values),
-            "changes": dict(self.changes),
-            "source": self.source,
-            "changed_by": self.changed_by,
-            "changed_at": iso(self.changed_at),
-            "note": self.note,
-        }
-
-
-@dataclass(frozen=True)
-class ReportChange:
-    """What listeners (alert rules, the staff stream) hear after a filing or correction."""
-
-    report: ReportView
-    previous: dict[str, Value] | None
-    actor: Actor
-
-
-@dataclass
-class ProvinceFiling:
-    province_id: int | None
-    expected: int = 0
-    filed: int = 0
-    late: int = 0
-
-    @property
-    def missing(self) -> int:
-        return self.expected - self.filed
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "province_id": self.province_id,
-            "expected": self.expected,
-            "filed": self.filed,
-            "late": self.late,
-            "missing": self.missing,
-        }
-
-
-@dataclass
-class FilingStatus:
-    """Who has filed for one period: totals, per province, and the missing sites."""
-
-    schema: str
-    period: date
-    deadline: datetime
-    overdue: bool
-    provinces: list[ProvinceFiling]
-    missing_sites: list[dict[str, Any]] = field(default_factory=list)
-    late_sites: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def expected(self) -> int:
-        return sum(p.expected for p in self.provinces)
-
-    @property
-    def filed(self) -> int:
-        return sum(p.filed for p in self.provinces)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "period": self.period.isoformat(),
-            "deadline": iso(self.deadline),
-            "overdue": self.overdue,
-            "expected": self.expected,
-            "filed": self.filed,
-            "late": sum(p.late for p in self.provinces),
-            "missing": self.expected - self.filed,
-            "provinces": [p.public() for p in self.provinces],
-            "missing_sites": self.missing_sites,
-            "late_sites": self.late_sites,
-        }
-
-
-@dataclass(frozen=True)
-class CsvImportResult:
-    created: int
-    corrected: int
-    unchanged: int
-
-    def public(self) -> dict[str, int]:
-        return {"created": self.created, "corrected": self.corrected, "unchanged": self.unchanged}
-
-
 async def _retrying(work: Callable[[], Awaitable[_T]]) -> _T:
     """Run a unit of work again when a concurrent writer won a unique insert.
 
@@ -203,31 +82,6 @@ async def _retrying(work: Callable[[], Awaitable[_T]]) -> _T:
             if attempt >= _RETRIES:
                 raise
             attempt += 1
-
-
-def parse_period(text: str, field_name: str = "period") -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise Invalid(f"{field_name}: must be a date YYYY-MM-DD", code="bad_period") from None
-
-
-def _view(row: Report) -> ReportView:
-    return ReportView(
-        id=row.id,
-        schema=row.schema_key,
-        period=row.period,
-        site_id=row.site_id,
-        province_id=row.province_id,
-        values=dict(row.values),
-        revision=row.revision,
-        late=row.late,
-        source=row.source,
-        submitted_by=row.submitted_by,
-        submitted_at=aware(row.submitted_at),
-        updated_by=row.updated_by,
-        updated_at=aware(row.updated_at),
-    )
 
 
 def _diff(old: Mapping[str, Value], new: Mapping[str, Value]) -> dict[str, list[Value | None]]:
@@ -284,7 +138,7 @@ def _revision(
     )
 
 
-class ReportService:
+class ReportService(ReportReads):
     """Files, corrects and lists situation reports; reports who is late or missing."""
 
     def __init__(
@@ -294,10 +148,7 @@ class ReportService:
         clock: Clock,
         sites: SiteDirectory | None = None,
     ) -> None:
-        self.db = db
-        self.schemas = schemas
-        self.sites = sites if sites is not None else SiteDirectory(db)
-        self.clock = clock
+        super().__init__(db, schemas, clock, sites if sites is not None else SiteDirectory(db))
         self._listeners: list[ReportListener] = []
         self._batcher = GroupCommit(self._file_batch)
         # Prior-period values read with each batch, taken once by the rules.
@@ -515,7 +366,7 @@ class ReportService:
         await apply_deltas(s, deltas)
         await s.flush()
         await self._load_priors(s, filings)
-        return [(_view(row), previous) for row, previous in plan]
+        return [(report_view(row), previous) for row, previous in plan]
 
     async def _load_priors(
         self, s: AsyncSession, filings: Sequence[tuple[_Filing, SiteInfo]]
@@ -550,76 +401,6 @@ class ReportService:
             for sid in ids:
                 self._priors[(key, sid, period)] = found.get(sid)
 
-    # --- reading -------------------------------------------------------------------
-
-    async def get(self, actor: Actor, report_id: int) -> ReportView:
-        async with self.db.session() as s:
-            row = await s.get(Report, report_id)
-        if row is None:
-            raise NotFound(f"report {report_id} does not exist", code="no_report")
-        actor.check_site(row.site_id, row.province_id)
-        return _view(row)
-
-    async def history(self, actor: Actor, report_id: int) -> list[RevisionView]:
-        """Every revision of a report, oldest first (revision 1 is the first filing)."""
-        await self.get(actor, report_id)
-        async with self.db.session() as s:
-            rows = (
-                await s.scalars(
-                    select(ReportRevision)
-                    .where(ReportRevision.report_id == report_id)
-                    .order_by(ReportRevision.revision)
-                )
-            ).all()
-        return [
-            RevisionView(
-                revision=r.revision,
-                values=dict(r.values),
-                changes=dict(r.changes),
-                source=r.source,
-                changed_by=r.changed_by,
-                changed_at=aware(r.changed_at),
-                note=r.note,
-            )
-            for r in rows
-        ]
-
-    async def list_reports(
-        self,
-        actor: Actor,
-        schema_key: str,
-        *,
-        start: date | None = None,
-        end: date | None = None,
-        site_id: int | None = None,
-        province_id: int | None = None,
-        limit: int = 1000,
-        offset: int = 0,
-    ) -> list[ReportView]:
-        """Reports in the actor's reach: a site sees only its own, an officer its province."""
-        self.schemas.get(schema_key)
-        q = select(Report).where(Report.schema_key == schema_key)
-        if actor.site_id is not None:
-            if site_id is not None and site_id != actor.site_id:
-                raise Forbidden("a site may only access its own reports", code="not_own")
-            site_id = actor.site_id
-        elif not actor.staff:
-            raise Forbidden("only sites and staff read reports", code="forbidden")
-        else:
-            scope = actor.scope(province_id)
-            if scope is not None:
-                q = q.where(Report.province_id == scope)
-        if site_id is not None:
-            q = q.where(Report.site_id == site_id)
-        if start is not None:
-            q = q.where(Report.period >= start)
-        if end is not None:
-            q = q.where(Report.period <= end)
-        q = q.order_by(Report.period.desc(), Report.site_id).limit(limit).offset(offset)
-        async with self.db.session() as s:
-            rows = (await s.scalars(q)).all()
-        return [_view(r) for r in rows]
-
     async def previous_values(
         self, schema_key: str, site_id: int, period: date
     ) -> dict[str, Value] | None:
@@ -641,80 +422,6 @@ class ReportService:
         return dict(row) if row is not None else None
 
     # --- late and missing ------------------------------------------------------------
-
-    async def filing_status(
-        self,
-        actor: Actor,
-        schema_key: str,
-        period: date,
-        *,
-        province_id: int | None = None,
-        list_limit: int = 500,
-    ) -> FilingStatus:
-        """Per province: sites expected to file, filed, late, missing; and who is missing."""
-        actor.require_staff("see who has filed")
-        schema = self.schemas.get(schema_key)
-        period = schema.normalise_period(period)
-        scope = actor.scope(province_id)
-        now = now_from(self.clock)
-        filed_q = select(Report.site_id, Report.late, Report.submitted_at).where(
-            Report.schema_key == schema.key, Report.period == period
-        )
-        if scope is not None:
-            filed_q = filed_q.where(Report.province_id == scope)
-        await self.sites.refresh_if_changed()
-        kinds = set(schema.reporting_kinds)
-        sites = sorted(
-            (
-                site
-                for site in await self.sites.all()
-                if site.kind in kinds and (scope is None or site.province_id == scope)
-            ),
-            key=lambda site: (site.province_id is None, site.province_id or 0, site.code),
-        )
-        async with self.db.session() as s:
-            filed = {r.site_id: r for r in (await s.execute(filed_q)).all()}
-        per: dict[int | None, ProvinceFiling] = {}
-        missing: list[dict[str, Any]] = []
-        late: list[dict[str, Any]] = []
-        for site in sites:
-            pf = per.setdefault(site.province_id, ProvinceFiling(site.province_id))
-            pf.expected += 1
-            rep = filed.get(site.id)
-            info = {
-                "site_id": site.id,
-                "code": site.code,
-                "name": site.name,
-                "province_id": site.province_id,
-            }
-            if rep is None:
-                if len(missing) < list_limit:
-                    missing.append(info)
-                continue
-            pf.filed += 1
-            if rep.late:
-                pf.late += 1
-                if len(late) < list_limit:
-                    late.append({**info, "submitted_at": iso(rep.submitted_at)})
-        deadline = schema.deadline(period)
-        return FilingStatus(
-            schema=schema.key,
-            period=period,
-            deadline=deadline,
-            overdue=now > deadline,
-            provinces=sorted(per.values(), key=lambda p: (p.province_id is None, p.province_id)),
-            missing_sites=missing,
-            late_sites=late,
-        )
-
-    async def count_reports(self, schema_key: str, period: date) -> int:
-        async with self.db.session() as s:
-            n = await s.scalar(
-                select(func.count())
-                .select_from(Report)
-                .where(Report.schema_key == schema_key, Report.period == period)
-            )
-        return int(n or 0)
 
     # --- CSV import ------------------------------------------------------------------
 
