@@ -18,7 +18,8 @@ from collections.abc import Iterator
 import pytest
 
 from diemcau.lab.netns import Host, LabError
-from diemcau.lab.network import Lab
+from diemcau.lab.network import BACKBONE_HOSTS, Lab
+from diemcau.media.isolation import MEDIA_ADDR, in_isolated_netns, restrict_aioice_to_media_addr
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -153,12 +154,19 @@ def test_everything_goes_when_the_builder_is_killed() -> None:
         "print(' '.join(str(h.pid) for h in lab.hosts.values() if h.holder), flush=True)\n"
         "import time; time.sleep(60)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    pids = [int(p) for p in proc.stdout.readline().split()]
-    assert len(pids) >= 11
-    proc.kill()
-    proc.wait()
+    # The builder starts in a namespace of its own (this one may hold a lab already).
+    start = Host.new("start")
+    try:
+        proc = subprocess.Popen(
+            start.command(sys.executable, "-c", code), stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) >= 11
+        proc.kill()
+        proc.wait()
+    finally:
+        start.close()
     deadline = time.monotonic() + 10
     while any(os.path.exists(f"/proc/{p}") for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -172,3 +180,28 @@ def test_lab_errors_name_the_host() -> None:
             host.run("ip", "link", "set", "nosuch", "up")
     finally:
         host.close()
+
+
+def test_the_isolated_namespace_is_recognised_from_inside_and_not_elsewhere() -> None:
+    # Tests run inside the private namespace (conftest); sysfs still shows the host's
+    # interfaces, so the answer must come from the kernel for this namespace.
+    assert in_isolated_netns()
+    assert not os.path.exists("/sys/class/net/jlo0") or in_isolated_netns()
+    host = Host.new("plain")
+    try:
+        code = "from diemcau.media.isolation import in_isolated_netns; print(in_isolated_netns())"
+        out = host.run(sys.executable, "-c", code)
+        assert out.strip() == "False"
+    finally:
+        host.close()
+
+
+def test_bots_gather_the_media_address_and_the_lab_addresses_only(lab: Lab) -> None:
+    import aioice.ice
+
+    restrict_aioice_to_media_addr()
+    found = aioice.ice.get_host_addresses(True, True)
+    # The control host of the lab is this namespace: its backbone addresses count.
+    assert found[0] == MEDIA_ADDR
+    assert set(found) == {MEDIA_ADDR, *BACKBONE_HOSTS["control"]}
+    assert aioice.ice.get_host_addresses(False, True) == []
