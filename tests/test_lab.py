@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from diemcau.lab.netns import Host, LabError
-from diemcau.lab.network import BACKBONE_HOSTS, Lab
+from diemcau.lab.network import BACKBONE_HOSTS, LANS, Lab
 from diemcau.media.isolation import MEDIA_ADDR, in_isolated_netns, restrict_aioice_to_media_addr
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
@@ -205,3 +206,87 @@ def test_bots_gather_the_media_address_and_the_lab_addresses_only(lab: Lab) -> N
     assert found[0] == MEDIA_ADDR
     assert set(found) == {MEDIA_ADDR, *BACKBONE_HOSTS["control"]}
     assert aioice.ice.get_host_addresses(False, True) == []
+
+
+def test_a_host_behind_one_to_one_nat_is_reached_on_its_public_address_only() -> None:
+    with Lab(lans=LANS[:1], nat_hosts=("relay2",)) as lab:
+        relay = lab.hosts["relay2"]
+        public, private = lab.ip("relay2"), lab.bind_ip("relay2")
+        assert private.startswith("100.64.") and private != public
+        addrs = relay.run("ip", "-4", "-o", "addr")
+        assert private in addrs and public not in addrs
+        server = subprocess.Popen(
+            relay.command(sys.executable, "-c", _SERVER, private),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+            # From the open office and from central: the public address leads to it and
+            # the peer is seen as itself (DNAT only); the private one leads nowhere.
+            for host, seen in (
+                (lab.pc("open"), lab.lan("open").pc_ip),
+                (lab.hosts["central"], lab.ip("central")),
+            ):
+                assert _reach(host, public, "tcp", 443) == "ok"
+                assert json.loads(server.stdout.readline()) == [443, seen]
+                assert _reach(host, public, "udp", 3478) == "ok"
+                assert json.loads(server.stdout.readline()) == [3478, seen]
+                assert _reach(host, private, "tcp", 443).startswith("fail")
+        finally:
+            server.kill()
+            server.wait()
+        # Its own traffic leaves with the public address (SNAT).
+        central = subprocess.Popen(
+            lab.hosts["central"].command(sys.executable, "-c", _SERVER, lab.ip("central")),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert central.stdout is not None and central.stdout.readline().strip() == "ready"
+            assert _reach(relay, lab.ip("central"), "tcp", 8443) == "ok"
+            assert json.loads(central.stdout.readline()) == [8443, public]
+        finally:
+            central.kill()
+            central.wait()
+
+
+def test_lab_postgres_serves_the_bridge_and_dies_with_its_starter() -> None:
+    code = (
+        "import asyncio, sys\n"
+        "from diemcau.lab.netns import Host\n"
+        "from diemcau.lab.postgres import LabPostgres\n"
+        "host = Host.here('db')\n"
+        "pg = LabPostgres(host, sys.argv[1])\n"
+        "asyncio.run(pg.start())\n"
+        "print(pg.proc.pid, pg.password, pg.folder, flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    with Lab(lans=()) as lab:
+        relay = lab.hosts["relay1"]
+        proc = subprocess.Popen(
+            relay.command(sys.executable, "-c", code, lab.ip("relay1")),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            pid, password, folder = proc.stdout.readline().split()
+            probe = (
+                "import asyncio, asyncpg, sys\n"
+                "async def main():\n"
+                "    c = await asyncpg.connect(host=sys.argv[1], port=5432, user='diemcau',"
+                " password=sys.argv[2], database='diemcau')\n"
+                "    print(await c.fetchval('select current_user')); await c.close()\n"
+                "asyncio.run(main())\n"
+            )
+            out = lab.hosts["central"].run(sys.executable, "-c", probe, lab.ip("relay1"), password)
+            assert out.strip() == "diemcau"
+        finally:
+            proc.kill()
+            proc.wait()
+        deadline = time.monotonic() + 15
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{pid}")
+        shutil.rmtree(folder, ignore_errors=True)

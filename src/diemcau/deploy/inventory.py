@@ -198,6 +198,7 @@ class Inventory(_Model):
                     admin_key=resolve_secret(n.admin_key, f"{where} admin_key"),
                     token_secret=resolve_secret(n.token_secret, f"{where} token_secret"),
                     rtp_host=n.address,
+                    rtp_iface=n.bind_address if n.nat_1_1 else "",
                     ca_file=self.control.ca,
                 )
             )
