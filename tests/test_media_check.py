@@ -175,3 +175,56 @@ async def test_bad_inventories_get_one_line_and_exit_2(tmp_path: Path, dep: LabD
     assert gone.returncode == 2 and "cannot read it" in gone.stderr
     # Nothing was changed by the failed runs: the inventory still loads as before.
     assert Inventory.load(dep.inventory_file).turn[0].name == "turn"
+
+
+_ECHO = """
+import socket, sys
+socks = []
+for port in sys.argv[2:]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(port)))
+    socks.append(s)
+print("ready", flush=True)
+import select
+while True:
+    for s in select.select(socks, [], [])[0]:
+        data, peer = s.recvfrom(100); s.sendto(data, peer)
+"""
+
+_SEND = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1.0)
+s.sendto(b"rtp?", (sys.argv[1], int(sys.argv[2])))
+try:
+    print(s.recv(10).decode())
+except OSError:
+    print("dropped")
+"""
+
+
+async def test_cascade_ports_take_packets_from_media_nodes_only(dep: LabDeployment) -> None:
+    # The rendered firewall is loaded on every node: a remote publisher's port
+    # (10000-60000) answers central, not the TURN host (a relay for anyone on the
+    # Internet); the node's own ICE ports stay open to everyone.
+    lab = dep.lab
+    relay = lab.hosts["relay1"]
+    ice_port = dep.inventory.node[1].rtp_ports[1] if dep.inventory else 0
+    assert ice_port > 60000
+    echo = subprocess.Popen(
+        relay.command(sys.executable, "-c", _ECHO, lab.ip("relay1"), "15000", str(ice_port)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert echo.stdout is not None and echo.stdout.readline().strip() == "ready"
+
+        def send(host: str, port: int) -> str:
+            cmd = lab.hosts[host].command(sys.executable, "-c", _SEND, lab.ip("relay1"), str(port))
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+
+        assert send("central", 15000) == "rtp?"
+        assert send("relay2", 15000) == "rtp?"
+        assert send("turn", 15000) == "dropped"
+        assert send("turn", ice_port) == "rtp?"
+    finally:
+        echo.kill()
+        echo.wait()

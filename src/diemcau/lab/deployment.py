@@ -3,8 +3,9 @@
 `LabDeployment` does what an operator does for a province, inside the lab's
 namespaces: makes a lab CA and a certificate per host, writes secrets to files
 and an inventory that refers to them, renders each node's configuration from
-that inventory (`diemcau.deploy.render`) and starts Janus on central, relay1
-and relay2 and coturn on turn, each in its own namespace. With ``postgres``
+that inventory (`diemcau.deploy.render`), loads each node's firewall table and
+starts Janus on central, relay1 and relay2 and coturn on turn, each in its own
+namespace. With ``postgres``
 it also runs the control host's database, a private PostgreSQL cluster on
 198.51.100.10 (`LabPostgres`). The control server itself is the caller's
 business (in-process in tests and benchmarks, on the control host).
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from diemcau.deploy.inventory import Inventory
-from diemcau.deploy.render import coturn_config, janus_config
+from diemcau.deploy.render import coturn_config, janus_config, node_firewall
 from diemcau.lab.browser import CHROMIUM
 from diemcau.lab.network import BACKBONE_HOSTS, Lab
 from diemcau.lab.postgres import LabPostgres
@@ -45,14 +46,14 @@ def _inventory_text(
     for index, (name, role) in enumerate(
         (("central", "central"), ("relay1", "relay"), ("relay2", "relay"))
     ):
-        lo = 20000 + index * 2000
+        lo = 61000 + index * 1000
         prov = ", ".join(f'"{p}"' for p in provinces.get(name, ()))
         behind_nat = f'bind_address = "{lab.bind_ip(name)}"\n' if name in lab.nat_hosts else ""
         out.append(
             "[[node]]\n"
             f'name = "{name}"\nrole = "{role}"\naddress = "{lab.ip(name)}"\n{behind_nat}'
             f"ice_tcp = {'true' if name in ice_tcp else 'false'}\n"
-            f"provinces = [{prov}]\ncapacity = 100\nrtp_ports = [{lo}, {lo + 1999}]\n"
+            f"provinces = [{prov}]\ncapacity = 100\nrtp_ports = [{lo}, {lo + 999}]\n"
             f'cert = "{certs[name].cert}"\nkey = "{certs[name].key}"\n'
             f"admin_secret = {ref(name + '-admin-secret')}\n"
             f"admin_key = {ref(name + '-admin-key')}\n"
@@ -136,6 +137,8 @@ class LabDeployment:
                 self.database = LabPostgres(control, self.lab.ip("control"))
                 await self.database.start()
             for spec in inv.node:
+                # As on the node's host: the rendered firewall before Janus.
+                self.lab.hosts[spec.name].nft(node_firewall(inv, spec))
                 work = self.folder / "run" / spec.name
                 proc = LocalJanusProcess(
                     node=nodes[spec.name],
