@@ -78,8 +78,21 @@ async def _first_frame(page: Any, t0: float, what: str) -> float:
     return time.monotonic() - t0
 
 
-async def _viewer_first_frame(bot: Any, t0: float, what: str) -> float:
-    await bot.start(timeout=15)
+async def _viewer_first_frame(make: Any, t0: float, what: str) -> float:
+    """Subscribe (again while the feed is not on the node yet) until the first frame."""
+    from diemcau.media.control import ERR_NO_SUCH_FEED
+    from diemcau.media.janus import JanusError
+
+    while True:
+        bot = make()
+        try:
+            await bot.start(timeout=15)
+            break
+        except JanusError as exc:
+            await bot.stop()
+            if exc.code != ERR_NO_SUCH_FEED or time.monotonic() - t0 > 20:
+                raise
+            await asyncio.sleep(0.05)
     try:
         while bot.stats.bad_frames + bot.stats.frames == 0:
             if time.monotonic() - t0 > 20:
@@ -121,19 +134,17 @@ async def _one(m: Any, pw: Any, row: Row) -> dict[str, float]:
             t1 = time.monotonic()
             await c.post(f"/api/meetings/{m.meeting}/floor/grant", json={"site_codes": [row.site]})
             g = await m.orch.site_media_grant(row.watcher, m.meeting)
-            viewer = ViewerBot(
-                JanusTarget(g["ws_url"], g["program"]["room"], g["token"], g["room_token"]),
-                feed_id("site", row.site),
+            target = JanusTarget(g["ws_url"], g["program"]["room"], g["token"], g["room_token"])
+            out["floor"] = await _viewer_first_frame(
+                lambda: ViewerBot(target, feed_id("site", row.site)), t1, f"{row.label} floor"
             )
-            out["floor"] = await _viewer_first_frame(viewer, t1, f"{row.label} floor")
             await c.post(f"/api/meetings/{m.meeting}/floor/revoke")
         t2 = time.monotonic()
         g = await m.orch.spot_check_grant(row.site)
-        spot = ViewerBot(
-            JanusTarget(g["ws_url"], g["subscribe"]["room"], g["token"], g["room_token"]),
-            g["subscribe"]["feed_id"],
+        spot = JanusTarget(g["ws_url"], g["subscribe"]["room"], g["token"], g["room_token"])
+        out["spot"] = await _viewer_first_frame(
+            lambda: ViewerBot(spot, g["subscribe"]["feed_id"]), t2, f"{row.label} spot-check"
         )
-        out["spot"] = await _viewer_first_frame(spot, t2, f"{row.label} spot-check")
         kind = f"{path.get('type')}/{path.get('relayProtocol') or path.get('protocol')}"
         print(f"  {row.label}: program path {kind} to {path.get('remote')}", flush=True)
     finally:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,9 @@ from diemcau.lab.browser import FRAMES_JS, PROGRAM_PATH_JS, launch_chromium
 from diemcau.lab.deployment import LabDeployment
 from diemcau.lab.meeting import FieldMeeting, field_meeting
 from diemcau.lab.network import LANS, NOUDP_LAN, Lab
+from diemcau.media.janus import JanusError
+from diemcau.media.orchestrator import feed_id
+from diemcau.sim.media_bot import JanusTarget, ViewerBot
 from tests.browser import lab_tls, shot, wait_for
 
 pytestmark = [
@@ -96,11 +99,14 @@ def _ice_tcp(path: dict[str, Any] | None) -> bool:
 
 
 async def _play(
-    v: Variant, lan: str, settled: Callable[[dict[str, Any] | None], bool] = bool
+    v: Variant,
+    lan: str,
+    settled: Callable[[dict[str, Any] | None], bool] = bool,
+    during: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Join from ``lan``'s PC until the program plays; the ICE path once ``settled``
     (polled up to 15 s: the browser may start on a relay and move to a better pair),
-    and Janus's SDP."""
+    and Janus's SDP. ``during`` runs while the PC is still in the meeting."""
     browser = await _browser(v, lan)
     try:
         page = await browser.new_page()
@@ -124,6 +130,8 @@ async def _play(
         path: dict[str, Any] = paths[-1]
         print(f"{lan}: first path {paths[0]}, after {len(paths)} polls {path}")
         sdp: str = await page.evaluate(REMOTE_SDP_JS)
+        if during is not None:
+            await during()
         return path, sdp
     finally:
         await browser.close()
@@ -156,11 +164,56 @@ async def test_open_office_plays_the_program_from_a_relay_behind_one_to_one_nat(
     public, private = v.lab.ip("relay2"), v.lab.bind_ip("relay2")
     conf = (v.dep.folder / "run" / "relay2" / "conf" / "janus.jcfg").read_text()
     assert f'nat_1_1_mapping = "{public}"' in conf
-    path, sdp = await _play(v, "open")
+    path, sdp = await _play(v, "open", during=lambda: _floor_seen(v, SITES["open"]))
     # Media flows host to host through the NAT, to the public address...
     assert path["type"] == "host" and path["remote"].split(":")[0] == public, path
     # ... the only one Janus announced: the private one is routed nowhere.
     assert f" {public} " in sdp and private not in sdp
+
+
+async def _floor_seen(v: Variant, code: str) -> None:
+    """The office takes the floor: sites on the NATed relay itself and on relay1 see it.
+
+    On relay2 the feed goes from its uplink room to its program room: relay2 sends
+    itself RTP on its own address (the public one would need a hairpin NAT).
+    """
+    async with v.m.client() as c:
+        r = await c.post(f"/api/meetings/{v.m.meeting}/floor/grant", json={"site_codes": [code]})
+        assert r.is_success, r.text
+    try:
+        for watcher in ("27259", "00091"):  # on relay2, on relay1
+            assert v.m.orch.site_node(watcher).name == (
+                "relay2" if watcher == "27259" else "relay1"
+            )
+            await _decodes(v, watcher, code)
+    finally:
+        async with v.m.client() as c:
+            await c.post(f"/api/meetings/{v.m.meeting}/floor/revoke")
+
+
+async def _decodes(v: Variant, watcher: str, code: str) -> None:
+    g = await v.m.orch.site_media_grant(watcher, v.m.meeting)
+    target = JanusTarget(g["ws_url"], g["program"]["room"], g["token"], g["room_token"])
+
+    async def subscribed() -> ViewerBot | None:
+        bot = ViewerBot(target, feed_id("site", code))
+        try:
+            await bot.start(timeout=15)
+        except JanusError:  # the link to this relay is still being made
+            await bot.stop()
+            return None
+        return bot
+
+    bot: ViewerBot = await wait_for(subscribed, timeout=15, interval=0.2)
+
+    async def decoded() -> bool:
+        # Chromium's fake camera carries no stamp: every decoded frame counts.
+        return bot.stats.bad_frames > 5
+
+    try:
+        await wait_for(decoded, timeout=20)
+    finally:
+        await bot.stop()
 
 
 async def test_udp_less_office_plays_the_program_over_tcp(v: Variant) -> None:
