@@ -94,7 +94,7 @@ async def _viewer_first_frame(make: Any, t0: float, what: str) -> float:
                 raise
             await asyncio.sleep(0.05)
     try:
-        while bot.stats.bad_frames + bot.stats.frames == 0:
+        while bot.stats.frames + bot.stats.bad_frames + bot.stats.unreadable_frames == 0:
             if time.monotonic() - t0 > 20:
                 raise TimeoutError(f"{what}: no frame")
             await asyncio.sleep(0.01)
@@ -106,7 +106,7 @@ async def _viewer_first_frame(make: Any, t0: float, what: str) -> float:
 async def _one(m: Any, pw: Any, row: Row) -> dict[str, float]:
     from diemcau.lab.browser import PROGRAM_PATH_JS, STAMP_AGE_JS, launch_chromium
     from diemcau.media.orchestrator import feed_id
-    from diemcau.sim.media_bot import JanusTarget, ViewerBot
+    from diemcau.sim.janus_bots import JanusTarget, ViewerBot
 
     dep = m.dep
     browser = await launch_chromium(pw, dep.spki_pins(), executable=str(dep.chromium_in(row.lan)))

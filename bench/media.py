@@ -54,7 +54,8 @@ def _receiver_worker(
     target: tuple[str, int, str, str], feed: int, count: int, seconds: float, out: Any
 ) -> None:
     """A worker process running ``count`` light receivers; sends back (packets, expected)."""
-    from diemcau.sim.media_bot import JanusTarget, LightReceiver
+    from diemcau.sim.janus_bots import JanusTarget
+    from diemcau.sim.rtp_counter import LightReceiver
 
     async def run() -> tuple[int, int, int, int]:
         t = JanusTarget(*target)
@@ -179,7 +180,7 @@ async def main(args: argparse.Namespace) -> int:
     from diemcau.media.cluster import LocalCluster
     from diemcau.media.orchestrator import MediaOrchestrator
     from diemcau.media.topology import SiteRef
-    from diemcau.sim.media_bot import JanusTarget, PublisherBot, ViewerBot
+    from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 
     rows: list[tuple[str, str, str]] = []
     g2g_cascade: list[tuple[float, float]] = []

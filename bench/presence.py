@@ -87,7 +87,7 @@ def _raise_fd_limit() -> None:
 
 
 def _tune_gc() -> None:
-    """What `PresenceConfig.tune_gc` does in the product, for the bare server."""
+    """What `presence.tuning.tune_process_gc` does in the product, for the bare server."""
     import gc
 
     gc.collect()
@@ -424,7 +424,7 @@ async def _product_main(args: argparse.Namespace) -> None:
             elif line == "bcast":
                 t0 = time.time()
                 await hub.broadcast("bench", "bench", {"bench_t": t0, "pad": "x" * 180})
-                writer = hub._writer
+                writer = hub.writer
                 _emit(
                     {
                         "ev": "bcast",

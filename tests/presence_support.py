@@ -214,3 +214,33 @@ class RawSite:
             await self.ws.close()
         if self._reader is not None:
             await asyncio.wait_for(self._reader, 5)
+
+
+async def add_site(db: Database, key: bytes, province_id: int, code: str) -> tuple[int, str]:
+    """Provision one more commune site in `province_id`; its id and join code."""
+    secret = new_site_secret()
+    async with db.session() as s:
+        unit = Unit(
+            code=code,
+            name=f"Xã {code}",
+            search_key=fold(f"Xã {code}"),
+            level="commune",
+            parent_id=province_id,
+            province_id=province_id,
+            depth=2,
+        )
+        s.add(unit)
+        await s.flush()
+        site = Site(
+            code=code,
+            name=f"Xã {code}",
+            search_key=fold(f"Xã {code}"),
+            unit_id=unit.id,
+            province_id=province_id,
+            kind="commune",
+            secret_digest=site_secret_digest(key, secret),
+        )
+        s.add(site)
+        await s.flush()
+        site_id = site.id
+    return site_id, join_code(code, secret)

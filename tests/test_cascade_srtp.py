@@ -35,7 +35,7 @@ from diemcau.lab.network import Lab
 from diemcau.media.control import NodeControl
 from diemcau.media.janus import sign_janus_token
 from diemcau.media.node import JanusNode
-from diemcau.sim.media_bot import JanusTarget, PublisherBot, ViewerBot
+from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 from tests.browser import lab_tls, wait_for
 
 pytestmark = [

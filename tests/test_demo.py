@@ -1,11 +1,12 @@
 """``diemcau demo`` end to end: run it as a subprocess and check it from outside.
 
 Small numbers (40 simulated sites, 2 media sites on 2 relays, a floor turn every
-4 s, 25 s in all), a temporary data folder and a free port. Everything is
-checked through the HTTP API with the staff password the demo was given, plus
-one real media subscriber (a spot-check of the speaker's own feed on its relay)
-and screenshots of /dashboard and /chair. Then the process must exit 0 on its
-own (``--duration``) and leave neither its children nor a Janus process behind.
+4 s), a temporary data folder and a free port. Everything is checked through the
+HTTP API with the staff password the demo was given, plus one real media
+subscriber (a spot-check of the speaker's own feed on its relay) and screenshots
+of /dashboard and /chair. Then Ctrl-C (SIGINT), as a person ends it: the process
+must exit 0 within seconds, print no traceback, and leave neither its children
+nor a Janus process behind (``--duration`` only bounds a run that goes wrong).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -24,7 +26,9 @@ import httpx
 import pytest
 
 from diemcau.demo import DemoSite, pick_media_sites
-from diemcau.sim.media_bot import JanusTarget, ViewerBot, label_code
+from diemcau.demo.sites import cast_sites
+from diemcau.sim.janus_bots import JanusTarget, ViewerBot
+from diemcau.sim.stamps import label_code
 from tests.browser import CHROMIUM, chromium, free_port, lab_tls, shot, wait_for
 
 pytestmark = pytest.mark.media
@@ -82,6 +86,25 @@ def test_media_sites_spread_over_relays_one_per_province() -> None:
     assert pick_media_sites(sites, {}, 3) == []  # nothing placed: no media site
 
 
+def test_every_site_gets_one_part_and_one_is_left_for_a_person() -> None:
+    sites = [DemoSite(0, "TW", "Hội trường", "chair", "", "TW:x")] + [
+        DemoSite(i, f"s{i}", f"Site {i}", "commune", f"0{i % 3}", f"s{i}:x") for i in range(1, 7)
+    ]
+    plan = {s.code: f"relay-{s.site_id % 2}" for s in sites[1:]}
+    cast = cast_sites(sites, plan, 2)
+    media = {s.code for s in cast.media}
+    assert len(media) == 2 and cast.spare is not None and cast.spare.code not in media
+    simulated = {s.code for s in cast.simulated}
+    assert "TW" in simulated  # the chair's hall is online, though not a candidate
+    assert simulated | media | {cast.spare.code} == {s.code for s in sites}
+    assert not simulated & (media | {cast.spare.code})
+    # Without a media plane nobody gets media; --sim-sites limits the simulated ones.
+    bare = cast_sites(sites, None, 2, sim_limit=3)
+    assert bare.media == [] and bare.spare == sites[1] and len(bare.simulated) == 3
+    # Bad input: no site at all gives an empty cast, not an error.
+    assert cast_sites([], plan, 2) == cast_sites([], None, 0)
+
+
 async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     port = free_port()
@@ -106,7 +129,7 @@ async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Pat
         "--floor-every",
         "4",
         "--duration",
-        "25",
+        "150",
         "--tls-cert",
         str(tls.cert),
         "--tls-key",
@@ -204,11 +227,16 @@ async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Pat
             if os.path.exists(CHROMIUM):
                 await _screenshots(base, state["spare_site"]["join_link"])
 
-        # --duration ends it: exit 0, children gone, Janus stopped.
+        # Ctrl-C ends it: the sites leave, the server records it, then stops with Janus.
+        proc.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
         out, _ = await asyncio.to_thread(proc.communicate, timeout=40)
+        stopped_in = time.monotonic() - interrupted
         assert proc.returncode == 0, err_path.read_text()
         text = err_path.read_text()
         assert "diemcau demo is running" in out.decode()
+        assert "Traceback" not in text and "Exception" not in text, text
+        assert stopped_in < 20, text
         children = [int(p) for p in re.findall(r"sites in process (\d+)", text)]
         assert len(children) == 2
         assert _pids_alive(children) == []
@@ -218,6 +246,7 @@ async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Pat
             assert "chair bot hands the chair feed over" in text
             assert "[media] CHU TRI left" in (data / "media.log").read_text()
         print(f"demo: meeting live {live_at:.1f} s after launch")
+        print(f"demo: stopped {stopped_in:.1f} s after Ctrl-C")
     finally:
         if proc.poll() is None:
             proc.kill()

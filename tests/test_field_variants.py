@@ -34,7 +34,7 @@ from diemcau.lab.meeting import FieldMeeting, field_meeting
 from diemcau.lab.network import LANS, NOUDP_LAN, Lab
 from diemcau.media.janus import JanusError
 from diemcau.media.orchestrator import feed_id
-from diemcau.sim.media_bot import JanusTarget, ViewerBot
+from diemcau.sim.janus_bots import JanusTarget, ViewerBot
 from tests.browser import lab_tls, shot, wait_for
 
 pytestmark = [
@@ -208,7 +208,7 @@ async def _decodes(v: Variant, watcher: str, code: str) -> None:
 
     async def decoded() -> bool:
         # Chromium's fake camera carries no stamp: every decoded frame counts.
-        return bot.stats.bad_frames > 5
+        return bot.stats.frames + bot.stats.bad_frames + bot.stats.unreadable_frames > 5
 
     try:
         await wait_for(decoded, timeout=20)

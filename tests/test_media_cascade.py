@@ -20,7 +20,7 @@ from diemcau.media.janus import JanusConnection, JanusError
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator, room_id
 from diemcau.media.topology import Move, SiteRef
-from diemcau.sim.media_bot import JanusTarget, PublisherBot, ViewerBot
+from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 
 pytestmark = pytest.mark.media
 

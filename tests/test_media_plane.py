@@ -1,4 +1,4 @@
-"""Starting the media plane for a server, and the demo's synthetic media."""
+"""Starting the media plane for a server: local Janus processes carrying real media."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from diemcau.media.plane import local_relay_layout, start_media_plane
 from diemcau.media.topology import SiteRef
-from diemcau.sim.media_bot import DemoMedia, JanusTarget, ViewerBot
+from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 
 
 def test_local_relay_layout_balances_provinces_and_fits_everyone() -> None:
@@ -34,46 +35,53 @@ async def wait_until(cond: Callable[[], bool], timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
+def _target(grant: dict[str, Any], part: str) -> JanusTarget:
+    """Where a grant's ``publish``/``program``/``subscribe`` part points a bot."""
+    return JanusTarget(grant["ws_url"], grant[part]["room"], grant["token"], grant["room_token"])
+
+
 @pytest.mark.media
-async def test_local_plane_with_demo_media(tmp_path: Path) -> None:
+async def test_local_plane_carries_site_and_chair_media(tmp_path: Path) -> None:
     sites = [SiteRef("S1", "01"), SiteRef("S2", "02"), SiteRef("S3", "02")]
     plane = await start_media_plane(sites, local_relays=2, base_dir=tmp_path)
-    demo = DemoMedia(plane.orchestrator, ["S1", "S2"], interval=0.2)
-    viewers: list[ViewerBot] = []
+    bots: list[PublisherBot | ViewerBot] = []
+
+    async def started(bot: PublisherBot | ViewerBot) -> None:
+        bots.append(bot)
+        await bot.start()
+
     try:
         orch = plane.orchestrator
         assert plane.cluster is not None and len(plane.cluster.processes) == 3
-        await demo.start()
-        assert set(demo.sites) == {"S1", "S2"}
+        # Two sites publish into their uplink rooms on their relays, as site terminals do.
+        for code in ("S1", "S2"):
+            grant = await orch.site_media_grant(code)
+            await started(
+                PublisherBot(_target(grant, "publish"), grant["publish"]["feed_id"], code)
+            )
         spot = await orch.spot_check_grant("S2")
-        v = ViewerBot(
-            JanusTarget(
-                spot["ws_url"], spot["subscribe"]["room"], spot["token"], spot["room_token"]
-            ),
-            spot["subscribe"]["feed_id"],
-        )
-        viewers.append(v)
-        await v.start()
+        v = ViewerBot(_target(spot, "subscribe"), spot["subscribe"]["feed_id"])
+        await started(v)
         await v.wait_frames(5, 5.0, label="S2")
-        # A program starts: the demo's chair publishes and the relays carry it.
-        await orch.start_program(7)
-        await wait_until(lambda: "7" in demo.chairs, 5.0)
+        # A program starts: the chair publishes on central and the relays carry it.
+        chair = await orch.start_program(7)
+        await started(
+            PublisherBot(_target(chair, "publish"), chair["publish"]["feed_id"], "CHU TRI")
+        )
         grant = await orch.site_media_grant("S3", 7)
         chair_feed = grant["program"]["feeds"][0]["feed_id"]
+        assert chair_feed == chair["publish"]["feed_id"]
         await wait_until(
             lambda: any(lk.target_node == grant["node"] for lk in orch.cascade.links()), 5.0
         )
-        pv = ViewerBot(
-            JanusTarget(
-                grant["ws_url"], grant["program"]["room"], grant["token"], grant["room_token"]
-            ),
-            chair_feed,
-        )
-        viewers.append(pv)
-        await pv.start()
+        pv = ViewerBot(_target(grant, "program"), chair_feed)
+        await started(pv)
         await pv.wait_frames(5, 5.0, label="CHU TRI")
+        assert pv.stats.bad_frames == 0
         await orch.stop_program(7)
-        await wait_until(lambda: not demo.chairs, 5.0)
+        await wait_until(
+            lambda: not any(lk.target_node == grant["node"] for lk in orch.cascade.links()), 5.0
+        )
         # A site provisioned later is placed without moving anyone.
         relay_s1 = orch.plan.assignment["S1"]
         moves = orch.add_sites([SiteRef("S4", "01")])
@@ -81,7 +89,6 @@ async def test_local_plane_with_demo_media(tmp_path: Path) -> None:
         assert orch.plan.assignment["S4"] == relay_s1
         assert (await orch.site_media_grant("S4"))["node"] == relay_s1
     finally:
-        for b in viewers:
+        for b in reversed(bots):
             await b.stop()
-        await demo.close()
         await plane.close()

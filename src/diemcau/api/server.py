@@ -9,7 +9,8 @@ redirects plain HTTP to it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 
@@ -20,6 +21,18 @@ from diemcau.runtime import Runtime, build_runtime
 from diemcau.tls.settings import server_context_for
 
 __all__ = ["serve"]
+
+
+class _CallerOwnsSignals(uvicorn.Server):
+    """A server that leaves SIGINT/SIGTERM to its caller, who ends it through `stop`.
+
+    uvicorn otherwise starts its own shutdown on Ctrl-C at once, racing the caller's
+    (the demo lets its simulated sites leave while the server still answers them).
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def serve(
@@ -34,7 +47,8 @@ async def serve(
         settings: where to bind and which store to use.
         on_ready: awaited once the HTTP port accepts connections (the demo uses it
             to start simulated sites).
-        stop: an event that ends the server gracefully when set.
+        stop: an event that ends the server gracefully when set; with it, the caller
+            handles SIGINT/SIGTERM (uvicorn does not).
     """
     tls = server_context_for(settings) is not None  # raises TlsError before any change
     runtime = await build_runtime(settings)
@@ -49,7 +63,7 @@ async def serve(
         ssl_certfile=settings.tls_cert or None,
         ssl_keyfile=settings.tls_key or None,
     )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(config) if stop is None else _CallerOwnsSignals(config)
     task = asyncio.create_task(server.serve())
     redirect: uvicorn.Server | None = None
     if tls and settings.http_redirect_port:

@@ -24,7 +24,7 @@ from diemcau.lab.server import LiveServer, live_server
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.runtime import site_refs
-from diemcau.sim.media_bot import JanusTarget, PublisherBot
+from diemcau.sim.janus_bots import JanusTarget, PublisherBot
 
 __all__ = ["FieldMeeting", "field_meeting"]
 

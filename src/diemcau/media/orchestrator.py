@@ -146,6 +146,7 @@ class MediaOrchestrator:
         self._task: asyncio.Task[None] | None = None
         self.last_report = SyncReport()
         self._move_listeners: list[MoveListener] = []
+        self._chair_loans: dict[str, Callable[[], None]] = {}
         self._started = False
         self.registry.on_change(self._on_change)
 
@@ -287,7 +288,7 @@ class MediaOrchestrator:
         if key not in self.meetings:
             self.meetings[key] = _Meeting.new(key)
         await self.sync()
-        return self.chair_media_grant(key)
+        return self._chair_grant(self.meetings[key])
 
     def restore_program(self, meeting_id: str | int, floor: list[str] | None = None) -> None:
         """Re-declare a running program after a control restart, touching no node.
@@ -315,6 +316,7 @@ class MediaOrchestrator:
     async def stop_program(self, meeting_id: str | int) -> None:
         """Remove the meeting's links and destroy its program rooms everywhere."""
         m = self.meetings.pop(str(meeting_id), None)
+        self._chair_loans.pop(str(meeting_id), None)
         if m is None:
             return
         await self.sync()
@@ -348,8 +350,39 @@ class MediaOrchestrator:
         }
 
     def chair_media_grant(self, meeting_id: str | int | None = None) -> dict[str, Any]:
-        """Where the chair console publishes (central) and what it may watch there."""
+        """Where the chair console publishes (central) and what it may watch there.
+
+        This is the console's grant (GET /api/media/chair): if the chair feed is lent
+        to a stand-in (`lend_chair_feed`), asking for it ends the loan.
+        """
         m = self._meeting(meeting_id)
+        claimed = self._chair_loans.pop(m.meeting_id, None)
+        if claimed is not None:
+            try:
+                claimed()
+            except Exception:
+                log.exception(
+                    "chair feed of meeting %s: the stand-in's hand-over failed", m.meeting_id
+                )
+        return self._chair_grant(m)
+
+    def lend_chair_feed(
+        self, meeting_id: str | int, on_claimed: Callable[[], None]
+    ) -> dict[str, Any]:
+        """Let a stand-in publisher (the demo's chair bot) hold a program's chair feed.
+
+        The chair feed has one publisher id, so a stand-in and a person's console
+        cannot both publish it. The next `chair_media_grant` of that meeting (a
+        console asking through the API) ends the loan and calls ``on_claimed`` once:
+        the stand-in unpublishes, the console retries its publish until the feed is
+        free. Stopping the program ends the loan silently. Returns the stand-in's
+        grant; call again during the loan for fresh tokens.
+        """
+        m = self._meeting(meeting_id)
+        self._chair_loans[m.meeting_id] = on_claimed
+        return self._chair_grant(m)
+
+    def _chair_grant(self, m: _Meeting) -> dict[str, Any]:
         c = self.central
         return {
             "node": c.name,

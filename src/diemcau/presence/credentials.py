@@ -1,20 +1,19 @@
-"""The hub's in-memory view of site credentials and site metadata.
+"""Site credentials as the presence server checks them: in memory, without a store round trip.
 
 A national join is 10,799 hellos within seconds; checking each against the
-database would serialise them on one connection. The cache holds every usable
-credential digest (`accounts.service.load_site_digests`) so a hello costs one
-HMAC, and every site's id, province and current `credential_version`, which is
-what closes a live session whose credential was rotated or revoked. It is
-refreshed on a cache miss (a site provisioned after start) and by polling,
-so a rotation done by another process (``diemcau site rotate``) is noticed too.
+store would serialise them on one connection. The cache holds every usable
+credential digest (`accounts.service.load_site_digests`), so a hello costs one
+HMAC, and a snapshot of the directory's sites (`directory.sites.SiteDirectory`:
+id, code, name, province, `credential_version`, revoked), which is what closes
+a live session whose credential was rotated or revoked. It follows the
+directory: refreshed on a cache miss (a site provisioned after start) and by
+polling the directory's one-row fingerprint, so a rotation done by another
+process (``diemcau site rotate``) is noticed too.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-
-from sqlalchemy import case, func, select
 
 from diemcau.accounts.service import (
     SitePrincipal,
@@ -24,59 +23,55 @@ from diemcau.accounts.service import (
     split_join_code,
     verify_join_code,
 )
+from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.security import TokenError, site_secret_digest
 from diemcau.store import Database
-from diemcau.store.models import Site
 
-__all__ = ["SiteInfo", "CredentialCache"]
+__all__ = ["CredentialCache"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class SiteInfo:
-    """What the hub and the staff stream need to know about every site."""
-
-    site_id: int
-    code: str
-    name: str
-    province_id: int | None
-    credential_version: int
-    revoked: bool
-
-
 class CredentialCache:
-    """Site digests and metadata, loaded in bulk, checked without a database round trip."""
+    """Site digests and the directory's sites, loaded in bulk, checked from memory.
 
-    def __init__(self, db: Database, key: bytes) -> None:
+    Args:
+        db: the store (digests, and a store check for a code the cache misses).
+        key: the instance HMAC key.
+        directory: the directory's read model of sites (shared with other services).
+
+    Attributes:
+        sites: every site by id, revoked ones included (a snapshot of `directory`).
+        generation: bumped whenever `sites` was rebuilt (holders of derived data
+            such as the staff stream's province index rebuild theirs).
+    """
+
+    def __init__(self, db: Database, key: bytes, directory: SiteDirectory) -> None:
         self.db = db
         self.key = key
+        self.directory = directory
         self._digests: dict[str, tuple[str, SitePrincipal]] = {}
         self.sites: dict[int, SiteInfo] = {}
-        # Bumped whenever the set of sites or their provinces may have changed.
         self.generation = 0
-        self._fingerprint: tuple[int, int, int] | None = None
+        self._seen = -1  # the directory generation `sites` was taken from
 
-    async def load(self) -> list[int]:
-        """(Re)load everything; returns ids whose credential changed since the last load."""
+    async def load(self, *, reload: bool = False) -> list[int]:
+        """Take digests and sites; returns ids whose credential changed since the last take.
+
+        Args:
+            reload: reload the directory even if its fingerprint did not move (after a
+                write in this process that may not have invalidated it).
+        """
+        # Digests first: a rotation landing between the two reads then shows in the
+        # directory (its new version refuses the old digest), never the other way round.
         digests = await load_site_digests(self.db)
-        async with self.db.session() as s:
-            rows = (
-                await s.execute(
-                    select(
-                        Site.id,
-                        Site.code,
-                        Site.name,
-                        Site.province_id,
-                        Site.credential_version,
-                        Site.revoked,
-                    )
-                )
-            ).all()
-        sites = {
-            r.id: SiteInfo(r.id, r.code, r.name, r.province_id, r.credential_version, r.revoked)
-            for r in rows
-        }
+        if reload:
+            await self.directory.load()
+        else:
+            await self.directory.refresh_if_changed()
+        infos = await self.directory.all(include_revoked=True)
+        self._seen = self.directory.generation
+        sites = {info.id: info for info in infos}
         changed = [
             sid
             for sid, old in self.sites.items()
@@ -87,52 +82,33 @@ class CredentialCache:
         self._digests = digests
         self.sites = sites
         self.generation += 1
-        self._fingerprint = (
-            len(sites),
-            sum(i.credential_version for i in sites.values()),
-            sum(1 for i in sites.values() if i.revoked),
-        )
         return changed
 
-    async def poll_versions(self) -> list[int]:
-        """Cheap check for rotations/revocations: one aggregate row, full reload only if moved.
+    async def poll(self) -> list[int]:
+        """Cheap check for rotations/revocations: one aggregate row, a full take only if moved.
 
-        Every rotation or revocation bumps a ``credential_version``, so the sum of
-        versions (with the count and revoked count) changes whenever anything did.
+        Every rotation or revocation bumps a ``credential_version``, so the
+        directory's fingerprint moves whenever anything did.
         """
-        async with self.db.session() as s:
-            row = (
-                await s.execute(
-                    select(
-                        func.count(Site.id),
-                        func.coalesce(func.sum(Site.credential_version), 0),
-                        func.coalesce(func.sum(case((Site.revoked, 1), else_=0)), 0),
-                    )
-                )
-            ).one()
-        fingerprint = (int(row[0]), int(row[1]), int(row[2]))
-        if fingerprint == self._fingerprint:
+        await self.directory.refresh_if_changed()
+        if self.directory.generation == self._seen:
             return []
         return await self.load()
 
-    def _learn(self, principal: SitePrincipal, join_code: str) -> None:
-        """Cache a credential the store just confirmed (no full reload per late site)."""
-        parts = split_join_code(join_code)
-        if parts is None:
-            return
-        self._digests[principal.code] = (site_secret_digest(self.key, parts[1]), principal)
-        old = self.sites.get(principal.site_id)
-        self.sites[principal.site_id] = SiteInfo(
-            principal.site_id,
-            principal.code,
-            principal.name,
-            principal.province_id,
-            principal.credential_version,
-            False,
-        )
-        if old is None or old.province_id != principal.province_id:
-            self.generation += 1
-            log.info("site %s joined the directory after start", principal.code)
+    async def unknown(self, site_ids: list[int]) -> list[int]:
+        """The ids among `site_ids` the directory does not have (after one refresh)."""
+        missing = [sid for sid in site_ids if sid not in self.sites]
+        if missing:
+            await self.poll()  # maybe created since the last take
+            missing = [sid for sid in missing if sid not in self.sites]
+        return missing
+
+    def site(self, site_id: int) -> SiteInfo | None:
+        """A site from the last take (None if unknown)."""
+        return self.sites.get(site_id)
+
+    def knows(self, site_id: int) -> bool:
+        return site_id in self.sites
 
     def is_current(self, principal: SitePrincipal) -> bool:
         """Whether the credential `principal` proved is still the site's current one."""
@@ -151,10 +127,10 @@ class CredentialCache:
         if join_code:
             principal = verify_join_code(self.key, self._digests, join_code)
             if principal is None:
-                # Maybe provisioned or rotated after our last load: ask the store once.
+                # Maybe provisioned or rotated after our last take: ask the store once.
                 principal = await authenticate_site(self.db, self.key, join_code)
                 if principal is not None:
-                    self._learn(principal, join_code)
+                    await self._learn(principal, join_code)
             if principal is None or not self.is_current(principal):
                 return None
             return principal
@@ -166,6 +142,16 @@ class CredentialCache:
             if not isinstance(found, SitePrincipal):
                 return None
             if found.site_id not in self.sites:
-                await self.load()
+                await self.poll()
             return found if self.is_current(found) else None
         return None
+
+    async def _learn(self, principal: SitePrincipal, join_code: str) -> None:
+        """Cache a credential the store just confirmed; follow the directory if it moved."""
+        parts = split_join_code(join_code)
+        if parts is None:
+            return
+        self._digests[principal.code] = (site_secret_digest(self.key, parts[1]), principal)
+        if not self.is_current(principal):
+            log.info("site %s is new or rotated since the last take", principal.code)
+            await self.poll()

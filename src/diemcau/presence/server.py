@@ -1,11 +1,11 @@
 """The site-session WebSocket server: `websockets` on its own port, same event loop.
 
-DESIGN.md §4 measured the ASGI stack at ~1.7x the bare library's cost on joins
-and memory, so site sockets are served by `websockets` directly (no per-message
-compression, no library keepalive: the protocol's own heartbeats and ticks do
-that job once for everyone), while staff and browsers use the HTTP app. The
-handler only does the handshake: hello, authentication, then hands the
-session to the hub.
+The ASGI stack (Starlette under uvicorn) was measured at ~1.7x the bare
+library's cost on joins and memory (docs/performance.md), so site sockets are
+served by `websockets` directly (no per-message compression, no library
+keepalive: the protocol's own heartbeats and ticks do that job once for
+everyone), while staff and browsers use the HTTP app. The handler only does the
+handshake: hello, authentication, then hands the session to its `SessionHost`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 from pydantic import ValidationError
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -21,6 +21,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from diemcau.accounts.service import SitePrincipal
+from diemcau.presence.config import PresenceConfig
 from diemcau.presence.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
@@ -28,25 +30,39 @@ from diemcau.presence.protocol import (
     Hello,
     parse_inbound,
 )
+from diemcau.presence.session import SiteSession
 
-if TYPE_CHECKING:
-    from diemcau.presence.hub import PresenceHub
-
-__all__ = ["PresenceServer"]
+__all__ = ["PresenceServer", "SessionHost"]
 
 log = logging.getLogger(__name__)
 
 
-class PresenceServer:
-    """Accepts site sockets for a `PresenceHub`."""
+class SessionHost(Protocol):
+    """What the server hands an accepted hello to (the session lifecycle)."""
 
-    def __init__(self, hub: PresenceHub) -> None:
-        self.hub = hub
+    @property
+    def running(self) -> bool: ...
+
+    async def authenticate(self, hello: Hello) -> SitePrincipal | None: ...
+
+    def new_session(self, conn: ServerConnection, principal: SitePrincipal) -> SiteSession: ...
+
+    async def open_session(self, session: SiteSession, hello: Hello) -> None: ...
+
+    def session_closed(self, session: SiteSession, reason: str, *, detail: str = "") -> None: ...
+
+
+class PresenceServer:
+    """Accepts site sockets and hands each authenticated one to a `SessionHost`."""
+
+    def __init__(self, host: SessionHost, config: PresenceConfig) -> None:
+        self.host = host
+        self.config = config
         self._server: Server | None = None
-        self.port = hub.config.port
+        self.port = config.port
 
     async def start(self) -> None:
-        cfg = self.hub.config
+        cfg = self.config
         self._server = await serve(
             self._handle,
             cfg.host,
@@ -78,7 +94,7 @@ class PresenceServer:
             self._server = None
 
     def _check_path(self, conn: ServerConnection, request: Request) -> Response | None:
-        if request.path.split("?", 1)[0] != self.hub.config.path:
+        if request.path.split("?", 1)[0] != self.config.path:
             return Response(
                 HTTPStatus.NOT_FOUND.value,
                 "Not Found",
@@ -88,50 +104,57 @@ class PresenceServer:
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
-        hub = self.hub
+        host = self.host
+        hello = await self._read_hello(conn)
+        if hello is None:
+            return
+        principal = await host.authenticate(hello)
+        if principal is None:
+            await _close(
+                conn, CloseCode.UNAUTHORIZED, "unknown, revoked or outdated site credential"
+            )
+            return
+        if not host.running:
+            await _close(conn, CloseCode.GOING_AWAY, "server shutting down")
+            return
+        session = host.new_session(conn, principal)
         try:
-            async with asyncio.timeout(hub.config.hello_timeout_s):  # no extra task per join
+            await host.open_session(session, hello)
+            await session.run()
+        finally:
+            if not session.closed:
+                session.closed = True
+                host.session_closed(session, "connection_lost")
+
+    async def _read_hello(self, conn: ServerConnection) -> Hello | None:
+        """The first message if it is a valid hello; else the socket is closed, None."""
+        try:
+            async with asyncio.timeout(self.config.hello_timeout_s):  # no extra task per join
                 data = await conn.recv(decode=False)
         except TimeoutError:
             await _close(conn, CloseCode.HELLO_TIMEOUT, "no hello in time")
-            return
+            return None
         except ConnectionClosed:
-            return
+            return None
         try:
             hello = parse_inbound(data)
         except ValidationError as exc:
             first = exc.errors()[0] if exc.errors() else {"msg": "invalid", "loc": ()}
             where = ".".join(str(p) for p in first.get("loc", ()))
             await _close(conn, CloseCode.BAD_MESSAGE, f"malformed hello: {where} {first['msg']}")
-            return
+            return None
         if not isinstance(hello, Hello):
             await _close(conn, CloseCode.BAD_MESSAGE, "the first message must be hello")
-            return
+            return None
         if hello.v != PROTOCOL_VERSION:
             await _close(
                 conn, CloseCode.BAD_VERSION, f"protocol version {PROTOCOL_VERSION} required"
             )
-            return
-        principal = await hub.authenticate(hello)
-        if principal is None:
-            await _close(
-                conn, CloseCode.UNAUTHORIZED, "unknown, revoked or outdated site credential"
-            )
-            return
-        if not hub.running:
-            await _close(conn, CloseCode.GOING_AWAY, "server shutting down")
-            return
-        session = hub.new_session(conn, principal)
-        try:
-            await hub.open_session(session, hello)
-            await session.run()
-        finally:
-            if not session.closed:
-                session.closed = True
-                hub.session_closed(session, "connection_lost")
+            return None
+        return hello
 
 
-async def _close(conn: Any, code: int, reason: str) -> None:
+async def _close(conn: ServerConnection, code: int, reason: str) -> None:
     try:
         await conn.close(code, reason)
     except Exception:  # the peer is gone; nothing more to tell it

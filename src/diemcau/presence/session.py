@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from websockets.asyncio.server import ServerConnection
@@ -28,16 +28,14 @@ from diemcau.presence.protocol import (
     Heartbeat,
     Hello,
     Link,
+    LinkReport,
     Request,
     parse_inbound,
     ws_text_frame,
 )
 from diemcau.presence.ratelimit import RateLimiter
 
-if TYPE_CHECKING:
-    from diemcau.presence.hub import PresenceHub
-
-__all__ = ["SiteSession", "CLOSE_REASONS"]
+__all__ = ["SiteSession", "SessionEvents", "RequestSink", "CLOSE_REASONS"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +58,22 @@ CLOSE_REASONS: dict[int, str] = {
 _MAX_INFLIGHT_REQUESTS = 8
 
 
+class SessionEvents(Protocol):
+    """Who learns that a session ended or reported its link (the session lifecycle)."""
+
+    def session_closed(self, session: SiteSession, reason: str, *, detail: str = "") -> None: ...
+
+    def link_report(self, session: SiteSession, link: LinkReport) -> None: ...
+
+
+class RequestSink(Protocol):
+    """Who answers a session's requests (the request router)."""
+
+    async def handle(self, session: SiteSession, req: Request) -> None: ...
+
+    def reply_error(self, session: SiteSession, req_id: str, code: str, message: str) -> None: ...
+
+
 class SiteSession:
     """The live session of one authenticated site.
 
@@ -71,9 +85,10 @@ class SiteSession:
             live messages that arrive during a resume are not lost nor reordered.
     """
 
-    # Slots: 10,799 of these live at once; every byte per site counts (DESIGN.md §4).
+    # Slots: 10,799 of these live at once; every byte per site counts (docs/performance.md).
     __slots__ = (
-        "hub",
+        "events",
+        "requests",
         "conn",
         "principal",
         "site_id",
@@ -92,7 +107,8 @@ class SiteSession:
 
     def __init__(
         self,
-        hub: PresenceHub,
+        events: SessionEvents,
+        requests: RequestSink,
         conn: ServerConnection,
         principal: SitePrincipal,
         *,
@@ -101,7 +117,8 @@ class SiteSession:
         send_buffer_bytes: int,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.hub = hub
+        self.events = events
+        self.requests = requests
         self.conn = conn
         self.principal = principal
         self.site_id = principal.site_id
@@ -157,12 +174,12 @@ class SiteSession:
             self.deliver(stream, seq, frame)
 
     def close(self, code: int, reason: str) -> None:
-        """Close this session (idempotent); presence is updated by the hub at once."""
+        """Close this session (idempotent); presence is updated at once."""
         if self.closed:
             return
         self.closed = True
         self.close_reason = CLOSE_REASONS.get(code, "closed")
-        self.hub.session_closed(self, self.close_reason, detail=reason)
+        self.events.session_closed(self, self.close_reason, detail=reason)
         self._closing = asyncio.get_running_loop().create_task(self._close_socket(code, reason))
 
     async def _close_socket(self, code: int, reason: str) -> None:
@@ -191,7 +208,7 @@ class SiteSession:
                     reason = "connection_lost"
                 self.closed = True
                 self.close_reason = reason
-                self.hub.session_closed(self, reason, detail=str(exc))
+                self.events.session_closed(self, reason, detail=str(exc))
         finally:
             for task in list(self._requests or ()):
                 task.cancel()
@@ -216,16 +233,16 @@ class SiteSession:
             return
         if isinstance(msg, Heartbeat):
             if msg.link is not None:
-                self.hub.link_report(self, msg.link)
+                self.events.link_report(self, msg.link)
         elif isinstance(msg, Link):
-            self.hub.link_report(self, msg.link)
+            self.events.link_report(self, msg.link)
         elif isinstance(msg, Request):
             if self._requests is None:
                 self._requests = set()
             if len(self._requests) >= _MAX_INFLIGHT_REQUESTS:
-                self.hub.reply_error(self, msg.id, "busy", "too many requests in flight")
+                self.requests.reply_error(self, msg.id, "busy", "too many requests in flight")
                 return
-            task = asyncio.get_running_loop().create_task(self.hub.handle_request(self, msg))
+            task = asyncio.get_running_loop().create_task(self.requests.handle(self, msg))
             self._requests.add(task)
             task.add_done_callback(self._requests.discard)
         elif isinstance(msg, Ack):

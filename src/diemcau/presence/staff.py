@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from diemcau.presence.hub import PresenceHub
+from diemcau.directory.sites import SiteInfo
+from diemcau.presence.state import SiteState
 
-__all__ = ["StaffFeed", "StaffClient", "SITE_FIELDS"]
+__all__ = ["StaffFeed", "StaffClient", "StaffSource", "SITE_FIELDS"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,18 @@ SITE_FIELDS = (
     "in_meeting",
 )
 _STATES = ("online", "degraded", "offline")
+
+
+class StaffSource(Protocol):
+    """What the staff stream reads about sites (the presence hub)."""
+
+    def site_infos(self) -> Mapping[int, SiteInfo]: ...
+
+    def sites_generation(self) -> int: ...
+
+    def site_state(self, site_id: int) -> SiteState: ...
+
+    def in_meeting(self, site_id: int) -> bool: ...
 
 
 def _dumps(obj: Any) -> str:
@@ -72,10 +84,16 @@ class StaffClient:
 
 
 class StaffFeed:
-    """Snapshot + coalesced deltas over the hub's presence state."""
+    """Snapshot + coalesced deltas over the presence state.
 
-    def __init__(self, hub: PresenceHub) -> None:
-        self.hub = hub
+    Args:
+        source: the sites and their presence.
+        clock: wall clock in seconds (``server_time``, event times).
+    """
+
+    def __init__(self, source: StaffSource, clock: Callable[[], float]) -> None:
+        self.source = source
+        self.clock = clock
         self.clients: set[StaffClient] = set()
         self._dirty: set[int] = set()
         self._events: list[dict[str, Any]] = []
@@ -99,7 +117,7 @@ class StaffFeed:
                 "kind": kind,
                 "body": dict(body),
                 "province_id": province_id,
-                "at": round(self.hub.clock(), 3),
+                "at": round(self.clock(), 3),
             }
         )
 
@@ -123,20 +141,21 @@ class StaffFeed:
     # --- building frames -----------------------------------------------------------------
 
     def _provinces(self) -> dict[int | None, list[int]]:
-        sites = self.hub.site_infos()
-        if self._indexed != self.hub.credentials.generation:
+        sites = self.source.site_infos()
+        generation = self.source.sites_generation()
+        if self._indexed != generation:
             by: dict[int | None, list[int]] = {}
             for sid, info in sites.items():
                 by.setdefault(info.province_id, []).append(sid)
             self._by_province = by
-            self._indexed = self.hub.credentials.generation
+            self._indexed = generation
             self._aggs = {}
         return self._by_province
 
     def _row(self, site_id: int) -> list[Any]:
-        hub = self.hub
-        st = hub.site_state(site_id)
-        info = hub.site_infos().get(site_id)
+        src = self.source
+        st = src.site_state(site_id)
+        info = src.site_infos().get(site_id)
         link = st.link
         return [
             site_id,
@@ -149,16 +168,16 @@ class StaffFeed:
             round(link.rtt_ms, 1) if link else None,
             round(link.loss_pct, 2) if link else None,
             round(link.jitter_ms, 1) if link else None,
-            1 if hub.in_meeting(site_id) else 0,
+            1 if src.in_meeting(site_id) else 0,
         ]
 
     def _aggregate(self, site_ids: list[int]) -> dict[str, int]:
-        hub = self.hub
+        src = self.source
         counts = dict.fromkeys(_STATES, 0)
         meeting = 0
         for sid in site_ids:
-            counts[hub.site_state(sid).state] += 1
-            if hub.in_meeting(sid):
+            counts[src.site_state(sid).state] += 1
+            if src.in_meeting(sid):
                 meeting += 1
         return {"total": len(site_ids), **counts, "in_meeting": meeting}
 
@@ -189,7 +208,7 @@ class StaffFeed:
         msg: dict[str, Any] = {
             "type": "snapshot",
             "batch": self._batch,
-            "server_time": round(self.hub.clock(), 3),
+            "server_time": round(self.clock(), 3),
             "fields": SITE_FIELDS,
             "sites": [self._row(sid) for sid in sorted(ids)],
             "provinces": provinces,
@@ -209,12 +228,12 @@ class StaffFeed:
         dirty, self._dirty = self._dirty, set()
         events, self._events = self._events, []
         self._batch += 1
-        infos = self.hub.site_infos()
+        infos = self.source.site_infos()
         rows = {sid: self._row(sid) for sid in sorted(dirty)}
         touched = {infos[sid].province_id if sid in infos else None for sid in dirty}
         self._provinces()
         aggs = {pid: self._province_agg(pid, True) for pid in touched}
-        at = round(self.hub.clock(), 3)
+        at = round(self.clock(), 3)
         frames: dict[int | None, str] = {}
         for client in list(self.clients):
             scope = client.province_id
@@ -247,4 +266,4 @@ class StaffFeed:
         return _dumps(msg)
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(self.hub.clock(), UTC)
+        return datetime.fromtimestamp(self.clock(), UTC)

@@ -1,40 +1,34 @@
-"""Sequenced message streams: numbering, durable storage, and replay.
+"""Sequenced message streams in memory: their numbering and a ring of recent messages.
 
-Two kinds of stream exist (DESIGN.md §4):
+Two kinds of stream exist (docs/protocol.md, "Sequence numbers"):
 
 * each site's own stream (stored as ``site:<id>``, seen by the site as ``site``),
   fed by `PresenceHub.send`: every site gets its own sequence numbers;
 * named broadcast streams (``meeting:42``), fed by `PresenceHub.broadcast`: one
   sequence for everyone, so a message is encoded once and the same bytes go to
-  every follower.
+  every follower (no per-site field: docs/performance.md).
 
-Durable messages go through `MessageWriter`, a group commit: everything queued
-while the previous transaction ran is stored in one transaction, then handed
-to the fan-out in the order the numbers were given, so a stream is always
-delivered in order even when many callers send at once. A bounded ring of
-recent messages serves most resumes from memory; older ones come from the
-database.
+A number is handed out when a message is submitted and counts as delivered once
+it is stored and fanned out (`diemcau.presence.message_store.MessageWriter`). A
+bounded ring of recent delivered messages serves most resumes from memory; older
+ones come from the store.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 from collections import deque
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select
+from diemcau.errors import Invalid
+from diemcau.presence.protocol import SITE_STREAM, msg_frame, valid_stream_name
 
-from diemcau.presence.models import MESSAGES_TABLE, PresenceMessage
-from diemcau.presence.protocol import SITE_STREAM, msg_frame
-from diemcau.store import Database
+__all__ = ["Stream", "StreamBook", "Outgoing", "check_stream_name", "site_stream_key"]
 
-__all__ = ["Stream", "Outgoing", "MessageWriter", "site_stream_key", "load_stream_seqs"]
 
-log = logging.getLogger(__name__)
+def check_stream_name(stream: str) -> None:
+    """Raises `Invalid` unless `stream` is a valid broadcast stream name."""
+    if not valid_stream_name(stream):
+        raise Invalid(f"invalid stream name '{stream[:100]}'", code="bad_stream")
 
 
 def site_stream_key(site_id: int) -> str:
@@ -104,161 +98,49 @@ class Outgoing:
         )
 
 
-async def load_stream_seqs(db: Database) -> dict[str, int]:
-    """The last stored sequence number of every stream (at hub start)."""
-    async with db.session() as s:
-        rows = (
-            await s.execute(
-                select(PresenceMessage.stream, func.max(PresenceMessage.seq)).group_by(
-                    PresenceMessage.stream
-                )
-            )
-        ).all()
-    return {stream: int(seq) for stream, seq in rows}
+class StreamBook:
+    """Every stream's numbering: site streams by site id, broadcast streams by name.
 
-
-async def replay_from_db(
-    db: Database, stream: Stream, after: int, until: int, limit: int
-) -> list[tuple[int, bytes]]:
-    """Stored messages of `stream` with ``after < seq <= until``, at most `limit` of them."""
-    async with db.session() as s:
-        rows = (
-            await s.execute(
-                select(
-                    PresenceMessage.seq,
-                    PresenceMessage.msg_id,
-                    PresenceMessage.kind,
-                    PresenceMessage.body,
-                    PresenceMessage.at,
-                )
-                .where(
-                    PresenceMessage.stream == stream.key,
-                    PresenceMessage.seq > after,
-                    PresenceMessage.seq <= until,
-                )
-                .order_by(PresenceMessage.seq)
-                .limit(limit)
-            )
-        ).all()
-    out: list[tuple[int, bytes]] = []
-    for r in rows:
-        at = r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC)
-        out.append(
-            (r.seq, msg_frame(stream.seen_as, r.seq, r.msg_id, r.kind, at.timestamp(), r.body))
-        )
-    return out
-
-
-async def stored_msg_ids(db: Database, keys: Sequence[str], msg_id: str) -> set[str]:
-    """Which of the stream `keys` already hold `msg_id` (idempotent retries)."""
-    found: set[str] = set()
-    async with db.session() as s:
-        for i in range(0, len(keys), 500):
-            chunk = list(keys[i : i + 500])
-            rows = await s.scalars(
-                select(PresenceMessage.stream).where(
-                    PresenceMessage.msg_id == msg_id, PresenceMessage.stream.in_(chunk)
-                )
-            )
-            found.update(rows)
-    return found
-
-
-@dataclass
-class _Batch:
-    items: list[Outgoing]
-    future: asyncio.Future[None]
-
-
-class MessageWriter:
-    """Group commit of durable messages, then fan-out in numbering order.
+    Streams are created on first use; their number continues from the last one
+    stored before a restart (`seed`), so a resuming site never sees a number twice.
 
     Args:
-        db: the store.
-        deliver: called with each batch after it is committed, in submission order.
+        ring_size: recent messages kept per stream for resumes from memory.
     """
 
-    def __init__(self, db: Database, deliver: Callable[[list[Outgoing]], None]) -> None:
-        self.db = db
-        self.deliver = deliver
-        self._queue: deque[_Batch] = deque()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        # Seconds spent storing and fanning out the last batch (diagnostics, bench).
-        self.last_store_s = 0.0
-        self.last_fanout_s = 0.0
+    def __init__(self, ring_size: int) -> None:
+        self.ring_size = ring_size
+        self._sites: dict[int, Stream] = {}
+        self._broadcasts: dict[str, Stream] = {}
+        self._stored: dict[str, int] = {}
 
-    def start(self) -> None:
-        self._closing = False
-        self._task = asyncio.create_task(self._run(), name="presence-message-writer")
+    def seed(self, stored_seqs: dict[str, int]) -> None:
+        """The last stored number of every stream (read from the store at start)."""
+        self._stored = stored_seqs
 
-    async def stop(self) -> None:
-        """Store what is queued, then stop."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+    def site(self, site_id: int) -> Stream:
+        """The site's own stream."""
+        st = self._sites.get(site_id)
+        if st is None:
+            key = site_stream_key(site_id)
+            st = Stream(
+                key,
+                SITE_STREAM,
+                self.ring_size,
+                site_id=site_id,
+                seq=self._stored.pop(key, 0),
+            )
+            self._sites[site_id] = st
+        return st
 
-    def submit(self, items: list[Outgoing]) -> asyncio.Future[None]:
-        """Queue numbered messages; the future resolves once they are stored."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._task is None:
-            fut.set_exception(RuntimeError("the presence hub is not running"))
-            return fut
-        self._queue.append(_Batch(items, fut))
-        self._wake.set()
-        return fut
+    def broadcast(self, name: str) -> Stream:
+        """The broadcast stream `name` (created if new)."""
+        st = self._broadcasts.get(name)
+        if st is None:
+            st = Stream(name, name, self.ring_size, seq=self._stored.pop(name, 0))
+            self._broadcasts[name] = st
+        return st
 
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                batches: list[_Batch] = []
-                rows = 0
-                while self._queue and rows < 20_000:
-                    b = self._queue.popleft()
-                    batches.append(b)
-                    rows += len(b.items)
-                await self._commit(batches)
-            if self._closing and not self._queue:
-                return
-
-    async def _commit(self, batches: list[_Batch]) -> None:
-        values = [
-            {
-                "stream": o.stream.key,
-                "seq": o.seq,
-                "msg_id": o.msg_id,
-                "kind": o.kind,
-                "body": o.body_json,
-                "at": datetime.fromtimestamp(o.at, UTC),
-            }
-            for b in batches
-            for o in b.items
-        ]
-        started = time.perf_counter()
-        try:
-            async with self.db.session() as s:
-                await s.execute(insert(MESSAGES_TABLE), values)
-        except Exception as exc:
-            log.exception("storing %d presence messages failed", len(values))
-            for b in batches:
-                if not b.future.done():
-                    b.future.set_exception(exc)
-            return
-        stored = time.perf_counter()
-        for b in batches:
-            try:
-                self.deliver(b.items)
-            except Exception:
-                log.exception("presence fan-out failed")
-            if not b.future.done():
-                b.future.set_result(None)
-        self.last_store_s = stored - started
-        self.last_fanout_s = time.perf_counter() - stored
-
-
-__all__ += ["replay_from_db", "stored_msg_ids", "SITE_STREAM"]
+    def find_broadcast(self, name: str) -> Stream | None:
+        """The broadcast stream `name` if it was used since start, else None."""
+        return self._broadcasts.get(name)

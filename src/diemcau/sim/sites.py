@@ -134,6 +134,8 @@ class Swarm:
         options: behaviour, see `SimOptions`.
         out: where the running summary goes.
         on_message: called with (site, message) for every delivery (benchmarks).
+        on_online: called with the site each time its session is welcomed (first
+            connection and every reconnection), e.g. to join a live meeting.
     """
 
     def __init__(
@@ -144,12 +146,14 @@ class Swarm:
         *,
         out: TextIO | None = sys.stderr,
         on_message: Callable[[SimSite, dict[str, Any]], None] | None = None,
+        on_online: Callable[[SimSite], None] | None = None,
     ) -> None:
         self.url = url
         self.options = options or SimOptions()
         self.sites = [SimSite(i, code) for i, code in enumerate(join_codes)]
         self.out = out
         self.on_message = on_message
+        self.on_online = on_online
         self.rng = random.Random(self.options.seed)  # noqa: S311 - simulation, not security
         self.heartbeat_s = 1.0
         self.counters: Counter[str] = Counter()
@@ -196,7 +200,7 @@ class Swarm:
         self._stopping = True
         for site in self.sites:
             if site.ws is not None and site.state == "online":
-                self._write(site, {"type": "bye"})
+                self.send(site, {"type": "bye"})
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -282,6 +286,8 @@ class Swarm:
             site.seqs.setdefault(stream, int(seq))
         site.state = "online"
         self.counters["joins"] += 1
+        if self.on_online is not None:
+            self.on_online(site)
         return True
 
     async def _read(self, site: SimSite, ws: ClientConnection) -> None:
@@ -305,7 +311,8 @@ class Swarm:
             site.last_close = f"{rcvd.code} {rcvd.reason}" if rcvd else "lost"
             self.counters[f"closed_{rcvd.code}" if rcvd else "closed_lost"] += 1
 
-    def _write(self, site: SimSite, message: dict[str, Any]) -> None:
+    def send(self, site: SimSite, message: dict[str, Any]) -> None:
+        """Send ``message`` on the site's session now, if it has one (no waiting)."""
         if site.ws is not None:
             broadcast([site.ws], json.dumps(message, separators=(",", ":")))
 
@@ -350,7 +357,7 @@ class Swarm:
                 site.beats += 1
                 try:
                     if site.beats % self.options.link_every == 1:
-                        self._write(site, {"type": "hb", "link": self._link(site, now)})
+                        self.send(site, {"type": "hb", "link": self._link(site, now)})
                     elif site.ws is not None:
                         broadcast([site.ws], _HB)  # the plain heartbeat, encoded once
                 except Exception:  # the connection died under us; its reader notices
@@ -373,7 +380,7 @@ class Swarm:
                     site.silent_until = now + self.rng.uniform(4, 8)
                 else:
                     site.degraded_until = now + self.rng.uniform(10, 30)
-                    self._write(site, {"type": "link", "link": self._link(site, now)})
+                    self.send(site, {"type": "link", "link": self._link(site, now)})
 
     # --- reporting ---------------------------------------------------------------------------
 

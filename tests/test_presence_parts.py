@@ -1,0 +1,212 @@
+"""The hub's parts on their own: directory, heartbeat deadlines, session log, router, GC.
+
+Bad inputs tried: a follow of a site id the directory never had, a handler that
+crashes, a handler kind registered twice, more requests in flight than allowed,
+a store that refuses the session log (and stays down past the backlog bound).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import gc
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+
+import diemcau.presence
+from diemcau.accounts.service import SitePrincipal
+from diemcau.directory.sites import SiteDirectory
+from diemcau.errors import Invalid
+from diemcau.presence import session_log as session_log_module
+from diemcau.presence.deadlines import SilenceWatch
+from diemcau.presence.hub import PresenceHub
+from diemcau.presence.models import PresenceEvent
+from diemcau.presence.session_log import SessionLog
+from diemcau.presence.tuning import GC_THRESHOLDS, tune_process_gc
+from diemcau.store import Database
+from tests.presence_support import RawSite, add_site, eventually, fast_config, make_sites
+
+PRESENCE = Path(diemcau.presence.__file__).parent
+
+
+async def test_hub_reads_sites_from_the_shared_directory(db: Database) -> None:
+    key = await db.secret_key()
+    d = await make_sites(db, key, per_province=2)
+    directory = SiteDirectory(db)
+    await directory.load()
+    hub = PresenceHub(db, key, fast_config(), sites=directory)
+    await hub.start()
+    try:
+        a = d.site_ids[0]
+        assert hub.site_infos()[a] is await directory.get(a)  # the same records, not a copy
+        with pytest.raises(Invalid, match="unknown site ids: 999999"):
+            await hub.follow("meeting:1", [a, 999_999])
+
+        # A site provisioned after start joins at once and can be followed; the shared
+        # directory was refreshed on the way (one load, seen by every service).
+        generation = directory.generation
+        late_id, late_code = await add_site(db, key, d.provinces[0], "P00C9999")
+        late = RawSite(hub)
+        welcome = await late.connect(join_code=late_code)
+        assert welcome["site_id"] == late_id
+        assert directory.generation > generation
+        assert (await directory.get(late_id)) is hub.site_infos()[late_id]
+        await hub.follow("meeting:1", [late_id])
+        assert hub.in_meeting(late_id)
+        assert hub.site_state(late_id).province_id == d.provinces[0]
+        await late.close()
+    finally:
+        await hub.stop()
+
+
+def test_silence_watch_allows_for_the_servers_own_stalls() -> None:
+    watch = SilenceWatch({}, offline_after_s=2.5, sweep_s=0.25)
+    assert watch.allowance(100.0) == 0.0
+    assert watch.allowance(100.25) == 0.0  # on time
+    assert watch.allowance(101.5) == pytest.approx(1.0)  # the loop stalled for 1 s
+    assert watch.allowance(103.0) == pytest.approx(1.25)  # the worst within 2.5 s
+    on_time = [103.0 + 0.25 * i for i in range(1, 12)]  # 103.25 ... 105.75
+    allowances = [watch.allowance(t) for t in on_time]
+    assert allowances[:-1] == [pytest.approx(1.25)] * 10  # the 103.0 stall still counts
+    assert allowances[-1] == 0.0  # older than 2.5 s now: back to the plain deadline
+
+
+async def test_session_log_keeps_rows_the_store_refused_within_a_bound(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = await db.secret_key()
+    d = await make_sites(db, key, per_province=2)
+    a, b = d.site_ids
+    known = {a, b}
+    log = SessionLog(db, known.__contains__)
+    at = datetime.now(UTC)
+    log.record(a, "online", "joined", at, None)
+    log.record(999_999, "online", "joined", at, None)  # deleted meanwhile: dropped
+    await log.flush()
+    assert len(log) == 0
+
+    async def stored() -> int:
+        async with db.session() as s:
+            return int(await s.scalar(select(func.count(PresenceEvent.id))) or 0)
+
+    assert await stored() == 1
+    monkeypatch.setattr(session_log_module, "BACKLOG_MAX", 3)
+    async with db.session() as s:
+        await s.execute(text("ALTER TABLE presence_events RENAME TO presence_events_away"))
+    for i in range(5):
+        log.record(b, "offline", f"reason {i}", at, None)
+    with pytest.raises(Exception, match="presence_events"):
+        await log.flush()
+    assert len(log) == 3  # bounded: the oldest two were dropped
+    async with db.session() as s:
+        await s.execute(text("ALTER TABLE presence_events_away RENAME TO presence_events"))
+    await log.flush()
+    assert len(log) == 0
+    async with db.session() as s:
+        reasons = list(
+            await s.scalars(
+                select(PresenceEvent.reason).where(PresenceEvent.site_id == b).order_by("id")
+            )
+        )
+    assert reasons == ["reason 2", "reason 3", "reason 4"]
+
+
+async def test_router_answers_failures_duplicates_and_floods(db: Database) -> None:
+    key = await db.secret_key()
+    d = await make_sites(db, key, per_province=1)
+    hub = PresenceHub(db, key, fast_config())
+    release = asyncio.Event()
+
+    async def crash(site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        raise RuntimeError("a bug in a service")
+
+    async def slow(site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        await release.wait()
+        return {"done": body["n"]}
+
+    hub.on_message("x.crash", crash)
+    hub.on_message("x.slow", slow)
+    with pytest.raises(ValueError, match="already registered"):
+        hub.on_message("x.slow", slow)
+    await hub.start()
+    try:
+        site = RawSite(hub)
+        await site.connect(join_code=d.codes[d.site_ids[0]])
+        await site.send({"type": "req", "id": "c", "kind": "x.crash"})
+        for n in range(9):  # one more than may be in flight
+            await site.send({"type": "req", "id": f"s{n}", "kind": "x.slow", "body": {"n": n}})
+
+        def replies() -> dict[str, dict[str, Any]]:
+            return {m["id"]: m for m in site.received if m["type"] == "reply"}
+
+        await eventually(lambda: {"c", "s8"} <= set(replies()), what="crash and busy replies")
+        assert replies()["c"]["error"] == {"code": "internal", "message": "internal error"}
+        assert replies()["s8"]["error"]["code"] == "busy"
+        release.set()
+        await eventually(lambda: len(replies()) == 10, what="the slow replies")
+        assert replies()["s0"] == {"type": "reply", "id": "s0", "ok": True, "body": {"done": 0}}
+        assert hub.is_online(d.site_ids[0])  # a failing handler never ends the session
+        await site.close()
+    finally:
+        await hub.stop()
+
+
+@pytest.fixture
+def restore_gc() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+async def test_gc_tuning_is_opt_in(db: Database, restore_gc: None) -> None:
+    before = gc.get_threshold()
+    assert before != GC_THRESHOLDS
+    hub = PresenceHub(db, await db.secret_key(), fast_config())
+    await hub.start()
+    try:
+        assert gc.get_threshold() == before  # the hub leaves the process alone
+    finally:
+        await hub.stop()
+    tune_process_gc()
+    assert gc.get_threshold() == GC_THRESHOLDS
+    assert gc.get_freeze_count() > 0
+
+
+def _presence_imports() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in PRESENCE.glob("*.py"):
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.startswith("diemcau.presence."):
+                    deps.add(node.module.split(".")[2])
+                elif node.module == "diemcau.presence":
+                    deps.update(alias.name for alias in node.names)
+        graph[path.stem] = deps
+    return graph
+
+
+def test_parts_never_import_the_facade_and_form_no_cycle() -> None:
+    graph = _presence_imports()
+    facade_users = {mod for mod, deps in graph.items() if "hub" in deps}
+    # Only the package surface and the wiring/HTTP modules (moving to the composition
+    # root and api/) may know the facade; every part depends on smaller interfaces.
+    assert facade_users <= {"__init__", "routes", "runtime"}
+    done: set[str] = set()
+
+    def visit(mod: str, path: tuple[str, ...]) -> None:
+        assert mod not in path, f"import cycle: {' -> '.join((*path, mod))}"
+        if mod in done:
+            return
+        for dep in graph.get(mod, ()):
+            visit(dep, (*path, mod))
+        done.add(mod)
+
+    for mod in graph:
+        visit(mod, ())
