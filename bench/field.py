@@ -103,6 +103,14 @@ async def _viewer_first_frame(make: Any, t0: float, what: str) -> float:
         await bot.stop()
 
 
+def _path(path: dict[str, Any] | None) -> str:
+    """``type/protocol to address`` of an ICE path (``relay/tls``: TURN over TLS)."""
+    if not path:
+        return "none"
+    kind = f"{path.get('type')}/{path.get('relayProtocol') or path.get('protocol')}"
+    return f"{kind} to {path.get('remote')}"
+
+
 async def _one(m: Any, pw: Any, row: Row) -> dict[str, float]:
     from diemcau.lab.browser import PROGRAM_PATH_JS, STAMP_AGE_JS, launch_chromium
     from diemcau.media.orchestrator import feed_id
@@ -126,10 +134,11 @@ async def _one(m: Any, pw: Any, row: Row) -> dict[str, float]:
                 ages.append(float(age))
             await asyncio.sleep(0.1)
         out["g2g"] = med(ages)
+        later = await page.evaluate(PROGRAM_PATH_JS)
         cpu0, w0 = dep.turn.cpu_seconds(), time.monotonic()
         await asyncio.sleep(5)
         cpu = (dep.turn.cpu_seconds() - cpu0) / (time.monotonic() - w0) * 100
-        out["turn_cpu"] = cpu if path and path.get("type") == "relay" else float("nan")
+        out["turn_cpu"] = cpu if later and later.get("type") == "relay" else float("nan")
         async with m.client() as c:
             t1 = time.monotonic()
             await c.post(f"/api/meetings/{m.meeting}/floor/grant", json={"site_codes": [row.site]})
@@ -145,8 +154,7 @@ async def _one(m: Any, pw: Any, row: Row) -> dict[str, float]:
         out["spot"] = await _viewer_first_frame(
             lambda: ViewerBot(spot, g["subscribe"]["feed_id"]), t2, f"{row.label} spot-check"
         )
-        kind = f"{path.get('type')}/{path.get('relayProtocol') or path.get('protocol')}"
-        print(f"  {row.label}: program path {kind} to {path.get('remote')}", flush=True)
+        print(f"  {row.label}: program path {_path(path)}, 3 s later {_path(later)}", flush=True)
     finally:
         await browser.close()
     return out
