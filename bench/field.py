@@ -5,7 +5,7 @@ Run (as root; it enters a private network namespace and builds the lab)::
     .venv/bin/python bench/field.py [--runs 3] [--db sqlite|postgresql] [--variant]
 
 Per office (open = the reference, nat, tcp-only through TURN over TLS on 443),
-medians over ``--runs`` fresh browsers:
+medians over ``--runs`` fresh browsers, after one uncounted warm-up:
 
 - join link -> first program frame: ``goto`` of the HTTPS join link, wait for
   the page, click "enter", until the program ``<video>`` decoded a frame;
@@ -194,6 +194,8 @@ async def main(runs: int, db: str, variant: bool) -> None:
                 field_meeting(dep, tmp, codes, database_url=url, health_interval=0.5) as m,
                 async_playwright() as pw,
             ):
+                # The first browser start pays cold caches (Chromium, TLS, Janus): not counted.
+                await _one(m, pw, rows[0])
                 for _ in range(runs):
                     for row in rows:
                         results[row.label].append(await _one(m, pw, row))
