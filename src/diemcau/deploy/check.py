@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -93,7 +94,7 @@ async def _admin(node: JanusNode) -> str:
 
 async def _admin_key(node: JanusNode) -> str:
     ctl = NodeControl(node)
-    room = int(time.time() * 1000) & 0x7FFFFFFFFFFF
+    room = secrets.randbits(47) | 1
     try:
         await ctl.ensure_room(room, "diemcau check")
         await ctl.destroy_room(room)
