@@ -2,7 +2,7 @@
 
 Central and relay1 on the lab bridge, a publisher bot at central, and a
 capture of what relay1 receives on its remote publisher's port (a raw socket
-in relay1's namespace). Findings, each asserted here (docs/deploy.md §6):
+in relay1's namespace). Findings, each asserted here (docs/deploy.md §7):
 
 1. ``publish_remotely`` (what the cascade uses) accepts ``srtp_suite`` and
    ``srtp_crypto`` without a word and sends plain RTP anyway: the capture reads

@@ -54,7 +54,7 @@ def janus_config(inv: Inventory, node: NodeSpec, folder: Path, events: Path) -> 
 def node_firewall(inv: Inventory, node: NodeSpec) -> str:
     """nftables for a Janus node: cascade RTP ports from the media nodes only.
 
-    Janus 1.1.2 cannot protect the cascade with SRTP (docs/deploy.md §6), so its
+    Janus 1.1.2 cannot protect the cascade with SRTP (docs/deploy.md §7), so its
     plain RTP may come only from the nodes' own addresses: UDP to
     `REMOTE_PUBLISHER_PORTS` from anyone else (a browser, a TURN relay, the
     Internet) is dropped. The node's ``rtp_ports`` (browsers' ICE, DTLS-SRTP)
