@@ -15,12 +15,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from diemcau.lab.netns import Host, LabError
 from diemcau.lab.network import BACKBONE_HOSTS, LANS, Lab
-from diemcau.media.isolation import MEDIA_ADDR, in_isolated_netns, restrict_aioice_to_media_addr
+from diemcau.media.cluster import LocalCluster
+from diemcau.media.isolation import (
+    MEDIA_ADDR,
+    MEDIA_IFACE,
+    in_isolated_netns,
+    restrict_aioice_to_media_addr,
+)
+from diemcau.media.janus_config import render_janus_config
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -195,6 +203,15 @@ def test_the_isolated_namespace_is_recognised_from_inside_and_not_elsewhere() ->
         assert out.strip() == "False"
     finally:
         host.close()
+
+
+def test_local_janus_nodes_in_the_test_namespace_gather_on_the_media_interface_only(
+    tmp_path: Path,
+) -> None:
+    cluster = LocalCluster(relays=[("r1", ("01",), 10)], base_dir=tmp_path)
+    for proc in cluster.processes.values():
+        assert proc.ice_enforce_list == MEDIA_IFACE and proc.nat_1_1 is None
+        assert 'ice_enforce_list = "jlo0"' in render_janus_config(proc.janus_config())["janus.jcfg"]
 
 
 def test_bots_gather_the_media_address_and_the_lab_addresses_only(lab: Lab) -> None:
