@@ -213,7 +213,7 @@ def _table(
     print(f"{lab}, control store {db}, {runs} run(s) per row, medians (x = ratio to first row)")
     print(
         f"{'office':<17}{'join->frame':>16}{'spot->frame':>16}{'floor->frame':>16}"
-        f"{'g2g p50':>14}{'TURN CPU/site':>15}"
+        f"{'g2g p50':>16}{'TURN CPU/site':>15}"
     )
     for row in rows:
         got = results[row.label]
@@ -222,7 +222,7 @@ def _table(
         first = row is rows[0]
         cells = [_cell(got, first, ref, k) for k in ("join", "spot", "floor", "g2g")]
         print(
-            f"{row.label:<17}{cells[0]:>16}{cells[1]:>16}{cells[2]:>16}{cells[3]:>14}{cpu_text:>15}"
+            f"{row.label:<17}{cells[0]:>16}{cells[1]:>16}{cells[2]:>16}{cells[3]:>16}{cpu_text:>15}"
         )
 
 
