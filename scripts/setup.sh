@@ -40,17 +40,30 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PY" -m venv .venv
 fi
+# The stamp records which pyproject.toml was installed and at which level (0 runtime,
+# 1 dev). A dev install satisfies a runtime request, so switching between
+# scripts/test.sh and scripts/demo.sh never reinstalls; a venv once given the dev
+# extras keeps them when pyproject.toml changes.
 stamp=.venv/.diemcau-installed
-want="$(sha256sum pyproject.toml | cut -c1-16)-$dev"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+want_hash="$(sha256sum pyproject.toml | cut -c1-16)"
+have_hash=""
+have_level=0
+if [ -f "$stamp" ]; then
+  IFS=- read -r have_hash have_level <"$stamp" || true
+  case "$have_level" in 0|1) ;; *) have_hash=""; have_level=0 ;; esac
+fi
+level=$dev
+[ "$have_level" -gt "$level" ] && level=$have_level
+if [ "$have_hash" != "$want_hash" ] || [ "$have_level" -lt "$dev" ] \
+  || ! .venv/bin/python -c "import diemcau" >/dev/null 2>&1; then
   echo "==> installing Python packages"
-  .venv/bin/pip install -q --upgrade pip >/dev/null
-  if [ "$dev" = 1 ]; then
+  [ -f "$stamp" ] || .venv/bin/pip install -q --upgrade pip >/dev/null
+  if [ "$level" = 1 ]; then
     .venv/bin/pip install -q -e '.[dev]'
   else
     .venv/bin/pip install -q -e .
   fi
-  echo "$want" > "$stamp"
+  echo "$want_hash-$level" >"$stamp"
 fi
 
 if [ "$dev" = 1 ]; then

@@ -178,11 +178,20 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", _MEET + "/attendance/sites", "staff", officer="scoped"),
     Route("GET", _MEET + "/attendance/report.csv", "staff", officer="scoped"),
     Route("GET", _MEET + "/attendance/report.html", "staff", officer="scoped"),
+    # XLSX is zipped: its province scope is checked by opening it (test_exports_xlsx.py).
+    Route("GET", _MEET + "/attendance/report.xlsx", "staff", officer="scoped"),
     Route("POST", _MEET + "/conclusions", "staff", officer="refused", body={"body": "Kết luận"}),
     Route("GET", _MEET + "/conclusions", "staff"),
     Route("GET", "/api/conclusions/{conclusion_id}/status", "staff", officer="scoped"),
+    Route(
+        "GET", "/api/conclusions/{conclusion_id}/acknowledgements.csv", "staff", officer="scoped"
+    ),
+    Route(
+        "GET", "/api/conclusions/{conclusion_id}/acknowledgements.xlsx", "staff", officer="scoped"
+    ),
     Route("GET", "/api/audit", "staff", officer="role"),
     Route("GET", "/api/audit/export.csv", "staff", officer="role"),
+    Route("GET", "/api/audit/export.xlsx", "staff", officer="role"),
     Route("GET", "/api/site-groups", "staff"),
     Route(
         "POST",
@@ -194,7 +203,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/api/site-groups/{group_id}", "staff", officer="role", body={"name": "g3"}),
     Route("DELETE", "/api/site-groups/{group_id}", "staff", officer="role"),
     # meetings (site)
-    Route("GET", "/api/site/meetings/current", "site", site="refused"),
+    # A site outside every live meeting gets 200 with no meeting (not an error).
+    Route("GET", "/api/site/meetings/current", "site", site="scoped"),
     Route("POST", "/api/site/meetings/{meeting_id}/join", "site", site="refused"),
     Route("POST", "/api/site/meetings/{meeting_id}/leave", "site", site="refused"),
     Route("POST", "/api/site/meetings/{meeting_id}/hand", "site", site="refused"),
@@ -289,6 +299,83 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", _DIR + "/remind", "staff", officer="refused", body={}),
     Route("POST", _DIR + "/escalate", "staff", officer="refused", body={}),
     Route("GET", "/api/command/inbox", "site", site="scoped"),
+    # command: the directives page
+    Route(
+        "POST",
+        "/api/command/files",
+        "staff",
+        url="/api/command/files?name=note.txt",
+        raw=b"site_code\n",
+    ),
+    # Public: the signed link is the permission (a wrong signature is a missing file).
+    Route("GET", "/api/command/files/{file_id}", "public", url="/api/command/files/1?sig=x"),
+    Route(
+        "POST",
+        "/api/command/directives/preview",
+        "staff",
+        officer="refused",
+        body={"target": {"provinces": ["01"]}},
+    ),
+    Route(
+        "POST",
+        "/api/command/directives/compose",
+        "staff",
+        officer="refused",
+        body={"directive": {"title": "t", "body": "b", "target": {"provinces": ["01"]}}},
+    ),
+    Route("GET", "/api/command/directive-table", "staff", officer="scoped"),
+    Route("GET", _DIR + "/provinces", "staff", officer="refused"),
+    # command: the situation-reports page
+    Route(
+        "GET",
+        "/api/command/completeness",
+        "staff",
+        url="/api/command/completeness?schema=covid19",
+        officer="scoped",
+    ),
+    Route(
+        "GET",
+        "/api/command/completeness/sites",
+        "staff",
+        url="/api/command/completeness/sites?schema=covid19&state=all&province_id={hn_province}",
+        officer="refused",
+    ),
+    Route(
+        "GET",
+        "/api/command/completeness/trend",
+        "staff",
+        url="/api/command/completeness/trend?schema=covid19",
+        officer="scoped",
+    ),
+    Route(
+        "GET",
+        "/api/command/reports/{report_id}/revisions",
+        "any",
+        officer="refused",
+        site="refused",
+    ),
+    # command: the charts page
+    Route(
+        "GET",
+        "/api/command/series-table",
+        "staff",
+        url="/api/command/series-table?schema=covid19&indicator=new_cases&site_code=00004",
+        officer="refused",
+    ),
+    Route(
+        "GET",
+        "/api/command/rankings",
+        "staff",
+        url="/api/command/rankings?schema=covid19&indicator=new_cases&level=commune",
+        officer="scoped",
+    ),
+    Route(
+        "GET",
+        _DIR + "/sites",
+        "staff",
+        url=_DIR + "/sites?province_id={hn_province}",
+        officer="refused",
+    ),
     Route("POST", _DIR + "/ack", "site", site="refused"),
     Route("POST", _DIR + "/complete", "site", site="refused", body={"note": "xong"}),
     Route(
@@ -299,11 +386,60 @@ ROUTES: tuple[Route, ...] = (
         officer="refused",
     ),
     Route("POST", "/api/command/alerts/{alert_id}/ack", "staff", officer="refused"),
+    Route(
+        "GET",
+        "/api/command/alert-table",
+        "staff",
+        url="/api/command/alert-table?state=all&province_id={hn_province}",
+        officer="refused",
+    ),
+    # administration
+    Route("GET", "/api/admin/staff", "staff", officer="role"),
+    Route(
+        "POST",
+        "/api/admin/staff",
+        "staff",
+        officer="role",
+        body={"username": "x9", "password": "long-enough", "role": "operator"},
+    ),
+    Route(
+        "PATCH",
+        "/api/admin/staff/{username}",
+        "staff",
+        url="/api/admin/staff/hn",
+        officer="role",
+        body={},
+    ),
+    Route(
+        "POST",
+        "/api/admin/staff/{username}/password",
+        "staff",
+        url="/api/admin/staff/hn/password",
+        officer="role",
+        body={"password": "long-enough"},
+    ),
+    Route("GET", "/api/admin/sites", "staff", officer="scoped"),
+    Route(
+        "POST",
+        "/api/admin/sites/{code}/sheet",
+        "staff",
+        url="/api/admin/sites/00004/sheet",
+        officer="refused",
+    ),
+    Route("POST", "/api/admin/schemas", "staff", officer="role", body={"key": "x"}),
+    Route("GET", "/api/admin/schemas/{key}", "staff", url="/api/admin/schemas/covid19"),
+    Route("GET", "/api/admin/site-groups", "staff"),
     # web pages and their data
     Route("GET", "/site", "public"),
     Route("GET", "/join", "public"),
     Route("GET", "/chair", "public"),
     Route("GET", "/dashboard", "public"),
+    Route("GET", "/directives", "public"),
+    Route("GET", "/reports", "public"),
+    Route("GET", "/charts", "public"),
+    Route("GET", "/alerts", "public"),
+    Route("GET", "/admin", "public"),
+    Route("GET", "/favicon.ico", "public"),
     Route("GET", "/api/web/config", "public"),
     Route("GET", "/api/web/geo", "staff", officer="scoped"),
     Route("GET", "/api/web/states", "staff", officer="scoped"),
@@ -358,7 +494,13 @@ NOT_WALKED = {
 }
 
 # FastAPI's own documentation routes and the static mount: public by design.
-FRAMEWORK_PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
+FRAMEWORK_PUBLIC = {
+    "/openapi.json",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/static",
+    "/static-offline-docs",
+}
 
 
 def app_routes(app: Any) -> set[tuple[str, str]]:
@@ -367,11 +509,13 @@ def app_routes(app: Any) -> set[tuple[str, str]]:
     candidates: list[Any] = [r for m in ROUTERS for r in m.router.routes]
     candidates += [r for r in app.routes if getattr(r, "path", None)]
     for r in candidates:
+        if getattr(r, "path", None) in FRAMEWORK_PUBLIC:
+            continue
         if isinstance(r, APIWebSocketRoute):
             out.add(("WS", r.path))
         elif isinstance(r, APIRoute):
             out |= {(m, r.path) for m in (r.methods or ()) if m != "HEAD"}
-        elif r.path not in FRAMEWORK_PUBLIC:
+        else:
             out |= {(m, r.path) for m in (getattr(r, "methods", None) or {"GET"}) if m != "HEAD"}
     return out
 

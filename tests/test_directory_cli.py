@@ -51,7 +51,7 @@ def test_stats_on_a_database_never_loaded_fails_cleanly(
     assert main(["directory", "stats", "--db", _url(tmp_path / "none.db"), "--json"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "run `diemcau directory load` first" in captured.err
+    assert "is empty; load it first: diemcau directory load --db" in captured.err
 
 
 def test_db_defaults_to_the_embedded_store_in_the_data_dir(

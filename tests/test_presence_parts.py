@@ -158,7 +158,10 @@ async def test_router_answers_failures_duplicates_and_floods(db: Database) -> No
 
 @pytest.fixture
 def restore_gc() -> Iterator[None]:
+    """Python's default thresholds for the test (an earlier test may have tuned the
+    process), the process's own afterwards."""
     thresholds = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
     yield
     gc.unfreeze()
     gc.set_threshold(*thresholds)

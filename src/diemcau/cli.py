@@ -3,14 +3,24 @@
 Each package that offers commands has a ``cli`` module with
 ``register(subparsers)``; every registered command sets ``func`` (returning an
 exit code) on its parser. Commands print progress to stderr and results to stdout.
+
+Whatever goes wrong ends in one line on stderr and a non-zero exit, never a
+traceback: a refused input (a domain error, an unsupported database URL), a store
+that cannot be opened, a file that cannot be read or written. Anything else is a
+bug: it is reported in one line too, and ``DIEMCAU_DEBUG=1`` shows its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
+
+from diemcau.errors import DomainError
+from diemcau.store.reach import StoreUnavailable
 
 __all__ = ["main", "build_parser"]
 
@@ -40,14 +50,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _fail(message: str) -> int:
+    print(f"diemcau: error: {message}", file=sys.stderr)
+    return 1
+
+
+def _os_error(exc: OSError) -> str:
+    """``path: reason``, the way Unix tools name a file they cannot use."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
+    return f"{' -> '.join(names)}: {what}" if names else what
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the parsed command; every failure becomes one line on stderr and exit 1."""
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:
         return 130
+    except StoreUnavailable as exc:
+        return _fail(exc.message)
+    except DomainError as exc:
+        return _fail(exc.message)
+    except OSError as exc:
+        return _fail(_os_error(exc))
+    except Exception as exc:
+        if os.environ.get("DIEMCAU_DEBUG"):
+            traceback.print_exc()
+        detail = str(exc).strip().splitlines()
+        return _fail(
+            f"unexpected {type(exc).__name__}: {detail[0] if detail else ''} "
+            "(a bug: DIEMCAU_DEBUG=1 shows where)"
+        )
     return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run(args)
 
 
 if __name__ == "__main__":

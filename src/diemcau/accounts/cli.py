@@ -28,6 +28,7 @@ from diemcau.accounts.service import (
     rotate_site,
 )
 from diemcau.config import Settings
+from diemcau.directory.loaded import require_directory
 from diemcau.errors import DomainError
 from diemcau.store import Database, migrate
 from diemcau.store.models import ROLES
@@ -88,6 +89,8 @@ def _staff_add(args: argparse.Namespace) -> int:
     async def work() -> int:
         password = _read_password(args)
         async with open_store(args.db) as (db, _key):
+            if args.province:
+                await require_directory(db)
             principal = await create_staff(
                 db,
                 args.username,
@@ -147,6 +150,7 @@ def _staff_toggle(disabled: bool) -> Callable[[argparse.Namespace], int]:
 def _site_rotate(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store(args.db) as (db, key):
+            await require_directory(db)
             code = await rotate_site(db, key, args.code)
         base = args.base_url or Settings().resolved_public_url()
         print(f"Mã tham gia (join code): {code}")
@@ -159,6 +163,7 @@ def _site_rotate(args: argparse.Namespace) -> int:
 def _site_revoke(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store(args.db) as (db, _key):
+            await require_directory(db)
             version = await revoke_site(db, args.code)
         print(f"revoked site '{args.code}' (credential version {version})")
         return 0

@@ -12,16 +12,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from diemcau import __version__
 from diemcau.api import (
+    admin_routes,
+    alert_routes,
     auth_routes,
+    chart_routes,
     command_routes,
+    directive_routes,
     directory_routes,
+    exports_routes,
     media_routes,
     meetings_routes,
+    report_routes,
     web_routes,
 )
 from diemcau.api.throttle import LoginThrottle
@@ -39,7 +46,13 @@ ROUTERS = (
     directory_routes,
     presence_routes,
     meetings_routes,
+    exports_routes,
     command_routes,
+    directive_routes,
+    report_routes,
+    chart_routes,
+    alert_routes,
+    admin_routes,
     media_routes,
     web_routes,
 )
@@ -83,11 +96,18 @@ def create_app(runtime: Runtime) -> FastAPI:
         finally:
             await runtime.stop()
 
-    app = FastAPI(
+    # /docs (Swagger UI) loads its script, style and icon from this server (the
+    # fastapi-offline package ships them), never from a CDN: commune offices may sit
+    # on closed networks. No online validator badge; no /redoc (its page shows a logo
+    # from the vendor's CDN).
+    app: FastAPI = FastAPIOffline(
+        redoc_url=None,
         title="diemcau",
         version=__version__,
         description="Command center and online meeting system: directory, sites, meetings.",
         lifespan=lifespan,
+        favicon_url="/static/favicon.svg",
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.runtime = runtime
     app.state.login_throttle = LoginThrottle()

@@ -40,6 +40,11 @@ PAGES = {
     "/join": "site.html",
     "/chair": "chair.html",
     "/dashboard": "dashboard.html",
+    "/directives": "directives.html",
+    "/reports": "reports.html",
+    "/charts": "charts.html",
+    "/alerts": "alerts.html",
+    "/admin": "admin.html",
 }
 
 # Pages change with the package; a browser must not keep a stale copy across an
@@ -60,6 +65,12 @@ def _page(name: str) -> Any:
 
 for _path, _name in PAGES.items():
     router.add_api_route(_path, _page(_name), methods=["GET"], include_in_schema=False)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> FileResponse:
+    """The pages declare their SVG icon; browsers and tools still ask for /favicon.ico."""
+    return FileResponse(_static("favicon.svg"), media_type="image/svg+xml", headers=_NO_STALE)
 
 
 @router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
@@ -173,7 +184,7 @@ async def site_media(
     """
     media = _media(runtime)
     meetings = runtime.services.get("meetings")
-    live = getattr(meetings, "live_site_meeting", {}).get(site.site_id)
+    live = meetings.store.live_site_meeting.get(site.site_id) if meetings is not None else None
     if live is not None and str(live) in media.meetings:
         return await _grant(media.site_media_grant(site.code, live))
     if media.meetings:

@@ -22,6 +22,7 @@ from diemcau.command.actors import Actor
 from diemcau.command.reports import ReportService, parse_period
 from diemcau.command.schemas import SchemaRegistry, builtin_registry
 from diemcau.config import Settings
+from diemcau.directory.loaded import EmptyDirectory, require_directory
 from diemcau.errors import DomainError
 from diemcau.store import Database, StaffUser, migrate
 
@@ -31,6 +32,8 @@ __all__ = ["register"]
 def _registry(folder: str) -> SchemaRegistry:
     registry = builtin_registry()
     if folder:
+        if not Path(folder).is_dir():
+            raise DomainError(f"{folder}: no such folder of schema files")
         registry.load_dir(Path(folder))
     return registry
 
@@ -58,6 +61,7 @@ async def _import(args: argparse.Namespace) -> dict[str, int]:
     await migrate(url)
     db = Database(url)
     try:
+        await require_directory(db)
         async with db.session() as s:
             user = await s.scalar(select(StaffUser).where(StaffUser.username == args.as_user))
         if user is None or user.disabled:
@@ -75,6 +79,8 @@ async def _import(args: argparse.Namespace) -> dict[str, int]:
 def _cmd_import(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(_import(args))
+    except EmptyDirectory:
+        raise  # one line, said by the command line's own handler
     except DomainError as exc:
         # A refused file lists every bad line; one per output line reads better.
         for part in exc.message.split("; "):

@@ -2,7 +2,9 @@
 
 A `Table` has machine keys (the CSV header, stable for scripts) and
 Vietnamese labels (the XLSX header, for people). CSV is written with a UTF-8
-byte-order mark because Excel otherwise misreads Vietnamese diacritics.
+byte-order mark because Excel otherwise misreads Vietnamese diacritics; XLSX goes
+through the shared writer (`diemcau.spreadsheet`: frozen headings, widths, real
+date cells, formula-safe text).
 """
 
 from __future__ import annotations
@@ -11,16 +13,22 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from diemcau.command.aggregation import Aggregate, ProvinceLabel
 from diemcau.command.reports import ReportView
 from diemcau.command.schemas import Indicator, IndicatorSchema
+from diemcau.spreadsheet import Cell as SheetCell
+from diemcau.spreadsheet import Column, Sheet, xlsx_bytes
 from diemcau.text import spreadsheet_safe
 
 __all__ = ["Table", "aggregate_table", "reports_table", "rows_as_dicts", "to_csv", "to_xlsx"]
 
 Cell = str | int | float | bool | None
+
+# Submission times are shown in Vietnam's time (UTC+7), like the attendance report.
+VIETNAM = timezone(timedelta(hours=7))
 
 
 @dataclass
@@ -116,7 +124,7 @@ def reports_table(
             "Mã tỉnh",
             "Nộp muộn",
             "Lần sửa",
-            "Thời điểm nộp",
+            "Thời điểm nộp (UTC+07:00)",
             "Người cập nhật",
             *[i.label_vi for i in inds],
         ],
@@ -157,33 +165,33 @@ def _csv_cell(value: Cell) -> Cell:
     return value
 
 
+# Columns holding ISO dates and times as text (stable in CSV), written as real date
+# cells in XLSX.
+_DATE_KEYS = {"period": date.fromisoformat, "submitted_at": datetime.fromisoformat}
+
+
+def _dated(keys: Sequence[str], row: Sequence[Cell]) -> list[SheetCell]:
+    out: list[SheetCell] = list(row)
+    for i, key in enumerate(keys):
+        parse = _DATE_KEYS.get(key)
+        if parse is not None and isinstance(out[i], str) and out[i]:
+            try:
+                out[i] = parse(str(out[i]))
+            except ValueError:
+                pass
+    return out
+
+
 def to_xlsx(table: Table, title: str) -> bytes:
-    """A one-sheet workbook (write-only mode: flat memory for 300,000 rows)."""
-    # Imported here: openpyxl pulls in ~35 MB (numpy) that a server only needs on export.
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=title[:31] or "diemcau")
-    header: list[Any] = []
-    for label in table.labels:
-        cell = WriteOnlyCell(ws, value=label)
-        cell.font = Font(bold=True)
-        header.append(cell)
-    ws.append(header)
-    ws.append(table.keys)
-    for row in table.rows:
-        ws.append([_xlsx_cell(v) for v in row])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-def _xlsx_cell(value: Cell) -> Cell:
-    if isinstance(value, str) and value[:1] == "=":
-        return "'" + value
-    return value
+    """A one-sheet workbook: Vietnamese headings, then the machine keys, then the rows."""
+    sheet = Sheet(
+        title=title,
+        columns=[Column(label) for label in table.labels],
+        rows=(_dated(table.keys, row) for row in table.rows),
+        keys=table.keys,
+        tz=VIETNAM,
+    )
+    return xlsx_bytes(sheet)
 
 
 def rows_as_dicts(table: Table) -> Sequence[dict[str, Cell]]:

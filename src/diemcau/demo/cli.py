@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from diemcau.cliargs import port
+
 __all__ = ["register"]
 
 DESCRIPTION = """\
@@ -53,7 +55,7 @@ def register(sub: Any) -> None:
     p.add_argument("--data", default="var/demo", help="data directory (recreated unless --keep)")
     p.add_argument("--keep", action="store_true", help="keep an existing demo data directory")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=port, default=8080)
     p.add_argument("--relays", type=int, default=3, help="local relay Janus processes")
     p.add_argument("--no-media", action="store_true", help="control plane only (no Janus)")
     p.add_argument(

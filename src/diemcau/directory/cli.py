@@ -17,9 +17,11 @@ from typing import Any
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from diemcau.cliargs import bounded_int
 from diemcau.config import Settings
 from diemcau.directory.csv_import import CsvImportError, read_csv_file
 from diemcau.directory.datasets import DATASETS, load_dataset
+from diemcau.directory.loaded import require_directory
 from diemcau.directory.records import UnitRecord
 from diemcau.errors import DomainError
 from diemcau.store import Database, migrate
@@ -91,6 +93,7 @@ async def _stats(url: str) -> dict[str, int]:
 
     db = Database(url)
     try:
+        await require_directory(db)
         return await service.stats(db)
     finally:
         await db.dispose()
@@ -125,6 +128,7 @@ async def _search(url: str, query: str, limit: int) -> list[dict[str, Any]]:
 
     db = Database(url)
     try:
+        await require_directory(db)
         return [hit.model_dump() for hit in await service.search(db, query, limit=limit)]
     finally:
         await db.dispose()
@@ -170,7 +174,9 @@ def register(sub: Any) -> None:
 
     search = commands.add_parser("search", help="find units and sites, with or without diacritics")
     search.add_argument("--db", default="", help=db_help)
-    search.add_argument("--limit", type=int, default=20, help="at most this many hits")
+    search.add_argument(
+        "--limit", type=bounded_int(1, 1000), default=20, help="at most this many hits"
+    )
     search.add_argument("--json", action="store_true", help="print a JSON list")
     search.add_argument("query", help='e.g. "phuong ben nghe" or "Bến Nghé"')
     search.set_defaults(func=_cmd_search)

@@ -1,9 +1,10 @@
 """Bulk provisioning: a credential for every site, and the sheets that hand them out.
 
 `provision` gives each site of the directory (or of one province) a fresh random
-secret, stores only its HMAC digest, and writes per province a CSV and a printable
-A4 sheet with one card per site: name, join link, join code and a QR code of the
-link. The secret is shown exactly once, in these files; the store cannot recover it.
+secret, stores only its HMAC digest, and writes per province a CSV (and, if asked,
+an XLSX workbook) and a printable A4 sheet with one card per site: name, join link,
+join code and a QR code of the link. The secret is shown exactly once, in these
+files; the store cannot recover it.
 
 Join links put the join code in the URL fragment (``{base}/join#<code>:<secret>``):
 browsers never send the fragment to the server, so the secret stays out of access
@@ -32,7 +33,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +46,7 @@ from diemcau.accounts.service import join_link as service_join_link
 from diemcau.accounts.tokencache import forget_sites
 from diemcau.errors import Conflict, Invalid
 from diemcau.security import new_site_secret, site_secret_digest
+from diemcau.spreadsheet import Column, Sheet, write_xlsx
 from diemcau.store import Database
 from diemcau.store.models import Site, Unit, utcnow
 from diemcau.text import fold, spreadsheet_safe
@@ -90,6 +92,7 @@ class ProvinceSheet:
     sites: int
     csv_path: Path
     html_path: Path
+    xlsx_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -304,7 +307,7 @@ def _free_name(out_dir: Path, stem: str, overwrite: bool, taken: set[str]) -> st
     index = 1
     while candidate in taken or (
         not overwrite
-        and ((out_dir / f"{candidate}.csv").exists() or (out_dir / f"{candidate}.html").exists())
+        and any((out_dir / f"{candidate}{ext}").exists() for ext in (".csv", ".html", ".xlsx"))
     ):
         index += 1
         candidate = f"{stem}-{index}"
@@ -324,6 +327,29 @@ def _write_csv(path: Path, cards: Sequence[_Card]) -> None:
                     for v in (c.code, c.name, c.unit_type, c.parents, c.province, c.link, c.join)
                 ]
             )
+
+
+# Vietnam's time (UTC+7) for the issue date in the workbook.
+_VIETNAM = timezone(timedelta(hours=7))
+
+
+def _write_xlsx(path: Path, title: str, cards: Sequence[_Card], issued_at: datetime) -> None:
+    """The CSV's columns plus the issue time as a real date cell, for offices using Excel."""
+    sheet = Sheet(
+        title=title,
+        columns=[
+            *(Column(h) for h in CSV_HEADER[:5]),
+            Column(CSV_HEADER[5], 60),
+            Column(CSV_HEADER[6], 40),
+            Column("Cấp lúc (issued at, UTC+07:00)", 20),
+        ],
+        rows=(
+            (c.code, c.name, c.unit_type, c.parents, c.province, c.link, c.join, issued_at)
+            for c in cards
+        ),
+        tz=_VIETNAM,
+    )
+    write_xlsx(path, sheet)
 
 
 _SHEET_CSS = """
@@ -389,14 +415,16 @@ def _write_index(out_dir: Path, sheets: Sequence[ProvinceSheet]) -> Path:
         if sheet is not None:
             label = f"{esc(sheet.province_name)} ({esc(sheet.province_code)})"
             count = str(sheet.sites)
-            csv_link = f'<a href="{esc(sheet.csv_path.name)}">CSV</a>'
         else:
             label, count = esc(path.stem), ""
-            csv_name = path.with_suffix(".csv").name
-            csv_link = f'<a href="{esc(csv_name)}">CSV</a>' if (out_dir / csv_name).exists() else ""
+        links = " ".join(
+            f'<a href="{esc(path.with_suffix(ext).name)}">{ext[1:].upper()}</a>'
+            for ext in (".csv", ".xlsx")
+            if (out_dir / path.with_suffix(ext).name).exists()
+        )
         rows.append(
             f'<tr><td><a href="{esc(path.name)}">{label}</a></td>'
-            f"<td>{count}</td><td>{csv_link}</td></tr>"
+            f"<td>{count}</td><td>{links}</td></tr>"
         )
     body = (
         '<!DOCTYPE html>\n<html lang="vi"><head><meta charset="utf-8">'
@@ -421,6 +449,7 @@ async def provision(
     rotate: bool = False,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
+    xlsx: bool = False,
 ) -> ProvisionResult:
     """Issue credentials and export the sheets.
 
@@ -434,6 +463,7 @@ async def provision(
             without it only sites that never had one are issued.
         progress: called with ``(done, total)`` while QR codes are made.
         workers: processes for QR codes (default: CPU count; 1 = inline).
+        xlsx: also write each province's list as an XLSX workbook.
 
     Raises:
         UnknownProvince: `province_code` is not a province of the directory.
@@ -527,8 +557,15 @@ async def provision(
             temp_files += [(csv_tmp, csv_path), (html_tmp, html_path)]
             _write_csv(csv_tmp, cards)
             _write_html(html_tmp, group_unit.name, cards, issued_at)
+            xlsx_path = out / f"{stem}.xlsx" if xlsx else None
+            if xlsx_path is not None:
+                xlsx_tmp = out / f".{stem}.xlsx.tmp"
+                temp_files.append((xlsx_tmp, xlsx_path))
+                _write_xlsx(xlsx_tmp, group_unit.name, cards, issued_at)
             sheets.append(
-                ProvinceSheet(group_unit.code, group_unit.name, len(cards), csv_path, html_path)
+                ProvinceSheet(
+                    group_unit.code, group_unit.name, len(cards), csv_path, html_path, xlsx_path
+                )
             )
         if all_cards:
             await _store_digests(db, all_cards, issued_at)

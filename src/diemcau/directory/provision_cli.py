@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any, TextIO
 
 from diemcau.accounts.cli import add_db_argument, open_store, run_command
 from diemcau.config import Settings
+from diemcau.directory.loaded import require_directory
 from diemcau.directory.provision import provision
 
 __all__ = ["ProgressBar", "register"]
@@ -59,7 +62,12 @@ def _provision(args: argparse.Namespace) -> int:
         settings = Settings()
         out = Path(args.out) if args.out else settings.data_dir / "provision"
         base_url = args.base_url or settings.resolved_public_url()
+        # Before minutes of QR codes: the sheets' folder must exist and take files.
+        out.mkdir(parents=True, exist_ok=True)
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, "cannot write the sheets there", str(out))
         async with open_store(args.db) as (db, key):
+            await require_directory(db)
             result = await provision(
                 db,
                 key,
@@ -68,6 +76,7 @@ def _provision(args: argparse.Namespace) -> int:
                 province_code=args.province,
                 rotate=args.rotate,
                 progress=ProgressBar("QR", stream=sys.stderr),
+                xlsx=args.xlsx,
             )
         for sheet in result.sheets:
             print(f"{sheet.province_code:>4} {sheet.sites:6} {sheet.html_path}")
@@ -77,6 +86,8 @@ def _provision(args: argparse.Namespace) -> int:
             f"{result.revoked} revoked left alone) in {result.seconds:.1f} s "
             f"({rate:.0f} sites/s); index: {result.index_path}"
         )
+        if result.issued == 0 and result.kept:
+            print("every site in scope already has a credential: --rotate replaces them")
         return 0
 
     return run_command(work)
@@ -86,7 +97,7 @@ def register(subparsers: Any) -> None:
     """Add the ``provision`` command."""
     parser = subparsers.add_parser(
         "provision",
-        help="issue site credentials and write per-province CSV + printable QR sheets",
+        help="issue site credentials and write per-province CSV (+ XLSX) and printable QR sheets",
     )
     add_db_argument(parser)
     parser.add_argument("--province", default=None, metavar="CODE", help="only this province")
@@ -100,5 +111,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--base-url", default=None, metavar="URL", help="public server URL for join links"
+    )
+    parser.add_argument(
+        "--xlsx",
+        action="store_true",
+        help="also write each province's list as an Excel workbook (.xlsx)",
     )
     parser.set_defaults(func=_provision)

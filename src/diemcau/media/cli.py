@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from diemcau.cliargs import bounded_float, bounded_int
 from diemcau.media.config import load_nodes, nodes_from_env
 from diemcau.media.topology import SiteRef, plan_sites, propose_relays
 from diemcau.store import Database
@@ -32,8 +33,11 @@ async def load_site_refs(db: Database) -> list[SiteRef]:
 
 
 async def _plan(url: str, capacity: int, nodes_file: str | None) -> int:
+    from diemcau.directory.loaded import require_directory
+
     db = Database(url)
     try:
+        await require_directory(db)
         sites = await load_site_refs(db)
     finally:
         await db.dispose()
@@ -86,7 +90,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "plan", help="print which relay serves which sites (tree with counts per node)"
     )
     plan.add_argument("--db", help="database URL (default: the configured store)")
-    plan.add_argument("--capacity", type=int, default=500, help="sites per relay (default 500)")
+    plan.add_argument(
+        "--capacity", type=bounded_int(1), default=500, help="sites per relay (default 500)"
+    )
     plan.add_argument(
         "--nodes",
         help="JSON file of declared nodes (default: DIEMCAU_MEDIA_NODES; "
@@ -98,5 +104,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="check a running deployment: nodes reachable, keys valid, cascade RTP, TURN",
     )
     check.add_argument("--inventory", help="the inventory TOML file (default: DIEMCAU_INVENTORY)")
-    check.add_argument("--timeout", type=float, default=8.0, help="seconds per check (default 8)")
+    check.add_argument(
+        "--timeout", type=bounded_float(0.5), default=8.0, help="seconds per check (default 8)"
+    )
     check.set_defaults(func=_cmd_check)

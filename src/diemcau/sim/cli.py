@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 
 from diemcau.accounts.service import join_code
+from diemcau.cliargs import bounded_float, bounded_int
 from diemcau.security import new_site_secret, site_secret_digest
 from diemcau.sim.sites import SimOptions, Swarm, read_join_codes
 from diemcau.store import Database, migrate
@@ -51,9 +52,12 @@ def resolve_site_url(url: str) -> str:
 
 async def provision_sim_codes(db_url: str, dataset: str | None, limit: int | None) -> list[str]:
     """Give the dataset's sites fresh credentials in one transaction; return the join codes."""
+    from diemcau.directory.loaded import require_directory
+
     await migrate(db_url)
     db = Database(db_url)
     try:
+        await require_directory(db)
         key = await db.secret_key()
         async with db.session() as s:
             q = (
@@ -106,7 +110,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.sites:
         codes = codes[: args.sites]
     if not codes:
-        _say("no join codes: nothing to simulate")
+        where = f"--codes {args.codes}" if args.codes else f"dataset {args.dataset} in --db"
+        _say(f"no join codes in {where}: nothing to simulate")
         return 1
     try:
         url = resolve_site_url(args.url)
@@ -146,17 +151,27 @@ def register(sub: Any) -> None:
         help="server base URL (http://127.0.0.1:8080) or the site socket URL (ws://.../site)",
     )
     p.add_argument("--dataset", default="vn-2025", help="dataset whose sites to run (--db mode)")
-    p.add_argument("--sites", type=int, default=0, help="run only the first N sites")
+    p.add_argument("--sites", type=bounded_int(0), default=0, help="run only the first N sites")
     p.add_argument(
-        "--flaky", type=float, default=0.0, help="faults per site per minute (drop/silent/degrade)"
+        "--flaky",
+        type=bounded_float(0),
+        default=0.0,
+        help="faults per site per minute (drop/silent/degrade)",
     )
     p.add_argument(
-        "--rate", type=float, default=500.0, help="first joins per second (0: all at once)"
+        "--rate",
+        type=bounded_float(0),
+        default=500.0,
+        help="first joins per second (0: all at once)",
     )
     p.add_argument("--codes", help="provisioning CSV export (file or folder) or one code per line")
     p.add_argument("--db", help="database URL: issue fresh credentials for simulated sites")
     p.add_argument("--save-codes", help="with --db: write the issued join codes to this file")
-    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
-    p.add_argument("--summary", type=float, default=2.0, help="summary line interval, seconds")
+    p.add_argument(
+        "--duration", type=bounded_float(0), default=0, help="stop after this many seconds"
+    )
+    p.add_argument(
+        "--summary", type=bounded_float(0.1), default=2.0, help="summary line interval, seconds"
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed for repeatable runs")
     p.set_defaults(func=_run)

@@ -1,4 +1,9 @@
-"""Async engines for SQLite (embedded default, WAL) and PostgreSQL, plus migrations."""
+"""Async engines for SQLite (embedded default, WAL) and PostgreSQL, plus migrations.
+
+Every URL passes through `store.urls.database_url` (``sqlite:///x.db`` and
+``postgresql://...`` name their async driver), and every engine reports a
+connection that cannot be opened as `store.reach.StoreUnavailable`.
+"""
 
 from __future__ import annotations
 
@@ -21,25 +26,66 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from diemcau.store.models import SettingValue
+from diemcau.store.reach import explain, folder_failure, watch_connects
+from diemcau.store.urls import database_url
 
-__all__ = ["Database", "migrate", "alembic_config"]
+__all__ = ["Database", "migrate", "alembic_config", "create_engine"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
+# A PostgreSQL host that drops packets would otherwise hold a command for asyncpg's
+# default 60 s before it can say the server is unreachable.
+PG_CONNECT_TIMEOUT_S = 10
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+
+def _sqlite_pragmas(url: str) -> Any:
+    def run(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            # The first statement on a file that is not a database (or cannot be written)
+            # fails here, at connect time: say so in one line like any other open failure.
+            cur.execute("PRAGMA journal_mode=WAL")
+        except Exception as exc:
+            failure = explain(url, exc)
+            if failure is None:
+                raise
+            raise failure from exc
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    return run
 
 
 def _prepare_sqlite_path(url: str) -> None:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(parsed.database)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise folder_failure(path, exc) from exc
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for `url` (any accepted form) that reports failed connects clearly.
+
+    Raises:
+        store.urls.UnsupportedDatabaseURL: neither SQLite nor PostgreSQL.
+        store.reach.StoreUnavailable: the SQLite file's folder cannot be made.
+    """
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        _prepare_sqlite_path(url)
+    else:
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args.setdefault("timeout", PG_CONNECT_TIMEOUT_S)
+    engine = create_async_engine(url, **kwargs)
+    watch_connects(engine, url)
+    if url.startswith("sqlite"):
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(url))
+    return engine
 
 
 class Database:
@@ -49,16 +95,12 @@ class Database:
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
-        self.url = url
-        self.is_sqlite = url.startswith("sqlite")
+        self.url = database_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict[str, Any] = {"echo": echo}
-        if self.is_sqlite:
-            _prepare_sqlite_path(url)
-        else:
+        if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.engine: AsyncEngine = create_engine(self.url, **kwargs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._secret: bytes | None = None
 
@@ -96,6 +138,7 @@ class Database:
 
 
 def alembic_config(url: str) -> Config:
+    url = database_url(url)
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -110,9 +153,8 @@ def _upgrade(connection: Connection, url: str) -> None:
 
 async def migrate(url: str) -> None:
     """Bring the database at `url` to the newest schema (all migration heads)."""
-    if url.startswith("sqlite"):
-        _prepare_sqlite_path(url)
-    engine = create_async_engine(url)
+    url = database_url(url)
+    engine = create_engine(url)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade, url)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from diemcau.cliargs import bounded_int
 from diemcau.tls.certs import LabCA
 from diemcau.tls.context import TlsError, check_server_files, spki_sha256
 
@@ -53,7 +54,9 @@ def register(sub: Any) -> None:
         metavar="NAME[,NAME...]",
         help="a server certificate for these DNS names / IP addresses (repeatable)",
     )
-    lab.add_argument("--days", type=int, default=397, help="server certificate lifetime")
+    lab.add_argument(
+        "--days", type=bounded_int(1, 3650), default=397, help="server certificate lifetime"
+    )
     lab.set_defaults(func=_lab_ca)
     chk = acts.add_parser("check", help="check a certificate and key the way `serve` will")
     chk.add_argument("--cert", required=True)

@@ -1,0 +1,123 @@
+"""Spreadsheet downloads of the meeting reports: attendance, acknowledgements, audit log.
+
+Each sits beside the CSV it complements (``report.csv`` → ``report.xlsx``,
+``export.csv`` → ``export.xlsx``); a conclusion's acknowledgements, which had only
+a JSON view, come as ``.xlsx`` and ``.csv``. Access is the same as the JSON and CSV
+forms: staff, a province officer limited to its province; the audit log to admin,
+chair and operator. Times are shown in the zone ``utc_offset_min`` names (Vietnam's
+by default), as real date cells.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from diemcau.accounts.service import StaffPrincipal
+from diemcau.api.deps import get_runtime, province_scope, require_staff
+from diemcau.errors import NotFound
+from diemcau.meetings.audit import AuditQuery
+from diemcau.meetings.service import MeetingService
+from diemcau.meetings.sheets import acknowledgement_sheet, attendance_sheets, audit_sheet
+from diemcau.runtime import Runtime
+from diemcau.spreadsheet import XLSX_MEDIA_TYPE, csv_bytes, xlsx_bytes
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["exports"])
+
+_staff = require_staff()
+_auditors = require_staff("admin", "chair", "operator")
+_OFFSET = Query(420, ge=-720, le=840, description="time zone of the times shown, minutes")
+
+
+def _meetings(runtime: Runtime) -> MeetingService:
+    svc = runtime.services.get("meetings")
+    if not isinstance(svc, MeetingService):
+        raise NotFound("meetings are not running in this server", code="no_meetings")
+    return svc
+
+
+def _file(body: bytes, media_type: str, name: str) -> Response:
+    disposition = f'attachment; filename="{name}"'
+    return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
+
+
+@router.get(
+    "/api/meetings/{meeting_id}/attendance/report.xlsx",
+    summary="Attendance report as XLSX (per site, and per province)",
+    response_class=Response,
+)
+async def attendance_xlsx(
+    meeting_id: int,
+    utc_offset_min: int = _OFFSET,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    sheets = await attendance_sheets(
+        _meetings(runtime), meeting_id, province_scope(who), utc_offset_min=utc_offset_min
+    )
+    return _file(xlsx_bytes(*sheets), XLSX_MEDIA_TYPE, f"diem-danh-{meeting_id}.xlsx")
+
+
+@router.get(
+    "/api/conclusions/{conclusion_id}/acknowledgements.xlsx",
+    summary="Who has acknowledged a conclusion, as XLSX",
+    response_class=Response,
+)
+async def acknowledgements_xlsx(
+    conclusion_id: int,
+    utc_offset_min: int = _OFFSET,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    sheet = await acknowledgement_sheet(
+        _meetings(runtime), conclusion_id, province_scope(who), utc_offset_min=utc_offset_min
+    )
+    name = f"xac-nhan-ket-luan-{conclusion_id}.xlsx"
+    return _file(xlsx_bytes(sheet), XLSX_MEDIA_TYPE, name)
+
+
+@router.get(
+    "/api/conclusions/{conclusion_id}/acknowledgements.csv",
+    summary="Who has acknowledged a conclusion, as CSV",
+    response_class=Response,
+)
+async def acknowledgements_csv(
+    conclusion_id: int,
+    utc_offset_min: int = _OFFSET,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    sheet = await acknowledgement_sheet(
+        _meetings(runtime), conclusion_id, province_scope(who), utc_offset_min=utc_offset_min
+    )
+    name = f"xac-nhan-ket-luan-{conclusion_id}.csv"
+    return _file(csv_bytes(sheet), "text/csv; charset=utf-8", name)
+
+
+def _audit_filter(
+    meeting_id: int | None = Query(None),
+    action: str | None = Query(None, max_length=64),
+    actor: str | None = Query(None, max_length=200),
+    since: datetime | None = Query(None),
+    until: datetime | None = Query(None),
+) -> AuditQuery:
+    return AuditQuery(meeting_id, action, actor, since, until)
+
+
+@router.get(
+    "/api/audit/export.xlsx",
+    tags=["audit"],
+    summary="Audit log as XLSX (the same filters as the CSV)",
+    response_class=Response,
+)
+async def audit_xlsx(
+    q: AuditQuery = Depends(_audit_filter),
+    utc_offset_min: int = _OFFSET,
+    runtime: Runtime = Depends(get_runtime),
+    _w: StaffPrincipal = Depends(_auditors),
+) -> Response:
+    sheet = await audit_sheet(runtime.db, q, utc_offset_min=utc_offset_min)
+    return _file(xlsx_bytes(sheet), XLSX_MEDIA_TYPE, "nhat-ky.xlsx")
