@@ -38,7 +38,7 @@ SRC = Path(diemcau.__file__).parent
 # Units of equal rank are peers and never import each other, except in the
 # foundation, whose single modules may use each other (no cycle allowed).
 CLI_RANK = 62
-TOOLING = {"cli": CLI_RANK, "demo": 61, "sim": 60, "lab": 60}
+TOOLING = {"cli": CLI_RANK, "demo": 61, "lab": 60, "sim": 59}
 API = {"api": 50, "web": 50}
 COMPOSITION = {"wiring": 41, "runtime": 40}
 # The deployment inventory describes media nodes; the composition root reads it.
