@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,8 @@ class _Bot:
         self._tasks: list[asyncio.Task[None]] = []
         self.joined_at = 0.0
         self.connected_at = 0.0
+        # The streams Janus answered the join with (a subscriber's mids and feeds).
+        self.streams: list[dict[str, Any]] = []
 
     async def _open(self) -> JanusHandle:
         self.conn = await JanusConnection.connect(self.target.ws_url, token=self.target.token)
@@ -192,6 +195,8 @@ class ViewerBot(_Bot):
         self.feed_id = feed_id
         self.stats = ViewerStats()
         self._frame_event = asyncio.Event()
+        # Called with (monotonic time, label code) for every good frame.
+        self.on_frame: Callable[[float, int], None] | None = None
 
         @self.pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
@@ -208,6 +213,7 @@ class ViewerBot(_Bot):
         )
         if reply.jsep is None:
             raise RuntimeError("Janus answered the subscription without an SDP offer")
+        self.streams = list(reply.data.get("streams") or [])
         await self.pc.setRemoteDescription(
             RTCSessionDescription(sdp=reply.jsep["sdp"], type=reply.jsep["type"])
         )
@@ -250,6 +256,8 @@ class ViewerBot(_Bot):
             st.labels[stamp.label] = st.labels.get(stamp.label, 0) + 1
             st.last_label = stamp.label
             self._frame_event.set()
+            if self.on_frame is not None:
+                self.on_frame(now, stamp.label)
 
     async def _read_audio(self, track: MediaStreamTrack) -> None:
         while True:
