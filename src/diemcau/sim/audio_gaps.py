@@ -7,9 +7,11 @@ number, RTP timestamp, arrival time and whether it carries in-band FEC (LBRR,
 `has_lbrr`), and plays the stream out against a jitter-buffer model:
 
 - a packet is heard when it arrives by its playout time: its media time plus
-  the smallest network delay seen over the last `window_s` seconds plus
-  `playout_ms` (a jitter buffer that follows slow delay changes, as browsers'
-  do, and absorbs `playout_ms` of jitter);
+  the largest network delay of the packets before it over the last
+  `window_s` seconds plus `playout_ms` (a jitter buffer as deep as the recent
+  worst delay: it grows at once when packets come late, as a browser's does
+  after stretching the audio, and a delay that rises slowly, a queue filling
+  up, is absorbed within `playout_ms` per packet);
 - a packet missing or late is still heard when the next packet came on time
   and carries LBRR for it (Opus in-band FEC recovers exactly one frame);
 - a gap is a run of frames not heard; the figure the faults bench reports is
@@ -168,8 +170,8 @@ class AudioGaps:
         window_s: how far back the smallest network delay is taken from.
     """
 
-    playout_ms: float = 150.0
-    window_s: float = 5.0
+    playout_ms: float = 60.0
+    window_s: float = 2.0
     _packets: list[_Packet] = field(default_factory=list)
     _ssrc: int | None = None
     _hi_seq: int = -1
@@ -258,17 +260,24 @@ class AudioGaps:
         )
 
     def _on_time(self, ordered: list[_Packet]) -> dict[int, bool]:
-        """Per sequence number: arrived by its playout time (a sliding minimum of delay)."""
+        """Per sequence number: arrived by its playout time (a sliding maximum of delay)."""
         out: dict[int, bool] = {}
         window = self.window_s * 1000.0
-        recent: deque[tuple[float, float]] = deque()  # (media ms, offset ms), offsets rising
+        recent: deque[tuple[float, float]] = deque()  # (media ms, offset ms), offsets falling
         for p in ordered:
             media = p.ts / _OPUS_CLOCK
             offset = p.arrival * 1000.0 - media
-            while recent and recent[-1][1] >= offset:
+            while recent and recent[0][0] < media - window:
+                recent.popleft()
+            out[p.seq] = not recent or offset <= recent[0][1] + self.playout_ms
+            while recent and recent[-1][1] <= offset:
                 recent.pop()
             recent.append((media, offset))
-            while recent[0][0] < media - window:
-                recent.popleft()
-            out[p.seq] = offset <= recent[0][1] + self.playout_ms
         return out
+
+    def cut(self) -> GapReport:
+        """The report of the packets so far; the next report starts after them."""
+        report = self.report()
+        if self._packets:
+            self._packets = self._packets[-1:]  # the next segment's start (counted once)
+        return report

@@ -5,7 +5,9 @@ Janus to stop sending it the video (``configure`` with ``send: false``, so it
 costs a weak link only the audio), and hands every clear audio RTP packet with
 its arrival time to `AudioGaps`. The faults bench and tests put it behind the
 same shaped link as a commune PC; run as a module it does that inside a lab
-namespace and prints its report as one JSON line::
+namespace: it prints ``{"ready": true}`` once audio flows, a report (one JSON
+line) of the audio since the previous one for every ``report`` line read on
+stdin, and a last report when stdin ends or ``--seconds`` pass::
 
     python -m diemcau.sim.audio_probe --ws WSS_URL --room R --feed F \\
         --token T --room-token RT --seconds 30
@@ -66,13 +68,16 @@ class AudioProbe(ViewerBot):
         return out
 
     def _tap(self) -> None:
-        audio_pts = self._audio_payload_types()
+        # Read at the first packet: "track" fires before the remote description is set.
+        audio_pts: set[int] = set()
         gaps = self.audio
 
         async def _rtp(data: bytes, arrival_time_ms: int) -> None:
             if len(data) < 12:
                 return
-            if data[1] & 0x7F in audio_pts:
+            if not audio_pts:
+                audio_pts.update(self._audio_payload_types())
+            if (data[1] & 0x7F) in audio_pts:
                 if not self.first_audio_at:
                     self.first_audio_at = time.monotonic()
                 gaps.add_rtp(data, time.monotonic())
@@ -104,9 +109,12 @@ class AudioProbe(ViewerBot):
             await asyncio.sleep(0.05)
 
 
-def probe_report(probe: AudioProbe) -> dict[str, Any]:
-    """The probe's findings as plain data (the module's JSON line)."""
-    rep = probe.audio.report()
+def probe_report(probe: AudioProbe, *, cut: bool = False) -> dict[str, Any]:
+    """The probe's findings as plain data (the module's JSON line).
+
+    With ``cut`` the report covers the audio since the previous cut only.
+    """
+    rep = probe.audio.cut() if cut else probe.audio.report()
     out = asdict(rep)
     out.update(
         gaps_over_100ms=rep.gaps_over(GAP_MS),
@@ -127,8 +135,16 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         await probe.start(timeout=20.0)
         await probe.wait_audio_packets(1, timeout=20.0)
         print(json.dumps({"ready": True}), flush=True)
-        await asyncio.sleep(args.seconds)
-        return probe_report(probe)
+        deadline = time.monotonic() + args.seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), left)
+            except TimeoutError:
+                break
+            if line.strip() != "report":
+                break  # end of input, or "stop"
+            print(json.dumps(probe_report(probe, cut=True)), flush=True)
+        return probe_report(probe, cut=True)
     finally:
         await probe.stop()
 

@@ -129,6 +129,7 @@ class PublisherBot(_Bot):
         audio: bool = True,
         tone_hz: float = 440.0,
         bitrate: int = 400_000,
+        speech_like: bool = False,
     ) -> None:
         super().__init__(target)
         pin_vp8_bitrate(bitrate)
@@ -136,7 +137,7 @@ class PublisherBot(_Bot):
         self.label = label
         self.bitrate = bitrate
         self.video = StampedVideoTrack(label)
-        self.audio = ToneAudioTrack(tone_hz) if audio else None
+        self.audio = ToneAudioTrack(tone_hz, speech_like=speech_like) if audio else None
 
     async def start(self, timeout: float = 10.0) -> None:
         """Join as publisher, publish, and wait until Janus reports the PC up."""

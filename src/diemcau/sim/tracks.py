@@ -112,13 +112,19 @@ class StampedVideoTrack(MediaStreamTrack):
 
 
 class ToneAudioTrack(MediaStreamTrack):
-    """A continuous sine tone (s16 mono 48 kHz, 20 ms frames)."""
+    """A continuous sine tone (s16 mono 48 kHz, 20 ms frames).
+
+    ``speech_like`` swells and fades it three times a second, as syllables do:
+    Opus's voice detector then treats it as speech, which is what its in-band
+    FEC protects (a steady tone gets almost none).
+    """
 
     kind = "audio"
 
-    def __init__(self, freq: float = 440.0) -> None:
+    def __init__(self, freq: float = 440.0, *, speech_like: bool = False) -> None:
         super().__init__()
         self._freq = freq
+        self._speech = speech_like
         self._start: float | None = None
         self._samples = 0
 
@@ -132,7 +138,8 @@ class ToneAudioTrack(MediaStreamTrack):
             if wait > 0:
                 await asyncio.sleep(wait)
         t = (np.arange(AUDIO_SAMPLES) + self._samples) / AUDIO_RATE
-        pcm = (np.sin(2 * math.pi * self._freq * t) * 8000).astype(np.int16)
+        level = 8000 * (0.6 + 0.4 * np.sin(2 * math.pi * 3 * t)) if self._speech else 8000
+        pcm = (np.sin(2 * math.pi * self._freq * t) * level).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = AUDIO_RATE
         frame.pts = self._samples

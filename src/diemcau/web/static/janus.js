@@ -174,6 +174,8 @@ class JanusHandle {
 /**
  * Publish a local stream into a VideoRoom as a given feed id.
  * Returns {handle, pc}. `roomToken` is the signed VideoRoom token of the grant.
+ * `simulcast`: send two video layers ("always": the chair's program, whose low
+ * layer sites behind weak links take; any other true value: a site's camera).
  */
 async function janusPublish(session, room, feedId, roomToken, stream, display, simulcast) {
   const h = await session.attach("janus.plugin.videoroom");
@@ -223,7 +225,37 @@ async function janusSubscribe(session, room, feedId, roomToken, substream) {
   await pc.setLocalDescription(answer);
   await h.message({ request: "start" }, { type: answer.type, sdp: answer.sdp });
   if (wantLayer) await h.message({ request: "configure", streams: [{ mid: video.mid, substream }] }).catch(() => {});
-  return { handle: h, pc, stream };
+  return { handle: h, pc, stream, streams: (r.data && r.data.streams) || [] };
+}
+
+/**
+ * Whether an event of a subscription's handle says its feed went away: Janus hung
+ * up, or (VideoRoom) the publisher left; when a remote publisher is removed (its
+ * node restarted, the cascade is rebuilt) the subscriber only gets an "updated"
+ * offer whose streams of that feed are no longer active.
+ */
+function janusFeedGone(data, feedId) {
+  if (data.hangup || data.unpublished !== undefined || data.left) return true;
+  if (data.videoroom !== "updated") return false;
+  const mine = (data.streams || []).filter((x) => x.feed_id === feedId);
+  return !mine.some((x) => x.active !== false);
+}
+
+/**
+ * Choose what Janus sends a subscription's video: a simulcast layer (substream 0 is
+ * the lowest) and temporal layer, or no video at all (audio only). Streams that are
+ * not simulcast ignore the layers; the audio is never touched.
+ */
+async function janusVideoLayer(sub, layer) {
+  const videos = (sub.streams || []).filter((x) => x.type === "video");
+  if (!videos.length) return;
+  const streams = videos.map((v) => {
+    if (layer.video === false) return { mid: v.mid, send: false };
+    const out = { mid: v.mid, send: true };
+    if (v.simulcast) { out.substream = layer.substream; out.temporal = layer.temporal; }
+    return out;
+  });
+  await sub.handle.message({ request: "configure", streams });
 }
 
 /**
