@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import IO, Any
+from typing import IO
 
 __all__ = ["Impairment", "LinkEmulator"]
 
@@ -98,18 +98,18 @@ class LinkEmulator:
         assert self._proc is not None and self._proc.stdout is not None
         return self._proc.stdout.readline().strip()
 
-    def set(self, down: Impairment, up: Impairment) -> dict[str, Any]:
+    def set(self, down: Impairment, up: Impairment) -> dict[str, dict[str, int]]:
         """New settings for each direction (down: router to PC); returns the counters."""
         proc = self._proc
         if proc is None or proc.poll() is not None or proc.stdin is None:
             raise RuntimeError("the link emulator is not running")
         proc.stdin.write(json.dumps({"down": asdict(down), "up": asdict(up)}) + "\n")
         proc.stdin.flush()
-        reply = json.loads(self._read())
+        reply: dict[str, dict[str, int]] = json.loads(self._read())
         self.down, self.up = down, up
-        return dict(reply)
+        return reply
 
-    def counters(self) -> dict[str, Any]:
+    def counters(self) -> dict[str, dict[str, int]]:
         """Packets forwarded and dropped per direction so far."""
         return self.set(self.down, self.up)
 

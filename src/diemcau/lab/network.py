@@ -266,7 +266,7 @@ class Lab:
         delay_ms: float = 0.0,
         jitter_ms: float = 0.0,
         rate_kbps: int | None = None,
-    ) -> dict[str, object]:
+    ) -> dict[str, dict[str, int]]:
         """Give an emulated LAN's link these impairments, both ways (none: a clean link).
 
         Loss, delay and jitter apply to each direction (so the round trip gains twice
@@ -281,14 +281,15 @@ class Lab:
         if rate_kbps is not None and not 8 <= rate_kbps <= 10_000_000:
             raise ValueError(f"rate_kbps must be within 8-10000000, not {rate_kbps}")
         imp = Impairment(loss_pct, delay_ms, jitter_ms)
+        # The tbf is changed in place, never removed: removing a qdisc drops what it
+        # holds, a burst of loss the link itself would not cause. "No cap" is 10 Gbit/s.
+        rate = rate_kbps if rate_kbps is not None else 10_000_000
+        burst = max(2000, rate * 1000 // 8 // 50)  # 20 ms of traffic
         for host, dev in ((self.hosts[f"{lan}-gw"], "lan"), (self.pc(lan), "eth0")):
-            host.run("tc", "qdisc", "del", "dev", dev, "root", check=False)
-            if rate_kbps is not None:
-                burst = max(2000, rate_kbps * 1000 // 8 // 50)  # 20 ms of traffic
-                host.run(
-                    "tc", "qdisc", "add", "dev", dev, "root", "tbf",
-                    "rate", f"{rate_kbps}kbit", "burst", str(burst), "latency", "400ms",
-                )  # fmt: skip
+            host.run(
+                "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
+                "rate", f"{rate}kbit", "burst", str(burst), "latency", "400ms",
+            )  # fmt: skip
         return link.set(imp, imp)
 
     def close(self) -> None:

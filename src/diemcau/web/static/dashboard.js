@@ -76,13 +76,14 @@
       el("span", { class: "leg" }, dot(s), t("st_" + s), model.totals && model.available ? " (" + fmt(model.totals[s]) + ")" : "")));
   }
 
-  /** A site's link figures in one line: loss, round trip, jitter, what it receives. */
-  function linkLine(i) {
+  /** A site's link figures in one line: loss, round trip, jitter, what it receives (and
+   * what of the program, unless `noMedia`). */
+  function linkLine(i, noMedia) {
     const l = model.link && model.link[i];
     if (!l) return "";
     const parts = [t("f_loss") + " " + fmt(Math.round(l.loss * 10) / 10) + " %", t("f_rtt") + " " + fmt(Math.round(l.rtt)) + " ms", t("f_jitter") + " " + fmt(Math.round(l.jitter)) + " ms"];
     if (l.kbps !== null) parts.push(t("f_recv") + " " + fmt(l.kbps) + " kbps");
-    if (l.media) parts.push(t("media_" + l.media));
+    if (l.media && !noMedia) parts.push(t("media_" + l.media));
     return parts.join(" · ");
   }
 
@@ -102,7 +103,7 @@
     $("weak-count").textContent = out.length ? "(" + fmt(out.length) + ")" : "";
     $("weak").replaceChildren(...(out.length ? out.slice(0, 12).map((i) => el("li", { dataset: { code: model.codes[i] } },
       el("button", { type: "button", class: "srow", onclick: () => map.select(i, true) }, dot("degraded"), el("b", {}, model.names[i])),
-      el("span", { class: "muted weak-fig" }, " " + reasonText(i) + (linkLine(i) ? " — " + linkLine(i) : "")))) : [el("li", { class: "muted" }, "–")]));
+      el("span", { class: "muted weak-fig" }, " " + reasonText(i) + (linkLine(i) ? " — " + linkLine(i, true) : "")))) : [el("li", { class: "muted" }, "–")]));
   }
 
   function siteCard(i) {
