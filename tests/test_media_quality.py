@@ -120,7 +120,7 @@ async def test_random_loss_without_a_queue_and_bad_windows_do_not_move_the_level
 
 
 def test_a_site_playing_reduced_video_or_audio_only_is_degraded() -> None:
-    clean = {"rtt_ms": 30, "loss_pct": 0, "jitter_ms": 3}
+    clean: dict[str, Any] = {"rtt_ms": 30, "loss_pct": 0, "jitter_ms": 3}
     reason = DEFAULT_THRESHOLDS.degraded_reason
     assert reason(LinkReport(**clean, media="high"), False) is None
     assert reason(LinkReport(**clean, media="low"), False) == "reduced video"
