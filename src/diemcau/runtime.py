@@ -88,10 +88,11 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
 
 
 # Modules with an ``async def attach(runtime)`` that adds their long-lived
-# service, in dependency order (presence before meetings, media, command).
+# service, in dependency order (presence before meetings, media, command; recording last).
 ATTACHERS: tuple[str, ...] = (
     "diemcau.presence.runtime",
     "diemcau.meetings.runtime",
     "diemcau.command.runtime",
     "diemcau.media.runtime",
+    "diemcau.recording.runtime",
 )

@@ -24,6 +24,7 @@ from diemcau.api import (
     exports_routes,
     media_routes,
     meetings_routes,
+    recording_routes,
     web_routes,
 )
 from diemcau.api.throttle import LoginThrottle
@@ -44,6 +45,7 @@ ROUTERS = (
     exports_routes,
     command_routes,
     media_routes,
+    recording_routes,
     web_routes,
 )
 
