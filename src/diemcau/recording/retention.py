@@ -117,6 +117,13 @@ class Retention:
         return count
 
 
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest existing parent (the folder is made at the first recording)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
 def _folder_bytes(folder: Path) -> int:
     total = 0
     if folder.is_dir():
@@ -148,8 +155,7 @@ class DiskWatch:
         self._raised: str | None = None
 
     async def usage(self, live_folders: list[str]) -> DiskUsage:
-        self.config.root.mkdir(parents=True, exist_ok=True)
-        disk = shutil.disk_usage(self.config.root)
+        disk = shutil.disk_usage(_existing(self.config.root))
         live = sum(_folder_bytes(self.config.path(f)) for f in live_folders)
         now = self._monotonic()
         rate = 0.0

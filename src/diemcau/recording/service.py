@@ -133,7 +133,6 @@ class RecordingService:
 
     async def start(self) -> None:
         """Resume: follow live meetings still recording, queue unfinished processing."""
-        self.config.root.mkdir(parents=True, exist_ok=True)
         for meeting_id in await self.policies.in_states(("recording",)):
             meeting = await self.history.meeting(meeting_id)
             if meeting is not None and meeting.state == "live" and self.live is not None:

@@ -257,6 +257,12 @@ def _presence_events(facts: MeetingFacts, sites: dict[int, SiteInfo]) -> list[Ti
     return out
 
 
+def _order(e: TimelineEvent) -> tuple[datetime, int]:
+    """Time order; at one instant the start comes first, the end last, the rest by kind."""
+    rank = KINDS.index(e.kind) if e.kind in KINDS else len(KINDS)
+    return (e.at, len(KINDS) + 1 if e.kind == "meeting.end" else rank)
+
+
 def _with_sites(events: list[TimelineEvent], sites: dict[int, SiteInfo]) -> list[TimelineEvent]:
     """Acknowledgements name their site by id in ``details``; attach the site."""
     out = []
@@ -305,7 +311,7 @@ async def build_timeline(
             and (e.site is None or e.province_id == viewer.province_id)
         ]
     program = next((f for f in facts.files if f.kind == "program"), None)
-    events.sort(key=lambda e: (e.at, KINDS.index(e.kind) if e.kind in KINDS else len(KINDS)))
+    events.sort(key=_order)
     counts = dict(Counter(e.kind for e in events))
     if kinds is not None:
         events = [e for e in events if e.kind in kinds]
