@@ -145,9 +145,10 @@ async def _median_time(fn: Callable[[], Awaitable[Any]], repeat: int = 3) -> flo
 
 
 async def run(args: argparse.Namespace) -> list[Row]:
-    from diemcau.accounts.service import StaffPrincipal
+    from diemcau.actors import Actor
     from diemcau.directory.service import load_builtin
     from diemcau.meetings import InviteSpec, MeetingService
+    from diemcau.meetings.publisher import stream_of
     from diemcau.presence.hub import PresenceConfig, PresenceHub
     from diemcau.store import Database, migrate
     from diemcau.store.models import StaffUser
@@ -167,7 +168,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             user = StaffUser(username="chair", display_name="", password_hash="x", role="chair")
             s.add(user)
             await s.flush()
-            chair = StaffPrincipal(user.id, "chair", "chair", None)
+            chair = Actor.for_staff("chair", "chair", user_id=user.id)
 
         hub = PresenceHub(db, key, PresenceConfig(port=0, credential_poll_s=0))
         svc = MeetingService(db, hub, reminder_poll_s=0)
@@ -192,10 +193,12 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 if not args.sites
                 else InviteSpec(site_ids=tuple(site_ids))
             )
-            m = await svc.create_meeting(chair, title="Họp trực tuyến toàn quốc", invite=invite)
+            m = await svc.lifecycle.create_meeting(
+                chair, title="Họp trực tuyến toàn quốc", invite=invite
+            )
             rows.append(("invited (resolved at start)", f"{m.invited_count:,}", "sites"))
             t_start = time.time()
-            await svc.start_meeting(chair, m.id)
+            await svc.lifecycle.start_meeting(chair, m.id)
             start_call = time.time() - t_start
 
             # Polled every 25 ms: the check walks every site, and it runs in the server's loop.
@@ -249,7 +252,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 t0 = time.time()
                 try:
                     await hub.broadcast(
-                        svc.stream(m.id),
+                        stream_of(m.id),
                         "bench.ping",
                         {"n": i, "pad": "x" * max(0, floor_body - 40)},
                     )
@@ -260,13 +263,13 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 await asyncio.sleep(args.gap)
             await asyncio.sleep(2.0)  # stragglers
 
-            summary_s = await _median_time(lambda: svc.attendance.summary(m.id))
+            summary_s = await _median_time(lambda: svc.roll_call.summary(m.id))
             t_end = time.perf_counter()
-            await svc.end_meeting(chair, m.id)
+            await svc.lifecycle.end_meeting(chair, m.id)
             end_s = time.perf_counter() - t_end
-            csv_s = await _median_time(lambda: svc.attendance.report_csv(m.id))
-            html_s = await _median_time(lambda: svc.attendance.report_html(m.id))
-            csv_len = len(await svc.attendance.report_csv(m.id))
+            csv_s = await _median_time(lambda: svc.roll_call.report_csv(m.id))
+            html_s = await _median_time(lambda: svc.roll_call.report_html(m.id))
+            csv_len = len(await svc.roll_call.report_csv(m.id))
         finally:
             assert child.stdin is not None
             child.stdin.write(b"stop\n")

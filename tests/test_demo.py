@@ -187,11 +187,15 @@ async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Pat
             floor1 = await wait_for(first_speaker, timeout=10, interval=0.2)
 
             async def changed() -> dict[str, Any] | None:
+                # The rotation passes to another site once more than one media site is
+                # present (under load the second may join a turn later).
                 floor = await _get(client, f"/api/meetings/{mid}/floor", token)
-                return floor if floor["version"] > floor1["version"] else None
+                moved = floor["speakers"] and (
+                    floor["speakers"][0]["code"] != floor1["speakers"][0]["code"]
+                )
+                return floor if floor["version"] > floor1["version"] and moved else None
 
-            floor2 = await wait_for(changed, timeout=10, interval=0.2)
-            assert floor2["speakers"][0]["code"] != floor1["speakers"][0]["code"]
+            floor2 = await wait_for(changed, timeout=20, interval=0.2)
             audit = await _get(
                 client, "/api/audit", token, params={"meeting_id": mid, "action": "floor.grant"}
             )

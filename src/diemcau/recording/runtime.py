@@ -11,9 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from diemcau.accounts.service import StaffPrincipal
 from diemcau.actors import Actor
-from diemcau.directory.sites import SiteDirectory
 from diemcau.media.recording import ProgramRecorder
 from diemcau.meetings.conclusions import Attachment
 from diemcau.meetings.history import MeetingHistory
@@ -33,9 +31,8 @@ async def attach(runtime: Runtime) -> None:
     async def publish_conclusion(
         actor: Actor, meeting_id: int, body: str, attachments: Sequence[Mapping[str, Any]]
     ) -> int:
-        who = StaffPrincipal(actor.user_id or 0, actor.name, actor.role, actor.province_id)
         view = await meetings.conclusions.publish(
-            who, meeting_id, body, [Attachment(**dict(a)) for a in attachments]
+            actor, meeting_id, body, [Attachment(**dict(a)) for a in attachments]
         )
         return int(view.id)
 
@@ -55,7 +52,7 @@ async def attach(runtime: Runtime) -> None:
     service = RecordingService(
         runtime.db,
         RecordingConfig.from_env(runtime.settings.data_dir),
-        sites=SiteDirectory(runtime.db),
+        sites=meetings.sites,
         history=MeetingHistory(runtime.db),
         recorder=ProgramRecorder(lambda: runtime.services.get("media")),
         publish_conclusion=publish_conclusion,
