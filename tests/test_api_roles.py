@@ -200,6 +200,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/recordings/storage", "staff", officer="role"),
     # A Hà Nội speaker's clip: never for the Hồ Chí Minh City officer.
     Route("GET", "/api/recordings/{file_id}", "staff", officer="refused"),
+    Route("POST", "/api/recordings/{file_id}/ticket", "staff", officer="refused"),
+    # Authorised by the file-bound ticket in its URL (a <video> sends no token): a
+    # missing or forged ticket is refused whoever asks (test_recording_media.py).
+    Route(
+        "GET",
+        "/api/recordings/{file_id}/watch",
+        "public",
+        url="/api/recordings/{file_id}/watch?ticket=forged.ticket",
+    ),
     Route(
         "DELETE",
         "/api/recordings/{file_id}",
@@ -464,6 +473,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/join", "public"),
     Route("GET", "/chair", "public"),
     Route("GET", "/dashboard", "public"),
+    Route("GET", "/recordings", "public"),
     Route("GET", "/directives", "public"),
     Route("GET", "/reports", "public"),
     Route("GET", "/charts", "public"),

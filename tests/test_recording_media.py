@@ -274,6 +274,15 @@ async def test_recorded_meeting_program_clips_timeline_minutes_access(
     assert (await c.get(f"/api/recordings/{clip_hcm}", headers=hcm)).status_code == 200
     assert (await c.get(f"/api/recordings/{clip_hn}", headers=hcm)).status_code == 403
     assert (await c.get(f"/api/recordings/{program['id']}", headers=hcm)).status_code == 403
+    # A <video> plays through a file-bound ticket, in byte ranges; forged or misused: refused.
+    r = await c.post(f"/api/recordings/{program['id']}/ticket", headers=chair)
+    watch = r.json()["url"]
+    r = await c.get(watch, headers={"Range": "bytes=0-99"})
+    assert r.status_code == 206 and len(r.content) == 100
+    assert (await c.post(f"/api/recordings/{program['id']}/ticket", headers=hcm)).status_code == 403
+    other = watch.replace(f"/recordings/{program['id']}/", f"/recordings/{clip_hcm}/")
+    assert (await c.get(other)).status_code == 403
+    assert (await c.get(watch[:-4] + "AAAA")).status_code == 403
     listed = (await c.get(f"/api/meetings/{mid}/recording", headers=hcm)).json()["files"]
     assert [f["site_code"] for f in listed] == ["26734"]
     officer_tl = (await c.get(f"/api/meetings/{mid}/timeline", headers=hcm)).json()

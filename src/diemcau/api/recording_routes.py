@@ -84,7 +84,11 @@ async def recording(
     actor = _actor(who)
     policy = await svc.policy(actor, meeting_id)
     files = await svc.list_files(actor, meeting_id)
-    return {"policy": policy.as_dict(), "files": [f.as_dict() for f in files]}
+    return {
+        "policy": policy.as_dict(),
+        "files": [f.as_dict() for f in files],
+        "may_manage": await svc.manages(actor, meeting_id),
+    }
 
 
 @router.put("/api/meetings/{meeting_id}/recording/policy", summary="Change the recording policy")
@@ -116,6 +120,28 @@ async def fetch_file(
     who: StaffPrincipal = Depends(_staff),
 ) -> FileResponse:
     return _file_response(await _service(runtime).open_file(_actor(who), file_id), download)
+
+
+@router.post("/api/recordings/{file_id}/ticket", summary="A watch URL for a <video> element")
+async def watch_ticket(
+    file_id: int,
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> dict[str, Any]:
+    ticket, expires = await _service(runtime).watch_ticket(_actor(who), file_id)
+    return {"url": f"/api/recordings/{file_id}/watch?ticket={ticket}", "expires_at": expires}
+
+
+@router.get(
+    "/api/recordings/{file_id}/watch",
+    summary="Play a recording with a watch ticket (byte ranges for seeking)",
+)
+async def watch(
+    file_id: int,
+    ticket: str = Query(min_length=10, max_length=2000),
+    runtime: Runtime = Depends(get_runtime),
+) -> FileResponse:
+    return _file_response(await _service(runtime).open_with_ticket(file_id, ticket), False)
 
 
 @router.delete("/api/recordings/{file_id}", summary="Delete a file before its time (admin)")

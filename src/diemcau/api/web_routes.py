@@ -39,6 +39,7 @@ PAGES = {
     "/site": "site.html",
     "/join": "site.html",
     "/chair": "chair.html",
+    "/recordings": "recordings.html",
     "/dashboard": "dashboard.html",
     "/directives": "directives.html",
     "/reports": "reports.html",

@@ -59,6 +59,7 @@ async def attach(runtime: Runtime) -> None:
         directives=directives,
         alerts=command.alerts if command is not None else None,
         clock=runtime.clock,
+        key=runtime.key,
     )
     meetings.floor.add_floor_listener(service.on_program_change)
     runtime.add_service("recording", service, service.start, service.stop)

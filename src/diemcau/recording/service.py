@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -45,6 +47,7 @@ from diemcau.recording.retention import DiskUsage, DiskWatch, Retention
 from diemcau.recording.segments import LiveRecorder
 from diemcau.recording.timeline import AUDITED, MeetingFacts, Timeline, build_timeline
 from diemcau.recording.tools import Tools
+from diemcau.security import TokenError, sign_token, verify_token
 from diemcau.store import Database
 from diemcau.tasks import cancel_and_wait
 
@@ -53,6 +56,9 @@ __all__ = ["RecordingService", "Tampered"]
 log = logging.getLogger(__name__)
 
 INTEGRITY_ALERT = "recording_integrity"
+# A watch ticket outlives the file's own length by this much (pauses, seeking back).
+TICKET_MARGIN_S = 900
+TICKET_MAX_S = 12 * 3600
 
 
 class Tampered(DomainError):
@@ -83,6 +89,7 @@ class RecordingService:
         directives: the directives issued in a time span (the command center).
         alerts: raises the disk and integrity alerts (the command center).
         clock: wall clock in seconds.
+        key: the instance key; watch tickets are signed with a key derived from it.
         housekeeping_s: how often retention and the disk are checked.
     """
 
@@ -99,6 +106,7 @@ class RecordingService:
         alerts: AlertSink | None = None,
         clock: Callable[[], float] = time.time,
         tools: Tools | None = None,
+        key: bytes = b"",
         housekeeping_s: float = 30.0,
     ) -> None:
         self.db = db
@@ -109,6 +117,8 @@ class RecordingService:
         self.alerts = alerts
         self.clock = clock
         self.housekeeping_s = housekeeping_s
+        # Never the session-token key itself: a ticket must not pass for a login.
+        self._ticket_key = hmac.new(key, b"diemcau recording watch ticket", hashlib.sha256).digest()
         self.policies = Policies(db)
         self.files = FileStore(db, config)
         self.verifier = Verifier()
@@ -220,6 +230,10 @@ class RecordingService:
             self.live.poke()
         return after
 
+    async def manages(self, actor: Actor, meeting_id: int) -> bool:
+        """Whether ``actor`` manages this meeting's recording (pages show the editing tools)."""
+        return access.may_manage(actor, await self._meeting(meeting_id))
+
     async def _published(self, meeting_id: int) -> bool:
         return (await self.minutes_book.get(meeting_id)).published
 
@@ -281,6 +295,30 @@ class RecordingService:
         if actor.is_site or not access.may_watch(actor, meeting, file, published=published):
             raise Forbidden(f"you may not fetch recording file {file_id}", code="not_allowed")
         return await self._checked(file)
+
+    async def watch_ticket(self, actor: Actor, file_id: int) -> tuple[str, int]:
+        """A signed, file-bound ticket for a ``<video>`` element, which cannot send a token.
+
+        Issued after the same checks as `open_file`; valid for the file's length plus a
+        margin (at most 12 h). Returns (ticket, expiry as epoch seconds).
+        """
+        served = await self.open_file(actor, file_id)
+        ttl = min(TICKET_MAX_S, int(served.file.duration_s or 0) + TICKET_MARGIN_S)
+        now = self.clock()
+        ticket = sign_token(
+            self._ticket_key, f"file:{file_id}", "watch", ttl, now=now, by=actor.label
+        )
+        return ticket, int(now) + ttl
+
+    async def open_with_ticket(self, file_id: int, ticket: str) -> Served:
+        """The file a watch ticket names, checked against its digest."""
+        try:
+            claims = verify_token(self._ticket_key, ticket, now=self.clock())
+        except TokenError as exc:
+            raise Forbidden(f"invalid watch ticket: {exc}", code="bad_ticket") from exc
+        if claims.sub != f"file:{file_id}" or claims.role != "watch":
+            raise Forbidden("this ticket is for another file", code="bad_ticket")
+        return await self._checked(await self._file(file_id))
 
     async def delete_file(self, actor: Actor, file_id: int, reason: str) -> FileView:
         access.require_admin(actor, "delete a recording before its retention ends")
