@@ -21,6 +21,7 @@ __all__ = [
     "ConclusionRecord",
     "DirectiveRecord",
     "DirectiveSource",
+    "FloorHistory",
     "FloorRecord",
     "HandRecord",
     "IntervalRecord",
@@ -138,16 +139,20 @@ class ConclusionRecord(Protocol):
     def acks(self) -> Sequence[AckRecord]: ...
 
 
-class MeetingHistory(Protocol):
-    """A meeting's past, read-only (meetings' ``MeetingHistory``)."""
+class FloorHistory(Protocol):
+    """What post-processing needs of a meeting: its end and its floor grants."""
 
     async def meeting(self, meeting_id: int) -> MeetingRecord | None: ...
+
+    async def floor(self, meeting_id: int) -> Sequence[FloorRecord]: ...
+
+
+class MeetingHistory(FloorHistory, Protocol):
+    """A meeting's past, read-only (meetings' ``MeetingHistory``)."""
 
     async def participants(self, meeting_id: int) -> Sequence[int]: ...
 
     async def attendance(self, meeting_id: int) -> Sequence[IntervalRecord]: ...
-
-    async def floor(self, meeting_id: int) -> Sequence[FloorRecord]: ...
 
     async def hands(self, meeting_id: int) -> Sequence[HandRecord]: ...
 

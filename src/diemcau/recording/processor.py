@@ -27,7 +27,7 @@ from diemcau.recording.config import RecordingConfig
 from diemcau.recording.files import FileStore, NewFile
 from diemcau.recording.models import RecordingSegment
 from diemcau.recording.policy import Policies
-from diemcau.recording.ports import FloorRecord, MeetingHistory
+from diemcau.recording.ports import FloorHistory, FloorRecord
 from diemcau.recording.tools import ToolError, Tools, mjr_files
 from diemcau.store import Database
 from diemcau.tasks import cancel_and_wait
@@ -63,7 +63,7 @@ class PostProcessor:
         config: RecordingConfig,
         files: FileStore,
         policies: Policies,
-        history: MeetingHistory,
+        history: FloorHistory,
         sites: SiteDirectory,
         *,
         tools: Tools | None = None,
