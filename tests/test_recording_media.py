@@ -183,7 +183,9 @@ async def test_recorded_meeting_program_clips_timeline_minutes_access(
             assert r.status_code == 200, r.text
 
         async def segments_with(n: int) -> bool:
-            return any(len(s["feeds"]) == n for s in await _segments(env, mid))
+            return any(
+                len(s["feeds"]) == n for s in await _segments(env, mid) if s["kind"] == "program"
+            )
 
         await wait_for(lambda: segments_with(1), 10, "the chair's feed recorded")
         await asyncio.sleep(2)
@@ -360,7 +362,9 @@ async def _segments(env: ApiEnv, meeting_id: int) -> list[dict[str, Any]]:
                 select(RecordingSegment).where(RecordingSegment.meeting_id == meeting_id)
             )
         ).all()
-        return [{"seq": r.seq, "feeds": r.feeds, "ended_at": r.ended_at} for r in rows]
+        return [
+            {"seq": r.seq, "kind": r.kind, "feeds": r.feeds, "ended_at": r.ended_at} for r in rows
+        ]
 
 
 async def test_publishers_cannot_make_janus_record(tmp_path: Path) -> None:
@@ -417,3 +421,85 @@ class _RecordingPublisher(PublisherBot):
         assert reply.jsep is not None
         await self.pc.setRemoteDescription(RTCSessionDescription(**reply.jsep))
         await self.wait_webrtcup(timeout)
+
+
+async def test_spot_checks_are_recorded_only_where_the_policy_says_so(
+    env: ApiEnv, orch: MediaOrchestrator
+) -> None:
+    c = env.client
+    chair, hcm = await env.login("chair"), await env.login("hcm")
+    ben_nghe, ba_dinh = await env.site("26734"), await env.site("00004")
+    svc = env.runtime.services["recording"]
+    assert isinstance(svc, RecordingService)
+    r = await c.post(
+        "/api/meetings",
+        json={"title": "Kiểm tra trực tuyến", "invite": {"sites": ["26734", "00004"]}},
+        headers=chair,
+    )
+    mid = r.json()["id"]
+    assert (await c.post(f"/api/meetings/{mid}/start", headers=chair)).status_code == 200
+    bots: list[PublisherBot] = []
+    try:
+        for code in ("26734", "00004"):
+            grant = await orch.site_media_grant(code)
+            bots.append(PublisherBot(target(grant), grant["publish"]["feed_id"], f"SITE {code}"))
+            await bots[-1].start()
+        for headers in (ben_nghe, ba_dinh):
+            assert (
+                await c.post(f"/api/site/meetings/{mid}/join", headers=headers)
+            ).status_code == 200
+        # Policy off (the default): the spot-check is watched and audited, not recorded.
+        r = await c.get("/api/media/spot/26734", headers=chair)
+        assert r.status_code == 200 and r.json()["recorded"] is False
+        await asyncio.sleep(2)
+        assert not [s for s in await _segments(env, mid) if s["kind"] == "inspect"]
+        r = await c.put(
+            f"/api/meetings/{mid}/recording/policy",
+            json={"record_inspections": True},
+            headers=chair,
+        )
+        assert r.status_code == 200
+        r = await c.get("/api/media/spot/00004", headers=chair)
+        assert r.status_code == 200 and r.json()["recorded"] is True
+
+        async def inspected() -> bool:
+            return any(
+                s["kind"] == "inspect" and any(f["site_code"] == "00004" for f in s["feeds"])
+                for s in await _segments(env, mid)
+            )
+
+        await wait_for(inspected, 10, "the inspected feed recorded at central")
+        await asyncio.sleep(3)
+        await svc.end_inspection(mid)
+
+        async def closed() -> bool:
+            return all(
+                s["ended_at"] is not None
+                for s in await _segments(env, mid)
+                if s["kind"] == "inspect"
+            )
+
+        await wait_for(closed, 10, "the inspection segment closed")
+        assert (await c.post(f"/api/meetings/{mid}/end", headers=chair)).status_code == 200
+    finally:
+        for bot in bots:
+            await bot.stop()
+    await svc.wait_processed(timeout=120)
+    files = (await c.get(f"/api/meetings/{mid}/recording", headers=chair)).json()["files"]
+    inspections = [f for f in files if f["kind"] == "inspection"]
+    assert [f["site_code"] for f in inspections] == ["00004"]
+    r = await c.get(f"/api/recordings/{inspections[0]['id']}", headers=chair)
+    assert r.status_code == 200
+    labels, _times, corrupt = stamps(r.content)
+    assert corrupt == 0 and set(labels) == {label_code("SITE 00004")}
+    assert sum(labels.values()) >= 30
+    # Both spot-checks are on the timeline; the recorded one links its file.
+    events = (await c.get(f"/api/meetings/{mid}/timeline?kinds=inspection", headers=chair)).json()
+    assert [(e["site_code"], e["details"]["recorded"]) for e in events["events"]] == [
+        ("26734", False),
+        ("00004", True),
+    ]
+    assert events["events"][1]["file_id"] == inspections[0]["id"]
+    # A Hà Nội inspection is not for the Hồ Chí Minh City officer.
+    r = await c.get(f"/api/recordings/{inspections[0]['id']}", headers=hcm)
+    assert r.status_code == 403

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from diemcau.accounts.service import SitePrincipal, StaffPrincipal
+from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, province_scope, require_site, require_staff
 from diemcau.directory.geo import site_geo
 from diemcau.errors import Conflict, Forbidden, NotFound
@@ -226,7 +227,13 @@ async def spot_media(
             province = await session.scalar(select(Site.province_id).where(Site.code == site_code))
         if province != scope:
             raise Forbidden("this site is outside your province", code="out_of_scope")
-    return await _grant(_media(runtime).spot_check_grant(site_code))
+    grant = await _grant(_media(runtime).spot_check_grant(site_code))
+    recording = runtime.services.get("recording")
+    if recording is not None:
+        # Audited in the site's live meeting, and recorded at central if its policy says so.
+        actor = Actor.for_staff(who.username, who.role, who.province_id, user_id=who.user_id)
+        grant["recorded"] = await recording.on_spot_check(actor, site_code)
+    return grant
 
 
 class WallPage(BaseModel):

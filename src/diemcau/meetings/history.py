@@ -20,6 +20,7 @@ from diemcau.meetings.models import (
     MeetingConclusionAck,
     MeetingFloor,
     MeetingHand,
+    MeetingLiveSite,
     MeetingParticipant,
 )
 from diemcau.store import Database, StaffUser
@@ -128,6 +129,14 @@ class MeetingHistory:
             ended_at=m.ended_at,
             late_after_s=m.late_after_s,
         )
+
+    async def live_meeting_of(self, site_id: int) -> int | None:
+        """The live meeting holding a site, if any (one at most)."""
+        async with self.db.session() as s:
+            found: int | None = await s.scalar(
+                select(MeetingLiveSite.meeting_id).where(MeetingLiveSite.site_id == site_id)
+            )
+            return found
 
     async def participants(self, meeting_id: int) -> list[int]:
         async with self.db.session() as s:

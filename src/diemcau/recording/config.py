@@ -43,6 +43,8 @@ class RecordingConfig:
         min_free_bytes: free space below which the alert is critical whatever the
             fraction (a small disk fills in minutes during a national meeting).
         tick_s: how often live programs are checked for new feeds.
+        inspection_s: how long a recorded spot-check is recorded at most (the
+            console does not say when the chair stops watching).
         canvas: width and height of the composed program video.
     """
 
@@ -53,6 +55,7 @@ class RecordingConfig:
     critical_fraction: float = 0.95
     min_free_bytes: int = 2 * GIB
     tick_s: float = 0.5
+    inspection_s: float = 120.0
     canvas: tuple[int, int] = (854, 480)
     pp_rec: str = "janus-pp-rec"
     ffmpeg: str = "ffmpeg"

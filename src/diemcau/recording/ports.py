@@ -37,17 +37,25 @@ FeedRoles = Mapping[int, tuple[str, str | None]]
 
 
 class ProgramRecorderPort(Protocol):
-    """Janus recording of a meeting's program room on the central node (media plane)."""
+    """Janus recording of a meeting's rooms on the central node (media plane).
 
-    async def publishers(self, meeting_id: int) -> FeedRoles | None:
-        """Feed id → (role, site code) now in the program room; None: no program runs."""
+    ``room`` is ``program`` (the chair and the floor) or ``inspect`` (the site of a
+    recorded spot-check, carried there by `inspect`).
+    """
+
+    async def publishers(self, meeting_id: int, room: str = "program") -> FeedRoles | None:
+        """Feed id → (role, site code) now in the room; None: no program runs."""
         ...
 
-    async def record(self, meeting_id: int, node_folder: str) -> bool:
+    async def record(self, meeting_id: int, node_folder: str, room: str = "program") -> bool:
         """Record the publishers now in the room into a folder of the central node."""
         ...
 
-    async def stop(self, meeting_id: int) -> None: ...
+    async def stop(self, meeting_id: int, room: str = "program") -> None: ...
+
+    async def inspect(self, meeting_id: int, site_code: str | None) -> bool:
+        """Carry a site's own feed into the meeting's inspect room (None: stop)."""
+        ...
 
 
 class ProgramChange(Protocol):
@@ -157,6 +165,10 @@ class MeetingHistory(FloorHistory, Protocol):
     async def hands(self, meeting_id: int) -> Sequence[HandRecord]: ...
 
     async def conclusions(self, meeting_id: int) -> Sequence[ConclusionRecord]: ...
+
+    async def live_meeting_of(self, site_id: int) -> int | None:
+        """The live meeting a site is in, if any."""
+        ...
 
 
 class DirectiveRecord(Protocol):

@@ -3,7 +3,8 @@
 Run once per meeting after it ends (and again after a restart if it had not
 finished), one meeting at a time in the background. Each segment's feeds are
 converted with janus-pp-rec, composed into a program part, the parts joined;
-each floor grant's feed is remuxed into its own clip. Files are written under a
+each floor grant's feed is remuxed into its own clip, and each recorded
+spot-check (the meeting's ``inspect`` segments) into an inspection file. Files are written under a
 temporary name and renamed when complete, then registered with their SHA-256.
 The raw ``.mjr`` segments are removed once every file is registered.
 """
@@ -37,7 +38,7 @@ __all__ = ["PostProcessor", "SegmentMedia"]
 log = logging.getLogger(__name__)
 
 WEBM = "video/webm"
-MEDIA_KINDS = ("program", "clip")
+MEDIA_KINDS = ("program", "clip", "inspection")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class SegmentMedia:
     start: datetime
     end: datetime
     feeds: tuple[FeedMedia, ...]
+    kind: str = "program"
 
     @property
     def duration(self) -> float:
@@ -129,22 +131,24 @@ class PostProcessor:
                     select(RecordingSegment)
                     .where(
                         RecordingSegment.meeting_id == meeting_id,
-                        RecordingSegment.kind == "program",
                         RecordingSegment.ended_at.is_not(None),
                     )
-                    .order_by(RecordingSegment.seq)
+                    .order_by(RecordingSegment.started_at, RecordingSegment.id)
                 )
             ).all()
         folder = f"m{meeting_id}"
         work = self.config.path(f"{folder}/work")
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        segments = [await self._convert(row, work) for row in rows]
+        segments = [await self._convert(row, work) for row in rows if row.kind == "program"]
+        inspected = [await self._convert(row, work) for row in rows if row.kind == "inspect"]
         await self.files.drop_unfinished(meeting_id, MEDIA_KINDS)
         delete_after = await self._delete_after(meeting_id)
         await self._program(meeting_id, segments, work, delete_after)
         for grant in await self.history.floor(meeting_id):
             await self._clip(meeting_id, grant, segments, work, delete_after)
+        for seg in inspected:
+            await self._inspection(meeting_id, seg, work, delete_after)
         shutil.rmtree(work, ignore_errors=True)
         for row in rows:
             shutil.rmtree(self.config.path(row.folder), ignore_errors=True)
@@ -179,7 +183,7 @@ class PostProcessor:
                     first_us = header.get("u")
                     if not isinstance(first_us, int) or first_us <= 0:
                         continue  # opened but nothing ever written
-                    out = work / f"s{row.seq:04d}-{fid}-{kind}.{ext}"
+                    out = work / f"{row.kind}{row.seq:04d}-{fid}-{kind}.{ext}"
                     await self.tools.convert(src, out)
                 except ToolError as exc:
                     log.warning("segment %s feed %s %s skipped: %s", row.folder, fid, kind, exc)
@@ -199,7 +203,7 @@ class PostProcessor:
                     audio_start=audio[1] if audio else 0.0,
                 )
             )
-        return SegmentMedia(row.seq, row.started_at, row.ended_at, tuple(feeds))
+        return SegmentMedia(row.seq, row.started_at, row.ended_at, tuple(feeds), row.kind)
 
     async def _program(
         self,
@@ -301,3 +305,33 @@ class PostProcessor:
             ),
             self.now(),
         )
+
+    async def _inspection(
+        self, meeting_id: int, seg: SegmentMedia, work: Path, delete_after: datetime | None
+    ) -> None:
+        """One recorded spot-check segment: the inspected site's feed, remuxed."""
+        for feed in seg.feeds:
+            if feed.role != "inspection" or feed.site_code is None:
+                continue
+            site = await self.sites.find(feed.site_code)
+            name = f"m{meeting_id}/inspection-{seg.seq:04d}-{feed.site_code}.webm"
+            part = work / f"inspection-{seg.seq:04d}-{feed.feed_id}.webm"
+            await self.tools.ffmpeg_run(compose.clip_part_args(feed, part))
+            part.replace(self.config.path(name))
+            await self.files.add(
+                NewFile(
+                    meeting_id=meeting_id,
+                    kind="inspection",
+                    path=name,
+                    content_type=WEBM,
+                    duration_s=await self.tools.duration(self.config.path(name)),
+                    site_id=site.id if site else None,
+                    site_code=feed.site_code,
+                    site_name=site.name if site else None,
+                    province_id=site.province_id if site else None,
+                    started_at=seg.start,
+                    ended_at=seg.end,
+                    delete_after=delete_after,
+                ),
+                self.now(),
+            )

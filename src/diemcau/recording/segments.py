@@ -51,7 +51,9 @@ class LiveRecorder:
         port: the media plane's recorder (``media.recording.ProgramRecorder``).
         config: where segments go.
         clock: wall clock in seconds.
-        wanted: whether a meeting's policy wants its program recorded now.
+        wanted: whether a meeting's policy wants this room recorded now.
+        room: ``program`` (the chair and the floor) or ``inspect`` (a recorded
+            spot-check); segments carry it as their ``kind``.
     """
 
     def __init__(
@@ -62,12 +64,15 @@ class LiveRecorder:
         *,
         clock: Callable[[], float],
         wanted: Callable[[int], Awaitable[bool]],
+        room: str = "program",
     ) -> None:
         self.db = db
         self.port = port
         self.config = config
         self.clock = clock
         self._wanted = wanted
+        self.room = room
+        self._prefix = "seg" if room == "program" else room
         self._live: dict[int, _Live] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -83,7 +88,7 @@ class LiveRecorder:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="recording-live")
+            self._task = asyncio.create_task(self._loop(), name=f"recording-live-{self.room}")
 
     async def stop(self) -> None:
         """Stop checking; Janus keeps recording (a restart resumes, see `follow`)."""
@@ -120,12 +125,13 @@ class LiveRecorder:
         async with self.db.session() as s:
             last = await s.scalar(
                 select(func.max(RecordingSegment.seq)).where(
-                    RecordingSegment.meeting_id == meeting_id
+                    RecordingSegment.meeting_id == meeting_id, RecordingSegment.kind == self.room
                 )
             )
             open_id = await s.scalar(
                 select(RecordingSegment.id).where(
                     RecordingSegment.meeting_id == meeting_id,
+                    RecordingSegment.kind == self.room,
                     RecordingSegment.ended_at.is_(None),
                 )
             )
@@ -148,7 +154,7 @@ class LiveRecorder:
         if live is None:
             return
         async with live.lock:
-            feeds = await self.port.publishers(meeting_id)
+            feeds = await self.port.publishers(meeting_id, self.room)
             if feeds is None:
                 return  # no program on a healthy central node (yet); nothing to do
             want = frozenset(feeds) if await self._wanted(meeting_id) else frozenset()
@@ -163,16 +169,16 @@ class LiveRecorder:
     async def _rotate(
         self, live: _Live, roles: FeedRoles, want: frozenset[int], now: datetime
     ) -> None:
-        folder = f"m{live.meeting_id}/seg-{live.next_seq:04d}"
+        folder = f"m{live.meeting_id}/{self._prefix}-{live.next_seq:04d}"
         self.config.path(folder).mkdir(parents=True, exist_ok=True)
-        if not await self.port.record(live.meeting_id, self.config.node_path(folder)):
+        if not await self.port.record(live.meeting_id, self.config.node_path(folder), self.room):
             return
         await self._close(live, now, tell_janus=False)
         async with self.db.session() as s:
             row = RecordingSegment(
                 meeting_id=live.meeting_id,
                 seq=live.next_seq,
-                kind="program",
+                kind=self.room,
                 folder=folder,
                 started_at=now,
                 feeds=[
@@ -185,11 +191,11 @@ class LiveRecorder:
             live.segment_id = row.id
         live.feeds = want
         live.next_seq += 1
-        log.info("meeting %s: recording segment %s (%d feeds)", live.meeting_id, folder, len(want))
+        log.info("meeting %s: recording %s (%d feeds)", live.meeting_id, folder, len(want))
 
     async def _close(self, live: _Live, at: datetime, *, tell_janus: bool) -> None:
         if tell_janus:
-            await self.port.stop(live.meeting_id)
+            await self.port.stop(live.meeting_id, self.room)
         if live.segment_id is not None:
             async with self.db.session() as s:
                 await s.execute(
@@ -205,7 +211,9 @@ class LiveRecorder:
             await s.execute(
                 update(RecordingSegment)
                 .where(
-                    RecordingSegment.meeting_id == meeting_id, RecordingSegment.ended_at.is_(None)
+                    RecordingSegment.meeting_id == meeting_id,
+                    RecordingSegment.kind == self.room,
+                    RecordingSegment.ended_at.is_(None),
                 )
                 .values(ended_at=at)
             )

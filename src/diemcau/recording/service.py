@@ -122,11 +122,20 @@ class RecordingService:
         self.policies = Policies(db)
         self.files = FileStore(db, config)
         self.verifier = Verifier()
+        self.recorder = recorder
         self.live = (
             LiveRecorder(db, recorder, config, clock=clock, wanted=self._wanted)
             if recorder is not None
             else None
         )
+        self.inspections = (
+            LiveRecorder(
+                db, recorder, config, clock=clock, wanted=self._wanted_inspection, room="inspect"
+            )
+            if recorder is not None
+            else None
+        )
+        self._inspection_timers: dict[int, asyncio.Task[None]] = {}
         self.processor = PostProcessor(
             db, config, self.files, self.policies, history, sites, tools=tools, clock=clock
         )
@@ -134,6 +143,7 @@ class RecordingService:
         self.retention = Retention(db, config, self.files)
         self.disk = DiskWatch(config, self.files, alerts)
         self._record_program: dict[int, bool] = {}
+        self._record_inspections: dict[int, bool] = {}
         self._task: asyncio.Task[None] | None = None
 
     def now(self) -> datetime:
@@ -147,13 +157,16 @@ class RecordingService:
             meeting = await self.history.meeting(meeting_id)
             if meeting is not None and meeting.state == "live" and self.live is not None:
                 await self.live.follow(meeting_id)
+                if self.inspections is not None:
+                    await self.inspections.follow(meeting_id)
             else:
                 ended = (meeting.ended_at if meeting else None) or self.now()
                 await self._finish(meeting_id, ended)
         for meeting_id in await self.policies.in_states(("processing",)):
             self.processor.enqueue(meeting_id)
-        if self.live is not None:
-            self.live.start()
+        for recorder in (self.live, self.inspections):
+            if recorder is not None:
+                recorder.start()
         self.processor.start()
         if self._task is None and self.housekeeping_s > 0:
             self._task = asyncio.create_task(self._housekeeping(), name="recording-housekeeping")
@@ -161,8 +174,12 @@ class RecordingService:
     async def stop(self) -> None:
         task, self._task = self._task, None
         await cancel_and_wait(task)
-        if self.live is not None:
-            await self.live.stop()
+        for timer in list(self._inspection_timers.values()):
+            await cancel_and_wait(timer)
+        self._inspection_timers.clear()
+        for recorder in (self.live, self.inspections):
+            if recorder is not None:
+                await recorder.stop()
         await self.processor.stop()
 
     async def _housekeeping(self) -> None:
@@ -177,6 +194,14 @@ class RecordingService:
     def _live_folders(self) -> list[str]:
         return [f"m{mid}" for mid in (self.live.meetings if self.live else [])]
 
+    async def end_inspection(self, meeting_id: int) -> None:
+        """Stop recording the meeting's spot-check now (tests; the timer does it otherwise)."""
+        await cancel_and_wait(self._inspection_timers.pop(meeting_id, None))
+        if self.recorder is not None:
+            await self.recorder.inspect(meeting_id, None)
+        if self.inspections is not None:
+            self.inspections.poke()
+
     # --- following meetings -----------------------------------------------------------
 
     async def _wanted(self, meeting_id: int) -> bool:
@@ -184,23 +209,33 @@ class RecordingService:
             self._record_program[meeting_id] = (await self.policies.get(meeting_id)).record_program
         return self._record_program[meeting_id]
 
+    async def _wanted_inspection(self, meeting_id: int) -> bool:
+        if meeting_id not in self._record_inspections:
+            policy = await self.policies.get(meeting_id)
+            self._record_inspections[meeting_id] = policy.record_inspections
+        return self._record_inspections[meeting_id]
+
     async def on_program_change(self, change: ProgramChange) -> None:
         """A meetings floor listener: start, every floor decision, and end."""
-        if self.live is None:
+        if self.live is None or self.inspections is None:
             return
         if change.action == "start":
             await self.policies.set_state(change.meeting_id, "recording")
             await self.live.follow(change.meeting_id)
+            await self.inspections.follow(change.meeting_id)
         elif change.action == "end":
-            await self.live.unfollow(change.meeting_id, change.at)
             await self._finish(change.meeting_id, change.at)
         else:
             self.live.poke()
 
     async def _finish(self, meeting_id: int, at: datetime) -> None:
-        if self.live is not None:
-            await self.live.unfollow(meeting_id, at)
+        timer = self._inspection_timers.pop(meeting_id, None)
+        await cancel_and_wait(timer)
+        for recorder in (self.live, self.inspections):
+            if recorder is not None:
+                await recorder.unfollow(meeting_id, at)
         self._record_program.pop(meeting_id, None)
+        self._record_inspections.pop(meeting_id, None)
         await self.policies.set_state(meeting_id, "processing")
         self.processor.enqueue(meeting_id)
 
@@ -226,9 +261,58 @@ class RecordingService:
         access.require_manage(actor, meeting, "change the recording policy")
         _, after = await self.policies.change(actor, meeting_id, change, self.now())
         self._record_program[meeting_id] = after.record_program
-        if self.live is not None:
-            self.live.poke()
+        self._record_inspections[meeting_id] = after.record_inspections
+        if not after.record_inspections and self.recorder is not None:
+            await self.recorder.inspect(meeting_id, None)
+        for recorder in (self.live, self.inspections):
+            if recorder is not None:
+                recorder.poke()
         return after
+
+    async def on_spot_check(self, actor: Actor, site_code: str) -> bool:
+        """A spot-check was granted: record it at central if its meeting's policy says so.
+
+        The spot-check is audited (``inspection.start``) when the site is in a live
+        meeting, so the meeting's timeline shows it, recorded or not. Returns whether
+        it is recorded. A recorded spot-check lasts until the next one of the same
+        meeting, the meeting's end, or `RecordingConfig.inspection_s`.
+        """
+        site = await self.sites.find(site_code)
+        meeting_id = await self.history.live_meeting_of(site.id) if site else None
+        if site is None or meeting_id is None:
+            return False
+        recorded = (
+            self.recorder is not None
+            and self.inspections is not None
+            and await self._wanted_inspection(meeting_id)
+            and await self.recorder.inspect(meeting_id, site_code)
+        )
+        async with self.db.session() as s:
+            await audit(
+                s,
+                actor,
+                "inspection.start",
+                meeting_id,
+                target=site_code,
+                details={"recorded": recorded},
+                at=self.now(),
+            )
+        if recorded:
+            assert self.inspections is not None
+            await cancel_and_wait(self._inspection_timers.pop(meeting_id, None))
+            self._inspection_timers[meeting_id] = asyncio.create_task(
+                self._end_inspection(meeting_id), name=f"recording-inspection-{meeting_id}"
+            )
+            self.inspections.poke()
+        return recorded
+
+    async def _end_inspection(self, meeting_id: int) -> None:
+        await asyncio.sleep(self.config.inspection_s)
+        self._inspection_timers.pop(meeting_id, None)
+        if self.recorder is not None:
+            await self.recorder.inspect(meeting_id, None)
+        if self.inspections is not None:
+            self.inspections.poke()
 
     async def manages(self, actor: Actor, meeting_id: int) -> bool:
         """Whether ``actor`` manages this meeting's recording (pages show the editing tools)."""

@@ -14,7 +14,7 @@ import bisect
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from diemcau.actors import Actor
@@ -50,6 +50,7 @@ KINDS = (
 )
 # Audit actions shown as they are (mute decisions, inspections by other packages).
 AUDITED = ("floor.mute_all", "floor.allow_unmute", "media.spot_check", "inspection.start")
+INSPECTIONS = ("media.spot_check", "inspection.start")
 
 
 @dataclass(frozen=True)
@@ -235,25 +236,31 @@ def _presence_events(facts: MeetingFacts, sites: dict[int, SiteInfo]) -> list[Ti
                 )
             )
     by_code = {s.code: s for s in sites.values()}
+    recorded = sorted(
+        (f for f in facts.files if f.kind == "inspection" and f.started_at is not None),
+        key=lambda f: f.started_at or datetime.min,
+    )
     for rec in facts.audit:
-        kind = (
-            "inspection" if rec.action in ("media.spot_check", "inspection.start") else rec.action
-        )
+        kind = "inspection" if rec.action in INSPECTIONS else rec.action
         site = by_code.get(rec.target or "")
-        out.append(
-            TimelineEvent(rec.at, kind, site, rec.actor_name, details=dict(rec.details or {}))
-        )
-    for f in facts.files:
-        if f.kind == "inspection" and f.started_at is not None:
-            out.append(
-                TimelineEvent(
-                    f.started_at,
-                    "inspection",
-                    sites.get(f.site_id or 0),
-                    file_id=f.id,
-                    details={"recorded": True},
-                )
+        file_id = None
+        if kind == "inspection":
+            # The recording of this spot-check starts once its feed reaches central.
+            file_id = next(
+                (
+                    f.id
+                    for f in recorded
+                    if f.site_code == rec.target
+                    and f.started_at is not None
+                    and f.started_at >= rec.at - timedelta(seconds=2)
+                ),
+                None,
             )
+        out.append(
+            TimelineEvent(
+                rec.at, kind, site, rec.actor_name, details=dict(rec.details or {}), file_id=file_id
+            )
+        )
     return out
 
 
