@@ -125,15 +125,20 @@ class FakePort:
     started: list[str] = field(default_factory=list)
     stops: int = 0
 
-    async def publishers(self, meeting_id: int) -> Mapping[int, tuple[str, str | None]] | None:
+    async def publishers(
+        self, meeting_id: int, room: str = "program"
+    ) -> Mapping[int, tuple[str, str | None]] | None:
         return self.feeds
 
-    async def record(self, meeting_id: int, node_folder: str) -> bool:
+    async def record(self, meeting_id: int, node_folder: str, room: str = "program") -> bool:
         self.started.append(node_folder)
         return True
 
-    async def stop(self, meeting_id: int) -> None:
+    async def stop(self, meeting_id: int, room: str = "program") -> None:
         self.stops += 1
+
+    async def inspect(self, meeting_id: int, site_code: str | None) -> bool:
+        return True
 
 
 async def _segments(db: Database) -> list[RecordingSegment]:
