@@ -324,6 +324,13 @@ async def test_recorded_meeting_program_clips_timeline_minutes_access(
     assert "Tổng cộng 2 2 0 0" in text and "Hai điểm cầu đã báo cáo." in text
     minutes = (await c.get(f"/api/meetings/{mid}/minutes", headers=chair)).json()
     cid = minutes["conclusion_id"]
+    # The conclusion every site receives links the PDF (a plain link the terminal opens).
+    conclusions = (await c.get(f"/api/meetings/{mid}/conclusions", headers=chair)).json()
+    [sent] = [x for x in conclusions if x["id"] == cid]
+    [pdf] = sent["attachments"]
+    assert pdf["content_type"] == "application/pdf" and len(pdf["sha256"]) == 64
+    r = await c.get(pdf["url"])
+    assert r.status_code == 200 and r.content.startswith(b"%PDF")
     assert minutes["read_receipts"] == {"read": 0, "invited": 2}
     r = await c.post(f"/api/site/conclusions/{cid}/ack", headers=ben_nghe)
     assert r.status_code == 200

@@ -10,7 +10,7 @@ editing at once cannot overwrite each other silently (409).
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -133,11 +133,14 @@ class MinutesBook:
         config: RecordingConfig,
         files: FileStore,
         publish_conclusion: ConclusionPublisher | None,
+        link: Callable[[FileView], str] | None = None,
     ) -> None:
         self.db = db
         self.config = config
         self.files = files
         self._publish_conclusion = publish_conclusion
+        # A signed link to a file: site terminals open attachments as plain links.
+        self._link = link
 
     async def get(self, meeting_id: int) -> MinutesState:
         async with self.db.session() as s:
@@ -248,7 +251,7 @@ class MinutesBook:
         )
         attachment = {
             "name": f"bien-ban-{content.meeting_id}.pdf",
-            "url": site_minutes_url(content.meeting_id),
+            "url": self._link(pdf) if self._link else site_minutes_url(content.meeting_id),
             "size": pdf.size,
             "content_type": "application/pdf",
             "sha256": pdf.sha256,

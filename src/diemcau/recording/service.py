@@ -59,6 +59,8 @@ INTEGRITY_ALERT = "recording_integrity"
 # A watch ticket outlives the file's own length by this much (pauses, seeking back).
 TICKET_MARGIN_S = 900
 TICKET_MAX_S = 12 * 3600
+# The published minutes' link in the conclusion every site receives.
+MINUTES_LINK_S = 400 * 86400
 
 
 class Tampered(DomainError):
@@ -139,7 +141,9 @@ class RecordingService:
         self.processor = PostProcessor(
             db, config, self.files, self.policies, history, sites, tools=tools, clock=clock
         )
-        self.minutes_book = MinutesBook(db, config, self.files, publish_conclusion)
+        self.minutes_book = MinutesBook(
+            db, config, self.files, publish_conclusion, link=self._minutes_link
+        )
         self.retention = Retention(db, config, self.files)
         self.disk = DiskWatch(config, self.files, alerts)
         self._record_program: dict[int, bool] = {}
@@ -393,6 +397,19 @@ class RecordingService:
             self._ticket_key, f"file:{file_id}", "watch", ttl, now=now, by=actor.label
         )
         return ticket, int(now) + ttl
+
+    def _minutes_link(self, file: FileView) -> str:
+        """The minutes PDF's link in the conclusion the sites receive (site terminals open
+        attachments as plain links, without their token); bound to that file only."""
+        ticket = sign_token(
+            self._ticket_key,
+            f"file:{file.id}",
+            "watch",
+            MINUTES_LINK_S,
+            now=self.clock(),
+            by="minutes",
+        )
+        return f"/api/recordings/{file.id}/watch?ticket={ticket}"
 
     async def open_with_ticket(self, file_id: int, ticket: str) -> Served:
         """The file a watch ticket names, checked against its digest."""
