@@ -188,6 +188,21 @@ async def test_recorded_meeting_program_clips_timeline_minutes_access(
             )
 
         await wait_for(lambda: segments_with(1), 10, "the chair's feed recorded")
+        r = await c.post(f"/api/site/meetings/{mid}/hand", headers=ben_nghe)
+        assert r.status_code == 200, r.text
+        assert (
+            await c.post(f"/api/meetings/{mid}/floor/mute-all", headers=chair)
+        ).status_code == 200
+        r = await c.post(
+            "/api/command/directives",
+            json={
+                "title": "Sơ tán vùng trũng",
+                "body": "Hoàn thành trước 17 giờ",
+                "target": {"provinces": ["79", "01"]},
+            },
+            headers=chair,
+        )
+        assert r.status_code in (200, 201), r.text
         await asyncio.sleep(2)
         for code in ("26734", "00004"):
             r = await c.post(
@@ -260,6 +275,10 @@ async def test_recorded_meeting_program_clips_timeline_minutes_access(
     assert kinds[0] == "meeting.start" and kinds[-1] == "meeting.end"
     assert kinds.count("floor.revoke") == 2 and kinds.count("attendance.join") == 2
     assert kinds.count("conclusion.publish") == 1
+    assert kinds.count("hand.raise") == 1 and kinds.count("hand.close") == 1
+    assert kinds.count("floor.mute_all") == 1 and kinds.count("directive.issue") == 1
+    [closed] = [e for e in timeline["events"] if e["kind"] == "hand.close"]
+    assert closed["details"]["outcome"] == "granted" and closed["site_code"] == "26734"
     ats = [e["at"] for e in timeline["events"]]
     assert ats == sorted(ats)
     offsets = [e["offset_s"] for e in timeline["events"] if e["offset_s"] is not None]
@@ -322,6 +341,7 @@ async def test_recorded_meeting_program_clips_timeline_minutes_access(
     # Per province: invited 1, present 1, late 0, absent 0; two interventions, totals 2 2 0 0.
     assert "Thành phố Hồ Chí Minh 1 1 0 0" in text and "Thành phố Hà Nội 1 1 0 0" in text
     assert "Tổng cộng 2 2 0 0" in text and "Hai điểm cầu đã báo cáo." in text
+    assert "Sơ tán vùng trũng" in text and "Sơ tán trước 17 giờ." in text
     minutes = (await c.get(f"/api/meetings/{mid}/minutes", headers=chair)).json()
     cid = minutes["conclusion_id"]
     # The conclusion every site receives links the PDF (a plain link the terminal opens).
