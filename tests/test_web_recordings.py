@@ -140,7 +140,9 @@ async def test_recordings_page_timeline_jumps_and_minutes(tmp_path: Path) -> Non
             f"Math.abs(document.querySelector('#player').currentTime - {offset}) < 0.6",
             timeout=10_000,
         )
-        assert "Chương trình" in await page.inner_text("#now-playing")
+        await page.wait_for_function(
+            "document.querySelector('#now-playing').textContent.includes('Chương trình')"
+        )
 
         # Minutes: edit the draft, publish it, the page says so.
         await page.fill("#minutes textarea[name=summary]", "Hai điểm cầu dự họp đầy đủ.")
