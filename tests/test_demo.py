@@ -154,7 +154,7 @@ async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Pat
                     return None
                 return str(r.json()["token"]) if r.status_code == 200 else None
 
-            token: str = await wait_for(login, timeout=30, interval=0.2)
+            token: str = await wait_for(login, timeout=90, interval=0.2)
 
             async def live() -> list[dict[str, Any]]:
                 got: list[dict[str, Any]] = await _get(
