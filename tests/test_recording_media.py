@@ -497,7 +497,8 @@ async def test_spot_checks_are_recorded_only_where_the_policy_says_so(
 
         await wait_for(inspected, 10, "the inspected feed recorded at central")
         await asyncio.sleep(3)
-        await svc.end_inspection(mid)
+        assert svc.inspections is not None
+        await svc.inspections.end(mid)
 
         async def closed() -> bool:
             return all(

@@ -167,7 +167,7 @@ async def timeline(
     unknown = sorted(set(wanted) - set(KINDS))
     if unknown:
         raise Invalid(f"unknown event kind(s): {', '.join(unknown)}", code="bad_kind")
-    result = await _service(runtime).timeline(
+    result = await _service(runtime).records.timeline(
         _actor(who), meeting_id, kinds=wanted or None, limit=limit, offset=offset
     )
     return result.as_dict()
@@ -179,7 +179,7 @@ async def minutes(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
-    return await _service(runtime).minutes(_actor(who), meeting_id)
+    return await _service(runtime).records.minutes(_actor(who), meeting_id)
 
 
 @router.put("/api/meetings/{meeting_id}/minutes", summary="Edit the draft's written parts")
@@ -189,7 +189,9 @@ async def edit_minutes(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
-    state = await _service(runtime).edit_minutes(_actor(who), meeting_id, body.texts, body.version)
+    state = await _service(runtime).records.edit_minutes(
+        _actor(who), meeting_id, body.texts, body.version
+    )
     return state.as_dict()
 
 
@@ -199,7 +201,7 @@ async def publish_minutes(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
-    return (await _service(runtime).publish_minutes(_actor(who), meeting_id)).as_dict()
+    return (await _service(runtime).records.publish_minutes(_actor(who), meeting_id)).as_dict()
 
 
 async def _staff_minutes(
@@ -208,8 +210,8 @@ async def _staff_minutes(
     svc, actor = _service(runtime), _actor(who)
     state = await svc.minutes_book.get(meeting_id)
     if state.published:
-        return _file_response(await svc.published_minutes(actor, meeting_id, fmt), False)
-    content = await svc.draft_document(actor, meeting_id)
+        return _file_response(await svc.records.published_minutes(actor, meeting_id, fmt), False)
+    content = await svc.records.draft_document(actor, meeting_id)
     if fmt == "pdf":
         return Response(minutes_pdf(content, draft=True), media_type="application/pdf")
     return Response(minutes_html(content, draft=True), media_type="text/html; charset=utf-8")
@@ -243,7 +245,7 @@ async def site_minutes_pdf(
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
 ) -> FileResponse:
-    served = await _service(runtime).published_minutes(_actor(site), meeting_id, "pdf")
+    served = await _service(runtime).records.published_minutes(_actor(site), meeting_id, "pdf")
     return _file_response(served, False)
 
 
@@ -257,5 +259,5 @@ async def site_minutes_html(
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
 ) -> FileResponse:
-    served = await _service(runtime).published_minutes(_actor(site), meeting_id, "html")
+    served = await _service(runtime).records.published_minutes(_actor(site), meeting_id, "html")
     return _file_response(served, False)

@@ -100,6 +100,46 @@ def _secs(value: float) -> str:
     return f"{max(0.0, value):.3f}"
 
 
+_QUIET = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+
+
+def _video_graph(
+    feeds: Sequence[FeedMedia], start: float, duration: float, canvas: tuple[int, int], fps: int
+) -> list[str]:
+    """Filters placing each feed's video (inputs 0..n-1) on a black canvas → ``[vout]``."""
+    width, height = canvas
+    graph = [f"color=c=black:s={width}x{height}:r={fps}:d={_secs(duration)}[base0]"]
+    for i, (feed, tile) in enumerate(zip(feeds, tiles(len(feeds), width, height), strict=True)):
+        graph.append(
+            f"[{i}:v]setpts=PTS-STARTPTS+{_secs(feed.video_start - start)}/TB,"
+            f"scale={tile.w}:{tile.h}:force_original_aspect_ratio=decrease,"
+            f"pad={tile.w}:{tile.h}:(ow-iw)/2:(oh-ih)/2,setsar=1[v{i}]"
+        )
+        graph.append(
+            f"[base{i}][v{i}]overlay={tile.x}:{tile.y}:eof_action=pass:repeatlast=0[base{i + 1}]"
+        )
+    graph.append(f"[base{len(feeds)}]format=yuv420p[vout]")
+    return graph
+
+
+def _audio_graph(
+    feeds: Sequence[FeedMedia], first_input: int, start: float, duration: float
+) -> list[str]:
+    """Filters mixing each feed's audio, delayed to its start, cut to length → ``[aout]``."""
+    graph: list[str] = []
+    for i, feed in enumerate(feeds):
+        delay = int(round(max(0.0, feed.audio_start - start) * 1000))
+        graph.append(f"[{first_input + i}:a]aresample=48000,adelay={delay}:all=1[a{i}]")
+    length = _secs(duration)
+    if not feeds:
+        return [f"anullsrc=r=48000:cl=stereo,atrim=0:{length}[aout]"]
+    mixed = "".join(f"[a{i}]" for i in range(len(feeds)))
+    graph.append(
+        f"{mixed}amix=inputs={len(feeds)}:duration=longest:normalize=0,apad,atrim=0:{length}[aout]"
+    )
+    return graph
+
+
 def segment_args(
     feeds: Sequence[FeedMedia],
     start: float,
@@ -110,77 +150,32 @@ def segment_args(
     fps: int = 25,
 ) -> list[str]:
     """ffmpeg arguments composing one segment ``[start, start + duration)`` into ``out``."""
-    width, height = canvas
     ordered = sorted(feeds, key=lambda f: f.sort_key)
     with_video = [f for f in ordered if f.video is not None]
     with_audio = [f for f in ordered if f.audio is not None]
-    args: list[str] = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
-    index = 0
-    graph: list[str] = [f"color=c=black:s={width}x{height}:r={fps}:d={_secs(duration)}[base0]"]
-    places = tiles(len(with_video), width, height)
-    for i, (feed, tile) in enumerate(zip(with_video, places, strict=True)):
-        args += ["-i", str(feed.video)]
-        offset = feed.video_start - start
-        graph.append(
-            f"[{index}:v]setpts=PTS-STARTPTS+{_secs(offset)}/TB,"
-            f"scale={tile.w}:{tile.h}:force_original_aspect_ratio=decrease,"
-            f"pad={tile.w}:{tile.h}:(ow-iw)/2:(oh-ih)/2,setsar=1[v{i}]"
-        )
-        graph.append(
-            f"[base{i}][v{i}]overlay={tile.x}:{tile.y}:eof_action=pass:repeatlast=0[base{i + 1}]"
-        )
-        index += 1
-    graph.append(f"[base{len(with_video)}]format=yuv420p[vout]")
-    mixed: list[str] = []
-    for i, feed in enumerate(with_audio):
-        args += ["-i", str(feed.audio)]
-        delay = int(round(max(0.0, feed.audio_start - start) * 1000))
-        graph.append(f"[{index}:a]aresample=48000,adelay={delay}:all=1[a{i}]")
-        mixed.append(f"[a{i}]")
-        index += 1
-    if mixed:
-        graph.append(
-            "".join(mixed)
-            + f"amix=inputs={len(mixed)}:duration=longest:normalize=0,"
-            + f"apad,atrim=0:{_secs(duration)}[aout]"
-        )
-    else:
-        graph.append(f"anullsrc=r=48000:cl=stereo,atrim=0:{_secs(duration)}[aout]")
-    args += [
+    inputs = [*(str(f.video) for f in with_video), *(str(f.audio) for f in with_audio)]
+    graph = [
+        *_video_graph(with_video, start, duration, canvas, fps),
+        *_audio_graph(with_audio, len(with_video), start, duration),
+    ]
+    encode = ["-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "900k"]
+    encode += ["-g", str(fps * 2), "-c:a", "libopus", "-b:a", "64k", "-f", "webm"]
+    return [
+        *_QUIET,
+        *(arg for path in inputs for arg in ("-i", path)),
         "-filter_complex",
         ";".join(graph),
-        "-map",
-        "[vout]",
-        "-map",
-        "[aout]",
-        "-t",
-        _secs(duration),
-        "-c:v",
-        "libvpx",
-        "-deadline",
-        "realtime",
-        "-cpu-used",
-        "8",
-        "-b:v",
-        "900k",
-        "-g",
-        str(fps * 2),
-        "-c:a",
-        "libopus",
-        "-b:a",
-        "64k",
-        "-f",
-        "webm",
+        *("-map", "[vout]", "-map", "[aout]", "-t", _secs(duration)),
+        *encode,
         str(out),
     ]
-    return args
 
 
 def clip_part_args(feed: FeedMedia, out: Path) -> list[str]:
     """ffmpeg arguments remuxing one feed's video and audio of one segment (no re-encoding)."""
     if feed.video is None and feed.audio is None:
         raise ValueError(f"feed {feed.feed_id} has no media")
-    args: list[str] = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]
+    args: list[str] = list(_QUIET)
     origin = feed.start
     maps: list[str] = []
     index = 0
@@ -208,11 +203,7 @@ def concat_list(parts: Sequence[Path]) -> str:
 def concat_args(list_file: Path, out: Path) -> list[str]:
     """ffmpeg arguments joining same-format WebM parts into ``out`` without re-encoding."""
     return [
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        "-loglevel",
-        "error",
+        *_QUIET,
         "-f",
         "concat",
         "-safe",
