@@ -1,4 +1,4 @@
-"""Every HTTP route, walked with every kind of caller (DESIGN.md §5: authorised by role).
+"""Every HTTP route, walked with every kind of caller (docs/architecture.md: role-checked).
 
 The table `ROUTES` names each route of the app once, with who may call it and,
 for a province officer of Hồ Chí Minh City (79) and the site Phường Bến Nghé
@@ -33,8 +33,9 @@ from diemcau.api.app import ROUTERS
 from diemcau.config import Settings
 from diemcau.directory import service
 from diemcau.directory.records import UnitRecord
-from diemcau.runtime import Runtime, build_runtime
+from diemcau.runtime import Runtime
 from diemcau.store.models import Site, Unit
+from diemcau.wiring import build_runtime
 from tests.test_command_support import covid
 
 PASSWORD = "correct horse battery"
@@ -629,7 +630,7 @@ async def build_world(url: str) -> AsyncIterator[World]:
             cid = ok(
                 await c.post(f"/api/meetings/{mid}/conclusions", json={"body": "KL"}, headers=chair)
             )["id"]
-            schema = runtime.services["command"].schemas.get("covid19")
+            schema = runtime.command.schemas.get("covid19")
             period = str(schema.period_of(datetime.fromtimestamp(runtime.clock(), UTC)))
             report = ok(
                 await c.post(

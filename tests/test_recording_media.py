@@ -28,13 +28,12 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from diemcau.audit.models import AuditEntry
 from diemcau.media.cluster import LocalCluster
 from diemcau.media.control import NodeControl
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator
-from diemcau.media.runtime import site_refs
-from diemcau.meetings.models import AuditEntry
-from diemcau.recording.service import RecordingService
+from diemcau.media.service import site_refs
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot
 from diemcau.sim.stamps import StampVerdict, inspect_stamp, label_code
 from tests.api_support import ApiEnv, api_env
@@ -113,15 +112,15 @@ async def orch(env: ApiEnv) -> AsyncIterator[MediaOrchestrator]:
     await cluster.start()
     registry = NodeRegistry(interval=0.3, down_after=1.0, request_timeout=0.5)
     o = MediaOrchestrator(
-        cluster.nodes(), await site_refs(env.runtime.db), sync_interval=0.2, registry=registry
+        cluster.nodes(), await site_refs(env.runtime.sites), sync_interval=0.2, registry=registry
     )
     try:
         await o.start()
         registry.start()
-        env.runtime.services["media"] = o
+        env.runtime.media_plane.install(o)
         yield o
     finally:
-        env.runtime.services.pop("media", None)
+        env.runtime.media_plane.uninstall()
         await o.close()
         await registry.stop()
         await cluster.stop()
@@ -139,8 +138,7 @@ async def test_recorded_meeting_program_clips_timeline_minutes_access(
     c = env.client
     chair, admin, ops, hcm = [await env.login(u) for u in ("chair", "admin", "ops", "hcm")]
     ben_nghe, ba_dinh = await env.site("26734"), await env.site("00004")
-    svc = env.runtime.services["recording"]
-    assert isinstance(svc, RecordingService)
+    svc = env.runtime.recording
 
     r = await c.post(
         "/api/meetings",
@@ -456,8 +454,7 @@ async def test_spot_checks_are_recorded_only_where_the_policy_says_so(
     c = env.client
     chair, hcm = await env.login("chair"), await env.login("hcm")
     ben_nghe, ba_dinh = await env.site("26734"), await env.site("00004")
-    svc = env.runtime.services["recording"]
-    assert isinstance(svc, RecordingService)
+    svc = env.runtime.recording
     r = await c.post(
         "/api/meetings",
         json={"title": "Kiểm tra trực tuyến", "invite": {"sites": ["26734", "00004"]}},

@@ -20,9 +20,9 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from diemcau.actors import Actor
+from diemcau.audit.models import AuditEntry
 from diemcau.directory.sites import SiteInfo
 from diemcau.errors import Conflict, Invalid
-from diemcau.meetings.models import AuditEntry
 from diemcau.recording.compose import FeedMedia, clip_part_args, concat_list, segment_args, tiles
 from diemcau.recording.config import RecordingConfig
 from diemcau.recording.files import FileStore, NewFile

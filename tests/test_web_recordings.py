@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from diemcau.recording.files import NewFile
-from diemcau.recording.service import RecordingService
 from tests.browser import STAFF_PASSWORD, chromium, live_server, shot, staff_login
 
 pytestmark = pytest.mark.browser
@@ -95,8 +94,7 @@ async def test_recordings_page_timeline_jumps_and_minutes(tmp_path: Path) -> Non
         chromium() as browser,
     ):
         mid = await _meeting(api, srv.join_codes)
-        svc = srv.runtime.services["recording"]
-        assert isinstance(svc, RecordingService)
+        svc = srv.runtime.recording
         await svc.wait_processed(timeout=30)
         meeting = await svc.history.meeting(mid)
         assert meeting is not None and meeting.started_at and meeting.ended_at

@@ -13,10 +13,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from diemcau.accounts.service import SitePrincipal, StaffPrincipal
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, require_site, require_staff
-from diemcau.errors import Invalid, NotFound
+from diemcau.api.deps import get_runtime, site_actor, staff_actor
+from diemcau.errors import Invalid
 from diemcau.recording.minutes import TEXT_FIELDS
 from diemcau.recording.policy import MAX_RETENTION_DAYS, PolicyChange
 from diemcau.recording.render import minutes_html, minutes_pdf
@@ -28,20 +27,11 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["recording"])
 
-_staff = require_staff()
+_staff = staff_actor()
 
 
 def _service(runtime: Runtime) -> RecordingService:
-    service = runtime.services.get("recording")
-    if not isinstance(service, RecordingService):
-        raise NotFound("recording is not running in this server", code="no_recording")
-    return service
-
-
-def _actor(p: StaffPrincipal | SitePrincipal) -> Actor:
-    if isinstance(p, SitePrincipal):
-        return Actor.for_site(p.site_id, p.code, p.province_id)
-    return Actor.for_staff(p.username, p.role, p.province_id, user_id=p.user_id)
+    return runtime.recording
 
 
 class PolicyBody(BaseModel):
@@ -78,10 +68,9 @@ def _file_response(served: Served, download: bool) -> FileResponse:
 async def recording(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     svc = _service(runtime)
-    actor = _actor(who)
     policy = await svc.policy(actor, meeting_id)
     files = await svc.list_files(actor, meeting_id)
     return {
@@ -96,20 +85,20 @@ async def set_policy(
     meeting_id: int,
     body: PolicyBody,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     change = PolicyChange(
         body.record_program, body.record_inspections, body.retention_days, body.clear_retention
     )
-    policy = await _service(runtime).set_policy(_actor(who), meeting_id, change)
+    policy = await _service(runtime).set_policy(actor, meeting_id, change)
     return policy.as_dict()
 
 
 @router.get("/api/recordings/storage", summary="Disk usage of the recordings")
 async def storage(
-    runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
+    runtime: Runtime = Depends(get_runtime), actor: Actor = Depends(_staff)
 ) -> dict[str, Any]:
-    return (await _service(runtime).storage(_actor(who))).as_dict()
+    return (await _service(runtime).storage(actor)).as_dict()
 
 
 @router.get("/api/recordings/{file_id}", summary="Watch or download a recording file")
@@ -117,18 +106,18 @@ async def fetch_file(
     file_id: int,
     download: bool = False,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> FileResponse:
-    return _file_response(await _service(runtime).open_file(_actor(who), file_id), download)
+    return _file_response(await _service(runtime).open_file(actor, file_id), download)
 
 
 @router.post("/api/recordings/{file_id}/ticket", summary="A watch URL for a <video> element")
 async def watch_ticket(
     file_id: int,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
-    ticket, expires = await _service(runtime).watch_ticket(_actor(who), file_id)
+    ticket, expires = await _service(runtime).watch_ticket(actor, file_id)
     return {"url": f"/api/recordings/{file_id}/watch?ticket={ticket}", "expires_at": expires}
 
 
@@ -149,9 +138,9 @@ async def delete_file(
     file_id: int,
     reason: str = Query(min_length=3, max_length=300),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
-    return (await _service(runtime).delete_file(_actor(who), file_id, reason)).as_dict()
+    return (await _service(runtime).delete_file(actor, file_id, reason)).as_dict()
 
 
 @router.get("/api/meetings/{meeting_id}/timeline", summary="Everything that happened, in order")
@@ -161,14 +150,14 @@ async def timeline(
     limit: int = Query(default=1000, ge=1, le=5000),
     offset: int = Query(default=0, ge=0),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     wanted = [k.strip() for k in kinds.split(",") if k.strip()]
     unknown = sorted(set(wanted) - set(KINDS))
     if unknown:
         raise Invalid(f"unknown event kind(s): {', '.join(unknown)}", code="bad_kind")
     result = await _service(runtime).records.timeline(
-        _actor(who), meeting_id, kinds=wanted or None, limit=limit, offset=offset
+        actor, meeting_id, kinds=wanted or None, limit=limit, offset=offset
     )
     return result.as_dict()
 
@@ -177,9 +166,9 @@ async def timeline(
 async def minutes(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
-    return await _service(runtime).records.minutes(_actor(who), meeting_id)
+    return await _service(runtime).records.minutes(actor, meeting_id)
 
 
 @router.put("/api/meetings/{meeting_id}/minutes", summary="Edit the draft's written parts")
@@ -187,10 +176,10 @@ async def edit_minutes(
     meeting_id: int,
     body: MinutesBody,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     state = await _service(runtime).records.edit_minutes(
-        _actor(who), meeting_id, body.texts, body.version
+        actor, meeting_id, body.texts, body.version
     )
     return state.as_dict()
 
@@ -199,15 +188,13 @@ async def edit_minutes(
 async def publish_minutes(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
-    return (await _service(runtime).records.publish_minutes(_actor(who), meeting_id)).as_dict()
+    return (await _service(runtime).records.publish_minutes(actor, meeting_id)).as_dict()
 
 
-async def _staff_minutes(
-    runtime: Runtime, who: StaffPrincipal, meeting_id: int, fmt: str
-) -> Response:
-    svc, actor = _service(runtime), _actor(who)
+async def _staff_minutes(runtime: Runtime, actor: Actor, meeting_id: int, fmt: str) -> Response:
+    svc = _service(runtime)
     state = await svc.minutes_book.get(meeting_id)
     if state.published:
         return _file_response(await svc.records.published_minutes(actor, meeting_id, fmt), False)
@@ -221,18 +208,18 @@ async def _staff_minutes(
 async def minutes_pdf_route(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
-    return await _staff_minutes(runtime, who, meeting_id, "pdf")
+    return await _staff_minutes(runtime, actor, meeting_id, "pdf")
 
 
 @router.get("/api/meetings/{meeting_id}/minutes.html", summary="The minutes as HTML")
 async def minutes_html_route(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
-    return await _staff_minutes(runtime, who, meeting_id, "html")
+    return await _staff_minutes(runtime, actor, meeting_id, "html")
 
 
 @router.get(
@@ -243,9 +230,9 @@ async def minutes_html_route(
 async def site_minutes_pdf(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
-    site: SitePrincipal = Depends(require_site),
+    site: Actor = Depends(site_actor),
 ) -> FileResponse:
-    served = await _service(runtime).records.published_minutes(_actor(site), meeting_id, "pdf")
+    served = await _service(runtime).records.published_minutes(site, meeting_id, "pdf")
     return _file_response(served, False)
 
 
@@ -257,7 +244,7 @@ async def site_minutes_pdf(
 async def site_minutes_html(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
-    site: SitePrincipal = Depends(require_site),
+    site: Actor = Depends(site_actor),
 ) -> FileResponse:
-    served = await _service(runtime).records.published_minutes(_actor(site), meeting_id, "html")
+    served = await _service(runtime).records.published_minutes(site, meeting_id, "html")
     return _file_response(served, False)

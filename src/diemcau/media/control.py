@@ -4,7 +4,7 @@ One `NodeControl` per node keeps one API connection, one session and one
 VideoRoom handle for synchronous requests (reconnecting when the node comes
 back). Every room it creates carries a room ``secret`` derived from the node's
 plugin ``admin_key``: ``add_remote_publisher`` checks only the room secret in
-1.1.2 (no ``admin_key`` check, DESIGN.md §6), so browsers must never learn it.
+1.1.2 (no ``admin_key`` check, docs/media.md), so browsers must never learn it.
 Rooms are private (hidden from ``list`` without the admin key) and require
 signed room tokens to join.
 

@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from diemcau.limits import MAX_SPEAKERS
 from diemcau.media.cascade import Cascade, RemoteLink, SyncReport
 from diemcau.media.control import NodeControl
 from diemcau.media.janus import JanusError
@@ -48,8 +49,6 @@ from diemcau.tasks import cancel_and_wait
 __all__ = ["MediaOrchestrator", "MediaError", "feed_id", "room_id"]
 
 log = logging.getLogger(__name__)
-
-MAX_SPEAKERS = 2
 
 
 def _id48(text: str) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.actors import Actor
-from diemcau.meetings.audit import AuditQuery, query_audit, record_audit
+from diemcau.audit import AuditQuery, query_audit, record_audit
 from diemcau.store import Database
 
 __all__ = ["AuditFact", "audit", "audit_facts"]
@@ -28,18 +28,6 @@ class AuditFact:
     details: Mapping[str, Any] | None
 
 
-@dataclass(frozen=True)
-class _Staff:
-    username: str
-    user_id: int | None
-
-
-@dataclass(frozen=True)
-class _Site:
-    code: str
-    site_id: int | None
-
-
 async def audit(
     session: AsyncSession,
     actor: Actor,
@@ -51,14 +39,7 @@ async def audit(
     at: datetime | None = None,
 ) -> None:
     """Append one audit record for ``actor`` (staff, site or the system)."""
-    who: object
-    if actor.kind == "staff":
-        who = _Staff(actor.name, actor.user_id)
-    elif actor.kind == "site":
-        who = _Site(actor.name, actor.site_id)
-    else:
-        who = actor.name
-    await record_audit(session, who, action, meeting_id, target, details, at=at)
+    await record_audit(session, actor, action, meeting_id, target, details, at=at)
 
 
 async def audit_facts(db: Database, meeting_id: int, actions: tuple[str, ...]) -> list[AuditFact]:

@@ -10,15 +10,14 @@ depend on the meetings tables (docs/recording.md).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
-from sqlalchemy.engine import Dialect
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
 from diemcau.store.models import Base, utcnow
+from diemcau.store.types import UTCDateTime
 
 __all__ = [
     "FILE_KINDS",
@@ -31,23 +30,6 @@ __all__ = [
 # program: the whole meeting as sites saw it; clip: one floor intervention;
 # inspection: a spot-check recorded by policy; minutes_html / minutes_pdf: the minutes.
 FILE_KINDS = ("program", "clip", "inspection", "minutes_html", "minutes_pdf")
-
-
-class _UTC(TypeDecorator[datetime]):
-    """An aware UTC timestamp on SQLite (which hands back naive values) and PostgreSQL."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class MeetingRecording(Base):
@@ -66,9 +48,9 @@ class MeetingRecording(Base):
     retention_days: Mapped[int | None] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default="idle", index=True)
     error: Mapped[str] = mapped_column(Text, default="")
-    processed_at: Mapped[datetime | None] = mapped_column(_UTC)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_by: Mapped[str] = mapped_column(String(200), default="")
-    updated_at: Mapped[datetime] = mapped_column(_UTC, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class RecordingSegment(Base):
@@ -88,8 +70,8 @@ class RecordingSegment(Base):
     kind: Mapped[str] = mapped_column(String(16), default="program")
     # Relative to the recordings root.
     folder: Mapped[str] = mapped_column(String(300))
-    started_at: Mapped[datetime] = mapped_column(_UTC)
-    ended_at: Mapped[datetime | None] = mapped_column(_UTC)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # [{"feed_id": int, "role": "chair"|"floor"|"inspection", "site_code": str|None}]
     feeds: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
@@ -110,8 +92,8 @@ class RecordingFile(Base):
     province_id: Mapped[int | None] = mapped_column(Integer, index=True)
     # The floor grant a clip is of (meetings' floor row id).
     floor_id: Mapped[int | None] = mapped_column(Integer)
-    started_at: Mapped[datetime | None] = mapped_column(_UTC)
-    ended_at: Mapped[datetime | None] = mapped_column(_UTC)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Relative to the recordings root.
     path: Mapped[str] = mapped_column(String(400))
     # Program files: [[wall-clock start ISO, offset in the file (s), duration (s)], ...]
@@ -121,9 +103,9 @@ class RecordingFile(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     sha256: Mapped[str] = mapped_column(String(64), default="")
     duration_s: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(_UTC, default=utcnow)
-    delete_after: Mapped[datetime | None] = mapped_column(_UTC, index=True)
-    deleted_at: Mapped[datetime | None] = mapped_column(_UTC)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delete_after: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_by: Mapped[str | None] = mapped_column(String(200))
 
 
@@ -138,8 +120,8 @@ class MinutesRow(Base):
     texts: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)
     edited_by: Mapped[str] = mapped_column(String(200), default="")
-    edited_at: Mapped[datetime] = mapped_column(_UTC, default=utcnow)
-    published_at: Mapped[datetime | None] = mapped_column(_UTC)
+    edited_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     published_by: Mapped[str | None] = mapped_column(String(200))
     # The conclusion that carried the minutes to the sites (its acks are the read receipts).
     conclusion_id: Mapped[int | None] = mapped_column(Integer)
