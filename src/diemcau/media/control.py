@@ -15,6 +15,13 @@ carries a room ``secret`` derived from the node's plugin ``admin_key``:
 Rooms are private (hidden from ``list`` without the admin key) and require
 signed room tokens to join.
 
+Recording is the control plane's alone: every room is created with
+``lock_record`` (a publisher's ``configure``/``publish`` cannot switch it on) and
+a ``rec_dir`` that cannot exist (`NO_RECORDING_DIR`), because 1.1.2 does not
+apply ``lock_record`` to ``joinandconfigure``: a publisher asking to record there
+with its own file name gets nothing written anywhere. Only `start_recording`
+(which needs the room secret) points a room at a real folder (docs/recording.md).
+
 Janus VideoRoom API: https://janus.conf.meetecho.com/docs/videoroom.html
 """
 
@@ -37,7 +44,13 @@ from diemcau.media.janus import (
 )
 from diemcau.media.node import JanusNode
 
-__all__ = ["NodeControl", "ERR_NO_SUCH_ROOM", "ERR_NO_SUCH_FEED", "ERR_ROOM_EXISTS"]
+__all__ = [
+    "NodeControl",
+    "ERR_NO_SUCH_ROOM",
+    "ERR_NO_SUCH_FEED",
+    "ERR_ROOM_EXISTS",
+    "NO_RECORDING_DIR",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +65,9 @@ SENTINEL_ROOM = 0x7E57_0000_0001 << 4
 # the subscribers' SDP (in-band FEC above all: without "fec" a relay's viewers
 # are offered Opus without useinbandfec).
 _STREAM_KEYS = ("type", "mindex", "mid", "codec", "simulcast", "svc", "fec", "stereo", "dtx")
+# A folder Janus can never create (its parent is a character device): a room
+# pointed at it records nothing, whoever asks.
+NO_RECORDING_DIR = "/dev/null/diemcau-recording-off"
 
 
 class NodeControl:
@@ -131,6 +147,8 @@ class NodeControl:
                     "signed_tokens": True,
                     "publishers": 1,
                     "allowed": [],
+                    "lock_record": True,
+                    "rec_dir": NO_RECORDING_DIR,
                 },
                 timeout=self._timeout,
             )
@@ -213,6 +231,8 @@ class NodeControl:
                     # Opus in-band FEC negotiated with every publisher and viewer
                     # (the default of 1.1.2, said here since older versions differ).
                     "opus_fec": True,
+                    "lock_record": True,
+                    "rec_dir": NO_RECORDING_DIR,
                 }
             )
         except JanusError as exc:
@@ -220,6 +240,49 @@ class NodeControl:
                 return False
             raise
         return True
+
+    async def start_recording(self, room: int, rec_dir: str) -> None:
+        """Record every publisher now in ``room`` into ``rec_dir`` (a folder on the node).
+
+        Recording is switched off first, so publishers that arrived since the last
+        start are included (1.1.2 starts a publisher's recorder only when the room's
+        recording switches on) and each start gets fresh files in the new folder.
+        """
+        await self.stop_recording(room)
+        await self.request(
+            {"request": "edit", "room": room, "secret": self.room_secret, "new_rec_dir": rec_dir}
+        )
+        await self.request(
+            {
+                "request": "enable_recording",
+                "room": room,
+                "secret": self.room_secret,
+                "record": True,
+            }
+        )
+
+    async def stop_recording(self, room: int) -> None:
+        """Close every recording of ``room`` and point it back at `NO_RECORDING_DIR`."""
+        try:
+            await self.request(
+                {
+                    "request": "enable_recording",
+                    "room": room,
+                    "secret": self.room_secret,
+                    "record": False,
+                }
+            )
+            await self.request(
+                {
+                    "request": "edit",
+                    "room": room,
+                    "secret": self.room_secret,
+                    "new_rec_dir": NO_RECORDING_DIR,
+                }
+            )
+        except JanusError as exc:
+            if exc.code != ERR_NO_SUCH_ROOM:
+                raise
 
     async def destroy_room(self, room: int) -> None:
         try:
