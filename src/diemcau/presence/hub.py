@@ -146,6 +146,7 @@ class PresenceHub:
         await self.follows.load()
         self.tracker.restart()
         self.writer.start()
+        self.router.accepting = True
         self.lifecycle.running = True
         self._server = PresenceServer(self.lifecycle, cfg)
         await self._server.start()
@@ -165,10 +166,19 @@ class PresenceHub:
                 asyncio.create_task(_every(period, fn, store=store), name=f"presence-{name}")
             )
 
+    async def stop_requests(self) -> None:
+        """Answer no more site requests and let those in flight end (the server stops).
+
+        The runtime calls this before it stops the services that answer them, so a
+        request is never handled by a service already stopped.
+        """
+        await self.router.drain(STOP_GRACE_S)
+
     async def stop(self) -> None:
         """Close every session (``server_shutdown``), store what is pending, stop."""
         if not self.lifecycle.running:
             return
+        await self.router.drain(STOP_GRACE_S)
         self.lifecycle.running = False
         self.tracker.listening = False  # consumers are stopped: queued calls are dropped
         for task in self._tasks:
