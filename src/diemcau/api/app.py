@@ -35,10 +35,15 @@ from diemcau.api import (
 from diemcau.errors import DomainError
 from diemcau.ratelimit import LoginThrottle
 from diemcau.runtime import Runtime
+from diemcau.standby import Leadership
+from diemcau.store.outage import is_store_outage
 
 __all__ = ["create_app", "ROUTERS"]
 
 log = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait before it tries again while the store is out of reach.
+STORE_RETRY_AFTER_S = 5
 
 # Routers included in the app, by module; each module exposes ``router``.
 ROUTERS = (
@@ -85,11 +90,22 @@ def _refused_value(exc: BaseException) -> bool:
     return False
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """Build the app around an assembled `Runtime`; its services start with the app."""
+def create_app(runtime: Runtime, leadership: Leadership | None = None) -> FastAPI:
+    """Build the app around an assembled `Runtime`; its services start with the app.
+
+    With `leadership` (a server of a standby pair) they start only once this server
+    holds the leader lease (`diemcau.standby`).
+    """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if leadership is not None:
+            leadership.start()
+            try:
+                yield
+            finally:
+                await leadership.stop()
+            return
         await runtime.start()
         try:
             yield
@@ -131,6 +147,18 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        if is_store_outage(exc):
+            # PostgreSQL restarting, a connection cut, SQLite locked: nothing changed, and
+            # the same request may succeed in a moment (docs/reliability.md).
+            log.warning("store out of reach: %s", str(exc).splitlines()[0] if str(exc) else exc)
+            response = _error(
+                503,
+                "store_unavailable",
+                "the database cannot be reached just now; nothing was changed, "
+                f"try again in {STORE_RETRY_AFTER_S} s",
+            )
+            response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
+            return response
         if _refused_value(exc):
             log.warning("value refused by the database: %s", exc)
             return _error(
@@ -152,7 +180,9 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/healthz", tags=["meta"])
     async def _health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+        """Up, and whether this server serves (``active``) or stands by (``standby``)."""
+        role = "active" if leadership is None else leadership.role
+        return {"status": "ok", "version": __version__, "role": role}
 
     app.mount("/static", StaticFiles(directory=static), name="static")
     return app

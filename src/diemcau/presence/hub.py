@@ -207,9 +207,14 @@ class PresenceHub:
         return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
 
     def describe(self) -> dict[str, Any]:
-        """What a site terminal needs to find the socket (GET /api/presence/info)."""
+        """What a site terminal needs to find the socket (GET /api/presence/info).
+
+        ``urls`` lists every control server's socket, in the order to try them (one
+        server: its own alone; a standby pair: both, docs/reliability.md).
+        """
         return {
             "url": self.url,
+            "urls": list(self.config.urls) or [self.url],
             "protocol_version": PROTOCOL_VERSION,
             "heartbeat_s": self.config.heartbeat_s,
             "offline_after_s": self.config.offline_after_s,
