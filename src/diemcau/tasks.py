@@ -18,7 +18,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-__all__ = ["STEP_GRACE_S", "cancel_and_wait", "every", "run_to_end"]
+from diemcau.store.outage import is_store_outage
+
+__all__ = ["STEP_GRACE_S", "cancel_and_wait", "every", "log_step_failure", "run_to_end"]
 
 T = TypeVar("T")
 
@@ -103,6 +105,16 @@ async def every(
             await run_to_end(step(), grace=grace)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("%s failed", what)
+        except Exception as exc:
+            log_step_failure(log, what, exc)
         await asyncio.sleep(period)
+
+
+def log_step_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log a failed background step: one line while the store is out of reach (it will
+    be back; a traceback every round would bury the log), the whole traceback else."""
+    if is_store_outage(exc):
+        first = str(exc).strip().splitlines()
+        logger.warning("%s: the store cannot serve now (%s)", what, first[0] if first else exc)
+    else:
+        logger.error("%s failed", what, exc_info=exc)

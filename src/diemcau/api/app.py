@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from diemcau import __version__
@@ -37,6 +38,7 @@ from diemcau.ratelimit import LoginThrottle
 from diemcau.runtime import Runtime
 from diemcau.standby import Leadership
 from diemcau.store.outage import is_store_outage
+from diemcau.store.reach import StoreUnavailable
 
 __all__ = ["create_app", "ROUTERS"]
 
@@ -145,12 +147,14 @@ def create_app(runtime: Runtime, leadership: Leadership | None = None) -> FastAP
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, "http_error", str(exc.detail))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+    async def _store_error(_req: Request, exc: Exception) -> JSONResponse:
+        # Handled here, below the server-error layer (which would log a traceback for
+        # every request while PostgreSQL restarts): an outage is one warning line.
         if is_store_outage(exc):
             # PostgreSQL restarting, a connection cut, SQLite locked: nothing changed, and
             # the same request may succeed in a moment (docs/reliability.md).
-            log.warning("store out of reach: %s", str(exc).splitlines()[0] if str(exc) else exc)
+            first = str(exc).strip().splitlines()
+            log.warning("store out of reach: %s", first[0] if first else type(exc).__name__)
             response = _error(
                 503,
                 "store_unavailable",
@@ -159,6 +163,13 @@ def create_app(runtime: Runtime, leadership: Leadership | None = None) -> FastAP
             )
             response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
             return response
+        return await _unexpected(_req, exc)
+
+    for kind in (StoreUnavailable, DBAPIError, SQLAlchemyTimeoutError):
+        app.add_exception_handler(kind, _store_error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
         if _refused_value(exc):
             log.warning("value refused by the database: %s", exc)
             return _error(

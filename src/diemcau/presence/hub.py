@@ -54,7 +54,7 @@ from diemcau.presence.state import (
 from diemcau.presence.streams import StreamBook
 from diemcau.presence.tuning import tune_process_gc
 from diemcau.store import Database
-from diemcau.tasks import cancel_and_wait, run_to_end
+from diemcau.tasks import cancel_and_wait, log_step_failure, run_to_end
 
 __all__ = [
     "PresenceHub",
@@ -384,5 +384,5 @@ async def _every(period: float, fn: Callable[[], Awaitable[None]], *, store: boo
                 await fn()
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("presence background step %s failed", fn.__name__)
+        except Exception as exc:
+            log_step_failure(log, f"presence background step {fn.__name__}", exc)
