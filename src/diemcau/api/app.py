@@ -30,6 +30,7 @@ from diemcau.api import (
     media_routes,
     meetings_routes,
     presence_routes,
+    recording_routes,
     report_routes,
     web_routes,
 )
@@ -61,6 +62,7 @@ ROUTERS = (
     alert_routes,
     admin_routes,
     media_routes,
+    recording_routes,
     web_routes,
 )
 
