@@ -52,7 +52,8 @@ class FaultResult:
 
 async def seed_sites(url: str, count: int) -> tuple[dict[str, str], dict[str, int]]:
     """Migrate and fill the store at `url` with `count` commune sites (the small tree up to
-    8, else ``vn-2025``), their join codes and a chair; returns (codes, ids) by site code."""
+    8, else ``vn-2025``), their join codes, a chair and an admin; returns (codes, ids)
+    by site code."""
     await migrate(url)
     db = Database(url)
     try:
@@ -72,6 +73,7 @@ async def seed_sites(url: str, count: int) -> tuple[dict[str, str], dict[str, in
         key = await db.secret_key("")
         codes = {code: await rotate_site(db, key, code) for code, _ in rows}
         await create_staff(db, "chair", STAFF_PASSWORD, "chair", None)
+        await create_staff(db, "admin", STAFF_PASSWORD, "admin", None)
     finally:
         await db.dispose()
     return codes, {code: int(sid) for code, sid in rows}

@@ -64,6 +64,7 @@ class Ledger:
     # Per site, each stream's position at its first welcome: a fresh terminal is not
     # sent what came before (docs/protocol.md), so that is not lost.
     baseline: dict[int, dict[str, int]] = field(default_factory=dict)
+    welcomed_at: dict[int, list[float]] = field(default_factory=dict)
 
     def recovered_after(self, moment: float, site_ids: Sequence[int]) -> list[float]:
         """Per site that recovered: seconds from `moment` to its first confirmed request."""
@@ -139,6 +140,7 @@ class SiteWorkload:
 
     def _on_online(self, site: SimSite) -> None:
         self.ledger.baseline.setdefault(site.site_id, dict(site.seqs))
+        self.ledger.welcomed_at.setdefault(site.site_id, []).append(time.monotonic())
         self._resend(site, only_retry=False)
         if not any(p.kind == "meeting.join" for p in self._pending.get(site.index, {}).values()):
             self._request(site, "meeting.join", {})
