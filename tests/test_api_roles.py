@@ -435,6 +435,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     # administration
     Route("GET", "/api/admin/staff", "staff", officer="role"),
+    Route("GET", "/api/admin/process", "staff", officer="role"),
     Route(
         "POST",
         "/api/admin/staff",

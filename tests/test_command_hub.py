@@ -125,7 +125,7 @@ async def test_offline_during_live_meeting_alert(live: Live) -> None:
     assert reply["ok"]
     alerts = live.center.alerts
     key = f"{m.id}:site:{invited[0]}"
-    await a.close()
+    await a.drop()  # a cut link, not a goodbye
     await eventually(lambda: _active(alerts, key), what="offline alert")
     view = await alerts.is_active("site_offline_in_meeting", key)
     assert view is not None and view.province_id == d.provinces[0]

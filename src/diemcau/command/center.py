@@ -37,7 +37,7 @@ from diemcau.command.tracking import DirectiveBoard
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import NotFound
 from diemcau.store import Database
-from diemcau.tasks import cancel_and_wait
+from diemcau.tasks import STEP_GRACE_S, cancel_and_wait, every
 
 __all__ = ["DEFAULT_TICK_S", "CommandCenter"]
 
@@ -154,13 +154,12 @@ class CommandCenter:
         except Exception:
             log.exception("could not redeliver pending directives")
         if self.tick_s > 0:
-            self._task = asyncio.create_task(self._periodic(), name="command-rules")
-
-    async def _periodic(self) -> None:
-        while True:
-            await self.rules.run_once()
-            await asyncio.sleep(self.tick_s)
+            self._task = asyncio.create_task(
+                every(self.tick_s, self.rules.run_once, what="command alert rules", first=0),
+                name="command-rules",
+            )
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
+        """End the rules' loop: between rounds at once, during one once it is written."""
+        task, self._task = self._task, None
+        await cancel_and_wait(task, STEP_GRACE_S + 1)
