@@ -36,12 +36,15 @@ class FaultOptions:
         soak: the long versions (minutes to hours) instead of the short ones.
         databases: the control stores to run store-dependent scenarios on.
         sites: simulated sites per scenario (None: the scenario's own default).
+        duration_s: how long a timed scenario (churn, a weak link) keeps its fault on
+            (None: the scenario's own default, longer with `soak`).
     """
 
     tmp: Path
     soak: bool = False
     databases: tuple[str, ...] = ("sqlite", "postgresql")
     sites: int | None = None
+    duration_s: float | None = None
 
 
 @dataclass

@@ -4,7 +4,7 @@ Run (as root; it enters a private network namespace, and some scenarios build
 the lab of `docs/deploy.md` §9)::
 
     .venv/bin/python bench/faults.py [--soak] [--only NAME ...] [--db sqlite,postgresql]
-                                     [--sites N] [--list]
+                                     [--sites N] [--duration S] [--list]
 
 Scenarios live in modules beside this one, ``bench/fault_<area>.py``, each
 exposing ``SCENARIOS``: a list of functions taking `fault_kit.FaultOptions` and
@@ -84,6 +84,7 @@ async def main(args: argparse.Namespace) -> int:
                 soak=args.soak,
                 databases=tuple(d for d in args.db.split(",") if d),
                 sites=args.sites,
+                duration_s=args.duration,
             )
             got = await run_one(scenario, options)
             print(table(got), flush=True)
@@ -102,6 +103,9 @@ if __name__ == "__main__":
     ap.add_argument("--only", action="append", default=[], help="scenarios whose name has this")
     ap.add_argument("--db", default="sqlite,postgresql", help="control stores to run on")
     ap.add_argument("--sites", type=int, default=None, help="simulated sites per scenario")
+    ap.add_argument(
+        "--duration", type=float, default=None, help="seconds a timed scenario keeps its fault"
+    )
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     cli = ap.parse_args()
     if not cli.list:
