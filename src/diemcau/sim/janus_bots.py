@@ -196,8 +196,10 @@ class ViewerBot(_Bot):
         self.feed_id = feed_id
         self.stats = ViewerStats()
         self._frame_event = asyncio.Event()
-        # Called with (monotonic time, label code) for every good frame.
-        self.on_frame: Callable[[float, int], None] | None = None
+        # Called for every good frame with its arrival (monotonic seconds), its
+        # sender's label code, and when it was sent (the stamp's wall-clock time
+        # brought onto the monotonic clock: frames decoded late are told apart).
+        self.on_frame: Callable[[float, int, float], None] | None = None
 
         @self.pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
@@ -253,12 +255,13 @@ class ViewerBot(_Bot):
             if not st.first_frame_at:
                 st.first_frame_at = now
             st.last_frame_at = now
-            st.latencies_ms.append((now_ms - stamp.sent_ms) & 0xFFFFFFFF)
+            latency_ms = (now_ms - stamp.sent_ms) & 0xFFFFFFFF
+            st.latencies_ms.append(latency_ms)
             st.labels[stamp.label] = st.labels.get(stamp.label, 0) + 1
             st.last_label = stamp.label
             self._frame_event.set()
             if self.on_frame is not None:
-                self.on_frame(now, stamp.label)
+                self.on_frame(now, stamp.label, now - latency_ms / 1000)
 
     async def _read_audio(self, track: MediaStreamTrack) -> None:
         while True:

@@ -140,16 +140,19 @@ class KeptViewer(_Kept):
         source: a fresh subscribe target per attempt (the site's grant).
         retry: seconds before subscribing again (a site's page waits 1-2 s).
 
-    Every good frame's arrival is kept per sender label (`frames_after`).
+    Every good frame's arrival and send time are kept per sender label
+    (`frames_after`): a frame sent before a fault but decoded after it (a busy
+    decoder lags behind) is no proof the program is back.
     """
 
     def __init__(self, source: TargetSource, feed_id: int, *, retry: float = 1.0) -> None:
         super().__init__(source, retry)
         self.feed_id = feed_id
-        self.frames: dict[int, list[float]] = {}
+        # Per label: (arrival, sent), both on the monotonic clock.
+        self.frames: dict[int, list[tuple[float, float]]] = {}
 
-    def _frame(self, at: float, label: int) -> None:
-        self.frames.setdefault(label, []).append(at)
+    def _frame(self, at: float, label: int, sent: float) -> None:
+        self.frames.setdefault(label, []).append((at, sent))
 
     async def _make(self, target: JanusTarget) -> ViewerBot:
         bot = ViewerBot(target, self.feed_id)
@@ -169,11 +172,11 @@ class KeptViewer(_Kept):
         return bot
 
     def frames_after(self, since: float, label: str) -> list[float]:
-        """Arrival times of good frames from ``label`` after ``since`` (monotonic)."""
-        return [t for t in self.frames.get(label_code(label), []) if t > since]
+        """Arrival times of good frames from ``label`` sent after ``since`` (monotonic)."""
+        return [at for at, sent in self.frames.get(label_code(label), []) if sent > since]
 
     async def first_frame_after(self, since: float, label: str, timeout: float) -> float:
-        """When the first frame from ``label`` after ``since`` came (waits for it)."""
+        """When the first frame from ``label`` sent after ``since`` came (waits for it)."""
         deadline = time.monotonic() + timeout
         while True:
             after = self.frames_after(since, label)
