@@ -28,6 +28,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from playwright.async_api import Browser, Page, async_playwright
@@ -66,23 +67,52 @@ async def _state(page: Page) -> dict[str, Any]:
     return out
 
 
+@dataclass
+class Watched:
+    """What a site's page showed over a stretch of time.
+
+    Attributes:
+        slots: per 3 s with the video on (level >= 1 at both ends), its decoded
+            frames per second and the level at its end (a 0 is a frozen picture).
+        reached: per mark, seconds from the start until it first held.
+        state: the page's state at the end.
+    """
+
+    slots: list[tuple[float, int]]
+    reached: dict[str, float]
+    state: dict[str, Any]
+
+
 async def _watch(
-    page: Page, seconds: float, until: Callable[[dict[str, Any]], bool] | None = None
-) -> tuple[list[int], float | None, dict[str, Any]]:
-    """Decoded frames per 3 s over ``seconds``, and when ``until`` first held."""
+    page: Page,
+    seconds: float,
+    marks: dict[str, Callable[[dict[str, Any]], bool]] | None = None,
+    *,
+    longest: float | None = None,
+) -> Watched:
+    """Watch ``seconds`` (up to ``longest`` while a mark has not held yet)."""
+    marks = marks or {}
     started = time.monotonic()
     state = await _state(page)
-    reached = 0.0 if until is not None and until(state) else None
-    frames, last, slot = [], state["frames"], started
-    while time.monotonic() - started < seconds:
+    reached = {name: 0.0 for name, held in marks.items() if held(state)}
+    slots: list[tuple[float, int]] = []
+    slot_at, slot_state = started, state
+    while True:
+        elapsed = time.monotonic() - started
+        if elapsed >= seconds and (len(reached) == len(marks) or elapsed >= (longest or seconds)):
+            break
         await asyncio.sleep(0.5)
         state = await _state(page)
-        if reached is None and until is not None and until(state):
-            reached = time.monotonic() - started
-        if time.monotonic() - slot >= 3.0:
-            frames.append(state["frames"] - last)
-            last, slot = state["frames"], time.monotonic()
-    return frames, reached, state
+        now = time.monotonic()
+        for name, held in marks.items():
+            if name not in reached and held(state):
+                reached[name] = now - started
+        if now - slot_at >= 3.0:
+            if slot_state["level"] >= 1 and state["level"] >= 1:
+                fps = (state["frames"] - slot_state["frames"]) / (now - slot_at)
+                slots.append((fps, state["level"]))
+            slot_at, slot_state = now, state
+    return Watched(slots, reached, state)
 
 
 def _audio(heard: dict[str, Any]) -> str:
@@ -93,14 +123,25 @@ def _audio(heard: dict[str, Any]) -> str:
     )
 
 
-def _video(frames: list[int], state: dict[str, Any]) -> str:
-    if not frames:
-        return "video: -"
-    fps = [f / 3 for f in frames]
+def _video(seen: Watched) -> str:
+    """Frame rates per level (median and worst 3 s slot), and where the page ended."""
+    by_level: dict[int, list[float]] = {}
+    for fps, level in seen.slots:
+        by_level.setdefault(level, []).append(fps)
+    parts = [
+        f"level {level} {statistics.median(v):.0f} fps (worst {min(v):.0f})"
+        for level, v in sorted(by_level.items(), reverse=True)
+    ]
+    s = seen.state
     return (
-        f"video: {statistics.median(fps):.0f} fps median, {min(fps):.0f} at worst (3 s slots), "
-        f"ends at level {state['level']} ({state['mode']}, {state['height']} px high)"
+        f"video: {', '.join(parts) or 'off'}; ends at level {s['level']} "
+        f"({s['mode']}, {s['height']} px high)"
     )
+
+
+def _playing(seen: Watched) -> bool:
+    """The picture never froze while the video was on (and it was on)."""
+    return bool(seen.slots) and min(fps for fps, _ in seen.slots) > 0
 
 
 async def _console(browser: Browser, m: FieldMeeting) -> Page:
@@ -132,6 +173,11 @@ async def _speaker(m: FieldMeeting) -> PublisherBot:
     return bot
 
 
+def _settled(seen: Watched, mark: str) -> list[float]:
+    """The recovery figure of a phase: when ``mark`` first held (none: it never did)."""
+    return [seen.reached[mark]] if mark in seen.reached else []
+
+
 async def _weak_phases(lab: Lab, m: FieldMeeting, site: Page, seconds: float) -> list[FaultRow]:
     rows: list[FaultRow] = []
     grant = await m.orch.site_media_grant(PROBE, m.meeting)
@@ -142,73 +188,88 @@ async def _weak_phases(lab: Lab, m: FieldMeeting, site: Page, seconds: float) ->
     try:
         await chair.segment()
         await fec.segment()
-        frames, _, state = await _watch(site, seconds)
+        seen = await _watch(site, seconds)
         heard, heard_fec = await chair.segment(), await fec.report()
-        ok = heard["gaps_per_minute"] <= GAPS_PER_MIN_MAX and min(frames, default=0) > 0
+        ok = heard["gaps_per_minute"] <= GAPS_PER_MIN_MAX and _playing(seen)
         rows.append(
             FaultRow(
                 "weak: 5% loss, 300 ms RTT, 30 ms jitter",
-                "office link shaped at the join; the site plays the program",
+                "office link shaped at the join; nothing to recover: continuity is the figure",
                 1,
                 [0.0],
-                notes=f"{_audio(heard)}; {_video(frames, state)}; the floor speaker's "
+                notes=f"{_audio(heard)}; {_video(seen)}; the floor speaker's "
                 f"encoder with in-band FEC: {_audio(heard_fec)}",
                 failed="" if ok else "audio gaps or a frozen picture",
             )
         )
         lab.shape("open", rate_kbps=300)
-        _, reached, _ = await _watch(site, 30, lambda s: s["level"] <= 2)
-        await chair.segment()
-        frames, _, state = await _watch(site, seconds)
+        low = await _watch(site, 0, {"low": lambda s: s["level"] <= 2}, longest=30)
+        await chair.segment()  # the overload before the switch is not counted
+        seen = await _watch(site, seconds)
         heard = await chair.segment()
-        ok = heard["gaps_per_minute"] <= GAPS_PER_MIN_MAX and min(frames, default=0) > 0
+        ok = heard["gaps_per_minute"] <= GAPS_PER_MIN_MAX and _playing(seen)
         rows.append(
             FaultRow(
                 "weak: 300 kbps cap",
                 "cap set mid-meeting; recovery = the site settles on the low layer",
                 1,
-                [] if reached is None else [reached],
+                _settled(low, "low"),
                 bound_s=30.0,
-                notes=f"after settling: {_audio(heard)}; {_video(frames, state)}",
+                notes=f"after settling: {_audio(heard)}; {_video(seen)}",
                 failed="" if ok else "audio gaps or a frozen picture on the low layer",
             )
         )
         lab.shape("open", rate_kbps=110)
-        _, reached, _ = await _watch(site, 40, lambda s: s["mode"] == "audio")
-        await chair.segment()
-        _, _, state = await _watch(site, seconds)
+        audio = await _watch(site, 0, {"audio": lambda s: s["mode"] == "audio"}, longest=40)
+        await chair.segment()  # stepping down through the overload: not counted
+        await _watch(site, seconds)
         heard = await chair.segment()
         presence = m.srv.runtime.presence
         site_id = (await m.srv.runtime.sites.by_codes([SITE]))[SITE].id
         shown = presence.site_state(site_id)
+        link = shown.link
+        figures = (
+            f"loss {link.loss_pct:.1f} %, rtt {link.rtt_ms:.0f} ms, jitter {link.jitter_ms:.0f} ms,"
+            f" receiving {link.recv_kbps:.0f} kbps"
+            if link is not None
+            else "no link report"
+        )
         rows.append(
             FaultRow(
                 "weak: 110 kbps cap (no video fits)",
                 "cap lowered; recovery = the site falls back to audio only",
                 1,
-                [] if reached is None else [reached],
+                _settled(audio, "audio"),
                 bound_s=40.0,
-                notes=f"in audio only: {_audio(heard)}; dashboard: {shown.state} ({shown.reason})",
+                notes=f"in audio only: {_audio(heard)}; dashboard: {shown.state} "
+                f"({shown.reason}; {figures})",
                 failed=""
                 if heard["gaps_per_minute"] <= GAPS_PER_MIN_MAX and shown.state == "degraded"
                 else "audio gaps in audio only, or not shown degraded",
             )
         )
         lab.shape("open")
-        frames, reached, state = await _watch(site, max(seconds, 60), lambda s: s["level"] >= 1)
-        _, full, _ = await _watch(site, 150, lambda s: s["level"] == 3)
+        back = await _watch(
+            site,
+            max(seconds, 60),
+            {"video": lambda s: s["level"] >= 1, "full": lambda s: s["level"] == 3},
+            longest=180,
+        )
         heard = await chair.report()
+        full = back.reached.get("full")
         rows.append(
             FaultRow(
                 "weak: link restored",
-                "cap lifted; recovery = the video is back",
+                "cap lifted; recovery = the video is back (by itself)",
                 1,
-                [] if reached is None else [reached],
+                _settled(back, "video"),
                 bound_s=60.0,
-                notes=f"full layer again after {reached or 0:.0f}+{full or 0:.0f} s "
+                notes=f"full layer after {'never' if full is None else f'{full:.0f} s'} "
                 f"(climbs wait out the backoff of the failed ones); {_audio(heard)}; "
-                f"{_video(frames, state)}",
-                failed="" if full is not None else "the full layer never came back",
+                f"{_video(back)}",
+                failed=""
+                if full is not None and _playing(back)
+                else "the full layer never came back",
             )
         )
     finally:

@@ -303,7 +303,7 @@ class MediaOrchestrator:
         return self.last_report
 
     async def _check_restarts(self) -> None:
-        """Reconnect dropped control connections (a restart is found by the claim), then
+        """Reconnect dropped control connections (a restart is found by the sentinel room), then
         rebuild every node found restarted."""
         for node in self.registry.healthy():
             ctl = self._controls.get(node.name)
