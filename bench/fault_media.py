@@ -8,8 +8,11 @@ link, and media nodes killed mid-meeting.
   same PC counts audio gaps from RTP (`diemcau.sim.audio_probe`; its ~45 kbps of
   audio share the link). One row per link state: 5 % loss + 300 ms RTT + 30 ms
   jitter; a 300 kbps cap; a 110 kbps cap; the link restored (``--duration``: how
-  long each state is watched once settled). A floor speaker bot whose encoder
-  adds Opus in-band FEC is listened to in the lossy phase too.
+  long each state is watched once settled). In the lossy phase a floor speaker
+  bot whose encoder adds Opus in-band FEC is listened to as well (by a second
+  probe only: it takes the floor after the page joined, through the
+  orchestrator, so the page is not told, and leaves it after that phase); the
+  site plays the chair alone, as `tests/test_field_weak_links.py` does.
 - ``relay_killed`` and ``central_killed`` run central + 2 relays in the
   isolated namespace with bots that come back like the pages do
   (`diemcau.sim.kept`): a chair publisher and decoding viewers at sites on both
@@ -55,11 +58,21 @@ GAPS_PER_MIN_MAX = 1.0  # audio gaps over 100 ms a listener may hear per minute
 # --- weak links --------------------------------------------------------------------
 
 SITE, PROBE, SPEAKER = "00004", "00008", "26740"  # Hà Nội x2 (relay1), HCM City (relay2)
-STATE_JS = """() => {
+# The page's level, and the video frames its program subscriptions decoded so far (from
+# WebRTC stats: a <video>'s own count follows the display, not the stream).
+STATE_JS = """async () => {
   const S = window.diemcauSite, v = document.querySelector('#program');
-  return { level: S.quality.level, mode: S.quality.mode, height: v ? v.videoHeight : 0,
-           frames: v && v.srcObject ? v.getVideoPlaybackQuality().totalVideoFrames : 0 };
+  let frames = 0;
+  for (const sub of S.media ? S.media.subs.values() : []) {
+    if (!sub.pc) continue;
+    (await sub.pc.getStats()).forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
+    });
+  }
+  return { level: S.quality.level, mode: S.quality.mode, height: v ? v.videoHeight : 0, frames };
 }"""
+# The page's production hold before a climb, at most (ProgramQuality: upAfterMs + maxBackoffMs).
+CLIMB_BOUND_S = 130.0
 
 
 async def _state(page: Page) -> dict[str, Any]:
@@ -190,6 +203,7 @@ async def _weak_phases(lab: Lab, m: FieldMeeting, site: Page, seconds: float) ->
         await fec.segment()
         seen = await _watch(site, seconds)
         heard, heard_fec = await chair.segment(), await fec.report()
+        await m.orch.set_floor(m.meeting, [])  # the speaker's part is over
         ok = heard["gaps_per_minute"] <= GAPS_PER_MIN_MAX and _playing(seen)
         rows.append(
             FaultRow(
@@ -204,6 +218,7 @@ async def _weak_phases(lab: Lab, m: FieldMeeting, site: Page, seconds: float) ->
         )
         lab.shape("open", rate_kbps=300)
         low = await _watch(site, 0, {"low": lambda s: s["level"] <= 2}, longest=30)
+        await _watch(site, 5)  # the new layer's keyframe, the queue draining
         await chair.segment()  # the overload before the switch is not counted
         seen = await _watch(site, seconds)
         heard = await chair.segment()
@@ -211,7 +226,7 @@ async def _weak_phases(lab: Lab, m: FieldMeeting, site: Page, seconds: float) ->
         rows.append(
             FaultRow(
                 "weak: 300 kbps cap",
-                "cap set mid-meeting; recovery = the site settles on the low layer",
+                "cap set mid-meeting; recovery = the site takes the low layer (5 s to settle)",
                 1,
                 _settled(low, "low"),
                 bound_s=30.0,
@@ -253,7 +268,7 @@ async def _weak_phases(lab: Lab, m: FieldMeeting, site: Page, seconds: float) ->
             site,
             max(seconds, 60),
             {"video": lambda s: s["level"] >= 1, "full": lambda s: s["level"] == 3},
-            longest=180,
+            longest=CLIMB_BOUND_S + 30,
         )
         heard = await chair.report()
         full = back.reached.get("full")
@@ -263,7 +278,7 @@ async def _weak_phases(lab: Lab, m: FieldMeeting, site: Page, seconds: float) ->
                 "cap lifted; recovery = the video is back (by itself)",
                 1,
                 _settled(back, "video"),
-                bound_s=60.0,
+                bound_s=CLIMB_BOUND_S,
                 notes=f"full layer after {'never' if full is None else f'{full:.0f} s'} "
                 f"(climbs wait out the backoff of the failed ones); {_audio(heard)}; "
                 f"{_video(back)}",
@@ -300,7 +315,6 @@ async def weak_links(options: FaultOptions) -> list[FaultRow]:
                 speaker: PublisherBot | None = None
                 try:
                     await _console(chair_browser, m)
-                    speaker = await _speaker(m)
                     lab.shape("open", loss_pct=5, delay_ms=150, jitter_ms=30)
                     site = await site_browser.new_page()
                     await site.goto(m.srv.join_link(SITE))
@@ -309,6 +323,7 @@ async def weak_links(options: FaultOptions) -> list[FaultRow]:
                     await site.wait_for_function(
                         "document.querySelector('#program').videoWidth > 0", timeout=30_000
                     )
+                    speaker = await _speaker(m)
                     return await _weak_phases(lab, m, site, seconds)
                 finally:
                     if speaker is not None:
