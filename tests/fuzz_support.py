@@ -3,8 +3,9 @@
 The fuzz tests (`test_fuzz_*.py`) are property-based: Hypothesis draws the
 inputs. In CI they run a small, fixed number of examples per target with a
 derandomized seed, so a run is bounded in time and repeatable; a long hunt sets
-``DIEMCAU_FUZZ_EXAMPLES`` (and ``DIEMCAU_FUZZ_SEED=random`` for new inputs each
-run), e.g. through ``scripts/fuzz.sh`` (docs/security-testing.md).
+``DIEMCAU_FUZZ_SCALE`` (each target's count times that) and
+``DIEMCAU_FUZZ_SEED=random`` (new inputs each run), as ``scripts/fuzz.sh`` does
+(docs/security.md, "What was fuzzed and what it found").
 """
 
 from __future__ import annotations
@@ -27,13 +28,25 @@ __all__ = ["Live", "examples", "fuzz_settings", "live_world"]
 
 
 def examples(ci_default: int) -> int:
-    """Examples per target: `ci_default`, or ``DIEMCAU_FUZZ_EXAMPLES`` for a long run."""
-    raw = os.environ.get("DIEMCAU_FUZZ_EXAMPLES", "")
-    return int(raw) if raw.strip() else ci_default
+    """Examples per target: `ci_default` times ``DIEMCAU_FUZZ_SCALE`` (1 when unset).
+
+    A factor rather than a count: the targets' CI counts differ a hundredfold (a
+    route gets a few draws, a whole site session a hundred), and a long hunt
+    should deepen each in proportion.
+    """
+    raw = os.environ.get("DIEMCAU_FUZZ_SCALE", "").strip()
+    if not raw:
+        return ci_default
+    scale = int(raw)
+    if scale < 1:
+        raise ValueError(f"DIEMCAU_FUZZ_SCALE must be a whole number ≥ 1, not {raw!r}")
+    return ci_default * scale
 
 
 def fuzz_settings(ci_default: int, *, shrink: bool = True) -> settings:
     """Hypothesis settings of the fuzz tests: bounded, repeatable, no example database.
+
+    `ci_default` is the count for CI, scaled here by `examples`.
 
     No example database: nothing is written to the work tree, and a CI run is the
     same run every time (``derandomize``) unless ``DIEMCAU_FUZZ_SEED=random``.

@@ -1,4 +1,4 @@
-"""Every route of the OpenAPI spec fuzzed as every kind of caller (docs/security-testing.md).
+"""Every route of the OpenAPI spec fuzzed as every kind of caller (docs/security.md).
 
 Schemathesis draws requests from the app's own ``/openapi.json`` — valid ones
 (positive mode) and ones that break the schema (negative mode: wrong types,
@@ -21,7 +21,7 @@ Every answer must satisfy, whoever asked:
   secret the fuzzer cannot know (login, signed links, watch tickets).
 
 CI runs `EXAMPLES` draws per mode per route on SQLite (each sent 6 times) and
-one per mode on PostgreSQL; ``DIEMCAU_FUZZ_EXAMPLES`` raises both.
+one per mode on PostgreSQL; ``DIEMCAU_FUZZ_SCALE`` multiplies both.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from schemathesis.core.result import Ok
 from diemcau.api import create_app
 from diemcau.runtime import Runtime
 from tests.conftest import PG_URL, _drop_database, _pg_connect_kwargs
-from tests.fuzz_support import Live, examples, fuzz_settings, live_world
+from tests.fuzz_support import Live, fuzz_settings, live_world
 from tests.route_table import HN_MARKERS, ROUTES, Route, _fill
 
 # Draws per generation mode per route: 2 modes x 6 callers x EXAMPLES requests a route.
@@ -141,7 +141,8 @@ def _keep_world(path: dict[str, Any]) -> None:
 
 
 def fuzz_operation(live: Live, session: requests.Session, label: str, n: int) -> int:
-    """Fuzz one operation with `n` draws per mode; returns the requests sent."""
+    """Fuzz one operation with `n` draws per mode (scaled by `examples`); returns the
+    requests sent."""
     op = OPERATIONS[label]
     route = TABLE.get((op.method.upper(), op.path))
     assert route is not None, f"{label} is in the spec but not in tests/route_table.py"
@@ -248,7 +249,7 @@ def test_a_value_the_database_refuses_keeps_the_connection(live_sqlite: Live) ->
 def test_fuzz_route_as_every_caller(live_sqlite: Live, label: str) -> None:
     """`EXAMPLES` positive and negative draws, each sent as the six callers (SQLite)."""
     with _session() as session:
-        sent = fuzz_operation(live_sqlite, session, label, examples(EXAMPLES))
+        sent = fuzz_operation(live_sqlite, session, label, EXAMPLES)
     assert sent >= len(CALLERS)
 
 
@@ -277,7 +278,7 @@ def test_fuzz_every_route_on_postgresql(tmp_path: Path) -> None:
         with live_world(url) as live, _session() as session:
             for label in sorted(OPERATIONS):
                 try:
-                    fuzz_operation(live, session, label, examples(PG_EXAMPLES))
+                    fuzz_operation(live, session, label, PG_EXAMPLES)
                 except AssertionError as exc:
                     failures.append(re.sub(r"\s+", " ", str(exc))[:600])
     finally:

@@ -1,4 +1,4 @@
-"""The site-session protocol fuzzed (docs/protocol.md, docs/security-testing.md).
+"""The site-session protocol fuzzed (docs/protocol.md, docs/security.md).
 
 Hypothesis plays whole sessions as the site 26734 of the API test world
 (`tests/api_world.py`, real services behind the hub): a hello (valid, with a
@@ -478,7 +478,7 @@ def test_site_session_protocol_fuzz(live: Live) -> None:
     played = 0
     seen: Counter[str] = Counter()
 
-    @fuzz_settings(examples(EXAMPLES))
+    @fuzz_settings(EXAMPLES)
     @given(hello=hellos(ids), sent=st.lists(frames(ids), max_size=12))
     def session(hello: Frame, sent: list[Frame]) -> None:
         nonlocal played

@@ -1,4 +1,4 @@
-"""Spreadsheet writers and the directory CSV import, fuzzed (docs/security-testing.md).
+"""Spreadsheet writers and the directory CSV import, fuzzed (docs/security.md).
 
 Hypothesis draws cells from the payloads of `tests/spreadsheet_oracle.py`
 (formula prefixes, DDE, HYPERLINK, tab/CR/newline/space/full-width prefixes,
