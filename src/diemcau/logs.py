@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from diemcau.store.reach import StoreUnavailable
 
-__all__ = ["EXPECTED_FAULTS", "OperatorFormatter", "configure"]
+__all__ = ["EXPECTED_FAULTS", "OperatorFormatter", "configure", "one_line"]
 
 # Failures of the outside world a service retries: logged in one line.
 EXPECTED_FAULTS: tuple[type[BaseException], ...] = (
@@ -33,7 +33,8 @@ EXPECTED_FAULTS: tuple[type[BaseException], ...] = (
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def _first_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the reason`` (for a database error, the driver's reason)."""
     # A DBAPIError's text starts with the driver's reason, then the SQL and parameters.
     lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
@@ -51,7 +52,7 @@ class OperatorFormatter(logging.Formatter):
         if self.debug or exc is None or not isinstance(exc, EXPECTED_FAULTS):
             return super().format(record)
         line = super().formatMessage(self._with_time(record))
-        return f"{line} ({_first_line(exc)})"
+        return f"{line} ({one_line(exc)})"
 
     def _with_time(self, record: logging.LogRecord) -> logging.LogRecord:
         record.message = record.getMessage()
