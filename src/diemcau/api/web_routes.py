@@ -40,6 +40,7 @@ PAGES = {
     "/site": "site.html",
     "/join": "site.html",
     "/chair": "chair.html",
+    "/recordings": "recordings.html",
     "/dashboard": "dashboard.html",
     "/directives": "directives.html",
     "/reports": "reports.html",
@@ -231,7 +232,10 @@ async def spot_media(
         if site is None or site.province_id != scope:
             raise Forbidden("this site is outside your province", code="out_of_scope")
     holder = Holder.staff(actor.name)
-    return await _grant(_media(runtime).spot_check_grant(site_code, holder=holder))
+    grant = await _grant(_media(runtime).spot_check_grant(site_code, holder=holder))
+    # Audited in the site's live meeting, and recorded at central if its policy says so.
+    grant["recorded"] = await runtime.recording.on_spot_check(actor, site_code)
+    return grant
 
 
 class WallPage(BaseModel):

@@ -15,7 +15,10 @@ token and the publish tokens it is given: no other publisher ``join`` passes),
 cannot switch recording on) and a ``rec_dir`` that cannot exist
 (`NO_RECORDING_DIR`), because 1.1.2 does not apply ``lock_record`` to
 ``joinandconfigure``: a publisher asking to record there with its own file name
-gets nothing written anywhere. A program room also gets a ``pin`` (`set_pin`).
+gets nothing written anywhere. Recording is the control plane's alone: only
+`start_recording` (which needs the room secret) points a room at a real folder
+(docs/recording.md), and only in rooms no browser publishes into. A program room
+also gets a ``pin`` (`set_pin`).
 
 Janus VideoRoom API: https://janus.conf.meetecho.com/docs/videoroom.html
 """
@@ -62,6 +65,7 @@ class RoomInfo:
     room: int
     description: str
     lock_record: bool
+    pin_required: bool
 
 
 class NodeControl:
@@ -207,6 +211,49 @@ class NodeControl:
         )
         self.pins[room] = pin
 
+    async def start_recording(self, room: int, rec_dir: str) -> None:
+        """Record every publisher now in ``room`` into ``rec_dir`` (a folder on the node).
+
+        Recording is switched off first, so publishers that arrived since the last
+        start are included (1.1.2 starts a publisher's recorder only when the room's
+        recording switches on) and each start gets fresh files in the new folder.
+        """
+        await self.stop_recording(room)
+        await self.request(
+            {"request": "edit", "room": room, "secret": self.room_secret, "new_rec_dir": rec_dir}
+        )
+        await self.request(
+            {
+                "request": "enable_recording",
+                "room": room,
+                "secret": self.room_secret,
+                "record": True,
+            }
+        )
+
+    async def stop_recording(self, room: int) -> None:
+        """Close every recording of ``room`` and point it back at `NO_RECORDING_DIR`."""
+        try:
+            await self.request(
+                {
+                    "request": "enable_recording",
+                    "room": room,
+                    "secret": self.room_secret,
+                    "record": False,
+                }
+            )
+            await self.request(
+                {
+                    "request": "edit",
+                    "room": room,
+                    "secret": self.room_secret,
+                    "new_rec_dir": NO_RECORDING_DIR,
+                }
+            )
+        except JanusError as exc:
+            if exc.code != ERR_NO_SUCH_ROOM:
+                raise
+
     async def destroy_room(self, room: int) -> None:
         """Destroy a room: every participant in it is kicked, its lists go with it."""
         try:
@@ -223,7 +270,12 @@ class NodeControl:
         """Every room on the node (private ones too: the admin key asks)."""
         data = await self.request({"request": "list", "admin_key": self.node.admin_key})
         return [
-            RoomInfo(int(r["room"]), str(r.get("description", "")), bool(r.get("lock_record")))
+            RoomInfo(
+                int(r["room"]),
+                str(r.get("description", "")),
+                bool(r.get("lock_record")),
+                bool(r.get("pin_required")),
+            )
             for r in data.get("list", [])
         ]
 
