@@ -283,3 +283,46 @@ async def test_a_revoked_site_loses_its_media_at_once_and_a_rotated_one_its_old_
     )
     await checker.wait_frames(5, 5.0, label="SITE-C2")
     await b_watches.wait_frames(10, 3.0, label="CHAIR")
+
+
+async def test_rights_changed_while_no_control_plane_ran_are_taken_back_at_reconcile(
+    cluster: LocalCluster, bots: Bots
+) -> None:
+    def orchestrator(sites: list[SiteRef]) -> MediaOrchestrator:
+        return MediaOrchestrator(cluster.nodes(), sites, sync_interval=3600)
+
+    first = orchestrator(SITES)
+    await first.start()
+    m1 = await first.start_program("m1")
+    chair_feed = m1["publish"]["feed_id"]
+    await bots.publisher(JanusTarget.publish_of(m1), chair_feed, "CHAIR")
+    old_a = await first.site_media_grant("A", "m1", credential=1)
+    grant_c = await first.site_media_grant("C", "m1", credential=1)
+    await bots.publisher(JanusTarget.publish_of(old_a), feed_id("site", "A"), "SITE-A")
+    await first.sync()
+    await wait_for(lambda: linked(first, "r1", "m1", chair_feed), 5, "chair on r1")
+    a_watches = await bots.viewer(JanusTarget.program_of(old_a), chair_feed)
+    c_watches = await bots.viewer(JanusTarget.program_of(grant_c), chair_feed)
+    for v in (a_watches, c_watches):
+        await v.wait_frames(5, 5.0, label="CHAIR")
+    await first.close()  # the control plane goes away, leaving everything on the nodes
+
+    # Meanwhile A's credential was rotated (version 2). The next control plane:
+    second = orchestrator([SiteRef("A", "01", credential=2), *SITES[1:]])
+    await second.start()
+    second.restore_program("m1")
+    report = await second.reconcile()
+    assert f"room {room_id('uplink', 'A')} on r1" in report.orphans_removed
+    # A's publisher (its room was destroyed, its session stayed) and its viewer.
+    assert "2 sessions of old credentials on r1" in report.orphans_removed
+    await wait_for(lambda: frames_stopped(a_watches), 2.0, "A's old program to stop")
+    await c_watches.wait_frames(10, 3.0, label="CHAIR")  # C's, of a current credential, stays
+    # A's old grant: its program pin changed, its uplink room is made again for v2.
+    assert await bots.refused_view(JanusTarget.program_of(old_a), chair_feed) == UNAUTHORIZED
+    new_a = await second.site_media_grant("A", "m1", credential=2)
+    target = JanusTarget.publish_of(old_a)
+    assert await bots.refused_publish(target, feed_id("site", "A")) == UNAUTHORIZED
+    await bots.publisher(JanusTarget.publish_of(new_a), feed_id("site", "A"), "SITE-A2")
+    again = await bots.viewer(JanusTarget.program_of(new_a), chair_feed)
+    await again.wait_frames(5, 5.0, label="CHAIR")
+    await second.close()

@@ -740,4 +740,19 @@ class MediaOrchestrator:
         report.created += sync.created
         report.adopted += sync.adopted
         report.waiting = sync.waiting
+        # A credential rotated or revoked while no control plane ran: its holder's
+        # sessions still live on the relays. One sweep of each relay ends them.
+        current = {Holder.site_key(code): ref.credential for code, ref in self.sites.items()}
+        for relay in self.registry.healthy("relay"):
+            if relay.name not in found:
+                continue
+            try:
+                swept = await end_sessions(relay, lambda h: Holder.outdated(h, current))
+            except (OSError, JanusError) as exc:
+                log.warning("reconcile: cannot sweep sessions on %s: %s", relay.name, exc)
+                continue
+            if swept.ended:
+                report.orphans_removed.append(
+                    f"{len(swept.ended)} sessions of old credentials on {relay.name}"
+                )
         return report

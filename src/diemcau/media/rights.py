@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from diemcau.media.janus import sign_janus_token
 from diemcau.media.node import JanusNode
@@ -72,6 +72,22 @@ class Holder:
     def chair(meeting: str) -> str:
         """The chair feed of a meeting (whoever of its chair, delegates, admins publishes it)."""
         return f"chair.{_safe(meeting)}"
+
+    @staticmethod
+    def site_key(code: str) -> str:
+        """``site.<code>``: what every credential version of a site's holder starts with."""
+        return f"site.{_safe(code)}"
+
+    @staticmethod
+    def outdated(holder: str, current: Mapping[str, int | None]) -> bool:
+        """Whether a site holder is of no current credential: ``current`` maps each
+        site's `site_key` to its credential version (None: revoked); a site missing
+        from it has none. Staff and chair holders are never outdated."""
+        key, sep, version = holder.rpartition(".v")
+        if not key.startswith("site.") or not sep:
+            return False
+        cred = current.get(key)
+        return cred is None or not version.isdigit() or int(version) < cred
 
     @staticmethod
     def superseded(holder: str, code: str, credential: int | None) -> bool:
