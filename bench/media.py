@@ -8,7 +8,8 @@ Measures, each as the median over ``--runs`` (p50/p95 inside a run):
 
 1. glass-to-glass chair -> site through central + relay, beside the same
    viewer directly on central (frame timestamps drawn as pixel blocks);
-2. spot-check: grant + subscribe on the site's relay -> first decoded frame;
+2. spot-check: grant + subscribe on the site's relay -> first decoded frame
+   (and what a site's grant costs once its rooms exist: signing only);
 3. floor handover: ``set_floor`` -> first frame and first audio of the
    speaker at a site on another relay (the site subscribes when told);
 4. capacity: N non-decoding receivers (`LightReceiver`: RTP packets counted,
@@ -192,6 +193,7 @@ async def main(args: argparse.Namespace) -> int:
     spot: list[tuple[float, float]] = []
     hand_v: list[tuple[float, float]] = []
     hand_a: list[tuple[float, float]] = []
+    grant_cost: list[tuple[float, float]] = []
     cap: dict[str, list[dict[str, float]]] = {"relay": [], "central": []}
     failover: list[tuple[float, float]] = []
     viewers = [int(v) for v in args.viewers.split(",") if v]
@@ -224,6 +226,13 @@ async def main(args: argparse.Namespace) -> int:
             bots.append(chair)
             await chair.start()
             ga, gb = await orch.site_media_grant("A"), await orch.site_media_grant("B")
+            # A grant once its rooms exist: signed here, no request to Janus.
+            costs: list[float] = []
+            for _ in range(500):
+                t0 = time.perf_counter()
+                await orch.site_media_grant("A")
+                costs.append(time.perf_counter() - t0)
+            grant_cost.append((pct(costs, 0.5), pct(costs, 0.95)))
             ta_prog = JanusTarget.program_of(ga)
             tb_prog = JanusTarget.program_of(gb)
             while not any(lk.target_node == "r2" for lk in orch.cascade.links()):
@@ -334,6 +343,9 @@ async def main(args: argparse.Namespace) -> int:
         )
     )
     rows.append(("glass-to-glass chair->viewer on central", fmt(g2g_direct, 1, "ms"), "reference"))
+    rows.append(
+        ("site grant, rooms made (no Janus request)", fmt(grant_cost, 1e6, "us"), "thousands/s")
+    )
     rows.append(("spot-check grant -> first frame", fmt(spot, 1000, "ms"), "<=1500 ms (goal 300)"))
     rows.append(
         (

@@ -246,7 +246,7 @@ async def test_a_revoked_site_loses_its_media_at_once_and_a_rotated_one_its_old_
     # The last frame each of A's watchers got came this long after the revocation.
     last = max(v.stats.last_frame_at for v in (a_watches, spot_a)) - t0
     assert last < 1.0, f"A's media still flowed {last:.2f}s after the revocation"
-    print(f"revocation: rights taken back in {took * 1000:.0f} ms, last frame +{last:.2f} s")
+    print(f"revocation: rights taken back in {took * 1000:.0f} ms, last frame at {last:+.2f} s")
     # Its old grant is worth nothing: its core token still opens a session, but its
     # publish token is in no allowed list (the uplink, made again for a spot-check,
     # admits only the control plane) and its program pin changed.
