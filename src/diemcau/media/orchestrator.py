@@ -47,7 +47,7 @@ from diemcau.media.control import NodeControl
 from diemcau.media.grants import GrantSigner
 from diemcau.media.janus import JanusError
 from diemcau.media.node import JanusNode, NodeRegistry
-from diemcau.media.revoke import SweepReport, end_sessions
+from diemcau.media.revoke import SweepReport, end_sessions, sweep_outdated
 from diemcau.media.rights import Holder, new_pin
 from diemcau.media.rooms import RoomSpec, is_stale, make_room
 from diemcau.media.topology import Move, Plan, SiteRef, plan_sites, reassign
@@ -742,17 +742,7 @@ class MediaOrchestrator:
         report.waiting = sync.waiting
         # A credential rotated or revoked while no control plane ran: its holder's
         # sessions still live on the relays. One sweep of each relay ends them.
+        relays = [r for r in self.registry.healthy("relay") if r.name in found]
         current = {Holder.site_key(code): ref.credential for code, ref in self.sites.items()}
-        for relay in self.registry.healthy("relay"):
-            if relay.name not in found:
-                continue
-            try:
-                swept = await end_sessions(relay, lambda h: Holder.outdated(h, current))
-            except (OSError, JanusError) as exc:
-                log.warning("reconcile: cannot sweep sessions on %s: %s", relay.name, exc)
-                continue
-            if swept.ended:
-                report.orphans_removed.append(
-                    f"{len(swept.ended)} sessions of old credentials on {relay.name}"
-                )
+        report.orphans_removed += await sweep_outdated(relays, current)
         return report

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from diemcau.media.janus import JanusAdmin, JanusError
 from diemcau.media.node import JanusNode
-from diemcau.media.rights import holder_of
+from diemcau.media.rights import Holder, holder_of
 
-__all__ = ["SweepReport", "end_sessions"]
+__all__ = ["SweepReport", "end_sessions", "sweep_outdated"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -88,3 +91,23 @@ async def end_sessions(
         await admin.close()
     report.seconds = time.monotonic() - t0
     return report
+
+
+async def sweep_outdated(
+    relays: Sequence[JanusNode], current: Mapping[str, int | None]
+) -> list[str]:
+    """End, on each relay, the sessions of site credentials that are not current
+    (`rights.Holder.outdated`; ``current``: each site's key → its credential version,
+    None when revoked). For a control plane that starts after credentials changed
+    while none ran. Returns one line per relay that had any; a relay that fails is
+    logged and skipped."""
+    lines: list[str] = []
+    for relay in relays:
+        try:
+            swept = await end_sessions(relay, lambda h: Holder.outdated(h, current))
+        except (OSError, JanusError) as exc:
+            log.warning("cannot sweep sessions on %s: %s", relay.name, exc)
+            continue
+        if swept.ended:
+            lines.append(f"{len(swept.ended)} sessions of old credentials on {relay.name}")
+    return lines
