@@ -13,6 +13,9 @@ controls that show the check can fail: the same ``joinandconfigure`` in a room
 made with ``lock_record`` alone writes its file (1.1.2's hole, the reason for the
 ``rec_dir``), and the control plane, with the room secret, records into a folder
 it names, and the publisher can neither stop that recording nor rename its files.
+And every room kind (program, chair, inspect, uplink) is made locked, the chair's
+own requests to record write nothing, and no browser's token publishes into the
+rooms that may record (program, inspect).
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from typing import Any
 import pytest
 
 from diemcau.media.cluster import LocalCluster
+from diemcau.media.control import NO_RECORDING_DIR
 from diemcau.media.janus import JanusError
 from diemcau.media.orchestrator import MediaOrchestrator, feed_id, room_id
 from diemcau.media.topology import SiteRef
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
-from tests.test_media_cascade import wait_for
+from tests.test_media_cascade import linked, wait_for
 
 pytestmark = pytest.mark.media
 
@@ -168,3 +172,86 @@ async def test_no_publisher_records_and_the_control_plane_does(
         for name in names:
             for leftover in cwd.glob(f"{name}*"):
                 leftover.unlink(missing_ok=True)
+
+
+async def test_every_room_kind_is_locked_and_browsers_publish_where_nothing_records(
+    plane: tuple[LocalCluster, MediaOrchestrator], tmp_path: Path
+) -> None:
+    """All four room kinds (program on every node, chair and inspect at central, uplink
+    on the relay) are made with ``lock_record`` and the uncreatable ``rec_dir``; the
+    chair, the other browser publisher, asks to record in its room and writes nothing;
+    the rooms that may record (program, inspect) admit no browser's publish token."""
+    _cluster, orch = plane
+    chair = await orch.start_program("m1")
+    grant_a = await orch.site_media_grant("A", "m1")
+    await orch.set_inspection("m1", "A")
+    central, relay = orch.central.name, "r1"
+    kinds = {central: {"program", "chair", "inspect"}, relay: {"program", "uplink"}}
+    for node, wanted in kinds.items():
+        ctl = orch.control(node)
+        listed = await ctl.request({"request": "list", "admin_key": ctl.node.admin_key})
+        rooms = {str(r["description"]).split()[0]: r for r in listed["list"]}
+        assert set(rooms) == wanted, node
+        for kind, r in rooms.items():
+            assert r["lock_record"] is True and r["record"] is False, (node, kind)
+            assert r.get("rec_dir") == NO_RECORDING_DIR, (node, kind, r.get("rec_dir"))
+            allowed = await ctl.allowed(int(r["room"]))
+            if kind in ("program", "inspect"):  # remote publishers only
+                assert allowed == {ctl.control_token(int(r["room"]))}, (node, kind)
+            else:  # the control plane and the room's one publisher
+                assert len(allowed) == 2, (node, kind)
+
+    # The chair's grant names central's program room: it may watch there, and not
+    # publish, with either of its tokens (a program room records for real).
+    program = int(chair["program"]["room"])
+    for token in (chair["publish"]["token"], chair["room_token"]):
+        intruder = PublisherBot(
+            JanusTarget(chair["ws_url"], program, chair["token"], token, chair["program"]["pin"]),
+            feed_id("site", "A"),
+            "INTRUDER",
+        )
+        try:
+            with pytest.raises(JanusError) as exc:
+                await intruder.start(timeout=5)
+            assert exc.value.code == 433
+        finally:
+            await intruder.stop()
+    # Nor can site A, with its own grant, publish into the relay's program room.
+    target = JanusTarget(
+        grant_a["ws_url"], int(grant_a["program"]["room"]), grant_a["token"],
+        grant_a["publish"]["token"], grant_a["program"]["pin"],
+    )  # fmt: skip
+    intruder = PublisherBot(target, feed_id("site", "A"), "INTRUDER")
+    try:
+        with pytest.raises(JanusError) as exc:
+            await intruder.start(timeout=5)
+        assert exc.value.code == 433
+    finally:
+        await intruder.stop()
+
+    # The chair asks to record itself in its own room: at its join, at publish, at
+    # configure. Its media flows to the relay's program; no file appears.
+    tag = secrets.token_hex(4)
+    name = str(tmp_path / f"chair-{tag}")
+    join = {"request": "joinandconfigure", "record": True, "filename": name}
+    bot = PublisherBot(
+        JanusTarget.publish_of(chair),
+        int(chair["publish"]["feed_id"]),
+        "CHAIR",
+        join_fields=join,
+        publish_fields={"record": True, "filename": name + "-p"},
+    )
+    viewer = ViewerBot(JanusTarget.program_of(grant_a), int(chair["publish"]["feed_id"]))
+    try:
+        await bot.start()
+        assert bot.handle is not None
+        reply = await bot.handle.send({"request": "configure", "record": True, "filename": name})
+        assert reply.data.get("configured") == "ok"
+        feed = int(chair["publish"]["feed_id"])
+        await wait_for(lambda: linked(orch, relay, "m1", feed), 5, "the chair on r1")
+        await viewer.start()
+        await viewer.wait_frames(15, 10.0, label="CHAIR")
+    finally:
+        await viewer.stop()
+        await bot.stop()
+    assert _files(tmp_path, Path.cwd(), (f"chair-{tag}",)) == []
