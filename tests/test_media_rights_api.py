@@ -5,11 +5,14 @@ chair of meeting A asking for meeting B's is refused, 403 ``not_chair``); a site
 grant is for the credential it proved, and when staff revoke that credential the
 wiring takes its media back at once: its Janus sessions end, its old grant
 publishes and watches nothing, and it gets no new grant (docs/media.md, "Who may
-publish and watch").
+publish and watch"). A revocation made by another process (``diemcau site revoke``)
+reaches the media plane through the server's directory poll.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +23,7 @@ from sqlalchemy import select
 from diemcau.media.cluster import LocalCluster
 from diemcau.media.janus import JanusError
 from diemcau.media.node import NodeRegistry
-from diemcau.media.orchestrator import MediaOrchestrator
+from diemcau.media.orchestrator import MediaError, MediaOrchestrator
 from diemcau.media.rights import holder_of
 from diemcau.media.service import site_refs
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
@@ -184,3 +187,59 @@ async def test_a_revoked_site_loses_its_media_through_the_api(
     finally:
         for bot in reversed(bots):
             await bot.stop()
+
+
+async def test_a_site_revoked_by_another_process_loses_its_media_within_a_poll(
+    env: ApiEnv, orch: MediaOrchestrator, sqlite_url: str
+) -> None:
+    """``diemcau site revoke``, run as a process of its own, reaches the media plane
+    through the running server's directory poll (``credential_poll_s``): the site's
+    uplink stops, its old grant publishes no more, staff still see its (empty) room."""
+    poll = env.runtime.media_plane.credential_poll_s
+    assert poll > 0  # the running server follows the directory
+    code = "26734"
+    site = await env.site(code)
+    grant = (await env.client.get("/api/site/media", headers=site)).json()
+    feed = int(grant["publish"]["feed_id"])
+    bots: list[PublisherBot | ViewerBot] = []
+    try:
+        pub = PublisherBot(JanusTarget.publish_of(grant), feed, "SITE")
+        bots.append(pub)
+        await pub.start()
+        spot = ViewerBot(JanusTarget.watch_of(await orch.spot_check_grant(code)), feed)
+        bots.append(spot)
+        await spot.start()
+        await spot.wait_frames(5, 5.0, label="SITE")
+
+        cli = Path(sys.executable).with_name("diemcau")
+        proc = await asyncio.create_subprocess_exec(
+            str(cli), "site", "revoke", code, "--db", sqlite_url,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, out.decode()
+        revoked_at = time.monotonic()
+        await wait_for(
+            lambda: time.monotonic() - spot.stats.last_frame_at > 0.5, poll + 3.0, "media to stop"
+        )
+        assert spot.stats.last_frame_at - revoked_at < poll + 1.0
+        assert orch.sites[code].credential is None
+        with pytest.raises(MediaError):
+            await orch.site_media_grant(code, credential=grant_credential(grant))
+        r = await env.client.get(f"/api/media/spot/{code}", headers=await env.login("chair"))
+        assert r.status_code == 200
+        retry = PublisherBot(JanusTarget.publish_of(grant), feed, "SITE-AGAIN")
+        bots.append(retry)
+        with pytest.raises(JanusError) as exc:
+            await retry.start(timeout=5)
+        assert exc.value.code == 433
+    finally:
+        for bot in reversed(bots):
+            await bot.stop()
+
+
+def grant_credential(grant: dict[str, object]) -> int:
+    """The credential version a site grant was made for, read from its core token."""
+    holder = holder_of(str(grant["token"]))
+    assert holder is not None and holder.startswith("site.")
+    return int(holder.rpartition(".v")[2])
