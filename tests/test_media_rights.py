@@ -7,7 +7,9 @@ offline; a site watching another site's uplink, another meeting's program, its o
 program without the room's pin or with a wrong one; a site's tokens on another
 relay; a revoked or rotated site's old grant. Still working beside them: the chair,
 a site's uplink, the spot-check, the wall and the floor cascade (relay failover:
-tests/test_media_cascade.py). Recording is in test_media_recording.py.
+tests/test_media_cascade.py). Rooms an older control plane left with other rights
+(no allowed list, no pin, no ``lock_record``) are made again at reconcile. Recording
+is in test_media_recording.py.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from diemcau.media.cluster import LocalCluster
+from diemcau.media.control import NodeControl
 from diemcau.media.janus import JanusConnection, JanusError
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaError, MediaOrchestrator, feed_id, room_id
@@ -326,3 +329,66 @@ async def test_rights_changed_while_no_control_plane_ran_are_taken_back_at_recon
     again = await bots.viewer(JanusTarget.program_of(new_a), chair_feed)
     await again.wait_frames(5, 5.0, label="CHAIR")
     await second.close()
+
+
+async def test_rooms_made_with_older_rights_are_made_again_at_reconcile(
+    cluster: LocalCluster, bots: Bots
+) -> None:
+    """Rooms an older control plane left on long-running nodes: as the release before
+    the rights made them (``lock_record``, but no allowed list and no pin), and older
+    still (no ``lock_record``, with a description that matches today's). Reconcile
+    destroys each and makes it again with today's rights."""
+    old_shape = {"is_private": True, "signed_tokens": True, "lock_record": True}
+    left = {
+        "central": [
+            ("program", "m1", "program m1", old_shape),
+            ("chair", "m1", "chair m1", old_shape),
+        ],
+        "r1": [
+            ("program", "m1", "program m1", old_shape),
+            ("uplink", "A", "uplink A", old_shape),
+            ("uplink", "C", "uplink C v1", {**old_shape, "lock_record": False}),
+        ],
+    }  # fmt: skip
+    for name, rooms in left.items():
+        ctl = NodeControl(cluster.processes[name].node)
+        try:
+            for kind, key, description, shape in rooms:
+                await ctl.request(
+                    {
+                        "request": "create",
+                        "room": room_id(kind, key),
+                        "admin_key": ctl.node.admin_key,
+                        "secret": ctl.room_secret,
+                        "description": description,
+                        **shape,
+                    }
+                )
+        finally:
+            await ctl.close()
+
+    orch = MediaOrchestrator(cluster.nodes(), SITES, sync_interval=3600)
+    await orch.start()
+    try:
+        orch.restore_program("m1")
+        report = await orch.reconcile()
+        for name, rooms in left.items():
+            for kind, key, _description, _shape in rooms:
+                assert f"room {room_id(kind, key)} on {name}" in report.orphans_removed
+            ctl = orch.control(name)
+            for info in await ctl.room_infos():
+                assert info.lock_record, (name, info)
+                kind = info.description.split()[0]
+                assert info.pin_required == (kind == "program"), (name, info)
+                allowed = await ctl.allowed(info.room)
+                assert len(allowed) == (1 if kind == "program" else 2), (name, info)
+        # Uplink A's new list holds A's publish token, so a spot-check's tokens no
+        # longer publish as A; A's own grant does.
+        spot = await orch.spot_check_grant("A")
+        uplink_a, feed_a = room_id("uplink", "A"), feed_id("site", "A")
+        target = JanusTarget(spot["ws_url"], uplink_a, spot["token"], spot["room_token"])
+        assert await bots.refused_publish(target, feed_a) == UNAUTHORIZED
+        grant_a = await orch.site_media_grant("A", "m1", credential=1)
+        await bots.publisher(JanusTarget.publish_of(grant_a), feed_a, "SITE-A")
+    finally:
+        await orch.close()
