@@ -175,7 +175,7 @@ async def _speaker(m: FieldMeeting) -> PublisherBot:
     tune_opus(bitrate=32000, fec_loss_pct=10)
     g = await m.orch.site_media_grant(SPEAKER, m.meeting)
     bot = PublisherBot(
-        JanusTarget(g["ws_url"], g["publish"]["room"], g["token"], g["room_token"]),
+        JanusTarget.publish_of(g),
         g["publish"]["feed_id"],
         "SPEAKER",
         speech_like=True,
@@ -368,12 +368,12 @@ async def _node_kill(
 
         async def chair_target() -> JanusTarget:
             g = orch.chair_media_grant("bench")
-            return JanusTarget(g["ws_url"], g["publish"]["room"], g["token"], g["room_token"])
+            return JanusTarget.publish_of(g)
 
         def site_target(code: str) -> Callable[[], Awaitable[JanusTarget]]:
             async def target() -> JanusTarget:
                 g = await orch.site_media_grant(code, "bench")
-                return JanusTarget(g["ws_url"], g["program"]["room"], g["token"], g["room_token"])
+                return JanusTarget.program_of(g)
 
             return target
 

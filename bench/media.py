@@ -8,7 +8,8 @@ Measures, each as the median over ``--runs`` (p50/p95 inside a run):
 
 1. glass-to-glass chair -> site through central + relay, beside the same
    viewer directly on central (frame timestamps drawn as pixel blocks);
-2. spot-check: grant + subscribe on the site's relay -> first decoded frame;
+2. spot-check: grant + subscribe on the site's relay -> first decoded frame
+   (and what a site's grant costs once its rooms exist: signing only);
 3. floor handover: ``set_floor`` -> first frame and first audio of the
    speaker at a site on another relay (the site subscribes when told);
 4. capacity: N non-decoding receivers (`LightReceiver`: RTP packets counted,
@@ -51,7 +52,11 @@ def med(values: Sequence[float]) -> float:
 
 
 def _receiver_worker(
-    target: tuple[str, int, str, str], feed: int, count: int, seconds: float, out: Any
+    target: tuple[str, int, str, str, str | None],
+    feed: int,
+    count: int,
+    seconds: float,
+    out: Any,
 ) -> None:
     """A worker process running ``count`` light receivers; sends back (packets, expected)."""
     from diemcau.sim.janus_bots import JanusTarget
@@ -110,7 +115,7 @@ def drops_between(
 
 
 async def capacity_step(
-    proc: Any, target: tuple[str, int, str, str], feed: int, n: int, seconds: float
+    proc: Any, target: tuple[str, int, str, str, str | None], feed: int, n: int, seconds: float
 ) -> dict[str, float]:
     """N light receivers over 2 worker processes; loss and Janus CPU per viewer."""
     ctx = mp.get_context("spawn")
@@ -188,6 +193,7 @@ async def main(args: argparse.Namespace) -> int:
     spot: list[tuple[float, float]] = []
     hand_v: list[tuple[float, float]] = []
     hand_a: list[tuple[float, float]] = []
+    grant_cost: list[tuple[float, float]] = []
     cap: dict[str, list[dict[str, float]]] = {"relay": [], "central": []}
     failover: list[tuple[float, float]] = []
     viewers = [int(v) for v in args.viewers.split(",") if v]
@@ -215,19 +221,20 @@ async def main(args: argparse.Namespace) -> int:
             await orch.start()
             cg = await orch.start_program("bench")
             chair_feed = cg["publish"]["feed_id"]
-            chair_t = JanusTarget(
-                cg["ws_url"], cg["publish"]["room"], cg["token"], cg["room_token"]
-            )
+            chair_t = JanusTarget.publish_of(cg)
             chair = PublisherBot(chair_t, chair_feed, "CHAIR", bitrate=500_000)
             bots.append(chair)
             await chair.start()
             ga, gb = await orch.site_media_grant("A"), await orch.site_media_grant("B")
-            ta_prog = JanusTarget(
-                ga["ws_url"], ga["program"]["room"], ga["token"], ga["room_token"]
-            )
-            tb_prog = JanusTarget(
-                gb["ws_url"], gb["program"]["room"], gb["token"], gb["room_token"]
-            )
+            # A grant once its rooms exist: signed here, no request to Janus.
+            costs: list[float] = []
+            for _ in range(500):
+                t0 = time.perf_counter()
+                await orch.site_media_grant("A")
+                costs.append(time.perf_counter() - t0)
+            grant_cost.append((pct(costs, 0.5), pct(costs, 0.95)))
+            ta_prog = JanusTarget.program_of(ga)
+            tb_prog = JanusTarget.program_of(gb)
             while not any(lk.target_node == "r2" for lk in orch.cascade.links()):
                 await orch.sync()
                 await asyncio.sleep(0.05)
@@ -248,7 +255,7 @@ async def main(args: argparse.Namespace) -> int:
 
             # site A publishes on relay 1
             site_a = PublisherBot(
-                JanusTarget(ga["ws_url"], ga["publish"]["room"], ga["token"], ga["room_token"]),
+                JanusTarget.publish_of(ga),
                 ga["publish"]["feed_id"],
                 "SITE-A",
             )
@@ -260,12 +267,7 @@ async def main(args: argparse.Namespace) -> int:
             for _ in range(args.samples):
                 t0 = time.monotonic()
                 sg = await orch.spot_check_grant("A")
-                v = await viewer(
-                    JanusTarget(
-                        sg["ws_url"], sg["subscribe"]["room"], sg["token"], sg["room_token"]
-                    ),
-                    sg["subscribe"]["feed_id"],
-                )
+                v = await viewer(JanusTarget.watch_of(sg), sg["subscribe"]["feed_id"])
                 times.append(await v.wait_frames(1, 5) - t0)
                 await v.stop()
             spot.append((pct(times, 0.5), pct(times, 0.95)))
@@ -289,8 +291,14 @@ async def main(args: argparse.Namespace) -> int:
 
             # 4. capacity: light receivers on relay 1 vs directly on central
             if run == 0 or args.capacity_every_run:
-                tgt_relay = (ta_prog.ws_url, ta_prog.room, ga["token"], ga["room_token"])
-                tgt_central = (chair_t.ws_url, chair_t.room, cg["token"], cg["room_token"])
+                tgt_relay = (
+                    ta_prog.ws_url,
+                    ta_prog.room,
+                    ga["token"],
+                    ga["room_token"],
+                    ta_prog.pin,
+                )
+                tgt_central = (chair_t.ws_url, chair_t.room, cg["token"], cg["room_token"], None)
                 for where, proc, tgt in (
                     ("relay", cluster.processes["r1"], tgt_relay),
                     ("central", cluster.central, tgt_central),
@@ -313,7 +321,7 @@ async def main(args: argparse.Namespace) -> int:
                 await asyncio.sleep(0.02)
             detected = time.monotonic() - t0
             g = await orch.site_media_grant("A")
-            t_new = JanusTarget(g["ws_url"], g["program"]["room"], g["token"], g["room_token"])
+            t_new = JanusTarget.program_of(g)
             v2 = await viewer(t_new, chair_feed)
             failover.append((detected, await v2.wait_frames(1, 5) - t0))
         finally:
@@ -335,6 +343,9 @@ async def main(args: argparse.Namespace) -> int:
         )
     )
     rows.append(("glass-to-glass chair->viewer on central", fmt(g2g_direct, 1, "ms"), "reference"))
+    rows.append(
+        ("site grant, rooms made (no Janus request)", fmt(grant_cost, 1e6, "us"), "thousands/s")
+    )
     rows.append(("spot-check grant -> first frame", fmt(spot, 1000, "ms"), "<=1500 ms (goal 300)"))
     rows.append(
         (

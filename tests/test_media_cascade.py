@@ -42,15 +42,11 @@ async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float, w
 
 
 def publish_target(grant: dict[str, Any]) -> JanusTarget:
-    return JanusTarget(
-        grant["ws_url"], grant["publish"]["room"], grant["token"], grant["room_token"]
-    )
+    return JanusTarget.publish_of(grant)
 
 
 def program_target(grant: dict[str, Any]) -> JanusTarget:
-    return JanusTarget(
-        grant["ws_url"], grant["program"]["room"], grant["token"], grant["room_token"]
-    )
+    return JanusTarget.program_of(grant)
 
 
 class Bots:
@@ -168,15 +164,7 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         assert [f["feed_id"] for f in granted["feeds"]] == [chair_feed, a_feed]
         await wait_for(lambda: linked(orch, "r2", "m1", a_feed), 3, "floor feed on relay 2")
         b_floor = await bots.viewer(program_target(await orch.site_media_grant("B")), a_feed)
-        chair_floor = await bots.viewer(
-            JanusTarget(
-                chair_grant["ws_url"],
-                central_room,
-                chair_grant["token"],
-                chair_grant["room_token"],
-            ),
-            a_feed,
-        )
+        chair_floor = await bots.viewer(program_target(chair_grant), a_feed)
         for v in (b_floor, chair_floor):
             await v.wait_frames(15, 5.0, label="SITE-A")
         # Site A is not offered its own feed (no echo of its own voice).
@@ -224,12 +212,7 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         spot = await orch.spot_check_grant("A")
         assert spot["node"] == "r1"
         t0 = time.monotonic()
-        checker = await bots.viewer(
-            JanusTarget(
-                spot["ws_url"], spot["subscribe"]["room"], spot["token"], spot["room_token"]
-            ),
-            spot["subscribe"]["feed_id"],
-        )
+        checker = await bots.viewer(JanusTarget.watch_of(spot), spot["subscribe"]["feed_id"])
         first = await checker.wait_frames(1, 3.0, label="SITE-A")
         assert first - t0 < 1.5
         # The video wall: one grant per relay for a page of sites.
@@ -239,12 +222,7 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
             ("r2", ["B"]),
         ]
         thumb = await bots.viewer(
-            JanusTarget(
-                wall[1]["ws_url"],
-                wall[1]["subscribe"][0]["room"],
-                wall[1]["token"],
-                wall[1]["room_token"],
-            ),
+            JanusTarget.watch_of(wall[1], wall[1]["subscribe"][0]["room"]),
             wall[1]["subscribe"][0]["feed_id"],
         )
         await thumb.wait_frames(5, 3.0, label="SITE-B")
@@ -272,18 +250,21 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
                     }
                 )
             assert exc.value.code == 433
-            # Nor may it publish into the program room (remote publishers only) ...
-            with pytest.raises(JanusError) as exc:
-                await h.send(
-                    {
-                        "request": "join",
-                        "ptype": "publisher",
-                        "room": grant_a["program"]["room"],
-                        "id": 77,
-                        "token": grant_a["room_token"],
-                    }
-                )
-            assert exc.value.code == 433
+            # Nor may it publish into the program room (remote publishers only), even
+            # with the room's pin: no token of its grant is in the room's allowed list ...
+            for token in (grant_a["room_token"], grant_a["publish"]["token"]):
+                with pytest.raises(JanusError) as exc:
+                    await h.send(
+                        {
+                            "request": "join",
+                            "ptype": "publisher",
+                            "room": grant_a["program"]["room"],
+                            "id": 77,
+                            "token": token,
+                            "pin": grant_a["program"]["pin"],
+                        }
+                    )
+                assert exc.value.code == 433, exc.value
             # ... nor create rooms or remote publishers (no admin key, no room secret).
             with pytest.raises(JanusError):
                 await h.send(

@@ -42,7 +42,8 @@ async def cluster() -> AsyncIterator[LocalCluster]:
 
 
 def _target(grant: dict[str, Any], part: str) -> JanusTarget:
-    return JanusTarget(grant["ws_url"], grant[part]["room"], grant["token"], grant["room_token"])
+    """Where a grant publishes (its publish token) or watches the program (token, pin)."""
+    return JanusTarget.publish_of(grant) if part == "publish" else JanusTarget.program_of(grant)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ reactions between services are declared here, each once:
   into it (once, from `MeetingService.live_floors`);
 - a media node down or back → a command-center alert raised or cleared;
 - sites moved to another relay → told at once over the presence hub;
-- a site's credential rotated or revoked by staff → its live session closed by the hub;
+- a site's credential rotated or revoked by staff → its live session closed by the hub,
+  and the old credential's media rights taken back by the media plane;
 - a site dropping out of a live meeting → the command center's rule, which asks
   meetings for the live meeting ids;
 - a program start, floor decision or end in meetings → the recording service (its
@@ -292,11 +293,17 @@ def wire(
         command=command,
         media_plane=media_plane,
     )
+
+    async def credentials_changed(site_ids: Collection[int]) -> Collection[int]:
+        closed = await presence.credentials_changed(site_ids)
+        await media_plane.credentials_changed(site_ids)
+        return closed
+
     credentials = SiteCredentials(
         sites,
         key,
         public_url=settings.resolved_public_url(),
-        close_sessions=presence.credentials_changed,
+        close_sessions=credentials_changed,
     )
     return Runtime(
         settings=settings,

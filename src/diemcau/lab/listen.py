@@ -26,7 +26,8 @@ class AudioProbeRun:
 
     Args:
         host: the lab host to run on (a commune PC).
-        grant: a site's media grant (``ws_url``, ``token``, ``room_token``, ``program``).
+        grant: a site's media grant (``ws_url``, ``token``, ``room_token``, ``program``
+            with its room and pin).
         feed: the publisher id to listen to (the chair's feed).
         seconds: how long to listen once audio flows.
     """
@@ -46,6 +47,7 @@ class AudioProbeRun:
             str(grant["token"]),
             "--room-token",
             str(grant["room_token"]),
+            *(("--pin", str(grant["program"]["pin"])) if grant["program"].get("pin") else ()),
             "--seconds",
             str(seconds),
         )

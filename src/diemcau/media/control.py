@@ -15,12 +15,17 @@ carries a room ``secret`` derived from the node's plugin ``admin_key``:
 Rooms are private (hidden from ``list`` without the admin key) and require
 signed room tokens to join.
 
-Recording is the control plane's alone: every room is created with
-``lock_record`` (a publisher's ``configure``/``publish`` cannot switch it on) and
-a ``rec_dir`` that cannot exist (`NO_RECORDING_DIR`), because 1.1.2 does not
-apply ``lock_record`` to ``joinandconfigure``: a publisher asking to record there
-with its own file name gets nothing written anywhere. Only `start_recording`
-(which needs the room secret) points a room at a real folder (docs/recording.md).
+`ensure_room` is the one place room options are set (docs/media.md, "Who may
+publish and watch"): every room gets an ``allowed`` list (the control plane's own
+token and the publish tokens it is given: no other publisher ``join`` passes),
+``lock_record`` with the room secret (a publisher's ``configure``/``publish``
+cannot switch recording on) and a ``rec_dir`` that cannot exist
+(`NO_RECORDING_DIR`), because 1.1.2 does not apply ``lock_record`` to
+``joinandconfigure``: a publisher asking to record there with its own file name
+gets nothing written anywhere. Recording is the control plane's alone: only
+`start_recording` (which needs the room secret) points a room at a real folder
+(docs/recording.md), and only in rooms no browser publishes into. A program room
+also gets a ``pin`` (`set_pin`).
 
 Janus VideoRoom API: https://janus.conf.meetecho.com/docs/videoroom.html
 """
@@ -30,8 +35,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from diemcau.media.janus import (
@@ -40,21 +45,21 @@ from diemcau.media.janus import (
     JanusError,
     JanusHandle,
     JanusSession,
-    sign_janus_token,
 )
 from diemcau.media.node import JanusNode
+from diemcau.media.rights import VIDEOROOM, control_token
 
 __all__ = [
-    "NodeControl",
-    "ERR_NO_SUCH_ROOM",
     "ERR_NO_SUCH_FEED",
+    "ERR_NO_SUCH_ROOM",
     "ERR_ROOM_EXISTS",
     "NO_RECORDING_DIR",
+    "NodeControl",
+    "RoomInfo",
 ]
 
 log = logging.getLogger(__name__)
 
-VIDEOROOM = "janus.plugin.videoroom"
 ERR_NO_SUCH_ROOM = 426
 ERR_ROOM_EXISTS = 427
 ERR_NO_SUCH_FEED = 428
@@ -68,6 +73,16 @@ _STREAM_KEYS = ("type", "mindex", "mid", "codec", "simulcast", "svc", "fec", "st
 # A folder Janus can never create (its parent is a character device): a room
 # pointed at it records nothing, whoever asks.
 NO_RECORDING_DIR = "/dev/null/diemcau-recording-off"
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    """A room as ``list`` shows it to the admin key: enough to tell ours from stale ones."""
+
+    room: int
+    description: str
+    lock_record: bool
+    pin_required: bool
 
 
 class NodeControl:
@@ -89,6 +104,8 @@ class NodeControl:
         self._on_restart = on_restart
         self._check_next = False
         self.restarts = 0
+        # The pins of the rooms that have one (program rooms), as this control set them.
+        self.pins: dict[int, str] = {}
 
     @property
     def room_secret(self) -> str:
@@ -196,50 +213,84 @@ class NodeControl:
             raise
         return reply.data
 
-    def _room_token(self, room: int) -> str:
-        return sign_janus_token(
-            self.node.token_secret, [f"room={room}"], int(time.time()) + 60, realm=VIDEOROOM
-        )
+    def control_token(self, room: int) -> str:
+        """The control plane's own publisher token for ``room`` (in every allowed list)."""
+        return control_token(self.node, room)
+
+    def _join_secrets(self, room: int) -> dict[str, str]:
+        """What a control-plane ``join`` of ``room`` carries: its token, and its pin if any."""
+        fields = {"token": self.control_token(room)}
+        pin = self.pins.get(room)
+        if pin is not None:
+            fields["pin"] = pin
+        return fields
 
     async def ensure_room(
-        self, room: int, description: str, *, publishers: int = 6, remote_only: bool = False
+        self,
+        room: int,
+        description: str,
+        *,
+        publishers: int = 6,
+        allowed: Sequence[str] = (),
+        pin: str | None = None,
     ) -> bool:
         """Create the room unless it exists; returns whether it was created.
 
-        ``remote_only`` rooms get an empty ``allowed`` list: VideoRoom then
-        refuses every publisher ``join`` (whatever the token), while
-        subscribers (checked against the signed room token) and remote
-        publishers (added by the control plane) still work.
+        Args:
+            publishers: how many may publish at once.
+            allowed: the publish tokens of whoever may publish here besides the
+                control plane (`rights.publish_token`). Empty: remote publishers
+                only (the control plane adds them with the room secret), as in a
+                program room.
+            pin: the room's pin, asked of every ``join`` (viewers included).
+
+        A room that exists already keeps its options (see `set_pin`).
         """
-        extra: dict[str, Any] = {"allowed": []} if remote_only else {}
+        options: dict[str, Any] = {
+            "request": "create",
+            "room": room,
+            "admin_key": self.node.admin_key,
+            "secret": self.room_secret,
+            "description": description[:120],
+            "is_private": True,
+            "signed_tokens": True,
+            "allowed": [self.control_token(room), *allowed],
+            "lock_record": True,
+            "rec_dir": NO_RECORDING_DIR,
+            "publishers": publishers,
+            "audiocodec": "opus",
+            "videocodec": "vp8",
+            "notify_joining": False,
+            "bitrate": 0,
+            # Opus in-band FEC negotiated with every publisher and viewer (the
+            # default of 1.1.2, said here since older versions differ).
+            "opus_fec": True,
+        }
+        if pin is not None:
+            options["pin"] = pin
         try:
-            await self.request(
-                {
-                    **extra,
-                    "request": "create",
-                    "room": room,
-                    "admin_key": self.node.admin_key,
-                    "secret": self.room_secret,
-                    "description": description[:120],
-                    "is_private": True,
-                    "signed_tokens": True,
-                    "publishers": publishers,
-                    "audiocodec": "opus",
-                    "videocodec": "vp8",
-                    "notify_joining": False,
-                    "bitrate": 0,
-                    # Opus in-band FEC negotiated with every publisher and viewer
-                    # (the default of 1.1.2, said here since older versions differ).
-                    "opus_fec": True,
-                    "lock_record": True,
-                    "rec_dir": NO_RECORDING_DIR,
-                }
-            )
+            await self.request(options)
         except JanusError as exc:
             if exc.code == ERR_ROOM_EXISTS:
                 return False
             raise
+        if pin is not None:
+            self.pins[room] = pin
         return True
+
+    async def allowed(self, room: int) -> set[str]:
+        """The room's allowed list (``allowed`` ``enable``: the check stays on)."""
+        data = await self.request(
+            {"request": "allowed", "room": room, "secret": self.room_secret, "action": "enable"}
+        )
+        return {str(t) for t in data.get("allowed", [])}
+
+    async def set_pin(self, room: int, pin: str) -> None:
+        """Give an existing room a new pin: later joins need it, present viewers stay."""
+        await self.request(
+            {"request": "edit", "room": room, "secret": self.room_secret, "new_pin": pin}
+        )
+        self.pins[room] = pin
 
     async def start_recording(self, room: int, rec_dir: str) -> None:
         """Record every publisher now in ``room`` into ``rec_dir`` (a folder on the node).
@@ -285,15 +336,30 @@ class NodeControl:
                 raise
 
     async def destroy_room(self, room: int) -> None:
+        """Destroy a room: every participant in it is kicked, its lists go with it."""
         try:
             await self.request({"request": "destroy", "room": room, "secret": self.room_secret})
         except JanusError as exc:
             if exc.code != ERR_NO_SUCH_ROOM:
                 raise
+        self.pins.pop(room, None)
 
     async def rooms(self) -> list[int]:
+        return [info.room for info in await self.room_infos()]
+
+    async def room_infos(self) -> list[RoomInfo]:
+        """Every room on the node (private ones too: the admin key asks)."""
         data = await self.request({"request": "list", "admin_key": self.node.admin_key})
-        return [int(r["room"]) for r in data.get("list", []) if int(r["room"]) != SENTINEL_ROOM]
+        return [
+            RoomInfo(
+                int(r["room"]),
+                str(r.get("description", "")),
+                bool(r.get("lock_record")),
+                bool(r.get("pin_required")),
+            )
+            for r in data.get("list", [])
+            if int(r["room"]) != SENTINEL_ROOM  # the control plane's own (`_sentinel`)
+        ]
 
     async def participants(self, room: int) -> list[dict[str, Any]]:
         data = await self.request({"request": "listparticipants", "room": room})
@@ -317,7 +383,7 @@ class NodeControl:
                     "ptype": "publisher",
                     "room": room,
                     "display": "diemcau-control",
-                    "token": self._room_token(room),
+                    **self._join_secrets(room),
                 },
                 timeout=self._timeout,
             )

@@ -13,7 +13,8 @@ per-site tokens it hands to browsers, so granting access costs no round trip
 to the node and survives a node restart. VideoRoom rooms are created with
 ``signed_tokens: true``, so a browser token must also name the room
 (``room=<id>``). Stored tokens (admin ``add_token``) remain available with
-``auth_mode="stored"`` for deployments that prefer revocable tokens.
+``auth_mode="stored"`` (tested), but VideoRoom checks room tokens only in signed
+mode, which the media rights need (docs/media.md, "Who may publish and watch").
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ line) of the audio since the previous one for every ``report`` line read on
 stdin, and a last report when stdin ends or ``--seconds`` pass::
 
     python -m diemcau.sim.audio_probe --ws WSS_URL --room R --feed F \\
-        --token T --room-token RT --seconds 30
+        --token T --room-token RT --pin P --seconds 30
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def probe_report(probe: AudioProbe, *, cut: bool = False) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    target = JanusTarget(args.ws, args.room, args.token, args.room_token)
+    target = JanusTarget(args.ws, args.room, args.token, args.room_token, args.pin)
     probe = AudioProbe(target, args.feed, audio_only=not args.video)
     try:
         await probe.start(timeout=20.0)
@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--feed", type=int, required=True)
     p.add_argument("--token", default=None)
     p.add_argument("--room-token", default=None)
+    p.add_argument("--pin", default=None, help="the program room's pin (from the grant)")
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--video", action="store_true", help="take the video too (counted)")
     args = p.parse_args(argv)

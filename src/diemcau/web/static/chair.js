@@ -196,7 +196,7 @@
       C.media = { session, grant: g, pub: null, subs: new Map(), meeting: id };
       renewLater(g);
       // Simulcast: sites behind weak links take the low layer (docs/media.md, "Weak links").
-      C.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, await camera(), t("chair"), "always");
+      C.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.publish.token, await camera(), t("chair"), "always");
       await syncFloorFeeds(g);
     } catch (e) {
       console.warn("chair media", e);
@@ -249,10 +249,16 @@
   async function refreshProgram() {
     if (!C.media) return;
     try {
-      const g = await DC.api(`/api/media/chair?meeting_id=${C.media.meeting}`);
-      if (C.media && g.ws_url === C.media.grant.ws_url) { C.media.session.token = g.token; C.media.grant = g; }
+      const g = await renewChairGrant(C.media);
       await syncFloorFeeds(g);
     } catch (e) { console.warn(e); }
+  }
+
+  /** A fresh chair grant; the open session (same node) takes its token. */
+  async function renewChairGrant(m) {
+    const g = await DC.api(`/api/media/chair?meeting_id=${m.meeting}`);
+    if (C.media === m && g.ws_url === m.grant.ws_url) { m.session.token = g.token; m.grant = g; }
+    return g;
   }
 
   async function syncFloorFeeds(g) {
@@ -263,16 +269,19 @@
     for (const [id, f] of want) {
       if (m.subs.has(id)) continue;
       m.subs.set(id, { pending: true, feed: f });
-      subscribeFloor(m, g, f);
+      subscribeFloor(m, f);
     }
     labelFloor();
   }
 
-  async function subscribeFloor(m, g, f) {
+  async function subscribeFloor(m, f) {
     const id = f.feed_id;
+    // Each try uses the latest grant; a refused join (the program room's pin or the
+    // room token changed) fetches a fresh one first.
     for (let attempt = 0; C.media === m && m.subs.has(id); attempt++) {
+      const cur = m.grant;
       try {
-        const sub = await janusSubscribe(m.session, g.program.room, id, g.room_token);
+        const sub = await janusSubscribe(m.session, cur.program.room, id, cur.room_token, undefined, cur.program.pin);
         if (C.media !== m || !m.subs.has(id)) { sub.handle.detach(); return; }
         sub.feed = f; m.subs.set(id, sub); labelFloor();
         // The speaker's feed went away (it republished, or a node restarted and the
@@ -280,12 +289,16 @@
         sub.handle.on((data) => {
           if (!janusFeedGone(data, id) || m.subs.get(id) !== sub) return;
           m.subs.set(id, { pending: true, feed: f }); sub.handle.detach(); labelFloor();
-          setTimeout(() => subscribeFloor(m, g, f), 1000);
+          setTimeout(() => subscribeFloor(m, f), 1000);
         });
         return;
-      } catch (_e) { await new Promise((r) => setTimeout(r, Math.min(2000, 300 + attempt * 200))); }
+      } catch (e) {
+        if (e.code === 433 || e.code === 429) await renewChairGrant(m).catch(() => {});
+        await new Promise((r) => setTimeout(r, Math.min(2000, 300 + attempt * 200)));
+      }
     }
   }
+
 
   function labelFloor() {
     const subs = C.media ? [...C.media.subs.values()] : [];

@@ -173,13 +173,14 @@ class JanusHandle {
 
 /**
  * Publish a local stream into a VideoRoom as a given feed id.
- * Returns {handle, pc}. `roomToken` is the signed VideoRoom token of the grant.
+ * Returns {handle, pc}. `publishToken` is the grant's publish.token: the only
+ * token the room's allowed list admits as a publisher (its room_token is not).
  * `simulcast`: send two video layers ("always": the chair's program, whose low
  * layer sites behind weak links take; any other true value: a site's camera).
  */
-async function janusPublish(session, room, feedId, roomToken, stream, display, simulcast) {
+async function janusPublish(session, room, feedId, publishToken, stream, display, simulcast) {
   const h = await session.attach("janus.plugin.videoroom");
-  await h.message({ request: "join", ptype: "publisher", room, id: feedId, display: display || "", token: roomToken });
+  await h.message({ request: "join", ptype: "publisher", room, id: feedId, display: display || "", token: publishToken });
   const pc = h.newPeer();
   for (const track of stream.getTracks()) {
     const init = { direction: "sendonly", streams: [stream] };
@@ -205,13 +206,17 @@ async function janusPublish(session, room, feedId, roomToken, stream, display, s
 
 /**
  * Subscribe to one feed of a VideoRoom; resolves with {handle, pc, stream} once the
- * offer/answer is done (media flows when ICE connects).
+ * offer/answer is done (media flows when ICE connects). `pin`: the room's pin, when
+ * the grant names one (program rooms); a refused join (JanusError 433, or 429 for a
+ * missing pin) means the grant is stale: fetch a new one.
  */
-async function janusSubscribe(session, room, feedId, roomToken, substream) {
+async function janusSubscribe(session, room, feedId, roomToken, substream, pin) {
   const h = await session.attach("janus.plugin.videoroom");
   let r;
   try {
-    r = await h.message({ request: "join", ptype: "subscriber", room, streams: [{ feed: feedId }], token: roomToken });
+    const join = { request: "join", ptype: "subscriber", room, streams: [{ feed: feedId }], token: roomToken };
+    if (pin) join.pin = pin;
+    r = await h.message(join);
   } catch (e) { await h.detach(); throw e; }
   // The lowest simulcast layer (thumbnails): ask for it on the video stream.
   const video = ((r.data && r.data.streams) || []).find((x) => x.type === "video");
