@@ -29,7 +29,7 @@ from diemcau.media.service import site_refs
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 from diemcau.store.models import StaffUser
 from tests.api_support import ApiEnv, api_env
-from tests.test_api_roles import TREE
+from tests.route_table import TREE
 from tests.test_media_cascade import wait_for
 
 pytestmark = pytest.mark.media
