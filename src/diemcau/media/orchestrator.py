@@ -11,9 +11,11 @@ control plane finds its rooms again):
   that feed is remotized to central's and every relay's program room.
 - uplink room of a site, on the site's relay: the site publishes its camera
   and microphone there and only there. The chair console subscribes to it
-  for a spot-check; a floor grant remotizes that feed to central and to
-  every relay's program room (1.1.2 only remotizes local publishers, so the
-  copies leave from the speaker's relay, not from central).
+  for a spot-check; a floor grant remotizes that feed once to central's
+  program room (and into its own relay's), and central forwards it on to
+  every other relay's program room (1.1.2 refuses to remotize a remote
+  publisher but forwards one: `cascade.RemoteLink.via`), so the speaker's
+  relay sends one copy whatever the number of relays.
 
 Browsers get signed tokens (`JanusNode.browser_token`, `JanusNode.room_token`):
 the core token opens sessions on one node and the VideoRoom only; the room
@@ -31,11 +33,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from diemcau.media.cascade import Cascade, RemoteLink, SyncReport
 from diemcau.media.control import NodeControl
 from diemcau.media.janus import JanusError
+from diemcau.media.looks import LOOK_SECONDS, Looks
 from diemcau.media.node import JanusNode, NodeRegistry
 from diemcau.media.topology import Move, Plan, SiteRef, plan_sites, reassign
 from diemcau.media.turn import TurnServer, ice_servers
@@ -46,6 +49,7 @@ __all__ = ["MediaOrchestrator", "MediaError", "feed_id", "room_id"]
 log = logging.getLogger(__name__)
 
 MAX_SPEAKERS = 2
+FloorFanout = Literal["central", "source"]
 
 
 def _id48(text: str) -> int:
@@ -105,6 +109,10 @@ class MediaOrchestrator:
         registry: a registry to use (one is created and run otherwise).
         turn: TURN servers; every grant then carries ``ice_servers`` with
             credentials that expire with the grant's core token.
+        floor_fanout: ``central`` (the default): a floor speaker's feed leaves
+            its relay once, to central, which forwards it to the other relays;
+            ``source``: the speaker's relay sends one copy per relay itself
+            (the earlier layout, kept for comparison in bench/media.py).
     """
 
     def __init__(
@@ -117,7 +125,11 @@ class MediaOrchestrator:
         sync_interval: float = 0.5,
         registry: NodeRegistry | None = None,
         turn: Sequence[TurnServer] = (),
+        floor_fanout: FloorFanout = "central",
     ) -> None:
+        if floor_fanout not in ("central", "source"):
+            raise MediaError(f"unknown floor fan-out {floor_fanout!r}")
+        self.floor_fanout: FloorFanout = floor_fanout
         self.turn = tuple(turn)
         self.registry = registry or NodeRegistry()
         self._own_registry = registry is None
@@ -132,6 +144,8 @@ class MediaOrchestrator:
         self.session_ttl = session_ttl
         self._controls: dict[str, NodeControl] = {}
         self.cascade = Cascade(self.control, lambda n: self.registry.get(n).rtp_host)
+        self.looks = Looks(self.control)
+        self._spot_checked: dict[str, float] = {}  # site -> until (monotonic)
         self.meetings: dict[str, _Meeting] = {}
         self.plan = Plan()
         self._rooms: dict[str, set[int]] = {}
@@ -217,34 +231,57 @@ class MediaOrchestrator:
         return out
 
     def desired_links(self) -> set[RemoteLink]:
-        """Chair and each floor speaker → the program room on central and every relay."""
+        """Chair and each floor speaker → the program room on central and every relay.
+
+        A speaker's feed goes from its uplink room to central's program room and
+        its own relay's; with ``floor_fanout="central"`` central forwards it on
+        to every other relay, otherwise the speaker's relay sends each copy.
+        """
         relays = [n.name for n in self.registry.healthy("relay")]
-        if not self._up(self.central.name):
+        central = self.central.name
+        if not self._up(central):
             return set()
         links: set[RemoteLink] = set()
         for m in self.meetings.values():
-            for target in [self.central.name, *relays]:
-                links.add(
-                    RemoteLink(
-                        self.central.name, m.chair_room, m.chair_feed, target, m.room, "chair"
-                    )
-                )
+            for target in [central, *relays]:
+                links.add(RemoteLink(central, m.chair_room, m.chair_feed, target, m.room, "chair"))
             for site in m.floor:
                 node = self.plan.assignment.get(site)
                 if node is None or not self._up(node):
                     continue
-                for target in [self.central.name, *relays]:
-                    links.add(
-                        RemoteLink(
-                            node,
-                            room_id("uplink", site),
-                            feed_id("site", site),
-                            target,
-                            m.room,
-                            site,
+                uplink, feed = room_id("uplink", site), feed_id("site", site)
+                for target in [central, *relays]:
+                    if self.floor_fanout == "central" and target not in (central, node):
+                        links.add(
+                            RemoteLink(central, m.room, feed, target, m.room, site, "forward")
                         )
-                    )
+                    else:
+                        links.add(RemoteLink(node, uplink, feed, target, m.room, site))
         return links
+
+    def desired_looks(self) -> dict[str, tuple[str, int]]:
+        """Site → (relay, uplink room) of every site watched at full quality now.
+
+        Floor speakers (carried to every relay) and sites spot-checked in the
+        last `LOOK_SECONDS`; their browsers send the high simulcast layer.
+        """
+        now = time.monotonic()
+        for site in [s for s, until in self._spot_checked.items() if until <= now]:
+            del self._spot_checked[site]
+        out: dict[str, tuple[str, int]] = {}
+        for site in {s for m in self.meetings.values() for s in m.floor} | set(self._spot_checked):
+            node = self.plan.assignment.get(site)
+            if node is not None and self._up(node):
+                out[site] = (node, room_id("uplink", site))
+        return out
+
+    async def _ensure_uplink(self, node: str, site: str) -> int:
+        """The site's uplink room on ``node`` (created once; callers hold the lock)."""
+        room = room_id("uplink", site)
+        if room not in self._rooms.setdefault(node, set()):
+            await self.control(node).ensure_room(room, f"uplink {site}", notify_joining=True)
+            self._rooms[node].add(room)
+        return room
 
     async def _ensure_rooms(self) -> None:
         for node, rooms in self.desired_rooms().items():
@@ -252,15 +289,19 @@ class MediaOrchestrator:
             for room, desc in rooms.items():
                 if room not in have:
                     await self.control(node).ensure_room(
-                        room, desc, remote_only=desc.startswith("program")
+                        room,
+                        desc,
+                        remote_only=desc.startswith("program"),
+                        notify_joining=desc.startswith("uplink"),
                     )
                     have.add(room)
 
     async def sync(self) -> SyncReport:
-        """One pass: rooms exist, links match the desired state."""
+        """One pass: rooms exist, links and looks match the desired state."""
         async with self._lock:
             await self._ensure_rooms()
             self.last_report = await self.cascade.apply(self.desired_links())
+            self.last_report.errors += await self.looks.apply(self.desired_looks())
             return self.last_report
 
     # -- meetings API ----------------------------------------------------
@@ -402,12 +443,9 @@ class MediaOrchestrator:
         feed left out so it never hears itself) or None when no program runs.
         """
         node = self.site_node(site_code)
-        uplink = room_id("uplink", site_code)
         self._granted.add(site_code)
         async with self._lock:
-            if uplink not in self._rooms.setdefault(node.name, set()):
-                await self.control(node.name).ensure_room(uplink, f"uplink {site_code}")
-                self._rooms[node.name].add(uplink)
+            uplink = await self._ensure_uplink(node.name, site_code)
         rooms = [uplink]
         program: dict[str, Any] | None = None
         if self.meetings:
@@ -424,13 +462,18 @@ class MediaOrchestrator:
         }
 
     async def spot_check_grant(self, site_code: str) -> dict[str, Any]:
-        """For the chair console: subscribe to one site's own feed on its relay."""
+        """For the chair console: subscribe to one site's own feed on its relay.
+
+        The site is looked at (`looks`) for `LOOK_SECONDS`: its browser sends the
+        high simulcast layer meanwhile, and the low one again afterwards.
+        """
         node = self.site_node(site_code)
-        uplink = room_id("uplink", site_code)
+        self._spot_checked[site_code] = time.monotonic() + LOOK_SECONDS
         async with self._lock:
-            if uplink not in self._rooms.setdefault(node.name, set()):
-                await self.control(node.name).ensure_room(uplink, f"uplink {site_code}")
-                self._rooms[node.name].add(uplink)
+            uplink = await self._ensure_uplink(node.name, site_code)
+            errors = await self.looks.apply(self.desired_looks())
+        for err in errors:
+            log.warning("spot-check of %s: %s", site_code, err)
         return {
             "node": node.name,
             "ws_url": node.browser_ws_url,
@@ -453,11 +496,8 @@ class MediaOrchestrator:
         for name, codes in sorted(per_node.items()):
             node = self.registry.get(name)
             async with self._lock:
-                have = self._rooms.setdefault(name, set())
                 for code in codes:
-                    if room_id("uplink", code) not in have:
-                        await self.control(name).ensure_room(room_id("uplink", code), code)
-                        have.add(room_id("uplink", code))
+                    await self._ensure_uplink(name, code)
             rooms = [room_id("uplink", c) for c in codes]
             out.append(
                 {
@@ -529,6 +569,7 @@ class MediaOrchestrator:
         """
         async with self._lock:
             self._rooms.pop(node.name, None)
+            self.looks.forget_node(node.name)
             await self.cascade.node_lost(node.name, self._up)
             moves: list[Move] = []
             if node.role == "relay":
@@ -545,6 +586,7 @@ class MediaOrchestrator:
         """
         async with self._lock:
             self._rooms.pop(node.name, None)
+            self.looks.forget_node(node.name)
             self.cascade.forget_node(node.name)
             await self.control(node.name).reset()
             moves: list[Move] = []
