@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from diemcau.media.control import Forwarder, NodeControl, forward_streams
+from diemcau.media.control import ERR_ID_EXISTS, Forwarder, NodeControl, forward_streams
 from diemcau.media.janus import JanusError
 
 __all__ = ["Cascade", "LinkRecord", "LinkVia", "RemoteLink", "SyncReport"]
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 LinkVia = Literal["remote", "forward"]
 # Links of one source built at once (each is a few requests to distinct nodes).
-BUILD_CONCURRENCY = 16
+BUILD_CONCURRENCY = 64
 
 
 @dataclass(frozen=True, order=True)
@@ -118,11 +118,15 @@ class Cascade:
         if link in self.records:
             return self.records[link]
         src, dst = self._control(link.source_node), self._control(link.target_node)
-        # A ghost from an earlier build (source republished) would refuse the id.
-        await dst.remove_remote_publisher(link.target_room, link.feed_id)
-        port, rtcp_port = await dst.add_remote_publisher(
-            link.target_room, link.feed_id, link.display, [dict(s) for s in streams]
-        )
+        add = (link.target_room, link.feed_id, link.display, [dict(s) for s in streams])
+        try:
+            port, rtcp_port = await dst.add_remote_publisher(*add)
+        except JanusError as exc:
+            if exc.code != ERR_ID_EXISTS:
+                raise
+            # A ghost from an earlier build (the source republished) holds the id.
+            await dst.remove_remote_publisher(link.target_room, link.feed_id)
+            port, rtcp_port = await dst.add_remote_publisher(*add)
         stream_ids: tuple[int, ...] = ()
         try:
             host = self._host_of(link.target_node)

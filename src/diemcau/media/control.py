@@ -30,6 +30,7 @@ from diemcau.media.janus import (
 from diemcau.media.node import JanusNode
 
 __all__ = [
+    "ERR_ID_EXISTS",
     "ERR_NO_SUCH_FEED",
     "ERR_NO_SUCH_ROOM",
     "ERR_ROOM_EXISTS",
@@ -42,6 +43,7 @@ VIDEOROOM = "janus.plugin.videoroom"
 ERR_NO_SUCH_ROOM = 426
 ERR_ROOM_EXISTS = 427
 ERR_NO_SUCH_FEED = 428
+ERR_ID_EXISTS = 436
 # A remote publisher tells its streams apart by SSRC: base + 10 * mindex (+ the
 # simulcast substream), the values ``publish_remotely`` writes (janus_videoroom.c).
 REMOTE_SSRC_BASE = 1000

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from websockets.exceptions import WebSocketException
+
 from diemcau.media.janus import JanusAdmin, JanusConnection, JanusError, sign_janus_token
 from diemcau.media.janus_config import (
     NODE_TUNING,
@@ -349,8 +351,8 @@ class LocalJanusProcess:
                     finally:
                         await conn.close()
                 return
-            except (OSError, JanusError, TimeoutError) as exc:
-                last = exc
+            except (OSError, JanusError, TimeoutError, WebSocketException) as exc:
+                last = exc  # a listener just opened may answer before it speaks HTTP
             await asyncio.sleep(0.05)
         raise TimeoutError(f"janus {self.node.name} not ready in {timeout}s: {last}")
 

@@ -60,6 +60,12 @@ class PreEncodedClip:
         """Each VP8 frame cut into RTP payloads (descriptor with a picture id to overwrite)."""
         return tuple(tuple(Vp8Encoder._packetize(f, 0)) for f in self.video)
 
+    @property
+    def packet_rate(self) -> float:
+        """RTP packets per second one publisher of this clip sends (video + audio)."""
+        video = sum(len(p) for p in self.video_payloads) / len(self.video_payloads) * FPS
+        return video + AUDIO_RATE / _AUDIO_FRAME
+
     @cached_property
     def keyframes(self) -> tuple[int, ...]:
         """Indices of the VP8 keyframes (frame tag bit 0 clear)."""

@@ -74,6 +74,7 @@ class WorkerResult:
         publishers_up, receivers_up: bots that connected.
         silent_receivers: receivers that got no packet in the window.
         sent_packets: RTP packets its publishers sent in the window.
+        clip_rate: RTP packets per second one of its publishers sends, nominally.
     """
 
     received: int
@@ -82,6 +83,7 @@ class WorkerResult:
     receivers_up: int
     silent_receivers: int
     sent_packets: int
+    clip_rate: float
 
 
 async def _start_all(bots: list[Any], batch: int, timeout: float) -> list[Any]:
@@ -137,6 +139,7 @@ async def run_sites(
             len(recvs_up),
             silent,
             pacer.sent_packets - sent0,
+            clip.packet_rate,
         )
     finally:
         with contextlib.suppress(Exception):
