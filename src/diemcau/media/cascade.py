@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 LinkVia = Literal["remote", "forward"]
 # Links of one source built at once (each is a few requests to distinct nodes).
 BUILD_CONCURRENCY = 64
+LISTED_WITHIN = 2.0  # seconds a new remote publisher may take to appear in its room
 
 
 @dataclass(frozen=True, order=True)
@@ -144,6 +145,14 @@ class Cascade:
         except BaseException:
             await dst.remove_remote_publisher(link.target_room, link.feed_id)
             raise
+        # Janus lists a remote publisher once its thread has started, a moment
+        # after answering: until then a viewer's subscribe fails ("no such feed").
+        deadline = time.monotonic() + LISTED_WITHIN
+        while not await self._target_has(link):
+            if time.monotonic() > deadline:
+                log.warning("%s: not listed on %s yet", link.remote_id, link.target_node)
+                break
+            await asyncio.sleep(0.01)
         record = LinkRecord(
             link, port, rtcp_port, streams=[dict(s) for s in streams], stream_ids=stream_ids
         )
