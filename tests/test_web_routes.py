@@ -25,12 +25,17 @@ async def test_pages_geo_states_and_scope(tmp_path: Path) -> None:
             ("/site", "join-form"),
             ("/chair", "wall-toggle"),
             ("/dashboard", "colorby"),
+            ("/directives", "view-compose"),
+            ("/reports", "prov-table"),
+            ("/charts", "top-commune"),
+            ("/alerts", "ack-dialog"),
+            ("/admin", "pane-schemas"),
         ):
             r = await api.get(path)
             assert r.status_code == 200 and marker in r.text, path
             assert r.headers["cache-control"] == "no-cache"
         cfg = (await api.get("/api/web/config")).json()
-        hub = srv.runtime.services["presence"]
+        hub = srv.runtime.presence
         assert cfg["presence_url"] == hub.url
         # Reached by another name (a LAN address, a host name), the socket is
         # announced on that name, never on the bind address.

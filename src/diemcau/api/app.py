@@ -18,17 +18,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from diemcau import __version__
 from diemcau.api import (
+    admin_routes,
+    alert_routes,
     auth_routes,
+    chart_routes,
     command_routes,
+    directive_routes,
     directory_routes,
     exports_routes,
     media_routes,
     meetings_routes,
+    presence_routes,
+    recording_routes,
+    report_routes,
     web_routes,
 )
-from diemcau.api.throttle import LoginThrottle
 from diemcau.errors import DomainError
-from diemcau.presence import routes as presence_routes
+from diemcau.ratelimit import LoginThrottle
 from diemcau.runtime import Runtime
 
 __all__ = ["create_app", "ROUTERS"]
@@ -43,7 +49,13 @@ ROUTERS = (
     meetings_routes,
     exports_routes,
     command_routes,
+    directive_routes,
+    report_routes,
+    chart_routes,
+    alert_routes,
+    admin_routes,
     media_routes,
+    recording_routes,
     web_routes,
 )
 

@@ -14,16 +14,17 @@ media layer calls ``raise_alert("media_node_degraded", node_id, ...)``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.command.models import Alert
+from diemcau.command.ports import StaffEvents
 from diemcau.command.timeutil import Clock, aware, iso, now_from
 from diemcau.command.writes import writing
 from diemcau.errors import Invalid, NotFound
@@ -35,7 +36,6 @@ __all__ = [
     "AlertSpec",
     "AlertView",
     "Severity",
-    "StaffEvents",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,14 +51,6 @@ KINDS = (
     "directive_escalated",
     "media_node_degraded",
 )
-
-
-class StaffEvents(Protocol):
-    """Where staff events go (the presence hub's `publish_staff_event`)."""
-
-    async def publish_staff_event(
-        self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -89,6 +81,7 @@ class AlertView:
     cleared_at: datetime | None
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    acknowledge_note: str | None = None
 
     @property
     def active(self) -> bool:
@@ -111,6 +104,7 @@ class AlertView:
             "active": self.active,
             "acknowledged_at": iso(self.acknowledged_at),
             "acknowledged_by": self.acknowledged_by,
+            "acknowledge_note": self.acknowledge_note,
         }
 
 
@@ -130,6 +124,7 @@ def _view(row: Alert) -> AlertView:
         cleared_at=aware(row.cleared_at) if row.cleared_at else None,
         acknowledged_at=aware(row.acknowledged_at) if row.acknowledged_at else None,
         acknowledged_by=row.acknowledged_by,
+        acknowledge_note=row.acknowledge_note,
     )
 
 
@@ -142,19 +137,17 @@ class AlertService:
     Args:
         db: the store.
         clock: wall clock (injected in tests).
-        events: a getter for the staff event sink (the hub may attach later or not).
+        events: where staff hear of raised, cleared and acknowledged alerts (None: nowhere).
     """
 
-    def __init__(
-        self, db: Database, clock: Clock, events: Callable[[], StaffEvents | None] = lambda: None
-    ) -> None:
+    def __init__(self, db: Database, clock: Clock, events: StaffEvents | None = None) -> None:
         self.db = db
         self.clock = clock
         self._events = events
         self._active: dict[tuple[str, str], AlertView] | None = None
 
     async def _publish(self, kind: str, view: AlertView) -> None:
-        sink = self._events()
+        sink = self._events
         if sink is None:
             return
         try:
@@ -299,9 +292,11 @@ class AlertService:
                     cleared += 1
         return len(wanted), cleared
 
-    async def acknowledge(self, actor: Actor, alert_id: int) -> AlertView:
-        """Record who acknowledged an alert and when (the first acknowledgement stands)."""
+    async def acknowledge(self, actor: Actor, alert_id: int, note: str = "") -> AlertView:
+        """Record who acknowledged an alert, when, and their note (the first one stands)."""
         actor.require_staff("acknowledge alerts")
+        if len(note) > 2000:
+            raise Invalid("note: at most 2000 characters", code="bad_note")
         now = now_from(self.clock)
         async with writing(self.db) as s:
             row = await s.get(Alert, alert_id)
@@ -313,7 +308,11 @@ class AlertService:
                 await s.execute(
                     update(Alert)
                     .where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
-                    .values(acknowledged_at=now, acknowledged_by=actor.label)
+                    .values(
+                        acknowledged_at=now,
+                        acknowledged_by=actor.label,
+                        acknowledge_note=note.strip() or None,
+                    )
                 )
                 await s.refresh(row)
             view = _view(row)

@@ -19,7 +19,8 @@ Either way ``remove_remote_publisher`` on B follows; Janus never does it for
 us (a ghost publisher stays otherwise), so `Cascade` keeps the record of
 every link it made, rebuilds links whose source came back, and `reconcile`
 removes anything on the nodes that is not in the desired state (after a
-control-plane restart), stray plain RTP forwarders included.
+control-plane restart), stray plain RTP forwarders included. A node sends its
+own floor feeds to its own local address (no hairpin behind a 1:1 NAT).
 """
 
 from __future__ import annotations
@@ -101,18 +102,31 @@ class Cascade:
 
     Args:
         control: the `NodeControl` of a node by name.
-        host_of: the address a node receives RTP on (``JanusNode.rtp_host``).
+        host_of: the address other nodes send a node RTP to (``JanusNode.rtp_host``).
+        local_of: the address a node sends itself RTP to (a feed shown in another
+            room of the same node): its own interface's, since a node behind a 1:1
+            NAT cannot reach its public address from inside (no hairpin).
     """
 
     def __init__(
-        self, control: Callable[[str], NodeControl], host_of: Callable[[str], str]
+        self,
+        control: Callable[[str], NodeControl],
+        host_of: Callable[[str], str],
+        local_of: Callable[[str], str] | None = None,
     ) -> None:
         self._control = control
         self._host_of = host_of
+        self._local_of = local_of or host_of
         self.records: dict[RemoteLink, LinkRecord] = {}
 
     def links(self) -> set[RemoteLink]:
         return set(self.records)
+
+    def _address_of(self, link: RemoteLink) -> str:
+        """Where the source node sends the link's RTP (its own address if it is the target)."""
+        if link.source_node == link.target_node:
+            return self._local_of(link.target_node)
+        return self._host_of(link.target_node)
 
     async def link(self, link: RemoteLink, streams: list[dict[str, Any]]) -> LinkRecord:
         """Build one link (idempotent: an existing record is returned as is)."""
@@ -130,7 +144,7 @@ class Cascade:
             port, rtcp_port = await dst.add_remote_publisher(*add)
         stream_ids: tuple[int, ...] = ()
         try:
-            host = self._host_of(link.target_node)
+            host = self._address_of(link)
             if link.via == "forward":
                 stream_ids = await src.rtp_forward(
                     link.source_room, link.feed_id, host, forward_streams(streams, port, rtcp_port)
@@ -463,9 +477,9 @@ class Cascade:
         """
         out: dict[RemoteLink, tuple[int, ...]] = {}
         for lk in links:
-            host = self._host_of(lk.target_node)
+            host = self._address_of(lk)
             same_host = [o for o in links if o.feed_id == lk.feed_id]
-            if sum(1 for o in same_host if self._host_of(o.target_node) == host) != 1:
+            if sum(1 for o in same_host if self._address_of(o) == host) != 1:
                 continue
             mine = [f for f in forwarders if f.publisher_id == lk.feed_id and f.host == host]
             if len({f.port for f in mine}) == 1:

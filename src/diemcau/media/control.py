@@ -4,9 +4,16 @@ One `NodeControl` per node keeps one API connection, one session and one
 VideoRoom handle for synchronous requests (reconnecting when the node comes
 back). Every room it creates carries a room ``secret`` derived from the node's
 plugin ``admin_key``: ``add_remote_publisher`` checks only the room secret in
-1.1.2 (no ``admin_key`` check, DESIGN.md §6), so browsers must never learn it.
+1.1.2 (no ``admin_key`` check, docs/media.md), so browsers must never learn it.
 Rooms are private (hidden from ``list`` without the admin key) and require
 signed room tokens to join.
+
+Recording is the control plane's alone: every room is created with
+``lock_record`` (a publisher's ``configure``/``publish`` cannot switch it on) and
+a ``rec_dir`` that cannot exist (`NO_RECORDING_DIR`), because 1.1.2 does not
+apply ``lock_record`` to ``joinandconfigure``: a publisher asking to record there
+with its own file name gets nothing written anywhere. Only `start_recording`
+(which needs the room secret) points a room at a real folder (docs/recording.md).
 
 Janus VideoRoom API: https://janus.conf.meetecho.com/docs/videoroom.html
 """
@@ -34,6 +41,7 @@ __all__ = [
     "ERR_NO_SUCH_FEED",
     "ERR_NO_SUCH_ROOM",
     "ERR_ROOM_EXISTS",
+    "NO_RECORDING_DIR",
     "Forwarder",
     "NodeControl",
     "forward_streams",
@@ -85,6 +93,11 @@ def forward_streams(
                 f.update(port_2=port, ssrc_2=ssrc + 1, port_3=port, ssrc_3=ssrc + 2)
         out.append(f)
     return out
+
+
+# A folder Janus can never create (its parent is a character device): a room
+# pointed at it records nothing, whoever asks.
+NO_RECORDING_DIR = "/dev/null/diemcau-recording-off"
 
 
 class NodeControl:
@@ -192,6 +205,8 @@ class NodeControl:
                     "videocodec": "vp8",
                     "notify_joining": notify_joining,
                     "bitrate": 0,
+                    "lock_record": True,
+                    "rec_dir": NO_RECORDING_DIR,
                 }
             )
         except JanusError as exc:
@@ -199,6 +214,49 @@ class NodeControl:
                 return False
             raise
         return True
+
+    async def start_recording(self, room: int, rec_dir: str) -> None:
+        """Record every publisher now in ``room`` into ``rec_dir`` (a folder on the node).
+
+        Recording is switched off first, so publishers that arrived since the last
+        start are included (1.1.2 starts a publisher's recorder only when the room's
+        recording switches on) and each start gets fresh files in the new folder.
+        """
+        await self.stop_recording(room)
+        await self.request(
+            {"request": "edit", "room": room, "secret": self.room_secret, "new_rec_dir": rec_dir}
+        )
+        await self.request(
+            {
+                "request": "enable_recording",
+                "room": room,
+                "secret": self.room_secret,
+                "record": True,
+            }
+        )
+
+    async def stop_recording(self, room: int) -> None:
+        """Close every recording of ``room`` and point it back at `NO_RECORDING_DIR`."""
+        try:
+            await self.request(
+                {
+                    "request": "enable_recording",
+                    "room": room,
+                    "secret": self.room_secret,
+                    "record": False,
+                }
+            )
+            await self.request(
+                {
+                    "request": "edit",
+                    "room": room,
+                    "secret": self.room_secret,
+                    "new_rec_dir": NO_RECORDING_DIR,
+                }
+            )
+        except JanusError as exc:
+            if exc.code != ERR_NO_SUCH_ROOM:
+                raise
 
     async def destroy_room(self, room: int) -> None:
         try:
@@ -298,7 +356,7 @@ class NodeControl:
                 "secret": self.room_secret,
                 "id": feed_id,
                 "display": display,
-                "iface": self.node.rtp_host,
+                "iface": self.node.rtp_iface or self.node.rtp_host,
                 "streams": streams,
             }
         )

@@ -4,7 +4,7 @@ A node is one Janus process with a role (``central`` or ``relay``), the
 provinces it serves, a capacity and its addresses. In production nodes run on
 their own hosts and are declared in config; for the embedded default and the
 tests diemcau writes a private config folder and runs ``janus`` itself
-(DESIGN.md §6: never the package's default config, service or ports).
+(docs/media.md: never the package's default config, service or ports).
 
 Authentication decision: nodes run with ``token_auth = true`` and a
 ``token_auth_secret`` in ``janus.jcfg`` (HMAC-signed tokens; the CLI flag fails
@@ -91,6 +91,9 @@ class JanusNode:
         token_secret: the node's ``token_auth_secret`` (signs tokens).
         public_ws_url: the Janus API URL given to browsers (defaults to ``ws_url``).
         rtp_host: the address other nodes send RTP to (remote publishers).
+        rtp_iface: the node's own address its remote-publisher sockets bind to,
+            when it differs from ``rtp_host`` (a host behind a 1:1 NAT: Janus
+            cannot bind the public address, which only the NAT holds).
         ca_file: CA certificate that verifies the node's ``wss://`` listeners
             (empty: the system's trust store).
     """
@@ -106,6 +109,7 @@ class JanusNode:
     capacity: int = 500
     public_ws_url: str = ""
     rtp_host: str = "127.0.0.1"
+    rtp_iface: str = ""
     ca_file: str = ""
 
     def ssl_context(self) -> ssl.SSLContext:

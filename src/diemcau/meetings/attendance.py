@@ -11,6 +11,7 @@ right across leave/rejoin and restarts.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from sqlalchemy import select, update
 
@@ -23,8 +24,11 @@ from diemcau.meetings.publisher import Publisher
 from diemcau.meetings.store import MeetingStore
 from diemcau.meetings.views import MeetingView
 from diemcau.meetings.writer import AttendanceOp, AttendanceWriter
+from diemcau.tasks import cancel_and_wait, run_to_end
 
 __all__ = ["Attendance"]
+
+log = logging.getLogger(__name__)
 
 
 class Attendance:
@@ -51,6 +55,11 @@ class Attendance:
         self._site_locks: dict[int, asyncio.Lock] = {}
         self.writer = AttendanceWriter(store.db)
         self._stopped = False
+        # Sites whose presence could not be applied (the store refused it): applied
+        # again every `retry_s` until it holds, so roll call always catches up.
+        self.retry_s = 1.0
+        self._retry: set[tuple[int, int]] = set()
+        self._retry_task: asyncio.Task[None] | None = None
 
     def _lock(self, site_id: int) -> asyncio.Lock:
         lk = self._site_locks.get(site_id)
@@ -126,10 +135,7 @@ class Attendance:
                 await self._set_wants(meeting_id, site_id, wants)
             return False
         op = AttendanceOp(meeting_id, site_id, self.store.now(), open=True, wants=wants)
-        iid = await self.writer.submit(op)
-        assert iid is not None
-        self._open[key] = iid
-        self._note_wants(key, wants)
+        await self._store(key, op)
         await self._event(meeting_id, site_id, "present")
         return True
 
@@ -152,11 +158,29 @@ class Attendance:
             interval_id=iid,
             reason=reason,
         )
-        await self.writer.submit(op)
-        self._open.pop(key, None)
-        self._note_wants(key, wants)
+        await self._store(key, op)
         await self._event(meeting_id, site_id, "left", reason=reason)
         return True
+
+    async def _store(self, key: tuple[int, int], op: AttendanceOp) -> None:
+        """Write `op`, then the mirror, as one step a cancel cannot split (under the lock).
+
+        A site's session closing cancels its requests in flight, a join among them: its
+        write was queued and still commits, but the mirror was left behind, so the store
+        kept an open interval nothing would close (a present site that is gone, never
+        closed at a stop either). The caller's cancel is raised once both are done.
+        """
+
+        async def write() -> None:
+            iid = await self.writer.submit(op)
+            if op.open:
+                assert iid is not None
+                self._open[key] = iid
+            elif op.interval_id is not None:
+                self._open.pop(key, None)
+            self._note_wants(key, op.wants)
+
+        await run_to_end(write())
 
     def _note_wants(self, key: tuple[int, int], wants: bool | None) -> None:
         if wants is True:
@@ -182,8 +206,7 @@ class Attendance:
 
     async def _set_wants(self, meeting_id: int, site_id: int, wants: bool) -> None:
         op = AttendanceOp(meeting_id, site_id, self.store.now(), open=False, wants=wants)
-        await self.writer.submit(op)
-        self._note_wants((meeting_id, site_id), wants)
+        await self._store((meeting_id, site_id), op)
 
     # --- site actions -----------------------------------------------------------------
 
@@ -225,6 +248,9 @@ class Attendance:
         for lk in list(self._site_locks.values()):
             async with lk:  # let in-flight joins and leaves finish first
                 pass
+        # Idle now (stopped, and any pass in flight went through the locks above).
+        await cancel_and_wait(self._retry_task)
+        self._retry.clear()
         ids = list(self._open.values())
         now = self.store.now()
         async with self.store.db.session() as s:
@@ -248,16 +274,54 @@ class Attendance:
         meeting_id = self.store.live_site_meeting.get(site_id)
         if meeting_id is None:
             return
-        key = (meeting_id, site_id)
-        if key not in self._wants and key not in self._open:
-            return  # never joined, or left on purpose: presence alone changes nothing
-        async with self._lock(site_id):
-            if self._stopped:
-                return
-            # The hub runs listeners as concurrent tasks, so transitions may be handled
-            # out of order: act on the hub's state now, not on the (maybe stale) event.
-            online = self.hub.is_online(site_id)
-            if online and key in self._wants and key not in self._open:
-                await self._open_interval(meeting_id, site_id)
-            elif not online and key in self._open:
-                await self._close_interval(meeting_id, site_id, "offline")
+        await self._follow_presence((meeting_id, site_id))
+
+    async def _follow_presence(self, key: tuple[int, int], *, retrying: bool = False) -> bool:
+        """Make the site's interval match its session now; if the store refuses, again later.
+
+        A presence change was applied once, when it happened: if that write failed (a
+        mass drop and reconnect had the store answer "database is locked" for a while),
+        the mirror and the store kept the old state while the session had moved on, and
+        no later event corrected it, so a site online and joined stayed absent for the
+        rest of the meeting (issue 16: ``present 0/3355`` after a reconnect wave). Failed
+        sites are kept and applied again until it holds.
+
+        Everything is decided under the site's lock, after any join or leave in flight:
+        deciding before it (an early "never joined" check did) let a join whose write
+        was pending when the session dropped open an interval for an offline site.
+        """
+        meeting_id, site_id = key
+        try:
+            async with self._lock(site_id):
+                if self._stopped or self.store.live_site_meeting.get(site_id) != meeting_id:
+                    return True  # stopping, or the meeting ended: nothing to follow
+                # Listeners run as concurrent tasks, so transitions may be handled out of
+                # order: act on the hub's state now, not on the (maybe stale) event.
+                online = self.hub.is_online(site_id)
+                if online and key in self._wants and key not in self._open:
+                    await self._open_interval(meeting_id, site_id)
+                elif not online and key in self._open:
+                    await self._close_interval(meeting_id, site_id, "offline")
+        except Exception as exc:
+            if not retrying:
+                log.warning(
+                    "attendance of site %s in meeting %s not stored (%r); will retry every %g s",
+                    site_id,
+                    meeting_id,
+                    exc,
+                    self.retry_s,
+                )
+            self._retry.add(key)
+            if self._retry_task is None or self._retry_task.done():
+                self._retry_task = asyncio.create_task(self._retry_loop())
+            return False
+        return True
+
+    async def _retry_loop(self) -> None:
+        while self._retry and not self._stopped:
+            await asyncio.sleep(self.retry_s)
+            keys, self._retry = sorted(self._retry), set()
+            # Together, so the writer commits them in one transaction.
+            done = await asyncio.gather(*(self._follow_presence(k, retrying=True) for k in keys))
+            if not all(done):
+                log.warning("attendance of %d sites still not stored; retrying", done.count(False))
