@@ -97,3 +97,16 @@ def test_forwards_carry_the_ssrcs_a_remote_publisher_expects() -> None:
         },
         {"mid": "2", "port": 40000, "ssrc": 1020},
     ]
+
+
+def test_floor_speakers_and_a_recorded_spot_check_ask_for_the_high_layer() -> None:
+    orch = _orchestrator("central")
+    assert orch.desired_looks() == {"A": ("r1", room_id("uplink", "A"))}
+    orch.meetings["m"].inspect = "B"  # set_inspection without the sync
+    assert orch.desired_looks() == {
+        "A": ("r1", room_id("uplink", "A")),
+        "B": ("r2", room_id("uplink", "B")),
+    }
+    # A site whose relay is down is not looked at.
+    orch.registry.state("r2").up = False
+    assert set(orch.desired_looks()) == {"A"}
