@@ -54,6 +54,7 @@ FOUNDATION = {
         "errors",
         "cliargs",
         "limits",
+        "logs",
         "ratelimit",
         "security",
         "spreadsheet",
