@@ -55,6 +55,7 @@ FOUNDATION = {
         "errors",
         "cliargs",
         "limits",
+        "logs",
         "ratelimit",
         "security",
         "spreadsheet",
