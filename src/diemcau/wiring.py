@@ -99,19 +99,24 @@ class ProgramMedia:
 
 
 def presence_config_from_env(
-    host: str, http_port: int, ssl: ssl_module.SSLContext | None = None
+    host: str,
+    http_port: int,
+    ssl: ssl_module.SSLContext | None = None,
+    urls: Sequence[str] = (),
 ) -> PresenceConfig:
     """The site socket: its own port (``DIEMCAU_PRESENCE_PORT``, default the HTTP port
     + 1) on the HTTP bind address (``DIEMCAU_PRESENCE_HOST`` overrides it: where only
     TCP 443 gets through, sessions get their own address on port 443), in the same
     process and event loop. ``DIEMCAU_PRESENCE_URL`` overrides the URL announced to
-    sites (behind a proxy). With a TLS context it speaks ``wss://`` only."""
+    sites (behind a proxy). With a TLS context it speaks ``wss://`` only. `urls`: the
+    site sockets of every server of a standby pair, in the order sites try them."""
     port_text = os.environ.get("DIEMCAU_PRESENCE_PORT", "")
     port = int(port_text) if port_text.strip() else (http_port + 1 if http_port else 0)
     return PresenceConfig(
         host=os.environ.get("DIEMCAU_PRESENCE_HOST", "") or host,
         port=port,
         public_url=os.environ.get("DIEMCAU_PRESENCE_URL", ""),
+        urls=tuple(urls),
         ssl=ssl,
         tune_gc=True,
     )
@@ -239,7 +244,12 @@ def wire(
     presence = PresenceHub(
         db,
         key,
-        presence_config_from_env(settings.host, settings.port, server_context_for(settings)),
+        presence_config_from_env(
+            settings.host,
+            settings.port,
+            server_context_for(settings),
+            settings.presence_urls,
+        ),
         clock=clock,
         sites=sites,
     )

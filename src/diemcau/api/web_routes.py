@@ -78,7 +78,7 @@ async def favicon() -> FileResponse:
 @router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
 async def web_config(
     request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """Where the site terminal opens its session, and the optional map tile server.
 
     The site-session socket is served on its own port (presence), so the page
@@ -96,7 +96,13 @@ async def web_config(
         host = request.url.hostname
         host = f"[{host}]" if ":" in host else host
         url = f"{scheme}://{host}:{hub.port}{hub.config.path}"
-    return {"presence_url": url, "tile_url": os.environ.get("DIEMCAU_TILE_URL", "")}
+    # A standby pair: every server's socket and base URL, in the order to try them.
+    return {
+        "presence_url": url,
+        "presence_urls": list(hub.config.urls) or [url],
+        "servers": list(runtime.settings.servers),
+        "tile_url": os.environ.get("DIEMCAU_TILE_URL", ""),
+    }
 
 
 @router.get("/api/web/geo", summary="Every site's position for the map, as parallel arrays")
