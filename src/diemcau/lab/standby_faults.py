@@ -96,7 +96,7 @@ async def _on_nodes(nodes: list[JanusNode], mid: int, plant: bool) -> list[str]:
         control = NodeControl(node)
         try:
             if plant:
-                await control.ensure_room(_ORPHAN_ROOM, "program orphan", remote_only=True)
+                await control.ensure_room(_ORPHAN_ROOM, "program orphan")  # remote publishers only
                 if node.role == "relay":
                     await control.add_remote_publisher(
                         program, _ORPHAN_FEED, "orphan", _ORPHAN_STREAMS
