@@ -22,6 +22,7 @@ import pytest
 from diemcau.media.cluster import LocalCluster
 from diemcau.media.control import NodeControl
 from diemcau.media.janus import JanusConnection, JanusError
+from diemcau.media.looks import LOOK_DISPLAY
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaError, MediaOrchestrator, feed_id, room_id
 from diemcau.media.topology import SiteRef
@@ -149,7 +150,9 @@ async def test_watch_grants_cannot_publish_as_an_offline_site(
     for grant in (spot, wall):
         target = JanusTarget(grant["ws_url"], uplink_b, grant["token"], grant["room_token"])
         assert await bots.refused_publish(target, feed_b) == UNAUTHORIZED
-    assert await orch.control("r2").participants(uplink_b) == []
+    # Only the control plane's silent look (the spot-check's cue for the high layer).
+    inside = await orch.control("r2").participants(uplink_b)
+    assert [(p["display"], p["publisher"]) for p in inside] == [(LOOK_DISPLAY, False)]
     # B comes online and publishes with its own grant; both watchers see it.
     grant_b = await orch.site_media_grant("B", "m1", credential=1)
     await bots.publisher(JanusTarget.publish_of(grant_b), feed_b, "SITE-B")

@@ -10,6 +10,7 @@ that reaches the standby learns where to go.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,6 +18,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from diemcau.standby import Leadership
 
 __all__ = ["OPEN_WHILE_STANDING_BY", "standby_guard"]
+
+log = logging.getLogger(__name__)
 
 # API paths a standby still answers.
 OPEN_WHILE_STANDING_BY = frozenset({"/api/presence/info", "/api/web/config"})
@@ -41,7 +44,11 @@ def standby_guard(app: ASGIApp, leadership: Leadership) -> ASGIApp:
             await receive()  # websocket.connect
             await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
             return
-        active = await leadership.active_server()
+        try:
+            active = await leadership.active_server()
+        except Exception:  # the refusal stands even when the holder cannot be named
+            log.exception("the standby could not name the active server")
+            active = None
         where = f"; the active server is {active}" if active else ""
         error: dict[str, Any] = {
             "code": "standby",

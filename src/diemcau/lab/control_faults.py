@@ -91,8 +91,10 @@ async def kill_restart(
         recovery_s=recovery,
         bound_s=KILL_RESTART_BOUND_S,
         losses=losses,
-        notes=f"recovery counted from the server serving again, {restart_text} s after "
-        "each kill; " + "; ".join(losses.details[:3]),
+        notes="; ".join(
+            [f"recovery counted from the server serving again, {restart_text} s after each kill"]
+            + losses.details[:3]
+        ),
         failed=failed,
     )
 
@@ -204,9 +206,14 @@ async def store_restart(
         recovery_s=recovery,
         bound_s=STORE_RESTART_BOUND_S,
         losses=losses,
-        notes=f"API during the outage: {dict(during)}; {POOL_PROBE} requests at once "
-        f"after: {dict(pool)}; recovery counted from PostgreSQL back; "
-        + "; ".join(losses.details[:3]),
+        notes="; ".join(
+            [
+                f"API during the outage: {dict(during)}",
+                f"{POOL_PROBE} requests at once after: {dict(pool)}",
+                "recovery counted from PostgreSQL back",
+            ]
+            + losses.details[:3]
+        ),
         failed=failed,
     )
 

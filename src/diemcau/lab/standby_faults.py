@@ -128,7 +128,8 @@ async def _standby_refuses(pair: StandbyPair) -> str:
         )
         error = r.json().get("error", {}) if r.status_code == 503 else {}
         if error.get("code") != "standby" or error.get("active") != pair.active.base_url:
-            return f"the standby answered a login with {r.status_code} {r.text[:200]}"
+            tail = pair.standby.log_tail(12) if r.status_code >= 500 else ""
+            return f"the standby answered a login with {r.status_code} {r.text[:200]} {tail}"
     return ""
 
 

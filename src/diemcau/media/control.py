@@ -50,12 +50,15 @@ from diemcau.media.node import JanusNode
 from diemcau.media.rights import VIDEOROOM, control_token
 
 __all__ = [
+    "ERR_ID_EXISTS",
     "ERR_NO_SUCH_FEED",
     "ERR_NO_SUCH_ROOM",
     "ERR_ROOM_EXISTS",
     "NO_RECORDING_DIR",
+    "Forwarder",
     "NodeControl",
     "RoomInfo",
+    "forward_streams",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,50 @@ SENTINEL_ROOM = 0x7E57_0000_0001 << 4
 # the subscribers' SDP (in-band FEC above all: without "fec" a relay's viewers
 # are offered Opus without useinbandfec).
 _STREAM_KEYS = ("type", "mindex", "mid", "codec", "simulcast", "svc", "fec", "stereo", "dtx")
+ERR_ID_EXISTS = 436
+# A remote publisher tells its streams apart by SSRC: base + 10 * mindex (+ the
+# simulcast substream), the values ``publish_remotely`` writes (janus_videoroom.c).
+REMOTE_SSRC_BASE = 1000
+REMOTE_SSRC_STEP = 10
+
+
+@dataclass(frozen=True)
+class Forwarder:
+    """One plain RTP forwarder of a publisher's stream (``listforwarders``)."""
+
+    publisher_id: int
+    stream_id: int
+    host: str
+    port: int
+
+
+def forward_streams(
+    streams: list[dict[str, Any]], port: int, rtcp_port: int
+) -> list[dict[str, Any]]:
+    """The ``rtp_forward`` streams that feed a remote publisher at ``port``.
+
+    Each stream keeps its payload type and gets the SSRC the remote publisher
+    expects for its ``mindex`` (simulcast layers: +1, +2 on the same port, as
+    ``publish_remotely`` sends them); the first video stream pairs RTCP with the
+    remote publisher's ``rtcp_port`` so its keyframe requests come back.
+    """
+    out: list[dict[str, Any]] = []
+    rtcp_done = False
+    for s in streams:
+        if s.get("type") not in ("audio", "video"):
+            continue
+        ssrc = REMOTE_SSRC_BASE + REMOTE_SSRC_STEP * int(s["mindex"])
+        f: dict[str, Any] = {"mid": str(s["mid"]), "port": port, "ssrc": ssrc}
+        if s["type"] == "video":
+            if not rtcp_done:
+                f["rtcp_port"] = rtcp_port
+                rtcp_done = True
+            if s.get("simulcast"):
+                f.update(port_2=port, ssrc_2=ssrc + 1, port_3=port, ssrc_3=ssrc + 2)
+        out.append(f)
+    return out
+
+
 # A folder Janus can never create (its parent is a character device): a room
 # pointed at it records nothing, whoever asks.
 NO_RECORDING_DIR = "/dev/null/diemcau-recording-off"
@@ -233,6 +280,7 @@ class NodeControl:
         publishers: int = 6,
         allowed: Sequence[str] = (),
         pin: str | None = None,
+        notify_joining: bool = False,
     ) -> bool:
         """Create the room unless it exists; returns whether it was created.
 
@@ -243,6 +291,8 @@ class NodeControl:
                 only (the control plane adds them with the room secret), as in a
                 program room.
             pin: the room's pin, asked of every ``join`` (viewers included).
+            notify_joining: the publisher is told when any participant joins or
+                leaves (how a site learns it is being watched, `looks`).
 
         A room that exists already keeps its options (see `set_pin`).
         """
@@ -260,7 +310,7 @@ class NodeControl:
             "publishers": publishers,
             "audiocodec": "opus",
             "videocodec": "vp8",
-            "notify_joining": False,
+            "notify_joining": notify_joining,
             "bitrate": 0,
             # Opus in-band FEC negotiated with every publisher and viewer (the
             # default of 1.1.2, said here since older versions differ).
@@ -399,6 +449,40 @@ class NodeControl:
                 return streams or None
         return None
 
+    async def join_silently(self, room: int, participant_id: int, display: str) -> JanusHandle:
+        """Join ``room`` as a participant that never publishes; detach the handle to leave.
+
+        In a ``notify_joining`` room its publisher sees it come and go (`looks`).
+        """
+        await self._ensure()
+        assert self._session is not None
+        handle = await self._session.attach(VIDEOROOM)
+        try:
+            await handle.send(
+                {
+                    "request": "join",
+                    "ptype": "publisher",
+                    "room": room,
+                    "id": participant_id,
+                    "display": display,
+                    **self._join_secrets(room),
+                },
+                timeout=self._timeout,
+            )
+        except BaseException:
+            await handle.detach()
+            raise
+        return handle
+
+    def holds(self, handle: JanusHandle) -> bool:
+        """Whether ``handle`` still belongs to this control's live session."""
+        return (
+            self._session is not None
+            and handle.session is self._session
+            and self._conn is not None
+            and not self._conn.closed.is_set()
+        )
+
     async def add_remote_publisher(
         self, room: int, feed_id: int, display: str, streams: list[dict[str, Any]]
     ) -> tuple[int, int]:
@@ -482,6 +566,48 @@ class NodeControl:
             for p in data.get("publishers", [])
             for f in p.get("forwarders", [])
         ]
+
+    async def forwarders(self, room: int) -> list[Forwarder]:
+        """Every plain RTP forwarder in a room, with where it sends."""
+        try:
+            data = await self.request(
+                {"request": "listforwarders", "room": room, "secret": self.room_secret}
+            )
+        except JanusError as exc:
+            if exc.code == ERR_NO_SUCH_ROOM:
+                return []
+            raise
+        return [
+            Forwarder(
+                int(p["publisher_id"]),
+                int(f["stream_id"]),
+                str(f.get("host", "")).removeprefix("::ffff:"),
+                int(f["port"]),
+            )
+            for p in data.get("publishers", [])
+            for f in p.get("forwarders", [])
+        ]
+
+    async def rtp_forward(
+        self, room: int, publisher_id: int, host: str, streams: list[dict[str, Any]]
+    ) -> tuple[int, ...]:
+        """Forward a publisher's streams (local or remote) as plain RTP; returns stream ids.
+
+        Janus 1.1.2 forwards remote publishers too (``publish_remotely`` refuses
+        them), which is how central passes a floor speaker on to the relays.
+        """
+        data = await self.request(
+            {
+                "request": "rtp_forward",
+                "room": room,
+                "publisher_id": publisher_id,
+                "host": host,
+                "streams": streams,
+                "secret": self.room_secret,
+                "admin_key": self.node.admin_key,
+            }
+        )
+        return tuple(int(f["stream_id"]) for f in data.get("forwarders", []))
 
     async def stop_forwarder(self, room: int, publisher_id: int, stream_id: int) -> None:
         try:

@@ -15,9 +15,11 @@ control plane finds its rooms again):
   (docs/recording.md); nobody subscribes to it.
 - uplink room of a site, on the site's relay: the site publishes its camera
   and microphone there and only there. The chair console subscribes to it
-  for a spot-check; a floor grant remotizes that feed to central and to
-  every relay's program room (1.1.2 only remotizes local publishers, so the
-  copies leave from the speaker's relay, not from central).
+  for a spot-check; a floor grant remotizes that feed once to central's
+  program room (and into its own relay's), and central forwards it on to
+  every other relay's program room (1.1.2 refuses to remotize a remote
+  publisher but forwards one: `cascade.RemoteLink.via`), so the speaker's
+  relay sends one copy whatever the number of relays.
 
 Browsers get signed tokens (`rights`): the core token opens sessions on one
 node and the VideoRoom only, and names its holder; the room token names the
@@ -37,15 +39,17 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from diemcau.limits import MAX_SPEAKERS
 from diemcau.media.cascade import Cascade, RemoteLink, SyncReport
 from diemcau.media.control import NodeControl
 from diemcau.media.grants import GrantSigner
 from diemcau.media.janus import JanusError
+from diemcau.media.looks import LOOK_SECONDS, Looks
 from diemcau.media.node import JanusNode, NodeRegistry
 from diemcau.media.revoke import SweepReport, end_sessions, sweep_outdated
 from diemcau.media.rights import Holder, new_pin
@@ -57,6 +61,8 @@ from diemcau.tasks import cancel_and_wait
 __all__ = ["MediaOrchestrator", "MediaError", "feed_id", "room_id"]
 
 log = logging.getLogger(__name__)
+
+FloorFanout = Literal["central", "source"]
 
 
 def _id48(text: str) -> int:
@@ -122,6 +128,10 @@ class MediaOrchestrator:
         registry: a registry to use (one is created and run otherwise).
         turn: TURN servers; every grant then carries ``ice_servers`` with
             credentials that expire with the grant's core token.
+        floor_fanout: ``central`` (the default): a floor speaker's feed leaves
+            its relay once, to central, which forwards it to the other relays;
+            ``source``: the speaker's relay sends one copy per relay itself
+            (the earlier layout, kept for comparison in bench/media.py).
     """
 
     def __init__(
@@ -134,7 +144,11 @@ class MediaOrchestrator:
         sync_interval: float = 0.5,
         registry: NodeRegistry | None = None,
         turn: Sequence[TurnServer] = (),
+        floor_fanout: FloorFanout = "central",
     ) -> None:
+        if floor_fanout not in ("central", "source"):
+            raise MediaError(f"unknown floor fan-out {floor_fanout!r}")
+        self.floor_fanout: FloorFanout = floor_fanout
         self.turn = tuple(turn)
         self.registry = registry or NodeRegistry()
         self._own_registry = registry is None
@@ -154,6 +168,8 @@ class MediaOrchestrator:
             lambda n: self.registry.get(n).rtp_host,
             lambda n: self.registry.get(n).rtp_iface or self.registry.get(n).rtp_host,
         )
+        self.looks = Looks(self.control)
+        self._spot_checked: dict[str, float] = {}  # site -> until (monotonic)
         self.meetings: dict[str, _Meeting] = {}
         self.plan = Plan()
         self._rooms: dict[str, set[int]] = {}
@@ -254,33 +270,32 @@ class MediaOrchestrator:
         return out
 
     def desired_links(self) -> set[RemoteLink]:
-        """Chair and each floor speaker → the program room on central and every relay."""
+        """Chair and each floor speaker → the program room on central and every relay.
+
+        A speaker's feed goes from its uplink room to central's program room and
+        its own relay's; with ``floor_fanout="central"`` central forwards it on
+        to every other relay, otherwise the speaker's relay sends each copy.
+        """
         relays = [n.name for n in self.registry.healthy("relay")]
-        if not self._up(self.central.name):
+        central = self.central.name
+        if not self._up(central):
             return set()
         links: set[RemoteLink] = set()
         for m in self.meetings.values():
-            for target in [self.central.name, *relays]:
-                links.add(
-                    RemoteLink(
-                        self.central.name, m.chair_room, m.chair_feed, target, m.room, "chair"
-                    )
-                )
+            for target in [central, *relays]:
+                links.add(RemoteLink(central, m.chair_room, m.chair_feed, target, m.room, "chair"))
             for site in m.floor:
                 node = self.plan.assignment.get(site)
                 if node is None or not self._up(node):
                     continue
-                for target in [self.central.name, *relays]:
-                    links.add(
-                        RemoteLink(
-                            node,
-                            room_id("uplink", site),
-                            feed_id("site", site),
-                            target,
-                            m.room,
-                            site,
+                uplink, feed = room_id("uplink", site), feed_id("site", site)
+                for target in [central, *relays]:
+                    if self.floor_fanout == "central" and target not in (central, node):
+                        links.add(
+                            RemoteLink(central, m.room, feed, target, m.room, site, "forward")
                         )
-                    )
+                    else:
+                        links.add(RemoteLink(node, uplink, feed, target, m.room, site))
             node = self.plan.assignment.get(m.inspect or "")
             if m.inspect is not None and node is not None and self._up(node):
                 links.add(
@@ -294,6 +309,25 @@ class MediaOrchestrator:
                     )
                 )
         return links
+
+    def desired_looks(self) -> dict[str, tuple[str, int]]:
+        """Site → (relay, uplink room) of every site watched at full quality now.
+
+        Floor speakers (carried to every relay), a site whose spot-check is
+        recorded (its feed in the inspect room) and sites spot-checked in the
+        last `LOOK_SECONDS`; their browsers send the high simulcast layer.
+        """
+        now = time.monotonic()
+        for site in [s for s, until in self._spot_checked.items() if until <= now]:
+            del self._spot_checked[site]
+        out: dict[str, tuple[str, int]] = {}
+        watched = {s for m in self.meetings.values() for s in m.floor}
+        watched |= {m.inspect for m in self.meetings.values() if m.inspect is not None}
+        for site in watched | set(self._spot_checked):
+            node = self.plan.assignment.get(site)
+            if node is not None and self._up(node):
+                out[site] = (node, room_id("uplink", site))
+        return out
 
     async def _ensure_rooms(self) -> None:
         for node, rooms in self.desired_rooms().items():
@@ -320,12 +354,14 @@ class MediaOrchestrator:
         return self.control(node).pins.get(m.room)
 
     async def sync(self) -> SyncReport:
-        """One pass: restarted nodes rebuilt, rooms exist, links match the desired state."""
+        """One pass: restarted nodes rebuilt, rooms exist, links and looks match the
+        desired state."""
         for _ in range(2):
             await self._check_restarts()
             async with self._lock:
                 await self._ensure_rooms()
                 self.last_report = await self.cascade.apply(self.desired_links())
+                self.last_report.errors += await self.looks.apply(self.desired_looks())
             if not self._restarted:
                 break
             # Found during this pass (a request reconnected): rebuild at once.
@@ -535,10 +571,16 @@ class MediaOrchestrator:
 
         Watching only: the token names the site's uplink room, whose allowed list
         holds the site's publish token, not this one. ``holder`` names who asked.
+        The site is looked at (`looks`) for `LOOK_SECONDS`: its browser sends the
+        high simulcast layer meanwhile, and the low one again afterwards.
         """
         node = self.site_node(site_code)
+        self._spot_checked[site_code] = time.monotonic() + LOOK_SECONDS
         async with self._lock:
             uplink = await self._ensure_uplink(node.name, site_code)
+            errors = await self.looks.apply(self.desired_looks())
+        for err in errors:
+            log.warning("spot-check of %s: %s", site_code, err)
         return {
             "node": node.name,
             "ws_url": node.browser_ws_url,
@@ -694,6 +736,7 @@ class MediaOrchestrator:
         """
         async with self._lock:
             self._rooms.pop(node.name, None)
+            self.looks.forget_node(node.name)
             await self.cascade.node_lost(node.name, self._up)
             moves: list[Move] = []
             if node.role == "relay":
@@ -710,6 +753,7 @@ class MediaOrchestrator:
         """
         async with self._lock:
             self._rooms.pop(node.name, None)
+            self.looks.forget_node(node.name)
             self.cascade.forget_node(node.name)
             await self.control(node.name).reset(check_restart=False)
             self.control(node.name).pins.clear()
@@ -733,6 +777,7 @@ class MediaOrchestrator:
         """
         async with self._lock:
             self._rooms.pop(node.name, None)
+            self.looks.forget_node(node.name)
             await self.cascade.node_lost(
                 node.name, lambda n: n != node.name and self.registry.is_up(n)
             )

@@ -67,11 +67,19 @@ async def make_room(ctl: NodeControl, room: int, spec: RoomSpec) -> None:
         return
     allowed = allowed_tokens(ctl, room, spec)
     publishers = 1 if spec.kind in ("chair", "uplink") else 6
-    if await ctl.ensure_room(room, spec.description, publishers=publishers, allowed=allowed):
+    # A site's browser is told who joins its uplink room: how it learns it is looked at.
+    notify = spec.kind == "uplink"
+
+    async def ensure() -> bool:
+        return await ctl.ensure_room(
+            room, spec.description, publishers=publishers, allowed=allowed, notify_joining=notify
+        )
+
+    if await ensure():
         return
     if await ctl.allowed(room) != {ctl.control_token(room), *allowed}:
         await ctl.destroy_room(room)
-        await ctl.ensure_room(room, spec.description, publishers=publishers, allowed=allowed)
+        await ensure()
 
 
 def allowed_tokens(ctl: NodeControl, room: int, spec: RoomSpec) -> list[str]:

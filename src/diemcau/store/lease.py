@@ -81,6 +81,9 @@ class LeaderLease:
     def __post_init__(self) -> None:
         self._params = asyncpg_params(self.url)
         self._conn: asyncpg.Connection | None = None
+        # One statement at a time on the lease connection: `holder` (asked by the API
+        # while this server stands by) must not run into `take`'s attempt on it.
+        self._lock = asyncio.Lock()
         self.held = False
 
     async def _connect(self) -> asyncpg.Connection:
@@ -115,12 +118,13 @@ class LeaderLease:
         """
         if self.held:
             return True
-        if self._conn is None or self._conn.is_closed():
-            await self._close()
-            self._conn = await self._connect()
-        got = await asyncio.wait_for(
-            self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LEASE_KEY), self.timeout_s
-        )
+        async with self._lock:
+            if self._conn is None or self._conn.is_closed():
+                await self._close()
+                self._conn = await self._connect()
+            got = await asyncio.wait_for(
+                self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LEASE_KEY), self.timeout_s
+            )
         self.held = bool(got)
         return self.held
 
@@ -144,7 +148,8 @@ class LeaderLease:
         conn = self._conn
         if conn is not None and not conn.is_closed():
             try:
-                await asyncio.wait_for(conn.fetchval("SELECT 1"), self.check_s + 1.0)
+                async with self._lock:
+                    await asyncio.wait_for(conn.fetchval("SELECT 1"), self.check_s + 1.0)
                 return
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 pass
@@ -190,14 +195,20 @@ class LeaderLease:
             "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
             "AND l.classid = $1 AND l.objid = $2 LIMIT 1"
         )
-        conn = self._conn
-        if conn is None or conn.is_closed():
-            return None
+
+        async def ask() -> object:
+            async with self._lock:
+                conn = self._conn
+                if conn is None or conn.is_closed():
+                    return None
+                return await conn.fetchval(query, LEASE_KEY >> 32, LEASE_KEY & 0xFFFFFFFF)
+
         try:
-            name = await asyncio.wait_for(
-                conn.fetchval(query, LEASE_KEY >> 32, LEASE_KEY & 0xFFFFFFFF), 2.0
-            )
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            name = await asyncio.wait_for(ask(), 2.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # unknown is an answer: the caller names no server
+            log.debug("leader lease: the holder could not be read (%r)", exc)
             return None
         if isinstance(name, str) and name.startswith(_APP_PREFIX):
             return name[len(_APP_PREFIX) :]
