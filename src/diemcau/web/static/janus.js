@@ -187,11 +187,12 @@ async function janusPublish(session, room, feedId, publishToken, stream, display
     // Simulcast (RFC 8853 rids): full quality for the floor and spot-checks, a
     // quarter-size layer for video-wall thumbnails; Janus picks per subscriber.
     // Janus reads the rids highest quality first, so "h" comes before "l"
-    // (substream 0 is then the lowest layer). The high layer starts paused:
-    // it is sent only while someone watches (followLooks).
+    // (substream 0 is then the lowest layer). A site's high layer starts
+    // paused: it is sent only while someone watches (followLooks). The chair's
+    // ("always") is always watched: it is the program.
     if (simulcast && track.kind === "video") {
       init.sendEncodings = [
-        { rid: "h", maxBitrate: 800000, active: false },
+        { rid: "h", maxBitrate: 800000, active: simulcast === "always" },
         { rid: "l", scaleResolutionDownBy: 2, maxBitrate: 150000 },
       ];
     }
@@ -202,8 +203,8 @@ async function janusPublish(session, room, feedId, publishToken, stream, display
   const r = await h.message({ request: "publish", audio: true, video: true }, { type: offer.type, sdp: offer.sdp });
   if (!r.jsep) throw new JanusError(0, "the media server did not answer the publish offer");
   await pc.setRemoteDescription(r.jsep);
-  const pub = { handle: h, pc, watched: false };
-  if (simulcast) followLooks(pub, joined.data);
+  const pub = { handle: h, pc, watched: simulcast === "always" };
+  if (simulcast && simulcast !== "always") followLooks(pub, joined.data);
   return pub;
 }
 
