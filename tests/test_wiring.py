@@ -16,6 +16,7 @@ from diemcau.command.center import CommandCenter
 from diemcau.config import Settings
 from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
+from diemcau.inspection.service import InspectionService
 from diemcau.media.node import JanusNode
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.service import NODE_ALERT, MediaPlaneService
@@ -114,12 +115,16 @@ async def test_runtime_is_typed_and_starts_its_services_in_order(tmp_path: Path)
         assert runtime.command.reports.sites is runtime.sites
         assert runtime.command.directives.sites is runtime.sites
         assert runtime.credentials.sites is runtime.sites
-        # Presence first, media last: the plane restores what meetings reloaded.
+        assert isinstance(runtime.inspection, InspectionService)
+        assert runtime.inspection.sites is runtime.sites
+        # Presence first, then media: the plane restores what meetings reloaded; inspection
+        # last, so it stops first and tells its sites to stop publishing.
         assert list(runtime.lifecycle) == [
             runtime.presence,
             runtime.meetings,
             runtime.command,
             runtime.media_plane,
+            runtime.inspection,
         ]
         await runtime.start()
         await runtime.start()  # idempotent: nothing starts twice

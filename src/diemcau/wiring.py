@@ -17,10 +17,14 @@ reactions between services are declared here, each once:
 - a site dropping out of a live meeting → the command center's rule, which asks
   meetings for the live meeting ids;
 - a directive addressed to a saved site group → the command center asks meetings
-  (which keeps the groups) for the group's sites.
+  (which keeps the groups) for the group's sites;
+- an inspector asks to see a site → inspection tells the site over the hub and takes
+  grants from the media plane (`InspectionMediaPort`); a floor given to a site in an
+  inspection call ends the call (the call must not reach the program).
 
-Start order: presence, meetings, command, media (stop is the reverse), so the media
-plane finds the meetings' state restored when it reconciles its nodes
+Start order: presence, meetings, command, media, inspection (stop is the reverse), so
+the media plane finds the meetings' state restored when it reconciles its nodes, and
+inspections end (their sites told to stop publishing) before anything else stops
 (docs/architecture.md).
 """
 
@@ -29,7 +33,7 @@ from __future__ import annotations
 import os
 import ssl as ssl_module
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 
 from diemcau.command.center import DEFAULT_TICK_S, CommandCenter
@@ -38,8 +42,14 @@ from diemcau.config import Settings
 from diemcau.deploy.inventory import Inventory
 from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
+from diemcau.errors import Conflict, NotFound
+from diemcau.inspection.ports import Grant
+from diemcau.inspection.service import InspectionService
+from diemcau.media.inspection import InspectionGrants
+from diemcau.media.orchestrator import MediaError
 from diemcau.media.ports import AlertSink, DeclaredNodes, LiveFloors, SiteNotifier
 from diemcau.media.service import MediaPlaneService
+from diemcau.meetings.ports import FloorDecision
 from diemcau.meetings.service import MeetingService
 from diemcau.presence.hub import PresenceConfig, PresenceHub
 from diemcau.runtime import Runtime
@@ -48,6 +58,7 @@ from diemcau.tls.certs import ServerFiles
 from diemcau.tls.settings import server_context_for
 
 __all__ = [
+    "InspectionMediaPort",
     "ProgramMedia",
     "build_runtime",
     "wire",
@@ -81,6 +92,61 @@ class ProgramMedia:
         orch = self._plane.orchestrator
         if orch is not None:
             await orch.set_floor(meeting_id, list(site_codes))
+
+
+class InspectionMediaPort:
+    """The media side of an inspection as inspection sees it (its ``InspectionMedia``).
+
+    Forwards to the running orchestrator's inspection grants; while no plane runs every
+    call is refused with ``no_media``, and a site the plane cannot serve with
+    ``no_media_grant`` (the API's answers for the other media grants too).
+    """
+
+    def __init__(self, plane: MediaPlaneService) -> None:
+        self._plane = plane
+
+    def _grants(self) -> InspectionGrants:
+        orch = self._plane.orchestrator
+        if orch is None:
+            raise NotFound("no media service runs in this server", code="no_media")
+        return InspectionGrants(orch)
+
+    async def _call(self, what: Callable[[InspectionGrants], Awaitable[Grant]]) -> Grant:
+        try:
+            return await what(self._grants())
+        except MediaError as exc:
+            raise Conflict(str(exc), code="no_media_grant") from exc
+
+    async def watch_grant(self, site_code: str) -> Grant:
+        return await self._call(lambda g: g.watch_grant(site_code))
+
+    async def site_grant(self, site_code: str) -> Grant:
+        return await self._call(lambda g: g.site_grant(site_code))
+
+    async def call_grant(self, site_code: str) -> Grant:
+        return await self._call(lambda g: g.call_grant(site_code))
+
+    async def end_call(self, site_code: str) -> None:
+        try:
+            await self._grants().end_call(site_code)
+        except MediaError as exc:
+            raise Conflict(str(exc), code="no_media_grant") from exc
+
+    async def wall_grants(self, site_codes: Sequence[str]) -> list[Grant]:
+        try:
+            return await self._grants().wall_grants(site_codes)
+        except MediaError as exc:
+            raise Conflict(str(exc), code="no_media_grant") from exc
+
+
+def inspection_timing_from_env() -> tuple[float, float]:
+    """(answer bound, lease) of inspections, seconds: ``DIEMCAU_INSPECTION_ANSWER_S``
+    (default 30: a standby site that does not publish by then is *not answered*) and
+    ``DIEMCAU_INSPECTION_LEASE_S`` (default 30: a console that stops renewing ends its
+    inspections and wall pages)."""
+    answer = float(os.environ.get("DIEMCAU_INSPECTION_ANSWER_S", "") or 30.0)
+    lease = float(os.environ.get("DIEMCAU_INSPECTION_LEASE_S", "") or 30.0)
+    return answer, lease
 
 
 def presence_config_from_env(
@@ -202,6 +268,27 @@ def wire(
     meetings = MeetingService(db, presence, clock=clock, media=program_media, sites=sites)
     meetings.register()
     command.register()
+    answer_s, lease_s = inspection_timing_from_env()
+    inspection = InspectionService(
+        db,
+        sites,
+        presence=presence,
+        media=InspectionMediaPort(media_plane),
+        # The mirror is replaced on reload: look it up at each call.
+        live_meeting_of=lambda site_id: meetings.store.live_site_meeting.get(site_id),
+        floor_sites=meetings.live_floors,
+        # The recording service plugs in here (a meeting's policy decides what is kept).
+        recording=None,
+        clock=clock,
+        answer_timeout_s=answer_s,
+        lease_s=lease_s,
+    )
+    inspection.register()
+
+    async def floor_to_inspection(decision: FloorDecision) -> None:
+        await inspection.floor_changed(decision.speaker_codes)
+
+    meetings.floor.add_floor_listener(floor_to_inspection)
     credentials = SiteCredentials(
         sites,
         key,
@@ -219,5 +306,6 @@ def wire(
         meetings=meetings,
         command=command,
         media_plane=media_plane,
-        lifecycle=(presence, meetings, command, media_plane),
+        inspection=inspection,
+        lifecycle=(presence, meetings, command, media_plane, inspection),
     )

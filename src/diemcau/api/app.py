@@ -26,6 +26,7 @@ from diemcau.api import (
     directive_routes,
     directory_routes,
     exports_routes,
+    inspection_routes,
     media_routes,
     meetings_routes,
     presence_routes,
@@ -54,6 +55,7 @@ ROUTERS = (
     alert_routes,
     admin_routes,
     media_routes,
+    inspection_routes,
     web_routes,
 )
 
