@@ -191,7 +191,8 @@ async def test_a_console_that_stops_renewing_ends_its_inspection(any_db: Databas
     view = (await w.svc.inspect(w.chair, "00004")).inspection
     await w.publishing("00004")
     await asyncio.sleep(0.12)
-    await w.svc.keepalive(w.chair, view.id)
+    renewed = await w.svc.keepalive(w.chair, view.id)
+    assert renewed.grant is not None and renewed.inspection.state == "live"
     await asyncio.sleep(0.12)
     await w.svc.expire()
     assert (await w.svc.get(w.chair, view.id)).state == "live"  # renewed in time

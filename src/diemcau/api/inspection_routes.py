@@ -147,6 +147,7 @@ async def keepalive(
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
 ) -> dict[str, Any]:
+    """A fresh grant while the inspection is open (``grant`` null once it has ended)."""
     return (await _svc(runtime).keepalive(actor, inspection_id)).as_dict()
 
 

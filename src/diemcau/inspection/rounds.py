@@ -224,16 +224,11 @@ class Rounds:
             Invalid: ``bad_type`` (not JPEG or PNG, or the bytes say otherwise),
                 ``too_big`` (over 600 kB), ``empty``.
         """
-        if not snapshot.data:
-            raise Invalid("the snapshot is empty", code="empty")
-        if len(snapshot.data) > MAX_SNAPSHOT_BYTES:
-            raise Invalid(f"a snapshot is at most {MAX_SNAPSHOT_BYTES} bytes", code="too_big")
-        magic = _MAGIC.get(snapshot.mime)
-        if magic is None or not snapshot.data.startswith(magic):
-            raise Invalid("a snapshot is a JPEG or PNG image", code="bad_type")
         now = self._now()
         async with self.db.session() as s:
+            # Who may, first: another province's round is refused whatever the body.
             item = await self._open_item(s, actor, round_id, item_id)
+            _check_image(snapshot)
             old = await s.get(InspectionSnapshot, item.id)
             if old is not None:
                 await s.delete(old)
@@ -365,6 +360,16 @@ class Rounds:
             ).all()
         )
         return RoundView.of(row, tuple(ItemView.of(i, i.id in shots) for i in items))
+
+
+def _check_image(snapshot: Snapshot) -> None:
+    if not snapshot.data:
+        raise Invalid("the snapshot is empty", code="empty")
+    if len(snapshot.data) > MAX_SNAPSHOT_BYTES:
+        raise Invalid(f"a snapshot is at most {MAX_SNAPSHOT_BYTES} bytes", code="too_big")
+    magic = _MAGIC.get(snapshot.mime)
+    if magic is None or not snapshot.data.startswith(magic):
+        raise Invalid("a snapshot is a JPEG or PNG image", code="bad_type")
 
 
 async def _has_snapshot(s: AsyncSession, item_id: int) -> bool:

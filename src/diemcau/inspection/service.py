@@ -236,13 +236,14 @@ class InspectionService:
         check_may_see(actor, view.province_id)
         return view
 
-    async def keepalive(self, actor: Actor, inspection_id: int) -> InspectionView:
-        """The console is still watching: renew the lease; a closed one is answered as is."""
+    async def keepalive(self, actor: Actor, inspection_id: int) -> Started:
+        """The console is still watching: renew the lease, with a fresh grant (its room
+        token is short-lived); a closed inspection is answered as it is, without one."""
         live = await self._owned(actor, inspection_id)
         if live is None:
-            return await self.records.get(inspection_id)
+            return Started(await self.records.get(inspection_id), None)
         live.lease_until = self._now() + self.lease_s
-        return live.view
+        return Started(live.view, await self.media.watch_grant(live.site.code))
 
     async def end(self, actor: Actor, inspection_id: int) -> InspectionView:
         """End an inspection (idempotent): the site stops publishing unless others look."""
@@ -360,10 +361,15 @@ class InspectionService:
         """A site's standby grant and who looks at it now (``GET /api/site/inspection``)."""
         if not actor.is_site or actor.site_id is None:
             raise Invalid("only a site has a standby grant", code="site_only")
-        return {
-            "watch": self.board.body(actor.site_id),
-            "grant": await self.media.site_grant(actor.name),
-        }
+        try:
+            grant: Grant | None = await self.media.site_grant(actor.name)
+        except (NotFound, Conflict) as exc:
+            # No media plane (yet), or one that does not know the site yet: the terminal
+            # stands by without media and asks again later; an idle page logs nothing.
+            if exc.code not in ("no_media", "no_media_grant"):
+                raise
+            grant = None
+        return {"watch": self.board.body(actor.site_id), "grant": grant}
 
     async def _on_state(
         self, principal: SitePrincipal, _body: Mapping[str, Any]

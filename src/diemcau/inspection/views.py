@@ -47,6 +47,8 @@ class InspectionView:
     call_count: int
     call_seconds: float
     recorded: bool
+    # When the view was taken: an open inspection's duration runs up to it.
+    as_of: datetime | None = None
 
     @classmethod
     def of(cls, row: Inspection, now: datetime | None = None) -> InspectionView:
@@ -76,6 +78,7 @@ class InspectionView:
             call_count=row.call_count,
             call_seconds=round(call_s, 1),
             recorded=row.recorded,
+            as_of=now,
         )
 
     @property
@@ -92,8 +95,8 @@ class InspectionView:
         return self.state in ("waiting", "live")
 
     def duration_s(self, now: datetime | None = None) -> float:
-        """From the request to the end (or to `now` while open)."""
-        end = self.ended_at or now or self.requested_at
+        """From the request to the end (while open: to `now`, or to when the view was taken)."""
+        end = self.ended_at or now or self.as_of or self.requested_at
         return round(max(0.0, (end - self.requested_at).total_seconds()), 1)
 
     def answer_s(self) -> float | None:
