@@ -2,7 +2,8 @@
 
 This is the one place that knows every service. Each is built with typed
 constructor arguments; what one service needs from another is a small port owned
-by the consumer (``meetings.ports``, ``command.ports``, ``media.ports``), and the
+by the consumer (``meetings.ports``, ``command.ports``, ``media.ports``,
+``inspection.ports``), and the
 reactions between services are declared here, each once:
 
 - a site request or a presence transition → meetings and the command center

@@ -29,9 +29,12 @@ from sqlalchemy import select
 
 from diemcau.accounts.service import SitePrincipal
 from diemcau.actors import Actor
-from diemcau.directory.sites import SiteDirectory, SiteInfo
+from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Invalid, NotFound
 from diemcau.inspection.access import check_may_act_on, check_may_inspect, check_may_see
+from diemcau.inspection.calls import Calls
+from diemcau.inspection.live import SYSTEM, LiveInspection
+from diemcau.inspection.notices import STAFF_EVENT, Notices
 from diemcau.inspection.ports import (
     FloorSites,
     Grant,
@@ -44,7 +47,7 @@ from diemcau.inspection.records import InspectionFilter, InspectionRecords, Open
 from diemcau.inspection.rounds import Rounds
 from diemcau.inspection.views import InspectionView
 from diemcau.inspection.wall import WallDesk, WallPage
-from diemcau.inspection.watch import WATCH_KIND, Looker, WatchBoard
+from diemcau.inspection.watch import Looker, WatchBoard
 from diemcau.store import Database
 from diemcau.store.models import StaffUser
 from diemcau.tasks import cancel_and_wait
@@ -52,22 +55,6 @@ from diemcau.tasks import cancel_and_wait
 __all__ = ["InspectionService", "Started", "STAFF_EVENT"]
 
 log = logging.getLogger(__name__)
-
-# The staff live-stream event of an inspection that changed (consoles refresh on it).
-STAFF_EVENT = "inspection.changed"
-_SYSTEM = Actor.system("inspection")
-
-
-@dataclass
-class _Live:
-    """An open inspection as the service follows it."""
-
-    view: InspectionView
-    actor: Actor
-    site: SiteInfo
-    looker: Looker
-    deadline: float  # loop time by which the site must publish
-    lease_until: float  # loop time by which the console must renew
 
 
 @dataclass(frozen=True)
@@ -121,16 +108,17 @@ class InspectionService:
         self.media = media
         self.recording = recording
         self._meeting_of = live_meeting_of
-        self._floor_sites = floor_sites
         self.answer_timeout_s = answer_timeout_s
         self.lease_s = lease_s
         self.tick_s = tick_s
         self.max_open = max_open
         self.records = InspectionRecords(db, clock)
         self.board = WatchBoard(int(clock() * 1000))
+        self.notices = Notices(presence, self.board)
+        self.calls = Calls(self.records, media, self.board, self.notices, floor_sites)
         self.rounds = Rounds(db, sites, clock)
-        self.wall = WallDesk(db, sites, media, self.board, self._tell, lease_s=lease_s)
-        self._live: dict[int, _Live] = {}
+        self.wall = WallDesk(db, sites, media, self.board, self.notices.tell, lease_s=lease_s)
+        self._live: dict[int, LiveInspection] = {}
         self._task: asyncio.Task[None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------
@@ -152,7 +140,7 @@ class InspectionService:
         await cancel_and_wait(self._task)
         self._task = None
         for live in list(self._live.values()):
-            await self._close(live, _SYSTEM, "ended", "server_stop")
+            await self._close(live, SYSTEM, "ended", "server_stop")
         await self.wall.release_all()
 
     def _now(self) -> float:
@@ -171,9 +159,9 @@ class InspectionService:
         now = self._now()
         for live in list(self._live.values()):
             if live.view.state == "waiting" and now >= live.deadline:
-                await self._close(live, _SYSTEM, "not_answered", "no_publish")
+                await self._close(live, SYSTEM, "not_answered", "no_publish")
             elif now >= live.lease_until:
-                await self._close(live, _SYSTEM, "ended", "inspector_gone")
+                await self._close(live, SYSTEM, "ended", "inspector_gone")
         await self.wall.expire(now)
 
     # --- inspections ------------------------------------------------------------------
@@ -222,7 +210,7 @@ class InspectionService:
         looker = Looker(
             "inspection", str(view.id), name, actor.role, view.requested_at, False, view.id
         )
-        self._live[view.id] = _Live(
+        self._live[view.id] = LiveInspection(
             view, actor, site, looker, now + self.answer_timeout_s, now + self.lease_s
         )
         self.board.put(site.id, looker)
@@ -257,21 +245,21 @@ class InspectionService:
         check_may_see(actor, actor.province_id)
         return await self.records.list(replace(f, province_id=actor.scope(f.province_id)))
 
-    async def _owned(self, actor: Actor, inspection_id: int) -> _Live | None:
+    async def _owned(self, actor: Actor, inspection_id: int) -> LiveInspection | None:
         live = self._live.get(inspection_id)
         view = live.view if live is not None else await self.records.get(inspection_id)
         check_may_act_on(actor, view.inspector, view.province_id)
         return live
 
     async def _close(
-        self, live: _Live, actor: Actor, state: str, reason: str
+        self, live: LiveInspection, actor: Actor, state: str, reason: str
     ) -> InspectionView | None:
         """Record the end first, then free the site (its call room too) and tell everyone."""
         if self._live.pop(live.view.id, None) is None:
             return None  # closed meanwhile
         view = await self.records.close(actor, live.view.id, state, reason)
         if live.view.in_call:
-            await self._end_call_media(live.site.code)
+            await self.calls.close_room(live.site.code)
         self.board.drop(live.site.id, "inspection", str(live.view.id))
         await self._tell(live.site.id)
         if view is None:
@@ -295,65 +283,26 @@ class InspectionService:
                 voice would reach the program).
         """
         live = await self._live_one(actor, inspection_id)
-        if live.view.state != "live":
-            raise Conflict("the site has not answered yet", code="not_answered_yet")
-        if not live.view.in_call:
-            if any(lv.view.in_call and lv.site.id == live.site.id for lv in self._live.values()):
-                raise Conflict("another inspector is calling this site", code="call_busy")
-            if await self._on_floor(live.site.code):
-                raise Conflict(
-                    "the site holds the floor of a live meeting: call it after its turn",
-                    code="on_floor",
-                )
-        grant = await self.media.call_grant(live.site.code)
-        if not live.view.in_call:
-            live.view = await self.records.call_started(actor, inspection_id)
-            live.looker = replace(live.looker, call=True)
-            self.board.put(live.site.id, live.looker)
-            await self._tell(live.site.id)
-            await self._staff_event(live.view)
+        grant = await self.calls.start(live, actor, self._live.values())
         return Started(live.view, grant)
 
     async def end_call(self, actor: Actor, inspection_id: int) -> InspectionView:
         """Hang up (the inspection goes on, silent again)."""
         live = await self._live_one(actor, inspection_id)
-        return await self._hang_up(live, actor, "ended")
+        return await self.calls.hang_up(live, actor, "ended")
 
     async def floor_changed(self, speaker_codes: Sequence[str]) -> None:
         """A site given the floor leaves its call: the call must not reach the program."""
         codes = set(speaker_codes)
         for live in list(self._live.values()):
             if live.view.in_call and live.site.code in codes:
-                await self._hang_up(live, _SYSTEM, "floor")
+                await self.calls.hang_up(live, SYSTEM, "floor")
 
-    async def _hang_up(self, live: _Live, actor: Actor, reason: str) -> InspectionView:
-        if not live.view.in_call:
-            return live.view
-        live.view = await self.records.call_ended(actor, live.view.id, reason)
-        await self._end_call_media(live.site.code)
-        live.looker = replace(live.looker, call=False)
-        self.board.put(live.site.id, live.looker)
-        await self._tell(live.site.id)
-        await self._staff_event(live.view)
-        return live.view
-
-    async def _end_call_media(self, site_code: str) -> None:
-        try:
-            await self.media.end_call(site_code)
-        except Exception:  # the plane may be gone: the record is already closed
-            log.warning("could not close the call room of %s", site_code, exc_info=True)
-
-    async def _live_one(self, actor: Actor, inspection_id: int) -> _Live:
+    async def _live_one(self, actor: Actor, inspection_id: int) -> LiveInspection:
         live = await self._owned(actor, inspection_id)
         if live is None:
             raise Conflict(f"inspection {inspection_id} has ended", code="ended")
         return live
-
-    async def _on_floor(self, site_code: str) -> bool:
-        if self._floor_sites is None:
-            return False
-        floors = await self._floor_sites()
-        return any(site_code in codes for codes in floors.values())
 
     # --- the site's side --------------------------------------------------------------
 
@@ -396,7 +345,7 @@ class InspectionService:
             await self._offer_recording(live)
         return {"answered": [v.id for v in answered]}
 
-    async def _offer_recording(self, live: _Live) -> None:
+    async def _offer_recording(self, live: LiveInspection) -> None:
         if self.recording is None:
             return
         try:
@@ -410,27 +359,13 @@ class InspectionService:
             await self.records.set_recorded(live.view.id)
             live.view = replace(live.view, recorded=True)
 
-    # --- telling ----------------------------------------------------------------------
+    # --- telling ---------------------------------------------------------------------
 
     async def _tell(self, site_id: int) -> None:
-        """Send the site its whole watch state, live only (a reconnect asks again)."""
-        try:
-            await self.presence.send([site_id], WATCH_KIND, self.board.body(site_id), durable=False)
-        except Exception:
-            log.exception("could not tell site %d who looks at it", site_id)
+        await self.notices.tell(site_id)
 
     async def _staff_event(self, view: InspectionView) -> None:
-        body = {
-            "id": view.id,
-            "site_code": view.site_code,
-            "state": view.state,
-            "in_call": view.in_call,
-            "inspector": view.inspector,
-        }
-        try:
-            await self.presence.publish_staff_event(STAFF_EVENT, body, province_id=view.province_id)
-        except Exception:
-            log.exception("staff event of inspection %d", view.id)
+        await self.notices.staff(view)
 
     async def _display_name(self, actor: Actor) -> str:
         if actor.user_id is None:
