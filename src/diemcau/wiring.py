@@ -17,16 +17,24 @@ reactions between services are declared here, each once:
 - a site's credential rotated or revoked by staff → its live session closed by the hub;
 - a site dropping out of a live meeting → the command center's rule, which asks
   meetings for the live meeting ids;
+- a program start, floor decision or end in meetings → the recording service (its
+  live Janus recording; the finished meeting's post-processing), which records
+  through the media plane's `ProgramRecorder`, builds timelines and minutes from
+  meetings' history, sends the minutes out as a meetings conclusion and raises its
+  disk and integrity alerts in the command center;
 - a directive addressed to a saved site group → the command center asks meetings
   (which keeps the groups) for the group's sites;
 - an inspector asks to see a site → inspection tells the site over the hub and takes
   grants from the media plane (`InspectionMediaPort`); a floor given to a site in an
-  inspection call ends the call (the call must not reach the program).
+  inspection call ends the call (the call must not reach the program);
 
-Start order: presence, meetings, command, media, inspection (stop is the reverse), so
-the media plane finds the meetings' state restored when it reconciles its nodes, and
-inspections end (their sites told to stop publishing) before anything else stops
-(docs/architecture.md).
+- an answered inspection of a site in a live meeting → the recording service, which
+  records it at central if the meeting's policy says so (`InspectionRecording`).
+
+Start order: presence, meetings, command, media, recording, inspection (stop is the
+reverse), so the media plane finds the meetings' state restored when it reconciles its
+nodes, and inspections end (their sites told to stop publishing) before anything else
+stops (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -34,9 +42,12 @@ from __future__ import annotations
 import os
 import ssl as ssl_module
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from diemcau.actors import Actor
 from diemcau.command.center import DEFAULT_TICK_S, CommandCenter
 from diemcau.command.schemas import SchemaRegistry, builtin_registry
 from diemcau.config import Settings
@@ -49,10 +60,16 @@ from diemcau.inspection.service import InspectionService
 from diemcau.media.inspection import InspectionGrants
 from diemcau.media.orchestrator import MediaError
 from diemcau.media.ports import AlertSink, DeclaredNodes, LiveFloors, SiteNotifier
+from diemcau.media.recording import ProgramRecorder
 from diemcau.media.service import MediaPlaneService
+from diemcau.meetings.conclusions import Attachment
+from diemcau.meetings.history import MeetingHistory
 from diemcau.meetings.ports import FloorDecision
 from diemcau.meetings.service import MeetingService
 from diemcau.presence.hub import PresenceConfig, PresenceHub
+from diemcau.recording.config import RecordingConfig
+from diemcau.recording.ports import DirectiveRecord
+from diemcau.recording.service import RecordingService
 from diemcau.runtime import Runtime
 from diemcau.store import Database, migrate
 from diemcau.tls.certs import ServerFiles
@@ -60,6 +77,7 @@ from diemcau.tls.settings import server_context_for
 
 __all__ = [
     "InspectionMediaPort",
+    "InspectionRecording",
     "ProgramMedia",
     "build_runtime",
     "wire",
@@ -218,6 +236,125 @@ def _media_plane(
     )
 
 
+class MinutesConclusion:
+    """Recording's `ConclusionPublisher`: the minutes go out as a meetings conclusion."""
+
+    def __init__(self, meetings: MeetingService) -> None:
+        self._meetings = meetings
+
+    async def __call__(
+        self, actor: Actor, meeting_id: int, body: str, attachments: Sequence[Mapping[str, Any]]
+    ) -> int:
+        view = await self._meetings.conclusions.publish(
+            actor, meeting_id, body, [Attachment(**dict(a)) for a in attachments]
+        )
+        return view.id
+
+
+def _recording(
+    settings: Settings,
+    db: Database,
+    key: bytes,
+    clock: Callable[[], float],
+    *,
+    sites: SiteDirectory,
+    meetings: MeetingService,
+    command: CommandCenter,
+    media_plane: MediaPlaneService,
+) -> RecordingService:
+    """The recording service over its ports; it follows every floor decision."""
+
+    async def directives(since: datetime, until: datetime) -> list[DirectiveRecord]:
+        found: list[DirectiveRecord] = []
+        before: int | None = None
+        while True:
+            page = await command.directives.list_directives(
+                Actor.system(), limit=500, before_id=before
+            )
+            found += [d for d in page if since <= d.issued_at < until]
+            if len(page) < 500 or page[-1].issued_at < since:
+                return sorted(found, key=lambda d: d.issued_at)
+            before = page[-1].id
+
+    recording = RecordingService(
+        db,
+        RecordingConfig.from_env(settings.data_dir),
+        sites=sites,
+        history=MeetingHistory(db),
+        recorder=ProgramRecorder(lambda: media_plane.orchestrator),
+        publish_conclusion=MinutesConclusion(meetings),
+        directives=directives,
+        alerts=command.alerts,
+        clock=clock,
+        key=key,
+    )
+    meetings.floor.add_floor_listener(recording.on_program_change)
+    return recording
+
+
+class InspectionRecording:
+    """Recording's side of an inspection (inspection's ``RecordingHook``).
+
+    An answered inspection of a site in a live meeting is recorded at central when the
+    meeting's policy says so; inspection writes its own audit rows, so recording is
+    asked not to add one. Recording keeps one inspection per meeting: ending an older
+    one leaves a newer one's recording running.
+    """
+
+    def __init__(self, recording: RecordingService) -> None:
+        self._recording = recording
+        self._latest: dict[int, int] = {}  # meeting id -> inspection id being recorded
+
+    async def inspection_started(
+        self, actor: Actor, site_code: str, inspection_id: int, meeting_id: int | None
+    ) -> bool:
+        if meeting_id is None:
+            return False
+        kept = await self._recording.on_spot_check(actor, site_code, audited=False)
+        if kept:
+            self._latest[meeting_id] = inspection_id
+        return kept
+
+    async def inspection_ended(self, inspection_id: int, meeting_id: int | None) -> None:
+        if meeting_id is not None and self._latest.get(meeting_id) == inspection_id:
+            del self._latest[meeting_id]
+            await self._recording.end_spot_check(meeting_id)
+
+
+def _inspection(
+    db: Database,
+    sites: SiteDirectory,
+    clock: Callable[[], float],
+    *,
+    presence: PresenceHub,
+    meetings: MeetingService,
+    media_plane: MediaPlaneService,
+    recording: RecordingService,
+) -> InspectionService:
+    """Online inspection, its site requests, and the floor listener that ends a call."""
+    answer_s, lease_s = inspection_timing_from_env()
+    inspection = InspectionService(
+        db,
+        sites,
+        presence=presence,
+        media=InspectionMediaPort(media_plane),
+        # The mirror is replaced on reload: look it up at each call.
+        live_meeting_of=lambda site_id: meetings.store.live_site_meeting.get(site_id),
+        floor_sites=meetings.live_floors,
+        recording=InspectionRecording(recording),
+        clock=clock,
+        answer_timeout_s=answer_s,
+        lease_s=lease_s,
+    )
+    inspection.register()
+
+    async def floor_to_inspection(decision: FloorDecision) -> None:
+        await inspection.floor_changed(decision.speaker_codes)
+
+    meetings.floor.add_floor_listener(floor_to_inspection)
+    return inspection
+
+
 async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time.time) -> Runtime:
     """Migrate the store and open it, then `wire` every service (none is started yet)."""
     url = settings.resolved_database_url()
@@ -269,27 +406,25 @@ def wire(
     meetings = MeetingService(db, presence, clock=clock, media=program_media, sites=sites)
     meetings.register()
     command.register()
-    answer_s, lease_s = inspection_timing_from_env()
-    inspection = InspectionService(
+    recording = _recording(
+        settings,
+        db,
+        key,
+        clock,
+        sites=sites,
+        meetings=meetings,
+        command=command,
+        media_plane=media_plane,
+    )
+    inspection = _inspection(
         db,
         sites,
+        clock,
         presence=presence,
-        media=InspectionMediaPort(media_plane),
-        # The mirror is replaced on reload: look it up at each call.
-        live_meeting_of=lambda site_id: meetings.store.live_site_meeting.get(site_id),
-        floor_sites=meetings.live_floors,
-        # The recording service plugs in here (a meeting's policy decides what is kept).
-        recording=None,
-        clock=clock,
-        answer_timeout_s=answer_s,
-        lease_s=lease_s,
+        meetings=meetings,
+        media_plane=media_plane,
+        recording=recording,
     )
-    inspection.register()
-
-    async def floor_to_inspection(decision: FloorDecision) -> None:
-        await inspection.floor_changed(decision.speaker_codes)
-
-    meetings.floor.add_floor_listener(floor_to_inspection)
     credentials = SiteCredentials(
         sites,
         key,
@@ -307,6 +442,7 @@ def wire(
         meetings=meetings,
         command=command,
         media_plane=media_plane,
+        recording=recording,
         inspection=inspection,
-        lifecycle=(presence, meetings, command, media_plane, inspection),
+        lifecycle=(presence, meetings, command, media_plane, recording, inspection),
     )

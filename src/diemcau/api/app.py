@@ -30,6 +30,7 @@ from diemcau.api import (
     media_routes,
     meetings_routes,
     presence_routes,
+    recording_routes,
     report_routes,
     web_routes,
 )
@@ -56,6 +57,7 @@ ROUTERS = (
     admin_routes,
     media_routes,
     inspection_routes,
+    recording_routes,
     web_routes,
 )
 

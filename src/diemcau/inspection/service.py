@@ -266,7 +266,7 @@ class InspectionService:
             return None
         if view.recorded and self.recording is not None:
             try:
-                await self.recording.inspection_ended(view.id)
+                await self.recording.inspection_ended(view.id, view.meeting_id)
             except Exception:
                 log.exception("recording: end of inspection %d", view.id)
         await self._staff_event(view)
