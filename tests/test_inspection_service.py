@@ -17,11 +17,13 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
+from diemcau.actors import Actor
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
 from diemcau.inspection.models import Inspection
 from diemcau.inspection.records import InspectionFilter
 from diemcau.inspection.service import InspectionService
 from diemcau.store import Database
+from diemcau.wiring import InspectionRecording
 from tests.inspection_support import World, build_world
 
 
@@ -260,3 +262,66 @@ async def test_the_wall_puts_standby_sites_on_air_while_a_page_is_leased(w: Worl
     assert w.presence.last_watch(c)["publish"] is False
     with pytest.raises(NotFound):
         await w.svc.wall.release(w.chair, page.wall_id)
+
+
+class FakeRecording:
+    """A recording service that keeps inspections of meeting 7 only."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, int, int | None]] = []
+        self.ended: list[tuple[int, int | None]] = []
+
+    async def inspection_started(
+        self, actor: Actor, site_code: str, inspection_id: int, meeting_id: int | None
+    ) -> bool:
+        self.started.append((site_code, inspection_id, meeting_id))
+        return meeting_id == 7
+
+    async def inspection_ended(self, inspection_id: int, meeting_id: int | None) -> None:
+        self.ended.append((inspection_id, meeting_id))
+
+
+async def test_an_answered_inspection_is_offered_to_recording(any_db: Database) -> None:
+    rec = FakeRecording()
+    w = await build_world(any_db, answer_timeout_s=10, tick_s=60, recording=rec)
+    for code in ("00004", "26734"):
+        w.presence.online.add(w.ids[code])
+    w.meetings[w.ids["00004"]] = 7  # in a meeting whose policy records inspections
+    kept = (await w.svc.inspect(w.chair, "00004")).inspection
+    other = (await w.svc.inspect(w.chair, "26734")).inspection
+    assert rec.started == []  # offered once answered, not before
+    await w.publishing("00004")
+    await w.publishing("26734")
+    assert rec.started == [("00004", kept.id, 7), ("26734", other.id, None)]
+    assert (await w.svc.get(w.chair, kept.id)).recorded
+    assert not (await w.svc.get(w.chair, other.id)).recorded
+    await w.svc.end(w.chair, kept.id)
+    await w.svc.end(w.chair, other.id)
+    assert rec.ended == [(kept.id, 7)]  # only what was kept is ended
+    ends = {r.target: r.details for r in await w.audit("inspection.end")}
+    assert ends["00004"] is not None and ends["00004"]["recorded"] is True
+    assert len(await w.audit("inspection.start")) == 2  # one row each, none from recording
+
+
+class FakeRecordingService:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    async def on_spot_check(self, actor: Actor, site_code: str, *, audited: bool = True) -> bool:
+        self.calls.append(("spot", (site_code, audited)))
+        return True
+
+    async def end_spot_check(self, meeting_id: int) -> None:
+        self.calls.append(("end", meeting_id))
+
+
+async def test_the_recording_adapter_ends_only_the_latest_of_a_meeting() -> None:
+    svc = FakeRecordingService()
+    hook = InspectionRecording(svc)  # type: ignore[arg-type]
+    chair = Actor.for_staff("chair", "chair")
+    assert not await hook.inspection_started(chair, "00004", 1, None)  # no meeting: never
+    assert await hook.inspection_started(chair, "00004", 2, 7)
+    assert await hook.inspection_started(chair, "00008", 3, 7)  # takes the meeting over
+    await hook.inspection_ended(2, 7)  # older: the newer one keeps recording
+    await hook.inspection_ended(3, 7)
+    assert svc.calls == [("spot", ("00004", False)), ("spot", ("00008", False)), ("end", 7)]
