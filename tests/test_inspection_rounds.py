@@ -30,8 +30,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 @pytest.fixture
-async def w(db: Database) -> AsyncIterator[World]:
-    yield await build_world(db, answer_timeout_s=0.05, tick_s=60)
+async def w(any_db: Database) -> AsyncIterator[World]:
+    yield await build_world(any_db, answer_timeout_s=0.05, tick_s=60)
 
 
 async def test_plan_a_list_and_a_sample(w: World) -> None:

@@ -150,14 +150,19 @@ async def test_inspect_a_standby_site_call_it_end_and_the_findings(tmp_path: Pat
         finally:
             await mute.close()
 
-        # A province officer of Hà Nội is refused Hồ Chí Minh City's site.
-        officer = await (await browser.new_context()).new_page()
-        await staff_login(officer, srv.base_url, "/inspection#site=26734", "hanoi")
+        # A province officer of Hà Nội, reading in English, is refused Hồ Chí Minh City's site.
+        officer = await (
+            await browser.new_context(viewport={"width": 1366, "height": 768})
+        ).new_page()
+        await staff_login(officer, srv.base_url, "/inspection", "hanoi")
+        await officer.click("#lang")
+        assert await officer.inner_text("#b-inspect") == "Inspect (I)"
+        await officer.goto(srv.base_url + "/inspection#site=26734")
         await officer.wait_for_function(
-            "document.querySelector('#insp-state').textContent.includes('province')",
+            "document.querySelector('#insp-state').textContent.includes('outside your province')",
             timeout=10_000,
         )
-        await shot(officer, "inspection-officer-refused")
+        await shot(officer, "inspection-officer-refused-en")
 
         # Every step is in the audit log.
         _, rows = await query_audit(srv.runtime.db, AuditQuery(limit=1000))
@@ -246,5 +251,5 @@ async def test_a_round_by_keyboard_its_report_and_the_standby_wall(tmp_path: Pat
         await chair.goto(srv.base_url + "/dashboard")
         await chair.wait_for_selector("#insp-figures table", timeout=10_000)
         figures = await chair.inner_text("#insp-figures")
-        assert "Thành phố Hồ Chí Minh" in figures
+        assert "Hồ Chí Minh" in figures and "Cả nước" in figures
         await shot(chair, "inspection-dashboard")

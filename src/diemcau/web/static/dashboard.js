@@ -150,7 +150,7 @@
     const rows = r.provinces.map((p) => row(p, p.province_name));
     if (!me.province_id) rows.unshift(row(r.total, t("insp_d_total"), "total"));
     $("insp-figures").replaceChildren(el("table", { class: "grid insp-figures" },
-      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("province")), ...cols.map(([, key]) => el("th", { scope: "col", class: "num" }, t(key))))),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("insp_col_province")), ...cols.map(([, key]) => el("th", { scope: "col", class: "num" }, t(key))))),
       el("tbody", {}, rows)));
   }
   const inspectionsLater = (() => { let timer = 0; return () => { if (!timer) timer = setTimeout(() => { timer = 0; loadInspections(); }, 3000); }; })();

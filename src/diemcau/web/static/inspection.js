@@ -47,6 +47,11 @@
   function onInspection(insp) {
     if (P.insp !== insp) return;
     const v = insp.view || {};
+    if (v.site_name && P.target && P.target.code === v.site_code) {
+      // A site opened by its code alone (#site=…) gets its name from the inspection.
+      $("site-h").textContent = v.site_name;
+      $("site-meta").textContent = [v.site_code, v.province_name].filter(Boolean).join(" · ");
+    }
     let text = t("connecting_video");
     if (insp.state === "waiting") text = t("insp_waiting");
     if (insp.state === "live") text = insp.firstFrameMs === null ? t("insp_answered") : t("live_video", { ms: insp.firstFrameMs });
@@ -186,7 +191,7 @@
     $("items-h").hidden = !r;
     $("items").hidden = !r;
     if (!r) { $("items").replaceChildren(); return; }
-    const head = el("tr", {}, ["#", t("insp_col_site"), t("province"), t("insp_col_answered"), t("insp_verdict"), t("insp_note"), t("insp_col_snap")].map((h) => el("th", { scope: "col" }, h)));
+    const head = el("tr", {}, ["#", t("insp_col_site"), t("insp_col_province"), t("insp_col_answered"), t("insp_verdict"), t("insp_note"), t("insp_col_snap")].map((h) => el("th", { scope: "col" }, h)));
     const rows = r.items.map((x, i) => el("tr", { class: i === P.idx ? "on" : "", "aria-current": i === P.idx ? "true" : null, dataset: { item: x.id, code: x.site_code } },
       el("td", { class: "num" }, x.position),
       el("td", {}, el("button", { type: "button", class: "linkish", onclick: () => select(i, true) }, x.site_name), " ", el("span", { class: "muted" }, x.site_code)),
@@ -323,7 +328,7 @@
   async function loadHistory() {
     let items = [];
     try { items = (await DC.api("/api/inspections?limit=50")).items; } catch (_e) { return; }
-    const head = el("tr", {}, [t("insp_col_at"), t("insp_col_site"), t("province"), t("insp_col_by"), t("insp_col_state"), t("insp_col_answer"), t("insp_col_duration"), t("insp_col_mode")].map((h) => el("th", { scope: "col" }, h)));
+    const head = el("tr", {}, [t("insp_col_at"), t("insp_col_site"), t("insp_col_province"), t("insp_col_by"), t("insp_col_state"), t("insp_col_answer"), t("insp_col_duration"), t("insp_col_mode")].map((h) => el("th", { scope: "col" }, h)));
     const rows = items.map((v) => el("tr", { dataset: { inspection: v.id, state: v.state } },
       el("td", {}, Pages.dt(v.requested_at)), el("td", {}, v.site_name, " ", el("span", { class: "muted" }, v.site_code)),
       el("td", {}, v.province_name), el("td", {}, v.inspector_name),
@@ -371,6 +376,11 @@
 
   Pages.start("insp_title", async (me) => {
     P.me = me;
+    document.addEventListener("langchange", () => {
+      renderButtons(); renderRound(); renderItems(); loadRounds(); loadHistory();
+      if (P.events) Pages.liveStatus(P.events.mode);
+      if (P.insp) onInspection(P.insp);
+    });
     const provs = await Pages.provinces().catch(() => []);
     $("r-prov").replaceChildren(...(me.province_id ? [] : [el("option", { value: "" }, t("country"))]), ...provs.map((p) => el("option", { value: p.code }, p.name)));
     $("hist-export").replaceChildren(Pages.exportBar((fmt) => `/api/inspections/export?format=${fmt}&limit=1000`));
@@ -385,7 +395,6 @@
     await Promise.all([loadRounds(), loadHistory()]);
     fromHash();
     window.addEventListener("hashchange", fromHash);
-    document.addEventListener("langchange", () => { renderButtons(); renderRound(); renderItems(); loadRounds(); loadHistory(); if (P.insp) onInspection(P.insp); });
   });
 
   window.addEventListener("beforeunload", () => {
