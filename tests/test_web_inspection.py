@@ -231,20 +231,42 @@ async def test_a_round_by_keyboard_its_report_and_the_standby_wall(tmp_path: Pat
         await shot(report, "inspection-report")
         await report.close()
         await page.keyboard.press("e")
+        await site.wait_for_selector("#banner-inspect", state="hidden", timeout=10_000)
 
         # The chair console's wall shows standby sites: the terminal publishes while shown.
         chair = await (
             await browser.new_context(viewport={"width": 1366, "height": 768})
         ).new_page()
         await staff_login(chair, srv.base_url, "/chair", "chair")
-        await chair.select_option("#wall-state", "all")
         await chair.select_option("#wall-prov", label="Thành phố Hồ Chí Minh")
+        # No site of the province is in a meeting: filtered by "in a meeting", none shows.
+        await chair.select_option("#wall-state", "meeting")
         await chair.click("#wall-toggle")
+        await chair.wait_for_function(
+            "document.querySelector('#wall-page').textContent.endsWith('· 0 điểm cầu')",
+            timeout=10_000,
+        )
+        assert await chair.locator("#wall .tile").count() == 0
+        # Filtered by "standby", the open terminal shows, tagged as standby, and publishes.
+        await chair.select_option("#wall-state", "standby")
         await _playing(chair, "#wall .tile[data-code='26734'] video", timeout=20)
+        tag = chair.locator("#wall .tile[data-code='26734'] .where")
+        assert await tag.get_attribute("data-where") == "standby"
+        assert "chờ" in await tag.inner_text()
         banner = await site.inner_text("#banner-inspect")
         assert "tường hình" in banner, banner
         await shot(chair, "inspection-wall")
+        # Switched off while a lease request is on its way (a new page of sites that do
+        # not publish, retried): the lease it brings back is given back, so the terminal's
+        # banner goes at once rather than when the lease would expire (30 s).
+        await chair.select_option("#wall-state", "all")
         await chair.click("#wall-toggle")
+        await chair.evaluate("window.diemcauChair.wall.leaseChain")  # every request back
+
+        async def no_wall_page() -> bool:
+            return srv.runtime.inspection.wall.held() == 0
+
+        await wait_for(no_wall_page, timeout=10)
         await site.wait_for_selector("#banner-inspect", state="hidden", timeout=10_000)
         await wait_for(lambda: site.evaluate("window.diemcauSite.standby.pub === null"), timeout=10)
         # The figures by province reach the dashboard.
@@ -253,3 +275,13 @@ async def test_a_round_by_keyboard_its_report_and_the_standby_wall(tmp_path: Pat
         figures = await chair.inner_text("#insp-figures")
         assert "Hồ Chí Minh" in figures and "Cả nước" in figures
         await shot(chair, "inspection-dashboard")
+        # Every column fits the narrow side column: the last one (the fail verdicts) too.
+        fits = await chair.evaluate(
+            """() => {
+              const box = document.querySelector('#insp-figures').getBoundingClientRect();
+              const ths = document.querySelectorAll('#insp-figures thead th');
+              return ths[ths.length - 1].getBoundingClientRect().right <= box.right + 1;
+            }"""
+        )
+        assert fits, "the inspection figures' last column is cut off"
+        assert "Chưa đạt" in figures

@@ -119,6 +119,10 @@ class WallDesk:
             )
         return WallPage(wall.id, grants, self.lease_s)
 
+    def held(self) -> int:
+        """Wall pages held now, by any console (for health checks and tests)."""
+        return len(self._walls)
+
     async def release(self, actor: Actor, wall_id: str) -> None:
         """The console left the page (idempotent)."""
         wall = self._walls.get(wall_id)

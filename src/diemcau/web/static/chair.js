@@ -14,7 +14,7 @@
     stream: null, media: null, // {session, pub, subs: Map(feedId -> sub)}
     pool: new Map(), // Janus ws url -> Promise<JanusSession> (spot-checks and the wall)
     spot: null, // {code, insp (SiteInspection), firstFrameMs}
-    wall: { on: false, n: 3, page: 0, tiles: new Map(), timer: 0, gen: 0, lease: null, leaseTimer: 0 },
+    wall: { on: false, n: 3, page: 0, tiles: new Map(), timer: 0, gen: 0, lease: null, leaseTimer: 0, leaseChain: Promise.resolve() },
     refreshTimer: 0,
   };
   window.diemcauChair = C; // for tests and the browser console
@@ -386,8 +386,12 @@
       if (model.kinds[i] === "chair") continue;
       if (prov >= 0 && model.provIdx[i] !== prov) continue;
       const s = DC.STATES[model.state[i]];
-      if (st === "live" && s !== "online" && s !== "degraded") continue;
-      if (st !== "live" && st !== "all" && s !== st) continue;
+      const up = s === "online" || s === "degraded";
+      // Standby: the terminal is open outside a meeting (it publishes while shown).
+      if (st === "live" && !up) continue;
+      if (st === "standby" && !(up && !model.inMeeting[i])) continue;
+      if (st === "meeting" && !model.inMeeting[i]) continue;
+      if (["degraded", "offline"].includes(st) && s !== st) continue;
       out.push(i);
     }
     return out;
@@ -422,7 +426,14 @@
         fresh.push(tile);
       }
       tile.node = tile.node || el("button", { type: "button", class: "tile", dataset: { code }, onclick: () => spotCheck(code), "aria-label": t("spotcheck") + " " + model.names[i] },
-        tile.video, el("span", { class: "novid" }, t("connecting_video")), el("span", { class: "label" }, el("span", { class: "dot " + DC.STATES[model.state[i]] }), model.names[i]));
+        tile.video, el("span", { class: "novid" }, t("connecting_video")), el("span", { class: "label" }, el("span", { class: "dot" }), model.names[i], el("span", { class: "where" })));
+      // The state and where the site is (in a meeting, or standby) follow the live model.
+      const s = DC.STATES[model.state[i]];
+      const where = model.inMeeting[i] ? "meeting" : s === "online" || s === "degraded" ? "standby" : "";
+      tile.node.querySelector(".label .dot").className = "dot " + s;
+      const tag = tile.node.querySelector(".label .where");
+      tag.dataset.where = where;
+      tag.textContent = where ? " · " + t(where === "meeting" ? "st_meeting" : "st_standby_short") : "";
       return tile.node;
     });
     // Moving a playing <video> in the DOM pauses it: touch the DOM only when the
@@ -439,15 +450,27 @@
    * Hold the page's lease (standby sites on it publish while it is shown, and are told
    * who shows them); one grant per relay for the whole page.
    */
-  async function leaseWall() {
+  function leaseWall() {
     const w = C.wall;
-    const sites = [...w.tiles.keys()];
-    if (!w.on || !sites.length) return [];
-    const r = await DC.api("/api/inspection/wall", { method: "POST", body: { sites, wall_id: w.lease || undefined } });
-    w.lease = r.wall_id;
-    clearInterval(w.leaseTimer);
-    w.leaseTimer = setInterval(() => { leaseWall().catch((e) => console.warn("wall lease", e)); }, Math.max(5000, (r.lease_s || 30) * 1000 / 2));
-    return r.grants;
+    // One request at a time (tiles retrying, the renewal, paging), so a page never holds
+    // two leases; a lease granted after the wall was switched off is given back at once,
+    // or the sites it names would stay on camera until it expired.
+    const run = async () => {
+      const sites = [...w.tiles.keys()];
+      if (!w.on || !sites.length) return [];
+      const r = await DC.api("/api/inspection/wall", { method: "POST", body: { sites, wall_id: w.lease || undefined } });
+      if (!w.on) {
+        DC.api("/api/inspection/wall/" + encodeURIComponent(r.wall_id), { method: "DELETE" }).catch(() => {});
+        return [];
+      }
+      w.lease = r.wall_id;
+      clearInterval(w.leaseTimer);
+      w.leaseTimer = setInterval(() => { leaseWall().catch((e) => console.warn("wall lease", e)); }, Math.max(5000, (r.lease_s || 30) * 1000 / 2));
+      return r.grants;
+    };
+    const next = w.leaseChain.catch(() => {}).then(run);
+    w.leaseChain = next;
+    return next;
   }
 
   function leaveWall() {

@@ -142,7 +142,9 @@
     let r;
     try { r = await DC.api("/api/inspection/summary?days=30"); } catch (_e) { $("insp-figures").replaceChildren(el("p", { class: "muted" }, t("insp_d_none"))); return; }
     if (!r.total.inspections && !r.total.pass && !r.total.fail && !r.total.no_answer) { $("insp-figures").replaceChildren(el("p", { class: "muted" }, t("insp_d_none"))); return; }
-    const cols = [["inspections", "insp_d_inspected"], ["answered", "insp_d_answered"], ["not_answered", "insp_d_missed"], ["pass", "v_pass"], ["fail", "v_fail"]];
+    // [field, short heading (the column is narrow), its full meaning (the heading's title)]
+    const cols = [["inspections", "insp_d_inspected", "insp_dt_inspected"], ["answered", "insp_d_answered", "insp_dt_answered"],
+      ["not_answered", "insp_d_missed", "insp_dt_missed"], ["pass", "v_pass", "insp_dt_pass"], ["fail", "v_fail", "insp_dt_fail"]];
     // "Thành phố Hà Nội" -> "Hà Nội": the side column is narrow.
     const short = (name) => String(name).replace(/^(Thành phố|Tỉnh)\s+/, "");
     const row = (p, name, cls) => el("tr", { class: cls || "", dataset: { prov: p.province_id === null ? "" : p.province_id } }, el("th", { scope: "row", title: name }, short(name)),
@@ -150,7 +152,7 @@
     const rows = r.provinces.map((p) => row(p, p.province_name));
     if (!me.province_id) rows.unshift(row(r.total, t("insp_d_total"), "total"));
     $("insp-figures").replaceChildren(el("table", { class: "grid insp-figures" },
-      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("insp_col_province")), ...cols.map(([, key]) => el("th", { scope: "col", class: "num" }, t(key))))),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("insp_col_province")), ...cols.map(([, key, full]) => el("th", { scope: "col", class: "num", title: t(full) }, t(key))))),
       el("tbody", {}, rows)));
   }
   const inspectionsLater = (() => { let timer = 0; return () => { if (!timer) timer = setTimeout(() => { timer = 0; loadInspections(); }, 3000); }; })();
