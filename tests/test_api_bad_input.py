@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from diemcau.store.models import Base
-from tests.test_api_roles import ROUTES, World, _fill, build_world
+from tests.api_world import World, build_world
+from tests.route_table import ROUTES, _fill
 from tests.test_command_support import covid
 
 # Closing the session of a site that has none answers {"closed": false}, whatever the id.

@@ -61,6 +61,7 @@ FOUNDATION = {
         "errors",
         "cliargs",
         "limits",
+        "logs",
         "ratelimit",
         "security",
         "spreadsheet",

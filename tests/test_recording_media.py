@@ -37,7 +37,7 @@ from diemcau.media.service import site_refs
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot
 from diemcau.sim.stamps import StampVerdict, inspect_stamp, label_code
 from tests.api_support import ApiEnv, api_env
-from tests.test_api_roles import TREE
+from tests.route_table import TREE
 
 pytestmark = pytest.mark.media
 

@@ -145,6 +145,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         log.exception("unhandled error", exc_info=exc)
         return _error(500, "internal", "internal server error")
 
+    # The database refusing a client's value is answered here too, by class: Starlette
+    # hands a handler for `Exception` to its outermost middleware, which re-raises after
+    # answering, so the server logs a traceback and drops the keep-alive connection (the
+    # client's next request on it is reset). Handlers for these classes answer and stop.
+    app.add_exception_handler(OverflowError, _unexpected)
+    app.add_exception_handler(DBAPIError, _unexpected)
+
     for module in ROUTERS:
         app.include_router(module.router)
 

@@ -30,6 +30,7 @@ from diemcau.presence.protocol import (
     Link,
     LinkReport,
     Request,
+    close_reason,
     parse_inbound,
     ws_text_frame,
 )
@@ -184,7 +185,7 @@ class SiteSession:
 
     async def _close_socket(self, code: int, reason: str) -> None:
         try:
-            await self.conn.close(code, reason[:120])
+            await self.conn.close(code, close_reason(reason))
         except Exception:  # the peer may be gone already; the socket is aborted anyway
             self.conn.transport.abort()
 
