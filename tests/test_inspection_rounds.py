@@ -130,6 +130,9 @@ async def test_verdicts_snapshots_not_answered_and_closing(w: World) -> None:
     w.presence.online.add(w.ids["26734"])
     view = (await w.svc.inspect(w.chair, "26734", c.id)).inspection
     await w.publishing("26734")
+    # Answered as soon as the site publishes (a report printed while still looking).
+    live = {i.site_code: i for i in (await rounds.get(w.chair, r.id)).items}["26734"]
+    assert live.answered is True and live.inspection_id == view.id
     await w.svc.end(w.chair, view.id)
     await rounds.decide(w.chair, r.id, c.id, "fail", "Không có người trực")
     got = {i.site_code: i for i in (await rounds.get(w.chair, r.id)).items}

@@ -131,6 +131,12 @@ class InspectionRecords:
             ).all()
             for row in rows:
                 row.state, row.answered_at = "live", now
+                # A round's item says so at once: its report may be printed while the
+                # team is still looking.
+                if row.round_item_id is not None:
+                    item = await s.get(InspectionRoundItem, row.round_item_id)
+                    if item is not None:
+                        item.inspection_id, item.answered = row.id, True
             return [InspectionView.of(r, now) for r in rows]
 
     async def set_recorded(self, inspection_id: int) -> None:
