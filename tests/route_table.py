@@ -441,6 +441,7 @@ ROUTES: tuple[Route, ...] = (
         officer="refused",
     ),
     # administration
+    Route("GET", "/api/admin/process", "staff", officer="role", roles=ADMIN),
     Route("GET", "/api/admin/staff", "staff", officer="role", roles=ADMIN),
     Route(
         "POST",

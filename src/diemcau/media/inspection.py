@@ -9,19 +9,23 @@ call destroys the room, which cuts whoever still publishes or plays in it (a roo
 the inspector kept cannot bring its feed back without a new call).
 
 Each grant names exactly the rooms its holder needs: the site's names its uplink (to
-publish) and its call room (to play the inspector); the inspector's call grant names the
-call room only (its view of the site comes from the spot-check grant). docs/media.md,
-"Inspections".
+publish, with the publish token its uplink room's allowed list holds for its credential)
+and its call room (to play the inspector); the inspector's call grant names the call
+room only, with a publish token made for that one call: the call room is made afresh
+for each call with that token alone in its allowed list (its view of the site comes
+from the spot-check grant). docs/media.md, "Inspections" and "Who may publish and
+watch".
 """
 
 from __future__ import annotations
 
-import time
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from diemcau.media.orchestrator import MediaOrchestrator, feed_id, room_id
-from diemcau.media.turn import ice_servers
+from diemcau.media.grants import GrantSigner
+from diemcau.media.orchestrator import MediaError, MediaOrchestrator, feed_id, room_id
+from diemcau.media.rights import Holder, publish_token
 
 __all__ = ["InspectionGrants", "call_room", "inspector_feed"]
 
@@ -41,50 +45,57 @@ class InspectionGrants:
 
     def __init__(self, orch: MediaOrchestrator) -> None:
         self.orch = orch
-
-    def _tokens(self, node_name: str, rooms: list[int], label: str) -> dict[str, Any]:
-        node = self.orch.registry.get(node_name)
-        now = int(time.time())
-        return {
-            "node": node.name,
-            "ws_url": node.browser_ws_url,
-            "token": node.browser_token(self.orch.session_ttl),
-            "room_token": node.room_token(rooms, self.orch.token_ttl),
-            "expires_at": now + self.orch.token_ttl,
-            "session_expires_at": now + self.orch.session_ttl,
-            "ice_servers": ice_servers(self.orch.turn, label, now + self.orch.session_ttl),
-        }
-
-    async def _call_room(self, node_name: str, site_code: str) -> int:
-        room = call_room(site_code)
-        await self.orch.control(node_name).ensure_room(room, f"call {site_code}", publishers=2)
-        return room
+        self._sign = GrantSigner(orch.token_ttl, orch.session_ttl, orch.turn)
 
     async def watch_grant(self, site_code: str) -> dict[str, Any]:
         """The inspector's view of the site: its uplink feed (the full simulcast layer)."""
         return await self.orch.spot_check_grant(site_code)
 
     async def site_grant(self, site_code: str) -> dict[str, Any]:
-        """The site's standby grant: publish its uplink; play an inspector who calls."""
-        node = self.orch.site_node(site_code).name
+        """The site's standby grant: publish its uplink; play an inspector who calls.
+
+        Raises `MediaError` for a site without a credential (revoked): it has no
+        media rights at all.
+        """
+        ref = self.orch.sites.get(site_code)
+        if ref is None or ref.credential is None:
+            raise MediaError(f"site {site_code!r} has no credential")
+        node = self.orch.site_node(site_code)
         uplink = room_id("uplink", site_code)
-        # The orchestrator creates the site's uplink room (as it does for the wall, which
-        # asks nobody to look at full quality) and keeps it across reconciles.
+        # The orchestrator makes the site's uplink room with its allowed list (as it
+        # does for the wall, which asks nobody to look at full quality).
         await self.orch.wall_grant([site_code])
-        room = await self._call_room(node, site_code)
+        holder = Holder.site(site_code, ref.credential)
         return {
-            **self._tokens(node, [uplink, room], site_code),
-            "publish": {"room": uplink, "feed_id": feed_id("site", site_code)},
-            "call": {"room": room, "feed_id": inspector_feed(site_code)},
+            "node": node.name,
+            "ws_url": node.browser_ws_url,
+            **self._sign.tokens(node, [uplink, call_room(site_code)], holder, site_code),
+            "publish": {
+                "room": uplink,
+                "feed_id": feed_id("site", site_code),
+                "token": publish_token(node, uplink, holder),
+            },
+            "call": {"room": call_room(site_code), "feed_id": inspector_feed(site_code)},
         }
 
     async def call_grant(self, site_code: str) -> dict[str, Any]:
-        """The inspector's: publish into the site's call room on the site's relay."""
-        node = self.orch.site_node(site_code).name
-        room = await self._call_room(node, site_code)
+        """The inspector's: publish into the site's call room on the site's relay.
+
+        The room is made again for this call, its allowed list holding this call's
+        publish token only: no token of an earlier call publishes in it.
+        """
+        node = self.orch.site_node(site_code)
+        room = call_room(site_code)
+        holder = Holder.staff("call-" + secrets.token_hex(6))
+        token = publish_token(node, room, holder)
+        ctl = self.orch.control(node.name)
+        await ctl.destroy_room(room)
+        await ctl.ensure_room(room, f"call {site_code}", publishers=2, allowed=[token])
         return {
-            **self._tokens(node, [room], "inspector"),
-            "publish": {"room": room, "feed_id": inspector_feed(site_code)},
+            "node": node.name,
+            "ws_url": node.browser_ws_url,
+            **self._sign.tokens(node, [room], holder, "inspector"),
+            "publish": {"room": room, "feed_id": inspector_feed(site_code), "token": token},
         }
 
     async def end_call(self, site_code: str) -> None:

@@ -211,8 +211,8 @@ class SiteSession:
                 self.close_reason = reason
                 self.events.session_closed(self, reason, detail=str(exc))
         finally:
-            for task in list(self._requests or ()):
-                task.cancel()
+            # Requests in flight run to their end (their writes commit or roll back
+            # whole); their replies go nowhere. The router drains them at stop.
             if self._closing is not None:
                 # Let our close frame (code and reason) go out before the handler
                 # returns, or the library would close with a plain 1000.

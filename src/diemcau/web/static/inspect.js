@@ -110,7 +110,7 @@ class SiteInspection {
     this.view = r.inspection;
     const g = r.grant;
     const s = await pooledSession(this.pool, g);
-    const pub = await janusPublish(s, g.publish.room, g.publish.feed_id, g.room_token, localStream, "inspector");
+    const pub = await janusPublish(s, g.publish.room, g.publish.feed_id, g.publish.token, localStream, "inspector");
     this.call = { pub, stream: localStream };
     this.emit();
   }

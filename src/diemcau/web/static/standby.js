@@ -124,7 +124,7 @@ class SiteStandby {
     if (want && !this.pub) {
       const s = await this.ensureSession();
       const g = this.grant;
-      const pub = await janusPublish(s, g.publish.room, g.publish.feed_id, g.room_token, this.h.stream(), this.h.name(), this.h.simulcast);
+      const pub = await janusPublish(s, g.publish.room, g.publish.feed_id, g.publish.token, this.h.stream(), this.h.name(), this.h.simulcast);
       this.pub = pub;
       // The relay cut the uplink (ICE failed, a restart): publish again while watched.
       pub.handle.on((data) => { if (data.hangup && this.pub === pub) { this.pub = null; setTimeout(() => this.sync(), 1000); } });
