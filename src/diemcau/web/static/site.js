@@ -3,7 +3,8 @@
 // link health, lossless resumable delivery), runs a self-test of camera, micro-
 // phone, speaker and the network path to its media relay, and in a meeting plays
 // the program, raises a hand, goes on air when given the floor, obeys an imposed
-// mute and acknowledges conclusions and directives.
+// mute and acknowledges conclusions and directives. Between meetings it stands by
+// (standby.js): an inspector or the video wall can look at it at any time.
 "use strict";
 (() => {
   const { $, el } = DC;
@@ -22,6 +23,16 @@
   const SIMULCAST = !/[?&]simulcast=0/.test(location.search);
 
   DC.header("site_title");
+
+  // On standby: publishes while someone looks, says who, plays an inspector's call.
+  const standby = new SiteStandby({
+    api: (path) => siteApi(path), request, stream: () => S.stream,
+    name: () => (S.site ? S.site.name : ""), inMeeting: () => S.inMeeting, simulcast: SIMULCAST,
+    banner: $("banner-inspect"), callBox: $("call-box"), callVideo: $("call-video"), callSound: $("call-sound"),
+    onChange: () => applyMic(),
+  });
+  S.standby = standby;
+  $("call-sound").addEventListener("click", () => { $("call-video").play().then(() => { $("call-sound").hidden = true; }).catch(() => {}); });
 
   // --- join ------------------------------------------------------------------------------
 
@@ -46,6 +57,7 @@
     connectPresence();
     loadSchemas();
     await startDevices();
+    standby.prepare();
     refreshMeeting();
   }
 
@@ -99,9 +111,14 @@
       S.hbTimer = setInterval(heartbeat, Math.max(500, (m.heartbeat_s || 1) * 1000));
       if (resumed) refreshMeeting();
       loadInbox();
+      standby.refresh();
       return;
     }
     if (m.type === "reply") { onReply(m); return; }
+    if (m.type === "msg" && (m.seq === null || m.seq === undefined)) {
+      handleMessage(m.kind, m.body || {}, m); // live only: never numbered, never replayed
+      return;
+    }
     if (m.type === "msg") {
       const last = S.seqs[m.stream] || 0;
       if (m.seq <= last) return; // a duplicate after a resume
@@ -220,7 +237,8 @@
       DC.toast(t("reminder"), "bad");
       return;
     }
-    if (kind === "media.move" || kind === "media.moved") { restartMedia(); }
+    if (kind === "inspect.watch") { standby.apply(body); return; }
+    if (kind === "media.move" || kind === "media.moved") { restartMedia(); if (!S.inMeeting) standby.prepare(); }
   }
 
   async function refreshMeeting() {
@@ -292,7 +310,8 @@
 
   function applyMic() {
     // The speaker may mute itself; the others follow the chair's mute as well.
-    const allowed = !S.selfMuted && (S.onAir || !S.imposedMute);
+    // An inspector's call reaches this site alone, never the program: talk back.
+    const allowed = !S.selfMuted && (S.onAir || !S.imposedMute || standby.inCall);
     if (S.stream) for (const tr of S.stream.getAudioTracks()) tr.enabled = allowed;
   }
 
@@ -491,6 +510,7 @@
       meter(stream);
       applyMic();
       if (S.media && S.media.pub) restartMedia();
+      standby.restream();
     } catch (e) {
       DC.toast(t("nocamera") + " " + e.message, "bad");
     }
@@ -631,6 +651,7 @@
       const session = await JanusSession.connect(g.ws_url, g.token, { iceServers: g.ice_servers, onclose: () => { if (S.media && S.media.session === session) { S.media = null; scheduleMedia(); } } });
       S.media = { session, grant: g, pub: null, subs: new Map() };
       scheduleRenewal(g);
+      await standby.release(); // the standby uplink (same feed) goes before the meeting's
       startQuality();
       if (S.stream) S.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.publish.token, S.stream, S.site.name, SIMULCAST);
       if (S.quality.level === 0) uplinkVideo(false);
@@ -677,6 +698,7 @@
     if (m) m.session.close();
     $("program").srcObject = null;
     $("program-extra").replaceChildren();
+    if (!S.inMeeting) standby.sync(); // still looked at: publish on standby again
   }
 
   function restartMedia() { if (S.inMeeting) { stopMedia(); startMedia(); } }
@@ -814,7 +836,7 @@
   }
 
   document.addEventListener("langchange", showQuality);
-  document.addEventListener("langchange", () => { if (S.schemas.length) { const cur = $("report-schema").value; $("report-schema").replaceChildren(...S.schemas.map((sc) => el("option", { value: sc.key }, label(sc)))); $("report-schema").value = cur; renderReportForm(); } updateFloorUi(); renderMessages(); setMeeting(S.meeting); layoutProgram(); if (S.ws) connState("online"); });
+  document.addEventListener("langchange", () => { if (S.schemas.length) { const cur = $("report-schema").value; $("report-schema").replaceChildren(...S.schemas.map((sc) => el("option", { value: sc.key }, label(sc)))); $("report-schema").value = cur; renderReportForm(); } updateFloorUi(); renderMessages(); setMeeting(S.meeting); layoutProgram(); standby.render(); if (S.ws) connState("online"); });
   navigator.mediaDevices && navigator.mediaDevices.addEventListener && navigator.mediaDevices.addEventListener("devicechange", listDevices);
 
   // --- start ---------------------------------------------------------------------------------
