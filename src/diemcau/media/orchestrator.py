@@ -33,6 +33,7 @@ from diemcau.media.grants import GrantSigner
 from diemcau.media.ids import feed_id, room_id
 from diemcau.media.looks import Looks
 from diemcau.media.node import JanusNode, NodeRegistry
+from diemcau.media.node_status import node_status
 from diemcau.media.program import Program
 from diemcau.media.programs import Programs
 from diemcau.media.reconcile import reconcile
@@ -315,26 +316,7 @@ class MediaOrchestrator:
 
     def status(self) -> list[dict[str, Any]]:
         """Per node, for the operator dashboard: health, load and sites served."""
-        counts = self.plan.counts()
-        records = self.cascade.records
-        out: list[dict[str, Any]] = []
-        for node in self.registry.nodes():
-            st = self.registry.state(node.name)
-            out.append(
-                {
-                    "node": node.name,
-                    "role": node.role,
-                    "provinces": list(node.provinces),
-                    "up": st.up,
-                    "last_error": st.last_error,
-                    "janus_sessions": st.sessions,
-                    "sites": counts.get(node.name, 0),
-                    "capacity": node.capacity,
-                    "links_in": sum(1 for lk in records if lk.target_node == node.name),
-                    "links_out": sum(1 for lk in records if lk.source_node == node.name),
-                }
-            )
-        return out
+        return node_status(self.registry, self.plan, self.cascade)
 
     # -- failures and restarts -------------------------------------------
 
