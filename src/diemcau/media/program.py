@@ -1,4 +1,4 @@
-"""A meeting's program as the media plane holds it: its rooms, chair feed, floor and inspection.
+"""A meeting's program as the media plane holds it (rooms, chair feed, floor, inspected site).
 
 Room layout (same ids on every node, derived from names so a restarted
 control plane finds its rooms again):
