@@ -6,6 +6,7 @@ import ssl as ssl_module
 from dataclasses import dataclass, field
 
 from diemcau.presence.health import DEFAULT_THRESHOLDS, LinkThresholds
+from diemcau.presence.protocol import FAST_HEARTBEAT_VERSION
 
 __all__ = ["PresenceConfig"]
 
@@ -20,8 +21,12 @@ class PresenceConfig:
         path: the WebSocket path sites connect to.
         public_url: the ``ws://`` URL sites are told (empty: derived from host/port).
         ssl: a TLS server context; the socket then speaks ``wss://`` only.
-        heartbeat_s: how often a site sends ``hb``.
-        offline_after_s: silence after which a site is shown offline (issue: ≤ 3 s).
+        heartbeat_s: how often a protocol v1 site sends ``hb`` (told in its welcome).
+        offline_after_s: silence after which a v1 site is shown offline.
+        fast_heartbeat_s: how often a protocol v2 site sends ``hb`` (docs/protocol.md:
+            v2 clients honour intervals below a second).
+        fast_offline_after_s: silence after which a v2 site is shown offline; with
+            `sweep_s` it bounds how late a silently cut site shows (goal: ≤ 1 s).
         sweep_s: how often silence is checked (adds to the detection time).
         hello_timeout_s: time allowed between connect and hello.
         token_ttl_s: lifetime of the resume/session token in the welcome.
@@ -48,7 +53,9 @@ class PresenceConfig:
     ssl: ssl_module.SSLContext | None = field(default=None, compare=False, hash=False)
     heartbeat_s: float = 1.0
     offline_after_s: float = 2.5
-    sweep_s: float = 0.25
+    fast_heartbeat_s: float = 0.25
+    fast_offline_after_s: float = 0.75
+    sweep_s: float = 0.1
     hello_timeout_s: float = 10.0
     token_ttl_s: int = 3600
     rate: float = 20.0
@@ -62,3 +69,9 @@ class PresenceConfig:
     staff_batch_s: float = 0.25
     thresholds: LinkThresholds = field(default_factory=lambda: DEFAULT_THRESHOLDS)
     tune_gc: bool = False
+
+    def timing(self, version: int) -> tuple[float, float]:
+        """``(heartbeat_s, offline_after_s)`` for a session speaking protocol `version`."""
+        if version >= FAST_HEARTBEAT_VERSION:
+            return self.fast_heartbeat_s, self.fast_offline_after_s
+        return self.heartbeat_s, self.offline_after_s

@@ -36,7 +36,12 @@ from diemcau.presence.fanout import Fanout
 from diemcau.presence.follows import Follows
 from diemcau.presence.lifecycle import SessionLifecycle
 from diemcau.presence.message_store import MessageWriter, load_stream_seqs
-from diemcau.presence.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, CloseCode
+from diemcau.presence.protocol import (
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    PROTOCOL_VERSIONS,
+    CloseCode,
+)
 from diemcau.presence.registry import SessionRegistry
 from diemcau.presence.replay import Replayer
 from diemcau.presence.router import MessageHandler, RequestRouter
@@ -120,7 +125,8 @@ class PresenceHub:
             replayer=Replayer(db, cfg.replay_limit),
             router=self.router,
         )
-        self.silence = SilenceWatch(live, cfg.offline_after_s, cfg.sweep_s)
+        windows = (cfg.offline_after_s, cfg.fast_offline_after_s)
+        self.silence = SilenceWatch(live, max(windows), cfg.sweep_s, windows)
         self._server: PresenceServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -190,12 +196,18 @@ class PresenceHub:
         return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
 
     def describe(self) -> dict[str, Any]:
-        """What a site terminal needs to find the socket (GET /api/presence/info)."""
+        """What a site terminal needs to find the socket (GET /api/presence/info).
+
+        The timing shown is the newest version's; each session is told its own in
+        its welcome.
+        """
+        heartbeat_s, offline_after_s = self.config.timing(PROTOCOL_VERSION)
         return {
             "url": self.url,
             "protocol_version": PROTOCOL_VERSION,
-            "heartbeat_s": self.config.heartbeat_s,
-            "offline_after_s": self.config.offline_after_s,
+            "protocol_versions": list(PROTOCOL_VERSIONS),
+            "heartbeat_s": heartbeat_s,
+            "offline_after_s": offline_after_s,
             "max_message_bytes": MAX_MESSAGE_BYTES,
         }
 

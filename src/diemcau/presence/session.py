@@ -81,6 +81,7 @@ class SiteSession:
         principal: who this is.
         cursors: per stream name as the site sees it, the last seq written to it.
         last_seen: monotonic time of the last inbound frame (heartbeat timeout).
+        offline_after_s: silence after which the session is cut (per protocol version).
         replaying: while True, fan-out goes to `backlog` instead of the socket, so
             live messages that arrive during a resume are not lost nor reordered.
     """
@@ -103,6 +104,7 @@ class SiteSession:
         "close_reason",
         "_requests",
         "_closing",
+        "offline_after_s",
     )
 
     def __init__(
@@ -115,6 +117,7 @@ class SiteSession:
         rate: float,
         burst: float,
         send_buffer_bytes: int,
+        offline_after_s: float = 2.5,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.events = events
@@ -133,6 +136,8 @@ class SiteSession:
         self.close_reason = ""
         self._requests: set[asyncio.Task[None]] | None = None
         self._closing: asyncio.Task[None] | None = None
+        # Silence allowed before the site counts as gone (its protocol version's timing).
+        self.offline_after_s = offline_after_s
 
     # --- outbound ---------------------------------------------------------------------------
 
@@ -216,6 +221,14 @@ class SiteSession:
                 # Let our close frame (code and reason) go out before the handler
                 # returns, or the library would close with a plain 1000.
                 await asyncio.shield(self._closing)
+
+    def heartbeat(self, count: int) -> None:
+        """`count` plain heartbeats the connection's fast path took (`SiteConnection`)."""
+        if self.closed:
+            return
+        now = self.last_seen = self._monotonic()
+        if not self.limiter.allow(now, count):
+            self.close(CloseCode.RATE_LIMITED, "too many messages: rate limit exceeded")
 
     def on_frame(self, data: bytes | str) -> None:
         """Handle one inbound frame (validated, rate limited)."""
