@@ -350,6 +350,8 @@ async def _one_run(
             meeting = await server.ask(f"meeting {'everyone' if everyone else 'communes'}")
             if meeting["invited"] != n:
                 print(f"  invited {meeting['invited']} (expected {n})", file=sys.stderr)
+            out["rss_present_mb"] = _proc_mem_mb(proc.pid, "VmRSS")
+            out["hwm_present_mb"] = _proc_mem_mb(proc.pid, "VmHWM")
             out["start_call_ms"] = meeting["start_call_s"] * 1000
             out["present_s"] = meeting["present_s"]
             if math.isnan(meeting["present_s"]):
@@ -359,6 +361,7 @@ async def _one_run(
                     file=sys.stderr,
                 )
             rounds = await server.ask("rounds")
+            out["hwm_rounds_mb"] = _proc_mem_mb(proc.pid, "VmHWM")
             await asyncio.sleep(2.0)  # stragglers
             arrivals = await swarm.arrivals()
             reports = await server.ask("reports")
@@ -418,6 +421,9 @@ ROWS = [
     ("csv_ms", "attendance report CSV (ms)", ".0f"),
     ("html_ms", "attendance report HTML (ms)", ".0f"),
     ("rss_joined_mb", "server RSS, every site online (MB)", ".0f"),
+    ("rss_present_mb", "server RSS, every site in the meeting (MB)", ".0f"),
+    ("hwm_present_mb", "server peak RSS up to the joins (MB)", ".0f"),
+    ("hwm_rounds_mb", "server peak RSS up to the floor rounds (MB)", ".0f"),
     ("rss_peak_mb", "server peak RSS over the run (MB)", ".0f"),
 ]
 
