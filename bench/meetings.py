@@ -73,7 +73,7 @@ def _proc_mem_mb(pid: int, field: str) -> float:
 
 
 async def _server_main(args: argparse.Namespace) -> None:
-    from diemcau.accounts.service import StaffPrincipal
+    from diemcau.actors import Actor
     from diemcau.api.server import serve
     from diemcau.config import Settings
     from diemcau.meetings import InviteSpec, MeetingService
@@ -86,7 +86,7 @@ async def _server_main(args: argparse.Namespace) -> None:
         data_dir=Path(args.data), database_url=args.db, host="127.0.0.1", port=int(args.port)
     )
     stop = asyncio.Event()
-    chair = StaffPrincipal(args.chair_id, "chair", "chair", None)
+    chair = Actor.for_staff("chair", "chair", user_id=args.chair_id)
     site_ids = [int(x) for x in Path(args.site_ids).read_text().split()]
 
     async def ready(runtime: Runtime) -> None:
@@ -109,10 +109,12 @@ async def _server_main(args: argparse.Namespace) -> None:
                     if rest[0] == "everyone"
                     else InviteSpec(everyone=True, kinds=("commune",))
                 )
-                m = await svc.create_meeting(chair, title="Họp trực tuyến toàn quốc", invite=invite)
+                m = await svc.lifecycle.create_meeting(
+                    chair, title="Họp trực tuyến toàn quốc", invite=invite
+                )
                 meeting_id = m.id
                 t_start = time.time()
-                await svc.start_meeting(chair, m.id)
+                await svc.lifecycle.start_meeting(chair, m.id)
                 start_call = time.time() - t_start
 
                 pending = set(site_ids)
@@ -163,6 +165,8 @@ async def _rounds(
     svc: Any, hub: Any, chair: Any, meeting_id: int, site_ids: list[int], args: argparse.Namespace
 ) -> dict[str, Any]:
     """The first grant, `rounds` grants, then `rounds` bare broadcasts of the same size."""
+    from diemcau.meetings.publisher import stream_of
+
     failures: list[str] = []
     floor_t0: dict[int, float] = {}
     t_first = time.time()
@@ -197,7 +201,7 @@ async def _rounds(
         t0 = time.time()
         try:
             await hub.broadcast(
-                svc.stream(meeting_id), "bench.ping", {"n": i, "pad": "x" * max(0, body_len - 40)}
+                stream_of(meeting_id), "bench.ping", {"n": i, "pad": "x" * max(0, body_len - 40)}
             )
         except Exception as exc:
             failures.append(f"ping {i}: {type(exc).__name__}")
@@ -214,12 +218,12 @@ async def _rounds(
 
 
 async def _reports(svc: Any, chair: Any, meeting_id: int) -> dict[str, Any]:
-    summary_s = await _median_time(lambda: svc.attendance.summary(meeting_id))
+    summary_s = await _median_time(lambda: svc.roll_call.summary(meeting_id))
     t_end = time.perf_counter()
-    await svc.end_meeting(chair, meeting_id)
+    await svc.lifecycle.end_meeting(chair, meeting_id)
     end_s = time.perf_counter() - t_end
-    csv_s = await _median_time(lambda: svc.attendance.report_csv(meeting_id))
-    html_s = await _median_time(lambda: svc.attendance.report_html(meeting_id))
+    csv_s = await _median_time(lambda: svc.roll_call.report_csv(meeting_id))
+    html_s = await _median_time(lambda: svc.roll_call.report_html(meeting_id))
     return {
         "ev": "reports",
         "summary_s": summary_s,

@@ -277,6 +277,41 @@ async def test_issue_directive_bad_input(world: World) -> None:
     await run_cases(w, cases)
 
 
+async def test_compose_directive_and_attachments_bad_input(world: World) -> None:
+    """Bad inputs for the directives page: a preview and a compose naming a group id past
+    64 bits, a negative and an absent group, groups as a string, a directive without its
+    wrapper, a file link to another server's path shape, an upload with a NUL in its name,
+    a refused extension, no name, a file id past 64 bits and a wrong signature."""
+    w = world
+    chair = w.tokens["chair"]
+    ok_dir: dict[str, Any] = {"title": "t", "body": "b", "target": {"provinces": ["01"]}}
+    prev, comp = "/api/command/directives/preview", "/api/command/directives/compose"
+    files = "/api/command/files"
+    pdf = {"content": b"%PDF-1.4\n", "extra_headers": {"Content-Type": "application/pdf"}}
+    cases: list[tuple[Any, ...]] = [
+        ("POST", prev, chair, (404, 422), "", _json({"groups": [HUGE]})),
+        ("POST", prev, chair, (404, 422), "", _json({"groups": [-1]})),
+        ("POST", prev, chair, 404, "", _json({"groups": [999999]})),
+        ("POST", prev, chair, 422, "groups", _json({"groups": "g"})),
+        ("POST", comp, chair, 422, "directive", _json(ok_dir)),
+        ("POST", comp, chair, (404, 422), "", _json({"directive": ok_dir, "groups": [HUGE]})),
+        (
+            "POST",
+            comp,
+            chair,
+            422,
+            "file",
+            _json({"directive": {**ok_dir, "attachments": [{"name": "a", "url": files + "/x"}]}}),
+        ),
+        ("POST", files + "?name=a%00b.pdf", chair, 422, "", pdf),
+        ("POST", files + "?name=a.exe", chair, 422, "exe", pdf),
+        ("POST", files, chair, 422, "name", pdf),
+        ("GET", f"{files}/{HUGE}?sig=x", chair, (404, 422), "", {}),
+        ("GET", f"{files}/1?sig=" + "0" * 32, chair, 404, "", {}),
+    ]
+    await run_cases(w, cases)
+
+
 async def test_submit_report_bad_input(world: World) -> None:
     """Bad inputs: an unknown schema, values as a list, a negative count, a count as
     text, a float where an integer is due, a count past 64 bits, an unknown indicator,

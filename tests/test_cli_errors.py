@@ -183,6 +183,15 @@ CASES: list[Case] = [
          "--nodes", str(c.a_file)], "not valid JSON"),
     Case("media plan", "unreachable", lambda c: ["media", "plan", "--db", REFUSED], UNREACHABLE),
     Case("media plan", "empty", lambda c: ["media", "plan", "--db", c.empty], EMPTY),
+    # media check
+    Case("media check", "no inventory", lambda c: ["media", "check"],
+         "give --inventory FILE or set DIEMCAU_INVENTORY", env={"DIEMCAU_INVENTORY": ""}),
+    Case("media check", "missing inventory", lambda c: ["media", "check", "--inventory",
+         _missing(c)], "cannot read it"),
+    Case("media check", "not an inventory", lambda c: ["media", "check", "--inventory",
+         str(c.a_file)], "not valid TOML"),
+    Case("media check", "timeout 0", lambda c: ["media", "check", "--inventory", str(c.a_file),
+         "--timeout", "0"], "0 is out of range: give 0.5 or more"),
     # sim
     Case("sim", "ftp url", lambda c: ["sim", "--url", "ftp://127.0.0.1/", "--codes",
          str(c.joins)], "--url must be ws://, wss://, http:// or https://"),

@@ -35,8 +35,11 @@ class Principal:
 
 
 class Meetings:
+    """The part of the meeting service the command center reads: its store's live list."""
+
     def __init__(self) -> None:
         self.live: list[int] = []
+        self.store = self
 
     async def list_meetings(self, state: str | None = None) -> list[Any]:
         @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from diemcau import actors
 from diemcau.accounts.service import StaffPrincipal
 from diemcau.command.actors import Actor
 from diemcau.command.directives import DirectiveIn
@@ -110,10 +111,11 @@ async def test_offline_during_live_meeting_alert(live: Live) -> None:
     invited = [sid for sid in d.site_ids if d.province_of[sid] == d.provinces[0]]
     a = RawSite(live.hub)
     await a.connect(join_code=d.codes[invited[0]])
-    m = await live.meetings.create_meeting(
-        live.chair, title="Họp khẩn", invite=InviteSpec(unit_ids=(d.provinces[0],))
+    chair = actors.Actor.for_staff("chair", "chair", user_id=live.chair.user_id)
+    m = await live.meetings.lifecycle.create_meeting(
+        chair, title="Họp khẩn", invite=InviteSpec(unit_ids=(d.provinces[0],))
     )
-    await live.meetings.start_meeting(live.chair, m.id)
+    await live.meetings.lifecycle.start_meeting(chair, m.id)
     reply = await _request(a, "j1", "meeting.join", {})
     assert reply["ok"]
     alerts = live.center.alerts
@@ -125,7 +127,7 @@ async def test_offline_during_live_meeting_alert(live: Live) -> None:
     back = RawSite(live.hub)
     await back.connect(join_code=d.codes[invited[0]])
     await eventually(lambda: _inactive(alerts, key), what="alert cleared")
-    await live.meetings.end_meeting(live.chair, m.id)
+    await live.meetings.lifecycle.end_meeting(chair, m.id)
     await back.close()
 
 

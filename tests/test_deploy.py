@@ -2,8 +2,8 @@
 
 Bad inputs tried: a literal secret, an unset env reference, an unreadable
 secret file, an unknown key, a bad address, two centrals, duplicate names,
-invalid TOML, a credential label with ':'; each names the entry and changes
-nothing on disk.
+invalid TOML, RTP ports inside the cascade's range or upside down, a
+credential label with ':'; each names the entry and changes nothing on disk.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,11 @@ admin_secret = "file:{secrets}/a"
 admin_key = "file:{secrets}/b"
 token_secret = "env:DC_TEST_TOKEN"
 """
+
+RELAY_01 = (
+    '[[node]]\nname = "relay-01"\nrole = "relay"\naddress = "198.51.100.32"\n'
+    'cert = "c"\nkey = "k"\nadmin_secret = "env:X"\nadmin_key = "env:X"\ntoken_secret = "env:X"\n'
+)
 
 
 def _write(tmp: Path, extra: str = "", central: str = "central") -> Path:
@@ -81,6 +87,13 @@ def test_inventory_to_nodes_turn_and_rendered_files(
     assert "allowed-peer-ip=198.51.100.20" in turn_conf
     assert "denied-peer-ip=0.0.0.0-255.255.255.255" in turn_conf
     assert "relay-79/etc/systemd/system/diemcau-janus-relay-79.service" in by_name
+    assert 'rtp_port_range = "61000-65000"' in janus  # outside the cascade's ports
+    # The cascade's plain RTP ports take packets from the media nodes only (the NATed
+    # relay's own private address included: it sends itself its floor feeds).
+    nft = by_name["relay-79/etc/nftables.d/diemcau-janus-relay-79.nft"]
+    assert "elements = { 198.51.100.20, 198.51.100.31, 100.64.9.31 }" in nft
+    assert "udp dport 10000-60000 ip saddr != @media_nodes drop" in nft
+    assert "table inet diemcau_janus_relay_79 {" in nft
 
 
 @pytest.mark.parametrize(
@@ -104,13 +117,23 @@ def test_inventory_to_nodes_turn_and_rendered_files(
             "turn.1.secret: Value error, must be an env:NAME or file:PATH reference",
         ),
         ("[[turn\n", "central", "not valid TOML"),
+        (
+            RELAY_01 + "rtp_ports = [20000, 40000]\n",
+            "central",
+            "node.2.rtp_ports: Value error, must lie outside 10000-60000",
+        ),
+        (
+            RELAY_01 + "rtp_ports = [65000, 61000]\n",
+            "central",
+            "node.2.rtp_ports: Value error, must be [low, high] with 0 < low < high",
+        ),
     ],
 )
 def test_bad_inventories_name_the_entry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str, central: str, error: str
 ) -> None:
     monkeypatch.setenv("DC_TEST_TOKEN", "tok")
-    with pytest.raises(InventoryError, match=error.replace(".", r"\.")):
+    with pytest.raises(InventoryError, match=re.escape(error)):
         Inventory.load(_write(tmp_path, extra, central))
 
 

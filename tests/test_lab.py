@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from diemcau.lab.netns import Host, LabError
-from diemcau.lab.network import Lab
+from diemcau.lab.network import BACKBONE_HOSTS, LANS, Lab
+from diemcau.media.cluster import LocalCluster
+from diemcau.media.isolation import (
+    MEDIA_ADDR,
+    MEDIA_IFACE,
+    in_isolated_netns,
+    restrict_aioice_to_media_addr,
+)
+from diemcau.media.janus_config import render_janus_config
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 
@@ -153,12 +163,19 @@ def test_everything_goes_when_the_builder_is_killed() -> None:
         "print(' '.join(str(h.pid) for h in lab.hosts.values() if h.holder), flush=True)\n"
         "import time; time.sleep(60)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    pids = [int(p) for p in proc.stdout.readline().split()]
-    assert len(pids) >= 11
-    proc.kill()
-    proc.wait()
+    # The builder starts in a namespace of its own (this one may hold a lab already).
+    start = Host.new("start")
+    try:
+        proc = subprocess.Popen(
+            start.command(sys.executable, "-c", code), stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) >= 11
+        proc.kill()
+        proc.wait()
+    finally:
+        start.close()
     deadline = time.monotonic() + 10
     while any(os.path.exists(f"/proc/{p}") for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -172,3 +189,121 @@ def test_lab_errors_name_the_host() -> None:
             host.run("ip", "link", "set", "nosuch", "up")
     finally:
         host.close()
+
+
+def test_the_isolated_namespace_is_recognised_from_inside_and_not_elsewhere() -> None:
+    # Tests run inside the private namespace (conftest); sysfs still shows the host's
+    # interfaces, so the answer must come from the kernel for this namespace.
+    assert in_isolated_netns()
+    assert not os.path.exists("/sys/class/net/jlo0") or in_isolated_netns()
+    host = Host.new("plain")
+    try:
+        code = "from diemcau.media.isolation import in_isolated_netns; print(in_isolated_netns())"
+        out = host.run(sys.executable, "-c", code)
+        assert out.strip() == "False"
+    finally:
+        host.close()
+
+
+def test_local_janus_nodes_in_the_test_namespace_gather_on_the_media_interface_only(
+    tmp_path: Path,
+) -> None:
+    cluster = LocalCluster(relays=[("r1", ("01",), 10)], base_dir=tmp_path)
+    for proc in cluster.processes.values():
+        assert proc.ice_enforce_list == MEDIA_IFACE and proc.nat_1_1 is None
+        assert 'ice_enforce_list = "jlo0"' in render_janus_config(proc.janus_config())["janus.jcfg"]
+
+
+def test_bots_gather_the_media_address_and_the_lab_addresses_only(lab: Lab) -> None:
+    import aioice.ice
+
+    restrict_aioice_to_media_addr()
+    found = aioice.ice.get_host_addresses(True, True)
+    # The control host of the lab is this namespace: its backbone addresses count.
+    assert found[0] == MEDIA_ADDR
+    assert set(found) == {MEDIA_ADDR, *BACKBONE_HOSTS["control"]}
+    assert aioice.ice.get_host_addresses(False, True) == []
+
+
+def test_a_host_behind_one_to_one_nat_is_reached_on_its_public_address_only() -> None:
+    with Lab(lans=LANS[:1], nat_hosts=("relay2",)) as lab:
+        relay = lab.hosts["relay2"]
+        public, private = lab.ip("relay2"), lab.bind_ip("relay2")
+        assert private.startswith("100.64.") and private != public
+        addrs = relay.run("ip", "-4", "-o", "addr")
+        assert private in addrs and public not in addrs
+        server = subprocess.Popen(
+            relay.command(sys.executable, "-c", _SERVER, private),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+            # From the open office and from central: the public address leads to it and
+            # the peer is seen as itself (DNAT only); the private one leads nowhere.
+            for host, seen in (
+                (lab.pc("open"), lab.lan("open").pc_ip),
+                (lab.hosts["central"], lab.ip("central")),
+            ):
+                assert _reach(host, public, "tcp", 443) == "ok"
+                assert json.loads(server.stdout.readline()) == [443, seen]
+                assert _reach(host, public, "udp", 3478) == "ok"
+                assert json.loads(server.stdout.readline()) == [3478, seen]
+                assert _reach(host, private, "tcp", 443).startswith("fail")
+        finally:
+            server.kill()
+            server.wait()
+        # Its own traffic leaves with the public address (SNAT).
+        central = subprocess.Popen(
+            lab.hosts["central"].command(sys.executable, "-c", _SERVER, lab.ip("central")),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert central.stdout is not None and central.stdout.readline().strip() == "ready"
+            assert _reach(relay, lab.ip("central"), "tcp", 8443) == "ok"
+            assert json.loads(central.stdout.readline()) == [8443, public]
+        finally:
+            central.kill()
+            central.wait()
+
+
+def test_lab_postgres_serves_the_bridge_and_dies_with_its_starter() -> None:
+    code = (
+        "import asyncio, sys\n"
+        "from diemcau.lab.netns import Host\n"
+        "from diemcau.lab.postgres import LabPostgres\n"
+        "host = Host.here('db')\n"
+        "pg = LabPostgres(host, sys.argv[1])\n"
+        "asyncio.run(pg.start())\n"
+        "print(pg.proc.pid, pg.password, pg.folder, flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    with Lab(lans=()) as lab:
+        relay = lab.hosts["relay1"]
+        proc = subprocess.Popen(
+            relay.command(sys.executable, "-c", code, lab.ip("relay1")),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            pid, password, folder = proc.stdout.readline().split()
+            probe = (
+                "import asyncio, asyncpg, sys\n"
+                "async def main():\n"
+                "    c = await asyncpg.connect(host=sys.argv[1], port=5432, user='diemcau',"
+                " password=sys.argv[2], database='diemcau')\n"
+                "    print(await c.fetchval('select current_user')); await c.close()\n"
+                "asyncio.run(main())\n"
+            )
+            out = lab.hosts["central"].run(sys.executable, "-c", probe, lab.ip("relay1"), password)
+            assert out.strip() == "diemcau"
+        finally:
+            proc.kill()
+            proc.wait()
+        deadline = time.monotonic() + 15
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(f"/proc/{pid}")
+        shutil.rmtree(folder, ignore_errors=True)

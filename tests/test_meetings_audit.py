@@ -67,23 +67,25 @@ async def test_lifecycle_floor_and_attendance_on_both_stores(any_db: Database) -
     svc = MeetingService(any_db, hub, clock=clock, reminder_poll_s=0)
     svc.register()
     await svc.start()
-    chair = w.staff["chair"]
-    m = await svc.create_meeting(chair, title="PG", invite=InviteSpec(unit_ids=(w.units["P1"],)))
-    await svc.start_meeting(chair, m.id)
+    chair = w.actor("chair")
+    m = await svc.lifecycle.create_meeting(
+        chair, title="PG", invite=InviteSpec(unit_ids=(w.units["P1"],))
+    )
+    await svc.lifecycle.start_meeting(chair, m.id)
     for code in ("C1-S", "C3-S"):
         await hub.set_online(w.sites[code].site_id, True)
         await hub.message(w.sites[code], "meeting.join", {})
         clock.advance(1)
         await hub.message(w.sites[code], "hand.raise", {})
-    assert [q.code for q in await svc.floor.queue(m.id)] == ["C1-S", "C3-S"]
+    assert [q.code for q in await svc.hands.queue(m.id)] == ["C1-S", "C3-S"]
     d = await svc.floor.next(chair, m.id)
     assert d.speaker_codes == ["C1-S"]
     clock.advance(60)
     await hub.set_online(w.sites["C3-S"].site_id, False)
-    s = await svc.attendance.summary(m.id)
+    s = await svc.roll_call.summary(m.id)
     assert (s.total.invited, s.total.present, s.total.left) == (5, 1, 1)
-    await svc.end_meeting(chair, m.id)
-    _, _, sites = await svc.attendance.sites(m.id)
+    await svc.lifecycle.end_meeting(chair, m.id)
+    _, _, sites = await svc.roll_call.sites(m.id)
     by = {a.code: a for a in sites}
     assert by["C1-S"].presence_s == pytest.approx(62)
     assert by["C3-S"].presence_s == pytest.approx(61)  # joined at 1, dropped at 62
@@ -105,18 +107,18 @@ def test_public_surface_is_pinned() -> None:
             "FloorDecision",
             "FloorListener",
             "FloorState",
+            "Invitations",
             "InviteSpec",
+            "MAX_SPEAKERS",
+            "MediaPort",
             "MeetingService",
             "MeetingView",
             "QueueEntry",
             "SiteAttendance",
-            "SiteInfo",
             "SpeakerView",
             "audit_csv",
             "query_audit",
             "record_audit",
-            "resolve_sites",
-            "spec_from_codes",
         ]
     )
     assert all(hasattr(meetings, name) for name in meetings.__all__)

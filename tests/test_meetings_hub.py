@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from diemcau.accounts.service import StaffPrincipal
+from diemcau.actors import Actor
 from diemcau.meetings import InviteSpec, MeetingService
 from diemcau.presence.hub import PresenceHub
 from diemcau.store import Database
@@ -26,7 +26,7 @@ class Live:
     hub: PresenceHub
     svc: MeetingService
     d: Directory
-    chair: StaffPrincipal
+    chair: Actor
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ async def live(db: Database) -> AsyncIterator[Live]:
         user = StaffUser(username="chair", display_name="", password_hash="x", role="chair")
         s.add(user)
         await s.flush()
-        chair = StaffPrincipal(user.id, "chair", "chair", None)
+        chair = Actor.for_staff("chair", "chair", user_id=user.id)
     hub = PresenceHub(db, key, fast_config())
     svc = MeetingService(db, hub, reminder_poll_s=0)
     svc.register()
@@ -72,10 +72,10 @@ async def test_meeting_over_real_sessions(live: Live) -> None:
     await b.connect(join_code=d.codes[invited[1]])
     await outsider.connect(join_code=d.codes[outsider_id])
 
-    m = await svc.create_meeting(
+    m = await svc.lifecycle.create_meeting(
         live.chair, title="Họp khẩn", invite=InviteSpec(unit_ids=(d.provinces[0],))
     )
-    await svc.start_meeting(live.chair, m.id)
+    await svc.lifecycle.start_meeting(live.chair, m.id)
     stream = f"meeting:{m.id}"
     await eventually(
         lambda: all(_kinds(x, stream) == ["meeting.started"] for x in (a, b)), what="started"
@@ -104,15 +104,15 @@ async def test_meeting_over_real_sessions(live: Live) -> None:
     # B's session drops: its interval closes; it reconnects and is present again.
     await b.close()
     await eventually(lambda: not svc.attendance.is_present(m.id, invited[1]), what="b absent")
-    summary = await svc.attendance.summary(m.id)
+    summary = await svc.roll_call.summary(m.id)
     assert (summary.total.present, summary.total.left) == (1, 1)
     b2 = RawSite(hub)
     await b2.connect(join_code=d.codes[invited[1]])
     await eventually(lambda: svc.attendance.is_present(m.id, invited[1]), what="b back")
-    summary = await svc.attendance.summary(m.id)
+    summary = await svc.roll_call.summary(m.id)
     assert (summary.total.present, summary.total.rejoined, summary.total.not_joined) == (2, 1, 1)
 
-    await svc.end_meeting(live.chair, m.id)
+    await svc.lifecycle.end_meeting(live.chair, m.id)
     await eventually(
         lambda: any(x["kind"] == "meeting.ended" for x in a.msgs(stream)), what="ended"
     )
@@ -128,10 +128,10 @@ async def test_a_crowd_of_joins_reads_floor_and_conclusions_once(live: Live) -> 
     from sqlalchemy import event
 
     svc, d = live.svc, live.d
-    m = await svc.create_meeting(
+    m = await svc.lifecycle.create_meeting(
         live.chair, title="Họp toàn quốc", invite=InviteSpec(everyone=True)
     )
-    await svc.start_meeting(live.chair, m.id)
+    await svc.lifecycle.start_meeting(live.chair, m.id)
     svc.floor._last.pop(m.id)  # as after a restart: no decision in memory, the store says
     reads: list[str] = []
 
@@ -139,7 +139,7 @@ async def test_a_crowd_of_joins_reads_floor_and_conclusions_once(live: Live) -> 
         if "meeting_floor" in statement or "meeting_conclusions" in statement:
             reads.append(statement)
 
-    engine = live.svc.db.engine.sync_engine
+    engine = live.svc.store.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
         import asyncio

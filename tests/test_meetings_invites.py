@@ -1,21 +1,25 @@
 """Invitations by area on the real legacy data (south-19: provinces → districts → communes),
-checked against counts computed independently from the directory."""
+resolved on the directory's read model and checked against counts computed independently
+from the tables."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
 from diemcau.directory.service import load_builtin
-from diemcau.meetings import InviteSpec, resolve_sites
+from diemcau.directory.sites import SiteDirectory
+from diemcau.meetings import Invitations, InviteSpec
 from diemcau.store import Database
 from diemcau.store.models import Site, Unit
 
 
 async def test_invitations_by_area_on_south_19(db: Database) -> None:
     await load_builtin(db, "south-19")
+    invitations = Invitations(db, SiteDirectory(db))
+    resolve = invitations.resolve
     async with db.session() as s:
         all_sites = set((await s.scalars(select(Site.id).where(Site.kind != "chair"))).all())
-        everyone = await resolve_sites(s, InviteSpec(everyone=True))
+        everyone = await resolve(InviteSpec(everyone=True))
         assert set(everyone) == all_sites and len(everyone) > 2000
 
         # A province: every site whose province is it (province, district and commune sites).
@@ -24,7 +28,7 @@ async def test_invitations_by_area_on_south_19(db: Database) -> None:
         )
         assert prov is not None
         in_prov = set((await s.scalars(select(Site.id).where(Site.province_id == prov.id))).all())
-        assert set(await resolve_sites(s, InviteSpec(unit_ids=(prov.id,)))) == in_prov
+        assert set(await resolve(InviteSpec(unit_ids=(prov.id,)))) == in_prov
 
         # A district: its own site and the sites of its communes, nothing else.
         district = await s.scalar(
@@ -44,11 +48,9 @@ async def test_invitations_by_area_on_south_19(db: Database) -> None:
                 )
             ).all()
         )
-        got = await resolve_sites(s, InviteSpec(unit_ids=(district.id,)))
+        got = await resolve(InviteSpec(unit_ids=(district.id,)))
         assert set(got) == expected and len(expected) > 1
-        only_communes = await resolve_sites(
-            s, InviteSpec(unit_ids=(district.id,), kinds=("commune",))
-        )
+        only_communes = await resolve(InviteSpec(unit_ids=(district.id,), kinds=("commune",)))
         assert set(only_communes) == expected - {
             sid
             for sid in (await s.scalars(select(Site.id).where(Site.unit_id == district.id))).all()
@@ -56,5 +58,5 @@ async def test_invitations_by_area_on_south_19(db: Database) -> None:
         n_communes = await s.scalar(
             select(func.count()).select_from(Site).where(Site.kind == "commune")
         )
-        communes_everywhere = await resolve_sites(s, InviteSpec(everyone=True, kinds=("commune",)))
+        communes_everywhere = await resolve(InviteSpec(everyone=True, kinds=("commune",)))
         assert len(communes_everywhere) == n_communes

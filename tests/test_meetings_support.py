@@ -16,12 +16,13 @@ The tree (three levels, like ``vn-legacy``):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from diemcau.accounts.service import SitePrincipal, StaffPrincipal
-from diemcau.meetings.ports import MessageHandler
+from diemcau.actors import Actor
+from diemcau.meetings.ports import MessageHandler, PresenceListener
 from diemcau.store import Database
 from diemcau.store.models import Site, StaffUser, Unit
 
@@ -54,7 +55,7 @@ class FakeHub:
 
     online: set[int] = field(default_factory=set)
     handlers: dict[str, MessageHandler] = field(default_factory=dict)
-    listeners: list[Callable[[Any], Awaitable[None] | None]] = field(default_factory=list)
+    listeners: list[PresenceListener] = field(default_factory=list)
     broadcasts: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     sends: list[tuple[tuple[int, ...], str, dict[str, Any], str | None]] = field(
         default_factory=list
@@ -100,7 +101,7 @@ class FakeHub:
     def is_online(self, site_id: int) -> bool:
         return site_id in self.online
 
-    def add_listener(self, callback: Callable[[Any], Awaitable[None] | None]) -> None:
+    def add_listener(self, callback: PresenceListener) -> None:
         self.listeners.append(callback)
 
     async def publish_staff_event(
@@ -131,12 +132,23 @@ class FakeHub:
 
 @dataclass
 class World:
+    """Ids of the tree; sites and staff as the hub and the API authenticate them
+    (principals) and as services take them (actors)."""
+
     units: dict[str, int]
     sites: dict[str, SitePrincipal]
     staff: dict[str, StaffPrincipal]
 
     def site_ids(self, *codes: str) -> list[int]:
         return sorted(self.sites[c].site_id for c in codes)
+
+    def actor(self, username: str) -> Actor:
+        p = self.staff[username]
+        return Actor.for_staff(p.username, p.role, p.province_id, user_id=p.user_id)
+
+    def site(self, code: str) -> Actor:
+        p = self.sites[code]
+        return Actor.for_site(p.site_id, p.code, p.province_id)
 
 
 _UNITS = (

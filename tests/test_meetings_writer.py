@@ -21,8 +21,10 @@ async def test_concurrent_changes_share_transactions_and_a_bad_one_fails_alone(
 ) -> None:
     w = await build_world(db)
     svc = MeetingService(db, FakeHub(), reminder_poll_s=0)
-    m = await svc.create_meeting(w.staff["chair"], title="W", invite=InviteSpec(everyone=True))
-    await svc.start_meeting(w.staff["chair"], m.id)
+    m = await svc.lifecycle.create_meeting(
+        w.actor("chair"), title="W", invite=InviteSpec(everyone=True)
+    )
+    await svc.lifecycle.start_meeting(w.actor("chair"), m.id)
     writer = AttendanceWriter(db)
     at = datetime(2030, 1, 1, tzinfo=UTC)
     good = w.site_ids("C1-S", "C2-S", "C3-S", "C4-S")

@@ -6,6 +6,7 @@ import sys
 from sqlalchemy import inspect, text
 
 from diemcau.store import Database, migrate
+from diemcau.store.db import _head_revisions
 
 
 async def test_migrations_create_core_tables_and_are_repeatable(any_db_url: str) -> None:
@@ -62,6 +63,6 @@ async def test_a_store_at_every_head_is_not_migrated_and_one_behind_is(sqlite_ur
             rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
             versions = set(rows.scalars())
         assert set(presence) <= tables
-        assert versions == {"presence_0001", "meetings_0001", "command_0001"}
+        assert versions == _head_revisions() and "presence_0001" in versions
     finally:
         await db.dispose()

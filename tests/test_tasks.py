@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from diemcau.tasks import cancel_and_wait
+from diemcau.tasks import cancel_and_wait, run_to_end
 
 
 async def test_a_loop_that_swallows_one_cancel_is_stopped() -> None:
@@ -47,3 +47,39 @@ async def test_gives_up_after_the_timeout() -> None:
     alive = False  # now it may die: nothing is left pending for the runner
     await cancel_and_wait(task, timeout=2)
     assert task.cancelled()
+
+
+async def test_run_to_end_finishes_the_work_then_reraises_the_cancel() -> None:
+    done: list[str] = []
+    go = asyncio.Event()
+
+    async def write() -> str:
+        await go.wait()
+        done.append("written")
+        return "ok"
+
+    async def caller() -> str:
+        return await run_to_end(write())
+
+    task = asyncio.create_task(caller())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.sleep(0.01)
+    task.cancel()  # a second cancel (cancel_and_wait repeats them) changes nothing
+    assert not task.done()
+    go.set()
+    await asyncio.wait({task}, timeout=2)
+    assert task.cancelled() and done == ["written"]
+    assert await run_to_end(asyncio.sleep(0, "same")) == "same"  # not cancelled: the result
+
+
+async def test_run_to_end_gives_up_after_the_grace() -> None:
+    async def stuck() -> None:
+        await asyncio.sleep(10)
+
+    task = asyncio.create_task(run_to_end(stuck(), grace=0.2))
+    await asyncio.sleep(0.01)
+    started = time.monotonic()
+    task.cancel()
+    await asyncio.wait({task}, timeout=3)
+    assert task.cancelled() and time.monotonic() - started < 1.5

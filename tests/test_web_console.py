@@ -102,13 +102,24 @@ PAGES: list[tuple[str, str, str]] = [
     ("/", "#dir:not([hidden])", "chair"),
     ("/dashboard", "#app:not([hidden])", "chair"),
     ("/chair", "#app:not([hidden])", "chair"),
+    ("/directives", "#login-box:not([hidden])", ""),
+    ("/directives", "#list table", "chair"),
+    ("/directives#new", "#preview", "chair"),
+    ("/reports", "#trend-table table", "chair"),
+    ("/charts", "#top-commune table", "chair"),
+    ("/alerts", "#list table", "chair"),
+    ("/admin", "#staff-table table", "admin"),
     ("/site", "#join:not([hidden])", ""),
     ("/docs", ".swagger-ui .info .title", ""),
 ]
 
 
 async def test_every_page_loads_clean_without_other_hosts(tmp_path: Path) -> None:
-    async with live_server(tmp_path, join_sites=("00004",)) as srv, chromium() as browser:
+    staff = (("chair", "chair", None), ("admin", "admin", None))
+    async with (
+        live_server(tmp_path, join_sites=("00004",), staff=staff) as srv,
+        chromium() as browser,
+    ):
         host = urlsplit(srv.base_url).hostname
         results: dict[str, Watch] = {}
         for path, ready, login in PAGES:

@@ -1,6 +1,6 @@
 """No page the server sends references another host: it must work on a closed network.
 
-Every HTML page (the four static pages, the site terminal's join path, /docs and
+Every HTML page (the static pages, the site terminal's join path, /docs and
 its OAuth redirect page, a printable attendance report) is parsed: each URL in an
 attribute that loads or links something, and each URL in inline scripts and
 styles, must be relative or on the server's own host. Every script, stylesheet
@@ -146,7 +146,20 @@ async def _report_page(env: ApiEnv) -> str:
     return r.text
 
 
-PAGES = ("/", "/site", "/join", "/chair", "/dashboard", "/docs", "/docs/oauth2-redirect")
+PAGES = (
+    "/",
+    "/site",
+    "/join",
+    "/chair",
+    "/dashboard",
+    "/directives",
+    "/reports",
+    "/charts",
+    "/alerts",
+    "/admin",
+    "/docs",
+    "/docs/oauth2-redirect",
+)
 
 
 async def test_no_page_or_asset_references_another_host(env: ApiEnv) -> None:

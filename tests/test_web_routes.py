@@ -25,6 +25,11 @@ async def test_pages_geo_states_and_scope(tmp_path: Path) -> None:
             ("/site", "join-form"),
             ("/chair", "wall-toggle"),
             ("/dashboard", "colorby"),
+            ("/directives", "view-compose"),
+            ("/reports", "prov-table"),
+            ("/charts", "top-commune"),
+            ("/alerts", "ack-dialog"),
+            ("/admin", "pane-schemas"),
         ):
             r = await api.get(path)
             assert r.status_code == 200 and marker in r.text, path

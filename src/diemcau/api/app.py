@@ -18,12 +18,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from diemcau import __version__
 from diemcau.api import (
+    admin_routes,
+    alert_routes,
     auth_routes,
+    chart_routes,
     command_routes,
+    directive_routes,
     directory_routes,
     exports_routes,
     media_routes,
     meetings_routes,
+    report_routes,
     web_routes,
 )
 from diemcau.api.throttle import LoginThrottle
@@ -43,6 +48,11 @@ ROUTERS = (
     meetings_routes,
     exports_routes,
     command_routes,
+    directive_routes,
+    report_routes,
+    chart_routes,
+    alert_routes,
+    admin_routes,
     media_routes,
     web_routes,
 )

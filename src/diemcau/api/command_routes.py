@@ -549,10 +549,18 @@ async def alerts_feed(
     return [v.public() for v in views]
 
 
-@router.post("/alerts/{alert_id}/ack", tags=_T_ALERT, summary="Acknowledge an alert")
+class AckBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field("", max_length=2000, description="what was done (kept with the alert)")
+
+
+@router.post("/alerts/{alert_id}/ack", tags=_T_ALERT, summary="Acknowledge an alert, with a note")
 async def acknowledge_alert(
     alert_id: int,
+    body: AckBody | None = None,
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
-    return (await _center(runtime).alerts.acknowledge(_actor(who), alert_id)).public()
+    note = body.note if body else ""
+    return (await _center(runtime).alerts.acknowledge(_actor(who), alert_id, note)).public()

@@ -1,9 +1,10 @@
 """HTTP API of meetings: lifecycle, invitations, floor, roll call, conclusions, audit, groups.
 
-Handlers authenticate, validate and delegate to `MeetingService`; role checks that
-depend on the meeting (its chair and delegates) live in the service. A province
-officer sees only its province's attendance and acknowledgements; a site acts only
-for itself (its identity comes from its token, never from the request body).
+Handlers authenticate, validate, turn the principal into an `Actor`, call one method
+of a meetings peer and shape the reply; role checks that depend on the meeting (its
+chair and delegates) live in the service. A province officer sees only its province's
+attendance and acknowledgements; a site acts only for itself (its identity comes from
+its token, never from the request body).
 """
 
 from __future__ import annotations
@@ -13,19 +14,26 @@ from enum import Enum
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from diemcau.accounts.service import SitePrincipal, StaffPrincipal
-from diemcau.api.deps import get_runtime, province_scope, require_site, require_staff
-from diemcau.errors import Invalid, NotFound
-from diemcau.meetings import groups as site_groups
+from diemcau.accounts.service import Principal, SitePrincipal, StaffPrincipal
+from diemcau.actors import Actor
+from diemcau.api.deps import get_runtime, require_site, require_staff
+from diemcau.api.meetings_bodies import (
+    ConclusionBody,
+    Extend,
+    Grant,
+    GroupBody,
+    GroupPatch,
+    InviteBody,
+    MeetingCreate,
+    MeetingPatch,
+    Revoke,
+)
+from diemcau.errors import NotFound
 from diemcau.meetings.audit import AuditQuery, audit_csv, query_audit
-from diemcau.meetings.conclusions import Attachment
-from diemcau.meetings.invites import InviteSpec, spec_from_codes
+from diemcau.meetings.invites import InviteSpec
 from diemcau.meetings.service import MeetingService
 from diemcau.runtime import Runtime
-from diemcau.store.models import Site
 
 __all__ = ["router"]
 
@@ -46,100 +54,25 @@ def _svc(runtime: Runtime) -> MeetingService:
     return svc
 
 
-# --- bodies ----------------------------------------------------------------------------------
-
-
-class InviteBody(BaseModel):
-    """Who is invited, as an operator names them (codes)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    everyone: bool = Field(False, description="every site of the country (except the chair)")
-    units: list[str] = Field(default_factory=list, max_length=20000, description="unit codes")
-    sites: list[str] = Field(default_factory=list, max_length=20000, description="site codes")
-    groups: list[int] = Field(default_factory=list, max_length=100, description="saved groups")
-    kinds: list[str] = Field(default_factory=list, max_length=5, description="e.g. ['commune']")
-    exclude_sites: list[str] = Field(default_factory=list, max_length=20000)
+def _actor(principal: Principal) -> Actor:
+    """The caller as services see it (until the accounts package offers ``actor_of``)."""
+    if isinstance(principal, SitePrincipal):
+        return Actor.for_site(principal.site_id, principal.code, principal.province_id)
+    return Actor.for_staff(
+        principal.username, principal.role, principal.province_id, user_id=principal.user_id
+    )
 
 
 async def _spec(runtime: Runtime, body: InviteBody) -> InviteSpec:
-    async with runtime.db.session() as s:
-        return await spec_from_codes(
-            s,
-            everyone=body.everyone,
-            units=body.units,
-            sites=body.sites,
-            groups=body.groups,
-            kinds=body.kinds,
-            exclude_sites=body.exclude_sites,
-        )
-
-
-class MeetingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    title: str = Field(min_length=1, max_length=300)
-    agenda: str = Field("", max_length=20000)
-    invite: InviteBody
-    chair_user_id: int | None = Field(None, description="default: the caller, if a chair/admin")
-    delegates: list[int] = Field(default_factory=list, max_length=50)
-    scheduled_start: datetime | None = None
-    scheduled_end: datetime | None = None
-    reminder_lead_s: int = Field(900, ge=0, le=7 * 86400)
-    late_after_s: int = Field(300, ge=0, le=86400)
-
-
-class MeetingPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    title: str | None = Field(None, min_length=1, max_length=300)
-    agenda: str | None = Field(None, max_length=20000)
-    scheduled_start: datetime | None = None
-    scheduled_end: datetime | None = None
-    delegates: list[int] | None = Field(None, max_length=50)
-
-
-class Extend(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    minutes: int = Field(ge=1, le=600)
-
-
-class Grant(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    site_ids: list[int] = Field(default_factory=list, max_length=2)
-    site_codes: list[str] = Field(default_factory=list, max_length=2)
-    add: bool = Field(False, description="keep the current speaker: a two-site dialogue")
-
-
-class Revoke(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    site_id: int | None = Field(None, description="one speaker; omit to revoke everyone")
-
-
-class ConclusionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    body: str = Field(min_length=1, max_length=50000)
-    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
-
-
-class GroupBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=2000)
-    invite: InviteBody
-
-
-class GroupPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, min_length=1, max_length=200)
-    description: str | None = Field(None, max_length=2000)
-    invite: InviteBody | None = None
+    """The invitation as the service stores it: ids, each code checked to exist."""
+    return await _svc(runtime).invitations.spec_from_codes(
+        everyone=body.everyone,
+        units=body.units,
+        sites=body.sites,
+        groups=body.groups,
+        kinds=body.kinds,
+        exclude_sites=body.exclude_sites,
+    )
 
 
 # --- meetings (staff) ------------------------------------------------------------------------
@@ -151,7 +84,7 @@ async def list_meetings(
     runtime: Runtime = Depends(get_runtime),
     _who: StaffPrincipal = Depends(_staff),
 ) -> list[dict[str, Any]]:
-    return [m.as_dict() for m in await _svc(runtime).list_meetings(state)]
+    return [m.as_dict() for m in await _svc(runtime).store.list_meetings(state)]
 
 
 @router.post("/api/meetings", tags=_M, status_code=201, summary="Schedule a meeting")
@@ -161,8 +94,8 @@ async def create_meeting(
     who: StaffPrincipal = Depends(_creators),
 ) -> dict[str, Any]:
     spec = await _spec(runtime, body.invite)
-    view = await _svc(runtime).create_meeting(
-        who,
+    view = await _svc(runtime).lifecycle.create_meeting(
+        _actor(who),
         title=body.title,
         agenda=body.agenda,
         invite=spec,
@@ -184,7 +117,7 @@ async def preview_invites(
     runtime: Runtime = Depends(get_runtime),
     _who: StaffPrincipal = Depends(_creators),
 ) -> dict[str, Any]:
-    ids = await _svc(runtime).preview_invites(await _spec(runtime, body))
+    ids = await _svc(runtime).invitations.resolve(await _spec(runtime, body))
     return {"count": len(ids)}
 
 
@@ -194,7 +127,7 @@ async def get_meeting(
     runtime: Runtime = Depends(get_runtime),
     _who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
-    return (await _svc(runtime).get_meeting(meeting_id)).as_dict()
+    return (await _svc(runtime).store.get_meeting(meeting_id)).as_dict()
 
 
 @router.patch("/api/meetings/{meeting_id}", tags=_M, summary="Edit title, agenda, schedule")
@@ -204,8 +137,8 @@ async def patch_meeting(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
-    view = await _svc(runtime).update_meeting(
-        who,
+    view = await _svc(runtime).lifecycle.update_meeting(
+        _actor(who),
         meeting_id,
         title=body.title,
         agenda=body.agenda,
@@ -224,21 +157,21 @@ async def put_invites(
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
     spec = await _spec(runtime, body)
-    return (await _svc(runtime).set_invites(who, meeting_id, spec)).as_dict()
+    return (await _svc(runtime).roster.set_invites(_actor(who), meeting_id, spec)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/start", tags=_M, summary="Go live and notify sites")
 async def start_meeting(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
 ) -> dict[str, Any]:
-    return (await _svc(runtime).start_meeting(who, meeting_id)).as_dict()
+    return (await _svc(runtime).lifecycle.start_meeting(_actor(who), meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/end", tags=_M, summary="End a live meeting")
 async def end_meeting(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
 ) -> dict[str, Any]:
-    return (await _svc(runtime).end_meeting(who, meeting_id)).as_dict()
+    return (await _svc(runtime).lifecycle.end_meeting(_actor(who), meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/extend", tags=_M, summary="Move the planned end later")
@@ -248,7 +181,8 @@ async def extend_meeting(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
-    return (await _svc(runtime).extend_meeting(who, meeting_id, body.minutes)).as_dict()
+    view = await _svc(runtime).lifecycle.extend_meeting(_actor(who), meeting_id, body.minutes)
+    return view.as_dict()
 
 
 # --- floor (staff) ---------------------------------------------------------------------------
@@ -265,23 +199,7 @@ async def floor_state(
 async def queue(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
 ) -> list[dict[str, Any]]:
-    return [q.as_dict() for q in await _svc(runtime).floor.queue(meeting_id)]
-
-
-async def _site_ids(runtime: Runtime, ids: list[int], codes: list[str]) -> list[int]:
-    out = list(ids)
-    if codes:
-        async with runtime.db.session() as s:
-            rows = dict(
-                (await s.execute(select(Site.code, Site.id).where(Site.code.in_(codes)))).all()
-            )
-        for code in codes:
-            if code not in rows:
-                raise NotFound(f"site code {code!r} not found", code="unknown_site")
-            out.append(rows[code])
-    if not out:
-        raise Invalid("name one or two sites (site_ids or site_codes)")
-    return out
+    return [q.as_dict() for q in await _svc(runtime).hands.queue(meeting_id)]
 
 
 @router.post("/api/meetings/{meeting_id}/floor/grant", tags=_M, summary="Give the floor")
@@ -291,8 +209,10 @@ async def grant(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
-    ids = await _site_ids(runtime, body.site_ids, body.site_codes)
-    return (await _svc(runtime).floor.grant(who, meeting_id, ids, add=body.add)).as_dict()
+    decision = await _svc(runtime).floor.grant(
+        _actor(who), meeting_id, body.site_ids, codes=body.site_codes, add=body.add
+    )
+    return decision.as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/floor/revoke", tags=_M, summary="Take the floor back")
@@ -302,28 +222,28 @@ async def revoke(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
-    return (await _svc(runtime).floor.revoke(who, meeting_id, body.site_id)).as_dict()
+    return (await _svc(runtime).floor.revoke(_actor(who), meeting_id, body.site_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/floor/next", tags=_M, summary="Next in the queue")
 async def next_in_queue(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
 ) -> dict[str, Any]:
-    return (await _svc(runtime).floor.next(who, meeting_id)).as_dict()
+    return (await _svc(runtime).floor.next(_actor(who), meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/floor/mute-all", tags=_M, summary="Mute every site")
 async def mute_all(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
 ) -> dict[str, Any]:
-    return (await _svc(runtime).floor.mute_all(who, meeting_id)).as_dict()
+    return (await _svc(runtime).floor.mute_all(_actor(who), meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/floor/allow-unmute", tags=_M, summary="Allow unmuting")
 async def allow_unmute(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
 ) -> dict[str, Any]:
-    return (await _svc(runtime).floor.allow_unmute(who, meeting_id)).as_dict()
+    return (await _svc(runtime).floor.allow_unmute(_actor(who), meeting_id)).as_dict()
 
 
 # --- roll call (staff) -----------------------------------------------------------------------
@@ -333,7 +253,7 @@ async def allow_unmute(
 async def attendance(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
 ) -> dict[str, Any]:
-    summary = await _svc(runtime).attendance.summary(meeting_id, province_scope(who))
+    summary = await _svc(runtime).roll_call.summary(meeting_id, _actor(who).scope())
     return summary.as_dict()
 
 
@@ -341,7 +261,7 @@ async def attendance(
 async def attendance_sites(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
 ) -> list[dict[str, Any]]:
-    _, _, sites = await _svc(runtime).attendance.sites(meeting_id, province_scope(who))
+    _, _, sites = await _svc(runtime).roll_call.sites(meeting_id, _actor(who).scope())
     return [a.as_dict() for a in sites]
 
 
@@ -357,8 +277,8 @@ async def attendance_csv(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> Response:
-    text = await _svc(runtime).attendance.report_csv(
-        meeting_id, province_scope(who), utc_offset_min=utc_offset_min
+    text = await _svc(runtime).roll_call.report_csv(
+        meeting_id, _actor(who).scope(), utc_offset_min=utc_offset_min
     )
     return Response(
         "\ufeff" + text,  # a BOM so spreadsheet programs read the Vietnamese text as UTF-8
@@ -379,8 +299,8 @@ async def attendance_html(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> Response:
-    text = await _svc(runtime).attendance.report_html(
-        meeting_id, province_scope(who), utc_offset_min=utc_offset_min
+    text = await _svc(runtime).roll_call.report_html(
+        meeting_id, _actor(who).scope(), utc_offset_min=utc_offset_min
     )
     return Response(text, media_type="text/html; charset=utf-8")
 
@@ -395,7 +315,9 @@ async def publish_conclusion(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
-    view = await _svc(runtime).conclusions.publish(who, meeting_id, body.body, body.attachments)
+    view = await _svc(runtime).conclusions.publish(
+        _actor(who), meeting_id, body.body, body.attachments
+    )
     return view.as_dict()
 
 
@@ -414,7 +336,7 @@ async def conclusion_status(
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
 ) -> dict[str, Any]:
-    status = await _svc(runtime).conclusions.status(conclusion_id, province_scope(who))
+    status = await _svc(runtime).conclusions.status(conclusion_id, _actor(who).scope())
     return status.as_dict()
 
 
@@ -466,7 +388,7 @@ async def audit_export(
 async def list_groups(
     runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
 ) -> list[dict[str, Any]]:
-    return [g.as_dict() for g in await site_groups.list_groups(runtime.db)]
+    return [g.as_dict() for g in await _svc(runtime).groups.list_groups()]
 
 
 @router.post("/api/site-groups", tags=["site groups"], status_code=201, summary="Save a group")
@@ -476,9 +398,8 @@ async def create_group(
     who: StaffPrincipal = Depends(_creators),
 ) -> dict[str, Any]:
     spec = await _spec(runtime, body.invite)
-    svc = _svc(runtime)
-    group = await site_groups.create_group(
-        runtime.db, who, body.name, spec, description=body.description, now=svc.now()
+    group = await _svc(runtime).groups.create(
+        _actor(who), body.name, spec, description=body.description
     )
     return group.as_dict()
 
@@ -491,14 +412,8 @@ async def patch_group(
     who: StaffPrincipal = Depends(_creators),
 ) -> dict[str, Any]:
     spec = await _spec(runtime, body.invite) if body.invite is not None else None
-    group = await site_groups.update_group(
-        runtime.db,
-        who,
-        group_id,
-        name=body.name,
-        spec=spec,
-        description=body.description,
-        now=_svc(runtime).now(),
+    group = await _svc(runtime).groups.update(
+        _actor(who), group_id, name=body.name, spec=spec, description=body.description
     )
     return group.as_dict()
 
@@ -509,7 +424,7 @@ async def patch_group(
 async def delete_group(
     group_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_creators)
 ) -> Response:
-    await site_groups.delete_group(runtime.db, who, group_id, now=_svc(runtime).now())
+    await _svc(runtime).groups.delete(_actor(who), group_id)
     return Response(status_code=204)
 
 
@@ -520,21 +435,15 @@ async def delete_group(
 async def site_current(
     runtime: Runtime = Depends(get_runtime), site: SitePrincipal = Depends(require_site)
 ) -> dict[str, Any]:
-    svc = _svc(runtime)
     try:
-        view = await svc.site_meeting(site, None)
+        current = await _svc(runtime).site_actions.current(_actor(site))
     except NotFound as exc:
         if exc.code != "no_live_meeting":
             raise
         # No meeting is the normal state of a site between meetings, not an error: a
         # 404 here made every idle site terminal log one in the browser console.
         return {"meeting": None, "floor": None, "present": False, "conclusions": []}
-    return {
-        "meeting": view.site_dict(),
-        "floor": (await svc.floor.state(view.id)).as_dict(),
-        "present": svc.attendance.is_present(view.id, site.site_id),
-        "conclusions": await svc.conclusions.for_site(view.id, site.site_id),
-    }
+    return current.as_dict()
 
 
 @router.post("/api/site/meetings/{meeting_id}/join", tags=_S, summary="Join (invited sites only)")
@@ -543,7 +452,7 @@ async def site_join(
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
 ) -> dict[str, Any]:
-    view = await _svc(runtime).attendance.join(site, meeting_id)
+    view = await _svc(runtime).site_actions.join(_actor(site), meeting_id)
     return {"meeting": view.site_dict(), "present": True}
 
 
@@ -553,7 +462,7 @@ async def site_leave(
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
 ) -> dict[str, Any]:
-    await _svc(runtime).attendance.leave(site, meeting_id)
+    await _svc(runtime).site_actions.leave(_actor(site), meeting_id)
     return {"present": False}
 
 
@@ -563,7 +472,7 @@ async def site_raise(
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
 ) -> dict[str, Any]:
-    entry = await _svc(runtime).floor.raise_hand(site, meeting_id)
+    entry = await _svc(runtime).site_actions.raise_hand(_actor(site), meeting_id)
     return {"raised": True, "position": entry.position}
 
 
@@ -573,7 +482,7 @@ async def site_lower(
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
 ) -> dict[str, Any]:
-    await _svc(runtime).floor.lower_hand(site, meeting_id)
+    await _svc(runtime).site_actions.lower_hand(_actor(site), meeting_id)
     return {"raised": False}
 
 
@@ -583,5 +492,5 @@ async def site_ack(
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
 ) -> dict[str, Any]:
-    at = await _svc(runtime).conclusions.ack(site, conclusion_id)
+    at = await _svc(runtime).conclusions.ack(_actor(site), conclusion_id)
     return {"conclusion_id": conclusion_id, "acked_at": at.isoformat()}

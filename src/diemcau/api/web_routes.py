@@ -40,6 +40,11 @@ PAGES = {
     "/join": "site.html",
     "/chair": "chair.html",
     "/dashboard": "dashboard.html",
+    "/directives": "directives.html",
+    "/reports": "reports.html",
+    "/charts": "charts.html",
+    "/alerts": "alerts.html",
+    "/admin": "admin.html",
 }
 
 # Pages change with the package; a browser must not keep a stale copy across an
@@ -179,7 +184,7 @@ async def site_media(
     """
     media = _media(runtime)
     meetings = runtime.services.get("meetings")
-    live = getattr(meetings, "live_site_meeting", {}).get(site.site_id)
+    live = meetings.store.live_site_meeting.get(site.site_id) if meetings is not None else None
     if live is not None and str(live) in media.meetings:
         return await _grant(media.site_media_grant(site.code, live))
     if media.meetings:

@@ -89,6 +89,7 @@ class AlertView:
     cleared_at: datetime | None
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    acknowledge_note: str | None = None
 
     @property
     def active(self) -> bool:
@@ -111,6 +112,7 @@ class AlertView:
             "active": self.active,
             "acknowledged_at": iso(self.acknowledged_at),
             "acknowledged_by": self.acknowledged_by,
+            "acknowledge_note": self.acknowledge_note,
         }
 
 
@@ -130,6 +132,7 @@ def _view(row: Alert) -> AlertView:
         cleared_at=aware(row.cleared_at) if row.cleared_at else None,
         acknowledged_at=aware(row.acknowledged_at) if row.acknowledged_at else None,
         acknowledged_by=row.acknowledged_by,
+        acknowledge_note=row.acknowledge_note,
     )
 
 
@@ -299,9 +302,11 @@ class AlertService:
                     cleared += 1
         return len(wanted), cleared
 
-    async def acknowledge(self, actor: Actor, alert_id: int) -> AlertView:
-        """Record who acknowledged an alert and when (the first acknowledgement stands)."""
+    async def acknowledge(self, actor: Actor, alert_id: int, note: str = "") -> AlertView:
+        """Record who acknowledged an alert, when, and their note (the first one stands)."""
         actor.require_staff("acknowledge alerts")
+        if len(note) > 2000:
+            raise Invalid("note: at most 2000 characters", code="bad_note")
         now = now_from(self.clock)
         async with writing(self.db) as s:
             row = await s.get(Alert, alert_id)
@@ -313,7 +318,11 @@ class AlertService:
                 await s.execute(
                     update(Alert)
                     .where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
-                    .values(acknowledged_at=now, acknowledged_by=actor.label)
+                    .values(
+                        acknowledged_at=now,
+                        acknowledged_by=actor.label,
+                        acknowledge_note=note.strip() or None,
+                    )
                 )
                 await s.refresh(row)
             view = _view(row)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -31,6 +32,8 @@ from diemcau.store.models import Base, utcnow
 
 __all__ = [
     "Alert",
+    "CustomSchema",
+    "StoredFile",
     "Directive",
     "DirectiveRecipient",
     "Report",
@@ -194,3 +197,37 @@ class Alert(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by: Mapped[str | None] = mapped_column(String(120))
+    # What the acknowledging staff member wrote ("called the commune, power is back").
+    acknowledge_note: Mapped[str | None] = mapped_column(Text)
+
+
+class StoredFile(Base):
+    """A file attached to a directive, kept by the server (``command.files``).
+
+    Kept in the database, not on disk, so a standby server on PostgreSQL has
+    the same files and a backup of the database is a backup of the attachments.
+    """
+
+    __tablename__ = "command_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mime: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(120))
+    # The uploader's province when a province officer uploaded it (None: national).
+    province_id: Mapped[int | None] = mapped_column(Integer)
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CustomSchema(Base):
+    """An indicator schema an administrator added at run time (``command.schema_store``)."""
+
+    __tablename__ = "command_custom_schemas"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    added_by: Mapped[str] = mapped_column(String(120))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

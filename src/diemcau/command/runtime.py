@@ -29,6 +29,7 @@ from diemcau.command.alerts import AlertService
 from diemcau.command.directives import AuditHook, DirectiveService
 from diemcau.command.reports import ReportService, parse_period
 from diemcau.command.rules import AlertRules
+from diemcau.command.schema_store import SchemaStore
 from diemcau.command.schemas import SchemaRegistry, builtin_registry
 from diemcau.command.timeutil import Clock
 from diemcau.errors import Invalid
@@ -96,6 +97,8 @@ class CommandCenter:
         self.tick_s = tick_s
         self.alerts = AlertService(db, clock, lambda: self._services.get("presence"))
         self.reports = ReportService(db, schemas, clock)
+        # Schemas an administrator added at run time (loaded again at every start).
+        self.custom_schemas = SchemaStore(db, schemas, clock)
         self.aggregator = Aggregator(db, schemas)
         self.directives = DirectiveService(
             db, clock, lambda: self._services.get("presence"), self.alerts, audit
@@ -119,7 +122,7 @@ class CommandCenter:
         meetings = self._services.get("meetings")
         if meetings is None:
             return []
-        return [m.id for m in await meetings.list_meetings(state="live")]
+        return [m.id for m in await meetings.store.list_meetings(state="live")]
 
     async def _report_event(self, change: Any) -> None:
         hub = self._services.get("presence")
@@ -225,6 +228,7 @@ class CommandCenter:
         hub = self._services.get("presence")
         if hub is not None:
             self.wire_hub(hub)
+        await self.custom_schemas.load()
         await self.alerts.active()
         try:
             await self.directives.deliver_pending()

@@ -108,10 +108,10 @@ class Demo:
     async def _start_meeting(services: DemoServices, chair: StaffPrincipal) -> int:
         """Create and start the national meeting as the chair, inviting every site."""
         actor = meetings_actor(chair)
-        view = await services.meetings.create_meeting(
+        view = await services.meetings.lifecycle.create_meeting(
             actor, title=MEETING_TITLE, agenda=AGENDA, invite=InviteSpec(everyone=True)
         )
-        view = await services.meetings.start_meeting(actor, view.id)
+        view = await services.meetings.lifecycle.start_meeting(actor, view.id)
         return int(view.id)
 
     def _start_sites(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from diemcau.accounts.service import StaffPrincipal
+from diemcau.actors import Actor
 from diemcau.command.actors import Actor as CommandActor
 from diemcau.command.runtime import CommandCenter
 from diemcau.config import Settings
@@ -78,6 +79,6 @@ def command_site_actor(site_id: int, code: str) -> CommandActor:
     return CommandActor.for_site(site_id, code)
 
 
-def meetings_actor(chair: StaffPrincipal) -> StaffPrincipal:
-    """The chair as the meetings service's actor (ADAPTER: today it takes the principal)."""
-    return chair
+def meetings_actor(chair: StaffPrincipal) -> Actor:
+    """The chair as the meetings service's actor (ADAPTER: ``accounts.actor_of`` later)."""
+    return Actor.for_staff(chair.username, chair.role, chair.province_id, user_id=chair.user_id)

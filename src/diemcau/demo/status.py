@@ -26,7 +26,7 @@ def media_status(orch: MediaOrchestrator) -> str:
 
 async def status_line(services: DemoServices, meeting_id: int) -> str:
     """Who is present and who holds the floor in the meeting; the media nodes."""
-    summary = await services.meetings.attendance.summary(meeting_id)
+    summary = await services.meetings.roll_call.summary(meeting_id)
     total = summary.as_dict().get("total", {})
     floor = await services.meetings.floor.state(meeting_id)
     speakers = ", ".join(s.code for s in floor.speakers) or "-"

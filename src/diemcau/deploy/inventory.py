@@ -45,6 +45,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from diemcau.media.janus_config import REMOTE_PUBLISHER_PORTS
 from diemcau.media.node import JanusNode
 from diemcau.media.turn import TurnServer
 
@@ -108,7 +109,9 @@ class NodeSpec(_Model):
     capacity: int = Field(default=500, gt=0)
     wss_port: int = Field(default=443, gt=0, lt=65536)
     admin_port: int = Field(default=7989, gt=0, lt=65536)
-    rtp_ports: tuple[int, int] = (20000, 40000)
+    # Outside 10000-60000, where the VideoRoom binds the cascade's remote publishers:
+    # the node firewall opens these ports to browsers and those to media nodes only.
+    rtp_ports: tuple[int, int] = (61000, 65000)
     ice_tcp: bool = False
     cert: str
     key: str
@@ -118,6 +121,21 @@ class NodeSpec(_Model):
 
     _ip = field_validator("address")(_check_ip)
     _refs = field_validator("admin_secret", "admin_key", "token_secret")(_check_ref)
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _rtp_ports(cls, value: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = value
+        if not 0 < lo < hi < 65536:
+            raise ValueError("must be [low, high] with 0 < low < high < 65536")
+        cascade_lo, cascade_hi = REMOTE_PUBLISHER_PORTS
+        if lo <= cascade_hi and hi >= cascade_lo:
+            raise ValueError(
+                f"must lie outside {cascade_lo}-{cascade_hi}, where Janus 1.1.2's VideoRoom"
+                " binds the cascade's remote publishers (open to media nodes only),"
+                " e.g. [61000, 65000]"
+            )
+        return value
 
     @property
     def browser_host(self) -> str:
@@ -198,6 +216,7 @@ class Inventory(_Model):
                     admin_key=resolve_secret(n.admin_key, f"{where} admin_key"),
                     token_secret=resolve_secret(n.token_secret, f"{where} token_secret"),
                     rtp_host=n.address,
+                    rtp_iface=n.bind_address if n.nat_1_1 else "",
                     ca_file=self.control.ca,
                 )
             )

@@ -2,10 +2,12 @@
 
 For a Janus node: the Janus config folder (`render_janus_config`: ``wss`` on
 ``wss_port`` for browsers and the control plane, ``admin_wss`` on
-``admin_port`` open to the control server's address only, no plain listener)
-and a systemd unit. For a TURN server: ``turnserver.conf`` (relaying only to
-the media nodes) and a unit. The lab starts the same configurations as local
-processes inside its namespaces, so what is tested is what is deployed.
+``admin_port`` open to the control server's address only, no plain listener),
+a systemd unit, and an nftables table (`node_firewall`) that lets only the
+media nodes reach the ports where the cascade's plain RTP arrives. For a TURN
+server: ``turnserver.conf`` (relaying only to the media nodes) and a unit.
+The lab starts the same configurations as local processes inside its
+namespaces, so what is tested is what is deployed.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ from pathlib import Path
 
 from diemcau.deploy.inventory import Inventory, NodeSpec, TurnSpec, resolve_secret
 from diemcau.media.coturn import CoturnConfig, render_coturn_config
-from diemcau.media.janus_config import JanusConfig, Listener, render_janus_config
+from diemcau.media.janus_config import (
+    REMOTE_PUBLISHER_PORTS,
+    JanusConfig,
+    Listener,
+    render_janus_config,
+)
 from diemcau.media.turn import TurnServer
 
-__all__ = ["coturn_config", "janus_config", "render_all"]
+__all__ = ["coturn_config", "janus_config", "node_firewall", "render_all"]
 
 ETC = Path("/etc/diemcau")
 
@@ -41,6 +48,33 @@ def janus_config(inv: Inventory, node: NodeSpec, folder: Path, events: Path) -> 
         admin_acl=inv.control.address,
         nat_1_1=node.nat_1_1,
         ice_tcp=node.ice_tcp,
+    )
+
+
+def node_firewall(inv: Inventory, node: NodeSpec) -> str:
+    """nftables for a Janus node: cascade RTP ports from the media nodes only.
+
+    Janus 1.1.2 cannot protect the cascade with SRTP (docs/deploy.md §7), so its
+    plain RTP may come only from the nodes' own addresses: UDP to
+    `REMOTE_PUBLISHER_PORTS` from anyone else (a browser, a TURN relay, the
+    Internet) is dropped. The node's ``rtp_ports`` (browsers' ICE, DTLS-SRTP)
+    lie outside that range and stay open.
+    """
+    lo, hi = REMOTE_PUBLISHER_PORTS
+    own = [n.address for n in inv.node] + [n.bind_address for n in inv.node if n.nat_1_1]
+    table = "diemcau_janus_" + node.name.replace("-", "_")
+    return (
+        f"# diemcau media node {node.name}: the cascade's plain RTP from media nodes only\n"
+        f"table inet {table} {{\n"
+        "\tset media_nodes {\n"
+        "\t\ttype ipv4_addr\n"
+        f"\t\telements = {{ {', '.join(dict.fromkeys(own))} }}\n"
+        "\t}\n"
+        "\tchain input {\n"
+        "\t\ttype filter hook input priority filter; policy accept;\n"
+        f"\t\tudp dport {lo}-{hi} ip saddr != @media_nodes drop\n"
+        "\t}\n"
+        "}\n"
     )
 
 
@@ -81,8 +115,9 @@ def _unit(description: str, exec_start: str) -> str:
 def render_all(inv: Inventory, out: Path) -> list[Path]:
     """Write every host's files under ``out/<host>/`` (paths as on the host); returns them.
 
-    On the host, ``/etc/diemcau/janus-<name>/`` holds the Janus folder and
-    ``/etc/systemd/system/diemcau-janus-<name>.service`` its unit.
+    On the host, ``/etc/diemcau/janus-<name>/`` holds the Janus folder,
+    ``/etc/systemd/system/diemcau-janus-<name>.service`` its unit and
+    ``/etc/nftables.d/diemcau-janus-<name>.nft`` its firewall table.
     """
     written: list[Path] = []
 
@@ -97,6 +132,11 @@ def render_all(inv: Inventory, out: Path) -> list[Path]:
         cfg = janus_config(inv, node, folder, folder / "none")
         for name, text in render_janus_config(cfg).items():
             put(node.name, folder / name, text)
+        put(
+            node.name,
+            Path(f"/etc/nftables.d/diemcau-janus-{node.name}.nft"),
+            node_firewall(inv, node),
+        )
         put(
             node.name,
             Path(f"/etc/systemd/system/diemcau-janus-{node.name}.service"),

@@ -1,17 +1,36 @@
-"""What a commune PC's Chromium is asked in the lab: decoded frames, stamps, ICE path.
+"""Debian's Chromium in the lab: how it is launched, and what its pages are asked.
 
-Snippets evaluated in the site terminal page (Playwright): how many frames a
-``<video>`` decoded, the frame stamp the chair bot draws into its video
-(`diemcau.sim.stamps`: send time in ms, label code and a CRC-32 of both, as
-16-px blocks on the VP8 macroblock grid) read back from the picture, and which
-ICE path a peer connection uses (`janusPath` of ``janus.js``).
+`launch_chromium` starts ``/usr/bin/chromium`` under Playwright (never a
+downloaded browser) with fake camera and microphone and the lab servers' keys
+pinned (`chromium_args`); ``executable`` may be a wrapper that runs it inside
+a commune PC's namespace (`LabDeployment.chromium_in`). The snippets are
+evaluated in the site terminal page: how many frames a ``<video>`` decoded,
+the frame stamp the chair bot draws into its video (`diemcau.sim.stamps`: send
+time in ms, label code and a CRC-32 of both, as 16-px blocks on the VP8
+macroblock grid) read back from the picture, and which ICE path a peer
+connection uses (`janusPath` of ``janus.js``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["FRAMES_JS", "PROGRAM_PATH_JS", "SELFTEST_PATH_JS", "STAMP_AGE_JS", "chromium_args"]
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Playwright
+
+__all__ = [
+    "CHROMIUM",
+    "FRAMES_JS",
+    "PROGRAM_PATH_JS",
+    "SELFTEST_PATH_JS",
+    "STAMP_AGE_JS",
+    "chromium_args",
+    "launch_chromium",
+]
+
+CHROMIUM = "/usr/bin/chromium"
 
 FRAMES_JS = """(sel) => {
   const v = document.querySelector(sel);
@@ -65,7 +84,7 @@ PROGRAM_PATH_JS = """async () => {
 }"""
 
 
-def chromium_args(pins: list[str]) -> list[str]:
+def chromium_args(pins: Sequence[str]) -> list[str]:
     """Debian Chromium's flags for the lab: headless-friendly, fake media, lab keys pinned.
 
     ``--ignore-certificate-errors-spki-list`` accepts exactly the lab servers'
@@ -84,3 +103,14 @@ def chromium_args(pins: list[str]) -> list[str]:
         "--ignore-certificate-errors-spki-list=" + ",".join(pins),
     ]
     return [str(a) for a in base]
+
+
+async def launch_chromium(
+    pw: Playwright, pins: Sequence[str], *, executable: str = CHROMIUM
+) -> Browser:
+    """Headless Debian Chromium trusting exactly the keys ``pins`` (SPKI SHA-256, base64)."""
+    if not os.path.exists(CHROMIUM):
+        raise RuntimeError(f"{CHROMIUM} is missing (Debian package chromium)")
+    return await pw.chromium.launch(
+        executable_path=executable, headless=True, args=chromium_args(pins)
+    )

@@ -88,6 +88,8 @@ class Host:
 
     def batch(self, lines: list[str]) -> None:
         """Several ``ip`` commands at once (``ip -batch``)."""
+        if not lines:
+            return
         cmd = self.command("ip", "-batch", "-")
         out = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True)
         if out.returncode != 0:

@@ -10,6 +10,14 @@ and exist only inside namespaces the lab creates::
       nat-gw   .51 -> nat LAN   100.64.1.0/24    (masquerade)
       tcp-gw   .52 -> tcp LAN   100.64.2.0/24    (masquerade; drops all UDP and
                                                   every TCP port but 443)
+      noudp-gw .53 -> noudp LAN 100.64.3.0/24    (masquerade; drops all UDP; not
+                                                  built unless asked, `NOUDP_LAN`)
+
+A backbone host may sit behind a 1:1 NAT instead (``Lab(nat_hosts=...)``), as
+a relay in a data centre whose public address is mapped to a private one: its
+router ``<host>-gw`` holds the public address on the bridge and DNATs it to
+the host's private address in 100.64.200+i.0/24 (SNAT on the way out). That
+private address is routed nowhere else, so only the public one is reachable.
 
 Each commune LAN has one PC (``<lan>-pc`` at .10 of its subnet) whose default
 route is its router. Backbone hosts route 203.0.113.0/26 to the open router
@@ -25,7 +33,7 @@ from dataclasses import dataclass, field
 
 from diemcau.lab.netns import Host, LabError
 
-__all__ = ["BACKBONE", "LANS", "Lab", "LanPlan"]
+__all__ = ["BACKBONE", "LANS", "NOUDP_LAN", "Lab", "LanPlan"]
 
 BACKBONE = "198.51.100"
 BACKBONE_HOSTS: dict[str, list[str]] = {
@@ -48,6 +56,7 @@ class LanPlan:
     plen: int
     nat: bool
     tcp443_only: bool
+    no_udp: bool = False
 
     @property
     def gw_ip(self) -> str:
@@ -63,6 +72,10 @@ LANS: tuple[LanPlan, ...] = (
     LanPlan("nat", f"{BACKBONE}.51", "100.64.1", 24, nat=True, tcp443_only=False),
     LanPlan("tcp", f"{BACKBONE}.52", "100.64.2", 24, nat=True, tcp443_only=True),
 )
+# An office whose firewall lets any TCP out but no UDP (ICE-TCP or TURN over TCP).
+NOUDP_LAN = LanPlan(
+    "noudp", f"{BACKBONE}.53", "100.64.3", 24, nat=True, tcp443_only=False, no_udp=True
+)
 
 
 def _router_rules(lan: LanPlan) -> str:
@@ -73,14 +86,26 @@ def _router_rules(lan: LanPlan) -> str:
             " chain post { type nat hook postrouting priority srcnat; "
             'oifname "wan" masquerade; }\n}\n'
         )
-    if lan.tcp443_only:
+    if lan.tcp443_only or lan.no_udp:
+        tcp = '  iifname "lan" meta l4proto tcp tcp dport != 443 drop;\n' if lan.tcp443_only else ""
         rules += (
             "table inet labfw {\n"
             " chain lanout { type filter hook forward priority filter; policy accept;\n"
-            '  iifname "lan" meta l4proto udp drop;\n'
-            '  iifname "lan" meta l4proto tcp tcp dport != 443 drop; }\n}\n'
+            f'  iifname "lan" meta l4proto udp drop;\n{tcp}'
+            "  }\n}\n"
         )
     return rules
+
+
+def _one_to_one_rules(public: str, private: str) -> str:
+    """A 1:1 NAT: the public address is the private host's, both ways."""
+    return (
+        "table ip lab11 {\n"
+        " chain pre { type nat hook prerouting priority dstnat; "
+        f'iifname "wan" ip daddr {public} dnat to {private}; }}\n'
+        " chain post { type nat hook postrouting priority srcnat; "
+        f'oifname "wan" ip saddr {private} snat to {public}; }}\n}}\n'
+    )
 
 
 @dataclass
@@ -92,15 +117,24 @@ class Lab:
             host, so an in-process server is reachable at 198.51.100.10/.11.
             Refused unless the process is already in a private namespace.
         lans: which commune LANs to build.
+        nat_hosts: backbone hosts to put behind a 1:1 NAT (``relay2``...).
     """
 
     control_here: bool = False
     lans: tuple[LanPlan, ...] = LANS
+    nat_hosts: tuple[str, ...] = ()
     hosts: dict[str, Host] = field(default_factory=dict)
 
     def ip(self, host: str) -> str:
-        """The (first) backbone address of a backbone host."""
+        """The (first) backbone address of a backbone host (its public one)."""
         return BACKBONE_HOSTS[host][0]
+
+    def bind_ip(self, host: str) -> str:
+        """The address the host's own interface carries (private behind a 1:1 NAT)."""
+        if host in self.nat_hosts:
+            index = self.nat_hosts.index(host)
+            return f"100.64.{200 + index}.{self.ip(host).rsplit('.', 1)[1]}"
+        return self.ip(host)
 
     def lan(self, name: str) -> LanPlan:
         return next(lan for lan in self.lans if lan.name == name)
@@ -117,6 +151,11 @@ class Lab:
             raise
         return self
 
+    def _open_route(self) -> list[str]:
+        """The backbone's route to the routed office (none when the lab has no open LAN)."""
+        lan = next((lan for lan in self.lans if lan.name == "open"), None)
+        return [f"route add {OPEN_NET} via {lan.wan_ip}"] if lan else []
+
     def _link(self, switch: Host, host: Host, port: str) -> None:
         """A veth from ``host`` (``eth0``) to the bridge (``port``)."""
         switch.batch(
@@ -129,9 +168,15 @@ class Lab:
         host.run("ip", "link", "set", f"eth0-{host.name[:8]}", "name", "eth0")
 
     def _build(self) -> None:
+        for name in self.nat_hosts:
+            if len(BACKBONE_HOSTS.get(name, ())) != 1:
+                raise LabError(f"{name}: only a backbone host with one address can sit behind NAT")
         switch = self.hosts["switch"] = Host.new("switch")
         switch.batch(["link add lab0 type bridge", "link set lab0 up"])
         for name, ips in BACKBONE_HOSTS.items():
+            if name in self.nat_hosts:
+                self._build_behind_nat(switch, name)
+                continue
             if name == "control" and self.control_here:
                 # Only a namespace holding nothing but loopback devices may join the lab:
                 # a real interface here would route the lab to the outside world.
@@ -146,12 +191,35 @@ class Lab:
                 host = Host.new(name)
             self.hosts[name] = host
             self._link(switch, host, f"p-{name}")
-            host.batch(
-                [f"addr add {ip}/24 dev eth0" for ip in ips]
-                + ["link set eth0 up", f"route add {OPEN_NET} via {self.lan('open').wan_ip}"]
-            )
+            host.batch([f"addr add {ip}/24 dev eth0" for ip in ips] + ["link set eth0 up"])
+            host.batch(self._open_route())
         for lan in self.lans:
             self._build_lan(switch, lan)
+
+    def _build_behind_nat(self, switch: Host, name: str) -> None:
+        """``name`` on a private link behind ``<name>-gw``, which holds its public address."""
+        public, private = self.ip(name), self.bind_ip(name)
+        gw_ip = private.rsplit(".", 1)[0] + ".1"
+        gw = self.hosts[f"{name}-gw"] = Host.new(f"{name}-gw")
+        host = self.hosts[name] = Host.new(name)
+        self._link(switch, gw, f"p-{name}")
+        gw.run("ip", "link", "set", "eth0", "name", "wan")
+        gw.batch(
+            [
+                f"addr add {public}/24 dev wan",
+                "link set wan up",
+                f"link add lan type veth peer name eth0 netns {host.pid}",
+                f"addr add {gw_ip}/24 dev lan",
+                "link set lan up",
+                *self._open_route(),
+            ]
+        )
+        gw.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        gw.nft(_one_to_one_rules(public, private))
+        routes = [f"route add {BACKBONE}.0/24 via {gw_ip}"]
+        if any(lan.name == "open" for lan in self.lans):
+            routes.append(f"route add {OPEN_NET} via {gw_ip}")
+        host.batch([f"addr add {private}/24 dev eth0", "link set eth0 up", *routes])
 
     def _build_lan(self, switch: Host, lan: LanPlan) -> None:
         gw = self.hosts[f"{lan.name}-gw"] = Host.new(f"{lan.name}-gw")

@@ -77,14 +77,21 @@ class Cascade:
 
     Args:
         control: the `NodeControl` of a node by name.
-        host_of: the address a node receives RTP on (``JanusNode.rtp_host``).
+        host_of: the address other nodes send a node RTP to (``JanusNode.rtp_host``).
+        local_of: the address a node sends itself RTP to (a feed shown in another
+            room of the same node): its own interface's, since a node behind a 1:1
+            NAT cannot reach its public address from inside (no hairpin).
     """
 
     def __init__(
-        self, control: Callable[[str], NodeControl], host_of: Callable[[str], str]
+        self,
+        control: Callable[[str], NodeControl],
+        host_of: Callable[[str], str],
+        local_of: Callable[[str], str] | None = None,
     ) -> None:
         self._control = control
         self._host_of = host_of
+        self._local_of = local_of or host_of
         self.records: dict[RemoteLink, LinkRecord] = {}
 
     def links(self) -> set[RemoteLink]:
@@ -106,7 +113,9 @@ class Cascade:
                 link.source_room,
                 link.feed_id,
                 link.remote_id,
-                self._host_of(link.target_node),
+                (self._local_of if link.source_node == link.target_node else self._host_of)(
+                    link.target_node
+                ),
                 port,
                 rtcp_port,
             )

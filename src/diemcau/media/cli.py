@@ -1,16 +1,17 @@
-"""``diemcau media ...`` commands: show the relay plan for the sites in a store."""
+"""``diemcau media ...`` commands: the relay plan for a store's sites; check a deployment."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from diemcau.cliargs import bounded_int
+from diemcau.cliargs import bounded_float, bounded_int
 from diemcau.media.config import load_nodes, nodes_from_env
 from diemcau.media.topology import SiteRef, plan_sites, propose_relays
 from diemcau.store import Database
@@ -62,8 +63,28 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         return 2
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from diemcau.deploy.check import check_deployment, format_table
+    from diemcau.deploy.inventory import Inventory, InventoryError
+
+    path = args.inventory or os.environ.get("DIEMCAU_INVENTORY", "")
+    if not path:
+        print("error: give --inventory FILE or set DIEMCAU_INVENTORY", file=sys.stderr)
+        return 2
+    try:
+        inv = Inventory.load(Path(path))
+        inv.janus_nodes()
+        inv.turn_servers()
+    except InventoryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = asyncio.run(check_deployment(inv, timeout=args.timeout))
+    print(format_table(rows))
+    return 0 if all(r.ok for r in rows) else 1
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    media = subparsers.add_parser("media", help="media plane: relay plan")
+    media = subparsers.add_parser("media", help="media plane: relay plan, deployment check")
     sub = media.add_subparsers(dest="media_command", required=True, metavar="ACTION")
     plan = sub.add_parser(
         "plan", help="print which relay serves which sites (tree with counts per node)"
@@ -78,3 +99,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "without either, one relay per province is proposed)",
     )
     plan.set_defaults(func=_cmd_plan)
+    check = sub.add_parser(
+        "check",
+        help="check a running deployment: nodes reachable, keys valid, cascade RTP, TURN",
+    )
+    check.add_argument("--inventory", help="the inventory TOML file (default: DIEMCAU_INVENTORY)")
+    check.add_argument(
+        "--timeout", type=bounded_float(0.5), default=8.0, help="seconds per check (default 8)"
+    )
+    check.set_defaults(func=_cmd_check)

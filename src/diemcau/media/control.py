@@ -205,7 +205,7 @@ class NodeControl:
                 "secret": self.room_secret,
                 "id": feed_id,
                 "display": display,
-                "iface": self.node.rtp_host,
+                "iface": self.node.rtp_iface or self.node.rtp_host,
                 "streams": streams,
             }
         )

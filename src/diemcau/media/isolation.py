@@ -6,6 +6,10 @@ bring up ``lo`` and add an ``ifb`` device ``jlo0`` carrying 127.0.0.2/32; Janus
 runs with ``ice_enforce_list = "jlo0"`` and media bots gather only 127.0.0.2.
 The whole process (and every child: Janus, Chromium) moves into the namespace,
 so nothing it does can leave the machine. Needs root.
+
+Whether we are inside is asked of the kernel for *this* namespace
+(``if_nametoindex``): ``/sys/class/net`` shows the namespace sysfs was mounted
+from (the host's), not ours, since ``unshare`` does not remount it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import socket
 import subprocess
 import threading
 
@@ -24,8 +29,12 @@ _CLONE_NEWNET = 0x40000000
 
 
 def in_isolated_netns() -> bool:
-    """True when the media interface of an isolated namespace is present."""
-    return os.path.exists(f"/sys/class/net/{MEDIA_IFACE}")
+    """True when this process's network namespace has the media interface."""
+    try:
+        socket.if_nametoindex(MEDIA_IFACE)
+    except OSError:
+        return False
+    return True
 
 
 def enter_isolated_netns() -> None:
@@ -54,10 +63,23 @@ def enter_isolated_netns() -> None:
 
 
 def restrict_aioice_to_media_addr() -> None:
-    """Make aioice (aiortc's ICE) gather only the media address of the namespace."""
+    """Make aioice (aiortc's ICE) gather the media address and no other loopback one.
+
+    IPv4 only, and of the 127/8 addresses only 127.0.0.2. Any other address
+    present is one of a lab namespace joined to this one (`diemcau.lab`: the
+    control host's backbone addresses, documentation ranges): bots there must
+    gather it to reach the lab's nodes. The list is read at every gathering,
+    so it follows the lab being built and torn down.
+    """
     import aioice.ice
 
-    def _addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return [MEDIA_ADDR] if use_ipv4 else []
+    original = getattr(aioice.ice, "_diemcau_host_addresses", aioice.ice.get_host_addresses)
 
+    def _addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        if not use_ipv4:
+            return []
+        found: list[str] = original(True, False)
+        return [MEDIA_ADDR] + [a for a in found if not a.startswith("127.")]
+
+    aioice.ice._diemcau_host_addresses = original  # type: ignore[attr-defined]
     aioice.ice.get_host_addresses = _addresses

@@ -18,11 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["JanusConfig", "Listener", "render_janus_config"]
+__all__ = ["REMOTE_PUBLISHER_PORTS", "JanusConfig", "Listener", "render_janus_config"]
 
 LIB_DIR = Path("/usr/lib/x86_64-linux-gnu/janus")
 USED_PLUGINS = ("libjanus_videoroom.so", "libjanus_streaming.so", "libjanus_audiobridge.so")
 USED_TRANSPORTS = ("libjanus_websockets.so",)
+# Janus 1.1.2's VideoRoom binds remote publishers (and their RTCP) and its
+# forwarders' RTCP sockets in this fixed range, whatever the core's
+# rtp_port_range says (DEFAULT_RTP_RANGE_MIN/MAX in janus_videoroom.c).
+REMOTE_PUBLISHER_PORTS = (10000, 60000)
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,9 @@ class JanusNode:
         token_secret: the node's ``token_auth_secret`` (signs tokens).
         public_ws_url: the Janus API URL given to browsers (defaults to ``ws_url``).
         rtp_host: the address other nodes send RTP to (remote publishers).
+        rtp_iface: the node's own address its remote-publisher sockets bind to,
+            when it differs from ``rtp_host`` (a host behind a 1:1 NAT: Janus
+            cannot bind the public address, which only the NAT holds).
         ca_file: CA certificate that verifies the node's ``wss://`` listeners
             (empty: the system's trust store).
     """
@@ -98,6 +101,7 @@ class JanusNode:
     capacity: int = 500
     public_ws_url: str = ""
     rtp_host: str = "127.0.0.1"
+    rtp_iface: str = ""
     ca_file: str = ""
 
     def ssl_context(self) -> ssl.SSLContext:

@@ -131,7 +131,11 @@ class MediaOrchestrator:
         self.token_ttl = token_ttl
         self.session_ttl = session_ttl
         self._controls: dict[str, NodeControl] = {}
-        self.cascade = Cascade(self.control, lambda n: self.registry.get(n).rtp_host)
+        self.cascade = Cascade(
+            self.control,
+            lambda n: self.registry.get(n).rtp_host,
+            lambda n: self.registry.get(n).rtp_iface or self.registry.get(n).rtp_host,
+        )
         self.meetings: dict[str, _Meeting] = {}
         self.plan = Plan()
         self._rooms: dict[str, set[int]] = {}

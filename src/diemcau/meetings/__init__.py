@@ -1,18 +1,22 @@
 """Meetings: lifecycle, invitations by area, floor control, roll call, conclusions, audit.
 
 The public surface is re-exported here; `record_audit` is the audit entry point every
-package uses for chair and operator actions.
+package uses for chair and operator actions. `MeetingService` builds the peers
+(docs/meetings.md, "Service API").
 """
 
-from diemcau.meetings.attendance import AttendanceCounts, AttendanceSummary, SiteAttendance
 from diemcau.meetings.audit import AuditQuery, AuditRecord, audit_csv, query_audit, record_audit
 from diemcau.meetings.conclusions import Attachment, ConclusionStatus, ConclusionView
-from diemcau.meetings.floor import FloorState, QueueEntry
-from diemcau.meetings.invites import InviteSpec, resolve_sites, spec_from_codes
-from diemcau.meetings.ports import FloorDecision, FloorListener, SpeakerView
-from diemcau.meetings.service import MeetingService, MeetingView, SiteInfo
+from diemcau.meetings.floor import MAX_SPEAKERS, FloorState
+from diemcau.meetings.hands import QueueEntry
+from diemcau.meetings.invites import Invitations, InviteSpec
+from diemcau.meetings.ports import FloorDecision, FloorListener, MediaPort, SpeakerView
+from diemcau.meetings.roll_call import AttendanceCounts, AttendanceSummary, SiteAttendance
+from diemcau.meetings.service import MeetingService
+from diemcau.meetings.views import MeetingView
 
 __all__ = [
+    "MAX_SPEAKERS",
     "Attachment",
     "AttendanceCounts",
     "AttendanceSummary",
@@ -23,16 +27,15 @@ __all__ = [
     "FloorDecision",
     "FloorListener",
     "FloorState",
+    "Invitations",
     "InviteSpec",
+    "MediaPort",
     "MeetingService",
     "MeetingView",
     "QueueEntry",
     "SiteAttendance",
-    "SiteInfo",
     "SpeakerView",
     "audit_csv",
     "query_audit",
     "record_audit",
-    "resolve_sites",
-    "spec_from_codes",
 ]

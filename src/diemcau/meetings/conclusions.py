@@ -8,31 +8,29 @@ receives it when its session resumes. Acknowledgements are idempotent per site.
 from __future__ import annotations
 
 import asyncio
-import logging
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from diemcau.accounts.service import SitePrincipal
+from diemcau.actors import Actor
+from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
+from diemcau.meetings.access import audit_actor, require_control, require_site
 from diemcau.meetings.audit import record_audit
-from diemcau.meetings.floor import own_request
 from diemcau.meetings.models import (
     MeetingConclusion,
     MeetingConclusionAck,
     MeetingParticipant,
 )
-
-if TYPE_CHECKING:
-    from diemcau.meetings.service import MeetingService
-
-log = logging.getLogger(__name__)
+from diemcau.meetings.ports import Hub
+from diemcau.meetings.publisher import Publisher
+from diemcau.meetings.store import MeetingStore
 
 __all__ = ["Attachment", "ConclusionStatus", "ConclusionView", "Conclusions"]
 
@@ -95,8 +93,22 @@ def _view(row: MeetingConclusion) -> ConclusionView:
 
 
 class Conclusions:
-    def __init__(self, svc: MeetingService) -> None:
-        self.svc = svc
+    """Conclusions of every meeting and their acknowledgements.
+
+    Args:
+        store: the meetings' shared read side (locks, clock, participants).
+        hub: the presence hub (durable per-site delivery after a meeting).
+        publisher: announces a publication on a live meeting and to staff.
+        sites: the directory's read model (codes and names in the status).
+    """
+
+    def __init__(
+        self, store: MeetingStore, hub: Hub, publisher: Publisher, sites: SiteDirectory
+    ) -> None:
+        self.store = store
+        self.hub = hub
+        self.publisher = publisher
+        self.sites = sites
         # Meetings known to have no conclusion yet: a joining site needs no query then
         # (thousands of sites join at the start, before anything is concluded).
         self._none: set[int] = set()
@@ -106,7 +118,7 @@ class Conclusions:
 
     async def publish(
         self,
-        actor: object,
+        actor: Actor,
         meeting_id: int,
         body: str,
         attachments: Sequence[Attachment] = (),
@@ -119,11 +131,11 @@ class Conclusions:
             raise Invalid(f"a conclusion is at most {MAX_BODY} characters")
         if len(attachments) > MAX_ATTACHMENTS:
             raise Invalid(f"at most {MAX_ATTACHMENTS} attachments")
-        now = self.svc.now()
-        async with self.svc.lock(meeting_id):
-            async with self.svc.db.session() as s:
-                m = await self.svc.load(s, meeting_id)
-                staff = self.svc.require_control(actor, m, "publish conclusions")
+        now = self.store.now()
+        async with self.store.lock(meeting_id):
+            async with self.store.db.session() as s:
+                m = await self.store.load(s, meeting_id)
+                require_control(actor, m, "publish conclusions")
                 if m.state == "scheduled":
                     raise Conflict("conclusions are published once the meeting has started")
                 row = MeetingConclusion(
@@ -131,13 +143,13 @@ class Conclusions:
                     body=text,
                     attachments=[a.model_dump() for a in attachments],
                     published_at=now,
-                    published_by_user_id=staff.user_id,
+                    published_by_user_id=actor.user_id,
                 )
                 s.add(row)
                 await s.flush()
                 await record_audit(
                     s,
-                    actor,
+                    audit_actor(actor),
                     "conclusion.publish",
                     meeting_id,
                     target=str(row.id),
@@ -150,18 +162,18 @@ class Conclusions:
             self._published[meeting_id] = self._published.get(meeting_id, 0) + 1
             payload = {"conclusion": view.as_dict()}
             if state == "live":
-                await self.svc.publish(meeting_id, "conclusion.published", payload)
+                await self.publisher.broadcast(meeting_id, "conclusion.published", payload)
             else:
-                sites = await self.svc.participant_ids(meeting_id)
-                await self.svc.hub.send(
+                sites = await self.store.participant_ids(meeting_id)
+                await self.hub.send(
                     sites, "conclusion.published", payload, msg_id=f"conclusion:{view.id}"
                 )
-                await self.svc.hub.publish_staff_event("conclusion.published", payload)
+                await self.publisher.staff_event("conclusion.published", payload)
         return view
 
     async def list_for_meeting(self, meeting_id: int) -> list[ConclusionView]:
-        async with self.svc.db.session() as s:
-            await self.svc.load(s, meeting_id)
+        async with self.store.db.session() as s:
+            await self.store.load(s, meeting_id)
             rows = await s.scalars(
                 select(MeetingConclusion)
                 .where(MeetingConclusion.meeting_id == meeting_id)
@@ -174,7 +186,7 @@ class Conclusions:
         if meeting_id in self._none or not await self._any(meeting_id):
             return []
         seen = self._published.get(meeting_id, 0)
-        async with self.svc.db.session() as s:
+        async with self.store.db.session() as s:
             rows = (
                 await s.execute(
                     select(MeetingConclusion, MeetingConclusionAck.acked_at)
@@ -209,7 +221,7 @@ class Conclusions:
 
     async def _count(self, meeting_id: int) -> bool:
         seen = self._published.get(meeting_id, 0)
-        async with self.svc.db.session() as s:
+        async with self.store.db.session() as s:
             n = await s.scalar(
                 select(func.count(MeetingConclusion.id)).where(
                     MeetingConclusion.meeting_id == meeting_id
@@ -219,10 +231,11 @@ class Conclusions:
             self._none.add(meeting_id)
         return bool(n) or self._published.get(meeting_id, 0) != seen
 
-    async def ack(self, site: SitePrincipal, conclusion_id: int) -> datetime:
+    async def ack(self, site: Actor, conclusion_id: int) -> datetime:
         """A participant site acknowledges reading; a repeat returns the first time."""
-        now = self.svc.now()
-        async with self.svc.db.session() as s:
+        site_id = require_site(site, "acknowledge a conclusion")
+        now = self.store.now()
+        async with self.store.db.session() as s:
             c = await s.get(MeetingConclusion, conclusion_id)
             if c is None:
                 raise NotFound(f"conclusion {conclusion_id} not found")
@@ -230,45 +243,40 @@ class Conclusions:
             member = await s.scalar(
                 select(MeetingParticipant.id).where(
                     MeetingParticipant.meeting_id == meeting_id,
-                    MeetingParticipant.site_id == site.site_id,
+                    MeetingParticipant.site_id == site_id,
                 )
             )
             if member is None:
                 raise Forbidden(
-                    f"site {site.code} was not in meeting {meeting_id}", code="not_invited"
+                    f"site {site.name} was not in meeting {meeting_id}", code="not_invited"
                 )
-            existing = await s.get(MeetingConclusionAck, (conclusion_id, site.site_id))
+            existing = await s.get(MeetingConclusionAck, (conclusion_id, site_id))
             if existing is not None:
                 return existing.acked_at
         try:
-            async with self.svc.db.session() as s:
+            async with self.store.db.session() as s:
                 s.add(
-                    MeetingConclusionAck(
-                        conclusion_id=conclusion_id, site_id=site.site_id, acked_at=now
-                    )
+                    MeetingConclusionAck(conclusion_id=conclusion_id, site_id=site_id, acked_at=now)
                 )
         except IntegrityError:
-            async with self.svc.db.session() as s:
-                again = await s.get(MeetingConclusionAck, (conclusion_id, site.site_id))
+            async with self.store.db.session() as s:
+                again = await s.get(MeetingConclusionAck, (conclusion_id, site_id))
                 return again.acked_at if again else now
-        try:
-            await self.svc.hub.publish_staff_event(
-                "conclusion.acked",
-                {
-                    "meeting_id": meeting_id,
-                    "conclusion_id": conclusion_id,
-                    "site_id": site.site_id,
-                    "code": site.code,
-                },
-                province_id=site.province_id,
-            )
-        except Exception:  # advisory; the acknowledgement is stored
-            log.exception("staff event conclusion.acked failed")
+        await self.publisher.staff_event(
+            "conclusion.acked",
+            {
+                "meeting_id": meeting_id,
+                "conclusion_id": conclusion_id,
+                "site_id": site_id,
+                "code": site.name,
+            },
+            province_id=site.site_province_id,
+        )
         return now
 
     async def status(self, conclusion_id: int, province_id: int | None = None) -> ConclusionStatus:
         """Who has and has not acknowledged (of one province if given)."""
-        async with self.svc.db.session() as s:
+        async with self.store.db.session() as s:
             c = await s.get(MeetingConclusion, conclusion_id)
             if c is None:
                 raise NotFound(f"conclusion {conclusion_id} not found")
@@ -288,7 +296,7 @@ class Conclusions:
                 ).all()
             )
             view = _view(c)
-        infos = await self.svc.site_infos(sites)
+        infos = await self.sites.by_ids(sites)
         done: list[dict[str, Any]] = []
         pending: list[dict[str, Any]] = []
         for sid in sorted(sites, key=lambda i: infos[i].code if i in infos else ""):
@@ -305,11 +313,3 @@ class Conclusions:
             else:
                 pending.append(entry)
         return ConclusionStatus(view, done, pending)
-
-    async def handle_ack(self, site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        own_request(site, body)
-        cid = body.get("conclusion_id")
-        if isinstance(cid, bool) or not isinstance(cid, int):
-            raise Invalid("conclusion_id must be an integer")
-        at = await self.ack(site, cid)
-        return {"conclusion_id": cid, "acked_at": at.isoformat()}

@@ -1,82 +1,49 @@
-"""Floor control: the raise-hand queue and the chair's grants, revokes and mute decisions.
+"""Floor control: the chair's grants, revokes and mute decisions on a live meeting.
 
 Each decision is one call that, under the meeting's lock, persists the new floor,
 bumps the meeting's floor version, appends an audit record, commits, and only then
 announces it: one broadcast on the meeting stream (encoded once by the hub), a staff
-event, the media orchestrator's ``set_floor`` and every floor listener.
+event, the media plane's ``set_floor`` and every floor listener (docs/meetings.md,
+"Floor control").
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from diemcau.accounts.service import SitePrincipal
-from diemcau.errors import Conflict, Forbidden, Invalid
+from diemcau.actors import Actor
+from diemcau.directory.sites import SiteDirectory
+from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
+from diemcau.meetings.access import audit_actor, require_control
+from diemcau.meetings.attendance import Attendance
 from diemcau.meetings.audit import record_audit
-from diemcau.meetings.models import Meeting, MeetingFloor, MeetingHand
-from diemcau.meetings.ports import FloorDecision, FloorListener, SpeakerView, call_maybe_async
+from diemcau.meetings.hands import HandQueue
+from diemcau.meetings.models import Meeting, MeetingFloor
+from diemcau.meetings.ports import FloorDecision, FloorListener, SpeakerView, call_listener
+from diemcau.meetings.publisher import Publisher
+from diemcau.meetings.store import MeetingStore
 
-if TYPE_CHECKING:
-    from diemcau.meetings.service import MeetingService
-
-__all__ = ["FloorControl", "FloorState", "QueueEntry", "MAX_SPEAKERS", "own_request"]
+__all__ = ["FloorControl", "FloorState", "MAX_SPEAKERS"]
 
 # One speaker, or two for a dialogue.
 MAX_SPEAKERS = 2
 
 Mutation = Callable[[AsyncSession, Meeting, datetime], Awaitable[dict[str, Any]]]
 
-
-def own_request(site: SitePrincipal, body: Mapping[str, Any]) -> int | None:
-    """The meeting id a site message names; refuse a message that speaks for another site."""
-    other = body.get("site_id")
-    if other is not None and other != site.site_id:
-        raise Forbidden("a site may act only for itself", code="not_your_site")
-    code = body.get("site_code")
-    if code is not None and code != site.code:
-        raise Forbidden("a site may act only for itself", code="not_your_site")
-    meeting_id = body.get("meeting_id")
-    if meeting_id is None:
-        return None
-    if isinstance(meeting_id, bool) or not isinstance(meeting_id, int):
-        raise Invalid("meeting_id must be an integer")
-    return meeting_id
-
-
-@dataclass(frozen=True)
-class QueueEntry:
-    """A raised hand in the queue (position 1 is next)."""
-
-    position: int
-    site_id: int
-    code: str
-    name: str
-    province_id: int | None
-    province_name: str
-    raised_at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "position": self.position,
-            "site_id": self.site_id,
-            "code": self.code,
-            "name": self.name,
-            "province_id": self.province_id,
-            "province_name": self.province_name,
-            "raised_at": self.raised_at.isoformat(),
-        }
+_SYSTEM = Actor.system()
 
 
 @dataclass(frozen=True)
 class FloorState:
+    """A meeting's floor as the chair console shows it (speakers, mute flags, queue size)."""
+
     meeting_id: int
     speakers: tuple[SpeakerView, ...]
     muted_all: bool
@@ -96,10 +63,29 @@ class FloorState:
 
 
 class FloorControl:
-    """The floor of every meeting of a `MeetingService`."""
+    """The floor of every live meeting.
 
-    def __init__(self, svc: MeetingService) -> None:
-        self.svc = svc
+    Args:
+        store: the meetings' shared read side (locks, clock, meetings).
+        sites: the directory's read model (speakers' codes, names and provinces).
+        attendance: who is present (only a present site may get the floor).
+        hands: the raise-hand queue (`next` takes its oldest present hand).
+        publisher: announces each decision to sites, staff and the media plane.
+    """
+
+    def __init__(
+        self,
+        store: MeetingStore,
+        sites: SiteDirectory,
+        attendance: Attendance,
+        hands: HandQueue,
+        publisher: Publisher,
+    ) -> None:
+        self.store = store
+        self.sites = sites
+        self.attendance = attendance
+        self.hands = hands
+        self.publisher = publisher
         self._listeners: list[FloorListener] = []
         # The last decision of each live meeting: what a joining site is told.
         self._last: dict[int, FloorDecision] = {}
@@ -109,7 +95,7 @@ class FloorControl:
     # --- listeners --------------------------------------------------------------------
 
     def add_floor_listener(self, callback: FloorListener) -> None:
-        """Subscribe to every floor decision (the media layer switches the program on it)."""
+        """Subscribe to every floor decision, the start and end markers included."""
         self._listeners.append(callback)
 
     async def notify(self, decision: FloorDecision) -> None:
@@ -118,20 +104,12 @@ class FloorControl:
         else:
             self._last[decision.meeting_id] = decision
         for cb in list(self._listeners):
-            await call_maybe_async("floor listener", cb, decision)
+            await call_listener(cb, decision)
 
     # --- queries ----------------------------------------------------------------------
 
-    async def _speaker_ids(self, s: AsyncSession, meeting_id: int) -> list[int]:
-        rows = await s.scalars(
-            select(MeetingFloor.site_id)
-            .where(MeetingFloor.meeting_id == meeting_id, MeetingFloor.revoked_at.is_(None))
-            .order_by(MeetingFloor.id)
-        )
-        return list(rows.all())
-
     async def _speakers(self, ids: Sequence[int]) -> tuple[SpeakerView, ...]:
-        infos = await self.svc.site_infos(ids)
+        infos = await self.sites.by_ids(ids)
         return tuple(
             SpeakerView(
                 i, infos[i].code, infos[i].name, infos[i].province_id, infos[i].province_name
@@ -140,47 +118,13 @@ class FloorControl:
             if i in infos
         )
 
-    async def queue(self, meeting_id: int) -> list[QueueEntry]:
-        """Open hands of a meeting, oldest first."""
-        async with self.svc.db.session() as s:
-            await self.svc.load(s, meeting_id)
-            rows = (
-                await s.execute(
-                    select(MeetingHand.site_id, MeetingHand.raised_at)
-                    .where(MeetingHand.meeting_id == meeting_id, MeetingHand.closed_at.is_(None))
-                    .order_by(MeetingHand.raised_at, MeetingHand.id)
-                )
-            ).all()
-        infos = await self.svc.site_infos(sid for sid, _ in rows)
-        out = []
-        for pos, (sid, at) in enumerate(rows, start=1):
-            info = infos.get(sid)
-            out.append(
-                QueueEntry(
-                    pos,
-                    sid,
-                    info.code if info else "",
-                    info.name if info else "",
-                    info.province_id if info else None,
-                    info.province_name if info else "",
-                    at,
-                )
-            )
-        return out
-
     async def state(self, meeting_id: int) -> FloorState:
-        async with self.svc.db.session() as s:
-            m = await self.svc.load(s, meeting_id)
-            ids = await self._speaker_ids(s, meeting_id)
-            qlen = await s.scalar(
-                select(func.count())
-                .select_from(MeetingHand)
-                .where(MeetingHand.meeting_id == meeting_id, MeetingHand.closed_at.is_(None))
-            )
+        async with self.store.db.session() as s:
+            m = await self.store.load(s, meeting_id)
+            ids = await self.store.speaker_ids(s, meeting_id)
+            qlen = await self.hands.count(s, meeting_id)
             muted, unmute, version = m.muted_all, m.unmute_allowed, m.floor_version
-        return FloorState(
-            meeting_id, await self._speakers(ids), muted, unmute, version, int(qlen or 0)
-        )
+        return FloorState(meeting_id, await self._speakers(ids), muted, unmute, version, qlen)
 
     async def for_site(self, meeting_id: int) -> dict[str, Any]:
         """Speakers and mute flags for a site (from the last decision; no queue details)."""
@@ -216,25 +160,25 @@ class FloorControl:
     # --- chair decisions --------------------------------------------------------------
 
     async def _decide(
-        self, actor: object, meeting_id: int, action: str, what: str, mutate: Mutation
+        self, actor: Actor, meeting_id: int, action: str, what: str, mutate: Mutation
     ) -> FloorDecision:
-        now = self.svc.now()
-        async with self.svc.lock(meeting_id):
-            async with self.svc.db.session() as s:
-                m = await self.svc.load(s, meeting_id)
-                if actor != "system":
-                    self.svc.require_control(actor, m, what)
+        now = self.store.now()
+        async with self.store.lock(meeting_id):
+            async with self.store.db.session() as s:
+                m = await self.store.load(s, meeting_id)
+                if actor.kind != "system":
+                    require_control(actor, m, what)
                 if m.state != "live":
                     raise Conflict(
                         f"meeting {meeting_id} is not live (it is {m.state})", code="not_live"
                     )
                 details = await mutate(s, m, now)
                 m.floor_version += 1
-                ids = await self._speaker_ids(s, meeting_id)
+                ids = await self.store.speaker_ids(s, meeting_id)
                 details["speakers"] = ids
                 await record_audit(
                     s,
-                    actor,
+                    audit_actor(actor),
                     f"floor.{action}",
                     meeting_id,
                     target=details.pop("target", None),
@@ -250,32 +194,32 @@ class FloorControl:
                 unmute,
                 version,
                 now,
-                getattr(actor, "username", str(actor)),
+                actor.name,
             )
             # Announce inside the lock so sites see decisions in version order.
-            await self.svc.publish(meeting_id, "floor.changed", decision.as_dict())
+            await self.publisher.broadcast(meeting_id, "floor.changed", decision.as_dict())
             if action not in ("mute_all", "allow_unmute"):
-                await self.svc.media_call("set_floor", meeting_id, decision.speaker_codes)
+                await self.publisher.set_floor(meeting_id, decision.speaker_codes)
             await self.notify(decision)
         return decision
 
     async def _require_present(
         self, s: AsyncSession, meeting_id: int, site_ids: Sequence[int]
     ) -> None:
-        infos = await self.svc.site_infos(site_ids)
+        infos = await self.sites.by_ids(site_ids)
         for sid in site_ids:
             label = infos[sid].code if sid in infos else str(sid)
-            if not await self.svc.is_participant(s, meeting_id, sid):
+            if not await self.store.is_participant(s, meeting_id, sid):
                 raise Forbidden(
                     f"site {label} is not invited to meeting {meeting_id}", code="not_invited"
                 )
-            if not self.svc.attendance.is_present(meeting_id, sid):
+            if not self.attendance.is_present(meeting_id, sid):
                 raise Conflict(f"site {label} is not present in the meeting", code="not_present")
 
     async def _set_speakers(
         self, s: AsyncSession, meeting_id: int, keep: Sequence[int], now: datetime, by: str
     ) -> None:
-        current = set(await self._speaker_ids(s, meeting_id))
+        current = set(await self.store.speaker_ids(s, meeting_id))
         gone = current - set(keep)
         if gone:
             await s.execute(
@@ -292,28 +236,28 @@ class FloorControl:
                 s.add(
                     MeetingFloor(meeting_id=meeting_id, site_id=sid, granted_at=now, granted_by=by)
                 )
-        if keep:
-            await s.execute(
-                update(MeetingHand)
-                .where(
-                    MeetingHand.meeting_id == meeting_id,
-                    MeetingHand.closed_at.is_(None),
-                    MeetingHand.site_id.in_(keep),
-                )
-                .values(closed_at=now, outcome="granted")
-            )
+        await self.hands.close_granted(s, meeting_id, keep, now)
         await s.flush()
 
     async def grant(
-        self, actor: object, meeting_id: int, site_ids: Sequence[int], *, add: bool = False
+        self,
+        actor: Actor,
+        meeting_id: int,
+        site_ids: Sequence[int] = (),
+        *,
+        codes: Sequence[str] = (),
+        add: bool = False,
     ) -> FloorDecision:
         """Give the floor to one site, or two for a dialogue.
 
         Args:
             site_ids: one or two sites; they replace the current speakers unless `add`.
+            codes: the same by site code (as the chair console names them), after the ids.
             add: keep the current speaker and add this one (a dialogue), at most two.
         """
-        wanted = list(dict.fromkeys(site_ids))
+        wanted = list(dict.fromkeys([*site_ids, *await self._ids_of(codes)]))
+        if not wanted:
+            raise Invalid("name one or two sites (site_ids or site_codes)")
         if not 1 <= len(wanted) <= MAX_SPEAKERS:
             raise Invalid(f"grant the floor to 1 to {MAX_SPEAKERS} sites")
 
@@ -321,25 +265,25 @@ class FloorControl:
             await self._require_present(s, meeting_id, wanted)
             keep = wanted
             if add:
-                keep = list(dict.fromkeys([*await self._speaker_ids(s, meeting_id), *wanted]))
+                keep = list(dict.fromkeys([*await self.store.speaker_ids(s, meeting_id), *wanted]))
                 if len(keep) > MAX_SPEAKERS:
                     raise Conflict(
                         f"at most {MAX_SPEAKERS} sites hold the floor at once; revoke one first",
                         code="floor_full",
                     )
-            await self._set_speakers(s, meeting_id, keep, now, getattr(actor, "username", ""))
-            infos = await self.svc.site_infos(wanted)
+            await self._set_speakers(s, meeting_id, keep, now, _granted_by(actor))
+            infos = await self.sites.by_ids(wanted)
             return {"target": ",".join(infos[i].code for i in wanted if i in infos), "add": add}
 
         return await self._decide(actor, meeting_id, "grant", "give the floor", mutate)
 
     async def revoke(
-        self, actor: object, meeting_id: int, site_id: int | None = None
+        self, actor: Actor, meeting_id: int, site_id: int | None = None
     ) -> FloorDecision:
         """Take the floor back from one speaker, or from everyone when `site_id` is None."""
 
         async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
-            current = await self._speaker_ids(s, meeting_id)
+            current = await self.store.speaker_ids(s, meeting_id)
             if site_id is None:
                 if not current:
                     raise Conflict("nobody holds the floor", code="floor_empty")
@@ -349,36 +293,30 @@ class FloorControl:
                 if site_id not in current:
                     raise Conflict(f"site {site_id} does not hold the floor", code="not_speaker")
                 keep = [i for i in current if i != site_id]
-                infos = await self.svc.site_infos([site_id])
-                target = infos[site_id].code if site_id in infos else str(site_id)
+                info = await self.sites.get(site_id)
+                target = info.code if info else str(site_id)
             await self._set_speakers(s, meeting_id, keep, now, "")
             return {"target": target}
 
         return await self._decide(actor, meeting_id, "revoke", "take the floor back", mutate)
 
-    async def next(self, actor: object, meeting_id: int) -> FloorDecision:
+    async def next(self, actor: Actor, meeting_id: int) -> FloorDecision:
         """Give the floor to the first present site in the queue (replacing the speaker)."""
 
         async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
-            rows = (
-                await s.execute(
-                    select(MeetingHand.id, MeetingHand.site_id)
-                    .where(MeetingHand.meeting_id == meeting_id, MeetingHand.closed_at.is_(None))
-                    .order_by(MeetingHand.raised_at, MeetingHand.id)
-                )
-            ).all()
+            waiting = await self.hands.waiting(s, meeting_id)
             chosen = next(
-                (sid for _, sid in rows if self.svc.attendance.is_present(meeting_id, sid)), None
+                (sid for sid in waiting if self.attendance.is_present(meeting_id, sid)), None
             )
             if chosen is None:
                 raise Conflict("the raise-hand queue has no present site", code="queue_empty")
-            await self._set_speakers(s, meeting_id, [chosen], now, getattr(actor, "username", ""))
-            infos = await self.svc.site_infos([chosen])
-            return {"target": infos[chosen].code if chosen in infos else str(chosen)}
+            await self._set_speakers(s, meeting_id, [chosen], now, _granted_by(actor))
+            info = await self.sites.get(chosen)
+            return {"target": info.code if info else str(chosen)}
 
         return await self._decide(actor, meeting_id, "next", "give the floor", mutate)
 
-    async def mute_all(self, actor: object, meeting_id: int) -> FloorDecision:
+    async def mute_all(self, actor: Actor, meeting_id: int) -> FloorDecision:
         """Mute every site but the speakers and forbid self-unmute."""
 
         async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
@@ -387,7 +325,7 @@ class FloorControl:
 
         return await self._decide(actor, meeting_id, "mute_all", "mute all sites", mutate)
 
-    async def allow_unmute(self, actor: object, meeting_id: int) -> FloorDecision:
+    async def allow_unmute(self, actor: Actor, meeting_id: int) -> FloorDecision:
         """Let sites unmute themselves again."""
 
         async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
@@ -398,125 +336,27 @@ class FloorControl:
 
     async def speaker_left(self, meeting_id: int, site_id: int) -> None:
         """A speaker left or was removed: the system takes the floor back from it."""
-        async with self.svc.db.session() as s:
-            current = await self._speaker_ids(s, meeting_id)
+        async with self.store.db.session() as s:
+            current = await self.store.speaker_ids(s, meeting_id)
         if site_id in current:
             try:
-                await self.revoke("system", meeting_id, site_id)
+                await self.revoke(_SYSTEM, meeting_id, site_id)
             except Conflict:
                 return
 
-    # --- site actions -----------------------------------------------------------------
+    async def _ids_of(self, codes: Sequence[str]) -> list[int]:
+        """Site ids of `codes`, in order; an unknown code is refused with 404 naming it."""
+        if not codes:
+            return []
+        found = await self.sites.by_codes(codes)
+        if len(found) < len(set(codes)) and await self.sites.refresh_if_changed():
+            found = await self.sites.by_codes(codes)  # provisioned since the last load
+        for code in codes:
+            if code not in found:
+                raise NotFound(f"site code {code!r} not found", code="unknown_site")
+        return [found[code].id for code in codes]
 
-    async def raise_hand(self, site: SitePrincipal, meeting_id: int | None = None) -> QueueEntry:
-        """A present site asks for the floor; raising twice keeps its place."""
-        view = await self.svc.site_meeting(site, meeting_id)
-        if view.state != "live":
-            raise Conflict(f"meeting {view.id} is not live", code="not_live")
-        if not self.svc.attendance.is_present(view.id, site.site_id):
-            raise Conflict("join the meeting before raising your hand", code="not_present")
-        now = self.svc.now()
-        try:
-            async with self.svc.db.session() as s:
-                if site.site_id in await self._speaker_ids(s, view.id):
-                    raise Conflict("this site already holds the floor", code="has_floor")
-                existing = await s.scalar(
-                    select(MeetingHand.id).where(
-                        MeetingHand.meeting_id == view.id,
-                        MeetingHand.site_id == site.site_id,
-                        MeetingHand.closed_at.is_(None),
-                    )
-                )
-                if existing is None:
-                    s.add(MeetingHand(meeting_id=view.id, site_id=site.site_id, raised_at=now))
-        except IntegrityError:
-            pass  # raised concurrently: the first one keeps its place
-        entry = await self._entry(view.id, site.site_id)
-        await self._queue_event(view.id, "hand.raised", entry)
-        return entry
 
-    async def _entry(self, meeting_id: int, site_id: int) -> QueueEntry:
-        async with self.svc.db.session() as s:
-            hand = (
-                await s.execute(
-                    select(MeetingHand.id, MeetingHand.raised_at).where(
-                        MeetingHand.meeting_id == meeting_id,
-                        MeetingHand.site_id == site_id,
-                        MeetingHand.closed_at.is_(None),
-                    )
-                )
-            ).first()
-            if hand is None:
-                raise Conflict("this site's hand is not raised", code="hand_down")
-            hid, at = hand
-            ahead = await s.scalar(
-                select(func.count())
-                .select_from(MeetingHand)
-                .where(
-                    MeetingHand.meeting_id == meeting_id,
-                    MeetingHand.closed_at.is_(None),
-                    tuple_(MeetingHand.raised_at, MeetingHand.id) < tuple_(at, hid),
-                )
-            )
-        info = (await self.svc.site_infos([site_id]))[site_id]
-        return QueueEntry(
-            int(ahead or 0) + 1,
-            site_id,
-            info.code,
-            info.name,
-            info.province_id,
-            info.province_name,
-            at,
-        )
-
-    async def _queue_event(
-        self, meeting_id: int, kind: str, entry: QueueEntry | None, **extra: Any
-    ) -> None:
-        body: dict[str, Any] = {"meeting_id": meeting_id, **extra}
-        if entry is not None:
-            body["entry"] = entry.as_dict()
-        try:
-            await self.svc.hub.publish_staff_event(kind, body)
-        except Exception:  # a staff event is advisory; the hand is stored
-            return
-
-    async def lower_hand(self, site: SitePrincipal, meeting_id: int | None = None) -> None:
-        view = await self.svc.site_meeting(site, meeting_id)
-        await self.close_hand(view.id, site.site_id, "lowered")
-
-    async def close_hand(self, meeting_id: int, site_id: int, outcome: str) -> bool:
-        now = self.svc.now()
-        async with self.svc.db.session() as s:
-            result = await s.execute(
-                update(MeetingHand)
-                .where(
-                    MeetingHand.meeting_id == meeting_id,
-                    MeetingHand.site_id == site_id,
-                    MeetingHand.closed_at.is_(None),
-                )
-                .values(closed_at=now, outcome=outcome)
-            )
-        closed = bool(getattr(result, "rowcount", 0))
-        if closed:
-            info = (await self.svc.site_infos([site_id])).get(site_id)
-            await self._queue_event(
-                meeting_id,
-                "hand.lowered",
-                None,
-                site_id=site_id,
-                code=info.code if info else "",
-                outcome=outcome,
-            )
-        return closed
-
-    async def handle_raise(self, site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        entry = await self.raise_hand(site, own_request(site, body))
-        return {
-            "raised": True,
-            "position": entry.position,
-            "raised_at": entry.raised_at.isoformat(),
-        }
-
-    async def handle_lower(self, site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        await self.lower_hand(site, own_request(site, body))
-        return {"raised": False}
+def _granted_by(actor: Actor) -> str:
+    """Who granted, as the floor rows record it: a staff username, empty for the system."""
+    return actor.name if actor.kind == "staff" else ""

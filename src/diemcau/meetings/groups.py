@@ -6,21 +6,25 @@ province units; "flood-hit communes" = a list of sites). Every change is audited
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from diemcau.actors import Actor
 from diemcau.errors import Conflict, Invalid, NotFound
+from diemcau.meetings.access import audit_actor
 from diemcau.meetings.audit import record_audit
-from diemcau.meetings.invites import InviteSpec, resolve_sites
+from diemcau.meetings.invites import Invitations, InviteSpec
 from diemcau.meetings.models import SiteGroup
 from diemcau.store import Database
 from diemcau.text import nfc
 
-__all__ = ["GroupView", "create_group", "delete_group", "get_group", "list_groups", "update_group"]
+__all__ = ["GroupView", "SiteGroups"]
 
 
 @dataclass(frozen=True)
@@ -54,94 +58,124 @@ def _check(name: str, spec: InviteSpec) -> str:
     return clean
 
 
-async def _view(db: Database, row: SiteGroup) -> GroupView:
-    spec = InviteSpec.from_json(row.spec)
-    async with db.session() as s:
-        count = len(await resolve_sites(s, spec))
-    return GroupView(row.id, row.name, row.description, spec, count, row.updated_at)
+class SiteGroups:
+    """Saved site groups: create, edit, delete (audited) and list with their site counts.
 
+    Args:
+        db: the store.
+        invitations: resolves a group's rule (its site count).
+        clock: wall clock in seconds (tests pass a fake one).
+    """
 
-async def create_group(
-    db: Database, actor: Any, name: str, spec: InviteSpec, *, description: str = "", now: datetime
-) -> GroupView:
-    clean = _check(name, spec)
-    try:
-        async with db.session() as s:
-            row = SiteGroup(
-                name=clean,
-                description=nfc(description),
-                spec=spec.to_json(),
-                created_by_user_id=getattr(actor, "user_id", None),
-                created_at=now,
-                updated_at=now,
-            )
-            s.add(row)
-            await s.flush()
-            await record_audit(
-                s, actor, "group.create", target=clean, details={"spec": spec.to_json()}, at=now
-            )
-    except IntegrityError as exc:
-        raise Conflict(f"a site group named {clean!r} already exists") from exc
-    return await _view(db, row)
+    def __init__(
+        self, db: Database, invitations: Invitations, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.db = db
+        self.invitations = invitations
+        self.clock = clock
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
-async def update_group(
-    db: Database,
-    actor: Any,
-    group_id: int,
-    *,
-    name: str | None = None,
-    spec: InviteSpec | None = None,
-    description: str | None = None,
-    now: datetime,
-) -> GroupView:
-    try:
-        async with db.session() as s:
+    async def _view(self, row: SiteGroup) -> GroupView:
+        spec = InviteSpec.from_json(row.spec)
+        count = len(await self.invitations.resolve(spec))
+        return GroupView(row.id, row.name, row.description, spec, count, row.updated_at)
+
+    async def create(
+        self, actor: Actor, name: str, spec: InviteSpec, *, description: str = ""
+    ) -> GroupView:
+        clean = _check(name, spec)
+        now = self._now()
+        try:
+            async with self.db.session() as s:
+                row = SiteGroup(
+                    name=clean,
+                    description=nfc(description),
+                    spec=spec.to_json(),
+                    created_by_user_id=actor.user_id,
+                    created_at=now,
+                    updated_at=now,
+                )
+                s.add(row)
+                await s.flush()
+                await record_audit(
+                    s,
+                    audit_actor(actor),
+                    "group.create",
+                    target=clean,
+                    details={"spec": spec.to_json()},
+                    at=now,
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"a site group named {clean!r} already exists") from exc
+        return await self._view(row)
+
+    async def update(
+        self,
+        actor: Actor,
+        group_id: int,
+        *,
+        name: str | None = None,
+        spec: InviteSpec | None = None,
+        description: str | None = None,
+    ) -> GroupView:
+        now = self._now()
+        try:
+            async with self.db.session() as s:
+                row = await s.get(SiteGroup, group_id)
+                if row is None:
+                    raise NotFound(f"site group {group_id} not found")
+                new_spec = spec or InviteSpec.from_json(row.spec)
+                row.name = _check(name if name is not None else row.name, new_spec)
+                row.spec = new_spec.to_json()
+                if description is not None:
+                    row.description = nfc(description)
+                row.updated_at = now
+                await s.flush()
+                await record_audit(
+                    s,
+                    audit_actor(actor),
+                    "group.update",
+                    target=row.name,
+                    details={"group_id": group_id, "spec": row.spec},
+                    at=now,
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"a site group named {name!r} already exists") from exc
+        return await self._view(row)
+
+    async def delete(self, actor: Actor, group_id: int) -> None:
+        """Delete a group. Meetings that already started keep their resolved sites; a
+        scheduled meeting still naming the group is refused at start with a clear error."""
+        now = self._now()
+        async with self.db.session() as s:
             row = await s.get(SiteGroup, group_id)
             if row is None:
                 raise NotFound(f"site group {group_id} not found")
-            new_spec = spec or InviteSpec.from_json(row.spec)
-            row.name = _check(name if name is not None else row.name, new_spec)
-            row.spec = new_spec.to_json()
-            if description is not None:
-                row.description = nfc(description)
-            row.updated_at = now
-            await s.flush()
             await record_audit(
                 s,
-                actor,
-                "group.update",
+                audit_actor(actor),
+                "group.delete",
                 target=row.name,
-                details={"group_id": group_id, "spec": row.spec},
+                details={"group_id": group_id},
                 at=now,
             )
-    except IntegrityError as exc:
-        raise Conflict(f"a site group named {name!r} already exists") from exc
-    return await _view(db, row)
+            await s.delete(row)
 
-
-async def delete_group(db: Database, actor: Any, group_id: int, *, now: datetime) -> None:
-    """Delete a group. Meetings that already started keep their resolved sites; a scheduled
-    meeting still naming the group is refused at start with a clear error."""
-    async with db.session() as s:
-        row = await s.get(SiteGroup, group_id)
+    async def get(self, group_id: int) -> GroupView:
+        async with self.db.session() as s:
+            row = await s.get(SiteGroup, group_id)
         if row is None:
             raise NotFound(f"site group {group_id} not found")
-        await record_audit(
-            s, actor, "group.delete", target=row.name, details={"group_id": group_id}, at=now
-        )
-        await s.delete(row)
+        return await self._view(row)
 
+    async def site_ids(self, group_id: int) -> list[int]:
+        """The sites a saved group reaches now (a directive aimed at the group goes to them)."""
+        group = await self.get(group_id)
+        return sorted(await self.invitations.resolve(group.spec))
 
-async def get_group(db: Database, group_id: int) -> GroupView:
-    async with db.session() as s:
-        row = await s.get(SiteGroup, group_id)
-    if row is None:
-        raise NotFound(f"site group {group_id} not found")
-    return await _view(db, row)
-
-
-async def list_groups(db: Database) -> list[GroupView]:
-    async with db.session() as s:
-        rows = (await s.scalars(select(SiteGroup).order_by(func.lower(SiteGroup.name)))).all()
-    return [await _view(db, r) for r in rows]
+    async def list_groups(self) -> list[GroupView]:
+        async with self.db.session() as s:
+            rows = (await s.scalars(select(SiteGroup).order_by(func.lower(SiteGroup.name)))).all()
+        return [await self._view(r) for r in rows]

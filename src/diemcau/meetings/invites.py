@@ -5,6 +5,11 @@ subtree), explicit sites and saved groups, optionally filtered by site kind
 ("commune" only), minus excluded sites. It is stored as ids and resolved to the
 concrete site ids when the meeting starts, so later directory edits do not change
 who was in a past meeting.
+
+Sites come from the directory's read model (`SiteDirectory`, in memory): a rule over
+the whole country filters 10,795 records in memory instead of reading the ``sites``
+table; only the unit subtree (a recursive query over ``units.parent_id``) and the
+saved groups are read from the store.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.errors import Invalid, NotFound
 from diemcau.meetings.models import SiteGroup
-from diemcau.store.models import LEVELS, Site, Unit
+from diemcau.store import Database
+from diemcau.store.models import LEVELS, Unit
 
-__all__ = ["InviteSpec", "SITE_KINDS", "resolve_sites", "spec_from_codes"]
+__all__ = ["Invitations", "InviteSpec", "SITE_KINDS"]
 
 # Site kinds: "chair" (the central site) and the unit levels.
 SITE_KINDS = ("chair", *LEVELS)
@@ -94,109 +101,155 @@ class InviteSpec:
         )
 
 
-async def _codes_to_ids(
-    session: AsyncSession, model: type[Unit] | type[Site], codes: Sequence[str], what: str
-) -> tuple[int, ...]:
+def _missing(wanted: Sequence[str], found: Iterable[str], what: str) -> NotFound:
+    known = set(found)
+    missing = [c for c in wanted if c not in known]
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    return NotFound(f"{what} code {missing[0]!r} not found{more}", code=f"unknown_{what}")
+
+
+def _clean_codes(codes: Sequence[str], what: str) -> list[str]:
     wanted = sorted({c.strip() for c in codes if c.strip()})
-    if not wanted:
-        return ()
     if len(wanted) > MAX_ITEMS:
         raise Invalid(f"too many {what} codes ({len(wanted)} > {MAX_ITEMS})")
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        rows = await session.execute(select(model.code, model.id).where(model.code.in_(chunk)))
-        found.update({code: ident for code, ident in rows})
-    missing = [c for c in wanted if c not in found]
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise NotFound(f"{what} code {missing[0]!r} not found{more}", code=f"unknown_{what}")
-    return tuple(sorted(found.values()))
+    return wanted
 
 
-async def spec_from_codes(
-    session: AsyncSession,
-    *,
-    everyone: bool = False,
-    units: Sequence[str] = (),
-    sites: Sequence[str] = (),
-    groups: Sequence[int] = (),
-    kinds: Sequence[str] = (),
-    exclude_sites: Sequence[str] = (),
-) -> InviteSpec:
-    """Build a spec from unit and site codes (as an operator types them), checking each exists."""
-    group_ids = _ids(groups, "groups")
-    if group_ids:
-        known = set(
-            (await session.scalars(select(SiteGroup.id).where(SiteGroup.id.in_(group_ids)))).all()
+class Invitations:
+    """Turns invitation rules into site ids, and codes as operators type them into rules.
+
+    Args:
+        db: the store (units and saved groups).
+        sites: the directory's read model of sites.
+    """
+
+    def __init__(self, db: Database, sites: SiteDirectory) -> None:
+        self.db = db
+        self.sites = sites
+
+    # --- codes → ids ------------------------------------------------------------------
+
+    async def site_ids_of(self, codes: Sequence[str]) -> tuple[int, ...]:
+        """The ids of sites named by code; an unknown code is refused with 404 naming it."""
+        wanted = _clean_codes(codes, "site")
+        if not wanted:
+            return ()
+        found = await self.sites.by_codes(wanted)
+        if len(found) < len(wanted) and await self.sites.refresh_if_changed():
+            found = await self.sites.by_codes(wanted)  # provisioned since the last load
+        if len(found) < len(wanted):
+            raise _missing(wanted, found, "site")
+        return tuple(sorted(info.id for info in found.values()))
+
+    async def _unit_ids_of(self, session: AsyncSession, codes: Sequence[str]) -> tuple[int, ...]:
+        wanted = _clean_codes(codes, "unit")
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = await session.execute(select(Unit.code, Unit.id).where(Unit.code.in_(chunk)))
+            found.update({code: ident for code, ident in rows})
+        if len(found) < len(wanted):
+            raise _missing(wanted, found, "unit")
+        return tuple(sorted(found.values()))
+
+    async def spec_from_codes(
+        self,
+        *,
+        everyone: bool = False,
+        units: Sequence[str] = (),
+        sites: Sequence[str] = (),
+        groups: Sequence[int] = (),
+        kinds: Sequence[str] = (),
+        exclude_sites: Sequence[str] = (),
+    ) -> InviteSpec:
+        """Build a spec from unit and site codes (as an operator types them), checking each
+        exists."""
+        group_ids = _ids(groups, "groups")
+        async with self.db.session() as s:
+            if group_ids:
+                known = set(
+                    (await s.scalars(select(SiteGroup.id).where(SiteGroup.id.in_(group_ids)))).all()
+                )
+                missing = [g for g in group_ids if g not in known]
+                if missing:
+                    raise NotFound(f"site group {missing[0]} not found", code="unknown_group")
+            unit_ids = await self._unit_ids_of(s, units)
+        return InviteSpec(
+            everyone=everyone,
+            unit_ids=unit_ids,
+            site_ids=await self.site_ids_of(sites),
+            group_ids=group_ids,
+            kinds=tuple(sorted(set(kinds))),
+            exclude_site_ids=await self.site_ids_of(exclude_sites),
         )
-        missing = [g for g in group_ids if g not in known]
-        if missing:
-            raise NotFound(f"site group {missing[0]} not found", code="unknown_group")
-    return InviteSpec(
-        everyone=everyone,
-        unit_ids=await _codes_to_ids(session, Unit, units, "unit"),
-        site_ids=await _codes_to_ids(session, Site, sites, "site"),
-        group_ids=group_ids,
-        kinds=tuple(sorted(set(kinds))),
-        exclude_site_ids=await _codes_to_ids(session, Site, exclude_sites, "site"),
-    )
 
+    # --- rule → ids -------------------------------------------------------------------
 
-async def _area_sites(session: AsyncSession, spec: InviteSpec) -> set[int]:
-    kinds = spec.kinds
-    if not (spec.everyone or spec.unit_ids):
-        return set()
-    stmt = select(Site.id).where(Site.revoked.is_(False))
-    if kinds:
-        stmt = stmt.where(Site.kind.in_(kinds))
-    else:
-        stmt = stmt.where(Site.kind != "chair")
-    if not spec.everyone:
+    async def resolve(self, spec: InviteSpec, session: AsyncSession | None = None) -> list[int]:
+        """The sorted ids of the non-revoked sites `spec` invites (groups one level deep).
+
+        Args:
+            session: read units and groups in the caller's unit of work (a meeting's
+                start stores the result in the same transaction); a new one if None.
+        """
+        await self.sites.refresh_if_changed()  # one aggregate row unless sites moved
+        if session is not None:
+            return await self._resolve(session, spec)
+        async with self.db.session() as s:
+            return await self._resolve(s, spec)
+
+    async def _resolve(self, session: AsyncSession, spec: InviteSpec) -> list[int]:
+        result = await self._area_sites(session, spec)
+        if spec.site_ids:
+            found = await self.sites.by_ids(spec.site_ids)
+            result.update(i for i, info in found.items() if not info.revoked)
+        if spec.group_ids:
+            groups = (
+                await session.scalars(select(SiteGroup).where(SiteGroup.id.in_(spec.group_ids)))
+            ).all()
+            if len(groups) != len(spec.group_ids):
+                raise NotFound("a saved site group of this invitation no longer exists")
+            for group in groups:
+                result.update(await self._resolve(session, _narrowed(group, spec)))
+        result.difference_update(spec.exclude_site_ids)
+        return sorted(result)
+
+    async def _area_sites(self, session: AsyncSession, spec: InviteSpec) -> set[int]:
+        if not (spec.everyone or spec.unit_ids):
+            return set()
+        kinds = spec.kinds
+
+        def wanted(info: SiteInfo) -> bool:
+            return info.kind in kinds if kinds else info.kind != "chair"
+
+        every = await self.sites.all()  # non-revoked only
+        if spec.everyone:
+            return {info.id for info in every if wanted(info)}
         # Every unit in the chosen subtrees, whatever the depth (province → district →
         # commune in legacy trees; province → commune in the 2025 tree).
         tree = select(Unit.id).where(Unit.id.in_(spec.unit_ids)).cte("subtree", recursive=True)
         tree = tree.union(select(Unit.id).where(Unit.parent_id == tree.c.id))
-        stmt = stmt.where(Site.unit_id.in_(select(tree.c.id)))
-    return set((await session.scalars(stmt)).all())
+        units = set((await session.scalars(select(tree.c.id))).all())
+        return {info.id for info in every if info.unit_id in units and wanted(info)}
 
 
-async def resolve_sites(session: AsyncSession, spec: InviteSpec) -> list[int]:
-    """The sorted ids of the non-revoked sites `spec` invites (groups one level deep)."""
-    result = await _area_sites(session, spec)
-    if spec.site_ids:
-        for start in range(0, len(spec.site_ids), 500):
-            chunk = spec.site_ids[start : start + 500]
-            result.update(
-                (
-                    await session.scalars(
-                        select(Site.id).where(Site.id.in_(chunk), Site.revoked.is_(False))
-                    )
-                ).all()
-            )
-    if spec.group_ids:
-        groups = (
-            await session.scalars(select(SiteGroup).where(SiteGroup.id.in_(spec.group_ids)))
-        ).all()
-        if len(groups) != len(spec.group_ids):
-            raise NotFound("a saved site group of this invitation no longer exists")
-        for group in groups:
-            inner = InviteSpec.from_json(group.spec)
-            # Saved groups hold areas and sites only; nested groups are refused when
-            # saving, and ignored here, so a rule can never loop.
-            # The meeting's kind filter narrows the group's areas too ("communes of the
-            # 19 southern provinces"); the group's explicit sites stay as listed.
-            kinds = inner.kinds
-            if spec.kinds:
-                kinds = tuple(k for k in kinds if k in spec.kinds) if kinds else spec.kinds
-            no_area = bool(spec.kinds) and not kinds  # the two filters exclude each other
-            inner = InviteSpec(
-                everyone=inner.everyone and not no_area,
-                unit_ids=() if no_area else inner.unit_ids,
-                site_ids=inner.site_ids,
-                kinds=kinds,
-                exclude_site_ids=inner.exclude_site_ids,
-            )
-            result.update(await resolve_sites(session, inner))
-    result.difference_update(spec.exclude_site_ids)
-    return sorted(result)
+def _narrowed(group: SiteGroup, spec: InviteSpec) -> InviteSpec:
+    """A saved group's rule, narrowed by the meeting's kind filter.
+
+    Saved groups hold areas and sites only; nested groups are refused when saving, and
+    ignored here, so a rule can never loop. The meeting's kind filter narrows the
+    group's areas too ("communes of the 19 southern provinces"); the group's explicit
+    sites stay as listed.
+    """
+    inner = InviteSpec.from_json(group.spec)
+    kinds = inner.kinds
+    if spec.kinds:
+        kinds = tuple(k for k in kinds if k in spec.kinds) if kinds else spec.kinds
+    no_area = bool(spec.kinds) and not kinds  # the two filters exclude each other
+    return InviteSpec(
+        everyone=inner.everyone and not no_area,
+        unit_ids=() if no_area else inner.unit_ids,
+        site_ids=inner.site_ids,
+        kinds=kinds,
+        exclude_site_ids=inner.exclude_site_ids,
+    )

@@ -2,7 +2,7 @@
 
 Everything a chair decides or a site does in a meeting is a row here, so the meeting's
 state (who is present, who holds the floor, who acknowledged a conclusion) is rebuilt
-from the store after a restart (DESIGN.md §5, "nothing is lost").
+from the store after a restart (docs/meetings.md, "Restarts").
 """
 
 from __future__ import annotations

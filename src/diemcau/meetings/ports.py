@@ -2,14 +2,15 @@
 
 The hub and the media orchestrator live in other packages; meetings codes against
 these small structural types (hub interface: docs of ``diemcau.presence.hub``), so a
-test can hand in a fake and the service never imports the transport.
+test can hand in a fake and the service never imports the transport. The composition
+root hands in the real ones (docs/meetings.md, "Wiring").
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -20,15 +21,28 @@ __all__ = [
     "FloorDecision",
     "FloorListener",
     "Hub",
+    "MediaPort",
     "MessageHandler",
     "NullHub",
+    "PresenceListener",
+    "SiteChange",
     "SpeakerView",
-    "call_maybe_async",
+    "call_listener",
 ]
 
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[SitePrincipal, Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]]
+
+
+class SiteChange(Protocol):
+    """The part of a presence transition meetings reads (``presence.hub.PresenceChange``)."""
+
+    @property
+    def site_id(self) -> int: ...
+
+
+PresenceListener = Callable[[SiteChange], Awaitable[None] | None]
 
 
 class Hub(Protocol):
@@ -62,7 +76,7 @@ class Hub(Protocol):
 
     def is_online(self, site_id: int) -> bool: ...
 
-    def add_listener(self, callback: Callable[[Any], Awaitable[None] | None]) -> None: ...
+    def add_listener(self, callback: PresenceListener) -> None: ...
 
     async def publish_staff_event(
         self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
@@ -106,13 +120,29 @@ class NullHub:
     def is_online(self, site_id: int) -> bool:
         return False
 
-    def add_listener(self, callback: Callable[[Any], Awaitable[None] | None]) -> None:
+    def add_listener(self, callback: PresenceListener) -> None:
         return None
 
     async def publish_staff_event(
         self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
     ) -> None:
         return None
+
+
+class MediaPort(Protocol):
+    """What meetings asks of the media plane: run a meeting's program, switch its floor.
+
+    The composition root hands in an adapter that forwards to the media orchestrator
+    while the media plane runs and does nothing otherwise. Meetings calls it after the
+    decision is committed and announced, and only logs a failure (docs/meetings.md,
+    "Floor control"): a media fault never undoes a chair's decision.
+    """
+
+    async def start_program(self, meeting_id: int) -> None: ...
+
+    async def stop_program(self, meeting_id: int) -> None: ...
+
+    async def set_floor(self, meeting_id: int, site_codes: Sequence[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -179,15 +209,15 @@ class FloorDecision:
 FloorListener = Callable[[FloorDecision], Awaitable[None] | None]
 
 
-async def call_maybe_async(what: str, fn: Callable[..., Any], *args: Any) -> None:
-    """Call a listener or media hook; log (never propagate) its failure.
+async def call_listener(listener: FloorListener, decision: FloorDecision) -> None:
+    """Call a floor listener (sync or async); log (never propagate) its failure.
 
-    A floor decision is already persisted and broadcast when hooks run: a broken
+    A floor decision is already persisted and broadcast when listeners run: a broken
     subscriber must not undo it or block the chair.
     """
     try:
-        result = fn(*args)
+        result = listener(decision)
         if inspect.isawaitable(result):
             await result
     except Exception:
-        log.exception("%s failed", what)
+        log.exception("floor listener failed")

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from diemcau.meetings.attendance import DEFAULT_UTC_OFFSET_MIN, STATUS_LABELS
 from diemcau.meetings.audit import MAX_PAGE, AuditQuery, query_audit
+from diemcau.meetings.roll_call import DEFAULT_UTC_OFFSET_MIN, STATUS_LABELS
 from diemcau.spreadsheet import Cell, Column, Sheet
 from diemcau.store import Database
 
@@ -48,8 +48,8 @@ async def attendance_sheets(
 ) -> list[Sheet]:
     """Two sheets: every invited site (of one province if given), then counts per province."""
     tz, label = zone(utc_offset_min)
-    summary = await svc.attendance.summary(meeting_id, province_id)
-    _, _, sites = await svc.attendance.sites(meeting_id, province_id)
+    summary = await svc.roll_call.summary(meeting_id, province_id)
+    _, _, sites = await svc.roll_call.sites(meeting_id, province_id)
     per_site = Sheet(
         title="Điểm danh theo điểm cầu",
         columns=[

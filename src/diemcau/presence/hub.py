@@ -59,7 +59,7 @@ from diemcau.presence.state import (
 from diemcau.presence.streams import StreamBook
 from diemcau.presence.tuning import tune_process_gc
 from diemcau.store import Database
-from diemcau.tasks import cancel_and_wait
+from diemcau.tasks import cancel_and_wait, run_to_end
 
 __all__ = [
     "PresenceHub",
@@ -72,6 +72,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# How long `stop` lets listener calls and store steps already running finish.
+STOP_GRACE_S = 10.0
 
 
 class PresenceHub:
@@ -154,24 +157,28 @@ class PresenceHub:
         await self._server.start()
         if cfg.tune_gc:  # the current server wiring's opt-in; see PresenceConfig.tune_gc
             tune_process_gc()
-        loops: list[tuple[str, Callable[[], Awaitable[None]], float]] = [
-            ("sweep", self.silence.sweep, cfg.sweep_s),
-            ("persist", self.session_log.flush, cfg.persist_interval_s),
-            ("tick", self._tick, cfg.tick_s),
-            ("staff", self.staff.flush, cfg.staff_batch_s),
+        # name, step, period, whether the step uses the store (never cut by a stop)
+        loops: list[tuple[str, Callable[[], Awaitable[None]], float, bool]] = [
+            ("sweep", self.silence.sweep, cfg.sweep_s, False),
+            ("persist", self.session_log.flush, cfg.persist_interval_s, True),
+            ("tick", self._tick, cfg.tick_s, False),
+            ("staff", self.staff.flush, cfg.staff_batch_s, False),
         ]
         if cfg.credential_poll_s > 0:
-            loops.append(("credentials", self._poll_credentials, cfg.credential_poll_s))
-        for name, fn, period in loops:
-            self._tasks.append(asyncio.create_task(_every(period, fn), name=f"presence-{name}"))
+            loops.append(("credentials", self._poll_credentials, cfg.credential_poll_s, True))
+        for name, fn, period, store in loops:
+            self._tasks.append(
+                asyncio.create_task(_every(period, fn, store=store), name=f"presence-{name}")
+            )
 
     async def stop(self) -> None:
         """Close every session (``server_shutdown``), store what is pending, stop."""
         if not self.lifecycle.running:
             return
         self.lifecycle.running = False
+        self.tracker.listening = False  # consumers are stopped: queued calls are dropped
         for task in self._tasks:
-            await cancel_and_wait(task)
+            await cancel_and_wait(task, STOP_GRACE_S)
         self._tasks.clear()
         self.sessions.close_all(CloseCode.GOING_AWAY, "server shutting down")
         if self._server is not None:
@@ -180,7 +187,7 @@ class PresenceHub:
         await self.writer.stop()
         await self.session_log.flush()
         await self.staff.close_all()
-        self.tracker.cancel_listeners()
+        await self.tracker.drain_listeners(STOP_GRACE_S)
 
     @property
     def port(self) -> int:
@@ -357,12 +364,21 @@ class PresenceHub:
         self.staff.publish(kind, body, province_id)
 
 
-async def _every(period: float, fn: Callable[[], Awaitable[None]]) -> None:
-    """Run `fn` every `period` seconds until cancelled; a failing step is logged."""
+async def _every(period: float, fn: Callable[[], Awaitable[None]], *, store: bool) -> None:
+    """Run `fn` every `period` seconds until cancelled; a failing step is logged.
+
+    A `store` step is never cut short by the cancel (the loop ends after it, within
+    `STOP_GRACE_S`): a session-log write cancelled mid-insert lost its rows (taken out
+    of the buffer first) and, like any store call cancelled half-way, could wedge its
+    connection (see `PresenceTracker.drain_listeners`).
+    """
     while True:
         await asyncio.sleep(period)
         try:
-            await fn()
+            if store:
+                await run_to_end(fn(), grace=STOP_GRACE_S)
+            else:
+                await fn()
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -6,6 +6,8 @@ row for the staff stream and is given to every listener (meetings' attendance,
 the command center's rules ...). Async listeners run as tasks, so a slow one
 never holds up a join; they may therefore see transitions out of order and
 should read the tracker's current state rather than trust the event alone.
+At most `LISTENER_CONCURRENCY` calls of one listener run at once, and a stop
+lets the running ones finish instead of cancelling them (`drain_listeners`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from diemcau.directory.sites import SiteInfo
 from diemcau.presence.health import LinkThresholds
 from diemcau.presence.protocol import LinkReport
 from diemcau.presence.session_log import SessionLog
+from diemcau.tasks import cancel_and_wait
 
 __all__ = [
+    "LISTENER_CONCURRENCY",
     "PresenceChange",
     "PresenceListener",
     "PresenceTracker",
@@ -34,6 +38,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 StateName = Literal["online", "degraded", "offline"]
+# Calls of one async listener running at once; the others wait their turn, in order.
+# A mass drop or reconnect is thousands of transitions within a second: started all at
+# once, a listener that touches the store per transition took every pooled connection
+# for tens of seconds (checkouts timed out after 30 s, SQLite answered "database is
+# locked"), and every other store user (attendance, the session log) failed with it.
+# Below the SQLite pool's 15 connections, so one listener never holds them all.
+LISTENER_CONCURRENCY = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +106,16 @@ class PresenceTracker:
         self._log = session_log
         self._touched = touched
         self._states: dict[int, SiteState] = {}
-        self._listeners: list[PresenceListener] = []
-        self._callbacks: set[asyncio.Future[None]] = set()
+        self._listeners: list[tuple[PresenceListener, asyncio.Semaphore]] = []
+        self._callbacks: set[asyncio.Task[None]] = set()
+        # False from the hub's stop on: listener calls not started yet are dropped.
+        self.listening = True
         self.started_at = datetime.fromtimestamp(clock(), UTC)
 
     def restart(self) -> None:
         """Mark the start of this run (``not_connected`` sites are offline since then)."""
         self.started_at = datetime.fromtimestamp(self.clock(), UTC)
+        self.listening = True
 
     def site_state(self, site_id: int) -> SiteState:
         """The site's state now (``offline``/``not_connected`` if not seen since start)."""
@@ -118,8 +132,13 @@ class PresenceTracker:
         )
 
     def add_listener(self, callback: PresenceListener) -> None:
-        """Call `callback` on every presence transition (sync or async)."""
-        self._listeners.append(callback)
+        """Call `callback` on every presence transition (sync or async).
+
+        A sync callback runs inline. An async one runs as a task, at most
+        `LISTENER_CONCURRENCY` of its calls at once (the others wait, in the order of
+        the transitions). Calls not started when the hub stops are dropped.
+        """
+        self._listeners.append((callback, asyncio.Semaphore(LISTENER_CONCURRENCY)))
 
     def set_state(
         self, site_id: int, new: StateName, reason: str, *, link: LinkReport | None = None
@@ -155,22 +174,45 @@ class PresenceTracker:
             self._states[site_id] = replace(current, link=link)
 
     def _notify(self, change: PresenceChange) -> None:
-        for callback in self._listeners:
+        for callback, turns in self._listeners:
             try:
                 result = callback(change)
                 if inspect.isawaitable(result):
-                    task: asyncio.Future[None] = asyncio.ensure_future(result)
+                    task = asyncio.create_task(self._call_listener(turns, result))
                     self._callbacks.add(task)
                     task.add_done_callback(self._listener_done)
             except Exception:
                 log.exception("presence listener failed")
 
-    def _listener_done(self, task: asyncio.Future[None]) -> None:
+    async def _call_listener(self, turns: asyncio.Semaphore, call: Awaitable[None]) -> None:
+        async with turns:
+            if self.listening:
+                await call
+                return
+        if inspect.iscoroutine(call):
+            call.close()  # stopping: never started, so nothing half-done
+
+    def _listener_done(self, task: asyncio.Task[None]) -> None:
         self._callbacks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("presence listener failed", exc_info=task.exception())
 
-    def cancel_listeners(self) -> None:
-        """Cancel listener tasks still running (at stop)."""
-        for task in list(self._callbacks):
-            task.cancel()
+    async def drain_listeners(self, grace: float) -> None:
+        """At stop: let listener calls already running end; the queued ones are dropped.
+
+        Never cancel a call in the middle of a store call: a cancel that lands in the
+        pool's reset of a connection makes SQLAlchemy log "Exception during reset",
+        invalidate the connection, and with aiosqlite leaves a close that waits for a
+        worker thread that has already stopped, a task that never ends, so
+        ``asyncio.run`` waits for it forever at exit (and the process ignores SIGTERM:
+        its handler only sets the stop event again). Calls still waiting for their turn
+        see `listening` false and return without calling the listener: every consumer
+        service is stopped before the hub (the runtime stops presence last).
+        """
+        self.listening = False
+        pending = set(self._callbacks)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=grace)
+        for task in pending:
+            log.error("presence listener call still running at stop: cancelled")
+            await cancel_and_wait(task)

@@ -67,6 +67,8 @@ const DC = (() => {
       const me = await api("/api/auth/me");
       if (me.kind !== "staff") throw new ApiError(403, "staff_only", t("staffonly"));
       box.hidden = true; app.hidden = false;
+      // Links and controls for other roles stay hidden (the server refuses them anyway).
+      document.querySelectorAll("[data-roles]").forEach((n) => { n.hidden = !n.dataset.roles.split(" ").includes(me.role); });
       const who = $("who");
       const showWho = () => { if (who) who.textContent = me.name + " · " + t("role_" + me.role); };
       showWho();

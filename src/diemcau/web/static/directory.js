@@ -33,6 +33,7 @@ async function show() {
   if (!logged) { $("who").textContent = ""; return; }
   const me = await api("/api/auth/me");
   $("who").textContent = me.name + " (" + me.role + ")";
+  document.querySelectorAll("[data-roles]").forEach((n) => { n.hidden = !n.dataset.roles.split(" ").includes(me.role); });
   await Promise.all([kpis(), loadLevel()]);
 }
 

@@ -131,6 +131,8 @@ class SiteMap {
       }
     }
     ctx.globalAlpha = 1;
+    // An optional layer over the points (the charts page's province bubbles).
+    if (this.opts.overlay) this.opts.overlay(ctx, this, w, h);
     for (const [i, col, width] of [[this.selected, "#111", 3], [this.hover, "#0b4f9c", 2]]) {
       if (i < 0 || Number.isNaN(this.x[i])) continue;
       ctx.beginPath(); ctx.arc(this.sx(i), this.sy(i), r + 4, 0, 2 * Math.PI);

@@ -383,6 +383,9 @@
         el("span", { class: "muted" }, DC.time(it.published_at || it.issued_at || it.created_at)),
         it.title ? el("p", {}, el("b", {}, it.title)) : null,
         el("p", {}, it.body || it.text || ""),
+        // Attachments are kept by the server at signed links (docs/command.md).
+        (it.attachments || []).length ? el("ul", { class: "plain files" }, it.attachments.map((a) =>
+          el("li", {}, "📎 ", el("a", { href: a.url, target: "_blank", rel: "noopener" }, a.name)))) : null,
         it.deadline ? el("p", { class: m.reminded ? "bad" : "muted" }, t("deadline") + ": " + new Date(it.deadline).toLocaleString(LANG === "vi" ? "vi-VN" : "en-GB")) : null,
         actions);
     }) : [el("li", { class: "muted" }, t("noinbox"))]));

@@ -1,0 +1,102 @@
+"""HTTP routes of the charts page: an indicator's series as a table (the chart's data,
+for export) and the top-N and rising-fast lists, in JSON or as CSV/XLSX.
+
+The chart itself draws from ``/api/command/series`` (country and provinces) and
+``/api/command/reports?site_code=`` (a commune); role and province checks live
+in the services.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import Enum
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from diemcau.accounts.service import StaffPrincipal
+from diemcau.api.deps import get_runtime, require_staff
+from diemcau.api.page_services import actor_of, page_services
+from diemcau.api.tables import Format, table_response
+from diemcau.command.rankings import Level, Order
+from diemcau.command.reports import parse_period
+from diemcau.errors import Invalid
+from diemcau.runtime import Runtime
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/command")
+
+_staff = require_staff()
+_T: list[str | Enum] = ["command: charts (pages)"]
+
+
+def _periods(
+    runtime: Runtime, schema: str, start: str | None, end: str | None
+) -> tuple[date, date]:
+    """`start`..`end`, by default the 30 periods up to the current one."""
+    sch = page_services(runtime).center.schemas.get(schema)
+    last = (
+        sch.normalise_period(parse_period(end, "to"))
+        if end
+        else sch.period_of(datetime.fromtimestamp(runtime.clock(), UTC))
+    )
+    first = (
+        sch.normalise_period(parse_period(start, "from"))
+        if start
+        else last - sch.period_length() * 29
+    )
+    return first, last
+
+
+@router.get("/series-table", tags=_T, summary="An indicator's series: country, province or commune")
+async def series_table(
+    schema: str = Query(..., max_length=48),
+    indicator: str = Query(..., max_length=48),
+    start: str | None = Query(None, alias="from"),
+    end: str | None = Query(None, alias="to"),
+    province_id: int | None = Query(None),
+    site_code: str | None = Query(None, max_length=48),
+    fmt: Format = Query("json", alias="format"),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    svc = page_services(runtime)
+    first, last = _periods(runtime, schema, start, end)
+    actor = actor_of(who)
+    if site_code is not None:
+        site = await svc.sites.find(site_code)
+        if site is None:
+            raise Invalid(f"site_code: no site '{site_code}'", code="no_site")
+        table = await svc.series.commune(actor, schema, indicator, first, last, site)
+        name = f"{schema}-{indicator}-{site_code}"
+    else:
+        table = await svc.series.area(
+            actor, schema, indicator, first, last, province_id=province_id
+        )
+        name = f"{schema}-{indicator}-{province_id or 'toan-quoc'}"
+    return table_response(table, fmt, name)
+
+
+@router.get("/rankings", tags=_T, summary="Top-N or rising-fast provinces or communes")
+async def rankings(
+    schema: str = Query(..., max_length=48),
+    indicator: str = Query(..., max_length=48),
+    period: str | None = Query(None, description="default: the current period"),
+    level: Level = Query("province"),
+    order: Order = Query("value", description="value: the largest; rise: the fastest rising"),
+    option: str | None = Query(None, max_length=48, description="a choice indicator's option"),
+    n: int = Query(10, ge=1, le=500),
+    fmt: Format = Query("json", alias="format"),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    _, last = _periods(runtime, schema, None, period)
+    table = await page_services(runtime).rankings.table(
+        actor_of(who), schema, indicator, last, level=level, order=order, option=option, n=n
+    )
+    return table_response(
+        table,
+        fmt,
+        f"{schema}-{indicator}-{level}-{order}-{last.isoformat()}",
+        period=last.isoformat(),
+    )

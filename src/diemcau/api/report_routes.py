@@ -1,0 +1,112 @@
+"""HTTP routes of the situation-reports page: reporting completeness by province and by
+commune, the reporting rate over recent periods, and a report's revision history,
+each in JSON for the page or as CSV/XLSX.
+
+Role and province checks live in the services (`command.completeness`,
+`command.history` and the report service behind them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import Enum
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from diemcau.accounts.service import SitePrincipal, StaffPrincipal
+from diemcau.api.deps import get_principal, get_runtime, require_staff
+from diemcau.api.page_services import actor_of, page_services
+from diemcau.api.tables import Format, table_response
+from diemcau.command.completeness import SiteState
+from diemcau.command.history import revisions_table
+from diemcau.command.reports import parse_period
+from diemcau.runtime import Runtime
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/command")
+
+_staff = require_staff()
+_T: list[str | Enum] = ["command: reporting completeness (pages)"]
+
+
+def _period(runtime: Runtime, schema: str, value: str | None, name: str = "period") -> date:
+    """`value` as a period, or the schema's current period."""
+    sch = page_services(runtime).center.schemas.get(schema)
+    if value:
+        return sch.normalise_period(parse_period(value, name))
+    return sch.period_of(datetime.fromtimestamp(runtime.clock(), UTC))
+
+
+@router.get("/completeness", tags=_T, summary="Expected, filed, late, missing per province")
+async def completeness(
+    schema: str = Query(..., max_length=48),
+    period: str | None = Query(None, description="YYYY-MM-DD; default: the current period"),
+    fmt: Format = Query("json", alias="format"),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    day = _period(runtime, schema, period)
+    table, summary = await page_services(runtime).completeness.by_province(
+        actor_of(who), schema, day
+    )
+    return table_response(
+        table, fmt, f"{schema}-bao-cao-{day.isoformat()}", summary=summary.public()
+    )
+
+
+@router.get(
+    "/completeness/sites", tags=_T, summary="Each expected site with its status and latest report"
+)
+async def completeness_sites(
+    schema: str = Query(..., max_length=48),
+    period: str | None = Query(None),
+    province_id: int | None = Query(None),
+    state: SiteState = Query("missing"),
+    limit: int = Query(5000, ge=1, le=20000),
+    fmt: Format = Query("json", alias="format"),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    day = _period(runtime, schema, period)
+    table = await page_services(runtime).completeness.sites_table(
+        actor_of(who), schema, day, province_id=province_id, state=state, limit=limit
+    )
+    return table_response(table, fmt, f"{schema}-{state}-{day.isoformat()}")
+
+
+@router.get("/completeness/trend", tags=_T, summary="Reporting rate per province and period")
+async def completeness_trend(
+    schema: str = Query(..., max_length=48),
+    start: str | None = Query(None, alias="from"),
+    end: str | None = Query(None, alias="to"),
+    fmt: Format = Query("json", alias="format"),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal = Depends(_staff),
+) -> Response:
+    last = _period(runtime, schema, end, "to")
+    sch = page_services(runtime).center.schemas.get(schema)
+    first = _period(runtime, schema, start, "from") if start else last - sch.period_length() * 6
+    table = await page_services(runtime).completeness.trend(actor_of(who), schema, first, last)
+    return table_response(table, fmt, f"{schema}-ty-le-bao-cao")
+
+
+@router.get(
+    "/reports/{report_id}/revisions", tags=_T, summary="A report's revision history as a table"
+)
+async def revisions(
+    report_id: int,
+    fmt: Format = Query("json", alias="format"),
+    runtime: Runtime = Depends(get_runtime),
+    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+) -> Response:
+    svc = page_services(runtime)
+    table, report = await revisions_table(svc.center.reports, actor_of(who), report_id)
+    site = await svc.sites.get(int(report["site_id"]))
+    return table_response(
+        table,
+        fmt,
+        f"bao-cao-{report_id}-lich-su",
+        report=report,
+        site={"code": site.code, "name": site.name} if site else None,
+    )
