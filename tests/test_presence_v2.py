@@ -198,3 +198,38 @@ def test_the_event_loop_choice() -> None:
         loop.close()
     with pytest.raises(ValueError, match="unknown event loop"):
         event_loop_factory("tokio")
+
+
+def test_the_small_queue_behaves_like_the_deque_it_replaces() -> None:
+    from collections import deque
+
+    from diemcau.presence.connection import _SmallQueue
+
+    small, ref = _SmallQueue(), deque[int]()
+    for q in (small, ref):
+        q.append(1)
+        q.append(2)
+        q.extendleft(reversed([7, 8, 9]))  # how the library puts frames back
+        q.append(3)
+    assert list(small) == list(ref) == [7, 8, 9, 1, 2, 3]
+    assert [small.popleft() for _ in range(3)] == [ref.popleft() for _ in range(3)]
+    small.remove(2)
+    ref.remove(2)
+    assert list(small) == list(ref) and len(small) == len(ref) == 2
+
+
+async def test_a_site_connection_keeps_no_empty_deques(
+    hub: PresenceHub, directory: Directory
+) -> None:
+    from collections import deque
+
+    sid = directory.site_ids[0]
+    site = RawSite(hub)
+    await site.connect(join_code=directory.codes[sid])
+    conn = hub.live_sessions()[sid].conn
+    assert not isinstance(conn.drain_waiters, deque)
+    assert not isinstance(conn.recv_messages.frames.queue, deque)
+    # ... and the library still reads through them: a request is answered.
+    await site.send({"type": "req", "id": "q1", "kind": "no.such.kind", "body": {}})
+    await eventually(lambda: any(m.get("id") == "q1" for m in site.received), what="reply")
+    await site.close()
