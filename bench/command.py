@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.command.aggregation import Aggregator
 from diemcau.command.models import Report, ReportRevision
 from diemcau.command.reports import ReportService
@@ -201,7 +201,7 @@ async def _http_filing(
         from diemcau.accounts.service import SitePrincipal, issue_session_token
         from diemcau.api.app import create_app
         from diemcau.config import Settings
-        from diemcau.runtime import build_runtime
+        from diemcau.wiring import build_runtime
     except ImportError as exc:
         return f"skipped ({exc})"
     settings = Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef", port=0)
@@ -280,8 +280,8 @@ async def _directive_round(db: Database, sites: list[tuple[int, str]]) -> list[R
     hub = PresenceHub(db, await db.secret_key(), PresenceConfig(port=0, credential_poll_s=0))
     await hub.start()
     try:
-        alerts = AlertService(db, time.time, lambda: hub)
-        svc = DirectiveService(db, time.time, lambda: hub, alerts)
+        alerts = AlertService(db, time.time, hub)
+        svc = DirectiveService(db, time.time, hub, alerts)
         data = DirectiveIn.parse(
             {
                 "title": "Triển khai biện pháp phòng chống dịch",

@@ -76,8 +76,7 @@ async def _server_main(args: argparse.Namespace) -> None:
     from diemcau.actors import Actor
     from diemcau.api.server import serve
     from diemcau.config import Settings
-    from diemcau.meetings import InviteSpec, MeetingService
-    from diemcau.presence.hub import PresenceHub
+    from diemcau.meetings import InviteSpec
     from diemcau.runtime import Runtime
     from diemcau.sim.sites import raise_fd_limit
 
@@ -90,9 +89,7 @@ async def _server_main(args: argparse.Namespace) -> None:
     site_ids = [int(x) for x in Path(args.site_ids).read_text().split()]
 
     async def ready(runtime: Runtime) -> None:
-        hub = runtime.services["presence"]
-        svc = runtime.services["meetings"]
-        assert isinstance(hub, PresenceHub) and isinstance(svc, MeetingService)
+        hub, svc = runtime.presence, runtime.meetings
         _emit({"ev": "ready", "port": hub.port, "path": hub.config.path})
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()

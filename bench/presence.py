@@ -5,7 +5,7 @@ Run: ``.venv/bin/python bench/presence.py [--runs 3] [--datasets vn-2025,vn-lega
 For each dataset (``vn-2025``: 3,355 sites; ``vn-legacy``: 10,794 as shipped) the directory
 is loaded into a temporary SQLite store and every site gets a credential. Then,
 for each run, two servers are measured one after the other with the same
-client swarm (DESIGN.md §4: the bare floor printed beside the product, in the
+client swarm (docs/performance.md: the bare floor printed beside the product, in the
 same run, so the ratio survives a noisy machine):
 
 * ``bare``: a bare `websockets` server: HMAC-checked hello, a small welcome,
@@ -222,7 +222,7 @@ async def _product_main(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
 
     async def ready(runtime: Runtime) -> None:
-        hub = runtime.services["presence"]
+        hub = runtime.presence
         assert isinstance(hub, PresenceHub)
 
         def on_change(change: PresenceChange) -> None:

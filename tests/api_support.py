@@ -13,7 +13,8 @@ from diemcau.api import create_app
 from diemcau.config import Settings
 from diemcau.directory import service
 from diemcau.directory.records import UnitRecord
-from diemcau.runtime import Runtime, build_runtime
+from diemcau.runtime import Runtime
+from diemcau.wiring import build_runtime
 
 PASSWORD = "correct horse battery"
 

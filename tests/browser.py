@@ -159,16 +159,17 @@ async def media_cluster(
 ) -> AsyncIterator[MediaRig]:
     """Real Janus processes (central + relays) driven by a `MediaOrchestrator`.
 
-    The orchestrator is installed as ``runtime.services["media"]`` of the running
-    server, the way a deployment attaches it, and removed (processes stopped by
-    PID) afterwards. Sites are planned onto relays by their province code.
+    The orchestrator is installed into the running server's media plane
+    (`MediaPlaneService.install`, with the reactions a deployment has), and
+    removed (processes stopped by PID) afterwards. Sites are planned onto relays
+    by their province code.
     """
     from diemcau.media.cluster import LocalCluster
     from diemcau.media.node import NodeRegistry
     from diemcau.media.orchestrator import MediaOrchestrator
-    from diemcau.media.runtime import site_refs
+    from diemcau.media.service import site_refs
 
-    sites = await site_refs(srv.runtime.db)
+    sites = await site_refs(srv.runtime.sites)
     cluster = LocalCluster(relays=list(relays), tls=lab_tls().server)
     await cluster.start()
     registry = NodeRegistry(interval=0.3, down_after=1.0, request_timeout=0.5)
@@ -183,10 +184,10 @@ async def media_cluster(
     try:
         await orch.start()
         registry.start()
-        srv.runtime.services["media"] = orch
+        srv.runtime.media_plane.install(orch)
         yield MediaRig(orch, cluster)
     finally:
-        srv.runtime.services.pop("media", None)
+        srv.runtime.media_plane.uninstall()
         await orch.close()
         await registry.stop()
         await cluster.stop()

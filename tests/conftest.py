@@ -22,7 +22,7 @@ PG_URL = os.environ.get(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Every test runs inside a private network namespace (DESIGN.md §6): Janus,
+    # Every test runs inside a private network namespace (docs/media.md): Janus,
     # the control server, bots and Chromium talk over loopback addresses only,
     # and nothing can leave the machine. PostgreSQL is reached over its Unix socket.
     if os.geteuid() == 0 and not os.environ.get("DIEMCAU_TEST_HOST_NETNS"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from diemcau.accounts.actors import actor_of
 from diemcau.accounts.service import (
     DuplicateUsername,
     InvalidDisplayName,
@@ -20,7 +21,6 @@ from diemcau.accounts.service import (
     WeakPassword,
     authenticate_site,
     authenticate_staff,
-    can_see_province,
     check_session_token,
     create_staff,
     disable_staff,
@@ -272,15 +272,25 @@ async def test_tokens_round_trip_and_refuse_tampering_and_expiry(db: Database) -
         await check_session_token(db, KEY, staff_token, now=now)
 
 
-def test_province_visibility() -> None:
-    admin = StaffPrincipal(1, "admin", "admin", None)
-    officer = StaffPrincipal(2, "o", "province_officer", 7)
-    site = SitePrincipal(3, "26734", "Phường Bến Nghé", 7, 11, "commune", 1)
-    assert can_see_province(admin, 7) and can_see_province(admin, None)
-    assert can_see_province(officer, 7)
-    assert not can_see_province(officer, 8) and not can_see_province(officer, None)
-    assert can_see_province(site, 7)
-    assert not can_see_province(site, 8) and not can_see_province(site, None)
+def test_province_visibility_through_the_actor() -> None:
+    """A principal's visibility is its `Actor`'s (`actor_of`): one rule for every package."""
+    admin = actor_of(StaffPrincipal(1, "admin", "admin", None))
+    officer = actor_of(StaffPrincipal(2, "o", "province_officer", 7))
+    site = actor_of(SitePrincipal(3, "26734", "Phường Bến Nghé", 7, 11, "commune", 1))
+    assert admin.may_see_province(7) and admin.may_see_province(None)
+    assert officer.may_see_province(7)
+    assert not officer.may_see_province(8) and not officer.may_see_province(None)
+    assert site.may_see_province(7)
+    assert not site.may_see_province(8) and not site.may_see_province(None)
+    assert (officer.kind, officer.name, officer.user_id, officer.province_id) == (
+        "staff",
+        "o",
+        2,
+        7,
+    )
+    assert (site.kind, site.name, site.site_id, site.site_province_id) == ("site", "26734", 3, 7)
+    # Only a province officer keeps its province as a limit.
+    assert actor_of(StaffPrincipal(4, "c", "chair", 7)).province_id is None
 
 
 def test_public_surface_is_pinned() -> None:
@@ -306,7 +316,6 @@ def test_public_surface_is_pinned() -> None:
         "WeakPassword",
         "authenticate_site",
         "authenticate_staff",
-        "can_see_province",
         "check_session_token",
         "create_staff",
         "disable_staff",

@@ -21,7 +21,7 @@ import pytest
 from diemcau.api import create_app
 from diemcau.config import Settings
 from diemcau.directory.records import UnitRecord
-from diemcau.runtime import build_runtime
+from diemcau.wiring import build_runtime
 from tests.api_support import PASSWORD, ApiEnv, api_env
 
 TREE = [

@@ -131,14 +131,14 @@ async def test_openapi_and_index_page_are_served(env: Env) -> None:
 
 
 async def test_operator_rotates_and_revokes_credentials_and_live_sessions_close(env: Env) -> None:
-    from diemcau.meetings.audit import AuditQuery, query_audit
+    from diemcau.audit import AuditQuery, query_audit
     from tests.presence_support import RawSite
 
     await create_staff(env.runtime.db, "ops", PASSWORD, "operator")
     ops = await env.login("ops")
     hcm = await env.login("hcm")
     chair = await env.login("chair")
-    site = RawSite(env.runtime.services["presence"])
+    site = RawSite(env.runtime.presence)
     await site.connect(join_code=env.join_codes["26734"])
     site.beat()
 
@@ -192,7 +192,7 @@ async def test_failed_staff_logins_are_throttled_per_account(env: Env) -> None:
 
 
 def test_login_throttle_refills_with_time() -> None:
-    from diemcau.api.throttle import LoginThrottle, TooManyAttempts
+    from diemcau.ratelimit import LoginThrottle, TooManyAttempts
 
     now = [100.0]
     throttle = LoginThrottle(burst=2, rate=0.5, clock=lambda: now[0])

@@ -1,4 +1,6 @@
-"""Bad input to the main write endpoints: a clear 4xx error, and nothing changes (DESIGN.md §5).
+"""Bad input to the main write endpoints: a clear 4xx error, and nothing changes.
+
+The rule is in docs/architecture.md ("Rules every service keeps").
 
 Each test lists the bad inputs it sends; after all of them, every table of the
 store holds exactly what it held before (compared row by row). Runs on SQLite

@@ -44,7 +44,7 @@ def _rows(body: dict[str, Any]) -> list[dict[str, Any]]:
 async def _seed(env: ApiEnv) -> tuple[date, dict[str, str]]:
     """Two days of reports: new cases and zone levels per commune."""
     chair = await env.login("chair")
-    schema = env.runtime.services["command"].schemas.get("covid19")
+    schema = env.runtime.command.schemas.get("covid19")
     today = schema.period_of(datetime.fromtimestamp(env.runtime.clock(), UTC))
     yesterday = today - timedelta(days=1)
     data = {

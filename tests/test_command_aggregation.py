@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.command.aggregation import Aggregator, province_labels
 from diemcau.command.exports import aggregate_table, rows_as_dicts, to_csv, to_xlsx
 from diemcau.command.models import Rollup

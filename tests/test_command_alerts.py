@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 
-from diemcau.command.actors import Actor
+from diemcau.accounts.service import SitePrincipal
+from diemcau.actors import Actor
+from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
-from diemcau.command.runtime import CommandCenter
 from diemcau.command.schemas import builtin_registry
 from diemcau.errors import Forbidden, Invalid
 from diemcau.store import Database
@@ -28,12 +28,6 @@ class Change:
     province_id: int | None
 
 
-@dataclass
-class Principal:
-    site_id: int
-    code: str
-
-
 class Meetings:
     """The part of the meeting service the command center reads: its store's live list."""
 
@@ -41,12 +35,8 @@ class Meetings:
         self.live: list[int] = []
         self.store = self
 
-    async def list_meetings(self, state: str | None = None) -> list[Any]:
-        @dataclass
-        class M:
-            id: int
-
-        return [M(i) for i in self.live]
+    async def live_ids(self) -> list[int]:
+        return list(self.live)
 
 
 async def _center(db: Database) -> tuple[CommandCenter, FakeHub, FakeClock, Meetings, Country]:
@@ -54,7 +44,7 @@ async def _center(db: Database) -> tuple[CommandCenter, FakeHub, FakeClock, Meet
     hub = FakeHub()
     meetings = Meetings()
     center = CommandCenter(
-        db, clock, builtin_registry(), services={"presence": hub, "meetings": meetings}, tick_s=0
+        db, clock, builtin_registry(), hub=hub, live_meetings=meetings.live_ids, tick_s=0
     )
     await center.start()
     return center, hub, clock, meetings, await seed_country(db)
@@ -231,7 +221,7 @@ async def test_site_messages_through_the_hub(db: Database) -> None:
         "directive.complete",
         "directive.inbox",
     } <= set(hub.handlers)
-    a = Principal(c.sites["A"], "A")
+    a = SitePrincipal(c.sites["A"], "A", "Điểm cầu xã A", c.provinces["P1"], 0, "commune", 1)
     reply = await hub.handlers["report.submit"](
         a, {"schema": "covid19", "period": D3.isoformat(), "values": covid()}
     )

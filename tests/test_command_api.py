@@ -38,7 +38,7 @@ async def env(sqlite_url: str) -> AsyncIterator[Env]:
 
 
 def _today(env: Env) -> str:
-    schema = env.runtime.services["command"].schemas.get("covid19")
+    schema = env.runtime.command.schemas.get("covid19")
     return str(schema.period_of(datetime.fromtimestamp(env.runtime.clock(), UTC)))
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from diemcau.accounts.service import create_staff
+from diemcau.actors import Actor
 from diemcau.cli import main
-from diemcau.command.actors import Actor
 from diemcau.command.reports import ReportService
 from diemcau.command.schemas import builtin_registry
 from diemcau.store import Database

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
+from diemcau.audit import AuditQuery, query_audit
 from diemcau.command.alerts import AlertService
 from diemcau.command.directives import DirectiveIn, DirectiveService
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
@@ -23,15 +24,15 @@ async def _setup(
 ) -> tuple[DirectiveService, AlertService, FakeHub, FakeClock, Country]:
     clock = FakeClock()
     hub = FakeHub()
-    alerts = AlertService(db, clock, lambda: hub)
-    audit: list[tuple[str, str, str]] = []
-
-    async def record(_s: Any, actor: Actor, action: str, target: str, _d: Any) -> None:
-        audit.append((actor.label, action, target))
-
-    svc = DirectiveService(db, clock, lambda: hub, alerts, record)
-    svc.audit_log = audit  # type: ignore[attr-defined]
+    alerts = AlertService(db, clock, hub)
+    svc = DirectiveService(db, clock, hub, alerts)
     return svc, alerts, hub, clock, await seed_country(db)
+
+
+async def _audited(db: Database) -> list[tuple[str, str, str | None]]:
+    """(actor, action, target) of every record in the shared audit log."""
+    _, rows = await query_audit(db, AuditQuery())
+    return [(f"{r.actor_kind}:{r.actor_name}", r.action, r.target) for r in rows]
 
 
 def _directive(clock: FakeClock, **target: Any) -> DirectiveIn:
@@ -62,7 +63,7 @@ async def test_lifecycle_issued_acknowledged_completed_overdue(any_db: Database)
     assert ids == sorted(c.sites.values())
     assert body["title"] == "Tăng cường giãn cách" and body["attachments"][0]["name"]
     assert hub.events("directive.issued")
-    assert ("staff:chair", "directive.issue", f"directive:{d.id}") in svc.audit_log  # type: ignore[attr-defined]
+    assert ("staff:chair", "directive.issue", f"directive:{d.id}") in await _audited(any_db)
     inbox = await svc.inbox(site(c, "A"))
     assert inbox[0]["id"] == d.id and inbox[0]["acknowledged_at"] is None
     assert inbox[0]["delivered_at"] is not None
@@ -185,7 +186,7 @@ async def test_remind_and_escalate(any_db: Database) -> None:
     assert kind == "directive.reminder" and body["reminder"] == 1
     assert ids == sorted([c.sites["B"], c.sites["C"], c.sites["Y"]])
     assert (await svc.get(CHAIR, d.id)).reminders == 1
-    assert ("staff:chair", "directive.remind", f"directive:{d.id}") in svc.audit_log  # type: ignore[attr-defined]
+    assert ("staff:chair", "directive.remind", f"directive:{d.id}") in await _audited(any_db)
 
     escalated = await svc.escalate(CHAIR, d.id)
     assert {p.province_id for p in escalated} == {c.provinces["P1"], c.provinces["P2"]}

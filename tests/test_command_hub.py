@@ -16,9 +16,9 @@ import pytest
 
 from diemcau import actors
 from diemcau.accounts.service import StaffPrincipal
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
+from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
-from diemcau.command.runtime import CommandCenter
 from diemcau.command.schemas import builtin_registry
 from diemcau.meetings import InviteSpec, MeetingService
 from diemcau.presence.hub import PresenceHub
@@ -49,9 +49,14 @@ async def live(db: Database) -> AsyncIterator[Live]:
     hub = PresenceHub(db, key, fast_config())
     meetings = MeetingService(db, hub, reminder_poll_s=0)
     meetings.register()
-    services: dict[str, Any] = {"presence": hub, "meetings": meetings}
-    center = CommandCenter(db, hub.clock, builtin_registry(), services=services, tick_s=0)
-    center.wire_hub(hub)
+
+    async def live_ids() -> list[int]:
+        return [m.id for m in await meetings.store.list_meetings(state="live")]
+
+    center = CommandCenter(
+        db, hub.clock, builtin_registry(), hub=hub, live_meetings=live_ids, tick_s=0
+    )
+    center.register()
     await hub.start()
     await meetings.start()
     await center.start()

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.command.reports import ReportChange, ReportService
 from diemcau.command.schemas import SchemaRegistry, builtin_registry
 from diemcau.errors import Forbidden, Invalid

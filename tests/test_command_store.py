@@ -23,7 +23,6 @@ async def test_migration_matches_models(any_db: Database) -> None:
 
 def test_public_surface() -> None:
     assert sorted(command.__all__) == [
-        "Actor",
         "Aggregate",
         "Aggregator",
         "AlertRules",
@@ -42,7 +41,6 @@ def test_public_surface() -> None:
         "ReportView",
         "SchemaRegistry",
         "Target",
-        "attach",
         "builtin_registry",
     ]
     for name in command.__all__:

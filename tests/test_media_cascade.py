@@ -151,7 +151,7 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
 
         # A late joiner on relay 1 gets video within 1 s: the keyframe request
         # travels relay -> central over the paired RTCP port (without it: 5 s or
-        # never, DESIGN.md §6).
+        # never, docs/media.md).
         late = ViewerBot(program_target(await orch.site_media_grant("C")), chair_feed)
         bots.bots.append(late)
         t0 = time.monotonic()

@@ -16,8 +16,8 @@ from diemcau.api import create_app
 from diemcau.config import Settings
 from diemcau.directory import service
 from diemcau.directory.records import UnitRecord
-from diemcau.media.plane import MediaPlane
-from diemcau.runtime import build_runtime
+from diemcau.runtime import Runtime
+from diemcau.wiring import build_runtime
 from tests.presence_support import RawSite
 
 pytestmark = pytest.mark.media
@@ -54,21 +54,28 @@ async def _wait(predicate: object, timeout: float) -> float:
     raise AssertionError("condition not met in time")
 
 
+def _settings(tmp_path: Path, *, relays: int) -> Settings:
+    """A server on a SQLite file under `tmp_path`, with `relays` local relays (0: no media)."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'd.db'}"
+    return Settings(data_dir=tmp_path, database_url=db, media_relays=relays, port=0)
+
+
+async def _runtime(settings: Settings) -> Runtime:
+    """The runtime over a store holding the two-province test tree (not started)."""
+    runtime = await build_runtime(settings)
+    await service.load_units(runtime.db, TREE, dataset="test")
+    return runtime
+
+
 async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
     tmp_path: Path,
 ) -> None:
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}",
-        media_relays=2,
-        port=0,
-    )
-    runtime = await build_runtime(settings)
-    await service.load_units(runtime.db, TREE, dataset="test")
+    runtime = await _runtime(_settings(tmp_path, relays=2))
     await runtime.start()
     pids: list[int] = []
     try:
-        orch = runtime.services["media"]
+        orch = runtime.media
+        assert orch is not None
         status = {s["node"]: s for s in orch.status()}
         assert set(status) == {"central", "relay-1", "relay-2"}
         assert all(s["up"] for s in status.values())
@@ -76,7 +83,8 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
         grant_hn = await orch.site_media_grant("00004")
         grant_hcm = await orch.site_media_grant("26740")
         assert {grant_hn["node"], grant_hcm["node"]} == {"relay-1", "relay-2"}
-        plane: MediaPlane = runtime.services["media_plane"][0]
+        plane = runtime.media_plane.plane
+        assert plane is not None
         assert plane.cluster is not None
         pids = [p.proc.pid for p in plane.cluster.processes.values() if p.proc is not None]
         assert len(pids) == 3
@@ -108,7 +116,7 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
             assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
 
         # A site on the relay about to die holds a live control session.
-        site = RawSite(runtime.services["presence"])
+        site = RawSite(runtime.presence)
         await site.connect(join_code=await rotate_site(runtime.db, runtime.key, "00004"))
         site.beat()
 
@@ -116,7 +124,7 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
         proc = plane.cluster.processes[victim].proc
         assert proc is not None
         os.kill(proc.pid, signal.SIGKILL)
-        command = runtime.services["command"]
+        command = runtime.command
 
         async def alerted() -> bool:
             return any(a.key == victim for a in await command.alerts.active("media_node_degraded"))
@@ -137,14 +145,55 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
         await runtime.close()
     # Stopping the runtime stops every local Janus process it started.
     assert not [pid for pid in pids if _alive(pid)]
-    assert "media" not in runtime.services
+    assert runtime.media is None and runtime.media_plane.plane is None
 
 
 async def test_no_media_plane_unless_configured(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite+aiosqlite:///{tmp_path / 'd.db'}")
-    runtime = await build_runtime(settings)
+    runtime = await build_runtime(_settings(tmp_path, relays=0))
     try:
         await runtime.start()
-        assert "media" not in runtime.services and "media_plane" not in runtime.services
+        assert runtime.media is None and runtime.media_plane.plane is None
     finally:
         await runtime.close()
+
+
+async def test_a_live_floor_is_restored_into_the_media_plane_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The program and its speaker come back from the store, declared once by the wiring."""
+    settings = _settings(tmp_path, relays=1)
+    runtime = await _runtime(settings)
+    await create_staff(runtime.db, "chair", "chair-password", "chair")
+    join_code = await rotate_site(runtime.db, runtime.key, "26740")
+    await runtime.start()
+    try:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.post(
+                "/api/auth/login", json={"username": "chair", "password": "chair-password"}
+            )
+            chair = {"Authorization": f"Bearer {r.json()['token']}"}
+            r = await c.post("/api/auth/site-login", json={"join_code": join_code})
+            site = {"Authorization": f"Bearer {r.json()['token']}"}
+            body = {"title": "Họp", "invite": {"everyone": True}}
+            mid = (await c.post("/api/meetings", json=body, headers=chair)).json()["id"]
+            assert (await c.post(f"/api/meetings/{mid}/start", headers=chair)).status_code == 200
+            assert (await c.post(f"/api/site/meetings/{mid}/join", headers=site)).status_code == 200
+            r = await c.post(
+                f"/api/meetings/{mid}/floor/grant", json={"site_codes": ["26740"]}, headers=chair
+            )
+            assert r.status_code == 200, r.text
+        orch = runtime.media
+        assert orch is not None and orch.meetings[str(mid)].floor == ["26740"]
+    finally:
+        await runtime.close()
+
+    restarted = await build_runtime(settings)
+    await restarted.start()
+    try:
+        orch = restarted.media
+        assert orch is not None
+        assert list(orch.meetings) == [str(mid)]
+        assert orch.meetings[str(mid)].floor == ["26740"]
+    finally:
+        await restarted.close()

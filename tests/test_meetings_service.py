@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import pytest
 
+from diemcau.audit import AuditQuery, query_audit
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
 from diemcau.meetings import FloorDecision, InviteSpec, MeetingService
-from diemcau.meetings.audit import AuditQuery, query_audit
 from diemcau.meetings.conclusions import Attachment
 from diemcau.store import Database
 from tests.test_meetings_support import FakeClock, FakeHub, World, build_world

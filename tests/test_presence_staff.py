@@ -55,7 +55,7 @@ def _rows(frame: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 async def test_staff_stream_snapshot_deltas_scope_and_refusals(tmp_path: Path) -> None:
     async with live_server(tmp_path, join_sites=("00004", "00008", "26734")) as srv:
-        hub = srv.runtime.services["presence"]
+        hub = srv.runtime.presence
         assert isinstance(hub, PresenceHub)
         async with httpx.AsyncClient(base_url=srv.base_url) as client:
             info = (await client.get("/api/presence/info")).json()

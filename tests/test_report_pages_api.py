@@ -40,7 +40,7 @@ async def env(sqlite_url: str) -> AsyncIterator[ApiEnv]:
 
 
 def _today(env: ApiEnv) -> date:
-    schema = env.runtime.services["command"].schemas.get("covid19")
+    schema = env.runtime.command.schemas.get("covid19")
     return schema.period_of(datetime.fromtimestamp(env.runtime.clock(), UTC))  # type: ignore[no-any-return]
 
 

@@ -6,7 +6,8 @@ import csv
 import io
 import unicodedata
 
-from diemcau.meetings.audit import AuditQuery, audit_csv, record_audit
+from diemcau.actors import Actor
+from diemcau.audit import AuditQuery, audit_csv, record_audit
 from diemcau.store import Database
 from diemcau.text import fold, nfc, spreadsheet_row, spreadsheet_safe
 
@@ -28,6 +29,6 @@ def test_spreadsheet_safe_neutralises_formulas_only() -> None:
 
 async def test_audit_export_neutralises_formulas(db: Database) -> None:
     async with db.session() as s:
-        await record_audit(s, "system", "floor.grant", target='=HYPERLINK("http://x")')
+        await record_audit(s, Actor.system(), "floor.grant", target='=HYPERLINK("http://x")')
     rows = list(csv.reader(io.StringIO(await audit_csv(db, AuditQuery()))))
     assert rows[1][6] == '\'=HYPERLINK("http://x")'

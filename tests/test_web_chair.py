@@ -23,7 +23,7 @@ async def _site_client(base: str, join_code: str) -> httpx.AsyncClient:
 async def test_chair_console_queue_next_mute_revoke_attendance(tmp_path: Path) -> None:
     codes = ("27004", "00004")
     async with live_server(tmp_path, join_sites=codes) as srv, chromium() as browser:
-        hub = srv.runtime.services["presence"]
+        hub = srv.runtime.presence
         beats = [HeartbeatSite(hub.url, srv.join_codes[c]) for c in codes]
         for beat in beats:
             await beat.start()

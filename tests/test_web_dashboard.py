@@ -71,7 +71,7 @@ async def test_dashboard_shows_a_cut_site_offline(tmp_path: Path) -> None:
         live_server(tmp_path, join_sites=codes) as srv,
         chromium() as browser,
     ):
-        hub = srv.runtime.services["presence"]
+        hub = srv.runtime.presence
         sites = [HeartbeatSite(hub.url, srv.join_codes[c]) for c in codes]
         for site in sites:
             await site.start()

@@ -35,7 +35,7 @@ async def test_pages_geo_states_and_scope(tmp_path: Path) -> None:
             assert r.status_code == 200 and marker in r.text, path
             assert r.headers["cache-control"] == "no-cache"
         cfg = (await api.get("/api/web/config")).json()
-        hub = srv.runtime.services["presence"]
+        hub = srv.runtime.presence
         assert cfg["presence_url"] == hub.url
         # Reached by another name (a LAN address, a host name), the socket is
         # announced on that name, never on the bind address.

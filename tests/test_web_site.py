@@ -115,7 +115,7 @@ async def test_site_terminal_join_meeting_floor_inbox_reconnect(tmp_path: Path) 
         await shot(page, "site-inbox")
 
         # The control session is cut: the banner shows, then the terminal recovers alone.
-        hub = srv.runtime.services["presence"]
+        hub = srv.runtime.presence
         site_id = next(sid for sid, info in hub.site_infos().items() if info.code == "26734")
         hub.close_site(site_id, "test cut")
         await page.wait_for_selector("#banner-reconnect:not([hidden])", timeout=5000)
@@ -140,7 +140,7 @@ async def test_site_terminal_join_meeting_floor_inbox_reconnect(tmp_path: Path) 
 
 
 async def _online(srv: LiveServer, site_id: int) -> bool:
-    return bool(srv.runtime.services["presence"].is_online(site_id))
+    return bool(srv.runtime.presence.is_online(site_id))
 
 
 async def test_site_terminal_receives_acknowledges_and_completes_a_directive(

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 async def test_site_page_keeps_a_v2_session_alive_with_fast_heartbeats(tmp_path: Path) -> None:
     async with live_server(tmp_path, join_sites=("00004",)) as srv, chromium() as browser:
-        hub = srv.runtime.services["presence"]
+        hub = srv.runtime.presence
         page = await browser.new_page()
         await page.goto(f"{srv.base_url}/join#{srv.join_codes['00004']}")
         await page.wait_for_selector("#conn[data-state=online]", timeout=15_000)

@@ -1,25 +1,38 @@
-"""The running control server's shared parts, built once and handed to every layer.
+"""The running control server's shared parts, typed, as the composition root built them.
 
-`Runtime` owns the database, the instance key and the long-lived services
-(presence hub, meetings, media orchestrator, command center). Packages attach
-their service in `build_runtime`; the HTTP app starts and stops them in its
-lifespan, so a test that builds the app gets the same wiring as production.
+`Runtime` holds the store, the instance key, the clock, the one site directory and
+every long-lived service as a typed attribute. `diemcau.wiring.build_runtime` builds
+it (constructors and the reactions between services live there, nowhere else); the
+HTTP app starts and stops it in its lifespan, so a test that builds the app gets the
+same wiring as production (docs/architecture.md).
 """
 
 from __future__ import annotations
 
-import importlib
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
+from diemcau.command.center import CommandCenter
 from diemcau.config import Settings
-from diemcau.store import Database, migrate
+from diemcau.directory.credentials import SiteCredentials
+from diemcau.directory.sites import SiteDirectory
+from diemcau.media.orchestrator import MediaOrchestrator
+from diemcau.media.service import MediaPlaneService
+from diemcau.meetings.service import MeetingService
+from diemcau.presence.hub import PresenceHub
+from diemcau.recording.service import RecordingService
+from diemcau.store import Database
 
-__all__ = ["Runtime", "Lifecycle", "build_runtime"]
+__all__ = ["Runtime", "Service"]
 
-Lifecycle = tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]
+
+class Service(Protocol):
+    """A long-lived part started with the app and stopped with it."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass
@@ -31,67 +44,47 @@ class Runtime:
         db: the store.
         key: the instance HMAC key (site credentials, tokens).
         clock: wall clock in seconds; tests inject a fake one.
-        services: long-lived services by name (``"presence"``, ``"meetings"`` ...).
-        lifecycles: (start, stop) pairs run in order at start and reversed at stop.
+        sites: the one read model of sites every service asks.
+        credentials: staff rotating or revoking a site's credential.
+        presence: the site-session hub (sessions, presence, lossless delivery).
+        meetings: the meeting service (lifecycle, floor, attendance, conclusions).
+        command: the command center (reports, aggregates, directives, alerts).
+        media_plane: the media plane's lifecycle; `media` is its running orchestrator.
+        recording: recordings, timelines and minutes of meetings.
+        lifecycle: what `start` starts, in order (`stop` stops them in reverse).
     """
 
     settings: Settings
     db: Database
     key: bytes
-    clock: Callable[[], float] = time.time
-    services: dict[str, Any] = field(default_factory=dict)
-    lifecycles: list[Lifecycle] = field(default_factory=list)
-    _started: int = 0
+    clock: Callable[[], float]
+    sites: SiteDirectory
+    credentials: SiteCredentials
+    presence: PresenceHub
+    meetings: MeetingService
+    command: CommandCenter
+    media_plane: MediaPlaneService
+    recording: RecordingService
+    lifecycle: Sequence[Service] = ()
+    _started: int = field(default=0, repr=False)
 
-    def add_service(
-        self,
-        name: str,
-        service: Any,
-        start: Callable[[], Awaitable[None]] | None = None,
-        stop: Callable[[], Awaitable[None]] | None = None,
-    ) -> None:
-        self.services[name] = service
-        if start is not None or stop is not None:
-            self.lifecycles.append((start or _noop, stop or _noop))
+    @property
+    def media(self) -> MediaOrchestrator | None:
+        """The media orchestrator while a media plane runs, else None."""
+        return self.media_plane.orchestrator
 
     async def start(self) -> None:
-        for start, _ in self.lifecycles[self._started :]:
-            await start()
+        """Start every service not yet started, in order (idempotent)."""
+        for service in self.lifecycle[self._started :]:
+            await service.start()
             self._started += 1
 
     async def stop(self) -> None:
+        """Stop the started services in reverse order."""
         while self._started:
             self._started -= 1
-            _, stop = self.lifecycles[self._started]
-            await stop()
+            await self.lifecycle[self._started].stop()
 
     async def close(self) -> None:
         await self.stop()
         await self.db.dispose()
-
-
-async def _noop() -> None:
-    return None
-
-
-async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time.time) -> Runtime:
-    """Migrate the store and assemble every service of the control server."""
-    url = settings.resolved_database_url()
-    await migrate(url)
-    db = Database(url)
-    key = await db.secret_key(settings.secret_key)
-    runtime = Runtime(settings=settings, db=db, key=key, clock=clock)
-    for name in ATTACHERS:
-        attach = importlib.import_module(name).attach
-        await attach(runtime)
-    return runtime
-
-
-# Modules with an ``async def attach(runtime)`` that adds their long-lived
-# service, in dependency order (presence before meetings, media, command).
-ATTACHERS: tuple[str, ...] = (
-    "diemcau.presence.runtime",
-    "diemcau.meetings.runtime",
-    "diemcau.command.runtime",
-    "diemcau.media.runtime",
-)

@@ -3,7 +3,8 @@
 Staff passwords are hashed with argon2 (slow on purpose). A site credential is a
 random secret of 160 bits, so a keyed SHA-256 (HMAC) is enough and costs
 microseconds, which matters when every site of the country logs in at once
-(DESIGN.md §5). Reconnects and browser sessions use short-lived signed tokens.
+(docs/architecture.md, "Credentials fit the scale"). Reconnects and browser
+sessions use short-lived signed tokens.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Who may act: staff accounts, site credentials, and the session tokens both receive.
 
-Two kinds of principal exist (DESIGN.md §5):
+Two kinds of principal exist (docs/provisioning.md; docs/architecture.md, "Credentials
+fit the scale"):
 
 * **Staff** log in with a username and a password hashed with argon2. Argon2 is
   slow on purpose (~50 ms), so it runs in a worker thread, never on the event loop.
@@ -61,7 +62,6 @@ __all__ = [
     "SitePrincipal",
     "Principal",
     "StaffAccount",
-    "can_see_province",
     "create_staff",
     "authenticate_staff",
     "list_staff",
@@ -178,19 +178,6 @@ class StaffAccount:
     province_code: str | None
     disabled: bool
     created_at: datetime
-
-
-def can_see_province(principal: Principal, province_id: int | None) -> bool:
-    """Whether `principal` may see data of `province_id` (None: national-level data).
-
-    Admins, chairs and operators see the whole country. A province officer sees
-    only its province. A site sees only its own province (never national data).
-    """
-    if isinstance(principal, StaffPrincipal):
-        if principal.role != "province_officer":
-            return True
-        return province_id is not None and principal.province_id == province_id
-    return province_id is not None and principal.province_id == province_id
 
 
 # --- staff ------------------------------------------------------------------------------

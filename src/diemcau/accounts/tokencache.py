@@ -1,7 +1,7 @@
 """A short-lived cache of the account state `check_session_token` confirms with the store.
 
 Every authenticated request re-checks its token against the store, so that a
-revoked site or a disabled account is refused (DESIGN.md §5). With thousands of
+revoked site or a disabled account is refused (docs/provisioning.md). With thousands of
 sites calling at once that is one query a request (1,000 concurrent checks took
 1.7–20 s on PostgreSQL), while the state it reads — a site's credential version
 and revoked flag, a staff account's disabled flag, role and province — changes

@@ -21,35 +21,26 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from diemcau.accounts.credential_list import CredentialState, list_credentials
-from diemcau.accounts.service import StaffAccount, StaffPrincipal, join_link, rotate_site
+from diemcau.accounts.service import StaffAccount
 from diemcau.accounts.staff_admin import StaffAdmin, StaffChange
-from diemcau.api.deps import get_runtime, require_staff
-from diemcau.api.page_services import actor_of, page_services
+from diemcau.actors import Actor
+from diemcau.api.deps import get_runtime, staff_actor
 from diemcau.api.tables import Format, table_response
+from diemcau.audit import record_action
 from diemcau.command.exports import Table
 from diemcau.command.schema_store import MAX_SCHEMA_BYTES, SchemaRefused
 from diemcau.command.schema_tables import indicators_table
-from diemcau.directory import service as directory
-from diemcau.errors import Invalid, NotFound
-from diemcau.meetings.audit import record_audit
-from diemcau.meetings.service import MeetingService
+from diemcau.errors import Invalid
 from diemcau.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin")
 
-_admin = require_staff("admin")
-_credentials = require_staff("admin", "operator", "province_officer")
-_staff = require_staff()
+_admin = staff_actor("admin")
+_credentials = staff_actor("admin", "operator", "province_officer")
+_staff = staff_actor()
 _T: list[str | Enum] = ["administration"]
-
-
-async def _audit(
-    runtime: Runtime, who: StaffPrincipal, action: str, target: str, details: dict[str, Any]
-) -> None:
-    async with runtime.db.session() as s:
-        await record_audit(s, who, action, target=target, details=details)
 
 
 def _qr_document(data: str) -> str:
@@ -109,9 +100,9 @@ class NewPassword(BaseModel):
 async def staff_list(
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_admin),
+    actor: Actor = Depends(_admin),
 ) -> Response:
-    accounts = await StaffAdmin(runtime.db).list(actor_of(who))
+    accounts = await StaffAdmin(runtime.db).list(actor)
     cols = ["username", "display_name", "role", "province_code", "disabled", "created_at"]
     table = Table(cols, ["Tên đăng nhập", "Họ tên", "Vai trò", "Mã tỉnh", "Đã khoá", "Tạo lúc"])
     for a in accounts:
@@ -124,22 +115,22 @@ async def staff_list(
 async def staff_create(
     body: NewStaff,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_admin),
+    actor: Actor = Depends(_admin),
 ) -> dict[str, Any]:
     account = await StaffAdmin(runtime.db).create(
-        actor_of(who),
+        actor,
         body.username,
         body.password,
         body.role,
         body.province_code,
         body.display_name,
     )
-    await _audit(
-        runtime,
-        who,
+    await record_action(
+        runtime.db,
+        actor,
         "staff.create",
-        account.username,
-        {"role": account.role, "province": account.province_code},
+        target=account.username,
+        details={"role": account.role, "province": account.province_code},
     )
     return _account(account)
 
@@ -151,11 +142,12 @@ async def staff_change(
     username: str,
     body: StaffPatch,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_admin),
+    actor: Actor = Depends(_admin),
 ) -> dict[str, Any]:
     change = StaffChange(body.role, body.province_code, body.display_name, body.disabled)
-    account = await StaffAdmin(runtime.db).change(actor_of(who), username, change)
-    await _audit(runtime, who, "staff.change", account.username, body.model_dump(exclude_none=True))
+    account = await StaffAdmin(runtime.db).change(actor, username, change)
+    details = body.model_dump(exclude_none=True)
+    await record_action(runtime.db, actor, "staff.change", target=account.username, details=details)
     return _account(account)
 
 
@@ -164,10 +156,10 @@ async def staff_password(
     username: str,
     body: NewPassword,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_admin),
+    actor: Actor = Depends(_admin),
 ) -> dict[str, str]:
-    await StaffAdmin(runtime.db).reset_password(actor_of(who), username, body.password)
-    await _audit(runtime, who, "staff.password_reset", username.lower(), {})
+    await StaffAdmin(runtime.db).reset_password(actor, username, body.password)
+    await record_action(runtime.db, actor, "staff.password_reset", target=username.lower())
     return {"username": username.lower(), "status": "password reset"}
 
 
@@ -182,12 +174,12 @@ async def site_credentials(
     limit: int = Query(500, ge=1, le=20000),
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_credentials),
+    actor: Actor = Depends(_credentials),
 ) -> Response:
     rows = await list_credentials(
-        runtime.db, actor_of(who), q=q, province_id=province_id, state=state, limit=limit
+        runtime.db, actor, q=q, province_id=province_id, state=state, limit=limit
     )
-    hub = runtime.services.get("presence")
+    hub = runtime.presence
     cols = [
         "code",
         "name",
@@ -214,7 +206,7 @@ async def site_credentials(
         ],
     )
     for r in rows:
-        online = bool(hub.is_online(r.site_id)) if hub is not None else None
+        online = hub.is_online(r.site_id)
         table.rows.append(
             [
                 r.code,
@@ -239,25 +231,18 @@ async def site_credentials(
 async def site_sheet(
     code: str,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_credentials),
+    actor: Actor = Depends(_credentials),
 ) -> dict[str, Any]:
     """The old credential stops working at once and the site's live session is closed."""
-    scope = who.province_id if who.role == "province_officer" else None
-    site = await directory.site_detail(runtime.db, code, province_scope=scope)
-    new_code = await rotate_site(runtime.db, runtime.key, code)
-    await _audit(runtime, who, "site.credential.rotate", code, {"sheet": True})
-    hub = runtime.services.get("presence")
-    if hub is not None:
-        await hub.credentials_changed([site.id])
-    link = join_link(runtime.settings.resolved_public_url(), new_code)
-    info = await page_services(runtime).sites.get(site.id)
+    issued = await runtime.credentials.rotate(actor, code, details={"sheet": True})
+    info = await runtime.sites.find(code, reload_missing=True)
     return {
         "site_code": code,
-        "site_name": site.name,
+        "site_name": info.name if info else "",
         "province_name": info.province_name if info else "",
-        "join_code": new_code,
-        "join_link": link,
-        "qr_svg": _qr_document(link),
+        "join_code": issued.join_code,
+        "join_link": issued.join_link,
+        "qr_svg": _qr_document(issued.join_link),
     }
 
 
@@ -268,7 +253,7 @@ async def site_sheet(
 async def schema_add(
     request: Request,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_admin),
+    actor: Actor = Depends(_admin),
 ) -> Response:
     """The body is the schema document; a refusal lists every problem by field."""
     raw = bytearray()
@@ -281,7 +266,7 @@ async def schema_add(
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Invalid(f"schema: not JSON ({exc})", code="bad_json") from None
     try:
-        schema = await page_services(runtime).center.custom_schemas.add(actor_of(who), data)
+        schema = await runtime.command.custom_schemas.add(actor, data)
     except SchemaRefused as exc:
         return JSONResponse(
             {
@@ -293,7 +278,8 @@ async def schema_add(
             },
             status_code=422,
         )
-    await _audit(runtime, who, "schema.add", schema.key, {"indicators": len(schema.indicators)})
+    details = {"indicators": len(schema.indicators)}
+    await record_action(runtime.db, actor, "schema.add", target=schema.key, details=details)
     return JSONResponse(schema.public(), status_code=201)
 
 
@@ -302,9 +288,9 @@ async def schema_table(
     key: str,
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    _who: StaffPrincipal = Depends(_staff),
+    _actor: Actor = Depends(_staff),
 ) -> Response:
-    schema = page_services(runtime).center.schemas.get(key)
+    schema = runtime.command.schemas.get(key)
     return table_response(indicators_table(schema), fmt, f"mau-{schema.key}")
 
 
@@ -315,14 +301,11 @@ async def schema_table(
 async def group_table(
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    _who: StaffPrincipal = Depends(_staff),
+    _actor: Actor = Depends(_staff),
 ) -> Response:
     """The same groups as ``GET /api/site-groups`` (every staff member sees them)."""
     cols = ["id", "name", "description", "site_count", "updated_at"]
     table = Table(cols, ["Số", "Tên nhóm", "Mô tả", "Số điểm cầu", "Cập nhật lúc"])
-    meetings = runtime.services.get("meetings")
-    if not isinstance(meetings, MeetingService):
-        raise NotFound("the meetings service is not running in this server", code="no_meetings")
-    for g in await meetings.groups.list_groups():
+    for g in await runtime.meetings.groups.list_groups():
         table.rows.append([g.id, g.name, g.description, g.site_count, _iso(g.updated_at)])
     return table_response(table, fmt, "nhom-diem-cau")

@@ -10,9 +10,8 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from diemcau.accounts.service import StaffPrincipal
-from diemcau.api.deps import get_runtime, require_staff
-from diemcau.api.page_services import actor_of, page_services
+from diemcau.actors import Actor
+from diemcau.api.deps import get_runtime, staff_actor
 from diemcau.api.tables import Format, table_response
 from diemcau.command.alert_board import AlertFilter
 from diemcau.runtime import Runtime
@@ -21,7 +20,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = require_staff()
+_staff = staff_actor()
 _T: list[str | Enum] = ["command: alerts (pages)"]
 
 Severity = Literal["info", "warning", "critical"]
@@ -38,7 +37,7 @@ async def alert_table(
     limit: int = Query(500, ge=1, le=1000),
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
     active = {"active": True, "cleared": False, "all": None}[state]
     flt = AlertFilter(
@@ -49,5 +48,5 @@ async def alert_table(
         unacknowledged=unacknowledged,
         q=q,
     )
-    table, details = await page_services(runtime).alerts.table(actor_of(who), flt, limit=limit)
+    table, details = await runtime.command.alert_board.table(actor, flt, limit=limit)
     return table_response(table, fmt, f"canh-bao-{state}", details=details)

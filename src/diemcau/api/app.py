@@ -28,12 +28,13 @@ from diemcau.api import (
     exports_routes,
     media_routes,
     meetings_routes,
+    presence_routes,
+    recording_routes,
     report_routes,
     web_routes,
 )
-from diemcau.api.throttle import LoginThrottle
 from diemcau.errors import DomainError
-from diemcau.presence import routes as presence_routes
+from diemcau.ratelimit import LoginThrottle
 from diemcau.runtime import Runtime
 
 __all__ = ["create_app", "ROUTERS"]
@@ -54,6 +55,7 @@ ROUTERS = (
     alert_routes,
     admin_routes,
     media_routes,
+    recording_routes,
     web_routes,
 )
 

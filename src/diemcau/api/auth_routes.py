@@ -14,8 +14,8 @@ from diemcau.accounts.service import (
     issue_session_token,
 )
 from diemcau.api.deps import Principal, get_principal, get_runtime
-from diemcau.api.throttle import LoginThrottle
 from diemcau.errors import Unauthorized
+from diemcau.ratelimit import LoginThrottle
 from diemcau.runtime import Runtime
 
 __all__ = ["router", "STAFF_TOKEN_TTL_S", "SITE_TOKEN_TTL_S"]

@@ -13,9 +13,8 @@ from enum import Enum
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from diemcau.accounts.service import StaffPrincipal
-from diemcau.api.deps import get_runtime, require_staff
-from diemcau.api.page_services import actor_of, page_services
+from diemcau.actors import Actor
+from diemcau.api.deps import get_runtime, staff_actor
 from diemcau.api.tables import Format, table_response
 from diemcau.command.rankings import Level, Order
 from diemcau.command.reports import parse_period
@@ -26,7 +25,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = require_staff()
+_staff = staff_actor()
 _T: list[str | Enum] = ["command: charts (pages)"]
 
 
@@ -34,7 +33,7 @@ def _periods(
     runtime: Runtime, schema: str, start: str | None, end: str | None
 ) -> tuple[date, date]:
     """`start`..`end`, by default the 30 periods up to the current one."""
-    sch = page_services(runtime).center.schemas.get(schema)
+    sch = runtime.command.schemas.get(schema)
     last = (
         sch.normalise_period(parse_period(end, "to"))
         if end
@@ -58,13 +57,12 @@ async def series_table(
     site_code: str | None = Query(None, max_length=48),
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
-    svc = page_services(runtime)
+    svc = runtime.command
     first, last = _periods(runtime, schema, start, end)
-    actor = actor_of(who)
     if site_code is not None:
-        site = await svc.sites.find(site_code)
+        site = await runtime.sites.find(site_code)
         if site is None:
             raise Invalid(f"site_code: no site '{site_code}'", code="no_site")
         table = await svc.series.commune(actor, schema, indicator, first, last, site)
@@ -88,11 +86,11 @@ async def rankings(
     n: int = Query(10, ge=1, le=500),
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
     _, last = _periods(runtime, schema, None, period)
-    table = await page_services(runtime).rankings.table(
-        actor_of(who), schema, indicator, last, level=level, order=order, option=option, n=n
+    table = await runtime.command.rankings.table(
+        actor, schema, indicator, last, level=level, order=order, option=option, n=n
     )
     return table_response(
         table,

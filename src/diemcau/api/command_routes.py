@@ -1,7 +1,7 @@
 """HTTP API of the command center: schemas, reports, aggregates, directives, alerts.
 
-Handlers authenticate, turn the principal into a command `Actor`, parse and
-delegate to the services of ``runtime.services["command"]``; every role check
+Handlers authenticate (the caller arrives as an `Actor`), parse and delegate to
+one method of the services of `Runtime.command`; every role check
 (a site reads and writes only its own reports, an officer only its province,
 only staff issue directives) is made by the services, so the hub path and
 this one cannot disagree.
@@ -15,26 +15,22 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from diemcau.accounts.service import SitePrincipal, StaffPrincipal
-from diemcau.api.deps import get_principal, get_runtime, require_site, require_staff
-from diemcau.command.actors import Actor
-from diemcau.command.aggregation import province_labels
+from diemcau.actors import Actor
+from diemcau.api.deps import get_actor, get_runtime, site_actor, staff_actor
+from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
-from diemcau.command.exports import aggregate_table, reports_table, to_csv, to_xlsx
+from diemcau.command.exports import to_csv, to_xlsx
 from diemcau.command.reports import parse_period
-from diemcau.command.runtime import CommandCenter
 from diemcau.command.schemas import IndicatorSchema
-from diemcau.errors import Invalid, NotFound
+from diemcau.errors import Invalid
 from diemcau.runtime import Runtime
-from diemcau.store import Site
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = require_staff()
+_staff = staff_actor()
 _T_SCHEMA: list[str | Enum] = ["command: schemas"]
 _T_REPORT: list[str | Enum] = ["command: reports"]
 _T_AGG: list[str | Enum] = ["command: aggregates"]
@@ -44,23 +40,10 @@ _T_ALERT: list[str | Enum] = ["command: alerts"]
 
 # Largest CSV accepted by the import (a province's communes fit many times over).
 MAX_CSV_BYTES = 5 * 1024 * 1024
-# Most reports one export returns.
-MAX_EXPORT_REPORTS = 200_000
 
 
 def _center(runtime: Runtime) -> CommandCenter:
-    center = runtime.services.get("command")
-    if not isinstance(center, CommandCenter):
-        raise NotFound("the command center is not running in this server", code="no_command")
-    return center
-
-
-def _actor(principal: StaffPrincipal | SitePrincipal) -> Actor:
-    if isinstance(principal, SitePrincipal):
-        return Actor.for_site(principal.site_id, principal.code)
-    return Actor.for_staff(
-        principal.username, principal.role, principal.province_id, user_id=principal.user_id
-    )
+    return runtime.command
 
 
 def _period(value: str | None, name: str) -> date | None:
@@ -82,7 +65,7 @@ def _window(
 @router.get("/schemas", tags=_T_SCHEMA, summary="Indicator schemas (report forms)")
 async def schemas(
     runtime: Runtime = Depends(get_runtime),
-    _who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+    _who: Actor = Depends(get_actor),
 ) -> list[dict[str, Any]]:
     return [s.public() for s in _center(runtime).schemas.all()]
 
@@ -91,7 +74,7 @@ async def schemas(
 async def schema(
     key: str,
     runtime: Runtime = Depends(get_runtime),
-    _who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+    _who: Actor = Depends(get_actor),
 ) -> dict[str, Any]:
     return _center(runtime).schemas.get(key).public()
 
@@ -119,20 +102,19 @@ class CorrectionBody(BaseModel):
 
 
 async def _site_id(runtime: Runtime, code: str) -> int:
-    async with runtime.db.session() as s:
-        sid = await s.scalar(select(Site.id).where(Site.code == code))
-    if sid is None:
+    """The id of the site a staff member names by code (the directory's read model)."""
+    site = await runtime.sites.find(code, reload_missing=True)
+    if site is None:
         raise Invalid(f"site_code: no site '{code}'", code="no_site")
-    return int(sid)
+    return site.id
 
 
 @router.post("/reports", tags=_T_REPORT, summary="File (or re-file) a report for a period")
 async def file_report(
     body: ReportBody,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+    actor: Actor = Depends(get_actor),
 ) -> dict[str, Any]:
-    actor = _actor(who)
     site_id: int | None = None
     if body.site_code is not None:
         site_id = await _site_id(runtime, body.site_code)
@@ -158,11 +140,11 @@ async def list_reports(
     limit: int = Query(500, ge=1, le=5000),
     offset: int = Query(0, ge=0),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+    actor: Actor = Depends(get_actor),
 ) -> list[dict[str, Any]]:
     site_id = await _site_id(runtime, site_code) if site_code else None
     rows = await _center(runtime).reports.list_reports(
-        _actor(who),
+        actor,
         schema,
         start=_period(start, "from"),
         end=_period(end, "to"),
@@ -178,9 +160,9 @@ async def list_reports(
 async def get_report(
     report_id: int,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+    actor: Actor = Depends(get_actor),
 ) -> dict[str, Any]:
-    return (await _center(runtime).reports.get(_actor(who), report_id)).public()
+    return (await _center(runtime).reports.get(actor, report_id)).public()
 
 
 @router.patch("/reports/{report_id}", tags=_T_REPORT, summary="Correct some values (history kept)")
@@ -188,9 +170,8 @@ async def correct_report(
     report_id: int,
     body: CorrectionBody,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+    actor: Actor = Depends(get_actor),
 ) -> dict[str, Any]:
-    actor = _actor(who)
     view = await _center(runtime).reports.correct(
         actor,
         report_id,
@@ -205,9 +186,9 @@ async def correct_report(
 async def report_history(
     report_id: int,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+    actor: Actor = Depends(get_actor),
 ) -> list[dict[str, Any]]:
-    return [r.public() for r in await _center(runtime).reports.history(_actor(who), report_id)]
+    return [r.public() for r in await _center(runtime).reports.history(actor, report_id)]
 
 
 @router.post(
@@ -221,7 +202,7 @@ async def import_reports(
     period: str | None = Query(None, description="default period for lines without one"),
     note: str = Query("", max_length=2000),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, int]:
     raw = bytearray()
     async for chunk in request.stream():  # stop reading past the limit, never buffer it all
@@ -233,7 +214,7 @@ async def import_reports(
     except UnicodeDecodeError:
         raise Invalid("csv: must be UTF-8 text", code="bad_csv") from None
     result = await _center(runtime).reports.import_csv(
-        _actor(who), schema, text, period=_period(period, "period"), note=note
+        actor, schema, text, period=_period(period, "period"), note=note
     )
     return result.public()
 
@@ -245,7 +226,7 @@ async def filing_status(
     province_id: int | None = Query(None),
     limit: int = Query(500, ge=0, le=20000, description="most missing/late sites listed"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     center = _center(runtime)
     the_period = _period(period, "period")
@@ -253,7 +234,7 @@ async def filing_status(
         sch = center.schemas.get(schema)
         the_period = sch.period_of(datetime.fromtimestamp(runtime.clock(), UTC))
     status = await center.reports.filing_status(
-        _actor(who), schema, the_period, province_id=province_id, list_limit=limit
+        actor, schema, the_period, province_id=province_id, list_limit=limit
     )
     return status.public()
 
@@ -268,12 +249,12 @@ async def aggregate(
     end: str | None = Query(None, alias="to"),
     province_id: int | None = Query(None),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
     return await center.aggregator.aggregate_public(
-        _actor(who), schema, first, last, province_id=province_id
+        actor, schema, first, last, province_id=province_id
     )
 
 
@@ -287,12 +268,12 @@ async def series(
     end: str | None = Query(None, alias="to"),
     province_id: int | None = Query(None),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
     return await center.aggregator.series(
-        _actor(who), schema, indicator, first, last, province_id=province_id
+        actor, schema, indicator, first, last, province_id=province_id
     )
 
 
@@ -303,12 +284,12 @@ async def map_values(
     period: str | None = Query(None, description="default: the current period"),
     province_id: int | None = Query(None),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     center = _center(runtime)
     _, last = _window(center.schemas.get(schema), None, period, runtime.clock())
     return await center.aggregator.map_values(
-        _actor(who), schema, indicator, last, province_id=province_id
+        actor, schema, indicator, last, province_id=province_id
     )
 
 
@@ -321,33 +302,13 @@ async def export(
     fmt: Literal["csv", "xlsx"] = Query("csv", alias="format"),
     province_id: int | None = Query(None),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
     center = _center(runtime)
-    sch = center.schemas.get(schema)
-    first, last = _window(sch, start, end, runtime.clock())
-    actor = _actor(who)
-    if what == "aggregate":
-        agg = await center.aggregator.aggregate(actor, schema, first, last, province_id=province_id)
-        table = aggregate_table(agg, await province_labels(runtime.db, agg.provinces))
-    else:
-        reports = await center.reports.list_reports(
-            actor,
-            schema,
-            start=first,
-            end=last,
-            province_id=province_id,
-            limit=MAX_EXPORT_REPORTS,
-        )
-        ids = sorted({r.site_id for r in reports})
-        sites: dict[int, tuple[str, str]] = {}
-        async with runtime.db.session() as s:
-            for i in range(0, len(ids), 900):
-                q = select(Site.id, Site.code, Site.name).where(Site.id.in_(ids[i : i + 900]))
-                for sid, code, name in (await s.execute(q)).all():
-                    sites[sid] = (code, name)
-        labels = await province_labels(runtime.db, {r.province_id for r in reports})
-        table = reports_table(sch, reports, sites, labels)
+    first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
+    table = await center.exports.table(
+        actor, schema, first, last, what=what, province_id=province_id
+    )
     name = f"{schema}-{what}-{first.isoformat()}-{last.isoformat()}"
     if fmt == "xlsx":
         return Response(
@@ -389,9 +350,9 @@ class CompleteBody(BaseModel):
 async def issue_directive(
     body: DirectiveIn,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
-    view = await _center(runtime).directives.issue_directive(_actor(who), body)
+    view = await _center(runtime).directives.issue_directive(actor, body)
     return view.public()
 
 
@@ -401,10 +362,10 @@ async def list_directives(
     limit: int = Query(100, ge=1, le=500),
     before_id: int | None = Query(None),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> list[dict[str, Any]]:
     views = await _center(runtime).directives.list_directives(
-        _actor(who), open_only=open_only, limit=limit, before_id=before_id
+        actor, open_only=open_only, limit=limit, before_id=before_id
     )
     return [v.public() for v in views]
 
@@ -412,9 +373,9 @@ async def list_directives(
 @router.get("/directives/overdue", tags=_T_DIR, summary="Directives past deadline, not completed")
 async def overdue_directives(
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> list[dict[str, Any]]:
-    return [v.public() for v in await _center(runtime).directives.overdue(_actor(who))]
+    return [v.public() for v in await _center(runtime).directives.overdue(actor)]
 
 
 @router.get(
@@ -423,24 +384,9 @@ async def overdue_directives(
 async def get_directive(
     directive_id: int,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
-    svc = _center(runtime).directives
-    actor = _actor(who)
-    view = await svc.get(actor, directive_id)
-    progress = await svc.progress(actor, directive_id)
-    labels = await province_labels(runtime.db, [p.province_id for p in progress])
-    return {
-        **view.public(),
-        "provinces": [
-            {
-                **p.public(),
-                "code": labels[p.province_id].code if p.province_id in labels else None,
-                "name": labels[p.province_id].name if p.province_id in labels else None,
-            }
-            for p in progress
-        ],
-    }
+    return (await _center(runtime).directives.detail(actor, directive_id)).public()
 
 
 @router.get("/directives/{directive_id}/recipients", tags=_T_DIR, summary="Receiving sites")
@@ -453,10 +399,10 @@ async def directive_recipients(
     limit: int = Query(1000, ge=1, le=20000),
     offset: int = Query(0, ge=0),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> list[dict[str, Any]]:
     return await _center(runtime).directives.recipients(
-        _actor(who),
+        actor,
         directive_id,
         state=state,
         province_id=province_id,
@@ -470,10 +416,10 @@ async def remind(
     directive_id: int,
     body: RemindBody | None = None,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, int]:
     n = await _center(runtime).directives.remind(
-        _actor(who), directive_id, include_unfinished=bool(body and body.include_unfinished)
+        actor, directive_id, include_unfinished=bool(body and body.include_unfinished)
     )
     return {"reminded": n}
 
@@ -485,10 +431,10 @@ async def escalate(
     directive_id: int,
     body: EscalateBody | None = None,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     lagging = await _center(runtime).directives.escalate(
-        _actor(who), directive_id, province_id=body.province_id if body else None
+        actor, directive_id, province_id=body.province_id if body else None
     )
     return {"escalated": [p.public() for p in lagging]}
 
@@ -497,18 +443,18 @@ async def escalate(
 async def inbox(
     include_done: bool = Query(True),
     runtime: Runtime = Depends(get_runtime),
-    who: SitePrincipal = Depends(require_site),
+    actor: Actor = Depends(site_actor),
 ) -> list[dict[str, Any]]:
-    return await _center(runtime).directives.inbox(_actor(who), include_done=include_done)
+    return await _center(runtime).directives.inbox(actor, include_done=include_done)
 
 
 @router.post("/directives/{directive_id}/ack", tags=_T_SITE, summary="Acknowledge a directive")
 async def acknowledge(
     directive_id: int,
     runtime: Runtime = Depends(get_runtime),
-    who: SitePrincipal = Depends(require_site),
+    actor: Actor = Depends(site_actor),
 ) -> dict[str, Any]:
-    return await _center(runtime).directives.acknowledge(_actor(who), directive_id)
+    return await _center(runtime).directives.acknowledge(actor, directive_id)
 
 
 @router.post(
@@ -518,9 +464,9 @@ async def complete(
     directive_id: int,
     body: CompleteBody,
     runtime: Runtime = Depends(get_runtime),
-    who: SitePrincipal = Depends(require_site),
+    actor: Actor = Depends(site_actor),
 ) -> dict[str, Any]:
-    return await _center(runtime).directives.complete(_actor(who), directive_id, body.note)
+    return await _center(runtime).directives.complete(actor, directive_id, body.note)
 
 
 # --- alerts ----------------------------------------------------------------------------------
@@ -535,10 +481,10 @@ async def alerts_feed(
     limit: int = Query(200, ge=1, le=1000),
     before_id: int | None = Query(None),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> list[dict[str, Any]]:
     views = await _center(runtime).alerts.feed(
-        _actor(who),
+        actor,
         active=active,
         kinds=kind,
         province_id=province_id,
@@ -560,7 +506,7 @@ async def acknowledge_alert(
     alert_id: int,
     body: AckBody | None = None,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     note = body.note if body else ""
-    return (await _center(runtime).alerts.acknowledge(_actor(who), alert_id, note)).public()
+    return (await _center(runtime).alerts.acknowledge(actor, alert_id, note)).public()

@@ -1,8 +1,10 @@
-"""Request dependencies: the runtime, and the caller's identity and role.
+"""Request dependencies: the runtime, the caller's identity and role, and its `Actor`.
 
-Every endpoint states who may call it. A site credential (or a site session
-token) is never accepted where staff are required, and a province officer is
-scoped to its own province (DESIGN.md §5).
+Every endpoint states who may call it. A site credential (or a site session token) is
+never accepted where staff are required, and a province officer is scoped to its own
+province. The principal is turned into an `Actor` once, here (`accounts.actor_of`);
+handlers hand that actor to the services, which make every role and scope check
+(docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -13,17 +15,22 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from diemcau.accounts.actors import actor_of
 from diemcau.accounts.service import SitePrincipal, StaffPrincipal, check_session_token
+from diemcau.actors import Actor
 from diemcau.errors import Forbidden, Unauthorized
 from diemcau.runtime import Runtime
 from diemcau.security import TokenError
 
 __all__ = [
+    "get_actor",
     "get_runtime",
     "get_principal",
     "require_staff",
     "require_site",
     "province_scope",
+    "site_actor",
+    "staff_actor",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="session token from /api/auth/*")
@@ -71,6 +78,26 @@ async def require_site(principal: Principal = Depends(get_principal)) -> SitePri
     if not isinstance(principal, SitePrincipal):
         raise Forbidden("this endpoint is for site credentials", code="site_only")
     return principal
+
+
+async def get_actor(principal: Principal = Depends(get_principal)) -> Actor:
+    """The caller as an `Actor`: any staff member or site."""
+    return actor_of(principal)
+
+
+def staff_actor(*roles: str) -> Callable[..., Coroutine[Any, Any, Actor]]:
+    """A dependency admitting staff with one of `roles` (any if none), as an `Actor`."""
+    admit = require_staff(*roles)
+
+    async def dependency(principal: StaffPrincipal = Depends(admit)) -> Actor:
+        return actor_of(principal)
+
+    return dependency
+
+
+async def site_actor(principal: SitePrincipal = Depends(require_site)) -> Actor:
+    """A dependency admitting only a site, as an `Actor`."""
+    return actor_of(principal)
 
 
 def province_scope(principal: StaffPrincipal) -> int | None:

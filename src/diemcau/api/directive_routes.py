@@ -17,13 +17,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from diemcau.accounts.service import StaffPrincipal
-from diemcau.api.deps import get_runtime, require_staff
-from diemcau.api.page_services import actor_of, page_services
+from diemcau.actors import Actor
+from diemcau.api.deps import get_runtime, staff_actor
 from diemcau.api.tables import Format, table_response
-from diemcau.command.directives import DirectiveIn, RecipientState
+from diemcau.command.directive_views import DirectiveIn, RecipientState
 from diemcau.command.files import MAX_FILE_BYTES
-from diemcau.command.legacy import legacy_actor
 from diemcau.command.targets import Target
 from diemcau.command.tracking import ListFilter, Status
 from diemcau.errors import Invalid
@@ -33,7 +31,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = require_staff()
+_staff = staff_actor()
 _T: list[str | Enum] = ["command: directives (pages)"]
 
 
@@ -60,17 +58,16 @@ async def upload_file(
     request: Request,
     name: str = Query(..., min_length=1, max_length=600, description="the file name"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, object]:
     """The body is the file itself; its type is checked from its first bytes."""
-    actor = actor_of(who)
     actor.require_role("attach files to directives", "admin", "chair", "province_officer")
     raw = bytearray()
     async for chunk in request.stream():  # stop past the limit, never buffer all of it
         raw += chunk
         if len(raw) > MAX_FILE_BYTES:
             raise Invalid(f"file: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB", code="too_big")
-    view = await page_services(runtime).files.store(actor, name, bytes(raw))
+    view = await runtime.command.files.store(actor, name, bytes(raw))
     return view.public()
 
 
@@ -81,7 +78,7 @@ async def download_file(
     runtime: Runtime = Depends(get_runtime),
 ) -> Response:
     """No login: the signed link is the permission (sites open it from their inbox)."""
-    view, data = await page_services(runtime).files.fetch(file_id, sig)
+    view, data = await runtime.command.files.fetch(file_id, sig)
     # An ASCII fallback, and the real (Vietnamese) name for browsers that read RFC 6266.
     ascii_name = view.name.encode("ascii", "replace").decode().replace('"', "_")
     disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(view.name)}"
@@ -100,10 +97,9 @@ async def download_file(
 async def preview(
     body: PreviewBody,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, object]:
-    svc = page_services(runtime)
-    actor = actor_of(who)
+    svc = runtime.command
     target = await svc.audience.with_groups(actor, body.target, body.groups)
     return (await svc.audience.preview(actor, target)).public()
 
@@ -112,14 +108,13 @@ async def preview(
 async def compose(
     body: ComposeBody,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
-    svc = page_services(runtime)
-    actor = actor_of(who)
+    svc = runtime.command
     await svc.files.check_owned(actor, [a.url for a in body.directive.attachments])
     target = await svc.audience.with_groups(actor, body.directive.target, body.groups)
     data = body.directive.model_copy(update={"target": target})
-    view = await svc.center.directives.issue_directive(legacy_actor(actor), data)
+    view = await svc.directives.issue_directive(actor, data)
     return view.public()
 
 
@@ -133,12 +128,12 @@ async def directive_table(
     limit: int = Query(200, ge=1, le=500),
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
     if since is not None and since.tzinfo is None:
         raise Invalid("since: must include a time zone", code="bad_since")
     flt = ListFilter(status=status, priority=priority, q=q, mine=mine, since=since)
-    table = await page_services(runtime).board.list_table(actor_of(who), flt, limit=limit)
+    table = await runtime.command.board.list_table(actor, flt, limit=limit)
     return table_response(table, fmt, "chi-dao")
 
 
@@ -151,9 +146,9 @@ async def province_table(
     directive_id: int,
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
-    table = await page_services(runtime).board.province_table(actor_of(who), directive_id)
+    table = await runtime.command.board.province_table(actor, directive_id)
     return table_response(table, fmt, f"chi-dao-{directive_id}-tinh")
 
 
@@ -169,9 +164,9 @@ async def site_table(
     limit: int = Query(5000, ge=1, le=20000),
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
-    table = await page_services(runtime).board.recipients_table(
-        actor_of(who), directive_id, state=state, province_id=province_id, limit=limit
+    table = await runtime.command.board.recipients_table(
+        actor, directive_id, state=state, province_id=province_id, limit=limit
     )
     return table_response(table, fmt, f"chi-dao-{directive_id}-diem-cau")

@@ -10,18 +10,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from diemcau.accounts.service import StaffPrincipal, join_link, revoke_site, rotate_site
-from diemcau.api.deps import get_runtime, province_scope, require_staff
+from diemcau.actors import Actor
+from diemcau.api.deps import get_runtime, staff_actor
 from diemcau.directory import service
-from diemcau.meetings.audit import record_audit
 from diemcau.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/directory", tags=["directory"])
 
-_staff = require_staff()
-_credential_admins = require_staff("admin", "operator", "province_officer")
+_staff = staff_actor()
+_credential_admins = staff_actor("admin", "operator", "province_officer")
 
 
 class NewCredential(BaseModel):
@@ -36,28 +35,20 @@ class Revoked(BaseModel):
     sessions_closed: int
 
 
-async def _close_live_sessions(runtime: Runtime, site_id: int) -> int:
-    """Close the site's live session at once (the hub would notice within seconds)."""
-    hub = runtime.services.get("presence")
-    if hub is None:
-        return 0
-    return len(await hub.credentials_changed([site_id]))
-
-
 @router.get("/stats", summary="Number of units per level and of sites")
 async def stats(
-    runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
+    runtime: Runtime = Depends(get_runtime), actor: Actor = Depends(_staff)
 ) -> dict[str, int]:
-    return await service.stats(runtime.db, province_scope=province_scope(who))
+    return await service.stats(runtime.db, province_scope=actor.scope())
 
 
 @router.get("/tree", summary="Children of a unit (the country's provinces by default) with counts")
 async def tree(
     parent: str | None = Query(None, max_length=32, description="parent unit code"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Any:
-    return await service.children(runtime.db, parent, province_scope=province_scope(who))
+    return await service.children(runtime.db, parent, province_scope=actor.scope())
 
 
 @router.get("/search", summary="Find units and sites, with or without diacritics")
@@ -65,23 +56,23 @@ async def search(
     q: str = Query(..., min_length=1, max_length=100),
     limit: int = Query(20, ge=1, le=200),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Any:
-    return await service.search(runtime.db, q, limit=limit, province_scope=province_scope(who))
+    return await service.search(runtime.db, q, limit=limit, province_scope=actor.scope())
 
 
 @router.get("/units/{code}", summary="One unit with its ancestors and counts")
 async def unit(
-    code: str, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
+    code: str, runtime: Runtime = Depends(get_runtime), actor: Actor = Depends(_staff)
 ) -> Any:
-    return await service.unit_detail(runtime.db, code, province_scope=province_scope(who))
+    return await service.unit_detail(runtime.db, code, province_scope=actor.scope())
 
 
 @router.get("/sites/{code}", summary="One site with its unit and credential state")
 async def site(
-    code: str, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
+    code: str, runtime: Runtime = Depends(get_runtime), actor: Actor = Depends(_staff)
 ) -> Any:
-    return await service.site_detail(runtime.db, code, province_scope=province_scope(who))
+    return await service.site_detail(runtime.db, code, province_scope=actor.scope())
 
 
 @router.post(
@@ -92,17 +83,11 @@ async def site(
 async def rotate(
     code: str,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_credential_admins),
+    actor: Actor = Depends(_credential_admins),
 ) -> NewCredential:
-    site = await service.site_detail(runtime.db, code, province_scope=province_scope(who))
-    new_code = await rotate_site(runtime.db, runtime.key, code)
-    async with runtime.db.session() as s:
-        await record_audit(s, who, "site.credential.rotate", target=code)
-    await _close_live_sessions(runtime, site.id)
+    issued = await runtime.credentials.rotate(actor, code)
     return NewCredential(
-        site_code=code,
-        join_code=new_code,
-        join_link=join_link(runtime.settings.resolved_public_url(), new_code),
+        site_code=issued.site_code, join_code=issued.join_code, join_link=issued.join_link
     )
 
 
@@ -114,11 +99,11 @@ async def rotate(
 async def revoke(
     code: str,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_credential_admins),
+    actor: Actor = Depends(_credential_admins),
 ) -> Revoked:
-    site = await service.site_detail(runtime.db, code, province_scope=province_scope(who))
-    version = await revoke_site(runtime.db, code)
-    async with runtime.db.session() as s:
-        await record_audit(s, who, "site.credential.revoke", target=code)
-    closed = await _close_live_sessions(runtime, site.id)
-    return Revoked(site_code=code, credential_version=version, sessions_closed=closed)
+    done = await runtime.credentials.revoke(actor, code)
+    return Revoked(
+        site_code=done.site_code,
+        credential_version=done.credential_version,
+        sessions_closed=done.sessions_closed,
+    )

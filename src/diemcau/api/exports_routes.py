@@ -14,10 +14,9 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from diemcau.accounts.service import StaffPrincipal
-from diemcau.api.deps import get_runtime, province_scope, require_staff
-from diemcau.errors import NotFound
-from diemcau.meetings.audit import AuditQuery
+from diemcau.actors import Actor
+from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.audit import AuditQuery
 from diemcau.meetings.service import MeetingService
 from diemcau.meetings.sheets import acknowledgement_sheet, attendance_sheets, audit_sheet
 from diemcau.runtime import Runtime
@@ -27,16 +26,13 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["exports"])
 
-_staff = require_staff()
-_auditors = require_staff("admin", "chair", "operator")
+_staff = staff_actor()
+_auditors = staff_actor("admin", "chair", "operator")
 _OFFSET = Query(420, ge=-720, le=840, description="time zone of the times shown, minutes")
 
 
 def _meetings(runtime: Runtime) -> MeetingService:
-    svc = runtime.services.get("meetings")
-    if not isinstance(svc, MeetingService):
-        raise NotFound("meetings are not running in this server", code="no_meetings")
-    return svc
+    return runtime.meetings
 
 
 def _file(body: bytes, media_type: str, name: str) -> Response:
@@ -53,10 +49,10 @@ async def attendance_xlsx(
     meeting_id: int,
     utc_offset_min: int = _OFFSET,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
     sheets = await attendance_sheets(
-        _meetings(runtime), meeting_id, province_scope(who), utc_offset_min=utc_offset_min
+        _meetings(runtime), meeting_id, actor.scope(), utc_offset_min=utc_offset_min
     )
     return _file(xlsx_bytes(*sheets), XLSX_MEDIA_TYPE, f"diem-danh-{meeting_id}.xlsx")
 
@@ -70,10 +66,10 @@ async def acknowledgements_xlsx(
     conclusion_id: int,
     utc_offset_min: int = _OFFSET,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
     sheet = await acknowledgement_sheet(
-        _meetings(runtime), conclusion_id, province_scope(who), utc_offset_min=utc_offset_min
+        _meetings(runtime), conclusion_id, actor.scope(), utc_offset_min=utc_offset_min
     )
     name = f"xac-nhan-ket-luan-{conclusion_id}.xlsx"
     return _file(xlsx_bytes(sheet), XLSX_MEDIA_TYPE, name)
@@ -88,10 +84,10 @@ async def acknowledgements_csv(
     conclusion_id: int,
     utc_offset_min: int = _OFFSET,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
     sheet = await acknowledgement_sheet(
-        _meetings(runtime), conclusion_id, province_scope(who), utc_offset_min=utc_offset_min
+        _meetings(runtime), conclusion_id, actor.scope(), utc_offset_min=utc_offset_min
     )
     name = f"xac-nhan-ket-luan-{conclusion_id}.csv"
     return _file(csv_bytes(sheet), "text/csv; charset=utf-8", name)
@@ -117,7 +113,7 @@ async def audit_xlsx(
     q: AuditQuery = Depends(_audit_filter),
     utc_offset_min: int = _OFFSET,
     runtime: Runtime = Depends(get_runtime),
-    _w: StaffPrincipal = Depends(_auditors),
+    _w: Actor = Depends(_auditors),
 ) -> Response:
     sheet = await audit_sheet(runtime.db, q, utc_offset_min=utc_offset_min)
     return _file(xlsx_bytes(sheet), XLSX_MEDIA_TYPE, "nhat-ky.xlsx")

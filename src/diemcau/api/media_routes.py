@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from diemcau.accounts.service import StaffPrincipal
-from diemcau.api.deps import get_runtime, province_scope, require_staff
+from diemcau.actors import Actor
+from diemcau.api.deps import get_runtime, staff_actor
 from diemcau.directory import service
 from diemcau.errors import NotFound
-from diemcau.media.orchestrator import MediaError
+from diemcau.media.orchestrator import MediaError, MediaOrchestrator
 from diemcau.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/media", tags=["media"])
 
-_ops = require_staff("admin", "operator", "chair")
-_staff = require_staff()
+_ops = staff_actor("admin", "operator", "chair")
+_staff = staff_actor()
 
 
 class NodeStatus(BaseModel):
@@ -47,13 +45,13 @@ class SiteNode(BaseModel):
     up: bool
 
 
-def _orchestrator(runtime: Runtime) -> Any:
-    return runtime.services.get("media")
+def _orchestrator(runtime: Runtime) -> MediaOrchestrator | None:
+    return runtime.media
 
 
 @router.get("/status", response_model=MediaStatus, summary="Every media node: health and load")
 async def status(
-    runtime: Runtime = Depends(get_runtime), _who: StaffPrincipal = Depends(_ops)
+    runtime: Runtime = Depends(get_runtime), _who: Actor = Depends(_ops)
 ) -> MediaStatus:
     orch = _orchestrator(runtime)
     if orch is None:
@@ -67,10 +65,10 @@ async def status(
 async def site_node(
     code: str,
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> SiteNode:
     # The directory's own scoped lookup: NotFound, or Forbidden outside the officer's province.
-    await service.site_detail(runtime.db, code, province_scope=province_scope(who))
+    await service.site_detail(runtime.db, code, province_scope=actor.scope())
     orch = _orchestrator(runtime)
     if orch is None:
         raise NotFound("no media plane is running", code="no_media")

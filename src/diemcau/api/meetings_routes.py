@@ -29,8 +29,8 @@ from diemcau.api.meetings_bodies import (
     MeetingPatch,
     Revoke,
 )
+from diemcau.audit import AuditQuery, audit_csv, query_audit
 from diemcau.errors import NotFound
-from diemcau.meetings.audit import AuditQuery, audit_csv, query_audit
 from diemcau.meetings.invites import InviteSpec
 from diemcau.meetings.service import MeetingService
 from diemcau.runtime import Runtime
@@ -48,10 +48,7 @@ _S: list[str | Enum] = ["meetings (site)"]
 
 
 def _svc(runtime: Runtime) -> MeetingService:
-    svc = runtime.services.get("meetings")
-    if not isinstance(svc, MeetingService):
-        raise NotFound("meetings are not running in this server", code="no_meetings")
-    return svc
+    return runtime.meetings
 
 
 def _actor(principal: Principal) -> Actor:

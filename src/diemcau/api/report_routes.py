@@ -13,9 +13,8 @@ from enum import Enum
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from diemcau.accounts.service import SitePrincipal, StaffPrincipal
-from diemcau.api.deps import get_principal, get_runtime, require_staff
-from diemcau.api.page_services import actor_of, page_services
+from diemcau.actors import Actor
+from diemcau.api.deps import get_actor, get_runtime, staff_actor
 from diemcau.api.tables import Format, table_response
 from diemcau.command.completeness import SiteState
 from diemcau.command.history import revisions_table
@@ -26,13 +25,13 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = require_staff()
+_staff = staff_actor()
 _T: list[str | Enum] = ["command: reporting completeness (pages)"]
 
 
 def _period(runtime: Runtime, schema: str, value: str | None, name: str = "period") -> date:
     """`value` as a period, or the schema's current period."""
-    sch = page_services(runtime).center.schemas.get(schema)
+    sch = runtime.command.schemas.get(schema)
     if value:
         return sch.normalise_period(parse_period(value, name))
     return sch.period_of(datetime.fromtimestamp(runtime.clock(), UTC))
@@ -44,12 +43,10 @@ async def completeness(
     period: str | None = Query(None, description="YYYY-MM-DD; default: the current period"),
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
     day = _period(runtime, schema, period)
-    table, summary = await page_services(runtime).completeness.by_province(
-        actor_of(who), schema, day
-    )
+    table, summary = await runtime.command.completeness.by_province(actor, schema, day)
     return table_response(
         table, fmt, f"{schema}-bao-cao-{day.isoformat()}", summary=summary.public()
     )
@@ -66,11 +63,11 @@ async def completeness_sites(
     limit: int = Query(5000, ge=1, le=20000),
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
     day = _period(runtime, schema, period)
-    table = await page_services(runtime).completeness.sites_table(
-        actor_of(who), schema, day, province_id=province_id, state=state, limit=limit
+    table = await runtime.command.completeness.sites_table(
+        actor, schema, day, province_id=province_id, state=state, limit=limit
     )
     return table_response(table, fmt, f"{schema}-{state}-{day.isoformat()}")
 
@@ -82,12 +79,12 @@ async def completeness_trend(
     end: str | None = Query(None, alias="to"),
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> Response:
     last = _period(runtime, schema, end, "to")
-    sch = page_services(runtime).center.schemas.get(schema)
+    sch = runtime.command.schemas.get(schema)
     first = _period(runtime, schema, start, "from") if start else last - sch.period_length() * 6
-    table = await page_services(runtime).completeness.trend(actor_of(who), schema, first, last)
+    table = await runtime.command.completeness.trend(actor, schema, first, last)
     return table_response(table, fmt, f"{schema}-ty-le-bao-cao")
 
 
@@ -98,11 +95,11 @@ async def revisions(
     report_id: int,
     fmt: Format = Query("json", alias="format"),
     runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal | SitePrincipal = Depends(get_principal),
+    actor: Actor = Depends(get_actor),
 ) -> Response:
-    svc = page_services(runtime)
-    table, report = await revisions_table(svc.center.reports, actor_of(who), report_id)
-    site = await svc.sites.get(int(report["site_id"]))
+    svc = runtime.command
+    table, report = await revisions_table(svc.reports, actor, report_id)
+    site = await runtime.sites.get(int(report["site_id"]))
     return table_response(
         table,
         fmt,

@@ -17,8 +17,9 @@ import uvicorn
 from diemcau.api.app import create_app
 from diemcau.api.https_only import https_only, redirect_app
 from diemcau.config import Settings
-from diemcau.runtime import Runtime, build_runtime
+from diemcau.runtime import Runtime
 from diemcau.tls.settings import server_context_for
+from diemcau.wiring import build_runtime
 
 __all__ = ["serve"]
 

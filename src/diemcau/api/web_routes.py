@@ -11,6 +11,7 @@ staff stream is not reachable.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -18,27 +19,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from diemcau.accounts.service import SitePrincipal, StaffPrincipal
-from diemcau.api.deps import get_runtime, province_scope, require_site, require_staff
+from diemcau.actors import Actor
+from diemcau.api.deps import get_runtime, site_actor, staff_actor
 from diemcau.directory.geo import site_geo
 from diemcau.errors import Conflict, Forbidden, NotFound
-from diemcau.media.orchestrator import MediaError
+from diemcau.media.orchestrator import MediaError, MediaOrchestrator
 from diemcau.runtime import Runtime
-from diemcau.store.models import Site
 
 __all__ = ["router", "PAGES"]
 
 router = APIRouter(tags=["web"])
 
-_staff = require_staff()
+_staff = staff_actor()
 
 # Page path -> static file. /join is the site terminal reached from a join link.
 PAGES = {
     "/site": "site.html",
     "/join": "site.html",
     "/chair": "chair.html",
+    "/recordings": "recordings.html",
     "/dashboard": "dashboard.html",
     "/directives": "directives.html",
     "/reports": "reports.html",
@@ -87,24 +87,22 @@ async def web_config(
     tiles; a deployment with its own tile server sets ``DIEMCAU_TILE_URL``
     (``https://tiles.example/{z}/{x}/{y}.png``).
     """
-    hub = runtime.services.get("presence")
-    url = ""
-    if hub is not None:
-        url = str(hub.url)
-        if not hub.config.public_url and request.url.hostname:
-            scheme = "wss" if request.url.scheme == "https" else "ws"
-            host = request.url.hostname
-            host = f"[{host}]" if ":" in host else host
-            url = f"{scheme}://{host}:{hub.port}{hub.config.path}"
+    hub = runtime.presence
+    url = hub.url
+    if not hub.config.public_url and request.url.hostname:
+        scheme = "wss" if request.url.scheme == "https" else "ws"
+        host = request.url.hostname
+        host = f"[{host}]" if ":" in host else host
+        url = f"{scheme}://{host}:{hub.port}{hub.config.path}"
     return {"presence_url": url, "tile_url": os.environ.get("DIEMCAU_TILE_URL", "")}
 
 
 @router.get("/api/web/geo", summary="Every site's position for the map, as parallel arrays")
 async def geo(
     runtime: Annotated[Runtime, Depends(get_runtime)],
-    who: Annotated[StaffPrincipal, Depends(_staff)],
+    actor: Annotated[Actor, Depends(_staff)],
 ) -> JSONResponse:
-    data = await site_geo(runtime.db, province_scope=province_scope(who))
+    data = await site_geo(runtime.sites, province_scope=actor.scope())
     body = {
         "ids": data.ids,
         "codes": data.codes,
@@ -121,29 +119,27 @@ async def geo(
 @router.get("/api/web/states", summary="Sites currently online or degraded (polling fallback)")
 async def states(
     runtime: Annotated[Runtime, Depends(get_runtime)],
-    who: Annotated[StaffPrincipal, Depends(_staff)],
+    actor: Annotated[Actor, Depends(_staff)],
 ) -> dict[str, Any]:
     """Ids of online and degraded sites; every other site is offline (or never seen).
 
     ``available`` is false when no presence service runs in this process, so the
     page shows "unknown" instead of a country full of false "offline" points.
     """
-    hub = runtime.services.get("presence")
-    if hub is None:
+    hub = runtime.presence
+    if not hub.running:
         return {"available": False, "online": [], "degraded": []}
     visible: set[int] | None = None
-    scope = province_scope(who)
+    scope = actor.scope()
     if scope is not None:
-        async with runtime.db.session() as session:
-            rows = await session.scalars(select(Site.id).where(Site.province_id == scope))
-            visible = set(rows)
+        mine = await runtime.sites.in_province(scope, include_revoked=True)
+        visible = {site.id for site in mine}
     online: list[int] = []
     degraded: list[int] = []
     for site_id in sorted(hub.online_site_ids()):
         if visible is not None and site_id not in visible:
             continue
-        state = getattr(hub.site_state(site_id), "state", "online")
-        (degraded if str(state) == "degraded" else online).append(site_id)
+        (degraded if hub.site_state(site_id).state == "degraded" else online).append(site_id)
     return {"available": True, "online": online, "degraded": degraded}
 
 
@@ -151,22 +147,22 @@ async def states(
 #
 # The browser pages talk to Janus themselves (a relay for a site, central for the
 # chair, any relay for a spot-check); these routes hand them short-lived, scoped
-# grants from the media orchestrator (`runtime.services["media"]`), after the
+# grants from the media orchestrator (`Runtime.media`), after the
 # same role checks as the rest of the API.
 
-_controllers = require_staff("admin", "chair", "operator")
+_controllers = staff_actor("admin", "chair", "operator")
 
 
-def _media(runtime: Runtime) -> Any:
-    media = runtime.services.get("media")
+def _media(runtime: Runtime) -> MediaOrchestrator:
+    media = runtime.media
     if media is None:
         raise NotFound("no media service runs in this server", code="no_media")
     return media
 
 
-async def _grant(call: Any) -> dict[str, Any]:
+async def _grant(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
     try:
-        grant: dict[str, Any] = await call
+        grant = await call
     except MediaError as exc:
         raise Conflict(str(exc), code="no_media_grant") from exc
     return grant
@@ -175,57 +171,58 @@ async def _grant(call: Any) -> dict[str, Any]:
 @router.get("/api/site/media", tags=["media"], summary="This site's media grant (relay, rooms)")
 async def site_media(
     runtime: Annotated[Runtime, Depends(get_runtime)],
-    site: Annotated[SitePrincipal, Depends(require_site)],
+    site: Annotated[Actor, Depends(site_actor)],
 ) -> dict[str, Any]:
     """Where this site publishes its camera and which program feeds it plays.
 
     The program is the one of the live meeting holding the site (if any); the
     site's own feed is left out of it, so a speaker never hears itself.
     """
+    assert site.site_id is not None  # a site actor always has its id
     media = _media(runtime)
-    meetings = runtime.services.get("meetings")
-    live = meetings.store.live_site_meeting.get(site.site_id) if meetings is not None else None
+    live = runtime.meetings.store.live_site_meeting.get(site.site_id)
     if live is not None and str(live) in media.meetings:
-        return await _grant(media.site_media_grant(site.code, live))
+        return await _grant(media.site_media_grant(site.name, live))
     if media.meetings:
         # The orchestrator would name another meeting's program room in the token.
         raise Conflict(
             "a program is running, but not one this site takes part in", code="not_in_program"
         )
-    return await _grant(media.site_media_grant(site.code))
+    return await _grant(media.site_media_grant(site.name))
 
 
 @router.get("/api/media/chair", tags=["media"], summary="The chair console's media grant")
 async def chair_media(
     runtime: Annotated[Runtime, Depends(get_runtime)],
-    _who: Annotated[StaffPrincipal, Depends(_controllers)],
+    _who: Annotated[Actor, Depends(_controllers)],
     meeting_id: Annotated[int, Query(ge=1)],
 ) -> dict[str, Any]:
     """Publish the chair's camera at central; watch the program's floor speakers there."""
     media = _media(runtime)
     if str(meeting_id) not in media.meetings:
         raise NotFound(f"no program runs for meeting {meeting_id}", code="no_program")
-    grant: dict[str, Any] = media.chair_media_grant(meeting_id)
-    return grant
+    return media.chair_media_grant(meeting_id)
 
 
 @router.get("/api/media/spot/{site_code}", tags=["media"], summary="Spot-check one site's feed")
 async def spot_media(
     site_code: Annotated[str, Path(max_length=48)],
     runtime: Annotated[Runtime, Depends(get_runtime)],
-    who: Annotated[StaffPrincipal, Depends(_staff)],
+    actor: Annotated[Actor, Depends(_staff)],
 ) -> dict[str, Any]:
     """Subscribe the console to one site's own uplink on its relay, outside the program.
 
     A province officer may spot-check only the sites of its province.
     """
-    scope = province_scope(who)
+    scope = actor.scope()
     if scope is not None:
-        async with runtime.db.session() as session:
-            province = await session.scalar(select(Site.province_id).where(Site.code == site_code))
-        if province != scope:
+        site = await runtime.sites.find(site_code, reload_missing=True)
+        if site is None or site.province_id != scope:
             raise Forbidden("this site is outside your province", code="out_of_scope")
-    return await _grant(_media(runtime).spot_check_grant(site_code))
+    grant = await _grant(_media(runtime).spot_check_grant(site_code))
+    # Audited in the site's live meeting, and recorded at central if its policy says so.
+    grant["recorded"] = await runtime.recording.on_spot_check(actor, site_code)
+    return grant
 
 
 class WallPage(BaseModel):
@@ -238,24 +235,21 @@ class WallPage(BaseModel):
 async def wall_media(
     body: WallPage,
     runtime: Annotated[Runtime, Depends(get_runtime)],
-    who: Annotated[StaffPrincipal, Depends(_staff)],
+    actor: Annotated[Actor, Depends(_staff)],
 ) -> list[dict[str, Any]]:
     """One grant per relay covering the page; paging asks again with the next page.
 
     A province officer's page may hold only its own province's sites.
     """
-    scope = province_scope(who)
+    scope = actor.scope()
     if scope is not None:
-        async with runtime.db.session() as session:
-            rows = await session.scalars(
-                select(Site.code).where(Site.code.in_(body.sites), Site.province_id == scope)
-            )
-            mine = set(rows)
+        known = await runtime.sites.by_codes(body.sites, reload_missing=True)
+        mine = {code for code, site in known.items() if site.province_id == scope}
         outside = [c for c in body.sites if c not in mine]
         if outside:
             raise Forbidden(f"outside your province: {', '.join(outside[:5])}", code="out_of_scope")
     try:
-        grants: list[dict[str, Any]] = await _media(runtime).wall_grant(body.sites)
+        grants = await _media(runtime).wall_grant(body.sites)
     except MediaError as exc:
         raise Conflict(str(exc), code="no_media_grant") from exc
     return grants

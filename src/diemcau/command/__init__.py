@@ -2,22 +2,21 @@
 
 The public surface is re-exported here; modules are one concern each
 (``schemas``, ``reports``, ``rollups``, ``aggregation``, ``exports``,
-``directives``, ``alerts``, ``rules``) and ``runtime`` wires them into the
-control server as ``runtime.services["command"]``.
+``directives``, ``alerts``, ``rules``); ``center`` builds them together as the
+one `CommandCenter` the composition root (`diemcau.wiring`) gives the server,
+and ``ports`` names what it needs from the hub and the meetings service.
 """
 
-from diemcau.command.actors import Actor
 from diemcau.command.aggregation import Aggregate, Aggregator
 from diemcau.command.alerts import AlertService, AlertSpec, AlertView
+from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn, DirectiveService, DirectiveView
 from diemcau.command.reports import FilingStatus, ReportChange, ReportService, ReportView
 from diemcau.command.rules import AlertRules
-from diemcau.command.runtime import CommandCenter, attach
 from diemcau.command.schemas import Indicator, IndicatorSchema, SchemaRegistry, builtin_registry
 from diemcau.command.targets import Target
 
 __all__ = [
-    "Actor",
     "Aggregate",
     "Aggregator",
     "AlertRules",
@@ -36,6 +35,5 @@ __all__ = [
     "ReportView",
     "SchemaRegistry",
     "Target",
-    "attach",
     "builtin_registry",
 ]

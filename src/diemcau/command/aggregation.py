@@ -18,12 +18,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.command.models import Report, Rollup
 from diemcau.command.rollups import REPORTS
 from diemcau.command.schemas import Indicator, IndicatorSchema, SchemaRegistry
+from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Invalid
-from diemcau.store import Database, Site, Unit
+from diemcau.store import Database, Unit
 
 __all__ = ["Aggregate", "Aggregator", "Cell", "ProvinceLabel", "province_labels"]
 
@@ -107,9 +108,12 @@ async def province_labels(db: Database, ids: Iterable[int | None]) -> dict[int, 
 class Aggregator:
     """Reads aggregates, time series and map values for staff dashboards."""
 
-    def __init__(self, db: Database, schemas: SchemaRegistry) -> None:
+    def __init__(
+        self, db: Database, schemas: SchemaRegistry, sites: SiteDirectory | None = None
+    ) -> None:
         self.db = db
         self.schemas = schemas
+        self.sites = sites if sites is not None else SiteDirectory(db)
 
     def _window(self, schema: IndicatorSchema, start: date, end: date) -> list[date]:
         if end < start:
@@ -286,25 +290,25 @@ class Aggregator:
             )
         period = schema.normalise_period(period)
         scope = actor.scope(province_id)
-        q = (
-            select(Report.site_id, Report.province_id, Report.values, Site.code, Site.unit_id)
-            .join(Site, Site.id == Report.site_id)
-            .where(Report.schema_key == schema.key, Report.period == period)
+        q = select(Report.site_id, Report.province_id, Report.values).where(
+            Report.schema_key == schema.key, Report.period == period
         )
         if scope is not None:
             q = q.where(Report.province_id == scope)
         async with self.db.session() as s:
             rows = (await s.execute(q.order_by(Report.site_id))).all()
+        known = await self.sites.by_ids((r.site_id for r in rows), reload_missing=True)
         sites: list[dict[str, Any]] = []
         nums: list[float] = []
         for r in rows:
             raw = r.values.get(ind.key)
-            if raw is None:
+            site = known.get(r.site_id)
+            if raw is None or site is None:
                 continue
             item: dict[str, Any] = {
                 "site_id": r.site_id,
-                "code": r.code,
-                "unit_id": r.unit_id,
+                "code": site.code,
+                "unit_id": site.unit_id,
                 "province_id": r.province_id,
                 "value": raw,
             }

@@ -15,7 +15,6 @@ from diemcau.actors import Actor
 from diemcau.command.aggregation import province_labels
 from diemcau.command.alerts import AlertService, AlertView
 from diemcau.command.exports import Table
-from diemcau.command.legacy import legacy_actor
 from diemcau.command.timeutil import iso
 from diemcau.directory.sites import SiteDirectory
 from diemcau.store import Database
@@ -79,7 +78,7 @@ class AlertBoard:
         and name, and the province's name.
         """
         views: list[AlertView] = await self.alerts.feed(
-            legacy_actor(actor),
+            actor,
             active=flt.active,
             kinds=flt.kinds,
             province_id=flt.province_id,

@@ -14,16 +14,17 @@ media layer calls ``raise_alert("media_node_degraded", node_id, ...)``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.command.models import Alert
+from diemcau.command.ports import StaffEvents
 from diemcau.command.timeutil import Clock, aware, iso, now_from
 from diemcau.command.writes import writing
 from diemcau.errors import Invalid, NotFound
@@ -35,7 +36,6 @@ __all__ = [
     "AlertSpec",
     "AlertView",
     "Severity",
-    "StaffEvents",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,14 +51,6 @@ KINDS = (
     "directive_escalated",
     "media_node_degraded",
 )
-
-
-class StaffEvents(Protocol):
-    """Where staff events go (the presence hub's `publish_staff_event`)."""
-
-    async def publish_staff_event(
-        self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -145,19 +137,17 @@ class AlertService:
     Args:
         db: the store.
         clock: wall clock (injected in tests).
-        events: a getter for the staff event sink (the hub may attach later or not).
+        events: where staff hear of raised, cleared and acknowledged alerts (None: nowhere).
     """
 
-    def __init__(
-        self, db: Database, clock: Clock, events: Callable[[], StaffEvents | None] = lambda: None
-    ) -> None:
+    def __init__(self, db: Database, clock: Clock, events: StaffEvents | None = None) -> None:
         self.db = db
         self.clock = clock
         self._events = events
         self._active: dict[tuple[str, str], AlertView] | None = None
 
     async def _publish(self, kind: str, view: AlertView) -> None:
-        sink = self._events()
+        sink = self._events
         if sink is None:
             return
         try:

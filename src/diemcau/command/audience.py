@@ -10,20 +10,17 @@ and the directive cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from diemcau.actors import Actor
-from diemcau.command.legacy import legacy_actor
+from diemcau.command.ports import GroupSites
 from diemcau.command.targets import Target, resolve_target
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Invalid
 from diemcau.store import Database
 
-__all__ = ["Audience", "AudiencePreview", "GroupSites", "ProvinceCount"]
-
-# The sites a saved group reaches now (site ids); raises NotFound for an unknown group.
-GroupSites = Callable[[int], Awaitable[Collection[int]]]
+__all__ = ["Audience", "AudiencePreview", "ProvinceCount"]
 
 # Most sites one preview lists by name (the form shows a few, the count is exact).
 SAMPLE = 20
@@ -102,7 +99,7 @@ class Audience:
     async def preview(self, actor: Actor, target: Target) -> AudiencePreview:
         """The recipients `target` selects, counted per province (scope checked)."""
         async with self.db.session() as s:
-            found = await resolve_target(s, legacy_actor(actor), target)
+            found = await resolve_target(s, self.sites, actor, target)
         infos = await self.sites.by_ids(sid for sid, _ in found)
         per: dict[int | None, ProvinceCount] = {}
         for sid, pid in found:

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.command.reports import ReportService, parse_period
 from diemcau.command.schemas import SchemaRegistry, builtin_registry
 from diemcau.config import Settings

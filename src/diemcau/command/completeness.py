@@ -22,7 +22,6 @@ from sqlalchemy import func, select
 from diemcau.actors import Actor
 from diemcau.command.aggregation import Aggregator, province_labels
 from diemcau.command.exports import Table
-from diemcau.command.legacy import legacy_actor
 from diemcau.command.models import Report
 from diemcau.command.reports import ReportService
 from diemcau.command.timeutil import iso
@@ -117,9 +116,7 @@ class Completeness:
         self, actor: Actor, schema_key: str, period: date
     ) -> tuple[Table, Summary]:
         """Expected, filed (on time, late) and missing per province, with the totals."""
-        status = await self.reports.filing_status(
-            legacy_actor(actor), schema_key, period, list_limit=0
-        )
+        status = await self.reports.filing_status(actor, schema_key, period, list_limit=0)
         labels = await province_labels(self.db, [p.province_id for p in status.provinces])
         table = _table(_PROVINCE_COLS)
         rows = [p for p in status.provinces if p.province_id is not None]
@@ -247,7 +244,7 @@ class Completeness:
         periods = schema.periods(start, end)[-MAX_TREND:]
         # One indicator is enough: the report counts ride along with any of them.
         agg = await self.aggregator.aggregate(
-            legacy_actor(actor),
+            actor,
             schema_key,
             periods[0],
             periods[-1],

@@ -7,36 +7,49 @@ directive id as the idempotent message id) and publishes a staff event. A
 site acknowledges (``directive.ack``) and reports completion with a note
 (``directive.complete``); staff read rates per province, overdue items, and
 may remind (re-send to sites that have not acknowledged) or escalate (an
-alert to each province officer whose sites lag behind).
+alert to each province officer whose sites lag behind). Reading directives is
+`directive_reads`, which `DirectiveService` extends; their shapes are
+`directive_views`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
+from diemcau.audit import record_audit
 from diemcau.command.alerts import AlertService
 from diemcau.command.batching import GroupCommit
+from diemcau.command.directive_reads import DirectiveReads
+from diemcau.command.directive_views import (
+    ISSUER_ROLES,
+    Attachment,
+    DirectiveDetail,
+    DirectiveIn,
+    DirectiveView,
+    ProvinceProgress,
+    check_size,
+    site_state,
+)
 from diemcau.command.models import Directive, DirectiveRecipient
+from diemcau.command.ports import SiteDelivery
 from diemcau.command.targets import Target, resolve_target
-from diemcau.command.timeutil import Clock, aware, iso, now_from
+from diemcau.command.timeutil import Clock, now_from
 from diemcau.command.writes import writing
+from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.store import Database, Site
+from diemcau.store import Database
 
 __all__ = [
     "Attachment",
-    "AuditHook",
+    "DirectiveDetail",
     "DirectiveIn",
     "DirectiveService",
     "DirectiveView",
@@ -46,172 +59,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-Priority = Literal["low", "normal", "high", "urgent"]
-ISSUER_ROLES = ("admin", "chair", "province_officer")
-RecipientState = Literal[
-    "all", "unacknowledged", "acknowledged", "incomplete", "completed", "overdue"
-]
-
-
-class SiteDelivery(Protocol):
-    """The presence hub's lossless delivery and staff stream (see the hub brief)."""
-
-    async def send(
-        self,
-        site_ids: Collection[int],
-        kind: str,
-        body: Mapping[str, Any],
-        *,
-        msg_id: str | None = None,
-        durable: bool = True,
-    ) -> None: ...
-
-    async def publish_staff_event(
-        self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
-    ) -> None: ...
-
-
-# Writes one audit record inside the caller's transaction:
-# (session, actor, action, target, details).
-AuditHook = Callable[[AsyncSession, Actor, str, str, Mapping[str, Any]], Awaitable[None]]
-
-
-class Attachment(BaseModel):
-    """Metadata of a file sent with a directive (the file itself lives elsewhere)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    url: str = Field(default="", max_length=1000)
-    mime: str = Field(default="", max_length=100)
-    size: int = Field(default=0, ge=0)
-    sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")
-
-    @field_validator("url")
-    @classmethod
-    def _safe_url(cls, value: str) -> str:
-        if value and not value.startswith(("https://", "http://", "/")):
-            raise ValueError("must be an http(s) URL or a path on this server")
-        return value
-
-
-class DirectiveIn(BaseModel):
-    """A directive as staff write it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: str = Field(min_length=1, max_length=300)
-    body: str = Field(min_length=1, max_length=20000)
-    priority: Priority = "normal"
-    deadline: datetime | None = None
-    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
-    target: Target
-    # A client-chosen id making a retried issue return the same directive.
-    client_id: str | None = Field(default=None, min_length=8, max_length=64)
-
-    @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> DirectiveIn:
-        """Validate `data`, raising `Invalid` that names the first bad field."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ())) or "directive"
-            raise Invalid(f"{where}: {first.get('msg', 'invalid')}", code="bad_directive") from exc
-
-
-@dataclass(frozen=True)
-class ProvinceProgress:
-    province_id: int | None
-    recipients: int
-    acknowledged: int
-    completed: int
-    overdue: int
-
-    def public(self) -> dict[str, Any]:
-        r = self.recipients or 1
-        return {
-            "province_id": self.province_id,
-            "recipients": self.recipients,
-            "acknowledged": self.acknowledged,
-            "completed": self.completed,
-            "overdue": self.overdue,
-            "ack_rate": round(self.acknowledged / r, 4),
-            "completion_rate": round(self.completed / r, 4),
-        }
-
-
-@dataclass(frozen=True)
-class DirectiveView:
-    id: int
-    title: str
-    body: str
-    priority: str
-    deadline: datetime | None
-    attachments: list[dict[str, Any]]
-    target: dict[str, Any]
-    issued_by: str
-    issuer_province_id: int | None
-    issued_at: datetime
-    reminders: int
-    escalated_at: datetime | None
-    recipients: int
-    acknowledged: int
-    completed: int
-    overdue: int
-
-    def public(self) -> dict[str, Any]:
-        r = self.recipients or 1
-        return {
-            "id": self.id,
-            "title": self.title,
-            "body": self.body,
-            "priority": self.priority,
-            "deadline": iso(self.deadline),
-            "attachments": self.attachments,
-            "target": self.target,
-            "issued_by": self.issued_by,
-            "issuer_province_id": self.issuer_province_id,
-            "issued_at": iso(self.issued_at),
-            "reminders": self.reminders,
-            "escalated_at": iso(self.escalated_at),
-            "recipients": self.recipients,
-            "acknowledged": self.acknowledged,
-            "completed": self.completed,
-            "overdue": self.overdue,
-            "ack_rate": round(self.acknowledged / r, 4),
-            "completion_rate": round(self.completed / r, 4),
-        }
-
-    def message(self) -> dict[str, Any]:
-        """The body a site receives (the same for every site: encoded once)."""
-        return {
-            "id": self.id,
-            "title": self.title,
-            "body": self.body,
-            "priority": self.priority,
-            "deadline": iso(self.deadline),
-            "attachments": self.attachments,
-            "issued_at": iso(self.issued_at),
-            "issued_by": self.issued_by,
-        }
-
-
-def _counts(deadline: datetime | None, now: datetime) -> tuple[Any, Any, Any, Any]:
-    """SQL expressions: recipients, acknowledged, completed, overdue (for GROUP BY)."""
-    R = DirectiveRecipient
-    overdue: Any
-    if deadline is not None and now > deadline:
-        overdue = func.sum(case((R.completed_at.is_(None), 1), else_=0))
-    else:
-        overdue = func.sum(0)
-    return (
-        func.count(),
-        func.count(R.acknowledged_at),
-        func.count(R.completed_at),
-        overdue,
-    )
 
 
 @dataclass(frozen=True)
@@ -233,30 +80,32 @@ class _SiteAct:
 _ActResult = tuple[dict[str, Any], int | None, bool]
 
 
-class DirectiveService:
+class DirectiveService(DirectiveReads):
     """Issues directives and tracks each site's acknowledgement and completion.
 
     Args:
         db: the store.
         clock: wall clock (injected in tests: overdue is decided by it).
-        delivery: a getter for the hub (it may attach later, or not at all in tests).
+        delivery: the hub's lossless delivery to sites (None: stored, delivered at the
+            next start with a hub).
         alerts: where escalations are raised.
-        audit: records issue, remind and escalate in the audit log.
+        sites: the directory's sites (who a target reaches; recipients' codes).
+
+    Issuing, reminding and escalating are written to the audit log in the same
+    transaction as the change.
     """
 
     def __init__(
         self,
         db: Database,
         clock: Clock,
-        delivery: Callable[[], SiteDelivery | None],
+        delivery: SiteDelivery | None,
         alerts: AlertService,
-        audit: AuditHook | None = None,
+        sites: SiteDirectory | None = None,
     ) -> None:
-        self.db = db
-        self.clock = clock
+        super().__init__(db, clock, sites if sites is not None else SiteDirectory(db))
         self._delivery = delivery
         self.alerts = alerts
-        self._audit = audit
         self._acts: GroupCommit[_SiteAct, _ActResult] = GroupCommit(self._write_acts)
 
     # --- issuing ---------------------------------------------------------------------
@@ -270,7 +119,7 @@ class DirectiveService:
                 code="role",
             )
         now = now_from(self.clock)
-        _check_size(data)
+        check_size(data)
         deadline = data.deadline
         if deadline is not None:
             if deadline.tzinfo is None:
@@ -286,9 +135,10 @@ class DirectiveService:
                 )
             if known is not None:
                 return await self.get(actor, known)
+        async with self.db.session() as s:
+            recipients = await resolve_target(s, self.sites, actor, data.target)
         try:
             async with writing(self.db) as s:
-                recipients = await resolve_target(s, actor, data.target)
                 row = Directive(
                     title=data.title.strip(),
                     body=data.body.strip(),
@@ -317,18 +167,17 @@ class DirectiveService:
                 ]
                 for i in range(0, len(rows), 2000):
                     await s.execute(insert(DirectiveRecipient), rows[i : i + 2000])
-                if self._audit is not None:
-                    await self._audit(
-                        s,
-                        actor,
-                        "directive.issue",
-                        f"directive:{row.id}",
-                        {
-                            "title": row.title,
-                            "recipients": len(recipients),
-                            "priority": row.priority,
-                        },
-                    )
+                await record_audit(
+                    s,
+                    actor,
+                    "directive.issue",
+                    target=f"directive:{row.id}",
+                    details={
+                        "title": row.title,
+                        "recipients": len(recipients),
+                        "priority": row.priority,
+                    },
+                )
                 directive_id = row.id
         except IntegrityError:
             # The same client_id raced in twice: the first one stands.
@@ -345,7 +194,7 @@ class DirectiveService:
         return view
 
     async def _deliver(self, view: DirectiveView, site_ids: list[int], now: datetime) -> None:
-        hub = self._delivery()
+        hub = self._delivery
         if hub is None:
             log.warning("no presence hub: directive %s stored, not yet delivered", view.id)
             return
@@ -392,7 +241,7 @@ class DirectiveService:
     async def _staff_event(
         self, kind: str, body: Mapping[str, Any], province_id: int | None
     ) -> None:
-        hub = self._delivery()
+        hub = self._delivery
         if hub is None:
             return
         try:
@@ -483,7 +332,7 @@ class DirectiveService:
                     rec.completed_at = a.now
                     rec.completion_note = a.note
                     changed = True
-                out.append((_site_state(rec), rec.province_id, changed))
+                out.append((site_state(rec), rec.province_id, changed))
             await s.flush()
         return out
 
@@ -503,210 +352,6 @@ class DirectiveService:
             )
         if not left:
             await self.alerts.clear_alert("directive_escalated", key)
-
-    async def inbox(
-        self, actor: Actor, *, include_done: bool = True, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """A site's directives, newest first, with its own acknowledgement state."""
-        if actor.site_id is None:
-            raise Forbidden("the inbox belongs to a site", code="site_only")
-        R = DirectiveRecipient
-        q = (
-            select(Directive, R)
-            .join(R, R.directive_id == Directive.id)
-            .where(R.site_id == actor.site_id)
-            .order_by(Directive.id.desc())
-            .limit(max(1, min(limit, 500)))
-        )
-        if not include_done:
-            q = q.where(R.completed_at.is_(None))
-        async with self.db.session() as s:
-            rows = (await s.execute(q)).all()
-        out = []
-        for d, rec in rows:
-            view = _directive_view(d, (d.recipients_count, 0, 0, 0))
-            out.append({**view.message(), **_site_state(rec)})
-        return out
-
-    # --- staff views -----------------------------------------------------------------
-
-    async def _view(self, directive_id: int, province_id: int | None = None) -> DirectiveView:
-        now = now_from(self.clock)
-        async with self.db.session() as s:
-            d = await s.get(Directive, directive_id)
-            if d is None:
-                raise NotFound(f"directive {directive_id} does not exist", code="no_directive")
-            deadline = aware(d.deadline) if d.deadline else None
-            q = select(*_counts(deadline, now)).where(DirectiveRecipient.directive_id == d.id)
-            if province_id is not None:
-                q = q.where(DirectiveRecipient.province_id == province_id)
-            n, ack, done, late = (await s.execute(q)).one()
-        return _directive_view(d, (int(n), int(ack), int(done), int(late or 0)))
-
-    async def get(self, actor: Actor, directive_id: int) -> DirectiveView:
-        """A directive with its totals (an officer: its province's sites only)."""
-        actor.require_staff("read directives")
-        view = await self._view(directive_id, actor.province_id)
-        if actor.province_id is not None and view.recipients == 0:
-            raise NotFound(f"directive {directive_id} does not exist", code="no_directive")
-        return view
-
-    async def progress(self, actor: Actor, directive_id: int) -> list[ProvinceProgress]:
-        """Acknowledgement and completion per province."""
-        view = await self.get(actor, directive_id)
-        now = now_from(self.clock)
-        R = DirectiveRecipient
-        q = (
-            select(R.province_id, *_counts(view.deadline, now))
-            .where(R.directive_id == directive_id)
-            .group_by(R.province_id)
-            .order_by(R.province_id)
-        )
-        if actor.province_id is not None:
-            q = q.where(R.province_id == actor.province_id)
-        async with self.db.session() as s:
-            rows = (await s.execute(q)).all()
-        return [
-            ProvinceProgress(pid, int(n), int(a), int(c), int(o or 0)) for pid, n, a, c, o in rows
-        ]
-
-    async def list_directives(
-        self,
-        actor: Actor,
-        *,
-        open_only: bool = False,
-        limit: int = 100,
-        before_id: int | None = None,
-    ) -> list[DirectiveView]:
-        """Directives newest first with totals; an officer sees those reaching its province."""
-        actor.require_staff("read directives")
-        now = now_from(self.clock)
-        R = DirectiveRecipient
-        q = select(Directive).order_by(Directive.id.desc()).limit(max(1, min(limit, 500)))
-        if before_id is not None:
-            q = q.where(Directive.id < before_id)
-        if actor.province_id is not None:
-            q = q.where(
-                select(R.site_id)
-                .where(R.directive_id == Directive.id, R.province_id == actor.province_id)
-                .exists()
-            )
-        async with self.db.session() as s:
-            directives = (await s.scalars(q)).all()
-            if not directives:
-                return []
-            overdue_expr = func.sum(
-                case(
-                    (
-                        and_(
-                            R.completed_at.is_(None),
-                            Directive.deadline.is_not(None),
-                            Directive.deadline < now,
-                        ),
-                        1,
-                    ),
-                    else_=0,
-                )
-            )
-            cq = (
-                select(
-                    R.directive_id,
-                    func.count(),
-                    func.count(R.acknowledged_at),
-                    func.count(R.completed_at),
-                    overdue_expr,
-                )
-                .join(Directive, Directive.id == R.directive_id)
-                .where(R.directive_id.in_([d.id for d in directives]))
-                .group_by(R.directive_id)
-            )
-            if actor.province_id is not None:
-                cq = cq.where(R.province_id == actor.province_id)
-            counts = {
-                did: (int(n), int(a), int(c), int(o or 0))
-                for did, n, a, c, o in (await s.execute(cq)).all()
-            }
-        views = [_directive_view(d, counts.get(d.id, (0, 0, 0, 0))) for d in directives]
-        if open_only:
-            views = [v for v in views if v.completed < v.recipients]
-        return views
-
-    async def overdue(self, actor: Actor, *, limit: int = 100) -> list[DirectiveView]:
-        """Directives past their deadline with sites that have not completed them."""
-        actor.require_staff("read directives")
-        now = now_from(self.clock)
-        R = DirectiveRecipient
-        q = (
-            select(Directive.id)
-            .where(
-                Directive.deadline.is_not(None),
-                Directive.deadline < now,
-                select(R.site_id)
-                .where(
-                    R.directive_id == Directive.id,
-                    R.completed_at.is_(None),
-                    *(
-                        [R.province_id == actor.province_id]
-                        if actor.province_id is not None
-                        else []
-                    ),
-                )
-                .exists(),
-            )
-            .order_by(Directive.deadline)
-            .limit(max(1, min(limit, 500)))
-        )
-        async with self.db.session() as s:
-            ids = (await s.scalars(q)).all()
-        return [await self.get(actor, i) for i in ids]
-
-    async def recipients(
-        self,
-        actor: Actor,
-        directive_id: int,
-        *,
-        state: RecipientState = "all",
-        province_id: int | None = None,
-        limit: int = 1000,
-        offset: int = 0,
-    ) -> list[dict[str, Any]]:
-        """Each receiving site with its state, filtered (e.g. the overdue ones)."""
-        view = await self.get(actor, directive_id)
-        scope = actor.scope(province_id)
-        now = now_from(self.clock)
-        R = DirectiveRecipient
-        q = (
-            select(R, Site.code, Site.name)
-            .join(Site, Site.id == R.site_id)
-            .where(R.directive_id == directive_id)
-        )
-        if scope is not None:
-            q = q.where(R.province_id == scope)
-        if state == "unacknowledged":
-            q = q.where(R.acknowledged_at.is_(None))
-        elif state == "acknowledged":
-            q = q.where(R.acknowledged_at.is_not(None))
-        elif state == "incomplete":
-            q = q.where(R.completed_at.is_(None))
-        elif state == "completed":
-            q = q.where(R.completed_at.is_not(None))
-        elif state == "overdue":
-            if view.deadline is None or now <= view.deadline:
-                return []
-            q = q.where(R.completed_at.is_(None))
-        q = q.order_by(R.province_id, Site.code).limit(max(1, min(limit, 20000))).offset(offset)
-        async with self.db.session() as s:
-            rows = (await s.execute(q)).all()
-        return [
-            {
-                "site_id": rec.site_id,
-                "code": code,
-                "name": name,
-                "province_id": rec.province_id,
-                **_site_state(rec),
-            }
-            for rec, code, name in rows
-        ]
 
     # --- remind and escalate -----------------------------------------------------------
 
@@ -738,15 +383,14 @@ class DirectiveService:
                     .where(R.directive_id == directive_id, R.site_id.in_(site_ids[i : i + 900]))
                     .values(reminded=R.reminded + 1)
                 )
-            if self._audit is not None:
-                await self._audit(
-                    s,
-                    actor,
-                    "directive.remind",
-                    f"directive:{directive_id}",
-                    {"sites": len(site_ids), "reminder": number},
-                )
-        hub = self._delivery()
+            await record_audit(
+                s,
+                actor,
+                "directive.remind",
+                target=f"directive:{directive_id}",
+                details={"sites": len(site_ids), "reminder": number},
+            )
+        hub = self._delivery
         if hub is not None:
             await hub.send(
                 site_ids,
@@ -786,14 +430,13 @@ class DirectiveService:
             d = await s.get(Directive, directive_id)
             assert d is not None
             d.escalated_at = now
-            if self._audit is not None:
-                await self._audit(
-                    s,
-                    actor,
-                    "directive.escalate",
-                    f"directive:{directive_id}",
-                    {"provinces": [p.province_id for p in lagging]},
-                )
+            await record_audit(
+                s,
+                actor,
+                "directive.escalate",
+                target=f"directive:{directive_id}",
+                details={"provinces": [p.province_id for p in lagging]},
+            )
         for p in lagging:
             missing = p.recipients - p.completed
             await self.alerts.raise_alert(
@@ -817,62 +460,3 @@ class DirectiveService:
                 p.province_id,
             )
         return lagging
-
-
-# What one site message may carry (the hub's limit, less room for the envelope
-# and the reminder fields).
-MAX_MESSAGE_BODY = 60_000
-
-
-def _check_size(data: DirectiveIn) -> None:
-    """Refuse a directive the hub could not deliver, before anything is stored."""
-    probe = {
-        "id": 2**31,
-        "title": data.title,
-        "body": data.body,
-        "priority": data.priority,
-        "deadline": "2000-01-01T00:00:00+00:00",
-        "attachments": [a.model_dump() for a in data.attachments],
-        "issued_at": "2000-01-01T00:00:00+00:00",
-        "issued_by": "staff:" + "x" * 64,
-        "reminder": 2**31,
-    }
-    size = len(json.dumps(probe, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > MAX_MESSAGE_BODY:
-        raise Invalid(
-            f"body: the directive is {size} bytes with its attachments list; at most "
-            f"{MAX_MESSAGE_BODY} can be delivered (attach long texts as files)",
-            code="too_big",
-        )
-
-
-def _site_state(rec: DirectiveRecipient) -> dict[str, Any]:
-    return {
-        "delivered_at": iso(rec.delivered_at),
-        "acknowledged_at": iso(rec.acknowledged_at),
-        "completed_at": iso(rec.completed_at),
-        "completion_note": rec.completion_note,
-        "reminded": rec.reminded,
-    }
-
-
-def _directive_view(d: Directive, counts: tuple[int, int, int, int]) -> DirectiveView:
-    n, ack, done, late = counts
-    return DirectiveView(
-        id=d.id,
-        title=d.title,
-        body=d.body,
-        priority=d.priority,
-        deadline=aware(d.deadline) if d.deadline else None,
-        attachments=list(d.attachments or []),
-        target=dict(d.target or {}),
-        issued_by=d.issued_by,
-        issuer_province_id=d.issuer_province_id,
-        issued_at=aware(d.issued_at),
-        reminders=d.reminders,
-        escalated_at=aware(d.escalated_at) if d.escalated_at else None,
-        recipients=n,
-        acknowledged=ack,
-        completed=done,
-        overdue=late,
-    )

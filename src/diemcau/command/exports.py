@@ -1,10 +1,10 @@
-"""Exports of aggregates and raw reports as CSV and XLSX.
+"""Exports of aggregates and raw reports as tables, CSV and XLSX.
 
-A `Table` has machine keys (the CSV header, stable for scripts) and
-Vietnamese labels (the XLSX header, for people). CSV is written with a UTF-8
-byte-order mark because Excel otherwise misreads Vietnamese diacritics; XLSX goes
-through the shared writer (`diemcau.spreadsheet`: frozen headings, widths, real
-date cells, formula-safe text).
+`Exporter` reads what an actor may see into a `Table`. A `Table` has machine keys
+(the CSV header, stable for scripts) and Vietnamese labels (the XLSX header, for
+people). CSV is written with a UTF-8 byte-order mark because Excel otherwise
+misreads Vietnamese diacritics; XLSX goes through the shared writer
+(`diemcau.spreadsheet`: frozen headings, widths, real date cells, formula-safe text).
 """
 
 from __future__ import annotations
@@ -14,16 +14,33 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 
-from diemcau.command.aggregation import Aggregate, ProvinceLabel
-from diemcau.command.reports import ReportView
+from diemcau.actors import Actor
+from diemcau.command.aggregation import Aggregate, Aggregator, ProvinceLabel, province_labels
+from diemcau.command.reports import ReportService, ReportView
 from diemcau.command.schemas import Indicator, IndicatorSchema
+from diemcau.directory.sites import SiteDirectory
 from diemcau.spreadsheet import Cell as SheetCell
 from diemcau.spreadsheet import Column, Sheet, xlsx_bytes
 from diemcau.text import spreadsheet_safe
 
-__all__ = ["Table", "aggregate_table", "reports_table", "rows_as_dicts", "to_csv", "to_xlsx"]
+__all__ = [
+    "MAX_EXPORT_REPORTS",
+    "ExportKind",
+    "Exporter",
+    "Table",
+    "aggregate_table",
+    "reports_table",
+    "rows_as_dicts",
+    "to_csv",
+    "to_xlsx",
+]
+
+# Most reports one export returns.
+MAX_EXPORT_REPORTS = 200_000
+
+ExportKind = Literal["aggregate", "reports"]
 
 Cell = str | int | float | bool | None
 
@@ -197,3 +214,44 @@ def to_xlsx(table: Table, title: str) -> bytes:
 def rows_as_dicts(table: Table) -> Sequence[dict[str, Cell]]:
     """The table as records (tests and JSON callers)."""
     return [dict(zip(table.keys, row, strict=True)) for row in table.rows]
+
+
+class Exporter:
+    """Reads the aggregates or the raw reports an actor may see into one `Table`."""
+
+    def __init__(
+        self, aggregator: Aggregator, reports: ReportService, sites: SiteDirectory
+    ) -> None:
+        self.aggregator = aggregator
+        self.reports = reports
+        self.sites = sites
+
+    async def table(
+        self,
+        actor: Actor,
+        schema_key: str,
+        first: date,
+        last: date,
+        *,
+        what: ExportKind = "aggregate",
+        province_id: int | None = None,
+    ) -> Table:
+        """Periods `first`..`last` of one schema, as province/national totals or reports."""
+        db = self.sites.db
+        if what == "aggregate":
+            agg = await self.aggregator.aggregate(
+                actor, schema_key, first, last, province_id=province_id
+            )
+            return aggregate_table(agg, await province_labels(db, agg.provinces))
+        reports = await self.reports.list_reports(
+            actor,
+            schema_key,
+            start=first,
+            end=last,
+            province_id=province_id,
+            limit=MAX_EXPORT_REPORTS,
+        )
+        known = await self.sites.by_ids({r.site_id for r in reports}, reload_missing=True)
+        names = {sid: (site.code, site.name) for sid, site in known.items()}
+        labels = await province_labels(db, {r.province_id for r in reports})
+        return reports_table(self.reports.schemas.get(schema_key), reports, names, labels)

@@ -8,7 +8,6 @@ from typing import Any
 
 from diemcau.actors import Actor
 from diemcau.command.exports import Table
-from diemcau.command.legacy import legacy_actor
 from diemcau.command.reports import ReportService
 from diemcau.command.timeutil import iso
 
@@ -31,7 +30,7 @@ async def revisions_table(
     ``changes`` reads "deaths: 1 → 2; notes: ∅ → ..." (∅: not given); the first
     filing lists no changes. ``values`` is the whole report after the revision.
     """
-    who = legacy_actor(actor)
+    who = actor
     report = await reports.get(who, report_id)
     table = Table(
         keys=["revision", "changed_at", "changed_by", "source", "changes", "note", "values"],

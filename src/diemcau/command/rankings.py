@@ -19,7 +19,6 @@ from sqlalchemy import select
 from diemcau.actors import Actor
 from diemcau.command.aggregation import Aggregator, province_labels
 from diemcau.command.exports import Table
-from diemcau.command.legacy import legacy_actor
 from diemcau.command.models import Report
 from diemcau.command.schemas import Indicator, SchemaRegistry
 from diemcau.directory.sites import SiteDirectory
@@ -169,7 +168,7 @@ class Rankings:
         option: str | None,
     ) -> list[_Entry]:
         agg = await self.aggregator.aggregate(
-            legacy_actor(actor), schema_key, previous, period, indicators=[ind.key]
+            actor, schema_key, previous, period, indicators=[ind.key]
         )
         labels = await province_labels(self.db, agg.provinces)
 

@@ -1,9 +1,11 @@
-"""Situation reports: filing, corrections with history, CSV import, late and missing.
+"""Writing situation reports: filing, corrections with history, CSV import.
 
 One report per site, schema and period. Filing again for the same period is a
 correction: the report keeps its id, its revision number goes up, and a
 revision row records who changed which values and when — nothing is silently
-overwritten (DESIGN.md §5). A retried identical filing changes nothing.
+overwritten (docs/architecture.md, "Nothing is lost"). A retried identical
+filing changes nothing. Reading them (lists, history, who is late or missing) is
+`report_reads`, which `ReportService` extends; their shapes are `report_views`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import csv
 import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -20,15 +22,27 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.command.batching import GroupCommit
 from diemcau.command.models import Report, ReportRevision
+from diemcau.command.report_reads import ReportReads
+from diemcau.command.report_views import (
+    CsvImportResult,
+    FilingStatus,
+    ProvinceFiling,
+    ReportChange,
+    ReportView,
+    RevisionView,
+    parse_period,
+    report_view,
+)
 from diemcau.command.rollups import apply_deltas, delta_rows
 from diemcau.command.schemas import IndicatorSchema, SchemaRegistry, Value
-from diemcau.command.timeutil import Clock, aware, iso, now_from
+from diemcau.command.timeutil import Clock, now_from
 from diemcau.command.writes import writing
+from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from diemcau.store import Database, Site
+from diemcau.store import Database
 
 __all__ = [
     "CsvImportResult",
@@ -52,140 +66,6 @@ _RETRIES = 5
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
-class ReportView:
-    """A report as callers see it."""
-
-    id: int
-    schema: str
-    period: date
-    site_id: int
-    province_id: int | None
-    values: dict[str, Value]
-    revision: int
-    late: bool
-    source: str
-    submitted_by: str
-    submitted_at: datetime
-    updated_by: str
-    updated_at: datetime
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "schema": self.schema,
-            "period": self.period.isoformat(),
-            "site_id": self.site_id,
-            "province_id": self.province_id,
-            "values": dict(self.values),
-            "revision": self.revision,
-            "late": self.late,
-            "source": self.source,
-            "submitted_by": self.submitted_by,
-            "submitted_at": iso(self.submitted_at),
-            "updated_by": self.updated_by,
-            "updated_at": iso(self.updated_at),
-        }
-
-
-@dataclass(frozen=True)
-class RevisionView:
-    revision: int
-    values: dict[str, Value]
-    changes: dict[str, list[Value | None]]
-    source: str
-    changed_by: str
-    changed_at: datetime
-    note: str
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "revision": self.revision,
-            "values": dict(self.values),
-            "changes": dict(self.changes),
-            "source": self.source,
-            "changed_by": self.changed_by,
-            "changed_at": iso(self.changed_at),
-            "note": self.note,
-        }
-
-
-@dataclass(frozen=True)
-class ReportChange:
-    """What listeners (alert rules, the staff stream) hear after a filing or correction."""
-
-    report: ReportView
-    previous: dict[str, Value] | None
-    actor: Actor
-
-
-@dataclass
-class ProvinceFiling:
-    province_id: int | None
-    expected: int = 0
-    filed: int = 0
-    late: int = 0
-
-    @property
-    def missing(self) -> int:
-        return self.expected - self.filed
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "province_id": self.province_id,
-            "expected": self.expected,
-            "filed": self.filed,
-            "late": self.late,
-            "missing": self.missing,
-        }
-
-
-@dataclass
-class FilingStatus:
-    """Who has filed for one period: totals, per province, and the missing sites."""
-
-    schema: str
-    period: date
-    deadline: datetime
-    overdue: bool
-    provinces: list[ProvinceFiling]
-    missing_sites: list[dict[str, Any]] = field(default_factory=list)
-    late_sites: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def expected(self) -> int:
-        return sum(p.expected for p in self.provinces)
-
-    @property
-    def filed(self) -> int:
-        return sum(p.filed for p in self.provinces)
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "period": self.period.isoformat(),
-            "deadline": iso(self.deadline),
-            "overdue": self.overdue,
-            "expected": self.expected,
-            "filed": self.filed,
-            "late": sum(p.late for p in self.provinces),
-            "missing": self.expected - self.filed,
-            "provinces": [p.public() for p in self.provinces],
-            "missing_sites": self.missing_sites,
-            "late_sites": self.late_sites,
-        }
-
-
-@dataclass(frozen=True)
-class CsvImportResult:
-    created: int
-    corrected: int
-    unchanged: int
-
-    def public(self) -> dict[str, int]:
-        return {"created": self.created, "corrected": self.corrected, "unchanged": self.unchanged}
-
-
 async def _retrying(work: Callable[[], Awaitable[_T]]) -> _T:
     """Run a unit of work again when a concurrent writer won a unique insert.
 
@@ -204,44 +84,10 @@ async def _retrying(work: Callable[[], Awaitable[_T]]) -> _T:
             attempt += 1
 
 
-def parse_period(text: str, field_name: str = "period") -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise Invalid(f"{field_name}: must be a date YYYY-MM-DD", code="bad_period") from None
-
-
-def _view(row: Report) -> ReportView:
-    return ReportView(
-        id=row.id,
-        schema=row.schema_key,
-        period=row.period,
-        site_id=row.site_id,
-        province_id=row.province_id,
-        values=dict(row.values),
-        revision=row.revision,
-        late=row.late,
-        source=row.source,
-        submitted_by=row.submitted_by,
-        submitted_at=aware(row.submitted_at),
-        updated_by=row.updated_by,
-        updated_at=aware(row.updated_at),
-    )
-
-
 def _diff(old: Mapping[str, Value], new: Mapping[str, Value]) -> dict[str, list[Value | None]]:
     return {
         k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)
     }
-
-
-@dataclass(frozen=True)
-class _SiteInfo:
-    id: int
-    code: str
-    name: str
-    province_id: int | None
-    kind: str
 
 
 @dataclass(frozen=True)
@@ -268,7 +114,7 @@ _MISSING = object()
 _PRIOR_CACHE = 20_000
 
 
-def _require_site(sites: Mapping[int, _SiteInfo], site_id: int) -> _SiteInfo:
+def _require_site(sites: Mapping[int, SiteInfo], site_id: int) -> SiteInfo:
     site = sites.get(site_id)
     if site is None:
         raise NotFound(f"site_id: site {site_id} does not exist", code="no_site")
@@ -292,13 +138,17 @@ def _revision(
     )
 
 
-class ReportService:
+class ReportService(ReportReads):
     """Files, corrects and lists situation reports; reports who is late or missing."""
 
-    def __init__(self, db: Database, schemas: SchemaRegistry, clock: Clock) -> None:
-        self.db = db
-        self.schemas = schemas
-        self.clock = clock
+    def __init__(
+        self,
+        db: Database,
+        schemas: SchemaRegistry,
+        clock: Clock,
+        sites: SiteDirectory | None = None,
+    ) -> None:
+        super().__init__(db, schemas, clock, sites if sites is not None else SiteDirectory(db))
         self._listeners: list[ReportListener] = []
         self._batcher = GroupCommit(self._file_batch)
         # Prior-period values read with each batch, taken once by the rules.
@@ -367,8 +217,8 @@ class ReportService:
         results: list[tuple[ReportView, dict[str, Value] | None] | BaseException] = []
         try:
             async with writing(self.db) as s:
-                sites = await self._sites(s, {f.site_id for f in filings})
-                good: list[tuple[int, _Filing, _SiteInfo]] = []
+                sites = await self._sites({f.site_id for f in filings})
+                good: list[tuple[int, _Filing, SiteInfo]] = []
                 results = [_PENDING] * len(filings)
                 for i, f in enumerate(filings):
                     try:
@@ -393,7 +243,7 @@ class ReportService:
 
     async def _file_one(self, f: _Filing) -> tuple[ReportView, dict[str, Value] | None]:
         async with writing(self.db) as s:
-            site = _require_site(await self._sites(s, {f.site_id}), f.site_id)
+            site = _require_site(await self._sites({f.site_id}), f.site_id)
             f.actor.check_site(site.id, site.province_id)
             return (await self._apply_many(s, [(f, site)]))[0]
 
@@ -425,7 +275,7 @@ class ReportService:
                     if raw is None:
                         merged.pop(key, None)
                 checked = schema.validate_values(merged)
-                site = _require_site(await self._sites(s, {row.site_id}), row.site_id)
+                site = _require_site(await self._sites({row.site_id}), row.site_id)
                 filing = _Filing(schema, row.site_id, row.period, checked, actor, source, note, now)
                 return (await self._apply_many(s, [(filing, site)]))[0]
 
@@ -447,18 +297,11 @@ class ReportService:
             )
         return p
 
-    async def _sites(self, s: AsyncSession, site_ids: set[int]) -> dict[int, _SiteInfo]:
-        rows = (
-            await s.execute(
-                select(Site.id, Site.code, Site.name, Site.province_id, Site.kind).where(
-                    Site.id.in_(sorted(site_ids))
-                )
-            )
-        ).all()
-        return {r.id: _SiteInfo(r.id, r.code, r.name, r.province_id, r.kind) for r in rows}
+    async def _sites(self, site_ids: set[int]) -> dict[int, SiteInfo]:
+        return await self.sites.by_ids(site_ids, reload_missing=True)
 
     async def _apply_many(
-        self, s: AsyncSession, filings: Sequence[tuple[_Filing, _SiteInfo]]
+        self, s: AsyncSession, filings: Sequence[tuple[_Filing, SiteInfo]]
     ) -> list[tuple[ReportView, dict[str, Value] | None]]:
         """Insert or correct reports within session `s` (each key at most once).
 
@@ -523,10 +366,10 @@ class ReportService:
         await apply_deltas(s, deltas)
         await s.flush()
         await self._load_priors(s, filings)
-        return [(_view(row), previous) for row, previous in plan]
+        return [(report_view(row), previous) for row, previous in plan]
 
     async def _load_priors(
-        self, s: AsyncSession, filings: Sequence[tuple[_Filing, _SiteInfo]]
+        self, s: AsyncSession, filings: Sequence[tuple[_Filing, SiteInfo]]
     ) -> None:
         """Read, for the whole batch at once, each site's report before the filed period.
 
@@ -558,76 +401,6 @@ class ReportService:
             for sid in ids:
                 self._priors[(key, sid, period)] = found.get(sid)
 
-    # --- reading -------------------------------------------------------------------
-
-    async def get(self, actor: Actor, report_id: int) -> ReportView:
-        async with self.db.session() as s:
-            row = await s.get(Report, report_id)
-        if row is None:
-            raise NotFound(f"report {report_id} does not exist", code="no_report")
-        actor.check_site(row.site_id, row.province_id)
-        return _view(row)
-
-    async def history(self, actor: Actor, report_id: int) -> list[RevisionView]:
-        """Every revision of a report, oldest first (revision 1 is the first filing)."""
-        await self.get(actor, report_id)
-        async with self.db.session() as s:
-            rows = (
-                await s.scalars(
-                    select(ReportRevision)
-                    .where(ReportRevision.report_id == report_id)
-                    .order_by(ReportRevision.revision)
-                )
-            ).all()
-        return [
-            RevisionView(
-                revision=r.revision,
-                values=dict(r.values),
-                changes=dict(r.changes),
-                source=r.source,
-                changed_by=r.changed_by,
-                changed_at=aware(r.changed_at),
-                note=r.note,
-            )
-            for r in rows
-        ]
-
-    async def list_reports(
-        self,
-        actor: Actor,
-        schema_key: str,
-        *,
-        start: date | None = None,
-        end: date | None = None,
-        site_id: int | None = None,
-        province_id: int | None = None,
-        limit: int = 1000,
-        offset: int = 0,
-    ) -> list[ReportView]:
-        """Reports in the actor's reach: a site sees only its own, an officer its province."""
-        self.schemas.get(schema_key)
-        q = select(Report).where(Report.schema_key == schema_key)
-        if actor.site_id is not None:
-            if site_id is not None and site_id != actor.site_id:
-                raise Forbidden("a site may only access its own reports", code="not_own")
-            site_id = actor.site_id
-        elif not actor.staff:
-            raise Forbidden("only sites and staff read reports", code="forbidden")
-        else:
-            scope = actor.scope(province_id)
-            if scope is not None:
-                q = q.where(Report.province_id == scope)
-        if site_id is not None:
-            q = q.where(Report.site_id == site_id)
-        if start is not None:
-            q = q.where(Report.period >= start)
-        if end is not None:
-            q = q.where(Report.period <= end)
-        q = q.order_by(Report.period.desc(), Report.site_id).limit(limit).offset(offset)
-        async with self.db.session() as s:
-            rows = (await s.scalars(q)).all()
-        return [_view(r) for r in rows]
-
     async def previous_values(
         self, schema_key: str, site_id: int, period: date
     ) -> dict[str, Value] | None:
@@ -649,75 +422,6 @@ class ReportService:
         return dict(row) if row is not None else None
 
     # --- late and missing ------------------------------------------------------------
-
-    async def filing_status(
-        self,
-        actor: Actor,
-        schema_key: str,
-        period: date,
-        *,
-        province_id: int | None = None,
-        list_limit: int = 500,
-    ) -> FilingStatus:
-        """Per province: sites expected to file, filed, late, missing; and who is missing."""
-        actor.require_staff("see who has filed")
-        schema = self.schemas.get(schema_key)
-        period = schema.normalise_period(period)
-        scope = actor.scope(province_id)
-        now = now_from(self.clock)
-        sites_q = select(Site.id, Site.code, Site.name, Site.province_id).where(
-            Site.kind.in_(schema.reporting_kinds), Site.revoked.is_(False)
-        )
-        filed_q = select(Report.site_id, Report.late, Report.submitted_at).where(
-            Report.schema_key == schema.key, Report.period == period
-        )
-        if scope is not None:
-            sites_q = sites_q.where(Site.province_id == scope)
-            filed_q = filed_q.where(Report.province_id == scope)
-        async with self.db.session() as s:
-            sites = (await s.execute(sites_q.order_by(Site.province_id, Site.code))).all()
-            filed = {r.site_id: r for r in (await s.execute(filed_q)).all()}
-        per: dict[int | None, ProvinceFiling] = {}
-        missing: list[dict[str, Any]] = []
-        late: list[dict[str, Any]] = []
-        for site in sites:
-            pf = per.setdefault(site.province_id, ProvinceFiling(site.province_id))
-            pf.expected += 1
-            rep = filed.get(site.id)
-            info = {
-                "site_id": site.id,
-                "code": site.code,
-                "name": site.name,
-                "province_id": site.province_id,
-            }
-            if rep is None:
-                if len(missing) < list_limit:
-                    missing.append(info)
-                continue
-            pf.filed += 1
-            if rep.late:
-                pf.late += 1
-                if len(late) < list_limit:
-                    late.append({**info, "submitted_at": iso(rep.submitted_at)})
-        deadline = schema.deadline(period)
-        return FilingStatus(
-            schema=schema.key,
-            period=period,
-            deadline=deadline,
-            overdue=now > deadline,
-            provinces=sorted(per.values(), key=lambda p: (p.province_id is None, p.province_id)),
-            missing_sites=missing,
-            late_sites=late,
-        )
-
-    async def count_reports(self, schema_key: str, period: date) -> int:
-        async with self.db.session() as s:
-            n = await s.scalar(
-                select(func.count())
-                .select_from(Report)
-                .where(Report.schema_key == schema_key, Report.period == period)
-            )
-        return int(n or 0)
 
     # --- CSV import ------------------------------------------------------------------
 
@@ -781,17 +485,8 @@ class ReportService:
                 rows.append((lineno, code, the_period, checked))
             except (Invalid, NotFound) as exc:
                 errors.append(f"line {lineno}: {exc.message}")
-        codes = sorted({code for _, code, _, _ in rows})
+        sites = await self.sites.by_codes({code for _, code, _, _ in rows}, reload_missing=True)
         async with writing(self.db) as s:
-            sites: dict[str, _SiteInfo] = {}
-            for chunk in range(0, len(codes), 500):
-                found = await s.execute(
-                    select(Site.id, Site.code, Site.name, Site.province_id, Site.kind).where(
-                        Site.code.in_(codes[chunk : chunk + 500])
-                    )
-                )
-                for r in found.all():
-                    sites[r.code] = _SiteInfo(r.id, r.code, r.name, r.province_id, r.kind)
             for lineno, code, _, _ in rows:
                 site = sites.get(code)
                 if site is None:

@@ -16,23 +16,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import date
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import func, select
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
 from diemcau.command.aggregation import province_labels
 from diemcau.command.alerts import AlertService, AlertSpec
 from diemcau.command.directives import DirectiveService
 from diemcau.command.models import Report
+from diemcau.command.ports import LiveMeetings, PresenceChange, PresenceView
 from diemcau.command.reports import ReportChange, ReportService
 from diemcau.command.schemas import Indicator, IndicatorSchema, SchemaRegistry
 from diemcau.command.timeutil import Clock, now_from
-from diemcau.store import Database, Site
+from diemcau.directory.sites import SiteDirectory
+from diemcau.store import Database
 
-__all__ = ["AlertRules", "PresenceView"]
+__all__ = ["AlertRules"]
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +43,6 @@ OVERDUE_LOOKBACK = 3
 LIVE_CACHE_S = 2.0
 # A schema is "in use" when it has a report within this many periods.
 IN_USE_PERIODS = 14
-
-
-class PresenceView(Protocol):
-    """What the rules read from the presence hub."""
-
-    def is_online(self, site_id: int) -> bool: ...
-
-    def streams_of(self, site_id: int) -> dict[str, int]: ...
-
-
-class _Change(Protocol):
-    site_id: int
-    new: str
-    province_id: int | None
 
 
 def _num(value: Any) -> float | None:
@@ -68,7 +55,9 @@ class AlertRules:
     """Evaluates the built-in rules and keeps their alerts in step with reality.
 
     Args:
-        meetings_live: returns the ids of live meetings (None: no meetings service).
+        presence: who is online and which streams a site follows (None: no hub).
+        meetings_live: the ids of live meetings (None: no meetings service).
+        sites: the directory's sites (codes in alert messages).
     """
 
     def __init__(
@@ -79,8 +68,9 @@ class AlertRules:
         alerts: AlertService,
         reports: ReportService,
         directives: DirectiveService,
-        presence: Callable[[], PresenceView | None] = lambda: None,
-        meetings_live: Callable[[], Any] | None = None,
+        presence: PresenceView | None = None,
+        meetings_live: LiveMeetings | None = None,
+        sites: SiteDirectory | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -90,16 +80,12 @@ class AlertRules:
         self.directives = directives
         self._presence = presence
         self._meetings_live = meetings_live
-        self._codes: dict[int, str] = {}
+        self.sites = sites if sites is not None else SiteDirectory(db)
         self._live_cache: tuple[float, set[int]] | None = None
 
     async def _site_code(self, site_id: int) -> str:
-        code = self._codes.get(site_id)
-        if code is None:
-            async with self.db.session() as s:
-                code = await s.scalar(select(Site.code).where(Site.id == site_id)) or str(site_id)
-            self._codes[site_id] = code
-        return code
+        site = await self.sites.get(site_id, reload_missing=True)
+        return site.code if site is not None else str(site_id)
 
     # --- indicators (on every filing) ----------------------------------------------------
 
@@ -197,7 +183,7 @@ class AlertRules:
 
     # --- presence (on every transition) ---------------------------------------------------
 
-    async def on_presence(self, change: _Change) -> None:
+    async def on_presence(self, change: PresenceChange) -> None:
         kind = "site_offline_in_meeting"
         if change.new != "offline":
             suffix = f":site:{change.site_id}"
@@ -205,7 +191,7 @@ class AlertRules:
                 if view.key.endswith(suffix):
                     await self.alerts.clear_alert(kind, view.key)
             return
-        hub = self._presence()
+        hub = self._presence
         if hub is None:
             return
         meetings = [
@@ -239,10 +225,7 @@ class AlertRules:
         if self._live_cache is not None and now - self._live_cache[0] < LIVE_CACHE_S:
             return self._live_cache[1]
         try:
-            result = self._meetings_live()
-            if hasattr(result, "__await__"):
-                result = await result
-            live = {int(i) for i in result}
+            live = {int(i) for i in await self._meetings_live()}
         except Exception:
             log.exception("could not list live meetings")
             return None
@@ -257,7 +240,7 @@ class AlertRules:
             return 0
         self._live_cache = None
         live = await self._live_meetings()
-        hub = self._presence()
+        hub = self._presence
         cleared = 0
         for view in active:
             meeting_id = int(view.details.get("meeting_id", 0))

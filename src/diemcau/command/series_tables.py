@@ -11,7 +11,6 @@ from typing import Any
 from diemcau.actors import Actor
 from diemcau.command.aggregation import MAX_PERIODS, Aggregator
 from diemcau.command.exports import Table
-from diemcau.command.legacy import legacy_actor
 from diemcau.command.reports import ReportService
 from diemcau.directory.sites import SiteInfo
 from diemcau.errors import Invalid
@@ -38,7 +37,7 @@ class SeriesTables:
     ) -> Table:
         """The country's (an officer: its province's) or one province's series."""
         series = await self.aggregator.series(
-            legacy_actor(actor), schema_key, indicator, start, end, province_id=province_id
+            actor, schema_key, indicator, start, end, province_id=province_id
         )
         points: list[Any] = series["national"]
         if province_id is not None:
@@ -71,7 +70,7 @@ class SeriesTables:
                 f"indicator: '{indicator}' is free text and has no series", code="not_numeric"
             )
         reports = await self.reports.list_reports(
-            legacy_actor(actor), schema_key, start=start, end=end, site_id=site.id, limit=5000
+            actor, schema_key, start=start, end=end, site_id=site.id, limit=5000
         )
         by_period = {r.period: r.values.get(ind.key) for r in reports}
         table = Table(["period", "value"], ["Kỳ", ind.label_vi])

@@ -4,16 +4,16 @@ and explicit sites, checked against the issuer's scope.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from diemcau.command.actors import Actor
+from diemcau.actors import Actor
+from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.errors import Forbidden, Invalid
-from diemcau.store import Site, Unit
+from diemcau.store import Unit
 
 __all__ = ["Target", "resolve_target"]
 
@@ -40,9 +40,13 @@ class Target(BaseModel):
 
 
 async def resolve_target(
-    s: AsyncSession, actor: Actor, target: Target
+    s: AsyncSession, sites: SiteDirectory, actor: Actor, target: Target
 ) -> list[tuple[int, int | None]]:
-    """(site id, province id) of every site the target selects, checked against scope."""
+    """(site id, province id) of every site the target selects, checked against scope.
+
+    Sites come from the directory's read model (reloaded first if the table moved);
+    `s` reads the unit tree the area filters name.
+    """
     if target.empty():
         raise Invalid(
             "target: choose the country, provinces, districts, units or sites",
@@ -53,46 +57,42 @@ async def resolve_target(
             "target: a province officer may only direct sites of its own province",
             code="other_province",
         )
-    base = select(Site.id, Site.province_id).where(Site.kind != "chair", Site.revoked.is_(False))
-    if target.kinds:
-        base = base.where(Site.kind.in_(target.kinds))
+    await sites.refresh_if_changed()
+    kinds = set(target.kinds)
+    area = [
+        site
+        for site in await sites.all()
+        if site.kind != "chair" and (not kinds or site.kind in kinds)
+    ]
     found: dict[int, int | None] = {}
 
-    async def take(q: Any) -> None:
-        for sid, pid in (await s.execute(q)).all():
-            found[sid] = pid
+    def take(selected: Iterable[SiteInfo]) -> None:
+        for site in selected:
+            found[site.id] = site.province_id
 
     if target.country:
-        await take(base)
+        take(area)
     if target.provinces:
-        ids = await _unit_ids(s, "provinces", target.provinces, level="province")
-        await take(base.where(Site.province_id.in_(ids)))
+        ids = set(await _unit_ids(s, "provinces", target.provinces, level="province"))
+        take(site for site in area if site.province_id in ids)
     for field_name, codes, level in (
         ("districts", target.districts, "district"),
         ("units", target.units, None),
     ):
         if codes:
             roots = await _unit_ids(s, field_name, codes, level=level)
-            subtree = await _subtree(s, roots)
-            for i in range(0, len(subtree), 900):
-                await take(base.where(Site.unit_id.in_(subtree[i : i + 900])))
+            subtree = set(await _subtree(s, roots))
+            take(site for site in area if site.unit_id in subtree)
     if target.sites:
         wanted = sorted(set(target.sites))
-        rows: list[Any] = []
-        for i in range(0, len(wanted), 900):
-            q = select(Site.id, Site.code, Site.province_id, Site.kind, Site.revoked).where(
-                Site.code.in_(wanted[i : i + 900])
-            )
-            rows += (await s.execute(q)).all()
-        known = {r.code for r in rows}
-        missing = [c for c in wanted if c not in known]
+        named = await sites.by_codes(wanted)
+        missing = [c for c in wanted if c not in named]
         if missing:
             raise Invalid(f"target.sites: unknown site code '{missing[0]}'", code="no_site")
-        for r in rows:
-            if r.kind == "chair":
-                raise Invalid(f"target.sites: '{r.code}' is the chair site", code="chair")
-            if not r.revoked:
-                found[r.id] = r.province_id
+        for site in named.values():
+            if site.kind == "chair":
+                raise Invalid(f"target.sites: '{site.code}' is the chair site", code="chair")
+        take(site for site in named.values() if not site.revoked)
     if actor.province_id is not None:
         outside = [sid for sid, pid in found.items() if pid != actor.province_id]
         if outside:

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 
 from diemcau.actors import Actor
 from diemcau.command.aggregation import province_labels
-from diemcau.command.directives import DirectiveService, DirectiveView, RecipientState
+from diemcau.command.directive_views import DirectiveView, RecipientState
+from diemcau.command.directives import DirectiveService
 from diemcau.command.exports import Table
-from diemcau.command.legacy import legacy_actor
 from diemcau.command.models import DirectiveRecipient
 from diemcau.command.timeutil import iso
 from diemcau.directory.sites import SiteDirectory
@@ -115,7 +115,7 @@ class DirectiveBoard:
 
     async def list_table(self, actor: Actor, flt: ListFilter, *, limit: int = 200) -> Table:
         """Directives newest first, filtered by status, priority, words of the title."""
-        views = await self.directives.list_directives(legacy_actor(actor), limit=SCAN)
+        views = await self.directives.list_directives(actor, limit=SCAN)
         words = fold(flt.q).split()
         table = _table(_LIST_KEYS)
         for v in views:
@@ -153,7 +153,7 @@ class DirectiveBoard:
 
     async def province_table(self, actor: Actor, directive_id: int) -> Table:
         """Delivered, acknowledged, completed and overdue per province (scope checked)."""
-        progress = await self.directives.progress(legacy_actor(actor), directive_id)
+        progress = await self.directives.progress(actor, directive_id)
         R = DirectiveRecipient
         q = (
             select(R.province_id, func.count(R.delivered_at))
@@ -197,7 +197,7 @@ class DirectiveBoard:
     ) -> Table:
         """The receiving sites of one province (or all in reach) with their state."""
         rows = await self.directives.recipients(
-            legacy_actor(actor), directive_id, state=state, province_id=province_id, limit=limit
+            actor, directive_id, state=state, province_id=province_id, limit=limit
         )
         infos = await self.sites.by_ids(r["site_id"] for r in rows)
         table = _table(_RECIPIENT_KEYS)

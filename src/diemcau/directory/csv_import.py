@@ -3,7 +3,7 @@
 The format is documented in ``docs/directory.md``. Validation is all or nothing:
 the whole file is checked, every bad row is reported with its line number and
 reason, and `CsvImportError` is raised before anything touches the store
-(DESIGN.md §5: "a malformed CSV row names its line").
+(docs/directory.md, "Refused files": a malformed row names its line).
 """
 
 from __future__ import annotations

@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import aliased
 
-from diemcau.store import Database
-from diemcau.store.models import Site, Unit
+from diemcau.directory.sites import SiteDirectory
+from diemcau.store.models import Unit
 
 __all__ = ["SiteGeo", "site_geo"]
 
@@ -45,41 +44,36 @@ class SiteGeo:
     provinces: list[tuple[int, str, str]] = field(default_factory=list)
 
 
-async def site_geo(db: Database, *, province_scope: int | None = None) -> SiteGeo:
-    """Read every site (or only one province's sites) with its unit's centroid.
+async def site_geo(sites: SiteDirectory, *, province_scope: int | None = None) -> SiteGeo:
+    """Every site (or only one province's sites) with its unit's centroid.
 
     Args:
-        db: the store.
+        sites: the directory's read model of sites (reloaded first if the table moved).
         province_scope: a province unit id to restrict the result to (province
             officers see only their own province); None for the whole country.
 
     Returns:
-        The sites as parallel arrays; one query for the sites, one for the provinces.
+        The sites as parallel arrays, revoked ones included (they still stand on the
+        map); one query for the provinces.
     """
-    province_unit = aliased(Unit)
-    query = (
-        select(Site.id, Site.code, Site.name, Site.kind, Site.province_id, Unit.lat, Unit.lon)
-        .join(Unit, Unit.id == Site.unit_id)
-        .order_by(Site.id)
-    )
-    prov_query = select(province_unit.id, province_unit.code, province_unit.name).where(
-        province_unit.level == "province"
-    )
+    await sites.refresh_if_changed()
+    prov_query = select(Unit.id, Unit.code, Unit.name).where(Unit.level == "province")
     if province_scope is not None:
-        query = query.where(Site.province_id == province_scope)
-        prov_query = prov_query.where(province_unit.id == province_scope)
-    geo = SiteGeo()
-    async with db.session() as session:
-        rows = (await session.execute(query)).all()
-        prov_rows = (await session.execute(prov_query.order_by(province_unit.code))).all()
+        prov_query = prov_query.where(Unit.id == province_scope)
+    async with sites.db.session() as session:
+        prov_rows = (await session.execute(prov_query.order_by(Unit.code))).all()
     index = {int(pid): i for i, (pid, _c, _n) in enumerate(prov_rows)}
+    geo = SiteGeo()
     geo.provinces = [(int(pid), str(code), str(name)) for pid, code, name in prov_rows]
-    for sid, code, name, kind, province_id, lat, lon in rows:
-        geo.ids.append(int(sid))
-        geo.codes.append(str(code))
-        geo.names.append(str(name))
-        geo.kinds.append(str(kind))
-        geo.province.append(index.get(province_id, -1) if province_id is not None else -1)
-        geo.lat.append(None if lat is None else round(float(lat), 4))
-        geo.lon.append(None if lon is None else round(float(lon), 4))
+    for site in await sites.all(include_revoked=True):
+        if province_scope is not None and site.province_id != province_scope:
+            continue
+        geo.ids.append(site.id)
+        geo.codes.append(site.code)
+        geo.names.append(site.name)
+        geo.kinds.append(site.kind)
+        pid = site.province_id
+        geo.province.append(index.get(pid, -1) if pid is not None else -1)
+        geo.lat.append(None if site.lat is None else round(site.lat, 4))
+        geo.lon.append(None if site.lon is None else round(site.lon, 4))
     return geo

@@ -12,8 +12,9 @@ costs one aggregate row (docs/architecture.md).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,8 @@ from diemcau.store import Database
 from diemcau.store.models import Site, Unit
 
 __all__ = ["SiteDirectory", "SiteInfo"]
+
+_K = TypeVar("_K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,26 +184,44 @@ class SiteDirectory:
         await self._ensure()
         return [s for s in self._by_id.values() if include_revoked or not s.revoked]
 
-    async def get(self, site_id: int) -> SiteInfo | None:
+    async def _pick(
+        self, keys: Iterable[_K], table: Callable[[], Mapping[_K, SiteInfo]], reload: bool
+    ) -> dict[_K, SiteInfo]:
+        """The known sites among `keys` in `table()`; with `reload`, a miss first reloads
+        the sites if the table moved (one aggregate row, and only on a miss)."""
         await self._ensure()
-        return self._by_id.get(site_id)
+        wanted = list(dict.fromkeys(keys))
+        found = {k: table()[k] for k in wanted if k in table()}
+        if len(found) < len(wanted) and reload and await self.refresh_if_changed():
+            found = {k: table()[k] for k in wanted if k in table()}
+        return found
 
-    async def find(self, code: str) -> SiteInfo | None:
-        """The site with this code, if any."""
-        await self._ensure()
-        return self._by_code.get(code)
+    async def get(self, site_id: int, *, reload_missing: bool = False) -> SiteInfo | None:
+        """The site with this id, if any.
 
-    async def by_ids(self, site_ids: Iterable[int]) -> dict[int, SiteInfo]:
-        """The known sites among `site_ids` (unknown ids are left out)."""
-        await self._ensure()
-        by_id = self._by_id
-        return {i: by_id[i] for i in site_ids if i in by_id}
+        With `reload_missing`, an unknown id first reloads the sites if the table moved
+        (a site added since the load); the check costs one aggregate row, and only on
+        a miss.
+        """
+        return (await self.by_ids([site_id], reload_missing=reload_missing)).get(site_id)
 
-    async def by_codes(self, codes: Iterable[str]) -> dict[str, SiteInfo]:
-        """The known sites among `codes` (unknown codes are left out)."""
-        await self._ensure()
-        by_code = self._by_code
-        return {c: by_code[c] for c in codes if c in by_code}
+    async def find(self, code: str, *, reload_missing: bool = False) -> SiteInfo | None:
+        """The site with this code, if any (`reload_missing` as in `get`)."""
+        return (await self.by_codes([code], reload_missing=reload_missing)).get(code)
+
+    async def by_ids(
+        self, site_ids: Iterable[int], *, reload_missing: bool = False
+    ) -> dict[int, SiteInfo]:
+        """The known sites among `site_ids` (unknown ids are left out; `reload_missing`
+        as in `get`)."""
+        return await self._pick(site_ids, lambda: self._by_id, reload_missing)
+
+    async def by_codes(
+        self, codes: Iterable[str], *, reload_missing: bool = False
+    ) -> dict[str, SiteInfo]:
+        """The known sites among `codes` (unknown codes are left out; `reload_missing`
+        as in `get`)."""
+        return await self._pick(codes, lambda: self._by_code, reload_missing)
 
     async def in_province(
         self, province_id: int, *, include_revoked: bool = False

@@ -23,7 +23,7 @@ from diemcau.lab.network import BACKBONE_HOSTS
 from diemcau.lab.server import LiveServer, live_server
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator
-from diemcau.media.runtime import site_refs
+from diemcau.media.service import site_refs
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot
 
 __all__ = ["FieldMeeting", "field_meeting"]
@@ -110,14 +110,14 @@ async def field_meeting(
         )
         orch = MediaOrchestrator(
             dep.nodes(),
-            await site_refs(srv.runtime.db),
+            await site_refs(srv.runtime.sites),
             sync_interval=0.2,
             registry=registry,
             turn=dep.turn_servers(),
         )
         await orch.start()
         registry.start()
-        srv.runtime.services["media"] = orch
+        srv.runtime.media_plane.install(orch)
         try:
             token, mid = await _start_meeting(srv, units)
             grant = orch.chair_media_grant(mid)
@@ -134,6 +134,6 @@ async def field_meeting(
             finally:
                 await chair.stop()
         finally:
-            srv.runtime.services.pop("media", None)
+            srv.runtime.media_plane.uninstall()
             await orch.close()
             await registry.stop()

@@ -34,11 +34,21 @@ class LabTls:
 
 
 @functools.cache
-def lab_tls() -> LabTls:
-    """One lab CA and one 127.0.0.1 certificate per process (removed at exit)."""
+def _make_lab_tls() -> LabTls:
     folder = Path(tempfile.mkdtemp(prefix="diemcau-lab-tls-"))
     atexit.register(shutil.rmtree, folder, True)
     ca = LabCA.open_or_create(folder)
     files = ca.issue(["127.0.0.1", "localhost"], folder, stem="server")
-    os.environ["SSL_CERT_FILE"] = str(ca.cert_path)
     return LabTls(ca, files, spki_sha256(files.cert))
+
+
+def lab_tls() -> LabTls:
+    """One lab CA and one 127.0.0.1 certificate per process (removed at exit).
+
+    ``SSL_CERT_FILE`` is pointed at the CA at every call, not only the first: code
+    run in the same process in between (the demo's command, which trusts its own
+    lab CA) may have pointed it elsewhere.
+    """
+    tls = _make_lab_tls()
+    os.environ["SSL_CERT_FILE"] = str(tls.ca.cert_path)
+    return tls

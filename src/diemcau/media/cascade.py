@@ -1,7 +1,7 @@
 """The cascade: VideoRoom remote publishers carrying a feed from one node's room to others.
 
 A `RemoteLink` says "feed F in room S on node A appears as a remote publisher
-in room T on node B". Building one takes two requests (DESIGN.md §6): on B
+in room T on node B". Building one takes two requests (docs/media.md): on B
 ``add_remote_publisher`` with the feed's streams in the same order as on A
 (B answers one RTP port and an RTCP port), then on A ``publish_remotely`` to
 those ports, RTCP paired so keyframe requests travel back to the source.

@@ -8,28 +8,22 @@ import os
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
-
 from diemcau.cliargs import bounded_float, bounded_int
+from diemcau.directory.sites import SiteDirectory
 from diemcau.media.config import load_nodes, nodes_from_env
 from diemcau.media.topology import SiteRef, plan_sites, propose_relays
 from diemcau.store import Database
-from diemcau.store.models import Site, Unit
 
 __all__ = ["register", "load_site_refs"]
 
 
 async def load_site_refs(db: Database) -> list[SiteRef]:
-    """Every non-chair, non-revoked site with its province code."""
-    prov = aliased(Unit)
-    async with db.session() as s:
-        rows = await s.execute(
-            select(Site.code, Site.name, prov.code)
-            .join(prov, Site.province_id == prov.id, isouter=True)
-            .where(Site.kind != "chair", Site.revoked.is_(False))
-        )
-        return [SiteRef(code=c, province=p or "-", name=n) for c, n, p in rows.all()]
+    """Every non-chair, non-revoked site with its province code ("-" without one)."""
+    return [
+        SiteRef(code=s.code, province=s.province_code or "-", name=s.name)
+        for s in await SiteDirectory(db).all()
+        if s.kind != "chair"
+    ]
 
 
 async def _plan(url: str, capacity: int, nodes_file: str | None) -> int:

@@ -1,7 +1,8 @@
 """An isolated network namespace on loopback addresses for tests and the sandboxed demo.
 
 Janus 1.1.2 never gathers ICE candidates on an interface flagged loopback, and
-aioice drops 127.0.0.1 (DESIGN.md §6). Inside a private network namespace we
+aioice drops 127.0.0.1 (docs/media.md, "Isolated mode"). Inside a private network
+namespace we
 bring up ``lo`` and add an ``ifb`` device ``jlo0`` carrying 127.0.0.2/32; Janus
 runs with ``ice_enforce_list = "jlo0"`` and media bots gather only 127.0.0.2.
 The whole process (and every child: Janus, Chromium) moves into the namespace,

@@ -4,7 +4,7 @@ A node is one Janus process with a role (``central`` or ``relay``), the
 provinces it serves, a capacity and its addresses. In production nodes run on
 their own hosts and are declared in config; for the embedded default and the
 tests diemcau writes a private config folder and runs ``janus`` itself
-(DESIGN.md §6: never the package's default config, service or ports).
+(docs/media.md: never the package's default config, service or ports).
 
 Authentication decision: nodes run with ``token_auth = true`` and a
 ``token_auth_secret`` in ``janus.jcfg`` (HMAC-signed tokens; the CLI flag fails

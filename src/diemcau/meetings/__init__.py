@@ -1,11 +1,10 @@
-"""Meetings: lifecycle, invitations by area, floor control, roll call, conclusions, audit.
+"""Meetings: lifecycle, invitations by area, floor control, roll call, conclusions.
 
-The public surface is re-exported here; `record_audit` is the audit entry point every
-package uses for chair and operator actions. `MeetingService` builds the peers
-(docs/meetings.md, "Service API").
+The public surface is re-exported here. `MeetingService` builds the peers
+(docs/meetings.md, "Service API"); what they decide is written to the shared audit
+log (`diemcau.audit`).
 """
 
-from diemcau.meetings.audit import AuditQuery, AuditRecord, audit_csv, query_audit, record_audit
 from diemcau.meetings.conclusions import Attachment, ConclusionStatus, ConclusionView
 from diemcau.meetings.floor import MAX_SPEAKERS, FloorState
 from diemcau.meetings.hands import QueueEntry
@@ -20,8 +19,6 @@ __all__ = [
     "Attachment",
     "AttendanceCounts",
     "AttendanceSummary",
-    "AuditQuery",
-    "AuditRecord",
     "ConclusionStatus",
     "ConclusionView",
     "FloorDecision",
@@ -35,7 +32,4 @@ __all__ = [
     "QueueEntry",
     "SiteAttendance",
     "SpeakerView",
-    "audit_csv",
-    "query_audit",
-    "record_audit",
 ]

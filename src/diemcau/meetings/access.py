@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from diemcau.accounts.service import SitePrincipal, StaffPrincipal
+from diemcau.accounts.service import SitePrincipal
 from diemcau.actors import Actor
 from diemcau.errors import Forbidden, Invalid
 from diemcau.meetings.models import Meeting
@@ -19,7 +19,6 @@ from diemcau.meetings.models import Meeting
 __all__ = [
     "CHAIR_ROLES",
     "CREATOR_ROLES",
-    "audit_actor",
     "own_request",
     "require_control",
     "require_site",
@@ -72,15 +71,3 @@ def own_request(site: Actor, body: Mapping[str, Any]) -> int | None:
 def site_actor(site: SitePrincipal) -> Actor:
     """The actor of a site the hub authenticated (its session's credential)."""
     return Actor.for_site(site.site_id, site.code, site.province_id)
-
-
-def audit_actor(actor: Actor) -> StaffPrincipal | str:
-    """The actor in the shape ``record_audit`` reads today (a staff principal, or a name).
-
-    Meetings audits staff decisions and the system's own (reminders, a speaker who
-    left); the audit log's writer learns to take an `Actor` when it moves to its own
-    package, and this bridge goes away.
-    """
-    if actor.kind == "staff" and actor.user_id is not None:
-        return StaffPrincipal(actor.user_id, actor.name, actor.role, actor.province_id)
-    return actor.name if actor.kind == "system" else actor.label

@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from diemcau.actors import Actor
+from diemcau.audit import record_audit
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.meetings.access import audit_actor, require_control, require_site
-from diemcau.meetings.audit import record_audit
+from diemcau.meetings.access import require_control, require_site
 from diemcau.meetings.models import (
     MeetingConclusion,
     MeetingConclusionAck,
@@ -149,7 +149,7 @@ class Conclusions:
                 await s.flush()
                 await record_audit(
                     s,
-                    audit_actor(actor),
+                    actor,
                     "conclusion.publish",
                     meeting_id,
                     target=str(row.id),

@@ -19,11 +19,12 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.actors import Actor
+from diemcau.audit import record_audit
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.meetings.access import audit_actor, require_control
+from diemcau.limits import MAX_SPEAKERS
+from diemcau.meetings.access import require_control
 from diemcau.meetings.attendance import Attendance
-from diemcau.meetings.audit import record_audit
 from diemcau.meetings.hands import HandQueue
 from diemcau.meetings.models import Meeting, MeetingFloor
 from diemcau.meetings.ports import FloorDecision, FloorListener, SpeakerView, call_listener
@@ -31,9 +32,6 @@ from diemcau.meetings.publisher import Publisher
 from diemcau.meetings.store import MeetingStore
 
 __all__ = ["FloorControl", "FloorState", "MAX_SPEAKERS"]
-
-# One speaker, or two for a dialogue.
-MAX_SPEAKERS = 2
 
 Mutation = Callable[[AsyncSession, Meeting, datetime], Awaitable[dict[str, Any]]]
 
@@ -178,7 +176,7 @@ class FloorControl:
                 details["speakers"] = ids
                 await record_audit(
                     s,
-                    audit_actor(actor),
+                    actor,
                     f"floor.{action}",
                     meeting_id,
                     target=details.pop("target", None),

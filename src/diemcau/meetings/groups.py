@@ -16,9 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from diemcau.actors import Actor
+from diemcau.audit import record_audit
 from diemcau.errors import Conflict, Invalid, NotFound
-from diemcau.meetings.access import audit_actor
-from diemcau.meetings.audit import record_audit
 from diemcau.meetings.invites import Invitations, InviteSpec
 from diemcau.meetings.models import SiteGroup
 from diemcau.store import Database
@@ -101,7 +100,7 @@ class SiteGroups:
                 await s.flush()
                 await record_audit(
                     s,
-                    audit_actor(actor),
+                    actor,
                     "group.create",
                     target=clean,
                     details={"spec": spec.to_json()},
@@ -135,7 +134,7 @@ class SiteGroups:
                 await s.flush()
                 await record_audit(
                     s,
-                    audit_actor(actor),
+                    actor,
                     "group.update",
                     target=row.name,
                     details={"group_id": group_id, "spec": row.spec},
@@ -155,7 +154,7 @@ class SiteGroups:
                 raise NotFound(f"site group {group_id} not found")
             await record_audit(
                 s,
-                audit_actor(actor),
+                actor,
                 "group.delete",
                 target=row.name,
                 details={"group_id": group_id},

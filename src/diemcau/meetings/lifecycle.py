@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.actors import Actor
+from diemcau.audit import record_audit
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.meetings.access import CHAIR_ROLES, CREATOR_ROLES, audit_actor, require_control
+from diemcau.meetings.access import CHAIR_ROLES, CREATOR_ROLES, require_control
 from diemcau.meetings.attendance import Attendance
-from diemcau.meetings.audit import record_audit
 from diemcau.meetings.floor import FloorControl
 from diemcau.meetings.invites import Invitations, InviteSpec
 from diemcau.meetings.models import (
@@ -179,9 +179,7 @@ class MeetingLifecycle:
             s.add(m)
             await s.flush()
             details = {"title": clean_title, "invited": len(invited), "invite": invite.to_json()}
-            await record_audit(
-                s, audit_actor(actor), "meeting.create", m.id, details=details, at=now
-            )
+            await record_audit(s, actor, "meeting.create", m.id, details=details, at=now)
             view = MeetingView.of(m)
         await self.publisher.meeting_event("meeting.created", view)
         return view
@@ -228,7 +226,7 @@ class MeetingLifecycle:
             if not changes:
                 raise Invalid("nothing to change")
             action = "meeting.delegates" if set(changes) == {"delegates"} else "meeting.update"
-            await record_audit(s, audit_actor(actor), action, meeting_id, details=changes, at=now)
+            await record_audit(s, actor, action, meeting_id, details=changes, at=now)
             view = MeetingView.of(m)
         self.store.remember(view)
         await self.publisher.meeting_event("meeting.updated", view)
@@ -277,9 +275,7 @@ class MeetingLifecycle:
                 m.ends_at = m.scheduled_end
             m.floor_version += 1
             details = {"invited": len(site_ids)}
-            await record_audit(
-                s, audit_actor(actor), "meeting.start", meeting_id, details=details, at=now
-            )
+            await record_audit(s, actor, "meeting.start", meeting_id, details=details, at=now)
             return MeetingView.of(m), site_ids
 
     async def extend_meeting(self, actor: Actor, meeting_id: int, minutes: int) -> MeetingView:
@@ -296,9 +292,7 @@ class MeetingLifecycle:
                 base = m.ends_at if m.ends_at is not None and m.ends_at > now else now
                 m.ends_at = base + timedelta(minutes=minutes)
                 details = {"minutes": minutes, "ends_at": m.ends_at.isoformat()}
-                await record_audit(
-                    s, audit_actor(actor), "meeting.extend", meeting_id, details=details, at=now
-                )
+                await record_audit(s, actor, "meeting.extend", meeting_id, details=details, at=now)
                 view = MeetingView.of(m)
             self.store.remember(view)
             body = {"meeting_id": meeting_id, "ends_at": iso(view.ends_at)}
@@ -320,7 +314,7 @@ class MeetingLifecycle:
                 m.state = "ended"
                 m.ended_at = now
                 m.floor_version += 1
-                await record_audit(s, audit_actor(actor), "meeting.end", meeting_id, at=now)
+                await record_audit(s, actor, "meeting.end", meeting_id, at=now)
                 view = MeetingView.of(m)
             self.store.remember(view)
             self.store.release(meeting_id)

@@ -7,13 +7,12 @@ from the store after a restart (docs/meetings.md, "Restarts").
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -22,11 +21,11 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
+from diemcau.audit.models import AuditEntry
 from diemcau.store.models import Base, utcnow
+from diemcau.store.types import UTCDateTime
 
 __all__ = [
     "AuditEntry",
@@ -44,31 +43,6 @@ __all__ = [
 ]
 
 MEETING_STATES = ("scheduled", "live", "ended")
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC timestamp on both back ends.
-
-    SQLite keeps no zone and hands naive values back; this type stores UTC and
-    always returns aware UTC datetimes, so comparisons never mix naive and aware.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class Meeting(Base):
@@ -227,22 +201,3 @@ class SiteGroup(Base):
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class AuditEntry(Base):
-    """One append-only audit record. A database trigger refuses UPDATE and DELETE.
-
-    ``meeting_id`` carries no foreign key on purpose: the log outlives what it describes.
-    """
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    actor_kind: Mapped[str] = mapped_column(String(16))  # staff | site | system
-    actor_id: Mapped[int | None] = mapped_column(Integer)
-    actor_name: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(64), index=True)
-    meeting_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    target: Mapped[str | None] = mapped_column(String(300))
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

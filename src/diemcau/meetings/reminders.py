@@ -14,8 +14,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from diemcau.actors import Actor
-from diemcau.meetings.access import audit_actor
-from diemcau.meetings.audit import record_audit
+from diemcau.audit import record_audit
 from diemcau.meetings.invites import Invitations, InviteSpec
 from diemcau.meetings.models import Meeting
 from diemcau.meetings.ports import Hub
@@ -92,7 +91,7 @@ class Reminders:
                 row.reminder_sent_at = now
                 await record_audit(
                     s,
-                    audit_actor(_SYSTEM),
+                    _SYSTEM,
                     "meeting.remind",
                     m.id,
                     details={"sites": len(site_ids)},

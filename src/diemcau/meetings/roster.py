@@ -16,10 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.actors import Actor
+from diemcau.audit import record_audit
 from diemcau.errors import Conflict, Invalid
-from diemcau.meetings.access import audit_actor, require_control
+from diemcau.meetings.access import require_control
 from diemcau.meetings.attendance import Attendance
-from diemcau.meetings.audit import record_audit
 from diemcau.meetings.floor import FloorControl
 from diemcau.meetings.invites import Invitations, InviteSpec
 from diemcau.meetings.models import (
@@ -206,9 +206,7 @@ class Roster:
                 "added": len(added),
                 "removed": len(removed),
             }
-            await record_audit(
-                s, audit_actor(actor), "meeting.invites", meeting_id, details=details, at=now
-            )
+            await record_audit(s, actor, "meeting.invites", meeting_id, details=details, at=now)
             view = MeetingView.of(m)
         return view, added, removed
 

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from diemcau.meetings.audit import MAX_PAGE, AuditQuery, query_audit
+from diemcau.audit import AuditQuery, query_audit
+from diemcau.audit.query import MAX_PAGE
 from diemcau.meetings.roll_call import DEFAULT_UTC_OFFSET_MIN, STATUS_LABELS
 from diemcau.spreadsheet import Cell, Column, Sheet
 from diemcau.store import Database

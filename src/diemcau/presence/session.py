@@ -33,7 +33,7 @@ from diemcau.presence.protocol import (
     parse_inbound,
     ws_text_frame,
 )
-from diemcau.presence.ratelimit import RateLimiter
+from diemcau.ratelimit import RateLimiter
 
 __all__ = ["SiteSession", "SessionEvents", "RequestSink", "CLOSE_REASONS"]
 

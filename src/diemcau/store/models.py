@@ -25,7 +25,7 @@ __all__ = ["Base", "SettingValue", "Site", "StaffUser", "Unit", "utcnow", "LEVEL
 
 # Levels of the administrative tree, top down. CSV trees may use any of these.
 LEVELS = ("country", "province", "district", "commune")
-# Staff roles (DESIGN.md §2). A province officer is bound to one province unit.
+# Staff roles (docs/provisioning.md). A province officer is bound to one province unit.
 ROLES = ("admin", "chair", "operator", "province_officer")
 
 

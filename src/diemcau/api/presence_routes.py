@@ -1,6 +1,7 @@
 """HTTP side of presence: socket discovery, site state, operator close, staff live stream.
 
-The handlers authenticate and delegate to `PresenceHub`; they hold no logic.
+The handlers authenticate and delegate to the presence hub (`Runtime.presence`);
+they hold no logic.
 The staff stream is a WebSocket in the FastAPI app (staff are few; sites use
 the hub's own socket): snapshot first, then coalesced deltas (docs/protocol.md).
 """
@@ -14,10 +15,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from diemcau.accounts.service import StaffPrincipal, can_see_province, check_session_token
-from diemcau.api.deps import get_runtime, province_scope, require_staff
+from diemcau.accounts.actors import actor_of
+from diemcau.accounts.service import StaffPrincipal, check_session_token
+from diemcau.actors import Actor
+from diemcau.api.deps import get_runtime, staff_actor
 from diemcau.errors import Forbidden, NotFound
-from diemcau.presence.hub import PresenceHub
 from diemcau.runtime import Runtime
 from diemcau.security import TokenError
 
@@ -29,33 +31,26 @@ STAFF_CLOSE_UNAUTHORIZED = 4001
 STAFF_CLOSE_FORBIDDEN = 4003
 STAFF_CLOSE_SLOW = 4006
 
-_staff = require_staff()
-_operator = require_staff("admin", "operator")
-
-
-def _hub(runtime: Runtime) -> PresenceHub:
-    hub = runtime.services.get("presence")
-    if not isinstance(hub, PresenceHub):
-        raise NotFound("presence is not running in this server", code="no_presence")
-    return hub
+_staff = staff_actor()
+_operator = staff_actor("admin", "operator")
 
 
 @router.get("/info", summary="Where site terminals connect (no login needed)")
 async def info(runtime: Runtime = Depends(get_runtime)) -> dict[str, Any]:
-    return _hub(runtime).describe()
+    return runtime.presence.describe()
 
 
 @router.get("/sites/{site_id}", summary="One site's live presence and link health")
 async def site_state(
     site_id: int,
     runtime: Runtime = Depends(get_runtime),
-    staff: StaffPrincipal = Depends(_staff),
+    actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
-    hub = _hub(runtime)
-    info = hub.site_infos().get(site_id)
+    hub = runtime.presence
+    info = await runtime.sites.get(site_id, reload_missing=True)
     if info is None:
         raise NotFound(f"no site {site_id}", code="unknown_site")
-    if not can_see_province(staff, info.province_id):
+    if not actor.may_see_province(info.province_id):
         raise Forbidden("this site is outside your province", code="province")
     st = hub.site_state(site_id)
     return {
@@ -76,9 +71,9 @@ async def site_state(
 async def close_site(
     site_id: int,
     runtime: Runtime = Depends(get_runtime),
-    staff: StaffPrincipal = Depends(_operator),
+    actor: Actor = Depends(_operator),
 ) -> dict[str, Any]:
-    closed = _hub(runtime).close_site(site_id, f"closed by {staff.username}")
+    closed = runtime.presence.close_site(site_id, f"closed by {actor.name}")
     return {"site_id": site_id, "closed": closed}
 
 
@@ -96,11 +91,8 @@ async def staff_stream(websocket: WebSocket, token: str = "") -> None:
     if not isinstance(principal, StaffPrincipal):
         await websocket.close(STAFF_CLOSE_FORBIDDEN, "the staff stream is for staff accounts")
         return
-    hub = runtime.services.get("presence")
-    if not isinstance(hub, PresenceHub):
-        await websocket.close(1011, "presence is not running")
-        return
-    client = hub.staff.subscribe(province_scope(principal))
+    hub = runtime.presence
+    client = hub.staff.subscribe(actor_of(principal).scope())
 
     async def pump() -> None:
         while True:

@@ -1,29 +1,22 @@
-"""The append-only audit log of chair and operator actions, shared by every package.
-
-Any service records an action inside its own unit of work with `record_audit`, so the
-action and its audit record commit (or fail) together. There is deliberately no
-update or delete function; the database refuses UPDATE/DELETE with a trigger too
-(migration ``meetings_0001``), so the log cannot be altered through the API or the ORM.
-"""
+"""Reading the audit log: filtered pages for the API, the whole filtered log as CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from diemcau.meetings.models import AuditEntry
+from diemcau.audit.models import AuditEntry
 from diemcau.store import Database
 from diemcau.text import spreadsheet_row
 
-__all__ = ["AuditQuery", "AuditRecord", "audit_csv", "query_audit", "record_audit"]
+__all__ = ["AuditQuery", "AuditRecord", "audit_csv", "query_audit"]
 
 MAX_PAGE = 1000
 
@@ -67,58 +60,6 @@ class AuditQuery:
     until: datetime | None = None
     limit: int = 200
     offset: int = 0
-
-
-def _actor_fields(actor: object) -> tuple[str, int | None, str]:
-    """(kind, id, name) of a staff principal, a site principal, or a free-form string."""
-    if isinstance(actor, str):
-        return "system", None, actor[:200]
-    username = getattr(actor, "username", None)
-    if isinstance(username, str):
-        user_id = getattr(actor, "user_id", None)
-        return "staff", user_id if isinstance(user_id, int) else None, username[:200]
-    code = getattr(actor, "code", None)
-    if isinstance(code, str):
-        site_id = getattr(actor, "site_id", None)
-        return "site", site_id if isinstance(site_id, int) else None, code[:200]
-    return "system", None, str(actor)[:200]
-
-
-async def record_audit(
-    session: AsyncSession,
-    actor: object,
-    action: str,
-    meeting_id: int | None = None,
-    target: str | None = None,
-    details: Mapping[str, Any] | None = None,
-    *,
-    at: datetime | None = None,
-) -> None:
-    """Append one audit record in the caller's unit of work.
-
-    Args:
-        session: the caller's session; the record commits with the caller's change.
-        actor: a ``StaffPrincipal`` (username, user_id), a ``SitePrincipal`` (code,
-            site_id) or a string such as ``"system"``.
-        action: a dotted verb, e.g. ``"meeting.start"``, ``"floor.grant"``.
-        meeting_id: the meeting concerned, if any.
-        target: what the action was applied to (a site code, a directive id ...).
-        details: extra JSON-serialisable facts.
-        at: the time of the action (defaults to now, UTC).
-    """
-    kind, actor_id, name = _actor_fields(actor)
-    session.add(
-        AuditEntry(
-            at=at or datetime.now(UTC),
-            actor_kind=kind,
-            actor_id=actor_id,
-            actor_name=name,
-            action=action[:64],
-            meeting_id=meeting_id,
-            target=target[:300] if target is not None else None,
-            details=json.loads(json.dumps(dict(details), default=str)) if details else None,
-        )
-    )
 
 
 def _filtered(q: AuditQuery) -> Select[AuditEntry]:

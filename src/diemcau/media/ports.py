@@ -1,0 +1,52 @@
+"""What the media plane needs from the rest of the server, as small typed interfaces.
+
+The media package owns these ports; the composition root (`diemcau.wiring`) plugs the
+presence hub, the command center's alerts and the meetings service into them, so
+media never imports a peer service (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+from diemcau.media.node import JanusNode
+from diemcau.media.turn import TurnServer
+
+__all__ = ["AlertSink", "DeclaredNodes", "LiveFloors", "NodeSource", "Severity", "SiteNotifier"]
+
+Severity = Literal["info", "warning", "critical"]
+
+# Janus nodes declared by the deployment (None: a local cluster, or
+# ``DIEMCAU_MEDIA_NODES``) and the TURN servers every grant names.
+DeclaredNodes = tuple[Sequence[JanusNode] | None, Sequence[TurnServer]]
+# Read when the plane starts (the deployment inventory, whose secrets are references).
+NodeSource = Callable[[], DeclaredNodes]
+
+# Site codes holding the floor in every live meeting (the program restore after a restart).
+LiveFloors = Callable[[], Awaitable[Mapping[int, Sequence[str]]]]
+
+
+class SiteNotifier(Protocol):
+    """Tells sites something live (the presence hub's ``send``)."""
+
+    async def send(
+        self, site_ids: Collection[int], kind: str, body: Mapping[str, Any], *, durable: bool
+    ) -> None: ...
+
+
+class AlertSink(Protocol):
+    """Where a media node's failure is raised and its recovery cleared (command alerts)."""
+
+    async def raise_alert(
+        self,
+        kind: str,
+        key: str,
+        *,
+        message_vi: str,
+        message_en: str,
+        severity: Severity = "warning",
+        details: Mapping[str, Any] | None = None,
+    ) -> object: ...
+
+    async def clear_alert(self, kind: str, key: str) -> object: ...
