@@ -82,6 +82,10 @@ async def _server_main(args: argparse.Namespace) -> None:
     from diemcau.sim.sites import raise_fd_limit
 
     raise_fd_limit()
+    if os.environ.get("BENCH_TRACEMALLOC"):
+        import tracemalloc
+
+        tracemalloc.start(int(os.environ["BENCH_TRACEMALLOC"]))
     settings = Settings(
         data_dir=Path(args.data), database_url=args.db, host="127.0.0.1", port=int(args.port)
     )
@@ -91,6 +95,7 @@ async def _server_main(args: argparse.Namespace) -> None:
 
     async def ready(runtime: Runtime) -> None:
         hub, svc = runtime.presence, runtime.meetings
+        snapshots: list[Any] = []
         _emit({"ev": "ready", "port": hub.port, "path": hub.config.path})
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
@@ -151,11 +156,32 @@ async def _server_main(args: argparse.Namespace) -> None:
                 gc.collect()
                 ctypes.CDLL("libc.so.6").malloc_trim(0)
                 _emit({"ev": "trimmed"})
+            elif cmd == "snap":
+                _snapshot(snapshots)
+                _emit({"ev": "snapped"})
             elif cmd == "reports":
                 _emit(await _reports(svc, chair, meeting_id))
         stop.set()
 
     await serve(settings, on_ready=ready, stop=stop)
+
+
+def _snapshot(snapshots: list[Any]) -> None:
+    """Diagnostics (``BENCH_TRACEMALLOC=1``): the allocations grown since the last snapshot.
+
+    Printed to stderr, top 20 by source line; without the variable, nothing.
+    """
+    if not os.environ.get("BENCH_TRACEMALLOC"):
+        return
+    import tracemalloc
+
+    snap = tracemalloc.take_snapshot()
+    if snapshots:
+        grown = snap.compare_to(snapshots[-1], "lineno")
+        print("  tracemalloc, grown since the last snapshot:", file=sys.stderr)
+        for stat in grown[:20]:
+            print(f"    {stat}", file=sys.stderr)
+    snapshots.append(snap)
 
 
 async def _rounds(
@@ -364,12 +390,14 @@ async def _one_run(
             joined = await swarm.connect()
             out["online_s"] = joined["secs"] if joined["n"] >= n else float("nan")
             out["rss_joined_mb"] = _proc_mem_mb(proc.pid, "VmRSS")
+            await server.ask("snap")
             meeting = await server.ask(f"meeting {'everyone' if everyone else 'communes'}")
             if meeting["invited"] != n:
                 print(f"  invited {meeting['invited']} (expected {n})", file=sys.stderr)
             out["rss_present_mb"] = _proc_mem_mb(proc.pid, "VmRSS")
             out["hwm_present_mb"] = _proc_mem_mb(proc.pid, "VmHWM")
             await server.ask("trim")
+            await server.ask("snap")
             out["rss_trimmed_mb"] = _proc_mem_mb(proc.pid, "VmRSS")
             out["start_call_ms"] = meeting["start_call_s"] * 1000
             out["present_s"] = meeting["present_s"]

@@ -31,6 +31,8 @@ class PresenceConfig:
         hello_timeout_s: time allowed between connect and hello.
         token_ttl_s: lifetime of the resume/session token in the welcome.
         rate, burst: inbound messages per second per site (`RateLimiter`).
+        max_running_requests: site requests whose handlers run at once (all sites);
+            the rest wait their turn (`RequestRouter`).
         send_buffer_bytes: unread bytes a site may have before it is closed as a slow reader.
         ring_size: recent messages kept in memory per stream for resumes.
         replay_limit: at most this many missed messages per stream are replayed;
@@ -60,6 +62,7 @@ class PresenceConfig:
     token_ttl_s: int = 3600
     rate: float = 20.0
     burst: float = 60.0
+    max_running_requests: int = 1024
     send_buffer_bytes: int = 1 << 20
     ring_size: int = 256
     replay_limit: int = 5000

@@ -105,7 +105,7 @@ class PresenceHub:
         self.credentials = CredentialCache(db, key, sites or SiteDirectory(db))
         self.staff = StaffFeed(self, clock)
         self.sessions = SessionRegistry()
-        self.router = RequestRouter()
+        self.router = RequestRouter(cfg.max_running_requests)
         self.streams = StreamBook(cfg.ring_size)
         self.session_log = SessionLog(db, self.credentials.knows)
         self.tracker = PresenceTracker(

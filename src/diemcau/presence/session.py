@@ -69,7 +69,9 @@ class SessionEvents(Protocol):
 class RequestSink(Protocol):
     """Who answers a session's requests (the request router)."""
 
-    async def handle(self, session: SiteSession, req: Request) -> None: ...
+    def submit(self, session: SiteSession, req: Request) -> None:
+        """Run `req` for `session` (now or later; `request_started`/`request_done`)."""
+        ...
 
     def reply_error(self, session: SiteSession, req_id: str, code: str, message: str) -> None: ...
 
@@ -103,6 +105,7 @@ class SiteSession:
         "closed",
         "close_reason",
         "_requests",
+        "pending_requests",
         "_closing",
         "offline_after_s",
     )
@@ -134,7 +137,10 @@ class SiteSession:
         self.backlog: list[tuple[str, int, bytes]] = []
         self.closed = False
         self.close_reason = ""
+        # The requests running for this site (None when none: ~200 bytes per site),
+        # and how many it has in flight, waiting ones included.
         self._requests: set[asyncio.Task[None]] | None = None
+        self.pending_requests = 0
         self._closing: asyncio.Task[None] | None = None
         # Silence allowed before the site counts as gone (its protocol version's timing).
         self.offline_after_s = offline_after_s
@@ -250,20 +256,31 @@ class SiteSession:
         elif isinstance(msg, Link):
             self.events.link_report(self, msg.link)
         elif isinstance(msg, Request):
-            if self._requests is None:
-                self._requests = set()
-            if len(self._requests) >= _MAX_INFLIGHT_REQUESTS:
+            if self.pending_requests >= _MAX_INFLIGHT_REQUESTS:
                 self.requests.reply_error(self, msg.id, "busy", "too many requests in flight")
                 return
-            task = asyncio.get_running_loop().create_task(self.requests.handle(self, msg))
-            self._requests.add(task)
-            task.add_done_callback(self._requests.discard)
+            self.pending_requests += 1
+            self.requests.submit(self, msg)
         elif isinstance(msg, Ack):
             return
         elif isinstance(msg, Bye):
             self.close(CloseCode.NORMAL, "bye")
         elif isinstance(msg, Hello):
             self.close(CloseCode.BAD_MESSAGE, "hello sent twice")
+
+    def request_started(self, task: asyncio.Task[None]) -> None:
+        """A request of this site started running (cancelled if the session ends)."""
+        if self._requests is None:
+            self._requests = set()
+        self._requests.add(task)
+
+    def request_done(self, task: asyncio.Task[None] | None) -> None:
+        """A request of this site ended, or (None) was dropped before it started."""
+        self.pending_requests -= 1
+        if task is not None and self._requests is not None:
+            self._requests.discard(task)
+            if not self._requests:
+                self._requests = None
 
     def info(self) -> dict[str, Any]:
         peer = self.conn.remote_address
