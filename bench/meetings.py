@@ -30,6 +30,10 @@ Measured per run (the table shows the median over runs):
 * ``first grant p99``: the first decision right after the mass join, on its own;
 * attendance summary, CSV and HTML report, end call (ms);
 * ``peak RSS``: the server's high-water resident memory (``VmHWM``) over the run.
+
+Diagnostics: ``BENCH_TRACEMALLOC=1`` prints the allocations that grew from "every
+site online" to "every site in the meeting" (after a collection);
+``BENCH_MAX_RUNNING=N`` sets how many site requests the server runs at once.
 """
 
 from __future__ import annotations
@@ -96,6 +100,8 @@ async def _server_main(args: argparse.Namespace) -> None:
     async def ready(runtime: Runtime) -> None:
         hub, svc = runtime.presence, runtime.meetings
         snapshots: list[Any] = []
+        if os.environ.get("BENCH_MAX_RUNNING"):  # A/B of the request bound (RequestRouter)
+            hub.router.max_running = int(os.environ["BENCH_MAX_RUNNING"])
         _emit({"ev": "ready", "port": hub.port, "path": hub.config.path})
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
