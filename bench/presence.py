@@ -401,10 +401,14 @@ async def _one_run(
             await asyncio.sleep(1.0)
             rss = _proc_rss_mb(pid)
             spy = await _Spy.start(pid, f"{variant}-v{protocol}-steady")
+            hb0 = (await swarm.counts()).get("heartbeats sent", 0)
             cpu0, sys0, t0 = _proc_cpu_s(pid), _proc_cpu_s(pid, kernel_only=True), time.monotonic()
             await asyncio.sleep(5.0)
             cpu = (_proc_cpu_s(pid) - cpu0) / (time.monotonic() - t0) * 100
             cpu_sys = (_proc_cpu_s(pid, kernel_only=True) - sys0) / (time.monotonic() - t0) * 100
+            hb_rate = ((await swarm.counts()).get("heartbeats sent", 0) - hb0) / (
+                time.monotonic() - t0
+            )
             await spy.stop()
             await server.ask("follow")
             sent: dict[int, float] = {}
@@ -454,6 +458,7 @@ async def _one_run(
         "rss_mb": rss,
         "kb_per_site": (rss - rss_idle) * 1024 / max(1, joined["n"]),
         "cpu_pct": cpu,
+        "hb_rate_k": hb_rate / 1000,
         "cpu_sys_pct": cpu_sys,
     }
 
@@ -606,6 +611,7 @@ def _print_table(rows: list[tuple[str, str, dict[str, list[float]]]], runs: int)
         ("offline_max_s", "offline max s", ".2f"),
         ("rss_mb", "RSS MB", ".0f"),
         ("kb_per_site", "KB/site", ".1f"),
+        ("hb_rate_k", "hb k/s sent", ".1f"),
         ("cpu_pct", "CPU % core", ".1f"),
         ("cpu_sys_pct", "of it kernel", ".1f"),
     ]

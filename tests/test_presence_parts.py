@@ -181,13 +181,17 @@ async def test_router_runs_a_bounded_number_of_requests_in_arrival_order(db: Dat
         for site, sid in zip(sites, d.site_ids, strict=True):
             await site.connect(join_code=d.codes[sid])
         a, b, c = d.site_ids[:3]
+
+        def received() -> int:
+            return hub.router.running + hub.router.waiting
+
+        def replied(site: RawSite) -> int:
+            return sum(m["type"] == "reply" for m in site.received)
+
         for i, site in enumerate(sites):  # a's two run; b's, then c's, wait in that order
             for n in range(2):
                 await site.send({"type": "req", "id": f"r{n}", "kind": "x.slow", "body": {"n": n}})
-            await eventually(
-                lambda i=i: hub.router.running + hub.router.waiting == 2 * (i + 1),
-                what=f"site {i}'s requests received",
-            )
+            await eventually(lambda: received() == 2 * (i + 1), what=f"site {i}'s requests")  # noqa: B023
         assert hub.router.waiting == 4
         await eventually(lambda: len(started) == 2, what="a's requests started")
         assert started == [f"{a}:0", f"{a}:1"] and hub.router.running == 2
@@ -198,10 +202,7 @@ async def test_router_runs_a_bounded_number_of_requests_in_arrival_order(db: Dat
         assert started == [f"{a}:0", f"{a}:1", f"{c}:0", f"{c}:1"]  # b's never ran
         assert hub.router.waiting == 0
         for site in (sites[0], sites[2]):
-            await eventually(
-                lambda site=site: sum(m["type"] == "reply" for m in site.received) == 2,
-                what="both replies",
-            )
+            await eventually(lambda: replied(site) == 2, what="both replies")  # noqa: B023
         for sid in (a, c):
             session = hub.sessions.live[sid]
             assert session.pending_requests == 0 and session._requests is None

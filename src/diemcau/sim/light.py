@@ -157,6 +157,7 @@ class LightSwarm:
         self.welcomed = 0
         self.failed = 0
         self.lost_count = 0
+        self.heartbeats_sent = 0
         self.heartbeat_s = 1.0
         self.silent: set[int] = set()
         self._on_payload = on_payload
@@ -233,10 +234,13 @@ class LightSwarm:
             part = tick % slices
             tick += 1
             silent = self.silent
+            sent = 0
             for site in self.sites[part::slices]:
                 if site.welcomed and not site.closed and site.index not in silent:
                     assert site.transport is not None
                     site.transport.write(hb)
+                    sent += 1
+            self.heartbeats_sent += sent
 
     def silence(self, k: int) -> list[int]:
         """Stop heartbeats of `k` welcomed sites spread over the swarm; their site ids."""

@@ -101,7 +101,9 @@ async def _child(args: argparse.Namespace) -> None:
             emit({"ev": "arrivals", "arrivals": arrivals, "lost": swarm.lost_count})
             arrivals = {}
         elif cmd == "count":
-            emit({"ev": "count", "counts": {k: len(v) for k, v in arrivals.items()}})
+            counts = {k: len(v) for k, v in arrivals.items()}
+            counts["heartbeats sent"] = swarm.heartbeats_sent
+            emit({"ev": "count", "counts": counts})
     if beats is not None:
         beats.cancel()
     swarm.close()
@@ -185,7 +187,8 @@ class SwarmProcesses:
         }
 
     async def counts(self) -> dict[str, int]:
-        """Arrivals recorded so far per watched key (not forgotten)."""
+        """Arrivals recorded so far per watched key (not forgotten), and the heartbeats
+        written so far under the key ``heartbeats sent``."""
         total: dict[str, int] = {}
         for g in await self._all("count"):
             for k, n in g["counts"].items():
