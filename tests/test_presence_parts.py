@@ -205,9 +205,47 @@ async def test_router_runs_a_bounded_number_of_requests_in_arrival_order(db: Dat
             await eventually(lambda: replied(site) == 2, what="both replies")  # noqa: B023
         for sid in (a, c):
             session = hub.sessions.live[sid]
-            assert session.pending_requests == 0 and session._requests is None
+            assert session.pending_requests == 0
         for site in (sites[0], sites[2]):
             await site.close()
+    finally:
+        await hub.stop()
+
+
+async def test_a_stop_answers_waiting_requests_unavailable(db: Database) -> None:
+    """A request still waiting its turn when the server stops is answered
+    ``unavailable`` at once; the one running is let finish."""
+    key = await db.secret_key()
+    d = await make_sites(db, key, per_province=1)
+    hub = PresenceHub(db, key, fast_config(max_running_requests=1))
+    release = asyncio.Event()
+
+    async def slow(site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        await release.wait()
+        return {"done": body["n"]}
+
+    hub.on_message("x.slow", slow)
+    await hub.start()
+    try:
+        site = RawSite(hub)
+        await site.connect(join_code=d.codes[d.site_ids[0]])
+        for n in range(2):
+            await site.send({"type": "req", "id": f"r{n}", "kind": "x.slow", "body": {"n": n}})
+        await eventually(lambda: hub.router.waiting == 1, what="one request waiting")
+        draining = asyncio.create_task(hub.stop_requests())
+
+        def replies() -> dict[str, dict[str, Any]]:
+            return {m["id"]: m for m in site.received if m["type"] == "reply"}
+
+        await eventually(lambda: "r1" in replies(), what="the waiting one answered")
+        assert replies()["r1"]["error"]["code"] == "unavailable" and "r0" not in replies()
+        assert not draining.done() and hub.router.waiting == 0
+        release.set()
+        await asyncio.wait_for(draining, 5)
+        await eventually(lambda: "r0" in replies(), what="the running one's reply")
+        assert replies()["r0"]["ok"] is True
+        assert hub.sessions.live[d.site_ids[0]].pending_requests == 0
+        await site.close()
     finally:
         await hub.stop()
 

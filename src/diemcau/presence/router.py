@@ -3,7 +3,8 @@
 Services register handlers with `PresenceHub.on_message`; a handler gets the
 site's principal and the request body and returns the reply body. A
 `DomainError` becomes an error reply with its code; anything else is logged and
-answered ``internal``, so one failing handler never ends the site's session.
+answered ``internal``, so one failing handler never ends the site's session. A store
+that cannot serve now is answered ``unavailable`` (send it again later).
 
 At most `max_running` requests run at once across all sites; the rest wait in
 arrival order as (session, request) pairs. When a national meeting starts,
@@ -11,6 +12,14 @@ arrival order as (session, request) pairs. When a national meeting starts,
 task and its handlers' frames while the joins queued on the store, ~4 KB per
 join, and the heap they grew stayed with the process after they ended
 (docs/performance.md). A waiting request costs its parsed message only.
+
+A request runs to its end even when its session closes meanwhile (the site dropped):
+handlers write to the store, and a cancel landing in the middle of a write could leave
+its caller's bookkeeping behind the store, or the connection's reset to a cancelled
+task. The reply then goes nowhere; the site sends the request again after it resumes.
+A request still waiting when its session closes is dropped (nobody to answer; the
+site sends it again after it resumes). At stop, `drain` refuses new requests, answers
+the waiting ones ``unavailable`` and waits for those in flight.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from diemcau.accounts.service import SitePrincipal
 from diemcau.errors import DomainError
 from diemcau.presence.protocol import Reply, ReplyError, Request
 from diemcau.presence.session import SiteSession
+from diemcau.store.outage import is_store_outage
+from diemcau.tasks import cancel_and_wait
 
 __all__ = ["MessageHandler", "RequestRouter"]
 
@@ -47,6 +58,9 @@ class RequestRouter:
         self.max_running = max_running
         self.running = 0
         self._waiting: deque[tuple[SiteSession, Request]] = deque()
+        self._inflight: set[asyncio.Task[Any]] = set()
+        # False while the server stops: new requests are answered ``unavailable``.
+        self.accepting = True
 
     def on_message(self, kind: str, handler: MessageHandler) -> None:
         """Route inbound requests of `kind` to `handler` (its return value is the reply).
@@ -60,6 +74,11 @@ class RequestRouter:
 
     def kinds(self) -> list[str]:
         return sorted(self._handlers)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being handled now (every session)."""
+        return len(self._inflight)
 
     @property
     def waiting(self) -> int:
@@ -76,16 +95,15 @@ class RequestRouter:
     def _start(self, session: SiteSession, req: Request) -> None:
         self.running += 1
         task = asyncio.get_running_loop().create_task(self.handle(session, req))
-        session.request_started(task)
-        task.add_done_callback(lambda done: self._finished(session, done))
+        task.add_done_callback(lambda _: self._finished(session))
 
-    def _finished(self, session: SiteSession, task: asyncio.Task[None]) -> None:
+    def _finished(self, session: SiteSession) -> None:
         self.running -= 1
-        session.request_done(task)
+        session.request_done()
         while self._waiting and self.running < self.max_running:
             nxt, req = self._waiting.popleft()
             if nxt.closed:  # its session ended while it waited: nobody to answer
-                nxt.request_done(None)
+                nxt.request_done()
                 continue
             self._start(nxt, req)
 
@@ -95,18 +113,52 @@ class RequestRouter:
         if handler is None:
             self.reply_error(session, req.id, "unknown_kind", f"unknown request kind '{req.kind}'")
             return
+        if not self.accepting:
+            self.reply_error(
+                session, req.id, "unavailable", "the server is stopping: send it again later"
+            )
+            return
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight.add(task)
         try:
             result = await handler(session.principal, req.body)
         except DomainError as exc:
             self.reply_error(session, req.id, exc.code, exc.message)
             return
-        except Exception:
+        except Exception as exc:
+            if is_store_outage(exc):
+                log.warning("%s: the store cannot serve now: %s", req.kind, exc)
+                self.reply_error(
+                    session, req.id, "unavailable", "the store cannot serve now: send it again"
+                )
+                return
             log.exception("handler for %s failed", req.kind)
             self.reply_error(session, req.id, "internal", "internal error")
             return
+        finally:
+            if task is not None:
+                self._inflight.discard(task)
         reply = Reply(id=req.id, ok=True, body=dict(result) if result is not None else None)
         session.write_payload(reply.model_dump_json(exclude_none=True).encode())
 
     def reply_error(self, session: SiteSession, req_id: str, code: str, message: str) -> None:
         reply = Reply(id=req_id, ok=False, error=ReplyError(code=code, message=message))
         session.write_payload(reply.model_dump_json(exclude_none=True).encode())
+
+    async def drain(self, grace: float) -> None:
+        """Refuse new requests and let those in flight end; cut what runs past `grace`."""
+        self.accepting = False
+        while self._waiting:
+            session, req = self._waiting.popleft()
+            session.request_done()
+            if not session.closed:
+                self.reply_error(
+                    session, req.id, "unavailable", "the server is stopping: send it again later"
+                )
+        pending = set(self._inflight)
+        if pending:
+            _, pending = await asyncio.wait(pending, timeout=grace)
+        for task in pending:
+            log.error("a site request still running %.0f s into the stop: cancelled", grace)
+            await cancel_and_wait(task)

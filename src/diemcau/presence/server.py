@@ -29,6 +29,7 @@ from diemcau.presence.protocol import (
     PROTOCOL_VERSIONS,
     CloseCode,
     Hello,
+    close_reason,
     parse_inbound,
 )
 from diemcau.presence.session import SiteSession
@@ -161,6 +162,6 @@ class PresenceServer:
 
 async def _close(conn: ServerConnection, code: int, reason: str) -> None:
     try:
-        await conn.close(code, reason)
+        await conn.close(code, close_reason(reason))
     except Exception:  # the peer is gone; nothing more to tell it
         log.debug("close failed", exc_info=True)

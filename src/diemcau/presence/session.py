@@ -30,6 +30,7 @@ from diemcau.presence.protocol import (
     Link,
     LinkReport,
     Request,
+    close_reason,
     parse_inbound,
     ws_text_frame,
 )
@@ -70,7 +71,7 @@ class RequestSink(Protocol):
     """Who answers a session's requests (the request router)."""
 
     def submit(self, session: SiteSession, req: Request) -> None:
-        """Run `req` for `session` (now or later; `request_started`/`request_done`)."""
+        """Run `req` for `session`, now or when its turn comes; `request_done` after."""
         ...
 
     def reply_error(self, session: SiteSession, req_id: str, code: str, message: str) -> None: ...
@@ -104,7 +105,6 @@ class SiteSession:
         "backlog",
         "closed",
         "close_reason",
-        "_requests",
         "pending_requests",
         "_closing",
         "offline_after_s",
@@ -137,9 +137,7 @@ class SiteSession:
         self.backlog: list[tuple[str, int, bytes]] = []
         self.closed = False
         self.close_reason = ""
-        # The requests running for this site (None when none: ~200 bytes per site),
-        # and how many it has in flight, waiting ones included.
-        self._requests: set[asyncio.Task[None]] | None = None
+        # Requests of this site received and not ended (waiting ones included).
         self.pending_requests = 0
         self._closing: asyncio.Task[None] | None = None
         # Silence allowed before the site counts as gone (its protocol version's timing).
@@ -195,7 +193,7 @@ class SiteSession:
 
     async def _close_socket(self, code: int, reason: str) -> None:
         try:
-            await self.conn.close(code, reason[:120])
+            await self.conn.close(code, close_reason(reason))
         except Exception:  # the peer may be gone already; the socket is aborted anyway
             self.conn.transport.abort()
 
@@ -221,8 +219,8 @@ class SiteSession:
                 self.close_reason = reason
                 self.events.session_closed(self, reason, detail=str(exc))
         finally:
-            for task in list(self._requests or ()):
-                task.cancel()
+            # Requests in flight run to their end (their writes commit or roll back
+            # whole); their replies go nowhere. The router drains them at stop.
             if self._closing is not None:
                 # Let our close frame (code and reason) go out before the handler
                 # returns, or the library would close with a plain 1000.
@@ -268,19 +266,9 @@ class SiteSession:
         elif isinstance(msg, Hello):
             self.close(CloseCode.BAD_MESSAGE, "hello sent twice")
 
-    def request_started(self, task: asyncio.Task[None]) -> None:
-        """A request of this site started running (cancelled if the session ends)."""
-        if self._requests is None:
-            self._requests = set()
-        self._requests.add(task)
-
-    def request_done(self, task: asyncio.Task[None] | None) -> None:
-        """A request of this site ended, or (None) was dropped before it started."""
+    def request_done(self) -> None:
+        """A request of this site ended, or was dropped before it started."""
         self.pending_requests -= 1
-        if task is not None and self._requests is not None:
-            self._requests.discard(task)
-            if not self._requests:
-                self._requests = None
 
     def info(self) -> dict[str, Any]:
         peer = self.conn.remote_address

@@ -35,6 +35,9 @@ __all__ = ["Database", "migrate", "alembic_config", "create_engine"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
+# The advisory lock that serialises migrations of one PostgreSQL database ("migrate").
+MIGRATE_KEY = 0x6D696772617465
+
 # A PostgreSQL host that drops packets would otherwise hold a command for asyncpg's
 # default 60 s before it can say the server is unreachable.
 PG_CONNECT_TIMEOUT_S = 10
@@ -152,6 +155,10 @@ def alembic_config(url: str) -> Config:
 def _upgrade(connection: Connection, url: str) -> None:
     from alembic import command
 
+    if connection.dialect.name == "postgresql":
+        # Two servers of a standby pair may start together on one database: the second
+        # waits here, then finds the schema current (held until this transaction ends).
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_KEY})
     cfg = alembic_config(url)
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "heads")
