@@ -27,6 +27,7 @@ from diemcau.api import (
     directive_routes,
     directory_routes,
     exports_routes,
+    inspection_routes,
     media_routes,
     meetings_routes,
     presence_routes,
@@ -64,6 +65,7 @@ ROUTERS = (
     admin_routes,
     process_routes,
     media_routes,
+    inspection_routes,
     recording_routes,
     web_routes,
 )

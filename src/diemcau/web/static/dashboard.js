@@ -1,5 +1,6 @@
 // The command dashboard: the canvas map of every site, the province tree with
-// counts, national KPIs and the alerts list, all kept live by StaffLive.
+// counts, national KPIs, the alerts list and the online inspections' figures by
+// province, all kept live by StaffLive.
 "use strict";
 (() => {
   const { $, el, fmt, pct } = DC;
@@ -76,6 +77,36 @@
       el("span", { class: "leg" }, dot(s), t("st_" + s), model.totals && model.available ? " (" + fmt(model.totals[s]) + ")" : "")));
   }
 
+  /** A site's link figures in one line: loss, round trip, jitter, what it receives (and
+   * what of the program, unless `noMedia`). */
+  function linkLine(i, noMedia) {
+    const l = model.link && model.link[i];
+    if (!l) return "";
+    const parts = [t("f_loss") + " " + fmt(Math.round(l.loss * 10) / 10) + " %", t("f_rtt") + " " + fmt(Math.round(l.rtt)) + " ms", t("f_jitter") + " " + fmt(Math.round(l.jitter)) + " ms"];
+    if (l.kbps !== null) parts.push(t("f_recv") + " " + fmt(l.kbps) + " kbps");
+    if (l.media && !noMedia) parts.push(t("media_" + l.media));
+    return parts.join(" · ");
+  }
+
+  /** Why a site is degraded, in the page's language where the reason is a known one. */
+  function reasonText(i) {
+    const r = model.reason[i] || "";
+    return r === "audio only" ? t("media_audio") : r === "reduced video" ? t("media_low") : r;
+  }
+
+  /** Degraded sites, the worst first (audio only, reduced video, then by loss). */
+  function renderWeak() {
+    const rank = { audio: 2, low: 1 };
+    const out = [];
+    for (let i = 0; i < model.n; i++) if (stateName(i) === "degraded") out.push(i);
+    const score = (i) => { const l = model.link[i] || {}; return (rank[l.media] || 0) * 1000 + (l.loss || 0); };
+    out.sort((a, b) => score(b) - score(a));
+    $("weak-count").textContent = out.length ? "(" + fmt(out.length) + ")" : "";
+    $("weak").replaceChildren(...(out.length ? out.slice(0, 12).map((i) => el("li", { dataset: { code: model.codes[i] } },
+      el("button", { type: "button", class: "srow", onclick: () => map.select(i, true) }, dot("degraded"), el("b", {}, model.names[i])),
+      el("span", { class: "muted weak-fig" }, " " + reasonText(i) + (linkLine(i) ? " — " + linkLine(i, true) : "")))) : [el("li", { class: "muted" }, "–")]));
+  }
+
   function siteCard(i) {
     const card = $("sitecard");
     if (i < 0) { card.hidden = true; return; }
@@ -86,9 +117,12 @@
       el("button", { type: "button", class: "close", "aria-label": t("close"), onclick: () => map.select(-1) }, "×"),
       el("h3", {}, model.names[i]),
       el("p", { class: "muted" }, model.codes[i] + " · " + model.provinceName(i)),
-      el("p", { class: "state-line", dataset: { state: st } }, dot(st), t("st_" + st), since ? " · " + t("since") + " " + since : ""),
+      el("p", { class: "state-line", dataset: { state: st } }, dot(st), t("st_" + st), since ? " · " + t("since") + " " + since : "",
+        st === "degraded" && model.reason[i] ? " · " + reasonText(i) : ""),
+      st !== "offline" && linkLine(i) ? el("p", { class: "link-line muted" }, linkLine(i)) : null,
       el("div", { class: "actions" },
-        el("a", { class: "button", href: "/chair#spot=" + encodeURIComponent(model.codes[i]), target: "diemcau-chair" }, t("spotcheck"))));
+        el("a", { class: "button", href: "/chair#spot=" + encodeURIComponent(model.codes[i]), target: "diemcau-chair" }, t("spotcheck")),
+        el("a", { class: "button secondary", href: "/inspection#site=" + encodeURIComponent(model.codes[i]), target: "diemcau-inspection" }, t("nav_insp"))));
   }
 
   function tip(i, x, y) {
@@ -96,7 +130,8 @@
     if (i < 0) { box.hidden = true; return; }
     const st = stateName(i);
     box.hidden = false;
-    box.replaceChildren(el("b", {}, model.names[i]), el("br"), dot(st), t("st_" + st));
+    box.replaceChildren(el("b", {}, model.names[i]), el("br"), dot(st), t("st_" + st),
+      st === "degraded" && linkLine(i) ? el("span", {}, el("br"), linkLine(i)) : "");
     box.style.left = Math.min(x + 14, map.c.clientWidth - 220) + "px";
     box.style.top = Math.max(0, y - 10) + "px";
   }
@@ -134,6 +169,26 @@
         a.acknowledged_at ? el("span", { class: "ok" }, " ✓ " + (a.acknowledged_by || "")) : el("button", { type: "button", class: "secondary", onclick: () => ackAlert(a.id) }, t("ack_alert")));
     }));
   }
+
+  /** Inspection figures by province over 30 days: inspected, answered, not answered, verdicts. */
+  async function loadInspections() {
+    let r;
+    try { r = await DC.api("/api/inspection/summary?days=30"); } catch (_e) { $("insp-figures").replaceChildren(el("p", { class: "muted" }, t("insp_d_none"))); return; }
+    if (!r.total.inspections && !r.total.pass && !r.total.fail && !r.total.no_answer) { $("insp-figures").replaceChildren(el("p", { class: "muted" }, t("insp_d_none"))); return; }
+    // [field, short heading (the column is narrow), its full meaning (the heading's title)]
+    const cols = [["inspections", "insp_d_inspected", "insp_dt_inspected"], ["answered", "insp_d_answered", "insp_dt_answered"],
+      ["not_answered", "insp_d_missed", "insp_dt_missed"], ["pass", "v_pass", "insp_dt_pass"], ["fail", "v_fail", "insp_dt_fail"]];
+    // "Thành phố Hà Nội" -> "Hà Nội": the side column is narrow.
+    const short = (name) => String(name).replace(/^(Thành phố|Tỉnh)\s+/, "");
+    const row = (p, name, cls) => el("tr", { class: cls || "", dataset: { prov: p.province_id === null ? "" : p.province_id } }, el("th", { scope: "row", title: name }, short(name)),
+      ...cols.map(([k]) => el("td", { class: "num" + (k === "not_answered" && p[k] ? " bad" : "") }, DC.fmt(p[k]))));
+    const rows = r.provinces.map((p) => row(p, p.province_name));
+    if (!me.province_id) rows.unshift(row(r.total, t("insp_d_total"), "total"));
+    $("insp-figures").replaceChildren(el("table", { class: "grid insp-figures" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("insp_col_province")), ...cols.map(([, key, full]) => el("th", { scope: "col", class: "num", title: t(full) }, t(key))))),
+      el("tbody", {}, rows)));
+  }
+  const inspectionsLater = (() => { let timer = 0; return () => { if (!timer) timer = setTimeout(() => { timer = 0; loadInspections(); }, 3000); }; })();
 
   async function ackAlert(id) {
     try { await DC.api(`/api/command/alerts/${id}/ack`, { method: "POST", body: {} }); await loadAlerts(); } catch (e) { DC.toast(e.message, "bad"); }
@@ -194,7 +249,7 @@
   model.onChange((changed) => {
     if (!map) return;
     map.request();
-    renderKpis(); legend();
+    renderKpis(); legend(); renderWeak();
     // The tree is DOM: refresh it at most twice a second, however many deltas come.
     if (!treeTimer) treeTimer = setTimeout(() => { treeTimer = 0; renderTree(); }, changed && changed.length ? 500 : 0);
     if (map.selected >= 0 && (!changed || changed.includes(map.selected))) siteCard(map.selected);
@@ -206,12 +261,16 @@
     const cfg = await DC.api("/api/web/config").catch(() => ({ tile_url: "" }));
     map = new SiteMap($("map"), model, { tileUrl: cfg.tile_url, onHover: tip, onSelect: siteCard, legend: $("legend") });
     window.diemcauDashboard = { map, model }; // for tests and the browser console
-    const live = new StaffLive(model, { onStatus: liveStatus, onEvent: (ev) => { if (/^alert/.test(ev.kind || "")) loadAlerts(); } });
+    const live = new StaffLive(model, { onStatus: liveStatus, onEvent: (ev) => {
+      if (/^alert/.test(ev.kind || "")) loadAlerts();
+      if (ev.kind === "inspection.changed") inspectionsLater();
+    } });
     await live.start();
     map.setData();
-    renderTree(); renderKpis(); legend();
-    loadAlerts(); loadIndicators();
+    renderTree(); renderKpis(); legend(); renderWeak();
+    loadAlerts(); loadIndicators(); loadInspections();
     setInterval(loadAlerts, 15000);
+    setInterval(loadInspections, 60000);
     $("colorby").addEventListener("change", colorBy);
     $("reset-view").addEventListener("click", () => { openProv = -1; map.focusProvince(-1); renderTree(); });
     $("find-q").addEventListener("input", (e) => find(e.target.value));
@@ -225,6 +284,6 @@
     });
     document.addEventListener("langchange", () => {
       $("scope").textContent = who.province_id ? t("scope_prov") : t("scope_nation");
-      renderAlerts(alertsCache !== null); renderTree(); renderKpis(); legend(); siteCard(map.selected); liveStatus(live.mode); });
+      renderAlerts(alertsCache !== null); loadInspections(); renderTree(); renderKpis(); legend(); renderWeak(); siteCard(map.selected); liveStatus(live.mode); });
   }).catch((e) => DC.toast(e.message, "bad"));
 })();
