@@ -10,7 +10,7 @@
   const { $, el } = DC;
   const S = {
     joinCode: "", httpToken: "", sessionToken: "", site: null, cfg: null,
-    ws: null, seqs: {}, hbTimer: 0, retry: 0, everConnected: false,
+    ws: null, seqs: {}, hbTimer: 0, hbWorker: null, beats: 0, linkEvery: 5, retry: 0, everConnected: false,
     meeting: null, inMeeting: false, floor: null, hand: { raised: false, position: 0 },
     onAir: false, imposedMute: false, selfMuted: false,
     stream: null, audioCtx: null, meterRaf: 0,
@@ -76,14 +76,15 @@
     const ws = new WebSocket(S.cfg.presence_url);
     S.ws = ws;
     ws.onopen = () => {
-      const hello = { type: "hello", v: 1, client: "web" };
+      // Protocol v2: this page follows the welcome's heartbeat interval, even below 1 s.
+      const hello = { type: "hello", v: 2, client: "web" };
       if (S.sessionToken) hello.token = S.sessionToken; else hello.join_code = S.joinCode;
       if (Object.keys(S.seqs).length) hello.resume = S.seqs;
       ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (ev) => { let m; try { m = JSON.parse(ev.data); } catch (_e) { return; } onFrame(m); };
     ws.onclose = (ev) => {
-      clearInterval(S.hbTimer);
+      stopBeats();
       if (S.ws !== ws) return;
       S.ws = null;
       if (ev.code === 4004 || ev.code === 4005) { connState("closed"); $("banner-reconnect").hidden = true; DC.toast(t(ev.code === 4004 ? "revoked" : "replaced"), "bad"); return; }
@@ -107,8 +108,7 @@
       // A fresh terminal starts from the current position of every stream.
       for (const [name, seq] of Object.entries(m.streams || {})) if (!(name in S.seqs)) S.seqs[name] = seq;
       saveSeqs();
-      clearInterval(S.hbTimer);
-      S.hbTimer = setInterval(heartbeat, Math.max(500, (m.heartbeat_s || 1) * 1000));
+      startBeats(Math.max(100, (m.heartbeat_s || 1) * 1000));
       if (resumed) refreshMeeting();
       loadInbox();
       standby.refresh();
@@ -186,9 +186,35 @@
     return report;
   }
 
+  // Heartbeats tick in a tiny worker: a hidden tab's own timers run at most once a
+  // second, a worker's keep time (v2 heartbeats come every 0.25 s). Without workers,
+  // a plain timer.
+  function startBeats(ms) {
+    stopBeats();
+    S.linkEvery = Math.max(1, Math.round(2000 / ms)); // a link report about every 2 s
+    try {
+      if (!S.hbWorker) {
+        const src = "let t=0;onmessage=(e)=>{clearInterval(t);if(e.data>0)t=setInterval(()=>postMessage(0),e.data);};";
+        S.hbWorker = new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
+        S.hbWorker.onmessage = heartbeat;
+      }
+      S.hbWorker.postMessage(ms);
+    } catch (_e) {
+      S.hbWorker = null;
+      S.hbTimer = setInterval(heartbeat, ms);
+    }
+  }
+
+  function stopBeats() {
+    clearInterval(S.hbTimer);
+    if (S.hbWorker) S.hbWorker.postMessage(0);
+  }
+
   async function heartbeat() {
     const hb = { type: "hb", t: Date.now() / 1000 };
-    try { const link = await linkStats(); if (link) hb.link = link; } catch (_e) { /* stats are optional */ }
+    if (S.beats++ % S.linkEvery === 0) {
+      try { const link = await linkStats(); if (link) hb.link = link; } catch (_e) { /* stats are optional */ }
+    }
     send(hb);
   }
 
