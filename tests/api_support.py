@@ -62,7 +62,7 @@ async def api_env(
     await service.load_units(db, tree, dataset="test")
     for username, (role, province) in staff.items():
         await create_staff(db, username, PASSWORD, role, province_code=province)
-    codes = {c: await rotate_site(db, runtime.key, c) for c in sites}
+    codes = {c: await rotate_site(db, runtime.keys.site, c) for c in sites}
     transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         await runtime.start()

@@ -79,7 +79,7 @@ def test_provision_and_site_commands(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("DIEMCAU_SECRET_KEY", "cli-test-key")
+    monkeypatch.setenv("DIEMCAU_SECRET_KEY", "cli-test-key-0123456789abcdef-0123")
     asyncio.run(_seed(sqlite_url))
     out = tmp_path / "sheets"
     argv = ["provision", "--db", sqlite_url, "--out", str(out), "--base-url", "http://h:1"]
@@ -102,7 +102,7 @@ def test_provision_and_site_commands(
     async def check() -> None:
         db = Database(sqlite_url)
         try:
-            key = await db.secret_key("cli-test-key")
+            key = await db.secret_key("cli-test-key-0123456789abcdef-0123")
             assert await authenticate_site(db, key, join) is not None
         finally:
             await db.dispose()

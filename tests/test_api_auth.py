@@ -102,7 +102,7 @@ async def test_rotated_site_token_is_refused(env: Env) -> None:
     r = await env.client.post("/api/auth/site-login", json={"join_code": env.join_codes["26734"]})
     headers = {"Authorization": f"Bearer {r.json()['token']}"}
     assert (await env.client.get("/api/auth/me", headers=headers)).status_code == 200
-    await rotate_site(env.runtime.db, env.runtime.key, "26734")
+    await rotate_site(env.runtime.db, env.runtime.keys.site, "26734")
     r = await env.client.get("/api/auth/me", headers=headers)
     assert r.status_code == 401
     r = await env.client.post("/api/auth/site-login", json={"join_code": env.join_codes["26734"]})

@@ -566,7 +566,7 @@ async def build_world(url: str) -> AsyncIterator[World]:
         ("hn", "province_officer", "01"),
     ):
         await create_staff(db, name, PASSWORD, role, province_code=prov)
-    joins = {c: await rotate_site(db, runtime.key, c) for c in ("26734", "26737", "00004")}
+    joins = {c: await rotate_site(db, runtime.keys.site, c) for c in ("26734", "26737", "00004")}
     app = create_app(runtime)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:

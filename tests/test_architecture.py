@@ -53,6 +53,7 @@ FOUNDATION = {
         "config",
         "errors",
         "cliargs",
+        "instance_keys",
         "limits",
         "ratelimit",
         "security",

@@ -117,7 +117,7 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
 
         # A site on the relay about to die holds a live control session.
         site = RawSite(runtime.presence)
-        await site.connect(join_code=await rotate_site(runtime.db, runtime.key, "00004"))
+        await site.connect(join_code=await rotate_site(runtime.db, runtime.keys.site, "00004"))
         site.beat()
 
         victim = grant_hn["node"]
@@ -164,7 +164,7 @@ async def test_a_live_floor_is_restored_into_the_media_plane_after_a_restart(
     settings = _settings(tmp_path, relays=1)
     runtime = await _runtime(settings)
     await create_staff(runtime.db, "chair", "chair-password", "chair")
-    join_code = await rotate_site(runtime.db, runtime.key, "26740")
+    join_code = await rotate_site(runtime.db, runtime.keys.site, "26740")
     await runtime.start()
     try:
         transport = httpx.ASGITransport(app=create_app(runtime))

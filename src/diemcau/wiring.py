@@ -38,6 +38,7 @@ from diemcau.config import Settings
 from diemcau.deploy.inventory import Inventory
 from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
+from diemcau.instance_keys import InstanceKeys, load_instance_keys
 from diemcau.media.ports import AlertSink, DeclaredNodes, LiveFloors, SiteNotifier
 from diemcau.media.service import MediaPlaneService
 from diemcau.meetings.service import MeetingService
@@ -156,18 +157,22 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
     url = settings.resolved_database_url()
     await migrate(url)
     db = Database(url)
-    key = await db.secret_key(settings.secret_key)
-    return wire(settings, db, key, clock=clock)
+    keys = await load_instance_keys(settings, db)
+    return wire(settings, db, keys, clock=clock)
 
 
 def wire(
-    settings: Settings, db: Database, key: bytes, *, clock: Callable[[], float] = time.time
+    settings: Settings,
+    db: Database,
+    keys: InstanceKeys,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> Runtime:
     """Build every service once over an open store and connect them (the reactions above)."""
     sites = SiteDirectory(db)
     presence = PresenceHub(
         db,
-        key,
+        keys,
         presence_config_from_env(settings.host, settings.port, server_context_for(settings)),
         clock=clock,
         sites=sites,
@@ -191,7 +196,7 @@ def wire(
         hub=presence,
         live_meetings=live_meeting_ids,
         group_sites=group_sites,
-        key=key,
+        key=keys.links,
         sites=sites,
         tick_s=float(os.environ.get("DIEMCAU_COMMAND_TICK_S", "") or DEFAULT_TICK_S),
     )
@@ -204,14 +209,14 @@ def wire(
     command.register()
     credentials = SiteCredentials(
         sites,
-        key,
+        keys.site,
         public_url=settings.resolved_public_url(),
         close_sessions=presence.credentials_changed,
     )
     return Runtime(
         settings=settings,
         db=db,
-        key=key,
+        keys=keys,
         clock=clock,
         sites=sites,
         credentials=credentials,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,13 +32,15 @@ from sqlalchemy.exc import IntegrityError
 from diemcau.accounts.tokencache import forget_sites, forget_staff, state_cache
 from diemcau.errors import Conflict, DomainError, Invalid, NotFound
 from diemcau.security import (
+    Key,
+    KeyRing,
     TokenError,
     hash_password,
+    match_site_secret,
     new_site_secret,
     sign_token,
     site_secret_digest,
     verify_password,
-    verify_site_secret,
     verify_token,
 )
 from diemcau.store import Database
@@ -73,6 +75,8 @@ __all__ = [
     "authenticate_site",
     "load_site_digests",
     "verify_join_code",
+    "match_join_code",
+    "rekey_site_digests",
     "rotate_site",
     "revoke_site",
     "issue_session_token",
@@ -396,11 +400,13 @@ def _site_principal(row: Any) -> SitePrincipal:
     )
 
 
-async def authenticate_site(db: Database, key: bytes, code: str) -> SitePrincipal | None:
+async def authenticate_site(db: Database, key: Key, code: str) -> SitePrincipal | None:
     """The site principal for a valid join code, else None.
 
-    One indexed query (the unique site code) plus one HMAC; no argon2. Unknown,
-    revoked, never-provisioned sites and secrets replaced by a rotation are refused.
+    One indexed query (the unique site code) plus one HMAC per key of the ring; no
+    argon2. Unknown, revoked, never-provisioned sites and secrets replaced by a
+    rotation are refused. A digest made with an older key is made again with the
+    current one (the key rotation completes at each site's next login).
     """
     parts = split_join_code(code)
     if parts is None:
@@ -412,9 +418,37 @@ async def authenticate_site(db: Database, key: bytes, code: str) -> SitePrincipa
                 select(*_SITE_COLUMNS).where(Site.code == site_code, Site.revoked.is_(False))
             )
         ).first()
-    if row is None or not verify_site_secret(key, row.secret_digest, secret):
+    if row is None:
         return None
+    kid = match_site_secret(key, row.secret_digest, secret)
+    if kid is None:
+        return None
+    ring = key if isinstance(key, KeyRing) else KeyRing([key])
+    if kid != ring.current_id:
+        await rekey_site_digests(
+            db, ring, [(row.id, row.secret_digest, site_secret_digest(ring, secret))]
+        )
     return _site_principal(row)
+
+
+async def rekey_site_digests(
+    db: Database, ring: KeyRing, changes: Sequence[tuple[int, str, str]]
+) -> int:
+    """Store digests re-made with the ring's current key: ``(site id, old, new)`` each.
+
+    A site whose digest changed meanwhile (rotated, revoked) is left alone, so a
+    late re-key never brings back a replaced secret. Returns how many were stored.
+    """
+    done = 0
+    async with db.session() as s:
+        for site_id, old, new in changes:
+            result = await s.execute(
+                update(Site)
+                .where(Site.id == site_id, Site.secret_digest == old)
+                .values(secret_digest=new, secret_key_id=ring.current_id)
+            )
+            done += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return done
 
 
 async def load_site_digests(db: Database) -> dict[str, tuple[str, SitePrincipal]]:
@@ -435,20 +469,30 @@ async def load_site_digests(db: Database) -> dict[str, tuple[str, SitePrincipal]
     return {row.code: (row.secret_digest, _site_principal(row)) for row in rows}
 
 
-def verify_join_code(
-    key: bytes, digests: Mapping[str, tuple[str, SitePrincipal]], code: str
-) -> SitePrincipal | None:
-    """Check a join code against a map from `load_site_digests`."""
+def match_join_code(
+    key: Key, digests: Mapping[str, tuple[str, SitePrincipal]], code: str
+) -> tuple[SitePrincipal, str] | None:
+    """Check a join code against a map from `load_site_digests`: the site and the id
+    of the key that made its digest (not the current one: re-key it), or None."""
     parts = split_join_code(code)
     if parts is None:
         return None
     entry = digests.get(parts[0])
-    if entry is None or not verify_site_secret(key, entry[0], parts[1]):
+    if entry is None:
         return None
-    return entry[1]
+    kid = match_site_secret(key, entry[0], parts[1])
+    return None if kid is None else (entry[1], kid)
 
 
-async def rotate_site(db: Database, key: bytes, site_code: str) -> str:
+def verify_join_code(
+    key: Key, digests: Mapping[str, tuple[str, SitePrincipal]], code: str
+) -> SitePrincipal | None:
+    """Check a join code against a map from `load_site_digests`."""
+    found = match_join_code(key, digests, code)
+    return None if found is None else found[0]
+
+
+async def rotate_site(db: Database, key: Key, site_code: str) -> str:
     """Give one site a new secret and return its new join code.
 
     The old secret stops working at once; `credential_version` is bumped so live
@@ -465,6 +509,7 @@ async def rotate_site(db: Database, key: bytes, site_code: str) -> str:
             .where(Site.code == site_code)
             .values(
                 secret_digest=site_secret_digest(key, secret),
+                secret_key_id=(key if isinstance(key, KeyRing) else KeyRing([key])).current_id,
                 credential_version=Site.credential_version + 1,
                 credential_issued_at=utcnow(),
                 revoked=False,
@@ -491,6 +536,7 @@ async def revoke_site(db: Database, site_code: str) -> int:
             .values(
                 revoked=True,
                 secret_digest=None,
+                secret_key_id=None,
                 credential_version=Site.credential_version + 1,
             )
         )
@@ -505,7 +551,7 @@ async def revoke_site(db: Database, site_code: str) -> int:
 
 
 def issue_session_token(
-    key: bytes, principal: Principal, ttl_s: int, now: float | None = None
+    key: Key, principal: Principal, ttl_s: int, now: float | None = None
 ) -> str:
     """A signed, short-lived token standing for `principal` (role "site" or the staff role).
 
@@ -555,7 +601,7 @@ def _str(extra: dict[str, Any], name: str) -> str:
     return value
 
 
-def principal_from_token(key: bytes, token: str, now: float | None = None) -> Principal:
+def principal_from_token(key: Key, token: str, now: float | None = None) -> Principal:
     """The principal a token was issued for; no database access.
 
     Raises:
@@ -588,7 +634,7 @@ def principal_from_token(key: bytes, token: str, now: float | None = None) -> Pr
 
 
 async def check_session_token(
-    db: Database, key: bytes, token: str, now: float | None = None
+    db: Database, key: Key, token: str, now: float | None = None
 ) -> Principal:
     """`principal_from_token`, then confirm with the store that it still holds.
 

@@ -79,16 +79,16 @@ async def staff_login(
     if principal is None:
         throttle.failed(body.username, client)
         raise Unauthorized("wrong username or password", code="bad_credentials")
-    token = issue_session_token(runtime.key, principal, STAFF_TOKEN_TTL_S)
+    token = issue_session_token(runtime.keys.token, principal, STAFF_TOKEN_TTL_S)
     return _session(principal, token, STAFF_TOKEN_TTL_S)
 
 
 @router.post("/site-login", response_model=Session, summary="Site login with its join code")
 async def site_login(body: SiteLogin, runtime: Runtime = Depends(get_runtime)) -> Session:
-    principal = await authenticate_site(runtime.db, runtime.key, body.join_code)
+    principal = await authenticate_site(runtime.db, runtime.keys.site, body.join_code)
     if principal is None:
         raise Unauthorized("unknown, revoked or outdated site credential", code="bad_credentials")
-    token = issue_session_token(runtime.key, principal, SITE_TOKEN_TTL_S)
+    token = issue_session_token(runtime.keys.token, principal, SITE_TOKEN_TTL_S)
     return _session(principal, token, SITE_TOKEN_TTL_S)
 
 

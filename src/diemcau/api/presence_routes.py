@@ -84,7 +84,7 @@ async def staff_stream(websocket: WebSocket, token: str = "") -> None:
     await websocket.accept()
     bearer = token or websocket.headers.get("authorization", "").removeprefix("Bearer ").strip()
     try:
-        principal = await check_session_token(runtime.db, runtime.key, bearer)
+        principal = await check_session_token(runtime.db, runtime.keys.token, bearer)
     except TokenError as exc:
         await websocket.close(STAFF_CLOSE_UNAUTHORIZED, f"invalid session token: {exc}")
         return

@@ -18,6 +18,7 @@ from diemcau.actors import Actor
 from diemcau.audit import record_action
 from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.errors import Forbidden, NotFound
+from diemcau.security import Key
 
 __all__ = ["IssuedCredential", "RevokedCredential", "SessionCloser", "SiteCredentials"]
 
@@ -44,7 +45,7 @@ class SiteCredentials:
 
     Args:
         sites: the directory's sites (scope checks; forgotten after each write).
-        key: the instance HMAC key (new secrets are stored as its digest).
+        key: the site key ring (new secrets are stored as the digest of its first key).
         public_url: the base of the join links printed for a new code.
         close_sessions: closes a site's live session (None: presence notices the new
             credential version at its next poll).
@@ -53,7 +54,7 @@ class SiteCredentials:
     def __init__(
         self,
         sites: SiteDirectory,
-        key: bytes,
+        key: Key,
         *,
         public_url: str,
         close_sessions: SessionCloser | None = None,
