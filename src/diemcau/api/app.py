@@ -32,11 +32,14 @@ from diemcau.api import (
     report_routes,
     web_routes,
 )
+from diemcau.api.body_limit import BodyLimit, BodyTooLarge
+from diemcau.api.command_routes import MAX_CSV_BYTES
+from diemcau.command.files import MAX_FILE_BYTES
 from diemcau.errors import DomainError
 from diemcau.ratelimit import LoginThrottle
 from diemcau.runtime import Runtime
 
-__all__ = ["create_app", "ROUTERS"]
+__all__ = ["create_app", "ROUTERS", "MAX_REQUEST_BYTES"]
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +65,23 @@ def _static_dir() -> Path:
     return Path(str(resources.files("diemcau.web") / "static"))
 
 
-def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+# Every request body is cut at this size (413 ``too_large``), counted as it streams in
+# (`api.body_limit`). The routes that take files have their own, larger limits, a
+# little over the size they refuse themselves with a clearer message ("larger than
+# 10 MB") when a body streams in without a length.
+MAX_REQUEST_BYTES = 1024 * 1024
+ROUTE_BODY_LIMITS = {
+    ("POST", "/api/command/files"): MAX_FILE_BYTES + 64 * 1024,
+    ("POST", "/api/command/reports/import"): MAX_CSV_BYTES + 64 * 1024,
+}
+
+
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: object
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers
+    )
 
 
 def _refused_value(exc: BaseException) -> bool:
@@ -109,12 +127,15 @@ def create_app(runtime: Runtime) -> FastAPI:
         favicon_url="/static/favicon.svg",
         swagger_ui_parameters={"validatorUrl": None},
     )
+    app.add_middleware(BodyLimit, default=MAX_REQUEST_BYTES, limits=ROUTE_BODY_LIMITS)
     app.state.runtime = runtime
     app.state.login_throttle = LoginThrottle()
 
     @app.exception_handler(DomainError)
     async def _domain(_req: Request, exc: DomainError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message)
+        retry = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+        return _error(exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -127,7 +148,8 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, "http_error", str(exc.detail))
+        code = "too_large" if isinstance(exc, BodyTooLarge) else "http_error"
+        return _error(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:

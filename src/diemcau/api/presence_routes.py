@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, WebSocket
@@ -23,13 +24,27 @@ from diemcau.errors import Forbidden, NotFound
 from diemcau.runtime import Runtime
 from diemcau.security import TokenError
 
-__all__ = ["router", "STAFF_CLOSE_UNAUTHORIZED", "STAFF_CLOSE_FORBIDDEN", "STAFF_CLOSE_SLOW"]
+__all__ = [
+    "router",
+    "AUTH_TIMEOUT_S",
+    "RECHECK_S",
+    "STAFF_CLOSE_UNAUTHORIZED",
+    "STAFF_CLOSE_FORBIDDEN",
+    "STAFF_CLOSE_SLOW",
+]
 
 router = APIRouter(prefix="/api/presence", tags=["presence"])
 
 STAFF_CLOSE_UNAUTHORIZED = 4001
 STAFF_CLOSE_FORBIDDEN = 4003
 STAFF_CLOSE_SLOW = 4006
+
+# Time a browser has to send its auth message; how often an open stream's token is
+# checked again (a disabled account or a revoked token loses the stream within
+# this, plus the account cache's few seconds for changes made by another process).
+AUTH_TIMEOUT_S = 5.0
+RECHECK_S = 5.0
+MAX_TOKEN_CHARS = 4096
 
 _staff = staff_actor()
 _operator = staff_actor("admin", "operator")
@@ -77,12 +92,54 @@ async def close_site(
     return {"site_id": site_id, "closed": closed}
 
 
+async def _bearer(websocket: WebSocket) -> str | None:
+    """The staff token: an ``Authorization: Bearer`` header (scripts), else the first
+    message ``{"type": "auth", "token": ...}`` within `AUTH_TIMEOUT_S` (browsers: a
+    page cannot set headers on a WebSocket). None: refused (the socket is closed)."""
+    header = websocket.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    try:
+        first = await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S)
+        msg = json.loads(first)
+    except TimeoutError:
+        await websocket.close(STAFF_CLOSE_UNAUTHORIZED, "no auth message")
+        return None
+    except (ValueError, KeyError, RuntimeError, WebSocketDisconnect):
+        await _close_quietly(websocket, STAFF_CLOSE_UNAUTHORIZED, "the first message must be auth")
+        return None
+    token = msg.get("token") if isinstance(msg, dict) and msg.get("type") == "auth" else None
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS:
+        await websocket.close(
+            STAFF_CLOSE_UNAUTHORIZED, 'the first message must be {"type": "auth"}'
+        )
+        return None
+    return token
+
+
+async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await websocket.close(code, reason)
+
+
 @router.websocket("/staff")
-async def staff_stream(websocket: WebSocket, token: str = "") -> None:
-    """Live presence for staff: ``snapshot`` then ``delta`` frames (docs/protocol.md)."""
+async def staff_stream(websocket: WebSocket) -> None:
+    """Live presence for staff: ``snapshot`` then ``delta`` frames (docs/protocol.md).
+
+    The token never travels in the URL (proxies log URLs): a ``?token=`` is refused.
+    It is checked again every `RECHECK_S` seconds: a disabled account, a logout, a
+    password change or an expired token closes the stream with 4001.
+    """
     runtime: Runtime = websocket.app.state.runtime
     await websocket.accept()
-    bearer = token or websocket.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if "token" in websocket.query_params:
+        await websocket.close(
+            STAFF_CLOSE_UNAUTHORIZED, "never put the token in the URL: send it in the first message"
+        )
+        return
+    bearer = await _bearer(websocket)
+    if bearer is None:
+        return
     try:
         principal = await check_session_token(runtime.db, runtime.keys.token, bearer)
     except TokenError as exc:
@@ -111,7 +168,17 @@ async def staff_stream(websocket: WebSocket, token: str = "") -> None:
                 if msg["type"] == "websocket.disconnect":
                     return
 
-    tasks = [asyncio.create_task(pump()), asyncio.create_task(drain())]
+    async def recheck() -> None:
+        """The account may be disabled or its token revoked while the stream is open."""
+        while True:
+            await asyncio.sleep(RECHECK_S)
+            try:
+                await check_session_token(runtime.db, runtime.keys.token, bearer)
+            except TokenError as exc:
+                await _close_quietly(websocket, STAFF_CLOSE_UNAUTHORIZED, f"session ended: {exc}")
+                return
+
+    tasks = [asyncio.create_task(t()) for t in (pump, drain, recheck)]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
