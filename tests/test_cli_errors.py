@@ -132,6 +132,10 @@ CASES: list[Case] = [
          c.loaded], "nobody"),
     Case("staff enable", "unreachable", lambda c: ["staff", "enable", "ops", "--db", REFUSED],
          UNREACHABLE),
+    Case("staff logout", "unknown account", lambda c: ["staff", "logout", "nobody", "--db",
+         c.loaded], "no staff account 'nobody'"),
+    Case("staff logout", "unreachable", lambda c: ["staff", "logout", "ops", "--db", REFUSED],
+         UNREACHABLE),
     # site
     Case("site rotate", "unknown site", lambda c: ["site", "rotate", "99999", "--db", c.loaded],
          "99999"),

@@ -1,4 +1,4 @@
-"""``diemcau staff add|list|disable|enable``, ``diemcau site rotate|revoke`` and
+"""``diemcau staff add|list|disable|enable|logout``, ``diemcau site rotate|revoke`` and
 ``diemcau keys status|new``.
 
 Every command migrates the store first and uses the instance keys
@@ -24,6 +24,7 @@ from diemcau.accounts.service import (
     create_staff,
     disable_staff,
     enable_staff,
+    end_staff_sessions,
     join_link,
     list_staff,
     revoke_site,
@@ -151,6 +152,24 @@ def _staff_toggle(disabled: bool) -> Callable[[argparse.Namespace], int]:
     return command
 
 
+def _staff_logout(args: argparse.Namespace) -> int:
+    """End every session of an account now (a lost laptop, a departing officer)."""
+
+    async def work() -> int:
+        async with open_store(args.db) as (db, _keys):
+            user_id = next(
+                (a.user_id for a in await list_staff(db) if a.username == args.username.lower()),
+                None,
+            )
+            if user_id is None:
+                raise AccountError(f"no staff account '{args.username}'")
+            await end_staff_sessions(db, user_id)
+        print(f"ended every session of '{args.username.lower()}'")
+        return 0
+
+    return run_command(work)
+
+
 def _site_rotate(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with open_store(args.db) as (db, keys):
@@ -231,6 +250,11 @@ def register(subparsers: Any) -> None:
         toggle.add_argument("username")
         add_db_argument(toggle)
         toggle.set_defaults(func=_staff_toggle(disabled))
+
+    logout = staff_sub.add_parser("logout", help="end every session of a staff account now")
+    logout.add_argument("username")
+    add_db_argument(logout)
+    logout.set_defaults(func=_staff_logout)
 
     site = subparsers.add_parser("site", help="one site's credential")
     site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
