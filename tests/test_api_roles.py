@@ -214,6 +214,8 @@ ROUTES: tuple[Route, ...] = (
     # command
     Route("GET", "/api/command/schemas", "any"),
     Route("GET", "/api/command/schemas/{key}", "any", url="/api/command/schemas/covid19"),
+    # A site code out of the caller's reach reads like an unknown one (422 no_site), so
+    # a refusal never tells which codes exist elsewhere (tests/test_scope_leaks.py).
     Route(
         "POST",
         "/api/command/reports",
@@ -221,14 +223,16 @@ ROUTES: tuple[Route, ...] = (
         officer="refused",
         site="refused",
         body={"schema": "covid19", "values": covid(new_cases=1), "site_code": "00004"},
+        refused_with=(422,),
     ),
     Route(
         "GET",
         "/api/command/reports",
         "any",
         url="/api/command/reports?schema=covid19&site_code=00004",
-        officer="scoped",
+        officer="refused",
         site="refused",
+        refused_with=(422,),
     ),
     Route("GET", "/api/command/reports/{report_id}", "any", officer="refused", site="refused"),
     Route(
@@ -362,6 +366,7 @@ ROUTES: tuple[Route, ...] = (
         "staff",
         url="/api/command/series-table?schema=covid19&indicator=new_cases&site_code=00004",
         officer="refused",
+        refused_with=(422,),
     ),
     Route(
         "GET",

@@ -167,6 +167,14 @@ async def test_saved_groups_invite_and_openapi(env: Env) -> None:
     )
     # The kind filter narrows the group's areas: its three communes.
     assert r.json()["invited_count"] == 3
+    mid = r.json()["id"]
+    # While the chair's scheduled meeting invites the group, its creator may not change
+    # it (that would change the chair's invitations); once started, the meeting keeps
+    # the sites it resolved.
+    r = await c.patch(f"/api/site-groups/{gid}", json={"invite": {"units": ["001"]}}, headers=ops)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "group_in_use"
+    assert (await c.post(f"/api/meetings/{mid}/start", headers=chair)).status_code == 200
+    assert (await c.post(f"/api/meetings/{mid}/end", headers=chair)).status_code == 200
     r = await c.patch(f"/api/site-groups/{gid}", json={"invite": {"units": ["001"]}}, headers=ops)
     assert r.json()["site_count"] == 2
     assert (await c.delete(f"/api/site-groups/{gid}", headers=ops)).status_code == 204

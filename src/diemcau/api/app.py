@@ -66,13 +66,11 @@ def _static_dir() -> Path:
 
 
 # Every request body is cut at this size (413 ``too_large``), counted as it streams in
-# (`api.body_limit`). The routes that take files have their own, larger limits, a
-# little over the size they refuse themselves with a clearer message ("larger than
-# 10 MB") when a body streams in without a length.
+# (`api.body_limit`). The routes that take files have their own, larger limits.
 MAX_REQUEST_BYTES = 1024 * 1024
 ROUTE_BODY_LIMITS = {
-    ("POST", "/api/command/files"): MAX_FILE_BYTES + 64 * 1024,
-    ("POST", "/api/command/reports/import"): MAX_CSV_BYTES + 64 * 1024,
+    ("POST", "/api/command/files"): MAX_FILE_BYTES,
+    ("POST", "/api/command/reports/import"): MAX_CSV_BYTES,
 }
 
 

@@ -20,7 +20,7 @@ from diemcau.accounts.actors import actor_of
 from diemcau.accounts.service import StaffPrincipal, check_session_token
 from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, staff_actor
-from diemcau.errors import Forbidden, NotFound
+from diemcau.errors import NotFound
 from diemcau.runtime import Runtime
 from diemcau.security import TokenError
 
@@ -62,11 +62,9 @@ async def site_state(
     actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     hub = runtime.presence
-    info = await runtime.sites.get(site_id, reload_missing=True)
-    if info is None:
-        raise NotFound(f"no site {site_id}", code="unknown_site")
-    if not actor.may_see_province(info.province_id):
-        raise Forbidden("this site is outside your province", code="province")
+    info = await runtime.sites.get_visible(actor, site_id)
+    if info is None:  # unknown or in another province: the same answer
+        raise NotFound(f"no site {site_id} in your reach", code="unknown_site")
     st = hub.site_state(site_id)
     return {
         "site_id": site_id,

@@ -17,7 +17,7 @@ from diemcau.accounts.service import join_link, revoke_site, rotate_site
 from diemcau.actors import Actor
 from diemcau.audit import record_action
 from diemcau.directory.sites import SiteDirectory, SiteInfo
-from diemcau.errors import Forbidden, NotFound
+from diemcau.errors import NotFound
 from diemcau.security import Key
 
 __all__ = ["IssuedCredential", "RevokedCredential", "SessionCloser", "SiteCredentials"]
@@ -66,11 +66,10 @@ class SiteCredentials:
         self._close_sessions = close_sessions
 
     async def _site(self, actor: Actor, code: str) -> SiteInfo:
-        site = await self.sites.find(code, reload_missing=True)
-        if site is None:
-            raise NotFound(f"no site with code {code!r}")
-        if actor.province_id is not None and site.province_id != actor.province_id:
-            raise Forbidden(f"site {code!r} is outside your province")
+        actor.require_staff("manage site credentials")
+        site = await self.sites.find_visible(actor, code)
+        if site is None:  # unknown or in another province: the same answer
+            raise NotFound(f"no site with code {code!r} in your reach", code="unknown_site")
         return site
 
     async def _after_write(
