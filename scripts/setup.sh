@@ -12,12 +12,14 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 need_debs=()
-for pkg in janus python3-venv iproute2; do
+# janus-tools and ffmpeg turn recordings into WebM files; DejaVu fonts carry the
+# Vietnamese letters of the minutes PDF.
+for pkg in janus janus-tools ffmpeg fonts-dejavu-core python3-venv iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_debs+=("$pkg")
 done
 if [ "$dev" = 1 ]; then
   # coturn (TURN) and nftables (the lab's NAT and firewall routers) for the field tests.
-  for pkg in chromium postgresql janus-tools fonts-dejavu-core coturn nftables; do
+  for pkg in chromium postgresql coturn nftables; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_debs+=("$pkg")
   done
 fi

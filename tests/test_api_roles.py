@@ -193,6 +193,42 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/audit", "staff", officer="role"),
     Route("GET", "/api/audit/export.csv", "staff", officer="role"),
     Route("GET", "/api/audit/export.xlsx", "staff", officer="role"),
+    # recording: who may see which file of a meeting (docs/recording.md)
+    Route("GET", _MEET + "/recording", "staff", officer="scoped"),
+    Route(
+        "PUT", _MEET + "/recording/policy", "staff", officer="refused", body={"retention_days": 9}
+    ),
+    Route("GET", "/api/recordings/storage", "staff", officer="role"),
+    # A Hà Nội speaker's clip: never for the Hồ Chí Minh City officer.
+    Route("GET", "/api/recordings/{file_id}", "staff", officer="refused"),
+    Route("POST", "/api/recordings/{file_id}/ticket", "staff", officer="refused"),
+    # Authorised by the file-bound ticket in its URL (a <video> sends no token): a
+    # missing or forged ticket is refused whoever asks (test_recording_media.py).
+    Route(
+        "GET",
+        "/api/recordings/{file_id}/watch",
+        "public",
+        url="/api/recordings/{file_id}/watch?ticket=forged.ticket",
+    ),
+    Route(
+        "DELETE",
+        "/api/recordings/{file_id}",
+        "staff",
+        url="/api/recordings/{file_id}?reason=test",
+        officer="role",
+    ),
+    Route("GET", _MEET + "/timeline", "staff", officer="scoped"),
+    Route("GET", _MEET + "/minutes", "staff", officer="refused"),
+    Route(
+        "PUT",
+        _MEET + "/minutes",
+        "staff",
+        officer="refused",
+        body={"texts": {"summary": "x"}, "version": 0},
+    ),
+    Route("POST", _MEET + "/minutes/publish", "staff", officer="refused"),
+    Route("GET", _MEET + "/minutes.pdf", "staff", officer="refused"),
+    Route("GET", _MEET + "/minutes.html", "staff", officer="refused"),
     Route("GET", "/api/site-groups", "staff"),
     Route(
         "POST",
@@ -211,6 +247,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/site/meetings/{meeting_id}/hand", "site", site="refused"),
     Route("DELETE", "/api/site/meetings/{meeting_id}/hand", "site", site="refused"),
     Route("POST", "/api/site/conclusions/{conclusion_id}/ack", "site", site="refused"),
+    # Only published minutes, only to a site that took part (this one did not).
+    Route("GET", "/api/site/meetings/{meeting_id}/minutes.pdf", "site", site="refused"),
+    Route("GET", "/api/site/meetings/{meeting_id}/minutes.html", "site", site="refused"),
     # command
     Route("GET", "/api/command/schemas", "any"),
     Route("GET", "/api/command/schemas/{key}", "any", url="/api/command/schemas/covid19"),
@@ -440,6 +479,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/join", "public"),
     Route("GET", "/chair", "public"),
     Route("GET", "/dashboard", "public"),
+    Route("GET", "/recordings", "public"),
     Route("GET", "/directives", "public"),
     Route("GET", "/reports", "public"),
     Route("GET", "/charts", "public"),
@@ -633,7 +673,9 @@ async def build_world(url: str) -> AsyncIterator[World]:
                     "/api/site-groups", json={"name": "g", "invite": {"units": ["01"]}}, headers=ops
                 )
             )
+            file_id = await _hn_clip(runtime, mid, hn_site, hn_province)
             w.ids = {
+                "file_id": file_id,
                 "meeting_id": mid,
                 "draft_id": draft,
                 "conclusion_id": cid,
@@ -648,6 +690,31 @@ async def build_world(url: str) -> AsyncIterator[World]:
             yield w
         finally:
             await runtime.close()
+
+
+async def _hn_clip(
+    runtime: Runtime, meeting_id: int, site_id: int | None, province_id: int | None
+) -> int:
+    """A recorded intervention of Ba Đình (Hà Nội) in the meeting."""
+    from diemcau.recording.models import RecordingFile
+
+    async with runtime.db.session() as s:
+        row = RecordingFile(
+            meeting_id=meeting_id,
+            kind="clip",
+            site_id=site_id,
+            site_code="00004",
+            site_name="Phường Ba Đình",
+            province_id=province_id,
+            path=f"m{meeting_id}/clip-1-00004.webm",
+            timing=[],
+            content_type="video/webm",
+            size=0,
+            sha256="0" * 64,
+        )
+        s.add(row)
+        await s.flush()
+        return row.id
 
 
 def assert_error(r: httpx.Response, *statuses: int) -> None:

@@ -4,7 +4,7 @@ Every module of ``src/diemcau`` is parsed (nothing is imported), each import is
 mapped to the subpackage or top-level module it names, and the edges are checked:
 
 - a unit may import only units of a lower layer (or itself);
-- the services (presence, meetings, command, media) are peers: none imports
+- the services (presence, meetings, command, media, recording) are peers: none imports
   another; they talk through ports the composition root (``wiring.py``) plugs in;
 - the domain base is ordered (directory > accounts > audit), so it has no cycle;
 - no two units import each other, directly or around a loop;
@@ -43,7 +43,7 @@ API = {"api": 50, "web": 50}
 COMPOSITION = {"wiring": 41, "runtime": 40}
 # The deployment inventory describes media nodes; the composition root reads it.
 DEPLOYMENT = {"deploy": 35}
-SERVICES = {"presence": 30, "meetings": 30, "command": 30, "media": 30}
+SERVICES = {"presence": 30, "meetings": 30, "command": 30, "media": 30, "recording": 30}
 DOMAIN_BASE = {"directory": 22, "accounts": 21, "audit": 20}
 FOUNDATION = {
     name: 10
@@ -55,6 +55,7 @@ FOUNDATION = {
         "cliargs",
         "instance_keys",
         "limits",
+        "logs",
         "ratelimit",
         "security",
         "spreadsheet",

@@ -140,7 +140,7 @@ def test_public_surface_is_pinned() -> None:
 
 
 def test_rate_limiter_refills_over_time() -> None:
-    from diemcau.presence.ratelimit import RateLimiter
+    from diemcau.ratelimit import RateLimiter
 
     limiter = RateLimiter(rate=2.0, burst=3.0, now=0.0)
     assert [limiter.allow(0.0) for _ in range(4)] == [True, True, True, False]

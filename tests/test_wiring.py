@@ -22,6 +22,7 @@ from diemcau.media.service import NODE_ALERT, MediaPlaneService
 from diemcau.media.topology import Move
 from diemcau.meetings.service import MeetingService
 from diemcau.presence.hub import PresenceHub
+from diemcau.recording.service import RecordingService
 from diemcau.store import Database
 from diemcau.wiring import ProgramMedia, build_runtime
 from tests.test_command_support import seed_country
@@ -114,12 +115,16 @@ async def test_runtime_is_typed_and_starts_its_services_in_order(tmp_path: Path)
         assert runtime.command.reports.sites is runtime.sites
         assert runtime.command.directives.sites is runtime.sites
         assert runtime.credentials.sites is runtime.sites
-        # Presence first, media last: the plane restores what meetings reloaded.
+        assert isinstance(runtime.recording, RecordingService)
+        assert runtime.recording.sites is runtime.sites
+        # Presence first, then media: the plane restores what meetings reloaded; recording
+        # last, so it resumes live programs once the plane runs.
         assert list(runtime.lifecycle) == [
             runtime.presence,
             runtime.meetings,
             runtime.command,
             runtime.media_plane,
+            runtime.recording,
         ]
         await runtime.start()
         await runtime.start()  # idempotent: nothing starts twice

@@ -8,6 +8,7 @@ Whatever goes wrong ends in one line on stderr and a non-zero exit, never a
 traceback: a refused input (a domain error, an unsupported database URL), a store
 that cannot be opened, a file that cannot be read or written. Anything else is a
 bug: it is reported in one line too, and ``DIEMCAU_DEBUG=1`` shows its traceback.
+While a command runs, its log lines follow the same rule (`diemcau.logs`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from diemcau import logs
 from diemcau.errors import DomainError
 from diemcau.store.reach import StoreUnavailable
 
@@ -88,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logs.configure()
     return run(args)
 
 

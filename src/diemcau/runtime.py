@@ -22,6 +22,7 @@ from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.service import MediaPlaneService
 from diemcau.meetings.service import MeetingService
 from diemcau.presence.hub import PresenceHub
+from diemcau.recording.service import RecordingService
 from diemcau.store import Database
 
 __all__ = ["Runtime", "Service"]
@@ -51,6 +52,7 @@ class Runtime:
         meetings: the meeting service (lifecycle, floor, attendance, conclusions).
         command: the command center (reports, aggregates, directives, alerts).
         media_plane: the media plane's lifecycle; `media` is its running orchestrator.
+        recording: recordings, timelines and minutes of meetings.
         lifecycle: what `start` starts, in order (`stop` stops them in reverse).
     """
 
@@ -64,6 +66,7 @@ class Runtime:
     meetings: MeetingService
     command: CommandCenter
     media_plane: MediaPlaneService
+    recording: RecordingService
     lifecycle: Sequence[Service] = ()
     _started: int = field(default=0, repr=False)
 

@@ -16,6 +16,11 @@ reactions between services are declared here, each once:
 - a site's credential rotated or revoked by staff → its live session closed by the hub;
 - a site dropping out of a live meeting → the command center's rule, which asks
   meetings for the live meeting ids;
+- a program start, floor decision or end in meetings → the recording service (its
+  live Janus recording; the finished meeting's post-processing), which records
+  through the media plane's `ProgramRecorder`, builds timelines and minutes from
+  meetings' history, sends the minutes out as a meetings conclusion and raises its
+  disk and integrity alerts in the command center;
 - a directive addressed to a saved site group → the command center asks meetings
   (which keeps the groups) for the group's sites.
 
@@ -29,9 +34,12 @@ from __future__ import annotations
 import os
 import ssl as ssl_module
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from diemcau.actors import Actor
 from diemcau.command.center import DEFAULT_TICK_S, CommandCenter
 from diemcau.command.schemas import SchemaRegistry, builtin_registry
 from diemcau.config import Settings
@@ -40,9 +48,15 @@ from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
 from diemcau.instance_keys import InstanceKeys, load_instance_keys
 from diemcau.media.ports import AlertSink, DeclaredNodes, LiveFloors, SiteNotifier
+from diemcau.media.recording import ProgramRecorder
 from diemcau.media.service import MediaPlaneService
+from diemcau.meetings.conclusions import Attachment
+from diemcau.meetings.history import MeetingHistory
 from diemcau.meetings.service import MeetingService
 from diemcau.presence.hub import PresenceConfig, PresenceHub
+from diemcau.recording.config import RecordingConfig
+from diemcau.recording.ports import DirectiveRecord
+from diemcau.recording.service import RecordingService
 from diemcau.runtime import Runtime
 from diemcau.store import Database, migrate
 from diemcau.tls.certs import ServerFiles
@@ -152,6 +166,62 @@ def _media_plane(
     )
 
 
+class MinutesConclusion:
+    """Recording's `ConclusionPublisher`: the minutes go out as a meetings conclusion."""
+
+    def __init__(self, meetings: MeetingService) -> None:
+        self._meetings = meetings
+
+    async def __call__(
+        self, actor: Actor, meeting_id: int, body: str, attachments: Sequence[Mapping[str, Any]]
+    ) -> int:
+        view = await self._meetings.conclusions.publish(
+            actor, meeting_id, body, [Attachment(**dict(a)) for a in attachments]
+        )
+        return view.id
+
+
+def _recording(
+    settings: Settings,
+    db: Database,
+    key: bytes,
+    clock: Callable[[], float],
+    *,
+    sites: SiteDirectory,
+    meetings: MeetingService,
+    command: CommandCenter,
+    media_plane: MediaPlaneService,
+) -> RecordingService:
+    """The recording service over its ports; it follows every floor decision."""
+
+    async def directives(since: datetime, until: datetime) -> list[DirectiveRecord]:
+        found: list[DirectiveRecord] = []
+        before: int | None = None
+        while True:
+            page = await command.directives.list_directives(
+                Actor.system(), limit=500, before_id=before
+            )
+            found += [d for d in page if since <= d.issued_at < until]
+            if len(page) < 500 or page[-1].issued_at < since:
+                return sorted(found, key=lambda d: d.issued_at)
+            before = page[-1].id
+
+    recording = RecordingService(
+        db,
+        RecordingConfig.from_env(settings.data_dir),
+        sites=sites,
+        history=MeetingHistory(db),
+        recorder=ProgramRecorder(lambda: media_plane.orchestrator),
+        publish_conclusion=MinutesConclusion(meetings),
+        directives=directives,
+        alerts=command.alerts,
+        clock=clock,
+        key=key,
+    )
+    meetings.floor.add_floor_listener(recording.on_program_change)
+    return recording
+
+
 async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time.time) -> Runtime:
     """Migrate the store and open it, then `wire` every service (none is started yet)."""
     url = settings.resolved_database_url()
@@ -207,6 +277,18 @@ def wire(
     meetings = MeetingService(db, presence, clock=clock, media=program_media, sites=sites)
     meetings.register()
     command.register()
+    recording = _recording(
+        settings,
+        db,
+        # Watch tickets are short-lived and signed with a key derived from the current
+        # token key (never the token key itself); a rotation ends the tickets out.
+        keys.token.current,
+        clock,
+        sites=sites,
+        meetings=meetings,
+        command=command,
+        media_plane=media_plane,
+    )
     credentials = SiteCredentials(
         sites,
         keys.site,
@@ -224,5 +306,6 @@ def wire(
         meetings=meetings,
         command=command,
         media_plane=media_plane,
-        lifecycle=(presence, meetings, command, media_plane),
+        recording=recording,
+        lifecycle=(presence, meetings, command, media_plane, recording),
     )

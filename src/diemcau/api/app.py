@@ -29,6 +29,7 @@ from diemcau.api import (
     media_routes,
     meetings_routes,
     presence_routes,
+    recording_routes,
     report_routes,
     web_routes,
 )
@@ -57,6 +58,7 @@ ROUTERS = (
     alert_routes,
     admin_routes,
     media_routes,
+    recording_routes,
     web_routes,
 )
 

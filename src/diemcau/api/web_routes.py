@@ -38,6 +38,7 @@ PAGES = {
     "/site": "site.html",
     "/join": "site.html",
     "/chair": "chair.html",
+    "/recordings": "recordings.html",
     "/dashboard": "dashboard.html",
     "/directives": "directives.html",
     "/reports": "reports.html",
@@ -218,7 +219,10 @@ async def spot_media(
         site = await runtime.sites.find(site_code, reload_missing=True)
         if site is None or site.province_id != scope:
             raise Forbidden("this site is outside your province", code="out_of_scope")
-    return await _grant(_media(runtime).spot_check_grant(site_code))
+    grant = await _grant(_media(runtime).spot_check_grant(site_code))
+    # Audited in the site's live meeting, and recorded at central if its policy says so.
+    grant["recorded"] = await runtime.recording.on_spot_check(actor, site_code)
+    return grant
 
 
 class WallPage(BaseModel):

@@ -14,6 +14,7 @@ from diemcau.demo.output import say
 from diemcau.demo.pacing import pause
 from diemcau.demo.services import DemoServices, meetings_actor
 from diemcau.demo.sites import DemoSite
+from diemcau.logs import one_line
 
 __all__ = ["rotate_floor"]
 
@@ -38,7 +39,7 @@ async def rotate_floor(
         try:
             decision = await meetings.floor.grant(meetings_actor(chair), meeting_id, [site.site_id])
         except Exception as exc:
-            say(f"floor: grant to {site.code} refused: {exc}")
+            say(f"floor: grant to {site.code} refused: {one_line(exc)}")
             continue
         media = services.media
         node = media.plan.assignment.get(site.code, "?") if media is not None else "-"

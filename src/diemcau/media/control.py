@@ -8,6 +8,13 @@ plugin ``admin_key``: ``add_remote_publisher`` checks only the room secret in
 Rooms are private (hidden from ``list`` without the admin key) and require
 signed room tokens to join.
 
+Recording is the control plane's alone: every room is created with
+``lock_record`` (a publisher's ``configure``/``publish`` cannot switch it on) and
+a ``rec_dir`` that cannot exist (`NO_RECORDING_DIR`), because 1.1.2 does not
+apply ``lock_record`` to ``joinandconfigure``: a publisher asking to record there
+with its own file name gets nothing written anywhere. Only `start_recording`
+(which needs the room secret) points a room at a real folder (docs/recording.md).
+
 Janus VideoRoom API: https://janus.conf.meetecho.com/docs/videoroom.html
 """
 
@@ -28,12 +35,21 @@ from diemcau.media.janus import (
 )
 from diemcau.media.node import JanusNode
 
-__all__ = ["NodeControl", "ERR_NO_SUCH_ROOM", "ERR_NO_SUCH_FEED", "ERR_ROOM_EXISTS"]
+__all__ = [
+    "NodeControl",
+    "ERR_NO_SUCH_ROOM",
+    "ERR_NO_SUCH_FEED",
+    "ERR_ROOM_EXISTS",
+    "NO_RECORDING_DIR",
+]
 
 VIDEOROOM = "janus.plugin.videoroom"
 ERR_NO_SUCH_ROOM = 426
 ERR_ROOM_EXISTS = 427
 ERR_NO_SUCH_FEED = 428
+# A folder Janus can never create (its parent is a character device): a room
+# pointed at it records nothing, whoever asks.
+NO_RECORDING_DIR = "/dev/null/diemcau-recording-off"
 
 
 class NodeControl:
@@ -133,6 +149,8 @@ class NodeControl:
                     "videocodec": "vp8",
                     "notify_joining": False,
                     "bitrate": 0,
+                    "lock_record": True,
+                    "rec_dir": NO_RECORDING_DIR,
                 }
             )
         except JanusError as exc:
@@ -140,6 +158,49 @@ class NodeControl:
                 return False
             raise
         return True
+
+    async def start_recording(self, room: int, rec_dir: str) -> None:
+        """Record every publisher now in ``room`` into ``rec_dir`` (a folder on the node).
+
+        Recording is switched off first, so publishers that arrived since the last
+        start are included (1.1.2 starts a publisher's recorder only when the room's
+        recording switches on) and each start gets fresh files in the new folder.
+        """
+        await self.stop_recording(room)
+        await self.request(
+            {"request": "edit", "room": room, "secret": self.room_secret, "new_rec_dir": rec_dir}
+        )
+        await self.request(
+            {
+                "request": "enable_recording",
+                "room": room,
+                "secret": self.room_secret,
+                "record": True,
+            }
+        )
+
+    async def stop_recording(self, room: int) -> None:
+        """Close every recording of ``room`` and point it back at `NO_RECORDING_DIR`."""
+        try:
+            await self.request(
+                {
+                    "request": "enable_recording",
+                    "room": room,
+                    "secret": self.room_secret,
+                    "record": False,
+                }
+            )
+            await self.request(
+                {
+                    "request": "edit",
+                    "room": room,
+                    "secret": self.room_secret,
+                    "new_rec_dir": NO_RECORDING_DIR,
+                }
+            )
+        except JanusError as exc:
+            if exc.code != ERR_NO_SUCH_ROOM:
+                raise
 
     async def destroy_room(self, room: int) -> None:
         try:

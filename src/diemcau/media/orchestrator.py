@@ -9,6 +9,10 @@ control plane finds its rooms again):
   subscribe to it on their relay, the chair console on central.
 - chair room of a meeting, on central: the chair console publishes there;
   that feed is remotized to central's and every relay's program room.
+- inspect room of a meeting, on central, only while a spot-check of that
+  meeting is recorded (its recording policy says so): the inspected site's
+  feed as a remote publisher, so the central node can record it
+  (docs/recording.md); nobody subscribes to it.
 - uplink room of a site, on the site's relay: the site publishes its camera
   and microphone there and only there. The chair console subscribes to it
   for a spot-check; a floor grant remotizes that feed to central and to
@@ -76,6 +80,12 @@ class _Meeting:
     chair_room: int
     chair_feed: int
     floor: list[str] = field(default_factory=list)
+    # The site whose spot-check is being recorded at central, if any.
+    inspect: str | None = None
+
+    @property
+    def inspect_room(self) -> int:
+        return room_id("inspect", self.meeting_id)
 
     @classmethod
     def new(cls, meeting_id: str, floor: list[str] | None = None) -> _Meeting:
@@ -213,7 +223,14 @@ class MediaOrchestrator:
                 rooms[m.room] = f"program {m.meeting_id}"
             if self.central.name in out:
                 out[self.central.name][m.chair_room] = f"chair {m.meeting_id}"
-        for site in self._granted | {s for m in self.meetings.values() for s in m.floor}:
+                if m.inspect is not None:
+                    out[self.central.name][m.inspect_room] = f"program-inspect {m.meeting_id}"
+        sites = set(self._granted)
+        for m in self.meetings.values():
+            sites.update(m.floor)
+            if m.inspect is not None:
+                sites.add(m.inspect)
+        for site in sites:
             node = self.plan.assignment.get(site)
             if node in out:
                 out[node][room_id("uplink", site)] = f"uplink {site}"
@@ -247,6 +264,18 @@ class MediaOrchestrator:
                             site,
                         )
                     )
+            node = self.plan.assignment.get(m.inspect or "")
+            if m.inspect is not None and node is not None and self._up(node):
+                links.add(
+                    RemoteLink(
+                        node,
+                        room_id("uplink", m.inspect),
+                        feed_id("site", m.inspect),
+                        self.central.name,
+                        m.inspect_room,
+                        m.inspect,
+                    )
+                )
         return links
 
     async def _ensure_rooms(self) -> None:
@@ -312,6 +341,18 @@ class MediaOrchestrator:
         await self.sync()
         return {"meeting_id": m.meeting_id, "feeds": self.program_feeds(m.meeting_id)}
 
+    async def set_inspection(self, meeting_id: str | int, site_code: str | None) -> None:
+        """Carry one site's own feed into the meeting's inspect room on central (None: stop).
+
+        Only for recording a spot-check at central (docs/recording.md); the chair
+        console watches a spot-check on the site's relay (`spot_check_grant`).
+        """
+        m = self._meeting(meeting_id)
+        if site_code is not None:
+            self.site_node(site_code)
+        m.inspect = site_code
+        await self.sync()
+
     async def stop_program(self, meeting_id: str | int) -> None:
         """Remove the meeting's links and destroy its program rooms everywhere."""
         m = self.meetings.pop(str(meeting_id), None)
@@ -320,7 +361,7 @@ class MediaOrchestrator:
             return
         await self.sync()
         for node in self.registry.healthy():
-            for room in (m.room, m.chair_room):
+            for room in (m.room, m.chair_room, m.inspect_room):
                 with contextlib.suppress(OSError, JanusError):
                     await self.control(node.name).destroy_room(room)
                 self._rooms.get(node.name, set()).discard(room)

@@ -9,7 +9,6 @@ from diemcau.presence.config import PresenceConfig
 from diemcau.presence.health import LinkThresholds
 from diemcau.presence.hub import PresenceHub
 from diemcau.presence.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, CloseCode
-from diemcau.presence.ratelimit import RateLimiter
 from diemcau.presence.state import PresenceChange, SiteState
 
 __all__ = [
@@ -20,6 +19,5 @@ __all__ = [
     "PresenceChange",
     "PresenceConfig",
     "PresenceHub",
-    "RateLimiter",
     "SiteState",
 ]
