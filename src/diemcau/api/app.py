@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -35,6 +36,7 @@ from diemcau.api import (
 )
 from diemcau.api.body_limit import BodyLimit, BodyTooLarge
 from diemcau.api.command_routes import MAX_CSV_BYTES
+from diemcau.api.headers import SecurityHeaders
 from diemcau.command.files import MAX_FILE_BYTES
 from diemcau.errors import DomainError
 from diemcau.ratelimit import LoginThrottle
@@ -128,6 +130,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.add_middleware(BodyLimit, default=MAX_REQUEST_BYTES, limits=ROUTE_BODY_LIMITS)
+    # Outermost, so every answer carries them, errors included (docs/security.md).
+    app.add_middleware(SecurityHeaders, tile_url=os.environ.get("DIEMCAU_TILE_URL", ""))
     app.state.runtime = runtime
     app.state.login_throttle = LoginThrottle()
 

@@ -15,8 +15,9 @@ from collections.abc import Awaitable
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
@@ -73,28 +74,39 @@ async def favicon() -> FileResponse:
     return FileResponse(_static("favicon.svg"), media_type="image/svg+xml", headers=_NO_STALE)
 
 
-@router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
-async def web_config(
-    request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]
-) -> dict[str, str]:
-    """Where the site terminal opens its session, and the optional map tile server.
+def presence_url(runtime: Runtime) -> str:
+    """The site-session socket's URL as sites must be told it, from configuration only.
 
-    The site-session socket is served on its own port (presence), so the page
-    cannot guess it from its own address. Without a declared public URL the
-    socket is announced on the host name the browser used for this page (a
-    server bound to 0.0.0.0 is reached by its LAN address, not "0.0.0.0").
-    Sites may sit on closed government networks, so the map works without
-    tiles; a deployment with its own tile server sets ``DIEMCAU_TILE_URL``
-    (``https://tiles.example/{z}/{x}/{y}.png``).
+    The socket is served on its own port, so the page cannot guess it from its own
+    address. ``DIEMCAU_PRESENCE_URL`` names it outright (behind a proxy); otherwise it
+    is the socket's port on the host of the declared public URL (``--public-url``,
+    the base of the join links), else on the bind address. Never the request's Host
+    header: anyone can send any Host, and a cache or a link built from the answer would
+    send terminals to that host (docs/security.md, "Browser pages").
     """
     hub = runtime.presence
-    url = hub.url
-    if not hub.config.public_url and request.url.hostname:
-        scheme = "wss" if request.url.scheme == "https" else "ws"
-        host = request.url.hostname
-        host = f"[{host}]" if ":" in host else host
-        url = f"{scheme}://{host}:{hub.port}{hub.config.path}"
-    return {"presence_url": url, "tile_url": os.environ.get("DIEMCAU_TILE_URL", "")}
+    public = runtime.settings.public_url
+    if hub.config.public_url or not public:
+        return hub.url
+    parts = urlsplit(public)
+    host = parts.hostname or runtime.settings.host
+    host = f"[{host}]" if ":" in host else host
+    secure = parts.scheme == "https" or hub.config.ssl is not None
+    return f"{'wss' if secure else 'ws'}://{host}:{hub.port}{hub.config.path}"
+
+
+@router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
+async def web_config(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, str]:
+    """Where the site terminal opens its session, and the optional map tile server.
+
+    Sites may sit on closed government networks, so the map works without tiles; a
+    deployment with its own tile server sets ``DIEMCAU_TILE_URL``
+    (``https://tiles.example/{z}/{x}/{y}.png``).
+    """
+    return {
+        "presence_url": presence_url(runtime),
+        "tile_url": os.environ.get("DIEMCAU_TILE_URL", ""),
+    }
 
 
 @router.get("/api/web/geo", summary="Every site's position for the map, as parallel arrays")
