@@ -20,7 +20,10 @@ from diemcau.command.ports import SiteMessageHandler
 from diemcau.command.reports import ReportService, parse_period
 from diemcau.errors import Invalid
 
-__all__ = ["SiteRequests"]
+__all__ = ["MAX_NOTE", "SiteRequests"]
+
+# A report's note, at most (the HTTP body has the same bound).
+MAX_NOTE = 2000
 
 
 def _int(body: Mapping[str, Any], name: str) -> int:
@@ -62,13 +65,16 @@ class SiteRequests:
         if not isinstance(values, Mapping):
             raise Invalid("values: must be an object of indicator values", code="bad_value")
         note = body.get("note", "")
+        # The same bound as over HTTP: a note is kept in every revision's history.
+        if not isinstance(note, str) or len(note) > MAX_NOTE:
+            raise Invalid(f"note: text of at most {MAX_NOTE} characters", code="bad_note")
         view = await self.reports.submit(
             actor_of(principal),
             schema,
             values,
             period=period,
             source="site",
-            note=note if isinstance(note, str) else "",
+            note=note,
         )
         return view.public()
 
