@@ -78,6 +78,8 @@ async def test_public_urls_come_from_configuration_not_the_host_header(
             headers = {"Host": host} if host else {}
             cfg = (await c.get("/api/web/config", headers=headers)).json()
             assert cfg["presence_url"] == want, (host, cfg)
+            info = (await c.get("/api/presence/info", headers=headers)).json()
+            assert info["url"] == want, (host, info)
 
 
 async def test_pages_run_under_the_policy_and_cannot_be_framed(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from diemcau.accounts.actors import actor_of
 from diemcau.accounts.service import StaffPrincipal, check_session_token
 from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.public_urls import presence_url
 from diemcau.errors import NotFound
 from diemcau.runtime import Runtime
 from diemcau.security import TokenError
@@ -52,7 +53,7 @@ _operator = staff_actor("admin", "operator")
 
 @router.get("/info", summary="Where site terminals connect (no login needed)")
 async def info(runtime: Runtime = Depends(get_runtime)) -> dict[str, Any]:
-    return runtime.presence.describe()
+    return {**runtime.presence.describe(), "url": presence_url(runtime)}
 
 
 @router.get("/sites/{site_id}", summary="One site's live presence and link health")

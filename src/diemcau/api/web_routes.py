@@ -15,7 +15,6 @@ from collections.abc import Awaitable
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, JSONResponse
@@ -23,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, site_actor, staff_actor
+from diemcau.api.public_urls import presence_url
 from diemcau.directory.geo import site_geo
 from diemcau.errors import Conflict, Forbidden, NotFound
 from diemcau.media.orchestrator import MediaError, MediaOrchestrator
@@ -72,27 +72,6 @@ for _path, _name in PAGES.items():
 async def favicon() -> FileResponse:
     """The pages declare their SVG icon; browsers and tools still ask for /favicon.ico."""
     return FileResponse(_static("favicon.svg"), media_type="image/svg+xml", headers=_NO_STALE)
-
-
-def presence_url(runtime: Runtime) -> str:
-    """The site-session socket's URL as sites must be told it, from configuration only.
-
-    The socket is served on its own port, so the page cannot guess it from its own
-    address. ``DIEMCAU_PRESENCE_URL`` names it outright (behind a proxy); otherwise it
-    is the socket's port on the host of the declared public URL (``--public-url``,
-    the base of the join links), else on the bind address. Never the request's Host
-    header: anyone can send any Host, and a cache or a link built from the answer would
-    send terminals to that host (docs/security.md, "Browser pages").
-    """
-    hub = runtime.presence
-    public = runtime.settings.public_url
-    if hub.config.public_url or not public:
-        return hub.url
-    parts = urlsplit(public)
-    host = parts.hostname or runtime.settings.host
-    host = f"[{host}]" if ":" in host else host
-    secure = parts.scheme == "https" or hub.config.ssl is not None
-    return f"{'wss' if secure else 'ws'}://{host}:{hub.port}{hub.config.path}"
 
 
 @router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
