@@ -36,6 +36,8 @@ from diemcau.directory.records import UnitRecord
 from diemcau.runtime import Runtime
 from diemcau.store.models import Site, Unit
 from diemcau.wiring import build_runtime
+from tests.browser import HeartbeatSite
+from tests.site_session import open_session
 from tests.test_command_support import covid
 
 PASSWORD = "correct horse battery"
@@ -624,6 +626,7 @@ async def build_world(url: str) -> AsyncIterator[World]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         await runtime.start()
+        sessions: list[HeartbeatSite] = []
         try:
             w = World(client=c, runtime=runtime, ids={})
             for name in ("admin", "chair", "ops", "hcm", "hn"):
@@ -638,6 +641,8 @@ async def build_world(url: str) -> AsyncIterator[World]:
             mid = ok(await c.post("/api/meetings", json=hn_meeting, headers=chair))["id"]
             draft = ok(await c.post("/api/meetings", json=hn_meeting, headers=chair))["id"]
             ok(await c.post(f"/api/meetings/{mid}/start", headers=chair))
+            # A site joins only while its session is up (issue 12, item 5).
+            sessions.append(await open_session(runtime, "00004", joins["00004"]))
             ok(await c.post(f"/api/site/meetings/{mid}/join", headers=ba_dinh))
             ok(await c.post(f"/api/site/meetings/{mid}/hand", headers=ba_dinh))
             cid = ok(
@@ -689,6 +694,8 @@ async def build_world(url: str) -> AsyncIterator[World]:
             }
             yield w
         finally:
+            for session in sessions:
+                await session.close()
             await runtime.close()
 
 

@@ -71,6 +71,17 @@ async def test_meeting_through_the_api(env: Env) -> None:
     assert r.status_code == 403 and r.json()["error"]["code"] == "not_invited"
     r = await c.get("/api/site/meetings/current", headers=ba_dinh)
     assert r.status_code == 200 and r.json()["meeting"] is None  # no meeting is not an error
+    # Bad input: a join over HTTP with no live site session (it would count the site
+    # present, and let it be given the floor, without it ever connecting).
+    r = await c.post(f"/api/site/meetings/{mid}/join", headers=ben_nghe)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "no_session", r.text
+    att = (await c.get(f"/api/meetings/{mid}/attendance", headers=chair)).json()
+    assert att["total"]["present"] == 0  # nothing changed
+    r = await c.post(
+        f"/api/meetings/{mid}/floor/grant", json={"site_codes": ["26734"]}, headers=chair
+    )
+    assert r.status_code >= 400, r.text  # not present: no floor
+    await env.connect("26734")
     assert (await c.post(f"/api/site/meetings/{mid}/join", headers=ben_nghe)).status_code == 200
     r = await c.post(f"/api/site/meetings/{mid}/hand", headers=ben_nghe)
     assert r.json() == {"raised": True, "position": 1}
