@@ -143,14 +143,14 @@ async def _one(m: Any, pw: Any, row: Row) -> dict[str, float]:
             t1 = time.monotonic()
             await c.post(f"/api/meetings/{m.meeting}/floor/grant", json={"site_codes": [row.site]})
             g = await m.orch.site_media_grant(row.watcher, m.meeting)
-            target = JanusTarget(g["ws_url"], g["program"]["room"], g["token"], g["room_token"])
+            target = JanusTarget.program_of(g)
             out["floor"] = await _viewer_first_frame(
                 lambda: ViewerBot(target, feed_id("site", row.site)), t1, f"{row.label} floor"
             )
             await c.post(f"/api/meetings/{m.meeting}/floor/revoke")
         t2 = time.monotonic()
         g = await m.orch.spot_check_grant(row.site)
-        spot = JanusTarget(g["ws_url"], g["subscribe"]["room"], g["token"], g["room_token"])
+        spot = JanusTarget.watch_of(g)
         out["spot"] = await _viewer_first_frame(
             lambda: ViewerBot(spot, g["subscribe"]["feed_id"]), t2, f"{row.label} spot-check"
         )

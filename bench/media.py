@@ -1,16 +1,27 @@
-"""Media-plane benchmark: real Janus processes (central + 2 relays) and aiortc bots.
+"""Media-plane benchmark: real Janus processes (central + relays) and aiortc bots.
 
 Run (as root; it enters a private network namespace)::
 
     .venv/bin/python bench/media.py [--runs 3] [--viewers 50,100,150] [--seconds 6]
+        [--parts latency,capacity,failover,province,fanout]
 
-Measures, each as the median over ``--runs`` (p50/p95 inside a run):
+Prints one table per part, every figure the median over ``--runs`` and, where
+there is one, its reference measured in the same run beside it. The
+``province`` part is bench/media_province.py (a relay where every site
+publishes and plays the program, diemcau's Janus settings beside Janus's
+defaults), the ``fanout`` part bench/media_fanout.py (what leaves a floor
+speaker's relay with 34 and 63 relays, central forwarding beside the speaker's
+relay sending each copy). The other parts, on central + 2 relays
+(p50/p95 inside a run):
 
 1. glass-to-glass chair -> site through central + relay, beside the same
    viewer directly on central (frame timestamps drawn as pixel blocks);
-2. spot-check: grant + subscribe on the site's relay -> first decoded frame;
+2. spot-check: grant + subscribe on the site's relay -> first decoded frame
+   (and what a site's grant costs once its rooms exist: signing only);
 3. floor handover: ``set_floor`` -> first frame and first audio of the
-   speaker at a site on another relay (the site subscribes when told);
+   speaker at a site on another relay (the site subscribes when told), with
+   central forwarding the floor (now) beside the speaker's relay sending it
+   to the other relay itself (before);
 4. capacity: N non-decoding receivers (`LightReceiver`: RTP packets counted,
    never decoded, in worker processes) of the chair program on one relay,
    and the same N directly on central; loss from RTP sequence numbers and
@@ -37,6 +48,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from diemcau.media.isolation import enter_isolated_netns
+from media_fanout import print_rows, run_fanout
+from media_province import run_province
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -51,7 +64,11 @@ def med(values: Sequence[float]) -> float:
 
 
 def _receiver_worker(
-    target: tuple[str, int, str, str], feed: int, count: int, seconds: float, out: Any
+    target: tuple[str, int, str, str, str | None],
+    feed: int,
+    count: int,
+    seconds: float,
+    out: Any,
 ) -> None:
     """A worker process running ``count`` light receivers; sends back (packets, expected)."""
     from diemcau.sim.janus_bots import JanusTarget
@@ -110,7 +127,7 @@ def drops_between(
 
 
 async def capacity_step(
-    proc: Any, target: tuple[str, int, str, str], feed: int, n: int, seconds: float
+    proc: Any, target: tuple[str, int, str, str, str | None], feed: int, n: int, seconds: float
 ) -> dict[str, float]:
     """N light receivers over 2 worker processes; loss and Janus CPU per viewer."""
     ctx = mp.get_context("spawn")
@@ -186,13 +203,15 @@ async def main(args: argparse.Namespace) -> int:
     g2g_cascade: list[tuple[float, float]] = []
     g2g_direct: list[tuple[float, float]] = []
     spot: list[tuple[float, float]] = []
-    hand_v: list[tuple[float, float]] = []
-    hand_a: list[tuple[float, float]] = []
+    hand_v: dict[str, list[tuple[float, float]]] = {"central": [], "source": []}
+    hand_a: dict[str, list[tuple[float, float]]] = {"central": [], "source": []}
+    grant_cost: list[tuple[float, float]] = []
     cap: dict[str, list[dict[str, float]]] = {"relay": [], "central": []}
     failover: list[tuple[float, float]] = []
     viewers = [int(v) for v in args.viewers.split(",") if v]
+    parts = set(args.parts.split(","))
 
-    for run in range(args.runs):
+    for run in range(args.runs if parts & {"latency", "capacity", "failover"} else 0):
         print(f"run {run + 1}/{args.runs}", file=sys.stderr)
         cluster = LocalCluster(relays=[("r1", ("01",), 100), ("r2", ("02",), 100)])
         await cluster.start()
@@ -215,82 +234,88 @@ async def main(args: argparse.Namespace) -> int:
             await orch.start()
             cg = await orch.start_program("bench")
             chair_feed = cg["publish"]["feed_id"]
-            chair_t = JanusTarget(
-                cg["ws_url"], cg["publish"]["room"], cg["token"], cg["room_token"]
-            )
+            chair_t = JanusTarget.publish_of(cg)
             chair = PublisherBot(chair_t, chair_feed, "CHAIR", bitrate=500_000)
             bots.append(chair)
             await chair.start()
             ga, gb = await orch.site_media_grant("A"), await orch.site_media_grant("B")
-            ta_prog = JanusTarget(
-                ga["ws_url"], ga["program"]["room"], ga["token"], ga["room_token"]
-            )
-            tb_prog = JanusTarget(
-                gb["ws_url"], gb["program"]["room"], gb["token"], gb["room_token"]
-            )
+            # A grant once its rooms exist: signed here, no request to Janus.
+            costs: list[float] = []
+            for _ in range(500):
+                t0 = time.perf_counter()
+                await orch.site_media_grant("A")
+                costs.append(time.perf_counter() - t0)
+            grant_cost.append((pct(costs, 0.5), pct(costs, 0.95)))
+            ta_prog = JanusTarget.program_of(ga)
+            tb_prog = JanusTarget.program_of(gb)
             while not any(lk.target_node == "r2" for lk in orch.cascade.links()):
                 await orch.sync()
                 await asyncio.sleep(0.05)
 
-            # 1. glass-to-glass, cascade vs direct, side by side
-            vc = await viewer(tb_prog, chair_feed)
-            vd = await viewer(chair_t, chair_feed)
-            await vc.wait_frames(10, 5)
-            await vd.wait_frames(10, 5)
-            vc.stats.latencies_ms.clear()
-            vd.stats.latencies_ms.clear()
-            await asyncio.sleep(args.seconds)
-            for dst, v in ((g2g_cascade, vc), (g2g_direct, vd)):
-                lat = [float(x) for x in v.stats.latencies_ms]
-                dst.append((pct(lat, 0.5), pct(lat, 0.95)))
-            await vc.stop()
-            await vd.stop()
+            if "latency" in parts:
+                # 1. glass-to-glass, cascade vs direct, side by side
+                vc = await viewer(tb_prog, chair_feed)
+                vd = await viewer(chair_t, chair_feed)
+                await vc.wait_frames(10, 5)
+                await vd.wait_frames(10, 5)
+                vc.stats.latencies_ms.clear()
+                vd.stats.latencies_ms.clear()
+                await asyncio.sleep(args.seconds)
+                for dst, v in ((g2g_cascade, vc), (g2g_direct, vd)):
+                    lat = [float(x) for x in v.stats.latencies_ms]
+                    dst.append((pct(lat, 0.5), pct(lat, 0.95)))
+                await vc.stop()
+                await vd.stop()
 
-            # site A publishes on relay 1
-            site_a = PublisherBot(
-                JanusTarget(ga["ws_url"], ga["publish"]["room"], ga["token"], ga["room_token"]),
-                ga["publish"]["feed_id"],
-                "SITE-A",
-            )
-            bots.append(site_a)
-            await site_a.start()
-
-            # 2. spot-check: grant -> first frame
-            times: list[float] = []
-            for _ in range(args.samples):
-                t0 = time.monotonic()
-                sg = await orch.spot_check_grant("A")
-                v = await viewer(
-                    JanusTarget(
-                        sg["ws_url"], sg["subscribe"]["room"], sg["token"], sg["room_token"]
-                    ),
-                    sg["subscribe"]["feed_id"],
+                # site A publishes on relay 1
+                site_a = PublisherBot(
+                    JanusTarget.publish_of(ga),
+                    ga["publish"]["feed_id"],
+                    "SITE-A",
                 )
-                times.append(await v.wait_frames(1, 5) - t0)
-                await v.stop()
-            spot.append((pct(times, 0.5), pct(times, 0.95)))
+                bots.append(site_a)
+                await site_a.start()
 
-            # 3. floor handover to a site on the other relay
-            tv: list[float] = []
-            ta: list[float] = []
-            for _ in range(args.samples):
-                await orch.set_floor("bench", [])
-                t0 = time.monotonic()
-                granted = await orch.set_floor("bench", ["A"])
-                feed = granted["feeds"][-1]["feed_id"]
-                v = await viewer(tb_prog, feed)
-                tv.append(await v.wait_frames(1, 5, label="SITE-A") - t0)
-                ta.append(await v.wait_audio(5) - t0)
-                await v.stop()
-            await orch.set_floor("bench", [])
-            hand_v.append((pct(tv, 0.5), pct(tv, 0.95)))
-            hand_a.append((pct(ta, 0.5), pct(ta, 0.95)))
-            await site_a.stop()
+                # 2. spot-check: grant -> first frame
+                times: list[float] = []
+                for _ in range(args.samples):
+                    t0 = time.monotonic()
+                    sg = await orch.spot_check_grant("A")
+                    v = await viewer(JanusTarget.watch_of(sg), sg["subscribe"]["feed_id"])
+                    times.append(await v.wait_frames(1, 5) - t0)
+                    await v.stop()
+                spot.append((pct(times, 0.5), pct(times, 0.95)))
+
+                # 3. floor handover to a site on the other relay, both fan-out ways
+                for way in ("central", "source"):
+                    orch.floor_fanout = way  # type: ignore[assignment]
+                    tv: list[float] = []
+                    ta: list[float] = []
+                    for _ in range(args.samples):
+                        await orch.set_floor("bench", [])
+                        t0 = time.monotonic()
+                        granted = await orch.set_floor("bench", ["A"])
+                        feed = granted["feeds"][-1]["feed_id"]
+                        v = await viewer(tb_prog, feed)
+                        tv.append(await v.wait_frames(1, 5, label="SITE-A") - t0)
+                        ta.append(await v.wait_audio(5) - t0)
+                        await v.stop()
+                    await orch.set_floor("bench", [])
+                    hand_v[way].append((pct(tv, 0.5), pct(tv, 0.95)))
+                    hand_a[way].append((pct(ta, 0.5), pct(ta, 0.95)))
+                orch.floor_fanout = "central"
+                await site_a.stop()
 
             # 4. capacity: light receivers on relay 1 vs directly on central
-            if run == 0 or args.capacity_every_run:
-                tgt_relay = (ta_prog.ws_url, ta_prog.room, ga["token"], ga["room_token"])
-                tgt_central = (chair_t.ws_url, chair_t.room, cg["token"], cg["room_token"])
+            if "capacity" in parts and (run == 0 or args.capacity_every_run):
+                tgt_relay = (
+                    ta_prog.ws_url,
+                    ta_prog.room,
+                    ga["token"],
+                    ga["room_token"],
+                    ta_prog.pin,
+                )
+                tgt_central = (chair_t.ws_url, chair_t.room, cg["token"], cg["room_token"], None)
                 for where, proc, tgt in (
                     ("relay", cluster.processes["r1"], tgt_relay),
                     ("central", cluster.central, tgt_central),
@@ -302,20 +327,21 @@ async def main(args: argparse.Namespace) -> int:
                         if step["loss"] >= 0.01:
                             break
 
-            # 5. relay failure (SIGKILL): site A's program back via the other relay
-            va = await viewer(ta_prog, chair_feed)
-            await va.wait_frames(5, 5)
-            t0 = time.monotonic()
-            cluster.processes["r1"].kill()
-            while orch.plan.assignment.get("A") != "r2":
-                if time.monotonic() - t0 > 20:
-                    raise RuntimeError("relay failure not detected in 20 s")
-                await asyncio.sleep(0.02)
-            detected = time.monotonic() - t0
-            g = await orch.site_media_grant("A")
-            t_new = JanusTarget(g["ws_url"], g["program"]["room"], g["token"], g["room_token"])
-            v2 = await viewer(t_new, chair_feed)
-            failover.append((detected, await v2.wait_frames(1, 5) - t0))
+            if "failover" in parts:
+                # 5. relay failure (SIGKILL): site A's program back via the other relay
+                va = await viewer(ta_prog, chair_feed)
+                await va.wait_frames(5, 5)
+                t0 = time.monotonic()
+                cluster.processes["r1"].kill()
+                while orch.plan.assignment.get("A") != "r2":
+                    if time.monotonic() - t0 > 20:
+                        raise RuntimeError("relay failure not detected in 20 s")
+                    await asyncio.sleep(0.02)
+                detected = time.monotonic() - t0
+                g = await orch.site_media_grant("A")
+                t_new = JanusTarget.program_of(g)
+                v2 = await viewer(t_new, chair_feed)
+                failover.append((detected, await v2.wait_frames(1, 5) - t0))
         finally:
             for b in reversed(bots):
                 await b.stop()
@@ -327,43 +353,52 @@ async def main(args: argparse.Namespace) -> int:
         p95 = med([p[1] for p in pairs]) * scale
         return f"p50 {p50:.0f} {unit}, p95 {p95:.0f} {unit}"
 
-    rows.append(
-        (
-            "glass-to-glass chair->site, central+relay",
-            fmt(g2g_cascade, 1, "ms"),
-            "<=300 ms (goal 60)",
+    if "latency" in parts:
+        rows.append(
+            (
+                "glass-to-glass chair->site, central+relay",
+                fmt(g2g_cascade, 1, "ms"),
+                "<=300 ms (goal 60)",
+            )
         )
-    )
-    rows.append(("glass-to-glass chair->viewer on central", fmt(g2g_direct, 1, "ms"), "reference"))
-    rows.append(("spot-check grant -> first frame", fmt(spot, 1000, "ms"), "<=1500 ms (goal 300)"))
-    rows.append(
-        (
-            "floor handover -> first frame (other relay)",
-            fmt(hand_v, 1000, "ms"),
-            "<=1500 ms (goal 300)",
+        rows.append(
+            ("glass-to-glass chair->viewer on central", fmt(g2g_direct, 1, "ms"), "reference")
         )
-    )
-    rows.append(
-        (
-            "floor handover -> first audio (other relay)",
-            fmt(hand_a, 1000, "ms"),
-            "<=1500 ms (goal 300)",
+        rows.append(
+            ("site grant, rooms made (no Janus request)", fmt(grant_cost, 1e6, "us"), "thousands/s")
         )
-    )
-    rows.append(
-        (
-            "relay SIGKILL -> marked down, sites moved",
-            f"{med([f[0] for f in failover]):.1f} s",
-            "down within 5 s",
+        rows.append(
+            ("spot-check grant -> first frame", fmt(spot, 1000, "ms"), "<=1500 ms (goal 300)")
         )
-    )
-    rows.append(
-        (
-            "relay SIGKILL -> site's first program frame via other relay",
-            f"{med([f[1] for f in failover]):.1f} s",
-            "<=10 s",
+        rows.append(
+            (
+                "floor handover -> first frame (other relay, via central)",
+                fmt(hand_v["central"], 1000, "ms"),
+                f"<=1500 (goal 300); speaker's relay direct: {fmt(hand_v['source'], 1000, 'ms')}",
+            )
         )
-    )
+        rows.append(
+            (
+                "floor handover -> first audio (other relay, via central)",
+                fmt(hand_a["central"], 1000, "ms"),
+                f"<=1500 (goal 300); speaker's relay direct: {fmt(hand_a['source'], 1000, 'ms')}",
+            )
+        )
+    if "failover" in parts:
+        rows.append(
+            (
+                "relay SIGKILL -> marked down, sites moved",
+                f"{med([f[0] for f in failover]):.1f} s",
+                "down within 5 s",
+            )
+        )
+        rows.append(
+            (
+                "relay SIGKILL -> site's first program frame via other relay",
+                f"{med([f[1] for f in failover]):.1f} s",
+                "<=10 s",
+            )
+        )
     for where in ("relay", "central"):
         ok = [s for s in cap[where] if s["loss"] < 0.01 and s["dead"] == 0]
         best = max(ok, key=lambda s: s["n"]) if ok else None
@@ -384,12 +419,37 @@ async def main(args: argparse.Namespace) -> int:
                 "bots share the 2 cores",
             )
         )
-    w0 = max(len(r[0]) for r in rows)
-    w1 = max(len(r[1]) for r in rows)
-    print(f"media bench: {args.runs} runs, median of per-run figures, {os.cpu_count()} cores")
-    print(f"{'what':<{w0}}  {'measured':<{w1}}  target")
-    for r in rows:
-        print(f"{r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}")
+    tables: list[tuple[str, tuple[str, str, str], list[tuple[str, str, str]]]] = []
+    if rows:
+        tables.append(
+            (
+                f"media bench: {args.runs} runs, median of per-run figures, {os.cpu_count()} cores",
+                ("what", "measured", "target / reference"),
+                rows,
+            )
+        )
+    if "province" in parts:
+        sites = [int(x) for x in args.sites.split(",") if x]
+        tables.append(
+            (
+                f"province relay: {args.runs} runs, medians"
+                " (% core per site = Janus CPU above idle / N)",
+                ("what", "diemcau's Janus settings (now)", "Janus defaults (before)"),
+                await run_province(args.runs, sites, args.province_viewers, 8.0),
+            )
+        )
+    if "fanout" in parts:
+        counts = [int(x) for x in args.relays.split(",") if x]
+        tables.append(
+            (
+                f"floor fan-out: {args.runs} runs, medians",
+                ("what", "central forwards (now)", "speaker relay sends each (before)"),
+                await run_fanout(args.runs, counts, 5.0, args.samples),
+            )
+        )
+    for title, head, table in tables:
+        print_rows(title, head, table)
+        print()
     return 0
 
 
@@ -400,6 +460,14 @@ def cli() -> int:
     p.add_argument("--seconds", type=float, default=6.0, help="measuring window")
     p.add_argument("--viewers", default="50,100,150", help="capacity steps")
     p.add_argument("--capacity-every-run", action="store_true")
+    p.add_argument(
+        "--parts",
+        default="latency,capacity,failover,province,fanout",
+        help="which parts to run (comma list)",
+    )
+    p.add_argument("--sites", default="100,200", help="province: two-way site counts")
+    p.add_argument("--province-viewers", type=int, default=200, help="province: viewers step")
+    p.add_argument("--relays", default="34,63", help="fanout: relay counts declared")
     args = p.parse_args()
     if os.geteuid() == 0:
         enter_isolated_netns()

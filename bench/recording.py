@@ -120,7 +120,7 @@ async def main(args: argparse.Namespace) -> int:
         grant = await orch.start_program(1)
 
         def target(g: dict[str, Any]) -> JanusTarget:
-            return JanusTarget(g["ws_url"], g["publish"]["room"], g["token"], g["room_token"])
+            return JanusTarget.publish_of(g)
 
         bots.append(PublisherBot(target(grant), grant["publish"]["feed_id"], "CHU TRI"))
         for code in ("A", "B"):

@@ -215,6 +215,14 @@ class RawSite:
         if self._reader is not None:
             await asyncio.wait_for(self._reader, 5)
 
+    async def drop(self) -> None:
+        """Cut the connection without a close frame (a cable pulled): ``connection_lost``."""
+        self.silence()
+        if self.ws is not None:
+            self.ws.transport.abort()
+        if self._reader is not None:
+            await asyncio.wait_for(self._reader, 5)
+
 
 async def add_site(db: Database, key: bytes, province_id: int, code: str) -> tuple[int, str]:
     """Provision one more commune site in `province_id`; its id and join code."""

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from diemcau.meetings.alive import ALIVE_KEY
 from diemcau.store.models import Base
-from tests.test_api_roles import ROUTES, World, _fill, build_world
+from tests.api_world import World, build_world
+from tests.route_table import ROUTES, _fill
 from tests.test_command_support import covid
 
 # Closing the session of a site that has none answers {"closed": false}, whatever the id.
@@ -39,12 +41,23 @@ async def snapshot(w: World) -> dict[str, list[str]]:
     async with w.runtime.db.session() as s:
         for table in Base.metadata.sorted_tables:
             rows = (await s.execute(select(table))).all()
+            # The meetings' alive mark is rewritten every few seconds while a site is
+            # present (meetings.alive), whatever the requests: not a change they made.
+            rows = [r for r in rows if not (table.name == "settings" and r[0] == ALIVE_KEY)]
             out[table.name] = sorted(repr(tuple(r)) for r in rows)
     return out
 
 
+# The world's Ba Đình site keeps a live session (a site joins a meeting only with one),
+# whose transitions the hub writes on its own timer (online, and degraded and back when
+# a loaded machine delays a heartbeat). No route writes this table, so a request that
+# was not refused would show in other tables too.
+BACKGROUND_TABLES = {"presence_events"}
+
+
 def changed(before: dict[str, list[str]], after: dict[str, list[str]]) -> list[str]:
-    return [t for t in sorted(set(before) | set(after)) if before.get(t) != after.get(t)]
+    tables = sorted((set(before) | set(after)) - BACKGROUND_TABLES)
+    return [t for t in tables if before.get(t) != after.get(t)]
 
 
 async def refused(

@@ -40,7 +40,8 @@ SRC = Path(diemcau.__file__).parent
 CLI_RANK = 62
 TOOLING = {"cli": CLI_RANK, "demo": 61, "lab": 60, "sim": 59}
 API = {"api": 50, "web": 50}
-COMPOSITION = {"wiring": 41, "runtime": 40}
+# The standby role starts the runtime once this server holds the leader lease.
+COMPOSITION = {"wiring": 41, "standby": 41, "runtime": 40}
 # The deployment inventory describes media nodes; the composition root reads it.
 DEPLOYMENT = {"deploy": 35}
 SERVICES = {"presence": 30, "meetings": 30, "command": 30, "media": 30, "recording": 30}

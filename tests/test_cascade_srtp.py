@@ -35,6 +35,7 @@ from diemcau.lab.network import Lab
 from diemcau.media.control import NodeControl
 from diemcau.media.janus import sign_janus_token
 from diemcau.media.node import JanusNode
+from diemcau.media.rights import control_token
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 from tests.browser import lab_tls, wait_for
 
@@ -58,9 +59,9 @@ class Rig:
 
 
 def _target(node: JanusNode, room: int) -> JanusTarget:
+    """The control plane's own way in: rooms admit only its token as a publisher."""
     token = sign_janus_token(node.token_secret, ["janus.plugin.videoroom"], 2**31)
-    room_token = node.room_token([room])
-    return JanusTarget(node.ws_url, room, token, room_token)
+    return JanusTarget(node.ws_url, room, token, control_token(node, room))
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ class Change:
     old: str
     new: str
     province_id: int | None
+    reason: str = "connection_lost"
 
 
 class Meetings:
@@ -93,7 +94,7 @@ async def test_rising_fast_fires_and_clears(any_db: Database) -> None:
 
 
 async def test_offline_during_live_meeting(any_db: Database) -> None:
-    center, hub, _clock, meetings, c = await _center(any_db)
+    center, hub, clock, meetings, c = await _center(any_db)
     alerts = center.alerts
     assert hub.listeners == [center.rules.on_presence]
     a, b = c.sites["A"], c.sites["B"]
@@ -116,6 +117,23 @@ async def test_offline_during_live_meeting(any_db: Database) -> None:
     # A meeting that is not live does not raise.
     await center.rules.on_presence(Change(a, "online", "offline", c.provinces["P1"]))
     assert await alerts.active("site_offline_in_meeting") == []
+    # A site that says goodbye, or a server stopping, is no drop: nothing raised.
+    meetings.live = [7]
+    clock.now += 10  # past the rule's short cache of the live meetings
+    for reason in ("left", "server_shutdown"):
+        await center.rules.on_presence(Change(a, "online", "offline", c.provinces["P1"], reason))
+        assert await alerts.active("site_offline_in_meeting") == [], reason
+    # Back online clears only that site's alerts (found by its own index).
+    hub.follows[b] = {"meeting:7": 0}
+    await center.rules.on_presence(Change(a, "online", "offline", c.provinces["P1"]))
+    await center.rules.on_presence(Change(b, "online", "offline", c.provinces["P1"]))
+    await center.rules.on_presence(Change(b, "offline", "online", c.provinces["P1"], "resumed"))
+    active = await alerts.active("site_offline_in_meeting")
+    assert [v.key for v in active] == [f"7:site:{a}"]
+    assert [v.key for v in await alerts.active_for_site("site_offline_in_meeting", a)] == [
+        f"7:site:{a}"
+    ]
+    assert await alerts.active_for_site("site_offline_in_meeting", b) == []
 
 
 async def test_report_overdue_fires_and_clears(any_db: Database) -> None:

@@ -158,7 +158,7 @@ async def test_offline_during_live_meeting_alert(live: Live) -> None:
     assert reply["ok"]
     alerts = live.center.alerts
     key = f"{m.id}:site:{invited[0]}"
-    await a.close()
+    await a.drop()  # a cut link, not a goodbye
     await eventually(lambda: _active(alerts, key), what="offline alert")
     view = await alerts.is_active("site_offline_in_meeting", key)
     assert view is not None and view.province_id == d.provinces[0]
@@ -175,3 +175,39 @@ async def _inactive(alerts: Any, key: str) -> bool:
 
 async def _active(alerts: Any, key: str) -> bool:
     return await alerts.is_active("site_offline_in_meeting", key) is not None
+
+
+async def test_a_directive_the_hub_refused_reaches_its_sites_once_it_takes_them(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub cannot take a directive (its store out of reach for a moment) while the
+    directive is stored and confirmed to the chair: it reaches the site within a few
+    redelivery rounds, without a restart, exactly once. Tried: two refusals in a row
+    (the first redelivery fails too)."""
+    d = live.d
+    site = RawSite(live.hub)
+    await site.connect(join_code=d.codes[d.site_ids[0]])
+    site.beat()  # stays online through the redelivery rounds
+    real_send = live.hub.send
+    refusals = [0]
+
+    async def refusing_send(*args: Any, **kwargs: Any) -> Any:
+        if refusals[0] < 2:
+            refusals[0] += 1
+            raise ConnectionRefusedError("the store is out of reach")
+        return await real_send(*args, **kwargs)
+
+    monkeypatch.setattr(live.hub, "send", refusing_send)
+    chair = Actor.for_staff("chair", "chair", user_id=live.chair.user_id)
+    directive = await live.center.directives.issue_directive(
+        chair, DirectiveIn.parse({"title": "Sơ tán", "body": "Ngay.", "target": {"country": True}})
+    )
+    assert refusals[0] == 1 and not site.msgs("site")
+
+    def delivered() -> list[dict[str, Any]]:
+        return [m for m in site.msgs("site") if m["kind"] == "directive.issued"]
+
+    await eventually(lambda: bool(delivered()), what="the redelivered directive", timeout=15)
+    assert refusals[0] == 2 and [m["body"]["id"] for m in delivered()] == [directive.id]
+    assert await live.center.directives.redeliver() == 0  # nothing left over
+    await site.close()

@@ -206,9 +206,7 @@ async def test_demo_runs_a_live_national_meeting_and_stops_cleanly(tmp_path: Pat
             grant = await _get(client, f"/api/media/spot/{speaker['code']}", token)
             assert grant["node"].startswith("relay-")
             viewer = ViewerBot(
-                JanusTarget(
-                    grant["ws_url"], grant["subscribe"]["room"], grant["token"], grant["room_token"]
-                ),
+                JanusTarget.watch_of(grant),
                 grant["subscribe"]["feed_id"],
             )
             try:

@@ -174,3 +174,29 @@ def test_render_command_writes_files_or_names_the_fault(
     monkeypatch.delenv("DC_TEST_TURN")
     assert main(["deploy", "render", "--inventory", str(inv), "--out", str(tmp_path / "p")]) == 2
     assert "turn turn-1 secret: environment variable DC_TEST_TURN" in capsys.readouterr().err
+
+
+def test_a_standby_control_server_is_let_in_by_every_node(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[control] standby``: the standby of a pair drives the nodes too once it takes
+    over (docs/reliability.md), so every node's Admin API accepts both addresses."""
+    monkeypatch.setenv("DC_TEST_TOKEN", "tok")
+    monkeypatch.setenv("DC_TEST_TURN", "t")
+    path = _write(tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace("[control]\n", '[control]\nstandby = "198.51.100.12"\n', 1))
+    inv = Inventory.load(path)
+    assert inv.control.addresses == ["198.51.100.10", "198.51.100.12"]
+    files = render_all(inv, tmp_path / "out")
+    for node in ("central", "relay-79"):
+        ws = next(
+            p.read_text()
+            for p in files
+            if p.name == "janus.transport.websockets.jcfg" and f"janus-{node}" in str(p)
+        )
+        assert 'admin_ws_acl = "198.51.100.10,198.51.100.12"' in ws
+    # Bad input: a standby that is no address is named.
+    path.write_text(text.replace("[control]\n", '[control]\nstandby = "cc2.local"\n', 1))
+    with pytest.raises(InventoryError, match=re.escape("control.standby")):
+        Inventory.load(path)

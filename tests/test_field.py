@@ -86,9 +86,7 @@ async def _frames(page: Any, sel: str) -> int | None:
 
 async def _viewer(f: Field, watcher: str, feed: int) -> ViewerBot:
     g = await f.m.orch.site_media_grant(watcher, f.m.meeting)
-    bot = ViewerBot(
-        JanusTarget(g["ws_url"], g["program"]["room"], g["token"], g["room_token"]), feed
-    )
+    bot = ViewerBot(JanusTarget.program_of(g), feed)
     await bot.start(timeout=15)
     return bot
 
@@ -149,7 +147,7 @@ async def test_commune_pc_joins_plays_takes_the_floor_and_is_spot_checked(
         # Spot-check: the console's subscription to the site's own feed on its relay.
         g = await f.m.orch.spot_check_grant(code)
         spot = ViewerBot(
-            JanusTarget(g["ws_url"], g["subscribe"]["room"], g["token"], g["room_token"]),
+            JanusTarget.watch_of(g),
             g["subscribe"]["feed_id"],
         )
         await spot.start(timeout=15)

@@ -193,7 +193,7 @@ async def _floor_seen(v: Variant, code: str) -> None:
 
 async def _decodes(v: Variant, watcher: str, code: str) -> None:
     g = await v.m.orch.site_media_grant(watcher, v.m.meeting)
-    target = JanusTarget(g["ws_url"], g["program"]["room"], g["token"], g["room_token"])
+    target = JanusTarget.program_of(g)
 
     async def subscribed() -> ViewerBot | None:
         bot = ViewerBot(target, feed_id("site", code))

@@ -17,6 +17,7 @@ import pytest
 from diemcau.media.cascade import RemoteLink
 from diemcau.media.cluster import LocalCluster
 from diemcau.media.janus import JanusConnection, JanusError
+from diemcau.media.looks import LOOK_DISPLAY
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator, room_id
 from diemcau.media.topology import Move, SiteRef
@@ -42,15 +43,11 @@ async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float, w
 
 
 def publish_target(grant: dict[str, Any]) -> JanusTarget:
-    return JanusTarget(
-        grant["ws_url"], grant["publish"]["room"], grant["token"], grant["room_token"]
-    )
+    return JanusTarget.publish_of(grant)
 
 
 def program_target(grant: dict[str, Any]) -> JanusTarget:
-    return JanusTarget(
-        grant["ws_url"], grant["program"]["room"], grant["token"], grant["room_token"]
-    )
+    return JanusTarget.program_of(grant)
 
 
 class Bots:
@@ -89,6 +86,24 @@ async def bots() -> AsyncIterator[Bots]:
     b = Bots()
     yield b
     await b.stop()
+
+
+class LookWatcher:
+    """What a publisher's browser is told about control-plane lookers in its room."""
+
+    def __init__(self) -> None:
+        self.lookers: set[int] = set()
+        self.seen: list[str] = []
+
+    def __call__(self, msg: dict[str, Any]) -> None:
+        data = (msg.get("plugindata") or {}).get("data") or {}
+        joining = data.get("joining") or {}
+        if joining.get("display") == LOOK_DISPLAY:
+            self.lookers.add(int(joining["id"]))
+            self.seen.append("joining")
+        elif data.get("leaving") in self.lookers:
+            self.lookers.discard(int(data["leaving"]))
+            self.seen.append("leaving")
 
 
 def make_orchestrator(cluster: LocalCluster, sync_interval: float = 0.2) -> MediaOrchestrator:
@@ -163,20 +178,30 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         site_a = await bots.publisher(
             publish_target(grant_a), grant_a["publish"]["feed_id"], "SITE-A"
         )
+        # What site A's browser is told about lookers (its cue for the high layer).
+        looks = LookWatcher()
+        looks_seen = looks.seen
+        assert site_a.handle is not None
+        site_a.handle.add_listener(looks)
         granted = await orch.set_floor("m1", ["A"])
+        # The floor looks at site A: its browser is told someone watches it.
+        await wait_for(lambda: looks_seen == ["joining"], 3, "site A told it is watched")
         a_feed = site_a.feed_id
         assert [f["feed_id"] for f in granted["feeds"]] == [chair_feed, a_feed]
         await wait_for(lambda: linked(orch, "r2", "m1", a_feed), 3, "floor feed on relay 2")
+        # The speaker's feed leaves relay 1 once (to central; the other copy stays on
+        # relay 1, into its own program room) and central forwards it to relay 2.
+        uplink_a = grant_a["publish"]["room"]
+        assert sorted(await orch.control("r1").list_remotes(uplink_a, a_feed) or []) == [
+            f"dc-central-{central_room}",
+            f"dc-r1-{central_room}",
+        ]
+        forwards = await orch.control("central").forwarders(central_room)
+        r2_port = next(rec.port for lk, rec in orch.cascade.records.items() if lk.via == "forward")
+        assert {(f.publisher_id, f.port) for f in forwards} == {(a_feed, r2_port)}
+        assert len(forwards) == 2  # audio and video
         b_floor = await bots.viewer(program_target(await orch.site_media_grant("B")), a_feed)
-        chair_floor = await bots.viewer(
-            JanusTarget(
-                chair_grant["ws_url"],
-                central_room,
-                chair_grant["token"],
-                chair_grant["room_token"],
-            ),
-            a_feed,
-        )
+        chair_floor = await bots.viewer(program_target(chair_grant), a_feed)
         for v in (b_floor, chair_floor):
             await v.wait_frames(15, 5.0, label="SITE-A")
         # Site A is not offered its own feed (no echo of its own voice).
@@ -184,7 +209,7 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         assert a_feed not in [f["feed_id"] for f in again_a["program"]["feeds"]]
 
         # A two-site dialogue: B (relay 2) joins A on the floor. Site C, on A's own
-        # relay, hears B through relay 2 -> relay 1 and A through relay 1 itself.
+        # relay, hears B through relay 2 -> central -> relay 1 and A through relay 1 itself.
         site_b = await bots.publisher(
             publish_target(grant_b), grant_b["publish"]["feed_id"], "SITE-B"
         )
@@ -203,8 +228,9 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         await orch.set_floor("m1", ["A"])
         assert not await linked(orch, "r1", "m1", site_b.feed_id)
 
-        # Revocation stops the frames at site B and at central.
+        # Revocation stops the frames at site B and at central, and the look.
         await orch.set_floor("m1", [])
+        await wait_for(lambda: looks_seen == ["joining", "leaving"], 3, "the look to end")
         await wait_for(
             lambda: (
                 not b_floor.pc.connectionState == "connected"
@@ -215,6 +241,7 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         )
         frames_then = b_floor.stats.frames
         assert not await linked(orch, "r2", "m1", a_feed)
+        assert await orch.control("central").forwarders(central_room) == []
         await asyncio.sleep(0.5)
         assert b_floor.stats.frames <= frames_then + 1
         remotes_a = await orch.control("r1").list_remotes(room_id("uplink", "A"), a_feed)
@@ -223,13 +250,11 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         # Spot-check: the chair console watches site A directly on relay 1.
         spot = await orch.spot_check_grant("A")
         assert spot["node"] == "r1"
+        assert looks_seen[-1] == "joining"  # a spot-check looks too (for LOOK_SECONDS)
+        uplink_parts = await orch.control("r1").participants(uplink_a)
+        assert [p["display"] for p in uplink_parts if not p["publisher"]] == [LOOK_DISPLAY]
         t0 = time.monotonic()
-        checker = await bots.viewer(
-            JanusTarget(
-                spot["ws_url"], spot["subscribe"]["room"], spot["token"], spot["room_token"]
-            ),
-            spot["subscribe"]["feed_id"],
-        )
+        checker = await bots.viewer(JanusTarget.watch_of(spot), spot["subscribe"]["feed_id"])
         first = await checker.wait_frames(1, 3.0, label="SITE-A")
         assert first - t0 < 1.5
         # The video wall: one grant per relay for a page of sites.
@@ -239,12 +264,7 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
             ("r2", ["B"]),
         ]
         thumb = await bots.viewer(
-            JanusTarget(
-                wall[1]["ws_url"],
-                wall[1]["subscribe"][0]["room"],
-                wall[1]["token"],
-                wall[1]["room_token"],
-            ),
+            JanusTarget.watch_of(wall[1], wall[1]["subscribe"][0]["room"]),
             wall[1]["subscribe"][0]["feed_id"],
         )
         await thumb.wait_frames(5, 3.0, label="SITE-B")
@@ -272,18 +292,21 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
                     }
                 )
             assert exc.value.code == 433
-            # Nor may it publish into the program room (remote publishers only) ...
-            with pytest.raises(JanusError) as exc:
-                await h.send(
-                    {
-                        "request": "join",
-                        "ptype": "publisher",
-                        "room": grant_a["program"]["room"],
-                        "id": 77,
-                        "token": grant_a["room_token"],
-                    }
-                )
-            assert exc.value.code == 433
+            # Nor may it publish into the program room (remote publishers only), even
+            # with the room's pin: no token of its grant is in the room's allowed list ...
+            for token in (grant_a["room_token"], grant_a["publish"]["token"]):
+                with pytest.raises(JanusError) as exc:
+                    await h.send(
+                        {
+                            "request": "join",
+                            "ptype": "publisher",
+                            "room": grant_a["program"]["room"],
+                            "id": 77,
+                            "token": token,
+                            "pin": grant_a["program"]["pin"],
+                        }
+                    )
+                assert exc.value.code == 433, exc.value
             # ... nor create rooms or remote publishers (no admin key, no room secret).
             with pytest.raises(JanusError):
                 await h.send(
@@ -392,6 +415,16 @@ async def test_reconcile_after_control_restart_removes_orphans(
     )
     viewer = await bots.viewer(program_target(await first.site_media_grant("B", "m3")), chair_feed)
     await viewer.wait_frames(10, 5.0, label="CHAIR")
+    # Site A (relay 1) holds the floor: central forwards it to relay 2.
+    grant_a = await first.site_media_grant("A", "m3")
+    a_feed = grant_a["publish"]["feed_id"]
+    await bots.publisher(publish_target(grant_a), a_feed, "SITE-A")
+    await first.set_floor("m3", ["A"])
+    await wait_for(lambda: linked(first, "r2", "m3", a_feed), 5, "floor on r2")
+    floor_viewer = await bots.viewer(
+        program_target(await first.site_media_grant("B", "m3")), a_feed
+    )
+    await floor_viewer.wait_frames(10, 5.0, label="SITE-A")
     # A stray remote publisher nobody asked for.
     stray_room = room_id("program", "m3")
     await first.control("r1").add_remote_publisher(
@@ -419,15 +452,20 @@ async def test_reconcile_after_control_restart_removes_orphans(
     second = make_orchestrator(cluster, sync_interval=3600)
     await second.start()
     try:
-        second.restore_program("m3")
+        second.restore_program("m3", ["A"])
         # The sync loop may run before reconcile does: either way the intact
         # m3 chair links are adopted, not rebuilt (viewers see no break).
         first_pass = await second.sync() if sync_first else None
         report = await second.reconcile()
         adopted_by = first_pass if first_pass is not None else report
-        assert {lk.target_node for lk in adopted_by.adopted} == {"central", "r1", "r2"}
+        assert {(lk.feed_id, lk.target_node, lk.via) for lk in adopted_by.adopted} >= {
+            (chair_feed, "central", "remote"),
+            (chair_feed, "r1", "remote"),
+            (chair_feed, "r2", "remote"),
+            (a_feed, "r2", "forward"),
+        }
         created = report.created + (first_pass.created if first_pass else [])
-        assert not [lk for lk in created if lk.feed_id == chair_feed]
+        assert not [lk for lk in created if lk.feed_id in (chair_feed, a_feed)]
         # Orphans: the stray remote, the old meeting's remotizations and rooms.
         assert "remote 4242 in r1/" + str(stray_room) in report.orphans_removed
         assert any(o.startswith("forwarder ") for o in report.orphans_removed)
@@ -442,13 +480,22 @@ async def test_reconcile_after_control_restart_removes_orphans(
             is None
         )
         parts = await second.control("r1").participants(stray_room)
-        assert [p["id"] for p in parts if p.get("remote")] == [chair_feed]
-        # The viewer kept receiving through all of it.
+        assert sorted(p["id"] for p in parts if p.get("remote")) == sorted([chair_feed, a_feed])
+        # The viewers kept receiving through all of it.
         await viewer.wait_frames(10, 3.0, label="CHAIR")
+        await floor_viewer.wait_frames(10, 3.0, label="SITE-A")
+        uplink_a = grant_a["publish"]["room"]
         expected = {
             RemoteLink("central", grant["publish"]["room"], chair_feed, r, stray_room)
             for r in ("central", "r1", "r2")
+        } | {
+            RemoteLink("r1", uplink_a, a_feed, "central", stray_room),
+            RemoteLink("r1", uplink_a, a_feed, "r1", stray_room),
+            RemoteLink("central", stray_room, a_feed, "r2", stray_room, via="forward"),
         }
         assert second.cascade.links() == expected
+        # The adopted forward knows its forwarders: a floor change removes them.
+        await second.set_floor("m3", [])
+        assert await second.control("central").forwarders(stray_room) == []
     finally:
         await second.close()

@@ -37,7 +37,11 @@ async def wait_until(cond: Callable[[], bool], timeout: float) -> None:
 
 def _target(grant: dict[str, Any], part: str) -> JanusTarget:
     """Where a grant's ``publish``/``program``/``subscribe`` part points a bot."""
-    return JanusTarget(grant["ws_url"], grant[part]["room"], grant["token"], grant["room_token"])
+    if part == "publish":
+        return JanusTarget.publish_of(grant)
+    if part == "program":
+        return JanusTarget.program_of(grant)
+    return JanusTarget.watch_of(grant)
 
 
 @pytest.mark.media

@@ -13,6 +13,7 @@ from diemcau.meetings import InviteSpec, MeetingService
 from diemcau.meetings.models import MeetingAttendance, MeetingParticipant
 from diemcau.meetings.writer import AttendanceOp, AttendanceWriter
 from diemcau.store import Database
+from diemcau.store.reach import StoreUnavailable
 from tests.test_meetings_support import FakeHub, build_world
 
 
@@ -35,7 +36,7 @@ async def test_concurrent_changes_share_transactions_and_a_bad_one_fails_alone(
     assert isinstance(results[2], IntegrityError)
     ids = [r for i, r in enumerate(results) if i != 2 and isinstance(r, int)]
     assert len(set(ids)) == 4
-    assert writer.batches < len(ops) + 4  # one shared try, then the retries one by one
+    assert writer.batches <= 1 + 2 * 3  # one shared try, then halves down to the bad one
     async with db.session() as s:
         rows = (await s.execute(select(MeetingAttendance.id, MeetingAttendance.site_id))).all()
         assert sorted(sid for _, sid in rows) == good
@@ -62,3 +63,19 @@ async def test_concurrent_changes_share_transactions_and_a_bad_one_fails_alone(
     assert [tuple(r) for r in left] == [(good[0], "leave")]
     with pytest.raises(IntegrityError):
         await writer.submit(AttendanceOp(m.id, 999_999, at, open=True))
+
+
+async def test_a_store_out_of_reach_fails_the_batch_at_once() -> None:
+    """Nothing listens where this store should be (a PostgreSQL server restarting): the
+    batch fails in one try, every caller told, instead of a retry per change (which held
+    the writer for minutes when the batch was a national join)."""
+    db = Database("postgresql+asyncpg://diemcau:x@127.0.0.1:9/diemcau")
+    try:
+        writer = AttendanceWriter(db)
+        at = datetime(2030, 1, 1, tzinfo=UTC)
+        ops = [AttendanceOp(1, sid, at, open=True, wants=True) for sid in range(1, 51)]
+        results = await asyncio.gather(*(writer.submit(op) for op in ops), return_exceptions=True)
+        assert all(isinstance(r, StoreUnavailable) for r in results), results[:3]
+        assert writer.batches == 1
+    finally:
+        await db.dispose()

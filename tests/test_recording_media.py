@@ -37,7 +37,7 @@ from diemcau.media.service import site_refs
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot
 from diemcau.sim.stamps import StampVerdict, inspect_stamp, label_code
 from tests.api_support import ApiEnv, api_env
-from tests.test_api_roles import TREE
+from tests.route_table import TREE
 
 pytestmark = pytest.mark.media
 
@@ -127,9 +127,7 @@ async def orch(env: ApiEnv) -> AsyncIterator[MediaOrchestrator]:
 
 
 def target(grant: dict[str, Any]) -> JanusTarget:
-    return JanusTarget(
-        grant["ws_url"], grant["publish"]["room"], grant["token"], grant["room_token"]
-    )
+    return JanusTarget.publish_of(grant)
 
 
 async def test_recorded_meeting_program_clips_timeline_minutes_access(
@@ -405,8 +403,9 @@ async def test_publishers_cannot_make_janus_record(tmp_path: Path) -> None:
         for i, request in enumerate(("publish", "joinandconfigure")):
             room = 9100 + i
             await ctl.ensure_room(room, "hostile")
+            # The control plane's own token: the only one the room lets publish.
             grant = JanusTarget(
-                node.browser_ws_url, room, node.browser_token(60), node.room_token([room], 60)
+                node.browser_ws_url, room, node.browser_token(60), ctl.control_token(room)
             )
             bot = _RecordingPublisher(grant, 500 + i, "X", request, str(tmp_path / f"evil-{i}"))
             try:

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from diemcau.store.models import StaffUser
-from tests.test_api_roles import World, build_world, ok
+from tests.api_world import World, build_world, ok
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

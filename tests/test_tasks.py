@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from diemcau.tasks import cancel_and_wait, run_to_end
+from diemcau.tasks import cancel_and_wait, every, run_to_end
 
 
 async def test_a_loop_that_swallows_one_cancel_is_stopped() -> None:
@@ -83,3 +83,30 @@ async def test_run_to_end_gives_up_after_the_grace() -> None:
     task.cancel()
     await asyncio.wait({task}, timeout=3)
     assert task.cancelled() and time.monotonic() - started < 1.5
+
+
+async def test_every_lets_a_step_finish_when_stopped_and_goes_on_after_a_failure() -> None:
+    """A periodic loop's step is never cut by the stop (a store call half done), and a
+    failing step (the store out of reach) does not end the loop: the next round runs."""
+    rounds: list[str] = []
+    in_step = asyncio.Event()
+    release = asyncio.Event()
+
+    async def step() -> None:
+        n = len(rounds)
+        rounds.append("started")
+        if n == 0:
+            raise ConnectionRefusedError("the store restarts")
+        if n == 2:
+            in_step.set()
+            await release.wait()
+            rounds.append("finished")
+
+    task = asyncio.create_task(every(0.01, step, what="test step", first=0))
+    await asyncio.wait_for(in_step.wait(), 5)  # round 3, after a failed round 1
+    stopping = asyncio.create_task(cancel_and_wait(task, timeout=5))
+    await asyncio.sleep(0.05)
+    assert not task.done()  # the cancel waits for the step
+    release.set()
+    await asyncio.wait_for(stopping, 5)
+    assert task.cancelled() and rounds == ["started", "started", "started", "finished"]

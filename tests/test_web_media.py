@@ -27,6 +27,35 @@ _FRAMES = """(sel) => {
 }"""
 
 
+# The site's high simulcast layer: (active as set, bytes sent so far), or null.
+_HIGH_LAYER = """async () => {
+  const pub = window.diemcauSite.media && window.diemcauSite.media.pub;
+  if (!pub || !pub.pc) return null;
+  const sender = pub.pc.getSenders().find((x) => x.track && x.track.kind === "video");
+  const enc = sender.getParameters().encodings.find((e) => e.rid === "h");
+  let sent = 0;
+  (await pub.pc.getStats()).forEach((r) => {
+    if (r.type === "outbound-rtp" && r.rid === "h") sent = r.bytesSent;
+  });
+  return [enc ? enc.active : null, sent];
+}"""
+
+
+async def _high_layer(page: Page) -> tuple[bool, int] | None:
+    got = await page.evaluate(_HIGH_LAYER)
+    return None if got is None else (bool(got[0]), int(got[1]))
+
+
+async def _high_layer_sending(page: Page) -> bool:
+    """The high layer is on and its bytes grow."""
+    before = await _high_layer(page)
+    if before is None or not before[0]:
+        return False
+    await asyncio.sleep(0.5)
+    after = await _high_layer(page)
+    return after is not None and after[1] > before[1]
+
+
 async def _playing(page: Page, selector: str, timeout: float = 15.0) -> None:
     """Wait until `selector` decodes frames, and keeps decoding them."""
     first = await wait_for(lambda: _frames(page, selector), timeout=timeout)
@@ -84,12 +113,18 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         assert [f["role"] for f in grant["program"]["feeds"]] == ["chair"]
         await _playing(site, "#program")
         await shot(site, "media-site-program")
+        # Nobody watches the site at full quality yet: only the low layer goes up.
+        await wait_for(lambda: _high_layer(site), timeout=5)
+        await asyncio.sleep(1.0)
+        assert await _high_layer(site) == (False, 0)
 
         # The site asks to speak; the chair gives it the floor from the queue.
         await site.click("#hand")
         await chair.wait_for_selector("#queue li[data-code='26734']", timeout=10_000)
         await chair.click("#queue li[data-code='26734'] button")
         await site.wait_for_selector("#banner-onair:not([hidden])", timeout=10_000)
+        # On the floor the site is watched: its high layer goes up.
+        await wait_for(lambda: _high_layer_sending(site), timeout=10)
         # The chair console shows the speaker's own picture, carried up through central.
         await chair.wait_for_function(
             "() => document.querySelector('#floor-0').dataset.site === '26734'", timeout=10_000
@@ -135,6 +170,8 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await hn.click("#enter")
         await hn.wait_for_function("() => window.diemcauSite.media && window.diemcauSite.media.pub")
         assert await hn.evaluate("window.diemcauSite.media.grant.node") == "r1"
+        hn_high = await wait_for(lambda: _high_layer(hn), timeout=5)
+        assert hn_high is not None and not hn_high[0]
         # Its program shows the floor speaker of relay r2, carried through central.
         await hn.wait_for_selector("#program-label:has-text('Phường Sài Gòn')", timeout=10_000)
         await _playing(hn, "#program")
@@ -166,6 +203,8 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await chair.wait_for_selector("#spot:not([hidden])")
         assert "Ba Đình" in await chair.inner_text("#spot-h")
         await _playing(chair, "#spot-video")
+        # A spot-check watches the site too: its high layer goes up.
+        await wait_for(lambda: _high_layer_sending(hn), timeout=10)
         await hn_ctx.close()
         await site_ctx.close()
         await chair_ctx.close()

@@ -92,15 +92,16 @@ async def test_media_grants_refused_without_media_or_outside_scope(tmp_path: Pat
         hanoi = {"Authorization": "Bearer " + await _token(api, "hanoi", srv.staff_password)}
         r = await api.post("/api/auth/site-login", json={"join_code": srv.join_codes["27004"]})
         site = {"Authorization": "Bearer " + r.json()["token"]}
-        # No media service in this server: a clear 404, not a crash.
-        for method, path, headers, body in (
-            ("GET", "/api/site/media", site, None),
-            ("GET", "/api/media/chair?meeting_id=1", chair, None),
-            ("GET", "/api/media/spot/27004", chair, None),
-            ("POST", "/api/media/wall", chair, {"sites": ["27004"]}),
+        # No media service in this server: a clear 404, not a crash. The chair's grant
+        # first asks whether the caller runs that meeting (there is no meeting 1).
+        for method, path, headers, body, code in (
+            ("GET", "/api/site/media", site, None, "no_media"),
+            ("GET", "/api/media/chair?meeting_id=1", chair, None, "no_meeting"),
+            ("GET", "/api/media/spot/27004", chair, None, "no_media"),
+            ("POST", "/api/media/wall", chair, {"sites": ["27004"]}, "no_media"),
         ):
             r = await api.request(method, path, headers=headers, json=body)
-            assert r.status_code == 404 and r.json()["error"]["code"] == "no_media", path
+            assert r.status_code == 404 and r.json()["error"]["code"] == code, path
         # Bad inputs: a province officer spot-checking another province, a site
         # asking for the chair's grant, a wall page too large, a missing meeting id.
         r = await api.get("/api/media/spot/27004", headers=hanoi)

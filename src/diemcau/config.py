@@ -6,7 +6,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Settings", "default_sqlite_url"]
+__all__ = ["Settings", "default_sqlite_url", "env_list"]
+
+
+def env_list(name: str) -> tuple[str, ...]:
+    """A comma-separated environment variable as a tuple (empty items dropped)."""
+    return tuple(x.strip() for x in os.environ.get(name, "").split(",") if x.strip())
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def default_sqlite_url(data_dir: Path) -> str:
@@ -40,6 +49,11 @@ class Settings:
             ``DIEMCAU_TLS_KEY``). A bad file stops the server (`diemcau.tls.TlsError`).
         http_redirect_port: with TLS, also answer plain HTTP on this port with a
             redirect to the HTTPS address (0: none; ``DIEMCAU_HTTP_REDIRECT_PORT``).
+        lease: one of a standby pair on one PostgreSQL database: serve only while
+            holding the leader lease (``DIEMCAU_LEASE=1``, docs/reliability.md).
+        servers: the base URLs of every control server of the pair, in the order site
+            terminals try them (``DIEMCAU_SERVERS``, comma-separated).
+        presence_urls: their site-socket URLs, same order (``DIEMCAU_PRESENCE_URLS``).
     """
 
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("DIEMCAU_DATA", "var")))
@@ -59,6 +73,11 @@ class Settings:
     tls_key: str = field(default_factory=lambda: os.environ.get("DIEMCAU_TLS_KEY", ""))
     http_redirect_port: int = field(
         default_factory=lambda: int(os.environ.get("DIEMCAU_HTTP_REDIRECT_PORT", "0") or 0)
+    )
+    lease: bool = field(default_factory=lambda: _env_flag("DIEMCAU_LEASE"))
+    servers: tuple[str, ...] = field(default_factory=lambda: env_list("DIEMCAU_SERVERS"))
+    presence_urls: tuple[str, ...] = field(
+        default_factory=lambda: env_list("DIEMCAU_PRESENCE_URLS")
     )
 
     @property

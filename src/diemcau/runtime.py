@@ -82,7 +82,9 @@ class Runtime:
             self._started += 1
 
     async def stop(self) -> None:
-        """Stop the started services in reverse order."""
+        """Stop the started services in reverse order, once site requests have ended."""
+        if self._started:
+            await self.presence.stop_requests()
         while self._started:
             self._started -= 1
             await self.lifecycle[self._started].stop()

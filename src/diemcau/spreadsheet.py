@@ -46,8 +46,9 @@ Cell = str | int | float | bool | date | datetime | None
 DATE_FORMAT = "dd/mm/yyyy"  # the Vietnamese order
 DATETIME_FORMAT = "dd/mm/yyyy hh:mm:ss"
 
-# What XLSX (XML 1.0) cannot carry: C0 controls except tab, newline, carriage return.
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# What XLSX (XML 1.0) cannot carry: C0 controls except tab, newline, carriage return;
+# the non-characters U+FFFE and U+FFFF; lone surrogates (JSON text may hold them).
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _MAX_CELL = 32_767  # Excel's limit for one cell's text
 _SAMPLE_ROWS = 500  # rows measured for column widths
 _MIN_WIDTH, _MAX_WIDTH = 6.0, 60.0
@@ -83,13 +84,19 @@ class Sheet:
     tz: tzinfo = UTC
 
 
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def xlsx_text(value: str) -> str:
     """`value` as XLSX can hold it: controls escaped, formulas neutralised, length capped."""
     if _ILLEGAL.search(value):
-        value = _ILLEGAL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+        value = _ILLEGAL.sub(_escape, value)
+    value = spreadsheet_safe(value)  # before the cut: the quote counts towards the limit
     if len(value) > _MAX_CELL:
         value = value[: _MAX_CELL - 1] + "…"
-    return spreadsheet_safe(value)
+    return value
 
 
 def _local(value: datetime, tz: tzinfo) -> datetime:
@@ -221,4 +228,4 @@ def csv_bytes(sheet: Sheet) -> bytes:
     writer.writerow([spreadsheet_safe(h) for h in header])
     for row in sheet.rows:
         writer.writerow([_csv_value(v, sheet.tz) for v in row])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return ("\ufeff" + buf.getvalue()).encode("utf-8", "replace")

@@ -6,21 +6,28 @@ its inner await completes (CPython gh-86296), so a loop task may survive one
 service stops its loops through `cancel_and_wait`, which cancels again until the
 task is done and never waits longer than `timeout`.
 
-The other way round, some work must not be cut half-way by a cancel: `run_to_end`.
+The other way round, some work must not be cut half-way by a cancel: `run_to_end`;
+and a service's periodic loop runs each step that way (`every`), so stopping it only
+ever ends a wait, never a store call in the middle.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-__all__ = ["cancel_and_wait", "run_to_end"]
+from diemcau.store.outage import is_store_outage
+
+__all__ = ["STEP_GRACE_S", "cancel_and_wait", "every", "log_step_failure", "run_to_end"]
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+
+# How long a periodic step may go on after its loop was told to stop.
+STEP_GRACE_S = 10.0
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None, timeout: float = 5.0) -> None:
@@ -74,3 +81,40 @@ async def run_to_end(work: Awaitable[T], *, grace: float | None = None) -> T:
             )
         raise asyncio.CancelledError
     return task.result()
+
+
+async def every(
+    period: float,
+    step: Callable[[], Awaitable[object]],
+    *,
+    what: str,
+    first: float | None = None,
+    grace: float = STEP_GRACE_S,
+) -> None:
+    """Run `step` every `period` seconds until cancelled; a failing step is logged.
+
+    The first step runs after `first` seconds (default: one `period`). A cancel ends
+    the wait between steps at once; one that arrives during a step lets it finish
+    (`run_to_end`, cut after `grace`), so stop such a loop with
+    ``cancel_and_wait(task, grace + 1)``. A step that fails (the store out of reach) is
+    logged and the loop goes on: the next round tries again.
+    """
+    await asyncio.sleep(period if first is None else first)
+    while True:
+        try:
+            await run_to_end(step(), grace=grace)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log_step_failure(log, what, exc)
+        await asyncio.sleep(period)
+
+
+def log_step_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log a failed background step: one line while the store is out of reach (it will
+    be back; a traceback every round would bury the log), the whole traceback else."""
+    if is_store_outage(exc):
+        first = str(exc).strip().splitlines()
+        logger.warning("%s: the store cannot serve now (%s)", what, first[0] if first else exc)
+    else:
+        logger.error("%s failed", what, exc_info=exc)

@@ -25,17 +25,23 @@ def fold(value: str) -> str:
     return _SPACES.sub(" ", stripped.lower()).strip()
 
 
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV
+# injection"), also after leading whitespace some readers trim (a space, a line
+# break, an ideographic space), and in their full-width forms, which some locales
+# fold to the ASCII ones. A tab or carriage return first is refused as such.
+_TRIGGERS = ("=", "+", "-", "@", "＝", "＋", "－", "＠")
 
 
 def spreadsheet_safe(value: str) -> str:
     """Neutralise text a spreadsheet would run as a formula by prefixing a single quote.
 
-    Every CSV export goes through this: site names and notes come from users and
-    imported files, and "=HYPERLINK(...)" must stay text when staff open the file.
+    Every CSV and XLSX export goes through this: site names and notes come from
+    users and imported files, and "=HYPERLINK(...)" must stay text when staff open
+    the file. The rule is checked by tests/test_fuzz_spreadsheets.py.
     """
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+    if value.startswith(("\t", "\r")) or value.lstrip().startswith(_TRIGGERS):
+        return "'" + value
+    return value
 
 
 def spreadsheet_row(values: Iterable[object]) -> list[object]:

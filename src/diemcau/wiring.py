@@ -13,7 +13,8 @@ reactions between services are declared here, each once:
   into it (once, from `MeetingService.live_floors`);
 - a media node down or back → a command-center alert raised or cleared;
 - sites moved to another relay → told at once over the presence hub;
-- a site's credential rotated or revoked by staff → its live session closed by the hub;
+- a site's credential rotated or revoked by staff → its live session closed by the hub,
+  and the old credential's media rights taken back by the media plane;
 - a site dropping out of a live meeting → the command center's rule, which asks
   meetings for the live meeting ids;
 - a program start, floor decision or end in meetings → the recording service (its
@@ -99,19 +100,24 @@ class ProgramMedia:
 
 
 def presence_config_from_env(
-    host: str, http_port: int, ssl: ssl_module.SSLContext | None = None
+    host: str,
+    http_port: int,
+    ssl: ssl_module.SSLContext | None = None,
+    urls: Sequence[str] = (),
 ) -> PresenceConfig:
     """The site socket: its own port (``DIEMCAU_PRESENCE_PORT``, default the HTTP port
     + 1) on the HTTP bind address (``DIEMCAU_PRESENCE_HOST`` overrides it: where only
     TCP 443 gets through, sessions get their own address on port 443), in the same
     process and event loop. ``DIEMCAU_PRESENCE_URL`` overrides the URL announced to
-    sites (behind a proxy). With a TLS context it speaks ``wss://`` only."""
+    sites (behind a proxy). With a TLS context it speaks ``wss://`` only. `urls`: the
+    site sockets of every server of a standby pair, in the order sites try them."""
     port_text = os.environ.get("DIEMCAU_PRESENCE_PORT", "")
     port = int(port_text) if port_text.strip() else (http_port + 1 if http_port else 0)
     return PresenceConfig(
         host=os.environ.get("DIEMCAU_PRESENCE_HOST", "") or host,
         port=port,
         public_url=os.environ.get("DIEMCAU_PRESENCE_URL", ""),
+        urls=tuple(urls),
         ssl=ssl,
         tune_gc=True,
     )
@@ -243,7 +249,12 @@ def wire(
     presence = PresenceHub(
         db,
         keys,
-        presence_config_from_env(settings.host, settings.port, server_context_for(settings)),
+        presence_config_from_env(
+            settings.host,
+            settings.port,
+            server_context_for(settings),
+            settings.presence_urls,
+        ),
         clock=clock,
         sites=sites,
     )
@@ -289,11 +300,17 @@ def wire(
         command=command,
         media_plane=media_plane,
     )
+
+    async def credentials_changed(site_ids: Collection[int]) -> Collection[int]:
+        closed = await presence.credentials_changed(site_ids)
+        await media_plane.credentials_changed(site_ids)
+        return closed
+
     credentials = SiteCredentials(
         sites,
         keys.site,
         public_url=settings.resolved_public_url(),
-        close_sessions=presence.credentials_changed,
+        close_sessions=credentials_changed,
     )
     return Runtime(
         settings=settings,

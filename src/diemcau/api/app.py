@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from diemcau import __version__
@@ -30,6 +31,7 @@ from diemcau.api import (
     media_routes,
     meetings_routes,
     presence_routes,
+    process_routes,
     recording_routes,
     report_routes,
     web_routes,
@@ -41,10 +43,16 @@ from diemcau.command.files import MAX_FILE_BYTES
 from diemcau.errors import DomainError
 from diemcau.ratelimit import LoginThrottle
 from diemcau.runtime import Runtime
+from diemcau.standby import Leadership
+from diemcau.store.outage import is_store_outage
+from diemcau.store.reach import StoreUnavailable
 
 __all__ = ["create_app", "ROUTERS", "MAX_REQUEST_BYTES"]
 
 log = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait before it tries again while the store is out of reach.
+STORE_RETRY_AFTER_S = 5
 
 # Routers included in the app, by module; each module exposes ``router``.
 ROUTERS = (
@@ -59,6 +67,7 @@ ROUTERS = (
     chart_routes,
     alert_routes,
     admin_routes,
+    process_routes,
     media_routes,
     recording_routes,
     web_routes,
@@ -105,11 +114,22 @@ def _refused_value(exc: BaseException) -> bool:
     return False
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """Build the app around an assembled `Runtime`; its services start with the app."""
+def create_app(runtime: Runtime, leadership: Leadership | None = None) -> FastAPI:
+    """Build the app around an assembled `Runtime`; its services start with the app.
+
+    With `leadership` (a server of a standby pair) they start only once this server
+    holds the leader lease (`diemcau.standby`).
+    """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if leadership is not None:
+            leadership.start()
+            try:
+                yield
+            finally:
+                await leadership.stop()
+            return
         await runtime.start()
         try:
             yield
@@ -155,6 +175,27 @@ def create_app(runtime: Runtime) -> FastAPI:
         code = "too_large" if isinstance(exc, BodyTooLarge) else "http_error"
         return _error(exc.status_code, code, str(exc.detail))
 
+    async def _store_error(_req: Request, exc: Exception) -> JSONResponse:
+        # Handled here, below the server-error layer (which would log a traceback for
+        # every request while PostgreSQL restarts): an outage is one warning line.
+        if is_store_outage(exc):
+            # PostgreSQL restarting, a connection cut, SQLite locked: nothing changed, and
+            # the same request may succeed in a moment (docs/reliability.md).
+            first = str(exc).strip().splitlines()
+            log.warning("store out of reach: %s", first[0] if first else type(exc).__name__)
+            response = _error(
+                503,
+                "store_unavailable",
+                "the database cannot be reached just now; nothing was changed, "
+                f"try again in {STORE_RETRY_AFTER_S} s",
+            )
+            response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
+            return response
+        return await _unexpected(_req, exc)
+
+    for kind in (StoreUnavailable, DBAPIError, SQLAlchemyTimeoutError):
+        app.add_exception_handler(kind, _store_error)
+
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
         if _refused_value(exc):
@@ -167,6 +208,13 @@ def create_app(runtime: Runtime) -> FastAPI:
         log.exception("unhandled error", exc_info=exc)
         return _error(500, "internal", "internal server error")
 
+    # The database refusing a client's value is answered here too, by class: Starlette
+    # hands a handler for `Exception` to its outermost middleware, which re-raises after
+    # answering, so the server logs a traceback and drops the keep-alive connection (the
+    # client's next request on it is reset). Handlers for these classes answer and stop.
+    app.add_exception_handler(OverflowError, _unexpected)
+    app.add_exception_handler(DBAPIError, _unexpected)
+
     for module in ROUTERS:
         app.include_router(module.router)
 
@@ -178,7 +226,9 @@ def create_app(runtime: Runtime) -> FastAPI:
 
     @app.get("/healthz", tags=["meta"])
     async def _health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+        """Up, and whether this server serves (``active``) or stands by (``standby``)."""
+        role = "active" if leadership is None else leadership.role
+        return {"status": "ok", "version": __version__, "role": role}
 
     app.mount("/static", StaticFiles(directory=static), name="static")
     return app

@@ -36,6 +36,24 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
         help="with TLS, redirect plain HTTP on this port to HTTPS (e.g. 80)",
     )
     p.add_argument(
+        "--lease",
+        action="store_true",
+        default=None,
+        help="one of a standby pair on one PostgreSQL database: serve only while holding "
+        "the leader lease, stand by otherwise (default: $DIEMCAU_LEASE)",
+    )
+    p.add_argument(
+        "--servers",
+        default=None,
+        help="the pair's base URLs, comma-separated, in the order sites try them "
+        "(default: $DIEMCAU_SERVERS)",
+    )
+    p.add_argument(
+        "--presence-urls",
+        default=None,
+        help="the pair's site-socket URLs, same order (default: $DIEMCAU_PRESENCE_URLS)",
+    )
+    p.add_argument(
         "--media-relays",
         type=bounded_int(0, 64),
         default=0,
@@ -52,10 +70,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "public_url": args.public_url,
         "media_relays": getattr(args, "media_relays", 0),
     }
-    for name in ("tls_cert", "tls_key", "http_redirect_port"):
+    for name in ("tls_cert", "tls_key", "http_redirect_port", "lease"):
         value = getattr(args, name, None)
         if value is not None:
             kwargs[name] = value
+    for name in ("servers", "presence_urls"):
+        value = getattr(args, name, None)
+        if value is not None:
+            kwargs[name] = tuple(x.strip() for x in value.split(",") if x.strip())
     if args.data:
         kwargs["data_dir"] = Path(args.data)
     return Settings(**kwargs)

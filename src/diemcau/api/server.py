@@ -16,8 +16,11 @@ import uvicorn
 
 from diemcau.api.app import create_app
 from diemcau.api.https_only import https_only, redirect_app
+from diemcau.api.standby_guard import standby_guard
 from diemcau.config import Settings
 from diemcau.runtime import Runtime
+from diemcau.standby import Leadership
+from diemcau.store.lease import LeaderLease
 from diemcau.tls.settings import server_context_for
 from diemcau.wiring import build_runtime
 
@@ -53,7 +56,13 @@ async def serve(
     """
     tls = server_context_for(settings) is not None  # raises TlsError before any change
     runtime = await build_runtime(settings)
-    app = https_only(create_app(runtime))
+    if settings.lease:
+        # One of a standby pair: serve only while holding the lease (docs/reliability.md).
+        lease = LeaderLease(runtime.db.url, settings.resolved_public_url())
+        leadership = Leadership(runtime, lease)
+        app = https_only(standby_guard(create_app(runtime, leadership), leadership))
+    else:
+        app = https_only(create_app(runtime))
     config = uvicorn.Config(
         app,
         host=settings.host,

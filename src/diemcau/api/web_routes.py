@@ -20,12 +20,14 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from diemcau.accounts.service import SitePrincipal
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, site_actor, staff_actor
+from diemcau.api.deps import get_runtime, require_site, site_actor, staff_actor
 from diemcau.api.public_urls import presence_url
 from diemcau.directory.geo import site_geo
 from diemcau.errors import Conflict, Forbidden, NotFound
 from diemcau.media.orchestrator import MediaError, MediaOrchestrator
+from diemcau.media.rights import Holder
 from diemcau.runtime import Runtime
 
 __all__ = ["router", "PAGES"]
@@ -75,15 +77,19 @@ async def favicon() -> FileResponse:
 
 
 @router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
-async def web_config(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, str]:
+async def web_config(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
     """Where the site terminal opens its session, and the optional map tile server.
 
     Sites may sit on closed government networks, so the map works without tiles; a
     deployment with its own tile server sets ``DIEMCAU_TILE_URL``
     (``https://tiles.example/{z}/{x}/{y}.png``).
     """
+    url = presence_url(runtime)
+    # A standby pair: every server's socket and base URL, in the order to try them.
     return {
-        "presence_url": presence_url(runtime),
+        "presence_url": url,
+        "presence_urls": list(runtime.presence.config.urls) or [url],
+        "servers": list(runtime.settings.servers),
         "tile_url": os.environ.get("DIEMCAU_TILE_URL", ""),
     }
 
@@ -139,7 +145,8 @@ async def states(
 # The browser pages talk to Janus themselves (a relay for a site, central for the
 # chair, any relay for a spot-check); these routes hand them short-lived, scoped
 # grants from the media orchestrator (`Runtime.media`), after the
-# same role checks as the rest of the API.
+# same role checks as the rest of the API. What each grant lets its holder do in
+# Janus is docs/media.md, "Who may publish and watch".
 
 _controllers = staff_actor("admin", "chair", "operator")
 
@@ -163,36 +170,45 @@ async def _grant(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
 async def site_media(
     runtime: Annotated[Runtime, Depends(get_runtime)],
     site: Annotated[Actor, Depends(site_actor)],
+    principal: Annotated[SitePrincipal, Depends(require_site)],
 ) -> dict[str, Any]:
     """Where this site publishes its camera and which program feeds it plays.
 
     The program is the one of the live meeting holding the site (if any); the
-    site's own feed is left out of it, so a speaker never hears itself.
+    site's own feed is left out of it, so a speaker never hears itself. The grant
+    is for the credential the caller proved: its publish token is worth nothing
+    once that credential is rotated or revoked.
     """
     assert site.site_id is not None  # a site actor always has its id
     media = _media(runtime)
+    cred = principal.credential_version
     live = runtime.meetings.store.live_site_meeting.get(site.site_id)
     if live is not None and str(live) in media.meetings:
-        return await _grant(media.site_media_grant(site.name, live))
+        return await _grant(media.site_media_grant(site.name, live, credential=cred))
     if media.meetings:
         # The orchestrator would name another meeting's program room in the token.
         raise Conflict(
             "a program is running, but not one this site takes part in", code="not_in_program"
         )
-    return await _grant(media.site_media_grant(site.name))
+    return await _grant(media.site_media_grant(site.name, credential=cred))
 
 
 @router.get("/api/media/chair", tags=["media"], summary="The chair console's media grant")
 async def chair_media(
     runtime: Annotated[Runtime, Depends(get_runtime)],
-    _who: Annotated[Actor, Depends(_controllers)],
+    actor: Annotated[Actor, Depends(_controllers)],
     meeting_id: Annotated[int, Query(ge=1)],
 ) -> dict[str, Any]:
-    """Publish the chair's camera at central; watch the program's floor speakers there."""
+    """Publish the chair's camera at central; watch the program's floor speakers there.
+
+    Only the meeting's chair, one of its delegates or an admin get it: the grant
+    publishes the chair feed every site of the meeting plays.
+    """
+    await runtime.meetings.lifecycle.require_control(actor, meeting_id, "publish as its chair")
     media = _media(runtime)
     if str(meeting_id) not in media.meetings:
         raise NotFound(f"no program runs for meeting {meeting_id}", code="no_program")
-    return media.chair_media_grant(meeting_id)
+    return media.chair_media_grant(meeting_id, holder=Holder.staff(actor.name))
 
 
 @router.get("/api/media/spot/{site_code}", tags=["media"], summary="Spot-check one site's feed")
@@ -210,7 +226,8 @@ async def spot_media(
         site = await runtime.sites.find(site_code, reload_missing=True)
         if site is None or site.province_id != scope:
             raise Forbidden("this site is outside your province", code="out_of_scope")
-    grant = await _grant(_media(runtime).spot_check_grant(site_code))
+    holder = Holder.staff(actor.name)
+    grant = await _grant(_media(runtime).spot_check_grant(site_code, holder=holder))
     # Audited in the site's live meeting, and recorded at central if its policy says so.
     grant["recorded"] = await runtime.recording.on_spot_check(actor, site_code)
     return grant
@@ -240,7 +257,7 @@ async def wall_media(
         if outside:
             raise Forbidden(f"outside your province: {', '.join(outside[:5])}", code="out_of_scope")
     try:
-        grants = await _media(runtime).wall_grant(body.sites)
+        grants = await _media(runtime).wall_grant(body.sites, holder=Holder.staff(actor.name))
     except MediaError as exc:
         raise Conflict(str(exc), code="no_media_grant") from exc
     return grants

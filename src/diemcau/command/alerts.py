@@ -145,6 +145,9 @@ class AlertService:
         self.clock = clock
         self._events = events
         self._active: dict[tuple[str, str], AlertView] | None = None
+        # (kind, site id) -> keys of that site's active alerts of that kind: a site coming
+        # back online finds its own alerts without reading everyone's (a mass reconnect).
+        self._by_site: dict[tuple[str, int], set[str]] = {}
 
     async def _publish(self, kind: str, view: AlertView) -> None:
         sink = self._events
@@ -159,8 +162,26 @@ class AlertService:
         if self._active is None:
             async with self.db.session() as s:
                 rows = (await s.scalars(select(Alert).where(Alert.cleared_at.is_(None)))).all()
-            self._active = {(r.kind, r.key): _view(r) for r in rows}
+            self._active = {}
+            for r in rows:
+                self._put(_view(r))
         return self._active
+
+    def _put(self, view: AlertView) -> None:
+        assert self._active is not None
+        self._active[(view.kind, view.key)] = view
+        if view.site_id is not None:
+            self._by_site.setdefault((view.kind, view.site_id), set()).add(view.key)
+
+    def _drop(self, kind: str, key: str) -> None:
+        assert self._active is not None
+        view = self._active.pop((kind, key), None)
+        if view is not None and view.site_id is not None:
+            keys = self._by_site.get((kind, view.site_id))
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_site[(kind, view.site_id)]
 
     async def active(self, kind: str | None = None) -> list[AlertView]:
         """Active alerts (from memory), optionally of one kind."""
@@ -168,6 +189,12 @@ class AlertService:
 
     async def is_active(self, kind: str, key: str) -> AlertView | None:
         return (await self._load()).get((kind, key))
+
+    async def active_for_site(self, kind: str, site_id: int) -> list[AlertView]:
+        """A site's active alerts of one kind (from an index: no scan of all alerts)."""
+        active = await self._load()
+        keys = self._by_site.get((kind, site_id), ())
+        return [active[(kind, key)] for key in sorted(keys) if (kind, key) in active]
 
     async def raise_alert(
         self,
@@ -190,7 +217,7 @@ class AlertService:
             raise Invalid("kind/key: 1-48 and 1-200 characters", code="bad_alert")
         if severity not in ("info", "warning", "critical"):
             raise Invalid(f"severity: '{severity}' is not info, warning or critical")
-        active = await self._load()
+        await self._load()
         now = now_from(self.clock)
         facts = dict(details or {})
         for attempt in range(3):
@@ -236,7 +263,8 @@ class AlertService:
                 # A concurrent raiser opened it first; refresh that one instead.
                 if attempt == 2:
                     raise
-        active[(kind, key)] = view
+        self._drop(kind, key)  # its site may have changed with the refresh
+        self._put(view)
         if fresh:
             await self._publish("alert.raised", view)
         elif changed:
@@ -261,7 +289,7 @@ class AlertService:
                 view: AlertView | None = _view(row)
             else:
                 view = None
-        active.pop((kind, key), None)
+        self._drop(kind, key)
         if view is not None:
             await self._publish("alert.cleared", view)
         return view
@@ -327,7 +355,7 @@ class AlertService:
                 await s.refresh(row)
             view = _view(row)
         if view.active and self._active is not None:
-            self._active[(view.kind, view.key)] = view
+            self._put(view)
         if first:
             await self._publish("alert.acknowledged", view)
         return view

@@ -39,7 +39,7 @@ from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import NotFound
 from diemcau.security import Key
 from diemcau.store import Database
-from diemcau.tasks import cancel_and_wait
+from diemcau.tasks import STEP_GRACE_S, cancel_and_wait, every, log_step_failure
 
 __all__ = ["DEFAULT_TICK_S", "CommandCenter"]
 
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 # Seconds between rounds of the periodic alert rules.
 DEFAULT_TICK_S = 60.0
+# How often directives the hub refused (a store outage) are offered again.
+REDELIVER_S = 2.0
 
 
 async def _no_groups(group_id: int) -> Collection[int]:
@@ -117,6 +119,7 @@ class CommandCenter:
         self.reports.add_listener(self.rules.on_report)
         self.reports.add_listener(self._report_event)
         self._task: asyncio.Task[None] | None = None
+        self._redelivery: asyncio.Task[None] | None = None
         self._registered = False
 
     async def _report_event(self, change: ReportChange) -> None:
@@ -148,22 +151,29 @@ class CommandCenter:
         self._registered = True
 
     async def start(self) -> None:
-        """Load active alerts, redeliver directives the hub never took, start the rules."""
+        """Load active alerts, redeliver directives the hub never took (and keep doing so
+        every `REDELIVER_S` after a failed delivery), start the rules."""
         self.register()
         await self.custom_schemas.load()
         await self.alerts.active()
         try:
             await self.directives.deliver_pending()
-        except Exception:
-            log.exception("could not redeliver pending directives")
+        except Exception as exc:
+            self.directives.retry_later()
+            log_step_failure(log, "redelivery of pending directives (retried)", exc)
+        self._redelivery = asyncio.create_task(
+            every(REDELIVER_S, self.directives.redeliver, what="directive redelivery"),
+            name="command-redelivery",
+        )
         if self.tick_s > 0:
-            self._task = asyncio.create_task(self._periodic(), name="command-rules")
-
-    async def _periodic(self) -> None:
-        while True:
-            await self.rules.run_once()
-            await asyncio.sleep(self.tick_s)
+            self._task = asyncio.create_task(
+                every(self.tick_s, self.rules.run_once, what="command alert rules", first=0),
+                name="command-rules",
+            )
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self._task = None
+        """End the loops: between rounds at once, during one once it is written."""
+        task, self._task = self._task, None
+        await cancel_and_wait(task, STEP_GRACE_S + 1)
+        redelivery, self._redelivery = self._redelivery, None
+        await cancel_and_wait(redelivery, STEP_GRACE_S + 1)

@@ -46,6 +46,7 @@ from diemcau.command.writes import writing
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
 from diemcau.store import Database
+from diemcau.tasks import log_step_failure
 
 __all__ = [
     "Attachment",
@@ -107,6 +108,8 @@ class DirectiveService(DirectiveReads):
         self._delivery = delivery
         self.alerts = alerts
         self._acts: GroupCommit[_SiteAct, _ActResult] = GroupCommit(self._write_acts)
+        # A delivery the hub refused (the store out of reach): `redeliver` tries again.
+        self._undelivered = False
 
     # --- issuing ---------------------------------------------------------------------
 
@@ -202,18 +205,44 @@ class DirectiveService(DirectiveReads):
             await hub.send(
                 site_ids, "directive.issued", view.message(), msg_id=f"directive:{view.id}"
             )
-        except Exception:
-            log.exception("delivery of directive %s failed; redelivered at next start", view.id)
+        except Exception as exc:
+            self._undelivered = True
+            log_step_failure(log, f"delivery of directive {view.id} (retried)", exc)
             return
-        async with writing(self.db) as s:
-            await s.execute(
-                update(DirectiveRecipient)
-                .where(
-                    DirectiveRecipient.directive_id == view.id,
-                    DirectiveRecipient.delivered_at.is_(None),
+        try:
+            async with writing(self.db) as s:
+                await s.execute(
+                    update(DirectiveRecipient)
+                    .where(
+                        DirectiveRecipient.directive_id == view.id,
+                        DirectiveRecipient.delivered_at.is_(None),
+                    )
+                    .values(delivered_at=now)
                 )
-                .values(delivered_at=now)
-            )
+        except Exception:
+            self._undelivered = True  # the hub has it; its message id stops a second copy
+            raise
+
+    def retry_later(self) -> None:
+        """Have the next `redeliver` look for undelivered copies (a redelivery failed)."""
+        self._undelivered = True
+
+    async def redeliver(self) -> int:
+        """`deliver_pending` once a delivery failed since the last one that went through.
+
+        A directive confirmed to the chair while the hub could not take it (the store out
+        of reach for a moment) reaches its sites when the store is back, not only at the
+        next start. Cheap when nothing failed: the command center calls it every few
+        seconds.
+        """
+        if not self._undelivered:
+            return 0
+        self._undelivered = False
+        try:
+            return await self.deliver_pending()
+        except Exception:
+            self._undelivered = True
+            raise
 
     async def deliver_pending(self) -> int:
         """Hand the hub every directive copy it never accepted (after a crash or outage).

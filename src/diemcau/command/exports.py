@@ -166,12 +166,20 @@ def reports_table(
 
 
 def to_csv(table: Table) -> bytes:
+    """The table as CSV: machine keys, then the rows, formula-looking text neutralised.
+
+    Lines end in CRLF (RFC 4180): the writer then quotes every cell holding a
+    carriage return, which spreadsheets read as a line break; with bare LF line
+    ends a site name like ``"x\\r=2+2"`` came out unquoted and ``=2+2`` began a
+    cell of its own line, past the neutralising (found by
+    tests/test_fuzz_spreadsheets.py).
+    """
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(table.keys)
     for row in table.rows:
         writer.writerow(["" if v is None else _csv_cell(v) for v in row])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return ("\ufeff" + buf.getvalue()).encode("utf-8", "replace")
 
 
 def _csv_cell(value: Cell) -> Cell:

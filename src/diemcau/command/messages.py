@@ -20,10 +20,7 @@ from diemcau.command.ports import SiteMessageHandler
 from diemcau.command.reports import ReportService, parse_period
 from diemcau.errors import Invalid
 
-__all__ = ["MAX_NOTE", "SiteRequests"]
-
-# A report's note, at most (the HTTP body has the same bound).
-MAX_NOTE = 2000
+__all__ = ["SiteRequests"]
 
 
 def _int(body: Mapping[str, Any], name: str) -> int:
@@ -65,9 +62,9 @@ class SiteRequests:
         if not isinstance(values, Mapping):
             raise Invalid("values: must be an object of indicator values", code="bad_value")
         note = body.get("note", "")
-        # The same bound as over HTTP: a note is kept in every revision's history.
-        if not isinstance(note, str) or len(note) > MAX_NOTE:
-            raise Invalid(f"note: text of at most {MAX_NOTE} characters", code="bad_note")
+        # Refused, not dropped; its length is checked by the service on every path.
+        if not isinstance(note, str):
+            raise Invalid("note: must be text", code="bad_note")
         view = await self.reports.submit(
             actor_of(principal),
             schema,

@@ -46,6 +46,9 @@ class PresenceChange(Protocol):
     def new(self) -> str: ...
 
     @property
+    def reason(self) -> str: ...
+
+    @property
     def province_id(self) -> int | None: ...
 
 

@@ -10,8 +10,6 @@ filing changes nothing. Reading them (lists, history, who is late or missing) is
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from diemcau.actors import Actor
 from diemcau.command.batching import GroupCommit
 from diemcau.command.models import Report, ReportRevision
+from diemcau.command.report_csv import read_report_csv
 from diemcau.command.report_reads import ReportReads
 from diemcau.command.report_views import (
     CsvImportResult,
@@ -47,6 +46,7 @@ from diemcau.store import Database
 __all__ = [
     "CsvImportResult",
     "FilingStatus",
+    "MAX_NOTE",
     "ProvinceFiling",
     "ReportChange",
     "ReportService",
@@ -61,6 +61,16 @@ ReportListener = Callable[["ReportChange"], Awaitable[None]]
 
 # At most this many line errors are listed in one refusal of a CSV file.
 _CSV_MAX_ERRORS = 50
+# Longest note of a filing or correction, whatever the path (HTTP, site session, CSV).
+MAX_NOTE = 2000
+
+
+def _check_note(note: str) -> str:
+    if len(note) > MAX_NOTE:
+        raise Invalid(f"note: at most {MAX_NOTE} characters", code="bad_note")
+    return note
+
+
 # Attempts of one write that lost a race on a unique key.
 _RETRIES = 5
 _T = TypeVar("_T")
@@ -192,6 +202,7 @@ class ReportService(ReportReads):
             source: "site" (terminal), "api", "csv".
             note: why (kept in the revision history).
         """
+        _check_note(note)
         schema = self.schemas.get(schema_key)
         checked = schema.validate_values(values)
         target = site_id if site_id is not None else actor.site_id
@@ -257,6 +268,7 @@ class ReportService(ReportReads):
         note: str = "",
     ) -> ReportView:
         """Change some values of an existing report; a revision records the change."""
+        _check_note(note)
         now = now_from(self.clock)
 
         async def work() -> tuple[ReportView, dict[str, Value] | None]:
@@ -442,49 +454,15 @@ class ReportService(ReportReads):
         ``line 4: deaths: must be ≥ 0``.
         """
         actor.require_staff("import reports")
+        _check_note(note)
         schema = self.schemas.get(schema_key)
         now = now_from(self.clock)
-        reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise Invalid("csv: the file is empty", code="bad_csv") from None
-        if "site_code" not in header:
-            raise Invalid("line 1: the header needs a 'site_code' column", code="bad_csv")
-        known = {i.key for i in schema.indicators}
-        for col in header:
-            if col not in known and col not in ("site_code", "period"):
-                raise Invalid(
-                    f"line 1: {col}: unknown indicator in schema '{schema.key}'", code="bad_csv"
-                )
-        rows: list[tuple[int, str, date, dict[str, Value]]] = []
-        errors: list[str] = []
-        seen: dict[tuple[str, date], int] = {}
-        for lineno, cells in enumerate(reader, start=2):
-            if not any(c.strip() for c in cells):
-                continue
-            try:
-                if len(cells) != len(header):
-                    raise Invalid(f"expected {len(header)} columns, found {len(cells)}")
-                record = dict(zip(header, cells, strict=True))
-                code = record["site_code"].strip()
-                if not code:
-                    raise Invalid("site_code: is empty")
-                p_text = record.get("period", "").strip()
-                p = parse_period(p_text) if p_text else period
-                the_period = self._check_period(schema, p, now)
-                raw = {
-                    k: schema.indicator(k).parse_cell(v) for k, v in record.items() if k in known
-                }
-                checked = schema.validate_values(raw)
-                if (code, the_period) in seen:
-                    raise Invalid(
-                        f"site_code: {code} already appears on line {seen[(code, the_period)]}"
-                    )
-                seen[(code, the_period)] = lineno
-                rows.append((lineno, code, the_period, checked))
-            except (Invalid, NotFound) as exc:
-                errors.append(f"line {lineno}: {exc.message}")
+        lines, errors = read_report_csv(
+            schema,
+            text,
+            period_of=lambda p: self._check_period(schema, p if p is not None else period, now),
+        )
+        rows = [(x.line, x.site_code, x.period, x.values) for x in lines]
         sites = await self.sites.by_codes({code for _, code, _, _ in rows}, reload_missing=True)
         async with writing(self.db) as s:
             for lineno, code, _, _ in rows:

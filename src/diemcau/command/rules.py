@@ -43,6 +43,9 @@ OVERDUE_LOOKBACK = 3
 LIVE_CACHE_S = 2.0
 # A schema is "in use" when it has a report within this many periods.
 IN_USE_PERIODS = 14
+# Offline reasons that are not a site dropping out: it said goodbye, or this server is
+# stopping (every session is closed by the server itself; the sites are fine).
+NOT_A_DROP = frozenset({"left", "server_shutdown"})
 
 
 def _num(value: Any) -> float | None:
@@ -184,15 +187,19 @@ class AlertRules:
     # --- presence (on every transition) ---------------------------------------------------
 
     async def on_presence(self, change: PresenceChange) -> None:
+        """Raise on an involuntary drop in a live meeting; clear when the site is back.
+
+        Cheap per transition, since a mass reconnect is thousands of them within a
+        second: coming back reads only the site's own alerts (an index in memory), and a
+        site that said goodbye or a server that is stopping raises nothing (no store work).
+        """
         kind = "site_offline_in_meeting"
         if change.new != "offline":
-            suffix = f":site:{change.site_id}"
-            for view in await self.alerts.active(kind):
-                if view.key.endswith(suffix):
-                    await self.alerts.clear_alert(kind, view.key)
+            for view in await self.alerts.active_for_site(kind, change.site_id):
+                await self.alerts.clear_alert(kind, view.key)
             return
         hub = self._presence
-        if hub is None:
+        if hub is None or change.reason in NOT_A_DROP:
             return
         meetings = [
             int(name.split(":", 1)[1])

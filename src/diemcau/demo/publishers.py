@@ -65,9 +65,7 @@ async def keep_publishing(label: str, fetch: GrantFetch, stop: asyncio.Event) ->
                     await bot.stop()
                     bot = None
                 grant = await fetch()
-                target = JanusTarget(
-                    grant["ws_url"], grant["publish"]["room"], grant["token"], grant["room_token"]
-                )
+                target = JanusTarget.publish_of(grant)
                 bot = PublisherBot(target, int(grant["publish"]["feed_id"]), label)
                 await bot.start()
                 _log(f"{label} publishing on {grant.get('node', '')}")

@@ -4,6 +4,7 @@
 
     [control]
     address = "198.51.100.10"          # where nodes see the control server come from
+    standby = "198.51.100.12"          # optional: the standby control server of a pair
     ca = "/etc/diemcau/ca.pem"         # verifies the nodes' TLS (omit: system CAs)
 
     [[node]]
@@ -92,9 +93,21 @@ class _Model(BaseModel):
 
 class ControlSpec(_Model):
     address: str
+    # The standby control server of a pair (docs/reliability.md): nodes accept it too.
+    standby: str = ""
     ca: str = ""
 
     _ip = field_validator("address")(_check_ip)
+
+    @field_validator("standby")
+    @classmethod
+    def _standby_ip(cls, value: str) -> str:
+        return _check_ip(value) if value else value
+
+    @property
+    def addresses(self) -> list[str]:
+        """Where the control servers reach the nodes from (the active, and any standby)."""
+        return [a for a in (self.address, self.standby) if a]
 
 
 class NodeSpec(_Model):

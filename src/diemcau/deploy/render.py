@@ -45,7 +45,7 @@ def janus_config(inv: Inventory, node: NodeSpec, folder: Path, events: Path) -> 
         admin_wss=Listener(bind, node.admin_port),
         cert=Path(node.cert),
         key=Path(node.key),
-        admin_acl=inv.control.address,
+        admin_acl=",".join(inv.control.addresses),
         nat_1_1=node.nat_1_1,
         ice_tcp=node.ice_tcp,
     )

@@ -40,6 +40,9 @@ _MAX_NAME = 200
 _MAX_TYPE = 64
 _MAX_SITE_NAME = 240
 _SITE_SEPARATOR = "|"
+# Control characters left after whitespace is collapsed: PostgreSQL refuses NUL in
+# text, XLSX cannot hold the others; a name is never meant to carry them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,10 @@ def _parse_row(line: int, cells: dict[str, str], errors: list[RowError]) -> _Row
     )
     if any(len(n) > _MAX_SITE_NAME for n in site_names):
         bad.append(f"a site name is longer than {_MAX_SITE_NAME} characters")
+    for column, text in (("name", name), ("type", unit_type), ("site_names", "|".join(site_names))):
+        control = _CONTROL.search(text)
+        if control:
+            bad.append(f"{column} holds a control character (U+{ord(control.group()):04X})")
     if bad:
         errors.extend(RowError(line, reason) for reason in bad)
         return None

@@ -42,7 +42,10 @@ def _inventory_text(
     def ref(name: str) -> str:
         return f'"file:{secret_dir / name}"'
 
-    out = [f'[control]\naddress = "{lab.ip("control")}"\nca = "{ca}"\n']
+    out = [
+        f'[control]\naddress = "{lab.ip("control")}"\nstandby = "{lab.ip("standby")}"\n'
+        f'ca = "{ca}"\n'
+    ]
     for index, (name, role) in enumerate(
         (("central", "central"), ("relay1", "relay"), ("relay2", "relay"))
     ):
@@ -127,15 +130,25 @@ class LabDeployment:
             raise RuntimeError("this lab deployment runs no PostgreSQL (postgres=False)")
         return self.database.url
 
+    async def start_database(self) -> str:
+        """Start only the control host's PostgreSQL (a control-plane lab); its URL."""
+        if self.database is None:
+            control = self.lab.hosts["control"]
+            self.database = LabPostgres(control, self.lab.ip("control"))
+            try:
+                await self.database.start()
+            except BaseException:
+                self.database = None
+                raise
+        return self.database.url
+
     async def start(self) -> None:
         """Start Janus on central and the relays, coturn on turn, PostgreSQL on control."""
         inv = self.inventory or self.prepare()
         nodes = {n.name: n for n in inv.janus_nodes()}
         try:
             if self.postgres:
-                control = self.lab.hosts["control"]
-                self.database = LabPostgres(control, self.lab.ip("control"))
-                await self.database.start()
+                await self.start_database()
             for spec in inv.node:
                 # As on the node's host: the rendered firewall before Janus.
                 self.lab.hosts[spec.name].nft(node_firewall(inv, spec))

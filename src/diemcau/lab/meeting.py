@@ -122,9 +122,7 @@ async def field_meeting(
             token, mid = await _start_meeting(srv, units)
             grant = orch.chair_media_grant(mid)
             chair = PublisherBot(
-                JanusTarget(
-                    grant["ws_url"], grant["publish"]["room"], grant["token"], grant["room_token"]
-                ),
+                JanusTarget.publish_of(grant),
                 grant["publish"]["feed_id"],
                 "CHAIR",
             )

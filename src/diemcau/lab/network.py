@@ -5,6 +5,7 @@ and exist only inside namespaces the lab creates::
 
     backbone 198.51.100.0/24 (bridge lab0 in the "switch" namespace)
       control  .10 (HTTPS app) .11 (site sessions)     central .20
+      standby  .12 (HTTPS app) .13 (site sessions)
       relay1   .31   relay2 .32   turn .40
       open-gw  .50 -> open LAN  203.0.113.0/26   (routed, no NAT)
       nat-gw   .51 -> nat LAN   100.64.1.0/24    (masquerade)
@@ -38,6 +39,8 @@ __all__ = ["BACKBONE", "LANS", "NOUDP_LAN", "Lab", "LanPlan"]
 BACKBONE = "198.51.100"
 BACKBONE_HOSTS: dict[str, list[str]] = {
     "control": [f"{BACKBONE}.10", f"{BACKBONE}.11"],
+    # The standby control server of a pair (HTTPS app, site sessions).
+    "standby": [f"{BACKBONE}.12", f"{BACKBONE}.13"],
     "central": [f"{BACKBONE}.20"],
     "relay1": [f"{BACKBONE}.31"],
     "relay2": [f"{BACKBONE}.32"],

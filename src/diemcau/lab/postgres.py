@@ -5,9 +5,11 @@ by the ``postgres`` user, starts ``postgres`` inside the host's network
 namespace listening on the host's lab address (so another lab host, e.g. a
 standby, can reach it over the bridge, with a password) and on a Unix socket
 in that folder (the superuser's, trusted locally), and creates the
-``diemcau`` role and database. The server dies with the process that started
-it (``PR_SET_PDEATHSIG``: an immediate shutdown) and `stop` removes the
-folder. Needs root and Debian's ``postgresql`` package.
+``diemcau`` role and database. `pause` and `resume` restart it on the same
+data (a store restarted under a running control server, docs/reliability.md).
+The server dies with the process that started it (``PR_SET_PDEATHSIG``: an
+immediate shutdown) and `stop` removes the folder. Needs root and Debian's
+``postgresql`` package.
 """
 
 from __future__ import annotations
@@ -128,22 +130,38 @@ class LabPostgres:
         folder = Path(tempfile.mkdtemp(prefix="diemcau-lab-pg-"))
         self.folder = folder
         try:
-            data = self._init(folder)
-            user = pwd.getpwnam("postgres")
-            self.proc = subprocess.Popen(
-                [_bin("postgres"), "-D", str(data)],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=(folder / "postgres.log").open("wb"),
-                start_new_session=True,
-                preexec_fn=lambda: _preexec(self._netns(), user.pw_uid, user.pw_gid),
-            )
+            self._init(folder)
+            self._launch()
             await self._wait_ready(timeout)
             await self._create_database()
         except BaseException:
             await self.stop()
             raise
         return self.url
+
+    def _launch(self) -> None:
+        assert self.folder is not None
+        user = pwd.getpwnam("postgres")
+        self.proc = subprocess.Popen(
+            [_bin("postgres"), "-D", str(self.folder / "data")],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=(self.folder / "postgres.log").open("ab"),
+            start_new_session=True,
+            preexec_fn=lambda: _preexec(self._netns(), user.pw_uid, user.pw_gid),
+        )
+
+    async def pause(self, grace: float = 10.0) -> None:
+        """Stop the server as an operator's restart does (fast shutdown: every session
+        ended), keeping its data for `resume`."""
+        await self._halt(grace)
+
+    async def resume(self, timeout: float = 30.0) -> None:
+        """Start the server again on the same data after `pause`."""
+        if self.folder is None:
+            raise LabError("resume: this cluster was never started")
+        self._launch()
+        await self._wait_ready(timeout)
 
     async def _superuser(self) -> asyncpg.Connection:
         conn: asyncpg.Connection = await asyncpg.connect(
@@ -187,6 +205,13 @@ class LabPostgres:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Fast shutdown (SIGINT), SIGKILL after ``grace``; by PID. Removes the folder."""
+        await self._halt(grace)
+        if self.folder is not None:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(self.folder)
+            self.folder = None
+
+    async def _halt(self, grace: float) -> None:
         proc = self.proc
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -196,7 +221,3 @@ class LabPostgres:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-        if self.folder is not None:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(self.folder)
-            self.folder = None

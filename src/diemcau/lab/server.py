@@ -31,7 +31,7 @@ from diemcau.runtime import Runtime
 from diemcau.store import Database, migrate
 from diemcau.tls.certs import ServerFiles
 
-__all__ = ["SMALL_TREE", "STAFF_PASSWORD", "LiveServer", "free_port", "live_server"]
+__all__ = ["SMALL_TREE", "STAFF_PASSWORD", "LiveServer", "free_port", "live_server", "seed_store"]
 
 STAFF_PASSWORD = "correct-horse-42"  # noqa: S105 - a throwaway lab account
 
@@ -70,7 +70,7 @@ class LiveServer:
         return f"{self.base_url}/join#{self.join_codes[site_code]}"
 
 
-async def _seed(
+async def seed_store(
     url: str,
     dataset: str | None,
     records: Sequence[UnitRecord],
@@ -129,7 +129,7 @@ async def live_server(
         database_url: an empty database to use instead of SQLite in `tmp_path`.
     """
     url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'web.db'}"
-    codes = await _seed(url, dataset, records, join_sites, staff)
+    codes = await seed_store(url, dataset, records, join_sites, staff)
     port = port or free_port()
     settings = Settings(
         data_dir=tmp_path,

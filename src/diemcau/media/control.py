@@ -8,12 +8,17 @@ plugin ``admin_key``: ``add_remote_publisher`` checks only the room secret in
 Rooms are private (hidden from ``list`` without the admin key) and require
 signed room tokens to join.
 
-Recording is the control plane's alone: every room is created with
-``lock_record`` (a publisher's ``configure``/``publish`` cannot switch it on) and
-a ``rec_dir`` that cannot exist (`NO_RECORDING_DIR`), because 1.1.2 does not
-apply ``lock_record`` to ``joinandconfigure``: a publisher asking to record there
-with its own file name gets nothing written anywhere. Only `start_recording`
-(which needs the room secret) points a room at a real folder (docs/recording.md).
+`ensure_room` is the one place room options are set (docs/media.md, "Who may
+publish and watch"): every room gets an ``allowed`` list (the control plane's own
+token and the publish tokens it is given: no other publisher ``join`` passes),
+``lock_record`` with the room secret (a publisher's ``configure``/``publish``
+cannot switch recording on) and a ``rec_dir`` that cannot exist
+(`NO_RECORDING_DIR`), because 1.1.2 does not apply ``lock_record`` to
+``joinandconfigure``: a publisher asking to record there with its own file name
+gets nothing written anywhere. Recording is the control plane's alone: only
+`start_recording` (which needs the room secret) points a room at a real folder
+(docs/recording.md), and only in rooms no browser publishes into. A program room
+also gets a ``pin`` (`set_pin`).
 
 Janus VideoRoom API: https://janus.conf.meetecho.com/docs/videoroom.html
 """
@@ -22,7 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from diemcau.media.janus import (
@@ -31,25 +37,82 @@ from diemcau.media.janus import (
     JanusError,
     JanusHandle,
     JanusSession,
-    sign_janus_token,
 )
 from diemcau.media.node import JanusNode
+from diemcau.media.rights import VIDEOROOM, control_token
 
 __all__ = [
-    "NodeControl",
-    "ERR_NO_SUCH_ROOM",
+    "ERR_ID_EXISTS",
     "ERR_NO_SUCH_FEED",
+    "ERR_NO_SUCH_ROOM",
     "ERR_ROOM_EXISTS",
     "NO_RECORDING_DIR",
+    "Forwarder",
+    "NodeControl",
+    "RoomInfo",
+    "forward_streams",
 ]
 
-VIDEOROOM = "janus.plugin.videoroom"
 ERR_NO_SUCH_ROOM = 426
 ERR_ROOM_EXISTS = 427
 ERR_NO_SUCH_FEED = 428
+ERR_ID_EXISTS = 436
+# A remote publisher tells its streams apart by SSRC: base + 10 * mindex (+ the
+# simulcast substream), the values ``publish_remotely`` writes (janus_videoroom.c).
+REMOTE_SSRC_BASE = 1000
+REMOTE_SSRC_STEP = 10
+
+
+@dataclass(frozen=True)
+class Forwarder:
+    """One plain RTP forwarder of a publisher's stream (``listforwarders``)."""
+
+    publisher_id: int
+    stream_id: int
+    host: str
+    port: int
+
+
+def forward_streams(
+    streams: list[dict[str, Any]], port: int, rtcp_port: int
+) -> list[dict[str, Any]]:
+    """The ``rtp_forward`` streams that feed a remote publisher at ``port``.
+
+    Each stream keeps its payload type and gets the SSRC the remote publisher
+    expects for its ``mindex`` (simulcast layers: +1, +2 on the same port, as
+    ``publish_remotely`` sends them); the first video stream pairs RTCP with the
+    remote publisher's ``rtcp_port`` so its keyframe requests come back.
+    """
+    out: list[dict[str, Any]] = []
+    rtcp_done = False
+    for s in streams:
+        if s.get("type") not in ("audio", "video"):
+            continue
+        ssrc = REMOTE_SSRC_BASE + REMOTE_SSRC_STEP * int(s["mindex"])
+        f: dict[str, Any] = {"mid": str(s["mid"]), "port": port, "ssrc": ssrc}
+        if s["type"] == "video":
+            if not rtcp_done:
+                f["rtcp_port"] = rtcp_port
+                rtcp_done = True
+            if s.get("simulcast"):
+                f.update(port_2=port, ssrc_2=ssrc + 1, port_3=port, ssrc_3=ssrc + 2)
+        out.append(f)
+    return out
+
+
 # A folder Janus can never create (its parent is a character device): a room
 # pointed at it records nothing, whoever asks.
 NO_RECORDING_DIR = "/dev/null/diemcau-recording-off"
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    """A room as ``list`` shows it to the admin key: enough to tell ours from stale ones."""
+
+    room: int
+    description: str
+    lock_record: bool
+    pin_required: bool
 
 
 class NodeControl:
@@ -62,6 +125,8 @@ class NodeControl:
         self._session: JanusSession | None = None
         self._handle: JanusHandle | None = None
         self._lock = asyncio.Lock()
+        # The pins of the rooms that have one (program rooms), as this control set them.
+        self.pins: dict[int, str] = {}
 
     @property
     def room_secret(self) -> str:
@@ -117,47 +182,84 @@ class NodeControl:
             raise
         return reply.data
 
-    def _room_token(self, room: int) -> str:
-        return sign_janus_token(
-            self.node.token_secret, [f"room={room}"], int(time.time()) + 60, realm=VIDEOROOM
-        )
+    def control_token(self, room: int) -> str:
+        """The control plane's own publisher token for ``room`` (in every allowed list)."""
+        return control_token(self.node, room)
+
+    def _join_secrets(self, room: int) -> dict[str, str]:
+        """What a control-plane ``join`` of ``room`` carries: its token, and its pin if any."""
+        fields = {"token": self.control_token(room)}
+        pin = self.pins.get(room)
+        if pin is not None:
+            fields["pin"] = pin
+        return fields
 
     async def ensure_room(
-        self, room: int, description: str, *, publishers: int = 6, remote_only: bool = False
+        self,
+        room: int,
+        description: str,
+        *,
+        publishers: int = 6,
+        allowed: Sequence[str] = (),
+        pin: str | None = None,
+        notify_joining: bool = False,
     ) -> bool:
         """Create the room unless it exists; returns whether it was created.
 
-        ``remote_only`` rooms get an empty ``allowed`` list: VideoRoom then
-        refuses every publisher ``join`` (whatever the token), while
-        subscribers (checked against the signed room token) and remote
-        publishers (added by the control plane) still work.
+        Args:
+            publishers: how many may publish at once.
+            allowed: the publish tokens of whoever may publish here besides the
+                control plane (`rights.publish_token`). Empty: remote publishers
+                only (the control plane adds them with the room secret), as in a
+                program room.
+            pin: the room's pin, asked of every ``join`` (viewers included).
+            notify_joining: the publisher is told when any participant joins or
+                leaves (how a site learns it is being watched, `looks`).
+
+        A room that exists already keeps its options (see `set_pin`).
         """
-        extra: dict[str, Any] = {"allowed": []} if remote_only else {}
+        options: dict[str, Any] = {
+            "request": "create",
+            "room": room,
+            "admin_key": self.node.admin_key,
+            "secret": self.room_secret,
+            "description": description[:120],
+            "is_private": True,
+            "signed_tokens": True,
+            "allowed": [self.control_token(room), *allowed],
+            "lock_record": True,
+            "rec_dir": NO_RECORDING_DIR,
+            "publishers": publishers,
+            "audiocodec": "opus",
+            "videocodec": "vp8",
+            "notify_joining": notify_joining,
+            "bitrate": 0,
+        }
+        if pin is not None:
+            options["pin"] = pin
         try:
-            await self.request(
-                {
-                    **extra,
-                    "request": "create",
-                    "room": room,
-                    "admin_key": self.node.admin_key,
-                    "secret": self.room_secret,
-                    "description": description[:120],
-                    "is_private": True,
-                    "signed_tokens": True,
-                    "publishers": publishers,
-                    "audiocodec": "opus",
-                    "videocodec": "vp8",
-                    "notify_joining": False,
-                    "bitrate": 0,
-                    "lock_record": True,
-                    "rec_dir": NO_RECORDING_DIR,
-                }
-            )
+            await self.request(options)
         except JanusError as exc:
             if exc.code == ERR_ROOM_EXISTS:
                 return False
             raise
+        if pin is not None:
+            self.pins[room] = pin
         return True
+
+    async def allowed(self, room: int) -> set[str]:
+        """The room's allowed list (``allowed`` ``enable``: the check stays on)."""
+        data = await self.request(
+            {"request": "allowed", "room": room, "secret": self.room_secret, "action": "enable"}
+        )
+        return {str(t) for t in data.get("allowed", [])}
+
+    async def set_pin(self, room: int, pin: str) -> None:
+        """Give an existing room a new pin: later joins need it, present viewers stay."""
+        await self.request(
+            {"request": "edit", "room": room, "secret": self.room_secret, "new_pin": pin}
+        )
+        self.pins[room] = pin
 
     async def start_recording(self, room: int, rec_dir: str) -> None:
         """Record every publisher now in ``room`` into ``rec_dir`` (a folder on the node).
@@ -203,15 +305,29 @@ class NodeControl:
                 raise
 
     async def destroy_room(self, room: int) -> None:
+        """Destroy a room: every participant in it is kicked, its lists go with it."""
         try:
             await self.request({"request": "destroy", "room": room, "secret": self.room_secret})
         except JanusError as exc:
             if exc.code != ERR_NO_SUCH_ROOM:
                 raise
+        self.pins.pop(room, None)
 
     async def rooms(self) -> list[int]:
+        return [info.room for info in await self.room_infos()]
+
+    async def room_infos(self) -> list[RoomInfo]:
+        """Every room on the node (private ones too: the admin key asks)."""
         data = await self.request({"request": "list", "admin_key": self.node.admin_key})
-        return [int(r["room"]) for r in data.get("list", [])]
+        return [
+            RoomInfo(
+                int(r["room"]),
+                str(r.get("description", "")),
+                bool(r.get("lock_record")),
+                bool(r.get("pin_required")),
+            )
+            for r in data.get("list", [])
+        ]
 
     async def participants(self, room: int) -> list[dict[str, Any]]:
         data = await self.request({"request": "listparticipants", "room": room})
@@ -235,7 +351,7 @@ class NodeControl:
                     "ptype": "publisher",
                     "room": room,
                     "display": "diemcau-control",
-                    "token": self._room_token(room),
+                    **self._join_secrets(room),
                 },
                 timeout=self._timeout,
             )
@@ -254,6 +370,40 @@ class NodeControl:
                 ]
                 return streams or None
         return None
+
+    async def join_silently(self, room: int, participant_id: int, display: str) -> JanusHandle:
+        """Join ``room`` as a participant that never publishes; detach the handle to leave.
+
+        In a ``notify_joining`` room its publisher sees it come and go (`looks`).
+        """
+        await self._ensure()
+        assert self._session is not None
+        handle = await self._session.attach(VIDEOROOM)
+        try:
+            await handle.send(
+                {
+                    "request": "join",
+                    "ptype": "publisher",
+                    "room": room,
+                    "id": participant_id,
+                    "display": display,
+                    **self._join_secrets(room),
+                },
+                timeout=self._timeout,
+            )
+        except BaseException:
+            await handle.detach()
+            raise
+        return handle
+
+    def holds(self, handle: JanusHandle) -> bool:
+        """Whether ``handle`` still belongs to this control's live session."""
+        return (
+            self._session is not None
+            and handle.session is self._session
+            and self._conn is not None
+            and not self._conn.closed.is_set()
+        )
 
     async def add_remote_publisher(
         self, room: int, feed_id: int, display: str, streams: list[dict[str, Any]]
@@ -338,6 +488,48 @@ class NodeControl:
             for p in data.get("publishers", [])
             for f in p.get("forwarders", [])
         ]
+
+    async def forwarders(self, room: int) -> list[Forwarder]:
+        """Every plain RTP forwarder in a room, with where it sends."""
+        try:
+            data = await self.request(
+                {"request": "listforwarders", "room": room, "secret": self.room_secret}
+            )
+        except JanusError as exc:
+            if exc.code == ERR_NO_SUCH_ROOM:
+                return []
+            raise
+        return [
+            Forwarder(
+                int(p["publisher_id"]),
+                int(f["stream_id"]),
+                str(f.get("host", "")).removeprefix("::ffff:"),
+                int(f["port"]),
+            )
+            for p in data.get("publishers", [])
+            for f in p.get("forwarders", [])
+        ]
+
+    async def rtp_forward(
+        self, room: int, publisher_id: int, host: str, streams: list[dict[str, Any]]
+    ) -> tuple[int, ...]:
+        """Forward a publisher's streams (local or remote) as plain RTP; returns stream ids.
+
+        Janus 1.1.2 forwards remote publishers too (``publish_remotely`` refuses
+        them), which is how central passes a floor speaker on to the relays.
+        """
+        data = await self.request(
+            {
+                "request": "rtp_forward",
+                "room": room,
+                "publisher_id": publisher_id,
+                "host": host,
+                "streams": streams,
+                "secret": self.room_secret,
+                "admin_key": self.node.admin_key,
+            }
+        )
+        return tuple(int(f["stream_id"]) for f in data.get("forwarders", []))
 
     async def stop_forwarder(self, room: int, publisher_id: int, stream_id: int) -> None:
         try:

@@ -510,10 +510,21 @@ class JanusAdmin:
         reply = await self.request("list_handles", session_id=session_id)
         return [int(h) for h in reply["handles"]]
 
-    async def handle_info(self, session_id: int, handle_id: int) -> JsonDict:
-        reply = await self.request("handle_info", session_id=session_id, handle_id=handle_id)
+    async def handle_info(
+        self, session_id: int, handle_id: int, *, plugin_only: bool = False
+    ) -> JsonDict:
+        """A handle's state; ``plugin_only`` leaves out the ICE and media details
+        (the core part, with the ``token`` the handle was attached with, stays)."""
+        fields: JsonDict = {"session_id": session_id, "handle_id": handle_id}
+        if plugin_only:
+            fields["plugin_only"] = True
+        reply = await self.request("handle_info", **fields)
         info: JsonDict = reply["info"]
         return info
+
+    async def destroy_session(self, session_id: int) -> None:
+        """End a session now: its handles are detached and their PeerConnections closed."""
+        await self.request("destroy_session", session_id=session_id)
 
     async def add_token(self, token: str, plugins: list[str] | None = None) -> JsonDict:
         """Store a token (stored-token mode only), optionally limited to plugins."""

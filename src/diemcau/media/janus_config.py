@@ -18,7 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["REMOTE_PUBLISHER_PORTS", "JanusConfig", "Listener", "render_janus_config"]
+__all__ = [
+    "NODE_TUNING",
+    "REMOTE_PUBLISHER_PORTS",
+    "JanusConfig",
+    "JanusTuning",
+    "Listener",
+    "render_janus_config",
+]
 
 LIB_DIR = Path("/usr/lib/x86_64-linux-gnu/janus")
 USED_PLUGINS = ("libjanus_videoroom.so", "libjanus_streaming.so", "libjanus_audiobridge.so")
@@ -35,6 +42,53 @@ class Listener:
 
     ip: str
     port: int
+
+
+@dataclass(frozen=True)
+class JanusTuning:
+    """The media-path settings of ``janus.jcfg`` that change a node's CPU per viewer.
+
+    ``None`` leaves Janus's own default. docs/performance.md ("Media plane")
+    has the measurements behind the defaults chosen for diemcau's nodes.
+
+    Attributes:
+        event_loops: handles share this many event-loop threads (0: one thread
+            per handle, Janus's default).
+        nack_optimizations: empty a viewer's retransmission buffer when it is
+            sent a keyframe.
+        min_nack_queue: the shortest retransmission buffer, in ms.
+        no_media_timer: seconds without media before a "media" event (0: never).
+        slowlink_threshold: lost packets per second that raise a "slowlink" event.
+        twcc_period: how often transport-wide CC feedback goes to publishers, ms.
+    """
+
+    event_loops: int | None = None
+    nack_optimizations: bool | None = None
+    min_nack_queue: int | None = None
+    no_media_timer: int | None = None
+    slowlink_threshold: int | None = None
+    twcc_period: int | None = None
+
+    def general(self) -> list[str]:
+        return [] if self.event_loops is None else [f"event_loops = {self.event_loops}"]
+
+    def media(self) -> list[str]:
+        out: list[str] = []
+        for key in ("min_nack_queue", "no_media_timer", "slowlink_threshold", "twcc_period"):
+            value = getattr(self, key)
+            if value is not None:
+                out.append(f"{key} = {int(value)}")
+        if self.nack_optimizations is not None:
+            out.append(f"nack_optimizations = {'true' if self.nack_optimizations else 'false'}")
+        return out
+
+
+# diemcau's nodes: handles share two event loops instead of a thread each. On
+# 200 program viewers of one relay this halved Janus's CPU per viewer (0.30 ->
+# 0.13 % of a core), and with 200 two-way sites it kept Janus under a core
+# where a thread per handle took all of it and starved everything else
+# (docs/performance.md, "Media plane"). The other knobs measured no difference.
+NODE_TUNING = JanusTuning(event_loops=2)
 
 
 @dataclass(frozen=True)
@@ -74,6 +128,7 @@ class JanusConfig:
     ice_tcp: bool = False
     debug_level: int = 3
     lib_dir: Path = LIB_DIR
+    tuning: JanusTuning = NODE_TUNING
 
 
 def _s(value: str) -> str:
@@ -119,6 +174,7 @@ def render_janus_config(cfg: JanusConfig) -> dict[str, str]:
         "session_timeout = 60",
         f"server_name = {_s(cfg.name)}",
         "token_auth = true",
+        *cfg.tuning.general(),
     ]
     if cfg.token_secret is not None:
         general.append(f"token_auth_secret = {_s(cfg.token_secret)}")
@@ -132,7 +188,7 @@ def render_janus_config(cfg: JanusConfig) -> dict[str, str]:
     lo, hi = cfg.rtp_port_range
     janus = (
         _section("general", general)
-        + _section("media", [f'rtp_port_range = "{lo}-{hi}"'])
+        + _section("media", [f'rtp_port_range = "{lo}-{hi}"', *cfg.tuning.media()])
         + _section("nat", nat)
         + _section("plugins", [f"disable = {_s(_disabled(cfg.lib_dir / 'plugins', USED_PLUGINS))}"])
         + _section(

@@ -13,7 +13,8 @@ per-site tokens it hands to browsers, so granting access costs no round trip
 to the node and survives a node restart. VideoRoom rooms are created with
 ``signed_tokens: true``, so a browser token must also name the room
 (``room=<id>``). Stored tokens (admin ``add_token``) remain available with
-``auth_mode="stored"`` for deployments that prefer revocable tokens.
+``auth_mode="stored"`` (tested), but VideoRoom checks room tokens only in signed
+mode, which the media rights need (docs/media.md, "Who may publish and watch").
 """
 
 from __future__ import annotations
@@ -35,8 +36,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from websockets.exceptions import WebSocketException
+
 from diemcau.media.janus import JanusAdmin, JanusConnection, JanusError, sign_janus_token
-from diemcau.media.janus_config import JanusConfig, Listener, render_janus_config
+from diemcau.media.janus_config import (
+    NODE_TUNING,
+    JanusConfig,
+    JanusTuning,
+    Listener,
+    render_janus_config,
+)
 from diemcau.tasks import cancel_and_wait
 from diemcau.tls.certs import ServerFiles
 from diemcau.tls.context import client_context
@@ -175,6 +184,7 @@ class LocalJanusProcess:
         layout: a complete configuration to use instead of the local default
             (the multi-host lab renders its own: wss on 443, admin_wss).
         netns: a network namespace file to run Janus in (``/proc/<pid>/ns/net``).
+        tuning: media-path settings (`JanusTuning`) for the local default config.
     """
 
     node: JanusNode
@@ -191,6 +201,7 @@ class LocalJanusProcess:
     wss_port: int = 0
     layout: JanusConfig | None = None
     netns: str | None = None
+    tuning: JanusTuning = NODE_TUNING
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @classmethod
@@ -278,6 +289,7 @@ class LocalJanusProcess:
             ice_enforce_list=self.ice_enforce_list,
             nat_1_1=self.nat_1_1,
             debug_level=self.debug_level,
+            tuning=self.tuning,
         )
 
     def write_config(self) -> None:
@@ -344,8 +356,8 @@ class LocalJanusProcess:
                     finally:
                         await conn.close()
                 return
-            except (OSError, JanusError, TimeoutError) as exc:
-                last = exc
+            except (OSError, JanusError, TimeoutError, WebSocketException) as exc:
+                last = exc  # a listener just opened may answer before it speaks HTTP
             await asyncio.sleep(0.05)
         raise TimeoutError(f"janus {self.node.name} not ready in {timeout}s: {last}")
 

@@ -15,15 +15,22 @@ control plane finds its rooms again):
   (docs/recording.md); nobody subscribes to it.
 - uplink room of a site, on the site's relay: the site publishes its camera
   and microphone there and only there. The chair console subscribes to it
-  for a spot-check; a floor grant remotizes that feed to central and to
-  every relay's program room (1.1.2 only remotizes local publishers, so the
-  copies leave from the speaker's relay, not from central).
+  for a spot-check; a floor grant remotizes that feed once to central's
+  program room (and into its own relay's), and central forwards it on to
+  every other relay's program room (1.1.2 refuses to remotize a remote
+  publisher but forwards one: `cascade.RemoteLink.via`), so the speaker's
+  relay sends one copy whatever the number of relays.
 
-Browsers get signed tokens (`JanusNode.browser_token`, `JanusNode.room_token`):
-the core token opens sessions on one node and the VideoRoom only; the room
-token names the rooms a holder may join. A site's room token names its own
-relay's program room and its own uplink room, so it cannot join another
-relay's rooms (another node's secret) or another site's feed (another room).
+Browsers get signed tokens (`rights`): the core token opens sessions on one
+node and the VideoRoom only, and names its holder; the room token names the
+rooms a holder may join. A site's room token names its own relay's program
+room and its own uplink room, so it cannot join another relay's rooms (another
+node's secret) or another site's feed (another room). Publishing needs more: a
+room's ``allowed`` list holds the publish token of its one publisher (the site
+in its uplink room, the chair console in the chair room, nobody in a program
+room), and program rooms ask every viewer for a pin, changed when a site of
+that relay loses its credential (`update_credential`, docs/media.md "Who may
+publish and watch").
 """
 
 from __future__ import annotations
@@ -34,21 +41,28 @@ import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 from diemcau.limits import MAX_SPEAKERS
 from diemcau.media.cascade import Cascade, RemoteLink, SyncReport
 from diemcau.media.control import NodeControl
+from diemcau.media.grants import GrantSigner
 from diemcau.media.janus import JanusError
+from diemcau.media.looks import LOOK_SECONDS, Looks
 from diemcau.media.node import JanusNode, NodeRegistry
+from diemcau.media.revoke import SweepReport, end_sessions, sweep_outdated
+from diemcau.media.rights import Holder, new_pin
+from diemcau.media.rooms import RoomSpec, is_stale, make_room
 from diemcau.media.topology import Move, Plan, SiteRef, plan_sites, reassign
-from diemcau.media.turn import TurnServer, ice_servers
+from diemcau.media.turn import TurnServer
 from diemcau.tasks import cancel_and_wait
 
 __all__ = ["MediaOrchestrator", "MediaError", "feed_id", "room_id"]
 
 log = logging.getLogger(__name__)
+
+FloorFanout = Literal["central", "source"]
 
 
 def _id48(text: str) -> int:
@@ -114,6 +128,10 @@ class MediaOrchestrator:
         registry: a registry to use (one is created and run otherwise).
         turn: TURN servers; every grant then carries ``ice_servers`` with
             credentials that expire with the grant's core token.
+        floor_fanout: ``central`` (the default): a floor speaker's feed leaves
+            its relay once, to central, which forwards it to the other relays;
+            ``source``: the speaker's relay sends one copy per relay itself
+            (the earlier layout, kept for comparison in bench/media.py).
     """
 
     def __init__(
@@ -126,7 +144,11 @@ class MediaOrchestrator:
         sync_interval: float = 0.5,
         registry: NodeRegistry | None = None,
         turn: Sequence[TurnServer] = (),
+        floor_fanout: FloorFanout = "central",
     ) -> None:
+        if floor_fanout not in ("central", "source"):
+            raise MediaError(f"unknown floor fan-out {floor_fanout!r}")
+        self.floor_fanout: FloorFanout = floor_fanout
         self.turn = tuple(turn)
         self.registry = registry or NodeRegistry()
         self._own_registry = registry is None
@@ -139,16 +161,21 @@ class MediaOrchestrator:
         self.sites: dict[str, SiteRef] = {s.code: s for s in sites}
         self.token_ttl = token_ttl
         self.session_ttl = session_ttl
+        self._grants = GrantSigner(token_ttl, session_ttl, self.turn)
         self._controls: dict[str, NodeControl] = {}
         self.cascade = Cascade(
             self.control,
             lambda n: self.registry.get(n).rtp_host,
             lambda n: self.registry.get(n).rtp_iface or self.registry.get(n).rtp_host,
         )
+        self.looks = Looks(self.control)
+        self._spot_checked: dict[str, float] = {}  # site -> until (monotonic)
         self.meetings: dict[str, _Meeting] = {}
         self.plan = Plan()
         self._rooms: dict[str, set[int]] = {}
         self._granted: set[str] = set()
+        # Nodes each site was given a grant on: where its rights are taken back.
+        self._site_nodes: dict[str, set[str]] = {}
         self._lock = asyncio.Lock()
         self._sync_interval = sync_interval
         self._closing = False
@@ -215,16 +242,20 @@ class MediaOrchestrator:
         self.plan, moves = reassign(self.plan, self.sites.values(), self.registry.healthy("relay"))
         return moves
 
-    def desired_rooms(self) -> dict[str, dict[int, str]]:
-        """Per healthy node: room id → description."""
-        out: dict[str, dict[int, str]] = {n.name: {} for n in self.registry.healthy()}
+    def _uplink_spec(self, site: str) -> RoomSpec:
+        ref = self.sites.get(site)
+        return RoomSpec("uplink", site, ref.credential if ref is not None else None)
+
+    def desired_rooms(self) -> dict[str, dict[int, RoomSpec]]:
+        """Per healthy node: room id → what the room is for."""
+        out: dict[str, dict[int, RoomSpec]] = {n.name: {} for n in self.registry.healthy()}
         for m in self.meetings.values():
             for rooms in out.values():
-                rooms[m.room] = f"program {m.meeting_id}"
+                rooms[m.room] = RoomSpec("program", m.meeting_id)
             if self.central.name in out:
-                out[self.central.name][m.chair_room] = f"chair {m.meeting_id}"
+                out[self.central.name][m.chair_room] = RoomSpec("chair", m.meeting_id)
                 if m.inspect is not None:
-                    out[self.central.name][m.inspect_room] = f"program-inspect {m.meeting_id}"
+                    out[self.central.name][m.inspect_room] = RoomSpec("inspect", m.meeting_id)
         sites = set(self._granted)
         for m in self.meetings.values():
             sites.update(m.floor)
@@ -233,37 +264,36 @@ class MediaOrchestrator:
         for site in sites:
             node = self.plan.assignment.get(site)
             if node in out:
-                out[node][room_id("uplink", site)] = f"uplink {site}"
+                out[node][room_id("uplink", site)] = self._uplink_spec(site)
         return out
 
     def desired_links(self) -> set[RemoteLink]:
-        """Chair and each floor speaker → the program room on central and every relay."""
+        """Chair and each floor speaker → the program room on central and every relay.
+
+        A speaker's feed goes from its uplink room to central's program room and
+        its own relay's; with ``floor_fanout="central"`` central forwards it on
+        to every other relay, otherwise the speaker's relay sends each copy.
+        """
         relays = [n.name for n in self.registry.healthy("relay")]
-        if not self._up(self.central.name):
+        central = self.central.name
+        if not self._up(central):
             return set()
         links: set[RemoteLink] = set()
         for m in self.meetings.values():
-            for target in [self.central.name, *relays]:
-                links.add(
-                    RemoteLink(
-                        self.central.name, m.chair_room, m.chair_feed, target, m.room, "chair"
-                    )
-                )
+            for target in [central, *relays]:
+                links.add(RemoteLink(central, m.chair_room, m.chair_feed, target, m.room, "chair"))
             for site in m.floor:
                 node = self.plan.assignment.get(site)
                 if node is None or not self._up(node):
                     continue
-                for target in [self.central.name, *relays]:
-                    links.add(
-                        RemoteLink(
-                            node,
-                            room_id("uplink", site),
-                            feed_id("site", site),
-                            target,
-                            m.room,
-                            site,
+                uplink, feed = room_id("uplink", site), feed_id("site", site)
+                for target in [central, *relays]:
+                    if self.floor_fanout == "central" and target not in (central, node):
+                        links.add(
+                            RemoteLink(central, m.room, feed, target, m.room, site, "forward")
                         )
-                    )
+                    else:
+                        links.add(RemoteLink(node, uplink, feed, target, m.room, site))
             node = self.plan.assignment.get(m.inspect or "")
             if m.inspect is not None and node is not None and self._up(node):
                 links.add(
@@ -278,21 +308,55 @@ class MediaOrchestrator:
                 )
         return links
 
+    def desired_looks(self) -> dict[str, tuple[str, int]]:
+        """Site → (relay, uplink room) of every site watched at full quality now.
+
+        Floor speakers (carried to every relay), a site whose spot-check is
+        recorded (its feed in the inspect room) and sites spot-checked in the
+        last `LOOK_SECONDS`; their browsers send the high simulcast layer.
+        """
+        now = time.monotonic()
+        for site in [s for s, until in self._spot_checked.items() if until <= now]:
+            del self._spot_checked[site]
+        out: dict[str, tuple[str, int]] = {}
+        watched = {s for m in self.meetings.values() for s in m.floor}
+        watched |= {m.inspect for m in self.meetings.values() if m.inspect is not None}
+        for site in watched | set(self._spot_checked):
+            node = self.plan.assignment.get(site)
+            if node is not None and self._up(node):
+                out[site] = (node, room_id("uplink", site))
+        return out
+
     async def _ensure_rooms(self) -> None:
         for node, rooms in self.desired_rooms().items():
             have = self._rooms.setdefault(node, set())
-            for room, desc in rooms.items():
+            for room, spec in rooms.items():
                 if room not in have:
-                    await self.control(node).ensure_room(
-                        room, desc, remote_only=desc.startswith("program")
-                    )
+                    await make_room(self.control(node), room, spec)
                     have.add(room)
 
+    async def _ensure_uplink(self, node: str, site: str) -> int:
+        """The site's uplink room on ``node`` (made once; callers hold the lock)."""
+        room = room_id("uplink", site)
+        if room not in self._rooms.setdefault(node, set()):
+            await make_room(self.control(node), room, self._uplink_spec(site))
+            self._rooms[node].add(room)
+        return room
+
+    async def _ensure_program(self, node: str, m: _Meeting) -> str | None:
+        """The meeting's program room on ``node`` made now if the sync loop has not yet;
+        returns its pin (callers hold the lock)."""
+        if m.room not in self._rooms.setdefault(node, set()):
+            await make_room(self.control(node), m.room, RoomSpec("program", m.meeting_id))
+            self._rooms[node].add(m.room)
+        return self.control(node).pins.get(m.room)
+
     async def sync(self) -> SyncReport:
-        """One pass: rooms exist, links match the desired state."""
+        """One pass: rooms exist, links and looks match the desired state."""
         async with self._lock:
             await self._ensure_rooms()
             self.last_report = await self.cascade.apply(self.desired_links())
+            self.last_report.errors += await self.looks.apply(self.desired_looks())
             return self.last_report
 
     # -- meetings API ----------------------------------------------------
@@ -316,7 +380,7 @@ class MediaOrchestrator:
         if key not in self.meetings:
             self.meetings[key] = _Meeting.new(key)
         await self.sync()
-        return self._chair_grant(self.meetings[key])
+        return self._chair_grant(self.meetings[key], "control")
 
     def restore_program(self, meeting_id: str | int, floor: list[str] | None = None) -> None:
         """Re-declare a running program after a control restart, touching no node.
@@ -374,26 +438,15 @@ class MediaOrchestrator:
             feeds.append({"feed_id": feed_id("site", site), "role": "floor", "site": site})
         return feeds
 
-    def _tokens(self, node: JanusNode, rooms: list[int], label: str = "staff") -> dict[str, Any]:
-        """The token part of a grant: a long core token, a short room token, TURN.
-
-        TURN credentials (labelled with the site code, or who asked) expire with
-        the core token: coturn checks them again on every allocation refresh.
-        """
-        now = int(time.time())
-        return {
-            "token": node.browser_token(self.session_ttl),
-            "room_token": node.room_token(rooms, self.token_ttl),
-            "expires_at": now + self.token_ttl,
-            "session_expires_at": now + self.session_ttl,
-            "ice_servers": ice_servers(self.turn, label, now + self.session_ttl),
-        }
-
-    def chair_media_grant(self, meeting_id: str | int | None = None) -> dict[str, Any]:
+    def chair_media_grant(
+        self, meeting_id: str | int | None = None, *, holder: str = "staff"
+    ) -> dict[str, Any]:
         """Where the chair console publishes (central) and what it may watch there.
 
-        This is the console's grant (GET /api/media/chair): if the chair feed is lent
-        to a stand-in (`lend_chair_feed`), asking for it ends the loan.
+        This is the console's grant (GET /api/media/chair, after the meeting's
+        chair-or-delegate check): if the chair feed is lent to a stand-in
+        (`lend_chair_feed`), asking for it ends the loan. ``holder`` names who asked
+        in the core token (`rights.Holder.staff`).
         """
         m = self._meeting(meeting_id)
         claimed = self._chair_loans.pop(m.meeting_id, None)
@@ -404,7 +457,7 @@ class MediaOrchestrator:
                 log.exception(
                     "chair feed of meeting %s: the stand-in's hand-over failed", m.meeting_id
                 )
-        return self._chair_grant(m)
+        return self._chair_grant(m, holder)
 
     def lend_chair_feed(
         self, meeting_id: str | int, on_claimed: Callable[[], None]
@@ -420,20 +473,25 @@ class MediaOrchestrator:
         """
         m = self._meeting(meeting_id)
         self._chair_loans[m.meeting_id] = on_claimed
-        return self._chair_grant(m)
+        return self._chair_grant(m, "stand-in")
 
-    def _chair_grant(self, m: _Meeting) -> dict[str, Any]:
-        c = self.central
-        return {
-            "node": c.name,
-            "ws_url": c.browser_ws_url,
-            **self._tokens(c, [m.chair_room, m.room], "chair"),
-            "publish": {"room": m.chair_room, "feed_id": m.chair_feed},
-            "program": {"room": m.room, "feeds": self.program_feeds(m.meeting_id)[1:]},
+    def _chair_grant(self, m: _Meeting, holder: str) -> dict[str, Any]:
+        """The chair feed's grant (`GrantSigner.chair`) with the pin of central's program
+        room, made by `start_program` before any chair grant."""
+        program = {
+            "room": m.room,
+            "pin": self.control(self.central.name).pins.get(m.room),
+            "feeds": self.program_feeds(m.meeting_id)[1:],
         }
+        publish = (m.chair_room, m.chair_feed)
+        return self._grants.chair(self.central, m.meeting_id, publish, program, holder)
 
     async def site_media_grant(
-        self, site_code: str, meeting_id: str | int | None = None
+        self,
+        site_code: str,
+        meeting_id: str | int | None = None,
+        *,
+        credential: int | None = None,
     ) -> dict[str, Any]:
         """Everything a site's browser needs for media.
 
@@ -441,54 +499,81 @@ class MediaOrchestrator:
         ``token`` (core token, sent with every Janus request; valid until
         ``session_expires_at``), ``room_token`` (for VideoRoom ``join``; valid
         until ``expires_at``: fetch a new grant to join again later),
-        ``publish`` (uplink ``room`` and the ``feed_id`` to publish as), and
-        ``program`` (``room`` and the ``feeds`` to subscribe to, the site's own
-        feed left out so it never hears itself) or None when no program runs.
+        ``publish`` (uplink ``room``, the ``feed_id`` to publish as and the
+        publish ``token``, the only one the room's allowed list holds), and
+        ``program`` (``room``, its ``pin`` and the ``feeds`` to subscribe to, the
+        site's own feed left out so it never hears itself) or None when no
+        program runs.
+
+        ``credential`` is the credential version the caller proved (the API's site
+        principal): a grant for an older one than the plane knows is refused, a
+        newer one takes the rights of the older one back first
+        (`update_credential`). Raises `MediaError` for a site without a usable
+        credential.
+        """
+        cred = await self._site_credential(site_code, credential)
+        node = self.site_node(site_code)
+        self._granted.add(site_code)
+        self._site_nodes.setdefault(site_code, set()).add(node.name)
+        program: dict[str, Any] | None = None
+        async with self._lock:
+            uplink = await self._ensure_uplink(node.name, site_code)
+            if self.meetings:
+                m = self._meeting(meeting_id)
+                pin = await self._ensure_program(node.name, m)
+                feeds = [f for f in self.program_feeds(m.meeting_id) if f["site"] != site_code]
+                program = {"room": m.room, "pin": pin, "feeds": feeds}
+        publish = (uplink, feed_id("site", site_code))
+        return self._grants.site(node, site_code, cred, publish, program)
+
+    async def _site_credential(self, site_code: str, proven: int | None) -> int:
+        """The credential version a site's grant is for; refuses a site without one."""
+        ref = self.sites.get(site_code)
+        if ref is None:
+            raise MediaError(f"unknown site {site_code!r}")
+        if ref.credential is None:
+            # Revoked: only a new credential, as the directory tells it, lifts that.
+            raise MediaError(f"site {site_code!r} has no credential (revoked)")
+        if proven is None or proven == ref.credential:
+            return ref.credential
+        if proven < ref.credential:
+            raise MediaError(f"site {site_code!r}: this credential was replaced")
+        # A rotation the plane has not heard of yet: the old credential's rights go first.
+        await self.update_credential(site_code, proven)
+        return proven
+
+    async def spot_check_grant(self, site_code: str, *, holder: str = "staff") -> dict[str, Any]:
+        """For the chair console: subscribe to one site's own feed on its relay.
+
+        Watching only: the token names the site's uplink room, whose allowed list
+        holds the site's publish token, not this one. ``holder`` names who asked.
+        The site is looked at (`looks`) for `LOOK_SECONDS`: its browser sends the
+        high simulcast layer meanwhile, and the low one again afterwards.
         """
         node = self.site_node(site_code)
-        uplink = room_id("uplink", site_code)
-        self._granted.add(site_code)
+        self._spot_checked[site_code] = time.monotonic() + LOOK_SECONDS
         async with self._lock:
-            if uplink not in self._rooms.setdefault(node.name, set()):
-                await self.control(node.name).ensure_room(uplink, f"uplink {site_code}")
-                self._rooms[node.name].add(uplink)
-        rooms = [uplink]
-        program: dict[str, Any] | None = None
-        if self.meetings:
-            m = self._meeting(meeting_id)
-            rooms.append(m.room)
-            feeds = [f for f in self.program_feeds(m.meeting_id) if f["site"] != site_code]
-            program = {"room": m.room, "feeds": feeds}
+            uplink = await self._ensure_uplink(node.name, site_code)
+            errors = await self.looks.apply(self.desired_looks())
+        for err in errors:
+            log.warning("spot-check of %s: %s", site_code, err)
         return {
             "node": node.name,
             "ws_url": node.browser_ws_url,
-            **self._tokens(node, rooms, site_code),
-            "publish": {"room": uplink, "feed_id": feed_id("site", site_code)},
-            "program": program,
-        }
-
-    async def spot_check_grant(self, site_code: str) -> dict[str, Any]:
-        """For the chair console: subscribe to one site's own feed on its relay."""
-        node = self.site_node(site_code)
-        uplink = room_id("uplink", site_code)
-        async with self._lock:
-            if uplink not in self._rooms.setdefault(node.name, set()):
-                await self.control(node.name).ensure_room(uplink, f"uplink {site_code}")
-                self._rooms[node.name].add(uplink)
-        return {
-            "node": node.name,
-            "ws_url": node.browser_ws_url,
-            **self._tokens(node, [uplink]),
+            **self._grants.tokens(node, [uplink], holder),
             "subscribe": {"room": uplink, "feed_id": feed_id("site", site_code)},
         }
 
-    async def wall_grant(self, site_codes: list[str]) -> list[dict[str, Any]]:
+    async def wall_grant(
+        self, site_codes: list[str], *, holder: str = "staff"
+    ) -> list[dict[str, Any]]:
         """For the chair's video wall: one grant per relay covering a page of sites.
 
         Paging is a new call with the next page; the console drops the old
         subscriptions. Each entry: ``node``, ``ws_url``, ``token``,
         ``room_token``, ``substream`` (the simulcast layer to ask for) and
-        ``subscribe`` (a list of ``{site, room, feed_id}``).
+        ``subscribe`` (a list of ``{site, room, feed_id}``). Watching only, like a
+        spot-check.
         """
         per_node: dict[str, list[str]] = {}
         for code in dict.fromkeys(site_codes):
@@ -497,17 +582,12 @@ class MediaOrchestrator:
         for name, codes in sorted(per_node.items()):
             node = self.registry.get(name)
             async with self._lock:
-                have = self._rooms.setdefault(name, set())
-                for code in codes:
-                    if room_id("uplink", code) not in have:
-                        await self.control(name).ensure_room(room_id("uplink", code), code)
-                        have.add(room_id("uplink", code))
-            rooms = [room_id("uplink", c) for c in codes]
+                rooms = [await self._ensure_uplink(name, code) for code in codes]
             out.append(
                 {
                     "node": name,
                     "ws_url": node.browser_ws_url,
-                    **self._tokens(node, rooms),
+                    **self._grants.tokens(node, rooms, holder),
                     # Where the site publishes simulcast, subscribe with
                     # VideoRoom "substream": 0 (the thumbnail layer).
                     "substream": 0,
@@ -518,6 +598,65 @@ class MediaOrchestrator:
                 }
             )
         return out
+
+    async def update_credential(self, site_code: str, credential: int | None) -> list[SweepReport]:
+        """A site's credential was rotated (``credential``: its new version) or revoked
+        (None): `update_credentials` for one site."""
+        return await self.update_credentials({site_code: credential})
+
+    async def update_credentials(self, changes: dict[str, int | None]) -> list[SweepReport]:
+        """Sites' credentials were rotated (the new version) or revoked (None): take the
+        media rights of the old ones back on every relay where they had any.
+
+        On each such relay, once for the whole batch: each site's uplink room is
+        destroyed (its publisher and whoever watched it are kicked, the old publish
+        token goes with the room's allowed list; the room is made again for the new
+        credential when needed); the pin of every program room there changes (an
+        old room token is worth nothing now); and every Janus session whose handles
+        were attached with a core token of an old credential is ended
+        (`revoke.end_sessions`). A site that never had rights in this plane (no
+        grant, no uplink room) costs nothing. Returns one sweep report per relay; a
+        relay that fails is logged and skipped (one that restarts comes back empty).
+        """
+        per_node: dict[str, list[str]] = {}
+        for code, credential in changes.items():
+            ref = self.sites.get(code)
+            if ref is None or ref.credential == credential:
+                continue
+            self.sites[code] = replace(ref, credential=credential)
+            if credential is None:
+                self._granted.discard(code)
+            nodes = self._site_nodes.pop(code, set())
+            assigned = self.plan.assignment.get(code)
+            if assigned is not None and room_id("uplink", code) in self._rooms.get(assigned, ()):
+                nodes.add(assigned)
+            for name in nodes:
+                per_node.setdefault(name, []).append(code)
+        reports: list[SweepReport] = []
+        for name, codes in sorted(per_node.items()):
+            if not self._up(name):
+                continue
+            try:
+                reports.append(await self._take_back(name, {c: changes[c] for c in codes}))
+            except (OSError, JanusError) as exc:
+                log.warning("media rights of %s on %s not taken back: %s", codes, name, exc)
+        return reports
+
+    async def _take_back(self, node: str, sites: dict[str, int | None]) -> SweepReport:
+        ctl = self.control(node)
+        async with self._lock:
+            have = self._rooms.setdefault(node, set())
+            for code in sites:
+                await ctl.destroy_room(room_id("uplink", code))
+                have.discard(room_id("uplink", code))
+            for m in self.meetings.values():
+                if m.room in have:
+                    await ctl.set_pin(m.room, new_pin())
+
+        def doomed(holder: str) -> bool:
+            return any(Holder.superseded(holder, c, v) for c, v in sites.items())
+
+        return await end_sessions(self.registry.get(node), doomed)
 
     def status(self) -> list[dict[str, Any]]:
         """Per node, for the operator dashboard: health, load and sites served."""
@@ -573,6 +712,7 @@ class MediaOrchestrator:
         """
         async with self._lock:
             self._rooms.pop(node.name, None)
+            self.looks.forget_node(node.name)
             await self.cascade.node_lost(node.name, self._up)
             moves: list[Move] = []
             if node.role == "relay":
@@ -589,8 +729,10 @@ class MediaOrchestrator:
         """
         async with self._lock:
             self._rooms.pop(node.name, None)
+            self.looks.forget_node(node.name)
             self.cascade.forget_node(node.name)
             await self.control(node.name).reset()
+            self.control(node.name).pins.clear()
             moves: list[Move] = []
             if node.role == "relay":
                 self.plan, moves = reassign(
@@ -611,21 +753,39 @@ class MediaOrchestrator:
             # Uplink rooms of every site assigned to a node stay: browsers may be in them.
             for site, node in self.plan.assignment.items():
                 if node in desired_rooms:
-                    desired_rooms[node][room_id("uplink", site)] = f"uplink {site}"
+                    desired_rooms[node][room_id("uplink", site)] = self._uplink_spec(site)
             found: dict[str, set[int]] = {}
-            for node in desired_rooms:
+            stale: dict[str, set[int]] = {}
+            for node, want in desired_rooms.items():
                 try:
-                    found[node] = set(await self.control(node).rooms())
+                    infos = await self.control(node).room_infos()
                 except (OSError, JanusError) as exc:
                     log.warning("reconcile: cannot list rooms on %s: %s", node, exc)
+                    continue
+                # Made by an older control plane or for another credential: their
+                # rights are not the ones wanted now (`rooms.is_stale`); made again.
+                ctl = self.control(node)
+                stale[node] = {
+                    i.room for i in infos if i.room in want and await is_stale(ctl, i, want[i.room])
+                }
+                found[node] = {i.room for i in infos} - stale[node]
             report = await self.cascade.reconcile(self.desired_links(), list(found), found)
             for node, rooms in found.items():
-                for room in sorted(rooms - set(desired_rooms[node])):
+                for room in sorted((rooms - set(desired_rooms[node])) | stale[node]):
                     await self.control(node).destroy_room(room)
                     report.orphans_removed.append(f"room {room} on {node}")
                 self._rooms[node] = rooms & set(desired_rooms[node])
+                for room in sorted(self._rooms[node]):
+                    if desired_rooms[node][room].kind == "program":
+                        # Its pin is not known here: viewers' next grants carry the new one.
+                        await self.control(node).set_pin(room, new_pin())
         sync = await self.sync()
         report.created += sync.created
         report.adopted += sync.adopted
         report.waiting = sync.waiting
+        # A credential rotated or revoked while no control plane ran: its holder's
+        # sessions still live on the relays. One sweep of each relay ends them.
+        relays = [r for r in self.registry.healthy("relay") if r.name in found]
+        current = {Holder.site_key(code): ref.credential for code, ref in self.sites.items()}
+        report.orphans_removed += await sweep_outdated(relays, current)
         return report

@@ -24,8 +24,9 @@ from aiortc.mediastreams import MediaStreamTrack, VideoStreamTrack
 
 from diemcau.media.cascade import Cascade, RemoteLink
 from diemcau.media.control import NodeControl
-from diemcau.media.janus import JanusConnection, JanusHandle, JanusSession, sign_janus_token
+from diemcau.media.janus import JanusConnection, JanusHandle, JanusSession
 from diemcau.media.node import JanusNode
+from diemcau.media.rights import control_token
 
 __all__ = ["ProbeResult", "probe_cascade"]
 
@@ -70,9 +71,9 @@ class _Peer:
         return await self.session.attach(VIDEOROOM)
 
     def room_token(self) -> str:
-        return sign_janus_token(
-            self.node.token_secret, [f"room={self.room}"], int(time.time()) + 120, realm=VIDEOROOM
-        )
+        """The control plane's own token: the probe acts as the control plane, and a
+        room's allowed list admits no other publisher (docs/media.md)."""
+        return control_token(self.node, self.room)
 
     async def close(self) -> None:
         for task in self.tasks:

@@ -6,21 +6,27 @@ processes are asked for (``Settings.media_relays``); the composition root decide
 hands it its ports. At start, running programs are re-declared from the meetings'
 live floors (the one program restore after a restart) before `reconcile` removes
 whatever on the nodes is no longer wanted; then a node that stops answering raises a
-command-center alert, and sites moved to another relay are told at once
-(docs/architecture.md, docs/media.md).
+command-center alert, and sites moved to another relay are told at once. A site
+whose credential is rotated or revoked loses its media rights at once
+(`credentials_changed`, called by the composition root) or, when another process
+changed it, within `credential_poll_s` (docs/architecture.md, docs/media.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
-from diemcau.directory.sites import SiteDirectory
+from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.media.node import JanusNode
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.plane import MediaPlane, start_media_plane
 from diemcau.media.ports import AlertSink, LiveFloors, NodeSource, SiteNotifier
+from diemcau.media.revoke import SweepReport
 from diemcau.media.topology import Move, SiteRef
+from diemcau.tasks import cancel_and_wait
 from diemcau.tls.certs import ServerFiles
 
 __all__ = ["NODE_ALERT", "MediaPlaneService", "site_refs"]
@@ -31,17 +37,22 @@ log = logging.getLogger(__name__)
 NODE_ALERT = "media_node_degraded"
 
 
+def _site_ref(s: SiteInfo) -> SiteRef:
+    return SiteRef(s.code, s.province_code, s.name, s.credential_version)
+
+
+def _credential(s: SiteInfo) -> int | None:
+    """The credential version a site's media rights are for; None once revoked."""
+    return None if s.revoked else s.credential_version
+
+
 async def site_refs(sites: SiteDirectory) -> list[SiteRef]:
     """Every usable site with a province (the chair site has none), as the planner sees it.
 
     The directory is reloaded first if the sites table moved (a plane is planned rarely).
     """
     await sites.refresh_if_changed()
-    return [
-        SiteRef(s.code, s.province_code, s.name)
-        for s in await sites.all()
-        if s.province_id is not None
-    ]
+    return [_site_ref(s) for s in await sites.all() if s.province_id is not None]
 
 
 class MediaPlaneService:
@@ -58,6 +69,8 @@ class MediaPlaneService:
         floors: the live meetings' floors to re-declare at start (after a restart).
         notifier: tells sites whose relay changed (``media.moved``).
         alerts: raises and clears the alert of a node that stops answering.
+        credential_poll_s: how often the directory is asked whether a credential
+            changed in another process (``diemcau site revoke``); 0: never.
     """
 
     def __init__(
@@ -72,6 +85,7 @@ class MediaPlaneService:
         floors: LiveFloors | None = None,
         notifier: SiteNotifier | None = None,
         alerts: AlertSink | None = None,
+        credential_poll_s: float = 5.0,
     ) -> None:
         self.sites = sites
         self.enabled = enabled
@@ -84,11 +98,16 @@ class MediaPlaneService:
         self._alerts = alerts
         self.plane: MediaPlane | None = None
         self.orchestrator: MediaOrchestrator | None = None
+        self.credential_poll_s = credential_poll_s
+        self._poll: asyncio.Task[None] | None = None
+        self._seen_generation = -1
 
     async def start(self) -> None:
         """Start the plane when configured; without one the server runs control only."""
         if self.enabled and self.orchestrator is None:
             await self.start_plane()
+        if self.credential_poll_s > 0 and self._poll is None:
+            self._poll = asyncio.create_task(self._poll_credentials(), name="media-credentials")
 
     async def start_plane(self, local_relays: int | None = None) -> MediaOrchestrator:
         """Start a plane now (declared nodes, or a local central and `local_relays` relays).
@@ -132,6 +151,8 @@ class MediaPlaneService:
 
     async def stop(self) -> None:
         """Stop health checks and sync; stop local Janus processes (by PID)."""
+        await cancel_and_wait(self._poll)
+        self._poll = None
         self.orchestrator = None
         plane, self.plane = self.plane, None
         if plane is not None:
@@ -171,3 +192,43 @@ class MediaPlaneService:
             await self._notifier.send(
                 site_ids, "media.moved", {"from": old, "to": new}, durable=False
             )
+
+    # --- credentials ------------------------------------------------------------------
+
+    async def credentials_changed(self, site_ids: Collection[int]) -> list[SweepReport]:
+        """Sites whose credential staff just rotated or revoked lose the old one's media
+        rights now (`MediaOrchestrator.update_credential`); returns the sweeps made."""
+        orch = self.orchestrator
+        if orch is None:
+            return []
+        infos = await self.sites.by_ids(site_ids, reload_missing=True)
+        return await self._apply_credentials(orch, infos.values())
+
+    async def _apply_credentials(
+        self, orch: MediaOrchestrator, infos: Iterable[SiteInfo]
+    ) -> list[SweepReport]:
+        changed: dict[str, int | None] = {}
+        for info in infos:
+            ref = orch.sites.get(info.code)
+            if ref is None:
+                if info.province_id is not None and not info.revoked:
+                    orch.add_sites([_site_ref(info)])  # provisioned since the plane started
+            elif ref.credential != _credential(info):
+                changed[info.code] = _credential(info)
+        return await orch.update_credentials(changed) if changed else []
+
+    async def _poll_credentials(self) -> None:
+        """Follow the directory: a rotation or revocation made by another process (the
+        CLI) takes the old credential's media rights back within one poll."""
+        while True:
+            await asyncio.sleep(self.credential_poll_s)
+            orch = self.orchestrator
+            if orch is None:
+                continue
+            try:
+                await self.sites.refresh_if_changed()
+                if self.sites.generation != self._seen_generation:
+                    self._seen_generation = self.sites.generation
+                    await self._apply_credentials(orch, await self.sites.all(include_revoked=True))
+            except Exception:
+                log.exception("media: following site credentials failed")

@@ -21,11 +21,18 @@ __all__ = ["Move", "Plan", "SiteRef", "plan_sites", "propose_relays", "reassign"
 
 @dataclass(frozen=True)
 class SiteRef:
-    """A site as the planner sees it: its code and its province's code."""
+    """A site as the planner sees it: its code and its province's code.
+
+    ``credential`` is the version of the site's credential (the directory's
+    ``credential_version``), which its publish token carries, or None when it has
+    no usable one (revoked): the media plane then grants it nothing (docs/media.md).
+    The planner ignores it.
+    """
 
     code: str
     province: str
     name: str = ""
+    credential: int | None = 0
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 from sqlalchemy import select, update
 
@@ -67,6 +68,11 @@ class Attendance:
             lk = self._site_locks[site_id] = asyncio.Lock()
         return lk
 
+    @property
+    def open_count(self) -> int:
+        """Open presence intervals (sites present in live meetings now)."""
+        return len(self._open)
+
     def is_present(self, meeting_id: int, site_id: int) -> bool:
         return (meeting_id, site_id) in self._open
 
@@ -79,15 +85,20 @@ class Attendance:
             del self._open[key]
         self._wants = {k for k in self._wants if k[0] != meeting_id}
 
-    async def reconcile(self) -> None:
+    async def reconcile(self, last_alive: datetime | None = None) -> None:
         """After a (re)start: rebuild the mirror and close intervals of sites now offline.
 
         Whoever was present when the server stopped is not present now unless its
-        session is up again; its interval ends at the restart (reason ``server_restart``)
-        and a new one opens when its session comes back, because it never left.
+        session is up again; its interval ends (reason ``server_restart``) at
+        `last_alive`, the last moment the previous run was known to be up (after a
+        crash; never before the interval began), else now, and a new one opens when its
+        session comes back, because it never left. After a crash every open interval
+        ends at the mark, even of a site already back: it was away meanwhile. So
+        attendance shows the outage.
         """
         self._stopped = False
         now = self.store.now()
+        until = now if last_alive is None else min(now, last_alive)
         async with self.store.db.session() as s:
             live = select(Meeting.id).where(Meeting.state == "live")
             opened = (
@@ -110,12 +121,25 @@ class Attendance:
                     )
                 )
             ).all()
-            stale = [iid for iid, _, sid in opened if not self.hub.is_online(sid)]
+            # After a crash (a last alive mark) even a site already back was away
+            # meanwhile: every open interval ends at the mark, a new one opens below.
+            stale = [
+                iid
+                for iid, _, sid in opened
+                if last_alive is not None or not self.hub.is_online(sid)
+            ]
             for start in range(0, len(stale), 500):
+                chunk = MeetingAttendance.id.in_(stale[start : start + 500])
                 await s.execute(
                     update(MeetingAttendance)
-                    .where(MeetingAttendance.id.in_(stale[start : start + 500]))
-                    .values(left_at=now, left_reason="server_restart")
+                    .where(chunk, MeetingAttendance.joined_at <= until)
+                    .values(left_at=until, left_reason="server_restart")
+                )
+                # Opened after the last sign of life: it never held.
+                await s.execute(
+                    update(MeetingAttendance)
+                    .where(chunk, MeetingAttendance.left_at.is_(None))
+                    .values(left_at=MeetingAttendance.joined_at, left_reason="server_restart")
                 )
         stale_set = set(stale)
         self._open = {(mid, sid): iid for iid, mid, sid in opened if iid not in stale_set}

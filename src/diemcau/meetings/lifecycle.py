@@ -238,6 +238,17 @@ class MeetingLifecycle:
         await self.publisher.meeting_event("meeting.updated", view)
         return view
 
+    async def require_control(self, actor: Actor, meeting_id: int, what: str) -> MeetingView:
+        """The meeting, if ``actor`` is its chair, one of its delegates or an admin.
+
+        For rights held outside meetings, such as the chair feed's media grant
+        (docs/media.md); raises `NotFound` or `Forbidden` otherwise.
+        """
+        async with self.store.db.session() as s:
+            m = await self.store.load(s, meeting_id)
+            require_control(actor, m, what)
+            return MeetingView.of(m)
+
     async def start_meeting(self, actor: Actor, meeting_id: int) -> MeetingView:
         """Resolve and store the invited sites, go live, make them follow the meeting
         stream and announce the start to every invited site at once."""

@@ -8,7 +8,6 @@ one durable message with a stable id.
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -20,11 +19,10 @@ from diemcau.meetings.models import Meeting
 from diemcau.meetings.ports import Hub
 from diemcau.meetings.store import MeetingStore
 from diemcau.meetings.views import MeetingView
-from diemcau.tasks import cancel_and_wait
+from diemcau.tasks import STEP_GRACE_S, cancel_and_wait, every
 
 __all__ = ["Reminders"]
 
-log = logging.getLogger(__name__)
 
 _SYSTEM = Actor.system()
 
@@ -50,11 +48,15 @@ class Reminders:
 
     def start(self) -> None:
         if self._task is None and self.poll_s > 0:
-            self._task = asyncio.create_task(self._loop())
+            self._task = asyncio.create_task(
+                every(self.poll_s, self.run_due_reminders, what="meeting reminders", first=0),
+                name="meeting-reminders",
+            )
 
     async def stop(self) -> None:
+        """End the loop: between rounds at once, during one once its sends are stored."""
         task, self._task = self._task, None
-        await cancel_and_wait(task)
+        await cancel_and_wait(task, STEP_GRACE_S + 1)
 
     async def run_due_reminders(self) -> int:
         """Remind invited sites of every scheduled meeting whose reminder time has come.
@@ -99,11 +101,3 @@ class Reminders:
                 )
             count += 1
         return count
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_due_reminders()
-            except Exception:
-                log.exception("meeting reminders failed")
-            await asyncio.sleep(self.poll_s)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from diemcau.directory.sites import SiteDirectory
+from diemcau.meetings.alive import AliveMark
 from diemcau.meetings.attendance import Attendance
 from diemcau.meetings.conclusions import Conclusions
 from diemcau.meetings.floor import FloorControl
@@ -46,6 +47,8 @@ class MeetingService:
             a private one is built if None.
         reminder_poll_s: how often the reminder task looks for meetings about to start
             (0: no task; tests call ``reminders.run_due_reminders`` themselves).
+        alive_s: how often the store is told this server still runs its meetings (the
+            precision of the gap attendance shows after a crash; 0: never).
 
     Attributes:
         store: meetings as stored, locks, and the mirrors of live meetings.
@@ -60,6 +63,7 @@ class MeetingService:
         conclusions: conclusions and acknowledgements.
         site_actions: what sites do (join, leave, hands, acks), over HTTP or the session.
         reminders: reminders before scheduled starts.
+        alive: the mark of the last moment this server was known up (crash gaps).
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class MeetingService:
         media: MediaPort | None = None,
         sites: SiteDirectory | None = None,
         reminder_poll_s: float = 5.0,
+        alive_s: float = 2.0,
     ) -> None:
         self.hub: Hub = hub if hub is not None else NullHub()
         self.sites = sites if sites is not None else SiteDirectory(db)
@@ -101,6 +106,9 @@ class MeetingService:
             self.store, self.attendance, self.hands, self.floor, self.conclusions
         )
         self.reminders = Reminders(self.store, self.invitations, self.hub, poll_s=reminder_poll_s)
+        self.alive = AliveMark(
+            db, self.store.now, lambda: self.attendance.open_count > 0, every_s=alive_s
+        )
 
     def register(self) -> None:
         """Route site requests and presence transitions from the hub to the peers."""
@@ -115,7 +123,9 @@ class MeetingService:
         """
         await self.store.reload()
         await self.sites.refresh_if_changed()  # loaded once here, not by the first join
-        await self.attendance.reconcile()
+        last_alive = await self.alive.last() if self.alive.every_s > 0 else None
+        await self.attendance.reconcile(last_alive)
+        self.alive.start()
         self.reminders.start()
 
     async def stop(self) -> None:
@@ -123,9 +133,10 @@ class MeetingService:
 
         Sites that had joined keep ``wants_in`` and are present again as soon as their
         session is back after the restart. After a crash instead (no stop), the intervals
-        are closed at the next start (``server_restart``).
+        are closed at the next start (``server_restart``), as of the last alive mark.
         """
         await self.reminders.stop()
+        await self.alive.stop()
         await self.attendance.close_all("server_stop")
 
     async def live_floors(self) -> dict[int, list[str]]:

@@ -17,6 +17,7 @@ from sqlalchemy import Table, bindparam, insert, update
 
 from diemcau.meetings.models import MeetingAttendance, MeetingParticipant
 from diemcau.store import Database
+from diemcau.store.outage import is_store_outage
 
 __all__ = ["AttendanceOp", "AttendanceWriter"]
 
@@ -60,21 +61,31 @@ class AttendanceWriter:
     async def _run(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
-            try:
-                ids = await self._write(batch)
-            except Exception as exc:
-                if len(batch) == 1:
-                    self._settle(batch[0], exc)
-                    continue
-                # One bad change must not fail the others: retry each on its own.
+            await self._write_or_split(batch)
+
+    async def _write_or_split(self, batch: list[AttendanceOp]) -> None:
+        """Write `batch`; if one change in it is refused, find it by halving the batch.
+
+        A store that cannot serve now (`is_store_outage`: PostgreSQL restarting, SQLite
+        locked past its busy timeout) fails the whole batch at once, since every change in
+        it would fail the same way: retried one by one, a batch of thousands used to hold
+        the writer (and every join and leave queued behind it) for minutes. The callers
+        apply their change again later (`Attendance` does). A change refused for itself
+        (a broken constraint) fails alone: halving finds it in log2(n) rounds.
+        """
+        try:
+            ids = await self._write(batch)
+        except Exception as exc:
+            if len(batch) == 1 or is_store_outage(exc):
                 for op in batch:
-                    try:
-                        self._settle(op, (await self._write([op]))[0])
-                    except Exception as one:
-                        self._settle(op, one)
-                continue
-            for op, ident in zip(batch, ids, strict=True):
-                self._settle(op, ident)
+                    self._settle(op, exc)
+                return
+            half = len(batch) // 2
+            await self._write_or_split(batch[:half])
+            await self._write_or_split(batch[half:])
+            return
+        for op, ident in zip(batch, ids, strict=True):
+            self._settle(op, ident)
 
     @staticmethod
     def _settle(op: AttendanceOp, result: int | None | Exception) -> None:

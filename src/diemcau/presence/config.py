@@ -19,6 +19,8 @@ class PresenceConfig:
         port: its port; 0 picks a free one (tests), see `PresenceHub.port`.
         path: the WebSocket path sites connect to.
         public_url: the ``ws://`` URL sites are told (empty: derived from host/port).
+        urls: the site-socket URLs of every control server of a standby pair, in the
+            order sites try them (empty: this server's alone).
         ssl: a TLS server context; the socket then speaks ``wss://`` only.
         heartbeat_s: how often a site sends ``hb``.
         offline_after_s: silence after which a site is shown offline (issue: ≤ 3 s).
@@ -45,6 +47,7 @@ class PresenceConfig:
     port: int = 8081
     path: str = "/site"
     public_url: str = ""
+    urls: tuple[str, ...] = ()
     ssl: ssl_module.SSLContext | None = field(default=None, compare=False, hash=False)
     heartbeat_s: float = 1.0
     offline_after_s: float = 2.5

@@ -55,7 +55,7 @@ from diemcau.presence.state import (
 from diemcau.presence.streams import StreamBook
 from diemcau.presence.tuning import tune_process_gc
 from diemcau.store import Database
-from diemcau.tasks import cancel_and_wait, run_to_end
+from diemcau.tasks import cancel_and_wait, log_step_failure, run_to_end
 
 __all__ = [
     "PresenceHub",
@@ -148,6 +148,7 @@ class PresenceHub:
         await self.follows.load()
         self.tracker.restart()
         self.writer.start()
+        self.router.accepting = True
         self.lifecycle.running = True
         self._server = PresenceServer(self.lifecycle, cfg)
         await self._server.start()
@@ -167,10 +168,19 @@ class PresenceHub:
                 asyncio.create_task(_every(period, fn, store=store), name=f"presence-{name}")
             )
 
+    async def stop_requests(self) -> None:
+        """Answer no more site requests and let those in flight end (the server stops).
+
+        The runtime calls this before it stops the services that answer them, so a
+        request is never handled by a service already stopped.
+        """
+        await self.router.drain(STOP_GRACE_S)
+
     async def stop(self) -> None:
         """Close every session (``server_shutdown``), store what is pending, stop."""
         if not self.lifecycle.running:
             return
+        await self.router.drain(STOP_GRACE_S)
         self.lifecycle.running = False
         self.tracker.listening = False  # consumers are stopped: queued calls are dropped
         for task in self._tasks:
@@ -199,9 +209,14 @@ class PresenceHub:
         return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
 
     def describe(self) -> dict[str, Any]:
-        """What a site terminal needs to find the socket (GET /api/presence/info)."""
+        """What a site terminal needs to find the socket (GET /api/presence/info).
+
+        ``urls`` lists every control server's socket, in the order to try them (one
+        server: its own alone; a standby pair: both, docs/reliability.md).
+        """
         return {
             "url": self.url,
+            "urls": list(self.config.urls) or [self.url],
             "protocol_version": PROTOCOL_VERSION,
             "heartbeat_s": self.config.heartbeat_s,
             "offline_after_s": self.config.offline_after_s,
@@ -372,5 +387,5 @@ async def _every(period: float, fn: Callable[[], Awaitable[None]], *, store: boo
                 await fn()
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("presence background step %s failed", fn.__name__)
+        except Exception as exc:
+            log_step_failure(log, f"presence background step {fn.__name__}", exc)

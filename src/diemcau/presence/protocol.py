@@ -40,6 +40,7 @@ __all__ = [
     "control_frame",
     "ws_text_frame",
     "valid_stream_name",
+    "close_reason",
 ]
 
 PROTOCOL_VERSION = 1
@@ -206,6 +207,23 @@ def valid_stream_name(name: str) -> bool:
         and '"' not in name
         and "\\" not in name
     )
+
+
+# RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the code.
+_MAX_CLOSE_REASON_BYTES = 123
+
+
+def close_reason(text: str) -> str:
+    """`text` cut to what a close frame can carry (123 UTF-8 bytes, whole characters).
+
+    A longer reason makes the close itself fail, and the site would see the socket
+    drop (1006) or a plain 1000 instead of the documented code; the reasons name
+    fields of the site's own message, so their length is the site's to choose.
+    """
+    data = text.encode("utf-8")
+    if len(data) <= _MAX_CLOSE_REASON_BYTES:
+        return text
+    return data[:_MAX_CLOSE_REASON_BYTES].decode("utf-8", "ignore")
 
 
 def _finite(value: float) -> float:

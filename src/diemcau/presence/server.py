@@ -28,6 +28,7 @@ from diemcau.presence.protocol import (
     PROTOCOL_VERSION,
     CloseCode,
     Hello,
+    close_reason,
     parse_inbound,
 )
 from diemcau.presence.session import SiteSession
@@ -156,6 +157,6 @@ class PresenceServer:
 
 async def _close(conn: ServerConnection, code: int, reason: str) -> None:
     try:
-        await conn.close(code, reason)
+        await conn.close(code, close_reason(reason))
     except Exception:  # the peer is gone; nothing more to tell it
         log.debug("close failed", exc_info=True)

@@ -30,6 +30,7 @@ from diemcau.presence.protocol import (
     Link,
     LinkReport,
     Request,
+    close_reason,
     parse_inbound,
     ws_text_frame,
 )
@@ -184,7 +185,7 @@ class SiteSession:
 
     async def _close_socket(self, code: int, reason: str) -> None:
         try:
-            await self.conn.close(code, reason[:120])
+            await self.conn.close(code, close_reason(reason))
         except Exception:  # the peer may be gone already; the socket is aborted anyway
             self.conn.transport.abort()
 
@@ -210,8 +211,8 @@ class SiteSession:
                 self.close_reason = reason
                 self.events.session_closed(self, reason, detail=str(exc))
         finally:
-            for task in list(self._requests or ()):
-                task.cancel()
+            # Requests in flight run to their end (their writes commit or roll back
+            # whole); their replies go nowhere. The router drains them at stop.
             if self._closing is not None:
                 # Let our close frame (code and reason) go out before the handler
                 # returns, or the library would close with a plain 1000.

@@ -86,7 +86,8 @@ class SessionLog:
             async with self.db.session() as s:
                 await s.execute(insert(EVENTS_TABLE), rows)
         except Exception:
-            log.exception("writing %d presence transitions failed; retrying", len(rows))
+            # The caller logs why (one line while the store is out of reach).
+            log.warning("%d presence transitions kept to be written again", len(rows))
             self._rows[:0] = rows
             if len(self._rows) > BACKLOG_MAX:  # the store is down for long: bound it
                 dropped = len(self._rows) - BACKLOG_MAX

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,13 +53,38 @@ class JanusTarget:
         ws_url: the node's Janus API WebSocket.
         room: the VideoRoom id.
         token: the core token (sessions + VideoRoom), if the node needs one.
-        room_token: the VideoRoom token naming this room, if the room needs one.
+        room_token: the token the ``join`` carries: the grant's room token to
+            watch, its publish token to publish (docs/media.md, "Who may publish
+            and watch").
+        pin: the room's pin, if it has one (program rooms).
     """
 
     ws_url: str
     room: int
     token: str | None = None
     room_token: str | None = None
+    pin: str | None = None
+
+    @classmethod
+    def publish_of(cls, grant: dict[str, Any]) -> JanusTarget:
+        """Where a grant publishes: its ``publish`` room, with its publish token."""
+        pub = grant["publish"]
+        return cls(grant["ws_url"], int(pub["room"]), grant["token"], pub["token"])
+
+    @classmethod
+    def program_of(cls, grant: dict[str, Any]) -> JanusTarget:
+        """Where a grant watches the program: its ``program`` room, token and pin."""
+        prog = grant["program"]
+        return cls(
+            grant["ws_url"], int(prog["room"]), grant["token"], grant["room_token"], prog["pin"]
+        )
+
+    @classmethod
+    def watch_of(cls, grant: dict[str, Any], room: int | None = None) -> JanusTarget:
+        """Where a spot-check (its ``subscribe`` room) or a wall grant (``room``) watches."""
+        if room is None:
+            room = int(grant["subscribe"]["room"])
+        return cls(grant["ws_url"], room, grant["token"], grant["room_token"])
 
 
 class _Bot:
@@ -85,6 +111,8 @@ class _Bot:
         body: dict[str, Any] = {"request": "join", "room": self.target.room, **fields}
         if self.target.room_token is not None:
             body["token"] = self.target.room_token
+        if self.target.pin is not None:
+            body["pin"] = self.target.pin
         return body
 
     async def wait_webrtcup(self, timeout: float = 10.0) -> None:
@@ -126,12 +154,18 @@ class PublisherBot(_Bot):
         audio: bool = True,
         tone_hz: float = 440.0,
         bitrate: int = 400_000,
+        join_fields: Mapping[str, Any] | None = None,
+        publish_fields: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(target)
         pin_vp8_bitrate(bitrate)
         self.feed_id = feed_id
         self.label = label
         self.bitrate = bitrate
+        # Extra fields of the join and publish requests, as a hostile browser may send
+        # them (``joinandconfigure``, ``record``, ``filename``): tests of media rights.
+        self.join_fields = dict(join_fields or {})
+        self.publish_fields = dict(publish_fields or {})
         self.video = StampedVideoTrack(label)
         self.audio = ToneAudioTrack(tone_hz) if audio else None
 
@@ -139,7 +173,9 @@ class PublisherBot(_Bot):
         """Join as publisher, publish, and wait until Janus reports the PC up."""
         handle = await self._open()
         await handle.send(
-            self._join_body(ptype="publisher", id=self.feed_id, display=self.label),
+            self._join_body(
+                ptype="publisher", id=self.feed_id, display=self.label, **self.join_fields
+            ),
             timeout=timeout,
         )
         self.joined_at = time.monotonic()
@@ -149,7 +185,12 @@ class PublisherBot(_Bot):
         await self.pc.setLocalDescription(await self.pc.createOffer())
         offer = self.pc.localDescription
         reply = await handle.send(
-            {"request": "publish", "bitrate": self.bitrate, "display": self.label},
+            {
+                "request": "publish",
+                "bitrate": self.bitrate,
+                "display": self.label,
+                **self.publish_fields,
+            },
             jsep={"type": offer.type, "sdp": offer.sdp},
             timeout=timeout,
         )

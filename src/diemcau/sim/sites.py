@@ -8,6 +8,10 @@ With ``flaky`` set, sites misbehave at random: drop the connection without a
 close (then come back and resume), go silent while keeping the socket open
 (the server must show them offline), or report a degraded link for a while.
 
+Given the site-socket URLs of every control server of a standby pair (their
+join configuration lists them, ``GET /api/presence/info`` ``urls``), a site
+tries the one that served it last, then the others in order.
+
 One scheduler task sends every heartbeat (in ten slices per interval) with a
 synchronous write, so 10,799 sites cost 10,799 small reader tasks and no
 per-site timer.
@@ -114,6 +118,7 @@ class SimSite:
     index: int
     join_code: str
     site_id: int = 0
+    target: int = 0  # index of the site-socket URL that served it last
     token: str = ""
     ws: ClientConnection | None = None
     state: str = "idle"  # idle | connecting | online | down
@@ -129,31 +134,38 @@ class Swarm:
     """Runs simulated sites against a site-session URL.
 
     Args:
-        url: the ``ws://.../site`` URL (see GET /api/presence/info).
+        url: the ``ws://.../site`` URL (see GET /api/presence/info), or the URLs of
+            every control server of a standby pair, in the order sites try them.
         join_codes: one per simulated site.
         options: behaviour, see `SimOptions`.
         out: where the running summary goes.
         on_message: called with (site, message) for every delivery (benchmarks).
         on_online: called with the site each time its session is welcomed (first
             connection and every reconnection), e.g. to join a live meeting.
+        on_reply: called with (site, reply) for every ``reply`` to a site's request.
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         join_codes: Sequence[str],
         options: SimOptions | None = None,
         *,
         out: TextIO | None = sys.stderr,
         on_message: Callable[[SimSite, dict[str, Any]], None] | None = None,
         on_online: Callable[[SimSite], None] | None = None,
+        on_reply: Callable[[SimSite, dict[str, Any]], None] | None = None,
     ) -> None:
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("no site-socket URL given")
+        self.url = self.urls[0]
         self.options = options or SimOptions()
         self.sites = [SimSite(i, code) for i, code in enumerate(join_codes)]
         self.out = out
         self.on_message = on_message
         self.on_online = on_online
+        self.on_reply = on_reply
         self.rng = random.Random(self.options.seed)  # noqa: S311 - simulation, not security
         self.heartbeat_s = 1.0
         self.counters: Counter[str] = Counter()
@@ -240,22 +252,40 @@ class Swarm:
             self.counters["reconnects"] += 1
 
     async def _connect(self, site: SimSite) -> bool:
+        """One session: the URL that served the site last first, then the others in order."""
         site.state = "connecting"
         await self._calm.wait()  # heartbeats of the sites already in come first
+        count = len(self.urls)
+        for step in range(count):
+            index = (site.target + step) % count
+            outcome = await self._connect_to(site, self.urls[index])
+            if outcome is not None:
+                if outcome:
+                    site.target = index
+                return outcome
+            self.counters["failovers"] += 1 if count > 1 else 0
+        return False
+
+    async def _connect_to(self, site: SimSite, url: str) -> bool | None:
+        """Connect and say hello at `url`: True welcomed, False refused, None unreachable
+        there (no server, or one shutting down or standing by: try the next URL)."""
+        # One server alone may take its time (a national join); a pair's next server
+        # is worth trying sooner.
+        timeout = 60 if len(self.urls) == 1 else 10
         async with self._gate:
             try:
                 ws = await connect(
-                    self.url,
+                    url,
                     compression=None,
                     ping_interval=None,
                     max_size=1 << 20,
-                    open_timeout=60,
+                    open_timeout=timeout,
                     close_timeout=1,
                 )
             except (OSError, InvalidHandshake, TimeoutError) as exc:
                 self.counters["connect_errors"] += 1
                 site.last_close = type(exc).__name__
-                return False
+                return None
             hello: dict[str, Any] = {"type": "hello", "v": 1, "client": "diemcau-sim"}
             if site.token:
                 hello["token"] = site.token
@@ -264,7 +294,7 @@ class Swarm:
                 hello["join_code"] = site.join_code
             try:
                 await ws.send(json.dumps(hello))
-                welcome = json.loads(await asyncio.wait_for(ws.recv(), 60))
+                welcome = json.loads(await asyncio.wait_for(ws.recv(), timeout))
             except (ConnectionClosed, TimeoutError) as exc:
                 code = getattr(getattr(exc, "rcvd", None), "code", None)
                 if code == 4001 and site.token:
@@ -274,7 +304,7 @@ class Swarm:
                     self.counters["refused" if code == 4001 else "hello_errors"] += 1
                 site.last_close = str(code)
                 ws.transport.abort()
-                return False
+                return False if code == 4001 else None
         if welcome.get("type") != "welcome":
             ws.transport.abort()
             return False
@@ -302,6 +332,9 @@ class Swarm:
                         site.seqs[msg["stream"]] = int(msg["seq"])
                     if self.on_message is not None:
                         self.on_message(site, msg)
+                elif kind == "reply":
+                    if self.on_reply is not None:
+                        self.on_reply(site, msg)
                 elif kind in ("follow", "reset"):
                     site.seqs[msg["stream"]] = int(msg["seq"])
                 elif kind == "unfollow":

@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -32,6 +32,9 @@ from diemcau.store.urls import database_url
 __all__ = ["Database", "migrate", "alembic_config", "create_engine"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+
+# The advisory lock that serialises migrations of one PostgreSQL database ("migrate").
+MIGRATE_KEY = 0x6D696772617465
 
 # A PostgreSQL host that drops packets would otherwise hold a command for asyncpg's
 # default 60 s before it can say the server is unreachable.
@@ -155,6 +158,10 @@ def alembic_config(url: str) -> Config:
 
 
 def _upgrade(connection: Connection, url: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # Two servers of a standby pair may start together on one database: the second
+        # waits here, then finds the schema current (held until this transaction ends).
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_KEY})
     cfg = alembic_config(url)
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "heads")

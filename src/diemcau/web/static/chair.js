@@ -195,7 +195,7 @@
       const session = await JanusSession.connect(g.ws_url, g.token, { iceServers: g.ice_servers, onclose: () => { if (C.media && C.media.session === session) { C.media = null; setTimeout(() => { if (mid() === id) startChairMedia(); }, 2000); } } });
       C.media = { session, grant: g, pub: null, subs: new Map(), meeting: id };
       renewLater(g);
-      C.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, await camera(), t("chair"));
+      C.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.publish.token, await camera(), t("chair"));
       await syncFloorFeeds(g);
     } catch (e) {
       console.warn("chair media", e);
@@ -248,10 +248,16 @@
   async function refreshProgram() {
     if (!C.media) return;
     try {
-      const g = await DC.api(`/api/media/chair?meeting_id=${C.media.meeting}`);
-      if (C.media && g.ws_url === C.media.grant.ws_url) { C.media.session.token = g.token; C.media.grant = g; }
+      const g = await renewChairGrant(C.media);
       await syncFloorFeeds(g);
     } catch (e) { console.warn(e); }
+  }
+
+  /** A fresh chair grant; the open session (same node) takes its token. */
+  async function renewChairGrant(m) {
+    const g = await DC.api(`/api/media/chair?meeting_id=${m.meeting}`);
+    if (C.media === m && g.ws_url === m.grant.ws_url) { m.session.token = g.token; m.grant = g; }
+    return g;
   }
 
   async function syncFloorFeeds(g) {
@@ -263,13 +269,19 @@
       if (m.subs.has(id)) continue;
       m.subs.set(id, { pending: true, feed: f });
       (async () => {
+        // Each try uses the latest grant; a refused join (the program room's pin or
+        // the room token changed) fetches a fresh one first.
         for (let attempt = 0; C.media === m && m.subs.has(id); attempt++) {
+          const cur = m.grant;
           try {
-            const sub = await janusSubscribe(m.session, g.program.room, id, g.room_token);
+            const sub = await janusSubscribe(m.session, cur.program.room, id, cur.room_token, undefined, cur.program.pin);
             if (C.media !== m || !m.subs.has(id)) { sub.handle.detach(); return; }
             sub.feed = f; m.subs.set(id, sub); labelFloor();
             return;
-          } catch (_e) { await new Promise((r) => setTimeout(r, Math.min(2000, 300 + attempt * 200))); }
+          } catch (e) {
+            if (e.code === 433 || e.code === 429) await renewChairGrant(m).catch(() => {});
+            await new Promise((r) => setTimeout(r, Math.min(2000, 300 + attempt * 200)));
+          }
         }
       })();
     }

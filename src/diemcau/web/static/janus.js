@@ -173,21 +173,23 @@ class JanusHandle {
 
 /**
  * Publish a local stream into a VideoRoom as a given feed id.
- * Returns {handle, pc}. `roomToken` is the signed VideoRoom token of the grant.
+ * Returns {handle, pc}. `publishToken` is the grant's publish.token: the only
+ * token the room's allowed list admits as a publisher (its room_token is not).
  */
-async function janusPublish(session, room, feedId, roomToken, stream, display, simulcast) {
+async function janusPublish(session, room, feedId, publishToken, stream, display, simulcast) {
   const h = await session.attach("janus.plugin.videoroom");
-  await h.message({ request: "join", ptype: "publisher", room, id: feedId, display: display || "", token: roomToken });
+  const joined = await h.message({ request: "join", ptype: "publisher", room, id: feedId, display: display || "", token: publishToken });
   const pc = h.newPeer();
   for (const track of stream.getTracks()) {
     const init = { direction: "sendonly", streams: [stream] };
     // Simulcast (RFC 8853 rids): full quality for the floor and spot-checks, a
     // quarter-size layer for video-wall thumbnails; Janus picks per subscriber.
     // Janus reads the rids highest quality first, so "h" comes before "l"
-    // (substream 0 is then the lowest layer).
+    // (substream 0 is then the lowest layer). The high layer starts paused:
+    // it is sent only while someone watches (followLooks).
     if (simulcast && track.kind === "video") {
       init.sendEncodings = [
-        { rid: "h", maxBitrate: 800000 },
+        { rid: "h", maxBitrate: 800000, active: false },
         { rid: "l", scaleResolutionDownBy: 2, maxBitrate: 150000 },
       ];
     }
@@ -198,18 +200,53 @@ async function janusPublish(session, room, feedId, roomToken, stream, display, s
   const r = await h.message({ request: "publish", audio: true, video: true }, { type: offer.type, sdp: offer.sdp });
   if (!r.jsep) throw new JanusError(0, "the media server did not answer the publish offer");
   await pc.setRemoteDescription(r.jsep);
-  return { handle: h, pc };
+  const pub = { handle: h, pc, watched: false };
+  if (simulcast) followLooks(pub, joined.data);
+  return pub;
+}
+
+// The control plane joins a site's uplink room under this name while someone
+// watches the site at full quality (the floor, a chair's spot-check); the room
+// tells its publisher who joins and leaves (docs/media.md, "Simulcast").
+const LOOK_DISPLAY = "diemcau-look";
+
+/** Send the high simulcast layer only while a looker is in the room. */
+function followLooks(pub, joined) {
+  const lookers = new Set(((joined && joined.attendees) || []).filter((a) => a.display === LOOK_DISPLAY).map((a) => a.id));
+  const apply = () => setHighLayer(pub, lookers.size > 0);
+  pub.handle.on((data) => {
+    if (data.joining && data.joining.display === LOOK_DISPLAY) { lookers.add(data.joining.id); apply(); }
+    else if (data.leaving !== undefined && lookers.delete(data.leaving)) apply();
+  });
+  apply();
+}
+
+async function setHighLayer(pub, on) {
+  pub.watched = on;
+  if (!pub.pc) return;
+  for (const sender of pub.pc.getSenders()) {
+    if (!sender.track || sender.track.kind !== "video") continue;
+    const params = sender.getParameters();
+    const high = (params.encodings || []).find((e) => e.rid === "h");
+    if (!high || high.active === on) continue;
+    high.active = on;
+    await sender.setParameters(params).catch((e) => console.warn("simulcast layer", e));
+  }
 }
 
 /**
  * Subscribe to one feed of a VideoRoom; resolves with {handle, pc, stream} once the
- * offer/answer is done (media flows when ICE connects).
+ * offer/answer is done (media flows when ICE connects). `pin`: the room's pin, when
+ * the grant names one (program rooms); a refused join (JanusError 433, or 429 for a
+ * missing pin) means the grant is stale: fetch a new one.
  */
-async function janusSubscribe(session, room, feedId, roomToken, substream) {
+async function janusSubscribe(session, room, feedId, roomToken, substream, pin) {
   const h = await session.attach("janus.plugin.videoroom");
   let r;
   try {
-    r = await h.message({ request: "join", ptype: "subscriber", room, streams: [{ feed: feedId }], token: roomToken });
+    const join = { request: "join", ptype: "subscriber", room, streams: [{ feed: feedId }], token: roomToken };
+    if (pin) join.pin = pin;
+    r = await h.message(join);
   } catch (e) { await h.detach(); throw e; }
   // The lowest simulcast layer (thumbnails): ask for it on the video stream.
   const video = ((r.data && r.data.streams) || []).find((x) => x.type === "video");

@@ -552,7 +552,7 @@
       line(rtt <= 400, t("chk_rtt", { ms: Math.round(rtt) }));
       if (S.stream && !(S.media && S.media.pub)) {
         const t1 = performance.now();
-        const pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, S.stream, S.site.name);
+        const pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.publish.token, S.stream, S.site.name);
         const ok = await waitIce(pub.pc, 6000);
         const ms = Math.round(performance.now() - t1);
         if (!ok) level = "bad"; else if (ms > 3000 && level === "good") level = "fair";
@@ -613,7 +613,7 @@
       const session = await JanusSession.connect(g.ws_url, g.token, { iceServers: g.ice_servers, onclose: () => { if (S.media && S.media.session === session) { S.media = null; scheduleMedia(); } } });
       S.media = { session, grant: g, pub: null, subs: new Map() };
       scheduleRenewal(g);
-      if (S.stream) S.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.room_token, S.stream, S.site.name, SIMULCAST);
+      if (S.stream) S.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.publish.token, S.stream, S.site.name, SIMULCAST);
       await syncProgram(g);
     } catch (e) {
       console.warn("media", e);
@@ -663,12 +663,17 @@
     if (!S.media) return;
     const m = S.media;
     try {
-      const g = await mediaGrant();
-      if (S.media !== m) return;
-      if (g.ws_url !== m.grant.ws_url) { restartMedia(); return; } // moved to another relay
-      m.grant = g; m.session.token = g.token;
-      await syncProgram(g);
+      if (await renewGrant(m)) await syncProgram(m.grant);
     } catch (e) { console.warn(e); }
+  }
+
+  /** A fresh grant for the open media session; false when it moved (or closed). */
+  async function renewGrant(m) {
+    const g = await mediaGrant();
+    if (S.media !== m) return false;
+    if (g.ws_url !== m.grant.ws_url) { restartMedia(); return false; } // moved to another relay
+    m.grant = g; m.session.token = g.token;
+    return true;
   }
 
   /** Subscribe to the program's feeds (chair + floor speakers), dropping the others. */
@@ -680,23 +685,28 @@
     for (const [id, f] of want) {
       if (m.subs.has(id)) continue;
       m.subs.set(id, { pending: true, feed: f });
-      subscribeWithRetry(m, g, f);
+      subscribeWithRetry(m, f);
     }
     layoutProgram();
   }
 
-  async function subscribeWithRetry(m, g, f) {
+  async function subscribeWithRetry(m, f) {
     // The chair or a new speaker may not be publishing yet: retry until the feed exists.
+    // Each try uses the latest grant; a refused join (the program room's pin changed,
+    // the room token expired) fetches a fresh one first.
     for (let attempt = 0; S.media === m && m.subs.has(f.feed_id); attempt++) {
+      const g = m.grant;
+      if (!g.program) return;
       try {
-        const sub = await janusSubscribe(m.session, g.program.room, f.feed_id, g.room_token);
+        const sub = await janusSubscribe(m.session, g.program.room, f.feed_id, g.room_token, undefined, g.program.pin);
         if (S.media !== m || !m.subs.has(f.feed_id)) { sub.handle.detach(); return; }
         sub.feed = f;
-        sub.handle.on((data) => { if (data.hangup || data.unpublished || data.left) { if (m.subs.get(f.feed_id) === sub) { m.subs.set(f.feed_id, { pending: true, feed: f }); layoutProgram(); setTimeout(() => subscribeWithRetry(m, g, f), 1000); } } });
+        sub.handle.on((data) => { if (data.hangup || data.unpublished || data.left) { if (m.subs.get(f.feed_id) === sub) { m.subs.set(f.feed_id, { pending: true, feed: f }); layoutProgram(); setTimeout(() => subscribeWithRetry(m, f), 1000); } } });
         m.subs.set(f.feed_id, sub);
         layoutProgram();
         return;
       } catch (e) {
+        if (e.code === 433 || e.code === 429) await renewGrant(m).catch(() => {});
         await new Promise((r) => setTimeout(r, Math.min(2000, 300 + attempt * 200)));
       }
     }

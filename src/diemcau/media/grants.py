@@ -1,0 +1,105 @@
+"""The media grants handed to pages and bots: what they carry, signed here.
+
+A grant costs no round trip to Janus: its tokens are HMAC-signed with the
+node's secret (`rights`), and the rooms it names were made with their allowed
+lists and pins before (`rooms.make_room`). This is what keeps thousands of
+grants at a meeting's start cheap (docs/media.md, "Who may publish and watch").
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from diemcau.media.node import JanusNode
+from diemcau.media.rights import Holder, core_token, publish_token, room_token
+from diemcau.media.turn import TurnServer, ice_servers
+
+__all__ = ["GrantSigner"]
+
+
+@dataclass(frozen=True)
+class GrantSigner:
+    """Signs the parts of every grant.
+
+    Args:
+        token_ttl: lifetime of room tokens (checked when a browser joins a room).
+        session_ttl: lifetime of core tokens (checked on every Janus request,
+            keepalives included, so it outlasts a meeting day).
+        turn: TURN servers named in ``ice_servers``, with credentials that expire
+            with the core token.
+    """
+
+    token_ttl: int
+    session_ttl: int
+    turn: Sequence[TurnServer] = ()
+
+    def tokens(
+        self, node: JanusNode, rooms: list[int], holder: str, label: str = "staff"
+    ) -> dict[str, Any]:
+        """The token part of a grant: a long core token naming ``holder``, a short room
+        token naming ``rooms``, TURN.
+
+        TURN credentials (labelled with the site code, or who asked) expire with
+        the core token: coturn checks them again on every allocation refresh.
+        """
+        now = int(time.time())
+        return {
+            "token": core_token(node, holder, self.session_ttl),
+            "room_token": room_token(node, rooms, self.token_ttl),
+            "expires_at": now + self.token_ttl,
+            "session_expires_at": now + self.session_ttl,
+            "ice_servers": ice_servers(self.turn, label, now + self.session_ttl),
+        }
+
+    def site(
+        self,
+        node: JanusNode,
+        code: str,
+        credential: int,
+        publish: tuple[int, int],
+        program: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """A site's grant: publish as its feed in its uplink room, watch ``program``.
+
+        ``publish`` is (uplink room, feed id); ``program`` carries the program room,
+        its pin and its feeds (or None).
+        """
+        holder = Holder.site(code, credential)
+        room, feed = publish
+        rooms = [room] if program is None else [room, int(program["room"])]
+        return {
+            "node": node.name,
+            "ws_url": node.browser_ws_url,
+            **self.tokens(node, rooms, holder, code),
+            "publish": {
+                "room": room,
+                "feed_id": feed,
+                "token": publish_token(node, room, holder),
+            },
+            "program": program,
+        }
+
+    def chair(
+        self,
+        central: JanusNode,
+        meeting: str,
+        publish: tuple[int, int],
+        program: dict[str, Any],
+        holder: str,
+    ) -> dict[str, Any]:
+        """The chair feed's grant at central: its publish token, the program to watch."""
+        room, feed = publish
+        return {
+            "node": central.name,
+            "ws_url": central.browser_ws_url,
+            **self.tokens(central, [room, int(program["room"])], holder, "chair"),
+            "publish": {
+                "room": room,
+                "feed_id": feed,
+                "token": publish_token(central, room, Holder.chair(meeting)),
+            },
+            "program": program,
+        }
