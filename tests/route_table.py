@@ -542,6 +542,14 @@ ROUTES: tuple[Route, ...] = (
     # app-level
     Route("GET", "/", "public"),
     Route("GET", "/healthz", "public"),
+    # Last: they end the caller's sessions (a wrong current password changes nothing).
+    Route(
+        "POST",
+        "/api/auth/password",
+        "staff",
+        body={"old_password": "not it", "new_password": "long enough again"},
+    ),
+    Route("POST", "/api/auth/logout", "staff"),
 )
 
 # Routes outside the table, with the reason.
