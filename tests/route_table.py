@@ -446,6 +446,7 @@ ROUTES: tuple[Route, ...] = (
     # administration
     Route("GET", "/api/admin/process", "staff", officer="role", roles=ADMIN),
     Route("GET", "/api/admin/staff", "staff", officer="role", roles=ADMIN),
+    Route("GET", "/api/admin/process", "staff", officer="role", roles=ADMIN),
     Route(
         "POST",
         "/api/admin/staff",

@@ -128,6 +128,10 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
         victim = grant_hn["node"]
         proc = plane.cluster.processes[victim].proc
         assert proc is not None
+        # The relay's host is gone: nothing restarts it (a killed process alone would be
+        # restarted by the plane's supervisor a second later, tests/test_media_faults.py).
+        assert plane.cluster.supervisor is not None
+        await plane.cluster.supervisor.stop()
         os.kill(proc.pid, signal.SIGKILL)
         command = runtime.command
 

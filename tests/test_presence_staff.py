@@ -60,7 +60,7 @@ async def _next(ws: ClientConnection, want: str = "delta") -> dict[str, Any]:
 def _rows(frame: dict[str, Any]) -> dict[str, dict[str, Any]]:
     fields = frame.get("fields") or [
         "id", "code", "name", "province_id", "state", "reason", "since",
-        "rtt_ms", "loss_pct", "jitter_ms", "in_meeting",
+        "rtt_ms", "loss_pct", "jitter_ms", "in_meeting", "recv_kbps", "media",
     ]  # fmt: skip
     return {row[1]: dict(zip(fields, row, strict=True)) for row in frame["sites"]}
 

@@ -77,6 +77,7 @@ async def field_meeting(
     http_redirect_port: int = 0,
     database_url: str | None = None,
     health_interval: float = 0.3,
+    chair_bot: bool = True,
 ) -> AsyncIterator[FieldMeeting]:
     """The control server, the orchestrator, a started meeting and the chair bot.
 
@@ -88,6 +89,7 @@ async def field_meeting(
         http_redirect_port: redirect plain HTTP on the control host to HTTPS.
         database_url: the store (default: SQLite in ``tmp``).
         health_interval: the node health-check period.
+        chair_bot: publish the chair feed with a bot (off: a chair console will).
     """
     control, sessions = BACKBONE_HOSTS["control"][:2]
     env = {
@@ -126,7 +128,8 @@ async def field_meeting(
                 grant["publish"]["feed_id"],
                 "CHAIR",
             )
-            await chair.start()
+            if chair_bot:
+                await chair.start()
             try:
                 yield FieldMeeting(dep, srv, orch, mid, token)
             finally:

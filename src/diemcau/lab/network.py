@@ -21,9 +21,12 @@ the host's private address in 100.64.200+i.0/24 (SNAT on the way out). That
 private address is routed nowhere else, so only the public one is reachable.
 
 Each commune LAN has one PC (``<lan>-pc`` at .10 of its subnet) whose default
-route is its router. Backbone hosts route 203.0.113.0/26 to the open router
-and have no route to the NATed LANs (as on the Internet). No namespace has a
-default route off the lab.
+route is its router. A LAN built ``emulated`` joins router and PC through a
+link emulator instead of a veth (`diemcau.lab.linkemu`), so `Lab.shape` can give
+it a commune's weak link: loss, delay and jitter, and a bandwidth cap (``tbf``).
+Backbone hosts route 203.0.113.0/26 to the open router and have no route to
+the NATed LANs (as on the Internet). No namespace has a default route off the
+lab.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import contextlib
 import socket
 from dataclasses import dataclass, field
 
+from diemcau.lab.linkemu import Impairment, LinkEmulator
 from diemcau.lab.netns import Host, LabError
 
 __all__ = ["BACKBONE", "LANS", "NOUDP_LAN", "Lab", "LanPlan"]
@@ -121,12 +125,15 @@ class Lab:
             Refused unless the process is already in a private namespace.
         lans: which commune LANs to build.
         nat_hosts: backbone hosts to put behind a 1:1 NAT (``relay2``...).
+        emulated: LANs whose router-PC link is a link emulator (`shape`).
     """
 
     control_here: bool = False
     lans: tuple[LanPlan, ...] = LANS
     nat_hosts: tuple[str, ...] = ()
+    emulated: tuple[str, ...] = ()
     hosts: dict[str, Host] = field(default_factory=dict)
+    links: dict[str, LinkEmulator] = field(default_factory=dict)
 
     def ip(self, host: str) -> str:
         """The (first) backbone address of a backbone host (its public one)."""
@@ -229,11 +236,15 @@ class Lab:
         pc = self.hosts[f"{lan.name}-pc"] = Host.new(f"{lan.name}-pc")
         self._link(switch, gw, f"p-{lan.name}")
         gw.run("ip", "link", "set", "eth0", "name", "wan")
+        if lan.name in self.emulated:
+            link = self.links[lan.name] = LinkEmulator(gw.netns, pc.netns)
+            link.start()  # creates "lan" in the router and "eth0" in the PC
+        else:
+            gw.batch([f"link add lan type veth peer name eth0 netns {pc.pid}"])
         gw.batch(
             [
                 f"addr add {lan.wan_ip}/24 dev wan",
                 "link set wan up",
-                f"link add lan type veth peer name eth0 netns {pc.pid}",
                 f"addr add {lan.gw_ip}/{lan.plen} dev lan",
                 "link set lan up",
             ]
@@ -250,6 +261,40 @@ class Lab:
             ]
         )
 
+    def shape(
+        self,
+        lan: str,
+        *,
+        loss_pct: float = 0.0,
+        delay_ms: float = 0.0,
+        jitter_ms: float = 0.0,
+        rate_kbps: int | None = None,
+    ) -> dict[str, dict[str, int]]:
+        """Give an emulated LAN's link these impairments, both ways (none: a clean link).
+
+        Loss, delay and jitter apply to each direction (so the round trip gains twice
+        the delay); ``rate_kbps`` caps each direction with ``tbf`` (a 400 ms queue,
+        then drops, as a congested DSL line). Returns the emulator's counters so far.
+        Raises `LabError` for a LAN built without an emulator, `ValueError` for
+        impossible figures (nothing changes then).
+        """
+        link = self.links.get(lan)
+        if link is None:
+            raise LabError(f"{lan}: not an emulated LAN (Lab(emulated=...))")
+        if rate_kbps is not None and not 8 <= rate_kbps <= 10_000_000:
+            raise ValueError(f"rate_kbps must be within 8-10000000, not {rate_kbps}")
+        imp = Impairment(loss_pct, delay_ms, jitter_ms)
+        # The tbf is changed in place, never removed: removing a qdisc drops what it
+        # holds, a burst of loss the link itself would not cause. "No cap" is 10 Gbit/s.
+        rate = rate_kbps if rate_kbps is not None else 10_000_000
+        burst = max(2000, rate * 1000 // 8 // 50)  # 20 ms of traffic
+        for host, dev in ((self.hosts[f"{lan}-gw"], "lan"), (self.pc(lan), "eth0")):
+            host.run(
+                "tc", "qdisc", "replace", "dev", dev, "root", "tbf",
+                "rate", f"{rate}kbit", "burst", str(burst), "latency", "400ms",
+            )  # fmt: skip
+        return link.set(imp, imp)
+
     def close(self) -> None:
         """Kill every holder (by PID); the kernel removes namespaces, veths and routes."""
         control = self.hosts.get("control")
@@ -257,6 +302,9 @@ class Lab:
             # Our own namespace stays: remove the one interface the lab added to it.
             with contextlib.suppress(LabError):
                 control.run("ip", "link", "del", "eth0", check=False)
+        for link in self.links.values():
+            link.stop()
+        self.links.clear()
         for host in reversed(list(self.hosts.values())):
             host.close()
         self.hosts.clear()

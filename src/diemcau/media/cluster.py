@@ -15,6 +15,7 @@ from pathlib import Path
 
 from diemcau.media.isolation import MEDIA_IFACE, in_isolated_netns
 from diemcau.media.node import JanusNode, LocalJanusProcess
+from diemcau.media.supervise import JanusSupervisor
 from diemcau.tls.certs import ServerFiles
 
 __all__ = ["LocalCluster"]
@@ -32,6 +33,8 @@ class LocalCluster:
             gather on (e.g. ``"eth0"``); unset lets Janus use every interface.
         nat_1_1: a public address Janus puts in its host candidates.
         tls: certificate and key (naming 127.0.0.1) for the browsers' ``wss://``.
+        supervise: restart a node that dies, about a second later, as the field's
+            systemd units do (`JanusSupervisor`); off, a killed node stays down.
     """
 
     relays: Sequence[tuple[str, tuple[str, ...], int]] = ()
@@ -40,7 +43,9 @@ class LocalCluster:
     ice_enforce_list: str | None = None
     nat_1_1: str | None = None
     tls: ServerFiles | None = None
+    supervise: bool = False
     processes: dict[str, LocalJanusProcess] = field(default_factory=dict, init=False)
+    supervisor: JanusSupervisor | None = field(default=None, init=False)
     _own_dir: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
@@ -81,9 +86,15 @@ class LocalCluster:
         except BaseException:
             await self.stop()
             raise
+        if self.supervise:
+            self.supervisor = JanusSupervisor(self.processes.values)
+            self.supervisor.start()
 
     async def stop(self) -> None:
         """Stop every process (by PID) and remove generated files."""
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+            self.supervisor = None
         for p in self.processes.values():
             await p.stop()
         if self._own_dir and self.base_dir is not None:

@@ -2,9 +2,16 @@
 
 One `NodeControl` per node keeps one API connection, one session and one
 VideoRoom handle for synchronous requests (reconnecting when the node comes
-back). Every room it creates carries a room ``secret`` derived from the node's
-plugin ``admin_key``: ``add_remote_publisher`` checks only the room secret in
-1.1.2 (no ``admin_key`` check, docs/media.md), so browsers must never learn it.
+back). Each node holds a small sentinel room of the control plane's; when the
+connection drops, the reconnect makes sure it exists, and having to create it
+again means the node restarted in between and lost every room and remote
+publisher, which `on_restart` then reports (a node restarted by its
+supervisor within a second is never seen down by the health checks; and a
+dropped socket alone is no restart: Janus keeps rooms, though it ends the
+socket's sessions at once, so a session cannot tell). Every room it creates
+carries a room ``secret`` derived from the node's plugin ``admin_key``:
+``add_remote_publisher`` checks only the room secret in 1.1.2 (no
+``admin_key`` check, docs/media.md), so browsers must never learn it.
 Rooms are private (hidden from ``list`` without the admin key) and require
 signed room tokens to join.
 
@@ -27,7 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +61,18 @@ __all__ = [
     "forward_streams",
 ]
 
+log = logging.getLogger(__name__)
+
 ERR_NO_SUCH_ROOM = 426
 ERR_ROOM_EXISTS = 427
 ERR_NO_SUCH_FEED = 428
+# The sentinel room's id: above every 48-bit id derived from a name (orchestrator).
+SENTINEL_ROOM = 0x7E57_0000_0001 << 4
+# Stream fields a remote publisher must repeat from its source: what it is
+# (type, mindex, mid, codec), how it is layered, and the Opus options that set
+# the subscribers' SDP (in-band FEC above all: without "fec" a relay's viewers
+# are offered Opus without useinbandfec).
+_STREAM_KEYS = ("type", "mindex", "mid", "codec", "simulcast", "svc", "fec", "stereo", "dtx")
 ERR_ID_EXISTS = 436
 # A remote publisher tells its streams apart by SSRC: base + 10 * mindex (+ the
 # simulcast substream), the values ``publish_remotely`` writes (janus_videoroom.c).
@@ -118,13 +135,22 @@ class RoomInfo:
 class NodeControl:
     """Synchronous VideoRoom requests against one node, as the control plane."""
 
-    def __init__(self, node: JanusNode, *, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        node: JanusNode,
+        *,
+        timeout: float = 5.0,
+        on_restart: Callable[[str], None] | None = None,
+    ) -> None:
         self.node = node
         self._timeout = timeout
         self._conn: JanusConnection | None = None
         self._session: JanusSession | None = None
         self._handle: JanusHandle | None = None
         self._lock = asyncio.Lock()
+        self._on_restart = on_restart
+        self._check_next = False
+        self.restarts = 0
         # The pins of the rooms that have one (program rooms), as this control set them.
         self.pins: dict[int, str] = {}
 
@@ -132,6 +158,14 @@ class NodeControl:
     def room_secret(self) -> str:
         """The secret of every room on this node (derived, so it survives restarts)."""
         return hashlib.sha256(f"diemcau-room:{self.node.admin_key}".encode()).hexdigest()[:32]
+
+    @property
+    def connection_lost(self) -> bool:
+        """The API connection was open and has closed, or reconnecting failed so far
+        (the node may be restarting)."""
+        if self._conn is None:
+            return self._check_next
+        return self._conn.closed.is_set()
 
     async def _ensure(self) -> JanusHandle:
         async with self._lock:
@@ -149,20 +183,64 @@ class NodeControl:
                 try:
                     self._session = await conn.create_session()
                     self._handle = await self._session.attach(VIDEOROOM)
+                    created = await self._sentinel(self._handle)
                 except BaseException:
+                    self._session = self._handle = None
                     await conn.close()
                     raise
                 self._conn = conn
+                check, self._check_next = self._check_next, True
+                if created and check:
+                    self.restarts += 1
+                    log.warning("node %s restarted: its rooms and links are gone", self.node.name)
+                    if self._on_restart is not None:
+                        self._on_restart(self.node.name)
             return self._handle
 
-    async def reset(self) -> None:
-        """Drop the connection (next request reconnects)."""
+    async def _sentinel(self, handle: JanusHandle) -> bool:
+        """Create the sentinel room unless it exists; returns whether it had to be created."""
+        try:
+            await handle.send(
+                {
+                    "request": "create",
+                    "room": SENTINEL_ROOM,
+                    "admin_key": self.node.admin_key,
+                    "secret": self.room_secret,
+                    "description": "diemcau control",
+                    "is_private": True,
+                    "signed_tokens": True,
+                    "publishers": 1,
+                    "allowed": [],
+                    "lock_record": True,
+                    "rec_dir": NO_RECORDING_DIR,
+                },
+                timeout=self._timeout,
+            )
+        except JanusError as exc:
+            if exc.code == ERR_ROOM_EXISTS:
+                return False
+            raise
+        return True
+
+    async def reset(self, *, check_restart: bool = True) -> None:
+        """Drop the connection (next request reconnects).
+
+        With ``check_restart`` the reconnect tells whether the node restarted
+        meanwhile (`on_restart`); a caller that already knows passes False.
+        """
         conn, self._conn, self._session, self._handle = self._conn, None, None, None
+        if not check_restart:
+            self._check_next = False
         if conn is not None:
             try:
                 await conn.close()
             except Exception:  # noqa: S110 - a dead socket may fail to close; nothing to do
                 pass
+
+    async def check(self) -> None:
+        """Reconnect now if the connection dropped, so a restart is noticed (and reported)."""
+        if self.connection_lost:
+            await self._ensure()
 
     async def close(self) -> None:
         if self._session is not None:
@@ -170,7 +248,7 @@ class NodeControl:
                 await asyncio.wait_for(self._session.destroy(), 2.0)
             except (JanusError, TimeoutError):
                 pass
-        await self.reset()
+        await self.reset(check_restart=False)
 
     async def request(self, body: dict[str, Any]) -> dict[str, Any]:
         """One synchronous VideoRoom request; raises `JanusError`."""
@@ -234,6 +312,9 @@ class NodeControl:
             "videocodec": "vp8",
             "notify_joining": notify_joining,
             "bitrate": 0,
+            # Opus in-band FEC negotiated with every publisher and viewer (the
+            # default of 1.1.2, said here since older versions differ).
+            "opus_fec": True,
         }
         if pin is not None:
             options["pin"] = pin
@@ -327,6 +408,7 @@ class NodeControl:
                 bool(r.get("pin_required")),
             )
             for r in data.get("list", [])
+            if int(r["room"]) != SENTINEL_ROOM  # the control plane's own (`_sentinel`)
         ]
 
     async def participants(self, room: int) -> list[dict[str, Any]]:
@@ -360,11 +442,7 @@ class NodeControl:
         for pub in reply.data.get("publishers", []):
             if int(pub.get("id", -1)) == feed_id:
                 streams: list[dict[str, Any]] = [
-                    {
-                        k: s[k]
-                        for k in ("type", "mindex", "mid", "codec", "simulcast", "svc")
-                        if k in s
-                    }
+                    {k: s[k] for k in _STREAM_KEYS if k in s}
                     for s in pub.get("streams", [])
                     if not s.get("disabled")
                 ]

@@ -203,6 +203,8 @@ class LocalJanusProcess:
     netns: str | None = None
     tuning: JanusTuning = NODE_TUNING
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    # Started and not stopped on purpose: a supervisor restarts it if it dies.
+    wanted: bool = field(default=False, init=False)
 
     @classmethod
     def create(
@@ -306,6 +308,7 @@ class LocalJanusProcess:
             return
         if shutil.which(JANUS_BINARY) is None:
             raise FileNotFoundError("the janus binary is not installed")
+        self.wanted = True
         self.write_config()
         self.log_file.unlink(missing_ok=True)
         folder = self.janus_config().folder
@@ -368,13 +371,14 @@ class LocalJanusProcess:
             return ""
 
     def kill(self) -> None:
-        """SIGKILL the process (fault injection)."""
+        """SIGKILL the process (fault injection: a supervisor, if any, restarts it)."""
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
     async def stop(self, grace: float = 3.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds; by PID only."""
+        self.wanted = False
         proc = self.proc
         if proc is None or proc.poll() is not None:
             return

@@ -183,6 +183,8 @@ class MediaOrchestrator:
         self.last_report = SyncReport()
         self._move_listeners: list[MoveListener] = []
         self._chair_loans: dict[str, Callable[[], None]] = {}
+        # Nodes whose control connection found them restarted (empty), to rebuild.
+        self._restarted: set[str] = set()
         self._started = False
         self.registry.on_change(self._on_change)
 
@@ -191,7 +193,7 @@ class MediaOrchestrator:
     def control(self, node: str) -> NodeControl:
         ctl = self._controls.get(node)
         if ctl is None or ctl.node is not self.registry.get(node):
-            ctl = NodeControl(self.registry.get(node))
+            ctl = NodeControl(self.registry.get(node), on_restart=self._restarted.add)
             self._controls[node] = ctl
         return ctl
 
@@ -352,12 +354,34 @@ class MediaOrchestrator:
         return self.control(node).pins.get(m.room)
 
     async def sync(self) -> SyncReport:
-        """One pass: rooms exist, links and looks match the desired state."""
-        async with self._lock:
-            await self._ensure_rooms()
-            self.last_report = await self.cascade.apply(self.desired_links())
-            self.last_report.errors += await self.looks.apply(self.desired_looks())
-            return self.last_report
+        """One pass: restarted nodes rebuilt, rooms exist, links and looks match the
+        desired state."""
+        for _ in range(2):
+            await self._check_restarts()
+            async with self._lock:
+                await self._ensure_rooms()
+                self.last_report = await self.cascade.apply(self.desired_links())
+                self.last_report.errors += await self.looks.apply(self.desired_looks())
+            if not self._restarted:
+                break
+            # Found during this pass (a request reconnected): rebuild at once.
+        return self.last_report
+
+    async def _check_restarts(self) -> None:
+        """Reconnect dropped control connections (a restart is found by the sentinel room), then
+        rebuild every node found restarted."""
+        for node in self.registry.healthy():
+            ctl = self._controls.get(node.name)
+            if ctl is not None and ctl.connection_lost:
+                try:
+                    await asyncio.wait_for(ctl.check(), 2.0)
+                except (OSError, JanusError, TimeoutError) as exc:
+                    log.info("node %s not reachable yet: %s", node.name, exc)
+        while self._restarted:
+            name = self._restarted.pop()
+            found = next((n for n in self.registry.nodes() if n.name == name), None)
+            if found is not None:
+                await self.on_node_restarted(found)
 
     # -- meetings API ----------------------------------------------------
 
@@ -731,7 +755,7 @@ class MediaOrchestrator:
             self._rooms.pop(node.name, None)
             self.looks.forget_node(node.name)
             self.cascade.forget_node(node.name)
-            await self.control(node.name).reset()
+            await self.control(node.name).reset(check_restart=False)
             self.control(node.name).pins.clear()
             moves: list[Move] = []
             if node.role == "relay":
@@ -740,6 +764,23 @@ class MediaOrchestrator:
                 )
         await self.sync()
         return moves
+
+    async def on_node_restarted(self, node: JanusNode) -> None:
+        """A node came back empty before the health checks saw it down (its supervisor
+        restarted it within a second or two).
+
+        Its rooms are recreated, and the other end of every link touching it is
+        cleaned now: a relay's viewers of the chair are told the feed ended (and
+        subscribe again when it is rebuilt) instead of watching a frozen picture,
+        and a source stops sending to ports the new process may reuse. Sites stay
+        on their relays; their browsers reconnect when their sessions drop.
+        """
+        async with self._lock:
+            self._rooms.pop(node.name, None)
+            self.looks.forget_node(node.name)
+            await self.cascade.node_lost(
+                node.name, lambda n: n != node.name and self.registry.is_up(n)
+            )
 
     async def reconcile(self) -> SyncReport:
         """After a control-plane restart: adopt intact links, remove orphans, rebuild.

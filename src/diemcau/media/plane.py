@@ -89,7 +89,10 @@ async def start_media_plane(
     cluster: LocalCluster | None = None
     if declared is None:
         cluster = LocalCluster(
-            relays=local_relay_layout(sites, local_relays), base_dir=base_dir, tls=tls
+            relays=local_relay_layout(sites, local_relays),
+            base_dir=base_dir,
+            tls=tls,
+            supervise=True,
         )
         await cluster.start()
         declared = cluster.nodes()

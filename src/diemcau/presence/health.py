@@ -3,7 +3,10 @@
 A site reports round-trip time, loss and jitter (browsers from WebRTC
 getStats). Above any threshold the site is degraded; it recovers only when
 every figure is back under the threshold times `recover_ratio`, so a link
-hovering at the limit does not flap the dashboard every report.
+hovering at the limit does not flap the dashboard every report. A site that
+plays the program at reduced quality because its link cannot carry more (a
+low video layer, or audio only: docs/media.md, "Weak links") is degraded too,
+whatever its figures: they look clean once it stopped asking for more.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ class LinkThresholds:
     def degraded_reason(self, link: LinkReport, currently_degraded: bool) -> str | None:
         """The reason the link is degraded (e.g. ``"loss 7.5% > 5%"``), or None if healthy."""
         ratio = self.recover_ratio if currently_degraded else 1.0
+        if link.media == "audio":
+            return "audio only"
+        if link.media == "low":
+            return "reduced video"
         if link.loss_pct > self.loss_pct * ratio:
             return f"loss {link.loss_pct:.1f}% > {self.loss_pct:g}%"
         if link.rtt_ms > self.rtt_ms * ratio:

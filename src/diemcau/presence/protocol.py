@@ -84,6 +84,9 @@ class LinkReport(BaseModel):
     jitter_ms: float = Field(ge=0, le=600_000)
     send_kbps: float = Field(default=0, ge=0, le=10_000_000)
     recv_kbps: float = Field(default=0, ge=0, le=10_000_000)
+    # What of the program the site's link carries: "high", "low" (a reduced video
+    # layer) or "audio" (video off); empty when no program plays.
+    media: str = Field(default="", max_length=16)
 
 
 class Hello(BaseModel):

@@ -40,6 +40,8 @@ SITE_FIELDS = (
     "loss_pct",
     "jitter_ms",
     "in_meeting",
+    "recv_kbps",
+    "media",
 )
 _STATES = ("online", "degraded", "offline")
 
@@ -174,6 +176,8 @@ class StaffFeed:
             round(link.loss_pct, 2) if link else None,
             round(link.jitter_ms, 1) if link else None,
             1 if src.in_meeting(site_id) else 0,
+            round(link.recv_kbps) if link else None,
+            link.media if link else "",
         ]
 
     def _aggregate(self, site_ids: list[int]) -> dict[str, int]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +100,8 @@ class _Bot:
         self._tasks: list[asyncio.Task[None]] = []
         self.joined_at = 0.0
         self.connected_at = 0.0
+        # The streams Janus answered the join with (a subscriber's mids and feeds).
+        self.streams: list[dict[str, Any]] = []
 
     async def _open(self) -> JanusHandle:
         self.conn = await JanusConnection.connect(self.target.ws_url, token=self.target.token)
@@ -154,6 +156,7 @@ class PublisherBot(_Bot):
         audio: bool = True,
         tone_hz: float = 440.0,
         bitrate: int = 400_000,
+        speech_like: bool = False,
         join_fields: Mapping[str, Any] | None = None,
         publish_fields: Mapping[str, Any] | None = None,
     ) -> None:
@@ -167,7 +170,7 @@ class PublisherBot(_Bot):
         self.join_fields = dict(join_fields or {})
         self.publish_fields = dict(publish_fields or {})
         self.video = StampedVideoTrack(label)
-        self.audio = ToneAudioTrack(tone_hz) if audio else None
+        self.audio = ToneAudioTrack(tone_hz, speech_like=speech_like) if audio else None
 
     async def start(self, timeout: float = 10.0) -> None:
         """Join as publisher, publish, and wait until Janus reports the PC up."""
@@ -233,6 +236,10 @@ class ViewerBot(_Bot):
         self.feed_id = feed_id
         self.stats = ViewerStats()
         self._frame_event = asyncio.Event()
+        # Called for every good frame with its arrival (monotonic seconds), its
+        # sender's label code, and when it was sent (the stamp's wall-clock time
+        # brought onto the monotonic clock: frames decoded late are told apart).
+        self.on_frame: Callable[[float, int, float], None] | None = None
 
         @self.pc.on("track")
         def _on_track(track: MediaStreamTrack) -> None:
@@ -249,6 +256,7 @@ class ViewerBot(_Bot):
         )
         if reply.jsep is None:
             raise RuntimeError("Janus answered the subscription without an SDP offer")
+        self.streams = list(reply.data.get("streams") or [])
         await self.pc.setRemoteDescription(
             RTCSessionDescription(sdp=reply.jsep["sdp"], type=reply.jsep["type"])
         )
@@ -287,10 +295,13 @@ class ViewerBot(_Bot):
             if not st.first_frame_at:
                 st.first_frame_at = now
             st.last_frame_at = now
-            st.latencies_ms.append((now_ms - stamp.sent_ms) & 0xFFFFFFFF)
+            latency_ms = (now_ms - stamp.sent_ms) & 0xFFFFFFFF
+            st.latencies_ms.append(latency_ms)
             st.labels[stamp.label] = st.labels.get(stamp.label, 0) + 1
             st.last_label = stamp.label
             self._frame_event.set()
+            if self.on_frame is not None:
+                self.on_frame(now, stamp.label, now - latency_ms / 1000)
 
     async def _read_audio(self, track: MediaStreamTrack) -> None:
         while True:

@@ -28,6 +28,7 @@ __all__ = [
     "StampedVideoTrack",
     "ToneAudioTrack",
     "pin_vp8_bitrate",
+    "tune_opus",
 ]
 
 FPS = 30
@@ -45,6 +46,32 @@ def pin_vp8_bitrate(bps: int) -> None:
     (docs/media.md, "Bots"); clamping min = max = default keeps it on one bitrate.
     """
     vpx.DEFAULT_BITRATE = vpx.MIN_BITRATE = vpx.MAX_BITRATE = bps
+
+
+def tune_opus(bitrate: int = 32000, fec_loss_pct: int = 10) -> None:
+    """Make aiortc's Opus encoder, in this process, speak like a browser that expects loss.
+
+    aiortc encodes 96 kbps stereo without in-band FEC. Browsers send ~32 kbps and
+    add FEC (LBRR) only once the receiver reports loss: an SFU's publisher hears
+    only from Janus, which sees its clean uplink, so a chair browser never does
+    (docs/reliability.md). A bot tuned here sends what FEC would look like at
+    ``fec_loss_pct`` expected loss (libopus ``fec`` and ``packet_loss``), so the
+    faults bench can show what it buys; ``fec_loss_pct=0`` turns FEC off.
+    """
+    from aiortc.codecs import opus
+
+    original = getattr(opus.OpusEncoder, "_diemcau_init", opus.OpusEncoder.__init__)
+
+    def _init(self: opus.OpusEncoder) -> None:
+        original(self)
+        self.codec.bit_rate = bitrate
+        options = {"application": "voip"}
+        if fec_loss_pct > 0:
+            options.update(fec="1", packet_loss=str(fec_loss_pct))
+        self.codec.options = options
+
+    opus.OpusEncoder._diemcau_init = original  # type: ignore[attr-defined]
+    opus.OpusEncoder.__init__ = _init  # type: ignore[method-assign]
 
 
 class StampedVideoTrack(MediaStreamTrack):
@@ -85,13 +112,19 @@ class StampedVideoTrack(MediaStreamTrack):
 
 
 class ToneAudioTrack(MediaStreamTrack):
-    """A continuous sine tone (s16 mono 48 kHz, 20 ms frames)."""
+    """A continuous sine tone (s16 mono 48 kHz, 20 ms frames).
+
+    ``speech_like`` swells and fades it three times a second, as syllables do:
+    Opus's voice detector then treats it as speech, which is what its in-band
+    FEC protects (a steady tone gets almost none).
+    """
 
     kind = "audio"
 
-    def __init__(self, freq: float = 440.0) -> None:
+    def __init__(self, freq: float = 440.0, *, speech_like: bool = False) -> None:
         super().__init__()
         self._freq = freq
+        self._speech = speech_like
         self._start: float | None = None
         self._samples = 0
 
@@ -105,7 +138,8 @@ class ToneAudioTrack(MediaStreamTrack):
             if wait > 0:
                 await asyncio.sleep(wait)
         t = (np.arange(AUDIO_SAMPLES) + self._samples) / AUDIO_RATE
-        pcm = (np.sin(2 * math.pi * self._freq * t) * 8000).astype(np.int16)
+        level = 8000 * (0.6 + 0.4 * np.sin(2 * math.pi * 3 * t)) if self._speech else 8000
+        pcm = (np.sin(2 * math.pi * self._freq * t) * level).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = AUDIO_RATE
         frame.pts = self._samples

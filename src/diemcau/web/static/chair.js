@@ -195,7 +195,8 @@
       const session = await JanusSession.connect(g.ws_url, g.token, { iceServers: g.ice_servers, onclose: () => { if (C.media && C.media.session === session) { C.media = null; setTimeout(() => { if (mid() === id) startChairMedia(); }, 2000); } } });
       C.media = { session, grant: g, pub: null, subs: new Map(), meeting: id };
       renewLater(g);
-      C.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.publish.token, await camera(), t("chair"));
+      // Simulcast: sites behind weak links take the low layer (docs/media.md, "Weak links").
+      C.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.publish.token, await camera(), t("chair"), "always");
       await syncFloorFeeds(g);
     } catch (e) {
       console.warn("chair media", e);
@@ -268,25 +269,36 @@
     for (const [id, f] of want) {
       if (m.subs.has(id)) continue;
       m.subs.set(id, { pending: true, feed: f });
-      (async () => {
-        // Each try uses the latest grant; a refused join (the program room's pin or
-        // the room token changed) fetches a fresh one first.
-        for (let attempt = 0; C.media === m && m.subs.has(id); attempt++) {
-          const cur = m.grant;
-          try {
-            const sub = await janusSubscribe(m.session, cur.program.room, id, cur.room_token, undefined, cur.program.pin);
-            if (C.media !== m || !m.subs.has(id)) { sub.handle.detach(); return; }
-            sub.feed = f; m.subs.set(id, sub); labelFloor();
-            return;
-          } catch (e) {
-            if (e.code === 433 || e.code === 429) await renewChairGrant(m).catch(() => {});
-            await new Promise((r) => setTimeout(r, Math.min(2000, 300 + attempt * 200)));
-          }
-        }
-      })();
+      subscribeFloor(m, f);
     }
     labelFloor();
   }
+
+  async function subscribeFloor(m, f) {
+    const id = f.feed_id;
+    // Each try uses the latest grant; a refused join (the program room's pin or the
+    // room token changed) fetches a fresh one first.
+    for (let attempt = 0; C.media === m && m.subs.has(id); attempt++) {
+      const cur = m.grant;
+      try {
+        const sub = await janusSubscribe(m.session, cur.program.room, id, cur.room_token, undefined, cur.program.pin);
+        if (C.media !== m || !m.subs.has(id)) { sub.handle.detach(); return; }
+        sub.feed = f; m.subs.set(id, sub); labelFloor();
+        // The speaker's feed went away (it republished, or a node restarted and the
+        // cascade is rebuilt): subscribe again while it is still on the floor.
+        sub.handle.on((data) => {
+          if (!janusFeedGone(data, id) || m.subs.get(id) !== sub) return;
+          m.subs.set(id, { pending: true, feed: f }); sub.handle.detach(); labelFloor();
+          setTimeout(() => subscribeFloor(m, f), 1000);
+        });
+        return;
+      } catch (e) {
+        if (e.code === 433 || e.code === 429) await renewChairGrant(m).catch(() => {});
+        await new Promise((r) => setTimeout(r, Math.min(2000, 300 + attempt * 200)));
+      }
+    }
+  }
+
 
   function labelFloor() {
     const subs = C.media ? [...C.media.subs.values()] : [];

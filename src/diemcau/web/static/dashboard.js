@@ -76,6 +76,36 @@
       el("span", { class: "leg" }, dot(s), t("st_" + s), model.totals && model.available ? " (" + fmt(model.totals[s]) + ")" : "")));
   }
 
+  /** A site's link figures in one line: loss, round trip, jitter, what it receives (and
+   * what of the program, unless `noMedia`). */
+  function linkLine(i, noMedia) {
+    const l = model.link && model.link[i];
+    if (!l) return "";
+    const parts = [t("f_loss") + " " + fmt(Math.round(l.loss * 10) / 10) + " %", t("f_rtt") + " " + fmt(Math.round(l.rtt)) + " ms", t("f_jitter") + " " + fmt(Math.round(l.jitter)) + " ms"];
+    if (l.kbps !== null) parts.push(t("f_recv") + " " + fmt(l.kbps) + " kbps");
+    if (l.media && !noMedia) parts.push(t("media_" + l.media));
+    return parts.join(" · ");
+  }
+
+  /** Why a site is degraded, in the page's language where the reason is a known one. */
+  function reasonText(i) {
+    const r = model.reason[i] || "";
+    return r === "audio only" ? t("media_audio") : r === "reduced video" ? t("media_low") : r;
+  }
+
+  /** Degraded sites, the worst first (audio only, reduced video, then by loss). */
+  function renderWeak() {
+    const rank = { audio: 2, low: 1 };
+    const out = [];
+    for (let i = 0; i < model.n; i++) if (stateName(i) === "degraded") out.push(i);
+    const score = (i) => { const l = model.link[i] || {}; return (rank[l.media] || 0) * 1000 + (l.loss || 0); };
+    out.sort((a, b) => score(b) - score(a));
+    $("weak-count").textContent = out.length ? "(" + fmt(out.length) + ")" : "";
+    $("weak").replaceChildren(...(out.length ? out.slice(0, 12).map((i) => el("li", { dataset: { code: model.codes[i] } },
+      el("button", { type: "button", class: "srow", onclick: () => map.select(i, true) }, dot("degraded"), el("b", {}, model.names[i])),
+      el("span", { class: "muted weak-fig" }, " " + reasonText(i) + (linkLine(i) ? " — " + linkLine(i, true) : "")))) : [el("li", { class: "muted" }, "–")]));
+  }
+
   function siteCard(i) {
     const card = $("sitecard");
     if (i < 0) { card.hidden = true; return; }
@@ -86,7 +116,9 @@
       el("button", { type: "button", class: "close", "aria-label": t("close"), onclick: () => map.select(-1) }, "×"),
       el("h3", {}, model.names[i]),
       el("p", { class: "muted" }, model.codes[i] + " · " + model.provinceName(i)),
-      el("p", { class: "state-line", dataset: { state: st } }, dot(st), t("st_" + st), since ? " · " + t("since") + " " + since : ""),
+      el("p", { class: "state-line", dataset: { state: st } }, dot(st), t("st_" + st), since ? " · " + t("since") + " " + since : "",
+        st === "degraded" && model.reason[i] ? " · " + reasonText(i) : ""),
+      st !== "offline" && linkLine(i) ? el("p", { class: "link-line muted" }, linkLine(i)) : null,
       el("div", { class: "actions" },
         el("a", { class: "button", href: "/chair#spot=" + encodeURIComponent(model.codes[i]), target: "diemcau-chair" }, t("spotcheck"))));
   }
@@ -96,7 +128,8 @@
     if (i < 0) { box.hidden = true; return; }
     const st = stateName(i);
     box.hidden = false;
-    box.replaceChildren(el("b", {}, model.names[i]), el("br"), dot(st), t("st_" + st));
+    box.replaceChildren(el("b", {}, model.names[i]), el("br"), dot(st), t("st_" + st),
+      st === "degraded" && linkLine(i) ? el("span", {}, el("br"), linkLine(i)) : "");
     box.style.left = Math.min(x + 14, map.c.clientWidth - 220) + "px";
     box.style.top = Math.max(0, y - 10) + "px";
   }
@@ -194,7 +227,7 @@
   model.onChange((changed) => {
     if (!map) return;
     map.request();
-    renderKpis(); legend();
+    renderKpis(); legend(); renderWeak();
     // The tree is DOM: refresh it at most twice a second, however many deltas come.
     if (!treeTimer) treeTimer = setTimeout(() => { treeTimer = 0; renderTree(); }, changed && changed.length ? 500 : 0);
     if (map.selected >= 0 && (!changed || changed.includes(map.selected))) siteCard(map.selected);
@@ -209,7 +242,7 @@
     const live = new StaffLive(model, { onStatus: liveStatus, onEvent: (ev) => { if (/^alert/.test(ev.kind || "")) loadAlerts(); } });
     await live.start();
     map.setData();
-    renderTree(); renderKpis(); legend();
+    renderTree(); renderKpis(); legend(); renderWeak();
     loadAlerts(); loadIndicators();
     setInterval(loadAlerts, 15000);
     $("colorby").addEventListener("change", colorBy);
@@ -225,6 +258,6 @@
     });
     document.addEventListener("langchange", () => {
       $("scope").textContent = who.province_id ? t("scope_prov") : t("scope_nation");
-      renderAlerts(alertsCache !== null); renderTree(); renderKpis(); legend(); siteCard(map.selected); liveStatus(live.mode); });
+      renderAlerts(alertsCache !== null); renderTree(); renderKpis(); legend(); renderWeak(); siteCard(map.selected); liveStatus(live.mode); });
   }).catch((e) => DC.toast(e.message, "bad"));
 })();

@@ -175,6 +175,8 @@ class JanusHandle {
  * Publish a local stream into a VideoRoom as a given feed id.
  * Returns {handle, pc}. `publishToken` is the grant's publish.token: the only
  * token the room's allowed list admits as a publisher (its room_token is not).
+ * `simulcast`: send two video layers ("always": the chair's program, whose low
+ * layer sites behind weak links take; any other true value: a site's camera).
  */
 async function janusPublish(session, room, feedId, publishToken, stream, display, simulcast) {
   const h = await session.attach("janus.plugin.videoroom");
@@ -185,11 +187,12 @@ async function janusPublish(session, room, feedId, publishToken, stream, display
     // Simulcast (RFC 8853 rids): full quality for the floor and spot-checks, a
     // quarter-size layer for video-wall thumbnails; Janus picks per subscriber.
     // Janus reads the rids highest quality first, so "h" comes before "l"
-    // (substream 0 is then the lowest layer). The high layer starts paused:
-    // it is sent only while someone watches (followLooks).
+    // (substream 0 is then the lowest layer). A site's high layer starts
+    // paused: it is sent only while someone watches (followLooks). The chair's
+    // ("always") is always watched: it is the program.
     if (simulcast && track.kind === "video") {
       init.sendEncodings = [
-        { rid: "h", maxBitrate: 800000, active: false },
+        { rid: "h", maxBitrate: 800000, active: simulcast === "always" },
         { rid: "l", scaleResolutionDownBy: 2, maxBitrate: 150000 },
       ];
     }
@@ -200,8 +203,8 @@ async function janusPublish(session, room, feedId, publishToken, stream, display
   const r = await h.message({ request: "publish", audio: true, video: true }, { type: offer.type, sdp: offer.sdp });
   if (!r.jsep) throw new JanusError(0, "the media server did not answer the publish offer");
   await pc.setRemoteDescription(r.jsep);
-  const pub = { handle: h, pc, watched: false };
-  if (simulcast) followLooks(pub, joined.data);
+  const pub = { handle: h, pc, watched: simulcast === "always" };
+  if (simulcast && simulcast !== "always") followLooks(pub, joined.data);
   return pub;
 }
 
@@ -260,7 +263,37 @@ async function janusSubscribe(session, room, feedId, roomToken, substream, pin) 
   await pc.setLocalDescription(answer);
   await h.message({ request: "start" }, { type: answer.type, sdp: answer.sdp });
   if (wantLayer) await h.message({ request: "configure", streams: [{ mid: video.mid, substream }] }).catch(() => {});
-  return { handle: h, pc, stream };
+  return { handle: h, pc, stream, streams: (r.data && r.data.streams) || [] };
+}
+
+/**
+ * Whether an event of a subscription's handle says its feed went away: Janus hung
+ * up, or (VideoRoom) the publisher left; when a remote publisher is removed (its
+ * node restarted, the cascade is rebuilt) the subscriber only gets an "updated"
+ * offer whose streams of that feed are no longer active.
+ */
+function janusFeedGone(data, feedId) {
+  if (data.hangup || data.unpublished !== undefined || data.left) return true;
+  if (data.videoroom !== "updated") return false;
+  const mine = (data.streams || []).filter((x) => x.feed_id === feedId);
+  return !mine.some((x) => x.active !== false);
+}
+
+/**
+ * Choose what Janus sends a subscription's video: a simulcast layer (substream 0 is
+ * the lowest) and temporal layer, or no video at all (audio only). Streams that are
+ * not simulcast ignore the layers; the audio is never touched.
+ */
+async function janusVideoLayer(sub, layer) {
+  const videos = (sub.streams || []).filter((x) => x.type === "video");
+  if (!videos.length) return;
+  const streams = videos.map((v) => {
+    if (layer.video === false) return { mid: v.mid, send: false };
+    const out = { mid: v.mid, send: true };
+    if (v.simulcast) { out.substream = layer.substream; out.temporal = layer.temporal; }
+    return out;
+  });
+  await sub.handle.message({ request: "configure", streams });
 }
 
 /**

@@ -40,6 +40,7 @@ class SiteModel {
     this.provById = new Map(this.provinces.map((p, i) => [p.id, i]));
     this.state = new Uint8Array(n); this.since = new Float64Array(n);
     this.inMeeting = new Uint8Array(n); this.reason = new Array(n).fill("");
+    this.link = new Array(n).fill(null); // {rtt, loss, jitter, kbps, media} as last reported
     this.recount();
   }
 
@@ -139,6 +140,8 @@ class StaffLive {
     if (msg.fields) this.fields = msg.fields;
     const f = this.fields || ["id", "code", "name", "province_id", "state", "reason", "since", "rtt_ms", "loss_pct", "jitter_ms", "in_meeting"];
     const iId = f.indexOf("id"), iState = f.indexOf("state"), iSince = f.indexOf("since"), iMeet = f.indexOf("in_meeting"), iReason = f.indexOf("reason");
+    const iRtt = f.indexOf("rtt_ms"), iLoss = f.indexOf("loss_pct"), iJit = f.indexOf("jitter_ms"), iKbps = f.indexOf("recv_kbps"), iMedia = f.indexOf("media");
+    const at = (row, k) => (k >= 0 && row[k] !== null && row[k] !== undefined ? row[k] : null);
     const changes = [];
     if (msg.type === "snapshot") { m.inMeeting.fill(0); }
     for (const row of msg.sites || []) {
@@ -148,6 +151,8 @@ class StaffLive {
       m.inMeeting[i] = iMeet >= 0 && row[iMeet] ? 1 : 0;
       if (iReason >= 0) m.reason[i] = row[iReason] || "";
       if (iSince >= 0 && row[iSince]) m.since[i] = row[iSince];
+      const rtt = at(row, iRtt);
+      m.link[i] = rtt === null ? null : { rtt, loss: at(row, iLoss), jitter: at(row, iJit), kbps: at(row, iKbps), media: at(row, iMedia) || "" };
     }
     m.available = true;
     const changed = m.apply(changes, true);

@@ -15,6 +15,7 @@
     stream: null, audioCtx: null, meterRaf: 0,
     media: null, // {session, pub, subs: Map(feedId -> sub), grant}
     mediaTimer: 0, messages: [], lastStats: null, received: [], stateGen: 0, schemas: [],
+    quality: new ProgramQuality(), qualityTimer: 0, qualityPrev: new Map(), program: null,
   };
   window.diemcauSite = S; // for tests and the browser console
   // Sites publish two layers: thumbnails for the chair's video wall, full for the rest.
@@ -129,26 +130,43 @@
 
   function saveSeqs() { localStorage.setItem(storageKey() + ".seqs", JSON.stringify(S.seqs)); }
 
+  /**
+   * The link as this site sees it, for the heartbeat: the worse of its uplink (what
+   * its relay reports of the camera's stream) and its downlink (the program it
+   * receives, `programWindowStats`), what it sends and receives, and which part of
+   * the program it can carry ("high", "low" or "audio", `ProgramQuality`).
+   */
   async function linkStats() {
     const pc = S.media && S.media.pub && S.media.pub.pc;
-    if (!pc) return null;
-    const stats = await pc.getStats();
+    const down = S.media && S.program;
+    if (!pc && !down) return null;
     let rtt = null, loss = 0, jitter = 0, bytes = 0;
-    stats.forEach((r) => {
-      if (r.type === "remote-inbound-rtp") {
-        if (r.roundTripTime !== undefined) rtt = Math.max(rtt || 0, r.roundTripTime * 1000);
-        if (r.fractionLost !== undefined) loss = Math.max(loss, r.fractionLost * 100);
-        if (r.jitter !== undefined) jitter = Math.max(jitter, r.jitter * 1000);
-      }
-      if (r.type === "outbound-rtp") bytes += r.bytesSent || 0;
-      if (r.type === "candidate-pair" && r.nominated && rtt === null && r.currentRoundTripTime !== undefined) rtt = r.currentRoundTripTime * 1000;
-    });
+    if (pc) {
+      const stats = await pc.getStats();
+      stats.forEach((r) => {
+        if (r.type === "remote-inbound-rtp") {
+          if (r.roundTripTime !== undefined) rtt = Math.max(rtt || 0, r.roundTripTime * 1000);
+          if (r.fractionLost !== undefined) loss = Math.max(loss, r.fractionLost * 100);
+          if (r.jitter !== undefined) jitter = Math.max(jitter, r.jitter * 1000);
+        }
+        if (r.type === "outbound-rtp") bytes += r.bytesSent || 0;
+        if (r.type === "candidate-pair" && r.nominated && rtt === null && r.currentRoundTripTime !== undefined) rtt = r.currentRoundTripTime * 1000;
+      });
+    }
     const now = performance.now();
     let kbps = 0;
     if (S.lastStats) kbps = ((bytes - S.lastStats.bytes) * 8) / (now - S.lastStats.at);
     S.lastStats = { bytes, at: now };
-    if (rtt === null) return null;
-    return { rtt_ms: rtt, loss_pct: Math.min(100, loss), jitter_ms: jitter, send_kbps: Math.max(0, kbps) };
+    const report = { rtt_ms: rtt, loss_pct: Math.min(100, loss), jitter_ms: jitter, send_kbps: Math.max(0, kbps) };
+    if (down) {
+      if (down.rttMs !== null) report.rtt_ms = Math.max(report.rtt_ms || 0, down.rttMs);
+      report.loss_pct = Math.min(100, Math.max(report.loss_pct, down.lossPct));
+      report.jitter_ms = Math.max(report.jitter_ms, down.jitterMs);
+      report.recv_kbps = Math.max(0, down.kbps);
+      report.media = S.quality.mode;
+    }
+    if (report.rtt_ms === null) return null;
+    return report;
   }
 
   async function heartbeat() {
@@ -613,7 +631,9 @@
       const session = await JanusSession.connect(g.ws_url, g.token, { iceServers: g.ice_servers, onclose: () => { if (S.media && S.media.session === session) { S.media = null; scheduleMedia(); } } });
       S.media = { session, grant: g, pub: null, subs: new Map() };
       scheduleRenewal(g);
+      startQuality();
       if (S.stream) S.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.publish.token, S.stream, S.site.name, SIMULCAST);
+      if (S.quality.level === 0) uplinkVideo(false);
       await syncProgram(g);
     } catch (e) {
       console.warn("media", e);
@@ -649,6 +669,8 @@
 
   function stopMedia(keepTimer) {
     clearTimeout(S.renewTimer);
+    clearInterval(S.qualityTimer);
+    S.program = null;
     if (!keepTimer) clearTimeout(S.mediaTimer);
     const m = S.media;
     S.media = null;
@@ -701,8 +723,11 @@
         const sub = await janusSubscribe(m.session, g.program.room, f.feed_id, g.room_token, undefined, g.program.pin);
         if (S.media !== m || !m.subs.has(f.feed_id)) { sub.handle.detach(); return; }
         sub.feed = f;
-        sub.handle.on((data) => { if (data.hangup || data.unpublished || data.left) { if (m.subs.get(f.feed_id) === sub) { m.subs.set(f.feed_id, { pending: true, feed: f }); layoutProgram(); setTimeout(() => subscribeWithRetry(m, f), 1000); } } });
+        // The feed went away (its publisher left, or its node restarted and the cascade
+        // is being rebuilt): subscribe again until it is back.
+        sub.handle.on((data) => { if (janusFeedGone(data, f.feed_id)) { if (m.subs.get(f.feed_id) === sub) { m.subs.set(f.feed_id, { pending: true, feed: f }); sub.handle.detach(); layoutProgram(); setTimeout(() => subscribeWithRetry(m, f), 1000); } } });
         m.subs.set(f.feed_id, sub);
+        if (S.quality.level < 3) janusVideoLayer(sub, ProgramQuality.layer(S.quality.level)).catch((e) => console.warn("layer", e));
         layoutProgram();
         return;
       } catch (e) {
@@ -710,6 +735,57 @@
         await new Promise((r) => setTimeout(r, Math.min(2000, 300 + attempt * 200)));
       }
     }
+  }
+
+  // --- what the link can carry: the program's video layer, or audio only ---------------------
+
+  function startQuality() {
+    clearInterval(S.qualityTimer);
+    S.qualityPrev = new Map();
+    S.qualityTimer = setInterval(sampleProgram, S.quality.o.windowMs);
+  }
+
+  async function sampleProgram() {
+    const m = S.media;
+    if (!m) return;
+    const subs = [...m.subs.values()].filter((x) => x.pc);
+    if (!subs.length) return;
+    const stats = await programWindowStats(subs.map((x) => x.pc), S.qualityPrev, S.quality.o.windowMs).catch(() => null);
+    if (!stats || S.media !== m) return;
+    S.program = stats;
+    S.quality.setSimulcast(subs.some((x) => (x.streams || []).some((st) => st.type === "video" && st.simulcast)));
+    const layer = S.quality.update(Object.assign({ video: S.quality.level > 0 }, stats));
+    if (!layer) return;
+    for (const sub of subs) janusVideoLayer(sub, layer).catch((e) => console.warn("layer", e));
+    uplinkVideo(layer.video);
+    showQuality();
+  }
+
+  /**
+   * A link that cannot carry the program's video cannot carry the camera's either:
+   * at audio only the camera stops sending (its audio goes on), and comes back with
+   * the program's video. Only the high layer may stay off for other reasons.
+   */
+  async function uplinkVideo(on) {
+    const pc = S.media && S.media.pub && S.media.pub.pc;
+    if (!pc) return;
+    for (const sender of pc.getSenders()) {
+      if (!sender.track || sender.track.kind !== "video") continue;
+      const params = sender.getParameters();
+      if (!params.encodings || !params.encodings.length) continue;
+      for (const e of params.encodings) e.active = on && !(e.rid === "h" && S.media.pub.watched === false);
+      await sender.setParameters(params).catch((e) => console.warn("camera layer", e));
+    }
+  }
+
+  function showQuality() {
+    const q = $("quality");
+    const mode = S.quality.mode;
+    q.hidden = mode === "high";
+    q.dataset.mode = mode;
+    q.textContent = mode === "high" ? "" : t(mode === "audio" ? "q_audio" : "q_low");
+    const pv = $("program");
+    pv.classList.toggle("audio-only", mode === "audio");
   }
 
   function layoutProgram() {
@@ -737,6 +813,7 @@
     return sp ? sp.name : code || "";
   }
 
+  document.addEventListener("langchange", showQuality);
   document.addEventListener("langchange", () => { if (S.schemas.length) { const cur = $("report-schema").value; $("report-schema").replaceChildren(...S.schemas.map((sc) => el("option", { value: sc.key }, label(sc)))); $("report-schema").value = cur; renderReportForm(); } updateFloorUi(); renderMessages(); setMeeting(S.meeting); layoutProgram(); if (S.ws) connState("online"); });
   navigator.mediaDevices && navigator.mediaDevices.addEventListener && navigator.mediaDevices.addEventListener("devicechange", listDevices);
 

@@ -1,0 +1,106 @@
+"""Listening for audio gaps on a commune PC of the lab.
+
+`AudioProbeRun` starts `diemcau.sim.audio_probe` inside a lab host's namespace
+(so its media crosses that office's link, shaped or not), subscribed to one
+feed with a site's grant, and collects a report per stretch of time
+(`segment`, one per phase of a fault run) and at the end. The faults bench and
+tests put one beside a Chromium site on a weak link (a second listener in the
+office: its ~45 kbps of audio share the link).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from diemcau.lab.netns import Host
+
+__all__ = ["AudioProbeRun"]
+
+
+class AudioProbeRun:
+    """An audio probe process on ``host`` listening to ``feed`` for ``seconds``.
+
+    Args:
+        host: the lab host to run on (a commune PC).
+        grant: a site's media grant (``ws_url``, ``token``, ``room_token``, ``program``
+            with its room and pin).
+        feed: the publisher id to listen to (the chair's feed).
+        seconds: how long to listen once audio flows.
+    """
+
+    def __init__(self, host: Host, grant: dict[str, Any], feed: int, seconds: float) -> None:
+        self.argv = host.command(
+            sys.executable,
+            "-m",
+            "diemcau.sim.audio_probe",
+            "--ws",
+            str(grant["ws_url"]),
+            "--room",
+            str(grant["program"]["room"]),
+            "--feed",
+            str(feed),
+            "--token",
+            str(grant["token"]),
+            "--room-token",
+            str(grant["room_token"]),
+            *(("--pin", str(grant["program"]["pin"])) if grant["program"].get("pin") else ()),
+            "--seconds",
+            str(seconds),
+        )
+        self.seconds = seconds
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, timeout: float = 30.0) -> None:
+        """Start the probe; returns once it hears the first audio packet."""
+        self._proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=dict(os.environ),
+        )
+        line = await self._line(timeout)
+        if line.get("ready") is not True:
+            await self.stop()
+            raise RuntimeError(f"the audio probe did not start: {line}")
+
+    async def _line(self, timeout: float) -> dict[str, Any]:
+        assert self._proc is not None and self._proc.stdout is not None
+        raw = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+        if not raw:
+            return {"error": "the probe exited"}
+        out: dict[str, Any] = json.loads(raw)
+        return out
+
+    async def segment(self) -> dict[str, Any]:
+        """The report of the audio heard since the previous segment (or the start)."""
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.write(b"report\n")
+        await self._proc.stdin.drain()
+        return self._checked(await self._line(30))
+
+    async def report(self) -> dict[str, Any]:
+        """End the listening; the report of the audio since the last segment."""
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(b"stop\n")
+            await self._proc.stdin.drain()
+            out = await self._line(30)
+        finally:
+            await self.stop()
+        return self._checked(out)
+
+    @staticmethod
+    def _checked(out: dict[str, Any]) -> dict[str, Any]:
+        if "error" in out:
+            raise RuntimeError(f"audio probe: {out['error']}")
+        return out
+
+    async def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            proc.kill()
+            await proc.wait()
