@@ -16,23 +16,13 @@ import pytest
 from playwright.async_api import ConsoleMessage
 
 from diemcau.api import create_app
+from diemcau.api.web_routes import PAGES as PAGE_FILES
 from diemcau.config import Settings
 from diemcau.runtime import Runtime
 from diemcau.wiring import build_runtime
 from tests.browser import chromium, live_server, shot, staff_login, wait_for
 
-PAGES = (
-    "/",
-    "/join",
-    "/site",
-    "/chair",
-    "/dashboard",
-    "/directives",
-    "/reports",
-    "/charts",
-    "/alerts",
-    "/admin",
-)
+PAGES = ("/", *PAGE_FILES)  # every page the app serves
 
 
 @pytest.fixture
