@@ -41,14 +41,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import random
 import secrets
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -57,8 +58,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-HEARTBEAT_S = 1.0
-OFFLINE_AFTER_S = 2.5
+SWEEP_S = 0.1  # PresenceConfig.sweep_s
 SILENCED = 20
 BROADCASTS = 5
 
@@ -95,19 +95,6 @@ def _tune_gc() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-def _masked_frame(payload: bytes) -> bytes:
-    """A client text frame. The mask key is zero (RFC 6455 allows any 32-bit key; a
-    benchmark client skips the XOR so the swarm stays light)."""
-    n = len(payload)
-    if n < 126:
-        head = bytes((0x81, 0x80 | n))
-    elif n < 65536:
-        head = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
-    return head + b"\x00\x00\x00\x00" + payload
-
-
 def _proc_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -115,197 +102,11 @@ def _proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _proc_cpu_s(pid: int) -> float:
+def _proc_cpu_s(pid: int, *, kernel_only: bool = False) -> float:
+    """CPU seconds of a process so far (user + system, or system alone)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-# --- the light client swarm (its own process) ---------------------------------------------------
-
-
-class _Conn(asyncio.Protocol):
-    __slots__ = ("swarm", "idx", "transport", "buf", "upgraded", "welcomed", "site_id", "closed")
-
-    def __init__(self, swarm: _Swarm, idx: int) -> None:
-        self.swarm = swarm
-        self.idx = idx
-        self.transport: asyncio.Transport | None = None
-        self.buf = b""
-        self.upgraded = False
-        self.welcomed = False
-        self.site_id = -1
-        self.closed = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.swarm.upgrade)
-
-    def data_received(self, data: bytes) -> None:
-        if not self.upgraded:
-            self.buf += data
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not self.buf.startswith(b"HTTP/1.1 101"):
-                self.swarm.failed += 1
-                assert self.transport is not None
-                self.transport.close()
-                return
-            rest = self.buf[end + 4 :]
-            self.buf = b""
-            self.upgraded = True
-            assert self.transport is not None
-            self.transport.write(self.swarm.hellos[self.idx])
-            if not rest:
-                return
-            data = rest
-        buf = self.buf + data if self.buf else data
-        pos, n = 0, len(buf)
-        while n - pos >= 2:
-            b1 = buf[pos + 1] & 0x7F
-            if b1 == 126:
-                if n - pos < 4:
-                    break
-                size, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
-            elif b1 == 127:
-                if n - pos < 10:
-                    break
-                size, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
-            else:
-                size, head = b1, 2
-            if n - pos < head + size:
-                break
-            opcode = buf[pos] & 0x0F
-            payload = buf[pos + head : pos + head + size]
-            pos += head + size
-            self.swarm.on_frame(self, opcode, payload)
-        self.buf = buf[pos:]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.swarm.on_lost(self)
-
-
-class _Swarm:
-    def __init__(self, host: str, port: int, path: str, codes: list[str]) -> None:
-        self.host, self.port = host, port
-        key = base64.b64encode(secrets.token_bytes(16)).decode()
-        self.upgrade = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-        self.hellos = [
-            _masked_frame(json.dumps({"type": "hello", "v": 1, "join_code": c}).encode())
-            for c in codes
-        ]
-        self.hb = _masked_frame(b'{"type":"hb"}')
-        self.conns: list[_Conn] = []
-        self.welcomed = 0
-        self.failed = 0
-        self.lost = 0
-        self.latencies: list[float] = []
-        self.silent: set[int] = set()
-        self._all_in = asyncio.Event()
-        self._gate = asyncio.Semaphore(1000)
-        self.n = len(codes)
-
-    def on_frame(self, conn: _Conn, opcode: int, payload: bytes) -> None:
-        if opcode == 0x8:
-            if conn.transport is not None:
-                conn.transport.close()
-            return
-        if not conn.welcomed:
-            msg = json.loads(payload)
-            if msg.get("type") != "welcome":
-                self.failed += 1
-                return
-            conn.welcomed = True
-            conn.site_id = int(msg["site_id"])
-            self.welcomed += 1
-            self._gate.release()
-            if self.welcomed + self.failed >= self.n:
-                self._all_in.set()
-            return
-        i = payload.find(b'"bench_t":')
-        if i >= 0:
-            j = i + 10
-            k = j
-            while payload[k] not in b",}":
-                k += 1
-            self.latencies.append(time.time() - float(payload[j:k]))
-
-    def on_lost(self, conn: _Conn) -> None:
-        self.lost += 1
-        if not conn.welcomed:
-            self.failed += 1
-            self._gate.release()
-            if self.welcomed + self.failed >= self.n:
-                self._all_in.set()
-
-    async def connect_all(self) -> float:
-        loop = asyncio.get_running_loop()
-        t0 = time.monotonic()
-        for i in range(self.n):
-            await self._gate.acquire()
-            conn = _Conn(self, i)
-            self.conns.append(conn)
-            try:
-                await loop.create_connection(lambda c=conn: c, self.host, self.port)  # type: ignore[misc]
-            except OSError:
-                self.failed += 1
-                self._gate.release()
-        await asyncio.wait_for(self._all_in.wait(), 120)
-        return time.monotonic() - t0
-
-    async def heartbeats(self) -> None:
-        slices = 10
-        tick = 0
-        while True:
-            await asyncio.sleep(HEARTBEAT_S / slices)
-            part = tick % slices
-            tick += 1
-            for conn in self.conns[part::slices]:
-                if conn.welcomed and not conn.closed and conn.idx not in self.silent:
-                    assert conn.transport is not None
-                    conn.transport.write(self.hb)
-
-
-async def _swarm_main(args: argparse.Namespace) -> None:
-    _raise_fd_limit()
-    codes = Path(args.codes).read_text().split()
-    swarm = _Swarm(args.host, args.port, args.path, codes)
-    stdin = await _stdin_lines()
-    beats: asyncio.Task[None] | None = None
-    _emit({"ev": "ready"})
-    while True:
-        line = (await stdin.readline()).decode().strip()
-        if not line or line == "quit":
-            break
-        cmd, *rest = line.split()
-        if cmd == "connect":
-            beats = asyncio.create_task(swarm.heartbeats())
-            secs = await swarm.connect_all()
-            _emit({"ev": "joined", "n": swarm.welcomed, "failed": swarm.failed, "secs": secs})
-        elif cmd == "lat":
-            lat = sorted(swarm.latencies)
-            values = [round(v, 6) for v in lat] if rest == ["all"] else []
-            _emit({"ev": "lat", "n": len(lat), "values": values})
-        elif cmd == "lat_reset":
-            swarm.latencies.clear()
-            _emit({"ev": "ok"})
-        elif cmd == "silence":
-            k = int(rest[0])
-            step = max(1, swarm.n // k)
-            picked = [c for c in swarm.conns[::step] if c.welcomed][:k]
-            swarm.silent.update(c.idx for c in picked)
-            _emit({"ev": "silenced", "sites": [c.site_id for c in picked], "t": time.time()})
-    if beats is not None:
-        beats.cancel()
-    for conn in swarm.conns:
-        if conn.transport is not None:
-            conn.transport.abort()
+    ticks = int(fields[12]) if kernel_only else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # --- the bare floor server (its own process) ----------------------------------------------------
@@ -335,7 +136,13 @@ async def _bare_main(args: argparse.Namespace) -> None:
             await ws.close(4001, "unauthorized")
             return
         sid = entry[0]
-        await ws.send(json.dumps({"type": "welcome", "site_id": sid, "server_time": time.time()}))
+        welcome = {
+            "type": "welcome",
+            "site_id": sid,
+            "server_time": time.time(),
+            "heartbeat_s": args.heartbeat,
+        }
+        await ws.send(json.dumps(welcome))
         live[sid] = ws
         last_seen[sid] = time.monotonic()
         try:
@@ -348,9 +155,18 @@ async def _bare_main(args: argparse.Namespace) -> None:
                 del live[sid]
 
     async def sweep() -> None:
+        # The product's rule (presence/deadlines.py): a stall of this server's own loop
+        # within the allowed silence is added to it, so a busy floor does not cut
+        # healthy sites whose heartbeats waited unread in its sockets.
+        stalls: list[tuple[float, float]] = []
+        last = time.monotonic()
         while True:
-            await asyncio.sleep(0.25)
-            deadline = time.monotonic() - OFFLINE_AFTER_S
+            await asyncio.sleep(SWEEP_S)
+            now = time.monotonic()
+            stalls = [(t, d) for t, d in stalls if t >= now - args.offline_after]
+            stalls.append((now, max(0.0, now - last - SWEEP_S)))
+            last = now
+            deadline = now - args.offline_after - max(d for _, d in stalls)
             for sid in [s for s, t in last_seen.items() if t < deadline and s in live]:
                 ws = live.pop(sid)
                 _emit({"ev": "offline", "site": sid, "t": time.time()})
@@ -375,9 +191,11 @@ async def _bare_main(args: argparse.Namespace) -> None:
                 break
             if line == "follow":
                 _emit({"ev": "ok"})
-            elif line == "bcast":
+            elif line.startswith("bcast"):
+                n = int(line.split()[1])
                 t0 = time.time()
-                body = json.dumps({"type": "msg", "bench_t": t0, "pad": "x" * 220}).encode()
+                msg = {"type": "msg", "kind": "bench", "body": {"n": n, "pad": "x" * 220}}
+                body = json.dumps(msg, separators=(",", ":")).encode()
                 frame = bytes((0x81, 126)) + len(body).to_bytes(2, "big") + body
                 for ws in live.values():
                     if ws.protocol.state is State.OPEN:
@@ -421,9 +239,10 @@ async def _product_main(args: argparse.Namespace) -> None:
             if line == "follow":
                 await hub.follow("bench", list(hub.site_infos()))
                 _emit({"ev": "ok"})
-            elif line == "bcast":
+            elif line.startswith("bcast"):
+                n = int(line.split()[1])
                 t0 = time.time()
-                await hub.broadcast("bench", "bench", {"bench_t": t0, "pad": "x" * 180})
+                await hub.broadcast("bench", "bench", {"n": n, "pad": "x" * 180})
                 writer = hub.writer
                 _emit(
                     {
@@ -487,7 +306,7 @@ class _Child:
             else:
                 await self._queue.put(ev)
 
-    async def ask(self, command: str, timeout: float = 120) -> dict[str, Any]:
+    async def ask(self, command: str, timeout: float = 300) -> dict[str, Any]:
         assert self.proc.stdin is not None
         self.proc.stdin.write((command + "\n").encode())
         await self.proc.stdin.drain()
@@ -527,68 +346,110 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def _one_run(variant: str, workdir: Path, db_url: str, codes_file: Path) -> dict[str, float]:
+async def _one_run(
+    variant: str,
+    protocol: int,
+    workdir: Path,
+    db_url: str,
+    codes_file: Path,
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    from diemcau.presence.config import PresenceConfig
+    from diemcau.sim.light_procs import SwarmProcesses
+
+    heartbeat_s, offline_after_s = PresenceConfig().timing(protocol)
+    common = ("--loop", args.loop)
     if variant == "bare":
-        server = await _spawn("bare", "--codes", str(codes_file))
+        server = await _spawn(
+            "bare", "--codes", str(codes_file), "--heartbeat", str(heartbeat_s),
+            "--offline-after", str(offline_after_s), *common,
+        )  # fmt: skip
     else:
         server = await _spawn(
-            "product", "--db", db_url, "--data", str(workdir), "--port", str(_free_port())
-        )
+            "product", "--db", db_url, "--data", str(workdir), "--port", str(_free_port()),
+            *common,
+        )  # fmt: skip
+    lat: list[float] = []
+    offline: list[float] = []
     try:
         ready = await server.first()
-        swarm = await _spawn(
-            "swarm", "--codes", str(codes_file), "--port", str(ready["port"]), "--path",
-            ready["path"],
-        )  # fmt: skip
+        swarm = SwarmProcesses(
+            "127.0.0.1",
+            int(ready["port"]),
+            str(ready["path"]),
+            codes_file,
+            parts=args.swarm_procs,
+            version=protocol,
+            watch=["bench:n"],
+        )
+        await swarm.start()
         try:
-            await swarm.first()
             await asyncio.sleep(0.5)
-            rss_idle = _proc_rss_mb(server.proc.pid)
-            joined = await swarm.ask("connect")
-            if joined["failed"]:
-                print(f"  {variant}: {joined['failed']} sites failed to join", file=sys.stderr)
+            pid = server.proc.pid
+            rss_idle = _proc_rss_mb(pid)
+            cpu_join0 = _proc_cpu_s(pid)
+            spy = await _Spy.start(pid, f"{variant}-v{protocol}-join")
+            joined = await swarm.connect()
+            await spy.stop()
+            cpu_join = _proc_cpu_s(pid) - cpu_join0
+            everyone = joined["n"] + joined["failed"] >= _count_codes(codes_file)
+            if joined["failed"] or not everyone:
+                print(
+                    f"  {variant}: {joined['n']} sites joined, {joined['failed']} failed",
+                    file=sys.stderr,
+                )
             await asyncio.sleep(1.0)
-            rss = _proc_rss_mb(server.proc.pid)
-            cpu0, t0 = _proc_cpu_s(server.proc.pid), time.monotonic()
+            rss = _proc_rss_mb(pid)
+            spy = await _Spy.start(pid, f"{variant}-v{protocol}-steady")
+            hb0 = (await swarm.counts()).get("heartbeats sent", 0)
+            cpu0, sys0, t0 = _proc_cpu_s(pid), _proc_cpu_s(pid, kernel_only=True), time.monotonic()
             await asyncio.sleep(5.0)
-            cpu = (_proc_cpu_s(server.proc.pid) - cpu0) / (time.monotonic() - t0) * 100
+            cpu = (_proc_cpu_s(pid) - cpu0) / (time.monotonic() - t0) * 100
+            cpu_sys = (_proc_cpu_s(pid, kernel_only=True) - sys0) / (time.monotonic() - t0) * 100
+            hb_rate = ((await swarm.counts()).get("heartbeats sent", 0) - hb0) / (
+                time.monotonic() - t0
+            )
+            await spy.stop()
             await server.ask("follow")
-            lat: list[float] = []
-            for _ in range(BROADCASTS):
-                await swarm.ask("lat_reset")
-                sent = await server.ask("bcast")
+            sent: dict[int, float] = {}
+            spy = await _Spy.start(pid, f"{variant}-v{protocol}-bcast")
+            for i in range(BROADCASTS):
+                got = await server.ask(f"bcast {i}")
+                sent[i] = float(got["t"])
                 deadline = time.monotonic() + 10
-                while True:
-                    got = await swarm.ask("lat")
-                    if got["n"] >= joined["n"] or time.monotonic() > deadline:
+                while (await swarm.counts()).get(f"bench:n={i}", 0) < joined["n"]:
+                    if time.monotonic() > deadline:
                         break
                     await asyncio.sleep(0.05)
-                values = (await swarm.ask("lat all"))["values"]
                 if os.environ.get("BENCH_VERBOSE"):
                     print(
-                        f"    bcast: call {sent['secs'] * 1000:.1f} ms "
-                        f"(store {sent.get('store', 0) * 1000:.1f}, "
-                        f"fan-out {sent.get('fanout', 0) * 1000:.1f}), n {len(values)}, "
-                        f"p50 {_pct(values, 0.5) * 1000:.0f} p99 {_pct(values, 0.99) * 1000:.0f}",
+                        f"    bcast: call {got['secs'] * 1000:.1f} ms "
+                        f"(store {got.get('store', 0) * 1000:.1f}, "
+                        f"fan-out {got.get('fanout', 0) * 1000:.1f})",
                         file=sys.stderr,
                     )
-                lat += values
                 await asyncio.sleep(0.3)
+            await spy.stop()
+            for key, times in (await swarm.arrivals()).items():
+                t_sent = sent.get(int(key.rsplit("=", 1)[1]))
+                if t_sent is not None:
+                    lat += [t - t_sent for t in times]
             lat.sort()
             server.events.clear()
-            silenced = await swarm.ask(f"silence {SILENCED}")
-            wanted = set(silenced["sites"])
+            wanted, silenced_at = await swarm.silence(SILENCED)
             deadline = time.monotonic() + 15
             while {e["site"] for e in server.events} < wanted and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
-            offline = sorted(e["t"] - silenced["t"] for e in server.events if e["site"] in wanted)
+            offline = sorted(e["t"] - silenced_at for e in server.events if e["site"] in wanted)
         finally:
             await swarm.stop()
     finally:
         await server.stop()
     return {
+        "heartbeat_s": heartbeat_s,
         "sites": joined["n"],
-        "connect_s": joined["secs"],
+        "connect_s": joined["secs"] if everyone and not joined["failed"] else float("nan"),
+        "join_cpu_s": cpu_join,
         "p50_ms": _pct(lat, 0.5) * 1000,
         "p99_ms": _pct(lat, 0.99) * 1000,
         "offline_med_s": statistics.median(offline) if offline else float("nan"),
@@ -597,7 +458,67 @@ async def _one_run(variant: str, workdir: Path, db_url: str, codes_file: Path) -
         "rss_mb": rss,
         "kb_per_site": (rss - rss_idle) * 1024 / max(1, joined["n"]),
         "cpu_pct": cpu,
+        "hb_rate_k": hb_rate / 1000,
+        "cpu_sys_pct": cpu_sys,
     }
+
+
+def _count_codes(codes_file: Path) -> int:
+    return len(codes_file.read_text().split())
+
+
+class _Spy:
+    """A py-spy CPU profile of one phase of a server (``BENCH_PROFILE=DIR``; else nothing).
+
+    Each phase is written as collapsed stacks to ``DIR/<variant>-<phase>.txt`` and its
+    top functions by own CPU time are printed on stderr.
+    """
+
+    def __init__(self, proc: asyncio.subprocess.Process | None, out: Path | None) -> None:
+        self.proc = proc
+        self.out = out
+
+    @classmethod
+    async def start(cls, pid: int, name: str) -> _Spy:
+        folder = os.environ.get("BENCH_PROFILE")
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        if not folder or not Path(spy).exists():
+            return cls(None, None)
+        out = Path(folder) / f"{name}.txt"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        native = ["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else ["--nonblocking"]
+        proc = await asyncio.create_subprocess_exec(
+            spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+            *native, "-o", str(out),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await asyncio.sleep(0.5)  # attached
+        return cls(proc, out)
+
+    async def stop(self) -> None:
+        if self.proc is None or self.out is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(self.proc.wait(), 60)
+        if self.out.exists():
+            print(f"    profile {self.out.name}:", file=sys.stderr)
+            for line in _top_functions(self.out.read_text(), 12):
+                print(f"      {line}", file=sys.stderr)
+
+
+def _top_functions(collapsed: str, k: int) -> list[str]:
+    """The `k` functions with the most own samples in py-spy's collapsed stacks."""
+    own: dict[str, int] = {}
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        leaf = stack.rsplit(";", 1)[-1]
+        own[leaf] = own.get(leaf, 0) + int(count)
+    ranked = sorted(own.items(), key=lambda kv: -kv[1])[:k]
+    return [f"{100 * n / max(1, total):5.1f}%  {name}" for name, n in ranked]
 
 
 def _free_port() -> int:
@@ -635,25 +556,35 @@ async def _prepare(dataset: str, workdir: Path) -> tuple[str, Path]:
 
 
 def _fmt(values: list[float], spec: str) -> str:
-    return format(statistics.median(values), spec) if values else "-"
+    """The median of the runs that measured it (a failed join leaves NaN)."""
+    kept = [v for v in values if not math.isnan(v)]
+    if not kept:
+        return "-"
+    text = format(statistics.median(kept), spec)
+    return text if len(kept) == len(values) else f"{text} ({len(kept)}/{len(values)})"
 
 
 async def _orchestrate(args: argparse.Namespace) -> None:
     rows: list[tuple[str, str, dict[str, list[float]]]] = []
+    protocols = [int(p) for p in args.protocols.split(",")]
+    variants = args.variants.split(",")
     for dataset in args.datasets.split(","):
         workdir = Path(tempfile.mkdtemp(prefix=f"diemcau-bench-{dataset}-"))
         try:
             t = time.monotonic()
             url, codes_file = await _prepare(dataset, workdir)
             print(f"{dataset}: store ready in {time.monotonic() - t:.1f} s", file=sys.stderr)
-            results: dict[str, dict[str, list[float]]] = {"bare": {}, "product": {}}
+            results: dict[tuple[int, str], dict[str, list[float]]] = {}
             for run in range(args.runs):
-                for variant in ("bare", "product"):
-                    r = await _one_run(variant, workdir, url, codes_file)
-                    print(f"  run {run + 1} {variant}: {_short(r)}", file=sys.stderr)
-                    for k, v in r.items():
-                        results[variant].setdefault(k, []).append(v)
-            rows += [(dataset, v, results[v]) for v in ("bare", "product")]
+                for protocol in protocols:
+                    for variant in variants:
+                        r = await _one_run(variant, protocol, workdir, url, codes_file, args)
+                        print(
+                            f"  run {run + 1} v{protocol} {variant}: {_short(r)}", file=sys.stderr
+                        )
+                        for k, v in r.items():
+                            results.setdefault((protocol, variant), {}).setdefault(k, []).append(v)
+            rows += [(dataset, f"v{p} {v}", results[(p, v)]) for p in protocols for v in variants]
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     _print_table(rows, args.runs)
@@ -670,34 +601,43 @@ def _short(r: dict[str, float]) -> str:
 
 def _print_table(rows: list[tuple[str, str, dict[str, list[float]]]], runs: int) -> None:
     cols = [
+        ("heartbeat_s", "hb s", ".2f"),
         ("sites", "sites", ".0f"),
         ("connect_s", "connect s", ".2f"),
+        ("join_cpu_s", "join CPU s", ".2f"),
         ("p50_ms", "bcast p50 ms", ".0f"),
         ("p99_ms", "bcast p99 ms", ".0f"),
         ("offline_med_s", "offline med s", ".2f"),
         ("offline_max_s", "offline max s", ".2f"),
         ("rss_mb", "RSS MB", ".0f"),
         ("kb_per_site", "KB/site", ".1f"),
+        ("hb_rate_k", "hb k/s sent", ".1f"),
         ("cpu_pct", "CPU % core", ".1f"),
+        ("cpu_sys_pct", "of it kernel", ".1f"),
     ]
     header = ["dataset", "server"] + [c[1] for c in cols]
     table = [header]
-    by: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for dataset, variant, res in rows:
-        by.setdefault(dataset, {})[variant] = res
-        table.append([dataset, variant] + [_fmt(res.get(k, []), f) for k, _, f in cols])
-    for dataset, pair in by.items():
+    by: dict[tuple[str, str], dict[str, dict[str, list[float]]]] = {}
+    for dataset, label, res in rows:
+        protocol, variant = label.split()
+        by.setdefault((dataset, protocol), {})[variant] = res
+        table.append([dataset, label] + [_fmt(res.get(k, []), f) for k, _, f in cols])
+    for (dataset, protocol), pair in by.items():
         if "bare" in pair and "product" in pair:
-            ratio = ["-"]
-            for k, _, _f in cols[1:]:
-                b, p = pair["bare"].get(k, []), pair["product"].get(k, [])
+            ratio = ["-", "-"]
+            for k, _, _f in cols[2:]:
+                b = [v for v in pair["bare"].get(k, []) if not math.isnan(v)]
+                p = [v for v in pair["product"].get(k, []) if not math.isnan(v)]
                 if b and p and statistics.median(b) > 0:
                     ratio.append(f"{statistics.median(p) / statistics.median(b):.2f}x")
                 else:
                     ratio.append("-")
-            table.append([dataset, "ratio"] + ratio)
+            table.append([dataset, f"{protocol} ratio"] + ratio)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    print(f"Presence bench: median of {runs} run(s); product = control server (HTTP app + hub)")
+    print(
+        f"Presence bench: median of {runs} run(s); v1/v2 = hello version (heartbeat interval"
+        " in 'hb s'); product = control server (HTTP app + hub); ratio = product / bare"
+    )
     for i, r in enumerate(table):
         print(
             "  ".join(
@@ -712,27 +652,39 @@ def _print_table(rows: list[tuple[str, str, dict[str, list[float]]]], runs: int)
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="role")
-    p = sub.add_parser("swarm")
-    p.add_argument("--codes", required=True)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--path", default="/site")
     p = sub.add_parser("bare")
     p.add_argument("--codes", required=True)
+    p.add_argument("--heartbeat", type=float, required=True)
+    p.add_argument("--offline-after", type=float, required=True)
+    p.add_argument("--loop", default="uvloop")
     p = sub.add_parser("product")
     p.add_argument("--db", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--port", required=True)
+    p.add_argument("--loop", default="uvloop")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--datasets", default="vn-2025,vn-legacy")
+    parser.add_argument(
+        "--variants", default="bare,product", help="servers to measure (profiling: one only)"
+    )
+    parser.add_argument(
+        "--protocols",
+        default="1,2",
+        help="hello versions to measure: 1 = heartbeats every 1 s, 2 = every 0.25 s",
+    )
+    parser.add_argument("--swarm-procs", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--loop", default="uvloop", choices=("uvloop", "asyncio"), help="servers' event loop"
+    )
     args = parser.parse_args(argv)
     roles: dict[str | None, Callable[[argparse.Namespace], Any]] = {
-        "swarm": _swarm_main,
         "bare": _bare_main,
         "product": _product_main,
         None: _orchestrate,
     }
-    asyncio.run(roles[args.role](args))
+    from diemcau.presence.tuning import run_with_loop
+
+    run_with_loop(roles[args.role](args), args.loop if args.role else "asyncio")
 
 
 if __name__ == "__main__":

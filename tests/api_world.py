@@ -131,8 +131,22 @@ async def build_world(url: str) -> AsyncIterator[World]:
                     "/api/site-groups", json={"name": "g", "invite": {"units": ["01"]}}, headers=ops
                 )
             )
+            # An inspection of Ba Đình (no terminal open: not answered) and a round there.
+            inspection = ok(
+                await c.post("/api/inspections", json={"site_code": "00004"}, headers=chair)
+            )["inspection"]
+            hn_round = ok(
+                await c.post(
+                    "/api/inspection/rounds",
+                    json={"title": "Đợt Hà Nội", "sites": ["00004"]},
+                    headers=chair,
+                )
+            )
             file_id = await _hn_clip(runtime, mid, hn_site, hn_province)
             w.ids = {
+                "inspection_id": inspection["id"],
+                "round_id": hn_round["id"],
+                "item_id": hn_round["items"][0]["id"],
                 "file_id": file_id,
                 "meeting_id": mid,
                 "draft_id": draft,

@@ -97,6 +97,8 @@ CSV_HN = (
     b"distancing_order\n00004,5,10,1,0,100,yellow,false\n"
 )
 _DIR = "/api/command/directives/{directive_id}"
+_INS = "/api/inspections/{inspection_id}"
+_ROUND = "/api/inspection/rounds/{round_id}"
 
 ROUTES: tuple[Route, ...] = (
     # auth
@@ -446,7 +448,6 @@ ROUTES: tuple[Route, ...] = (
     # administration
     Route("GET", "/api/admin/process", "staff", officer="role", roles=ADMIN),
     Route("GET", "/api/admin/staff", "staff", officer="role", roles=ADMIN),
-    Route("GET", "/api/admin/process", "staff", officer="role", roles=ADMIN),
     Route(
         "POST",
         "/api/admin/staff",
@@ -540,6 +541,59 @@ ROUTES: tuple[Route, ...] = (
         url="/api/media/sites/00004",
         officer="refused",
     ),
+    # online inspection
+    Route("POST", "/api/inspections", "staff", officer="refused", body={"site_code": "00004"}),
+    Route("GET", "/api/inspections", "staff", officer="scoped"),
+    Route(
+        "GET",
+        "/api/inspections/export",
+        "staff",
+        url="/api/inspections/export?format=csv",
+        officer="scoped",
+    ),
+    Route("GET", _INS, "staff", officer="refused"),
+    Route("POST", _INS + "/keepalive", "staff", officer="refused"),
+    Route("POST", _INS + "/end", "staff", officer="refused"),
+    Route("POST", _INS + "/call", "staff", officer="refused"),
+    Route("POST", _INS + "/call/end", "staff", officer="refused"),
+    Route("POST", "/api/inspection/wall", "staff", officer="refused", body={"sites": ["00004"]}),
+    Route(
+        "DELETE",
+        "/api/inspection/wall/{wall_id}",
+        "staff",
+        url="/api/inspection/wall/nowall",
+        officer="refused",
+    ),
+    Route("GET", "/api/inspection/summary", "staff", officer="scoped"),
+    Route(
+        "POST",
+        "/api/inspection/rounds",
+        "staff",
+        officer="refused",
+        body={"title": "x", "sites": ["00004"]},
+    ),
+    Route("GET", "/api/inspection/rounds", "staff", officer="scoped"),
+    Route("GET", _ROUND, "staff", officer="refused"),
+    Route("PUT", _ROUND + "/items/{item_id}", "staff", officer="refused", body={"verdict": "pass"}),
+    Route(
+        "PUT",
+        _ROUND + "/items/{item_id}/snapshot",
+        "staff",
+        officer="refused",
+        raw=b"\xff\xd8\xff\xe0 not really an image",
+    ),
+    Route("GET", _ROUND + "/items/{item_id}/snapshot", "staff", officer="refused"),
+    Route("POST", _ROUND + "/close", "staff", officer="refused"),
+    Route("GET", _ROUND + "/report.html", "staff", officer="refused"),
+    Route(
+        "GET",
+        _ROUND + "/report.{fmt}",
+        "staff",
+        url="/api/inspection/rounds/{round_id}/report.csv",
+        officer="refused",
+    ),
+    Route("GET", "/api/site/inspection", "site"),
+    Route("GET", "/inspection", "public"),
     # app-level
     Route("GET", "/", "public"),
     Route("GET", "/healthz", "public"),

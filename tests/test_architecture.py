@@ -44,7 +44,14 @@ API = {"api": 50, "web": 50}
 COMPOSITION = {"wiring": 41, "standby": 41, "runtime": 40}
 # The deployment inventory describes media nodes; the composition root reads it.
 DEPLOYMENT = {"deploy": 35}
-SERVICES = {"presence": 30, "meetings": 30, "command": 30, "media": 30, "recording": 30}
+SERVICES = {
+    "presence": 30,
+    "meetings": 30,
+    "command": 30,
+    "media": 30,
+    "recording": 30,
+    "inspection": 30,
+}
 DOMAIN_BASE = {"directory": 22, "accounts": 21, "audit": 20}
 FOUNDATION = {
     name: 10

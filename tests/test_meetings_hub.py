@@ -119,3 +119,38 @@ async def test_meeting_over_real_sessions(live: Live) -> None:
     assert hub.followers(stream) == set()
     for site in (a, b2, outsider):
         await site.close()
+
+
+async def test_a_crowd_of_joins_reads_floor_and_conclusions_once(live: Live) -> None:
+    """10,794 sites join a national meeting within seconds: each is told the floor and
+    the conclusions, which must not cost one store read per site (the store has a few
+    connections; thousands of reads queued behind each other timed joins out)."""
+    from sqlalchemy import event
+
+    svc, d = live.svc, live.d
+    m = await svc.lifecycle.create_meeting(
+        live.chair, title="Họp toàn quốc", invite=InviteSpec(everyone=True)
+    )
+    await svc.lifecycle.start_meeting(live.chair, m.id)
+    svc.floor._last.pop(m.id)  # as after a restart: no decision in memory, the store says
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "meeting_floor" in statement or "meeting_conclusions" in statement:
+            reads.append(statement)
+
+    engine = live.svc.store.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        import asyncio
+
+        floors = await asyncio.gather(*(svc.floor.for_site(m.id) for _ in range(50)))
+        lists = await asyncio.gather(*(svc.conclusions.for_site(m.id, s) for s in d.site_ids))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert all(f == floors[0] for f in floors) and floors[0]["speakers"] == []
+    assert all(c == [] for c in lists)
+    conclusion_reads = [r for r in reads if "meeting_conclusions" in r]
+    floor_reads = [r for r in reads if "meeting_floor" in r]
+    assert len(conclusion_reads) == 1, conclusion_reads
+    assert 1 <= len(floor_reads) <= 3, floor_reads  # one `state` read for all 50 callers

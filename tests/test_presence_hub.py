@@ -118,7 +118,6 @@ def test_public_surface_is_pinned() -> None:
             "PresenceChange",
             "PresenceConfig",
             "PresenceHub",
-            "RateLimiter",
             "SiteState",
         ]
     )

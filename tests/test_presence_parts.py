@@ -2,7 +2,9 @@
 
 Bad inputs tried: a follow of a site id the directory never had, a handler that
 crashes, a handler kind registered twice, more requests in flight than allowed,
-a store that refuses the session log (and stays down past the backlog bound).
+a router allowed to run no request at all, a site that hangs up while its
+requests wait their turn, a store that refuses the session log (and stays down
+past the backlog bound).
 """
 
 from __future__ import annotations
@@ -151,6 +153,98 @@ async def test_router_answers_failures_duplicates_and_floods(db: Database) -> No
         await eventually(lambda: len(replies()) == 10, what="the slow replies")
         assert replies()["s0"] == {"type": "reply", "id": "s0", "ok": True, "body": {"done": 0}}
         assert hub.is_online(d.site_ids[0])  # a failing handler never ends the session
+        await site.close()
+    finally:
+        await hub.stop()
+
+
+async def test_router_runs_a_bounded_number_of_requests_in_arrival_order(db: Database) -> None:
+    """At most `max_running_requests` handlers run at once over all sites; the rest
+    wait in arrival order, and a waiting request of a site that hung up never runs."""
+    with pytest.raises(ValueError, match="at least 1"):
+        PresenceHub(db, await db.secret_key(), fast_config(max_running_requests=0))
+    key = await db.secret_key()
+    d = await make_sites(db, key, per_province=3)
+    hub = PresenceHub(db, key, fast_config(max_running_requests=2))
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def slow(site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        started.append(f"{site.site_id}:{body['n']}")
+        await release.wait()
+        return {"done": body["n"]}
+
+    hub.on_message("x.slow", slow)
+    await hub.start()
+    try:
+        sites = [RawSite(hub) for _ in range(3)]
+        for site, sid in zip(sites, d.site_ids, strict=True):
+            await site.connect(join_code=d.codes[sid])
+        a, b, c = d.site_ids[:3]
+
+        def received() -> int:
+            return hub.router.running + hub.router.waiting
+
+        def replied(site: RawSite) -> int:
+            return sum(m["type"] == "reply" for m in site.received)
+
+        for i, site in enumerate(sites):  # a's two run; b's, then c's, wait in that order
+            for n in range(2):
+                await site.send({"type": "req", "id": f"r{n}", "kind": "x.slow", "body": {"n": n}})
+            await eventually(lambda: received() == 2 * (i + 1), what=f"site {i}'s requests")  # noqa: B023
+        assert hub.router.waiting == 4
+        await eventually(lambda: len(started) == 2, what="a's requests started")
+        assert started == [f"{a}:0", f"{a}:1"] and hub.router.running == 2
+        await sites[1].close()  # b hangs up while its two requests wait
+        await eventually(lambda: not hub.is_online(b), what="b offline")
+        release.set()
+        await eventually(lambda: len(started) == 4 and hub.router.running == 0, what="the rest")
+        assert started == [f"{a}:0", f"{a}:1", f"{c}:0", f"{c}:1"]  # b's never ran
+        assert hub.router.waiting == 0
+        for site in (sites[0], sites[2]):
+            await eventually(lambda: replied(site) == 2, what="both replies")  # noqa: B023
+        for sid in (a, c):
+            session = hub.sessions.live[sid]
+            assert session.pending_requests == 0
+        for site in (sites[0], sites[2]):
+            await site.close()
+    finally:
+        await hub.stop()
+
+
+async def test_a_stop_answers_waiting_requests_unavailable(db: Database) -> None:
+    """A request still waiting its turn when the server stops is answered
+    ``unavailable`` at once; the one running is let finish."""
+    key = await db.secret_key()
+    d = await make_sites(db, key, per_province=1)
+    hub = PresenceHub(db, key, fast_config(max_running_requests=1))
+    release = asyncio.Event()
+
+    async def slow(site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        await release.wait()
+        return {"done": body["n"]}
+
+    hub.on_message("x.slow", slow)
+    await hub.start()
+    try:
+        site = RawSite(hub)
+        await site.connect(join_code=d.codes[d.site_ids[0]])
+        for n in range(2):
+            await site.send({"type": "req", "id": f"r{n}", "kind": "x.slow", "body": {"n": n}})
+        await eventually(lambda: hub.router.waiting == 1, what="one request waiting")
+        draining = asyncio.create_task(hub.stop_requests())
+
+        def replies() -> dict[str, dict[str, Any]]:
+            return {m["id"]: m for m in site.received if m["type"] == "reply"}
+
+        await eventually(lambda: "r1" in replies(), what="the waiting one answered")
+        assert replies()["r1"]["error"]["code"] == "unavailable" and "r0" not in replies()
+        assert not draining.done() and hub.router.waiting == 0
+        release.set()
+        await asyncio.wait_for(draining, 5)
+        await eventually(lambda: "r0" in replies(), what="the running one's reply")
+        assert replies()["r0"]["ok"] is True
+        assert hub.sessions.live[d.site_ids[0]].pending_requests == 0
         await site.close()
     finally:
         await hub.stop()

@@ -199,10 +199,18 @@ async def test_rotation_by_another_process_is_noticed_by_polling(
         ({"type": "hello", "v": 1, "join_code": "P00C0000:wrong-secret"}, 4001),
         ({"type": "hello", "v": 1, "join_code": "no-colon"}, 4001),
         ({"type": "hello", "v": 1}, 4001),
-        ({"type": "hello", "v": 2, "join_code": "P00C0000:x"}, 4003),
+        ({"type": "hello", "v": 3, "join_code": "P00C0000:x"}, 4003),
+        ({"type": "hello", "v": 0, "join_code": "P00C0000:x"}, 4003),
         ({"type": "hb"}, 4000),
     ],
-    ids=["wrong-secret", "malformed-code", "no-credential", "future-version", "no-hello"],
+    ids=[
+        "wrong-secret",
+        "malformed-code",
+        "no-credential",
+        "future-version",
+        "past-version",
+        "no-hello",
+    ],
 )
 async def test_bad_hellos_are_refused(
     hub: PresenceHub, directory: Directory, hello: dict[str, object], code: int

@@ -71,7 +71,7 @@ async def test_staff_stream_snapshot_deltas_scope_and_refusals(tmp_path: Path) -
         assert isinstance(hub, PresenceHub)
         async with httpx.AsyncClient(base_url=srv.base_url) as client:
             info = (await client.get("/api/presence/info")).json()
-        assert info["url"] == hub.url and info["protocol_version"] == 1
+        assert info["url"] == hub.url and info["protocol_version"] == 2
 
         chair = await _stream(srv.base_url, await _token(srv.base_url, "chair"))
         snap = await _next(chair, "snapshot")

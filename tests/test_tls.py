@@ -169,3 +169,24 @@ async def test_local_janus_serves_browsers_over_wss(tmp_path: Path) -> None:
                 pass
     finally:
         await proc.stop()
+
+
+def test_a_server_without_tls_does_not_load_cryptography(tmp_path: Path) -> None:
+    """cryptography (~10 MB resident) is loaded when a certificate is checked or made,
+    not by importing the server's wiring (docs/performance.md); a check still works."""
+    probe = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import diemcau.wiring, diemcau.api.server, diemcau.media\n"
+        "print('cryptography' in sys.modules)\n"
+        "from diemcau.tls.certs import LabCA\n"
+        "from diemcau.tls import check_server_files\n"
+        f"files = LabCA.open_or_create(Path({str(tmp_path / 'ca')!r})).issue(['127.0.0.1'], "
+        f"Path({str(tmp_path)!r}))\n"
+        "print(check_server_files(files.cert, files.key).subject.rfc4514_string())\n"
+        "print('cryptography' in sys.modules)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert run.stdout.split() == ["False", "CN=127.0.0.1", "True"], run.stderr

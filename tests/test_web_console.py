@@ -108,6 +108,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("/reports", "#trend-table table", "chair"),
     ("/charts", "#top-commune table", "chair"),
     ("/alerts", "#list table", "chair"),
+    ("/inspection", "#history table", "chair"),
     ("/admin", "#staff-table table", "admin"),
     ("/site", "#join:not([hidden])", ""),
     ("/docs", ".swagger-ui .info .title", ""),

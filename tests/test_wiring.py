@@ -16,6 +16,7 @@ from diemcau.command.center import CommandCenter
 from diemcau.config import Settings
 from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
+from diemcau.inspection.service import InspectionService
 from diemcau.media.node import JanusNode
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.service import NODE_ALERT, MediaPlaneService
@@ -117,14 +118,18 @@ async def test_runtime_is_typed_and_starts_its_services_in_order(tmp_path: Path)
         assert runtime.credentials.sites is runtime.sites
         assert isinstance(runtime.recording, RecordingService)
         assert runtime.recording.sites is runtime.sites
+        assert isinstance(runtime.inspection, InspectionService)
+        assert runtime.inspection.sites is runtime.sites
         # Presence first, then media: the plane restores what meetings reloaded; recording
-        # last, so it resumes live programs once the plane runs.
+        # after it, so it resumes live programs once the plane runs; inspection last, so it
+        # stops first and tells its sites to stop publishing.
         assert list(runtime.lifecycle) == [
             runtime.presence,
             runtime.meetings,
             runtime.command,
             runtime.media_plane,
             runtime.recording,
+            runtime.inspection,
         ]
         await runtime.start()
         await runtime.start()  # idempotent: nothing starts twice

@@ -51,9 +51,16 @@ class RateLimiter:
 
     def allow(self, now: float, cost: float = 1.0) -> bool:
         """Take `cost` tokens if there are enough; False means: over the limit."""
-        if self.tokens(now) >= cost:
-            self._tokens -= cost
+        # `tokens` inlined: called for every inbound message of every site.
+        tokens = self._tokens
+        elapsed = now - self._last
+        if elapsed > 0:
+            tokens = min(self.burst, tokens + elapsed * self.rate)
+            self._last = now
+        if tokens >= cost:
+            self._tokens = tokens - cost
             return True
+        self._tokens = tokens
         return False
 
 

@@ -17,6 +17,7 @@ from diemcau.command.center import CommandCenter
 from diemcau.config import Settings
 from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
+from diemcau.inspection.service import InspectionService
 from diemcau.instance_keys import InstanceKeys
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.service import MediaPlaneService
@@ -52,6 +53,7 @@ class Runtime:
         meetings: the meeting service (lifecycle, floor, attendance, conclusions).
         command: the command center (reports, aggregates, directives, alerts).
         media_plane: the media plane's lifecycle; `media` is its running orchestrator.
+        inspection: online inspections, their calls, rounds and the video wall's leases.
         recording: recordings, timelines and minutes of meetings.
         lifecycle: what `start` starts, in order (`stop` stops them in reverse).
     """
@@ -66,6 +68,7 @@ class Runtime:
     meetings: MeetingService
     command: CommandCenter
     media_plane: MediaPlaneService
+    inspection: InspectionService
     recording: RecordingService
     lifecycle: Sequence[Service] = ()
     _started: int = field(default=0, repr=False)

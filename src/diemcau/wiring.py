@@ -2,7 +2,8 @@
 
 This is the one place that knows every service. Each is built with typed
 constructor arguments; what one service needs from another is a small port owned
-by the consumer (``meetings.ports``, ``command.ports``, ``media.ports``), and the
+by the consumer (``meetings.ports``, ``command.ports``, ``media.ports``,
+``inspection.ports``), and the
 reactions between services are declared here, each once:
 
 - a site request or a presence transition → meetings and the command center
@@ -23,11 +24,18 @@ reactions between services are declared here, each once:
   meetings' history, sends the minutes out as a meetings conclusion and raises its
   disk and integrity alerts in the command center;
 - a directive addressed to a saved site group → the command center asks meetings
-  (which keeps the groups) for the group's sites.
+  (which keeps the groups) for the group's sites;
+- an inspector asks to see a site → inspection tells the site over the hub and takes
+  grants from the media plane (`InspectionMediaPort`); a floor given to a site in an
+  inspection call ends the call (the call must not reach the program);
 
-Start order: presence, meetings, command, media (stop is the reverse), so the media
-plane finds the meetings' state restored when it reconciles its nodes
-(docs/architecture.md).
+- an answered inspection of a site in a live meeting → the recording service, which
+  records it at central if the meeting's policy says so (`InspectionRecording`).
+
+Start order: presence, meetings, command, media, recording, inspection (stop is the
+reverse), so the media plane finds the meetings' state restored when it reconciles its
+nodes, and inspections end (their sites told to stop publishing) before anything else
+stops (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from __future__ import annotations
 import os
 import ssl as ssl_module
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,12 +55,18 @@ from diemcau.config import Settings
 from diemcau.deploy.inventory import Inventory
 from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
+from diemcau.errors import Conflict, NotFound
+from diemcau.inspection.ports import Grant
+from diemcau.inspection.service import InspectionService
 from diemcau.instance_keys import InstanceKeys, load_instance_keys
+from diemcau.media.inspection import InspectionGrants
+from diemcau.media.orchestrator import MediaError
 from diemcau.media.ports import AlertSink, DeclaredNodes, LiveFloors, SiteNotifier
 from diemcau.media.recording import ProgramRecorder
 from diemcau.media.service import MediaPlaneService
 from diemcau.meetings.conclusions import Attachment
 from diemcau.meetings.history import MeetingHistory
+from diemcau.meetings.ports import FloorDecision
 from diemcau.meetings.service import MeetingService
 from diemcau.presence.hub import PresenceConfig, PresenceHub
 from diemcau.recording.config import RecordingConfig
@@ -64,6 +78,8 @@ from diemcau.tls.certs import ServerFiles
 from diemcau.tls.settings import server_context_for
 
 __all__ = [
+    "InspectionMediaPort",
+    "InspectionRecording",
     "ProgramMedia",
     "build_runtime",
     "wire",
@@ -97,6 +113,61 @@ class ProgramMedia:
         orch = self._plane.orchestrator
         if orch is not None:
             await orch.set_floor(meeting_id, list(site_codes))
+
+
+class InspectionMediaPort:
+    """The media side of an inspection as inspection sees it (its ``InspectionMedia``).
+
+    Forwards to the running orchestrator's inspection grants; while no plane runs every
+    call is refused with ``no_media``, and a site the plane cannot serve with
+    ``no_media_grant`` (the API's answers for the other media grants too).
+    """
+
+    def __init__(self, plane: MediaPlaneService) -> None:
+        self._plane = plane
+
+    def _grants(self) -> InspectionGrants:
+        orch = self._plane.orchestrator
+        if orch is None:
+            raise NotFound("no media service runs in this server", code="no_media")
+        return InspectionGrants(orch)
+
+    async def _call(self, what: Callable[[InspectionGrants], Awaitable[Grant]]) -> Grant:
+        try:
+            return await what(self._grants())
+        except MediaError as exc:
+            raise Conflict(str(exc), code="no_media_grant") from exc
+
+    async def watch_grant(self, site_code: str) -> Grant:
+        return await self._call(lambda g: g.watch_grant(site_code))
+
+    async def site_grant(self, site_code: str) -> Grant:
+        return await self._call(lambda g: g.site_grant(site_code))
+
+    async def call_grant(self, site_code: str) -> Grant:
+        return await self._call(lambda g: g.call_grant(site_code))
+
+    async def end_call(self, site_code: str) -> None:
+        try:
+            await self._grants().end_call(site_code)
+        except MediaError as exc:
+            raise Conflict(str(exc), code="no_media_grant") from exc
+
+    async def wall_grants(self, site_codes: Sequence[str]) -> list[Grant]:
+        try:
+            return await self._grants().wall_grants(site_codes)
+        except MediaError as exc:
+            raise Conflict(str(exc), code="no_media_grant") from exc
+
+
+def inspection_timing_from_env() -> tuple[float, float]:
+    """(answer bound, lease) of inspections, seconds: ``DIEMCAU_INSPECTION_ANSWER_S``
+    (default 30: a standby site that does not publish by then is *not answered*) and
+    ``DIEMCAU_INSPECTION_LEASE_S`` (default 30: a console that stops renewing ends its
+    inspections and wall pages)."""
+    answer = float(os.environ.get("DIEMCAU_INSPECTION_ANSWER_S", "") or 30.0)
+    lease = float(os.environ.get("DIEMCAU_INSPECTION_LEASE_S", "") or 30.0)
+    return answer, lease
 
 
 def presence_config_from_env(
@@ -228,6 +299,69 @@ def _recording(
     return recording
 
 
+class InspectionRecording:
+    """Recording's side of an inspection (inspection's ``RecordingHook``).
+
+    An answered inspection of a site in a live meeting is recorded at central when the
+    meeting's policy says so; inspection writes its own audit rows, so recording is
+    asked not to add one. Recording keeps one inspection per meeting: ending an older
+    one leaves a newer one's recording running.
+    """
+
+    def __init__(self, recording: RecordingService) -> None:
+        self._recording = recording
+        self._latest: dict[int, int] = {}  # meeting id -> inspection id being recorded
+
+    async def inspection_started(
+        self, actor: Actor, site_code: str, inspection_id: int, meeting_id: int | None
+    ) -> bool:
+        if meeting_id is None:
+            return False
+        kept = await self._recording.on_spot_check(actor, site_code, audited=False)
+        if kept:
+            self._latest[meeting_id] = inspection_id
+        return kept
+
+    async def inspection_ended(self, inspection_id: int, meeting_id: int | None) -> None:
+        if meeting_id is not None and self._latest.get(meeting_id) == inspection_id:
+            del self._latest[meeting_id]
+            await self._recording.end_spot_check(meeting_id)
+
+
+def _inspection(
+    db: Database,
+    sites: SiteDirectory,
+    clock: Callable[[], float],
+    *,
+    presence: PresenceHub,
+    meetings: MeetingService,
+    media_plane: MediaPlaneService,
+    recording: RecordingService,
+) -> InspectionService:
+    """Online inspection, its site requests, and the floor listener that ends a call."""
+    answer_s, lease_s = inspection_timing_from_env()
+    inspection = InspectionService(
+        db,
+        sites,
+        presence=presence,
+        media=InspectionMediaPort(media_plane),
+        # The mirror is replaced on reload: look it up at each call.
+        live_meeting_of=lambda site_id: meetings.store.live_site_meeting.get(site_id),
+        floor_sites=meetings.live_floors,
+        recording=InspectionRecording(recording),
+        clock=clock,
+        answer_timeout_s=answer_s,
+        lease_s=lease_s,
+    )
+    inspection.register()
+
+    async def floor_to_inspection(decision: FloorDecision) -> None:
+        await inspection.floor_changed(decision.speaker_codes)
+
+    meetings.floor.add_floor_listener(floor_to_inspection)
+    return inspection
+
+
 async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time.time) -> Runtime:
     """Migrate the store and open it, then `wire` every service (none is started yet)."""
     url = settings.resolved_database_url()
@@ -300,6 +434,15 @@ def wire(
         command=command,
         media_plane=media_plane,
     )
+    inspection = _inspection(
+        db,
+        sites,
+        clock,
+        presence=presence,
+        meetings=meetings,
+        media_plane=media_plane,
+        recording=recording,
+    )
 
     async def credentials_changed(site_ids: Collection[int]) -> Collection[int]:
         closed = await presence.credentials_changed(site_ids)
@@ -324,5 +467,6 @@ def wire(
         command=command,
         media_plane=media_plane,
         recording=recording,
-        lifecycle=(presence, meetings, command, media_plane, recording),
+        inspection=inspection,
+        lifecycle=(presence, meetings, command, media_plane, recording, inspection),
     )

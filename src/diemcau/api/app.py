@@ -28,6 +28,7 @@ from diemcau.api import (
     directive_routes,
     directory_routes,
     exports_routes,
+    inspection_routes,
     media_routes,
     meetings_routes,
     presence_routes,
@@ -69,6 +70,7 @@ ROUTERS = (
     admin_routes,
     process_routes,
     media_routes,
+    inspection_routes,
     recording_routes,
     web_routes,
 )

@@ -133,6 +133,7 @@ def _check_ports(host: str, http_port: int, redirect_port: int | None = None) ->
 
 def _serve(args: argparse.Namespace) -> int:
     from diemcau.api.server import serve
+    from diemcau.presence.tuning import run_with_loop
     from diemcau.tls import TlsError
     from diemcau.tls.settings import server_context_for
 
@@ -148,7 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     print(f"diemcau: serving on {settings.resolved_public_url()}", file=sys.stderr)
     try:
-        asyncio.run(serve(settings))
+        run_with_loop(serve(settings))  # uvloop: docs/performance.md
     except TlsError as exc:
         print(f"diemcau: {exc}", file=sys.stderr)
         return 2

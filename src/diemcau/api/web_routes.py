@@ -48,6 +48,7 @@ PAGES = {
     "/charts": "charts.html",
     "/alerts": "alerts.html",
     "/admin": "admin.html",
+    "/inspection": "inspection.html",
 }
 
 # Pages change with the package; a browser must not keep a stale copy across an

@@ -25,6 +25,7 @@ from diemcau.sim.sites import SimOptions, SimSite, Swarm
 __all__ = ["child_main", "run_child"]
 
 _JOIN = {"type": "req", "id": "join", "kind": "meeting.join", "body": {}}
+_PUBLISHING = {"type": "req", "id": "inspect", "kind": "inspect.publishing", "body": {}}
 
 
 def _swarm(site_url: str, codes: list[str], role: str) -> Swarm:
@@ -38,6 +39,11 @@ def _swarm(site_url: str, codes: list[str], role: str) -> Swarm:
     def on_message(site: SimSite, msg: dict[str, Any]) -> None:
         if msg.get("kind") == "meeting.started":
             swarm.send(site, _JOIN)
+        # A media site's bot publishes all the time: an inspection of it is answered at
+        # once (a control-only site sends no picture, and is rightly not answered).
+        body = msg.get("body") or {}
+        if role == "media" and msg.get("kind") == "inspect.watch" and body.get("publish"):
+            swarm.send(site, _PUBLISHING)
 
     swarm = Swarm(site_url, codes, options, on_message=on_message, on_online=joined)
     return swarm

@@ -7,6 +7,7 @@ receives it when its session resumes. Acknowledgements are idempotent per site.
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from diemcau.actors import Actor
@@ -112,6 +113,8 @@ class Conclusions:
         # (thousands of sites join at the start, before anything is concluded).
         self._none: set[int] = set()
         self._published: dict[int, int] = {}  # publications seen per meeting (race guard)
+        # "Has it any conclusion?": one store read shared by a crowd of joining sites.
+        self._counting: dict[int, asyncio.Future[bool]] = {}
 
     async def publish(
         self,
@@ -180,7 +183,7 @@ class Conclusions:
 
     async def for_site(self, meeting_id: int, site_id: int) -> list[dict[str, Any]]:
         """Conclusions of a meeting with this site's acknowledgement state."""
-        if meeting_id in self._none:
+        if meeting_id in self._none or not await self._any(meeting_id):
             return []
         seen = self._published.get(meeting_id, 0)
         async with self.store.db.session() as s:
@@ -202,6 +205,31 @@ class Conclusions:
             {**_view(c).as_dict(), "acked_at": acked.isoformat() if acked else None}
             for c, acked in rows
         ]
+
+    async def _any(self, meeting_id: int) -> bool:
+        """Whether the meeting has a conclusion, read once for all callers at the same time.
+
+        10,794 sites joining at the start all ask; before anything is concluded one
+        read answers them all (else thousands queue on the store's few connections).
+        """
+        counting = self._counting.get(meeting_id)
+        if counting is None:
+            counting = asyncio.ensure_future(self._count(meeting_id))
+            self._counting[meeting_id] = counting
+            counting.add_done_callback(lambda _: self._counting.pop(meeting_id, None))
+        return await asyncio.shield(counting)
+
+    async def _count(self, meeting_id: int) -> bool:
+        seen = self._published.get(meeting_id, 0)
+        async with self.store.db.session() as s:
+            n = await s.scalar(
+                select(func.count(MeetingConclusion.id)).where(
+                    MeetingConclusion.meeting_id == meeting_id
+                )
+            )
+        if not n and self._published.get(meeting_id, 0) == seen:
+            self._none.add(meeting_id)
+        return bool(n) or self._published.get(meeting_id, 0) != seen
 
     async def ack(self, site: Actor, conclusion_id: int) -> datetime:
         """A participant site acknowledges reading; a repeat returns the first time."""

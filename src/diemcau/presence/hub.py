@@ -37,7 +37,12 @@ from diemcau.presence.fanout import Fanout
 from diemcau.presence.follows import Follows
 from diemcau.presence.lifecycle import SessionLifecycle
 from diemcau.presence.message_store import MessageWriter, load_stream_seqs
-from diemcau.presence.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION, CloseCode
+from diemcau.presence.protocol import (
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION,
+    PROTOCOL_VERSIONS,
+    CloseCode,
+)
 from diemcau.presence.registry import SessionRegistry
 from diemcau.presence.replay import Replayer
 from diemcau.presence.router import MessageHandler, RequestRouter
@@ -102,7 +107,7 @@ class PresenceHub:
         self.credentials = CredentialCache(db, keys.site, sites or SiteDirectory(db), keys.token)
         self.staff = StaffFeed(self, clock)
         self.sessions = SessionRegistry()
-        self.router = RequestRouter()
+        self.router = RequestRouter(cfg.max_running_requests)
         self.streams = StreamBook(cfg.ring_size)
         self.session_log = SessionLog(db, self.credentials.knows)
         self.tracker = PresenceTracker(
@@ -125,7 +130,8 @@ class PresenceHub:
             replayer=Replayer(db, cfg.replay_limit),
             router=self.router,
         )
-        self.silence = SilenceWatch(live, cfg.offline_after_s, cfg.sweep_s)
+        windows = (cfg.offline_after_s, cfg.fast_offline_after_s)
+        self.silence = SilenceWatch(live, max(windows), cfg.sweep_s, windows)
         self._server: PresenceServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -212,14 +218,17 @@ class PresenceHub:
         """What a site terminal needs to find the socket (GET /api/presence/info).
 
         ``urls`` lists every control server's socket, in the order to try them (one
-        server: its own alone; a standby pair: both, docs/reliability.md).
+        server: its own alone; a standby pair: both, docs/reliability.md). The timing
+        shown is the newest version's; each session is told its own in its welcome.
         """
+        heartbeat_s, offline_after_s = self.config.timing(PROTOCOL_VERSION)
         return {
             "url": self.url,
             "urls": list(self.config.urls) or [self.url],
             "protocol_version": PROTOCOL_VERSION,
-            "heartbeat_s": self.config.heartbeat_s,
-            "offline_after_s": self.config.offline_after_s,
+            "protocol_versions": list(PROTOCOL_VERSIONS),
+            "heartbeat_s": heartbeat_s,
+            "offline_after_s": offline_after_s,
             "max_message_bytes": MAX_MESSAGE_BYTES,
         }
 

@@ -83,11 +83,13 @@ class SessionLifecycle:
             rate=self.config.rate,
             burst=self.config.burst,
             send_buffer_bytes=self.config.send_buffer_bytes,
+            offline_after_s=self.config.offline_after_s,
         )
 
     async def open_session(self, session: SiteSession, hello: Hello) -> None:
         """Register a session, welcome it, replay what it missed, then go live."""
         sid = session.site_id
+        heartbeat_s, session.offline_after_s = self.config.timing(hello.v)
         self._registry.register(session)
         self.stats["joins"] += 1
         plan: list[tuple[Stream, int]] = [(self._streams.site(sid), 0)]
@@ -95,20 +97,23 @@ class SessionLifecycle:
             (self._streams.broadcast(name), from_seq)
             for name, from_seq in self._follows.following(sid).items()
         ]
-        session.write_payload(self._welcome(session, plan))
+        session.write_payload(self._welcome(session, plan, hello.v, heartbeat_s))
         self._tracker.set_state(sid, "online", "resumed" if hello.resume is not None else "joined")
         await self._replayer.catch_up(session, plan, hello.resume)
 
-    def _welcome(self, session: SiteSession, plan: list[tuple[Stream, int]]) -> bytes:
+    def _welcome(
+        self, session: SiteSession, plan: list[tuple[Stream, int]], v: int, heartbeat_s: float
+    ) -> bytes:
         cfg = self.config
         welcome = Welcome(
+            v=v,
             session_token=issue_session_token(self.key, session.principal, cfg.token_ttl_s),
             token_ttl_s=cfg.token_ttl_s,
             site_id=session.site_id,
             site_code=session.principal.code,
             server_time=self.clock(),
-            heartbeat_s=cfg.heartbeat_s,
-            offline_after_s=cfg.offline_after_s,
+            heartbeat_s=heartbeat_s,
+            offline_after_s=session.offline_after_s,
             streams={st.seen_as: st.delivered for st, _ in plan},
         )
         return welcome.model_dump_json().encode()

@@ -1,4 +1,8 @@
-"""The site-session wire protocol, version 1 (documented in docs/protocol.md).
+"""The site-session wire protocol, versions 1 and 2 (documented in docs/protocol.md).
+
+Version 2 is version 1 with one promise more from the client: it follows the
+heartbeat interval of its welcome even below one second, so the server can show
+a silently cut site offline within a second. The server speaks both.
 
 Every message is one JSON object in one WebSocket text frame of at most
 `MAX_MESSAGE_BYTES`. Inbound messages (site -> server) are validated by the
@@ -20,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
     "PROTOCOL_VERSION",
+    "PROTOCOL_VERSIONS",
+    "FAST_HEARTBEAT_VERSION",
     "MAX_MESSAGE_BYTES",
     "SITE_STREAM",
     "CloseCode",
@@ -43,7 +49,11 @@ __all__ = [
     "close_reason",
 ]
 
-PROTOCOL_VERSION = 1
+# The newest version; every version in PROTOCOL_VERSIONS is accepted in a hello.
+PROTOCOL_VERSION = 2
+PROTOCOL_VERSIONS = (1, 2)
+# From this version on the client honours sub-second heartbeat intervals.
+FAST_HEARTBEAT_VERSION = 2
 # Large enough for a situation report or a directive with attachments' metadata,
 # small enough that a hostile site cannot make the server buffer much.
 MAX_MESSAGE_BYTES = 64 * 1024

@@ -6,17 +6,27 @@ site's principal and the request body and returns the reply body. A
 answered ``internal``, so one failing handler never ends the site's session. A store
 that cannot serve now is answered ``unavailable`` (send it again later).
 
+At most `max_running` requests run at once across all sites; the rest wait in
+arrival order as (session, request) pairs. When a national meeting starts,
+10,794 sites send "meeting.join" within a second: run all at once, each held a
+task and its handlers' frames while the joins queued on the store, ~4 KB per
+join, and the heap they grew stayed with the process after they ended
+(docs/performance.md). A waiting request costs its parsed message only.
+
 A request runs to its end even when its session closes meanwhile (the site dropped):
 handlers write to the store, and a cancel landing in the middle of a write could leave
 its caller's bookkeeping behind the store, or the connection's reset to a cancelled
 task. The reply then goes nowhere; the site sends the request again after it resumes.
-At stop, `drain` refuses new requests and waits for those in flight.
+A request still waiting when its session closes is dropped (nobody to answer; the
+site sends it again after it resumes). At stop, `drain` refuses new requests, answers
+the waiting ones ``unavailable`` and waits for those in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -35,10 +45,19 @@ MessageHandler = Callable[[SitePrincipal, Mapping[str, Any]], Awaitable[Mapping[
 
 
 class RequestRouter:
-    """One handler per request kind; answers every request with a ``reply``."""
+    """One handler per request kind; answers every request with a ``reply``.
 
-    def __init__(self) -> None:
+    Args:
+        max_running: requests whose handlers run at the same time (all sites).
+    """
+
+    def __init__(self, max_running: int = 1024) -> None:
+        if max_running < 1:
+            raise ValueError("max_running must be at least 1")
         self._handlers: dict[str, MessageHandler] = {}
+        self.max_running = max_running
+        self.running = 0
+        self._waiting: deque[tuple[SiteSession, Request]] = deque()
         self._inflight: set[asyncio.Task[Any]] = set()
         # False while the server stops: new requests are answered ``unavailable``.
         self.accepting = True
@@ -60,6 +79,33 @@ class RequestRouter:
     def in_flight(self) -> int:
         """Requests being handled now (every session)."""
         return len(self._inflight)
+
+    @property
+    def waiting(self) -> int:
+        """Requests received and not started yet."""
+        return len(self._waiting)
+
+    def submit(self, session: SiteSession, req: Request) -> None:
+        """Run `req` now if fewer than `max_running` run, else when its turn comes."""
+        if self.running < self.max_running:
+            self._start(session, req)
+        else:
+            self._waiting.append((session, req))
+
+    def _start(self, session: SiteSession, req: Request) -> None:
+        self.running += 1
+        task = asyncio.get_running_loop().create_task(self.handle(session, req))
+        task.add_done_callback(lambda _: self._finished(session))
+
+    def _finished(self, session: SiteSession) -> None:
+        self.running -= 1
+        session.request_done()
+        while self._waiting and self.running < self.max_running:
+            nxt, req = self._waiting.popleft()
+            if nxt.closed:  # its session ended while it waited: nobody to answer
+                nxt.request_done()
+                continue
+            self._start(nxt, req)
 
     async def handle(self, session: SiteSession, req: Request) -> None:
         """Run the handler for `req` and write its reply to `session`."""
@@ -103,6 +149,13 @@ class RequestRouter:
     async def drain(self, grace: float) -> None:
         """Refuse new requests and let those in flight end; cut what runs past `grace`."""
         self.accepting = False
+        while self._waiting:
+            session, req = self._waiting.popleft()
+            session.request_done()
+            if not session.closed:
+                self.reply_error(
+                    session, req.id, "unavailable", "the server is stopping: send it again later"
+                )
         pending = set(self._inflight)
         if pending:
             _, pending = await asyncio.wait(pending, timeout=grace)

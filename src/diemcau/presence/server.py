@@ -23,9 +23,10 @@ from websockets.http11 import Request, Response
 
 from diemcau.accounts.service import SitePrincipal
 from diemcau.presence.config import PresenceConfig
+from diemcau.presence.connection import SiteConnection
 from diemcau.presence.protocol import (
     MAX_MESSAGE_BYTES,
-    PROTOCOL_VERSION,
+    PROTOCOL_VERSIONS,
     CloseCode,
     Hello,
     close_reason,
@@ -78,6 +79,7 @@ class PresenceServer:
             backlog=4096,
             server_header=None,
             ssl=cfg.ssl,
+            create_connection=SiteConnection,
         )
         sockets = list(self._server.sockets)
         if sockets:
@@ -121,8 +123,12 @@ class PresenceServer:
         session = host.new_session(conn, principal)
         try:
             await host.open_session(session, hello)
+            if isinstance(conn, SiteConnection):
+                conn.heartbeats = session  # plain heartbeats skip the library from now on
             await session.run()
         finally:
+            if isinstance(conn, SiteConnection):
+                conn.heartbeats = None  # no cycle left between socket and session
             if not session.closed:
                 session.closed = True
                 host.session_closed(session, "connection_lost")
@@ -147,10 +153,9 @@ class PresenceServer:
         if not isinstance(hello, Hello):
             await _close(conn, CloseCode.BAD_MESSAGE, "the first message must be hello")
             return None
-        if hello.v != PROTOCOL_VERSION:
-            await _close(
-                conn, CloseCode.BAD_VERSION, f"protocol version {PROTOCOL_VERSION} required"
-            )
+        if hello.v not in PROTOCOL_VERSIONS:
+            wanted = " or ".join(str(v) for v in PROTOCOL_VERSIONS)
+            await _close(conn, CloseCode.BAD_VERSION, f"protocol version {wanted} required")
             return None
         return hello
 

@@ -70,7 +70,9 @@ class SessionEvents(Protocol):
 class RequestSink(Protocol):
     """Who answers a session's requests (the request router)."""
 
-    async def handle(self, session: SiteSession, req: Request) -> None: ...
+    def submit(self, session: SiteSession, req: Request) -> None:
+        """Run `req` for `session`, now or when its turn comes; `request_done` after."""
+        ...
 
     def reply_error(self, session: SiteSession, req_id: str, code: str, message: str) -> None: ...
 
@@ -82,6 +84,7 @@ class SiteSession:
         principal: who this is.
         cursors: per stream name as the site sees it, the last seq written to it.
         last_seen: monotonic time of the last inbound frame (heartbeat timeout).
+        offline_after_s: silence after which the session is cut (per protocol version).
         replaying: while True, fan-out goes to `backlog` instead of the socket, so
             live messages that arrive during a resume are not lost nor reordered.
     """
@@ -102,8 +105,9 @@ class SiteSession:
         "backlog",
         "closed",
         "close_reason",
-        "_requests",
+        "pending_requests",
         "_closing",
+        "offline_after_s",
     )
 
     def __init__(
@@ -116,6 +120,7 @@ class SiteSession:
         rate: float,
         burst: float,
         send_buffer_bytes: int,
+        offline_after_s: float = 2.5,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.events = events
@@ -132,8 +137,11 @@ class SiteSession:
         self.backlog: list[tuple[str, int, bytes]] = []
         self.closed = False
         self.close_reason = ""
-        self._requests: set[asyncio.Task[None]] | None = None
+        # Requests of this site received and not ended (waiting ones included).
+        self.pending_requests = 0
         self._closing: asyncio.Task[None] | None = None
+        # Silence allowed before the site counts as gone (its protocol version's timing).
+        self.offline_after_s = offline_after_s
 
     # --- outbound ---------------------------------------------------------------------------
 
@@ -218,6 +226,14 @@ class SiteSession:
                 # returns, or the library would close with a plain 1000.
                 await asyncio.shield(self._closing)
 
+    def heartbeat(self, count: int) -> None:
+        """`count` plain heartbeats the connection's fast path took (`SiteConnection`)."""
+        if self.closed:
+            return
+        now = self.last_seen = self._monotonic()
+        if not self.limiter.allow(now, count):
+            self.close(CloseCode.RATE_LIMITED, "too many messages: rate limit exceeded")
+
     def on_frame(self, data: bytes | str) -> None:
         """Handle one inbound frame (validated, rate limited)."""
         now = self._monotonic()
@@ -238,20 +254,21 @@ class SiteSession:
         elif isinstance(msg, Link):
             self.events.link_report(self, msg.link)
         elif isinstance(msg, Request):
-            if self._requests is None:
-                self._requests = set()
-            if len(self._requests) >= _MAX_INFLIGHT_REQUESTS:
+            if self.pending_requests >= _MAX_INFLIGHT_REQUESTS:
                 self.requests.reply_error(self, msg.id, "busy", "too many requests in flight")
                 return
-            task = asyncio.get_running_loop().create_task(self.requests.handle(self, msg))
-            self._requests.add(task)
-            task.add_done_callback(self._requests.discard)
+            self.pending_requests += 1
+            self.requests.submit(self, msg)
         elif isinstance(msg, Ack):
             return
         elif isinstance(msg, Bye):
             self.close(CloseCode.NORMAL, "bye")
         elif isinstance(msg, Hello):
             self.close(CloseCode.BAD_MESSAGE, "hello sent twice")
+
+    def request_done(self) -> None:
+        """A request of this site ended, or was dropped before it started."""
+        self.pending_requests -= 1
 
     def info(self) -> dict[str, Any]:
         peer = self.conn.remote_address

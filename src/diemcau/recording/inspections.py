@@ -85,9 +85,11 @@ class Inspections:
         await self.live.unfollow(meeting_id, at)
         self._wanted.pop(meeting_id, None)
 
-    async def spot_check(self, actor: Actor, site_code: str) -> bool:
+    async def spot_check(self, actor: Actor, site_code: str, *, audited: bool = True) -> bool:
         """A spot-check was granted: audit it in the site's live meeting (the timeline
-        shows it) and record it if the policy says so; returns whether it is recorded."""
+        shows it) and record it if the policy says so; returns whether it is recorded.
+        ``audited=False``: the caller audits it itself (an online inspection's
+        ``inspection.start`` row, docs/inspection.md)."""
         site = await self.sites.find(site_code)
         meeting_id = await self.history.live_meeting_of(site.id) if site else None
         if site is None or meeting_id is None:
@@ -95,6 +97,17 @@ class Inspections:
         recorded = await self.wanted(meeting_id) and await self.recorder.inspect(
             meeting_id, site_code
         )
+        if audited:
+            await self._audit(actor, site_code, meeting_id, recorded)
+        if recorded:
+            await cancel_and_wait(self._timers.pop(meeting_id, None))
+            self._timers[meeting_id] = asyncio.create_task(
+                self._expire(meeting_id), name=f"recording-inspection-{meeting_id}"
+            )
+            self.live.poke()
+        return recorded
+
+    async def _audit(self, actor: Actor, site_code: str, meeting_id: int, recorded: bool) -> None:
         async with self.db.session() as s:
             await audit(
                 s,
@@ -105,13 +118,6 @@ class Inspections:
                 details={"recorded": recorded},
                 at=datetime.fromtimestamp(self.clock(), UTC),
             )
-        if recorded:
-            await cancel_and_wait(self._timers.pop(meeting_id, None))
-            self._timers[meeting_id] = asyncio.create_task(
-                self._expire(meeting_id), name=f"recording-inspection-{meeting_id}"
-            )
-            self.live.poke()
-        return recorded
 
     async def _expire(self, meeting_id: int) -> None:
         await asyncio.sleep(self.config.inspection_s)

@@ -198,11 +198,19 @@ class RecordingService:
         await self.policies.set_state(meeting_id, "processing")
         self.processor.enqueue(meeting_id)
 
-    async def on_spot_check(self, actor: Actor, site_code: str) -> bool:
-        """A spot-check was granted: audited, and recorded if its meeting's policy says so."""
+    async def on_spot_check(self, actor: Actor, site_code: str, *, audited: bool = True) -> bool:
+        """A spot-check was granted: audited, and recorded if its meeting's policy says so.
+
+        ``audited=False``: the caller wrote its own audit row (an online inspection).
+        """
         if self.inspections is None:
             return False
-        return await self.inspections.spot_check(actor, site_code)
+        return await self.inspections.spot_check(actor, site_code, audited=audited)
+
+    async def end_spot_check(self, meeting_id: int) -> None:
+        """The recorded spot-check of a meeting ended (the inspection was ended)."""
+        if self.inspections is not None:
+            await self.inspections.end(meeting_id)
 
     async def wait_processed(self, timeout: float = 120.0) -> None:
         """Wait until the post-processing queue is empty (tests, bench)."""

@@ -286,7 +286,8 @@ class Swarm:
                 self.counters["connect_errors"] += 1
                 site.last_close = type(exc).__name__
                 return None
-            hello: dict[str, Any] = {"type": "hello", "v": 1, "client": "diemcau-sim"}
+            # v2: this client follows the welcome's heartbeat interval, even below 1 s.
+            hello: dict[str, Any] = {"type": "hello", "v": 2, "client": "diemcau-sim"}
             if site.token:
                 hello["token"] = site.token
                 hello["resume"] = dict(site.seqs)

@@ -14,13 +14,13 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING
 
 from diemcau.tls.context import TlsError, load_certificate
+
+if TYPE_CHECKING:  # cryptography (~10 MB resident) is loaded only to make certificates
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 __all__ = ["LabCA", "ServerFiles", "demo_server_files"]
 
@@ -36,6 +36,8 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -44,6 +46,8 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _san(name: str) -> x509.GeneralName:
+    from cryptography import x509
+
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
@@ -75,6 +79,11 @@ class LabCA:
     @classmethod
     def open_or_create(cls, folder: Path, name: str = "diemcau lab CA") -> LabCA:
         """The CA in ``folder``, created there first when missing."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
         ca = cls(folder)
         if ca.cert_path.exists() and ca.key_path.exists():
             load_certificate(ca.cert_path)
@@ -113,6 +122,9 @@ class LabCA:
         return ca
 
     def _load(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         cert = load_certificate(self.cert_path)
         try:
             key = serialization.load_pem_private_key(self.key_path.read_bytes(), None)
@@ -135,6 +147,11 @@ class LabCA:
 
         Writes ``<stem>.pem`` (leaf + CA) and ``<stem>-key.pem`` into ``out_dir``.
         """
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
         if not names:
             raise TlsError("a server certificate needs at least one name")
         ca_cert, ca_key = self._load()

@@ -14,10 +14,11 @@ import datetime as dt
 import hashlib
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+if TYPE_CHECKING:  # cryptography (~10 MB resident) is loaded only when a file is checked
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 __all__ = ["TlsError", "check_server_files", "client_context", "server_context", "spki_sha256"]
 
@@ -37,6 +38,8 @@ def _read(path: Path, what: str) -> bytes:
 
 def load_certificate(path: Path) -> x509.Certificate:
     """The first certificate of a PEM file (the leaf of a chain)."""
+    from cryptography import x509
+
     data = _read(path, "certificate")
     try:
         return x509.load_pem_x509_certificate(data)
@@ -45,6 +48,8 @@ def load_certificate(path: Path) -> x509.Certificate:
 
 
 def _load_key(path: Path) -> PrivateKeyTypes:
+    from cryptography.hazmat.primitives import serialization
+
     data = _read(path, "key")
     try:
         return serialization.load_pem_private_key(data, password=None)
@@ -63,6 +68,8 @@ def check_server_files(
     does not belong to the certificate, or the certificate is outside its
     validity period.
     """
+    from cryptography.hazmat.primitives import serialization
+
     leaf = load_certificate(cert)
     private = _load_key(key)
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -105,6 +112,8 @@ def client_context(ca_file: Path | None = None) -> ssl.SSLContext:
 
 def spki_sha256(cert: Path) -> str:
     """Base64 SHA-256 of a certificate's public key (Chromium's SPKI pin format)."""
+    from cryptography.hazmat.primitives import serialization
+
     leaf = load_certificate(cert)
     der = leaf.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

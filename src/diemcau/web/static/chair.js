@@ -1,8 +1,10 @@
 // The chair console: the program (the chair's own camera published at central,
 // the floor speakers played from there), the raise-hand queue with grant /
 // revoke / next / mute all, live attendance per province, finding any site by
-// name or on the map and spot-checking it in a side panel, and a paged or
-// rotating video wall of site feeds filtered by province and state.
+// name or on the map and spot-checking it in a side panel (an online inspection:
+// a site on standby starts publishing, and may be called), and a paged or rotating
+// video wall of site feeds filtered by province and state (standby sites publish
+// while the page shows them).
 "use strict";
 (() => {
   const { $, el, fmt } = DC;
@@ -11,8 +13,8 @@
     me: null, meeting: null, floor: null, queue: [], live: null, map: null,
     stream: null, media: null, // {session, pub, subs: Map(feedId -> sub)}
     pool: new Map(), // Janus ws url -> Promise<JanusSession> (spot-checks and the wall)
-    spot: null, // {code, sub, t0, firstFrameMs}
-    wall: { on: false, n: 3, page: 0, tiles: new Map(), timer: 0, gen: 0 },
+    spot: null, // {code, insp (SiteInspection), firstFrameMs}
+    wall: { on: false, n: 3, page: 0, tiles: new Map(), timer: 0, gen: 0, lease: null, leaseTimer: 0, leaseChain: Promise.resolve() },
     refreshTimer: 0,
   };
   window.diemcauChair = C; // for tests and the browser console
@@ -172,6 +174,7 @@
 
   function onEvent(ev) {
     const k = ev.kind || "";
+    if (k === "inspection.changed" && C.spot && C.spot.insp) { C.spot.insp.poke(ev.body || {}); return; }
     if (/^(hand|floor|meeting|attendance|conclusion)\./.test(k) || k === "floor.changed") {
       if (k.startsWith("meeting.") && (k.endsWith("started") || k.endsWith("ended"))) loadMeetings(mid());
       else refresh();
@@ -332,31 +335,38 @@
   async function spotCheck(code) {
     const i = model.byCode.get(code);
     await closeSpot();
-    const spot = { code, t0: performance.now(), sub: null, firstFrameMs: null };
+    const spot = { code, insp: null, firstFrameMs: null };
     C.spot = spot;
     $("spot").hidden = false;
     $("spot-h").textContent = i !== undefined ? model.names[i] : code;
     $("spot-meta").textContent = i !== undefined ? code + " · " + model.provinceName(i) + " · " + t("st_" + DC.STATES[model.state[i]]) : code;
     $("spot-state").textContent = t("connecting_video");
+    $("spot-call").hidden = true;
     $("spot-close").focus();
     if (C.map && i !== undefined) C.map.select(i);
+    // A spot-check is an online inspection: audited, shown at the site, a standby
+    // site starts publishing now.
+    const insp = new SiteInspection(code, { video: $("spot-video"), pool: C.pool, onChange: () => { if (C.spot === spot) renderSpot(spot); } });
+    spot.insp = insp;
     try {
-      const g = await DC.api("/api/media/spot/" + encodeURIComponent(code));
-      const s = await session(g);
-      const sub = await janusSubscribe(s, g.subscribe.room, g.subscribe.feed_id, g.room_token);
-      if (C.spot !== spot) { sub.handle.detach(); return; }
-      spot.sub = sub;
-      const v = $("spot-video");
-      v.srcObject = sub.stream;
-      const first = () => {
-        spot.firstFrameMs = Math.round(performance.now() - spot.t0);
-        $("spot-state").textContent = t("live_video", { ms: spot.firstFrameMs });
-      };
-      if (v.requestVideoFrameCallback) v.requestVideoFrameCallback(first); else v.addEventListener("playing", first, { once: true });
-      v.play().catch(() => {});
+      await insp.start();
+      if (insp.grant && !C.renewTimer) renewLater(insp.grant);
     } catch (e) {
       if (C.spot === spot) $("spot-state").textContent = t("novideo") + " " + e.message;
     }
+  }
+
+  function renderSpot(spot) {
+    const insp = spot.insp;
+    spot.firstFrameMs = insp.firstFrameMs;
+    let text = t("insp_waiting");
+    if (insp.state === "not_answered") text = t("insp_not_answered");
+    else if (insp.state === "ended") text = t("insp_ended");
+    else if (insp.firstFrameMs !== null) text = t("live_video", { ms: insp.firstFrameMs });
+    $("spot-state").textContent = text;
+    const callable = insp.state === "live" && !insp.closed;
+    $("spot-call").hidden = !callable && !insp.call;
+    $("spot-call").textContent = t(insp.call ? "insp_hangup" : "insp_call");
   }
 
   async function closeSpot() {
@@ -364,8 +374,16 @@
     C.spot = null;
     $("spot").hidden = true;
     $("spot-video").srcObject = null;
-    if (s && s.sub) await s.sub.handle.detach();
+    if (s && s.insp) await s.insp.end();
   }
+
+  $("spot-call").addEventListener("click", async () => {
+    const spot = C.spot;
+    if (!spot || !spot.insp) return;
+    try {
+      if (spot.insp.call) await spot.insp.endCall(); else await spot.insp.startCall(await camera());
+    } catch (e) { DC.toast(e.message, "bad"); }
+  });
 
   $("spot-close").addEventListener("click", closeSpot);
   document.addEventListener("keydown", (e) => { if (e.key === "Escape" && C.spot) closeSpot(); });
@@ -392,8 +410,12 @@
       if (model.kinds[i] === "chair") continue;
       if (prov >= 0 && model.provIdx[i] !== prov) continue;
       const s = DC.STATES[model.state[i]];
-      if (st === "live" && s !== "online" && s !== "degraded") continue;
-      if (st !== "live" && st !== "all" && s !== st) continue;
+      const up = s === "online" || s === "degraded";
+      // Standby: the terminal is open outside a meeting (it publishes while shown).
+      if (st === "live" && !up) continue;
+      if (st === "standby" && !(up && !model.inMeeting[i])) continue;
+      if (st === "meeting" && !model.inMeeting[i]) continue;
+      if (["degraded", "offline"].includes(st) && s !== st) continue;
       out.push(i);
     }
     return out;
@@ -415,7 +437,7 @@
     const keep = new Set(page.map((i) => model.codes[i]));
     for (const [code, tile] of w.tiles) if (!keep.has(code) || !w.on) { w.tiles.delete(code); if (tile.sub) tile.sub.handle.detach(); }
     $("wall-off").hidden = w.on;
-    if (!w.on) { box.replaceChildren(); return; }
+    if (!w.on) { box.replaceChildren(); leaveWall(); return; }
     const fresh = [];
     const nodes = page.map((i) => {
       const code = model.codes[i];
@@ -428,7 +450,14 @@
         fresh.push(tile);
       }
       tile.node = tile.node || el("button", { type: "button", class: "tile", dataset: { code }, onclick: () => spotCheck(code), "aria-label": t("spotcheck") + " " + model.names[i] },
-        tile.video, el("span", { class: "novid" }, t("connecting_video")), el("span", { class: "label" }, el("span", { class: "dot " + DC.STATES[model.state[i]] }), model.names[i]));
+        tile.video, el("span", { class: "novid" }, t("connecting_video")), el("span", { class: "label" }, el("span", { class: "dot" }), model.names[i], el("span", { class: "where" })));
+      // The state and where the site is (in a meeting, or standby) follow the live model.
+      const s = DC.STATES[model.state[i]];
+      const where = model.inMeeting[i] ? "meeting" : s === "online" || s === "degraded" ? "standby" : "";
+      tile.node.querySelector(".label .dot").className = "dot " + s;
+      const tag = tile.node.querySelector(".label .where");
+      tag.dataset.where = where;
+      tag.textContent = where ? " · " + t(where === "meeting" ? "st_meeting" : "st_standby_short") : "";
       return tile.node;
     });
     // Moving a playing <video> in the DOM pauses it: touch the DOM only when the
@@ -441,11 +470,45 @@
     if (fresh.length) subscribePage(fresh);
   }
 
-  /** One grant per relay for the page's new tiles, then one subscription per tile. */
+  /**
+   * Hold the page's lease (standby sites on it publish while it is shown, and are told
+   * who shows them); one grant per relay for the whole page.
+   */
+  function leaseWall() {
+    const w = C.wall;
+    // One request at a time (tiles retrying, the renewal, paging), so a page never holds
+    // two leases; a lease granted after the wall was switched off is given back at once,
+    // or the sites it names would stay on camera until it expired.
+    const run = async () => {
+      const sites = [...w.tiles.keys()];
+      if (!w.on || !sites.length) return [];
+      const r = await DC.api("/api/inspection/wall", { method: "POST", body: { sites, wall_id: w.lease || undefined } });
+      if (!w.on) {
+        DC.api("/api/inspection/wall/" + encodeURIComponent(r.wall_id), { method: "DELETE" }).catch(() => {});
+        return [];
+      }
+      w.lease = r.wall_id;
+      clearInterval(w.leaseTimer);
+      w.leaseTimer = setInterval(() => { leaseWall().catch((e) => console.warn("wall lease", e)); }, Math.max(5000, (r.lease_s || 30) * 1000 / 2));
+      return r.grants;
+    };
+    const next = w.leaseChain.catch(() => {}).then(run);
+    w.leaseChain = next;
+    return next;
+  }
+
+  function leaveWall() {
+    const w = C.wall;
+    clearInterval(w.leaseTimer);
+    if (w.lease) DC.api("/api/inspection/wall/" + encodeURIComponent(w.lease), { method: "DELETE" }).catch(() => {});
+    w.lease = null;
+  }
+
+  /** The page's grants, then one subscription per new tile. */
   async function subscribePage(tiles) {
     let grants = [];
     try {
-      grants = await DC.api("/api/media/wall", { method: "POST", body: { sites: tiles.map((x) => x.code) } });
+      grants = await leaseWall();
     } catch (e) { for (const tile of tiles) tileFailed(tile); return; }
     if (!tiles.some((x) => C.wall.tiles.get(x.code) === x)) return;
     const byCode = new Map(tiles.map((x) => [x.code, x]));
@@ -474,7 +537,8 @@
     // The site may start publishing a moment later (it just joined): try again,
     // backing off, for as long as the tile stays on the wall.
     tile.tries = (tile.tries || 0) + 1;
-    const delay = Math.min(30000, 1000 * 2 ** Math.min(tile.tries, 5));
+    // A standby site starts publishing a moment after the page is shown: look again soon.
+    const delay = Math.min(30000, 400 * 2 ** Math.min(tile.tries, 6));
     setTimeout(() => {
       if (C.wall.on && C.wall.tiles.get(tile.code) === tile && !tile.sub) subscribePage([tile]);
     }, delay);
@@ -528,5 +592,10 @@
       renderQueue(); labelFloor(); setFloor(C.floor); renderWall(); liveStatus(C.live.mode); $("wall-toggle").textContent = t(C.wall.on ? "wall_off" : "wall_on"); });
   }).catch((e) => DC.toast(e.message, "bad"));
 
-  window.addEventListener("beforeunload", () => { stopChairMedia(); for (const p of C.pool.values()) p.then((s) => s.close()).catch(() => {}); });
+  window.addEventListener("beforeunload", () => {
+    // Leave the wall page and the spot-check now: the sites stop publishing at once.
+    const auth = { Authorization: "Bearer " + DC.staffToken() };
+    if (C.wall.lease) fetch("/api/inspection/wall/" + encodeURIComponent(C.wall.lease), { method: "DELETE", headers: auth, keepalive: true }).catch(() => {});
+    if (C.spot && C.spot.insp && C.spot.insp.id) fetch(`/api/inspections/${C.spot.insp.id}/end`, { method: "POST", headers: auth, keepalive: true }).catch(() => {});
+    stopChairMedia(); for (const p of C.pool.values()) p.then((s) => s.close()).catch(() => {}); });
 })();

@@ -1,5 +1,6 @@
 // The command dashboard: the canvas map of every site, the province tree with
-// counts, national KPIs and the alerts list, all kept live by StaffLive.
+// counts, national KPIs, the alerts list and the online inspections' figures by
+// province, all kept live by StaffLive.
 "use strict";
 (() => {
   const { $, el, fmt, pct } = DC;
@@ -120,7 +121,8 @@
         st === "degraded" && model.reason[i] ? " · " + reasonText(i) : ""),
       st !== "offline" && linkLine(i) ? el("p", { class: "link-line muted" }, linkLine(i)) : null,
       el("div", { class: "actions" },
-        el("a", { class: "button", href: "/chair#spot=" + encodeURIComponent(model.codes[i]), target: "diemcau-chair" }, t("spotcheck"))));
+        el("a", { class: "button", href: "/chair#spot=" + encodeURIComponent(model.codes[i]), target: "diemcau-chair" }, t("spotcheck")),
+        el("a", { class: "button secondary", href: "/inspection#site=" + encodeURIComponent(model.codes[i]), target: "diemcau-inspection" }, t("nav_insp"))));
   }
 
   function tip(i, x, y) {
@@ -167,6 +169,26 @@
         a.acknowledged_at ? el("span", { class: "ok" }, " ✓ " + (a.acknowledged_by || "")) : el("button", { type: "button", class: "secondary", onclick: () => ackAlert(a.id) }, t("ack_alert")));
     }));
   }
+
+  /** Inspection figures by province over 30 days: inspected, answered, not answered, verdicts. */
+  async function loadInspections() {
+    let r;
+    try { r = await DC.api("/api/inspection/summary?days=30"); } catch (_e) { $("insp-figures").replaceChildren(el("p", { class: "muted" }, t("insp_d_none"))); return; }
+    if (!r.total.inspections && !r.total.pass && !r.total.fail && !r.total.no_answer) { $("insp-figures").replaceChildren(el("p", { class: "muted" }, t("insp_d_none"))); return; }
+    // [field, short heading (the column is narrow), its full meaning (the heading's title)]
+    const cols = [["inspections", "insp_d_inspected", "insp_dt_inspected"], ["answered", "insp_d_answered", "insp_dt_answered"],
+      ["not_answered", "insp_d_missed", "insp_dt_missed"], ["pass", "v_pass", "insp_dt_pass"], ["fail", "v_fail", "insp_dt_fail"]];
+    // "Thành phố Hà Nội" -> "Hà Nội": the side column is narrow.
+    const short = (name) => String(name).replace(/^(Thành phố|Tỉnh)\s+/, "");
+    const row = (p, name, cls) => el("tr", { class: cls || "", dataset: { prov: p.province_id === null ? "" : p.province_id } }, el("th", { scope: "row", title: name }, short(name)),
+      ...cols.map(([k]) => el("td", { class: "num" + (k === "not_answered" && p[k] ? " bad" : "") }, DC.fmt(p[k]))));
+    const rows = r.provinces.map((p) => row(p, p.province_name));
+    if (!me.province_id) rows.unshift(row(r.total, t("insp_d_total"), "total"));
+    $("insp-figures").replaceChildren(el("table", { class: "grid insp-figures" },
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, t("insp_col_province")), ...cols.map(([, key, full]) => el("th", { scope: "col", class: "num", title: t(full) }, t(key))))),
+      el("tbody", {}, rows)));
+  }
+  const inspectionsLater = (() => { let timer = 0; return () => { if (!timer) timer = setTimeout(() => { timer = 0; loadInspections(); }, 3000); }; })();
 
   async function ackAlert(id) {
     try { await DC.api(`/api/command/alerts/${id}/ack`, { method: "POST", body: {} }); await loadAlerts(); } catch (e) { DC.toast(e.message, "bad"); }
@@ -239,12 +261,16 @@
     const cfg = await DC.api("/api/web/config").catch(() => ({ tile_url: "" }));
     map = new SiteMap($("map"), model, { tileUrl: cfg.tile_url, onHover: tip, onSelect: siteCard, legend: $("legend") });
     window.diemcauDashboard = { map, model }; // for tests and the browser console
-    const live = new StaffLive(model, { onStatus: liveStatus, onEvent: (ev) => { if (/^alert/.test(ev.kind || "")) loadAlerts(); } });
+    const live = new StaffLive(model, { onStatus: liveStatus, onEvent: (ev) => {
+      if (/^alert/.test(ev.kind || "")) loadAlerts();
+      if (ev.kind === "inspection.changed") inspectionsLater();
+    } });
     await live.start();
     map.setData();
     renderTree(); renderKpis(); legend(); renderWeak();
-    loadAlerts(); loadIndicators();
+    loadAlerts(); loadIndicators(); loadInspections();
     setInterval(loadAlerts, 15000);
+    setInterval(loadInspections, 60000);
     $("colorby").addEventListener("change", colorBy);
     $("reset-view").addEventListener("click", () => { openProv = -1; map.focusProvince(-1); renderTree(); });
     $("find-q").addEventListener("input", (e) => find(e.target.value));
@@ -258,6 +284,6 @@
     });
     document.addEventListener("langchange", () => {
       $("scope").textContent = who.province_id ? t("scope_prov") : t("scope_nation");
-      renderAlerts(alertsCache !== null); renderTree(); renderKpis(); legend(); renderWeak(); siteCard(map.selected); liveStatus(live.mode); });
+      renderAlerts(alertsCache !== null); loadInspections(); renderTree(); renderKpis(); legend(); renderWeak(); siteCard(map.selected); liveStatus(live.mode); });
   }).catch((e) => DC.toast(e.message, "bad"));
 })();

@@ -3,13 +3,14 @@
 // link health, lossless resumable delivery), runs a self-test of camera, micro-
 // phone, speaker and the network path to its media relay, and in a meeting plays
 // the program, raises a hand, goes on air when given the floor, obeys an imposed
-// mute and acknowledges conclusions and directives.
+// mute and acknowledges conclusions and directives. Between meetings it stands by
+// (standby.js): an inspector or the video wall can look at it at any time.
 "use strict";
 (() => {
   const { $, el } = DC;
   const S = {
     joinCode: "", httpToken: "", sessionToken: "", site: null, cfg: null,
-    ws: null, seqs: {}, hbTimer: 0, retry: 0, everConnected: false,
+    ws: null, seqs: {}, hbTimer: 0, hbWorker: null, beats: 0, linkEvery: 5, retry: 0, everConnected: false,
     meeting: null, inMeeting: false, floor: null, hand: { raised: false, position: 0 },
     onAir: false, imposedMute: false, selfMuted: false,
     stream: null, audioCtx: null, meterRaf: 0,
@@ -22,6 +23,16 @@
   const SIMULCAST = !/[?&]simulcast=0/.test(location.search);
 
   DC.header("site_title");
+
+  // On standby: publishes while someone looks, says who, plays an inspector's call.
+  const standby = new SiteStandby({
+    api: (path) => siteApi(path), request, stream: () => S.stream,
+    name: () => (S.site ? S.site.name : ""), inMeeting: () => S.inMeeting, simulcast: SIMULCAST,
+    banner: $("banner-inspect"), callBox: $("call-box"), callVideo: $("call-video"), callSound: $("call-sound"),
+    onChange: () => applyMic(),
+  });
+  S.standby = standby;
+  $("call-sound").addEventListener("click", () => { $("call-video").play().then(() => { $("call-sound").hidden = true; }).catch(() => {}); });
 
   // --- join ------------------------------------------------------------------------------
 
@@ -46,6 +57,7 @@
     connectPresence();
     loadSchemas();
     await startDevices();
+    standby.prepare();
     refreshMeeting();
   }
 
@@ -64,14 +76,15 @@
     const ws = new WebSocket(S.cfg.presence_url);
     S.ws = ws;
     ws.onopen = () => {
-      const hello = { type: "hello", v: 1, client: "web" };
+      // Protocol v2: this page follows the welcome's heartbeat interval, even below 1 s.
+      const hello = { type: "hello", v: 2, client: "web" };
       if (S.sessionToken) hello.token = S.sessionToken; else hello.join_code = S.joinCode;
       if (Object.keys(S.seqs).length) hello.resume = S.seqs;
       ws.send(JSON.stringify(hello));
     };
     ws.onmessage = (ev) => { let m; try { m = JSON.parse(ev.data); } catch (_e) { return; } onFrame(m); };
     ws.onclose = (ev) => {
-      clearInterval(S.hbTimer);
+      stopBeats();
       if (S.ws !== ws) return;
       S.ws = null;
       if (ev.code === 4004 || ev.code === 4005) { connState("closed"); $("banner-reconnect").hidden = true; DC.toast(t(ev.code === 4004 ? "revoked" : "replaced"), "bad"); return; }
@@ -95,13 +108,17 @@
       // A fresh terminal starts from the current position of every stream.
       for (const [name, seq] of Object.entries(m.streams || {})) if (!(name in S.seqs)) S.seqs[name] = seq;
       saveSeqs();
-      clearInterval(S.hbTimer);
-      S.hbTimer = setInterval(heartbeat, Math.max(500, (m.heartbeat_s || 1) * 1000));
+      startBeats(Math.max(100, (m.heartbeat_s || 1) * 1000));
       if (resumed) refreshMeeting();
       loadInbox();
+      standby.refresh();
       return;
     }
     if (m.type === "reply") { onReply(m); return; }
+    if (m.type === "msg" && (m.seq === null || m.seq === undefined)) {
+      handleMessage(m.kind, m.body || {}, m); // live only: never numbered, never replayed
+      return;
+    }
     if (m.type === "msg") {
       const last = S.seqs[m.stream] || 0;
       if (m.seq <= last) return; // a duplicate after a resume
@@ -169,9 +186,35 @@
     return report;
   }
 
+  // Heartbeats tick in a tiny worker: a hidden tab's own timers run at most once a
+  // second, a worker's keep time (v2 heartbeats come every 0.25 s). Without workers,
+  // a plain timer.
+  function startBeats(ms) {
+    stopBeats();
+    S.linkEvery = Math.max(1, Math.round(2000 / ms)); // a link report about every 2 s
+    try {
+      if (!S.hbWorker) {
+        const src = "let t=0;onmessage=(e)=>{clearInterval(t);if(e.data>0)t=setInterval(()=>postMessage(0),e.data);};";
+        S.hbWorker = new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
+        S.hbWorker.onmessage = heartbeat;
+      }
+      S.hbWorker.postMessage(ms);
+    } catch (_e) {
+      S.hbWorker = null;
+      S.hbTimer = setInterval(heartbeat, ms);
+    }
+  }
+
+  function stopBeats() {
+    clearInterval(S.hbTimer);
+    if (S.hbWorker) S.hbWorker.postMessage(0);
+  }
+
   async function heartbeat() {
     const hb = { type: "hb", t: Date.now() / 1000 };
-    try { const link = await linkStats(); if (link) hb.link = link; } catch (_e) { /* stats are optional */ }
+    if (S.beats++ % S.linkEvery === 0) {
+      try { const link = await linkStats(); if (link) hb.link = link; } catch (_e) { /* stats are optional */ }
+    }
     send(hb);
   }
 
@@ -220,7 +263,8 @@
       DC.toast(t("reminder"), "bad");
       return;
     }
-    if (kind === "media.move" || kind === "media.moved") { restartMedia(); }
+    if (kind === "inspect.watch") { standby.apply(body); return; }
+    if (kind === "media.move" || kind === "media.moved") { restartMedia(); if (!S.inMeeting) standby.prepare(); }
   }
 
   async function refreshMeeting() {
@@ -292,7 +336,8 @@
 
   function applyMic() {
     // The speaker may mute itself; the others follow the chair's mute as well.
-    const allowed = !S.selfMuted && (S.onAir || !S.imposedMute);
+    // An inspector's call reaches this site alone, never the program: talk back.
+    const allowed = !S.selfMuted && (S.onAir || !S.imposedMute || standby.inCall);
     if (S.stream) for (const tr of S.stream.getAudioTracks()) tr.enabled = allowed;
   }
 
@@ -491,6 +536,7 @@
       meter(stream);
       applyMic();
       if (S.media && S.media.pub) restartMedia();
+      standby.restream();
     } catch (e) {
       DC.toast(t("nocamera") + " " + e.message, "bad");
     }
@@ -631,6 +677,7 @@
       const session = await JanusSession.connect(g.ws_url, g.token, { iceServers: g.ice_servers, onclose: () => { if (S.media && S.media.session === session) { S.media = null; scheduleMedia(); } } });
       S.media = { session, grant: g, pub: null, subs: new Map() };
       scheduleRenewal(g);
+      await standby.release(); // the standby uplink (same feed) goes before the meeting's
       startQuality();
       if (S.stream) S.media.pub = await janusPublish(session, g.publish.room, g.publish.feed_id, g.publish.token, S.stream, S.site.name, SIMULCAST);
       if (S.quality.level === 0) uplinkVideo(false);
@@ -677,6 +724,7 @@
     if (m) m.session.close();
     $("program").srcObject = null;
     $("program-extra").replaceChildren();
+    if (!S.inMeeting) standby.sync(); // still looked at: publish on standby again
   }
 
   function restartMedia() { if (S.inMeeting) { stopMedia(); startMedia(); } }
@@ -814,7 +862,7 @@
   }
 
   document.addEventListener("langchange", showQuality);
-  document.addEventListener("langchange", () => { if (S.schemas.length) { const cur = $("report-schema").value; $("report-schema").replaceChildren(...S.schemas.map((sc) => el("option", { value: sc.key }, label(sc)))); $("report-schema").value = cur; renderReportForm(); } updateFloorUi(); renderMessages(); setMeeting(S.meeting); layoutProgram(); if (S.ws) connState("online"); });
+  document.addEventListener("langchange", () => { if (S.schemas.length) { const cur = $("report-schema").value; $("report-schema").replaceChildren(...S.schemas.map((sc) => el("option", { value: sc.key }, label(sc)))); $("report-schema").value = cur; renderReportForm(); } updateFloorUi(); renderMessages(); setMeeting(S.meeting); layoutProgram(); standby.render(); if (S.ws) connState("online"); });
   navigator.mediaDevices && navigator.mediaDevices.addEventListener && navigator.mediaDevices.addEventListener("devicechange", listDevices);
 
   // --- start ---------------------------------------------------------------------------------
