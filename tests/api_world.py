@@ -94,10 +94,6 @@ async def build_world(url: str) -> AsyncIterator[World]:
             mid = ok(await c.post("/api/meetings", json=hn_meeting, headers=chair))["id"]
             draft = ok(await c.post("/api/meetings", json=hn_meeting, headers=chair))["id"]
             ok(await c.post(f"/api/meetings/{mid}/start", headers=chair))
-            # A site joins only while its session is up (issue 12, item 5).
-            sessions.append(await open_session(runtime, "00004", joins["00004"]))
-            ok(await c.post(f"/api/site/meetings/{mid}/join", headers=ba_dinh))
-            ok(await c.post(f"/api/site/meetings/{mid}/hand", headers=ba_dinh))
             cid = ok(
                 await c.post(f"/api/meetings/{mid}/conclusions", json={"body": "KL"}, headers=chair)
             )["id"]
@@ -143,6 +139,12 @@ async def build_world(url: str) -> AsyncIterator[World]:
                 )
             )
             file_id = await _hn_clip(runtime, mid, hn_site, hn_province)
+            # Ba Đình joins the meeting and raises its hand, with its session up (a site
+            # joins only with one: issue 12, item 5); last, so the inspection above
+            # found no terminal open. The session stays up until the world ends.
+            sessions.append(await open_session(runtime, "00004", joins["00004"]))
+            ok(await c.post(f"/api/site/meetings/{mid}/join", headers=ba_dinh))
+            ok(await c.post(f"/api/site/meetings/{mid}/hand", headers=ba_dinh))
             w.ids = {
                 "inspection_id": inspection["id"],
                 "round_id": hn_round["id"],
