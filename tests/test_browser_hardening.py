@@ -104,6 +104,11 @@ async def test_pages_run_under_the_policy_and_cannot_be_framed(tmp_path: Path) -
             return srv.runtime.presence.is_online(site.id)
 
         await wait_for(online, timeout=15)
+        # Its heartbeats tick in a worker it makes from a blob: they must keep coming.
+        await page.wait_for_function(
+            "() => window.diemcauSite.beats > 5 && window.diemcauSite.hbWorker !== null",
+            timeout=15_000,
+        )
         assert violations == [], violations
 
         # Framed by another document, the chair console does not render.

@@ -13,6 +13,9 @@ opens, and why:
   Janus gateways on nodes declared at run time (relays on other hosts), so the
   socket origins are not known when the policy is written.
 - ``img-src`` adds the optional map tile server (``DIEMCAU_TILE_URL``).
+- ``worker-src blob:``: the site terminal ticks its heartbeats in a tiny worker it
+  makes from its own code (a hidden tab's timers are throttled); only script already
+  running from this origin can make one.
 - The API explorer (``/docs``) is the framework's page with one inline script; it
   alone gets ``script-src 'unsafe-inline'`` (it holds no stored token).
 """
@@ -54,6 +57,7 @@ def content_security_policy(*, tile_url: str = "", inline_script: bool = False) 
             "style-src 'self' 'unsafe-inline'",
             f"img-src {images}",
             "media-src 'self' blob:",
+            "worker-src 'self' blob:",
             "connect-src 'self' ws: wss:",
             "font-src 'self'",
             "object-src 'none'",
