@@ -106,9 +106,15 @@ async def test_a_terminal_that_does_not_publish_in_time_is_not_answered(w: World
 async def test_who_may_inspect_whom(w: World) -> None:
     for code in ("00004", "26734"):
         w.presence.online.add(w.ids[code])
-    with pytest.raises(Forbidden) as refused:
+    # Another province's site is answered exactly like a site that does not exist.
+    with pytest.raises(NotFound) as refused:
         await w.svc.inspect(w.hanoi, "26734")
-    assert refused.value.code == "other_province"
+    with pytest.raises(NotFound) as nowhere:
+        await w.svc.inspect(w.hanoi, "99999")
+    assert refused.value.code == nowhere.value.code == "unknown_site"
+    assert refused.value.message.replace("26734", "<x>") == nowhere.value.message.replace(
+        "99999", "<x>"
+    )
     with pytest.raises(Forbidden):
         await w.svc.inspect(w.site("00008"), "00004")
     with pytest.raises(Invalid) as central:
@@ -252,8 +258,14 @@ async def test_the_wall_puts_standby_sites_on_air_while_a_page_is_leased(w: Worl
     ):
         with pytest.raises(error):
             await w.svc.open_wall(w.chair, codes, page.wall_id)
-    with pytest.raises(Forbidden):
+    with pytest.raises(Invalid) as elsewhere:  # another province's site: an unknown one
         await w.svc.open_wall(w.hanoi, ["26734"])
+    with pytest.raises(Invalid) as nowhere:
+        await w.svc.open_wall(w.hanoi, ["99999"])
+    assert elsewhere.value.code == nowhere.value.code == "unknown_site"
+    assert elsewhere.value.message.replace("26734", "<x>") == nowhere.value.message.replace(
+        "99999", "<x>"
+    )
     with pytest.raises(Forbidden):
         await w.svc.open_wall(w.operator, ["00004"], page.wall_id)
     assert w.presence.last_watch(c)["publish"] is True

@@ -20,7 +20,7 @@ from diemcau.actors import Actor
 from diemcau.audit import record_action
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.inspection.access import check_may_inspect
+from diemcau.inspection.access import check_inspectable, in_reach, require_inspector
 from diemcau.inspection.ports import Grant, InspectionMedia
 from diemcau.inspection.watch import Looker, WatchBoard
 from diemcau.store import Database
@@ -83,19 +83,21 @@ class WallDesk:
         """Show (or keep showing) a page; returns its grants, one per relay.
 
         Raises:
-            Invalid: no site, more than 36, unknown codes (``unknown_site``).
-            Forbidden: a site outside the officer's province; another person's page.
+            Invalid: no site, more than 36, unknown codes (``unknown_site``: a site
+                outside the officer's province is one of them, never named as such).
+            Forbidden: a role that may not inspect; another person's page.
             Conflict: ``too_many`` pages held at once.
         """
         codes = list(dict.fromkeys(site_codes))
         if not 1 <= len(codes) <= MAX_WALL_SITES:
             raise Invalid(f"a wall page holds 1 to {MAX_WALL_SITES} sites", code="bad_page")
-        found = await self.sites.by_codes(codes, reload_missing=True)
+        require_inspector(actor, "watch the video wall")
+        found = in_reach(actor, await self.sites.by_codes(codes, reload_missing=True))
         unknown = [c for c in codes if c not in found]
         if unknown:
             raise Invalid(f"unknown sites: {', '.join(unknown[:5])}", code="unknown_site")
         for site in found.values():
-            check_may_inspect(actor, site, "watch the video wall")
+            check_inspectable(site)
         wall = self._walls.get(wall_id or "")
         if wall is not None and wall.actor.name != actor.name:
             raise Forbidden("this wall page is another person's", code="not_owner")
