@@ -178,7 +178,8 @@ async def test_every_room_kind_is_locked_and_browsers_publish_where_nothing_reco
     plane: tuple[LocalCluster, MediaOrchestrator], tmp_path: Path
 ) -> None:
     """All four room kinds (program on every node, chair and inspect at central, uplink
-    on the relay) are made with ``lock_record`` and the uncreatable ``rec_dir``; the
+    on the relay) and the control plane's sentinel room (on every node) are made with
+    ``lock_record`` and the uncreatable ``rec_dir``; the
     chair, the other browser publisher, asks to record in its room and writes nothing;
     the rooms that may record (program, inspect) admit no browser's publish token."""
     _cluster, orch = plane
@@ -186,7 +187,11 @@ async def test_every_room_kind_is_locked_and_browsers_publish_where_nothing_reco
     grant_a = await orch.site_media_grant("A", "m1")
     await orch.set_inspection("m1", "A")
     central, relay = orch.central.name, "r1"
-    kinds = {central: {"program", "chair", "inspect"}, relay: {"program", "uplink"}}
+    # "diemcau": the control plane's sentinel room on every node (media/control_link.py).
+    kinds = {
+        central: {"program", "chair", "inspect", "diemcau"},
+        relay: {"program", "uplink", "diemcau"},
+    }
     for node, wanted in kinds.items():
         ctl = orch.control(node)
         listed = await ctl.request({"request": "list", "admin_key": ctl.node.admin_key})
@@ -196,7 +201,9 @@ async def test_every_room_kind_is_locked_and_browsers_publish_where_nothing_reco
             assert r["lock_record"] is True and r["record"] is False, (node, kind)
             assert r.get("rec_dir") == NO_RECORDING_DIR, (node, kind, r.get("rec_dir"))
             allowed = await ctl.allowed(int(r["room"]))
-            if kind in ("program", "inspect"):  # remote publishers only
+            if kind == "diemcau":  # the sentinel: nobody publishes, not even the plane
+                assert allowed == set(), (node, kind)
+            elif kind in ("program", "inspect"):  # remote publishers only
                 assert allowed == {ctl.control_token(int(r["room"]))}, (node, kind)
             else:  # the control plane and the room's one publisher
                 assert len(allowed) == 2, (node, kind)

@@ -33,8 +33,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from diemcau.media.control import ERR_ID_EXISTS, Forwarder, NodeControl, forward_streams
+from diemcau.media.control import NodeControl
+from diemcau.media.control_link import ERR_ID_EXISTS
 from diemcau.media.janus import JanusError
+from diemcau.media.remote_requests import Forwarder, forward_streams
 
 __all__ = ["Cascade", "LinkRecord", "LinkVia", "RemoteLink", "SyncReport"]
 

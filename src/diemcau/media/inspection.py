@@ -23,8 +23,10 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from diemcau.media.errors import MediaError
 from diemcau.media.grants import GrantSigner
-from diemcau.media.orchestrator import MediaError, MediaOrchestrator, feed_id, room_id
+from diemcau.media.ids import feed_id, room_id
+from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.rights import Holder, publish_token
 
 __all__ = ["InspectionGrants", "call_room", "inspector_feed"]

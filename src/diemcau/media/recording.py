@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from diemcau.media.ids import feed_id, room_id
 from diemcau.media.janus import JanusError
-from diemcau.media.orchestrator import MediaOrchestrator, feed_id, room_id
+from diemcau.media.orchestrator import MediaOrchestrator
 
 __all__ = ["ProgramRecorder"]
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from diemcau.media.control import NodeControl, RoomInfo
+from diemcau.media.control import NodeControl
 from diemcau.media.rights import Holder, new_pin, publish_token
+from diemcau.media.room_requests import RoomInfo
 
 __all__ = ["RoomKind", "RoomSpec", "allowed_tokens", "is_stale", "make_room"]
 
