@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -36,6 +36,7 @@ from diemcau.api import (
     report_routes,
     web_routes,
 )
+from diemcau.api.pair_origins import cors_headers, pair_origins
 from diemcau.errors import DomainError
 from diemcau.ratelimit import LoginThrottle
 from diemcau.runtime import Runtime
@@ -202,9 +203,14 @@ def create_app(runtime: Runtime, leadership: Leadership | None = None) -> FastAP
     async def _index() -> FileResponse:
         return FileResponse(static / "index.html")
 
+    # A site terminal of the pair reads the other server's health from its own page.
+    origins = pair_origins(runtime.settings.servers)
+
     @app.get("/healthz", tags=["meta"])
-    async def _health() -> dict[str, str]:
+    async def _health(request: Request, response: Response) -> dict[str, str]:
         """Up, and whether this server serves (``active``) or stands by (``standby``)."""
+        response.headers.update(cors_headers(request.headers.get("origin"), origins))
+        response.headers["Cache-Control"] = "no-store"
         role = "active" if leadership is None else leadership.role
         return {"status": "ok", "version": __version__, "role": role}
 
