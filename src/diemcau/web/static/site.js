@@ -4,7 +4,9 @@
 // phone, speaker and the network path to its media relay, and in a meeting plays
 // the program, raises a hand, goes on air when given the floor, obeys an imposed
 // mute and acknowledges conclusions and directives. Between meetings it stands by
-// (standby.js): an inspector or the video wall can look at it at any time.
+// (standby.js): an inspector or the video wall can look at it at any time. When its
+// server dies and the other one of a standby pair takes over, it moves there by
+// itself (follow.js) and resumes its session.
 "use strict";
 (() => {
   const { $, el } = DC;
@@ -21,6 +23,16 @@
   window.diemcauSite = S; // for tests and the browser console
   // Sites publish two layers: thumbnails for the chair's video wall, full for the rest.
   const SIMULCAST = !/[?&]simulcast=0/.test(location.search);
+
+  // What a join link or a move from the other server of the pair carries (follow.js).
+  const carried = ServerFollow.parse(location.hash);
+  const follow = new ServerFollow({
+    hops: carried.hops,
+    state: () => ({ code: S.joinCode, seqs: S.seqs, meeting: S.inMeeting && S.meeting ? S.meeting.id : 0, lang: LANG }),
+    onMove: (base, why) => switching(new URL(base).host, why),
+  });
+  S.follow = follow;
+  S.rejoin = carried.meeting; // the meeting this terminal was in before a move: entered again
 
   DC.header("site_title");
 
@@ -45,13 +57,23 @@
   function storageKey() { return "diemcau.site." + (S.site ? S.site.code : ""); }
 
   async function login(code) {
-    const r = await DC.api("/api/auth/site-login", { method: "POST", token: "", body: { join_code: code } });
-    S.joinCode = code; S.httpToken = r.token;
+    S.joinCode = code;
+    let r;
+    try {
+      r = await DC.api("/api/auth/site-login", { method: "POST", token: "", body: { join_code: code } });
+    } catch (e) {
+      if (e.code === "standby" && await standingBy()) return;
+      throw e;
+    }
+    S.httpToken = r.token;
     S.site = { code: r.site_code, name: r.name };
     sessionStorage.setItem("diemcau.joincode", code);
-    try { S.seqs = JSON.parse(localStorage.getItem(storageKey() + ".seqs") || "{}"); } catch (_e) { S.seqs = {}; }
+    if (carried.seqs) { S.seqs = carried.seqs; carried.seqs = null; saveSeqs(); } else {
+      try { S.seqs = JSON.parse(localStorage.getItem(storageKey() + ".seqs") || "{}"); } catch (_e) { S.seqs = {}; }
+    }
     $("site-name").textContent = "· " + r.name;
     S.cfg = await DC.api("/api/web/config", { token: "" });
+    follow.setServers(S.cfg.servers);
     show("setup");
     renderMessages();
     connectPresence();
@@ -65,6 +87,35 @@
     e.preventDefault();
     try { await login($("join-code").value.trim()); $("join-error").textContent = ""; } catch (err) { $("join-error").textContent = err.status === 401 ? t("badcode") : err.message; }
   });
+
+  /**
+   * This server is the standby of a pair (it answered 503 "standby"): look for the one
+   * that serves and move there. False when it lists no other server.
+   */
+  async function standingBy() {
+    let cfg;
+    try { cfg = await DC.api("/api/web/config", { token: "" }); } catch (_e) { return false; }
+    follow.setServers(cfg.servers);
+    if (!follow.others().length) return false;
+    if (carried.seqs) S.seqs = carried.seqs; // carried on to the next server
+    switching(location.host, "standby");
+    follow.lost(true);
+    return true;
+  }
+
+  /**
+   * The banner while moving to (or arriving at) the server at `host`, `why`: its own
+   * server was lost ("lost": the standby takes over) or is the standby ("standby").
+   */
+  function switching(host, why) {
+    $("switch-title").dataset.i18n = why === "standby" ? "switching_active" : "switching";
+    $("switch-help").dataset.i18n = why === "standby" ? "switching_help_standby" : "switching_help";
+    applyI18n($("banner-switch"));
+    $("switch-to").textContent = "(" + host + ")";
+    $("banner-switch").hidden = false;
+    $("banner-reconnect").hidden = true;
+    connState("reconnecting");
+  }
 
   // --- control session (presence) ----------------------------------------------------------
 
@@ -89,8 +140,9 @@
       S.ws = null;
       if (ev.code === 4004 || ev.code === 4005) { connState("closed"); $("banner-reconnect").hidden = true; DC.toast(t(ev.code === 4004 ? "revoked" : "replaced"), "bad"); return; }
       if (ev.code === 4001 && S.sessionToken) S.sessionToken = ""; // expired token: the join code again
-      $("banner-reconnect").hidden = !S.everConnected;
+      $("banner-reconnect").hidden = !S.everConnected || !$("banner-switch").hidden;
       connState("reconnecting");
+      follow.lost(); // the other server of a pair may have taken over
       // About 1 s, then 2 s, then 4 s, with jitter so a whole province does not return at once.
       const delay = 1000 * 2 ** Math.min(S.retry++, 2) + Math.random() * 500;
       setTimeout(connectPresence, delay);
@@ -105,6 +157,8 @@
       const resumed = S.everConnected;
       S.everConnected = true;
       $("banner-reconnect").hidden = true; connState("online");
+      follow.online();
+      if (!$("banner-switch").hidden) { $("banner-switch").hidden = true; DC.toast(t("switched")); }
       // A fresh terminal starts from the current position of every stream.
       for (const [name, seq] of Object.entries(m.streams || {})) if (!(name in S.seqs)) S.seqs[name] = seq;
       saveSeqs();
@@ -271,11 +325,14 @@
     // A pushed meeting event that lands while this request is out is newer than
     // its answer: the answer is then dropped (S.stateGen moved on).
     const gen = ++S.stateGen;
+    const rejoin = S.rejoin;
+    S.rejoin = 0;
     try {
       const r = await siteApi("/api/site/meetings/current");
       if (gen !== S.stateGen) return;
       if (!r.meeting) { if (S.meeting) endMeeting(); else setMeeting(null); return; }
       setMeeting(r.meeting);
+      if (rejoin === r.meeting.id && !S.inMeeting) enterMeeting(); // as it was before a move
       if (r.floor) setFloor(r.floor);
       for (const c of r.conclusions || []) addMessage("conclusion", c);
     } catch (e) {
@@ -867,11 +924,13 @@
 
   // --- start ---------------------------------------------------------------------------------
 
-  const fromHash = decodeURIComponent(location.hash.replace(/^#/, ""));
+  const fromHash = carried.code;
   const saved = sessionStorage.getItem("diemcau.joincode") || "";
   const code = fromHash.includes(":") ? fromHash : saved;
-  if (fromHash) history.replaceState(null, "", location.pathname); // keep the secret out of the address bar
+  if (location.hash) history.replaceState(null, "", location.pathname); // keep the secret out of the address bar
   connState("connecting");
+  if (carried.lang && carried.lang !== LANG) toggleLang(); // the language chosen on the other server
+  if (carried.hops) switching(location.host, carried.why); // arrived from the other server: until online
   if (code) {
     $("join-code").value = code;
     login(code).catch((e) => { show("join"); $("join-error").textContent = e.status === 401 ? t("badcode") : e.message; });
