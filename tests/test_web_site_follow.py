@@ -10,13 +10,16 @@ terminal (`follow.js`):
   moves to the standby's address once that one serves, resumes its session there (a
   directive issued while it was away arrives through the resume) and enters the
   meeting again; the standby's staff API shows it online;
-- both servers dead: it stays where it is and probes the other server no faster than
-  its backoff (it never moves to a server that does not say it serves).
+- the standby's host then cut off (no reset reaches the page) with the other server
+  dead: it notices by the silence rule (20 s), stays where it is and probes the other
+  server no faster than its backoff (it never moves to a server that does not say it
+  serves); that server started again takes the lease and the page follows it.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +94,15 @@ async def test_the_site_terminal_follows_a_takeover(tmp_path: Path) -> None:
                 await pair.active.wait_role("active")
                 await pair.standby.start()
                 await pair.standby.wait_role("standby", timeout=30)
-                await _follow(pair.active, pair.standby, join_code, site_code, site_id)
+                switch = lab.hosts["switch"]
+                await _follow(
+                    pair.active,
+                    pair.standby,
+                    join_code,
+                    site_code,
+                    site_id,
+                    lambda: switch.run("ip", "link", "set", "p-standby", "down"),
+                )
             finally:
                 for server in (pair.standby, pair.active):
                     await server.stop()
@@ -100,7 +111,12 @@ async def test_the_site_terminal_follows_a_takeover(tmp_path: Path) -> None:
 
 
 async def _follow(
-    active: ControlProcess, standby: ControlProcess, join_code: str, site_code: str, site_id: int
+    active: ControlProcess,
+    standby: ControlProcess,
+    join_code: str,
+    site_code: str,
+    site_id: int,
+    cut_link: Callable[[], object],
 ) -> None:
     a_origin, b_origin = origin_of(active.base_url), origin_of(standby.base_url)
     assert active.tls is not None and standby.tls is not None
@@ -227,17 +243,34 @@ async def _follow(
             finally:
                 await staff_b.aclose()
 
-            # 3. Both dead: it stays, probing the other server within its backoff.
+            # 3. The standby's host vanishes (its link cut: no reset reaches the page),
+            # the other server is dead: the page sees the silence, stays where it is
+            # and probes no faster than its backoff; the other server started again
+            # takes the lease, and the page follows it there.
             probes.clear()
-            standby.kill()
-            await page.wait_for_selector("#conn[data-state=reconnecting]", timeout=10000)
+            cut = time.monotonic()
+            cut_link()
+            await page.wait_for_selector("#conn[data-state=reconnecting]", timeout=30000)
             lost = time.monotonic()
+            # Noticed by the silence rule (20 s without a frame; a tick every 5-8 s),
+            # not by a reset: none can come through the cut.
+            assert 10 <= lost - cut <= 25, f"the loss was noticed {lost - cut:.1f} s after the cut"
             await wait_for(lambda: _count(probes, 3), timeout=30, interval=0.2)
             assert page.url.startswith(b_origin + "/"), page.url
             # 3 s grace, then 1 s, 1.5 s, 2 s ... apart (plus up to 0.5 s of jitter).
             assert probes[0] - lost >= 2.5, [p - lost for p in probes]
             gaps = [b - a for a, b in zip(probes, probes[1:], strict=False)]
             assert all(g >= 0.9 for g in gaps), gaps
+            active.spawn()
+            await active.wait_role("active", timeout=60)
+            serving = time.monotonic()
+            await wait_for(lambda: _online(page, a_origin), timeout=FOLLOW_BOUND_S, interval=0.1)
+            print(
+                f"host cut: noticed after {lost - cut:.1f} s, {len(probes)} probes of the "
+                f"dead server; online on the restarted one "
+                f"{time.monotonic() - serving:.1f} s after it served"
+            )
+            await page.wait_for_selector("#meeting:not([hidden])", timeout=10000)
             await ctx.close()
         finally:
             await browser.close()

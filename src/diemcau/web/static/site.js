@@ -121,11 +121,17 @@
 
   function connState(state) { const c = $("conn"); c.dataset.state = state; c.textContent = t("conn_" + state); }
 
+  // The server writes at least a tick every 5-8 s; 20 s of silence means it is lost
+  // even though no close came (a host that vanished: docs/protocol.md, `tick`).
+  const SILENCE_MS = 20000;
+
   function connectPresence() {
     if (!S.cfg || !S.cfg.presence_url) { connState("reconnecting"); return; }
     connState(S.everConnected ? "reconnecting" : "connecting");
     const ws = new WebSocket(S.cfg.presence_url);
-    S.ws = ws;
+    S.ws = ws; S.lastFrame = performance.now();
+    // A host that vanished answers nothing, not even a refusal: give up after 10 s.
+    setTimeout(() => { if (S.ws === ws && ws.readyState === WebSocket.CONNECTING) dropped(ws, 1006); }, 10000);
     ws.onopen = () => {
       // Protocol v2: this page follows the welcome's heartbeat interval, even below 1 s.
       const hello = { type: "hello", v: 2, client: "web" };
@@ -133,20 +139,28 @@
       if (Object.keys(S.seqs).length) hello.resume = S.seqs;
       ws.send(JSON.stringify(hello));
     };
-    ws.onmessage = (ev) => { let m; try { m = JSON.parse(ev.data); } catch (_e) { return; } onFrame(m); };
-    ws.onclose = (ev) => {
-      stopBeats();
-      if (S.ws !== ws) return;
-      S.ws = null;
-      if (ev.code === 4004 || ev.code === 4005) { connState("closed"); $("banner-reconnect").hidden = true; DC.toast(t(ev.code === 4004 ? "revoked" : "replaced"), "bad"); return; }
-      if (ev.code === 4001 && S.sessionToken) S.sessionToken = ""; // expired token: the join code again
-      $("banner-reconnect").hidden = !S.everConnected || !$("banner-switch").hidden;
-      connState("reconnecting");
-      follow.lost(); // the other server of a pair may have taken over
-      // About 1 s, then 2 s, then 4 s, with jitter so a whole province does not return at once.
-      const delay = 1000 * 2 ** Math.min(S.retry++, 2) + Math.random() * 500;
-      setTimeout(connectPresence, delay);
-    };
+    ws.onmessage = (ev) => { S.lastFrame = performance.now(); let m; try { m = JSON.parse(ev.data); } catch (_e) { return; } onFrame(m); };
+    ws.onclose = (ev) => dropped(ws, ev.code);
+  }
+
+  /**
+   * The session `ws` ended (`code`: its close code, 1006 when this page gave up on a
+   * silent server): say so, and connect again unless told not to.
+   */
+  function dropped(ws, code) {
+    if (S.ws !== ws) return;
+    stopBeats();
+    S.ws = null;
+    ws.onclose = null; ws.onmessage = null; ws.onopen = null;
+    if (ws.readyState !== WebSocket.CLOSED) ws.close();
+    if (code === 4004 || code === 4005) { connState("closed"); $("banner-reconnect").hidden = true; DC.toast(t(code === 4004 ? "revoked" : "replaced"), "bad"); return; }
+    if (code === 4001 && S.sessionToken) S.sessionToken = ""; // expired token: the join code again
+    $("banner-reconnect").hidden = !S.everConnected || !$("banner-switch").hidden;
+    connState("reconnecting");
+    follow.lost(); // the other server of a pair may have taken over
+    // About 1 s, then 2 s, then 4 s, with jitter so a whole province does not return at once.
+    const delay = 1000 * 2 ** Math.min(S.retry++, 2) + Math.random() * 500;
+    setTimeout(connectPresence, delay);
   }
 
   function send(obj) { if (S.ws && S.ws.readyState === WebSocket.OPEN) S.ws.send(JSON.stringify(obj)); }
@@ -265,6 +279,8 @@
   }
 
   async function heartbeat() {
+    const ws = S.ws;
+    if (ws && ws.readyState === WebSocket.OPEN && performance.now() - S.lastFrame > SILENCE_MS) { dropped(ws, 1006); return; }
     const hb = { type: "hb", t: Date.now() / 1000 };
     if (S.beats++ % S.linkEvery === 0) {
       try { const link = await linkStats(); if (link) hb.link = link; } catch (_e) { /* stats are optional */ }
