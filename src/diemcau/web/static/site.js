@@ -130,8 +130,11 @@
     connState(S.everConnected ? "reconnecting" : "connecting");
     const ws = new WebSocket(S.cfg.presence_url);
     S.ws = ws; S.lastFrame = performance.now();
-    // A host that vanished answers nothing, not even a refusal: give up after 10 s.
-    setTimeout(() => { if (S.ws === ws && ws.readyState === WebSocket.CONNECTING) dropped(ws, 1006); }, 10000);
+    // A host that vanished answers nothing, not even a refusal: give up after a while
+    // (one server alone may take its time, as in a national join; a pair's other
+    // server is worth trying sooner).
+    const openMs = follow.others().length ? 10000 : 60000;
+    setTimeout(() => { if (S.ws === ws && ws.readyState === WebSocket.CONNECTING) dropped(ws, 1006); }, openMs);
     ws.onopen = () => {
       // Protocol v2: this page follows the welcome's heartbeat interval, even below 1 s.
       const hello = { type: "hello", v: 2, client: "web" };
