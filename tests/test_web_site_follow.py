@@ -55,6 +55,28 @@ document.addEventListener("DOMContentLoaded", () => {
 """
 
 
+_PARSE_JS = """() => [
+  "#%E0%A4%A:x&hops=3",
+  "#a%26b:s&hops=99&meeting=-4&seqs=%5B1%5D&lang=fr",
+  "#" + ServerFollow.target("https://x.example", { code: "7:s", seqs: { site: 3, bad: -1, s: "z" },
+    meeting: 12, lang: "en", why: "standby" }, 1).split("#")[1],
+  "#26734:x-Y_z",
+].map((h) => ServerFollow.parse(h))"""
+
+
+def _carried(
+    code: str,
+    *,
+    hops: int = 0,
+    seqs: dict[str, int] | None = None,
+    meeting: int = 0,
+    lang: str = "",
+    why: str = "lost",
+) -> dict[str, Any]:
+    """What `ServerFollow.parse` should read."""
+    return {"code": code, "hops": hops, "seqs": seqs, "meeting": meeting, "lang": lang, "why": why}
+
+
 async def _staff(server: ControlProcess) -> httpx.AsyncClient:
     client = httpx.AsyncClient(base_url=server.base_url, timeout=15)
     r = await client.post("/api/auth/login", json={"username": "chair", "password": STAFF_PASSWORD})
@@ -164,6 +186,16 @@ async def _follow(
             assert "máy chủ điều hành đang hoạt động" in shown[a_origin]["text"], shown
             assert "#" not in page.url  # the carried secret left the address bar
             assert await page.evaluate("() => window.diemcauSite.follow.hops") == 0
+            # What a fragment may carry, read strictly (bad inputs: a broken escape, hops
+            # out of range, a negative meeting, stream positions that are not counts,
+            # an unknown language); a join link's own code is read as it always was.
+            parsed = await page.evaluate(_PARSE_JS)
+            assert parsed == [
+                _carried(""),
+                _carried("a&b:s", hops=20),
+                _carried("7:s", hops=1, seqs={"site": 3}, meeting=12, lang="en", why="standby"),
+                _carried("26734:x-Y_z"),
+            ], parsed
 
             # In the meeting, with the stream positions saved.
             chair = await _staff(active)

@@ -14,14 +14,16 @@ class ServerFollow {
   /**
    * o: servers (the pair's base URLs, in order), hops (moves made since the terminal
    * was last online), state() -> {code, seqs, meeting, lang} (what to carry),
-   * onMove(base, why) (just before leaving: show the banner; why: "lost" or "standby"). Timings in ms: graceMs (a lost session
-   * waits this long for its own server first), retryMs and maxMs (the probes' backoff
-   * and its bound), probeMs (one health read's timeout).
+   * onMove(base, why) (just before leaving: show the banner; why: "lost" or
+   * "standby"). Timings in ms: graceMs (a lost session waits this long for its own
+   * server first), retryMs and maxMs (the probes' backoff and its bound), probeMs (one
+   * health read's timeout).
    */
   constructor(o) {
     this.o = Object.assign({ servers: [], hops: 0, graceMs: 3000, retryMs: 1000, maxMs: 30000, probeMs: 2500 }, o);
     this.hops = this.o.hops;
     this.timer = 0; this.tries = 0; this.moving = false; this.why = "lost";
+    this.round = 0; // bumped when online: a probe still out then stops there
   }
 
   setServers(servers) { this.o.servers = servers || []; }
@@ -41,7 +43,7 @@ class ServerFollow {
   wait(base) { return Math.min(this.o.maxMs, base * 2 ** this.hops); }
 
   /** The session is online on this server: nothing to follow. */
-  online() { clearTimeout(this.timer); this.timer = 0; this.tries = 0; this.hops = 0; }
+  online() { clearTimeout(this.timer); this.timer = 0; this.tries = 0; this.hops = 0; this.round++; }
 
   /**
    * The session is lost (or this server refused as the standby: `standby`): after the
@@ -54,8 +56,11 @@ class ServerFollow {
   }
 
   async probe() {
+    const round = this.round;
     for (const base of this.others()) {
-      if (await this.serves(base)) { this.move(base); return; }
+      const serves = await this.serves(base);
+      if (round !== this.round) return; // back online meanwhile
+      if (serves) { this.move(base); return; }
     }
     // Nobody serves yet (a takeover takes seconds; both may be down): try again, a
     // little later each time (1 s, 1.5 s, 2 s ... up to the bound), so a takeover is
@@ -110,8 +115,8 @@ class ServerFollow {
     try {
       const seqs = JSON.parse(extra.get("seqs") || "null");
       if (seqs && typeof seqs === "object" && !Array.isArray(seqs)) {
-        out.seqs = {};
-        for (const [k, v] of Object.entries(seqs)) if (Number.isSafeInteger(v) && v >= 0) out.seqs[k] = v;
+        const kept = Object.entries(seqs).filter(([, v]) => Number.isSafeInteger(v) && v >= 0);
+        out.seqs = kept.length ? Object.fromEntries(kept) : null; // none: the page's own saved ones
       }
     } catch (_e) { out.seqs = null; }
     return out;
