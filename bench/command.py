@@ -240,7 +240,7 @@ async def _http_filing(
         rng = random.Random(5)
         jobs = [
             (
-                issue_session_token(runtime.key, p, 3600),
+                issue_session_token(runtime.keys.token, p, 3600),
                 json.dumps(
                     {"schema": "covid19", "period": day.isoformat(), "values": _values(rng)}
                 ),

@@ -164,7 +164,7 @@ async def _console(browser: Browser, m: FieldMeeting) -> Page:
     await page.fill("#login input[name=password]", STAFF_PASSWORD)
     await page.click("#login button[type=submit]")
     await page.wait_for_function(
-        "window.diemcauChair && window.diemcauChair.media && window.diemcauChair.media.pub",
+        "() => window.diemcauChair && window.diemcauChair.media && window.diemcauChair.media.pub",
         timeout=30_000,
     )
     return page
@@ -321,7 +321,7 @@ async def weak_links(options: FaultOptions) -> list[FaultRow]:
                     await site.wait_for_selector("#enter:not([hidden])", timeout=30_000)
                     await site.click("#enter")
                     await site.wait_for_function(
-                        "document.querySelector('#program').videoWidth > 0", timeout=30_000
+                        "() => document.querySelector('#program').videoWidth > 0", timeout=30_000
                     )
                     speaker = await _speaker(m)
                     return await _weak_phases(lab, m, site, seconds)

@@ -106,7 +106,8 @@ async def _standby_sites(browser: Any, srv: Any, codes: Sequence[str]) -> dict[s
         page = await (await browser.new_context()).new_page()
         await page.goto(srv.join_link(code))
         await page.wait_for_function(
-            "window.diemcauSite && window.diemcauSite.standby.session !== null", timeout=20_000
+            "() => window.diemcauSite && window.diemcauSite.standby.session !== null",
+            timeout=20_000,
         )
         pages[code] = page
     return pages
@@ -114,7 +115,7 @@ async def _standby_sites(browser: Any, srv: Any, codes: Sequence[str]) -> dict[s
 
 async def _stopped(site: Any) -> None:
     await site.wait_for_function(
-        "window.diemcauSite.standby.pub === null && !window.diemcauSite.standby.watched",
+        "() => window.diemcauSite.standby.pub === null && !window.diemcauSite.standby.watched",
         timeout=15_000,
     )
 
@@ -167,7 +168,7 @@ async def run(runs: int, nsites: int) -> None:
                             )
                             wall.raise_for_status()
                             await sites[code].wait_for_function(
-                                "window.diemcauSite.standby.pub !== null", timeout=15_000
+                                "() => window.diemcauSite.standby.pub !== null", timeout=15_000
                             )
                             grant = (await api.get(f"/api/media/spot/{code}", headers=auth)).json()
                             await asyncio.sleep(0.5)  # the uplink settles (ICE, first keyframe)

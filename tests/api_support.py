@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -15,6 +15,8 @@ from diemcau.directory import service
 from diemcau.directory.records import UnitRecord
 from diemcau.runtime import Runtime
 from diemcau.wiring import build_runtime
+from tests.browser import HeartbeatSite
+from tests.site_session import open_session
 
 PASSWORD = "correct horse battery"
 
@@ -33,6 +35,7 @@ class ApiEnv:
     client: httpx.AsyncClient
     runtime: Runtime
     join_codes: dict[str, str]
+    sessions: list[HeartbeatSite] = field(default_factory=list)
 
     async def login(self, username: str) -> dict[str, str]:
         r = await self.client.post(
@@ -40,6 +43,11 @@ class ApiEnv:
         )
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    async def connect(self, code: str) -> None:
+        """Open `code`'s live site session (closed with the env): a site joins a
+        meeting only while its session is up."""
+        self.sessions.append(await open_session(self.runtime, code, self.join_codes[code]))
 
     async def site(self, code: str) -> dict[str, str]:
         r = await self.client.post(
@@ -62,11 +70,14 @@ async def api_env(
     await service.load_units(db, tree, dataset="test")
     for username, (role, province) in staff.items():
         await create_staff(db, username, PASSWORD, role, province_code=province)
-    codes = {c: await rotate_site(db, runtime.key, c) for c in sites}
+    codes = {c: await rotate_site(db, runtime.keys.site, c) for c in sites}
     transport = httpx.ASGITransport(app=create_app(runtime), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         await runtime.start()
+        env = ApiEnv(client=client, runtime=runtime, join_codes=codes)
         try:
-            yield ApiEnv(client=client, runtime=runtime, join_codes=codes)
+            yield env
         finally:
+            for session in env.sessions:
+                await session.close()
             await runtime.close()

@@ -27,7 +27,9 @@ from diemcau.directory import service
 from diemcau.runtime import Runtime
 from diemcau.store.models import Site, Unit
 from diemcau.wiring import build_runtime
+from tests.browser import HeartbeatSite
 from tests.route_table import PASSWORD, TREE
+from tests.site_session import open_session
 from tests.test_command_support import covid
 
 
@@ -72,11 +74,12 @@ async def build_world(url: str) -> AsyncIterator[World]:
         ("hn", "province_officer", "01"),
     ):
         await create_staff(db, name, PASSWORD, role, province_code=prov)
-    joins = {c: await rotate_site(db, runtime.key, c) for c in ("26734", "26737", "00004")}
+    joins = {c: await rotate_site(db, runtime.keys.site, c) for c in ("26734", "26737", "00004")}
     app = create_app(runtime)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         await runtime.start()
+        sessions: list[HeartbeatSite] = []
         try:
             w = World(client=c, runtime=runtime, ids={}, app=app, join_codes=joins)
             for name in ("admin", "chair", "ops", "hcm", "hn"):
@@ -91,8 +94,6 @@ async def build_world(url: str) -> AsyncIterator[World]:
             mid = ok(await c.post("/api/meetings", json=hn_meeting, headers=chair))["id"]
             draft = ok(await c.post("/api/meetings", json=hn_meeting, headers=chair))["id"]
             ok(await c.post(f"/api/meetings/{mid}/start", headers=chair))
-            ok(await c.post(f"/api/site/meetings/{mid}/join", headers=ba_dinh))
-            ok(await c.post(f"/api/site/meetings/{mid}/hand", headers=ba_dinh))
             cid = ok(
                 await c.post(f"/api/meetings/{mid}/conclusions", json={"body": "KL"}, headers=chair)
             )["id"]
@@ -138,6 +139,12 @@ async def build_world(url: str) -> AsyncIterator[World]:
                 )
             )
             file_id = await _hn_clip(runtime, mid, hn_site, hn_province)
+            # Ba Đình joins the meeting and raises its hand, with its session up (a site
+            # joins only with one: issue 12, item 5); last, so the inspection above
+            # found no terminal open. The session stays up until the world ends.
+            sessions.append(await open_session(runtime, "00004", joins["00004"]))
+            ok(await c.post(f"/api/site/meetings/{mid}/join", headers=ba_dinh))
+            ok(await c.post(f"/api/site/meetings/{mid}/hand", headers=ba_dinh))
             w.ids = {
                 "inspection_id": inspection["id"],
                 "round_id": hn_round["id"],
@@ -156,6 +163,8 @@ async def build_world(url: str) -> AsyncIterator[World]:
             }
             yield w
         finally:
+            for session in sessions:
+                await session.close()
             await runtime.close()
 
 

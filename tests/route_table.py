@@ -266,14 +266,18 @@ ROUTES: tuple[Route, ...] = (
         officer="refused",
         site="refused",
         body={"schema": "covid19", "values": covid(new_cases=1), "site_code": "00004"},
+        # A site code out of the caller's reach reads like an unknown one (422 no_site),
+        # so a refusal never tells which codes exist elsewhere (tests/test_scope_leaks.py).
+        refused_with=(422,),
     ),
     Route(
         "GET",
         "/api/command/reports",
         "any",
         url="/api/command/reports?schema=covid19&site_code=00004",
-        officer="scoped",
+        officer="refused",
         site="refused",
+        refused_with=(422,),
     ),
     Route("GET", "/api/command/reports/{report_id}", "any", officer="refused", site="refused"),
     Route(
@@ -408,6 +412,7 @@ ROUTES: tuple[Route, ...] = (
         "staff",
         url="/api/command/series-table?schema=covid19&indicator=new_cases&site_code=00004",
         officer="refused",
+        refused_with=(422,),
     ),
     Route(
         "GET",
@@ -443,7 +448,6 @@ ROUTES: tuple[Route, ...] = (
     # administration
     Route("GET", "/api/admin/process", "staff", officer="role", roles=ADMIN),
     Route("GET", "/api/admin/staff", "staff", officer="role", roles=ADMIN),
-    Route("GET", "/api/admin/process", "staff", officer="role", roles=ADMIN),
     Route(
         "POST",
         "/api/admin/staff",
@@ -593,6 +597,14 @@ ROUTES: tuple[Route, ...] = (
     # app-level
     Route("GET", "/", "public"),
     Route("GET", "/healthz", "public"),
+    # Last: they end the caller's sessions (a wrong current password changes nothing).
+    Route(
+        "POST",
+        "/api/auth/password",
+        "staff",
+        body={"old_password": "not it", "new_password": "long enough again"},
+    ),
+    Route("POST", "/api/auth/logout", "staff"),
 )
 
 # Routes outside the table, with the reason.

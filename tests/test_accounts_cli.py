@@ -11,11 +11,19 @@ from pathlib import Path
 import pytest
 
 from diemcau.accounts import cli as accounts_cli
-from diemcau.accounts.service import authenticate_site, authenticate_staff
+from diemcau.accounts.service import (
+    authenticate_site,
+    authenticate_staff,
+    check_session_token,
+    issue_session_token,
+)
 from diemcau.directory import provision_cli
 from diemcau.directory.provision_cli import ProgressBar
+from diemcau.security import TokenError
 from diemcau.store import Database, migrate
 from tests.test_accounts_service import make_tree
+
+KEY = b"a test token key of more than 32 bytes"
 
 
 def _run(argv: list[str]) -> int:
@@ -72,6 +80,32 @@ def test_staff_commands(
 
     asyncio.run(check())
 
+    # ``staff logout`` ends every session the account holds, at once.
+    async def token() -> str:
+        db = Database(sqlite_url)
+        try:
+            principal = await authenticate_staff(db, "chair", "from the environment")
+            assert principal is not None
+            return issue_session_token(KEY, principal, 3600)
+        finally:
+            await db.dispose()
+
+    async def still_valid(tok: str) -> bool:
+        db = Database(sqlite_url)
+        try:
+            await check_session_token(db, KEY, tok)
+            return True
+        except TokenError:
+            return False
+        finally:
+            await db.dispose()
+
+    issued = asyncio.run(token())
+    assert asyncio.run(still_valid(issued))
+    assert _run(["staff", "logout", "Chair", "--db", sqlite_url]) == 0
+    assert "ended every session of 'chair'" in capsys.readouterr().out
+    assert not asyncio.run(still_valid(issued))
+
 
 def test_provision_and_site_commands(
     sqlite_url: str,
@@ -79,7 +113,7 @@ def test_provision_and_site_commands(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("DIEMCAU_SECRET_KEY", "cli-test-key")
+    monkeypatch.setenv("DIEMCAU_SECRET_KEY", "cli-test-key-0123456789abcdef-0123")
     asyncio.run(_seed(sqlite_url))
     out = tmp_path / "sheets"
     argv = ["provision", "--db", sqlite_url, "--out", str(out), "--base-url", "http://h:1"]
@@ -102,7 +136,7 @@ def test_provision_and_site_commands(
     async def check() -> None:
         db = Database(sqlite_url)
         try:
-            key = await db.secret_key("cli-test-key")
+            key = await db.secret_key("cli-test-key-0123456789abcdef-0123")
             assert await authenticate_site(db, key, join) is not None
         finally:
             await db.dispose()

@@ -172,8 +172,9 @@ async def test_site_credentials_and_sheet(env: ApiEnv) -> None:
     # The audit log records it.
     items = (await c.get("/api/audit", headers=admin)).json()["items"]
     assert any(e["action"] == "site.credential.rotate" and e["target"] == "00004" for e in items)
-    # Another province, an unknown site, a chair: refused.
-    assert (await c.post("/api/admin/sites/26734/sheet", headers=hn)).status_code == 403
+    # Another province (answered like an unknown site: docs/security.md), an unknown
+    # site, a chair: refused.
+    assert (await c.post("/api/admin/sites/26734/sheet", headers=hn)).status_code == 404
     assert (await c.post("/api/admin/sites/99999/sheet", headers=admin)).status_code == 404
     assert (
         await c.post("/api/admin/sites/00004/sheet", headers=await env.login("chair"))

@@ -102,7 +102,7 @@ async def test_rotated_site_token_is_refused(env: Env) -> None:
     r = await env.client.post("/api/auth/site-login", json={"join_code": env.join_codes["26734"]})
     headers = {"Authorization": f"Bearer {r.json()['token']}"}
     assert (await env.client.get("/api/auth/me", headers=headers)).status_code == 200
-    await rotate_site(env.runtime.db, env.runtime.key, "26734")
+    await rotate_site(env.runtime.db, env.runtime.keys.site, "26734")
     r = await env.client.get("/api/auth/me", headers=headers)
     assert r.status_code == 401
     r = await env.client.post("/api/auth/site-login", json={"join_code": env.join_codes["26734"]})
@@ -175,32 +175,3 @@ async def test_operator_rotates_and_revokes_credentials_and_live_sessions_close(
     actions = [e.action for e in entries]
     assert actions.count("site.credential.rotate") == 1
     assert actions.count("site.credential.revoke") == 1
-
-
-async def test_failed_staff_logins_are_throttled_per_account(env: Env) -> None:
-    """Bad inputs: five wrong passwords in a row, then the right one; another account."""
-    for _ in range(5):
-        r = await env.client.post("/api/auth/login", json={"username": "hcm", "password": "x"})
-        assert r.status_code == 401
-    r = await env.client.post("/api/auth/login", json={"username": "HCM", "password": PASSWORD})
-    assert r.status_code == 429
-    assert (
-        r.json()["error"]["code"] == "rate_limited" and "try again" in r.json()["error"]["message"]
-    )
-    # Another account from the same source, and the good user's own earlier success path.
-    assert (await env.login("chair"))["Authorization"].startswith("Bearer ")
-
-
-def test_login_throttle_refills_with_time() -> None:
-    from diemcau.ratelimit import LoginThrottle, TooManyAttempts
-
-    now = [100.0]
-    throttle = LoginThrottle(burst=2, rate=0.5, clock=lambda: now[0])
-    throttle.check("a", "ip")
-    throttle.failed("a", "ip")
-    throttle.failed("a", "ip")
-    with pytest.raises(TooManyAttempts, match="try again in 2 s"):
-        throttle.check("a", "ip")
-    throttle.check("a", "other-ip")  # per source
-    now[0] += 2.0
-    throttle.check("a", "ip")  # one attempt earned back

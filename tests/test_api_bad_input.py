@@ -48,8 +48,16 @@ async def snapshot(w: World) -> dict[str, list[str]]:
     return out
 
 
+# The world's Ba Đình site keeps a live session (a site joins a meeting only with one),
+# whose transitions the hub writes on its own timer (online, and degraded and back when
+# a loaded machine delays a heartbeat). No route writes this table, so a request that
+# was not refused would show in other tables too.
+BACKGROUND_TABLES = {"presence_events"}
+
+
 def changed(before: dict[str, list[str]], after: dict[str, list[str]]) -> list[str]:
-    return [t for t in sorted(set(before) | set(after)) if before.get(t) != after.get(t)]
+    tables = sorted((set(before) | set(after)) - BACKGROUND_TABLES)
+    return [t for t in tables if before.get(t) != after.get(t)]
 
 
 async def refused(
@@ -365,8 +373,8 @@ async def test_submit_report_bad_input(world: World) -> None:
             "POST",
             url,
             site,
-            (403, 404),
-            "",
+            422,  # another site's code reads like an unknown one (no_site)
+            "site_code",
             _json({"schema": "covid19", "values": covid(), "site_code": "26734"}),
         ),
         ("PATCH", f"{url}/999999", site, 404, "", _json({"values": {"deaths": 1}})),
@@ -428,7 +436,7 @@ async def test_import_csv_bad_input(world: World) -> None:
             "period",
             body(head + good),
         ),
-        ("POST", base, ops, 422, "larger", body(b"x" * (5 * 1024 * 1024 + 1))),
+        ("POST", base, ops, 413, "larger than 5242880 bytes", body(b"x" * (5 * 1024 * 1024 + 1))),
         ("POST", base, ops, 422, "line 2", body(head + "26734,5,10,1,0,100,yel\x00low,false\n")),
     ]
     await run_cases(w, cases)
@@ -463,7 +471,7 @@ async def test_every_route_survives_huge_ids_and_nul_characters(world: World) ->
 async def test_an_oversize_csv_import_is_refused_without_reading_it_all(world: World) -> None:
     """Bad input: a 100 MB CSV body sent in 1 MB chunks. The server stops reading once
     past its 5 MB limit (a staff token is enough to make it buffer the whole body
-    otherwise) and answers 422; nothing is stored."""
+    otherwise) and answers 413 ``too_large``; nothing is stored."""
     w = world
     sent = 0
 
@@ -477,6 +485,7 @@ async def test_an_oversize_csv_import_is_refused_without_reading_it_all(world: W
     before = await snapshot(w)
     headers = {**w.tokens["admin"], "Content-Type": "text/csv"}
     r = await w.client.post(url, content=chunks(), headers=headers)
-    assert r.status_code == 422 and "larger than 5 MB" in r.json()["error"]["message"], r.text
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large", r.text
+    assert str(5 * 1024 * 1024) in r.json()["error"]["message"]
     assert sent <= 7, f"read {sent} MB of a body refused past 5 MB"
     assert changed(before, await snapshot(w)) == []

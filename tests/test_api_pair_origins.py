@@ -1,4 +1,5 @@
-"""The health check answers cross-origin reads from the pair's own pages, and only theirs.
+"""The health check answers cross-origin reads from the pair's own pages, and only theirs;
+the pages' policy lets them read the pair's servers.
 
 A site terminal opened on one server of a standby pair reads the other server's
 ``/healthz`` to learn whether it took over (docs/reliability.md). Bad inputs tried:
@@ -63,5 +64,17 @@ async def test_health_answers_the_pair_cross_origin(sqlite_url: str) -> None:
                 assert "access-control-allow-origin" not in r.headers, origin
             r = await client.get("/healthz")
             assert "access-control-allow-origin" not in r.headers
+            # The pages may fetch from the pair's servers (the site terminal's probe).
+            r = await client.get("/site")
+            csp = r.headers["content-security-policy"]
+            connect = next(d for d in csp.split("; ") if d.startswith("connect-src "))
+            assert connect.split() == [
+                "connect-src",
+                "'self'",
+                "https://198.51.100.10",
+                "https://standby.example:8443",
+                "ws:",
+                "wss:",
+            ], csp
     finally:
         await runtime.close()

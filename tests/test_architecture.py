@@ -61,6 +61,7 @@ FOUNDATION = {
         "config",
         "errors",
         "cliargs",
+        "instance_keys",
         "limits",
         "logs",
         "ratelimit",

@@ -98,7 +98,7 @@ async def test_series_tables_for_country_province_and_commune(env: ApiEnv) -> No
     hn = await env.login("hn")
     assert [x["value"] for x in _rows((await c.get(base, headers=hn)).json())] == [30, 27]
     r = await c.get(base + "&site_code=26734", headers=hn)
-    assert r.status_code == 403
+    assert r.status_code == 422 and r.json()["error"]["code"] == "no_site"  # as if unknown
     r = await c.get(base + "&format=csv", headers=chair)
     assert r.content.decode("utf-8-sig").splitlines() == ["period,value", f"{y},45", f"{d},73"]
     for bad, status in (

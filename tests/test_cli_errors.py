@@ -132,6 +132,10 @@ CASES: list[Case] = [
          c.loaded], "nobody"),
     Case("staff enable", "unreachable", lambda c: ["staff", "enable", "ops", "--db", REFUSED],
          UNREACHABLE),
+    Case("staff logout", "unknown account", lambda c: ["staff", "logout", "nobody", "--db",
+         c.loaded], "no staff account 'nobody'"),
+    Case("staff logout", "unreachable", lambda c: ["staff", "logout", "ops", "--db", REFUSED],
+         UNREACHABLE),
     # site
     Case("site rotate", "unknown site", lambda c: ["site", "rotate", "99999", "--db", c.loaded],
          "99999"),
@@ -143,7 +147,22 @@ CASES: list[Case] = [
     Case("site revoke", "unreachable", lambda c: ["site", "revoke", "00004", "--db", REFUSED],
          UNREACHABLE),
     Case("site revoke", "empty", lambda c: ["site", "revoke", "00004", "--db", c.empty], EMPTY),
+    # keys (bad keys: too short, a file that is missing, both a key and a key file)
+    Case("keys status", "short token key", lambda c: ["keys", "status", "--db", c.loaded],
+         "DIEMCAU_TOKEN_KEY line 1: a key needs at least 32 characters (it has 5)",
+         env={"DIEMCAU_TOKEN_KEY": "short"}),
+    Case("keys status", "missing site key file", lambda c: ["keys", "status", "--db", c.loaded],
+         "DIEMCAU_SITE_KEY_FILE: cannot read",
+         env={"DIEMCAU_SITE_KEY_FILE": "/nonexistent/site.keys"}),
+    Case("keys status", "key and key file", lambda c: ["keys", "status", "--db", c.loaded],
+         "set DIEMCAU_SITE_KEY or DIEMCAU_SITE_KEY_FILE, not both",
+         env={"DIEMCAU_SITE_KEY": "k" * 32, "DIEMCAU_SITE_KEY_FILE": "/nonexistent/site.keys"}),
+    Case("keys status", "unreachable", lambda c: ["keys", "status", "--db", REFUSED], UNREACHABLE),
+    Case("keys new", "unknown flag", lambda c: ["keys", "new", "--bits", "8"],
+         "unrecognized arguments: --bits 8"),
     # serve
+    Case("serve", "short secret key", lambda c: ["serve", "--db", c.loaded], "DIEMCAU_SECRET_KEY:"
+         " a key needs at least 32 characters (it has 6)", env={"DIEMCAU_SECRET_KEY": "secret"}),
     Case("serve", "port out of range", lambda c: ["serve", "--db", c.loaded, "--port", "70000"],
          "70000 is out of range: give between 1 and 65535"),
     Case("serve", "port taken", lambda c: ["serve", "--db", c.loaded, "--port",

@@ -8,17 +8,21 @@ alert that clears when it comes back.
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from diemcau import actors
 from diemcau.accounts.service import StaffPrincipal
 from diemcau.actors import Actor
 from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
+from diemcau.command.exports import to_xlsx
 from diemcau.command.schemas import builtin_registry
 from diemcau.meetings import InviteSpec, MeetingService
 from diemcau.presence.hub import PresenceHub
@@ -108,6 +112,35 @@ async def test_directive_and_report_over_a_session(live: Live) -> None:
     assert reply["ok"] and reply["body"]["site_id"] == first
     mine = await _request(site, "r3", "report.mine", {"schema": "covid19"})
     assert [r["id"] for r in mine["body"]["items"]] == [reply["body"]["id"]]
+    await site.close()
+
+
+async def test_report_notes_and_text_with_controls_over_a_session(live: Live) -> None:
+    """Bad input (issue 12, item 7): a ``report.submit`` note of 2,001 characters, a
+    note that is not text, and a text indicator holding control characters XLSX cannot
+    carry (BEL, ESC, vertical tab) with a formula. The notes are refused like over HTTP
+    and store nothing; the text is kept, and the XLSX export still opens, the controls
+    shown as visible escapes and the formula as text."""
+    d = live.d
+    first = d.site_ids[0]
+    site = RawSite(live.hub)
+    await site.connect(join_code=d.codes[first])
+    for rid, note in (("n1", "x" * 2001), ("n2", ["not", "text"])):
+        body = {"schema": "covid19", "values": covid(), "note": note}
+        reply = await _request(site, rid, "report.submit", body)
+        assert not reply["ok"] and reply["error"]["code"] == "bad_note", reply
+    chair = Actor.for_staff("chair", "chair", user_id=live.chair.user_id)
+    assert await live.center.reports.list_reports(chair, "covid19") == []  # nothing stored
+    text = '=HYPERLINK("x")\x07 Bến\x1b Nghé\x0b'
+    body = {"schema": "covid19", "values": covid(notes=text), "note": "y" * 2000}
+    reply = await _request(site, "n3", "report.submit", body)
+    assert reply["ok"] and reply["body"]["values"]["notes"] == text.strip(), reply
+    day = date.fromisoformat(reply["body"]["period"])
+    table = await live.center.exports.table(chair, "covid19", day, day, what="reports")
+    book = load_workbook(io.BytesIO(to_xlsx(table, "covid19 reports")))
+    cells = [str(c) for row in book.active.iter_rows(values_only=True) for c in row if c]
+    assert any("\\x07 Bến\\x1b Nghé" in c for c in cells), cells
+    assert not any(c.startswith("=") for c in cells)
     await site.close()
 
 

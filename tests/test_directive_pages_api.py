@@ -91,7 +91,7 @@ async def test_attachments_are_checked_kept_and_served_at_signed_links(env: ApiE
             yield b"\0" * (64 * 1024)
 
     r = await c.post("/api/command/files?name=big.pdf", content=big(), headers=chair)
-    assert r.status_code == 422 and r.json()["error"]["code"] == "too_big"
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
     assert sent < 12 * 1024 * 1024
     # An operator does not issue directives, so does not attach files either.
     r = await c.post("/api/command/files?name=a.pdf", content=PDF, headers=ops)

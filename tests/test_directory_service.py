@@ -197,9 +197,10 @@ async def test_province_scope_limits_every_query(legacy: Database) -> None:
         await service.children(legacy, "79", province_scope=hanoi)
     with pytest.raises(Forbidden):
         await service.unit_detail(legacy, "26740", province_scope=hanoi)
-    with pytest.raises(Forbidden):
+    # A site elsewhere reads like a missing one (no telling which codes exist there).
+    with pytest.raises(NotFound, match="no site with code '26740' in your province"):
         await service.site_detail(legacy, "26740", province_scope=hanoi)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotFound, match="no site with code 'TW' in your province"):
         await service.site_detail(legacy, "TW", province_scope=hcm)
     assert await service.stats(legacy, province_scope=hcm) == {
         "province": 1,

@@ -86,6 +86,7 @@ async def _meeting(env: ApiEnv) -> tuple[int, int, dict[str, str]]:
     assert (await c.post(f"/api/meetings/{mid}/start", headers=chair)).status_code == 200
     for code in ("26734", "00004"):
         site = await env.site(code)
+        await env.connect(code)  # a site joins only while its session is up
         r = await c.post(f"/api/site/meetings/{mid}/join", headers=site)
         assert r.status_code == 200, r.text
     r = await c.post(f"/api/meetings/{mid}/conclusions", json={"body": "Kết luận"}, headers=chair)

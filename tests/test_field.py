@@ -104,7 +104,7 @@ async def test_commune_pc_joins_plays_takes_the_floor_and_is_spot_checked(
         await page.goto(f.m.srv.join_link(code))
         assert page.url.startswith("https://198.51.100.10/")
         await page.wait_for_selector("#enter:not([hidden])", timeout=20_000)
-        await page.wait_for_function("document.querySelector('#preview').videoWidth > 0")
+        await page.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
         await page.click("#netcheck")
         verdict = page.locator("[data-verdict]")
         await verdict.wait_for(timeout=30_000)

@@ -181,7 +181,7 @@ async def test_weak_site_keeps_its_audio_degrades_video_falls_back_and_recovers(
         chair = await chair_browser.new_page()
         await staff_login(chair, m.srv.base_url, "/chair", "chair")
         await chair.wait_for_function(
-            "window.diemcauChair.media && window.diemcauChair.media.pub", timeout=30_000
+            "() => window.diemcauChair.media && window.diemcauChair.media.pub", timeout=30_000
         )
         # The office joins over a lossy, slow, jittery link.
         _lossy(lab)
@@ -192,7 +192,7 @@ async def test_weak_site_keeps_its_audio_degrades_video_falls_back_and_recovers(
         await site.click("#enter")
         await wait_for(lambda: _state(site), timeout=30)
         await site.wait_for_function(
-            "document.querySelector('#program').videoWidth > 0", timeout=30_000
+            "() => document.querySelector('#program').videoWidth > 0", timeout=30_000
         )
         chair_feed = feed_id("chair", str(m.meeting))
         grant = await m.orch.site_media_grant(PROBE, m.meeting)
@@ -209,9 +209,9 @@ async def test_weak_site_keeps_its_audio_degrades_video_falls_back_and_recovers(
 
         # 300 kbps: the low layer (a quarter of the picture), audio and video go on.
         lab.shape("open", rate_kbps=300)
-        await site.wait_for_function("window.diemcauSite.quality.level <= 2", timeout=15_000)
+        await site.wait_for_function("() => window.diemcauSite.quality.level <= 2", timeout=15_000)
         await site.wait_for_function(
-            "document.querySelector('#program').videoHeight === 180", timeout=10_000
+            "() => document.querySelector('#program').videoHeight === 180", timeout=10_000
         )
         await probe.segment()  # the overload before the switch is not counted
         frames = await _keeps_playing(site, 9)
@@ -222,7 +222,9 @@ async def test_weak_site_keeps_its_audio_degrades_video_falls_back_and_recovers(
 
         # 110 kbps: no video fits any more; audio only, the camera stops too.
         lab.shape("open", rate_kbps=110)
-        await site.wait_for_function("window.diemcauSite.quality.mode === 'audio'", timeout=20_000)
+        await site.wait_for_function(
+            "() => window.diemcauSite.quality.mode === 'audio'", timeout=20_000
+        )
         assert await site.is_visible("#quality[data-mode=audio]")
         await wait_for(lambda: _camera(site, False), timeout=5)
         await probe.segment()  # stepping down through the overload: not counted
@@ -244,7 +246,7 @@ async def test_weak_site_keeps_its_audio_degrades_video_falls_back_and_recovers(
 
         # The link recovers: the video (and the camera) come back by themselves.
         lab.shape("open")
-        await site.wait_for_function("window.diemcauSite.quality.level >= 1", timeout=30_000)
+        await site.wait_for_function("() => window.diemcauSite.quality.level >= 1", timeout=30_000)
         await wait_for(lambda: _camera(site, True), timeout=5)
         assert min(await _keeps_playing(site, 6)) > 0
         await wait_for(lambda: _reported(m, site_id, ("low", "high")), timeout=10)

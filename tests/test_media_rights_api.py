@@ -134,6 +134,8 @@ async def test_a_revoked_site_loses_its_media_through_the_api(
     mid = await _meeting(env, "chair", ["26734", "26737"], [])
     chair = await env.login("chair")
     site, other = await env.site("26734"), await env.site("26737")
+    for code in ("26734", "26737"):
+        await env.connect(code)  # a site joins only while its session is up
     for headers in (site, other):
         r = await env.client.post(f"/api/site/meetings/{mid}/join", headers=headers)
         assert r.status_code == 200, r.text

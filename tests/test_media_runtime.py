@@ -19,6 +19,7 @@ from diemcau.directory.records import UnitRecord
 from diemcau.runtime import Runtime
 from diemcau.wiring import build_runtime
 from tests.presence_support import RawSite
+from tests.site_session import open_session
 
 pytestmark = pytest.mark.media
 
@@ -108,8 +109,12 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
             node = (await client.get("/api/media/sites/26740", headers=op)).json()
             assert node["node"] == grant_hcm["node"] and node["up"]
             officer = await login("hn", "officer-pass")
+            # Another province's site reads like one that does not exist (no telling
+            # which codes exist elsewhere: docs/security.md).
             r = await client.get("/api/media/sites/26740", headers=officer)
-            assert r.status_code == 403  # another province's site
+            unknown = await client.get("/api/media/sites/99999", headers=officer)
+            assert r.status_code == unknown.status_code == 404, r.text
+            assert r.json()["error"]["code"] == unknown.json()["error"]["code"]
             r = await client.get("/api/media/status", headers=officer)
             assert r.status_code == 403  # operators only
             r = await client.get("/api/media/sites/nope", headers=op)
@@ -117,7 +122,7 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
 
         # A site on the relay about to die holds a live control session.
         site = RawSite(runtime.presence)
-        await site.connect(join_code=await rotate_site(runtime.db, runtime.key, "00004"))
+        await site.connect(join_code=await rotate_site(runtime.db, runtime.keys.site, "00004"))
         site.beat()
 
         victim = grant_hn["node"]
@@ -168,7 +173,7 @@ async def test_a_live_floor_is_restored_into_the_media_plane_after_a_restart(
     settings = _settings(tmp_path, relays=1)
     runtime = await _runtime(settings)
     await create_staff(runtime.db, "chair", "chair-password", "chair")
-    join_code = await rotate_site(runtime.db, runtime.key, "26740")
+    join_code = await rotate_site(runtime.db, runtime.keys.site, "26740")
     await runtime.start()
     try:
         transport = httpx.ASGITransport(app=create_app(runtime))
@@ -182,6 +187,7 @@ async def test_a_live_floor_is_restored_into_the_media_plane_after_a_restart(
             body = {"title": "Họp", "invite": {"everyone": True}}
             mid = (await c.post("/api/meetings", json=body, headers=chair)).json()["id"]
             assert (await c.post(f"/api/meetings/{mid}/start", headers=chair)).status_code == 200
+            session = await open_session(runtime, "26740", join_code)  # joins need a session
             assert (await c.post(f"/api/site/meetings/{mid}/join", headers=site)).status_code == 200
             r = await c.post(
                 f"/api/meetings/{mid}/floor/grant", json={"site_codes": ["26740"]}, headers=chair
@@ -189,6 +195,7 @@ async def test_a_live_floor_is_restored_into_the_media_plane_after_a_restart(
             assert r.status_code == 200, r.text
         orch = runtime.media
         assert orch is not None and orch.meetings[str(mid)].floor == ["26740"]
+        await session.close()
     finally:
         await runtime.close()
 

@@ -71,6 +71,17 @@ async def test_meeting_through_the_api(env: Env) -> None:
     assert r.status_code == 403 and r.json()["error"]["code"] == "not_invited"
     r = await c.get("/api/site/meetings/current", headers=ba_dinh)
     assert r.status_code == 200 and r.json()["meeting"] is None  # no meeting is not an error
+    # Bad input: a join over HTTP with no live site session (it would count the site
+    # present, and let it be given the floor, without it ever connecting).
+    r = await c.post(f"/api/site/meetings/{mid}/join", headers=ben_nghe)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "no_session", r.text
+    att = (await c.get(f"/api/meetings/{mid}/attendance", headers=chair)).json()
+    assert att["total"]["present"] == 0  # nothing changed
+    r = await c.post(
+        f"/api/meetings/{mid}/floor/grant", json={"site_codes": ["26734"]}, headers=chair
+    )
+    assert r.status_code >= 400, r.text  # not present: no floor
+    await env.connect("26734")
     assert (await c.post(f"/api/site/meetings/{mid}/join", headers=ben_nghe)).status_code == 200
     r = await c.post(f"/api/site/meetings/{mid}/hand", headers=ben_nghe)
     assert r.json() == {"raised": True, "position": 1}
@@ -167,6 +178,14 @@ async def test_saved_groups_invite_and_openapi(env: Env) -> None:
     )
     # The kind filter narrows the group's areas: its three communes.
     assert r.json()["invited_count"] == 3
+    mid = r.json()["id"]
+    # While the chair's scheduled meeting invites the group, its creator may not change
+    # it (that would change the chair's invitations); once started, the meeting keeps
+    # the sites it resolved.
+    r = await c.patch(f"/api/site-groups/{gid}", json={"invite": {"units": ["001"]}}, headers=ops)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "group_in_use"
+    assert (await c.post(f"/api/meetings/{mid}/start", headers=chair)).status_code == 200
+    assert (await c.post(f"/api/meetings/{mid}/end", headers=chair)).status_code == 200
     r = await c.patch(f"/api/site-groups/{gid}", json={"invite": {"units": ["001"]}}, headers=ops)
     assert r.json()["site_count"] == 2
     assert (await c.delete(f"/api/site-groups/{gid}", headers=ops)).status_code == 204

@@ -205,6 +205,28 @@ async def test_uninvited_site_is_refused(env: Env) -> None:
     assert summary.total.invited == 5 and summary.total.present == 0
 
 
+async def test_a_site_without_a_live_session_is_never_present(env: Env) -> None:
+    """Bad input (issue 12, item 5): an invited site joining while its session is down
+    (a join over HTTP alone), and again after its session dropped. Neither counts it
+    present nor lets the chair give it the floor; with its session up it joins."""
+    e = env
+    mid = await _live(e, InviteSpec(unit_ids=(e.w.units["P1"],)))
+    c1 = e.w.site("C1-S")
+    with pytest.raises(Conflict, match="no live session") as err:
+        await e.svc.attendance.join(c1, mid)
+    assert err.value.code == "no_session"
+    assert (await e.svc.roll_call.summary(mid)).total.present == 0
+    with pytest.raises(Conflict):
+        await e.svc.floor.grant(e.w.actor("chair"), mid, e.w.site_ids("C1-S"))
+    await e.hub.set_online(c1.site_id or 0, True)
+    await e.svc.attendance.join(c1, mid)
+    assert (await e.svc.roll_call.summary(mid)).total.present == 1
+    await e.hub.set_online(c1.site_id or 0, False)
+    assert (await e.svc.roll_call.summary(mid)).total.present == 0
+    with pytest.raises(Conflict):  # joined before, but its session is gone now
+        await e.svc.attendance.join(c1, mid)
+
+
 # --- floor -------------------------------------------------------------------------------
 
 
@@ -528,7 +550,8 @@ class FakeMedia:
 async def test_media_follows_floor_decisions_and_restart_offers_live_floors(env: Env) -> None:
     e = env
     media = FakeMedia()
-    svc = MeetingService(e.db, FakeHub(), clock=e.clock, media=media, reminder_poll_s=0)
+    hub = FakeHub(online=set(e.w.site_ids("C1-S")))  # a site joins with its session up
+    svc = MeetingService(e.db, hub, clock=e.clock, media=media, reminder_poll_s=0)
     await svc.start()
     chair = e.w.actor("chair")
     m = await svc.lifecycle.create_meeting(chair, title="Media", invite=InviteSpec(everyone=True))
@@ -553,7 +576,7 @@ async def test_media_follows_floor_decisions_and_restart_offers_live_floors(env:
 async def test_a_failing_media_plane_never_undoes_a_decision(env: Env) -> None:
     e = env
     media = FakeMedia(fail=True)
-    hub = FakeHub()
+    hub = FakeHub(online=set(e.w.site_ids("C1-S")))
     svc = MeetingService(e.db, hub, clock=e.clock, media=media, reminder_poll_s=0)
     await svc.start()
     chair = e.w.actor("chair")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from diemcau.presence.hub import PresenceHub
@@ -32,10 +33,21 @@ async def _site_token(base: str, join_code: str) -> str:
         return str(r.json()["token"])
 
 
+def _ws_url(base: str) -> str:
+    return base.replace("https://", "wss://").replace("http://", "ws://") + "/api/presence/staff"
+
+
 async def _stream(base: str, token: str) -> ClientConnection:
-    url = base.replace("https://", "wss://").replace("http://", "ws://")
-    url += f"/api/presence/staff?token={token}"
-    return await connect(url, ping_interval=None)
+    """Open the stream the way the pages do: the token in the first message."""
+    ws = await connect(_ws_url(base), ping_interval=None)
+    await ws.send(json.dumps({"type": "auth", "token": token}))
+    return ws
+
+
+async def _closed(ws: ClientConnection, timeout: float = 5.0) -> tuple[int, str]:
+    await asyncio.wait_for(ws.wait_closed(), timeout)
+    assert ws.protocol.close_rcvd is not None
+    return ws.protocol.close_rcvd.code, ws.protocol.close_rcvd.reason
 
 
 async def _next(ws: ClientConnection, want: str = "delta") -> dict[str, Any]:
@@ -164,3 +176,75 @@ async def test_hundreds_of_changes_are_coalesced(db: Database) -> None:
         hub.staff.unsubscribe(client)
     finally:
         await hub.stop()
+
+
+async def test_the_token_never_rides_in_the_url_and_is_checked_again_while_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bad inputs: the token in the query string (even a valid one), no auth message, a
+    first message that is not auth, binary and non-JSON first frames; then an account
+    disabled, a logout and a password reset while their streams are open."""
+    from diemcau.accounts.service import disable_staff
+    from diemcau.api import presence_routes
+
+    monkeypatch.setattr(presence_routes, "AUTH_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(presence_routes, "RECHECK_S", 0.2)
+    staff = (
+        ("chair", "chair", None),
+        ("ops", "operator", None),
+        ("admin", "admin", None),
+        ("hanoi", "province_officer", "01"),
+    )
+    async with live_server(tmp_path, staff=staff, tls=False) as srv:
+        base = srv.base_url
+        token = await _token(base, "chair")
+        ws = await connect(_ws_url(base) + f"?token={token}", ping_interval=None)
+        code, reason = await _closed(ws)
+        assert code == 4001 and "URL" in reason
+        for first in (None, '{"type": "hello"}', b"\x00\x01", "not json", '{"type": "auth"}'):
+            ws = await connect(_ws_url(base), ping_interval=None)
+            if first is not None:
+                await ws.send(first)
+            assert (await _closed(ws))[0] == 4001, first
+        # Scripts may send the header instead of the message.
+        ws = await connect(_ws_url(base), additional_headers={"Authorization": f"Bearer {token}"})
+        assert (await _next(ws, "snapshot"))["type"] == "snapshot"
+        await ws.close()
+
+        # A disabled account loses its stream within the re-check interval (0.2 s here).
+        ops = await _stream(base, await _token(base, "ops"))
+        await _next(ops, "snapshot")
+        await disable_staff(srv.runtime.db, "ops")
+        code, reason = await _closed(ops, timeout=3.0)
+        assert code == 4001 and "session ended" in reason
+
+        # Logging out ends every stream of the account, on every device.
+        officer_token = await _token(base, "hanoi")
+        first_pc = await _stream(base, officer_token)
+        second_pc = await _stream(base, officer_token)
+        for ws in (first_pc, second_pc):
+            await _next(ws, "snapshot")
+        async with httpx.AsyncClient(base_url=base) as client:
+            r = await client.post(
+                "/api/auth/logout", headers={"Authorization": f"Bearer {officer_token}"}
+            )
+            assert r.status_code == 204
+            r = await client.get(
+                "/api/auth/me", headers={"Authorization": f"Bearer {officer_token}"}
+            )
+            assert r.status_code == 401
+        for ws in (first_pc, second_pc):
+            assert (await _closed(ws, timeout=3.0))[0] == 4001
+
+        # An administrator's password reset ends the chair's open stream.
+        chair = await _stream(base, token)
+        await _next(chair, "snapshot")
+        admin = await _token(base, "admin")
+        async with httpx.AsyncClient(base_url=base) as client:
+            r = await client.post(
+                "/api/admin/staff/chair/password",
+                json={"password": "a brand new one"},
+                headers={"Authorization": f"Bearer {admin}"},
+            )
+            assert r.status_code == 200, r.text
+        assert (await _closed(chair, timeout=3.0))[0] == 4001

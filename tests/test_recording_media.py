@@ -174,6 +174,8 @@ async def test_recorded_meeting_program_clips_timeline_minutes_access(
             bots.append(PublisherBot(target(grant), grant["publish"]["feed_id"], f"SITE {code}"))
         for bot in bots:
             await bot.start()
+        for code in ("26734", "00004"):
+            await env.connect(code)  # a site joins only while its session is up
         for headers in (ben_nghe, ba_dinh):
             r = await c.post(f"/api/site/meetings/{mid}/join", headers=headers)
             assert r.status_code == 200, r.text
@@ -467,6 +469,7 @@ async def test_spot_checks_are_recorded_only_where_the_policy_says_so(
             grant = await orch.site_media_grant(code)
             bots.append(PublisherBot(target(grant), grant["publish"]["feed_id"], f"SITE {code}"))
             await bots[-1].start()
+            await env.connect(code)  # a site joins only while its session is up
         for headers in (ben_nghe, ba_dinh):
             assert (
                 await c.post(f"/api/site/meetings/{mid}/join", headers=headers)

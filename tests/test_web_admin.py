@@ -65,7 +65,7 @@ async def test_administration_main_paths(tmp_path: Path) -> None:
         await page.click("#sites-table tr[data-site='00004'] button:has-text('in phiếu')")
         await page.click("#dlg-ok")
         await page.wait_for_selector("#sheet:not([hidden])")
-        await page.wait_for_function("document.querySelector('#sheet-qr').naturalWidth > 100")
+        await page.wait_for_function("() => document.querySelector('#sheet-qr').naturalWidth > 100")
         link = await page.inner_text("#sheet-link")
         code = await page.inner_text("#sheet-code")
         assert link.endswith("#" + code)

@@ -43,7 +43,9 @@ async def test_alert_appears_is_acknowledged_with_a_note_and_clears(tmp_path: Pa
         await page.wait_for_selector("#list tbody tr:nth-child(2)", timeout=8000)
         # Filter by province: Hà Nội only.
         await page.select_option("#province", label="Thành phố Hà Nội")
-        await page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 1")
+        await page.wait_for_function(
+            "() => document.querySelectorAll('#list tbody tr').length === 1"
+        )
         # Acknowledge with a note, keyboard only.
         await page.focus(f"{row} button")
         await page.keyboard.press("Enter")

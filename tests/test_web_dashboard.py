@@ -50,7 +50,9 @@ async def test_dashboard_draws_every_site(tmp_path: Path) -> None:
     async with live_server(tmp_path, dataset="vn-2025") as srv, chromium() as browser:
         page = await browser.new_page(viewport={"width": 1366, "height": 768})
         await staff_login(page, srv.base_url, "/dashboard", "chair")
-        await page.wait_for_function("Number(document.querySelector('#map').dataset.draws||0) > 0")
+        await page.wait_for_function(
+            "() => Number(document.querySelector('#map').dataset.draws||0) > 0"
+        )
         drawn = await page.evaluate("window.diemcauDashboard.model.n")
         assert drawn == 3321 + 34 + 1  # communes, provinces, the chair site
         assert await page.locator("#tree > li").count() == 34
@@ -127,7 +129,9 @@ async def test_dashboard_colours_the_map_by_an_indicator(tmp_path: Path) -> None
                 assert r.status_code == 200, r.text
         page = await browser.new_page(viewport={"width": 1366, "height": 768})
         await staff_login(page, srv.base_url, "/dashboard", "chair")
-        await page.wait_for_function("Number(document.querySelector('#map').dataset.draws||0) > 0")
+        await page.wait_for_function(
+            "() => Number(document.querySelector('#map').dataset.draws||0) > 0"
+        )
         await page.wait_for_selector(
             "#colorby option[value='covid19|zone_level']", state="attached"
         )
@@ -167,7 +171,9 @@ async def test_dashboard_province_officer_sees_only_their_province(tmp_path: Pat
     async with live_server(tmp_path) as srv, chromium() as browser:
         page = await browser.new_page(viewport={"width": 1366, "height": 768})
         await staff_login(page, srv.base_url, "/dashboard", "hanoi")
-        await page.wait_for_function("Number(document.querySelector('#map').dataset.draws||0) > 0")
+        await page.wait_for_function(
+            "() => Number(document.querySelector('#map').dataset.draws||0) > 0"
+        )
         names = await page.evaluate("window.diemcauDashboard.model.names")
         assert sorted(names) == sorted(
             [
@@ -186,7 +192,9 @@ async def test_dashboard_search_select_and_keyboard(tmp_path: Path) -> None:
     async with live_server(tmp_path) as srv, chromium() as browser:
         page = await browser.new_page(viewport={"width": 1366, "height": 768})
         await staff_login(page, srv.base_url, "/dashboard", "chair")
-        await page.wait_for_function("Number(document.querySelector('#map').dataset.draws||0) > 0")
+        await page.wait_for_function(
+            "() => Number(document.querySelector('#map').dataset.draws||0) > 0"
+        )
         # Diacritics-insensitive search selects the site and opens its card.
         await page.fill("#find-q", "ben thanh")
         await page.press("#find-q", "Enter")
@@ -216,7 +224,9 @@ async def test_dashboard_draws_optional_tiles_under_the_points(
     async with live_server(tmp_path) as srv, chromium() as browser:
         page = await browser.new_page(viewport={"width": 1366, "height": 768})
         await staff_login(page, srv.base_url, "/dashboard", "chair")
-        await page.wait_for_function("Number(document.querySelector('#map').dataset.draws||0) > 0")
+        await page.wait_for_function(
+            "() => Number(document.querySelector('#map').dataset.draws||0) > 0"
+        )
         # An empty corner of the map shows the tile; a site's point stays on top.
         corner = """() => { const { map } = window.diemcauDashboard;
           const p = map.ctx.getImageData(5 * map.dpr, 200 * map.dpr, 1, 1).data;

@@ -100,7 +100,9 @@ async def test_inspect_a_standby_site_call_it_end_and_the_findings(tmp_path: Pat
         site = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
         await site.goto(srv.join_link("26734"))
         await site.wait_for_selector("#conn[data-state=online]", timeout=15_000)
-        await site.wait_for_function("window.diemcauSite.standby.session !== null", timeout=15_000)
+        await site.wait_for_function(
+            "() => window.diemcauSite.standby.session !== null", timeout=15_000
+        )
         assert await _publishers(rig, "r2", "26734") == []
         assert await site.is_hidden("#banner-inspect")
 
@@ -120,7 +122,7 @@ async def test_inspect_a_standby_site_call_it_end_and_the_findings(tmp_path: Pat
         text = await banner.inner_text()
         assert "ĐANG ĐƯỢC KIỂM TRA TRỰC TUYẾN" in text and "chair (chủ trì)" in text, text
         await insp.wait_for_function(
-            "window.diemcauInspection.insp.state === 'live'", timeout=5_000
+            "() => window.diemcauInspection.insp.state === 'live'", timeout=5_000
         )
         await shot(site, "inspection-site-banner")
         await shot(insp, "inspection-console-live")
@@ -172,7 +174,8 @@ async def test_inspect_a_standby_site_call_it_end_and_the_findings(tmp_path: Pat
         assert await officer.inner_text("#b-inspect") == "Inspect (I)"
         await officer.goto(srv.base_url + "/inspection#site=26734")
         await officer.wait_for_function(
-            "document.querySelector('#insp-state').textContent.includes('outside your province')",
+            "() => document.querySelector('#insp-state').textContent"
+            ".includes('outside your province')",
             timeout=10_000,
         )
         await shot(officer, "inspection-officer-refused-en")
@@ -203,7 +206,9 @@ async def test_a_round_by_keyboard_its_report_and_the_standby_wall(tmp_path: Pat
     ):
         site = await (await browser.new_context()).new_page()
         await site.goto(srv.join_link("26734"))
-        await site.wait_for_function("window.diemcauSite.standby.session !== null", timeout=15_000)
+        await site.wait_for_function(
+            "() => window.diemcauSite.standby.session !== null", timeout=15_000
+        )
 
         page = await (await browser.new_context(viewport={"width": 1366, "height": 768})).new_page()
         await staff_login(page, srv.base_url, "/inspection", "chair")
@@ -258,7 +263,7 @@ async def test_a_round_by_keyboard_its_report_and_the_standby_wall(tmp_path: Pat
         await chair.select_option("#wall-state", "meeting")
         await chair.click("#wall-toggle")
         await chair.wait_for_function(
-            "document.querySelector('#wall-page').textContent.endsWith('· 0 điểm cầu')",
+            "() => document.querySelector('#wall-page').textContent.endsWith('· 0 điểm cầu')",
             timeout=10_000,
         )
         assert await chair.locator("#wall .tile").count() == 0

@@ -85,7 +85,7 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await chair.click("#start-form button[type=submit]")
         await chair.wait_for_selector("#end:not([hidden])")
         await chair.wait_for_function(
-            "window.diemcauChair.media && window.diemcauChair.media.pub !== null"
+            "() => window.diemcauChair.media && window.diemcauChair.media.pub !== null"
         )
         assert len(rig.orch.meetings) == 1
 
@@ -95,7 +95,7 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await site.goto(srv.join_link("26734"))
         await site.wait_for_selector("#enter:not([hidden])", timeout=10_000)
         # Self-test: the network check reaches its relay and sends media through it.
-        await site.wait_for_function("document.querySelector('#preview').videoWidth > 0")
+        await site.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
         await site.click("#netcheck")
         verdict = site.locator("[data-verdict]")
         await verdict.wait_for(timeout=15_000)
@@ -127,7 +127,7 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await wait_for(lambda: _high_layer_sending(site), timeout=10)
         # The chair console shows the speaker's own picture, carried up through central.
         await chair.wait_for_function(
-            "document.querySelector('#floor-0').dataset.site === '26734'", timeout=10_000
+            "() => document.querySelector('#floor-0').dataset.site === '26734'", timeout=10_000
         )
         await _playing(chair, "#floor-0")
         await shot(chair, "media-chair-floor")
@@ -148,7 +148,7 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         first_frame_ms = await chair.evaluate("window.diemcauChair.spot.firstFrameMs")
         # The spot-check settles on the full 640x360 layer of the simulcast uplink.
         await chair.wait_for_function(
-            "document.querySelector('#spot-video').videoHeight === 360", timeout=10_000
+            "() => document.querySelector('#spot-video').videoHeight === 360", timeout=10_000
         )
         spot_h = 360
         assert first_frame_ms is not None and first_frame_ms < 5000, first_frame_ms
@@ -168,7 +168,7 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await hn.goto(srv.join_link("00004"))
         await hn.wait_for_selector("#enter:not([hidden])", timeout=10_000)
         await hn.click("#enter")
-        await hn.wait_for_function("window.diemcauSite.media && window.diemcauSite.media.pub")
+        await hn.wait_for_function("() => window.diemcauSite.media && window.diemcauSite.media.pub")
         assert await hn.evaluate("window.diemcauSite.media.grant.node") == "r1"
         hn_high = await wait_for(lambda: _high_layer(hn), timeout=5)
         assert hn_high is not None and not hn_high[0]
@@ -181,8 +181,8 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         # switches layers on the next keyframe), the spot-check the full one.
         tile = "#wall .tile[data-code='26734'] video"
         await chair.wait_for_function(
-            f'(() => {{ const h = document.querySelector("{tile}").videoHeight;'
-            f" return h > 0 && h < {spot_h}; }})()",
+            f'() => {{ const h = document.querySelector("{tile}").videoHeight;'
+            f" return h > 0 && h < {spot_h}; }}",
             timeout=10_000,
         )
         await chair.select_option("#wall-prov", label="Thành phố Hà Nội")
@@ -222,7 +222,7 @@ async def test_site_terminal_recovers_the_program_when_its_relay_dies(tmp_path: 
         await chair.select_option("#m-invite", label="Thành phố Hồ Chí Minh")
         await chair.click("#start-form button[type=submit]")
         await chair.wait_for_function(
-            "window.diemcauChair.media && window.diemcauChair.media.pub !== null"
+            "() => window.diemcauChair.media && window.diemcauChair.media.pub !== null"
         )
         site = await (await browser.new_context()).new_page()
         await site.goto(srv.join_link("26734"))
@@ -236,7 +236,7 @@ async def test_site_terminal_recovers_the_program_when_its_relay_dies(tmp_path: 
         killed = time.monotonic()
         rig.cluster.processes["r2"].kill()
         await site.wait_for_function(
-            "window.diemcauSite.media && window.diemcauSite.media.grant.node === 'r1'",
+            "() => window.diemcauSite.media && window.diemcauSite.media.grant.node === 'r1'",
             timeout=20_000,
         )
         await _playing(site, "#program", timeout=20)
@@ -263,7 +263,7 @@ async def test_media_sessions_outlive_their_grant_tokens(tmp_path: Path) -> None
         await chair.fill("#m-title", "Họp dài")
         await chair.click("#start-form button[type=submit]")
         await chair.wait_for_function(
-            "window.diemcauChair.media && window.diemcauChair.media.pub !== null"
+            "() => window.diemcauChair.media && window.diemcauChair.media.pub !== null"
         )
         site = await ctx.new_page()
         await site.goto(srv.join_link("26734"))

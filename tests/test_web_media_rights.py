@@ -60,7 +60,7 @@ async def test_site_terminal_follows_a_new_pin_and_stops_when_revoked(tmp_path: 
         await chair.select_option("#m-invite", label="Thành phố Hồ Chí Minh")
         await chair.click("#start-form button[type=submit]")
         await chair.wait_for_function(
-            "window.diemcauChair.media && window.diemcauChair.media.pub !== null"
+            "() => window.diemcauChair.media && window.diemcauChair.media.pub !== null"
         )
         site = await ctx.new_page()
         await site.goto(srv.join_link("26734"))
@@ -82,7 +82,7 @@ async def test_site_terminal_follows_a_new_pin_and_stops_when_revoked(tmp_path: 
             "[...window.diemcauSite.media.subs.values()].forEach((s) => s.handle.hungup('test'))"
         )
         await site.wait_for_function(
-            f"window.diemcauSite.media.grant.program.pin !== {old_pin!r}", timeout=20_000
+            f"() => window.diemcauSite.media.grant.program.pin !== {old_pin!r}", timeout=20_000
         )
         await _playing(site, timeout=20)
         await shot(site, "media-site-after-new-pin")

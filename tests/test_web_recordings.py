@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from diemcau.recording.files import NewFile
-from tests.browser import STAFF_PASSWORD, chromium, live_server, shot, staff_login
+from tests.browser import STAFF_PASSWORD, LiveServer, chromium, live_server, shot, staff_login
+from tests.site_session import open_session
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +31,10 @@ async def _login(api: httpx.AsyncClient, body: dict[str, str], path: str) -> dic
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
-async def _meeting(api: httpx.AsyncClient, codes: dict[str, str]) -> int:
+async def _meeting(api: httpx.AsyncClient, srv: LiveServer) -> int:
+    codes = srv.join_codes
+    # A site joins only while its session is up (issue 12, item 5).
+    sessions = [await open_session(srv.runtime, c, codes[c]) for c in codes]
     chair = await _login(api, {"username": "chair", "password": STAFF_PASSWORD}, "/api/auth/login")
     sites = [await _login(api, {"join_code": codes[c]}, "/api/auth/site-login") for c in codes]
     r = await api.post(
@@ -50,6 +54,8 @@ async def _meeting(api: httpx.AsyncClient, codes: dict[str, str]) -> int:
     for path, body, headers in steps:
         r = await api.post(path, json=body, headers=headers)
         assert r.status_code in (200, 201), (path, r.text)
+    for session in sessions:
+        await session.close()
     return mid
 
 
@@ -93,7 +99,7 @@ async def test_recordings_page_timeline_jumps_and_minutes(tmp_path: Path) -> Non
         httpx.AsyncClient(base_url=srv.base_url, timeout=10) as api,
         chromium() as browser,
     ):
-        mid = await _meeting(api, srv.join_codes)
+        mid = await _meeting(api, srv)
         svc = srv.runtime.recording
         await svc.wait_processed(timeout=30)
         meeting = await svc.history.meeting(mid)
@@ -135,23 +141,24 @@ async def test_recordings_page_timeline_jumps_and_minutes(tmp_path: Path) -> Non
         assert 0 <= offset < length
         await jump.click()
         await page.wait_for_function(
-            f"Math.abs(document.querySelector('#player').currentTime - {offset}) < 0.6",
+            f"() => Math.abs(document.querySelector('#player').currentTime - {offset}) < 0.6",
             timeout=10_000,
         )
         await page.wait_for_function(
-            "document.querySelector('#now-playing').textContent.includes('Chương trình')"
+            "() => document.querySelector('#now-playing').textContent.includes('Chương trình')"
         )
 
         # Minutes: edit the draft, publish it, the page says so.
         await page.fill("#minutes textarea[name=summary]", "Hai điểm cầu dự họp đầy đủ.")
         await page.click("#minutes button[type=submit]")
         await page.wait_for_function(
-            "window.diemcauRecordings.minutes && window.diemcauRecordings.minutes.version === 1"
+            "() => window.diemcauRecordings.minutes"
+            " && window.diemcauRecordings.minutes.version === 1"
         )
         page.once("dialog", lambda d: d.accept())
         await page.click("#publish")
         await page.wait_for_function(
-            "document.querySelector('#min-state').textContent === 'Đã ban hành'"
+            "() => document.querySelector('#min-state').textContent === 'Đã ban hành'"
         )
         assert "Đã đọc: 0/2" in await page.inner_text("#min-receipts")
         await page.wait_for_selector("#storage [data-level]")

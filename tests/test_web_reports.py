@@ -83,6 +83,8 @@ async def test_reports_for_an_officer_in_english_by_keyboard(tmp_path: Path) -> 
         before = await page.input_value("#period")
         await page.focus("#prev")
         await page.keyboard.press("Enter")
-        await page.wait_for_function(f"document.querySelector('#period').value !== '{before}'")
+        await page.wait_for_function(
+            f"() => document.querySelector('#period').value !== '{before}'"
+        )
         assert "period=" in page.url
         await shot(page, "reports-officer-english")

@@ -37,10 +37,10 @@ async def test_pages_geo_states_and_scope(tmp_path: Path) -> None:
         cfg = (await api.get("/api/web/config")).json()
         hub = srv.runtime.presence
         assert cfg["presence_url"] == hub.url
-        # Reached by another name (a LAN address, a host name), the socket is
-        # announced on that name, never on the bind address.
+        # Never from the request's Host header: anyone may send any (issue 12, item 8;
+        # tests/test_browser_hardening.py covers the declared public URL).
         cfg = (await api.get("/api/web/config", headers={"Host": "diemcau.local"})).json()
-        assert cfg["presence_url"] == f"wss://diemcau.local:{hub.port}/site"
+        assert cfg["presence_url"] == hub.url
 
         # Geo: parallel arrays, one entry per site, provinces by index.
         assert (await api.get("/api/web/geo")).status_code == 401  # no token

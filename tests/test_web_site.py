@@ -56,9 +56,9 @@ async def test_site_terminal_join_meeting_floor_inbox_reconnect(tmp_path: Path) 
         assert "#" not in page.url  # the secret left the address bar
         await page.wait_for_selector("#conn[data-state=online]")
         # Self-test: devices listed, camera preview playing, microphone level moving.
-        await page.wait_for_function("document.querySelector('#preview').videoWidth > 0")
+        await page.wait_for_function("() => document.querySelector('#preview').videoWidth > 0")
         assert await page.locator("#cam option").count() >= 1
-        await page.wait_for_function("(window.diemcauSite.micLevel || 0) > 3")
+        await page.wait_for_function("() => (window.diemcauSite.micLevel || 0) > 3")
         await page.click("#tone")
         await page.wait_for_selector("#tone-state:has-text('Đang phát')")
         # Without a media service the network check says so plainly.

@@ -33,8 +33,14 @@ class Settings:
         public_url: base URL printed into join links and QR codes.
         host: HTTP bind address (loopback by default).
         port: HTTP port.
-        secret_key: HMAC key for site credentials and session tokens. When empty the
-            store's instance secret is used (generated once, kept in the database).
+        secret_key: the historical single instance key (``DIEMCAU_SECRET_KEY``, at least
+            32 characters). When empty the store's instance secret is used (generated
+            once, kept in the database). The token and site keys below replace it
+            (`diemcau.instance_keys`, docs/security.md "Keys").
+        token_key, token_key_file: the keys that sign session tokens, newest first
+            (``DIEMCAU_TOKEN_KEY``, or a file of one key a line: ``DIEMCAU_TOKEN_KEY_FILE``).
+        site_key, site_key_file: the keys of the site-secret digests, the same way
+            (``DIEMCAU_SITE_KEY``, ``DIEMCAU_SITE_KEY_FILE``).
         media_relays: start a local media plane: one central Janus process and this
             many relays on this host (0: no local media plane). Janus nodes on other
             hosts are declared in the JSON file named by ``DIEMCAU_MEDIA_NODES``.
@@ -56,6 +62,12 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     secret_key: str = field(default_factory=lambda: os.environ.get("DIEMCAU_SECRET_KEY", ""))
+    token_key: str = field(default_factory=lambda: os.environ.get("DIEMCAU_TOKEN_KEY", ""))
+    token_key_file: str = field(
+        default_factory=lambda: os.environ.get("DIEMCAU_TOKEN_KEY_FILE", "")
+    )
+    site_key: str = field(default_factory=lambda: os.environ.get("DIEMCAU_SITE_KEY", ""))
+    site_key_file: str = field(default_factory=lambda: os.environ.get("DIEMCAU_SITE_KEY_FILE", ""))
     media_relays: int = 0
     tls_cert: str = field(default_factory=lambda: os.environ.get("DIEMCAU_TLS_CERT", ""))
     tls_key: str = field(default_factory=lambda: os.environ.get("DIEMCAU_TLS_KEY", ""))

@@ -6,7 +6,15 @@ leak internals. ``code`` is a stable machine-readable identifier.
 
 from __future__ import annotations
 
-__all__ = ["DomainError", "Invalid", "NotFound", "Forbidden", "Conflict", "Unauthorized"]
+__all__ = [
+    "DomainError",
+    "Invalid",
+    "NotFound",
+    "Forbidden",
+    "Conflict",
+    "Unauthorized",
+    "Unavailable",
+]
 
 
 class DomainError(Exception):
@@ -45,3 +53,15 @@ class Unauthorized(DomainError):
 class Conflict(DomainError):
     status = 409
     code = "conflict"
+
+
+class Unavailable(DomainError):
+    """The server is saturated for now; the caller may retry after `retry_after_s` seconds
+    (the API sends it as ``Retry-After``)."""
+
+    status = 503
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = max(1, int(retry_after_s))

@@ -18,6 +18,7 @@ from diemcau.config import Settings
 from diemcau.directory.credentials import SiteCredentials
 from diemcau.directory.sites import SiteDirectory
 from diemcau.inspection.service import InspectionService
+from diemcau.instance_keys import InstanceKeys
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.service import MediaPlaneService
 from diemcau.meetings.service import MeetingService
@@ -43,7 +44,8 @@ class Runtime:
     Attributes:
         settings: resolved settings.
         db: the store.
-        key: the instance HMAC key (site credentials, tokens).
+        keys: the instance keys: `keys.token` signs session tokens, `keys.site` keys
+            the site-secret digests (docs/security.md, "Keys").
         clock: wall clock in seconds; tests inject a fake one.
         sites: the one read model of sites every service asks.
         credentials: staff rotating or revoking a site's credential.
@@ -58,7 +60,7 @@ class Runtime:
 
     settings: Settings
     db: Database
-    key: bytes
+    keys: InstanceKeys
     clock: Callable[[], float]
     sites: SiteDirectory
     credentials: SiteCredentials

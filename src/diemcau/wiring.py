@@ -58,6 +58,7 @@ from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, NotFound
 from diemcau.inspection.ports import Grant
 from diemcau.inspection.service import InspectionService
+from diemcau.instance_keys import InstanceKeys, load_instance_keys
 from diemcau.media.inspection import InspectionGrants
 from diemcau.media.orchestrator import MediaError
 from diemcau.media.ports import AlertSink, DeclaredNodes, LiveFloors, SiteNotifier
@@ -366,18 +367,22 @@ async def build_runtime(settings: Settings, *, clock: Callable[[], float] = time
     url = settings.resolved_database_url()
     await migrate(url)
     db = Database(url)
-    key = await db.secret_key(settings.secret_key)
-    return wire(settings, db, key, clock=clock)
+    keys = await load_instance_keys(settings, db)
+    return wire(settings, db, keys, clock=clock)
 
 
 def wire(
-    settings: Settings, db: Database, key: bytes, *, clock: Callable[[], float] = time.time
+    settings: Settings,
+    db: Database,
+    keys: InstanceKeys,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> Runtime:
     """Build every service once over an open store and connect them (the reactions above)."""
     sites = SiteDirectory(db)
     presence = PresenceHub(
         db,
-        key,
+        keys,
         presence_config_from_env(
             settings.host,
             settings.port,
@@ -406,7 +411,7 @@ def wire(
         hub=presence,
         live_meetings=live_meeting_ids,
         group_sites=group_sites,
-        key=key,
+        key=keys.links,
         sites=sites,
         tick_s=float(os.environ.get("DIEMCAU_COMMAND_TICK_S", "") or DEFAULT_TICK_S),
     )
@@ -420,7 +425,9 @@ def wire(
     recording = _recording(
         settings,
         db,
-        key,
+        # Watch tickets are short-lived and signed with a key derived from the current
+        # token key (never the token key itself); a rotation ends the tickets out.
+        keys.token.current,
         clock,
         sites=sites,
         meetings=meetings,
@@ -444,14 +451,14 @@ def wire(
 
     credentials = SiteCredentials(
         sites,
-        key,
+        keys.site,
         public_url=settings.resolved_public_url(),
         close_sessions=credentials_changed,
     )
     return Runtime(
         settings=settings,
         db=db,
-        key=key,
+        keys=keys,
         clock=clock,
         sites=sites,
         credentials=credentials,

@@ -1,8 +1,9 @@
-"""``diemcau staff add|list|disable|enable`` and ``diemcau site rotate|revoke``.
+"""``diemcau staff add|list|disable|enable|logout``, ``diemcau site rotate|revoke`` and
+``diemcau keys status|new``.
 
-Every command migrates the store first and uses the instance HMAC key
-(``DIEMCAU_SECRET_KEY`` or the key kept in the database). Results go to stdout,
-errors to stderr with exit code 1 (2 for usage errors).
+Every command migrates the store first and uses the instance keys
+(`diemcau.instance_keys`: key files, the environment, or the keys kept in the
+database). Results go to stdout, errors to stderr with exit code 1 (2 for usage errors).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import getpass
 import json
 import os
+import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -22,6 +24,7 @@ from diemcau.accounts.service import (
     create_staff,
     disable_staff,
     enable_staff,
+    end_staff_sessions,
     join_link,
     list_staff,
     revoke_site,
@@ -30,6 +33,8 @@ from diemcau.accounts.service import (
 from diemcau.config import Settings
 from diemcau.directory.loaded import require_directory
 from diemcau.errors import DomainError
+from diemcau.instance_keys import InstanceKeys, load_instance_keys, site_key_usage
+from diemcau.security import key_id
 from diemcau.store import Database, migrate
 from diemcau.store.models import ROLES
 
@@ -48,14 +53,14 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
 
 
 @asynccontextmanager
-async def open_store(url: str | None) -> AsyncIterator[tuple[Database, bytes]]:
-    """A migrated store and its HMAC key; disposed on exit."""
+async def open_store(url: str | None) -> AsyncIterator[tuple[Database, InstanceKeys]]:
+    """A migrated store and its instance keys; disposed on exit."""
     settings = Settings()
     resolved = url or settings.resolved_database_url()
     await migrate(resolved)
     db = Database(resolved)
     try:
-        yield db, await db.secret_key(settings.secret_key)
+        yield db, await load_instance_keys(settings, db)
     finally:
         await db.dispose()
 
@@ -147,11 +152,29 @@ def _staff_toggle(disabled: bool) -> Callable[[argparse.Namespace], int]:
     return command
 
 
+def _staff_logout(args: argparse.Namespace) -> int:
+    """End every session of an account now (a lost laptop, a departing officer)."""
+
+    async def work() -> int:
+        async with open_store(args.db) as (db, _keys):
+            user_id = next(
+                (a.user_id for a in await list_staff(db) if a.username == args.username.lower()),
+                None,
+            )
+            if user_id is None:
+                raise AccountError(f"no staff account '{args.username}'")
+            await end_staff_sessions(db, user_id)
+        print(f"ended every session of '{args.username.lower()}'")
+        return 0
+
+    return run_command(work)
+
+
 def _site_rotate(args: argparse.Namespace) -> int:
     async def work() -> int:
-        async with open_store(args.db) as (db, key):
+        async with open_store(args.db) as (db, keys):
             await require_directory(db)
-            code = await rotate_site(db, key, args.code)
+            code = await rotate_site(db, keys.site, args.code)
         base = args.base_url or Settings().resolved_public_url()
         print(f"Mã tham gia (join code): {code}")
         print(f"Đường dẫn tham gia (join link): {join_link(base, code)}")
@@ -171,8 +194,36 @@ def _site_revoke(args: argparse.Namespace) -> int:
     return run_command(work)
 
 
+def _keys_status(args: argparse.Namespace) -> int:
+    """Which key signs, which still verify, and how many site digests each key made."""
+
+    async def work() -> int:
+        async with open_store(args.db) as (db, keys):
+            legacy = key_id(keys.legacy or b"")
+            usage = await site_key_usage(db, keys.site.ids, legacy)
+        print(f"token key  {keys.token.current_id}  signs new tokens")
+        for kid in keys.token.ids[1:]:
+            print(f"token key  {kid}  verifies only (retire it 12 h after the rotation)")
+        for kid, count in usage.items():
+            if kid == keys.site.current_id:
+                role = "makes new digests"
+            elif kid in keys.site.ids:
+                role = "verifies only"
+            else:
+                role = "NOT CONFIGURED: these sites need new join codes"
+            print(f"site key   {kid}  {role}; {count} site digests")
+        return 0
+
+    return run_command(work)
+
+
+def _keys_new(_args: argparse.Namespace) -> int:
+    print(secrets.token_hex(32))
+    return 0
+
+
 def register(subparsers: Any) -> None:
-    """Add the ``staff`` and ``site`` commands."""
+    """Add the ``staff``, ``site`` and ``keys`` commands."""
     staff = subparsers.add_parser("staff", help="staff accounts (admin, chair, operator ...)")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
 
@@ -200,6 +251,11 @@ def register(subparsers: Any) -> None:
         add_db_argument(toggle)
         toggle.set_defaults(func=_staff_toggle(disabled))
 
+    logout = staff_sub.add_parser("logout", help="end every session of a staff account now")
+    logout.add_argument("username")
+    add_db_argument(logout)
+    logout.set_defaults(func=_staff_logout)
+
     site = subparsers.add_parser("site", help="one site's credential")
     site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
     rotate = site_sub.add_parser("rotate", help="issue a new join code (the old one stops)")
@@ -212,3 +268,11 @@ def register(subparsers: Any) -> None:
     revoke.add_argument("code", help="site code")
     add_db_argument(revoke)
     revoke.set_defaults(func=_site_revoke)
+
+    keys = subparsers.add_parser("keys", help="the token and site keys (docs/security.md)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    status = keys_sub.add_parser("status", help="which keys sign and verify, digests per key")
+    add_db_argument(status)
+    status.set_defaults(func=_keys_status)
+    new = keys_sub.add_parser("new", help="print a fresh random key (for a key file)")
+    new.set_defaults(func=_keys_new)

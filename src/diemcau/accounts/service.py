@@ -1,4 +1,8 @@
-"""Who may act: staff accounts, site credentials, and the session tokens both receive.
+"""Who may act: staff accounts and site credentials.
+
+The session tokens both receive live in `accounts.tokens` and the principals in
+`accounts.principals`; this module re-exports them, the one surface other packages
+import (pinned by tests/test_accounts_service.py).
 
 Two kinds of principal exist (docs/provisioning.md; docs/architecture.md, "Credentials
 fit the scale"):
@@ -18,10 +22,9 @@ rotated or revoked site by comparing the ``credential_version`` of each session'
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -29,17 +32,28 @@ from urllib.parse import quote
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from diemcau.accounts.tokencache import forget_sites, forget_staff, state_cache
+from diemcau.accounts.passwords import PASSWORDS
+from diemcau.accounts.principals import (
+    Principal,
+    SitePrincipal,
+    StaffPrincipal,
+    normalise_username,
+)
+from diemcau.accounts.tokencache import forget_sites, forget_staff
+from diemcau.accounts.tokens import (
+    check_session_token,
+    device_of,
+    issue_device_token,
+    issue_session_token,
+    principal_from_token,
+)
 from diemcau.errors import Conflict, DomainError, Invalid, NotFound
 from diemcau.security import (
-    TokenError,
-    hash_password,
+    Key,
+    KeyRing,
+    match_site_secret,
     new_site_secret,
-    sign_token,
     site_secret_digest,
-    verify_password,
-    verify_site_secret,
-    verify_token,
 )
 from diemcau.store import Database
 from diemcau.store.models import ROLES, Site, StaffUser, Unit, utcnow
@@ -67,12 +81,18 @@ __all__ = [
     "list_staff",
     "disable_staff",
     "enable_staff",
+    "end_staff_sessions",
+    "change_password",
+    "issue_device_token",
+    "device_of",
     "join_code",
     "join_link",
     "split_join_code",
     "authenticate_site",
     "load_site_digests",
     "verify_join_code",
+    "match_join_code",
+    "rekey_site_digests",
     "rotate_site",
     "revoke_site",
     "issue_session_token",
@@ -83,7 +103,6 @@ __all__ = [
 MIN_PASSWORD_LENGTH = 8
 MAX_DISPLAY_NAME = 200
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
-SITE_ROLE = "site"
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -133,39 +152,6 @@ class UnknownSite(AccountError, NotFound):
     code = "unknown_site"
 
 
-# --- principals -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StaffPrincipal:
-    """An authenticated staff member. `province_id` is set only for province officers."""
-
-    user_id: int
-    username: str
-    role: str
-    province_id: int | None
-
-
-@dataclass(frozen=True)
-class SitePrincipal:
-    """An authenticated site (điểm cầu).
-
-    `credential_version` is the version of the credential it proved; a session
-    holding an older version than the store must be closed.
-    """
-
-    site_id: int
-    code: str
-    name: str
-    province_id: int | None
-    unit_id: int
-    kind: str
-    credential_version: int
-
-
-Principal = StaffPrincipal | SitePrincipal
-
-
 @dataclass(frozen=True)
 class StaffAccount:
     """A staff account as listed to administrators (never carries the password hash)."""
@@ -181,10 +167,6 @@ class StaffAccount:
 
 
 # --- staff ------------------------------------------------------------------------------
-
-
-def _normalise_username(username: str) -> str:
-    return nfc(username).lower()
 
 
 async def _province_id(db: Database, province_code: str) -> int:
@@ -217,7 +199,7 @@ async def create_staff(
         UnknownProvince: no province unit with that code.
         DuplicateUsername: the username is taken.
     """
-    name = _normalise_username(username)
+    name = normalise_username(username)
     if not _USERNAME.match(name):
         raise InvalidUsername(
             f"username '{username}' must be 2-64 characters of letters, digits, '.', '_', '@', '-'"
@@ -238,7 +220,7 @@ async def create_staff(
     async with db.session() as s:
         if await s.scalar(select(StaffUser.id).where(StaffUser.username == name)) is not None:
             raise DuplicateUsername(f"username '{name}' is already taken")
-    password_hash = await asyncio.to_thread(hash_password, password)
+    password_hash = await PASSWORDS.hash(password)
     user = StaffUser(
         username=name,
         display_name=nfc(display_name),
@@ -259,20 +241,25 @@ async def create_staff(
 _DUMMY_HASH: str | None = None
 
 
-def _dummy_hash() -> str:
+async def _dummy_hash() -> str:
     """A hash to verify against for unknown users, so timing does not reveal usernames."""
     global _DUMMY_HASH
     if _DUMMY_HASH is None:
-        _DUMMY_HASH = hash_password("not a real password, only a timing decoy")
+        _DUMMY_HASH = await PASSWORDS.hash("not a real password, only a timing decoy")
     return _DUMMY_HASH
 
 
 async def authenticate_staff(db: Database, username: str, password: str) -> StaffPrincipal | None:
     """The staff principal for a correct username and password, else None.
 
-    Disabled accounts are refused. Unknown usernames cost one argon2 check too.
+    Disabled accounts are refused. Unknown usernames cost one argon2 check too (so
+    timing does not reveal which exist). Checks wait for a slot of the process's
+    `PASSWORDS` gate.
+
+    Raises:
+        Unavailable: too many checks are waiting already (nothing was checked).
     """
-    name = _normalise_username(username)
+    name = normalise_username(username)
     async with db.session() as s:
         row = (
             await s.execute(
@@ -282,16 +269,80 @@ async def authenticate_staff(db: Database, username: str, password: str) -> Staf
                     StaffUser.role,
                     StaffUser.province_id,
                     StaffUser.disabled,
+                    StaffUser.token_version,
                 ).where(StaffUser.username == name)
             )
         ).first()
     if row is None:
-        await asyncio.to_thread(verify_password, _dummy_hash(), password)
+        await PASSWORDS.verify(await _dummy_hash(), password)
         return None
-    ok = await asyncio.to_thread(verify_password, row.password_hash, password)
+    ok = await PASSWORDS.verify(row.password_hash, password)
     if not ok or row.disabled:
         return None
-    return StaffPrincipal(user_id=row.id, username=name, role=row.role, province_id=row.province_id)
+    return StaffPrincipal(
+        user_id=row.id,
+        username=name,
+        role=row.role,
+        province_id=row.province_id,
+        token_version=row.token_version,
+    )
+
+
+async def end_staff_sessions(db: Database, user_id: int) -> int:
+    """Refuse every session token issued to the account so far; the new token version.
+
+    Logout, a password change and an administrator's reset call it. Tokens are
+    checked against the version at each request (cached at most
+    `tokencache.TTL_S`, forgotten at once in this process).
+
+    Raises:
+        UnknownStaff: no such account.
+    """
+    async with db.session() as s:
+        result = await s.execute(
+            update(StaffUser)
+            .where(StaffUser.id == user_id)
+            .values(token_version=StaffUser.token_version + 1)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise UnknownStaff(f"no staff account {user_id}")
+        version = await s.scalar(select(StaffUser.token_version).where(StaffUser.id == user_id))
+    forget_staff(db.url)
+    return int(version or 0)
+
+
+async def change_password(
+    db: Database, principal: StaffPrincipal, old_password: str, new_password: str
+) -> StaffPrincipal | None:
+    """Replace the caller's own password, ending every session it had.
+
+    Returns the principal under its new token version, or None when `old_password`
+    is wrong (nothing changed).
+
+    Raises:
+        WeakPassword: the new password is shorter than `MIN_PASSWORD_LENGTH` or the
+            same as the old one.
+        Unavailable: the password gate is full (nothing changed).
+    """
+    if len(new_password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"new_password: at least {MIN_PASSWORD_LENGTH} characters")
+    if new_password == old_password:
+        raise WeakPassword("new_password: must differ from the current password")
+    async with db.session() as s:
+        stored = await s.scalar(
+            select(StaffUser.password_hash).where(
+                StaffUser.id == principal.user_id, StaffUser.disabled.is_(False)
+            )
+        )
+    if stored is None or not await PASSWORDS.verify(stored, old_password):
+        return None
+    digest = await PASSWORDS.hash(new_password)
+    async with db.session() as s:
+        await s.execute(
+            update(StaffUser).where(StaffUser.id == principal.user_id).values(password_hash=digest)
+        )
+    version = await end_staff_sessions(db, principal.user_id)
+    return replace(principal, token_version=version)
 
 
 async def list_staff(db: Database) -> list[StaffAccount]:
@@ -320,7 +371,7 @@ async def list_staff(db: Database) -> list[StaffAccount]:
 
 
 async def _set_disabled(db: Database, username: str, disabled: bool) -> None:
-    name = _normalise_username(username)
+    name = normalise_username(username)
     async with db.session() as s:
         result = await s.execute(
             update(StaffUser).where(StaffUser.username == name).values(disabled=disabled)
@@ -396,11 +447,13 @@ def _site_principal(row: Any) -> SitePrincipal:
     )
 
 
-async def authenticate_site(db: Database, key: bytes, code: str) -> SitePrincipal | None:
+async def authenticate_site(db: Database, key: Key, code: str) -> SitePrincipal | None:
     """The site principal for a valid join code, else None.
 
-    One indexed query (the unique site code) plus one HMAC; no argon2. Unknown,
-    revoked, never-provisioned sites and secrets replaced by a rotation are refused.
+    One indexed query (the unique site code) plus one HMAC per key of the ring; no
+    argon2. Unknown, revoked, never-provisioned sites and secrets replaced by a
+    rotation are refused. A digest made with an older key is made again with the
+    current one (the key rotation completes at each site's next login).
     """
     parts = split_join_code(code)
     if parts is None:
@@ -412,9 +465,37 @@ async def authenticate_site(db: Database, key: bytes, code: str) -> SitePrincipa
                 select(*_SITE_COLUMNS).where(Site.code == site_code, Site.revoked.is_(False))
             )
         ).first()
-    if row is None or not verify_site_secret(key, row.secret_digest, secret):
+    if row is None:
         return None
+    kid = match_site_secret(key, row.secret_digest, secret)
+    if kid is None:
+        return None
+    ring = key if isinstance(key, KeyRing) else KeyRing([key])
+    if kid != ring.current_id:
+        await rekey_site_digests(
+            db, ring, [(row.id, row.secret_digest, site_secret_digest(ring, secret))]
+        )
     return _site_principal(row)
+
+
+async def rekey_site_digests(
+    db: Database, ring: KeyRing, changes: Sequence[tuple[int, str, str]]
+) -> int:
+    """Store digests re-made with the ring's current key: ``(site id, old, new)`` each.
+
+    A site whose digest changed meanwhile (rotated, revoked) is left alone, so a
+    late re-key never brings back a replaced secret. Returns how many were stored.
+    """
+    done = 0
+    async with db.session() as s:
+        for site_id, old, new in changes:
+            result = await s.execute(
+                update(Site)
+                .where(Site.id == site_id, Site.secret_digest == old)
+                .values(secret_digest=new, secret_key_id=ring.current_id)
+            )
+            done += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return done
 
 
 async def load_site_digests(db: Database) -> dict[str, tuple[str, SitePrincipal]]:
@@ -435,20 +516,30 @@ async def load_site_digests(db: Database) -> dict[str, tuple[str, SitePrincipal]
     return {row.code: (row.secret_digest, _site_principal(row)) for row in rows}
 
 
-def verify_join_code(
-    key: bytes, digests: Mapping[str, tuple[str, SitePrincipal]], code: str
-) -> SitePrincipal | None:
-    """Check a join code against a map from `load_site_digests`."""
+def match_join_code(
+    key: Key, digests: Mapping[str, tuple[str, SitePrincipal]], code: str
+) -> tuple[SitePrincipal, str] | None:
+    """Check a join code against a map from `load_site_digests`: the site and the id
+    of the key that made its digest (not the current one: re-key it), or None."""
     parts = split_join_code(code)
     if parts is None:
         return None
     entry = digests.get(parts[0])
-    if entry is None or not verify_site_secret(key, entry[0], parts[1]):
+    if entry is None:
         return None
-    return entry[1]
+    kid = match_site_secret(key, entry[0], parts[1])
+    return None if kid is None else (entry[1], kid)
 
 
-async def rotate_site(db: Database, key: bytes, site_code: str) -> str:
+def verify_join_code(
+    key: Key, digests: Mapping[str, tuple[str, SitePrincipal]], code: str
+) -> SitePrincipal | None:
+    """Check a join code against a map from `load_site_digests`."""
+    found = match_join_code(key, digests, code)
+    return None if found is None else found[0]
+
+
+async def rotate_site(db: Database, key: Key, site_code: str) -> str:
     """Give one site a new secret and return its new join code.
 
     The old secret stops working at once; `credential_version` is bumped so live
@@ -465,6 +556,7 @@ async def rotate_site(db: Database, key: bytes, site_code: str) -> str:
             .where(Site.code == site_code)
             .values(
                 secret_digest=site_secret_digest(key, secret),
+                secret_key_id=(key if isinstance(key, KeyRing) else KeyRing([key])).current_id,
                 credential_version=Site.credential_version + 1,
                 credential_issued_at=utcnow(),
                 revoked=False,
@@ -491,6 +583,7 @@ async def revoke_site(db: Database, site_code: str) -> int:
             .values(
                 revoked=True,
                 secret_digest=None,
+                secret_key_id=None,
                 credential_version=Site.credential_version + 1,
             )
         )
@@ -499,143 +592,3 @@ async def revoke_site(db: Database, site_code: str) -> int:
         version = await s.scalar(select(Site.credential_version).where(Site.code == site_code))
     forget_sites(db.url)
     return int(version or 0)
-
-
-# --- tokens -----------------------------------------------------------------------------
-
-
-def issue_session_token(
-    key: bytes, principal: Principal, ttl_s: int, now: float | None = None
-) -> str:
-    """A signed, short-lived token standing for `principal` (role "site" or the staff role).
-
-    It carries the province id, and for a site its id and `credential_version`, so
-    a reconnect is checked without a database round trip.
-    """
-    if isinstance(principal, StaffPrincipal):
-        return sign_token(
-            key,
-            f"staff:{principal.user_id}",
-            principal.role,
-            ttl_s,
-            now=now,
-            uid=principal.user_id,
-            usr=principal.username,
-            pid=principal.province_id,
-        )
-    return sign_token(
-        key,
-        f"site:{principal.site_id}",
-        SITE_ROLE,
-        ttl_s,
-        now=now,
-        sid=principal.site_id,
-        code=principal.code,
-        name=principal.name,
-        pid=principal.province_id,
-        uid=principal.unit_id,
-        kind=principal.kind,
-        cv=principal.credential_version,
-    )
-
-
-def _int(extra: dict[str, Any], name: str, optional: bool = False) -> Any:
-    value = extra.get(name)
-    if value is None and optional:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TokenError("malformed token")
-    return value
-
-
-def _str(extra: dict[str, Any], name: str) -> str:
-    value = extra.get(name)
-    if not isinstance(value, str):
-        raise TokenError("malformed token")
-    return value
-
-
-def principal_from_token(key: bytes, token: str, now: float | None = None) -> Principal:
-    """The principal a token was issued for; no database access.
-
-    Raises:
-        TokenError: forged, tampered, expired or malformed token.
-
-    The token says nothing about what happened since it was issued: use
-    `check_session_token` where a revoked site or a disabled account must be
-    refused at once, or compare `credential_version` with a cached value.
-    """
-    claims = verify_token(key, token, now=now)
-    extra = claims.extra
-    if claims.role == SITE_ROLE:
-        return SitePrincipal(
-            site_id=_int(extra, "sid"),
-            code=_str(extra, "code"),
-            name=_str(extra, "name"),
-            province_id=_int(extra, "pid", optional=True),
-            unit_id=_int(extra, "uid"),
-            kind=_str(extra, "kind"),
-            credential_version=_int(extra, "cv"),
-        )
-    if claims.role in ROLES:
-        return StaffPrincipal(
-            user_id=_int(extra, "uid"),
-            username=_str(extra, "usr"),
-            role=claims.role,
-            province_id=_int(extra, "pid", optional=True),
-        )
-    raise TokenError("token has an unknown role")
-
-
-async def check_session_token(
-    db: Database, key: bytes, token: str, now: float | None = None
-) -> Principal:
-    """`principal_from_token`, then confirm with the store that it still holds.
-
-    A site token is refused once its site was revoked or rotated (credential
-    version moved on); a staff token once the account was disabled or changed role.
-    The state read is cached for a few seconds (`diemcau.accounts.tokencache`):
-    changes made through this module apply at once, others within its TTL.
-
-    Raises:
-        TokenError: the token is bad or no longer valid.
-    """
-    principal = principal_from_token(key, token, now=now)
-    cache = state_cache(db.url)
-    if isinstance(principal, SitePrincipal):
-        site_state = cache.get("site", principal.site_id)
-        if site_state is None:
-            generation = cache.generation
-            async with db.session() as s:
-                row = (
-                    await s.execute(
-                        select(Site.credential_version, Site.revoked).where(
-                            Site.id == principal.site_id
-                        )
-                    )
-                ).first()
-            if row is None:
-                raise TokenError("site credential was revoked or replaced")
-            site_state = (row.credential_version, bool(row.revoked))
-            cache.put("site", principal.site_id, site_state, generation)
-        if site_state != (principal.credential_version, False):
-            raise TokenError("site credential was revoked or replaced")
-        return principal
-    staff_state = cache.get("staff", principal.user_id)
-    if staff_state is None:
-        generation = cache.generation
-        async with db.session() as s:
-            staff = (
-                await s.execute(
-                    select(StaffUser.disabled, StaffUser.role, StaffUser.province_id).where(
-                        StaffUser.id == principal.user_id
-                    )
-                )
-            ).first()
-        if staff is None:
-            raise TokenError("staff account was disabled or changed")
-        staff_state = (bool(staff.disabled), staff.role, staff.province_id)
-        cache.put("staff", principal.user_id, staff_state, generation)
-    if staff_state != (False, principal.role, principal.province_id):
-        raise TokenError("staff account was disabled or changed")
-    return principal

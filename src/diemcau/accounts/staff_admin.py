@@ -1,5 +1,6 @@
 """Administering staff accounts: list, create, change role and province, reset the
-password, disable and enable — for administrators only.
+password (which ends the account's sessions), disable and enable — for
+administrators only.
 
 `service.create_staff` and friends do the writing and the checks every caller
 shares (username shape, role, province rule, password length); this module adds
@@ -11,11 +12,11 @@ the role and province, and is refused once they changed: `check_session_token`).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 
+from diemcau.accounts.passwords import PASSWORDS
 from diemcau.accounts.service import (
     MIN_PASSWORD_LENGTH,
     ProvinceNotAllowed,
@@ -28,12 +29,12 @@ from diemcau.accounts.service import (
     create_staff,
     disable_staff,
     enable_staff,
+    end_staff_sessions,
     list_staff,
 )
 from diemcau.accounts.tokencache import forget_staff
 from diemcau.actors import Actor
 from diemcau.errors import Conflict, Invalid
-from diemcau.security import hash_password
 from diemcau.store import Database
 from diemcau.store.models import ROLES, StaffUser, Unit
 from diemcau.text import nfc
@@ -159,14 +160,16 @@ class StaffAdmin:
         return await self.get(actor, current.username)
 
     async def reset_password(self, actor: Actor, username: str, password: str) -> None:
-        """Set a new password (the holder should change it; sessions already open stay)."""
+        """Set a new password and end every session of the account (its tokens are
+        refused from the next request on: whoever held them must log in again)."""
         current = await self.get(actor, username)
         if len(password) < MIN_PASSWORD_LENGTH:
             raise WeakPassword(f"password: at least {MIN_PASSWORD_LENGTH} characters")
-        digest = await asyncio.to_thread(hash_password, password)
+        digest = await PASSWORDS.hash(password)
         async with self.db.session() as s:
             await s.execute(
                 update(StaffUser)
                 .where(StaffUser.username == current.username)
                 .values(password_hash=digest)
             )
+        await end_staff_sessions(self.db, current.user_id)

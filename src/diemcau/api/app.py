@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -36,7 +37,11 @@ from diemcau.api import (
     report_routes,
     web_routes,
 )
+from diemcau.api.body_limit import BodyLimit, BodyTooLarge
+from diemcau.api.command_routes import MAX_CSV_BYTES
+from diemcau.api.headers import SecurityHeaders
 from diemcau.api.pair_origins import cors_headers, pair_origins
+from diemcau.command.files import MAX_FILE_BYTES
 from diemcau.errors import DomainError
 from diemcau.ratelimit import LoginThrottle
 from diemcau.runtime import Runtime
@@ -44,7 +49,7 @@ from diemcau.standby import Leadership
 from diemcau.store.outage import is_store_outage
 from diemcau.store.reach import StoreUnavailable
 
-__all__ = ["create_app", "ROUTERS"]
+__all__ = ["create_app", "ROUTERS", "MAX_REQUEST_BYTES"]
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +81,21 @@ def _static_dir() -> Path:
     return Path(str(resources.files("diemcau.web") / "static"))
 
 
-def _error(status: int, code: str, message: str, **extra: object) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+# Every request body is cut at this size (413 ``too_large``), counted as it streams in
+# (`api.body_limit`). The routes that take files have their own, larger limits.
+MAX_REQUEST_BYTES = 1024 * 1024
+ROUTE_BODY_LIMITS = {
+    ("POST", "/api/command/files"): MAX_FILE_BYTES,
+    ("POST", "/api/command/reports/import"): MAX_CSV_BYTES,
+}
+
+
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: object
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, **extra}}, status_code=status, headers=headers
+    )
 
 
 def _refused_value(exc: BaseException) -> bool:
@@ -134,12 +152,21 @@ def create_app(runtime: Runtime, leadership: Leadership | None = None) -> FastAP
         favicon_url="/static/favicon.svg",
         swagger_ui_parameters={"validatorUrl": None},
     )
+    app.add_middleware(BodyLimit, default=MAX_REQUEST_BYTES, limits=ROUTE_BODY_LIMITS)
+    # Outermost, so every answer carries them, errors included (docs/security.md).
+    app.add_middleware(
+        SecurityHeaders,
+        tile_url=os.environ.get("DIEMCAU_TILE_URL", ""),
+        connect=sorted(pair_origins(runtime.settings.servers)),
+    )
     app.state.runtime = runtime
     app.state.login_throttle = LoginThrottle()
 
     @app.exception_handler(DomainError)
     async def _domain(_req: Request, exc: DomainError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message)
+        retry = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+        return _error(exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
@@ -152,7 +179,8 @@ def create_app(runtime: Runtime, leadership: Leadership | None = None) -> FastAP
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, "http_error", str(exc.detail))
+        code = "too_large" if isinstance(exc, BodyTooLarge) else "http_error"
+        return _error(exc.status_code, code, str(exc.detail))
 
     async def _store_error(_req: Request, exc: Exception) -> JSONResponse:
         # Handled here, below the server-error layer (which would log a traceback for

@@ -1,28 +1,42 @@
-"""Login endpoints for staff (username + password) and sites (join code)."""
+"""Login endpoints for staff (username + password) and sites (join code); staff logout
+and password change."""
 
 from __future__ import annotations
 
-from typing import Literal
+import hashlib
+from collections.abc import Awaitable
+from typing import Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
+from diemcau.accounts.actors import actor_of
 from diemcau.accounts.service import (
     StaffPrincipal,
     authenticate_site,
     authenticate_staff,
+    change_password,
+    device_of,
+    end_staff_sessions,
+    issue_device_token,
     issue_session_token,
 )
-from diemcau.api.deps import Principal, get_principal, get_runtime
-from diemcau.errors import Unauthorized
-from diemcau.ratelimit import LoginThrottle
+from diemcau.accounts.tokens import DEVICE_TOKEN_TTL_S
+from diemcau.api.deps import Principal, get_principal, get_runtime, require_staff
+from diemcau.audit import record_action
+from diemcau.errors import Forbidden, Unauthorized, Unavailable
+from diemcau.ratelimit import LoginThrottle, LoginTicket
 from diemcau.runtime import Runtime
 
 __all__ = ["router", "STAFF_TOKEN_TTL_S", "SITE_TOKEN_TTL_S"]
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
+T = TypeVar("T")
+
 STAFF_TOKEN_TTL_S = 12 * 3600
+
+_staff = require_staff()
 SITE_TOKEN_TTL_S = 3600
 
 
@@ -68,27 +82,130 @@ def _session(principal: Principal, token: str, ttl: int) -> Session:
     )
 
 
-@router.post("/login", response_model=Session, summary="Staff login")
+def _device_cookie(username: str) -> str:
+    """The cookie holding this browser's device token for `username` (one per account)."""
+    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:16]
+    return f"diemcau_device_{digest}"
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _known_device(request: Request, runtime: Runtime, username: str) -> str | None:
+    token = request.cookies.get(_device_cookie(username), "")
+    return device_of(runtime.keys.token, token, username) if token else None
+
+
+def _remember_device(request: Request, response: Response, runtime: Runtime, username: str) -> None:
+    """Mark this client as known to the account (HttpOnly: page scripts never see it)."""
+    if _known_device(request, runtime, username) is not None:
+        return
+    response.set_cookie(
+        _device_cookie(username),
+        issue_device_token(runtime.keys.token, username),
+        max_age=DEVICE_TOKEN_TTL_S,
+        path="/api/auth",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+async def _checked(ticket: LoginTicket, check: Awaitable[T]) -> T:
+    """Run one password check under a throttle ticket; a busy server does not count it,
+    anything else that stops it half-way (a dropped request) counts as a failure."""
+    try:
+        result = await check
+    except Unavailable:
+        ticket.cancelled()
+        raise
+    except BaseException:
+        ticket.failed()
+        raise
+    return result
+
+
+@router.post(
+    "/login",
+    response_model=Session,
+    summary="Staff login",
+    responses={429: {"description": "throttled"}, 503: {"description": "busy"}},
+)
 async def staff_login(
-    body: StaffLogin, request: Request, runtime: Runtime = Depends(get_runtime)
+    body: StaffLogin,
+    request: Request,
+    response: Response,
+    runtime: Runtime = Depends(get_runtime),
 ) -> Session:
+    """Throttled per account (docs/security.md, "Login abuse"); a good login marks the
+    browser as a known client of the account with an HttpOnly cookie."""
     throttle: LoginThrottle = request.app.state.login_throttle
-    client = request.client.host if request.client else ""
-    throttle.check(body.username, client)
-    principal = await authenticate_staff(runtime.db, body.username, body.password)
+    device = _known_device(request, runtime, body.username)
+    ticket = throttle.begin(body.username, _client(request), device)
+    principal = await _checked(ticket, authenticate_staff(runtime.db, body.username, body.password))
     if principal is None:
-        throttle.failed(body.username, client)
+        ticket.failed()
         raise Unauthorized("wrong username or password", code="bad_credentials")
-    token = issue_session_token(runtime.key, principal, STAFF_TOKEN_TTL_S)
+    ticket.succeeded()
+    _remember_device(request, response, runtime, principal.username)
+    token = issue_session_token(runtime.keys.token, principal, STAFF_TOKEN_TTL_S)
     return _session(principal, token, STAFF_TOKEN_TTL_S)
+
+
+@router.post("/logout", status_code=204, response_class=Response, summary="End every session")
+async def staff_logout(
+    runtime: Runtime = Depends(get_runtime),
+    principal: StaffPrincipal = Depends(_staff),
+) -> Response:
+    """Every token issued to this account so far is refused from now on (all its
+    browsers: a token copied elsewhere dies with the one logged out here)."""
+    await end_staff_sessions(runtime.db, principal.user_id)
+    return Response(status_code=204)
+
+
+class PasswordChange(BaseModel):
+    old_password: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=1, max_length=200)
+
+
+@router.post(
+    "/password",
+    response_model=Session,
+    summary="Change one's own password (ends every other session)",
+    responses={403: {"description": "wrong current password"}, 429: {"description": "throttled"}},
+)
+async def staff_password(
+    body: PasswordChange,
+    request: Request,
+    runtime: Runtime = Depends(get_runtime),
+    principal: StaffPrincipal = Depends(_staff),
+) -> Session:
+    """The current password is checked like a login (same throttle); the answer is a
+    fresh token, since every token issued before is refused from now on."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    device = _known_device(request, runtime, principal.username)
+    ticket = throttle.begin(principal.username, _client(request), device)
+    changed = await _checked(
+        ticket, change_password(runtime.db, principal, body.old_password, body.new_password)
+    )
+    if changed is None:
+        ticket.failed()
+        raise Forbidden("old_password: not the current password", code="wrong_password")
+    ticket.succeeded()
+    await record_action(
+        runtime.db, actor_of(changed), "staff.password_change", target=changed.username
+    )
+    token = issue_session_token(runtime.keys.token, changed, STAFF_TOKEN_TTL_S)
+    return _session(changed, token, STAFF_TOKEN_TTL_S)
 
 
 @router.post("/site-login", response_model=Session, summary="Site login with its join code")
 async def site_login(body: SiteLogin, runtime: Runtime = Depends(get_runtime)) -> Session:
-    principal = await authenticate_site(runtime.db, runtime.key, body.join_code)
+    principal = await authenticate_site(runtime.db, runtime.keys.site, body.join_code)
     if principal is None:
         raise Unauthorized("unknown, revoked or outdated site credential", code="bad_credentials")
-    token = issue_session_token(runtime.key, principal, SITE_TOKEN_TTL_S)
+    token = issue_session_token(runtime.keys.token, principal, SITE_TOKEN_TTL_S)
     return _session(principal, token, SITE_TOKEN_TTL_S)
 
 

@@ -62,9 +62,9 @@ async def series_table(
     svc = runtime.command
     first, last = _periods(runtime, schema, start, end)
     if site_code is not None:
-        site = await runtime.sites.find(site_code)
-        if site is None:
-            raise Invalid(f"site_code: no site '{site_code}'", code="no_site")
+        site = await runtime.sites.find_visible(actor, site_code)
+        if site is None:  # unknown or out of reach: the same answer
+            raise Invalid(f"site_code: no site '{site_code}' in your reach", code="no_site")
         table = await svc.series.commune(actor, schema, indicator, first, last, site)
         name = f"{schema}-{indicator}-{site_code}"
     else:

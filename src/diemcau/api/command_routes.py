@@ -101,11 +101,12 @@ class CorrectionBody(BaseModel):
     note: str = Field("", max_length=2000, description="why (kept in the history)")
 
 
-async def _site_id(runtime: Runtime, code: str) -> int:
-    """The id of the site a staff member names by code (the directory's read model)."""
-    site = await runtime.sites.find(code, reload_missing=True)
+async def _site_id(runtime: Runtime, actor: Actor, code: str) -> int:
+    """The id of the site a caller names by code; a site out of its reach is answered
+    like one that does not exist (no telling which codes exist elsewhere)."""
+    site = await runtime.sites.find_visible(actor, code)
     if site is None:
-        raise Invalid(f"site_code: no site '{code}'", code="no_site")
+        raise Invalid(f"site_code: no site '{code}' in your reach", code="no_site")
     return site.id
 
 
@@ -117,7 +118,7 @@ async def file_report(
 ) -> dict[str, Any]:
     site_id: int | None = None
     if body.site_code is not None:
-        site_id = await _site_id(runtime, body.site_code)
+        site_id = await _site_id(runtime, actor, body.site_code)
     view = await _center(runtime).reports.submit(
         actor,
         body.schema_key,
@@ -142,7 +143,7 @@ async def list_reports(
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(get_actor),
 ) -> list[dict[str, Any]]:
-    site_id = await _site_id(runtime, site_code) if site_code else None
+    site_id = await _site_id(runtime, actor, site_code) if site_code else None
     rows = await _center(runtime).reports.list_reports(
         actor,
         schema,

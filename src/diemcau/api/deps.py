@@ -51,7 +51,7 @@ async def get_principal(
         raise Unauthorized("missing bearer token; log in first", code="no_token")
     runtime = get_runtime(request)
     try:
-        return await check_session_token(runtime.db, runtime.key, creds.credentials)
+        return await check_session_token(runtime.db, runtime.keys.token, creds.credentials)
     except TokenError as exc:
         raise Unauthorized(f"invalid session token: {exc}", code="bad_token") from exc
 

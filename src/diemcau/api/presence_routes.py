@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, WebSocket
@@ -19,11 +20,19 @@ from diemcau.accounts.actors import actor_of
 from diemcau.accounts.service import StaffPrincipal, check_session_token
 from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, staff_actor
-from diemcau.errors import Forbidden, NotFound
+from diemcau.api.public_urls import presence_url
+from diemcau.errors import NotFound
 from diemcau.runtime import Runtime
 from diemcau.security import TokenError
 
-__all__ = ["router", "STAFF_CLOSE_UNAUTHORIZED", "STAFF_CLOSE_FORBIDDEN", "STAFF_CLOSE_SLOW"]
+__all__ = [
+    "router",
+    "AUTH_TIMEOUT_S",
+    "RECHECK_S",
+    "STAFF_CLOSE_UNAUTHORIZED",
+    "STAFF_CLOSE_FORBIDDEN",
+    "STAFF_CLOSE_SLOW",
+]
 
 router = APIRouter(prefix="/api/presence", tags=["presence"])
 
@@ -31,13 +40,20 @@ STAFF_CLOSE_UNAUTHORIZED = 4001
 STAFF_CLOSE_FORBIDDEN = 4003
 STAFF_CLOSE_SLOW = 4006
 
+# Time a browser has to send its auth message; how often an open stream's token is
+# checked again (a disabled account or a revoked token loses the stream within
+# this, plus the account cache's few seconds for changes made by another process).
+AUTH_TIMEOUT_S = 5.0
+RECHECK_S = 5.0
+MAX_TOKEN_CHARS = 4096
+
 _staff = staff_actor()
 _operator = staff_actor("admin", "operator")
 
 
 @router.get("/info", summary="Where site terminals connect (no login needed)")
 async def info(runtime: Runtime = Depends(get_runtime)) -> dict[str, Any]:
-    return runtime.presence.describe()
+    return {**runtime.presence.describe(), "url": presence_url(runtime)}
 
 
 @router.get("/sites/{site_id}", summary="One site's live presence and link health")
@@ -47,11 +63,9 @@ async def site_state(
     actor: Actor = Depends(_staff),
 ) -> dict[str, Any]:
     hub = runtime.presence
-    info = await runtime.sites.get(site_id, reload_missing=True)
-    if info is None:
-        raise NotFound(f"no site {site_id}", code="unknown_site")
-    if not actor.may_see_province(info.province_id):
-        raise Forbidden("this site is outside your province", code="province")
+    info = await runtime.sites.get_visible(actor, site_id)
+    if info is None:  # unknown or in another province: the same answer
+        raise NotFound(f"no site {site_id} in your reach", code="unknown_site")
     st = hub.site_state(site_id)
     return {
         "site_id": site_id,
@@ -77,14 +91,56 @@ async def close_site(
     return {"site_id": site_id, "closed": closed}
 
 
+async def _bearer(websocket: WebSocket) -> str | None:
+    """The staff token: an ``Authorization: Bearer`` header (scripts), else the first
+    message ``{"type": "auth", "token": ...}`` within `AUTH_TIMEOUT_S` (browsers: a
+    page cannot set headers on a WebSocket). None: refused (the socket is closed)."""
+    header = websocket.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    try:
+        first = await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S)
+        msg = json.loads(first)
+    except TimeoutError:
+        await websocket.close(STAFF_CLOSE_UNAUTHORIZED, "no auth message")
+        return None
+    except (ValueError, KeyError, RuntimeError, WebSocketDisconnect):
+        await _close_quietly(websocket, STAFF_CLOSE_UNAUTHORIZED, "the first message must be auth")
+        return None
+    token = msg.get("token") if isinstance(msg, dict) and msg.get("type") == "auth" else None
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_CHARS:
+        await websocket.close(
+            STAFF_CLOSE_UNAUTHORIZED, 'the first message must be {"type": "auth"}'
+        )
+        return None
+    return token
+
+
+async def _close_quietly(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await websocket.close(code, reason)
+
+
 @router.websocket("/staff")
-async def staff_stream(websocket: WebSocket, token: str = "") -> None:
-    """Live presence for staff: ``snapshot`` then ``delta`` frames (docs/protocol.md)."""
+async def staff_stream(websocket: WebSocket) -> None:
+    """Live presence for staff: ``snapshot`` then ``delta`` frames (docs/protocol.md).
+
+    The token never travels in the URL (proxies log URLs): a ``?token=`` is refused.
+    It is checked again every `RECHECK_S` seconds: a disabled account, a logout, a
+    password change or an expired token closes the stream with 4001.
+    """
     runtime: Runtime = websocket.app.state.runtime
     await websocket.accept()
-    bearer = token or websocket.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if "token" in websocket.query_params:
+        await websocket.close(
+            STAFF_CLOSE_UNAUTHORIZED, "never put the token in the URL: send it in the first message"
+        )
+        return
+    bearer = await _bearer(websocket)
+    if bearer is None:
+        return
     try:
-        principal = await check_session_token(runtime.db, runtime.key, bearer)
+        principal = await check_session_token(runtime.db, runtime.keys.token, bearer)
     except TokenError as exc:
         await websocket.close(STAFF_CLOSE_UNAUTHORIZED, f"invalid session token: {exc}")
         return
@@ -111,7 +167,17 @@ async def staff_stream(websocket: WebSocket, token: str = "") -> None:
                 if msg["type"] == "websocket.disconnect":
                     return
 
-    tasks = [asyncio.create_task(pump()), asyncio.create_task(drain())]
+    async def recheck() -> None:
+        """The account may be disabled or its token revoked while the stream is open."""
+        while True:
+            await asyncio.sleep(RECHECK_S)
+            try:
+                await check_session_token(runtime.db, runtime.keys.token, bearer)
+            except TokenError as exc:
+                await _close_quietly(websocket, STAFF_CLOSE_UNAUTHORIZED, f"session ended: {exc}")
+                return
+
+    tasks = [asyncio.create_task(t()) for t in (pump, drain, recheck)]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -16,13 +16,14 @@ from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from diemcau.accounts.service import SitePrincipal
 from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, require_site, site_actor, staff_actor
+from diemcau.api.public_urls import presence_url
 from diemcau.directory.geo import site_geo
 from diemcau.errors import Conflict, Forbidden, NotFound
 from diemcau.media.orchestrator import MediaError, MediaOrchestrator
@@ -77,30 +78,18 @@ async def favicon() -> FileResponse:
 
 
 @router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
-async def web_config(
-    request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]
-) -> dict[str, Any]:
+async def web_config(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
     """Where the site terminal opens its session, and the optional map tile server.
 
-    The site-session socket is served on its own port (presence), so the page
-    cannot guess it from its own address. Without a declared public URL the
-    socket is announced on the host name the browser used for this page (a
-    server bound to 0.0.0.0 is reached by its LAN address, not "0.0.0.0").
-    Sites may sit on closed government networks, so the map works without
-    tiles; a deployment with its own tile server sets ``DIEMCAU_TILE_URL``
+    Sites may sit on closed government networks, so the map works without tiles; a
+    deployment with its own tile server sets ``DIEMCAU_TILE_URL``
     (``https://tiles.example/{z}/{x}/{y}.png``).
     """
-    hub = runtime.presence
-    url = hub.url
-    if not hub.config.public_url and request.url.hostname:
-        scheme = "wss" if request.url.scheme == "https" else "ws"
-        host = request.url.hostname
-        host = f"[{host}]" if ":" in host else host
-        url = f"{scheme}://{host}:{hub.port}{hub.config.path}"
+    url = presence_url(runtime)
     # A standby pair: every server's socket and base URL, in the order to try them.
     return {
         "presence_url": url,
-        "presence_urls": list(hub.config.urls) or [url],
+        "presence_urls": list(runtime.presence.config.urls) or [url],
         "servers": list(runtime.settings.servers),
         "tile_url": os.environ.get("DIEMCAU_TILE_URL", ""),
     }

@@ -27,7 +27,7 @@ from diemcau.command.models import Alert
 from diemcau.command.ports import StaffEvents
 from diemcau.command.timeutil import Clock, aware, iso, now_from
 from diemcau.command.writes import writing
-from diemcau.errors import Invalid, NotFound
+from diemcau.errors import Forbidden, Invalid, NotFound
 from diemcau.store import Database
 
 __all__ = [
@@ -321,7 +321,12 @@ class AlertService:
         return len(wanted), cleared
 
     async def acknowledge(self, actor: Actor, alert_id: int, note: str = "") -> AlertView:
-        """Record who acknowledged an alert, when, and their note (the first one stands)."""
+        """Record who acknowledged an alert, when, and their note (the first one stands).
+
+        A province officer sees national alerts (a media node down, a national
+        directive escalated) but does not acknowledge them: that would tell the
+        national staff the condition is in hand. It acknowledges its province's only.
+        """
         actor.require_staff("acknowledge alerts")
         if len(note) > 2000:
             raise Invalid("note: at most 2000 characters", code="bad_note")
@@ -331,6 +336,11 @@ class AlertService:
             if row is None:
                 raise NotFound(f"alert {alert_id} does not exist", code="no_alert")
             self._check_scope(actor, row.province_id)
+            if actor.province_id is not None and row.province_id is None:
+                raise Forbidden(
+                    "a national alert is acknowledged by national staff, not a province officer",
+                    code="national_alert",
+                )
             first = row.acknowledged_at is None
             if first:
                 await s.execute(

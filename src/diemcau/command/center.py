@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Collection
 
 from diemcau.command.aggregation import Aggregator
@@ -36,6 +37,7 @@ from diemcau.command.timeutil import Clock
 from diemcau.command.tracking import DirectiveBoard
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import NotFound
+from diemcau.security import Key
 from diemcau.store import Database
 from diemcau.tasks import STEP_GRACE_S, cancel_and_wait, every, log_step_failure
 
@@ -63,7 +65,8 @@ class CommandCenter:
         hub: the presence hub (site delivery, staff stream, site requests).
         live_meetings: the ids of the meetings running now.
         group_sites: the sites of a saved site group (directive audiences).
-        key: the instance key (signs directive attachments' download links).
+        key: the link keys (sign directive attachments' download links); a random
+            key of this process when None (links then die with it).
         sites: the directory's sites (one read model shared by the whole server).
         tick_s: seconds between rounds of the periodic rules (0: none).
     """
@@ -77,7 +80,7 @@ class CommandCenter:
         hub: CommandHub | None = None,
         live_meetings: LiveMeetings | None = None,
         group_sites: GroupSites | None = None,
-        key: bytes = b"",
+        key: Key | None = None,
         sites: SiteDirectory | None = None,
         tick_s: float = DEFAULT_TICK_S,
     ) -> None:
@@ -95,7 +98,7 @@ class CommandCenter:
         # Schemas an administrator added at run time (loaded again at every start).
         self.custom_schemas = SchemaStore(db, schemas, clock)
         # What the staff pages show, built over the services above.
-        self.files = DirectiveFiles(db, key, clock)
+        self.files = DirectiveFiles(db, key or secrets.token_bytes(32), clock)
         self.audience = Audience(db, sites, group_sites or _no_groups)
         self.board = DirectiveBoard(db, self.directives, sites)
         self.completeness = Completeness(db, self.reports, self.aggregator, sites)

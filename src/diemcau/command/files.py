@@ -21,6 +21,7 @@ from diemcau.command.models import StoredFile
 from diemcau.command.timeutil import Clock, iso, now_from
 from diemcau.command.writes import writing
 from diemcau.errors import Forbidden, Invalid, NotFound
+from diemcau.security import Key, KeyRing
 from diemcau.store import Database
 from diemcau.text import nfc
 
@@ -115,18 +116,27 @@ class DirectiveFiles:
 
     Args:
         db: the store.
-        key: the instance HMAC key (signs the links).
+        key: the link key ring: the first key signs new links, every key still
+            verifies (links stored in directives outlive a key rotation).
         clock: wall clock.
     """
 
-    def __init__(self, db: Database, key: bytes, clock: Clock) -> None:
+    def __init__(self, db: Database, key: Key, clock: Clock) -> None:
         self.db = db
-        self._key = key
+        self._ring = key if isinstance(key, KeyRing) else KeyRing([key])
         self.clock = clock
 
-    def signature(self, file_id: int, sha256: str) -> str:
-        mac = hmac.new(self._key, f"command-file:{file_id}:{sha256}".encode(), hashlib.sha256)
+    def signature(self, file_id: int, sha256: str, key: bytes | None = None) -> str:
+        """The link signature with `key` (the ring's first key when None)."""
+        message = f"command-file:{file_id}:{sha256}".encode()
+        mac = hmac.new(key or self._ring.current, message, hashlib.sha256)
         return mac.hexdigest()[:32]
+
+    def _signed(self, sig: str, file_id: int, sha256: str) -> bool:
+        """Whether `sig` was made by any key of the ring."""
+        return any(
+            hmac.compare_digest(sig, self.signature(file_id, sha256, k)) for k in self._ring.keys
+        )
 
     def url(self, file_id: int, sha256: str) -> str:
         return f"/api/command/files/{file_id}?sig={self.signature(file_id, sha256)}"
@@ -178,7 +188,7 @@ class DirectiveFiles:
         """The file behind a signed link; a wrong signature looks like a missing file."""
         async with self.db.session() as s:
             row = await s.get(StoredFile, file_id)
-        if row is None or not hmac.compare_digest(sig, self.signature(file_id, row.sha256)):
+        if row is None or not self._signed(sig, file_id, row.sha256):
             raise NotFound(f"file {file_id} does not exist", code="no_file")
         view = FileView(
             row.id,
@@ -208,7 +218,7 @@ class DirectiveFiles:
             sig = url.split("sig=", 1)[1] if "sig=" in url else ""
             async with self.db.session() as s:
                 row = await s.get(StoredFile, file_id)
-            if row is None or not hmac.compare_digest(sig, self.signature(file_id, row.sha256)):
+            if row is None or not self._signed(sig, file_id, row.sha256):
                 raise Invalid(f"attachments: no file {file_id} on this server", code="no_file")
             if actor.province_id is not None and row.province_id not in (None, actor.province_id):
                 raise Forbidden("attachments: a file of another province", code="other_province")

@@ -62,13 +62,16 @@ class SiteRequests:
         if not isinstance(values, Mapping):
             raise Invalid("values: must be an object of indicator values", code="bad_value")
         note = body.get("note", "")
+        # Refused, not dropped; its length is checked by the service on every path.
+        if not isinstance(note, str):
+            raise Invalid("note: must be text", code="bad_note")
         view = await self.reports.submit(
             actor_of(principal),
             schema,
             values,
             period=period,
             source="site",
-            note=note if isinstance(note, str) else "",
+            note=note,
         )
         return view.public()
 

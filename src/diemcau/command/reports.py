@@ -467,12 +467,12 @@ class ReportService(ReportReads):
         async with writing(self.db) as s:
             for lineno, code, _, _ in rows:
                 site = sites.get(code)
-                if site is None:
-                    errors.append(f"line {lineno}: site_code: no site '{code}'")
+                # Out of reach reads like unknown: no telling which codes exist elsewhere.
+                if site is None or not actor.may_touch(site.id, site.province_id):
+                    where = " in your province" if actor.province_id is not None else ""
+                    errors.append(f"line {lineno}: site_code: no site '{code}'{where}")
                 elif site.kind == "chair":
                     errors.append(f"line {lineno}: site_code: the chair site does not file")
-                elif not actor.may_touch(site.id, site.province_id):
-                    errors.append(f"line {lineno}: site_code: '{code}' is not in your province")
             if errors:
                 errors.sort(key=lambda e: int(e.split(":", 1)[0].split()[1]))
                 shown = errors[:_CSV_MAX_ERRORS]

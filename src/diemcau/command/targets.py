@@ -86,9 +86,16 @@ async def resolve_target(
     if target.sites:
         wanted = sorted(set(target.sites))
         named = await sites.by_codes(wanted)
+        # A site out of the actor's reach is answered like an unknown code: an officer
+        # cannot tell which codes exist in other provinces.
+        named = {c: s for c, s in named.items() if actor.may_touch(s.id, s.province_id)}
         missing = [c for c in wanted if c not in named]
         if missing:
-            raise Invalid(f"target.sites: unknown site code '{missing[0]}'", code="no_site")
+            raise Invalid(
+                f"target.sites: unknown site code '{missing[0]}'"
+                + (" in your province" if actor.province_id is not None else ""),
+                code="no_site",
+            )
         for site in named.values():
             if site.kind == "chair":
                 raise Invalid(f"target.sites: '{site.code}' is the chair site", code="chair")

@@ -20,6 +20,7 @@ from diemcau.demo.output import say
 from diemcau.demo.sites import DemoSite
 from diemcau.directory import datasets, service
 from diemcau.directory.sites import SiteDirectory
+from diemcau.instance_keys import load_instance_keys
 from diemcau.sim.cli import provision_sim_codes
 from diemcau.sim.sites import read_join_codes
 from diemcau.store import Database, migrate
@@ -73,7 +74,7 @@ async def _issue_credentials(
 ) -> list[str]:
     """Every site's join code: printed on sheets, or issued in one transaction."""
     t0 = time.perf_counter()
-    key = await db.secret_key(settings.secret_key)
+    key = (await load_instance_keys(settings, db)).site
     if sheets:
         from diemcau.directory.provision import provision
 

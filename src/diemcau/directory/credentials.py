@@ -17,7 +17,8 @@ from diemcau.accounts.service import join_link, revoke_site, rotate_site
 from diemcau.actors import Actor
 from diemcau.audit import record_action
 from diemcau.directory.sites import SiteDirectory, SiteInfo
-from diemcau.errors import Forbidden, NotFound
+from diemcau.errors import NotFound
+from diemcau.security import Key
 
 __all__ = ["IssuedCredential", "RevokedCredential", "SessionCloser", "SiteCredentials"]
 
@@ -44,7 +45,7 @@ class SiteCredentials:
 
     Args:
         sites: the directory's sites (scope checks; forgotten after each write).
-        key: the instance HMAC key (new secrets are stored as its digest).
+        key: the site key ring (new secrets are stored as the digest of its first key).
         public_url: the base of the join links printed for a new code.
         close_sessions: closes a site's live session (None: presence notices the new
             credential version at its next poll).
@@ -53,7 +54,7 @@ class SiteCredentials:
     def __init__(
         self,
         sites: SiteDirectory,
-        key: bytes,
+        key: Key,
         *,
         public_url: str,
         close_sessions: SessionCloser | None = None,
@@ -65,11 +66,10 @@ class SiteCredentials:
         self._close_sessions = close_sessions
 
     async def _site(self, actor: Actor, code: str) -> SiteInfo:
-        site = await self.sites.find(code, reload_missing=True)
-        if site is None:
-            raise NotFound(f"no site with code {code!r}")
-        if actor.province_id is not None and site.province_id != actor.province_id:
-            raise Forbidden(f"site {code!r} is outside your province")
+        actor.require_staff("manage site credentials")
+        site = await self.sites.find_visible(actor, code)
+        if site is None:  # unknown or in another province: the same answer
+            raise NotFound(f"no site with code {code!r} in your reach", code="unknown_site")
         return site
 
     async def _after_write(

@@ -45,7 +45,7 @@ from diemcau.accounts.service import UnknownProvince, join_code
 from diemcau.accounts.service import join_link as service_join_link
 from diemcau.accounts.tokencache import forget_sites
 from diemcau.errors import Conflict, Invalid
-from diemcau.security import new_site_secret, site_secret_digest
+from diemcau.security import Key, KeyRing, new_site_secret, site_secret_digest
 from diemcau.spreadsheet import Column, Sheet, write_xlsx
 from diemcau.store import Database
 from diemcau.store.models import Site, Unit, utcnow
@@ -442,7 +442,7 @@ def _write_index(out_dir: Path, sheets: Sequence[ProvinceSheet]) -> Path:
 
 async def provision(
     db: Database,
-    key: bytes,
+    key: Key,
     base_url: str,
     out_dir: Path | str,
     province_code: str | None = None,
@@ -455,7 +455,7 @@ async def provision(
 
     Args:
         db: the store.
-        key: the instance HMAC key (`Database.secret_key`).
+        key: the site key ring (`InstanceKeys.site`); its first key makes the digests.
         base_url: public URL of the server, printed into join links.
         out_dir: folder for the CSV/HTML sheets and ``index.html`` (created).
         province_code: limit the run to one province's sites.
@@ -568,7 +568,8 @@ async def provision(
                 )
             )
         if all_cards:
-            await _store_digests(db, all_cards, issued_at)
+            ring = key if isinstance(key, KeyRing) else KeyRing([key])
+            await _store_digests(db, all_cards, issued_at, ring.current_id)
         for tmp, final in temp_files:
             os.replace(tmp, final)
     except BaseException:
@@ -586,7 +587,9 @@ async def provision(
     )
 
 
-async def _store_digests(db: Database, cards: Sequence[_Card], issued_at: datetime) -> None:
+async def _store_digests(
+    db: Database, cards: Sequence[_Card], issued_at: datetime, key_id: str
+) -> None:
     """One executemany UPDATE in one transaction, guarded by the version we read."""
     table = Site.__table__
     assert isinstance(table, Table)
@@ -598,6 +601,7 @@ async def _store_digests(db: Database, cards: Sequence[_Card], issued_at: dateti
         )
         .values(
             secret_digest=bindparam("b_digest"),
+            secret_key_id=key_id,
             credential_version=bindparam("b_version"),
             credential_issued_at=bindparam("b_issued_at"),
         )

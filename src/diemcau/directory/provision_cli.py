@@ -66,11 +66,11 @@ def _provision(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         if not os.access(out, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, "cannot write the sheets there", str(out))
-        async with open_store(args.db) as (db, key):
+        async with open_store(args.db) as (db, keys):
             await require_directory(db)
             result = await provision(
                 db,
-                key,
+                keys.site,
                 base_url,
                 out,
                 province_code=args.province,

@@ -572,8 +572,7 @@ async def site_detail(db: Database, code: str, *, province_scope: int | None = N
     """One site: its unit, where that unit lies, and whether it holds a credential.
 
     Raises:
-        NotFound: no site has ``code``.
-        Forbidden: the site lies outside ``province_scope``.
+        NotFound: no site has ``code`` (within ``province_scope`` when given).
     """
     async with db.session() as session:
         row = (
@@ -581,11 +580,12 @@ async def site_detail(db: Database, code: str, *, province_scope: int | None = N
                 select(Site, Unit).join(Unit, Unit.id == Site.unit_id).where(Site.code == code)
             )
         ).first()
-        if row is None:
-            raise NotFound(f"no site with code {code!r}")
+        # A site of another province is answered like a missing one, so an officer
+        # cannot tell which codes exist elsewhere (docs/security.md).
+        if row is None or (province_scope is not None and row[0].province_id != province_scope):
+            where = " in your province" if province_scope is not None else ""
+            raise NotFound(f"no site with code {code!r}{where}", code="unknown_site")
         site, unit = row
-        if province_scope is not None and site.province_id != province_scope:
-            raise Forbidden(f"site {code!r} is outside your province")
         ancestors = await _ancestors(session, unit)
         province = next((u for u in [*ancestors, unit] if u.id == site.province_id), None)
         return SiteDetail(

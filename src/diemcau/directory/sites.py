@@ -20,6 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from diemcau.actors import Actor
 from diemcau.store import Database
 from diemcau.store.models import Site, Unit
 
@@ -208,6 +209,26 @@ class SiteDirectory:
     async def find(self, code: str, *, reload_missing: bool = False) -> SiteInfo | None:
         """The site with this code, if any (`reload_missing` as in `get`)."""
         return (await self.by_codes([code], reload_missing=reload_missing)).get(code)
+
+    async def find_visible(self, actor: Actor, code: str) -> SiteInfo | None:
+        """The site with this code if `actor` may see it, else None.
+
+        None both when no such site exists and when it lies outside the actor's
+        reach (another province for an officer, another site for a site): callers
+        answer the two the same way, so a refusal never tells which site codes exist
+        elsewhere (docs/security.md, "Who may do what").
+        """
+        site = await self.find(code, reload_missing=True)
+        if site is None or not actor.may_touch(site.id, site.province_id):
+            return None
+        return site
+
+    async def get_visible(self, actor: Actor, site_id: int) -> SiteInfo | None:
+        """`find_visible` by site id."""
+        site = await self.get(site_id, reload_missing=True)
+        if site is None or not actor.may_touch(site.id, site.province_id):
+            return None
+        return site
 
     async def by_ids(
         self, site_ids: Iterable[int], *, reload_missing: bool = False

@@ -25,6 +25,7 @@ from diemcau.api.server import serve
 from diemcau.config import Settings
 from diemcau.directory.records import UnitRecord
 from diemcau.directory.service import load_builtin, load_units
+from diemcau.instance_keys import load_instance_keys
 from diemcau.lab.trust import lab_tls
 from diemcau.runtime import Runtime
 from diemcau.store import Database, migrate
@@ -84,7 +85,7 @@ async def seed_store(
             await load_builtin(db, dataset)
         else:
             await load_units(db, list(records), dataset="test")
-        key = await db.secret_key("")
+        key = (await load_instance_keys(Settings(database_url=url), db)).site
         codes = {code: await rotate_site(db, key, code) for code in join_sites}
         for username, role, province in staff:
             await create_staff(db, username, STAFF_PASSWORD, role, province)

@@ -235,7 +235,12 @@ class Attendance:
     # --- site actions -----------------------------------------------------------------
 
     async def join(self, site: Actor, meeting_id: int | None = None) -> MeetingView:
-        """An invited site enters a live meeting (idempotent). Uninvited sites are refused."""
+        """An invited site enters a live meeting (idempotent). Uninvited sites are refused.
+
+        Presence means a live site session: a site whose session is not up (a join
+        over HTTP alone) is refused, or it would be counted present, and could be
+        given the floor, without ever connecting (docs/security.md).
+        """
         view = await self.store.site_meeting(site, meeting_id)
         if view.state != "live":
             raise Conflict(f"meeting {view.id} is {view.state}, not live", code="not_live")
@@ -243,6 +248,12 @@ class Attendance:
         assert site_id is not None  # site_meeting admits site actors only
         key = (view.id, site_id)
         async with self._lock(site_id):
+            if not self.hub.is_online(site_id):
+                raise Conflict(
+                    "this site has no live session: open the site terminal (its session) "
+                    "before joining",
+                    code="no_session",
+                )
             if key not in self._open or key not in self._wants:
                 await self._open_interval(view.id, site_id, wants=True)
         return view

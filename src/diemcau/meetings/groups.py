@@ -2,6 +2,12 @@
 
 A group is an `InviteSpec` without nested groups ("19 southern provinces" = 19
 province units; "flood-hit communes" = a list of sites). Every change is audited.
+
+Only the group's creator or an admin changes or deletes it. A scheduled meeting
+resolves the groups it names when it starts, so changing a group changes that
+meeting's invitations: while a scheduled meeting names the group, only someone
+who may run that meeting (its chair, a delegate, an admin) may change or delete it
+(docs/meetings.md, "Who may act").
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from diemcau.actors import Actor
 from diemcau.audit import record_audit
-from diemcau.errors import Conflict, Invalid, NotFound
+from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
+from diemcau.meetings.access import require_control
 from diemcau.meetings.invites import Invitations, InviteSpec
-from diemcau.meetings.models import SiteGroup
+from diemcau.meetings.models import Meeting, SiteGroup
 from diemcau.store import Database
 from diemcau.text import nfc
 
@@ -55,6 +63,29 @@ def _check(name: str, spec: InviteSpec) -> str:
     if spec.is_empty:
         raise Invalid("a saved group must name the whole country, units or sites")
     return clean
+
+
+async def _check_may_change(s: AsyncSession, actor: Actor, row: SiteGroup, what: str) -> None:
+    """Refuse unless `actor` created the group or is an admin, and may run every
+    scheduled meeting that names it (their invitations would change)."""
+    if actor.kind == "system":
+        return
+    actor.require_staff(what)
+    if actor.role != "admin" and (actor.user_id is None or actor.user_id != row.created_by_user_id):
+        raise Forbidden(
+            f"only the creator of site group {row.id} or an admin may {what}", code="not_owner"
+        )
+    scheduled = (await s.scalars(select(Meeting).where(Meeting.state == "scheduled"))).all()
+    for m in scheduled:
+        if row.id in InviteSpec.from_json(m.invite_spec or {}).group_ids:
+            try:
+                require_control(actor, m, what)
+            except Forbidden:
+                raise Forbidden(
+                    f"scheduled meeting {m.id} invites site group {row.id}: only its chair, "
+                    f"a delegate or an admin may {what}",
+                    code="group_in_use",
+                ) from None
 
 
 class SiteGroups:
@@ -125,6 +156,7 @@ class SiteGroups:
                 row = await s.get(SiteGroup, group_id)
                 if row is None:
                     raise NotFound(f"site group {group_id} not found")
+                await _check_may_change(s, actor, row, "edit this site group")
                 new_spec = spec or InviteSpec.from_json(row.spec)
                 row.name = _check(name if name is not None else row.name, new_spec)
                 row.spec = new_spec.to_json()
@@ -152,6 +184,7 @@ class SiteGroups:
             row = await s.get(SiteGroup, group_id)
             if row is None:
                 raise NotFound(f"site group {group_id} not found")
+            await _check_may_change(s, actor, row, "delete this site group")
             await record_audit(
                 s,
                 actor,

@@ -220,6 +220,12 @@ class MeetingLifecycle:
                 changes["scheduled_start"] = iso(start)
                 changes["scheduled_end"] = iso(end)
             if delegates is not None:
+                # A delegate runs the floor; it does not hand that power on.
+                if actor.role != "admin" and actor.user_id != m.chair_user_id:
+                    raise Forbidden(
+                        f"only the chair of meeting {meeting_id} or an admin changes its delegates",
+                        code="not_chair",
+                    )
                 await _check_staff(s, delegates, "delegate")
                 m.delegates = sorted(set(delegates))
                 changes["delegates"] = m.delegates

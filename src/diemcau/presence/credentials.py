@@ -19,12 +19,13 @@ from diemcau.accounts.service import (
     SitePrincipal,
     authenticate_site,
     load_site_digests,
+    match_join_code,
     principal_from_token,
+    rekey_site_digests,
     split_join_code,
-    verify_join_code,
 )
 from diemcau.directory.sites import SiteDirectory, SiteInfo
-from diemcau.security import TokenError, site_secret_digest
+from diemcau.security import Key, KeyRing, TokenError, site_secret_digest
 from diemcau.store import Database
 
 __all__ = ["CredentialCache"]
@@ -37,8 +38,13 @@ class CredentialCache:
 
     Args:
         db: the store (digests, and a store check for a code the cache misses).
-        key: the instance HMAC key.
+        key: the site key ring (digests of site secrets).
         directory: the directory's read model of sites (shared with other services).
+        token_key: the token key ring (resume tokens); `key` when not given.
+
+    A digest that matched with an older key of the ring is made again with the
+    current one: the new digest replaces the old in memory at once and is stored
+    with the next credential poll (`store_rekeyed`), all in one transaction.
 
     Attributes:
         sites: every site by id, revoked ones included (a snapshot of `directory`).
@@ -46,10 +52,14 @@ class CredentialCache:
             such as the staff stream's province index rebuild theirs).
     """
 
-    def __init__(self, db: Database, key: bytes, directory: SiteDirectory) -> None:
+    def __init__(
+        self, db: Database, key: Key, directory: SiteDirectory, token_key: Key | None = None
+    ) -> None:
         self.db = db
-        self.key = key
+        self.key = key if isinstance(key, KeyRing) else KeyRing([key])
+        self.token_key = token_key if token_key is not None else self.key
         self.directory = directory
+        self._rekeyed: dict[int, tuple[str, str]] = {}  # site id -> (old, new digest)
         self._digests: dict[str, tuple[str, SitePrincipal]] = {}
         self.sites: dict[int, SiteInfo] = {}
         self.generation = 0
@@ -125,7 +135,7 @@ class CredentialCache:
         A token signed for an older credential version (rotated/revoked since) is refused.
         """
         if join_code:
-            principal = verify_join_code(self.key, self._digests, join_code)
+            principal = self._check_code(join_code)
             if principal is None:
                 # Maybe provisioned or rotated after our last take: ask the store once.
                 principal = await authenticate_site(self.db, self.key, join_code)
@@ -136,7 +146,7 @@ class CredentialCache:
             return principal
         if token:
             try:
-                found = principal_from_token(self.key, token)
+                found = principal_from_token(self.token_key, token)
             except TokenError:
                 return None
             if not isinstance(found, SitePrincipal):
@@ -145,6 +155,30 @@ class CredentialCache:
                 await self.poll()
             return found if self.is_current(found) else None
         return None
+
+    def _check_code(self, join_code: str) -> SitePrincipal | None:
+        """The site of a join code, from memory; re-key its digest if an old key made it."""
+        found = match_join_code(self.key, self._digests, join_code)
+        if found is None:
+            return None
+        principal, kid = found
+        if kid != self.key.current_id:
+            parts = split_join_code(join_code)
+            assert parts is not None  # it matched a digest
+            old = self._digests[principal.code][0]
+            new = site_secret_digest(self.key, parts[1])
+            self._digests[principal.code] = (new, principal)
+            first_old = self._rekeyed.get(principal.site_id, (old, new))[0]
+            self._rekeyed[principal.site_id] = (first_old, new)
+        return principal
+
+    async def store_rekeyed(self) -> int:
+        """Store the digests re-made since the last call (one transaction); how many."""
+        if not self._rekeyed:
+            return 0
+        pending, self._rekeyed = self._rekeyed, {}
+        changes = [(sid, old, new) for sid, (old, new) in sorted(pending.items())]
+        return await rekey_site_digests(self.db, self.key, changes)
 
     async def _learn(self, principal: SitePrincipal, join_code: str) -> None:
         """Cache a credential the store just confirmed; follow the directory if it moved."""

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from diemcau.directory.sites import SiteDirectory, SiteInfo
+from diemcau.instance_keys import InstanceKeys
 from diemcau.presence.config import PresenceConfig
 from diemcau.presence.credentials import CredentialCache
 from diemcau.presence.deadlines import SilenceWatch
@@ -82,7 +83,8 @@ class PresenceHub:
 
     Args:
         db: the store (messages, follows and the session log are kept there).
-        key: the instance HMAC key (site credentials and tokens).
+        keys: the instance keys (`InstanceKeys`: tokens, site digests); one ``bytes``
+            key serves both (tests, tools).
         config: knobs, see `PresenceConfig`.
         clock: wall clock in seconds (times shown and stored).
         sites: the directory's read model of sites, shared with other services
@@ -92,17 +94,17 @@ class PresenceHub:
     def __init__(
         self,
         db: Database,
-        key: bytes,
+        keys: InstanceKeys | bytes,
         config: PresenceConfig | None = None,
         *,
         clock: Callable[[], float] = time.time,
         sites: SiteDirectory | None = None,
     ) -> None:
         self.db = db
-        self.key = key
+        self.keys = keys = keys if isinstance(keys, InstanceKeys) else InstanceKeys.single(keys)
         self.config = cfg = config or PresenceConfig()
         self.clock = clock
-        self.credentials = CredentialCache(db, key, sites or SiteDirectory(db))
+        self.credentials = CredentialCache(db, keys.site, sites or SiteDirectory(db), keys.token)
         self.staff = StaffFeed(self, clock)
         self.sessions = SessionRegistry()
         self.router = RequestRouter(cfg.max_running_requests)
@@ -118,7 +120,7 @@ class PresenceHub:
         self.delivery = Delivery(db, clock, self.streams, self.writer, self.fanout)
         self.lifecycle = SessionLifecycle(
             cfg,
-            key,
+            keys.token,
             clock,
             credentials=self.credentials,
             registry=self.sessions,
@@ -234,6 +236,7 @@ class PresenceHub:
         await self.fanout.tick(self.clock, self.config.tick_s)
 
     async def _poll_credentials(self) -> None:
+        await self.credentials.store_rekeyed()
         changed = await self.credentials.poll()
         if changed:
             self._close_stale(changed)

@@ -26,6 +26,7 @@ from diemcau.presence.router import RequestRouter
 from diemcau.presence.session import SiteSession
 from diemcau.presence.state import PresenceTracker
 from diemcau.presence.streams import Stream, StreamBook
+from diemcau.security import Key
 
 __all__ = ["SessionLifecycle"]
 
@@ -43,7 +44,7 @@ class SessionLifecycle:
     def __init__(
         self,
         config: PresenceConfig,
-        key: bytes,
+        key: Key,
         clock: Callable[[], float],
         *,
         credentials: CredentialCache,

@@ -5,7 +5,9 @@ sending each change to every dashboard would flood the browsers. Changes are
 marked dirty and flushed together: one delta per batch window carrying the
 changed sites' rows, the changed province aggregates, the national aggregate
 and the staff events published meanwhile. A delta is encoded once per scope
-(national, or one province for province officers), not per client.
+(national, or one province for province officers), not per client. An officer
+gets its province's events and national ones, the latter with every site of
+another province taken out (`presence.redact`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from diemcau.directory.sites import SiteInfo
+from diemcau.presence.redact import DROP, redact_for_province
 from diemcau.presence.state import SiteState
 
 __all__ = ["StaffFeed", "StaffClient", "StaffSource", "SITE_FIELDS"]
@@ -101,6 +104,7 @@ class StaffFeed:
         self._events: list[dict[str, Any]] = []
         self._batch = 0
         self._by_province: dict[int | None, list[int]] = {}
+        self._code_province: dict[str, int | None] = {}
         self._indexed = -1
         # Aggregate per province (None: sites outside any province), kept between batches.
         self._aggs: dict[int | None, dict[str, int]] = {}
@@ -150,6 +154,7 @@ class StaffFeed:
             for sid, info in sites.items():
                 by.setdefault(info.province_id, []).append(sid)
             self._by_province = by
+            self._code_province = {info.code: info.province_id for info in sites.values()}
             self._indexed = generation
             self._aggs = {}
         return self._by_province
@@ -266,8 +271,30 @@ class StaffFeed:
         else:
             msg["sites"] = [r for r in rows.values() if r[3] == scope]
             msg["provinces"] = {str(scope): aggs[scope]} if scope in aggs else {}
-            msg["events"] = [e for e in events if e["province_id"] in (None, scope)]
+            msg["events"] = self._scoped_events(events, scope)
         return _dumps(msg)
+
+    def _scoped_events(self, events: list[dict[str, Any]], scope: int) -> list[dict[str, Any]]:
+        """The events an officer of `scope` gets: its province's, and national ones
+        redacted of other provinces' sites (dropped if nothing is left)."""
+        infos = self.source.site_infos()
+
+        def of_site(site_id: int) -> int | None:
+            info = infos.get(site_id)
+            return info.province_id if info else None
+
+        def of_code(code: str) -> Any:
+            return self._code_province.get(code, DROP)
+
+        out: list[dict[str, Any]] = []
+        for event in events:
+            if event["province_id"] == scope:
+                out.append(event)
+            elif event["province_id"] is None:
+                body = redact_for_province(event["body"], scope, of_site, of_code)
+                if body is not DROP:
+                    out.append({**event, "body": body})
+        return out
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

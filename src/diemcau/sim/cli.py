@@ -26,6 +26,8 @@ from sqlalchemy import bindparam, select, update
 
 from diemcau.accounts.service import join_code
 from diemcau.cliargs import bounded_float, bounded_int
+from diemcau.config import Settings
+from diemcau.instance_keys import load_instance_keys
 from diemcau.security import new_site_secret, site_secret_digest
 from diemcau.sim.sites import SimOptions, Swarm, read_join_codes
 from diemcau.store import Database, migrate
@@ -58,7 +60,7 @@ async def provision_sim_codes(db_url: str, dataset: str | None, limit: int | Non
     db = Database(db_url)
     try:
         await require_directory(db)
-        key = await db.secret_key()
+        key = (await load_instance_keys(Settings(database_url=db_url), db)).site
         async with db.session() as s:
             q = (
                 select(Site.id, Site.code)
@@ -84,6 +86,7 @@ async def provision_sim_codes(db_url: str, dataset: str | None, limit: int | Non
                     .where(Site.id == bindparam("sid"))
                     .values(
                         secret_digest=bindparam("digest"),
+                        secret_key_id=key.current_id,
                         credential_version=Site.credential_version + 1,
                         credential_issued_at=issued,
                         revoked=False,

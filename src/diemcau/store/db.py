@@ -107,7 +107,7 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_engine(self.url, **kwargs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._secret: bytes | None = None
+        self._keys: dict[str, bytes] = {}
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -120,23 +120,32 @@ class Database:
                 raise
 
     async def secret_key(self, override: str = "") -> bytes:
-        """The instance HMAC key: `override` if given, else generated once and stored."""
+        """The historical instance key: `override` if given, else generated once and stored.
+
+        It keys the site-secret digests unless a site key is configured
+        (`diemcau.instance_keys`).
+        """
         if override:
             return override.encode()
-        if self._secret is None:
-            async with self.session() as s:
-                row = await s.get(SettingValue, "secret_key")
-                if row is None:
-                    row = SettingValue(key="secret_key", value=secrets.token_hex(32))
-                    s.add(row)
-                value = row.value
-            # Re-read in case a concurrent writer won the insert race.
-            async with self.session() as s:
-                stored = await s.scalar(
-                    select(SettingValue.value).where(SettingValue.key == "secret_key")
-                )
-            self._secret = (stored or value).encode()
-        return self._secret
+        return await self.stored_key("secret_key")
+
+    async def stored_key(self, name: str) -> bytes:
+        """A random key kept in the settings table under `name` (generated once)."""
+        cached = self._keys.get(name)
+        if cached is not None:
+            return cached
+        async with self.session() as s:
+            row = await s.get(SettingValue, name)
+            if row is None:
+                row = SettingValue(key=name, value=secrets.token_hex(32))
+                s.add(row)
+            value = row.value
+        # Re-read in case a concurrent writer won the insert race.
+        async with self.session() as s:
+            stored = await s.scalar(select(SettingValue.value).where(SettingValue.key == name))
+        key = (stored or value).encode()
+        self._keys[name] = key
+        return key
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -96,6 +96,9 @@ class Site(Base):
     kind: Mapped[str] = mapped_column(String(16), index=True)
     # HMAC-SHA256 of the site secret (security.site_secret_digest); None = not provisioned.
     secret_digest: Mapped[str | None] = mapped_column(String(64))
+    # Id of the site key that made the digest (security.key_id); None = made before key
+    # ids were kept, with the historical instance key (docs/security.md, "Keys").
+    secret_key_id: Mapped[str | None] = mapped_column(String(16))
     credential_version: Mapped[int] = mapped_column(Integer, default=0)
     credential_issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -116,4 +119,7 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(String(32))
     province_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped by logout-everywhere, a password change or reset: tokens carrying an
+    # older value are refused (docs/security.md, "Sessions").
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -74,7 +74,10 @@
         cleared_at: (v) => (v ? el("span", { class: "muted" }, t("alr_cleared_at", { at: Pages.dt(v) })) : el("b", { class: "bad" }, t("alr_active"))),
         acknowledged_at: (v, row, get) => (v
           ? el("span", { class: "ok" }, "✓ " + Pages.who(get(row, "acknowledged_by")) + " · " + Pages.dt(v), get(row, "acknowledge_note") ? el("br") : null, get(row, "acknowledge_note") ? el("i", {}, get(row, "acknowledge_note")) : null)
-          : el("button", { type: "button", class: "small", onclick: () => openAck(get(row, "id"), get(row, "message")) }, t("ack_alert"))),
+          // A province officer does not acknowledge national alerts (the server refuses it).
+          : (S.me && S.me.province_id && !get(row, "province_name")
+            ? el("span", { class: "muted" }, t("ack_national"))
+            : el("button", { type: "button", class: "small", onclick: () => openAck(get(row, "id"), get(row, "message")) }, t("ack_alert")))),
       },
     });
   }

@@ -74,7 +74,15 @@ const DC = (() => {
       showWho();
       document.addEventListener("langchange", showWho);
       const out = $("logout");
-      if (out) { out.hidden = false; out.onclick = () => { setStaffToken(""); location.reload(); }; }
+      if (out) {
+        out.hidden = false;
+        // The server refuses the token from now on (every copy of it), then we forget it.
+        out.onclick = async () => {
+          try { await api("/api/auth/logout", { method: "POST" }); } catch (_e) { /* already ended */ }
+          setStaffToken(""); location.reload();
+        };
+        passwordButton(out);
+      }
       await onReady(me);
     }
     if (staffToken()) {
@@ -96,6 +104,46 @@ const DC = (() => {
         await ready();
       } catch (e) { $("login-error").textContent = e.message; }
     };
+  }
+
+  /** "Change password" beside the sign-out button: a small dialog (old, new, repeat). */
+  function passwordButton(out) {
+    if ($("pw-open")) return;
+    const err = el("p", { class: "error", role: "alert" });
+    const form = el("form", { method: "dialog" },
+      el("h2", { "data-i18n": "pw_title" }, t("pw_title")),
+      el("label", {}, el("span", { "data-i18n": "pw_old" }, t("pw_old")), el("input", { name: "old", type: "password", autocomplete: "current-password", required: true })),
+      el("label", {}, el("span", { "data-i18n": "pw_new" }, t("pw_new")), el("input", { name: "new", type: "password", autocomplete: "new-password", minlength: "8", required: true })),
+      el("label", {}, el("span", { "data-i18n": "pw_repeat" }, t("pw_repeat")), el("input", { name: "again", type: "password", autocomplete: "new-password", minlength: "8", required: true })),
+      err,
+      el("p", { class: "row" },
+        el("button", { type: "submit", "data-i18n": "pw_save" }, t("pw_save")),
+        el("button", { type: "button", value: "cancel", "data-i18n": "cancel", onclick: () => dlg.close() }, t("cancel"))));
+    const dlg = el("dialog", { id: "pw-dialog" }, form);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const f = new FormData(form);
+      if (f.get("new") !== f.get("again")) { err.textContent = t("pw_mismatch"); return; }
+      try {
+        const s = await api("/api/auth/password", { method: "POST", body: { old_password: f.get("old"), new_password: f.get("new") } });
+        setStaffToken(s.token);  // every earlier token, this one's included, is refused now
+        dlg.close(); form.reset(); err.textContent = "";
+        toast(t("pw_changed"), "ok");
+      } catch (e) { err.textContent = e.message; }
+    });
+    const btn = el("button", { id: "pw-open", type: "button", "data-i18n": "pw_button", onclick: () => { err.textContent = ""; dlg.showModal(); } }, t("pw_button"));
+    out.before(btn);
+    document.body.append(dlg);
+  }
+
+  /**
+   * The staff live stream (docs/protocol.md). The token goes in the first message,
+   * never in the URL: URLs end up in proxy and server logs.
+   */
+  function staffStream() {
+    const ws = new WebSocket(wsUrl("/api/presence/staff"));
+    ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "auth", token: staffToken() })));
+    return ws;
   }
 
   /** The login card markup shared by the staff pages. */
@@ -141,5 +189,5 @@ const DC = (() => {
     document.addEventListener("langchange", () => { document.title = t(titleKey) + " — diemcau"; });
   }
 
-  return { $, el, api, ApiError, staffToken, setStaffToken, requireStaff, loginCard, fmt, pct, time, toast, wsUrl, STATES, STATE_COLORS, header };
+  return { $, el, api, ApiError, staffToken, setStaffToken, requireStaff, loginCard, fmt, pct, time, toast, wsUrl, staffStream, STATES, STATE_COLORS, header };
 })();

@@ -84,7 +84,11 @@ $("login").addEventListener("submit", async (e) => {
   } catch (err) { $("login-error").textContent = err.message; }
 });
 $("search-form").addEventListener("submit", (e) => { e.preventDefault(); const q = $("q").value.trim(); if (q) search(q); });
-$("logout").addEventListener("click", logout);
+$("logout").addEventListener("click", async () => {
+  // The server refuses this token from now on, then the page forgets it.
+  try { await fetch("/api/auth/logout", { method: "POST", headers: { Authorization: "Bearer " + token } }); } catch (_e) { /* offline */ }
+  logout();
+});
 $("lang").addEventListener("click", toggleLang);
 document.addEventListener("langchange", () => { if (token) show(); });
 applyI18n();

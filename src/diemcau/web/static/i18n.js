@@ -6,6 +6,11 @@ const I18N = {
     // directory page
     title: "Danh bạ điểm cầu", login: "Đăng nhập cán bộ", username: "Tên đăng nhập",
     password: "Mật khẩu", signin: "Đăng nhập", logout: "Đăng xuất", search: "Tìm",
+    pw_button: "Đổi mật khẩu", pw_title: "Đổi mật khẩu", pw_old: "Mật khẩu hiện tại",
+    pw_new: "Mật khẩu mới (ít nhất 8 ký tự)", pw_repeat: "Nhắc lại mật khẩu mới", pw_save: "Đổi",
+    pw_mismatch: "Hai mật khẩu mới không khớp",
+    pw_changed: "Đã đổi mật khẩu; các phiên đăng nhập khác đã kết thúc",
+    ack_national: "Trung ương xác nhận",
     searchph: "Tìm đơn vị hoặc điểm cầu (có hoặc không dấu)", unit: "Đơn vị", type: "Loại",
     sites: "Điểm cầu", children: "Đơn vị trực thuộc", country: "Cả nước", province: "Tỉnh/thành",
     district: "Quận/huyện", commune: "Xã/phường", noresult: "Không tìm thấy kết quả",
@@ -244,6 +249,11 @@ const I18N = {
   en: {
     title: "Site directory", login: "Staff login", username: "Username", password: "Password",
     signin: "Sign in", logout: "Sign out", search: "Search",
+    pw_button: "Change password", pw_title: "Change password", pw_old: "Current password",
+    pw_new: "New password (at least 8 characters)", pw_repeat: "Repeat the new password",
+    pw_save: "Change", pw_mismatch: "The two new passwords differ",
+    pw_changed: "Password changed; your other sessions were ended",
+    ack_national: "Acknowledged by national staff",
     searchph: "Find a unit or site (with or without diacritics)", unit: "Unit", type: "Type",
     sites: "Sites", children: "Sub-units", country: "Country", province: "Provinces",
     district: "Districts", commune: "Communes", noresult: "No results", lang: "Tiếng Việt",

@@ -115,7 +115,7 @@ class StaffLive {
     if (this.wsFailures >= 3) { this.poll(); return; }
     try { await DC.api("/api/presence/info"); } catch (_e) { this.poll(); return; }
     let gotSnapshot = false;
-    const ws = new WebSocket(DC.wsUrl(StaffLive.STREAM_PATH + "?token=" + encodeURIComponent(DC.staffToken())));
+    const ws = DC.staffStream();
     this.ws = ws;
     ws.onmessage = (ev) => {
       try {
@@ -185,4 +185,3 @@ class StaffLive {
     this.timer = setTimeout(() => this.poll(), this.pollMs);
   }
 }
-StaffLive.STREAM_PATH = "/api/presence/staff";

@@ -125,7 +125,7 @@ const Pages = (() => {
     async start() {
       try { await DC.api("/api/presence/info"); } catch (_e) { this.status("polling"); return; }
       let got = false;
-      const ws = new WebSocket(DC.wsUrl("/api/presence/staff?token=" + encodeURIComponent(DC.staffToken())));
+      const ws = DC.staffStream();
       this.ws = ws;
       ws.onmessage = (ev) => {
         let msg;
