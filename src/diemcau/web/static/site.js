@@ -176,6 +176,8 @@
       $("banner-reconnect").hidden = true; connState("online");
       follow.online();
       if (!$("banner-switch").hidden) { $("banner-switch").hidden = true; DC.toast(t("switched")); }
+      if (S.enterOnWelcome && S.meeting && S.meeting.id === S.enterOnWelcome && !S.inMeeting) enterMeeting();
+      S.enterOnWelcome = 0;
       // A fresh terminal starts from the current position of every stream.
       for (const [name, seq] of Object.entries(m.streams || {})) if (!(name in S.seqs)) S.seqs[name] = seq;
       saveSeqs();
@@ -351,7 +353,11 @@
       if (gen !== S.stateGen) return;
       if (!r.meeting) { if (S.meeting) endMeeting(); else setMeeting(null); return; }
       setMeeting(r.meeting);
-      if (rejoin === r.meeting.id && !S.inMeeting) enterMeeting(); // as it was before a move
+      // In the meeting before a move: enter again, once the session is up (joining
+      // needs it).
+      if (rejoin === r.meeting.id && !S.inMeeting) {
+        if ($("conn").dataset.state === "online") enterMeeting(); else S.enterOnWelcome = rejoin;
+      }
       if (r.floor) setFloor(r.floor);
       for (const c of r.conclusions || []) addMessage("conclusion", c);
     } catch (e) {
