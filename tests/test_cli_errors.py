@@ -216,6 +216,8 @@ CASES: list[Case] = [
          str(c.joins)], "--url must be ws://, wss://, http:// or https://"),
     Case("sim", "negative flaky", lambda c: ["sim", "--url", "http://127.0.0.1:1", "--codes",
          str(c.joins), "--flaky", "-1"], "-1 is out of range: give 0 or more"),
+    Case("sim", "protocol 3", lambda c: ["sim", "--url", "http://127.0.0.1:1", "--codes",
+         str(c.joins), "--protocol", "3"], "argument --protocol: invalid choice: 3"),
     Case("sim", "missing codes file", lambda c: ["sim", "--url", "http://127.0.0.1:1", "--codes",
          _missing(c)], "missing.csv: No such file or directory"),
     Case("sim", "server unreachable", lambda c: ["sim", "--url", "http://127.0.0.1:1", "--codes",

@@ -30,7 +30,9 @@ _PUBLISHING = {"type": "req", "id": "inspect", "kind": "inspect.publishing", "bo
 
 def _swarm(site_url: str, codes: list[str], role: str) -> Swarm:
     """Sites that join their live meeting on every (re)connection and when one starts."""
-    options = SimOptions(summary_s=10.0 if role == "sim" else 0.0, join_rate=500.0)
+    # Protocol 1: thousands of sites in one process keep 1 s heartbeats on time even
+    # on a busy machine; sub-second ones (2) made them miss and flap (docs/demo.md).
+    options = SimOptions(summary_s=10.0 if role == "sim" else 0.0, join_rate=500.0, protocol=1)
     swarm: Swarm
 
     def joined(site: SimSite) -> None:

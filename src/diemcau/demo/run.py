@@ -180,7 +180,7 @@ async def _serve(demo: Demo, request: StopRequest) -> None:
         await demo.close()
         # Let the server record the departures (attendance, presence, alerts) first.
         if not await settle(hurry=request.hurry):
-            say("stopping the server while it still records departures")
+            say("stopping the server; it finishes recording departures as it stops")
         server_stop.set()
 
     watcher = asyncio.create_task(shutdown())

@@ -127,6 +127,7 @@ def _run(args: argparse.Namespace) -> int:
         join_rate=args.rate,
         summary_s=args.summary,
         seed=args.seed if args.seed is not None else secrets.randbits(32),
+        protocol=args.protocol,
     )
     # Thousands of long-lived connections: keep full collections rare, or their
     # pauses make this process miss heartbeats (see docs/performance.md).
@@ -177,4 +178,12 @@ def register(sub: Any) -> None:
         "--summary", type=bounded_float(0.1), default=2.0, help="summary line interval, seconds"
     )
     p.add_argument("--seed", type=int, default=None, help="random seed for repeatable runs")
+    p.add_argument(
+        "--protocol",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="protocol version: 1 (1 s heartbeats, default: many sites per process), "
+        "2 (sub-second heartbeats, as browsers)",
+    )
     p.set_defaults(func=_run)
