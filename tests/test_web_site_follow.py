@@ -117,14 +117,22 @@ async def test_the_site_terminal_follows_a_takeover(tmp_path: Path) -> None:
                 await pair.standby.start()
                 await pair.standby.wait_role("standby", timeout=30)
                 switch = lab.hosts["switch"]
-                await _follow(
-                    pair.active,
-                    pair.standby,
-                    join_code,
-                    site_code,
-                    site_id,
-                    lambda: switch.run("ip", "link", "set", "p-standby", "down"),
-                )
+                console: list[str] = []
+                try:
+                    await _follow(
+                        pair.active,
+                        pair.standby,
+                        join_code,
+                        site_code,
+                        site_id,
+                        lambda: switch.run("ip", "link", "set", "p-standby", "down"),
+                        console,
+                    )
+                except Exception as exc:  # say what the page and the servers said
+                    raise AssertionError(
+                        f"{type(exc).__name__}: {exc}\npage console: {console[-15:]}\n"
+                        f"active: {pair.active.log_tail(10)}\nstandby: {pair.standby.log_tail(10)}"
+                    ) from exc
             finally:
                 for server in (pair.standby, pair.active):
                     await server.stop()
@@ -139,6 +147,7 @@ async def _follow(
     site_code: str,
     site_id: int,
     cut_link: Callable[[], object],
+    console: list[str],
 ) -> None:
     a_origin, b_origin = origin_of(active.base_url), origin_of(standby.base_url)
     assert active.tls is not None and standby.tls is not None
@@ -158,6 +167,7 @@ async def _follow(
                     probes.append(time.monotonic())
 
             page.on("request", on_request)
+            page.on("console", lambda m: console.append(f"{page.url} {m.type}: {m.text}"))
             # Each server's page is held at its first login after a move, for a
             # screenshot of the banner as the user sees it arriving.
             shown: dict[str, dict[str, Any]] = {}
