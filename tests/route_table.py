@@ -98,6 +98,9 @@ CSV_HN = (
 )
 _DIR = "/api/command/directives/{directive_id}"
 _INS = "/api/inspections/{inspection_id}"
+# What an unknown id (404) or unknown site code in a body (422) gets; out of reach alike.
+_HIDDEN = (404,)
+_UNKNOWN_CODE = (422,)
 _ROUND = "/api/inspection/rounds/{round_id}"
 
 ROUTES: tuple[Route, ...] = (
@@ -541,8 +544,15 @@ ROUTES: tuple[Route, ...] = (
         url="/api/media/sites/00004",
         officer="refused",
     ),
-    # online inspection
-    Route("POST", "/api/inspections", "staff", officer="refused", body={"site_code": "00004"}),
+    # online inspection: another province's site or record is answered like an unknown one
+    Route(
+        "POST",
+        "/api/inspections",
+        "staff",
+        officer="refused",
+        refused_with=_HIDDEN,
+        body={"site_code": "00004"},
+    ),
     Route("GET", "/api/inspections", "staff", officer="scoped"),
     Route(
         "GET",
@@ -551,18 +561,26 @@ ROUTES: tuple[Route, ...] = (
         url="/api/inspections/export?format=csv",
         officer="scoped",
     ),
-    Route("GET", _INS, "staff", officer="refused"),
-    Route("POST", _INS + "/keepalive", "staff", officer="refused"),
-    Route("POST", _INS + "/end", "staff", officer="refused"),
-    Route("POST", _INS + "/call", "staff", officer="refused"),
-    Route("POST", _INS + "/call/end", "staff", officer="refused"),
-    Route("POST", "/api/inspection/wall", "staff", officer="refused", body={"sites": ["00004"]}),
+    Route("GET", _INS, "staff", officer="refused", refused_with=_HIDDEN),
+    Route("POST", _INS + "/keepalive", "staff", officer="refused", refused_with=_HIDDEN),
+    Route("POST", _INS + "/end", "staff", officer="refused", refused_with=_HIDDEN),
+    Route("POST", _INS + "/call", "staff", officer="refused", refused_with=_HIDDEN),
+    Route("POST", _INS + "/call/end", "staff", officer="refused", refused_with=_HIDDEN),
+    Route(
+        "POST",
+        "/api/inspection/wall",
+        "staff",
+        officer="refused",
+        refused_with=_UNKNOWN_CODE,
+        body={"sites": ["00004"]},
+    ),
     Route(
         "DELETE",
         "/api/inspection/wall/{wall_id}",
         "staff",
         url="/api/inspection/wall/nowall",
         officer="refused",
+        refused_with=_HIDDEN,
     ),
     Route("GET", "/api/inspection/summary", "staff", officer="scoped"),
     Route(
@@ -570,27 +588,43 @@ ROUTES: tuple[Route, ...] = (
         "/api/inspection/rounds",
         "staff",
         officer="refused",
+        refused_with=_UNKNOWN_CODE,
         body={"title": "x", "sites": ["00004"]},
     ),
     Route("GET", "/api/inspection/rounds", "staff", officer="scoped"),
-    Route("GET", _ROUND, "staff", officer="refused"),
-    Route("PUT", _ROUND + "/items/{item_id}", "staff", officer="refused", body={"verdict": "pass"}),
+    Route("GET", _ROUND, "staff", officer="refused", refused_with=_HIDDEN),
+    Route(
+        "PUT",
+        _ROUND + "/items/{item_id}",
+        "staff",
+        officer="refused",
+        refused_with=_HIDDEN,
+        body={"verdict": "pass"},
+    ),
     Route(
         "PUT",
         _ROUND + "/items/{item_id}/snapshot",
         "staff",
         officer="refused",
+        refused_with=_HIDDEN,
         raw=b"\xff\xd8\xff\xe0 not really an image",
     ),
-    Route("GET", _ROUND + "/items/{item_id}/snapshot", "staff", officer="refused"),
-    Route("POST", _ROUND + "/close", "staff", officer="refused"),
-    Route("GET", _ROUND + "/report.html", "staff", officer="refused"),
+    Route(
+        "GET",
+        _ROUND + "/items/{item_id}/snapshot",
+        "staff",
+        officer="refused",
+        refused_with=_HIDDEN,
+    ),
+    Route("POST", _ROUND + "/close", "staff", officer="refused", refused_with=_HIDDEN),
+    Route("GET", _ROUND + "/report.html", "staff", officer="refused", refused_with=_HIDDEN),
     Route(
         "GET",
         _ROUND + "/report.{fmt}",
         "staff",
         url="/api/inspection/rounds/{round_id}/report.csv",
         officer="refused",
+        refused_with=_HIDDEN,
     ),
     Route("GET", "/api/site/inspection", "site"),
     Route("GET", "/inspection", "public"),

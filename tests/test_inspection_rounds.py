@@ -3,9 +3,10 @@ report (HTML, CSV, XLSX with Vietnamese headings) and the figures by province.
 
 Bad inputs tried: no title, both or neither of a list and a sample, unknown codes, a
 sample larger than its pool, an unknown province, an officer planning outside its
-province, an unknown verdict, a note over 2,000 characters, a snapshot that is empty,
-too big, of another type or whose bytes are not the image it claims; work on a closed
-round; another province's round for an officer.
+province (answered as an unknown code or province), an unknown verdict, a note over
+2,000 characters, a snapshot that is empty, too big, of another type or whose bytes are
+not the image it claims; work on a closed round; another province's round for an
+officer (answered as an unknown round).
 """
 
 from __future__ import annotations
@@ -51,8 +52,15 @@ async def test_plan_a_list_and_a_sample(w: World) -> None:
     assert {i.site_code for i in hcm.items} == {"26734", "26740"}
     # The officer sees its province's rounds only.
     assert [r.id for r in await rounds.list(w.hanoi)] == [sample.id]
-    with pytest.raises(Forbidden):
+    # Another province's round is answered like a round that does not exist.
+    with pytest.raises(NotFound) as hidden:
         await rounds.get(w.hanoi, listed.id)
+    with pytest.raises(NotFound) as missing:
+        await rounds.get(w.hanoi, listed.id + 1000)
+    assert hidden.value.code == missing.value.code == "no_round"
+    assert hidden.value.message.replace(str(listed.id), "<id>") == missing.value.message.replace(
+        str(listed.id + 1000), "<id>"
+    )
     assert len(await w.audit("inspection.round.create")) == 4
 
 
@@ -81,11 +89,29 @@ async def test_bad_plans_are_refused(w: World) -> None:
 
 
 async def test_an_officer_plans_only_in_its_province(w: World) -> None:
-    for kwargs in ({"site_codes": ["00004", "26734"]}, {"sample": Sample(1, "79")}):
-        with pytest.raises(Forbidden) as err:
-            await w.svc.rounds.create(w.hanoi, "x", **kwargs)  # type: ignore[arg-type]
-        assert err.value.code == "other_province"
-    assert await w.svc.rounds.list(w.chair) == []
+    """Another province's site (or province code) is refused exactly like an unknown one:
+    the same error, code and message, so it tells nothing about which sites exist."""
+    # Each plan with the code it names: Hồ Chí Minh City's, then one that exists nowhere.
+    pairs: list[list[tuple[dict[str, object], str]]] = [
+        [({"site_codes": ["00004", c]}, c) for c in ("26734", "99999")],
+        [({"sample": Sample(1, c)}, c) for c in ("79", "98")],
+    ]
+    for pair in pairs:
+        answers = []
+        for kwargs, key in pair:
+            with pytest.raises(Invalid) as err:
+                await w.svc.rounds.create(w.hanoi, "x", **kwargs)  # type: ignore[arg-type]
+            answers.append((err.value.code, err.value.message.replace(key, "<x>")))
+        assert answers[0] == answers[1], answers
+        assert answers[0][0] in ("unknown_site", "unknown_province")
+    # A sample without a province, or of its own, draws from its own province only.
+    for sample in (Sample(3), Sample(3, "01")):
+        drawn = await w.svc.rounds.create(w.hanoi, "x", sample=sample)
+        assert {i.site_code for i in drawn.items} == {"00004", "00008", "00091"}
+    with pytest.raises(Invalid) as too_big:
+        await w.svc.rounds.create(w.hanoi, "x", sample=Sample(4))
+    assert too_big.value.code == "sample_too_big"  # the country holds more; it does not
+    assert [r.province_id for r in await w.svc.rounds.list(w.chair)] == [w.provinces["01"]] * 2
 
 
 async def test_verdicts_snapshots_not_answered_and_closing(w: World) -> None:

@@ -12,7 +12,7 @@ unknown codes or another province, another person's wall page.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from diemcau.actors import Actor
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
 from diemcau.inspection.models import Inspection
+from diemcau.inspection.ports import Grant
 from diemcau.inspection.records import InspectionFilter
 from diemcau.inspection.service import InspectionService
 from diemcau.store import Database
@@ -106,9 +107,15 @@ async def test_a_terminal_that_does_not_publish_in_time_is_not_answered(w: World
 async def test_who_may_inspect_whom(w: World) -> None:
     for code in ("00004", "26734"):
         w.presence.online.add(w.ids[code])
-    with pytest.raises(Forbidden) as refused:
+    # Another province's site is answered exactly like a site that does not exist.
+    with pytest.raises(NotFound) as refused:
         await w.svc.inspect(w.hanoi, "26734")
-    assert refused.value.code == "other_province"
+    with pytest.raises(NotFound) as nowhere:
+        await w.svc.inspect(w.hanoi, "99999")
+    assert refused.value.code == nowhere.value.code == "unknown_site"
+    assert refused.value.message.replace("26734", "<x>") == nowhere.value.message.replace(
+        "99999", "<x>"
+    )
     with pytest.raises(Forbidden):
         await w.svc.inspect(w.site("00008"), "00004")
     with pytest.raises(Invalid) as central:
@@ -252,8 +259,14 @@ async def test_the_wall_puts_standby_sites_on_air_while_a_page_is_leased(w: Worl
     ):
         with pytest.raises(error):
             await w.svc.open_wall(w.chair, codes, page.wall_id)
-    with pytest.raises(Forbidden):
+    with pytest.raises(Invalid) as elsewhere:  # another province's site: an unknown one
         await w.svc.open_wall(w.hanoi, ["26734"])
+    with pytest.raises(Invalid) as nowhere:
+        await w.svc.open_wall(w.hanoi, ["99999"])
+    assert elsewhere.value.code == nowhere.value.code == "unknown_site"
+    assert elsewhere.value.message.replace("26734", "<x>") == nowhere.value.message.replace(
+        "99999", "<x>"
+    )
     with pytest.raises(Forbidden):
         await w.svc.open_wall(w.operator, ["00004"], page.wall_id)
     assert w.presence.last_watch(c)["publish"] is True
@@ -262,6 +275,32 @@ async def test_the_wall_puts_standby_sites_on_air_while_a_page_is_leased(w: Worl
     assert w.presence.last_watch(c)["publish"] is False
     with pytest.raises(NotFound):
         await w.svc.wall.release(w.chair, page.wall_id)
+
+
+async def test_a_page_left_while_paging_leaves_no_look_behind(w: World) -> None:
+    """The console pages to other sites and leaves the page while the grants are made:
+    the paging is refused (``no_wall``) and no site stays looked at."""
+    a, c = w.ids["00004"], w.ids["26734"]
+    page = await w.svc.open_wall(w.chair, ["00004"])
+    entered, gate = asyncio.Event(), asyncio.Event()
+    grants = w.media.wall_grants
+
+    async def slow(site_codes: Sequence[str]) -> list[Grant]:
+        entered.set()
+        await gate.wait()
+        return await grants(site_codes)
+
+    w.media.wall_grants = slow  # type: ignore[method-assign]
+    paging = asyncio.create_task(w.svc.open_wall(w.chair, ["26734"], page.wall_id))
+    await asyncio.wait_for(entered.wait(), timeout=5)
+    await w.svc.wall.release(w.chair, page.wall_id)
+    gate.set()
+    with pytest.raises(NotFound) as gone:
+        await paging
+    assert gone.value.code == "no_wall"
+    assert w.svc.wall.held() == 0
+    assert w.presence.last_watch(a)["publish"] is False
+    assert not [body for ids, kind, body, _ in w.presence.sent if c in ids]
 
 
 class FakeRecording:

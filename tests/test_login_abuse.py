@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from diemcau import security
-from diemcau.accounts import passwords, service
+from diemcau.accounts import passwords, service, staff, staff_sessions
 from diemcau.accounts.passwords import PasswordGate
 from diemcau.accounts.service import create_staff
 from diemcau.api import create_app
@@ -200,7 +200,8 @@ async def test_password_checks_are_bounded_and_a_full_queue_answers_503(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gate = PasswordGate(concurrency=1, max_waiting=2)
-    monkeypatch.setattr(service, "PASSWORDS", gate)
+    monkeypatch.setattr(staff, "PASSWORDS", gate)
+    monkeypatch.setattr(staff_sessions, "PASSWORDS", gate)
     async with world(sqlite_url) as w:
         answers = await asyncio.gather(
             *(_login(w.client(f"198.51.100.{i}"), f"nobody{i}", "x") for i in range(12))

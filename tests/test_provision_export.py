@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 
 from diemcau.accounts.service import UnknownProvince, authenticate_site, rotate_site
 from diemcau.directory import provision as provision_module
+from diemcau.directory import provision_qr
 from diemcau.directory.provision import csv_safe, provision, qr_svg, slugify
 from diemcau.errors import Invalid
 from diemcau.security import site_secret_digest
@@ -212,7 +213,7 @@ async def test_process_pool_path_and_both_stores(
 ) -> None:
     """The multi-process QR path (forced on for a small tree) on SQLite and PostgreSQL."""
     await make_tree(any_db)
-    monkeypatch.setattr(provision_module, "_POOL_THRESHOLD", 0)
+    monkeypatch.setattr(provision_qr, "_POOL_THRESHOLD", 0)
     progress: list[int] = []
     result = await provision(
         any_db, KEY, BASE, tmp_path, workers=2, progress=lambda d, t: progress.append(d)
@@ -237,13 +238,13 @@ async def test_failed_run_writes_nothing(
 ) -> None:
     """A credential changed by someone else mid-run: no digest stored, no file left."""
     await make_tree(db)
-    original = provision_module._render_qr
+    original = provision_qr.render_qr
 
     async def render_then_rotate(*args: object, **kwargs: object) -> None:
         await original(*args, **kwargs)  # type: ignore[arg-type]
         await rotate_site(db, KEY, "00001")  # a concurrent single-site rotation
 
-    monkeypatch.setattr(provision_module, "_render_qr", render_then_rotate)
+    monkeypatch.setattr(provision_module, "render_qr", render_then_rotate)
     out = tmp_path / "out"
     with pytest.raises(provision_module.ProvisionConflict):
         await provision(db, KEY, BASE, out)

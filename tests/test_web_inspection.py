@@ -165,7 +165,8 @@ async def test_inspect_a_standby_site_call_it_end_and_the_findings(tmp_path: Pat
         finally:
             await mute.close()
 
-        # A province officer of Hà Nội, reading in English, is refused Hồ Chí Minh City's site.
+        # A province officer of Hà Nội, reading in English, is refused Hồ Chí Minh City's site
+        # as if it did not exist (nothing tells that it does).
         officer = await (
             await browser.new_context(viewport={"width": 1366, "height": 768})
         ).new_page()
@@ -175,7 +176,7 @@ async def test_inspect_a_standby_site_call_it_end_and_the_findings(tmp_path: Pat
         await officer.goto(srv.base_url + "/inspection#site=26734")
         await officer.wait_for_function(
             "() => document.querySelector('#insp-state').textContent"
-            ".includes('outside your province')",
+            ".includes(\"no site '26734' in your reach\")",
             timeout=10_000,
         )
         await shot(officer, "inspection-officer-refused-en")

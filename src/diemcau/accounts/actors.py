@@ -6,7 +6,7 @@ message), so nothing below the API ever sees a principal (docs/architecture.md).
 
 from __future__ import annotations
 
-from diemcau.accounts.service import Principal, StaffPrincipal
+from diemcau.accounts.principals import Principal, StaffPrincipal
 from diemcau.actors import Actor
 
 __all__ = ["actor_of"]

@@ -2,7 +2,7 @@
 hold a working credential, since when, which were revoked and which never got one.
 
 Rotating (a new secret and join link, the old one refused at once) and revoking
-stay in `accounts.service`; this module only reads, with the caller's scope (an
+stay in `accounts.site_credentials`; this module only reads, with the caller's scope (an
 officer lists its province's sites).
 """
 

@@ -2,7 +2,7 @@
 password (which ends the account's sessions), disable and enable — for
 administrators only.
 
-`service.create_staff` and friends do the writing and the checks every caller
+`staff.create_staff` and friends do the writing and the checks every caller
 shares (username shape, role, province rule, password length); this module adds
 what an administration page needs on top: the caller must be an admin, the last
 enabled admin can neither be disabled nor lose the role (nobody could undo it),
@@ -16,22 +16,24 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 
-from diemcau.accounts.passwords import PASSWORDS
-from diemcau.accounts.service import (
-    MIN_PASSWORD_LENGTH,
+from diemcau.accounts.errors import (
     ProvinceNotAllowed,
     ProvinceRequired,
-    StaffAccount,
     UnknownProvince,
     UnknownRole,
     UnknownStaff,
     WeakPassword,
+)
+from diemcau.accounts.passwords import PASSWORDS
+from diemcau.accounts.staff import (
+    MIN_PASSWORD_LENGTH,
+    StaffAccount,
     create_staff,
     disable_staff,
     enable_staff,
-    end_staff_sessions,
     list_staff,
 )
+from diemcau.accounts.staff_sessions import end_staff_sessions
 from diemcau.accounts.tokencache import forget_staff
 from diemcau.actors import Actor
 from diemcau.errors import Conflict, Invalid

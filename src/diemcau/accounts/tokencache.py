@@ -8,8 +8,8 @@ and revoked flag, a staff account's disabled flag, role and province — changes
 rarely. This cache keeps that state for `TTL_S` seconds:
 
 - writes made through `diemcau.accounts.service` (rotate, revoke, disable,
-  enable) and the bulk provisioner forget the cached state at once, in this
-  process;
+  enable: `site_credentials`, `staff`) and the bulk provisioner forget the
+  cached state at once, in this process;
 - any other write (another process, a hand-made SQL update) is seen within
   `TTL_S`: a site revoked there is refused at most that long afterwards.
 

@@ -28,7 +28,7 @@ from diemcau.inspection.models import OPEN_STATES, Inspection, InspectionRoundIt
 from diemcau.inspection.views import InspectionView
 from diemcau.store import Database
 
-__all__ = ["InspectionFilter", "InspectionRecords", "Opening"]
+__all__ = ["InspectionFilter", "InspectionRecords", "Opening", "no_inspection"]
 
 MAX_LIST = 1000
 
@@ -231,7 +231,7 @@ class InspectionRecords:
     async def _open_row(self, s: AsyncSession, inspection_id: int) -> Inspection:
         row = await s.get(Inspection, inspection_id)
         if row is None:
-            raise NotFound(f"no inspection {inspection_id}", code="no_inspection")
+            raise no_inspection(inspection_id)
         return row
 
     # --- reads ------------------------------------------------------------------------
@@ -287,3 +287,8 @@ def _summary(view: InspectionView) -> dict[str, Any]:
         "round_id": view.round_id,
         "recorded": view.recorded,
     }
+
+
+def no_inspection(inspection_id: int) -> NotFound:
+    """The answer for an unknown inspection id, and for one out of the caller's reach."""
+    return NotFound(f"no inspection {inspection_id}", code="no_inspection")

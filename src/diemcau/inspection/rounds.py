@@ -23,7 +23,13 @@ from diemcau.actors import Actor
 from diemcau.audit import record_audit
 from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.errors import Conflict, Invalid, NotFound
-from diemcau.inspection.access import check_may_act_on, check_may_inspect, check_may_see
+from diemcau.inspection.access import (
+    check_inspectable,
+    check_may_act_on,
+    check_may_see,
+    in_reach,
+    require_inspector,
+)
 from diemcau.inspection.models import (
     VERDICTS,
     InspectionRound,
@@ -83,14 +89,17 @@ class Rounds:
 
         Raises:
             Invalid: no title; both or neither of list and sample; unknown codes
-                (``unknown_site``); a sample bigger than what it draws from.
-            Forbidden: a site or a province outside the officer's province.
+                (``unknown_site``) or province (``unknown_province``), which a site or
+                province outside the officer's own is answered as; a sample bigger
+                than what it draws from.
+            Forbidden: a role that may not plan a round.
         """
         title = title.strip()
         if not title:
             raise Invalid("title: give the round a title", code="no_title")
         if (site_codes is None) == (sample is None):
             raise Invalid("give either sites or a sample", code="bad_selection")
+        require_inspector(actor, "plan an inspection round")
         if site_codes is not None:
             chosen = await self._listed(actor, site_codes)
             selection: dict[str, object] = {"kind": "list"}
@@ -146,34 +155,33 @@ class Rounds:
         wanted = list(dict.fromkeys(c.strip() for c in codes if c.strip()))
         if not 1 <= len(wanted) <= MAX_ROUND_SITES:
             raise Invalid(f"sites: a round holds 1 to {MAX_ROUND_SITES} sites", code="bad_size")
-        found = await self.sites.by_codes(wanted, reload_missing=True)
+        found = in_reach(actor, await self.sites.by_codes(wanted, reload_missing=True))
         unknown = [c for c in wanted if c not in found]
         if unknown:
             raise Invalid(f"sites: unknown codes {', '.join(unknown[:5])}", code="unknown_site")
         for site in found.values():
-            check_may_inspect(actor, site, "plan an inspection round")
+            check_inspectable(site)
         return [found[c] for c in wanted]
 
     async def _drawn(self, actor: Actor, sample: Sample) -> list[SiteInfo]:
-        actor.require_role(
-            "plan an inspection round", "admin", "chair", "operator", "province_officer"
-        )
         if not 1 <= sample.n <= MAX_ROUND_SITES:
             raise Invalid(f"n: draw 1 to {MAX_ROUND_SITES} sites", code="bad_size")
-        pool = [s for s in await self.sites.all() if s.province_id is not None]
+        # Only what the caller may inspect is ever drawn from: an officer's pool is its
+        # own province (with or without a province code), and another province's code
+        # is answered like an unknown one.
+        pool = [
+            s
+            for s in await self.sites.all()
+            if s.province_id is not None and actor.may_touch(s.id, s.province_id)
+        ]
         if sample.province_code:
             pool = [s for s in pool if s.province_code == sample.province_code]
             if not pool:
                 raise Invalid(
                     f"province: no sites in {sample.province_code!r}", code="unknown_province"
                 )
-        elif actor.scoped:
-            # An officer's sample without a province is a sample of its own province.
-            pool = [s for s in pool if s.province_id == actor.province_id]
         if sample.communes_only:
             pool = [s for s in pool if s.kind == "commune"]
-        for site in pool[:1]:
-            check_may_inspect(actor, site, "plan an inspection round")
         if sample.n > len(pool):
             raise Invalid(
                 f"n: only {len(pool)} sites to draw from, not {sample.n}", code="sample_too_big"
@@ -277,7 +285,7 @@ class Rounds:
         now = self._now()
         async with self.db.session() as s:
             row = await self._round(s, actor, round_id)
-            check_may_act_on(actor, row.created_by, row.province_id, "round")
+            check_may_act_on(actor, row.created_by, row.province_id, _no_round(round_id), "round")
             if row.closed_at is None:
                 row.closed_at = now
                 await record_audit(
@@ -291,6 +299,9 @@ class Rounds:
             item = await s.get(InspectionRoundItem, item_id)
             if item is None:
                 raise NotFound(f"no round item {item_id}", code="no_item")
+            row = await s.get(InspectionRound, item.round_id)
+            missing = NotFound(f"no round item {item_id}", code="no_item")
+            check_may_see(actor, row.province_id if row else None, missing, "round")
             await self._open_item(s, actor, item.round_id, item_id)
             return ItemView.of(item, False)
 
@@ -304,7 +315,7 @@ class Rounds:
         self, actor: Actor, *, include_closed: bool = True, limit: int = 100
     ) -> list[RoundView]:
         """Rounds newest first (an officer: its province's), each with its items."""
-        check_may_see(actor, actor.province_id, "round")
+        require_inspector(actor, "see an round")
         stmt = (
             select(InspectionRound)
             .order_by(InspectionRound.id.desc())
@@ -320,8 +331,8 @@ class Rounds:
     async def _round(self, s: AsyncSession, actor: Actor, round_id: int) -> InspectionRound:
         row = await s.get(InspectionRound, round_id)
         if row is None:
-            raise NotFound(f"no inspection round {round_id}", code="no_round")
-        check_may_see(actor, row.province_id, "round")
+            raise _no_round(round_id)
+        check_may_see(actor, row.province_id, _no_round(round_id), "round")
         return row
 
     async def _item(
@@ -360,6 +371,11 @@ class Rounds:
             ).all()
         )
         return RoundView.of(row, tuple(ItemView.of(i, i.id in shots) for i in items))
+
+
+def _no_round(round_id: int) -> NotFound:
+    """The answer for an unknown round id, and for one out of the caller's reach."""
+    return NotFound(f"no inspection round {round_id}", code="no_round")
 
 
 def _check_image(snapshot: Snapshot) -> None:

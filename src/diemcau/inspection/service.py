@@ -31,7 +31,12 @@ from diemcau.accounts.service import SitePrincipal
 from diemcau.actors import Actor
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Invalid, NotFound
-from diemcau.inspection.access import check_may_act_on, check_may_inspect, check_may_see
+from diemcau.inspection.access import (
+    check_inspectable,
+    check_may_act_on,
+    check_may_see,
+    require_inspector,
+)
 from diemcau.inspection.calls import Calls
 from diemcau.inspection.live import SYSTEM, LiveInspection
 from diemcau.inspection.notices import STAFF_EVENT, Notices
@@ -43,7 +48,7 @@ from diemcau.inspection.ports import (
     RecordingHook,
     SiteControl,
 )
-from diemcau.inspection.records import InspectionFilter, InspectionRecords, Opening
+from diemcau.inspection.records import InspectionFilter, InspectionRecords, Opening, no_inspection
 from diemcau.inspection.rounds import Rounds
 from diemcau.inspection.views import InspectionView
 from diemcau.inspection.wall import WallDesk, WallPage
@@ -172,14 +177,18 @@ class InspectionService:
         """Look at a site now: tell its terminal to publish, hand the console its grant.
 
         Raises:
-            NotFound: ``unknown_site``; ``no_media`` (no media plane runs).
-            Forbidden: a site, a role that may not inspect, another province's site.
+            NotFound: ``unknown_site``, also for a site outside the officer's province
+                (the same answer: no telling which codes exist elsewhere); ``no_media``
+                (no media plane runs).
+            Forbidden: a site, a role that may not inspect.
+            Invalid: ``not_inspectable`` (the central site).
             Conflict: ``too_many`` open inspections; ``no_media_grant``; a closed round.
         """
-        site = await self.sites.find(site_code, reload_missing=True)
+        require_inspector(actor)
+        site = await self.sites.find_visible(actor, site_code)
         if site is None:
-            raise NotFound(f"no site {site_code!r}", code="unknown_site")
-        check_may_inspect(actor, site)
+            raise NotFound(f"no site {site_code!r} in your reach", code="unknown_site")
+        check_inspectable(site)
         round_id = None
         if round_item_id is not None:
             item = await self.rounds.item_for_inspection(actor, round_item_id)
@@ -221,7 +230,7 @@ class InspectionService:
     async def get(self, actor: Actor, inspection_id: int) -> InspectionView:
         live = self._live.get(inspection_id)
         view = live.view if live is not None else await self.records.get(inspection_id)
-        check_may_see(actor, view.province_id)
+        check_may_see(actor, view.province_id, no_inspection(inspection_id))
         return view
 
     async def keepalive(self, actor: Actor, inspection_id: int) -> Started:
@@ -242,13 +251,13 @@ class InspectionService:
 
     async def list(self, actor: Actor, f: InspectionFilter) -> list[InspectionView]:
         """Inspections, newest first; a province officer sees its province's only."""
-        check_may_see(actor, actor.province_id)
+        require_inspector(actor, "see an inspection")
         return await self.records.list(replace(f, province_id=actor.scope(f.province_id)))
 
     async def _owned(self, actor: Actor, inspection_id: int) -> LiveInspection | None:
         live = self._live.get(inspection_id)
         view = live.view if live is not None else await self.records.get(inspection_id)
-        check_may_act_on(actor, view.inspector, view.province_id)
+        check_may_act_on(actor, view.inspector, view.province_id, no_inspection(inspection_id))
         return live
 
     async def _close(

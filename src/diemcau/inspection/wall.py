@@ -20,7 +20,7 @@ from diemcau.actors import Actor
 from diemcau.audit import record_action
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.inspection.access import check_may_inspect
+from diemcau.inspection.access import check_inspectable, in_reach, require_inspector
 from diemcau.inspection.ports import Grant, InspectionMedia
 from diemcau.inspection.watch import Looker, WatchBoard
 from diemcau.store import Database
@@ -83,19 +83,22 @@ class WallDesk:
         """Show (or keep showing) a page; returns its grants, one per relay.
 
         Raises:
-            Invalid: no site, more than 36, unknown codes (``unknown_site``).
-            Forbidden: a site outside the officer's province; another person's page.
+            Invalid: no site, more than 36, unknown codes (``unknown_site``: a site
+                outside the officer's province is one of them, never named as such).
+            Forbidden: a role that may not inspect; another person's page.
             Conflict: ``too_many`` pages held at once.
+            NotFound: ``no_wall``, the page was left while its grants were made.
         """
         codes = list(dict.fromkeys(site_codes))
         if not 1 <= len(codes) <= MAX_WALL_SITES:
             raise Invalid(f"a wall page holds 1 to {MAX_WALL_SITES} sites", code="bad_page")
-        found = await self.sites.by_codes(codes, reload_missing=True)
+        require_inspector(actor, "watch the video wall")
+        found = in_reach(actor, await self.sites.by_codes(codes, reload_missing=True))
         unknown = [c for c in codes if c not in found]
         if unknown:
             raise Invalid(f"unknown sites: {', '.join(unknown[:5])}", code="unknown_site")
         for site in found.values():
-            check_may_inspect(actor, site, "watch the video wall")
+            check_inspectable(site)
         wall = self._walls.get(wall_id or "")
         if wall is not None and wall.actor.name != actor.name:
             raise Forbidden("this wall page is another person's", code="not_owner")
@@ -103,6 +106,9 @@ class WallDesk:
             if sum(1 for w in self._walls.values() if w.actor.name == actor.name) >= MAX_WALLS:
                 raise Conflict(f"at most {MAX_WALLS} wall pages at once", code="too_many")
         grants = await self.media.wall_grants(codes)
+        if wall is not None and self._walls.get(wall.id) is not wall:
+            # Left (or expired) while the grants were made: never put it back on a site.
+            raise NotFound("no such wall page (it may have ended)", code="no_wall")
         if wall is None:
             wall = _Wall(secrets.token_urlsafe(9), actor, by, 0.0)
             self._walls[wall.id] = wall
@@ -145,12 +151,17 @@ class WallDesk:
         await self._move(wall, {})
 
     async def _move(self, wall: _Wall, wanted: dict[int, str]) -> None:
-        """Put the wall's look on the new page's sites and take it off the old ones."""
+        """Put the wall's look on the new page's sites and take it off the old ones.
+
+        The board changes all at once before any site is told: a page left while the
+        sites are being told then takes off exactly what was put on.
+        """
         since = datetime.now(UTC)
         old, wall.sites = wall.sites, dict(wanted)
-        for site_id in set(old) - set(wanted):
+        gone, new = set(old) - set(wanted), set(wanted) - set(old)
+        for site_id in gone:
             self.board.drop(site_id, "wall", wall.id)
-            await self._tell(site_id)
-        for site_id in set(wanted) - set(old):
+        for site_id in new:
             self.board.put(site_id, Looker("wall", wall.id, wall.by, wall.actor.role, since))
+        for site_id in sorted(gone | new):
             await self._tell(site_id)
