@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -40,6 +40,7 @@ from diemcau.api import (
 from diemcau.api.body_limit import BodyLimit, BodyTooLarge
 from diemcau.api.command_routes import MAX_CSV_BYTES
 from diemcau.api.headers import SecurityHeaders
+from diemcau.api.pair_origins import cors_headers, pair_origins
 from diemcau.command.files import MAX_FILE_BYTES
 from diemcau.errors import DomainError
 from diemcau.ratelimit import LoginThrottle
@@ -153,7 +154,11 @@ def create_app(runtime: Runtime, leadership: Leadership | None = None) -> FastAP
     )
     app.add_middleware(BodyLimit, default=MAX_REQUEST_BYTES, limits=ROUTE_BODY_LIMITS)
     # Outermost, so every answer carries them, errors included (docs/security.md).
-    app.add_middleware(SecurityHeaders, tile_url=os.environ.get("DIEMCAU_TILE_URL", ""))
+    app.add_middleware(
+        SecurityHeaders,
+        tile_url=os.environ.get("DIEMCAU_TILE_URL", ""),
+        connect=sorted(pair_origins(runtime.settings.servers)),
+    )
     app.state.runtime = runtime
     app.state.login_throttle = LoginThrottle()
 
@@ -226,9 +231,14 @@ def create_app(runtime: Runtime, leadership: Leadership | None = None) -> FastAP
     async def _index() -> FileResponse:
         return FileResponse(static / "index.html")
 
+    # A site terminal of the pair reads the other server's health from its own page.
+    origins = pair_origins(runtime.settings.servers)
+
     @app.get("/healthz", tags=["meta"])
-    async def _health() -> dict[str, str]:
+    async def _health(request: Request, response: Response) -> dict[str, str]:
         """Up, and whether this server serves (``active``) or stands by (``standby``)."""
+        response.headers.update(cors_headers(request.headers.get("origin"), origins))
+        response.headers["Cache-Control"] = "no-store"
         role = "active" if leadership is None else leadership.role
         return {"status": "ok", "version": __version__, "role": role}
 

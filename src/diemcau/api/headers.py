@@ -11,7 +11,9 @@ opens, and why:
   colour, a bar's width); styles cannot run code.
 - ``connect-src ws: wss:``: the site-session socket listens on its own port and the
   Janus gateways on nodes declared at run time (relays on other hosts), so the
-  socket origins are not known when the policy is written.
+  socket origins are not known when the policy is written. A server of a standby
+  pair adds the pair's origins (``--servers``): its site terminal reads the other
+  server's health check to follow a takeover (docs/reliability.md).
 - ``img-src`` adds the optional map tile server (``DIEMCAU_TILE_URL``).
 - ``worker-src blob:``: the site terminal ticks its heartbeats in a tiny worker it
   makes from its own code (a hidden tab's timers are throttled); only script already
@@ -22,7 +24,7 @@ opens, and why:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,10 +48,14 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def content_security_policy(*, tile_url: str = "", inline_script: bool = False) -> str:
-    """The policy text; `tile_url` (an XYZ template) adds its origin to the images."""
+def content_security_policy(
+    *, tile_url: str = "", inline_script: bool = False, connect: Iterable[str] = ()
+) -> str:
+    """The policy text; `tile_url` (an XYZ template) adds its origin to the images,
+    `connect` (origins: a standby pair's servers) to what pages may fetch."""
     images = " ".join(x for x in ("'self'", "data:", "blob:", _origin(tile_url)) if x)
     script = "'self' 'unsafe-inline'" if inline_script else "'self'"
+    fetches = " ".join(["'self'", *sorted({o for o in map(_origin, connect) if o}), "ws:", "wss:"])
     return "; ".join(
         (
             "default-src 'self'",
@@ -58,7 +64,7 @@ def content_security_policy(*, tile_url: str = "", inline_script: bool = False) 
             f"img-src {images}",
             "media-src 'self' blob:",
             "worker-src 'self' blob:",
-            "connect-src 'self' ws: wss:",
+            f"connect-src {fetches}",
             "font-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",
@@ -74,10 +80,11 @@ class SecurityHeaders:
     A header a route set itself is kept (a download may have its own policy).
     """
 
-    def __init__(self, app: ASGIApp, *, tile_url: str = "") -> None:
+    def __init__(self, app: ASGIApp, *, tile_url: str = "", connect: Iterable[str] = ()) -> None:
         self.app = app
-        page = content_security_policy(tile_url=tile_url)
-        explorer = content_security_policy(tile_url=tile_url, inline_script=True)
+        connect = tuple(connect)
+        page = content_security_policy(tile_url=tile_url, connect=connect)
+        explorer = content_security_policy(tile_url=tile_url, inline_script=True, connect=connect)
         common = [
             (b"x-frame-options", b"DENY"),
             (b"x-content-type-options", b"nosniff"),

@@ -4,7 +4,9 @@
 // phone, speaker and the network path to its media relay, and in a meeting plays
 // the program, raises a hand, goes on air when given the floor, obeys an imposed
 // mute and acknowledges conclusions and directives. Between meetings it stands by
-// (standby.js): an inspector or the video wall can look at it at any time.
+// (standby.js): an inspector or the video wall can look at it at any time. When its
+// server dies and the other one of a standby pair takes over, it moves there by
+// itself (follow.js) and resumes its session.
 "use strict";
 (() => {
   const { $, el } = DC;
@@ -21,6 +23,16 @@
   window.diemcauSite = S; // for tests and the browser console
   // Sites publish two layers: thumbnails for the chair's video wall, full for the rest.
   const SIMULCAST = !/[?&]simulcast=0/.test(location.search);
+
+  // What a join link or a move from the other server of the pair carries (follow.js).
+  const carried = ServerFollow.parse(location.hash);
+  const follow = new ServerFollow({
+    hops: carried.hops,
+    state: () => ({ code: S.joinCode, seqs: S.seqs, meeting: S.inMeeting && S.meeting ? S.meeting.id : 0, lang: LANG }),
+    onMove: (base, why) => switching(new URL(base).host, why),
+  });
+  S.follow = follow;
+  S.rejoin = carried.meeting; // the meeting this terminal was in before a move: entered again
 
   DC.header("site_title");
 
@@ -45,13 +57,23 @@
   function storageKey() { return "diemcau.site." + (S.site ? S.site.code : ""); }
 
   async function login(code) {
-    const r = await DC.api("/api/auth/site-login", { method: "POST", token: "", body: { join_code: code } });
-    S.joinCode = code; S.httpToken = r.token;
+    S.joinCode = code;
+    let r;
+    try {
+      r = await DC.api("/api/auth/site-login", { method: "POST", token: "", body: { join_code: code } });
+    } catch (e) {
+      if (e.code === "standby" && await standingBy()) return;
+      throw e;
+    }
+    S.httpToken = r.token;
     S.site = { code: r.site_code, name: r.name };
     sessionStorage.setItem("diemcau.joincode", code);
-    try { S.seqs = JSON.parse(localStorage.getItem(storageKey() + ".seqs") || "{}"); } catch (_e) { S.seqs = {}; }
+    if (carried.seqs) { S.seqs = carried.seqs; carried.seqs = null; saveSeqs(); } else {
+      try { S.seqs = JSON.parse(localStorage.getItem(storageKey() + ".seqs") || "{}"); } catch (_e) { S.seqs = {}; }
+    }
     $("site-name").textContent = "· " + r.name;
     S.cfg = await DC.api("/api/web/config", { token: "" });
+    follow.setServers(S.cfg.servers);
     show("setup");
     renderMessages();
     connectPresence();
@@ -66,15 +88,53 @@
     try { await login($("join-code").value.trim()); $("join-error").textContent = ""; } catch (err) { $("join-error").textContent = err.status === 401 ? t("badcode") : err.message; }
   });
 
+  /**
+   * This server is the standby of a pair (it answered 503 "standby"): look for the one
+   * that serves and move there. False when it lists no other server.
+   */
+  async function standingBy() {
+    let cfg;
+    try { cfg = await DC.api("/api/web/config", { token: "" }); } catch (_e) { return false; }
+    follow.setServers(cfg.servers);
+    if (!follow.others().length) return false;
+    if (carried.seqs) S.seqs = carried.seqs; // carried on to the next server
+    switching(location.host, "standby");
+    follow.lost(true);
+    return true;
+  }
+
+  /**
+   * The banner while moving to (or arriving at) the server at `host`, `why`: its own
+   * server was lost ("lost": the standby takes over) or is the standby ("standby").
+   */
+  function switching(host, why) {
+    $("switch-title").dataset.i18n = why === "standby" ? "switching_active" : "switching";
+    $("switch-help").dataset.i18n = why === "standby" ? "switching_help_standby" : "switching_help";
+    applyI18n($("banner-switch"));
+    $("switch-to").textContent = "(" + host + ")";
+    $("banner-switch").hidden = false;
+    $("banner-reconnect").hidden = true;
+    connState("reconnecting");
+  }
+
   // --- control session (presence) ----------------------------------------------------------
 
   function connState(state) { const c = $("conn"); c.dataset.state = state; c.textContent = t("conn_" + state); }
+
+  // The server writes at least a tick every 5-8 s; 20 s of silence means it is lost
+  // even though no close came (a host that vanished: docs/protocol.md, `tick`).
+  const SILENCE_MS = 20000;
 
   function connectPresence() {
     if (!S.cfg || !S.cfg.presence_url) { connState("reconnecting"); return; }
     connState(S.everConnected ? "reconnecting" : "connecting");
     const ws = new WebSocket(S.cfg.presence_url);
-    S.ws = ws;
+    S.ws = ws; S.lastFrame = performance.now();
+    // A host that vanished answers nothing, not even a refusal: give up after a while
+    // (one server alone may take its time, as in a national join; a pair's other
+    // server is worth trying sooner).
+    const openMs = follow.others().length ? 10000 : 60000;
+    setTimeout(() => { if (S.ws === ws && ws.readyState === WebSocket.CONNECTING) dropped(ws, 1006); }, openMs);
     ws.onopen = () => {
       // Protocol v2: this page follows the welcome's heartbeat interval, even below 1 s.
       const hello = { type: "hello", v: 2, client: "web" };
@@ -82,19 +142,28 @@
       if (Object.keys(S.seqs).length) hello.resume = S.seqs;
       ws.send(JSON.stringify(hello));
     };
-    ws.onmessage = (ev) => { let m; try { m = JSON.parse(ev.data); } catch (_e) { return; } onFrame(m); };
-    ws.onclose = (ev) => {
-      stopBeats();
-      if (S.ws !== ws) return;
-      S.ws = null;
-      if (ev.code === 4004 || ev.code === 4005) { connState("closed"); $("banner-reconnect").hidden = true; DC.toast(t(ev.code === 4004 ? "revoked" : "replaced"), "bad"); return; }
-      if (ev.code === 4001 && S.sessionToken) S.sessionToken = ""; // expired token: the join code again
-      $("banner-reconnect").hidden = !S.everConnected;
-      connState("reconnecting");
-      // About 1 s, then 2 s, then 4 s, with jitter so a whole province does not return at once.
-      const delay = 1000 * 2 ** Math.min(S.retry++, 2) + Math.random() * 500;
-      setTimeout(connectPresence, delay);
-    };
+    ws.onmessage = (ev) => { S.lastFrame = performance.now(); let m; try { m = JSON.parse(ev.data); } catch (_e) { return; } onFrame(m); };
+    ws.onclose = (ev) => dropped(ws, ev.code);
+  }
+
+  /**
+   * The session `ws` ended (`code`: its close code, 1006 when this page gave up on a
+   * silent server): say so, and connect again unless told not to.
+   */
+  function dropped(ws, code) {
+    if (S.ws !== ws) return;
+    stopBeats();
+    S.ws = null;
+    ws.onclose = null; ws.onmessage = null; ws.onopen = null;
+    if (ws.readyState !== WebSocket.CLOSED) ws.close();
+    if (code === 4004 || code === 4005) { connState("closed"); $("banner-reconnect").hidden = true; DC.toast(t(code === 4004 ? "revoked" : "replaced"), "bad"); return; }
+    if (code === 4001 && S.sessionToken) S.sessionToken = ""; // expired token: the join code again
+    $("banner-reconnect").hidden = !S.everConnected || !$("banner-switch").hidden;
+    connState("reconnecting");
+    follow.lost(); // the other server of a pair may have taken over
+    // About 1 s, then 2 s, then 4 s, with jitter so a whole province does not return at once.
+    const delay = 1000 * 2 ** Math.min(S.retry++, 2) + Math.random() * 500;
+    setTimeout(connectPresence, delay);
   }
 
   function send(obj) { if (S.ws && S.ws.readyState === WebSocket.OPEN) S.ws.send(JSON.stringify(obj)); }
@@ -105,6 +174,10 @@
       const resumed = S.everConnected;
       S.everConnected = true;
       $("banner-reconnect").hidden = true; connState("online");
+      follow.online();
+      if (!$("banner-switch").hidden) { $("banner-switch").hidden = true; DC.toast(t("switched")); }
+      if (S.enterOnWelcome && S.meeting && S.meeting.id === S.enterOnWelcome && !S.inMeeting) enterMeeting();
+      S.enterOnWelcome = 0;
       // A fresh terminal starts from the current position of every stream.
       for (const [name, seq] of Object.entries(m.streams || {})) if (!(name in S.seqs)) S.seqs[name] = seq;
       saveSeqs();
@@ -211,6 +284,8 @@
   }
 
   async function heartbeat() {
+    const ws = S.ws;
+    if (ws && ws.readyState === WebSocket.OPEN && performance.now() - S.lastFrame > SILENCE_MS) { dropped(ws, 1006); return; }
     const hb = { type: "hb", t: Date.now() / 1000 };
     if (S.beats++ % S.linkEvery === 0) {
       try { const link = await linkStats(); if (link) hb.link = link; } catch (_e) { /* stats are optional */ }
@@ -271,11 +346,18 @@
     // A pushed meeting event that lands while this request is out is newer than
     // its answer: the answer is then dropped (S.stateGen moved on).
     const gen = ++S.stateGen;
+    const rejoin = S.rejoin;
+    S.rejoin = 0;
     try {
       const r = await siteApi("/api/site/meetings/current");
       if (gen !== S.stateGen) return;
       if (!r.meeting) { if (S.meeting) endMeeting(); else setMeeting(null); return; }
       setMeeting(r.meeting);
+      // In the meeting before a move: enter again, once the session is up (joining
+      // needs it).
+      if (rejoin === r.meeting.id && !S.inMeeting) {
+        if ($("conn").dataset.state === "online") enterMeeting(); else S.enterOnWelcome = rejoin;
+      }
       if (r.floor) setFloor(r.floor);
       for (const c of r.conclusions || []) addMessage("conclusion", c);
     } catch (e) {
@@ -867,11 +949,13 @@
 
   // --- start ---------------------------------------------------------------------------------
 
-  const fromHash = decodeURIComponent(location.hash.replace(/^#/, ""));
+  const fromHash = carried.code;
   const saved = sessionStorage.getItem("diemcau.joincode") || "";
   const code = fromHash.includes(":") ? fromHash : saved;
-  if (fromHash) history.replaceState(null, "", location.pathname); // keep the secret out of the address bar
+  if (location.hash) history.replaceState(null, "", location.pathname); // keep the secret out of the address bar
   connState("connecting");
+  if (carried.lang && carried.lang !== LANG) toggleLang(); // the language chosen on the other server
+  if (carried.hops) switching(location.host, carried.why); // arrived from the other server: until online
   if (code) {
     $("join-code").value = code;
     login(code).catch((e) => { show("join"); $("join-error").textContent = e.status === 401 ? t("badcode") : e.message; });
