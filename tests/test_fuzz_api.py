@@ -41,6 +41,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.core.result import Ok
 
 from diemcau.api import create_app
+from diemcau.config import Settings
 from diemcau.runtime import Runtime
 from tests.conftest import PG_URL, _drop_database, _pg_connect_kwargs
 from tests.fuzz_support import Live, fuzz_settings, live_world
@@ -50,7 +51,15 @@ from tests.route_table import HN_MARKERS, ROUTES, Route, _fill
 EXAMPLES = 4
 PG_EXAMPLES = 1
 
-SPEC = create_app(Runtime.__new__(Runtime)).openapi()
+
+def _spec() -> dict[str, Any]:
+    """The OpenAPI document of an app that is never started (a runtime with settings only)."""
+    runtime = Runtime.__new__(Runtime)
+    runtime.settings = Settings()
+    return create_app(runtime).openapi()
+
+
+SPEC = _spec()
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 OPERATIONS = {
     f"{op.method.upper()} {op.path}": op
