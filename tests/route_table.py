@@ -15,10 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIWebSocketRoute
 
-from diemcau.api.app import ROUTERS
+from diemcau.api.app import ROUTERS, create_app
+from diemcau.config import Settings
 from diemcau.directory.records import UnitRecord
+from diemcau.runtime import Runtime
 from tests.test_command_support import covid
 
 PASSWORD = "correct horse battery"
@@ -673,3 +676,11 @@ def app_routes(app: Any) -> set[tuple[str, str]]:
         else:
             out |= {(m, r.path) for m in (getattr(r, "methods", None) or {"GET"}) if m != "HEAD"}
     return out
+
+
+def unstarted_app() -> FastAPI:
+    """The app as built for a runtime that is never started (default settings only):
+    enough for its route table and OpenAPI document."""
+    runtime = Runtime.__new__(Runtime)
+    runtime.settings = Settings()
+    return create_app(runtime)

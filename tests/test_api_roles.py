@@ -19,8 +19,6 @@ from typing import Any
 import httpx
 import pytest
 
-from diemcau.api import create_app
-from diemcau.runtime import Runtime
 from tests.api_world import World, build_world
 from tests.route_table import (
     HN_MARKERS,
@@ -31,6 +29,7 @@ from tests.route_table import (
     Route,
     _fill,
     app_routes,
+    unstarted_app,
 )
 
 
@@ -63,7 +62,7 @@ async def call(w: World, route: Route, headers: dict[str, str] | None) -> httpx.
 
 def test_every_route_is_in_the_table() -> None:
     """A new route must be added to `ROUTES` (or `NOT_WALKED`, with its reason)."""
-    app = create_app(Runtime.__new__(Runtime))
+    app = unstarted_app()
     table = {(r.method, r.path) for r in ROUTES}
     assert len(table) == len(ROUTES), "a route is listed twice"
     assert table | NOT_WALKED == app_routes(app)

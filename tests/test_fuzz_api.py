@@ -40,26 +40,14 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis.core.result import Ok
 
-from diemcau.api import create_app
-from diemcau.config import Settings
-from diemcau.runtime import Runtime
 from tests.conftest import PG_URL, _drop_database, _pg_connect_kwargs
 from tests.fuzz_support import Live, fuzz_settings, live_world
-from tests.route_table import HN_MARKERS, ROUTES, Route, _fill
+from tests.route_table import HN_MARKERS, ROUTES, Route, _fill, unstarted_app
 
 # Draws per generation mode per route: 2 modes x 6 callers x EXAMPLES requests a route.
 EXAMPLES = 4
 PG_EXAMPLES = 1
-
-
-def _spec() -> dict[str, Any]:
-    """The OpenAPI document of an app that is never started (a runtime with settings only)."""
-    runtime = Runtime.__new__(Runtime)
-    runtime.settings = Settings()
-    return create_app(runtime).openapi()
-
-
-SPEC = _spec()
+SPEC = unstarted_app().openapi()
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 OPERATIONS = {
     f"{op.method.upper()} {op.path}": op

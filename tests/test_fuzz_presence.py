@@ -13,10 +13,11 @@ random bytes, binary frames and frames over 64 KiB.
 
 The oracle is the protocol's own schema (`diemcau.presence.protocol`): a frame
 the schema refuses must close the session with 4000, one over 65,536 bytes
-with 1009, a hello of another version with 4003, a bad credential with 4001,
-bye with 1000; every request of a session that stays open gets exactly one
-reply, whose error code is never ``internal``, and no request acting for Hà
-Nội or another site is answered ``ok``.
+with 1009, a hello of a version the server does not speak (not 1 or 2) with
+4003, a bad credential with 4001, bye with 1000; every request of a session
+that stays open gets exactly one reply, whose error code is never
+``internal``, and no request acting for Hà Nội or another site is answered
+``ok``.
 
 Meanwhile nobody else notices: a well-behaved site (26737) heartbeats all
 along and must stay online and keep receiving what is sent to it, the admin's
@@ -41,7 +42,14 @@ from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from diemcau.presence.protocol import MAX_MESSAGE_BYTES, Bye, Hello, Request, parse_inbound
+from diemcau.presence.protocol import (
+    MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSIONS,
+    Bye,
+    Hello,
+    Request,
+    parse_inbound,
+)
 from tests.fuzz_support import Live, examples, fuzz_settings, live_world
 from tests.presence_support import RawSite, eventually
 
@@ -292,7 +300,7 @@ def expected_hello(frame: Frame, ids: Ids) -> int | None:
         return 4000
     if not isinstance(msg, Hello):
         return 4000
-    if msg.v != 1:
+    if msg.v not in PROTOCOL_VERSIONS:
         return 4003
     if msg.token is not None and ids.token and msg.token == ids.token and msg.join_code is None:
         return None

@@ -68,7 +68,8 @@ async def test_an_officer_cannot_see_another_province(tmp_path: Path) -> None:
         await page.fill("#compose [name=sites]", "27004")  # a commune of another province
         await page.wait_for_selector("#preview .error")
         await page.click("#issue")
-        await page.wait_for_selector("#compose-error:has-text('tỉnh')")
+        # Another province's commune is answered like a code that does not exist.
+        await page.wait_for_selector("#compose-error:has-text('phạm vi của bạn')")
         await page.fill("#compose [name=sites]", "")
         await page.wait_for_selector("#preview[data-total='4']")
         await page.click("#issue")

@@ -128,7 +128,7 @@ const I18N = {
     err_bad_type: "Loại tệp này không được đính kèm", err_too_big: "Tệp quá lớn",
     err_bad_content: "Nội dung tệp không đúng loại", err_empty: "Tệp rỗng", err_no_target: "Chưa chọn nơi nhận",
     err_no_recipients: "Không có điểm cầu nào phù hợp", err_other_province: "Ngoài phạm vi tỉnh của bạn",
-    err_empty_group: "Nhóm không có điểm cầu nào bạn được chỉ đạo", err_no_site: "Không có điểm cầu mã này",
+    err_empty_group: "Nhóm không có điểm cầu nào bạn được chỉ đạo", err_no_site: "Không có điểm cầu mã này trong phạm vi của bạn",
     err_role: "Vai trò của bạn không được làm việc này", err_bad_deadline: "Hạn hoàn thành không hợp lệ",
     err_duplicate_schema: "Đã có mẫu báo cáo với mã này", err_bad_schema: "Mẫu báo cáo không hợp lệ",
     err_invalid: "Dữ liệu không hợp lệ",
@@ -366,7 +366,7 @@ const I18N = {
     err_bad_content: "The content is not what the file name says", err_empty: "The file is empty",
     err_no_target: "No recipients chosen", err_no_recipients: "No site matches",
     err_other_province: "Outside your province", err_empty_group: "The group has no site you may direct",
-    err_no_site: "No site with this code", err_role: "Your role may not do this",
+    err_no_site: "No site with this code in your reach", err_role: "Your role may not do this",
     err_bad_deadline: "The deadline is not valid", err_duplicate_schema: "A schema with this key exists",
     err_bad_schema: "The schema is not valid", err_invalid: "The data is not valid",
     // situation reports page
