@@ -41,14 +41,14 @@ import asyncio
 import multiprocessing as mp
 import os
 import queue
-import statistics
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from diemcau.media.isolation import enter_isolated_netns
-from media_fanout import print_rows, run_fanout
+from media_fanout import run_fanout
+from media_kit import drops_between, med, print_rows, udp_socket_drops
 from media_province import run_province
 
 
@@ -57,10 +57,6 @@ def pct(values: Sequence[float], q: float) -> float:
         return float("nan")
     s = sorted(values)
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
-
-
-def med(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 def _receiver_worker(
@@ -96,34 +92,6 @@ def _receiver_worker(
             await asyncio.gather(*(b.stop() for b in bots), return_exceptions=True)
 
     out.put(("done", asyncio.run(run())))
-
-
-def udp_socket_drops() -> dict[str, tuple[int, int]]:
-    """Per UDP socket (inode): (local port, datagrams the kernel dropped so far)."""
-    out: dict[str, tuple[int, int]] = {}
-    with open("/proc/net/udp") as f:
-        next(f)
-        for line in f:
-            cols = line.split()
-            out[cols[9]] = (int(cols[1].rsplit(":", 1)[1], 16), int(cols[-1]))
-    return out
-
-
-def drops_between(
-    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], janus_ports: range
-) -> tuple[int, int]:
-    """Drops during a window at (Janus sockets, bot sockets), socket by socket.
-
-    Janus's sockets are the ones in its RTP port range; the rest are the bots'.
-    """
-    janus = bots = 0
-    for inode, (port, drops) in after.items():
-        d = drops - before.get(inode, (port, 0))[1]
-        if port in janus_ports:
-            janus += d
-        else:
-            bots += d
-    return janus, bots
 
 
 async def capacity_step(

@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import statistics
 import sys
 import time
 from dataclasses import replace
@@ -41,13 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from diemcau.media.isolation import enter_isolated_netns
+from media_kit import med, print_rows
 
 VETH_BENCH, VETH_SPEAKER = "dcfan0", "dcfan1"
 ADDR_BENCH, ADDR_SPEAKER = "198.51.100.1", "198.51.100.2"
-
-
-def med(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 def veth_tx_bytes(pid: int, dev: str) -> int:
@@ -273,14 +269,6 @@ async def run_fanout(
             )
         )
     return rows
-
-
-def print_rows(title: str, head: tuple[str, str, str], rows: list[tuple[str, str, str]]) -> None:
-    table = [head, *rows]
-    w = [max(len(r[i]) for r in table) for i in range(3)]
-    print(title)
-    for r in table:
-        print(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]}")
 
 
 def cli() -> int:

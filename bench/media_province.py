@@ -33,19 +33,15 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue
-import statistics
 import sys
 import time
 from dataclasses import replace
 from typing import Any
 
 from diemcau.media.isolation import enter_isolated_netns
+from media_kit import drops_between, med, print_rows, udp_socket_drops
 
 WORKERS = 4
-
-
-def med(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
 
 
 def cpu_of(pid: int | None) -> float:
@@ -57,31 +53,6 @@ def cpu_of(pid: int | None) -> float:
         return 0.0
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def udp_socket_drops() -> dict[str, tuple[int, int]]:
-    """Per UDP socket (inode): (local port, datagrams the kernel dropped so far)."""
-    out: dict[str, tuple[int, int]] = {}
-    with open("/proc/net/udp") as f:
-        next(f)
-        for line in f:
-            cols = line.split()
-            out[cols[9]] = (int(cols[1].rsplit(":", 1)[1], 16), int(cols[-1]))
-    return out
-
-
-def drops_between(
-    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], janus: range
-) -> tuple[int, int]:
-    """Drops during a window at (Janus's sockets, everyone else's), socket by socket."""
-    at_janus = others = 0
-    for inode, (port, drops) in after.items():
-        d = drops - before.get(inode, (port, 0))[1]
-        if port in janus:
-            at_janus += d
-        else:
-            others += d
-    return at_janus, others
 
 
 async def step(
@@ -257,14 +228,6 @@ async def run_province(
             (f"{k} two-way sites: RTP in / out (packets/s), Janus CPU/packet", rates[0], rates[1])
         )
     return rows
-
-
-def print_rows(title: str, head: tuple[str, str, str], rows: list[tuple[str, str, str]]) -> None:
-    table = [head, *rows]
-    w = [max(len(r[i]) for r in table) for i in range(3)]
-    print(title)
-    for r in table:
-        print(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]}")
 
 
 def cli() -> int:

@@ -65,6 +65,14 @@ def forward_streams(
 class RemoteRequests(ControlLink):
     """Remote publishers of one node's rooms and what feeds them, made and undone."""
 
+    async def _request_unless_gone(self, body: dict[str, Any]) -> None:
+        """A request that undoes something: done already when its room or feed is gone."""
+        try:
+            await self.request(body)
+        except JanusError as exc:
+            if exc.code not in (ERR_NO_SUCH_ROOM, ERR_NO_SUCH_FEED):
+                raise
+
     async def add_remote_publisher(
         self, room: int, feed_id: int, display: str, streams: list[dict[str, Any]]
     ) -> tuple[int, int]:
@@ -83,18 +91,14 @@ class RemoteRequests(ControlLink):
         return int(data["port"]), int(data["rtcp_port"])
 
     async def remove_remote_publisher(self, room: int, feed_id: int) -> None:
-        try:
-            await self.request(
-                {
-                    "request": "remove_remote_publisher",
-                    "room": room,
-                    "secret": self.room_secret,
-                    "id": feed_id,
-                }
-            )
-        except JanusError as exc:
-            if exc.code not in (ERR_NO_SUCH_ROOM, ERR_NO_SUCH_FEED):
-                raise
+        await self._request_unless_gone(
+            {
+                "request": "remove_remote_publisher",
+                "room": room,
+                "secret": self.room_secret,
+                "id": feed_id,
+            }
+        )
 
     async def publish_remotely(
         self, room: int, feed_id: int, remote_id: str, host: str, port: int, rtcp_port: int
@@ -114,20 +118,16 @@ class RemoteRequests(ControlLink):
         )
 
     async def unpublish_remotely(self, room: int, feed_id: int, remote_id: str) -> None:
-        try:
-            await self.request(
-                {
-                    "request": "unpublish_remotely",
-                    "room": room,
-                    "secret": self.room_secret,
-                    "admin_key": self.node.admin_key,
-                    "publisher_id": feed_id,
-                    "remote_id": remote_id,
-                }
-            )
-        except JanusError as exc:
-            if exc.code not in (ERR_NO_SUCH_ROOM, ERR_NO_SUCH_FEED):
-                raise
+        await self._request_unless_gone(
+            {
+                "request": "unpublish_remotely",
+                "room": room,
+                "secret": self.room_secret,
+                "admin_key": self.node.admin_key,
+                "publisher_id": feed_id,
+                "remote_id": remote_id,
+            }
+        )
 
     async def list_forwarders(self, room: int) -> list[tuple[int, int]]:
         """Plain RTP forwarders in a room, as (publisher id, stream id).
@@ -192,20 +192,16 @@ class RemoteRequests(ControlLink):
         return tuple(int(f["stream_id"]) for f in data.get("forwarders", []))
 
     async def stop_forwarder(self, room: int, publisher_id: int, stream_id: int) -> None:
-        try:
-            await self.request(
-                {
-                    "request": "stop_rtp_forward",
-                    "room": room,
-                    "secret": self.room_secret,
-                    "admin_key": self.node.admin_key,
-                    "publisher_id": publisher_id,
-                    "stream_id": stream_id,
-                }
-            )
-        except JanusError as exc:
-            if exc.code not in (ERR_NO_SUCH_ROOM, ERR_NO_SUCH_FEED):
-                raise
+        await self._request_unless_gone(
+            {
+                "request": "stop_rtp_forward",
+                "room": room,
+                "secret": self.room_secret,
+                "admin_key": self.node.admin_key,
+                "publisher_id": publisher_id,
+                "stream_id": stream_id,
+            }
+        )
 
     async def list_remotes(self, room: int, feed_id: int) -> list[str] | None:
         """The remote ids a local publisher restreams to; None if it is not there."""

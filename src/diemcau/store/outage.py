@@ -10,11 +10,9 @@ that a retry can never fix (docs/reliability.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from sqlalchemy import exc as sa_exc
 
-from diemcau.store.reach import StoreUnavailable
+from diemcau.store.reach import StoreUnavailable, exception_chain
 
 __all__ = ["is_store_outage"]
 
@@ -27,23 +25,9 @@ _OUTAGE_STATES = ("08", "53", "57P")
 _SQLITE_BUSY = ("database is locked", "database table is locked", "disk i/o error")
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        for nxt in (getattr(current, "orig", None), current.__cause__, current.__context__):
-            if isinstance(nxt, BaseException):
-                todo.append(nxt)
-
-
 def is_store_outage(exc: BaseException) -> bool:
     """True when `exc` (or what it wraps) says the store cannot serve now, not "bad change"."""
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         if isinstance(link, StoreUnavailable | sa_exc.TimeoutError | sa_exc.InterfaceError):
             return True
         if isinstance(link, sa_exc.DBAPIError) and link.connection_invalidated:

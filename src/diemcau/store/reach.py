@@ -21,7 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["StoreUnavailable", "explain", "folder_failure", "watch_connects"]
+__all__ = ["StoreUnavailable", "exception_chain", "explain", "folder_failure", "watch_connects"]
 
 _PG_HELP = "scripts/postgres.sh starts a local server"
 
@@ -34,7 +34,7 @@ class StoreUnavailable(Exception):
         self.message = message
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """`exc`, the driver error it wraps (``.orig``) and its causes, each once."""
     seen: set[int] = set()
     todo: list[BaseException] = [exc]
@@ -83,7 +83,7 @@ def _os_reason(exc: OSError) -> str:
 
 def _postgres(url: URL, exc: BaseException) -> StoreUnavailable | None:
     where = _where(url) + _who(url)
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         state = getattr(link, "sqlstate", None)
         if state in ("28P01", "28000"):
             return StoreUnavailable(
@@ -112,7 +112,7 @@ def _postgres(url: URL, exc: BaseException) -> StoreUnavailable | None:
 
 def _sqlite(url: URL, exc: BaseException) -> StoreUnavailable | None:
     path = url.database or ":memory:"
-    for link in _chain(exc):
+    for link in exception_chain(exc):
         text = _first_line(link)
         if "unable to open database file" in text:
             return StoreUnavailable(
