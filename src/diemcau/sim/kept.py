@@ -12,6 +12,7 @@ tests can measure how long the program is gone when a media node is killed.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -45,7 +46,7 @@ def _feed_gone(msg: dict[str, Any], feed_id: int) -> bool:
     return False
 
 
-class _Kept:
+class _Kept(abc.ABC):
     """A loop that runs one bot at a time and starts a new one when it is lost."""
 
     def __init__(self, source: TargetSource, retry: float) -> None:
@@ -70,8 +71,9 @@ class _Kept:
                 await self._task
             self._task = None
 
+    @abc.abstractmethod
     async def _make(self, target: JanusTarget) -> PublisherBot | ViewerBot:
-        raise NotImplementedError
+        """The bot this keeper keeps on ``target`` (a publisher or a viewer)."""
 
     def _watch(self, bot: PublisherBot | ViewerBot) -> None:
         """Set `_lost` when the bot's node drops it (its socket closes, or an event says so)."""
