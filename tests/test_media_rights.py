@@ -27,7 +27,11 @@ from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaError, MediaOrchestrator, feed_id, room_id
 from diemcau.media.topology import SiteRef
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
-from tests.test_media_cascade import linked, wait_for
+from tests.test_media_cascade import Bots as CascadeBots
+from tests.test_media_cascade import (
+    linked,
+    wait_for,
+)
 
 pytestmark = pytest.mark.media
 
@@ -38,23 +42,8 @@ UNAUTHORIZED = 433  # VideoRoom: wrong token, not in the allowed list, wrong pin
 MISSING = 429  # VideoRoom: a mandatory element (the pin) is missing
 
 
-class Bots:
-    """Every bot a test starts, stopped at the end; a refused one is stopped at once."""
-
-    def __init__(self) -> None:
-        self.bots: list[PublisherBot | ViewerBot] = []
-
-    async def publisher(self, target: JanusTarget, feed: int, label: str) -> PublisherBot:
-        bot = PublisherBot(target, feed, label)
-        self.bots.append(bot)
-        await bot.start()
-        return bot
-
-    async def viewer(self, target: JanusTarget, feed: int) -> ViewerBot:
-        bot = ViewerBot(target, feed)
-        self.bots.append(bot)
-        await bot.start()
-        return bot
+class Bots(CascadeBots):
+    """The cascade tests' bots, plus attempts that must be refused (stopped at once)."""
 
     async def refused_publish(self, target: JanusTarget, feed: int) -> int:
         """The Janus error code that refuses publishing ``feed`` at ``target``."""
@@ -75,10 +64,6 @@ class Bots:
         finally:
             await bot.stop()
         return exc.value.code
-
-    async def stop(self) -> None:
-        for bot in reversed(self.bots):
-            await bot.stop()
 
 
 @pytest.fixture
