@@ -65,6 +65,7 @@ FOUNDATION = {
         "limits",
         "logs",
         "ratelimit",
+        "records",
         "security",
         "spreadsheet",
         "store",
