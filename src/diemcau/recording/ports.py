@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from diemcau.actors import Actor
 
@@ -202,7 +202,7 @@ class ConclusionPublisher(Protocol):
     """
 
     async def __call__(
-        self, actor: Actor, meeting_id: int, body: str, attachments: Sequence[Mapping[str, Any]]
+        self, actor: Actor, meeting_id: int, body: str, attachments: Sequence[Mapping[str, object]]
     ) -> int: ...
 
 
@@ -217,7 +217,7 @@ class AlertSink(Protocol):
         message_vi: str,
         message_en: str,
         severity: Severity = "warning",
-        details: Mapping[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> object: ...
 
     async def clear_alert(self, kind: str, key: str) -> object: ...

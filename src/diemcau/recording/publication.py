@@ -13,7 +13,6 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from diemcau.actors import Actor
 from diemcau.errors import Conflict, Invalid
@@ -24,6 +23,7 @@ from diemcau.recording.minutes import MAX_TEXT, TEXT_FIELDS, MinutesContent
 from diemcau.recording.models import MinutesRow
 from diemcau.recording.ports import ConclusionPublisher
 from diemcau.recording.render import minutes_html, minutes_pdf
+from diemcau.records import JsonObject, Record
 from diemcau.store import Database
 
 __all__ = ["MinutesBook", "MinutesState", "site_minutes_url"]
@@ -35,8 +35,10 @@ def site_minutes_url(meeting_id: int, fmt: str = "pdf") -> str:
 
 
 @dataclass(frozen=True)
-class MinutesState:
+class MinutesState(Record):
     """The stored minutes of a meeting (a draft that was never saved has version 0)."""
+
+    omit = frozenset({"snapshot"})
 
     meeting_id: int
     state: str
@@ -49,26 +51,11 @@ class MinutesState:
     conclusion_id: int | None
     html_file_id: int | None
     pdf_file_id: int | None
-    snapshot: dict[str, Any] | None
+    snapshot: JsonObject | None
 
     @property
     def published(self) -> bool:
         return self.state == "published"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "meeting_id": self.meeting_id,
-            "state": self.state,
-            "texts": self.texts,
-            "version": self.version,
-            "edited_by": self.edited_by,
-            "edited_at": self.edited_at.isoformat() if self.edited_at else None,
-            "published_at": self.published_at.isoformat() if self.published_at else None,
-            "published_by": self.published_by,
-            "conclusion_id": self.conclusion_id,
-            "html_file_id": self.html_file_id,
-            "pdf_file_id": self.pdf_file_id,
-        }
 
 
 def _state(row: MinutesRow | None, meeting_id: int) -> MinutesState:
