@@ -64,6 +64,7 @@ FOUNDATION = {
         "instance_keys",
         "limits",
         "logs",
+        "processes",
         "ratelimit",
         "records",
         "security",

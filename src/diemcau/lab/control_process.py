@@ -22,6 +22,7 @@ from pathlib import Path
 
 import httpx
 
+from diemcau.processes import ChildProcess, log_tail
 from diemcau.tls.certs import ServerFiles
 
 __all__ = ["ControlProcess"]
@@ -35,7 +36,7 @@ def _die_with_parent() -> None:
 
 
 @dataclass
-class ControlProcess:
+class ControlProcess(ChildProcess):
     """One ``diemcau serve`` process.
 
     Args:
@@ -78,13 +79,6 @@ class ControlProcess:
     @property
     def log(self) -> Path:
         return self.data / "serve.log"
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def _argv(self) -> list[str]:
         argv = [
@@ -181,30 +175,9 @@ class ControlProcess:
         self.spawn()
         return await self.wait_role(None if self.lease else "active", timeout)
 
-    def kill(self) -> None:
-        """``kill -9`` (by PID), then reap it."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
     async def stop(self, grace: float = 20.0) -> int | None:
         """An orderly stop (SIGTERM), SIGKILL after `grace`; returns the exit status."""
-        proc = self.proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        return await self.halt(grace)
 
     def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log, lines)

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import ctypes
 import logging
-import os
 import secrets
 import shutil
 import signal
@@ -46,6 +45,7 @@ from diemcau.media.janus_config import (
     Listener,
     render_janus_config,
 )
+from diemcau.processes import ChildProcess, log_tail
 from diemcau.tasks import cancel_and_wait
 from diemcau.tls.certs import ServerFiles
 from diemcau.tls.context import client_context
@@ -169,7 +169,7 @@ def _die_with_parent() -> None:
 
 
 @dataclass
-class LocalJanusProcess:
+class LocalJanusProcess(ChildProcess):
     """A Janus process on this host with a private, generated config folder.
 
     Args:
@@ -261,10 +261,6 @@ class LocalJanusProcess:
     @property
     def log_file(self) -> Path:
         return self.workdir / "janus.log"
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
 
     def janus_config(self) -> JanusConfig:
         """This process's configuration: `layout` when given, else the local default.
@@ -365,44 +361,16 @@ class LocalJanusProcess:
         raise TimeoutError(f"janus {self.node.name} not ready in {timeout}s: {last}")
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def kill(self) -> None:
-        """SIGKILL the process (fault injection: a supervisor, if any, restarts it)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        return log_tail(self.log_file, lines)
 
     async def stop(self, grace: float = 3.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds; by PID only."""
         self.wanted = False
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        await self.halt(grace)
 
     def cleanup(self) -> None:
         """Remove the generated config folder and log."""
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the process so far, from /proc/<pid>/stat."""
-        if self.proc is None:
-            return 0.0
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            stat = f.read()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        ticks = int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
