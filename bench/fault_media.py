@@ -47,6 +47,7 @@ from diemcau.media.cluster import LocalCluster
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator, feed_id
 from diemcau.media.topology import SiteRef
+from diemcau.sim.audio_probe import ProbeReport
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot
 from diemcau.sim.kept import KeptPublisher, KeptViewer
 from diemcau.sim.tracks import tune_opus
@@ -128,7 +129,7 @@ async def _watch(
     return Watched(slots, reached, state)
 
 
-def _audio(heard: dict[str, Any]) -> str:
+def _audio(heard: ProbeReport) -> str:
     return (
         f"audio: {heard['gaps_per_minute']:.1f} gaps >100 ms/min (longest "
         f"{heard['longest_ms']:.0f} ms), lost {100 * heard['lost'] / max(1, heard['frames']):.1f} %"

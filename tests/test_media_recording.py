@@ -28,7 +28,8 @@ from typing import Any
 import pytest
 
 from diemcau.media.cluster import LocalCluster
-from diemcau.media.control import NO_RECORDING_DIR
+from diemcau.media.control_link import NO_RECORDING_DIR
+from diemcau.media.grants import ProgramWatch, SiteGrant
 from diemcau.media.janus import JanusError
 from diemcau.media.orchestrator import MediaOrchestrator, feed_id, room_id
 from diemcau.media.topology import SiteRef
@@ -36,6 +37,12 @@ from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 from tests.test_media_cascade import linked, wait_for
 
 pytestmark = pytest.mark.media
+
+
+def watched(grant: SiteGrant) -> ProgramWatch:
+    """The program a site's grant watches (one runs wherever this is asked)."""
+    assert grant["program"] is not None, "the grant names no program"
+    return grant["program"]
 
 
 @pytest.fixture
@@ -210,7 +217,7 @@ async def test_every_room_kind_is_locked_and_browsers_publish_where_nothing_reco
 
     # The chair's grant names central's program room: it may watch there, and not
     # publish, with either of its tokens (a program room records for real).
-    program = int(chair["program"]["room"])
+    program = chair["program"]["room"]
     for token in (chair["publish"]["token"], chair["room_token"]):
         intruder = PublisherBot(
             JanusTarget(chair["ws_url"], program, chair["token"], token, chair["program"]["pin"]),
@@ -225,8 +232,8 @@ async def test_every_room_kind_is_locked_and_browsers_publish_where_nothing_reco
             await intruder.stop()
     # Nor can site A, with its own grant, publish into the relay's program room.
     target = JanusTarget(
-        grant_a["ws_url"], int(grant_a["program"]["room"]), grant_a["token"],
-        grant_a["publish"]["token"], grant_a["program"]["pin"],
+        grant_a["ws_url"], watched(grant_a)["room"], grant_a["token"],
+        grant_a["publish"]["token"], watched(grant_a)["pin"],
     )  # fmt: skip
     intruder = PublisherBot(target, feed_id("site", "A"), "INTRUDER")
     try:

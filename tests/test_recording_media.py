@@ -31,6 +31,7 @@ from sqlalchemy import select
 from diemcau.audit.models import AuditEntry
 from diemcau.media.cluster import LocalCluster
 from diemcau.media.control import NodeControl
+from diemcau.media.grants import ChairGrant, SiteGrant
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.service import site_refs
@@ -126,7 +127,7 @@ async def orch(env: ApiEnv) -> AsyncIterator[MediaOrchestrator]:
         await cluster.stop()
 
 
-def target(grant: dict[str, Any]) -> JanusTarget:
+def target(grant: SiteGrant | ChairGrant) -> JanusTarget:
     return JanusTarget.publish_of(grant)
 
 

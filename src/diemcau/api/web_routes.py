@@ -11,7 +11,7 @@ staff stream is not reachable.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from importlib import resources
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -159,12 +159,12 @@ def _media(runtime: Runtime) -> MediaOrchestrator:
     return media
 
 
-async def _grant(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+async def _grant(call: Awaitable[Mapping[str, object]]) -> dict[str, Any]:
     try:
         grant = await call
     except MediaError as exc:
         raise Conflict(str(exc), code="no_media_grant") from exc
-    return grant
+    return dict(grant)
 
 
 @router.get("/api/site/media", tags=["media"], summary="This site's media grant (relay, rooms)")
@@ -209,7 +209,7 @@ async def chair_media(
     media = _media(runtime)
     if str(meeting_id) not in media.meetings:
         raise NotFound(f"no program runs for meeting {meeting_id}", code="no_program")
-    return media.chair_media_grant(meeting_id, holder=Holder.staff(actor.name))
+    return dict(media.chair_media_grant(meeting_id, holder=Holder.staff(actor.name)))
 
 
 @router.get("/api/media/spot/{site_code}", tags=["media"], summary="Spot-check one site's feed")
@@ -261,4 +261,4 @@ async def wall_media(
         grants = await _media(runtime).wall_grant(body.sites, holder=Holder.staff(actor.name))
     except MediaError as exc:
         raise Conflict(str(exc), code="no_media_grant") from exc
-    return grants
+    return [dict(g) for g in grants]

@@ -14,9 +14,11 @@ import asyncio
 import json
 import os
 import sys
-from typing import Any
 
 from diemcau.lab.netns import Host
+from diemcau.media.grants import SiteGrant
+from diemcau.records import JsonObject
+from diemcau.sim.audio_probe import ProbeReport
 
 __all__ = ["AudioProbeRun"]
 
@@ -32,7 +34,10 @@ class AudioProbeRun:
         seconds: how long to listen once audio flows.
     """
 
-    def __init__(self, host: Host, grant: dict[str, Any], feed: int, seconds: float) -> None:
+    def __init__(self, host: Host, grant: SiteGrant, feed: int, seconds: float) -> None:
+        program = grant["program"]
+        if program is None:
+            raise ValueError("the grant watches no program (none runs)")
         self.argv = host.command(
             sys.executable,
             "-m",
@@ -40,14 +45,14 @@ class AudioProbeRun:
             "--ws",
             str(grant["ws_url"]),
             "--room",
-            str(grant["program"]["room"]),
+            str(program["room"]),
             "--feed",
             str(feed),
             "--token",
             str(grant["token"]),
             "--room-token",
             str(grant["room_token"]),
-            *(("--pin", str(grant["program"]["pin"])) if grant["program"].get("pin") else ()),
+            *(("--pin", program["pin"]) if program["pin"] else ()),
             "--seconds",
             str(seconds),
         )
@@ -67,37 +72,45 @@ class AudioProbeRun:
             await self.stop()
             raise RuntimeError(f"the audio probe did not start: {line}")
 
-    async def _line(self, timeout: float) -> dict[str, Any]:
+    async def _raw(self, timeout: float) -> bytes:
         assert self._proc is not None and self._proc.stdout is not None
-        raw = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+        return await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+
+    async def _line(self, timeout: float) -> JsonObject:
+        raw = await self._raw(timeout)
         if not raw:
             return {"error": "the probe exited"}
-        out: dict[str, Any] = json.loads(raw)
+        out: JsonObject = json.loads(raw)
         return out
 
-    async def segment(self) -> dict[str, Any]:
+    async def segment(self) -> ProbeReport:
         """The report of the audio heard since the previous segment (or the start)."""
         assert self._proc is not None and self._proc.stdin is not None
         self._proc.stdin.write(b"report\n")
         await self._proc.stdin.drain()
-        return self._checked(await self._line(30))
+        return self._checked(await self._raw(30))
 
-    async def report(self) -> dict[str, Any]:
+    async def report(self) -> ProbeReport:
         """End the listening; the report of the audio since the last segment."""
         assert self._proc is not None and self._proc.stdin is not None
         try:
             self._proc.stdin.write(b"stop\n")
             await self._proc.stdin.drain()
-            out = await self._line(30)
+            raw = await self._raw(30)
         finally:
             await self.stop()
-        return self._checked(out)
+        return self._checked(raw)
 
     @staticmethod
-    def _checked(out: dict[str, Any]) -> dict[str, Any]:
+    def _checked(raw: bytes) -> ProbeReport:
+        """The probe's report line (`diemcau.sim.audio_probe.probe_report`), or its error."""
+        if not raw:
+            raise RuntimeError("audio probe: the probe exited")
+        out = json.loads(raw)
         if "error" in out:
             raise RuntimeError(f"audio probe: {out['error']}")
-        return out
+        report: ProbeReport = out
+        return report
 
     async def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from diemcau.media.cascade import Cascade
 from diemcau.media.node import NodeRegistry
 from diemcau.media.topology import Plan
 
-__all__ = ["node_status"]
+__all__ = ["NodeStatusRow", "node_status"]
 
 
-def node_status(registry: NodeRegistry, plan: Plan, cascade: Cascade) -> list[dict[str, Any]]:
+class NodeStatusRow(TypedDict):
+    """One node's line on the operator dashboard."""
+
+    node: str
+    role: str
+    provinces: list[str]
+    up: bool
+    last_error: str
+    janus_sessions: int
+    sites: int
+    capacity: int
+    links_in: int
+    links_out: int
+
+
+def node_status(registry: NodeRegistry, plan: Plan, cascade: Cascade) -> list[NodeStatusRow]:
     """Per node: health, Janus sessions, sites served against capacity, links in and out."""
     counts = plan.counts()
     records = cascade.records
-    out: list[dict[str, Any]] = []
+    out: list[NodeStatusRow] = []
     for node in registry.nodes():
         st = registry.state(node.name)
         out.append(

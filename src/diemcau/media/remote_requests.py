@@ -135,19 +135,7 @@ class RemoteRequests(ControlLink):
         diemcau never makes plain forwarders (remotizations are not listed
         here), so any found is an orphan from elsewhere.
         """
-        try:
-            data = await self.request(
-                {"request": "listforwarders", "room": room, "secret": self.room_secret}
-            )
-        except JanusError as exc:
-            if exc.code == ERR_NO_SUCH_ROOM:
-                return []
-            raise
-        return [
-            (int(p["publisher_id"]), int(f["stream_id"]))
-            for p in data.get("publishers", [])
-            for f in p.get("forwarders", [])
-        ]
+        return [(f.publisher_id, f.stream_id) for f in await self.forwarders(room)]
 
     async def forwarders(self, room: int) -> list[Forwarder]:
         """Every plain RTP forwarder in a room, with where it sends."""

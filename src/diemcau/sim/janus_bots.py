@@ -17,7 +17,6 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import av
 import numpy as np
@@ -29,8 +28,11 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
+from diemcau.media.grants import ChairGrant, SiteGrant, WallGrant, WatchGrant
+from diemcau.media.inspection import CallGrant
 from diemcau.media.isolation import in_isolated_netns, restrict_aioice_to_media_addr
 from diemcau.media.janus import JanusConnection, JanusHandle, JanusSession
+from diemcau.records import JsonObject
 from diemcau.sim.stamps import StampVerdict, inspect_stamp, label_code, now_ms32
 from diemcau.sim.tracks import StampedVideoTrack, ToneAudioTrack, pin_vp8_bitrate
 
@@ -66,24 +68,27 @@ class JanusTarget:
     pin: str | None = None
 
     @classmethod
-    def publish_of(cls, grant: dict[str, Any]) -> JanusTarget:
+    def publish_of(cls, grant: SiteGrant | ChairGrant | CallGrant) -> JanusTarget:
         """Where a grant publishes: its ``publish`` room, with its publish token."""
         pub = grant["publish"]
-        return cls(grant["ws_url"], int(pub["room"]), grant["token"], pub["token"])
+        return cls(grant["ws_url"], pub["room"], grant["token"], pub["token"])
 
     @classmethod
-    def program_of(cls, grant: dict[str, Any]) -> JanusTarget:
+    def program_of(cls, grant: SiteGrant | ChairGrant) -> JanusTarget:
         """Where a grant watches the program: its ``program`` room, token and pin."""
         prog = grant["program"]
-        return cls(
-            grant["ws_url"], int(prog["room"]), grant["token"], grant["room_token"], prog["pin"]
-        )
+        if prog is None:
+            raise ValueError("this grant watches no program (none runs)")
+        return cls(grant["ws_url"], prog["room"], grant["token"], grant["room_token"], prog["pin"])
 
     @classmethod
-    def watch_of(cls, grant: dict[str, Any], room: int | None = None) -> JanusTarget:
+    def watch_of(cls, grant: WatchGrant | WallGrant, room: int | None = None) -> JanusTarget:
         """Where a spot-check (its ``subscribe`` room) or a wall grant (``room``) watches."""
         if room is None:
-            room = int(grant["subscribe"]["room"])
+            sub = grant["subscribe"]
+            if isinstance(sub, list):
+                raise ValueError("a wall grant watches several rooms: name one")
+            room = sub["room"]
         return cls(grant["ws_url"], room, grant["token"], grant["room_token"])
 
 
@@ -101,7 +106,7 @@ class _Bot:
         self.joined_at = 0.0
         self.connected_at = 0.0
         # The streams Janus answered the join with (a subscriber's mids and feeds).
-        self.streams: list[dict[str, Any]] = []
+        self.streams: list[JsonObject] = []
 
     async def _open(self) -> JanusHandle:
         self.conn = await JanusConnection.connect(self.target.ws_url, token=self.target.token)
@@ -109,8 +114,8 @@ class _Bot:
         self.handle = await self.session.attach(VIDEO_PLUGIN)
         return self.handle
 
-    def _join_body(self, **fields: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"request": "join", "room": self.target.room, **fields}
+    def _join_body(self, **fields: object) -> JsonObject:
+        body: JsonObject = {"request": "join", "room": self.target.room, **fields}
         if self.target.room_token is not None:
             body["token"] = self.target.room_token
         if self.target.pin is not None:
@@ -157,8 +162,8 @@ class PublisherBot(_Bot):
         tone_hz: float = 440.0,
         bitrate: int = 400_000,
         speech_like: bool = False,
-        join_fields: Mapping[str, Any] | None = None,
-        publish_fields: Mapping[str, Any] | None = None,
+        join_fields: Mapping[str, object] | None = None,
+        publish_fields: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(target)
         pin_vp8_bitrate(bitrate)
