@@ -8,7 +8,7 @@ media never imports a peer service (docs/architecture.md).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from diemcau.media.node import JanusNode
 from diemcau.media.turn import TurnServer
@@ -31,7 +31,7 @@ class SiteNotifier(Protocol):
     """Tells sites something live (the presence hub's ``send``)."""
 
     async def send(
-        self, site_ids: Collection[int], kind: str, body: Mapping[str, Any], *, durable: bool
+        self, site_ids: Collection[int], kind: str, body: Mapping[str, object], *, durable: bool
     ) -> None: ...
 
 
@@ -46,7 +46,7 @@ class AlertSink(Protocol):
         message_vi: str,
         message_en: str,
         severity: Severity = "warning",
-        details: Mapping[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> object: ...
 
     async def clear_alert(self, kind: str, key: str) -> object: ...

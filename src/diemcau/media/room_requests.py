@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from diemcau.media.control_link import (
     ERR_NO_SUCH_ROOM,
@@ -29,6 +28,7 @@ from diemcau.media.control_link import (
     ControlLink,
 )
 from diemcau.media.janus import JanusError
+from diemcau.records import JsonObject
 
 __all__ = ["RoomInfo", "RoomRequests"]
 
@@ -70,7 +70,7 @@ class RoomRequests(ControlLink):
 
         A room that exists already keeps its options (see `set_pin`).
         """
-        options: dict[str, Any] = {
+        options: JsonObject = {
             "request": "create",
             "room": room,
             "admin_key": self.node.admin_key,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiortc import MediaStreamTrack
 
@@ -104,7 +104,11 @@ class LightReceiver(ViewerBot):
                     continue
                 deliver = protocol.datagram_received
 
-                def fast(data: bytes, addr: tuple[Any, ...], deliver: Any = deliver) -> None:
+                def fast(
+                    data: bytes,
+                    addr: tuple[object, ...],
+                    deliver: Callable[[bytes, tuple[object, ...]], None] = deliver,
+                ) -> None:
                     # RTP (not RTCP: its second byte is 192-223) is counted and dropped.
                     if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
                         counter.add(
