@@ -38,7 +38,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from diemcau.lab.browser import launch_chromium
 from diemcau.lab.deployment import LabDeployment
-from diemcau.lab.listen import AudioProbeRun
+from diemcau.lab.listen import AudioProbeRun, ProbeReport
 from diemcau.lab.meeting import FieldMeeting, field_meeting
 from diemcau.lab.network import LANS, Lab
 from diemcau.lab.server import STAFF_PASSWORD
@@ -47,7 +47,6 @@ from diemcau.media.cluster import LocalCluster
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator, feed_id
 from diemcau.media.topology import SiteRef
-from diemcau.sim.audio_probe import ProbeReport
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot
 from diemcau.sim.kept import KeptPublisher, KeptViewer
 from diemcau.sim.tracks import tune_opus

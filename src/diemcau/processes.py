@@ -1,6 +1,8 @@
 """The child processes this program starts (Janus, coturn, a lab's PostgreSQL or server).
 
-Each is ended by its own PID only, never by name: a polite signal first, then
+Each dies with its parent (``prctl(PR_SET_PDEATHSIG)``, `die_with_parent`): a test
+run or control process that is killed leaves nothing running with nobody to stop
+it. Each is ended by its own PID only, never by name: a polite signal first, then
 SIGKILL once a grace period has passed, and always reaped, so no zombie and no
 stray process outlives a test or a lab run. The stop polls instead of blocking,
 so the event loop serving everything else keeps running meanwhile.
@@ -9,13 +11,28 @@ so the event loop serving everything else keeps running meanwhile.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import functools
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["ChildProcess", "log_tail"]
+__all__ = ["ChildProcess", "die_with_parent", "log_tail"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: signal.Signals) -> None:
+    """In a child, before exec: it gets ``sig`` when the thread that started it ends.
+
+    Set after any change of user (which clears it).
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, sig)
 
 
 def log_tail(path: Path | None, lines: int) -> str:
@@ -33,6 +50,19 @@ class ChildProcess:
     """Mixin for the owner of one child process, held in ``proc`` (None until started)."""
 
     proc: subprocess.Popen[bytes] | None
+
+    def spawn_quiet(self, argv: Sequence[str], netns: str | None = None) -> None:
+        """Start ``argv`` (inside the network namespace file ``netns``, if given) in a
+        session of its own, without stdio, SIGTERMed when its parent dies."""
+        enter = ["nsenter", f"--net={netns}", "--"] if netns else []
+        self.proc = subprocess.Popen(  # noqa: S603 - our own argv
+            [*enter, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=functools.partial(die_with_parent, signal.SIGTERM),
+        )
 
     @property
     def pid(self) -> int | None:

@@ -10,8 +10,7 @@ log file beside its data.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
+import functools
 import os
 import signal
 import subprocess
@@ -22,17 +21,10 @@ from pathlib import Path
 
 import httpx
 
-from diemcau.processes import ChildProcess, log_tail
+from diemcau.processes import ChildProcess, die_with_parent, log_tail
 from diemcau.tls.certs import ServerFiles
 
 __all__ = ["ControlProcess"]
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass
@@ -128,7 +120,7 @@ class ControlProcess(ChildProcess):
                 stdout=out,
                 stderr=out,
                 env=env,
-                preexec_fn=_die_with_parent,
+                preexec_fn=functools.partial(die_with_parent, signal.SIGKILL),
             )
         self.starts += 1
 

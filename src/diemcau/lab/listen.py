@@ -14,13 +14,26 @@ import asyncio
 import json
 import os
 import sys
+from typing import TypedDict
 
 from diemcau.lab.netns import Host
 from diemcau.media.grants import SiteGrant
 from diemcau.records import JsonObject
-from diemcau.sim.audio_probe import ProbeReport
 
-__all__ = ["AudioProbeRun"]
+__all__ = ["AudioProbeRun", "ProbeReport"]
+
+
+class ProbeReport(TypedDict):
+    """What the faults bench and tests read of a report line of the probe
+    (`diemcau.sim.audio_probe.probe_report`, which says more)."""
+
+    gaps_over_100ms: int
+    gaps_per_minute: float
+    longest_ms: float
+    unheard_pct: float
+    frames: int
+    lost: int
+    recovered: int
 
 
 class AudioProbeRun:
@@ -38,24 +51,18 @@ class AudioProbeRun:
         program = grant["program"]
         if program is None:
             raise ValueError("the grant watches no program (none runs)")
-        self.argv = host.command(
-            sys.executable,
-            "-m",
-            "diemcau.sim.audio_probe",
-            "--ws",
-            str(grant["ws_url"]),
-            "--room",
-            str(program["room"]),
-            "--feed",
-            str(feed),
-            "--token",
-            str(grant["token"]),
-            "--room-token",
-            str(grant["room_token"]),
-            *(("--pin", program["pin"]) if program["pin"] else ()),
-            "--seconds",
-            str(seconds),
-        )
+        options: dict[str, object] = {
+            "--ws": grant["ws_url"],
+            "--room": program["room"],
+            "--feed": feed,
+            "--token": grant["token"],
+            "--room-token": grant["room_token"],
+            "--seconds": seconds,
+        }
+        if program["pin"]:
+            options["--pin"] = program["pin"]
+        args = [part for name, value in options.items() for part in (name, str(value))]
+        self.argv = host.command(sys.executable, "-m", "diemcau.sim.audio_probe", *args)
         self.seconds = seconds
         self._proc: asyncio.subprocess.Process | None = None
 

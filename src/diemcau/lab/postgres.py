@@ -32,12 +32,11 @@ from pathlib import Path
 import asyncpg
 
 from diemcau.lab.netns import Host, LabError
-from diemcau.processes import ChildProcess, log_tail
+from diemcau.processes import ChildProcess, die_with_parent, log_tail
 
 __all__ = ["LabPostgres"]
 
 _CLONE_NEWNET = 0x40000000
-_PR_SET_PDEATHSIG = 1
 PG_ROOT = Path("/usr/lib/postgresql")
 
 
@@ -67,7 +66,7 @@ def _preexec(netns: str | None, uid: int, gid: int) -> None:
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
+    die_with_parent(signal.SIGQUIT)
 
 
 @dataclass

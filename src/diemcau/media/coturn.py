@@ -19,7 +19,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from diemcau.media.node import _die_with_parent
 from diemcau.media.turn import TurnServer
 from diemcau.processes import ChildProcess, log_tail
 
@@ -110,15 +109,7 @@ class LocalTurnServer(ChildProcess):
             raise FileNotFoundError("the turnserver binary is not installed (Debian coturn)")
         self.config.folder.mkdir(parents=True, exist_ok=True)
         self.conf_file.write_text(render_coturn_config(self.config))
-        enter = ["nsenter", f"--net={self.netns}", "--"] if self.netns else []
-        self.proc = subprocess.Popen(
-            [*enter, TURN_BINARY, "-c", str(self.conf_file)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        self.spawn_quiet([TURN_BINARY, "-c", str(self.conf_file)], self.netns)
         await self._wait_ready(timeout)
 
     async def _wait_ready(self, timeout: float) -> None:

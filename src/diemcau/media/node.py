@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import secrets
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -49,8 +47,6 @@ from diemcau.processes import ChildProcess, log_tail
 from diemcau.tasks import cancel_and_wait
 from diemcau.tls.certs import ServerFiles
 from diemcau.tls.context import client_context
-
-_PR_SET_PDEATHSIG = 1
 
 __all__ = [
     "CONTROL_PLUGINS",
@@ -156,16 +152,6 @@ class JanusNode:
 
     def _tls_for(self, url: str) -> ssl.SSLContext | None:
         return self.ssl_context() if url.startswith("wss:") else None
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: Janus gets SIGTERM when its parent dies.
-
-    A control process (or a test run) that is killed must not leave Janus nodes
-    running with nobody to stop them (Linux ``prctl(PR_SET_PDEATHSIG)``).
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -308,26 +294,8 @@ class LocalJanusProcess(ChildProcess):
         self.write_config()
         self.log_file.unlink(missing_ok=True)
         folder = self.janus_config().folder
-        enter = ["nsenter", f"--net={self.netns}", "--"] if self.netns else []
-        self.proc = subprocess.Popen(
-            [
-                *enter,
-                JANUS_BINARY,
-                "-F",
-                str(folder),
-                "-C",
-                str(folder / "janus.jcfg"),
-                "-o",
-                "-L",
-                str(self.log_file),
-                "-N",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        argv = [JANUS_BINARY, "-F", str(folder), "-C", str(folder / "janus.jcfg")]
+        self.spawn_quiet([*argv, "-o", "-L", str(self.log_file), "-N"], self.netns)
         await self.wait_ready(timeout)
 
     async def wait_ready(self, timeout: float = 10.0) -> None:

@@ -20,15 +20,16 @@ import asyncio
 import json
 import sys
 import time
-from typing import TypedDict
+from dataclasses import asdict
 
 from aiortc import MediaStreamTrack
 
 from diemcau.media.janus import JanusError
+from diemcau.records import JsonObject
 from diemcau.sim.audio_gaps import GAP_MS, AudioGaps
 from diemcau.sim.janus_bots import JanusTarget, ViewerBot
 
-__all__ = ["AudioProbe", "ProbeReport", "probe_report"]
+__all__ = ["AudioProbe", "probe_report"]
 
 
 class AudioProbe(ViewerBot):
@@ -108,40 +109,14 @@ class AudioProbe(ViewerBot):
             await asyncio.sleep(0.05)
 
 
-class ProbeReport(TypedDict):
-    """The probe's findings, one JSON line (`GapReport` with its derived figures)."""
-
-    seconds: float
-    frames: int
-    lost: int
-    late: int
-    recovered: int
-    unheard: int
-    gaps_ms: list[int]
-    fec_packets: int
-    gaps_over_100ms: int
-    gaps_per_minute: float
-    longest_ms: float
-    unheard_pct: float
-    packets: int
-    video_packets: int
-
-
-def probe_report(probe: AudioProbe, *, cut: bool = False) -> ProbeReport:
+def probe_report(probe: AudioProbe, *, cut: bool = False) -> JsonObject:
     """The probe's findings as plain data (the module's JSON line).
 
     With ``cut`` the report covers the audio since the previous cut only.
     """
     rep = probe.audio.cut() if cut else probe.audio.report()
-    return ProbeReport(
-        seconds=rep.seconds,
-        frames=rep.frames,
-        lost=rep.lost,
-        late=rep.late,
-        recovered=rep.recovered,
-        unheard=rep.unheard,
-        gaps_ms=[round(g) for g in rep.gaps_ms],
-        fec_packets=rep.fec_packets,
+    out: JsonObject = asdict(rep)
+    out.update(
         gaps_over_100ms=rep.gaps_over(GAP_MS),
         gaps_per_minute=round(rep.per_minute(GAP_MS), 2),
         longest_ms=rep.longest_ms,
@@ -149,9 +124,11 @@ def probe_report(probe: AudioProbe, *, cut: bool = False) -> ProbeReport:
         packets=probe.audio.packets,
         video_packets=probe.video_packets,
     )
+    out["gaps_ms"] = [round(g) for g in rep.gaps_ms]
+    return out
 
 
-async def _run(args: argparse.Namespace) -> ProbeReport:
+async def _run(args: argparse.Namespace) -> JsonObject:
     target = JanusTarget(args.ws, args.room, args.token, args.room_token, args.pin)
     probe = AudioProbe(target, args.feed, audio_only=not args.video)
     try:
