@@ -111,23 +111,16 @@ def clean_texts(texts: Mapping[str, object]) -> dict[str, str]:
     return out
 
 
+@dataclass(eq=False)
 class MinutesBook:
     """Drafts and publications of minutes."""
 
-    def __init__(
-        self,
-        db: Database,
-        config: RecordingConfig,
-        files: FileStore,
-        publish_conclusion: ConclusionPublisher | None,
-        link: Callable[[FileView], str] | None = None,
-    ) -> None:
-        self.db = db
-        self.config = config
-        self.files = files
-        self._publish_conclusion = publish_conclusion
-        # A signed link to a file: site terminals open attachments as plain links.
-        self._link = link
+    db: Database
+    config: RecordingConfig
+    files: FileStore
+    publish_conclusion: ConclusionPublisher | None
+    # A signed link to a file: site terminals open attachments as plain links.
+    link: Callable[[FileView], str] | None = None
 
     async def get(self, meeting_id: int) -> MinutesState:
         async with self.db.session() as s:
@@ -229,7 +222,7 @@ class MinutesBook:
             return _state(row, meeting_id)
 
     async def _send(self, actor: Actor, content: MinutesContent, pdf: FileView) -> int | None:
-        if self._publish_conclusion is None:
+        if self.publish_conclusion is None:
             return None
         body = (
             f"Biên bản cuộc họp «{content.title}» đã được ban hành; "
@@ -238,9 +231,9 @@ class MinutesBook:
         )
         attachment = {
             "name": f"bien-ban-{content.meeting_id}.pdf",
-            "url": self._link(pdf) if self._link else site_minutes_url(content.meeting_id),
+            "url": self.link(pdf) if self.link else site_minutes_url(content.meeting_id),
             "size": pdf.size,
             "content_type": "application/pdf",
             "sha256": pdf.sha256,
         }
-        return await self._publish_conclusion(actor, content.meeting_id, body, [attachment])
+        return await self.publish_conclusion(actor, content.meeting_id, body, [attachment])
