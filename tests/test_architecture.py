@@ -58,6 +58,7 @@ FOUNDATION = {
     for name in (
         "__init__",
         "actors",
+        "alerting",
         "config",
         "errors",
         "cliargs",
