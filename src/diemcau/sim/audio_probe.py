@@ -102,11 +102,8 @@ class AudioProbe(ViewerBot):
 
     async def wait_audio_packets(self, count: int, timeout: float = 10.0) -> None:
         target = self.audio.packets + count
-        deadline = time.monotonic() + timeout
-        while self.audio.packets < target:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"audio probe of feed {self.feed_id}: no audio")
-            await asyncio.sleep(0.05)
+        failed = f"audio probe of feed {self.feed_id}: no audio"
+        await self._wait_until(lambda: self.audio.packets >= target, timeout, failed, 0.05)
 
 
 def probe_report(probe: AudioProbe, *, cut: bool = False) -> JsonObject:

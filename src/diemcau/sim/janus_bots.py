@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
 import av
@@ -90,6 +90,15 @@ class JanusTarget:
                 raise ValueError("a wall grant watches several rooms: name one")
             room = sub["room"]
         return cls(grant["ws_url"], room, grant["token"], grant["room_token"])
+
+
+async def _received(track: MediaStreamTrack) -> AsyncIterator[object]:
+    """What a received track delivers, until it ends."""
+    while True:
+        try:
+            yield await track.recv()
+        except MediaStreamError:
+            return
 
 
 class _Bot:
@@ -279,11 +288,7 @@ class ViewerBot(_Bot):
         await self.wait_webrtcup(timeout)
 
     async def _read_video(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in _received(track):
             assert isinstance(frame, av.VideoFrame)
             now_ms = now_ms32()
             reading = inspect_stamp(frame.to_ndarray(format="gray"))
@@ -309,11 +314,7 @@ class ViewerBot(_Bot):
                 self.on_frame(now, stamp.label, now - latency_ms / 1000)
 
     async def _read_audio(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in _received(track):
             assert isinstance(frame, av.AudioFrame)
             pcm = frame.to_ndarray()
             if float(np.abs(pcm.astype(np.int32)).mean()) > 500:
@@ -348,9 +349,17 @@ class ViewerBot(_Bot):
 
     async def wait_audio(self, timeout: float = 5.0) -> float:
         """Wait for the first non-silent audio frame; returns when it came."""
-        deadline = time.monotonic() + timeout
-        while not self.stats.first_audio_at:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"viewer of feed {self.feed_id}: no audio")
-            await asyncio.sleep(0.01)
+        seen = f"viewer of feed {self.feed_id}: no audio"
+        await self._wait_until(lambda: bool(self.stats.first_audio_at), timeout, seen, 0.01)
         return self.stats.first_audio_at
+
+    @staticmethod
+    async def _wait_until(
+        done: Callable[[], bool], timeout: float, failed: str, step: float
+    ) -> None:
+        """Poll ``done`` every ``step`` seconds; `TimeoutError` (``failed``) after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(failed)
+            await asyncio.sleep(step)

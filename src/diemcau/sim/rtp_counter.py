@@ -9,7 +9,6 @@ sequence-number gaps (`RtpCounter`).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,9 +124,6 @@ class LightReceiver(ViewerBot):
     async def wait_packets(self, count: int, timeout: float = 5.0) -> float:
         """Wait until ``count`` more RTP packets arrived; returns when the first ever came."""
         target = self.counter.packets + count
-        deadline = time.monotonic() + timeout
-        while self.counter.packets < target:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"light receiver of feed {self.feed_id}: no packets")
-            await asyncio.sleep(0.02)
+        failed = f"light receiver of feed {self.feed_id}: no packets"
+        await self._wait_until(lambda: self.counter.packets >= target, timeout, failed, 0.02)
         return self.counter.first_at
