@@ -30,7 +30,7 @@ import pytest
 from diemcau.media.cluster import LocalCluster
 from diemcau.media.control_link import NO_RECORDING_DIR
 from diemcau.media.grants import ProgramWatch, SiteGrant
-from diemcau.media.janus import JanusError
+from diemcau.media.janus import JanusError, integer, objects
 from diemcau.media.orchestrator import MediaOrchestrator, feed_id, room_id
 from diemcau.media.topology import SiteRef
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
@@ -202,16 +202,16 @@ async def test_every_room_kind_is_locked_and_browsers_publish_where_nothing_reco
     for node, wanted in kinds.items():
         ctl = orch.control(node)
         listed = await ctl.request({"request": "list", "admin_key": ctl.node.admin_key})
-        rooms = {str(r["description"]).split()[0]: r for r in listed["list"]}
+        rooms = {str(r["description"]).split()[0]: r for r in objects(listed, "list")}
         assert set(rooms) == wanted, node
         for kind, r in rooms.items():
             assert r["lock_record"] is True and r["record"] is False, (node, kind)
             assert r.get("rec_dir") == NO_RECORDING_DIR, (node, kind, r.get("rec_dir"))
-            allowed = await ctl.allowed(int(r["room"]))
+            allowed = await ctl.allowed(integer(r, "room"))
             if kind == "diemcau":  # the sentinel: nobody publishes, not even the plane
                 assert allowed == set(), (node, kind)
             elif kind in ("program", "inspect"):  # remote publishers only
-                assert allowed == {ctl.control_token(int(r["room"]))}, (node, kind)
+                assert allowed == {ctl.control_token(integer(r, "room"))}, (node, kind)
             else:  # the control plane and the room's one publisher
                 assert len(allowed) == 2, (node, kind)
 

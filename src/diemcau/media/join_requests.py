@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NotRequired, TypedDict
 
 from diemcau.media.control_link import ControlLink
-from diemcau.media.janus import JanusHandle
+from diemcau.media.janus import JanusHandle, integer, objects
 from diemcau.records import JsonObject
 
 __all__ = ["JoinRequests", "Participant"]
@@ -34,6 +34,17 @@ class Participant(TypedDict):
     remote: NotRequired[bool]
 
 
+def _participant(p: JsonObject) -> Participant:
+    out = Participant(id=integer(p, "id"), publisher=bool(p.get("publisher")))
+    if isinstance(display := p.get("display"), str):
+        out["display"] = display
+    if "talking" in p:
+        out["talking"] = bool(p["talking"])
+    if "remote" in p:
+        out["remote"] = bool(p["remote"])
+    return out
+
+
 class JoinRequests(ControlLink):
     """Participants of one node's rooms, as the control plane sees and joins them."""
 
@@ -47,8 +58,7 @@ class JoinRequests(ControlLink):
 
     async def participants(self, room: int) -> list[Participant]:
         data = await self.request({"request": "listparticipants", "room": room})
-        parts: list[Participant] = data.get("participants", [])
-        return parts
+        return [_participant(p) for p in objects(data, "participants")]
 
     async def feed_streams(self, room: int, feed_id: int) -> list[JsonObject] | None:
         """The published streams of ``feed_id`` (type, mindex, mid, codec), or None.
@@ -71,11 +81,11 @@ class JoinRequests(ControlLink):
             )
         finally:
             await handle.detach()
-        for pub in reply.data.get("publishers", []):
-            if int(pub.get("id", -1)) == feed_id:
+        for pub in objects(reply.data, "publishers"):
+            if pub.get("id") == feed_id:
                 streams: list[JsonObject] = [
                     {k: s[k] for k in _STREAM_KEYS if k in s}
-                    for s in pub.get("streams", [])
+                    for s in objects(pub, "streams")
                     if not s.get("disabled")
                 ]
                 return streams or None

@@ -35,7 +35,7 @@ from typing import Literal
 
 from websockets.exceptions import WebSocketException
 
-from diemcau.media.janus import JanusAdmin, JanusConnection, JanusError, sign_janus_token
+from diemcau.media.janus import JanusAdmin, JanusConnection, JanusError, sign_janus_token, values
 from diemcau.media.janus_config import (
     NODE_TUNING,
     JanusConfig,
@@ -423,7 +423,7 @@ class NodeRegistry:
                 self._admins[name] = admin
             state.status = await admin.get_status(timeout=self._timeout)
             state.sessions = len(
-                (await admin.request("list_sessions", self._timeout)).get("sessions", [])
+                values(await admin.request("list_sessions", self._timeout), "sessions")
             )
             state.last_ok = time.monotonic()
             state.last_error = ""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from diemcau.media.control_link import ERR_NO_SUCH_FEED, ERR_NO_SUCH_ROOM, ControlLink
-from diemcau.media.janus import JanusError
+from diemcau.media.janus import JanusError, integer, objects
 from diemcau.records import JsonObject
 
 __all__ = ["Forwarder", "RemoteRequests", "forward_streams"]
@@ -89,7 +89,7 @@ class RemoteRequests(ControlLink):
                 "streams": streams,
             }
         )
-        return int(data["port"]), int(data["rtcp_port"])
+        return integer(data, "port"), integer(data, "rtcp_port")
 
     async def remove_remote_publisher(self, room: int, feed_id: int) -> None:
         await self._request_unless_gone(
@@ -150,13 +150,13 @@ class RemoteRequests(ControlLink):
             raise
         return [
             Forwarder(
-                int(p["publisher_id"]),
-                int(f["stream_id"]),
+                integer(p, "publisher_id"),
+                integer(f, "stream_id"),
                 str(f.get("host", "")).removeprefix("::ffff:"),
-                int(f["port"]),
+                integer(f, "port"),
             )
-            for p in data.get("publishers", [])
-            for f in p.get("forwarders", [])
+            for p in objects(data, "publishers")
+            for f in objects(p, "forwarders")
         ]
 
     async def rtp_forward(
@@ -178,7 +178,7 @@ class RemoteRequests(ControlLink):
                 "admin_key": self.node.admin_key,
             }
         )
-        return tuple(int(f["stream_id"]) for f in data.get("forwarders", []))
+        return tuple(integer(f, "stream_id") for f in objects(data, "forwarders"))
 
     async def stop_forwarder(self, room: int, publisher_id: int, stream_id: int) -> None:
         await self._request_unless_gone(
@@ -207,4 +207,4 @@ class RemoteRequests(ControlLink):
             if exc.code in (ERR_NO_SUCH_ROOM, ERR_NO_SUCH_FEED):
                 return None
             raise
-        return [str(r["remote_id"]) for r in data.get("list", [])]
+        return [str(r["remote_id"]) for r in objects(data, "list")]

@@ -31,7 +31,7 @@ from aiortc.mediastreams import MediaStreamError
 from diemcau.media.grants import ChairGrant, SiteGrant, WallGrant, WatchGrant
 from diemcau.media.inspection import CallGrant
 from diemcau.media.isolation import in_isolated_netns, restrict_aioice_to_media_addr
-from diemcau.media.janus import JanusConnection, JanusHandle, JanusSession
+from diemcau.media.janus import JanusConnection, JanusHandle, JanusSession, objects
 from diemcau.records import JsonObject
 from diemcau.sim.stamps import StampVerdict, inspect_stamp, label_code, now_ms32
 from diemcau.sim.tracks import StampedVideoTrack, ToneAudioTrack, pin_vp8_bitrate
@@ -270,7 +270,7 @@ class ViewerBot(_Bot):
         )
         if reply.jsep is None:
             raise RuntimeError("Janus answered the subscription without an SDP offer")
-        self.streams = list(reply.data.get("streams") or [])
+        self.streams = objects(reply.data, "streams")
         await self.pc.setRemoteDescription(
             RTCSessionDescription(sdp=reply.jsep["sdp"], type=reply.jsep["type"])
         )
