@@ -195,6 +195,23 @@ class _Transport:
         self._on_event: Callable[[JsonObject], None] | None = None
         self.closed = asyncio.Event()
 
+    @classmethod
+    async def open(
+        cls, url: str, protocol: str, max_size: int, timeout: float, ctx: ssl.SSLContext | None
+    ) -> _Transport:
+        """Connect to ``url`` speaking the WebSocket subprotocol ``protocol``."""
+        ws = await asyncio.wait_for(
+            websockets.connect(
+                url,
+                subprotocols=[websockets.Subprotocol(protocol)],
+                max_size=max_size,
+                ping_interval=None,
+                ssl=_tls(url, ctx),
+            ),
+            timeout,
+        )
+        return cls(ws, url)
+
     async def _read(self) -> None:
         try:
             async for raw in self._ws:
@@ -288,17 +305,8 @@ class JanusConnection:
         ssl_context: ssl.SSLContext | None = None,
     ) -> JanusConnection:
         """Open the API socket; ``ssl_context`` verifies a ``wss://`` node (default: system CAs)."""
-        ws = await asyncio.wait_for(
-            websockets.connect(
-                url,
-                subprotocols=[websockets.Subprotocol("janus-protocol")],
-                max_size=2**22,
-                ping_interval=None,
-                ssl=_tls(url, ssl_context),
-            ),
-            timeout,
-        )
-        return cls(_Transport(ws, url), token, api_secret)
+        transport = await _Transport.open(url, "janus-protocol", 2**22, timeout, ssl_context)
+        return cls(transport, token, api_secret)
 
     @property
     def closed(self) -> asyncio.Event:
@@ -546,17 +554,8 @@ class JanusAdmin:
         timeout: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> JanusAdmin:
-        ws = await asyncio.wait_for(
-            websockets.connect(
-                url,
-                subprotocols=[websockets.Subprotocol("janus-admin-protocol")],
-                max_size=2**24,
-                ping_interval=None,
-                ssl=_tls(url, ssl_context),
-            ),
-            timeout,
-        )
-        return cls(_Transport(ws, url), secret)
+        transport = await _Transport.open(url, "janus-admin-protocol", 2**24, timeout, ssl_context)
+        return cls(transport, secret)
 
     @property
     def closed(self) -> asyncio.Event:
