@@ -356,9 +356,9 @@ async def test_relay_killed_sites_move_and_get_the_program_again(
         cluster.processes["r1"].kill()
         await wait_for(lambda: orch.plan.assignment.get("A") == "r2", 6, "site A moved")
         await wait_for(lambda: bool(moves_seen), 2, "move listeners told")
-        status = {s["node"]: s for s in orch.status()}
-        assert status["r1"]["up"] is False and status["r1"]["sites"] == 0
-        assert status["r2"]["up"] is True and status["r2"]["sites"] == 3
+        status = {s.node: s for s in orch.status()}
+        assert status["r1"].up is False and status["r1"].sites == 0
+        assert status["r2"].up is True and status["r2"].sites == 3
         assert {(m.site, m.old, m.new) for m in moves_seen} == {
             ("A", "r1", "r2"),
             ("C", "r1", "r2"),

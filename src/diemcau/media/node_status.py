@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from dataclasses import dataclass
 
 from diemcau.media.cascade import Cascade
 from diemcau.media.node import NodeRegistry
 from diemcau.media.topology import Plan
 
-__all__ = ["NodeStatusRow", "node_status"]
+__all__ = ["NodeStatus", "node_status"]
 
 
-class NodeStatusRow(TypedDict):
-    """One node's line on the operator dashboard."""
+@dataclass(frozen=True)
+class NodeStatus:
+    """One node's line on the operator dashboard (the API answers it as it is)."""
 
     node: str
     role: str
@@ -26,25 +27,25 @@ class NodeStatusRow(TypedDict):
     links_out: int
 
 
-def node_status(registry: NodeRegistry, plan: Plan, cascade: Cascade) -> list[NodeStatusRow]:
+def node_status(registry: NodeRegistry, plan: Plan, cascade: Cascade) -> list[NodeStatus]:
     """Per node: health, Janus sessions, sites served against capacity, links in and out."""
     counts = plan.counts()
     records = cascade.records
-    out: list[NodeStatusRow] = []
+    out: list[NodeStatus] = []
     for node in registry.nodes():
         st = registry.state(node.name)
         out.append(
-            {
-                "node": node.name,
-                "role": node.role,
-                "provinces": list(node.provinces),
-                "up": st.up,
-                "last_error": st.last_error,
-                "janus_sessions": st.sessions,
-                "sites": counts.get(node.name, 0),
-                "capacity": node.capacity,
-                "links_in": sum(1 for lk in records if lk.target_node == node.name),
-                "links_out": sum(1 for lk in records if lk.source_node == node.name),
-            }
+            NodeStatus(
+                node=node.name,
+                role=node.role,
+                provinces=list(node.provinces),
+                up=st.up,
+                last_error=st.last_error,
+                janus_sessions=st.sessions,
+                sites=counts.get(node.name, 0),
+                capacity=node.capacity,
+                links_in=sum(1 for lk in records if lk.target_node == node.name),
+                links_out=sum(1 for lk in records if lk.source_node == node.name),
+            )
         )
     return out

@@ -32,7 +32,7 @@ from diemcau.media.grants import ChairGrant, GrantSigner, SiteGrant, WallGrant, 
 from diemcau.media.ids import feed_id, room_id
 from diemcau.media.looks import Looks
 from diemcau.media.node import JanusNode, NodeRegistry
-from diemcau.media.node_status import NodeStatusRow, node_status
+from diemcau.media.node_status import NodeStatus, node_status
 from diemcau.media.program import Program, ProgramFeed
 from diemcau.media.programs import FloorFeeds, Programs
 from diemcau.media.reconcile import reconcile
@@ -309,7 +309,7 @@ class MediaOrchestrator:
         (`takeback.update_credentials`). Returns one sweep report per relay."""
         return await update_credentials(self.state, changes)
 
-    def status(self) -> list[NodeStatusRow]:
+    def status(self) -> list[NodeStatus]:
         """Per node, for the operator dashboard: health, load and sites served."""
         return node_status(self.registry, self.plan, self.cascade)
 
