@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime
 from enum import Enum
-from typing import Any
 
 import segno
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -27,10 +25,11 @@ from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, staff_actor
 from diemcau.api.tables import Format, table_response
 from diemcau.audit import record_action
-from diemcau.command.exports import Table
+from diemcau.command.exports import Cell, Table
 from diemcau.command.schema_store import MAX_SCHEMA_BYTES, SchemaRefused
 from diemcau.command.schema_tables import indicators_table
 from diemcau.errors import Invalid
+from diemcau.records import JsonObject, iso
 from diemcau.runtime import Runtime
 
 __all__ = ["router"]
@@ -52,11 +51,7 @@ def _qr_document(data: str) -> str:
     return buf.getvalue().decode()
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _account(a: StaffAccount) -> dict[str, Any]:
+def _account(a: StaffAccount) -> dict[str, Cell]:
     return {
         "username": a.username,
         "display_name": a.display_name,
@@ -64,7 +59,7 @@ def _account(a: StaffAccount) -> dict[str, Any]:
         "province_id": a.province_id,
         "province_code": a.province_code,
         "disabled": a.disabled,
-        "created_at": _iso(a.created_at),
+        "created_at": iso(a.created_at),
     }
 
 
@@ -116,7 +111,7 @@ async def staff_create(
     body: NewStaff,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_admin),
-) -> dict[str, Any]:
+) -> dict[str, Cell]:
     account = await StaffAdmin(runtime.db).create(
         actor,
         body.username,
@@ -143,7 +138,7 @@ async def staff_change(
     body: StaffPatch,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_admin),
-) -> dict[str, Any]:
+) -> dict[str, Cell]:
     change = StaffChange(body.role, body.province_code, body.display_name, body.disabled)
     account = await StaffAdmin(runtime.db).change(actor, username, change)
     details = body.model_dump(exclude_none=True)
@@ -216,7 +211,7 @@ async def site_credentials(
                 r.province_name,
                 r.state,
                 r.version,
-                _iso(r.issued_at),
+                iso(r.issued_at),
                 online,
             ]
         )
@@ -232,7 +227,7 @@ async def site_sheet(
     code: str,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_credentials),
-) -> dict[str, Any]:
+) -> JsonObject:
     """The old credential stops working at once and the site's live session is closed."""
     issued = await runtime.credentials.rotate(actor, code, details={"sheet": True})
     info = await runtime.sites.find(code, reload_missing=True)
@@ -307,5 +302,5 @@ async def group_table(
     cols = ["id", "name", "description", "site_count", "updated_at"]
     table = Table(cols, ["Số", "Tên nhóm", "Mô tả", "Số điểm cầu", "Cập nhật lúc"])
     for g in await runtime.meetings.groups.list_groups():
-        table.rows.append([g.id, g.name, g.description, g.site_count, _iso(g.updated_at)])
+        table.rows.append([g.id, g.name, g.description, g.site_count, iso(g.updated_at)])
     return table_response(table, fmt, "nhom-diem-cau")

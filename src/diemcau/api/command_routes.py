@@ -11,20 +11,23 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from diemcau.actors import Actor
 from diemcau.api.deps import get_actor, get_runtime, site_actor, staff_actor
+from diemcau.api.downloads import CSV_MEDIA_TYPE, attachment
 from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
 from diemcau.command.exports import to_csv, to_xlsx
 from diemcau.command.reports import parse_period
 from diemcau.command.schemas import IndicatorSchema
 from diemcau.errors import Invalid
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
+from diemcau.spreadsheet import XLSX_MEDIA_TYPE
 
 __all__ = ["router"]
 
@@ -66,7 +69,7 @@ def _window(
 async def schemas(
     runtime: Runtime = Depends(get_runtime),
     _who: Actor = Depends(get_actor),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return [s.public() for s in _center(runtime).schemas.all()]
 
 
@@ -75,7 +78,7 @@ async def schema(
     key: str,
     runtime: Runtime = Depends(get_runtime),
     _who: Actor = Depends(get_actor),
-) -> dict[str, Any]:
+) -> JsonObject:
     return _center(runtime).schemas.get(key).public()
 
 
@@ -89,7 +92,7 @@ class ReportBody(BaseModel):
 
     schema_key: str = Field(alias="schema", min_length=1, max_length=48)
     period: date | None = Field(None, description="the period's first day; default: current")
-    values: dict[str, Any]
+    values: JsonObject
     note: str = Field("", max_length=2000)
     site_code: str | None = Field(None, max_length=48, description="staff only")
 
@@ -97,7 +100,7 @@ class ReportBody(BaseModel):
 class CorrectionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    values: dict[str, Any] = Field(description="the indicators to change; null removes one")
+    values: JsonObject = Field(description="the indicators to change; null removes one")
     note: str = Field("", max_length=2000, description="why (kept in the history)")
 
 
@@ -115,7 +118,7 @@ async def file_report(
     body: ReportBody,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(get_actor),
-) -> dict[str, Any]:
+) -> JsonObject:
     site_id: int | None = None
     if body.site_code is not None:
         site_id = await _site_id(runtime, actor, body.site_code)
@@ -142,7 +145,7 @@ async def list_reports(
     offset: int = Query(0, ge=0),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(get_actor),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     site_id = await _site_id(runtime, actor, site_code) if site_code else None
     rows = await _center(runtime).reports.list_reports(
         actor,
@@ -162,7 +165,7 @@ async def get_report(
     report_id: int,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(get_actor),
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _center(runtime).reports.get(actor, report_id)).public()
 
 
@@ -172,7 +175,7 @@ async def correct_report(
     body: CorrectionBody,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(get_actor),
-) -> dict[str, Any]:
+) -> JsonObject:
     view = await _center(runtime).reports.correct(
         actor,
         report_id,
@@ -188,7 +191,7 @@ async def report_history(
     report_id: int,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(get_actor),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return [r.public() for r in await _center(runtime).reports.history(actor, report_id)]
 
 
@@ -228,7 +231,7 @@ async def filing_status(
     limit: int = Query(500, ge=0, le=20000, description="most missing/late sites listed"),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     center = _center(runtime)
     the_period = _period(period, "period")
     if the_period is None:
@@ -251,7 +254,7 @@ async def aggregate(
     province_id: int | None = Query(None),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
     return await center.aggregator.aggregate_public(
@@ -270,7 +273,7 @@ async def series(
     province_id: int | None = Query(None),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
     return await center.aggregator.series(
@@ -286,7 +289,7 @@ async def map_values(
     province_id: int | None = Query(None),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     center = _center(runtime)
     _, last = _window(center.schemas.get(schema), None, period, runtime.clock())
     return await center.aggregator.map_values(
@@ -312,16 +315,8 @@ async def export(
     )
     name = f"{schema}-{what}-{first.isoformat()}-{last.isoformat()}"
     if fmt == "xlsx":
-        return Response(
-            to_xlsx(table, f"{schema} {what}"),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-        )
-    return Response(
-        to_csv(table),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+        return attachment(to_xlsx(table, f"{schema} {what}"), XLSX_MEDIA_TYPE, f"{name}.xlsx")
+    return attachment(to_csv(table), CSV_MEDIA_TYPE, f"{name}.csv")
 
 
 # --- directives ------------------------------------------------------------------------------
@@ -352,7 +347,7 @@ async def issue_directive(
     body: DirectiveIn,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     view = await _center(runtime).directives.issue_directive(actor, body)
     return view.public()
 
@@ -364,7 +359,7 @@ async def list_directives(
     before_id: int | None = Query(None),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     views = await _center(runtime).directives.list_directives(
         actor, open_only=open_only, limit=limit, before_id=before_id
     )
@@ -375,7 +370,7 @@ async def list_directives(
 async def overdue_directives(
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return [v.public() for v in await _center(runtime).directives.overdue(actor)]
 
 
@@ -386,7 +381,7 @@ async def get_directive(
     directive_id: int,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _center(runtime).directives.detail(actor, directive_id)).public()
 
 
@@ -401,7 +396,7 @@ async def directive_recipients(
     offset: int = Query(0, ge=0),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return await _center(runtime).directives.recipients(
         actor,
         directive_id,
@@ -433,7 +428,7 @@ async def escalate(
     body: EscalateBody | None = None,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     lagging = await _center(runtime).directives.escalate(
         actor, directive_id, province_id=body.province_id if body else None
     )
@@ -445,7 +440,7 @@ async def inbox(
     include_done: bool = Query(True),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(site_actor),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return await _center(runtime).directives.inbox(actor, include_done=include_done)
 
 
@@ -454,7 +449,7 @@ async def acknowledge(
     directive_id: int,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(site_actor),
-) -> dict[str, Any]:
+) -> JsonObject:
     return await _center(runtime).directives.acknowledge(actor, directive_id)
 
 
@@ -466,7 +461,7 @@ async def complete(
     body: CompleteBody,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(site_actor),
-) -> dict[str, Any]:
+) -> JsonObject:
     return await _center(runtime).directives.complete(actor, directive_id, body.note)
 
 
@@ -483,7 +478,7 @@ async def alerts_feed(
     before_id: int | None = Query(None),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     views = await _center(runtime).alerts.feed(
         actor,
         active=active,
@@ -508,6 +503,6 @@ async def acknowledge_alert(
     body: AckBody | None = None,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     note = body.note if body else ""
     return (await _center(runtime).alerts.acknowledge(actor, alert_id, note)).public()

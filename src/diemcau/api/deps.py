@@ -9,8 +9,7 @@ handlers hand that actor to the services, which make every role and scope check
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -58,7 +57,7 @@ async def get_principal(
 
 def require_staff(
     *roles: str,
-) -> Callable[..., Coroutine[Any, Any, StaffPrincipal]]:
+) -> Callable[[Principal], Awaitable[StaffPrincipal]]:
     """A dependency admitting staff with one of `roles` (any staff role if none given)."""
 
     async def dependency(principal: Principal = Depends(get_principal)) -> StaffPrincipal:
@@ -85,7 +84,7 @@ async def get_actor(principal: Principal = Depends(get_principal)) -> Actor:
     return actor_of(principal)
 
 
-def staff_actor(*roles: str) -> Callable[..., Coroutine[Any, Any, Actor]]:
+def staff_actor(*roles: str) -> Callable[[StaffPrincipal], Awaitable[Actor]]:
     """A dependency admitting staff with one of `roles` (any if none), as an `Actor`."""
     admit = require_staff(*roles)
 

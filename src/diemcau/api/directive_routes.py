@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -25,6 +25,7 @@ from diemcau.command.files import MAX_FILE_BYTES
 from diemcau.command.targets import Target
 from diemcau.command.tracking import ListFilter, Status
 from diemcau.errors import Invalid
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
 
 __all__ = ["router"]
@@ -109,7 +110,7 @@ async def compose(
     body: ComposeBody,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     svc = runtime.command
     await svc.files.check_owned(actor, [a.url for a in body.directive.attachments])
     target = await svc.audience.with_groups(actor, body.directive.target, body.groups)

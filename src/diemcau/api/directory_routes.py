@@ -5,14 +5,13 @@ A province officer sees only its own province; everything else is refused with 4
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, staff_actor
 from diemcau.directory import service
+from diemcau.directory.schemas import SearchHit, SiteDetail, UnitDetail, UnitNode
 from diemcau.runtime import Runtime
 
 __all__ = ["router"]
@@ -47,7 +46,7 @@ async def tree(
     parent: str | None = Query(None, max_length=32, description="parent unit code"),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> Any:
+) -> list[UnitNode]:
     return await service.children(runtime.db, parent, province_scope=actor.scope())
 
 
@@ -57,21 +56,21 @@ async def search(
     limit: int = Query(20, ge=1, le=200),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> Any:
+) -> list[SearchHit]:
     return await service.search(runtime.db, q, limit=limit, province_scope=actor.scope())
 
 
 @router.get("/units/{code}", summary="One unit with its ancestors and counts")
 async def unit(
     code: str, runtime: Runtime = Depends(get_runtime), actor: Actor = Depends(_staff)
-) -> Any:
+) -> UnitDetail:
     return await service.unit_detail(runtime.db, code, province_scope=actor.scope())
 
 
 @router.get("/sites/{code}", summary="One site with its unit and credential state")
 async def site(
     code: str, runtime: Runtime = Depends(get_runtime), actor: Actor = Depends(_staff)
-) -> Any:
+) -> SiteDetail:
     return await service.site_detail(runtime.db, code, province_scope=actor.scope())
 
 

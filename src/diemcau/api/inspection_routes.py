@@ -9,13 +9,14 @@ A site's own route hands it its standby grant and who looks at it now.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, site_actor, staff_actor
+from diemcau.api.downloads import sheet_download
 from diemcau.errors import Invalid
 from diemcau.inspection.records import InspectionFilter
 from diemcau.inspection.reports import DEFAULT_UTC_OFFSET_MIN, round_html, round_sheet
@@ -24,8 +25,8 @@ from diemcau.inspection.service import InspectionService
 from diemcau.inspection.sheets import inspections_sheet
 from diemcau.inspection.summary import province_summary
 from diemcau.inspection.wall import MAX_WALL_SITES
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
-from diemcau.spreadsheet import XLSX_MEDIA_TYPE, csv_bytes, xlsx_bytes
 
 __all__ = ["router"]
 
@@ -85,7 +86,7 @@ async def inspect(
     body: InspectBody,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """The site is told to publish; the answer holds the inspection and the grant to
     subscribe to its feed (no grant: the site has no terminal open, *not answered*)."""
     started = await _svc(runtime).inspect(actor, body.site_code, body.round_item_id)
@@ -110,7 +111,7 @@ async def list_inspections(
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
     f: Annotated[InspectionFilter, Depends(_filter)],
-) -> dict[str, Any]:
+) -> JsonObject:
     views = await _svc(runtime).list(actor, f)
     return {"items": [v.as_dict() for v in views]}
 
@@ -127,7 +128,7 @@ async def export_inspections(
 ) -> Response:
     views = await _svc(runtime).list(actor, f)
     sheet = inspections_sheet(views, utc_offset_min=utc_offset_min)
-    return _sheet_file(sheet, format, "kiem-tra-truc-tuyen")
+    return sheet_download(sheet, format, "kiem-tra-truc-tuyen")
 
 
 @router.get("/api/inspections/{inspection_id}", summary="One inspection")
@@ -135,7 +136,7 @@ async def get_inspection(
     inspection_id: _Id,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _svc(runtime).get(actor, inspection_id)).as_dict()
 
 
@@ -146,7 +147,7 @@ async def keepalive(
     inspection_id: _Id,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """A fresh grant while the inspection is open (``grant`` null once it has ended)."""
     return (await _svc(runtime).keepalive(actor, inspection_id)).as_dict()
 
@@ -156,7 +157,7 @@ async def end(
     inspection_id: _Id,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _svc(runtime).end(actor, inspection_id)).as_dict()
 
 
@@ -165,7 +166,7 @@ async def call(
     inspection_id: _Id,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """The grant to publish the inspector's camera and microphone to that one site."""
     return (await _svc(runtime).start_call(actor, inspection_id)).as_dict()
 
@@ -175,7 +176,7 @@ async def end_call(
     inspection_id: _Id,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _svc(runtime).end_call(actor, inspection_id)).as_dict()
 
 
@@ -187,7 +188,7 @@ async def wall(
     body: WallBody,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """Standby sites on the page publish while it is shown; ask again within
     ``lease_s`` with the ``wall_id`` to keep it, with other sites to page."""
     return (await _svc(runtime).open_wall(actor, body.sites, body.wall_id)).as_dict()
@@ -212,7 +213,7 @@ async def summary(
     actor: Annotated[Actor, Depends(_staff)],
     days: int = Query(30, ge=1, le=366),
     province_id: int | None = Query(None, ge=1, le=2**31 - 1),
-) -> dict[str, Any]:
+) -> JsonObject:
     until = datetime.fromtimestamp(runtime.clock(), UTC) + timedelta(seconds=1)
     since = until - timedelta(days=days)
     provinces, total = await province_summary(runtime.db, since, until, actor.scope(province_id))
@@ -232,7 +233,7 @@ async def create_round(
     body: RoundBody,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """A list of site codes, or a random sample of N communes of a province (its code)
     or of the country."""
     sample = None
@@ -250,7 +251,7 @@ async def list_rounds(
     actor: Annotated[Actor, Depends(_staff)],
     open_only: bool = Query(False, alias="open"),
     limit: int = Query(50, ge=1, le=500),
-) -> dict[str, Any]:
+) -> JsonObject:
     views = await _svc(runtime).rounds.list(actor, include_closed=not open_only, limit=limit)
     return {"items": [v.as_dict(items=False) for v in views]}
 
@@ -260,7 +261,7 @@ async def get_round(
     round_id: _Id,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _svc(runtime).rounds.get(actor, round_id)).as_dict()
 
 
@@ -273,7 +274,7 @@ async def decide(
     body: VerdictBody,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     item = await _svc(runtime).rounds.decide(actor, round_id, item_id, body.verdict, body.note)
     return item.as_dict()
 
@@ -288,7 +289,7 @@ async def put_snapshot(
     request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = bytearray()
     async for chunk in request.stream():  # stop past the limit, never buffer all of it
@@ -321,7 +322,7 @@ async def close_round(
     round_id: _Id,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _svc(runtime).rounds.close(actor, round_id)).as_dict()
 
 
@@ -356,16 +357,7 @@ async def round_report_sheet(
 ) -> Response:
     view = await _svc(runtime).rounds.get(actor, round_id)
     sheet = round_sheet(view, utc_offset_min=utc_offset_min)
-    return _sheet_file(sheet, fmt, f"dot-kiem-tra-{round_id}")
-
-
-def _sheet_file(sheet: Any, fmt: str, name: str) -> Response:
-    if fmt == "xlsx":
-        body, media = xlsx_bytes(sheet), XLSX_MEDIA_TYPE
-    else:
-        body, media = csv_bytes(sheet), "text/csv; charset=utf-8"
-    disposition = f'attachment; filename="{name}.{fmt}"'
-    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
+    return sheet_download(sheet, fmt, f"dot-kiem-tra-{round_id}")
 
 
 # --- the site's own ------------------------------------------------------------------
@@ -375,7 +367,7 @@ def _sheet_file(sheet: Any, fmt: str, name: str) -> Response:
 async def site_inspection(
     runtime: Annotated[Runtime, Depends(get_runtime)],
     site: Annotated[Actor, Depends(site_actor)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """Where the site publishes when an inspector looks, the call room it plays an
     inspector's call from, and who looks at it now (``watch``)."""
     return await _svc(runtime).site_grant(site)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from diemcau.accounts.service import Principal, SitePrincipal, StaffPrincipal
-from diemcau.actors import Actor
+from diemcau.accounts.actors import actor_of
+from diemcau.accounts.service import SitePrincipal, StaffPrincipal
 from diemcau.api.deps import get_runtime, require_site, require_staff
+from diemcau.api.downloads import CSV_MEDIA_TYPE, attachment
 from diemcau.api.meetings_bodies import (
     ConclusionBody,
     Extend,
@@ -33,6 +33,7 @@ from diemcau.audit import AuditQuery, audit_csv, query_audit
 from diemcau.errors import NotFound
 from diemcau.meetings.invites import InviteSpec
 from diemcau.meetings.service import MeetingService
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
 
 __all__ = ["router"]
@@ -49,15 +50,6 @@ _S: list[str | Enum] = ["meetings (site)"]
 
 def _svc(runtime: Runtime) -> MeetingService:
     return runtime.meetings
-
-
-def _actor(principal: Principal) -> Actor:
-    """The caller as services see it (until the accounts package offers ``actor_of``)."""
-    if isinstance(principal, SitePrincipal):
-        return Actor.for_site(principal.site_id, principal.code, principal.province_id)
-    return Actor.for_staff(
-        principal.username, principal.role, principal.province_id, user_id=principal.user_id
-    )
 
 
 async def _spec(runtime: Runtime, body: InviteBody) -> InviteSpec:
@@ -80,7 +72,7 @@ async def list_meetings(
     state: str | None = Query(None, pattern="^(scheduled|live|ended)$"),
     runtime: Runtime = Depends(get_runtime),
     _who: StaffPrincipal = Depends(_staff),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return [m.as_dict() for m in await _svc(runtime).store.list_meetings(state)]
 
 
@@ -89,10 +81,10 @@ async def create_meeting(
     body: MeetingCreate,
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_creators),
-) -> dict[str, Any]:
+) -> JsonObject:
     spec = await _spec(runtime, body.invite)
     view = await _svc(runtime).lifecycle.create_meeting(
-        _actor(who),
+        actor_of(who),
         title=body.title,
         agenda=body.agenda,
         invite=spec,
@@ -113,7 +105,7 @@ async def preview_invites(
     body: InviteBody,
     runtime: Runtime = Depends(get_runtime),
     _who: StaffPrincipal = Depends(_creators),
-) -> dict[str, Any]:
+) -> JsonObject:
     ids = await _svc(runtime).invitations.resolve(await _spec(runtime, body))
     return {"count": len(ids)}
 
@@ -123,7 +115,7 @@ async def get_meeting(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
     _who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _svc(runtime).store.get_meeting(meeting_id)).as_dict()
 
 
@@ -133,9 +125,9 @@ async def patch_meeting(
     body: MeetingPatch,
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     view = await _svc(runtime).lifecycle.update_meeting(
-        _actor(who),
+        actor_of(who),
         meeting_id,
         title=body.title,
         agenda=body.agenda,
@@ -152,23 +144,23 @@ async def put_invites(
     body: InviteBody,
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     spec = await _spec(runtime, body)
-    return (await _svc(runtime).roster.set_invites(_actor(who), meeting_id, spec)).as_dict()
+    return (await _svc(runtime).roster.set_invites(actor_of(who), meeting_id, spec)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/start", tags=_M, summary="Go live and notify sites")
 async def start_meeting(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    return (await _svc(runtime).lifecycle.start_meeting(_actor(who), meeting_id)).as_dict()
+) -> JsonObject:
+    return (await _svc(runtime).lifecycle.start_meeting(actor_of(who), meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/end", tags=_M, summary="End a live meeting")
 async def end_meeting(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    return (await _svc(runtime).lifecycle.end_meeting(_actor(who), meeting_id)).as_dict()
+) -> JsonObject:
+    return (await _svc(runtime).lifecycle.end_meeting(actor_of(who), meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/extend", tags=_M, summary="Move the planned end later")
@@ -177,8 +169,8 @@ async def extend_meeting(
     body: Extend,
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
-    view = await _svc(runtime).lifecycle.extend_meeting(_actor(who), meeting_id, body.minutes)
+) -> JsonObject:
+    view = await _svc(runtime).lifecycle.extend_meeting(actor_of(who), meeting_id, body.minutes)
     return view.as_dict()
 
 
@@ -188,14 +180,14 @@ async def extend_meeting(
 @router.get("/api/meetings/{meeting_id}/floor", tags=_M, summary="Speakers and mute flags")
 async def floor_state(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _svc(runtime).floor.state(meeting_id)).as_dict()
 
 
 @router.get("/api/meetings/{meeting_id}/queue", tags=_M, summary="Raised hands, oldest first")
 async def queue(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return [q.as_dict() for q in await _svc(runtime).hands.queue(meeting_id)]
 
 
@@ -205,9 +197,9 @@ async def grant(
     body: Grant,
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     decision = await _svc(runtime).floor.grant(
-        _actor(who), meeting_id, body.site_ids, codes=body.site_codes, add=body.add
+        actor_of(who), meeting_id, body.site_ids, codes=body.site_codes, add=body.add
     )
     return decision.as_dict()
 
@@ -218,29 +210,29 @@ async def revoke(
     body: Revoke,
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
-    return (await _svc(runtime).floor.revoke(_actor(who), meeting_id, body.site_id)).as_dict()
+) -> JsonObject:
+    return (await _svc(runtime).floor.revoke(actor_of(who), meeting_id, body.site_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/floor/next", tags=_M, summary="Next in the queue")
 async def next_in_queue(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    return (await _svc(runtime).floor.next(_actor(who), meeting_id)).as_dict()
+) -> JsonObject:
+    return (await _svc(runtime).floor.next(actor_of(who), meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/floor/mute-all", tags=_M, summary="Mute every site")
 async def mute_all(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    return (await _svc(runtime).floor.mute_all(_actor(who), meeting_id)).as_dict()
+) -> JsonObject:
+    return (await _svc(runtime).floor.mute_all(actor_of(who), meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/floor/allow-unmute", tags=_M, summary="Allow unmuting")
 async def allow_unmute(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    return (await _svc(runtime).floor.allow_unmute(_actor(who), meeting_id)).as_dict()
+) -> JsonObject:
+    return (await _svc(runtime).floor.allow_unmute(actor_of(who), meeting_id)).as_dict()
 
 
 # --- roll call (staff) -----------------------------------------------------------------------
@@ -249,16 +241,16 @@ async def allow_unmute(
 @router.get("/api/meetings/{meeting_id}/attendance", tags=_M, summary="Live counts per province")
 async def attendance(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    summary = await _svc(runtime).roll_call.summary(meeting_id, _actor(who).scope())
+) -> JsonObject:
+    summary = await _svc(runtime).roll_call.summary(meeting_id, actor_of(who).scope())
     return summary.as_dict()
 
 
 @router.get("/api/meetings/{meeting_id}/attendance/sites", tags=_M, summary="Per-site attendance")
 async def attendance_sites(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> list[dict[str, Any]]:
-    _, _, sites = await _svc(runtime).roll_call.sites(meeting_id, _actor(who).scope())
+) -> list[JsonObject]:
+    _, _, sites = await _svc(runtime).roll_call.sites(meeting_id, actor_of(who).scope())
     return [a.as_dict() for a in sites]
 
 
@@ -275,13 +267,10 @@ async def attendance_csv(
     who: StaffPrincipal = Depends(_staff),
 ) -> Response:
     text = await _svc(runtime).roll_call.report_csv(
-        meeting_id, _actor(who).scope(), utc_offset_min=utc_offset_min
+        meeting_id, actor_of(who).scope(), utc_offset_min=utc_offset_min
     )
-    return Response(
-        "\ufeff" + text,  # a BOM so spreadsheet programs read the Vietnamese text as UTF-8
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="diem-danh-{meeting_id}.csv"'},
-    )
+    # a BOM so spreadsheet programs read the Vietnamese text as UTF-8
+    return attachment("\ufeff" + text, CSV_MEDIA_TYPE, f"diem-danh-{meeting_id}.csv")
 
 
 @router.get(
@@ -297,7 +286,7 @@ async def attendance_html(
     who: StaffPrincipal = Depends(_staff),
 ) -> Response:
     text = await _svc(runtime).roll_call.report_html(
-        meeting_id, _actor(who).scope(), utc_offset_min=utc_offset_min
+        meeting_id, actor_of(who).scope(), utc_offset_min=utc_offset_min
     )
     return Response(text, media_type="text/html; charset=utf-8")
 
@@ -311,9 +300,9 @@ async def publish_conclusion(
     body: ConclusionBody,
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     view = await _svc(runtime).conclusions.publish(
-        _actor(who), meeting_id, body.body, body.attachments
+        actor_of(who), meeting_id, body.body, body.attachments
     )
     return view.as_dict()
 
@@ -321,7 +310,7 @@ async def publish_conclusion(
 @router.get("/api/meetings/{meeting_id}/conclusions", tags=_M, summary="Published conclusions")
 async def list_conclusions(
     meeting_id: int, runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return [c.as_dict() for c in await _svc(runtime).conclusions.list_for_meeting(meeting_id)]
 
 
@@ -332,8 +321,8 @@ async def conclusion_status(
     conclusion_id: int,
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
-    status = await _svc(runtime).conclusions.status(conclusion_id, _actor(who).scope())
+) -> JsonObject:
+    status = await _svc(runtime).conclusions.status(conclusion_id, actor_of(who).scope())
     return status.as_dict()
 
 
@@ -357,7 +346,7 @@ async def audit(
     q: AuditQuery = Depends(_audit_query),
     runtime: Runtime = Depends(get_runtime),
     _w: StaffPrincipal = Depends(_auditors),
-) -> dict[str, Any]:
+) -> JsonObject:
     total, rows = await query_audit(runtime.db, q)
     return {"total": total, "items": [r.as_dict() for r in rows]}
 
@@ -371,11 +360,7 @@ async def audit_export(
     _w: StaffPrincipal = Depends(_auditors),
 ) -> Response:
     text = await audit_csv(runtime.db, q)
-    return Response(
-        "\ufeff" + text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="nhat-ky.csv"'},
-    )
+    return attachment("\ufeff" + text, CSV_MEDIA_TYPE, "nhat-ky.csv")
 
 
 # --- saved site groups (staff) ---------------------------------------------------------------
@@ -384,7 +369,7 @@ async def audit_export(
 @router.get("/api/site-groups", tags=["site groups"], summary="Saved site groups")
 async def list_groups(
     runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return [g.as_dict() for g in await _svc(runtime).groups.list_groups()]
 
 
@@ -393,10 +378,10 @@ async def create_group(
     body: GroupBody,
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_creators),
-) -> dict[str, Any]:
+) -> JsonObject:
     spec = await _spec(runtime, body.invite)
     group = await _svc(runtime).groups.create(
-        _actor(who), body.name, spec, description=body.description
+        actor_of(who), body.name, spec, description=body.description
     )
     return group.as_dict()
 
@@ -407,10 +392,10 @@ async def patch_group(
     body: GroupPatch,
     runtime: Runtime = Depends(get_runtime),
     who: StaffPrincipal = Depends(_creators),
-) -> dict[str, Any]:
+) -> JsonObject:
     spec = await _spec(runtime, body.invite) if body.invite is not None else None
     group = await _svc(runtime).groups.update(
-        _actor(who), group_id, name=body.name, spec=spec, description=body.description
+        actor_of(who), group_id, name=body.name, spec=spec, description=body.description
     )
     return group.as_dict()
 
@@ -421,7 +406,7 @@ async def patch_group(
 async def delete_group(
     group_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_creators)
 ) -> Response:
-    await _svc(runtime).groups.delete(_actor(who), group_id)
+    await _svc(runtime).groups.delete(actor_of(who), group_id)
     return Response(status_code=204)
 
 
@@ -431,9 +416,9 @@ async def delete_group(
 @router.get("/api/site/meetings/current", tags=_S, summary="The live meeting this site is in")
 async def site_current(
     runtime: Runtime = Depends(get_runtime), site: SitePrincipal = Depends(require_site)
-) -> dict[str, Any]:
+) -> JsonObject:
     try:
-        current = await _svc(runtime).site_actions.current(_actor(site))
+        current = await _svc(runtime).site_actions.current(actor_of(site))
     except NotFound as exc:
         if exc.code != "no_live_meeting":
             raise
@@ -448,8 +433,8 @@ async def site_join(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
-) -> dict[str, Any]:
-    view = await _svc(runtime).site_actions.join(_actor(site), meeting_id)
+) -> JsonObject:
+    view = await _svc(runtime).site_actions.join(actor_of(site), meeting_id)
     return {"meeting": view.site_dict(), "present": True}
 
 
@@ -458,8 +443,8 @@ async def site_leave(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
-) -> dict[str, Any]:
-    await _svc(runtime).site_actions.leave(_actor(site), meeting_id)
+) -> JsonObject:
+    await _svc(runtime).site_actions.leave(actor_of(site), meeting_id)
     return {"present": False}
 
 
@@ -468,8 +453,8 @@ async def site_raise(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
-) -> dict[str, Any]:
-    entry = await _svc(runtime).site_actions.raise_hand(_actor(site), meeting_id)
+) -> JsonObject:
+    entry = await _svc(runtime).site_actions.raise_hand(actor_of(site), meeting_id)
     return {"raised": True, "position": entry.position}
 
 
@@ -478,8 +463,8 @@ async def site_lower(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
-) -> dict[str, Any]:
-    await _svc(runtime).site_actions.lower_hand(_actor(site), meeting_id)
+) -> JsonObject:
+    await _svc(runtime).site_actions.lower_hand(actor_of(site), meeting_id)
     return {"raised": False}
 
 
@@ -488,6 +473,6 @@ async def site_ack(
     conclusion_id: int,
     runtime: Runtime = Depends(get_runtime),
     site: SitePrincipal = Depends(require_site),
-) -> dict[str, Any]:
-    at = await _svc(runtime).conclusions.ack(_actor(site), conclusion_id)
+) -> JsonObject:
+    at = await _svc(runtime).conclusions.ack(actor_of(site), conclusion_id)
     return {"conclusion_id": conclusion_id, "acked_at": at.isoformat()}

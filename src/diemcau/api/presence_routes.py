@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
 
 from fastapi import APIRouter, Depends, WebSocket
 from starlette.websockets import WebSocketDisconnect
@@ -22,6 +21,7 @@ from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, staff_actor
 from diemcau.api.public_urls import presence_url
 from diemcau.errors import NotFound
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
 from diemcau.security import TokenError
 
@@ -52,7 +52,7 @@ _operator = staff_actor("admin", "operator")
 
 
 @router.get("/info", summary="Where site terminals connect (no login needed)")
-async def info(runtime: Runtime = Depends(get_runtime)) -> dict[str, Any]:
+async def info(runtime: Runtime = Depends(get_runtime)) -> JsonObject:
     return {**runtime.presence.describe(), "url": presence_url(runtime)}
 
 
@@ -61,7 +61,7 @@ async def site_state(
     site_id: int,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     hub = runtime.presence
     info = await runtime.sites.get_visible(actor, site_id)
     if info is None:  # unknown or in another province: the same answer
@@ -86,7 +86,7 @@ async def close_site(
     site_id: int,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_operator),
-) -> dict[str, Any]:
+) -> JsonObject:
     closed = runtime.presence.close_site(site_id, f"closed by {actor.name}")
     return {"site_id": site_id, "closed": closed}
 

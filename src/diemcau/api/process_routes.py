@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Depends
 
@@ -43,7 +42,7 @@ def _open_files() -> int:
         return 0
 
 
-def process_figures(runtime: Runtime) -> dict[str, Any]:
+def process_figures(runtime: Runtime) -> dict[str, int]:
     """The figures `GET /api/admin/process` answers."""
     return {
         "pid": os.getpid(),
@@ -58,5 +57,5 @@ def process_figures(runtime: Runtime) -> dict[str, Any]:
 @router.get("/process", summary="This server process: memory, open files, tasks, sessions")
 async def process(
     runtime: Runtime = Depends(get_runtime), _who: Actor = Depends(_admin)
-) -> dict[str, Any]:
+) -> dict[str, int]:
     return process_figures(runtime)

@@ -7,8 +7,6 @@ answers into HTTP. Files are served only after their SHA-256 is checked.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +19,7 @@ from diemcau.recording.policy import MAX_RETENTION_DAYS, PolicyChange
 from diemcau.recording.render import minutes_html, minutes_pdf
 from diemcau.recording.service import RecordingService, Served
 from diemcau.recording.timeline import KINDS
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
 
 __all__ = ["router"]
@@ -69,7 +68,7 @@ async def recording(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     svc = _service(runtime)
     policy = await svc.policy(actor, meeting_id)
     files = await svc.list_files(actor, meeting_id)
@@ -86,7 +85,7 @@ async def set_policy(
     body: PolicyBody,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     change = PolicyChange(
         body.record_program, body.record_inspections, body.retention_days, body.clear_retention
     )
@@ -97,7 +96,7 @@ async def set_policy(
 @router.get("/api/recordings/storage", summary="Disk usage of the recordings")
 async def storage(
     runtime: Runtime = Depends(get_runtime), actor: Actor = Depends(_staff)
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _service(runtime).storage(actor)).as_dict()
 
 
@@ -116,7 +115,7 @@ async def watch_ticket(
     file_id: int,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     ticket, expires = await _service(runtime).watch_ticket(actor, file_id)
     return {"url": f"/api/recordings/{file_id}/watch?ticket={ticket}", "expires_at": expires}
 
@@ -139,7 +138,7 @@ async def delete_file(
     reason: str = Query(min_length=3, max_length=300),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _service(runtime).delete_file(actor, file_id, reason)).as_dict()
 
 
@@ -151,7 +150,7 @@ async def timeline(
     offset: int = Query(default=0, ge=0),
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     wanted = [k.strip() for k in kinds.split(",") if k.strip()]
     unknown = sorted(set(wanted) - set(KINDS))
     if unknown:
@@ -167,7 +166,7 @@ async def minutes(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     return await _service(runtime).records.minutes(actor, meeting_id)
 
 
@@ -177,7 +176,7 @@ async def edit_minutes(
     body: MinutesBody,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     state = await _service(runtime).records.edit_minutes(
         actor, meeting_id, body.texts, body.version
     )
@@ -189,7 +188,7 @@ async def publish_minutes(
     meeting_id: int,
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _service(runtime).records.publish_minutes(actor, meeting_id)).as_dict()
 
 
