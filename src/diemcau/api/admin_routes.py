@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 from enum import Enum
+from typing import Annotated
 
 import segno
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -22,7 +23,7 @@ from diemcau.accounts.credential_list import CredentialState, list_credentials
 from diemcau.accounts.service import StaffAccount
 from diemcau.accounts.staff_admin import StaffAdmin, StaffChange
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.deps import RuntimeDep, StaffDep, staff_actor
 from diemcau.api.tables import Format, table_response
 from diemcau.audit import record_action
 from diemcau.command.exports import Cell, Table
@@ -30,15 +31,14 @@ from diemcau.command.schema_store import MAX_SCHEMA_BYTES, SchemaRefused
 from diemcau.command.schema_tables import indicators_table
 from diemcau.errors import Invalid
 from diemcau.records import JsonObject, iso
-from diemcau.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin")
 
-_admin = staff_actor("admin")
-_credentials = staff_actor("admin", "operator", "province_officer")
-_staff = staff_actor()
+_Admin = Annotated[Actor, Depends(staff_actor("admin"))]
+_Credentials = Annotated[Actor, Depends(staff_actor("admin", "operator", "province_officer"))]
+
 _T: list[str | Enum] = ["administration"]
 
 
@@ -93,9 +93,9 @@ class NewPassword(BaseModel):
 
 @router.get("/staff", tags=_T, summary="Staff accounts (JSON, CSV, XLSX)")
 async def staff_list(
+    runtime: RuntimeDep,
+    actor: _Admin,
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_admin),
 ) -> Response:
     accounts = await StaffAdmin(runtime.db).list(actor)
     cols = ["username", "display_name", "role", "province_code", "disabled", "created_at"]
@@ -107,11 +107,7 @@ async def staff_list(
 
 
 @router.post("/staff", tags=_T, status_code=201, summary="Create a staff account")
-async def staff_create(
-    body: NewStaff,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_admin),
-) -> dict[str, Cell]:
+async def staff_create(body: NewStaff, runtime: RuntimeDep, actor: _Admin) -> dict[str, Cell]:
     account = await StaffAdmin(runtime.db).create(
         actor,
         body.username,
@@ -136,8 +132,8 @@ async def staff_create(
 async def staff_change(
     username: str,
     body: StaffPatch,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_admin),
+    runtime: RuntimeDep,
+    actor: _Admin,
 ) -> dict[str, Cell]:
     change = StaffChange(body.role, body.province_code, body.display_name, body.disabled)
     account = await StaffAdmin(runtime.db).change(actor, username, change)
@@ -150,8 +146,8 @@ async def staff_change(
 async def staff_password(
     username: str,
     body: NewPassword,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_admin),
+    runtime: RuntimeDep,
+    actor: _Admin,
 ) -> dict[str, str]:
     await StaffAdmin(runtime.db).reset_password(actor, username, body.password)
     await record_action(runtime.db, actor, "staff.password_reset", target=username.lower())
@@ -163,13 +159,13 @@ async def staff_password(
 
 @router.get("/sites", tags=_T, summary="Sites with their credential state (JSON, CSV, XLSX)")
 async def site_credentials(
+    runtime: RuntimeDep,
+    actor: _Credentials,
     q: str = Query("", max_length=100),
     province_id: int | None = Query(None),
     state: CredentialState = Query("all"),
     limit: int = Query(500, ge=1, le=20000),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_credentials),
 ) -> Response:
     rows = await list_credentials(
         runtime.db, actor, q=q, province_id=province_id, state=state, limit=limit
@@ -223,11 +219,7 @@ async def site_credentials(
     tags=_T,
     summary="Issue a new credential and return the site's printable sheet with its QR code",
 )
-async def site_sheet(
-    code: str,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_credentials),
-) -> JsonObject:
+async def site_sheet(code: str, runtime: RuntimeDep, actor: _Credentials) -> JsonObject:
     """The old credential stops working at once and the site's live session is closed."""
     issued = await runtime.credentials.rotate(actor, code, details={"sheet": True})
     info = await runtime.sites.find(code, reload_missing=True)
@@ -245,11 +237,7 @@ async def site_sheet(
 
 
 @router.post("/schemas", tags=_T, status_code=201, summary="Add an indicator schema (JSON body)")
-async def schema_add(
-    request: Request,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_admin),
-) -> Response:
+async def schema_add(request: Request, runtime: RuntimeDep, actor: _Admin) -> Response:
     """The body is the schema document; a refusal lists every problem by field."""
     raw = bytearray()
     async for chunk in request.stream():
@@ -281,9 +269,9 @@ async def schema_add(
 @router.get("/schemas/{key}", tags=_T, summary="A schema's indicators as a table (JSON, CSV, XLSX)")
 async def schema_table(
     key: str,
+    runtime: RuntimeDep,
+    _actor: StaffDep,
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    _actor: Actor = Depends(_staff),
 ) -> Response:
     schema = runtime.command.schemas.get(key)
     return table_response(indicators_table(schema), fmt, f"mau-{schema.key}")
@@ -294,9 +282,9 @@ async def schema_table(
 
 @router.get("/site-groups", tags=_T, summary="Saved site groups as a table (JSON, CSV, XLSX)")
 async def group_table(
+    runtime: RuntimeDep,
+    _actor: StaffDep,
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    _actor: Actor = Depends(_staff),
 ) -> Response:
     """The same groups as ``GET /api/site-groups`` (every staff member sees them)."""
     cols = ["id", "name", "description", "site_count", "updated_at"]

@@ -22,7 +22,7 @@ from diemcau.accounts.service import (
     issue_session_token,
 )
 from diemcau.accounts.tokens import DEVICE_TOKEN_TTL_S
-from diemcau.api.deps import Principal, get_principal, get_runtime, require_staff
+from diemcau.api.deps import Principal, RuntimeDep, get_principal, require_staff
 from diemcau.audit import record_action
 from diemcau.errors import Forbidden, Unauthorized, Unavailable
 from diemcau.ratelimit import LoginThrottle, LoginTicket
@@ -136,7 +136,7 @@ async def staff_login(
     body: StaffLogin,
     request: Request,
     response: Response,
-    runtime: Runtime = Depends(get_runtime),
+    runtime: RuntimeDep,
 ) -> Session:
     """Throttled per account (docs/security.md, "Login abuse"); a good login marks the
     browser as a known client of the account with an HttpOnly cookie."""
@@ -155,7 +155,7 @@ async def staff_login(
 
 @router.post("/logout", status_code=204, response_class=Response, summary="End every session")
 async def staff_logout(
-    runtime: Runtime = Depends(get_runtime),
+    runtime: RuntimeDep,
     principal: StaffPrincipal = Depends(_staff),
 ) -> Response:
     """Every token issued to this account so far is refused from now on (all its
@@ -178,7 +178,7 @@ class PasswordChange(BaseModel):
 async def staff_password(
     body: PasswordChange,
     request: Request,
-    runtime: Runtime = Depends(get_runtime),
+    runtime: RuntimeDep,
     principal: StaffPrincipal = Depends(_staff),
 ) -> Session:
     """The current password is checked like a login (same throttle); the answer is a
@@ -201,7 +201,7 @@ async def staff_password(
 
 
 @router.post("/site-login", response_model=Session, summary="Site login with its join code")
-async def site_login(body: SiteLogin, runtime: Runtime = Depends(get_runtime)) -> Session:
+async def site_login(body: SiteLogin, runtime: RuntimeDep) -> Session:
     principal = await authenticate_site(runtime.db, runtime.keys.site, body.join_code)
     if principal is None:
         raise Unauthorized("unknown, revoked or outdated site credential", code="bad_credentials")

@@ -11,10 +11,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from enum import Enum
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.deps import RuntimeDep, StaffDep
 from diemcau.api.tables import Format, table_response
 from diemcau.command.rankings import Level, Order
 from diemcau.command.reports import parse_period
@@ -25,7 +24,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = staff_actor()
+
 _T: list[str | Enum] = ["command: charts (pages)"]
 
 
@@ -49,6 +48,8 @@ def _periods(
 
 @router.get("/series-table", tags=_T, summary="An indicator's series: country, province or commune")
 async def series_table(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     indicator: str = Query(..., max_length=48),
     start: str | None = Query(None, alias="from"),
@@ -56,8 +57,6 @@ async def series_table(
     province_id: int | None = Query(None),
     site_code: str | None = Query(None, max_length=48),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
     svc = runtime.command
     first, last = _periods(runtime, schema, start, end)
@@ -77,6 +76,8 @@ async def series_table(
 
 @router.get("/rankings", tags=_T, summary="Top-N or rising-fast provinces or communes")
 async def rankings(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     indicator: str = Query(..., max_length=48),
     period: str | None = Query(None, description="default: the current period"),
@@ -85,8 +86,6 @@ async def rankings(
     option: str | None = Query(None, max_length=48, description="a choice indicator's option"),
     n: int = Query(10, ge=1, le=500),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
     _, last = _periods(runtime, schema, None, period)
     table = await runtime.command.rankings.table(

@@ -13,11 +13,16 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from diemcau.actors import Actor
-from diemcau.api.deps import get_actor, get_runtime, site_actor, staff_actor
+from diemcau.api.deps import (
+    CallerDep,
+    RuntimeDep,
+    SiteDep,
+    StaffDep,
+)
 from diemcau.api.downloads import CSV_MEDIA_TYPE, attachment
 from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
@@ -33,7 +38,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = staff_actor()
+
 _T_SCHEMA: list[str | Enum] = ["command: schemas"]
 _T_REPORT: list[str | Enum] = ["command: reports"]
 _T_AGG: list[str | Enum] = ["command: aggregates"]
@@ -66,19 +71,12 @@ def _window(
 
 
 @router.get("/schemas", tags=_T_SCHEMA, summary="Indicator schemas (report forms)")
-async def schemas(
-    runtime: Runtime = Depends(get_runtime),
-    _who: Actor = Depends(get_actor),
-) -> list[JsonObject]:
+async def schemas(runtime: RuntimeDep, _who: CallerDep) -> list[JsonObject]:
     return [s.public() for s in _center(runtime).schemas.all()]
 
 
 @router.get("/schemas/{key}", tags=_T_SCHEMA, summary="One indicator schema")
-async def schema(
-    key: str,
-    runtime: Runtime = Depends(get_runtime),
-    _who: Actor = Depends(get_actor),
-) -> JsonObject:
+async def schema(key: str, runtime: RuntimeDep, _who: CallerDep) -> JsonObject:
     return _center(runtime).schemas.get(key).public()
 
 
@@ -114,11 +112,7 @@ async def _site_id(runtime: Runtime, actor: Actor, code: str) -> int:
 
 
 @router.post("/reports", tags=_T_REPORT, summary="File (or re-file) a report for a period")
-async def file_report(
-    body: ReportBody,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(get_actor),
-) -> JsonObject:
+async def file_report(body: ReportBody, runtime: RuntimeDep, actor: CallerDep) -> JsonObject:
     site_id: int | None = None
     if body.site_code is not None:
         site_id = await _site_id(runtime, actor, body.site_code)
@@ -136,6 +130,8 @@ async def file_report(
 
 @router.get("/reports", tags=_T_REPORT, summary="Reports in reach (a site: its own)")
 async def list_reports(
+    runtime: RuntimeDep,
+    actor: CallerDep,
     schema: str = Query(..., max_length=48),
     start: str | None = Query(None, alias="from", description="first period YYYY-MM-DD"),
     end: str | None = Query(None, alias="to", description="last period YYYY-MM-DD"),
@@ -143,8 +139,6 @@ async def list_reports(
     province_id: int | None = Query(None),
     limit: int = Query(500, ge=1, le=5000),
     offset: int = Query(0, ge=0),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(get_actor),
 ) -> list[JsonObject]:
     site_id = await _site_id(runtime, actor, site_code) if site_code else None
     rows = await _center(runtime).reports.list_reports(
@@ -161,11 +155,7 @@ async def list_reports(
 
 
 @router.get("/reports/{report_id}", tags=_T_REPORT, summary="One report")
-async def get_report(
-    report_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(get_actor),
-) -> JsonObject:
+async def get_report(report_id: int, runtime: RuntimeDep, actor: CallerDep) -> JsonObject:
     return (await _center(runtime).reports.get(actor, report_id)).public()
 
 
@@ -173,8 +163,8 @@ async def get_report(
 async def correct_report(
     report_id: int,
     body: CorrectionBody,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(get_actor),
+    runtime: RuntimeDep,
+    actor: CallerDep,
 ) -> JsonObject:
     view = await _center(runtime).reports.correct(
         actor,
@@ -187,11 +177,7 @@ async def correct_report(
 
 
 @router.get("/reports/{report_id}/history", tags=_T_REPORT, summary="Every revision of a report")
-async def report_history(
-    report_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(get_actor),
-) -> list[JsonObject]:
+async def report_history(report_id: int, runtime: RuntimeDep, actor: CallerDep) -> list[JsonObject]:
     return [r.public() for r in await _center(runtime).reports.history(actor, report_id)]
 
 
@@ -202,11 +188,11 @@ async def report_history(
 )
 async def import_reports(
     request: Request,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     period: str | None = Query(None, description="default period for lines without one"),
     note: str = Query("", max_length=2000),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> dict[str, int]:
     raw = bytearray()
     async for chunk in request.stream():  # stop reading past the limit, never buffer it all
@@ -225,12 +211,12 @@ async def import_reports(
 
 @router.get("/status", tags=_T_REPORT, summary="Who has filed for a period: late and missing")
 async def filing_status(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     period: str | None = Query(None, description="default: the current period"),
     province_id: int | None = Query(None),
     limit: int = Query(500, ge=0, le=20000, description="most missing/late sites listed"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> JsonObject:
     center = _center(runtime)
     the_period = _period(period, "period")
@@ -248,12 +234,12 @@ async def filing_status(
 
 @router.get("/aggregate", tags=_T_AGG, summary="Totals by province and nation, per period")
 async def aggregate(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     start: str | None = Query(None, alias="from"),
     end: str | None = Query(None, alias="to"),
     province_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> JsonObject:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
@@ -266,13 +252,13 @@ async def aggregate(
     "/series", tags=_T_AGG, summary="One indicator's time series, national and per province"
 )
 async def series(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     indicator: str = Query(..., max_length=48),
     start: str | None = Query(None, alias="from"),
     end: str | None = Query(None, alias="to"),
     province_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> JsonObject:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
@@ -283,12 +269,12 @@ async def series(
 
 @router.get("/map", tags=_T_AGG, summary="Per-site values of one indicator for one period")
 async def map_values(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     indicator: str = Query(..., max_length=48),
     period: str | None = Query(None, description="default: the current period"),
     province_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> JsonObject:
     center = _center(runtime)
     _, last = _window(center.schemas.get(schema), None, period, runtime.clock())
@@ -299,14 +285,14 @@ async def map_values(
 
 @router.get("/export", tags=_T_AGG, summary="Aggregates or raw reports as CSV or XLSX")
 async def export(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     start: str | None = Query(None, alias="from"),
     end: str | None = Query(None, alias="to"),
     what: Literal["aggregate", "reports"] = Query("aggregate"),
     fmt: Literal["csv", "xlsx"] = Query("csv", alias="format"),
     province_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
@@ -343,22 +329,18 @@ class CompleteBody(BaseModel):
 
 
 @router.post("/directives", tags=_T_DIR, summary="Issue a directive to sites by area or list")
-async def issue_directive(
-    body: DirectiveIn,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> JsonObject:
+async def issue_directive(body: DirectiveIn, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     view = await _center(runtime).directives.issue_directive(actor, body)
     return view.public()
 
 
 @router.get("/directives", tags=_T_DIR, summary="Directives, newest first, with rates")
 async def list_directives(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     open_only: bool = Query(False),
     limit: int = Query(100, ge=1, le=500),
     before_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> list[JsonObject]:
     views = await _center(runtime).directives.list_directives(
         actor, open_only=open_only, limit=limit, before_id=before_id
@@ -367,35 +349,28 @@ async def list_directives(
 
 
 @router.get("/directives/overdue", tags=_T_DIR, summary="Directives past deadline, not completed")
-async def overdue_directives(
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> list[JsonObject]:
+async def overdue_directives(runtime: RuntimeDep, actor: StaffDep) -> list[JsonObject]:
     return [v.public() for v in await _center(runtime).directives.overdue(actor)]
 
 
 @router.get(
     "/directives/{directive_id}", tags=_T_DIR, summary="A directive with rates per province"
 )
-async def get_directive(
-    directive_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> JsonObject:
+async def get_directive(directive_id: int, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _center(runtime).directives.detail(actor, directive_id)).public()
 
 
 @router.get("/directives/{directive_id}/recipients", tags=_T_DIR, summary="Receiving sites")
 async def directive_recipients(
     directive_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     state: Literal[
         "all", "unacknowledged", "acknowledged", "incomplete", "completed", "overdue"
     ] = Query("all"),
     province_id: int | None = Query(None),
     limit: int = Query(1000, ge=1, le=20000),
     offset: int = Query(0, ge=0),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> list[JsonObject]:
     return await _center(runtime).directives.recipients(
         actor,
@@ -410,9 +385,9 @@ async def directive_recipients(
 @router.post("/directives/{directive_id}/remind", tags=_T_DIR, summary="Re-send to laggards")
 async def remind(
     directive_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     body: RemindBody | None = None,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> dict[str, int]:
     n = await _center(runtime).directives.remind(
         actor, directive_id, include_unfinished=bool(body and body.include_unfinished)
@@ -425,9 +400,9 @@ async def remind(
 )
 async def escalate(
     directive_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     body: EscalateBody | None = None,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> JsonObject:
     lagging = await _center(runtime).directives.escalate(
         actor, directive_id, province_id=body.province_id if body else None
@@ -437,19 +412,15 @@ async def escalate(
 
 @router.get("/inbox", tags=_T_SITE, summary="This site's directives with its own state")
 async def inbox(
+    runtime: RuntimeDep,
+    actor: SiteDep,
     include_done: bool = Query(True),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(site_actor),
 ) -> list[JsonObject]:
     return await _center(runtime).directives.inbox(actor, include_done=include_done)
 
 
 @router.post("/directives/{directive_id}/ack", tags=_T_SITE, summary="Acknowledge a directive")
-async def acknowledge(
-    directive_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(site_actor),
-) -> JsonObject:
+async def acknowledge(directive_id: int, runtime: RuntimeDep, actor: SiteDep) -> JsonObject:
     return await _center(runtime).directives.acknowledge(actor, directive_id)
 
 
@@ -459,8 +430,8 @@ async def acknowledge(
 async def complete(
     directive_id: int,
     body: CompleteBody,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(site_actor),
+    runtime: RuntimeDep,
+    actor: SiteDep,
 ) -> JsonObject:
     return await _center(runtime).directives.complete(actor, directive_id, body.note)
 
@@ -470,14 +441,14 @@ async def complete(
 
 @router.get("/alerts", tags=_T_ALERT, summary="The alerts feed, newest first")
 async def alerts_feed(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     active: bool | None = Query(True, description="true: active, false: cleared, empty: all"),
     kind: list[str] = Query([], description="only these kinds"),
     province_id: int | None = Query(None),
     unacknowledged: bool = Query(False),
     limit: int = Query(200, ge=1, le=1000),
     before_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> list[JsonObject]:
     views = await _center(runtime).alerts.feed(
         actor,
@@ -500,9 +471,9 @@ class AckBody(BaseModel):
 @router.post("/alerts/{alert_id}/ack", tags=_T_ALERT, summary="Acknowledge an alert, with a note")
 async def acknowledge_alert(
     alert_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     body: AckBody | None = None,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> JsonObject:
     note = body.note if body else ""
     return (await _center(runtime).alerts.acknowledge(actor, alert_id, note)).public()

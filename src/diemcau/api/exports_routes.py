@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.deps import RuntimeDep, StaffDep, staff_actor
 from diemcau.api.downloads import attachment, sheet_download
 from diemcau.audit import AuditQuery
 from diemcau.meetings.service import MeetingService
@@ -29,8 +29,8 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["exports"])
 
-_staff = staff_actor()
-_auditors = staff_actor("admin", "chair", "operator")
+
+_Auditors = Annotated[Actor, Depends(staff_actor("admin", "chair", "operator"))]
 _OFFSET = Query(420, ge=-720, le=840, description="time zone of the times shown, minutes")
 
 
@@ -45,9 +45,9 @@ def _meetings(runtime: Runtime) -> MeetingService:
 )
 async def attendance_xlsx(
     meeting_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     utc_offset_min: int = _OFFSET,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
     sheets = await attendance_sheets(
         _meetings(runtime), meeting_id, actor.scope(), utc_offset_min=utc_offset_min
@@ -60,9 +60,9 @@ def _acknowledgements(fmt: Literal["csv", "xlsx"]) -> Callable[..., Awaitable[Re
 
     async def acknowledgements(
         conclusion_id: int,
+        runtime: RuntimeDep,
+        actor: StaffDep,
         utc_offset_min: int = _OFFSET,
-        runtime: Runtime = Depends(get_runtime),
-        actor: Actor = Depends(_staff),
     ) -> Response:
         sheet = await acknowledgement_sheet(
             _meetings(runtime), conclusion_id, actor.scope(), utc_offset_min=utc_offset_min
@@ -101,10 +101,10 @@ def _audit_filter(
     response_class=Response,
 )
 async def audit_xlsx(
+    runtime: RuntimeDep,
+    _w: _Auditors,
     q: AuditQuery = Depends(_audit_filter),
     utc_offset_min: int = _OFFSET,
-    runtime: Runtime = Depends(get_runtime),
-    _w: Actor = Depends(_auditors),
 ) -> Response:
     sheet = await audit_sheet(runtime.db, q, utc_offset_min=utc_offset_min)
     return sheet_download(sheet, "xlsx", "nhat-ky")

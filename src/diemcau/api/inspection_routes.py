@@ -14,8 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, site_actor, staff_actor
+from diemcau.api.deps import RuntimeDep, SiteDep, StaffDep
 from diemcau.api.downloads import sheet_download
 from diemcau.errors import Invalid
 from diemcau.inspection.records import InspectionFilter
@@ -32,7 +31,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["inspection"])
 
-_staff = staff_actor()
+
 _Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _OFFSET = Query(DEFAULT_UTC_OFFSET_MIN, ge=-720, le=840, description="time zone, minutes")
 Verdict = Literal["pass", "fail", "no_answer"]
@@ -82,11 +81,7 @@ class VerdictBody(_Body):
 
 
 @router.post("/api/inspections", status_code=201, summary="Inspect a site now")
-async def inspect(
-    body: InspectBody,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> JsonObject:
+async def inspect(body: InspectBody, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     """The site is told to publish; the answer holds the inspection and the grant to
     subscribe to its feed (no grant: the site has no terminal open, *not answered*)."""
     started = await _svc(runtime).inspect(actor, body.site_code, body.round_item_id)
@@ -108,8 +103,8 @@ def _filter(
 
 @router.get("/api/inspections", summary="Inspections, newest first (an officer: its province)")
 async def list_inspections(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     f: Annotated[InspectionFilter, Depends(_filter)],
 ) -> JsonObject:
     views = await _svc(runtime).list(actor, f)
@@ -120,8 +115,8 @@ async def list_inspections(
     "/api/inspections/export", summary="Inspections as CSV or XLSX", response_class=Response
 )
 async def export_inspections(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     f: Annotated[InspectionFilter, Depends(_filter)],
     format: Literal["csv", "xlsx"] = Query("csv"),  # noqa: A002 - the query's name
     utc_offset_min: int = _OFFSET,
@@ -132,51 +127,31 @@ async def export_inspections(
 
 
 @router.get("/api/inspections/{inspection_id}", summary="One inspection")
-async def get_inspection(
-    inspection_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> JsonObject:
+async def get_inspection(inspection_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _svc(runtime).get(actor, inspection_id)).as_dict()
 
 
 @router.post(
     "/api/inspections/{inspection_id}/keepalive", summary="The console still watches (lease)"
 )
-async def keepalive(
-    inspection_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> JsonObject:
+async def keepalive(inspection_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     """A fresh grant while the inspection is open (``grant`` null once it has ended)."""
     return (await _svc(runtime).keepalive(actor, inspection_id)).as_dict()
 
 
 @router.post("/api/inspections/{inspection_id}/end", summary="End an inspection")
-async def end(
-    inspection_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> JsonObject:
+async def end(inspection_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _svc(runtime).end(actor, inspection_id)).as_dict()
 
 
 @router.post("/api/inspections/{inspection_id}/call", summary="Call the site (two-way)")
-async def call(
-    inspection_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> JsonObject:
+async def call(inspection_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     """The grant to publish the inspector's camera and microphone to that one site."""
     return (await _svc(runtime).start_call(actor, inspection_id)).as_dict()
 
 
 @router.post("/api/inspections/{inspection_id}/call/end", summary="Hang up")
-async def end_call(
-    inspection_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> JsonObject:
+async def end_call(inspection_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _svc(runtime).end_call(actor, inspection_id)).as_dict()
 
 
@@ -184,11 +159,7 @@ async def end_call(
 
 
 @router.post("/api/inspection/wall", summary="Show (or keep showing) a page of the video wall")
-async def wall(
-    body: WallBody,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> JsonObject:
+async def wall(body: WallBody, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     """Standby sites on the page publish while it is shown; ask again within
     ``lease_s`` with the ``wall_id`` to keep it, with other sites to page."""
     return (await _svc(runtime).open_wall(actor, body.sites, body.wall_id)).as_dict()
@@ -197,8 +168,8 @@ async def wall(
 @router.delete("/api/inspection/wall/{wall_id}", status_code=204, summary="Leave a wall page")
 async def leave_wall(
     wall_id: Annotated[str, Path(min_length=1, max_length=32)],
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
 ) -> Response:
     await _svc(runtime).wall.release(actor, wall_id)
     return Response(status_code=204)
@@ -209,8 +180,8 @@ async def leave_wall(
 
 @router.get("/api/inspection/summary", summary="Inspection figures by province (dashboard)")
 async def summary(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     days: int = Query(30, ge=1, le=366),
     province_id: int | None = Query(None, ge=1, le=2**31 - 1),
 ) -> JsonObject:
@@ -229,11 +200,7 @@ async def summary(
 
 
 @router.post("/api/inspection/rounds", status_code=201, summary="Plan an inspection round")
-async def create_round(
-    body: RoundBody,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> JsonObject:
+async def create_round(body: RoundBody, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     """A list of site codes, or a random sample of N communes of a province (its code)
     or of the country."""
     sample = None
@@ -247,8 +214,8 @@ async def create_round(
 
 @router.get("/api/inspection/rounds", summary="Inspection rounds, newest first")
 async def list_rounds(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     open_only: bool = Query(False, alias="open"),
     limit: int = Query(50, ge=1, le=500),
 ) -> JsonObject:
@@ -257,11 +224,7 @@ async def list_rounds(
 
 
 @router.get("/api/inspection/rounds/{round_id}", summary="A round with its sites and verdicts")
-async def get_round(
-    round_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> JsonObject:
+async def get_round(round_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _svc(runtime).rounds.get(actor, round_id)).as_dict()
 
 
@@ -272,8 +235,8 @@ async def decide(
     round_id: _Id,
     item_id: _Id,
     body: VerdictBody,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
 ) -> JsonObject:
     item = await _svc(runtime).rounds.decide(actor, round_id, item_id, body.verdict, body.note)
     return item.as_dict()
@@ -287,8 +250,8 @@ async def put_snapshot(
     round_id: _Id,
     item_id: _Id,
     request: Request,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
 ) -> JsonObject:
     mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = bytearray()
@@ -310,19 +273,15 @@ async def put_snapshot(
 async def get_snapshot(
     round_id: _Id,
     item_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
 ) -> Response:
     shot = await _svc(runtime).rounds.snapshot(actor, round_id, item_id)
     return Response(shot.data, media_type=shot.mime, headers={"Cache-Control": "private"})
 
 
 @router.post("/api/inspection/rounds/{round_id}/close", summary="Close a round")
-async def close_round(
-    round_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> JsonObject:
+async def close_round(round_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _svc(runtime).rounds.close(actor, round_id)).as_dict()
 
 
@@ -333,8 +292,8 @@ async def close_round(
 )
 async def round_report_html(
     round_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     utc_offset_min: int = _OFFSET,
 ) -> Response:
     rounds = _svc(runtime).rounds
@@ -351,8 +310,8 @@ async def round_report_html(
 async def round_report_sheet(
     round_id: _Id,
     fmt: Literal["csv", "xlsx"],
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     utc_offset_min: int = _OFFSET,
 ) -> Response:
     view = await _svc(runtime).rounds.get(actor, round_id)
@@ -364,10 +323,7 @@ async def round_report_sheet(
 
 
 @router.get("/api/site/inspection", tags=["media"], summary="This site's standby grant")
-async def site_inspection(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    site: Annotated[Actor, Depends(site_actor)],
-) -> JsonObject:
+async def site_inspection(runtime: RuntimeDep, site: SiteDep) -> JsonObject:
     """Where the site publishes when an inspector looks, the call room it plays an
     inspector's call from, and who looks at it now (``watch``)."""
     return await _svc(runtime).site_grant(site)
