@@ -17,12 +17,13 @@ from typing import Annotated
 import segno
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from diemcau.accounts.credential_list import CredentialState, list_credentials
 from diemcau.accounts.service import StaffAccount
 from diemcau.accounts.staff_admin import StaffAdmin, StaffChange
 from diemcau.actors import Actor
+from diemcau.api.bodies import StrictBody
 from diemcau.api.deps import RuntimeDep, StaffDep, staff_actor
 from diemcau.api.tables import Format, table_response
 from diemcau.audit import record_action
@@ -66,9 +67,7 @@ def _account(a: StaffAccount) -> dict[str, Cell]:
 # --- staff accounts ----------------------------------------------------------------------
 
 
-class NewStaff(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NewStaff(StrictBody):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=200)
     role: str = Field(min_length=1, max_length=32)
@@ -76,18 +75,14 @@ class NewStaff(BaseModel):
     display_name: str = Field("", max_length=200)
 
 
-class StaffPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StaffPatch(StrictBody):
     role: str | None = Field(None, max_length=32)
     province_code: str | None = Field(None, max_length=32, description='"" removes it')
     display_name: str | None = Field(None, max_length=200)
     disabled: bool | None = None
 
 
-class NewPassword(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NewPassword(StrictBody):
     password: str = Field(min_length=1, max_length=200)
 
 

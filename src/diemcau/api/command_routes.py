@@ -14,9 +14,10 @@ from enum import Enum
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from diemcau.actors import Actor
+from diemcau.api.bodies import StrictBody
 from diemcau.api.deps import (
     CallerDep,
     RuntimeDep,
@@ -83,10 +84,8 @@ async def schema(key: str, runtime: RuntimeDep, _who: CallerDep) -> JsonObject:
 # --- reports ---------------------------------------------------------------------------------
 
 
-class ReportBody(BaseModel):
+class ReportBody(StrictBody):
     """A report: a site files its own; staff name the site (``site_code``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     schema_key: str = Field(alias="schema", min_length=1, max_length=48)
     period: date | None = Field(None, description="the period's first day; default: current")
@@ -95,9 +94,7 @@ class ReportBody(BaseModel):
     site_code: str | None = Field(None, max_length=48, description="staff only")
 
 
-class CorrectionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CorrectionBody(StrictBody):
     values: JsonObject = Field(description="the indicators to change; null removes one")
     note: str = Field("", max_length=2000, description="why (kept in the history)")
 
@@ -308,23 +305,17 @@ async def export(
 # --- directives ------------------------------------------------------------------------------
 
 
-class RemindBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RemindBody(StrictBody):
     include_unfinished: bool = Field(
         False, description="also remind sites that acknowledged but have not completed"
     )
 
 
-class EscalateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EscalateBody(StrictBody):
     province_id: int | None = Field(None, description="only this province (default: all lagging)")
 
 
-class CompleteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CompleteBody(StrictBody):
     note: str = Field("", max_length=4000)
 
 
@@ -462,9 +453,7 @@ async def alerts_feed(
     return [v.public() for v in views]
 
 
-class AckBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AckBody(StrictBody):
     note: str = Field("", max_length=2000, description="what was done (kept with the alert)")
 
 

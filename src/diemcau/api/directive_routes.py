@@ -15,8 +15,9 @@ from typing import Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from diemcau.api.bodies import StrictBody
 from diemcau.api.deps import RuntimeDep, StaffDep
 from diemcau.api.tables import Format, table_response
 from diemcau.command.directive_views import DirectiveIn, RecipientState
@@ -34,19 +35,15 @@ router = APIRouter(prefix="/api/command")
 _T: list[str | Enum] = ["command: directives (pages)"]
 
 
-class PreviewBody(BaseModel):
+class PreviewBody(StrictBody):
     """A target as the compose form holds it: areas and sites, plus saved groups."""
-
-    model_config = ConfigDict(extra="forbid")
 
     target: Target = Field(default_factory=Target)
     groups: list[int] = Field(default_factory=list, max_length=100)
 
 
-class ComposeBody(BaseModel):
+class ComposeBody(StrictBody):
     """A directive as the compose form sends it: the directive and the saved groups it names."""
-
-    model_config = ConfigDict(extra="forbid")
 
     directive: DirectiveIn
     groups: list[int] = Field(default_factory=list, max_length=100)

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from diemcau.api.bodies import StrictBody
 from diemcau.api.deps import RuntimeDep, SiteDep, StaffDep
 from diemcau.api.downloads import sheet_download
 from diemcau.errors import Invalid
@@ -42,29 +43,25 @@ def _svc(runtime: Runtime) -> InspectionService:
     return runtime.inspection
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class InspectBody(_Body):
+class InspectBody(StrictBody):
     site_code: str = Field(min_length=1, max_length=48)
     round_item_id: int | None = Field(None, ge=1, le=2**31 - 1)
 
 
-class WallBody(_Body):
+class WallBody(StrictBody):
     sites: list[Annotated[str, Field(min_length=1, max_length=48)]] = Field(
         min_length=1, max_length=MAX_WALL_SITES
     )
     wall_id: str | None = Field(None, min_length=1, max_length=32)
 
 
-class SampleBody(_Body):
+class SampleBody(StrictBody):
     n: int = Field(ge=1, le=MAX_ROUND_SITES)
     province: str | None = Field(None, min_length=1, max_length=16)
     communes_only: bool = True
 
 
-class RoundBody(_Body):
+class RoundBody(StrictBody):
     title: str = Field(min_length=1, max_length=300)
     sites: list[Annotated[str, Field(min_length=1, max_length=48)]] | None = Field(
         None, min_length=1, max_length=MAX_ROUND_SITES
@@ -72,7 +69,7 @@ class RoundBody(_Body):
     sample: SampleBody | None = None
 
 
-class VerdictBody(_Body):
+class VerdictBody(StrictBody):
     verdict: Verdict | None
     note: str = Field("", max_length=2000)
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from diemcau.actors import Actor
+from diemcau.api.bodies import StrictBody
 from diemcau.api.deps import RuntimeDep, SiteDep, StaffDep
 from diemcau.errors import Invalid
 from diemcau.recording.minutes import TEXT_FIELDS
@@ -31,10 +32,8 @@ def _service(runtime: Runtime) -> RecordingService:
     return runtime.recording
 
 
-class PolicyBody(BaseModel):
+class PolicyBody(StrictBody):
     """Fields to change; leave a field out to keep it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     record_program: bool | None = None
     record_inspections: bool | None = None
@@ -42,10 +41,8 @@ class PolicyBody(BaseModel):
     clear_retention: bool = False
 
 
-class MinutesBody(BaseModel):
+class MinutesBody(StrictBody):
     """The written parts of the minutes and the draft version they were edited from."""
-
-    model_config = ConfigDict(extra="forbid")
 
     texts: dict[str, str] = Field(description=f"parts: {', '.join(TEXT_FIELDS)}")
     version: int = Field(ge=0)
