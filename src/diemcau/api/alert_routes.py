@@ -18,7 +18,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-
 _T: list[str | Enum] = ["command: alerts (pages)"]
 
 Severity = Literal["info", "warning", "critical"]

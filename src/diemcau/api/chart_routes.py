@@ -8,42 +8,21 @@ in the services.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from enum import Enum
 
 from fastapi import APIRouter, Query, Response
 
 from diemcau.api.deps import RuntimeDep, StaffDep
+from diemcau.api.periods import period_or_current, periods_back
 from diemcau.api.tables import Format, table_response
 from diemcau.command.rankings import Level, Order
-from diemcau.command.reports import parse_period
 from diemcau.errors import Invalid
-from diemcau.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-
 _T: list[str | Enum] = ["command: charts (pages)"]
-
-
-def _periods(
-    runtime: Runtime, schema: str, start: str | None, end: str | None
-) -> tuple[date, date]:
-    """`start`..`end`, by default the 30 periods up to the current one."""
-    sch = runtime.command.schemas.get(schema)
-    last = (
-        sch.normalise_period(parse_period(end, "to"))
-        if end
-        else sch.period_of(datetime.fromtimestamp(runtime.clock(), UTC))
-    )
-    first = (
-        sch.normalise_period(parse_period(start, "from"))
-        if start
-        else last - sch.period_length() * 29
-    )
-    return first, last
 
 
 @router.get("/series-table", tags=_T, summary="An indicator's series: country, province or commune")
@@ -59,7 +38,7 @@ async def series_table(
     fmt: Format = Query("json", alias="format"),
 ) -> Response:
     svc = runtime.command
-    first, last = _periods(runtime, schema, start, end)
+    first, last = periods_back(runtime, schema, start, end, 30)
     if site_code is not None:
         site = await runtime.sites.find_visible(actor, site_code)
         if site is None:  # unknown or out of reach: the same answer
@@ -87,7 +66,7 @@ async def rankings(
     n: int = Query(10, ge=1, le=500),
     fmt: Format = Query("json", alias="format"),
 ) -> Response:
-    _, last = _periods(runtime, schema, None, period)
+    last = period_or_current(runtime, schema, period, "to")
     table = await runtime.command.rankings.table(
         actor, schema, indicator, last, level=level, order=order, option=option, n=n
     )

@@ -39,7 +39,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-
 _T_SCHEMA: list[str | Enum] = ["command: schemas"]
 _T_REPORT: list[str | Enum] = ["command: reports"]
 _T_AGG: list[str | Enum] = ["command: aggregates"]

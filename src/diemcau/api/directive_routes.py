@@ -31,7 +31,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-
 _T: list[str | Enum] = ["command: directives (pages)"]
 
 

@@ -19,7 +19,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/directory", tags=["directory"])
 
-
 _CredentialAdmins = Annotated[Actor, Depends(staff_actor("admin", "operator", "province_officer"))]
 
 

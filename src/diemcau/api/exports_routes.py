@@ -29,7 +29,6 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["exports"])
 
-
 _Auditors = Annotated[Actor, Depends(staff_actor("admin", "chair", "operator"))]
 _OFFSET = Query(420, ge=-720, le=840, description="time zone of the times shown, minutes")
 

@@ -32,7 +32,6 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["inspection"])
 
-
 _Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _OFFSET = Query(DEFAULT_UTC_OFFSET_MIN, ge=-720, le=840, description="time zone, minutes")
 Verdict = Literal["pass", "fail", "no_answer"]

@@ -8,32 +8,21 @@ Role and province checks live in the services (`command.completeness`,
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from enum import Enum
 
 from fastapi import APIRouter, Query, Response
 
 from diemcau.api.deps import CallerDep, RuntimeDep, StaffDep
+from diemcau.api.periods import period_or_current, periods_back
 from diemcau.api.tables import Format, table_response
 from diemcau.command.completeness import SiteState
 from diemcau.command.history import revisions_table
-from diemcau.command.reports import parse_period
-from diemcau.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-
 _T: list[str | Enum] = ["command: reporting completeness (pages)"]
-
-
-def _period(runtime: Runtime, schema: str, value: str | None, name: str = "period") -> date:
-    """`value` as a period, or the schema's current period."""
-    sch = runtime.command.schemas.get(schema)
-    if value:
-        return sch.normalise_period(parse_period(value, name))
-    return sch.period_of(datetime.fromtimestamp(runtime.clock(), UTC))
 
 
 @router.get("/completeness", tags=_T, summary="Expected, filed, late, missing per province")
@@ -44,7 +33,7 @@ async def completeness(
     period: str | None = Query(None, description="YYYY-MM-DD; default: the current period"),
     fmt: Format = Query("json", alias="format"),
 ) -> Response:
-    day = _period(runtime, schema, period)
+    day = period_or_current(runtime, schema, period, "period")
     table, summary = await runtime.command.completeness.by_province(actor, schema, day)
     return table_response(
         table, fmt, f"{schema}-bao-cao-{day.isoformat()}", summary=summary.public()
@@ -64,7 +53,7 @@ async def completeness_sites(
     limit: int = Query(5000, ge=1, le=20000),
     fmt: Format = Query("json", alias="format"),
 ) -> Response:
-    day = _period(runtime, schema, period)
+    day = period_or_current(runtime, schema, period, "period")
     table = await runtime.command.completeness.sites_table(
         actor, schema, day, province_id=province_id, state=state, limit=limit
     )
@@ -80,9 +69,7 @@ async def completeness_trend(
     end: str | None = Query(None, alias="to"),
     fmt: Format = Query("json", alias="format"),
 ) -> Response:
-    last = _period(runtime, schema, end, "to")
-    sch = runtime.command.schemas.get(schema)
-    first = _period(runtime, schema, start, "from") if start else last - sch.period_length() * 6
+    first, last = periods_back(runtime, schema, start, end, 7)
     table = await runtime.command.completeness.trend(actor, schema, first, last)
     return table_response(table, fmt, f"{schema}-ty-le-bao-cao")
 
