@@ -18,12 +18,7 @@ from pydantic import Field
 
 from diemcau.actors import Actor
 from diemcau.api.bodies import StrictBody
-from diemcau.api.deps import (
-    CallerDep,
-    RuntimeDep,
-    SiteDep,
-    StaffDep,
-)
+from diemcau.api.deps import CallerDep, RuntimeDep, SiteDep, StaffDep
 from diemcau.api.downloads import CSV_MEDIA_TYPE, attachment
 from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
