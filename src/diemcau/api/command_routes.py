@@ -402,7 +402,7 @@ async def directive_recipients(
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
 ) -> list[dict[str, Any]]:
-    return await _center(runtime).directives.recipients(
+    rows = await _center(runtime).directives.recipients(
         actor,
         directive_id,
         state=state,
@@ -410,6 +410,7 @@ async def directive_recipients(
         limit=limit,
         offset=offset,
     )
+    return [r.as_dict() for r in rows]
 
 
 @router.post("/directives/{directive_id}/remind", tags=_T_DIR, summary="Re-send to laggards")

@@ -11,15 +11,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from diemcau.command.aggregation import ProvinceLabel
 from diemcau.command.models import Directive, DirectiveRecipient
 from diemcau.command.targets import Target
-from diemcau.command.timeutil import aware, iso
+from diemcau.command.timeutil import aware, aware_or_none, iso
 from diemcau.errors import Invalid
+from diemcau.records import JsonObject, Record
 
 __all__ = [
     "ISSUER_ROLES",
@@ -30,9 +31,11 @@ __all__ = [
     "DirectiveView",
     "Priority",
     "ProvinceProgress",
+    "RecipientRow",
     "RecipientState",
     "check_size",
     "directive_view",
+    "recipient_row",
     "site_state",
 ]
 
@@ -77,7 +80,7 @@ class DirectiveIn(BaseModel):
     client_id: str | None = Field(default=None, min_length=8, max_length=64)
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> DirectiveIn:
+    def parse(cls, data: Mapping[str, object]) -> DirectiveIn:
         """Validate `data`, raising `Invalid` that names the first bad field."""
         try:
             return cls.model_validate(data)
@@ -85,6 +88,19 @@ class DirectiveIn(BaseModel):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ())) or "directive"
             raise Invalid(f"{where}: {first.get('msg', 'invalid')}", code="bad_directive") from exc
+
+
+def _progress(recipients: int, acknowledged: int, completed: int, overdue: int) -> JsonObject:
+    """The four counts of a directive's progress and its two rates (to 4 places)."""
+    r = recipients or 1
+    return {
+        "recipients": recipients,
+        "acknowledged": acknowledged,
+        "completed": completed,
+        "overdue": overdue,
+        "ack_rate": round(acknowledged / r, 4),
+        "completion_rate": round(completed / r, 4),
+    }
 
 
 @dataclass(frozen=True)
@@ -95,16 +111,10 @@ class ProvinceProgress:
     completed: int
     overdue: int
 
-    def public(self) -> dict[str, Any]:
-        r = self.recipients or 1
+    def public(self) -> JsonObject:
         return {
             "province_id": self.province_id,
-            "recipients": self.recipients,
-            "acknowledged": self.acknowledged,
-            "completed": self.completed,
-            "overdue": self.overdue,
-            "ack_rate": round(self.acknowledged / r, 4),
-            "completion_rate": round(self.completed / r, 4),
+            **_progress(self.recipients, self.acknowledged, self.completed, self.overdue),
         }
 
 
@@ -115,8 +125,8 @@ class DirectiveView:
     body: str
     priority: str
     deadline: datetime | None
-    attachments: list[dict[str, Any]]
-    target: dict[str, Any]
+    attachments: list[dict[str, object]]
+    target: dict[str, object]
     issued_by: str
     issuer_province_id: int | None
     issued_at: datetime
@@ -127,8 +137,7 @@ class DirectiveView:
     completed: int
     overdue: int
 
-    def public(self) -> dict[str, Any]:
-        r = self.recipients or 1
+    def public(self) -> JsonObject:
         return {
             "id": self.id,
             "title": self.title,
@@ -142,15 +151,10 @@ class DirectiveView:
             "issued_at": iso(self.issued_at),
             "reminders": self.reminders,
             "escalated_at": iso(self.escalated_at),
-            "recipients": self.recipients,
-            "acknowledged": self.acknowledged,
-            "completed": self.completed,
-            "overdue": self.overdue,
-            "ack_rate": round(self.acknowledged / r, 4),
-            "completion_rate": round(self.completed / r, 4),
+            **_progress(self.recipients, self.acknowledged, self.completed, self.overdue),
         }
 
-    def message(self) -> dict[str, Any]:
+    def message(self) -> JsonObject:
         """The body a site receives (the same for every site: encoded once)."""
         return {
             "id": self.id,
@@ -171,7 +175,7 @@ class DirectiveDetail:
     view: DirectiveView
     provinces: list[tuple[ProvinceProgress, ProvinceLabel | None]]
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> JsonObject:
         return {
             **self.view.public(),
             "provinces": [
@@ -212,7 +216,36 @@ def check_size(data: DirectiveIn) -> None:
         )
 
 
-def site_state(rec: DirectiveRecipient) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RecipientRow(Record):
+    """One receiving site of a directive with its state (a row of the recipients list)."""
+
+    site_id: int
+    code: str
+    name: str
+    province_id: int | None
+    delivered_at: datetime | None
+    acknowledged_at: datetime | None
+    completed_at: datetime | None
+    completion_note: str
+    reminded: int
+
+
+def recipient_row(rec: DirectiveRecipient, code: str, name: str) -> RecipientRow:
+    return RecipientRow(
+        site_id=rec.site_id,
+        code=code,
+        name=name,
+        province_id=rec.province_id,
+        delivered_at=aware_or_none(rec.delivered_at),
+        acknowledged_at=aware_or_none(rec.acknowledged_at),
+        completed_at=aware_or_none(rec.completed_at),
+        completion_note=rec.completion_note,
+        reminded=rec.reminded,
+    )
+
+
+def site_state(rec: DirectiveRecipient) -> JsonObject:
     return {
         "delivered_at": iso(rec.delivered_at),
         "acknowledged_at": iso(rec.acknowledged_at),

@@ -199,20 +199,20 @@ class DirectiveBoard:
         rows = await self.directives.recipients(
             actor, directive_id, state=state, province_id=province_id, limit=limit
         )
-        infos = await self.sites.by_ids(r["site_id"] for r in rows)
+        infos = await self.sites.by_ids(r.site_id for r in rows)
         table = _table(_RECIPIENT_KEYS)
         for r in rows:
-            info = infos.get(r["site_id"])
+            info = infos.get(r.site_id)
             table.rows.append(
                 [
-                    r["code"],
-                    r["name"],
+                    r.code,
+                    r.name,
                     info.province_name if info else "",
-                    r["delivered_at"],
-                    r["acknowledged_at"],
-                    r["completed_at"],
-                    r["completion_note"],
-                    r["reminded"],
+                    iso(r.delivered_at),
+                    iso(r.acknowledged_at),
+                    iso(r.completed_at),
+                    r.completion_note,
+                    r.reminded,
                 ]
             )
         return table
