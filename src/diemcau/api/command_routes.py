@@ -254,8 +254,10 @@ async def aggregate(
 ) -> dict[str, Any]:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
-    return await center.aggregator.aggregate_public(
-        actor, schema, first, last, province_id=province_id
+    return dict(
+        await center.aggregator.aggregate_public(
+            actor, schema, first, last, province_id=province_id
+        )
     )
 
 
@@ -273,8 +275,10 @@ async def series(
 ) -> dict[str, Any]:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
-    return await center.aggregator.series(
-        actor, schema, indicator, first, last, province_id=province_id
+    return dict(
+        await center.aggregator.series(
+            actor, schema, indicator, first, last, province_id=province_id
+        )
     )
 
 
@@ -289,8 +293,8 @@ async def map_values(
 ) -> dict[str, Any]:
     center = _center(runtime)
     _, last = _window(center.schemas.get(schema), None, period, runtime.clock())
-    return await center.aggregator.map_values(
-        actor, schema, indicator, last, province_id=province_id
+    return dict(
+        await center.aggregator.map_values(actor, schema, indicator, last, province_id=province_id)
     )
 
 
