@@ -13,8 +13,7 @@ so this table and the overdue-report alerts count the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -23,6 +22,7 @@ from diemcau.actors import Actor
 from diemcau.command.aggregation import Aggregator, province_labels
 from diemcau.command.exports import Table
 from diemcau.command.models import Report
+from diemcau.command.report_views import Summary, rate
 from diemcau.command.reports import ReportService
 from diemcau.command.timeutil import iso
 from diemcau.directory.sites import SiteDirectory, SiteInfo
@@ -58,36 +58,6 @@ _SITE_COLS = [
     ("revision", "Lần sửa"),
     ("report_id", "Số báo cáo"),
 ]
-
-
-@dataclass(frozen=True)
-class Summary:
-    """The national (or an officer's provincial) totals of one period."""
-
-    schema: str
-    period: date
-    deadline: datetime
-    overdue: bool
-    expected: int
-    filed: int
-    late: int
-
-    def public(self) -> dict[str, object]:
-        return {
-            "schema": self.schema,
-            "period": self.period.isoformat(),
-            "deadline": iso(self.deadline),
-            "overdue": self.overdue,
-            "expected": self.expected,
-            "filed": self.filed,
-            "late": self.late,
-            "missing": self.expected - self.filed,
-            "rate": _rate(self.filed, self.expected),
-        }
-
-
-def _rate(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
 
 
 def _table(cols: Sequence[tuple[str, str]]) -> Table:
@@ -133,20 +103,11 @@ class Completeness:
                     p.filed - p.late,
                     p.late,
                     p.missing,
-                    _rate(p.filed, p.expected),
-                    _rate(p.filed - p.late, p.expected),
+                    rate(p.filed, p.expected),
+                    rate(p.filed - p.late, p.expected),
                 ]
             )
-        summary = Summary(
-            status.schema,
-            status.period,
-            status.deadline,
-            status.overdue,
-            status.expected,
-            status.filed,
-            sum(p.late for p in status.provinces),
-        )
-        return table, summary
+        return table, status.summary()
 
     async def _expected(
         self, actor: Actor, kinds: Sequence[str], scope: int | None
@@ -280,7 +241,7 @@ class Completeness:
                     pid,
                     label.code if label else "",
                     label.name if label else "",
-                    *[_rate(filed.get(p, 0), expected[pid]) for p in periods],
+                    *[rate(filed.get(p, 0), expected[pid]) for p in periods],
                 ]
             )
         return table
