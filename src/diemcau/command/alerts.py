@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +28,7 @@ from diemcau.command.ports import StaffEvents
 from diemcau.command.timeutil import Clock, aware, iso, now_from
 from diemcau.command.writes import writing
 from diemcau.errors import Forbidden, Invalid, NotFound
+from diemcau.records import JsonObject
 from diemcau.store import Database
 
 __all__ = [
@@ -62,7 +63,7 @@ class AlertSpec:
     severity: Severity = "warning"
     province_id: int | None = None
     site_id: int | None = None
-    details: Mapping[str, Any] | None = None
+    details: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class AlertView:
     site_id: int | None
     message_vi: str
     message_en: str
-    details: dict[str, Any]
+    details: dict[str, object]
     raised_at: datetime
     last_seen_at: datetime
     cleared_at: datetime | None
@@ -87,7 +88,7 @@ class AlertView:
     def active(self) -> bool:
         return self.cleared_at is None
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> JsonObject:
         return {
             "id": self.id,
             "kind": self.kind,
@@ -206,7 +207,7 @@ class AlertService:
         severity: Severity = "warning",
         province_id: int | None = None,
         site_id: int | None = None,
-        details: Mapping[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> AlertView:
         """Open the alert for condition (kind, key), or refresh it if already active.
 

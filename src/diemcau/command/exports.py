@@ -14,7 +14,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Literal
 
 from diemcau.actors import Actor
 from diemcau.command.aggregation import Aggregate, Aggregator, ProvinceLabel, province_labels
@@ -84,7 +84,7 @@ def aggregate_table(agg: Aggregate, labels: Mapping[int, ProvinceLabel]) -> Tabl
         labels=["Kỳ báo cáo", "Cấp", "Mã tỉnh", "Tên tỉnh", "Số báo cáo", *[v for _, v in cols]],
     )
 
-    def values(pid: int | None, period: Any) -> list[Cell]:
+    def values(pid: int | None, period: date) -> list[Cell]:
         out: list[Cell] = []
         for ind in inds:
             cell = agg.cell(pid, period, ind.key)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import select
 
@@ -20,7 +20,7 @@ from diemcau.actors import Actor
 from diemcau.command.aggregation import Aggregator, province_labels
 from diemcau.command.exports import Table
 from diemcau.command.models import Report
-from diemcau.command.schemas import Indicator, SchemaRegistry
+from diemcau.command.schemas import Indicator, SchemaRegistry, Value
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Invalid
 from diemcau.store import Database
@@ -58,7 +58,7 @@ class _Entry:
         return None if self.previous is None else self.value - self.previous
 
 
-def _number(ind: Indicator, raw: Any, option: str | None) -> float | None:
+def _number(ind: Indicator, raw: Value | None, option: str | None) -> float | None:
     """A report's value as a number to rank (a choice: 1 if it is `option`)."""
     if raw is None:
         return None
@@ -205,7 +205,7 @@ class Rankings:
             rows = (await s.execute(q)).all()
         now: dict[int, float] = {}
         before: dict[int, float] = {}
-        raw: dict[tuple[int, date], Any] = {}
+        raw: dict[tuple[int, date], Value | None] = {}
         for site_id, p, values in rows:
             v = _number(ind, values.get(ind.key), option)
             if v is not None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any
 
 from sqlalchemy import func, select
 
@@ -48,7 +47,7 @@ IN_USE_PERIODS = 14
 NOT_A_DROP = frozenset({"left", "server_shutdown"})
 
 
-def _num(value: Any) -> float | None:
+def _num(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
@@ -250,7 +249,9 @@ class AlertRules:
         hub = self._presence
         cleared = 0
         for view in active:
-            meeting_id = int(view.details.get("meeting_id", 0))
+            raw = view.details.get("meeting_id")
+            # Written as an int by the rule above; anything else names no meeting.
+            meeting_id = raw if isinstance(raw, int) else 0
             back = hub is not None and view.site_id is not None and hub.is_online(view.site_id)
             ended = live is not None and meeting_id not in live
             if back or ended:
