@@ -11,7 +11,7 @@ with the stored one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy import select, update
 
@@ -50,7 +50,19 @@ _SITE_COLUMNS = (
 )
 
 
-def _site_principal(row: Any) -> SitePrincipal:
+class _SiteRow(Protocol):
+    """A row of `_SITE_COLUMNS`."""
+
+    id: int
+    code: str
+    name: str
+    province_id: int | None
+    unit_id: int
+    kind: str
+    credential_version: int
+
+
+def _site_principal(row: _SiteRow) -> SitePrincipal:
     return SitePrincipal(
         site_id=row.id,
         code=row.code,
