@@ -75,20 +75,11 @@ class _UnitRow(TypedDict):
 class _StoredUnit(Protocol):
     """What a load reads back of a stored unit (with the `_UNIT_FIELDS`)."""
 
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def parent_id(self) -> int | None: ...
-
-    @property
-    def province_id(self) -> int | None: ...
-
-    @property
-    def depth(self) -> int: ...
-
-    @property
-    def dataset(self) -> str: ...
+    id: int
+    parent_id: int | None
+    province_id: int | None
+    depth: int
+    dataset: str
 
 
 def _family(dataset: str) -> str:

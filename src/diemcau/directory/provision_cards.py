@@ -28,54 +28,30 @@ __all__ = [
 ]
 
 
-class UnitRow(Protocol):
+class _Named(Protocol):
+    """A unit or site row: its id, code and name."""
+
+    id: int
+    code: str
+    name: str
+
+
+class UnitRow(_Named, Protocol):
     """A unit as a provisioning run reads it (where a site lies, its province)."""
 
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def code(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def level(self) -> str: ...
-
-    @property
-    def unit_type(self) -> str: ...
-
-    @property
-    def parent_id(self) -> int | None: ...
+    level: str
+    unit_type: str
+    parent_id: int | None
 
 
-class SiteRow(Protocol):
+class SiteRow(_Named, Protocol):
     """A site as a provisioning run reads it (whether it gets a new secret)."""
 
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def code(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def unit_id(self) -> int: ...
-
-    @property
-    def province_id(self) -> int | None: ...
-
-    @property
-    def secret_digest(self) -> str | None: ...
-
-    @property
-    def revoked(self) -> bool: ...
-
-    @property
-    def credential_version(self) -> int: ...
+    unit_id: int
+    province_id: int | None
+    secret_digest: str | None
+    revoked: bool
+    credential_version: int
 
 
 @dataclass(frozen=True)
