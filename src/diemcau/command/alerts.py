@@ -295,6 +295,19 @@ class AlertService:
             await self._publish("alert.cleared", view)
         return view
 
+    async def raise_spec(self, kind: str, key: str, spec: AlertSpec) -> AlertView:
+        """`raise_alert` with what a rule wants raised for the condition (kind, key)."""
+        return await self.raise_alert(
+            kind,
+            key,
+            message_vi=spec.message_vi,
+            message_en=spec.message_en,
+            severity=spec.severity,
+            province_id=spec.province_id,
+            site_id=spec.site_id,
+            details=spec.details,
+        )
+
     async def sync(
         self, kind: str, wanted: Mapping[str, AlertSpec], *, prefix: str = ""
     ) -> tuple[int, int]:
@@ -304,16 +317,7 @@ class AlertService:
         condition set at once (overdue reports, overdue directives) use this.
         """
         for key, spec in wanted.items():
-            await self.raise_alert(
-                kind,
-                key,
-                message_vi=spec.message_vi,
-                message_en=spec.message_en,
-                severity=spec.severity,
-                province_id=spec.province_id,
-                site_id=spec.site_id,
-                details=spec.details,
-            )
+            await self.raise_spec(kind, key, spec)
         cleared = 0
         for view in await self.active(kind):
             if view.key.startswith(prefix) and view.key not in wanted:

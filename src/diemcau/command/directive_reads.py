@@ -102,7 +102,14 @@ class DirectiveReads:
         async with self.db.session() as s:
             rows = (await s.execute(q)).all()
         return [
-            ProvinceProgress(pid, int(n), int(a), int(c), int(o or 0)) for pid, n, a, c, o in rows
+            ProvinceProgress(
+                province_id=pid,
+                recipients=int(n),
+                acknowledged=int(a),
+                completed=int(c),
+                overdue=int(o or 0),
+            )
+            for pid, n, a, c, o in rows
         ]
 
     async def detail(self, actor: Actor, directive_id: int) -> DirectiveDetail:

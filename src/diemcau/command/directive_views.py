@@ -90,36 +90,38 @@ class DirectiveIn(BaseModel):
             raise Invalid(f"{where}: {first.get('msg', 'invalid')}", code="bad_directive") from exc
 
 
-def _progress(recipients: int, acknowledged: int, completed: int, overdue: int) -> JsonObject:
-    """The four counts of a directive's progress and its two rates (to 4 places)."""
-    r = recipients or 1
-    return {
-        "recipients": recipients,
-        "acknowledged": acknowledged,
-        "completed": completed,
-        "overdue": overdue,
-        "ack_rate": round(acknowledged / r, 4),
-        "completion_rate": round(completed / r, 4),
-    }
-
-
 @dataclass(frozen=True)
-class ProvinceProgress:
-    province_id: int | None
+class _Progress:
+    """How many sites a directive reached, acknowledged, completed, and let go overdue."""
+
     recipients: int
     acknowledged: int
     completed: int
     overdue: int
 
-    def public(self) -> JsonObject:
+    def progress(self) -> JsonObject:
+        """The four counts and the two rates (to 4 places)."""
+        r = self.recipients or 1
         return {
-            "province_id": self.province_id,
-            **_progress(self.recipients, self.acknowledged, self.completed, self.overdue),
+            "recipients": self.recipients,
+            "acknowledged": self.acknowledged,
+            "completed": self.completed,
+            "overdue": self.overdue,
+            "ack_rate": round(self.acknowledged / r, 4),
+            "completion_rate": round(self.completed / r, 4),
         }
 
 
-@dataclass(frozen=True)
-class DirectiveView:
+@dataclass(frozen=True, kw_only=True)
+class ProvinceProgress(_Progress):
+    province_id: int | None
+
+    def public(self) -> JsonObject:
+        return {"province_id": self.province_id, **self.progress()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectiveView(_Progress):
     id: int
     title: str
     body: str
@@ -132,10 +134,6 @@ class DirectiveView:
     issued_at: datetime
     reminders: int
     escalated_at: datetime | None
-    recipients: int
-    acknowledged: int
-    completed: int
-    overdue: int
 
     def public(self) -> JsonObject:
         return {
@@ -151,7 +149,7 @@ class DirectiveView:
             "issued_at": iso(self.issued_at),
             "reminders": self.reminders,
             "escalated_at": iso(self.escalated_at),
-            **_progress(self.recipients, self.acknowledged, self.completed, self.overdue),
+            **self.progress(),
         }
 
     def message(self) -> JsonObject:
