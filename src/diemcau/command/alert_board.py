@@ -97,7 +97,7 @@ class AlertBoard:
             return fold(f"{v.message_vi} {v.message_en} {where} {label.name if label else ''}")
 
         chosen = [v for v in views if all(w in text(v) for w in words)][:limit]
-        table = Table(keys=[k for k, _ in _COLS], labels=[v for _, v in _COLS])
+        table = Table.of(_COLS)
         details: dict[int, JsonObject] = {}
         for v in chosen:
             site = infos.get(v.site_id) if v.site_id is not None else None

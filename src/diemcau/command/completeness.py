@@ -60,10 +60,6 @@ _SITE_COLS = [
 ]
 
 
-def _table(cols: Sequence[tuple[str, str]]) -> Table:
-    return Table(keys=[k for k, _ in cols], labels=[v for _, v in cols])
-
-
 class Completeness:
     """The completeness tables of the situation-reports page.
 
@@ -88,7 +84,7 @@ class Completeness:
         """Expected, filed (on time, late) and missing per province, with the totals."""
         status = await self.reports.filing_status(actor, schema_key, period, list_limit=0)
         labels = await province_labels(self.db, [p.province_id for p in status.provinces])
-        table = _table(_PROVINCE_COLS)
+        table = Table.of(_PROVINCE_COLS)
         rows = [p for p in status.provinces if p.province_id is not None]
         rows.sort(key=lambda p: labels[p.province_id].code if p.province_id in labels else "")
         for p in rows:
@@ -172,7 +168,7 @@ class Completeness:
                     .where(Report.schema_key == schema.key)
                 )
                 last.update({r.site_id: r for r in (await s.scalars(q)).all()})
-        table = _table(_SITE_COLS)
+        table = Table.of(_SITE_COLS)
         for site in sorted(expected, key=lambda x: (x.province_code, x.code)):
             rep = current.get(site.id)
             status = "missing" if rep is None else ("late" if rep.late else "filed")

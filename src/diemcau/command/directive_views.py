@@ -135,7 +135,8 @@ class DirectiveView(_Progress):
     reminders: int
     escalated_at: datetime | None
 
-    def public(self) -> JsonObject:
+    def _order(self) -> JsonObject:
+        """What staff wrote: the start of both the staff view and the sites' message."""
         return {
             "id": self.id,
             "title": self.title,
@@ -143,6 +144,11 @@ class DirectiveView(_Progress):
             "priority": self.priority,
             "deadline": iso(self.deadline),
             "attachments": self.attachments,
+        }
+
+    def public(self) -> JsonObject:
+        return {
+            **self._order(),
             "target": self.target,
             "issued_by": self.issued_by,
             "issuer_province_id": self.issuer_province_id,
@@ -155,12 +161,7 @@ class DirectiveView(_Progress):
     def message(self) -> JsonObject:
         """The body a site receives (the same for every site: encoded once)."""
         return {
-            "id": self.id,
-            "title": self.title,
-            "body": self.body,
-            "priority": self.priority,
-            "deadline": iso(self.deadline),
-            "attachments": self.attachments,
+            **self._order(),
             "issued_at": iso(self.issued_at),
             "issued_by": self.issued_by,
         }

@@ -54,6 +54,11 @@ class Table:
     labels: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, columns: Sequence[tuple[str, str]]) -> Table:
+        """An empty table with these (key, Vietnamese label) columns."""
+        return cls(keys=[k for k, _ in columns], labels=[v for _, v in columns])
+
 
 def _indicator_columns(ind: Indicator) -> list[tuple[str, str]]:
     unit = f" ({ind.unit_vi})" if ind.unit_vi else ""

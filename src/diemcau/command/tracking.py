@@ -20,6 +20,7 @@ from diemcau.command.directive_views import DirectiveView, RecipientState
 from diemcau.command.directives import DirectiveService
 from diemcau.command.exports import Table
 from diemcau.command.models import DirectiveRecipient
+from diemcau.command.report_views import rate
 from diemcau.command.timeutil import iso
 from diemcau.directory.sites import SiteDirectory
 from diemcau.store import Database
@@ -91,14 +92,6 @@ _RECIPIENT_KEYS = [
 ]
 
 
-def _table(cols: list[tuple[str, str]]) -> Table:
-    return Table(keys=[k for k, _ in cols], labels=[v for _, v in cols])
-
-
-def _rate(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
-
-
 class DirectiveBoard:
     """The tables of the directives page.
 
@@ -117,7 +110,7 @@ class DirectiveBoard:
         """Directives newest first, filtered by status, priority, words of the title."""
         views = await self.directives.list_directives(actor, limit=SCAN)
         words = fold(flt.q).split()
-        table = _table(_LIST_KEYS)
+        table = Table.of(_LIST_KEYS)
         for v in views:
             status = status_of(v)
             if flt.status != "all" and status != flt.status:
@@ -143,8 +136,8 @@ class DirectiveBoard:
                     v.acknowledged,
                     v.completed,
                     v.overdue,
-                    _rate(v.acknowledged, v.recipients),
-                    _rate(v.completed, v.recipients),
+                    rate(v.acknowledged, v.recipients),
+                    rate(v.completed, v.recipients),
                 ]
             )
             if len(table.rows) >= limit:
@@ -165,7 +158,7 @@ class DirectiveBoard:
         async with self.db.session() as s:
             delivered = {pid: int(n) for pid, n in (await s.execute(q)).all()}
         labels = await province_labels(self.db, [p.province_id for p in progress])
-        table = _table(_PROVINCE_KEYS)
+        table = Table.of(_PROVINCE_KEYS)
         for p in sorted(
             progress, key=lambda p: labels[p.province_id].code if p.province_id in labels else ""
         ):
@@ -180,8 +173,8 @@ class DirectiveBoard:
                     p.acknowledged,
                     p.completed,
                     p.overdue,
-                    _rate(p.acknowledged, p.recipients),
-                    _rate(p.completed, p.recipients),
+                    rate(p.acknowledged, p.recipients),
+                    rate(p.completed, p.recipients),
                 ]
             )
         return table
@@ -200,7 +193,7 @@ class DirectiveBoard:
             actor, directive_id, state=state, province_id=province_id, limit=limit
         )
         infos = await self.sites.by_ids(r.site_id for r in rows)
-        table = _table(_RECIPIENT_KEYS)
+        table = Table.of(_RECIPIENT_KEYS)
         for r in rows:
             info = infos.get(r.site_id)
             table.rows.append(
