@@ -14,9 +14,8 @@ from diemcau.actors import Actor
 from diemcau.command.aggregation import province_labels
 from diemcau.command.alerts import AlertService, AlertView
 from diemcau.command.exports import Table
-from diemcau.command.timeutil import iso
 from diemcau.directory.sites import SiteDirectory
-from diemcau.records import JsonObject
+from diemcau.records import JsonObject, iso
 from diemcau.store import Database
 from diemcau.text import fold
 

@@ -25,10 +25,10 @@ from sqlalchemy.exc import IntegrityError
 from diemcau.actors import Actor
 from diemcau.command.models import Alert
 from diemcau.command.ports import StaffEvents
-from diemcau.command.timeutil import Clock, aware, iso, now_from
+from diemcau.command.timeutil import Clock, aware, now_from
 from diemcau.command.writes import writing
 from diemcau.errors import Forbidden, Invalid, NotFound
-from diemcau.records import JsonObject
+from diemcau.records import JsonObject, iso
 from diemcau.store import Database
 
 __all__ = [

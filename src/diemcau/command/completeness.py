@@ -24,8 +24,9 @@ from diemcau.command.exports import Table
 from diemcau.command.models import Report
 from diemcau.command.report_views import Summary, rate
 from diemcau.command.reports import ReportService
-from diemcau.command.timeutil import iso
+from diemcau.command.timeutil import aware
 from diemcau.directory.sites import SiteDirectory, SiteInfo
+from diemcau.records import iso
 from diemcau.store import Database
 
 __all__ = ["Completeness", "SiteState", "Summary"]
@@ -181,8 +182,8 @@ class Completeness:
                     site.name,
                     status,
                     shown.period.isoformat() if shown else None,
-                    iso(shown.submitted_at) if shown else None,
-                    iso(shown.updated_at) if shown else None,
+                    iso(aware(shown.submitted_at)) if shown else None,
+                    iso(aware(shown.updated_at)) if shown else None,
                     shown.revision if shown else None,
                     shown.id if shown else None,
                 ]

@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from diemcau.command.aggregation import ProvinceLabel
 from diemcau.command.models import Directive, DirectiveRecipient
 from diemcau.command.targets import Target
-from diemcau.command.timeutil import aware, aware_or_none, iso
+from diemcau.command.timeutil import aware, aware_or_none
 from diemcau.errors import Invalid
-from diemcau.records import JsonObject, Record
+from diemcau.records import JsonObject, Record, iso
 
 __all__ = [
     "ISSUER_ROLES",
@@ -246,9 +246,9 @@ def recipient_row(rec: DirectiveRecipient, code: str, name: str) -> RecipientRow
 
 def site_state(rec: DirectiveRecipient) -> JsonObject:
     return {
-        "delivered_at": iso(rec.delivered_at),
-        "acknowledged_at": iso(rec.acknowledged_at),
-        "completed_at": iso(rec.completed_at),
+        "delivered_at": iso(aware_or_none(rec.delivered_at)),
+        "acknowledged_at": iso(aware_or_none(rec.acknowledged_at)),
+        "completed_at": iso(aware_or_none(rec.completed_at)),
         "completion_note": rec.completion_note,
         "reminded": rec.reminded,
     }

@@ -8,7 +8,7 @@ from diemcau.actors import Actor
 from diemcau.command.exports import Table
 from diemcau.command.report_views import ReportView
 from diemcau.command.reports import ReportService
-from diemcau.command.timeutil import iso
+from diemcau.records import iso
 
 __all__ = ["revisions_table"]
 

@@ -22,9 +22,10 @@ from diemcau.command.report_views import (
     report_view,
 )
 from diemcau.command.schemas import SchemaRegistry
-from diemcau.command.timeutil import Clock, aware, iso, now_from
+from diemcau.command.timeutil import Clock, aware, now_from
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Forbidden, NotFound
+from diemcau.records import iso
 from diemcau.store import Database
 
 __all__ = ["ReportReads"]
@@ -169,7 +170,7 @@ class ReportReads:
             if rep.late:
                 pf.late += 1
                 if len(late) < list_limit:
-                    late.append({**info, "submitted_at": iso(rep.submitted_at)})
+                    late.append({**info, "submitted_at": iso(aware(rep.submitted_at))})
         deadline = schema.deadline(period)
         return FilingStatus(
             schema=schema.key,

@@ -10,9 +10,9 @@ from typing import TypedDict
 from diemcau.actors import Actor
 from diemcau.command.models import Report
 from diemcau.command.schemas import Value
-from diemcau.command.timeutil import aware, iso
+from diemcau.command.timeutil import aware
 from diemcau.errors import Invalid
-from diemcau.records import JsonObject, Record
+from diemcau.records import JsonObject, Record, iso
 
 __all__ = [
     "CsvImportResult",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-__all__ = ["Clock", "aware", "aware_or_none", "now_from", "iso"]
+__all__ = ["Clock", "aware", "aware_or_none", "now_from"]
 
 Clock = Callable[[], float]
 
@@ -25,7 +25,3 @@ def aware(value: datetime) -> datetime:
 
 def aware_or_none(value: datetime | None) -> datetime | None:
     return aware(value) if value is not None else None
-
-
-def iso(value: datetime | None) -> str | None:
-    return aware(value).isoformat() if value is not None else None

@@ -21,8 +21,8 @@ from diemcau.command.directives import DirectiveService
 from diemcau.command.exports import Table
 from diemcau.command.models import DirectiveRecipient
 from diemcau.command.report_views import rate
-from diemcau.command.timeutil import iso
 from diemcau.directory.sites import SiteDirectory
+from diemcau.records import iso
 from diemcau.store import Database
 from diemcau.text import fold
 
