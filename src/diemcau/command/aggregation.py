@@ -11,7 +11,7 @@ reports, not a mean of means.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -35,7 +35,16 @@ from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Invalid
 from diemcau.store import Database, Unit
 
-__all__ = ["Aggregate", "Aggregator", "Cell", "ProvinceLabel", "period_window", "province_labels"]
+__all__ = [
+    "Aggregate",
+    "Aggregator",
+    "Cell",
+    "ProvinceLabel",
+    "period_window",
+    "province_cells",
+    "province_code",
+    "province_labels",
+]
 
 # Longest window one aggregation may cover, in periods (guards the server).
 MAX_PERIODS = 400
@@ -126,6 +135,18 @@ def province_ref(pid: int, labels: dict[int, ProvinceLabel]) -> ProvinceRef:
         "code": label.code if label is not None else None,
         "name": label.name if label is not None else None,
     }
+
+
+def province_code(pid: int | None, labels: Mapping[int, ProvinceLabel]) -> str:
+    """The province's code, "" when unknown (how per-province tables are ordered)."""
+    label = labels.get(pid) if pid is not None else None
+    return label.code if label is not None else ""
+
+
+def province_cells(pid: int | None, labels: Mapping[int, ProvinceLabel]) -> list[int | str | None]:
+    """The first cells of a per-province table row: id, code, name ("" when unknown)."""
+    label = labels.get(pid) if pid is not None else None
+    return [pid, label.code if label else "", label.name if label else ""]
 
 
 def period_window(schema: IndicatorSchema, start: date, end: date) -> list[date]:

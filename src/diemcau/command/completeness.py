@@ -19,7 +19,12 @@ from typing import Literal
 from sqlalchemy import func, select
 
 from diemcau.actors import Actor
-from diemcau.command.aggregation import Aggregator, province_labels
+from diemcau.command.aggregation import (
+    Aggregator,
+    province_cells,
+    province_code,
+    province_labels,
+)
 from diemcau.command.exports import Table
 from diemcau.command.models import Report
 from diemcau.command.report_views import Summary, rate
@@ -87,14 +92,11 @@ class Completeness:
         labels = await province_labels(self.db, [p.province_id for p in status.provinces])
         table = Table.of(_PROVINCE_COLS)
         rows = [p for p in status.provinces if p.province_id is not None]
-        rows.sort(key=lambda p: labels[p.province_id].code if p.province_id in labels else "")
+        rows.sort(key=lambda p: province_code(p.province_id, labels))
         for p in rows:
-            label = labels.get(p.province_id) if p.province_id is not None else None
             table.rows.append(
                 [
-                    p.province_id,
-                    label.code if label else "",
-                    label.name if label else "",
+                    *province_cells(p.province_id, labels),
                     p.expected,
                     p.filed,
                     p.filed - p.late,
@@ -227,17 +229,13 @@ class Completeness:
             ],
         )
         pids = sorted(
-            (p for p in expected if p is not None),
-            key=lambda p: labels[p].code if p in labels else "",
+            (p for p in expected if p is not None), key=lambda p: province_code(p, labels)
         )
         for pid in pids:
-            label = labels.get(pid)
             filed = agg.filed.get(pid, {})
             table.rows.append(
                 [
-                    pid,
-                    label.code if label else "",
-                    label.name if label else "",
+                    *province_cells(pid, labels),
                     *[rate(filed.get(p, 0), expected[pid]) for p in periods],
                 ]
             )

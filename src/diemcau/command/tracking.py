@@ -15,7 +15,7 @@ from typing import Literal
 from sqlalchemy import func, select
 
 from diemcau.actors import Actor
-from diemcau.command.aggregation import province_labels
+from diemcau.command.aggregation import province_cells, province_code, province_labels
 from diemcau.command.directive_views import DirectiveView, RecipientState
 from diemcau.command.directives import DirectiveService
 from diemcau.command.exports import Table
@@ -159,15 +159,10 @@ class DirectiveBoard:
             delivered = {pid: int(n) for pid, n in (await s.execute(q)).all()}
         labels = await province_labels(self.db, [p.province_id for p in progress])
         table = Table.of(_PROVINCE_KEYS)
-        for p in sorted(
-            progress, key=lambda p: labels[p.province_id].code if p.province_id in labels else ""
-        ):
-            label = labels.get(p.province_id) if p.province_id is not None else None
+        for p in sorted(progress, key=lambda p: province_code(p.province_id, labels)):
             table.rows.append(
                 [
-                    p.province_id,
-                    label.code if label else "",
-                    label.name if label else "",
+                    *province_cells(p.province_id, labels),
                     p.recipients,
                     delivered.get(p.province_id, 0),
                     p.acknowledged,
