@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
@@ -31,6 +31,7 @@ from diemcau.meetings.models import (
 from diemcau.meetings.ports import Hub
 from diemcau.meetings.publisher import Publisher
 from diemcau.meetings.store import MeetingStore
+from diemcau.records import JsonObject, Record, iso
 
 __all__ = ["Attachment", "ConclusionStatus", "ConclusionView", "Conclusions"]
 
@@ -51,21 +52,22 @@ class Attachment(BaseModel):
 
 
 @dataclass(frozen=True)
-class ConclusionView:
+class ConclusionView(Record):
     id: int
     meeting_id: int
     body: str
-    attachments: list[dict[str, Any]]
+    attachments: list[JsonObject]
     published_at: datetime
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "meeting_id": self.meeting_id,
-            "body": self.body,
-            "attachments": self.attachments,
-            "published_at": self.published_at.isoformat(),
-        }
+
+class SiteAck(TypedDict):
+    """One invited site in a conclusion's status (``acked_at`` once it acknowledged)."""
+
+    site_id: int
+    code: str
+    name: str
+    province_name: str
+    acked_at: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,10 @@ class ConclusionStatus:
     """Who has and has not acknowledged a conclusion."""
 
     conclusion: ConclusionView
-    acknowledged: list[dict[str, Any]]
-    pending: list[dict[str, Any]]
+    acknowledged: list[SiteAck]
+    pending: list[SiteAck]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {
             "conclusion": self.conclusion.as_dict(),
             "acknowledged_count": len(self.acknowledged),
@@ -181,7 +183,7 @@ class Conclusions:
             )
             return [_view(r) for r in rows.all()]
 
-    async def for_site(self, meeting_id: int, site_id: int) -> list[dict[str, Any]]:
+    async def for_site(self, meeting_id: int, site_id: int) -> list[JsonObject]:
         """Conclusions of a meeting with this site's acknowledgement state."""
         if meeting_id in self._none or not await self._any(meeting_id):
             return []
@@ -201,10 +203,7 @@ class Conclusions:
             ).all()
         if not rows and self._published.get(meeting_id, 0) == seen:
             self._none.add(meeting_id)
-        return [
-            {**_view(c).as_dict(), "acked_at": acked.isoformat() if acked else None}
-            for c, acked in rows
-        ]
+        return [{**_view(c).as_dict(), "acked_at": iso(acked)} for c, acked in rows]
 
     async def _any(self, meeting_id: int) -> bool:
         """Whether the meeting has a conclusion, read once for all callers at the same time.
@@ -297,11 +296,11 @@ class Conclusions:
             )
             view = _view(c)
         infos = await self.sites.by_ids(sites)
-        done: list[dict[str, Any]] = []
-        pending: list[dict[str, Any]] = []
+        done: list[SiteAck] = []
+        pending: list[SiteAck] = []
         for sid in sorted(sites, key=lambda i: infos[i].code if i in infos else ""):
             info = infos.get(sid)
-            entry: dict[str, Any] = {
+            entry: SiteAck = {
                 "site_id": sid,
                 "code": info.code if info else "",
                 "name": info.name if info else "",

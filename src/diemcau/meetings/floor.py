@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,16 +30,26 @@ from diemcau.meetings.models import Meeting, MeetingFloor
 from diemcau.meetings.ports import FloorDecision, FloorListener, SpeakerView, call_listener
 from diemcau.meetings.publisher import Publisher
 from diemcau.meetings.store import MeetingStore
+from diemcau.records import JsonObject, Record
 
 __all__ = ["FloorControl", "FloorState", "MAX_SPEAKERS"]
 
-Mutation = Callable[[AsyncSession, Meeting, datetime], Awaitable[dict[str, Any]]]
+
+class FloorAudit(TypedDict, total=False):
+    """What a floor decision's audit record says (``target`` goes in its own column)."""
+
+    target: str
+    add: bool
+    speakers: list[int]
+
+
+Mutation = Callable[[AsyncSession, Meeting, datetime], Awaitable[FloorAudit]]
 
 _SYSTEM = Actor.system()
 
 
 @dataclass(frozen=True)
-class FloorState:
+class FloorState(Record):
     """A meeting's floor as the chair console shows it (speakers, mute flags, queue size)."""
 
     meeting_id: int
@@ -48,16 +58,6 @@ class FloorState:
     unmute_allowed: bool
     version: int
     queue_length: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "meeting_id": self.meeting_id,
-            "speakers": [s.as_dict() for s in self.speakers],
-            "muted_all": self.muted_all,
-            "unmute_allowed": self.unmute_allowed,
-            "version": self.version,
-            "queue_length": self.queue_length,
-        }
 
 
 class FloorControl:
@@ -124,22 +124,15 @@ class FloorControl:
             muted, unmute, version = m.muted_all, m.unmute_allowed, m.floor_version
         return FloorState(meeting_id, await self._speakers(ids), muted, unmute, version, qlen)
 
-    async def for_site(self, meeting_id: int) -> dict[str, Any]:
+    async def for_site(self, meeting_id: int) -> JsonObject:
         """Speakers and mute flags for a site (from the last decision; no queue details)."""
         last = self._last.get(meeting_id)
-        if last is None:
-            state = await self._shared_state(meeting_id)
-            return {
-                "speakers": [sp.as_dict() for sp in state.speakers],
-                "muted_all": state.muted_all,
-                "unmute_allowed": state.unmute_allowed,
-                "version": state.version,
-            }
+        floor = last if last is not None else await self._shared_state(meeting_id)
         return {
-            "speakers": [sp.as_dict() for sp in last.speakers],
-            "muted_all": last.muted_all,
-            "unmute_allowed": last.unmute_allowed,
-            "version": last.version,
+            "speakers": [sp.as_dict() for sp in floor.speakers],
+            "muted_all": floor.muted_all,
+            "unmute_allowed": floor.unmute_allowed,
+            "version": floor.version,
         }
 
     async def _shared_state(self, meeting_id: int) -> FloorState:
@@ -259,7 +252,7 @@ class FloorControl:
         if not 1 <= len(wanted) <= MAX_SPEAKERS:
             raise Invalid(f"grant the floor to 1 to {MAX_SPEAKERS} sites")
 
-        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
+        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> FloorAudit:
             await self._require_present(s, meeting_id, wanted)
             keep = wanted
             if add:
@@ -280,7 +273,7 @@ class FloorControl:
     ) -> FloorDecision:
         """Take the floor back from one speaker, or from everyone when `site_id` is None."""
 
-        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
+        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> FloorAudit:
             current = await self.store.speaker_ids(s, meeting_id)
             if site_id is None:
                 if not current:
@@ -301,7 +294,7 @@ class FloorControl:
     async def next(self, actor: Actor, meeting_id: int) -> FloorDecision:
         """Give the floor to the first present site in the queue (replacing the speaker)."""
 
-        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
+        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> FloorAudit:
             waiting = await self.hands.waiting(s, meeting_id)
             chosen = next(
                 (sid for sid in waiting if self.attendance.is_present(meeting_id, sid)), None
@@ -317,7 +310,7 @@ class FloorControl:
     async def mute_all(self, actor: Actor, meeting_id: int) -> FloorDecision:
         """Mute every site but the speakers and forbid self-unmute."""
 
-        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
+        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> FloorAudit:
             m.muted_all, m.unmute_allowed = True, False
             return {}
 
@@ -326,7 +319,7 @@ class FloorControl:
     async def allow_unmute(self, actor: Actor, meeting_id: int) -> FloorDecision:
         """Let sites unmute themselves again."""
 
-        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
+        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> FloorAudit:
             m.muted_all, m.unmute_allowed = False, True
             return {}
 

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +27,7 @@ from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
 from diemcau.meetings.access import require_control
 from diemcau.meetings.invites import Invitations, InviteSpec
 from diemcau.meetings.models import Meeting, SiteGroup
+from diemcau.records import Record
 from diemcau.store import Database
 from diemcau.text import nfc
 
@@ -35,23 +35,13 @@ __all__ = ["GroupView", "SiteGroups"]
 
 
 @dataclass(frozen=True)
-class GroupView:
+class GroupView(Record):
     id: int
     name: str
     description: str
     spec: InviteSpec
     site_count: int
     updated_at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "spec": self.spec.to_json(),
-            "site_count": self.site_count,
-            "updated_at": self.updated_at.isoformat(),
-        }
 
 
 def _check(name: str, spec: InviteSpec) -> str:

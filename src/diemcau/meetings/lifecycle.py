@@ -10,7 +10,6 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +34,8 @@ from diemcau.meetings.ports import FloorDecision, Hub
 from diemcau.meetings.publisher import Publisher, stream_of
 from diemcau.meetings.roster import Roster
 from diemcau.meetings.store import MeetingStore
-from diemcau.meetings.views import MeetingView, iso
+from diemcau.meetings.views import MeetingView
+from diemcau.records import JsonObject, iso
 from diemcau.store.models import StaffUser
 
 __all__ = ["MeetingLifecycle"]
@@ -202,7 +202,7 @@ class MeetingLifecycle:
             require_control(actor, m, "edit this meeting")
             if m.state == "ended":
                 raise Conflict(f"meeting {meeting_id} has ended", code="ended")
-            changes: dict[str, Any] = {}
+            changes: JsonObject = {}
             if title is not None:
                 m.title = changes["title"] = _text(title, MAX_TITLE, "title", required=True)
             if agenda is not None:

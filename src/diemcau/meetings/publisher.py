@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from diemcau.meetings.ports import Hub, MediaPort
 from diemcau.meetings.views import MeetingView
@@ -38,7 +37,7 @@ class Publisher:
         self.media = media
 
     async def broadcast(
-        self, meeting_id: int, kind: str, body: Mapping[str, Any], *, staff: bool = True
+        self, meeting_id: int, kind: str, body: Mapping[str, object], *, staff: bool = True
     ) -> None:
         """Broadcast on the meeting's stream (encoded once by the hub) and tell staff."""
         try:
@@ -49,7 +48,7 @@ class Publisher:
             await self.staff_event(kind, body)
 
     async def staff_event(
-        self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
+        self, kind: str, body: Mapping[str, object], *, province_id: int | None = None
     ) -> None:
         """Tell the staff consoles (advisory: the change is already stored)."""
         try:

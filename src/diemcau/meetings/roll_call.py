@@ -14,7 +14,6 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from sqlalchemy import select
 
@@ -22,6 +21,7 @@ from diemcau.directory.sites import SiteDirectory
 from diemcau.meetings.models import MeetingAttendance, MeetingParticipant
 from diemcau.meetings.store import MeetingStore
 from diemcau.meetings.views import MeetingView
+from diemcau.records import JsonObject, Record, iso
 from diemcau.text import spreadsheet_row
 
 __all__ = [
@@ -57,7 +57,7 @@ dt { font-weight: bold; }
 
 
 @dataclass
-class AttendanceCounts:
+class AttendanceCounts(Record):
     """Counts of one province (or of the whole meeting)."""
 
     province_id: int | None = None
@@ -81,18 +81,6 @@ class AttendanceCounts:
             self.rejoined += 1
         if site.late:
             self.late += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "province_id": self.province_id,
-            "province_name": self.province_name,
-            "invited": self.invited,
-            "present": self.present,
-            "not_joined": self.not_joined,
-            "left": self.left,
-            "rejoined": self.rejoined,
-            "late": self.late,
-        }
 
 
 @dataclass
@@ -122,7 +110,7 @@ class SiteAttendance:
     def last_left(self) -> datetime | None:
         return self.intervals[-1][1] if self.intervals else None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {
             "site_id": self.site_id,
             "code": self.code,
@@ -130,8 +118,8 @@ class SiteAttendance:
             "province_id": self.province_id,
             "province_name": self.province_name,
             "status": self.status,
-            "first_joined": self.first_joined.isoformat() if self.first_joined else None,
-            "last_left": self.last_left.isoformat() if self.last_left else None,
+            "first_joined": iso(self.first_joined),
+            "last_left": iso(self.last_left),
             "sessions": len(self.intervals),
             "presence_s": round(self.presence_s, 1),
             "late": self.late,
@@ -139,7 +127,7 @@ class SiteAttendance:
             "intervals": [
                 {
                     "joined_at": j.isoformat(),
-                    "left_at": left.isoformat() if left else None,
+                    "left_at": iso(left),
                     "reason": reason,
                 }
                 for j, left, reason in self.intervals
@@ -148,21 +136,12 @@ class SiteAttendance:
 
 
 @dataclass
-class AttendanceSummary:
+class AttendanceSummary(Record):
     meeting_id: int
     state: str
     at: datetime
     total: AttendanceCounts
     provinces: list[AttendanceCounts]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "meeting_id": self.meeting_id,
-            "state": self.state,
-            "at": self.at.isoformat(),
-            "total": self.total.as_dict(),
-            "provinces": [p.as_dict() for p in self.provinces],
-        }
 
 
 class RollCall:
