@@ -14,9 +14,9 @@ that publishes a new event kind is redacted the same way without knowing it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Final
 
 from diemcau.records import JsonObject
-from typing import Final
 
 __all__ = ["DROP", "Drop", "redact_for_province"]
 

@@ -21,8 +21,8 @@ from typing import Protocol, TypedDict
 
 from diemcau.directory.sites import SiteInfo
 from diemcau.presence.redact import DROP, Drop, redact_for_province
-from diemcau.records import JsonObject
 from diemcau.presence.state import SiteState
+from diemcau.records import JsonObject
 
 __all__ = ["StaffFeed", "StaffClient", "StaffSource", "SITE_FIELDS"]
 
