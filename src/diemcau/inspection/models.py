@@ -9,7 +9,6 @@ migration ``inspection_0001`` (docs/inspection.md).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from diemcau.records import JsonObject
 from diemcau.store.models import Base
 from diemcau.store.types import UTCDateTime
 
@@ -89,7 +89,7 @@ class InspectionRound(Base):
     # None: sites of several provinces.
     province_id: Mapped[int | None] = mapped_column(Integer, index=True)
     # How the sites were chosen: {"kind": "list"} or {"kind": "sample", "n", "province"}.
-    selection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    selection: Mapped[JsonObject] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(64))
     created_by_user_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

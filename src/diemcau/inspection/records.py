@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +25,7 @@ from diemcau.directory.sites import SiteInfo
 from diemcau.errors import NotFound
 from diemcau.inspection.models import OPEN_STATES, Inspection, InspectionRoundItem
 from diemcau.inspection.views import InspectionView
+from diemcau.records import JsonObject
 from diemcau.store import Database
 
 __all__ = ["InspectionFilter", "InspectionRecords", "Opening", "no_inspection"]
@@ -268,7 +268,7 @@ def _filtered(f: InspectionFilter) -> Select[Inspection]:
     return stmt
 
 
-def _summary(view: InspectionView) -> dict[str, Any]:
+def _summary(view: InspectionView) -> JsonObject:
     """The closing audit row's details: the whole inspection in one record."""
     return {
         "inspection_id": view.id,

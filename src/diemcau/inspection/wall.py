@@ -14,7 +14,6 @@ import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from diemcau.actors import Actor
 from diemcau.audit import record_action
@@ -23,6 +22,7 @@ from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
 from diemcau.inspection.access import check_inspectable, in_reach, require_inspector
 from diemcau.inspection.ports import Grant, InspectionMedia
 from diemcau.inspection.watch import Looker, WatchBoard
+from diemcau.records import Record
 from diemcau.store import Database
 
 __all__ = ["MAX_WALL_SITES", "WallDesk", "WallPage"]
@@ -41,15 +41,12 @@ class _Wall:
 
 
 @dataclass(frozen=True)
-class WallPage:
+class WallPage(Record):
     """A page of the wall: its lease id, the grants to subscribe, the lease's length."""
 
     wall_id: str
     grants: list[Grant]
     lease_s: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"wall_id": self.wall_id, "grants": self.grants, "lease_s": self.lease_s}
 
 
 class WallDesk:
