@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NotRequired, TypedDict
 
@@ -94,6 +94,7 @@ def _view(row: MeetingConclusion) -> ConclusionView:
     )
 
 
+@dataclass(eq=False, repr=False)
 class Conclusions:
     """Conclusions of every meeting and their acknowledgements.
 
@@ -104,19 +105,17 @@ class Conclusions:
         sites: the directory's read model (codes and names in the status).
     """
 
-    def __init__(
-        self, store: MeetingStore, hub: Hub, publisher: Publisher, sites: SiteDirectory
-    ) -> None:
-        self.store = store
-        self.hub = hub
-        self.publisher = publisher
-        self.sites = sites
-        # Meetings known to have no conclusion yet: a joining site needs no query then
-        # (thousands of sites join at the start, before anything is concluded).
-        self._none: set[int] = set()
-        self._published: dict[int, int] = {}  # publications seen per meeting (race guard)
-        # "Has it any conclusion?": one store read shared by a crowd of joining sites.
-        self._counting: dict[int, asyncio.Future[bool]] = {}
+    store: MeetingStore
+    hub: Hub
+    publisher: Publisher
+    sites: SiteDirectory
+    # Meetings known to have no conclusion yet: a joining site needs no query then
+    # (thousands of sites join at the start, before anything is concluded).
+    _none: set[int] = field(init=False, default_factory=set)
+    # Publications seen per meeting (race guard).
+    _published: dict[int, int] = field(init=False, default_factory=dict)
+    # "Has it any conclusion?": one store read shared by a crowd of joining sites.
+    _counting: dict[int, asyncio.Future[bool]] = field(init=False, default_factory=dict)
 
     async def publish(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypedDict
 
@@ -60,6 +60,7 @@ class FloorState(Record):
     queue_length: int
 
 
+@dataclass(eq=False, repr=False)
 class FloorControl:
     """The floor of every live meeting.
 
@@ -71,24 +72,16 @@ class FloorControl:
         publisher: announces each decision to sites, staff and the media plane.
     """
 
-    def __init__(
-        self,
-        store: MeetingStore,
-        sites: SiteDirectory,
-        attendance: Attendance,
-        hands: HandQueue,
-        publisher: Publisher,
-    ) -> None:
-        self.store = store
-        self.sites = sites
-        self.attendance = attendance
-        self.hands = hands
-        self.publisher = publisher
-        self._listeners: list[FloorListener] = []
-        # The last decision of each live meeting: what a joining site is told.
-        self._last: dict[int, FloorDecision] = {}
-        # Before the first decision: one store read shared by every site joining meanwhile.
-        self._reading: dict[int, asyncio.Future[FloorState]] = {}
+    store: MeetingStore
+    sites: SiteDirectory
+    attendance: Attendance
+    hands: HandQueue
+    publisher: Publisher
+    _listeners: list[FloorListener] = field(init=False, default_factory=list)
+    # The last decision of each live meeting: what a joining site is told.
+    _last: dict[int, FloorDecision] = field(init=False, default_factory=dict)
+    # Before the first decision: one store read shared by every site joining meanwhile.
+    _reading: dict[int, asyncio.Future[FloorState]] = field(init=False, default_factory=dict)
 
     # --- listeners --------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ def _open_hands(meeting_id: int) -> tuple[ColumnElement[bool], ColumnElement[boo
     return (MeetingHand.meeting_id == meeting_id, MeetingHand.closed_at.is_(None))
 
 
+@dataclass(eq=False, repr=False)
 class HandQueue:
     """The raise-hand queue of every meeting.
 
@@ -56,17 +57,10 @@ class HandQueue:
         publisher: tells staff of every raised and lowered hand.
     """
 
-    def __init__(
-        self,
-        store: MeetingStore,
-        sites: SiteDirectory,
-        attendance: Attendance,
-        publisher: Publisher,
-    ) -> None:
-        self.store = store
-        self.sites = sites
-        self.attendance = attendance
-        self.publisher = publisher
+    store: MeetingStore
+    sites: SiteDirectory
+    attendance: Attendance
+    publisher: Publisher
 
     # --- reads ------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
@@ -94,6 +95,7 @@ def _marker(view: MeetingView, action: str, actor: Actor, at: datetime) -> Floor
     )
 
 
+@dataclass(eq=False, repr=False)
 class MeetingLifecycle:
     """Creates, edits, starts, extends and ends meetings.
 
@@ -107,23 +109,13 @@ class MeetingLifecycle:
         floor: tells floor listeners a program started or ended.
     """
 
-    def __init__(
-        self,
-        store: MeetingStore,
-        invitations: Invitations,
-        roster: Roster,
-        hub: Hub,
-        publisher: Publisher,
-        attendance: Attendance,
-        floor: FloorControl,
-    ) -> None:
-        self.store = store
-        self.invitations = invitations
-        self.roster = roster
-        self.hub = hub
-        self.publisher = publisher
-        self.attendance = attendance
-        self.floor = floor
+    store: MeetingStore
+    invitations: Invitations
+    roster: Roster
+    hub: Hub
+    publisher: Publisher
+    attendance: Attendance
+    floor: FloorControl
 
     async def create_meeting(
         self,

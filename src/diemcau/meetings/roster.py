@@ -9,6 +9,7 @@ Changing the invitations of a live meeting adds and removes participants here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
@@ -36,6 +37,7 @@ from diemcau.meetings.views import MeetingView
 __all__ = ["Roster"]
 
 
+@dataclass(eq=False, repr=False)
 class Roster:
     """The participants of every meeting.
 
@@ -48,21 +50,12 @@ class Roster:
         floor: takes the floor back from a removed speaker.
     """
 
-    def __init__(
-        self,
-        store: MeetingStore,
-        invitations: Invitations,
-        hub: Hub,
-        publisher: Publisher,
-        attendance: Attendance,
-        floor: FloorControl,
-    ) -> None:
-        self.store = store
-        self.invitations = invitations
-        self.hub = hub
-        self.publisher = publisher
-        self.attendance = attendance
-        self.floor = floor
+    store: MeetingStore
+    invitations: Invitations
+    hub: Hub
+    publisher: Publisher
+    attendance: Attendance
+    floor: FloorControl
 
     # --- inside a decision's unit of work ---------------------------------------------
 

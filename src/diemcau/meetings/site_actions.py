@@ -46,6 +46,7 @@ class CurrentMeeting:
         }
 
 
+@dataclass(eq=False, repr=False)
 class SiteActions:
     """Site requests on meetings.
 
@@ -57,19 +58,11 @@ class SiteActions:
         conclusions: conclusions and their acknowledgements.
     """
 
-    def __init__(
-        self,
-        store: MeetingStore,
-        attendance: Attendance,
-        hands: HandQueue,
-        floor: FloorControl,
-        conclusions: Conclusions,
-    ) -> None:
-        self.store = store
-        self.attendance = attendance
-        self.hands = hands
-        self.floor = floor
-        self.conclusions = conclusions
+    store: MeetingStore
+    attendance: Attendance
+    hands: HandQueue
+    floor: FloorControl
+    conclusions: Conclusions
 
     def register(self, hub: Hub) -> None:
         """Route the sites' session requests to this object."""
