@@ -25,15 +25,13 @@ from diemcau.meetings.floor import FloorControl
 from diemcau.meetings.invites import Invitations, InviteSpec
 from diemcau.meetings.models import (
     Meeting,
-    MeetingAttendance,
     MeetingFloor,
-    MeetingHand,
     MeetingLiveSite,
     MeetingParticipant,
 )
 from diemcau.meetings.ports import FloorDecision, Hub
 from diemcau.meetings.publisher import Publisher, stream_of
-from diemcau.meetings.roster import Roster
+from diemcau.meetings.roster import Roster, close_open
 from diemcau.meetings.store import MeetingStore
 from diemcau.meetings.views import MeetingView
 from diemcau.records import JsonObject, iso
@@ -340,16 +338,7 @@ class MeetingLifecycle:
 
 async def _close_out(s: AsyncSession, meeting_id: int, now: datetime) -> None:
     """Close every presence interval, hand and grant of a meeting; free its sites."""
-    await s.execute(
-        update(MeetingAttendance)
-        .where(MeetingAttendance.meeting_id == meeting_id, MeetingAttendance.left_at.is_(None))
-        .values(left_at=now, left_reason="ended")
-    )
-    await s.execute(
-        update(MeetingHand)
-        .where(MeetingHand.meeting_id == meeting_id, MeetingHand.closed_at.is_(None))
-        .values(closed_at=now, outcome="ended")
-    )
+    await close_open(s, meeting_id, now, "ended", "ended")
     await s.execute(
         update(MeetingFloor)
         .where(MeetingFloor.meeting_id == meeting_id, MeetingFloor.revoked_at.is_(None))

@@ -34,7 +34,7 @@ from diemcau.meetings.publisher import Publisher, stream_of
 from diemcau.meetings.store import MeetingStore
 from diemcau.meetings.views import MeetingView
 
-__all__ = ["Roster"]
+__all__ = ["Roster", "close_open"]
 
 
 @dataclass(eq=False, repr=False)
@@ -107,24 +107,7 @@ class Roster:
         """Remove participants: close their presence and hands, free them."""
         for start in range(0, len(site_ids), 500):
             chunk = site_ids[start : start + 500]
-            await s.execute(
-                update(MeetingAttendance)
-                .where(
-                    MeetingAttendance.meeting_id == meeting_id,
-                    MeetingAttendance.site_id.in_(chunk),
-                    MeetingAttendance.left_at.is_(None),
-                )
-                .values(left_at=now, left_reason="uninvited")
-            )
-            await s.execute(
-                update(MeetingHand)
-                .where(
-                    MeetingHand.meeting_id == meeting_id,
-                    MeetingHand.site_id.in_(chunk),
-                    MeetingHand.closed_at.is_(None),
-                )
-                .values(closed_at=now, outcome="dismissed")
-            )
+            await close_open(s, meeting_id, now, "uninvited", "dismissed", chunk)
             await s.execute(
                 delete(MeetingParticipant).where(
                     MeetingParticipant.meeting_id == meeting_id,
@@ -221,3 +204,28 @@ class Roster:
         if removed:
             await self.hub.unfollow(stream_of(meeting_id), removed)
             await self.hub.send(removed, "meeting.removed", {"meeting_id": meeting_id})
+
+
+async def close_open(
+    s: AsyncSession,
+    meeting_id: int,
+    now: datetime,
+    left_reason: str,
+    hand_outcome: str,
+    site_ids: Sequence[int] | None = None,
+) -> None:
+    """Close the open presence intervals and hands of a meeting's sites (None: all of them).
+
+    Args:
+        left_reason: why the intervals end ("uninvited", "ended").
+        hand_outcome: what became of the hands ("dismissed", "ended").
+    """
+    intervals = [MeetingAttendance.meeting_id == meeting_id, MeetingAttendance.left_at.is_(None)]
+    hands = [MeetingHand.meeting_id == meeting_id, MeetingHand.closed_at.is_(None)]
+    if site_ids is not None:
+        intervals.append(MeetingAttendance.site_id.in_(site_ids))
+        hands.append(MeetingHand.site_id.in_(site_ids))
+    await s.execute(
+        update(MeetingAttendance).where(*intervals).values(left_at=now, left_reason=left_reason)
+    )
+    await s.execute(update(MeetingHand).where(*hands).values(closed_at=now, outcome=hand_outcome))

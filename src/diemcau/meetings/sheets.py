@@ -27,6 +27,14 @@ if TYPE_CHECKING:
 __all__ = ["acknowledgement_sheet", "attendance_sheets", "audit_sheet", "zone"]
 
 _TIME_WIDTH = 20.0
+# The first columns of the per-site sheets: row number, the site, its status.
+_SITE_COLUMNS = (
+    Column("STT / No.", 7),
+    Column("Mã điểm cầu / Site code"),
+    Column("Tên điểm cầu / Site name"),
+    Column("Tỉnh, thành phố / Province"),
+    Column("Trạng thái / Status"),
+)
 
 
 def zone(utc_offset_min: int) -> tuple[timezone, str]:
@@ -54,11 +62,7 @@ async def attendance_sheets(
     per_site = Sheet(
         title="Điểm danh theo điểm cầu",
         columns=[
-            Column("STT / No.", 7),
-            Column("Mã điểm cầu / Site code"),
-            Column("Tên điểm cầu / Site name"),
-            Column("Tỉnh, thành phố / Province"),
-            Column("Trạng thái / Status"),
+            *_SITE_COLUMNS,
             Column(f"Vào lần đầu / First joined ({label})", _TIME_WIDTH),
             Column(f"Rời lần cuối / Last left ({label})", _TIME_WIDTH),
             Column("Số lượt vào / Sessions", 12),
@@ -125,11 +129,7 @@ async def acknowledgement_sheet(
     return Sheet(
         title=f"Kết luận {status.conclusion.id}",
         columns=[
-            Column("STT / No.", 7),
-            Column("Mã điểm cầu / Site code"),
-            Column("Tên điểm cầu / Site name"),
-            Column("Tỉnh, thành phố / Province"),
-            Column("Trạng thái / Status"),
+            *_SITE_COLUMNS,
             Column(f"Xác nhận lúc / Acknowledged at ({label})", _TIME_WIDTH),
         ],
         rows=rows,
