@@ -30,6 +30,7 @@ __all__ = [
     "RollCall",
     "SiteAttendance",
     "STATUS_LABELS",
+    "zone",
 ]
 
 # Vietnamese first, English after.
@@ -240,8 +241,7 @@ class RollCall:
     ) -> str:
         """Per-site report as CSV (Vietnamese headings first), times in the given zone."""
         view, _, sites = await self.sites(meeting_id, province_id)
-        tz = timezone(timedelta(minutes=utc_offset_min))
-        zone = _zone_label(utc_offset_min)
+        tz, label = zone(utc_offset_min)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(
@@ -251,8 +251,8 @@ class RollCall:
                 "Tên điểm cầu / Site name",
                 "Tỉnh, thành phố / Province",
                 "Trạng thái / Status",
-                f"Vào lần đầu / First joined ({zone})",
-                f"Rời lần cuối / Last left ({zone})",
+                f"Vào lần đầu / First joined ({label})",
+                f"Rời lần cuối / Last left ({label})",
                 "Số lượt vào / Sessions",
                 "Tổng thời gian có mặt (phút) / Total presence (min)",
                 "Vào muộn / Late",
@@ -291,8 +291,7 @@ class RollCall:
         """A print-ready HTML document: meeting header, counts per province, per-site table."""
         summary = await self.summary(meeting_id, province_id)
         view, _, sites = await self.sites(meeting_id, province_id)
-        tz = timezone(timedelta(minutes=utc_offset_min))
-        zone = _zone_label(utc_offset_min)
+        tz, label = zone(utc_offset_min)
         e = html.escape
         prov_rows = "".join(
             f"<tr><td>{e(c.province_name)}</td><td>{c.invited}</td><td>{c.present}</td>"
@@ -317,8 +316,8 @@ class RollCall:
 <p class="en">Meeting attendance report</p>
 <dl>
 <dt>Cuộc họp / Meeting</dt><dd>{e(view.title)} (#{view.id})</dd>
-<dt>Bắt đầu / Started ({zone})</dt><dd>{e(_fmt(view.started_at, tz))}</dd>
-<dt>Kết thúc / Ended ({zone})</dt><dd>{ended}</dd>
+<dt>Bắt đầu / Started ({label})</dt><dd>{e(_fmt(view.started_at, tz))}</dd>
+<dt>Kết thúc / Ended ({label})</dt><dd>{ended}</dd>
 <dt>Được mời / Invited</dt><dd>{t.invited}</dd>
 <dt>Đã tham dự / Attended</dt><dd>{t.invited - t.not_joined}</dd>
 <dt>Vắng / Absent</dt><dd>{t.not_joined}</dd>
@@ -336,10 +335,11 @@ class RollCall:
 """
 
 
-def _zone_label(offset_min: int) -> str:
-    sign = "+" if offset_min >= 0 else "-"
-    hours, minutes = divmod(abs(offset_min), 60)
-    return f"UTC{sign}{hours:02d}:{minutes:02d}"
+def zone(utc_offset_min: int) -> tuple[timezone, str]:
+    """The fixed zone and its label (``UTC+07:00``) for an offset in minutes."""
+    sign = "+" if utc_offset_min >= 0 else "-"
+    hours, minutes = divmod(abs(utc_offset_min), 60)
+    return timezone(timedelta(minutes=utc_offset_min)), f"UTC{sign}{hours:02d}:{minutes:02d}"
 
 
 def _fmt(value: datetime | None, tz: timezone) -> str:

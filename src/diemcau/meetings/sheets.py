@@ -12,19 +12,19 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from diemcau.audit import AuditQuery, query_audit
 from diemcau.audit.query import MAX_PAGE
-from diemcau.meetings.roll_call import DEFAULT_UTC_OFFSET_MIN, STATUS_LABELS
+from diemcau.meetings.roll_call import DEFAULT_UTC_OFFSET_MIN, STATUS_LABELS, zone
 from diemcau.spreadsheet import Cell, Column, Sheet
 from diemcau.store import Database
 
 if TYPE_CHECKING:
     from diemcau.meetings.service import MeetingService
 
-__all__ = ["acknowledgement_sheet", "attendance_sheets", "audit_sheet", "zone"]
+__all__ = ["acknowledgement_sheet", "attendance_sheets", "audit_sheet"]
 
 _TIME_WIDTH = 20.0
 # The first columns of the per-site sheets: row number, the site, its status.
@@ -35,13 +35,6 @@ _SITE_COLUMNS = (
     Column("Tỉnh, thành phố / Province"),
     Column("Trạng thái / Status"),
 )
-
-
-def zone(utc_offset_min: int) -> tuple[timezone, str]:
-    """The fixed zone and its label (``UTC+07:00``) for an offset in minutes."""
-    sign = "+" if utc_offset_min >= 0 else "-"
-    hours, minutes = divmod(abs(utc_offset_min), 60)
-    return timezone(timedelta(minutes=utc_offset_min)), f"UTC{sign}{hours:02d}:{minutes:02d}"
 
 
 def _hhmm(value: datetime | None, tz: timezone) -> str:
