@@ -19,7 +19,7 @@ from diemcau.actors import Actor
 from diemcau.audit import record_action
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.inspection.access import check_inspectable, in_reach, require_inspector
+from diemcau.inspection.access import inspectable, require_inspector
 from diemcau.inspection.ports import Grant, InspectionMedia
 from diemcau.inspection.watch import Looker, WatchBoard
 from diemcau.records import Record
@@ -90,12 +90,8 @@ class WallDesk:
         if not 1 <= len(codes) <= MAX_WALL_SITES:
             raise Invalid(f"a wall page holds 1 to {MAX_WALL_SITES} sites", code="bad_page")
         require_inspector(actor, "watch the video wall")
-        found = in_reach(actor, await self.sites.by_codes(codes, reload_missing=True))
-        unknown = [c for c in codes if c not in found]
-        if unknown:
-            raise Invalid(f"unknown sites: {', '.join(unknown[:5])}", code="unknown_site")
-        for site in found.values():
-            check_inspectable(site)
+        known = await self.sites.by_codes(codes, reload_missing=True)
+        sites = inspectable(actor, codes, known, "unknown sites: ")
         wall = self._walls.get(wall_id or "")
         if wall is not None and wall.actor.name != actor.name:
             raise Forbidden("this wall page is another person's", code="not_owner")
@@ -110,7 +106,7 @@ class WallDesk:
             wall = _Wall(secrets.token_urlsafe(9), actor, by, 0.0)
             self._walls[wall.id] = wall
         wall.lease_until = self._now() + self.lease_s
-        wanted = {found[c].id: c for c in codes}
+        wanted = {site.id: code for site, code in zip(sites, codes, strict=True)}
         if wanted != wall.sites:
             await self._move(wall, wanted)
             await record_action(
