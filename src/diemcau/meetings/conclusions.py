@@ -22,7 +22,7 @@ from diemcau.actors import Actor
 from diemcau.audit import record_audit
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.meetings.access import require_control, require_site
+from diemcau.meetings.access import require_site
 from diemcau.meetings.models import (
     MeetingConclusion,
     MeetingConclusionAck,
@@ -135,8 +135,7 @@ class Conclusions:
         now = self.store.now()
         async with self.store.lock(meeting_id):
             async with self.store.db.session() as s:
-                m = await self.store.load(s, meeting_id)
-                require_control(actor, m, "publish conclusions")
+                m = await self.store.load_to_run(s, actor, meeting_id, "publish conclusions")
                 if m.state == "scheduled":
                     raise Conflict("conclusions are published once the meeting has started")
                 row = MeetingConclusion(

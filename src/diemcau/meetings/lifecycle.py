@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from diemcau.actors import Actor
 from diemcau.audit import record_audit
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.meetings.access import CHAIR_ROLES, CREATOR_ROLES, require_control
+from diemcau.meetings.access import CHAIR_ROLES, CREATOR_ROLES
 from diemcau.meetings.attendance import Attendance
 from diemcau.meetings.floor import FloorControl
 from diemcau.meetings.invites import Invitations, InviteSpec
@@ -188,8 +188,7 @@ class MeetingLifecycle:
         """Edit title, agenda, schedule or delegates (not of an ended meeting)."""
         now = self.store.now()
         async with self.store.lock(meeting_id), self.store.db.session() as s:
-            m = await self.store.load(s, meeting_id)
-            require_control(actor, m, "edit this meeting")
+            m = await self.store.load_to_run(s, actor, meeting_id, "edit this meeting")
             if m.state == "ended":
                 raise Conflict(f"meeting {meeting_id} has ended", code="ended")
             changes: JsonObject = {}
@@ -235,8 +234,7 @@ class MeetingLifecycle:
         (docs/media.md); raises `NotFound` or `Forbidden` otherwise.
         """
         async with self.store.db.session() as s:
-            m = await self.store.load(s, meeting_id)
-            require_control(actor, m, what)
+            m = await self.store.load_to_run(s, actor, meeting_id, what)
             return MeetingView.of(m)
 
     async def start_meeting(self, actor: Actor, meeting_id: int) -> MeetingView:
@@ -266,8 +264,7 @@ class MeetingLifecycle:
         self, actor: Actor, meeting_id: int, now: datetime
     ) -> tuple[MeetingView, list[int]]:
         async with self.store.db.session() as s:
-            m = await self.store.load(s, meeting_id)
-            require_control(actor, m, "start this meeting")
+            m = await self.store.load_to_run(s, actor, meeting_id, "start this meeting")
             if m.state != "scheduled":
                 raise Conflict(f"meeting {meeting_id} is already {m.state}", code=m.state)
             site_ids = await self.invitations.resolve(InviteSpec.from_json(m.invite_spec), s)
@@ -292,8 +289,7 @@ class MeetingLifecycle:
         now = self.store.now()
         async with self.store.lock(meeting_id):
             async with self.store.db.session() as s:
-                m = await self.store.load(s, meeting_id)
-                require_control(actor, m, "extend this meeting")
+                m = await self.store.load_to_run(s, actor, meeting_id, "extend this meeting")
                 if m.state != "live":
                     raise Conflict(f"only a live meeting can be extended (it is {m.state})")
                 base = m.ends_at if m.ends_at is not None and m.ends_at > now else now
@@ -313,8 +309,7 @@ class MeetingLifecycle:
         now = self.store.now()
         async with self.store.lock(meeting_id):
             async with self.store.db.session() as s:
-                m = await self.store.load(s, meeting_id)
-                require_control(actor, m, "end this meeting")
+                m = await self.store.load_to_run(s, actor, meeting_id, "end this meeting")
                 if m.state != "live":
                     raise Conflict(f"only a live meeting can be ended (it is {m.state})")
                 await _close_out(s, meeting_id, now)

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from diemcau.actors import Actor
 from diemcau.audit import record_audit
 from diemcau.errors import Conflict, Invalid
-from diemcau.meetings.access import require_control
 from diemcau.meetings.attendance import Attendance
 from diemcau.meetings.floor import FloorControl
 from diemcau.meetings.invites import Invitations, InviteSpec
@@ -150,8 +149,7 @@ class Roster:
         added: list[int] = []
         removed: list[int] = []
         async with self.store.db.session() as s:
-            m = await self.store.load(s, meeting_id)
-            require_control(actor, m, "change the invitations")
+            m = await self.store.load_to_run(s, actor, meeting_id, "change the invitations")
             if m.state == "ended":
                 raise Conflict(f"meeting {meeting_id} has ended", code="ended")
             new_ids = await self.invitations.resolve(invite, s)
