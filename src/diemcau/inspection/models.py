@@ -9,6 +9,7 @@ migration ``inspection_0001`` (docs/inspection.md).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
 
 from sqlalchemy import (
     JSON,
@@ -27,6 +28,9 @@ from diemcau.records import JsonObject
 from diemcau.store.models import Base
 from diemcau.store.types import UTCDateTime
 
+if TYPE_CHECKING:
+    from diemcau.directory.sites import SiteInfo
+
 __all__ = [
     "CLOSED_STATES",
     "OPEN_STATES",
@@ -35,7 +39,31 @@ __all__ = [
     "InspectionRound",
     "InspectionRoundItem",
     "InspectionSnapshot",
+    "SiteByValue",
+    "site_by_value",
 ]
+
+
+class SiteByValue(TypedDict):
+    """A site's columns in an inspection or a round item: its id and, by value, its names."""
+
+    site_id: int
+    site_code: str
+    site_name: str
+    province_id: int | None
+    province_name: str
+
+
+def site_by_value(site: SiteInfo) -> SiteByValue:
+    """The columns naming `site` in a new row, as the directory has it now."""
+    return {
+        "site_id": site.id,
+        "site_code": site.code,
+        "site_name": site.name,
+        "province_id": site.province_id,
+        "province_name": site.province_name,
+    }
+
 
 # waiting: the site was told to publish and has not yet; live: it publishes (answered).
 OPEN_STATES = ("waiting", "live")

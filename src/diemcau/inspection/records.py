@@ -23,7 +23,12 @@ from diemcau.actors import Actor
 from diemcau.audit import record_audit
 from diemcau.directory.sites import SiteInfo
 from diemcau.errors import NotFound
-from diemcau.inspection.models import OPEN_STATES, Inspection, InspectionRoundItem
+from diemcau.inspection.models import (
+    OPEN_STATES,
+    Inspection,
+    InspectionRoundItem,
+    site_by_value,
+)
 from diemcau.inspection.views import InspectionView
 from diemcau.records import JsonObject
 from diemcau.store import Database
@@ -76,11 +81,7 @@ class InspectionRecords:
         site = opening.site
         async with self.db.session() as s:
             row = Inspection(
-                site_id=site.id,
-                site_code=site.code,
-                site_name=site.name,
-                province_id=site.province_id,
-                province_name=site.province_name,
+                **site_by_value(site),
                 inspector=actor.name,
                 inspector_name=opening.inspector_name,
                 inspector_role=actor.role,

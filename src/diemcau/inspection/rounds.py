@@ -34,6 +34,7 @@ from diemcau.inspection.models import (
     InspectionRound,
     InspectionRoundItem,
     InspectionSnapshot,
+    site_by_value,
 )
 from diemcau.inspection.views import ItemView, RoundView
 from diemcau.store import Database
@@ -130,11 +131,7 @@ class Rounds:
                 InspectionRoundItem(
                     round_id=row.id,
                     position=i,
-                    site_id=site.id,
-                    site_code=site.code,
-                    site_name=site.name,
-                    province_id=site.province_id,
-                    province_name=site.province_name,
+                    **site_by_value(site),
                     note="",
                 )
                 for i, site in enumerate(chosen, start=1)
