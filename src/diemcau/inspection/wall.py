@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 
 from diemcau.actors import Actor
@@ -49,26 +49,21 @@ class WallPage(Record):
     lease_s: float
 
 
+@dataclass(eq=False, repr=False)
 class WallDesk:
-    """Wall pages by lease id, and the looks they put on sites."""
+    """Wall pages by lease id, and the looks they put on sites.
 
-    def __init__(
-        self,
-        db: Database,
-        sites: SiteDirectory,
-        media: InspectionMedia,
-        board: WatchBoard,
-        tell: Callable[[int], Awaitable[None]],
-        *,
-        lease_s: float = 30.0,
-    ) -> None:
-        self.db = db
-        self.sites = sites
-        self.media = media
-        self.board = board
-        self._tell = tell
-        self.lease_s = lease_s
-        self._walls: dict[str, _Wall] = {}
+    ``tell`` sends a site its watch state; ``lease_s`` is how long a page lives unrenewed.
+    """
+
+    db: Database
+    sites: SiteDirectory
+    media: InspectionMedia
+    board: WatchBoard
+    tell: Callable[[int], Awaitable[None]]
+    _: KW_ONLY
+    lease_s: float = 30.0
+    _walls: dict[str, _Wall] = field(init=False, default_factory=dict)
 
     @staticmethod
     def _now() -> float:
@@ -157,4 +152,4 @@ class WallDesk:
         for site_id in new:
             self.board.put(site_id, Looker("wall", wall.id, wall.by, wall.actor.role, since))
         for site_id in sorted(gone | new):
-            await self._tell(site_id)
+            await self.tell(site_id)
