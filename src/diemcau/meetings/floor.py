@@ -80,6 +80,8 @@ class FloorControl:
     _listeners: list[FloorListener] = field(init=False, default_factory=list)
     # The last decision of each live meeting: what a joining site is told.
     _last: dict[int, FloorDecision] = field(init=False, default_factory=dict)
+    # ... and that decision as a joining site is told it, built once for all of them.
+    _told: dict[int, tuple[FloorDecision, JsonObject]] = field(init=False, default_factory=dict)
     # Before the first decision: one store read shared by every site joining meanwhile.
     _reading: dict[int, asyncio.Future[FloorState]] = field(init=False, default_factory=dict)
 
@@ -92,6 +94,7 @@ class FloorControl:
     async def notify(self, decision: FloorDecision) -> None:
         if decision.action == "end":
             self._last.pop(decision.meeting_id, None)
+            self._told.pop(decision.meeting_id, None)
         else:
             self._last[decision.meeting_id] = decision
         for cb in list(self._listeners):
@@ -120,13 +123,12 @@ class FloorControl:
     async def for_site(self, meeting_id: int) -> JsonObject:
         """Speakers and mute flags for a site (from the last decision; no queue details)."""
         last = self._last.get(meeting_id)
-        floor = last if last is not None else await self._shared_state(meeting_id)
-        return {
-            "speakers": [sp.as_dict() for sp in floor.speakers],
-            "muted_all": floor.muted_all,
-            "unmute_allowed": floor.unmute_allowed,
-            "version": floor.version,
-        }
+        if last is None:
+            return _site_floor(await self._shared_state(meeting_id))
+        told = self._told.get(meeting_id)
+        if told is None or told[0] is not last:
+            told = self._told[meeting_id] = (last, _site_floor(last))
+        return told[1]
 
     async def _shared_state(self, meeting_id: int) -> FloorState:
         """`state`, read once for all callers at the same time.
@@ -339,6 +341,16 @@ class FloorControl:
             if code not in found:
                 raise NotFound(f"site code {code!r} not found", code="unknown_site")
         return [found[code].id for code in codes]
+
+
+def _site_floor(floor: FloorDecision | FloorState) -> JsonObject:
+    """What a site is told of the floor: speakers and mute flags, no queue details."""
+    return {
+        "speakers": [sp.as_dict() for sp in floor.speakers],
+        "muted_all": floor.muted_all,
+        "unmute_allowed": floor.unmute_allowed,
+        "version": floor.version,
+    }
 
 
 def _granted_by(actor: Actor) -> str:
