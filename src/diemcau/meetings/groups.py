@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -78,6 +78,7 @@ async def _check_may_change(s: AsyncSession, actor: Actor, row: SiteGroup, what:
                 ) from None
 
 
+@dataclass(eq=False, repr=False)
 class SiteGroups:
     """Saved site groups: create, edit, delete (audited) and list with their site counts.
 
@@ -87,12 +88,10 @@ class SiteGroups:
         clock: wall clock in seconds (tests pass a fake one).
     """
 
-    def __init__(
-        self, db: Database, invitations: Invitations, *, clock: Callable[[], float] = time.time
-    ) -> None:
-        self.db = db
-        self.invitations = invitations
-        self.clock = clock
+    db: Database
+    invitations: Invitations
+    _: KW_ONLY
+    clock: Callable[[], float] = time.time
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
