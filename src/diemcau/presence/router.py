@@ -28,7 +28,6 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 from diemcau.accounts.service import SitePrincipal
 from diemcau.errors import DomainError
@@ -41,7 +40,9 @@ __all__ = ["MessageHandler", "RequestRouter"]
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[SitePrincipal, Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]]
+MessageHandler = Callable[
+    [SitePrincipal, Mapping[str, object]], Awaitable[Mapping[str, object] | None]
+]
 
 
 class RequestRouter:
@@ -58,7 +59,7 @@ class RequestRouter:
         self.max_running = max_running
         self.running = 0
         self._waiting: deque[tuple[SiteSession, Request]] = deque()
-        self._inflight: set[asyncio.Task[Any]] = set()
+        self._inflight: set[asyncio.Task[object]] = set()
         # False while the server stops: new requests are answered ``unavailable``.
         self.accepting = True
 
