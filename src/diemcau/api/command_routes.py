@@ -234,8 +234,10 @@ async def aggregate(
 ) -> JsonObject:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
-    return await center.aggregator.aggregate_public(
-        actor, schema, first, last, province_id=province_id
+    return dict(
+        await center.aggregator.aggregate_public(
+            actor, schema, first, last, province_id=province_id
+        )
     )
 
 
@@ -253,8 +255,10 @@ async def series(
 ) -> JsonObject:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
-    return await center.aggregator.series(
-        actor, schema, indicator, first, last, province_id=province_id
+    return dict(
+        await center.aggregator.series(
+            actor, schema, indicator, first, last, province_id=province_id
+        )
     )
 
 
@@ -269,8 +273,8 @@ async def map_values(
 ) -> JsonObject:
     center = _center(runtime)
     _, last = _window(center.schemas.get(schema), None, period, runtime.clock())
-    return await center.aggregator.map_values(
-        actor, schema, indicator, last, province_id=province_id
+    return dict(
+        await center.aggregator.map_values(actor, schema, indicator, last, province_id=province_id)
     )
 
 
@@ -357,7 +361,7 @@ async def directive_recipients(
     limit: int = Query(1000, ge=1, le=20000),
     offset: int = Query(0, ge=0),
 ) -> list[JsonObject]:
-    return await _center(runtime).directives.recipients(
+    rows = await _center(runtime).directives.recipients(
         actor,
         directive_id,
         state=state,
@@ -365,6 +369,7 @@ async def directive_recipients(
         limit=limit,
         offset=offset,
     )
+    return [r.as_dict() for r in rows]
 
 
 @router.post("/directives/{directive_id}/remind", tags=_T_DIR, summary="Re-send to laggards")
