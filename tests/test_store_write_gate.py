@@ -56,9 +56,7 @@ async def test_a_burst_of_writers_all_commit_none_times_out(sqlite: Database) ->
     gate = sqlite.write_gate
     assert gate is not None
     order: list[str] = []
-    writers = [
-        asyncio.create_task(_write(sqlite, f"w{n:02d}", 0.02, order)) for n in range(40)
-    ]
+    writers = [asyncio.create_task(_write(sqlite, f"w{n:02d}", 0.02, order)) for n in range(40)]
     await asyncio.gather(*writers)
     assert sorted(order) == [f"w{n:02d}" for n in range(40)]
     assert gate.turns >= 40 and gate.timeouts == 0 and not gate.held
