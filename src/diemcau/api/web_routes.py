@@ -26,7 +26,7 @@ from functools import cache
 from html import escape
 from importlib import resources
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -40,6 +40,7 @@ from diemcau.directory.geo import site_geo
 from diemcau.errors import Conflict, Forbidden, NotFound
 from diemcau.media.orchestrator import MediaError, MediaOrchestrator
 from diemcau.media.rights import Holder
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
 
 __all__ = ["router", "PAGES", "render_page"]
@@ -255,7 +256,7 @@ async def favicon() -> FileResponse:
 
 
 @router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
-async def web_config(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
+async def web_config(runtime: Annotated[Runtime, Depends(get_runtime)]) -> JsonObject:
     """Where the site terminal opens its session, and the optional map tile server.
 
     Sites may sit on closed government networks, so the map works without tiles; a
@@ -295,7 +296,7 @@ async def geo(
 async def states(
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """Ids of online and degraded sites; every other site is offline (or never seen).
 
     ``available`` is false when no presence service runs in this process, so the
@@ -336,7 +337,7 @@ def _media(runtime: Runtime) -> MediaOrchestrator:
     return media
 
 
-async def _grant(call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+async def _grant(call: Awaitable[JsonObject]) -> JsonObject:
     try:
         grant = await call
     except MediaError as exc:
@@ -349,7 +350,7 @@ async def site_media(
     runtime: Annotated[Runtime, Depends(get_runtime)],
     site: Annotated[Actor, Depends(site_actor)],
     principal: Annotated[SitePrincipal, Depends(require_site)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """Where this site publishes its camera and which program feeds it plays.
 
     The program is the one of the live meeting holding the site (if any); the
@@ -376,7 +377,7 @@ async def chair_media(
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_controllers)],
     meeting_id: Annotated[int, Query(ge=1)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """Publish the chair's camera at central; watch the program's floor speakers there.
 
     Only the meeting's chair, one of its delegates or an admin get it: the grant
@@ -394,7 +395,7 @@ async def spot_media(
     site_code: Annotated[str, Path(max_length=48)],
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """Subscribe the console to one site's own uplink on its relay, outside the program.
 
     A province officer may spot-check only the sites of its province.
@@ -422,7 +423,7 @@ async def wall_media(
     body: WallPage,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     """One grant per relay covering the page; paging asks again with the next page.
 
     A province officer's page may hold only its own province's sites.
