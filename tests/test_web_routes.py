@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from diemcau.api.web_routes import PAGES, render_page
+from diemcau.api.page_shell import PAGES, render_page
 from tests.browser import HeartbeatSite, live_server, wait_for
 
 STATIC = Path(str(resources.files("diemcau.web") / "static"))

@@ -2,7 +2,7 @@
 // (and data-i18n-placeholder / data-i18n-title); scripts call t("key", {var}).
 // Each key holds its two texts side by side, [Vietnamese, English], so a text is
 // never added in one language and forgotten in the other; the server reads the
-// Vietnamese of the page titles and navigation from here too (api/web_routes.py).
+// Vietnamese of the page titles and navigation from here too (api/page_shell.py).
 "use strict";
 const TEXTS = {
   // directory page
