@@ -20,6 +20,7 @@ import pytest
 from playwright.async_api import Page
 
 from diemcau.audit import AuditQuery, query_audit
+from diemcau.lab.browser import FRAMES_JS  # frames a <video> decoded, -1: none
 from diemcau.media.orchestrator import room_id
 from tests.browser import (
     HeartbeatSite,
@@ -32,13 +33,6 @@ from tests.browser import (
 )
 
 pytestmark = [pytest.mark.media, pytest.mark.browser]
-
-# Frames decoded so far by a <video>, or -1 when it shows nothing.
-_FRAMES = """(sel) => {
-  const v = document.querySelector(sel);
-  if (!v || !v.srcObject || !v.videoWidth) return -1;
-  return v.getVideoPlaybackQuality().totalVideoFrames;
-}"""
 
 # Decoded audio energy of a peer connection's inbound audio (0 without one).
 _AUDIO = """async (path) => {
@@ -56,13 +50,13 @@ _AUDIO = """async (path) => {
 
 async def _playing(page: Page, selector: str, timeout: float = 15.0) -> None:
     async def frames() -> int | None:
-        n = int(await page.evaluate(_FRAMES, selector))
+        n = int(await page.evaluate(FRAMES_JS, selector))
         return n if n > 0 else None
 
     first = int(await wait_for(frames, timeout=timeout))
 
     async def more() -> bool:
-        return int(await page.evaluate(_FRAMES, selector)) >= first + 5
+        return int(await page.evaluate(FRAMES_JS, selector)) >= first + 5
 
     await wait_for(more, timeout=5)
 

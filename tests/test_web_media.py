@@ -15,16 +15,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page
 
+from diemcau.lab.browser import FRAMES_JS  # frames a <video> decoded, -1: none
 from tests.browser import chromium, live_server, media_cluster, shot, staff_login, wait_for
 
 pytestmark = [pytest.mark.media, pytest.mark.browser]
-
-# Frames decoded so far by a <video>, or -1 when it shows nothing.
-_FRAMES = """(sel) => {
-  const v = document.querySelector(sel);
-  if (!v || !v.srcObject || !v.videoWidth) return -1;
-  return v.getVideoPlaybackQuality().totalVideoFrames;
-}"""
 
 
 # The site's high simulcast layer: (active as set, bytes sent so far), or null.
@@ -63,12 +57,12 @@ async def _playing(page: Page, selector: str, timeout: float = 15.0) -> None:
 
 
 async def _frames(page: Page, selector: str) -> int | None:
-    n = int(await page.evaluate(_FRAMES, selector))
+    n = int(await page.evaluate(FRAMES_JS, selector))
     return n if n > 0 else None
 
 
 async def _more_frames(page: Page, selector: str, want: int) -> bool:
-    return int(await page.evaluate(_FRAMES, selector)) >= want
+    return int(await page.evaluate(FRAMES_JS, selector)) >= want
 
 
 async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: Path) -> None:

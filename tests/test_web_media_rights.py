@@ -15,21 +15,16 @@ import pytest
 from playwright.async_api import Page
 
 from diemcau.actors import Actor
+from diemcau.lab.browser import FRAMES_JS  # frames a <video> decoded, -1: none
 from diemcau.media.orchestrator import room_id
 from diemcau.media.rights import new_pin
 from tests.browser import chromium, live_server, media_cluster, shot, staff_login, wait_for
 
 pytestmark = [pytest.mark.media, pytest.mark.browser]
 
-_FRAMES = """(sel) => {
-  const v = document.querySelector(sel);
-  if (!v || !v.srcObject || !v.videoWidth) return -1;
-  return v.getVideoPlaybackQuality().totalVideoFrames;
-}"""
-
 
 async def _frames(page: Page) -> int:
-    return int(await page.evaluate(_FRAMES, "#program"))
+    return int(await page.evaluate(FRAMES_JS, "#program"))
 
 
 async def _playing(page: Page, timeout: float = 15.0) -> None:
