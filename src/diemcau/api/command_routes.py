@@ -254,8 +254,10 @@ async def aggregate(
 ) -> dict[str, Any]:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
-    return await center.aggregator.aggregate_public(
-        actor, schema, first, last, province_id=province_id
+    return dict(
+        await center.aggregator.aggregate_public(
+            actor, schema, first, last, province_id=province_id
+        )
     )
 
 
@@ -273,8 +275,10 @@ async def series(
 ) -> dict[str, Any]:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
-    return await center.aggregator.series(
-        actor, schema, indicator, first, last, province_id=province_id
+    return dict(
+        await center.aggregator.series(
+            actor, schema, indicator, first, last, province_id=province_id
+        )
     )
 
 
@@ -289,8 +293,8 @@ async def map_values(
 ) -> dict[str, Any]:
     center = _center(runtime)
     _, last = _window(center.schemas.get(schema), None, period, runtime.clock())
-    return await center.aggregator.map_values(
-        actor, schema, indicator, last, province_id=province_id
+    return dict(
+        await center.aggregator.map_values(actor, schema, indicator, last, province_id=province_id)
     )
 
 
@@ -402,7 +406,7 @@ async def directive_recipients(
     runtime: Runtime = Depends(get_runtime),
     actor: Actor = Depends(_staff),
 ) -> list[dict[str, Any]]:
-    return await _center(runtime).directives.recipients(
+    rows = await _center(runtime).directives.recipients(
         actor,
         directive_id,
         state=state,
@@ -410,6 +414,7 @@ async def directive_recipients(
         limit=limit,
         offset=offset,
     )
+    return [r.as_dict() for r in rows]
 
 
 @router.post("/directives/{directive_id}/remind", tags=_T_DIR, summary="Re-send to laggards")

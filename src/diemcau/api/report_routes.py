@@ -99,11 +99,11 @@ async def revisions(
 ) -> Response:
     svc = runtime.command
     table, report = await revisions_table(svc.reports, actor, report_id)
-    site = await runtime.sites.get(int(report["site_id"]))
+    site = await runtime.sites.get(report.site_id)
     return table_response(
         table,
         fmt,
         f"bao-cao-{report_id}-lich-su",
-        report=report,
+        report=report.public(),
         site={"code": site.code, "name": site.name} if site else None,
     )
