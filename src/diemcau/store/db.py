@@ -29,6 +29,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from diemcau.store.models import SettingValue
 from diemcau.store.reach import explain, folder_failure, watch_connects
 from diemcau.store.urls import database_url
+from diemcau.store.write_gate import SqliteWriteGate
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -43,6 +44,10 @@ MIGRATE_KEY = 0x6D696772617465
 # A PostgreSQL host that drops packets would otherwise hold a command for asyncpg's
 # default 60 s before it can say the server is unreachable.
 PG_CONNECT_TIMEOUT_S = 10
+
+# How long a SQLite writer waits for the lock (SQLite's busy timeout, and the turn
+# of this process's writers, `store.write_gate`) before it fails "database is locked".
+SQLITE_BUSY_TIMEOUT_S = 10
 
 
 def _sqlite_pragmas(url: str) -> Callable[[DBAPIConnection, ConnectionPoolEntry], None]:
@@ -59,7 +64,7 @@ def _sqlite_pragmas(url: str) -> Callable[[DBAPIConnection, ConnectionPoolEntry]
             raise failure from exc
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cur.close()
 
     return run
@@ -111,6 +116,11 @@ class Database:
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_engine(self.url, **kwargs)
+        # SQLite: this process's writers take turns instead of racing for the lock.
+        self.write_gate: SqliteWriteGate | None = None
+        if self.is_sqlite:
+            self.write_gate = SqliteWriteGate(SQLITE_BUSY_TIMEOUT_S)
+            self.write_gate.install(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._keys: dict[str, bytes] = {}
 
