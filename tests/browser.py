@@ -20,7 +20,7 @@ from typing import Any
 
 from playwright.async_api import Browser, Page, async_playwright
 
-from diemcau.lab.browser import CHROMIUM, launch_chromium
+from diemcau.lab.browser import CHROMIUM, FRAMES_JS, launch_chromium
 from diemcau.lab.server import (
     SMALL_TREE,
     STAFF_PASSWORD,
@@ -46,6 +46,7 @@ __all__ = [
     "media_cluster",
     "shot",
     "staff_login",
+    "video_playing",
     "wait_for",
 ]
 
@@ -93,6 +94,21 @@ async def staff_login(page: Page, base_url: str, path: str, username: str) -> No
     await page.fill("#login input[name=password]", STAFF_PASSWORD)
     await page.click("#login button[type=submit]")
     await page.wait_for_selector("#app:not([hidden])", timeout=10_000)
+
+
+async def video_playing(page: Page, selector: str, timeout: float = 15.0) -> None:
+    """Wait until the <video> at `selector` decodes frames, and keeps decoding them."""
+
+    async def frames() -> int | None:
+        n = int(await page.evaluate(FRAMES_JS, selector))
+        return n if n > 0 else None
+
+    first = int(await wait_for(frames, timeout=timeout))
+
+    async def more() -> bool:
+        return int(await page.evaluate(FRAMES_JS, selector)) >= first + 5
+
+    await wait_for(more, timeout=5)
 
 
 class HeartbeatSite:

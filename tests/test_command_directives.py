@@ -94,7 +94,7 @@ async def test_lifecycle_issued_acknowledged_completed_overdue(any_db: Database)
     assert view.overdue == 3
     assert [o.id for o in await svc.overdue(CHAIR)] == [d.id]
     late = await svc.recipients(CHAIR, d.id, state="overdue")
-    assert sorted(r["code"] for r in late) == ["B", "C", "X"]
+    assert sorted(r.code for r in late) == ["B", "C", "X"]
     by = {p.province_id: p for p in await svc.progress(CHAIR, d.id)}
     assert by[c.provinces["P1"]].overdue == 2 and by[c.provinces["P2"]].overdue == 1
 
@@ -233,6 +233,6 @@ async def test_concurrent_acknowledgements_and_completions(any_db: Database) -> 
     assert len(errors) == 1 and isinstance(errors[0], NotFound)
     view = await svc.get(CHAIR, d.id)
     assert (view.acknowledged, view.completed) == (5, 5)
-    notes = {r["code"]: r["completion_note"] for r in await svc.recipients(CHAIR, d.id)}
+    notes = {r.code: r.completion_note for r in await svc.recipients(CHAIR, d.id)}
     assert notes == {code: f"xong {code}" for code in codes}
     assert len(hub.events("directive.completed")) == 5

@@ -4,7 +4,7 @@ Bad inputs tried: a follow of a site id the directory never had, a handler that
 crashes, a handler kind registered twice, more requests in flight than allowed,
 a router allowed to run no request at all, a site that hangs up while its
 requests wait their turn, a store that refuses the session log (and stays down
-past the backlog bound).
+past the backlog bound), a store locked for every request of a burst.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import asyncio
 import gc
+import logging
+import sqlite3
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 import diemcau.presence
 from diemcau.accounts.service import SitePrincipal
@@ -307,3 +310,42 @@ def test_parts_never_import_the_facade_and_form_no_cycle() -> None:
 
     for mod in graph:
         visit(mod, ())
+
+
+async def test_a_store_outage_is_answered_unavailable_and_logged_once_in_one_line(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A locked store fails every request of a batch alike: each site is told to send
+    again, and the operator reads one line (no SQL, no parameters), not one per request."""
+    key = await db.secret_key()
+    d = await make_sites(db, key, per_province=1)
+    hub = PresenceHub(db, key, fast_config())
+
+    async def locked(site: SitePrincipal, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        raise OperationalError(
+            "UPDATE meeting_participants SET wants_in=?",
+            [(1, 1, 2)],
+            sqlite3.OperationalError("database is locked"),
+        )
+
+    hub.on_message("x.locked", locked)
+    await hub.start()
+    try:
+        site = RawSite(hub)
+        await site.connect(join_code=d.codes[d.site_ids[0]])
+        with caplog.at_level(logging.WARNING, logger="diemcau.presence.router"):
+            for n in range(5):
+                await site.send({"type": "req", "id": f"r{n}", "kind": "x.locked", "body": {}})
+            await eventually(lambda: hub.router.refused_for_outage == 5, what="five refusals")
+        await eventually(
+            lambda: sum(m["type"] == "reply" for m in site.received) == 5, what="five replies"
+        )
+        replies = [m for m in site.received if m["type"] == "reply"]
+        assert {m["error"]["code"] for m in replies} == {"unavailable"}
+        lines = [r.getMessage() for r in caplog.records if "cannot serve now" in r.getMessage()]
+        assert len(lines) == 1, lines
+        assert "database is locked" in lines[0] and "\n" not in lines[0]
+        assert "UPDATE" not in lines[0] and "1 request(s)" in lines[0]
+        await site.close()
+    finally:
+        await hub.stop()

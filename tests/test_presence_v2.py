@@ -205,7 +205,7 @@ def test_the_small_queue_behaves_like_the_deque_it_replaces() -> None:
 
     from diemcau.presence.connection import _SmallQueue
 
-    small, ref = _SmallQueue(), deque[int]()
+    small, ref = _SmallQueue[int](), deque[int]()
     for q in (small, ref):
         q.append(1)
         q.append(2)

@@ -28,17 +28,11 @@ from tests.browser import (
     media_cluster,
     shot,
     staff_login,
+    video_playing,
     wait_for,
 )
 
 pytestmark = [pytest.mark.media, pytest.mark.browser]
-
-# Frames decoded so far by a <video>, or -1 when it shows nothing.
-_FRAMES = """(sel) => {
-  const v = document.querySelector(sel);
-  if (!v || !v.srcObject || !v.videoWidth) return -1;
-  return v.getVideoPlaybackQuality().totalVideoFrames;
-}"""
 
 # Decoded audio energy of a peer connection's inbound audio (0 without one).
 _AUDIO = """async (path) => {
@@ -52,19 +46,6 @@ _AUDIO = """async (path) => {
   });
   return energy;
 }"""
-
-
-async def _playing(page: Page, selector: str, timeout: float = 15.0) -> None:
-    async def frames() -> int | None:
-        n = int(await page.evaluate(_FRAMES, selector))
-        return n if n > 0 else None
-
-    first = int(await wait_for(frames, timeout=timeout))
-
-    async def more() -> bool:
-        return int(await page.evaluate(_FRAMES, selector)) >= first + 5
-
-    await wait_for(more, timeout=5)
 
 
 async def _no_banner(site: Page) -> None:
@@ -111,7 +92,7 @@ async def test_inspect_a_standby_site_call_it_end_and_the_findings(tmp_path: Pat
         await staff_login(insp, srv.base_url, "/inspection", "chair")
         await insp.fill("#find-q", "sai gon")
         await insp.click("#hits li button")
-        await _playing(insp, "#insp-video")
+        await video_playing(insp, "#insp-video")
         first_ms = await insp.evaluate("window.diemcauInspection.insp.firstFrameMs")
         assert first_ms is not None and first_ms < 5000, first_ms
         print(f"standby site: inspect -> first frame {first_ms} ms")
@@ -130,7 +111,7 @@ async def test_inspect_a_standby_site_call_it_end_and_the_findings(tmp_path: Pat
         # A call: the inspector's camera and microphone reach the site, both ways.
         await insp.keyboard.press("c")
         await site.wait_for_selector("#call-box:not([hidden])", timeout=10_000)
-        await _playing(site, "#call-video")
+        await video_playing(site, "#call-video")
         await wait_for(lambda: _energy(site, "diemcauSite.standby.call.pc"), timeout=10)
         await wait_for(lambda: _energy(insp, "diemcauInspection.insp.pc"), timeout=10)
         assert "CUỘC GỌI KIỂM TRA" in await banner.inner_text()
@@ -227,7 +208,7 @@ async def test_a_round_by_keyboard_its_report_and_the_standby_wall(tmp_path: Pat
         # "No answer" is the verdict until someone writes another.
         await page.wait_for_selector("#items tr[data-code='00008'] .vtag.no_answer", timeout=5_000)
         await page.keyboard.press("n")  # the next site, inspected on arrival
-        await _playing(page, "#insp-video")
+        await video_playing(page, "#insp-video")
         await page.keyboard.press("s")
         await page.wait_for_selector("#snap-fig:not([hidden])", timeout=10_000)
         await page.keyboard.press("1")
@@ -270,7 +251,7 @@ async def test_a_round_by_keyboard_its_report_and_the_standby_wall(tmp_path: Pat
         assert await chair.locator("#wall .tile").count() == 0
         # Filtered by "standby", the open terminal shows, tagged as standby, and publishes.
         await chair.select_option("#wall-state", "standby")
-        await _playing(chair, "#wall .tile[data-code='26734'] video", timeout=20)
+        await video_playing(chair, "#wall .tile[data-code='26734'] video", timeout=20)
         tag = chair.locator("#wall .tile[data-code='26734'] .where")
         assert await tag.get_attribute("data-where") == "standby"
         assert "chờ" in await tag.inner_text()

@@ -15,16 +15,17 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page
 
-from tests.browser import chromium, live_server, media_cluster, shot, staff_login, wait_for
+from tests.browser import (
+    chromium,
+    live_server,
+    media_cluster,
+    shot,
+    staff_login,
+    video_playing,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.media, pytest.mark.browser]
-
-# Frames decoded so far by a <video>, or -1 when it shows nothing.
-_FRAMES = """(sel) => {
-  const v = document.querySelector(sel);
-  if (!v || !v.srcObject || !v.videoWidth) return -1;
-  return v.getVideoPlaybackQuality().totalVideoFrames;
-}"""
 
 
 # The site's high simulcast layer: (active as set, bytes sent so far), or null.
@@ -54,21 +55,6 @@ async def _high_layer_sending(page: Page) -> bool:
     await asyncio.sleep(0.5)
     after = await _high_layer(page)
     return after is not None and after[1] > before[1]
-
-
-async def _playing(page: Page, selector: str, timeout: float = 15.0) -> None:
-    """Wait until `selector` decodes frames, and keeps decoding them."""
-    first = await wait_for(lambda: _frames(page, selector), timeout=timeout)
-    await wait_for(lambda: _more_frames(page, selector, first + 5), timeout=5)
-
-
-async def _frames(page: Page, selector: str) -> int | None:
-    n = int(await page.evaluate(_FRAMES, selector))
-    return n if n > 0 else None
-
-
-async def _more_frames(page: Page, selector: str, want: int) -> bool:
-    return int(await page.evaluate(_FRAMES, selector)) >= want
 
 
 async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: Path) -> None:
@@ -111,7 +97,7 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
             grant = await site.evaluate("window.diemcauSite.media.grant")
         assert grant["node"] == "r2"
         assert [f["role"] for f in grant["program"]["feeds"]] == ["chair"]
-        await _playing(site, "#program")
+        await video_playing(site, "#program")
         await shot(site, "media-site-program")
         # Nobody watches the site at full quality yet: only the low layer goes up.
         await wait_for(lambda: _high_layer(site), timeout=5)
@@ -129,7 +115,7 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await chair.wait_for_function(
             "() => document.querySelector('#floor-0').dataset.site === '26734'", timeout=10_000
         )
-        await _playing(chair, "#floor-0")
+        await video_playing(chair, "#floor-0")
         await shot(chair, "media-chair-floor")
         await shot(site, "media-site-on-air")
 
@@ -144,7 +130,7 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await chair.fill("#find-q", "sai gon")
         await chair.click("#hits li button")
         await chair.wait_for_selector("#spot:not([hidden])")
-        await _playing(chair, "#spot-video")
+        await video_playing(chair, "#spot-video")
         first_frame_ms = await chair.evaluate("window.diemcauChair.spot.firstFrameMs")
         # The spot-check settles on the full 640x360 layer of the simulcast uplink.
         await chair.wait_for_function(
@@ -159,7 +145,7 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await chair.click("#spot-close")
         await chair.click("#wall-toggle")
         await chair.wait_for_selector("#wall .tile[data-code='26734']")
-        await _playing(chair, "#wall .tile[data-code='26734'] video")
+        await video_playing(chair, "#wall .tile[data-code='26734'] video")
 
         # A second site, in Hà Nội on relay r1, joins; the wall filtered to its
         # province shows its feed, and paging replaces the subscriptions.
@@ -174,8 +160,8 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         assert hn_high is not None and not hn_high[0]
         # Its program shows the floor speaker of relay r2, carried through central.
         await hn.wait_for_selector("#program-label:has-text('Phường Sài Gòn')", timeout=10_000)
-        await _playing(hn, "#program")
-        await _playing(hn, "#program-extra video")  # the chair, beside the speaker
+        await video_playing(hn, "#program")
+        await video_playing(hn, "#program-extra video")  # the chair, beside the speaker
         await shot(hn, "media-second-site-program")
         # The wall plays the thumbnail layer of the site's simulcast uplink (Janus
         # switches layers on the next keyframe), the spot-check the full one.
@@ -188,7 +174,7 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await chair.select_option("#wall-prov", label="Thành phố Hà Nội")
         await chair.wait_for_selector("#wall .tile[data-code='00004']")
         assert await chair.locator("#wall .tile").count() == 1
-        await _playing(chair, "#wall .tile[data-code='00004'] video")
+        await video_playing(chair, "#wall .tile[data-code='00004'] video")
         await shot(chair, "media-chair-wall")
         await chair.select_option("#wall-prov", "-1")
         await chair.select_option("#wall-state", "all")
@@ -202,7 +188,7 @@ async def test_site_plays_program_chair_grants_floor_and_spot_checks(tmp_path: P
         await chair.goto(srv.base_url + "/chair#spot=00004")
         await chair.wait_for_selector("#spot:not([hidden])")
         assert "Ba Đình" in await chair.inner_text("#spot-h")
-        await _playing(chair, "#spot-video")
+        await video_playing(chair, "#spot-video")
         # A spot-check watches the site too: its high layer goes up.
         await wait_for(lambda: _high_layer_sending(hn), timeout=10)
         await hn_ctx.close()
@@ -228,7 +214,7 @@ async def test_site_terminal_recovers_the_program_when_its_relay_dies(tmp_path: 
         await site.goto(srv.join_link("26734"))
         await site.wait_for_selector("#enter:not([hidden])", timeout=10_000)
         await site.click("#enter")
-        await _playing(site, "#program")
+        await video_playing(site, "#program")
         assert await site.evaluate("window.diemcauSite.media.grant.node") == "r2"
 
         # SIGKILL the site's relay: the terminal gets a grant on the other relay
@@ -239,7 +225,7 @@ async def test_site_terminal_recovers_the_program_when_its_relay_dies(tmp_path: 
             "() => window.diemcauSite.media && window.diemcauSite.media.grant.node === 'r1'",
             timeout=20_000,
         )
-        await _playing(site, "#program", timeout=20)
+        await video_playing(site, "#program", timeout=20)
         back = time.monotonic() - killed
         print(f"relay killed -> program playing again via r1: {back:.1f} s")
         assert back < 10, back  # the media issue's bar for a relay failover
@@ -269,7 +255,7 @@ async def test_media_sessions_outlive_their_grant_tokens(tmp_path: Path) -> None
         await site.goto(srv.join_link("26734"))
         await site.wait_for_selector("#enter:not([hidden])", timeout=10_000)
         await site.click("#enter")
-        await _playing(site, "#program")
+        await video_playing(site, "#program")
         # Let time pass beyond the first tokens' life (this wait is the test's point).
         await asyncio.sleep(20)
         errors = [
@@ -277,5 +263,5 @@ async def test_media_sessions_outlive_their_grant_tokens(tmp_path: Path) -> None
             await chair.evaluate("window.diemcauChair.media.session.keepaliveErrors"),
         ]
         assert errors == [0, 0], errors
-        await _playing(site, "#program")
+        await video_playing(site, "#program")
         assert len(rig.orch.meetings) == 1

@@ -15,36 +15,24 @@ import pytest
 from playwright.async_api import Page
 
 from diemcau.actors import Actor
+from diemcau.lab.browser import FRAMES_JS  # frames a <video> decoded, -1: none
 from diemcau.media.orchestrator import room_id
 from diemcau.media.rights import new_pin
-from tests.browser import chromium, live_server, media_cluster, shot, staff_login, wait_for
+from tests.browser import (
+    chromium,
+    live_server,
+    media_cluster,
+    shot,
+    staff_login,
+    video_playing,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.media, pytest.mark.browser]
 
-_FRAMES = """(sel) => {
-  const v = document.querySelector(sel);
-  if (!v || !v.srcObject || !v.videoWidth) return -1;
-  return v.getVideoPlaybackQuality().totalVideoFrames;
-}"""
-
 
 async def _frames(page: Page) -> int:
-    return int(await page.evaluate(_FRAMES, "#program"))
-
-
-async def _playing(page: Page, timeout: float = 15.0) -> None:
-    """Wait until the program decodes frames, and keeps decoding them."""
-    first = await wait_for(lambda: _positive(page), timeout=timeout)
-    await wait_for(lambda: _at_least(page, first + 5), timeout=5)
-
-
-async def _positive(page: Page) -> int | None:
-    n = await _frames(page)
-    return n if n > 0 else None
-
-
-async def _at_least(page: Page, want: int) -> bool:
-    return await _frames(page) >= want
+    return int(await page.evaluate(FRAMES_JS, "#program"))
 
 
 async def test_site_terminal_follows_a_new_pin_and_stops_when_revoked(tmp_path: Path) -> None:
@@ -66,7 +54,7 @@ async def test_site_terminal_follows_a_new_pin_and_stops_when_revoked(tmp_path: 
         await site.goto(srv.join_link("26734"))
         await site.wait_for_selector("#enter:not([hidden])", timeout=10_000)
         await site.click("#enter")
-        await _playing(site)
+        await video_playing(site, "#program")
         old_pin = await site.evaluate("window.diemcauSite.media.grant.program.pin")
         assert old_pin
 
@@ -74,7 +62,7 @@ async def test_site_terminal_follows_a_new_pin_and_stops_when_revoked(tmp_path: 
         [mid] = rig.orch.meetings
         await rig.orch.control("r2").set_pin(room_id("program", mid), new_pin())
         # Viewers already in the room keep watching (the pin guards joins) ...
-        await _playing(site)
+        await video_playing(site, "#program")
         # ... until the terminal's subscription drops (its peer connection hangs up): it
         # joins again with the grant it holds, is refused (the old pin), fetches a fresh
         # grant by itself and plays again.
@@ -84,7 +72,7 @@ async def test_site_terminal_follows_a_new_pin_and_stops_when_revoked(tmp_path: 
         await site.wait_for_function(
             f"() => window.diemcauSite.media.grant.program.pin !== {old_pin!r}", timeout=20_000
         )
-        await _playing(site, timeout=20)
+        await video_playing(site, "#program", timeout=20)
         await shot(site, "media-site-after-new-pin")
 
         # Its own credential is revoked: the program stops on the page.

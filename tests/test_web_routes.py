@@ -2,11 +2,92 @@
 
 from __future__ import annotations
 
+import json
+import re
+from html.parser import HTMLParser
+from importlib import resources
 from pathlib import Path
 
 import httpx
 
+from diemcau.api.page_shell import PAGES, render_page
 from tests.browser import HeartbeatSite, live_server, wait_for
+
+STATIC = Path(str(resources.files("diemcau.web") / "static"))
+
+
+class _Tags(HTMLParser):
+    """Every start tag of a page with its attributes, and the text of its <title>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_title = tag == "title"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def _dictionary() -> dict[str, list[str]]:
+    """The pages' texts, key -> [Vietnamese, English], as i18n.js declares them."""
+    source = (STATIC / "i18n.js").read_text(encoding="utf-8")
+    table = source[source.index("const TEXTS = {") : source.index("\n};\n")]
+    pairs = re.findall(r"^  (\w+): (\[.*\]),$", table, re.MULTILINE)
+    lines = [line for line in table.splitlines()[1:] if not line.strip().startswith("//")]
+    assert len(pairs) == len(lines)  # one key a line, nothing the server would miss
+    return {key: json.loads(pair) for key, pair in pairs}
+
+
+def test_every_key_has_both_languages() -> None:
+    texts = _dictionary()
+    assert len(texts) > 600
+    bad = [
+        k for k, v in texts.items() if len(v) != 2 or not all(isinstance(x, str) and x for x in v)
+    ]
+    assert bad == []
+    assert texts["nav_dash"] == ["Bảng điều hành", "Dashboard"]
+
+
+def test_each_page_is_its_own_file_inside_the_one_shell() -> None:
+    """The shell around every page: its title, its heading, its link marked current,
+    the controls the scripts look for, and the page's own file unchanged inside."""
+    texts = _dictionary()
+    for path, page in PAGES.items():
+        html = render_page(path)
+        own = (STATIC / page.file).read_text(encoding="utf-8")
+        assert own in html and "<script" not in own, path
+        assert html.startswith("<!doctype html>") and html.endswith("</body>\n</html>\n")
+        parsed = _Tags()
+        parsed.feed(html)
+        scripts = [a["src"] for tag, a in parsed.tags if tag == "script"]
+        assert scripts == [f"/static/{name}" for name in page.scripts], path
+        assert all((STATIC / name).is_file() for name in page.scripts)
+        vi_title = texts[page.title][0]
+        assert parsed.title == (page.tab or f"{vi_title} — diemcau"), path
+        ids = {a.get("id") for _, a in parsed.tags}
+        assert "lang" in ids, path
+        current = [a["href"] for tag, a in parsed.tags if tag == "a" and "aria-current" in a]
+        keys = [str(a["data-i18n"]) for _, a in parsed.tags if a.get("data-i18n")]
+        assert all(key in texts for key in keys), path
+        if page.nav is None:  # the site terminal: its own header, no staff controls
+            assert current == [] and "who" not in ids and "conn" in ids
+            continue
+        assert current == [path], path
+        assert {"who", "logout"} <= ids and ("live" in ids) == page.live, path
+        assert keys[0] == page.title and f">{vi_title}</h1>" in html, path
+        nav = [k for k in keys if k.startswith("nav_")]
+        assert nav == list(page.nav), path
+        admin = [a for tag, a in parsed.tags if tag == "a" and a.get("href") == "/admin"]
+        assert all(a.get("data-roles") == "admin" and "hidden" in a for a in admin), path
 
 
 async def _token(api: httpx.AsyncClient, username: str, password: str) -> str:
@@ -21,6 +102,9 @@ async def test_pages_geo_states_and_scope(tmp_path: Path) -> None:
         httpx.AsyncClient(base_url=srv.base_url, timeout=10) as api,
     ):
         for path, marker in (
+            ("/", 'id="dir"'),
+            ("/recordings", 'id="meetings"'),
+            ("/inspection", "quick-h"),
             ("/join", "join-form"),
             ("/site", "join-form"),
             ("/chair", "wall-toggle"),
@@ -34,6 +118,17 @@ async def test_pages_geo_states_and_scope(tmp_path: Path) -> None:
             r = await api.get(path)
             assert r.status_code == 200 and marker in r.text, path
             assert r.headers["cache-control"] == "no-cache"
+            assert r.headers["content-type"] == "text/html; charset=utf-8"
+            # Revalidation is cheap: the same tag (alone, weak, in a list) answers 304
+            # with no body; another tag, or none, gets the page again.
+            tag = r.headers["etag"]
+            for asked in (tag, "W/" + tag, f'"other", {tag}'):
+                again = await api.get(path, headers={"If-None-Match": asked})
+                assert again.status_code == 304 and again.content == b"", (path, asked)
+                assert again.headers["etag"] == tag
+            for asked in ('"other"', tag[:-2] + '"', "*x"):
+                again = await api.get(path, headers={"If-None-Match": asked})
+                assert again.status_code == 200 and again.text == r.text, (path, asked)
         cfg = (await api.get("/api/web/config")).json()
         hub = srv.runtime.presence
         assert cfg["presence_url"] == hub.url

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TypeAlias
 
-__all__ = ["bounded_float", "bounded_int", "port"]
+__all__ = ["Subparsers", "bounded_float", "bounded_int", "port"]
+
+# What `ArgumentParser.add_subparsers` returns: each command module's ``register``
+# adds its parser to it.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:

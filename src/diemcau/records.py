@@ -19,6 +19,9 @@ __all__ = ["JsonObject", "Record", "iso", "jsonable"]
 
 JsonObject = dict[str, object]
 
+# Returned as they are, checked first: most fields of a reply are one of these.
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool})
+
 
 def iso(value: date | datetime | time | None) -> str | None:
     """Return ISO 8601 text for a date or time, ``None`` for none."""
@@ -31,6 +34,8 @@ def jsonable(value: object) -> object:
     Containers are converted all the way down; anything else (str, int, float,
     bool, None) is returned as it is.
     """
+    if value is None or type(value) in _PLAIN:
+        return value
     if isinstance(value, date | datetime | time):
         return value.isoformat()
     if isinstance(value, enum.Enum):
@@ -56,10 +61,19 @@ class Record:
 
     def as_dict(self) -> JsonObject:
         """Return the fields as a JSON-ready dict, in declaration order."""
-        if not dataclasses.is_dataclass(self):
-            raise TypeError(f"{type(self).__name__} is a Record but not a dataclass")
-        return {
-            f.name: jsonable(getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if f.name not in self.omit
-        }
+        return {name: jsonable(getattr(self, name)) for name in _reply_fields(type(self))}
+
+
+# Field names per Record class, read once: replies are built on hot paths.
+_FIELDS: dict[type[Record], tuple[str, ...]] = {}
+
+
+def _reply_fields(cls: type[Record]) -> tuple[str, ...]:
+    """The names of the fields `cls` replies with, in declaration order."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls.__name__} is a Record but not a dataclass")
+        names = tuple(f.name for f in dataclasses.fields(cls) if f.name not in cls.omit)
+        _FIELDS[cls] = names
+    return names

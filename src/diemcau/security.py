@@ -21,7 +21,6 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -146,7 +145,7 @@ class TokenClaims:
     sub: str
     role: str
     exp: int
-    extra: dict[str, Any]
+    extra: dict[str, object]
 
 
 def _b64(data: bytes) -> str:
@@ -163,7 +162,7 @@ def sign_token(
     role: str,
     ttl_s: int,
     now: float | None = None,
-    **extra: Any,
+    **extra: object,
 ) -> str:
     """Sign a compact token ``payload.signature`` (HMAC-SHA256 with the ring's first key)."""
     issued = int(time.time() if now is None else now)

@@ -46,7 +46,6 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from diemcau.actors import Actor
 from diemcau.command.center import DEFAULT_TICK_S, CommandCenter
@@ -252,10 +251,10 @@ class MinutesConclusion:
         self._meetings = meetings
 
     async def __call__(
-        self, actor: Actor, meeting_id: int, body: str, attachments: Sequence[Mapping[str, Any]]
+        self, actor: Actor, meeting_id: int, body: str, attachments: Sequence[Mapping[str, object]]
     ) -> int:
         view = await self._meetings.conclusions.publish(
-            actor, meeting_id, body, [Attachment(**dict(a)) for a in attachments]
+            actor, meeting_id, body, [Attachment.model_validate(dict(a)) for a in attachments]
         )
         return view.id
 

@@ -17,7 +17,6 @@ import secrets
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
 
 from diemcau.accounts.service import (
     AccountError,
@@ -34,6 +33,7 @@ from diemcau.config import Settings
 from diemcau.directory.loaded import require_directory
 from diemcau.errors import DomainError
 from diemcau.instance_keys import InstanceKeys, load_instance_keys, site_key_usage
+from diemcau.records import JsonObject
 from diemcau.security import key_id
 from diemcau.store import Database, migrate
 from diemcau.store.models import ROLES
@@ -65,7 +65,7 @@ async def open_store(url: str | None) -> AsyncIterator[tuple[Database, InstanceK
         await db.dispose()
 
 
-def run_command(work: Callable[[], Coroutine[Any, Any, int]]) -> int:
+def run_command(work: Callable[[], Coroutine[object, None, int]]) -> int:
     """Run `work`; a domain refusal prints its message and exits 1."""
     try:
         return asyncio.run(work())
@@ -115,7 +115,7 @@ def _staff_list(args: argparse.Namespace) -> int:
         async with open_store(args.db) as (db, _key):
             accounts = await list_staff(db)
         if args.json:
-            rows: list[dict[str, Any]] = [
+            rows: list[JsonObject] = [
                 {
                     "username": a.username,
                     "display_name": a.display_name,
@@ -222,7 +222,7 @@ def _keys_new(_args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``staff``, ``site`` and ``keys`` commands."""
     staff = subparsers.add_parser("staff", help="staff accounts (admin, chair, operator ...)")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")

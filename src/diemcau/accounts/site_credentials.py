@@ -11,9 +11,8 @@ with the stored one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 
 from diemcau.accounts.errors import UnknownSite
 from diemcau.accounts.join_codes import join_code, split_join_code
@@ -50,7 +49,11 @@ _SITE_COLUMNS = (
 )
 
 
-def _site_principal(row: Any) -> SitePrincipal:
+# A row of `_SITE_COLUMNS`, in their order.
+_SiteRow = Row[int, str, str, int | None, int, str, int, str | None]
+
+
+def _site_principal(row: _SiteRow) -> SitePrincipal:
     return SitePrincipal(
         site_id=row.id,
         code=row.code,

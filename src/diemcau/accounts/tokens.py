@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import base64
 import secrets
-from typing import Any, cast
+from collections.abc import Mapping
+from typing import cast
 
 from sqlalchemy import select
 
@@ -77,16 +78,18 @@ def issue_session_token(
     )
 
 
-def _int(extra: dict[str, Any], name: str, optional: bool = False) -> Any:
+def _int(extra: Mapping[str, object], name: str) -> int:
     value = extra.get(name)
-    if value is None and optional:
-        return None
     if not isinstance(value, int) or isinstance(value, bool):
         raise TokenError("malformed token")
     return value
 
 
-def _str(extra: dict[str, Any], name: str) -> str:
+def _int_or_none(extra: Mapping[str, object], name: str) -> int | None:
+    return None if extra.get(name) is None else _int(extra, name)
+
+
+def _str(extra: Mapping[str, object], name: str) -> str:
     value = extra.get(name)
     if not isinstance(value, str):
         raise TokenError("malformed token")
@@ -110,7 +113,7 @@ def principal_from_token(key: Key, token: str, now: float | None = None) -> Prin
             site_id=_int(extra, "sid"),
             code=_str(extra, "code"),
             name=_str(extra, "name"),
-            province_id=_int(extra, "pid", optional=True),
+            province_id=_int_or_none(extra, "pid"),
             unit_id=_int(extra, "uid"),
             kind=_str(extra, "kind"),
             credential_version=_int(extra, "cv"),
@@ -120,8 +123,8 @@ def principal_from_token(key: Key, token: str, now: float | None = None) -> Prin
             user_id=_int(extra, "uid"),
             username=_str(extra, "usr"),
             role=claims.role,
-            province_id=_int(extra, "pid", optional=True),
-            token_version=_int(extra, "tv", optional=True) or 0,
+            province_id=_int_or_none(extra, "pid"),
+            token_version=_int_or_none(extra, "tv") or 0,
         )
     raise TokenError("token has an unknown role")
 

@@ -11,35 +11,35 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated
 
 import segno
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from diemcau.accounts.credential_list import CredentialState, list_credentials
 from diemcau.accounts.service import StaffAccount
 from diemcau.accounts.staff_admin import StaffAdmin, StaffChange
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.bodies import StrictBody
+from diemcau.api.deps import RuntimeDep, StaffDep, staff_actor
 from diemcau.api.tables import Format, table_response
 from diemcau.audit import record_action
-from diemcau.command.exports import Table
+from diemcau.command.exports import Cell, Table
 from diemcau.command.schema_store import MAX_SCHEMA_BYTES, SchemaRefused
 from diemcau.command.schema_tables import indicators_table
 from diemcau.errors import Invalid
-from diemcau.runtime import Runtime
+from diemcau.records import JsonObject, iso
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/admin")
 
-_admin = staff_actor("admin")
-_credentials = staff_actor("admin", "operator", "province_officer")
-_staff = staff_actor()
+_Admin = Annotated[Actor, Depends(staff_actor("admin"))]
+_Credentials = Annotated[Actor, Depends(staff_actor("admin", "operator", "province_officer"))]
+
 _T: list[str | Enum] = ["administration"]
 
 
@@ -52,11 +52,7 @@ def _qr_document(data: str) -> str:
     return buf.getvalue().decode()
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _account(a: StaffAccount) -> dict[str, Any]:
+def _account(a: StaffAccount) -> dict[str, Cell]:
     return {
         "username": a.username,
         "display_name": a.display_name,
@@ -64,16 +60,14 @@ def _account(a: StaffAccount) -> dict[str, Any]:
         "province_id": a.province_id,
         "province_code": a.province_code,
         "disabled": a.disabled,
-        "created_at": _iso(a.created_at),
+        "created_at": iso(a.created_at),
     }
 
 
 # --- staff accounts ----------------------------------------------------------------------
 
 
-class NewStaff(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NewStaff(StrictBody):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=200)
     role: str = Field(min_length=1, max_length=32)
@@ -81,26 +75,22 @@ class NewStaff(BaseModel):
     display_name: str = Field("", max_length=200)
 
 
-class StaffPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StaffPatch(StrictBody):
     role: str | None = Field(None, max_length=32)
     province_code: str | None = Field(None, max_length=32, description='"" removes it')
     display_name: str | None = Field(None, max_length=200)
     disabled: bool | None = None
 
 
-class NewPassword(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class NewPassword(StrictBody):
     password: str = Field(min_length=1, max_length=200)
 
 
 @router.get("/staff", tags=_T, summary="Staff accounts (JSON, CSV, XLSX)")
 async def staff_list(
+    runtime: RuntimeDep,
+    actor: _Admin,
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_admin),
 ) -> Response:
     accounts = await StaffAdmin(runtime.db).list(actor)
     cols = ["username", "display_name", "role", "province_code", "disabled", "created_at"]
@@ -112,11 +102,7 @@ async def staff_list(
 
 
 @router.post("/staff", tags=_T, status_code=201, summary="Create a staff account")
-async def staff_create(
-    body: NewStaff,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_admin),
-) -> dict[str, Any]:
+async def staff_create(body: NewStaff, runtime: RuntimeDep, actor: _Admin) -> dict[str, Cell]:
     account = await StaffAdmin(runtime.db).create(
         actor,
         body.username,
@@ -141,9 +127,9 @@ async def staff_create(
 async def staff_change(
     username: str,
     body: StaffPatch,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_admin),
-) -> dict[str, Any]:
+    runtime: RuntimeDep,
+    actor: _Admin,
+) -> dict[str, Cell]:
     change = StaffChange(body.role, body.province_code, body.display_name, body.disabled)
     account = await StaffAdmin(runtime.db).change(actor, username, change)
     details = body.model_dump(exclude_none=True)
@@ -155,8 +141,8 @@ async def staff_change(
 async def staff_password(
     username: str,
     body: NewPassword,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_admin),
+    runtime: RuntimeDep,
+    actor: _Admin,
 ) -> dict[str, str]:
     await StaffAdmin(runtime.db).reset_password(actor, username, body.password)
     await record_action(runtime.db, actor, "staff.password_reset", target=username.lower())
@@ -168,13 +154,13 @@ async def staff_password(
 
 @router.get("/sites", tags=_T, summary="Sites with their credential state (JSON, CSV, XLSX)")
 async def site_credentials(
+    runtime: RuntimeDep,
+    actor: _Credentials,
     q: str = Query("", max_length=100),
     province_id: int | None = Query(None),
     state: CredentialState = Query("all"),
     limit: int = Query(500, ge=1, le=20000),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_credentials),
 ) -> Response:
     rows = await list_credentials(
         runtime.db, actor, q=q, province_id=province_id, state=state, limit=limit
@@ -216,7 +202,7 @@ async def site_credentials(
                 r.province_name,
                 r.state,
                 r.version,
-                _iso(r.issued_at),
+                iso(r.issued_at),
                 online,
             ]
         )
@@ -228,11 +214,7 @@ async def site_credentials(
     tags=_T,
     summary="Issue a new credential and return the site's printable sheet with its QR code",
 )
-async def site_sheet(
-    code: str,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_credentials),
-) -> dict[str, Any]:
+async def site_sheet(code: str, runtime: RuntimeDep, actor: _Credentials) -> JsonObject:
     """The old credential stops working at once and the site's live session is closed."""
     issued = await runtime.credentials.rotate(actor, code, details={"sheet": True})
     info = await runtime.sites.find(code, reload_missing=True)
@@ -250,11 +232,7 @@ async def site_sheet(
 
 
 @router.post("/schemas", tags=_T, status_code=201, summary="Add an indicator schema (JSON body)")
-async def schema_add(
-    request: Request,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_admin),
-) -> Response:
+async def schema_add(request: Request, runtime: RuntimeDep, actor: _Admin) -> Response:
     """The body is the schema document; a refusal lists every problem by field."""
     raw = bytearray()
     async for chunk in request.stream():
@@ -286,9 +264,9 @@ async def schema_add(
 @router.get("/schemas/{key}", tags=_T, summary="A schema's indicators as a table (JSON, CSV, XLSX)")
 async def schema_table(
     key: str,
+    runtime: RuntimeDep,
+    _actor: StaffDep,
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    _actor: Actor = Depends(_staff),
 ) -> Response:
     schema = runtime.command.schemas.get(key)
     return table_response(indicators_table(schema), fmt, f"mau-{schema.key}")
@@ -299,13 +277,13 @@ async def schema_table(
 
 @router.get("/site-groups", tags=_T, summary="Saved site groups as a table (JSON, CSV, XLSX)")
 async def group_table(
+    runtime: RuntimeDep,
+    _actor: StaffDep,
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    _actor: Actor = Depends(_staff),
 ) -> Response:
     """The same groups as ``GET /api/site-groups`` (every staff member sees them)."""
     cols = ["id", "name", "description", "site_count", "updated_at"]
     table = Table(cols, ["Số", "Tên nhóm", "Mô tả", "Số điểm cầu", "Cập nhật lúc"])
     for g in await runtime.meetings.groups.list_groups():
-        table.rows.append([g.id, g.name, g.description, g.site_count, _iso(g.updated_at)])
+        table.rows.append([g.id, g.name, g.description, g.site_count, iso(g.updated_at)])
     return table_response(table, fmt, "nhom-diem-cau")

@@ -8,19 +8,16 @@ from __future__ import annotations
 from enum import Enum
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.deps import RuntimeDep, StaffDep
 from diemcau.api.tables import Format, table_response
 from diemcau.command.alert_board import AlertFilter
-from diemcau.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = staff_actor()
 _T: list[str | Enum] = ["command: alerts (pages)"]
 
 Severity = Literal["info", "warning", "critical"]
@@ -28,6 +25,8 @@ Severity = Literal["info", "warning", "critical"]
 
 @router.get("/alert-table", tags=_T, summary="Active or past alerts, filtered (JSON, CSV, XLSX)")
 async def alert_table(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     state: Literal["active", "cleared", "all"] = Query("active"),
     kind: list[str] = Query([], max_length=20),
     severity: list[Severity] = Query([], max_length=3),
@@ -36,8 +35,6 @@ async def alert_table(
     q: str = Query("", max_length=200),
     limit: int = Query(500, ge=1, le=1000),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
     active = {"active": True, "cleared": False, "all": None}[state]
     flt = AlertFilter(

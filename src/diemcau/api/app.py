@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import DBAPIError
@@ -225,11 +225,7 @@ def create_app(runtime: Runtime, leadership: Leadership | None = None) -> FastAP
     for module in ROUTERS:
         app.include_router(module.router)
 
-    static = _static_dir()
-
-    @app.get("/", include_in_schema=False)
-    async def _index() -> FileResponse:
-        return FileResponse(static / "index.html")
+    static = _static_dir()  # the pages themselves, "/" included: web_routes
 
     # A site terminal of the pair reads the other server's health from its own page.
     origins = pair_origins(runtime.settings.servers)

@@ -22,7 +22,7 @@ from diemcau.accounts.service import (
     issue_session_token,
 )
 from diemcau.accounts.tokens import DEVICE_TOKEN_TTL_S
-from diemcau.api.deps import Principal, get_principal, get_runtime, require_staff
+from diemcau.api.deps import Principal, RuntimeDep, get_principal, require_staff
 from diemcau.audit import record_action
 from diemcau.errors import Forbidden, Unauthorized, Unavailable
 from diemcau.ratelimit import LoginThrottle, LoginTicket
@@ -112,6 +112,18 @@ def _remember_device(request: Request, response: Response, runtime: Runtime, use
     )
 
 
+def _ticket(request: Request, runtime: Runtime, username: str) -> LoginTicket:
+    """A throttle ticket for one password check of `username` from this client."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    device = _known_device(request, runtime, username)
+    return throttle.begin(username, _client(request), device)
+
+
+def _issued(runtime: Runtime, principal: Principal, ttl: int) -> Session:
+    """A fresh session token for `principal`, valid `ttl` seconds."""
+    return _session(principal, issue_session_token(runtime.keys.token, principal, ttl), ttl)
+
+
 async def _checked(ticket: LoginTicket, check: Awaitable[T]) -> T:
     """Run one password check under a throttle ticket; a busy server does not count it,
     anything else that stops it half-way (a dropped request) counts as a failure."""
@@ -136,26 +148,23 @@ async def staff_login(
     body: StaffLogin,
     request: Request,
     response: Response,
-    runtime: Runtime = Depends(get_runtime),
+    runtime: RuntimeDep,
 ) -> Session:
     """Throttled per account (docs/security.md, "Login abuse"); a good login marks the
     browser as a known client of the account with an HttpOnly cookie."""
-    throttle: LoginThrottle = request.app.state.login_throttle
-    device = _known_device(request, runtime, body.username)
-    ticket = throttle.begin(body.username, _client(request), device)
+    ticket = _ticket(request, runtime, body.username)
     principal = await _checked(ticket, authenticate_staff(runtime.db, body.username, body.password))
     if principal is None:
         ticket.failed()
         raise Unauthorized("wrong username or password", code="bad_credentials")
     ticket.succeeded()
     _remember_device(request, response, runtime, principal.username)
-    token = issue_session_token(runtime.keys.token, principal, STAFF_TOKEN_TTL_S)
-    return _session(principal, token, STAFF_TOKEN_TTL_S)
+    return _issued(runtime, principal, STAFF_TOKEN_TTL_S)
 
 
 @router.post("/logout", status_code=204, response_class=Response, summary="End every session")
 async def staff_logout(
-    runtime: Runtime = Depends(get_runtime),
+    runtime: RuntimeDep,
     principal: StaffPrincipal = Depends(_staff),
 ) -> Response:
     """Every token issued to this account so far is refused from now on (all its
@@ -178,14 +187,12 @@ class PasswordChange(BaseModel):
 async def staff_password(
     body: PasswordChange,
     request: Request,
-    runtime: Runtime = Depends(get_runtime),
+    runtime: RuntimeDep,
     principal: StaffPrincipal = Depends(_staff),
 ) -> Session:
     """The current password is checked like a login (same throttle); the answer is a
     fresh token, since every token issued before is refused from now on."""
-    throttle: LoginThrottle = request.app.state.login_throttle
-    device = _known_device(request, runtime, principal.username)
-    ticket = throttle.begin(principal.username, _client(request), device)
+    ticket = _ticket(request, runtime, principal.username)
     changed = await _checked(
         ticket, change_password(runtime.db, principal, body.old_password, body.new_password)
     )
@@ -196,17 +203,15 @@ async def staff_password(
     await record_action(
         runtime.db, actor_of(changed), "staff.password_change", target=changed.username
     )
-    token = issue_session_token(runtime.keys.token, changed, STAFF_TOKEN_TTL_S)
-    return _session(changed, token, STAFF_TOKEN_TTL_S)
+    return _issued(runtime, changed, STAFF_TOKEN_TTL_S)
 
 
 @router.post("/site-login", response_model=Session, summary="Site login with its join code")
-async def site_login(body: SiteLogin, runtime: Runtime = Depends(get_runtime)) -> Session:
+async def site_login(body: SiteLogin, runtime: RuntimeDep) -> Session:
     principal = await authenticate_site(runtime.db, runtime.keys.site, body.join_code)
     if principal is None:
         raise Unauthorized("unknown, revoked or outdated site credential", code="bad_credentials")
-    token = issue_session_token(runtime.keys.token, principal, SITE_TOKEN_TTL_S)
-    return _session(principal, token, SITE_TOKEN_TTL_S)
+    return _issued(runtime, principal, SITE_TOKEN_TTL_S)
 
 
 @router.get("/me", response_model=Session, summary="Who the token belongs to")

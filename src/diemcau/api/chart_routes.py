@@ -8,47 +8,27 @@ in the services.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from enum import Enum
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.deps import RuntimeDep, StaffDep
+from diemcau.api.periods import period_or_current, periods_back
 from diemcau.api.tables import Format, table_response
 from diemcau.command.rankings import Level, Order
-from diemcau.command.reports import parse_period
 from diemcau.errors import Invalid
-from diemcau.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = staff_actor()
 _T: list[str | Enum] = ["command: charts (pages)"]
-
-
-def _periods(
-    runtime: Runtime, schema: str, start: str | None, end: str | None
-) -> tuple[date, date]:
-    """`start`..`end`, by default the 30 periods up to the current one."""
-    sch = runtime.command.schemas.get(schema)
-    last = (
-        sch.normalise_period(parse_period(end, "to"))
-        if end
-        else sch.period_of(datetime.fromtimestamp(runtime.clock(), UTC))
-    )
-    first = (
-        sch.normalise_period(parse_period(start, "from"))
-        if start
-        else last - sch.period_length() * 29
-    )
-    return first, last
 
 
 @router.get("/series-table", tags=_T, summary="An indicator's series: country, province or commune")
 async def series_table(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     indicator: str = Query(..., max_length=48),
     start: str | None = Query(None, alias="from"),
@@ -56,11 +36,9 @@ async def series_table(
     province_id: int | None = Query(None),
     site_code: str | None = Query(None, max_length=48),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
     svc = runtime.command
-    first, last = _periods(runtime, schema, start, end)
+    first, last = periods_back(runtime, schema, start, end, 30)
     if site_code is not None:
         site = await runtime.sites.find_visible(actor, site_code)
         if site is None:  # unknown or out of reach: the same answer
@@ -77,6 +55,8 @@ async def series_table(
 
 @router.get("/rankings", tags=_T, summary="Top-N or rising-fast provinces or communes")
 async def rankings(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     indicator: str = Query(..., max_length=48),
     period: str | None = Query(None, description="default: the current period"),
@@ -85,10 +65,8 @@ async def rankings(
     option: str | None = Query(None, max_length=48, description="a choice indicator's option"),
     n: int = Query(10, ge=1, le=500),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
-    _, last = _periods(runtime, schema, None, period)
+    last = period_or_current(runtime, schema, period, "to")
     table = await runtime.command.rankings.table(
         actor, schema, indicator, last, level=level, order=order, option=option, n=n
     )

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from diemcau.cliargs import bounded_int, port
+from diemcau.cliargs import Subparsers, bounded_int, port
 from diemcau.config import Settings
 from diemcau.errors import DomainError
 
@@ -156,7 +156,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("serve", help="run the control server (HTTP API, web pages, sessions)")
     add_server_options(p)
     p.set_defaults(func=_serve)

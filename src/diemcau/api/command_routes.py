@@ -11,26 +11,29 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import Field
 
 from diemcau.actors import Actor
-from diemcau.api.deps import get_actor, get_runtime, site_actor, staff_actor
+from diemcau.api.bodies import StrictBody
+from diemcau.api.deps import CallerDep, RuntimeDep, SiteDep, StaffDep
+from diemcau.api.downloads import CSV_MEDIA_TYPE, attachment
 from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
 from diemcau.command.exports import to_csv, to_xlsx
 from diemcau.command.reports import parse_period
 from diemcau.command.schemas import IndicatorSchema
 from diemcau.errors import Invalid
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
+from diemcau.spreadsheet import XLSX_MEDIA_TYPE
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = staff_actor()
 _T_SCHEMA: list[str | Enum] = ["command: schemas"]
 _T_REPORT: list[str | Enum] = ["command: reports"]
 _T_AGG: list[str | Enum] = ["command: aggregates"]
@@ -63,41 +66,30 @@ def _window(
 
 
 @router.get("/schemas", tags=_T_SCHEMA, summary="Indicator schemas (report forms)")
-async def schemas(
-    runtime: Runtime = Depends(get_runtime),
-    _who: Actor = Depends(get_actor),
-) -> list[dict[str, Any]]:
+async def schemas(runtime: RuntimeDep, _who: CallerDep) -> list[JsonObject]:
     return [s.public() for s in _center(runtime).schemas.all()]
 
 
 @router.get("/schemas/{key}", tags=_T_SCHEMA, summary="One indicator schema")
-async def schema(
-    key: str,
-    runtime: Runtime = Depends(get_runtime),
-    _who: Actor = Depends(get_actor),
-) -> dict[str, Any]:
+async def schema(key: str, runtime: RuntimeDep, _who: CallerDep) -> JsonObject:
     return _center(runtime).schemas.get(key).public()
 
 
 # --- reports ---------------------------------------------------------------------------------
 
 
-class ReportBody(BaseModel):
+class ReportBody(StrictBody):
     """A report: a site files its own; staff name the site (``site_code``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     schema_key: str = Field(alias="schema", min_length=1, max_length=48)
     period: date | None = Field(None, description="the period's first day; default: current")
-    values: dict[str, Any]
+    values: JsonObject
     note: str = Field("", max_length=2000)
     site_code: str | None = Field(None, max_length=48, description="staff only")
 
 
-class CorrectionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    values: dict[str, Any] = Field(description="the indicators to change; null removes one")
+class CorrectionBody(StrictBody):
+    values: JsonObject = Field(description="the indicators to change; null removes one")
     note: str = Field("", max_length=2000, description="why (kept in the history)")
 
 
@@ -111,11 +103,7 @@ async def _site_id(runtime: Runtime, actor: Actor, code: str) -> int:
 
 
 @router.post("/reports", tags=_T_REPORT, summary="File (or re-file) a report for a period")
-async def file_report(
-    body: ReportBody,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(get_actor),
-) -> dict[str, Any]:
+async def file_report(body: ReportBody, runtime: RuntimeDep, actor: CallerDep) -> JsonObject:
     site_id: int | None = None
     if body.site_code is not None:
         site_id = await _site_id(runtime, actor, body.site_code)
@@ -133,6 +121,8 @@ async def file_report(
 
 @router.get("/reports", tags=_T_REPORT, summary="Reports in reach (a site: its own)")
 async def list_reports(
+    runtime: RuntimeDep,
+    actor: CallerDep,
     schema: str = Query(..., max_length=48),
     start: str | None = Query(None, alias="from", description="first period YYYY-MM-DD"),
     end: str | None = Query(None, alias="to", description="last period YYYY-MM-DD"),
@@ -140,9 +130,7 @@ async def list_reports(
     province_id: int | None = Query(None),
     limit: int = Query(500, ge=1, le=5000),
     offset: int = Query(0, ge=0),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(get_actor),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     site_id = await _site_id(runtime, actor, site_code) if site_code else None
     rows = await _center(runtime).reports.list_reports(
         actor,
@@ -158,11 +146,7 @@ async def list_reports(
 
 
 @router.get("/reports/{report_id}", tags=_T_REPORT, summary="One report")
-async def get_report(
-    report_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(get_actor),
-) -> dict[str, Any]:
+async def get_report(report_id: int, runtime: RuntimeDep, actor: CallerDep) -> JsonObject:
     return (await _center(runtime).reports.get(actor, report_id)).public()
 
 
@@ -170,9 +154,9 @@ async def get_report(
 async def correct_report(
     report_id: int,
     body: CorrectionBody,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(get_actor),
-) -> dict[str, Any]:
+    runtime: RuntimeDep,
+    actor: CallerDep,
+) -> JsonObject:
     view = await _center(runtime).reports.correct(
         actor,
         report_id,
@@ -184,11 +168,7 @@ async def correct_report(
 
 
 @router.get("/reports/{report_id}/history", tags=_T_REPORT, summary="Every revision of a report")
-async def report_history(
-    report_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(get_actor),
-) -> list[dict[str, Any]]:
+async def report_history(report_id: int, runtime: RuntimeDep, actor: CallerDep) -> list[JsonObject]:
     return [r.public() for r in await _center(runtime).reports.history(actor, report_id)]
 
 
@@ -199,11 +179,11 @@ async def report_history(
 )
 async def import_reports(
     request: Request,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     period: str | None = Query(None, description="default period for lines without one"),
     note: str = Query("", max_length=2000),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> dict[str, int]:
     raw = bytearray()
     async for chunk in request.stream():  # stop reading past the limit, never buffer it all
@@ -222,13 +202,13 @@ async def import_reports(
 
 @router.get("/status", tags=_T_REPORT, summary="Who has filed for a period: late and missing")
 async def filing_status(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     period: str | None = Query(None, description="default: the current period"),
     province_id: int | None = Query(None),
     limit: int = Query(500, ge=0, le=20000, description="most missing/late sites listed"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     center = _center(runtime)
     the_period = _period(period, "period")
     if the_period is None:
@@ -245,17 +225,19 @@ async def filing_status(
 
 @router.get("/aggregate", tags=_T_AGG, summary="Totals by province and nation, per period")
 async def aggregate(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     start: str | None = Query(None, alias="from"),
     end: str | None = Query(None, alias="to"),
     province_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
-    return await center.aggregator.aggregate_public(
-        actor, schema, first, last, province_id=province_id
+    return dict(
+        await center.aggregator.aggregate_public(
+            actor, schema, first, last, province_id=province_id
+        )
     )
 
 
@@ -263,47 +245,49 @@ async def aggregate(
     "/series", tags=_T_AGG, summary="One indicator's time series, national and per province"
 )
 async def series(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     indicator: str = Query(..., max_length=48),
     start: str | None = Query(None, alias="from"),
     end: str | None = Query(None, alias="to"),
     province_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
-    return await center.aggregator.series(
-        actor, schema, indicator, first, last, province_id=province_id
+    return dict(
+        await center.aggregator.series(
+            actor, schema, indicator, first, last, province_id=province_id
+        )
     )
 
 
 @router.get("/map", tags=_T_AGG, summary="Per-site values of one indicator for one period")
 async def map_values(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     indicator: str = Query(..., max_length=48),
     period: str | None = Query(None, description="default: the current period"),
     province_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     center = _center(runtime)
     _, last = _window(center.schemas.get(schema), None, period, runtime.clock())
-    return await center.aggregator.map_values(
-        actor, schema, indicator, last, province_id=province_id
+    return dict(
+        await center.aggregator.map_values(actor, schema, indicator, last, province_id=province_id)
     )
 
 
 @router.get("/export", tags=_T_AGG, summary="Aggregates or raw reports as CSV or XLSX")
 async def export(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     start: str | None = Query(None, alias="from"),
     end: str | None = Query(None, alias="to"),
     what: Literal["aggregate", "reports"] = Query("aggregate"),
     fmt: Literal["csv", "xlsx"] = Query("csv", alias="format"),
     province_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
     center = _center(runtime)
     first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
@@ -312,59 +296,41 @@ async def export(
     )
     name = f"{schema}-{what}-{first.isoformat()}-{last.isoformat()}"
     if fmt == "xlsx":
-        return Response(
-            to_xlsx(table, f"{schema} {what}"),
-            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-        )
-    return Response(
-        to_csv(table),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+        return attachment(to_xlsx(table, f"{schema} {what}"), XLSX_MEDIA_TYPE, f"{name}.xlsx")
+    return attachment(to_csv(table), CSV_MEDIA_TYPE, f"{name}.csv")
 
 
 # --- directives ------------------------------------------------------------------------------
 
 
-class RemindBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class RemindBody(StrictBody):
     include_unfinished: bool = Field(
         False, description="also remind sites that acknowledged but have not completed"
     )
 
 
-class EscalateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EscalateBody(StrictBody):
     province_id: int | None = Field(None, description="only this province (default: all lagging)")
 
 
-class CompleteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CompleteBody(StrictBody):
     note: str = Field("", max_length=4000)
 
 
 @router.post("/directives", tags=_T_DIR, summary="Issue a directive to sites by area or list")
-async def issue_directive(
-    body: DirectiveIn,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+async def issue_directive(body: DirectiveIn, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     view = await _center(runtime).directives.issue_directive(actor, body)
     return view.public()
 
 
 @router.get("/directives", tags=_T_DIR, summary="Directives, newest first, with rates")
 async def list_directives(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     open_only: bool = Query(False),
     limit: int = Query(100, ge=1, le=500),
     before_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     views = await _center(runtime).directives.list_directives(
         actor, open_only=open_only, limit=limit, before_id=before_id
     )
@@ -372,37 +338,30 @@ async def list_directives(
 
 
 @router.get("/directives/overdue", tags=_T_DIR, summary="Directives past deadline, not completed")
-async def overdue_directives(
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> list[dict[str, Any]]:
+async def overdue_directives(runtime: RuntimeDep, actor: StaffDep) -> list[JsonObject]:
     return [v.public() for v in await _center(runtime).directives.overdue(actor)]
 
 
 @router.get(
     "/directives/{directive_id}", tags=_T_DIR, summary="A directive with rates per province"
 )
-async def get_directive(
-    directive_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+async def get_directive(directive_id: int, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _center(runtime).directives.detail(actor, directive_id)).public()
 
 
 @router.get("/directives/{directive_id}/recipients", tags=_T_DIR, summary="Receiving sites")
 async def directive_recipients(
     directive_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     state: Literal[
         "all", "unacknowledged", "acknowledged", "incomplete", "completed", "overdue"
     ] = Query("all"),
     province_id: int | None = Query(None),
     limit: int = Query(1000, ge=1, le=20000),
     offset: int = Query(0, ge=0),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> list[dict[str, Any]]:
-    return await _center(runtime).directives.recipients(
+) -> list[JsonObject]:
+    rows = await _center(runtime).directives.recipients(
         actor,
         directive_id,
         state=state,
@@ -410,14 +369,15 @@ async def directive_recipients(
         limit=limit,
         offset=offset,
     )
+    return [r.as_dict() for r in rows]
 
 
 @router.post("/directives/{directive_id}/remind", tags=_T_DIR, summary="Re-send to laggards")
 async def remind(
     directive_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     body: RemindBody | None = None,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> dict[str, int]:
     n = await _center(runtime).directives.remind(
         actor, directive_id, include_unfinished=bool(body and body.include_unfinished)
@@ -430,10 +390,10 @@ async def remind(
 )
 async def escalate(
     directive_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     body: EscalateBody | None = None,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     lagging = await _center(runtime).directives.escalate(
         actor, directive_id, province_id=body.province_id if body else None
     )
@@ -442,19 +402,15 @@ async def escalate(
 
 @router.get("/inbox", tags=_T_SITE, summary="This site's directives with its own state")
 async def inbox(
+    runtime: RuntimeDep,
+    actor: SiteDep,
     include_done: bool = Query(True),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(site_actor),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return await _center(runtime).directives.inbox(actor, include_done=include_done)
 
 
 @router.post("/directives/{directive_id}/ack", tags=_T_SITE, summary="Acknowledge a directive")
-async def acknowledge(
-    directive_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(site_actor),
-) -> dict[str, Any]:
+async def acknowledge(directive_id: int, runtime: RuntimeDep, actor: SiteDep) -> JsonObject:
     return await _center(runtime).directives.acknowledge(actor, directive_id)
 
 
@@ -464,9 +420,9 @@ async def acknowledge(
 async def complete(
     directive_id: int,
     body: CompleteBody,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(site_actor),
-) -> dict[str, Any]:
+    runtime: RuntimeDep,
+    actor: SiteDep,
+) -> JsonObject:
     return await _center(runtime).directives.complete(actor, directive_id, body.note)
 
 
@@ -475,15 +431,15 @@ async def complete(
 
 @router.get("/alerts", tags=_T_ALERT, summary="The alerts feed, newest first")
 async def alerts_feed(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     active: bool | None = Query(True, description="true: active, false: cleared, empty: all"),
     kind: list[str] = Query([], description="only these kinds"),
     province_id: int | None = Query(None),
     unacknowledged: bool = Query(False),
     limit: int = Query(200, ge=1, le=1000),
     before_id: int | None = Query(None),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     views = await _center(runtime).alerts.feed(
         actor,
         active=active,
@@ -496,18 +452,16 @@ async def alerts_feed(
     return [v.public() for v in views]
 
 
-class AckBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class AckBody(StrictBody):
     note: str = Field("", max_length=2000, description="what was done (kept with the alert)")
 
 
 @router.post("/alerts/{alert_id}/ack", tags=_T_ALERT, summary="Acknowledge an alert, with a note")
 async def acknowledge_alert(
     alert_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     body: AckBody | None = None,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     note = body.note if body else ""
     return (await _center(runtime).alerts.acknowledge(actor, alert_id, note)).public()

@@ -9,8 +9,8 @@ handlers hand that actor to the services, which make every role and scope check
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,6 +23,10 @@ from diemcau.runtime import Runtime
 from diemcau.security import TokenError
 
 __all__ = [
+    "CallerDep",
+    "RuntimeDep",
+    "SiteDep",
+    "StaffDep",
     "get_actor",
     "get_runtime",
     "get_principal",
@@ -58,7 +62,7 @@ async def get_principal(
 
 def require_staff(
     *roles: str,
-) -> Callable[..., Coroutine[Any, Any, StaffPrincipal]]:
+) -> Callable[[Principal], Awaitable[StaffPrincipal]]:
     """A dependency admitting staff with one of `roles` (any staff role if none given)."""
 
     async def dependency(principal: Principal = Depends(get_principal)) -> StaffPrincipal:
@@ -85,7 +89,7 @@ async def get_actor(principal: Principal = Depends(get_principal)) -> Actor:
     return actor_of(principal)
 
 
-def staff_actor(*roles: str) -> Callable[..., Coroutine[Any, Any, Actor]]:
+def staff_actor(*roles: str) -> Callable[[StaffPrincipal], Awaitable[Actor]]:
     """A dependency admitting staff with one of `roles` (any if none), as an `Actor`."""
     admit = require_staff(*roles)
 
@@ -103,3 +107,12 @@ async def site_actor(principal: SitePrincipal = Depends(require_site)) -> Actor:
 def province_scope(principal: StaffPrincipal) -> int | None:
     """The province a staff member is limited to (None: the whole country)."""
     return principal.province_id if principal.role == "province_officer" else None
+
+
+# The parameters most routes declare, once: ``runtime: RuntimeDep, actor: StaffDep``.
+# A route narrower than every staff role declares its own
+# ``Annotated[Actor, Depends(staff_actor(...))]``.
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+CallerDep = Annotated[Actor, Depends(get_actor)]
+StaffDep = Annotated[Actor, Depends(staff_actor())]
+SiteDep = Annotated[Actor, Depends(site_actor)]

@@ -11,43 +11,38 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import Field
 
-from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.bodies import StrictBody
+from diemcau.api.deps import RuntimeDep, StaffDep
 from diemcau.api.tables import Format, table_response
 from diemcau.command.directive_views import DirectiveIn, RecipientState
 from diemcau.command.files import MAX_FILE_BYTES
 from diemcau.command.targets import Target
 from diemcau.command.tracking import ListFilter, Status
 from diemcau.errors import Invalid
-from diemcau.runtime import Runtime
+from diemcau.records import JsonObject
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = staff_actor()
 _T: list[str | Enum] = ["command: directives (pages)"]
 
 
-class PreviewBody(BaseModel):
+class PreviewBody(StrictBody):
     """A target as the compose form holds it: areas and sites, plus saved groups."""
-
-    model_config = ConfigDict(extra="forbid")
 
     target: Target = Field(default_factory=Target)
     groups: list[int] = Field(default_factory=list, max_length=100)
 
 
-class ComposeBody(BaseModel):
+class ComposeBody(StrictBody):
     """A directive as the compose form sends it: the directive and the saved groups it names."""
-
-    model_config = ConfigDict(extra="forbid")
 
     directive: DirectiveIn
     groups: list[int] = Field(default_factory=list, max_length=100)
@@ -56,9 +51,9 @@ class ComposeBody(BaseModel):
 @router.post("/files", tags=_T, summary="Keep a file to attach to a directive (raw body)")
 async def upload_file(
     request: Request,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     name: str = Query(..., min_length=1, max_length=600, description="the file name"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> dict[str, object]:
     """The body is the file itself; its type is checked from its first bytes."""
     actor.require_role("attach files to directives", "admin", "chair", "province_officer")
@@ -74,8 +69,8 @@ async def upload_file(
 @router.get("/files/{file_id}", tags=_T, summary="An attachment, at its signed link")
 async def download_file(
     file_id: int,
+    runtime: RuntimeDep,
     sig: str = Query("", max_length=64),
-    runtime: Runtime = Depends(get_runtime),
 ) -> Response:
     """No login: the signed link is the permission (sites open it from their inbox)."""
     view, data = await runtime.command.files.fetch(file_id, sig)
@@ -94,22 +89,14 @@ async def download_file(
 
 
 @router.post("/directives/preview", tags=_T, summary="How many sites a target reaches, by province")
-async def preview(
-    body: PreviewBody,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, object]:
+async def preview(body: PreviewBody, runtime: RuntimeDep, actor: StaffDep) -> dict[str, object]:
     svc = runtime.command
     target = await svc.audience.with_groups(actor, body.target, body.groups)
     return (await svc.audience.preview(actor, target)).public()
 
 
 @router.post("/directives/compose", tags=_T, summary="Issue a directive naming saved groups too")
-async def compose(
-    body: ComposeBody,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+async def compose(body: ComposeBody, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     svc = runtime.command
     await svc.files.check_owned(actor, [a.url for a in body.directive.attachments])
     target = await svc.audience.with_groups(actor, body.directive.target, body.groups)
@@ -120,6 +107,8 @@ async def compose(
 
 @router.get("/directive-table", tags=_T, summary="Directives with filters (JSON, CSV, XLSX)")
 async def directive_table(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     status: Status = Query("all"),
     priority: Literal["low", "normal", "high", "urgent"] | None = Query(None),
     q: str = Query("", max_length=200),
@@ -127,8 +116,6 @@ async def directive_table(
     since: datetime | None = Query(None, description="issued at or after"),
     limit: int = Query(200, ge=1, le=500),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
     if since is not None and since.tzinfo is None:
         raise Invalid("since: must include a time zone", code="bad_since")
@@ -144,9 +131,9 @@ async def directive_table(
 )
 async def province_table(
     directive_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
     table = await runtime.command.board.province_table(actor, directive_id)
     return table_response(table, fmt, f"chi-dao-{directive_id}-tinh")
@@ -159,12 +146,12 @@ async def province_table(
 )
 async def site_table(
     directive_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     state: RecipientState = Query("all"),
     province_id: int | None = Query(None),
     limit: int = Query(5000, ge=1, le=20000),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
     table = await runtime.command.board.recipients_table(
         actor, directive_id, state=state, province_id=province_id, limit=limit

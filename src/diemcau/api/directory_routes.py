@@ -5,22 +5,21 @@ A province officer sees only its own province; everything else is refused with 4
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.deps import RuntimeDep, StaffDep, staff_actor
 from diemcau.directory import service
-from diemcau.runtime import Runtime
+from diemcau.directory.schemas import SearchHit, SiteDetail, UnitDetail, UnitNode
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/directory", tags=["directory"])
 
-_staff = staff_actor()
-_credential_admins = staff_actor("admin", "operator", "province_officer")
+_CredentialAdmins = Annotated[Actor, Depends(staff_actor("admin", "operator", "province_officer"))]
 
 
 class NewCredential(BaseModel):
@@ -36,42 +35,36 @@ class Revoked(BaseModel):
 
 
 @router.get("/stats", summary="Number of units per level and of sites")
-async def stats(
-    runtime: Runtime = Depends(get_runtime), actor: Actor = Depends(_staff)
-) -> dict[str, int]:
+async def stats(runtime: RuntimeDep, actor: StaffDep) -> dict[str, int]:
     return await service.stats(runtime.db, province_scope=actor.scope())
 
 
 @router.get("/tree", summary="Children of a unit (the country's provinces by default) with counts")
 async def tree(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     parent: str | None = Query(None, max_length=32, description="parent unit code"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> Any:
+) -> list[UnitNode]:
     return await service.children(runtime.db, parent, province_scope=actor.scope())
 
 
 @router.get("/search", summary="Find units and sites, with or without diacritics")
 async def search(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     q: str = Query(..., min_length=1, max_length=100),
     limit: int = Query(20, ge=1, le=200),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> Any:
+) -> list[SearchHit]:
     return await service.search(runtime.db, q, limit=limit, province_scope=actor.scope())
 
 
 @router.get("/units/{code}", summary="One unit with its ancestors and counts")
-async def unit(
-    code: str, runtime: Runtime = Depends(get_runtime), actor: Actor = Depends(_staff)
-) -> Any:
+async def unit(code: str, runtime: RuntimeDep, actor: StaffDep) -> UnitDetail:
     return await service.unit_detail(runtime.db, code, province_scope=actor.scope())
 
 
 @router.get("/sites/{code}", summary="One site with its unit and credential state")
-async def site(
-    code: str, runtime: Runtime = Depends(get_runtime), actor: Actor = Depends(_staff)
-) -> Any:
+async def site(code: str, runtime: RuntimeDep, actor: StaffDep) -> SiteDetail:
     return await service.site_detail(runtime.db, code, province_scope=actor.scope())
 
 
@@ -80,11 +73,7 @@ async def site(
     response_model=NewCredential,
     summary="Issue a new credential to a site; the old one stops working at once",
 )
-async def rotate(
-    code: str,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_credential_admins),
-) -> NewCredential:
+async def rotate(code: str, runtime: RuntimeDep, actor: _CredentialAdmins) -> NewCredential:
     issued = await runtime.credentials.rotate(actor, code)
     return NewCredential(
         site_code=issued.site_code, join_code=issued.join_code, join_link=issued.join_link
@@ -96,11 +85,7 @@ async def rotate(
     response_model=Revoked,
     summary="Revoke a site's credential and close its live session",
 )
-async def revoke(
-    code: str,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_credential_admins),
-) -> Revoked:
+async def revoke(code: str, runtime: RuntimeDep, actor: _CredentialAdmins) -> Revoked:
     done = await runtime.credentials.revoke(actor, code)
     return Revoked(
         site_code=done.site_code,

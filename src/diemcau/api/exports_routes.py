@@ -10,34 +10,31 @@ by default), as real date cells.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.deps import RuntimeDep, StaffDep, staff_actor
+from diemcau.api.downloads import attachment, sheet_download
 from diemcau.audit import AuditQuery
 from diemcau.meetings.service import MeetingService
 from diemcau.meetings.sheets import acknowledgement_sheet, attendance_sheets, audit_sheet
 from diemcau.runtime import Runtime
-from diemcau.spreadsheet import XLSX_MEDIA_TYPE, csv_bytes, xlsx_bytes
+from diemcau.spreadsheet import XLSX_MEDIA_TYPE, xlsx_bytes
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["exports"])
 
-_staff = staff_actor()
-_auditors = staff_actor("admin", "chair", "operator")
+_Auditors = Annotated[Actor, Depends(staff_actor("admin", "chair", "operator"))]
 _OFFSET = Query(420, ge=-720, le=840, description="time zone of the times shown, minutes")
 
 
 def _meetings(runtime: Runtime) -> MeetingService:
     return runtime.meetings
-
-
-def _file(body: bytes, media_type: str, name: str) -> Response:
-    disposition = f'attachment; filename="{name}"'
-    return Response(body, media_type=media_type, headers={"Content-Disposition": disposition})
 
 
 @router.get(
@@ -47,50 +44,43 @@ def _file(body: bytes, media_type: str, name: str) -> Response:
 )
 async def attendance_xlsx(
     meeting_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     utc_offset_min: int = _OFFSET,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
     sheets = await attendance_sheets(
         _meetings(runtime), meeting_id, actor.scope(), utc_offset_min=utc_offset_min
     )
-    return _file(xlsx_bytes(*sheets), XLSX_MEDIA_TYPE, f"diem-danh-{meeting_id}.xlsx")
+    return attachment(xlsx_bytes(*sheets), XLSX_MEDIA_TYPE, f"diem-danh-{meeting_id}.xlsx")
 
 
-@router.get(
-    "/api/conclusions/{conclusion_id}/acknowledgements.xlsx",
-    summary="Who has acknowledged a conclusion, as XLSX",
-    response_class=Response,
-)
-async def acknowledgements_xlsx(
-    conclusion_id: int,
-    utc_offset_min: int = _OFFSET,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> Response:
-    sheet = await acknowledgement_sheet(
-        _meetings(runtime), conclusion_id, actor.scope(), utc_offset_min=utc_offset_min
+def _acknowledgements(fmt: Literal["csv", "xlsx"]) -> Callable[..., Awaitable[Response]]:
+    """The route serving a conclusion's acknowledgements in `fmt` (one per format)."""
+
+    async def acknowledgements(
+        conclusion_id: int,
+        runtime: RuntimeDep,
+        actor: StaffDep,
+        utc_offset_min: int = _OFFSET,
+    ) -> Response:
+        sheet = await acknowledgement_sheet(
+            _meetings(runtime), conclusion_id, actor.scope(), utc_offset_min=utc_offset_min
+        )
+        return sheet_download(sheet, fmt, f"xac-nhan-ket-luan-{conclusion_id}")
+
+    return acknowledgements
+
+
+_FORMATS: tuple[Literal["csv", "xlsx"], ...] = ("xlsx", "csv")
+for _fmt in _FORMATS:
+    router.add_api_route(
+        f"/api/conclusions/{{conclusion_id}}/acknowledgements.{_fmt}",
+        _acknowledgements(_fmt),
+        methods=["GET"],
+        name=f"acknowledgements_{_fmt}",
+        summary=f"Who has acknowledged a conclusion, as {_fmt.upper()}",
+        response_class=Response,
     )
-    name = f"xac-nhan-ket-luan-{conclusion_id}.xlsx"
-    return _file(xlsx_bytes(sheet), XLSX_MEDIA_TYPE, name)
-
-
-@router.get(
-    "/api/conclusions/{conclusion_id}/acknowledgements.csv",
-    summary="Who has acknowledged a conclusion, as CSV",
-    response_class=Response,
-)
-async def acknowledgements_csv(
-    conclusion_id: int,
-    utc_offset_min: int = _OFFSET,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> Response:
-    sheet = await acknowledgement_sheet(
-        _meetings(runtime), conclusion_id, actor.scope(), utc_offset_min=utc_offset_min
-    )
-    name = f"xac-nhan-ket-luan-{conclusion_id}.csv"
-    return _file(csv_bytes(sheet), "text/csv; charset=utf-8", name)
 
 
 def _audit_filter(
@@ -110,10 +100,10 @@ def _audit_filter(
     response_class=Response,
 )
 async def audit_xlsx(
+    runtime: RuntimeDep,
+    _w: _Auditors,
     q: AuditQuery = Depends(_audit_filter),
     utc_offset_min: int = _OFFSET,
-    runtime: Runtime = Depends(get_runtime),
-    _w: Actor = Depends(_auditors),
 ) -> Response:
     sheet = await audit_sheet(runtime.db, q, utc_offset_min=utc_offset_min)
-    return _file(xlsx_bytes(sheet), XLSX_MEDIA_TYPE, "nhat-ky.xlsx")
+    return sheet_download(sheet, "xlsx", "nhat-ky")

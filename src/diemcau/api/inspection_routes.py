@@ -9,13 +9,14 @@ A site's own route hands it its standby grant and who looks at it now.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, site_actor, staff_actor
+from diemcau.api.bodies import StrictBody
+from diemcau.api.deps import RuntimeDep, SiteDep, StaffDep
+from diemcau.api.downloads import sheet_download
 from diemcau.errors import Invalid
 from diemcau.inspection.records import InspectionFilter
 from diemcau.inspection.reports import DEFAULT_UTC_OFFSET_MIN, round_html, round_sheet
@@ -24,14 +25,13 @@ from diemcau.inspection.service import InspectionService
 from diemcau.inspection.sheets import inspections_sheet
 from diemcau.inspection.summary import province_summary
 from diemcau.inspection.wall import MAX_WALL_SITES
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
-from diemcau.spreadsheet import XLSX_MEDIA_TYPE, csv_bytes, xlsx_bytes
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["inspection"])
 
-_staff = staff_actor()
 _Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _OFFSET = Query(DEFAULT_UTC_OFFSET_MIN, ge=-720, le=840, description="time zone, minutes")
 Verdict = Literal["pass", "fail", "no_answer"]
@@ -42,29 +42,25 @@ def _svc(runtime: Runtime) -> InspectionService:
     return runtime.inspection
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class InspectBody(_Body):
+class InspectBody(StrictBody):
     site_code: str = Field(min_length=1, max_length=48)
     round_item_id: int | None = Field(None, ge=1, le=2**31 - 1)
 
 
-class WallBody(_Body):
+class WallBody(StrictBody):
     sites: list[Annotated[str, Field(min_length=1, max_length=48)]] = Field(
         min_length=1, max_length=MAX_WALL_SITES
     )
     wall_id: str | None = Field(None, min_length=1, max_length=32)
 
 
-class SampleBody(_Body):
+class SampleBody(StrictBody):
     n: int = Field(ge=1, le=MAX_ROUND_SITES)
     province: str | None = Field(None, min_length=1, max_length=16)
     communes_only: bool = True
 
 
-class RoundBody(_Body):
+class RoundBody(StrictBody):
     title: str = Field(min_length=1, max_length=300)
     sites: list[Annotated[str, Field(min_length=1, max_length=48)]] | None = Field(
         None, min_length=1, max_length=MAX_ROUND_SITES
@@ -72,7 +68,7 @@ class RoundBody(_Body):
     sample: SampleBody | None = None
 
 
-class VerdictBody(_Body):
+class VerdictBody(StrictBody):
     verdict: Verdict | None
     note: str = Field("", max_length=2000)
 
@@ -81,11 +77,7 @@ class VerdictBody(_Body):
 
 
 @router.post("/api/inspections", status_code=201, summary="Inspect a site now")
-async def inspect(
-    body: InspectBody,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+async def inspect(body: InspectBody, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     """The site is told to publish; the answer holds the inspection and the grant to
     subscribe to its feed (no grant: the site has no terminal open, *not answered*)."""
     started = await _svc(runtime).inspect(actor, body.site_code, body.round_item_id)
@@ -107,10 +99,10 @@ def _filter(
 
 @router.get("/api/inspections", summary="Inspections, newest first (an officer: its province)")
 async def list_inspections(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     f: Annotated[InspectionFilter, Depends(_filter)],
-) -> dict[str, Any]:
+) -> JsonObject:
     views = await _svc(runtime).list(actor, f)
     return {"items": [v.as_dict() for v in views]}
 
@@ -119,63 +111,43 @@ async def list_inspections(
     "/api/inspections/export", summary="Inspections as CSV or XLSX", response_class=Response
 )
 async def export_inspections(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     f: Annotated[InspectionFilter, Depends(_filter)],
     format: Literal["csv", "xlsx"] = Query("csv"),  # noqa: A002 - the query's name
     utc_offset_min: int = _OFFSET,
 ) -> Response:
     views = await _svc(runtime).list(actor, f)
     sheet = inspections_sheet(views, utc_offset_min=utc_offset_min)
-    return _sheet_file(sheet, format, "kiem-tra-truc-tuyen")
+    return sheet_download(sheet, format, "kiem-tra-truc-tuyen")
 
 
 @router.get("/api/inspections/{inspection_id}", summary="One inspection")
-async def get_inspection(
-    inspection_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+async def get_inspection(inspection_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _svc(runtime).get(actor, inspection_id)).as_dict()
 
 
 @router.post(
     "/api/inspections/{inspection_id}/keepalive", summary="The console still watches (lease)"
 )
-async def keepalive(
-    inspection_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+async def keepalive(inspection_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     """A fresh grant while the inspection is open (``grant`` null once it has ended)."""
     return (await _svc(runtime).keepalive(actor, inspection_id)).as_dict()
 
 
 @router.post("/api/inspections/{inspection_id}/end", summary="End an inspection")
-async def end(
-    inspection_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+async def end(inspection_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _svc(runtime).end(actor, inspection_id)).as_dict()
 
 
 @router.post("/api/inspections/{inspection_id}/call", summary="Call the site (two-way)")
-async def call(
-    inspection_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+async def call(inspection_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     """The grant to publish the inspector's camera and microphone to that one site."""
     return (await _svc(runtime).start_call(actor, inspection_id)).as_dict()
 
 
 @router.post("/api/inspections/{inspection_id}/call/end", summary="Hang up")
-async def end_call(
-    inspection_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+async def end_call(inspection_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _svc(runtime).end_call(actor, inspection_id)).as_dict()
 
 
@@ -183,11 +155,7 @@ async def end_call(
 
 
 @router.post("/api/inspection/wall", summary="Show (or keep showing) a page of the video wall")
-async def wall(
-    body: WallBody,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+async def wall(body: WallBody, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     """Standby sites on the page publish while it is shown; ask again within
     ``lease_s`` with the ``wall_id`` to keep it, with other sites to page."""
     return (await _svc(runtime).open_wall(actor, body.sites, body.wall_id)).as_dict()
@@ -196,8 +164,8 @@ async def wall(
 @router.delete("/api/inspection/wall/{wall_id}", status_code=204, summary="Leave a wall page")
 async def leave_wall(
     wall_id: Annotated[str, Path(min_length=1, max_length=32)],
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
 ) -> Response:
     await _svc(runtime).wall.release(actor, wall_id)
     return Response(status_code=204)
@@ -208,11 +176,11 @@ async def leave_wall(
 
 @router.get("/api/inspection/summary", summary="Inspection figures by province (dashboard)")
 async def summary(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     days: int = Query(30, ge=1, le=366),
     province_id: int | None = Query(None, ge=1, le=2**31 - 1),
-) -> dict[str, Any]:
+) -> JsonObject:
     until = datetime.fromtimestamp(runtime.clock(), UTC) + timedelta(seconds=1)
     since = until - timedelta(days=days)
     provinces, total = await province_summary(runtime.db, since, until, actor.scope(province_id))
@@ -228,11 +196,7 @@ async def summary(
 
 
 @router.post("/api/inspection/rounds", status_code=201, summary="Plan an inspection round")
-async def create_round(
-    body: RoundBody,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+async def create_round(body: RoundBody, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     """A list of site codes, or a random sample of N communes of a province (its code)
     or of the country."""
     sample = None
@@ -246,21 +210,17 @@ async def create_round(
 
 @router.get("/api/inspection/rounds", summary="Inspection rounds, newest first")
 async def list_rounds(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     open_only: bool = Query(False, alias="open"),
     limit: int = Query(50, ge=1, le=500),
-) -> dict[str, Any]:
+) -> JsonObject:
     views = await _svc(runtime).rounds.list(actor, include_closed=not open_only, limit=limit)
     return {"items": [v.as_dict(items=False) for v in views]}
 
 
 @router.get("/api/inspection/rounds/{round_id}", summary="A round with its sites and verdicts")
-async def get_round(
-    round_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+async def get_round(round_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _svc(runtime).rounds.get(actor, round_id)).as_dict()
 
 
@@ -271,9 +231,9 @@ async def decide(
     round_id: _Id,
     item_id: _Id,
     body: VerdictBody,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+    runtime: RuntimeDep,
+    actor: StaffDep,
+) -> JsonObject:
     item = await _svc(runtime).rounds.decide(actor, round_id, item_id, body.verdict, body.note)
     return item.as_dict()
 
@@ -286,9 +246,9 @@ async def put_snapshot(
     round_id: _Id,
     item_id: _Id,
     request: Request,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+    runtime: RuntimeDep,
+    actor: StaffDep,
+) -> JsonObject:
     mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = bytearray()
     async for chunk in request.stream():  # stop past the limit, never buffer all of it
@@ -309,19 +269,15 @@ async def put_snapshot(
 async def get_snapshot(
     round_id: _Id,
     item_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
 ) -> Response:
     shot = await _svc(runtime).rounds.snapshot(actor, round_id, item_id)
     return Response(shot.data, media_type=shot.mime, headers={"Cache-Control": "private"})
 
 
 @router.post("/api/inspection/rounds/{round_id}/close", summary="Close a round")
-async def close_round(
-    round_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+async def close_round(round_id: _Id, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _svc(runtime).rounds.close(actor, round_id)).as_dict()
 
 
@@ -332,8 +288,8 @@ async def close_round(
 )
 async def round_report_html(
     round_id: _Id,
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     utc_offset_min: int = _OFFSET,
 ) -> Response:
     rounds = _svc(runtime).rounds
@@ -350,32 +306,20 @@ async def round_report_html(
 async def round_report_sheet(
     round_id: _Id,
     fmt: Literal["csv", "xlsx"],
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    actor: Annotated[Actor, Depends(_staff)],
+    runtime: RuntimeDep,
+    actor: StaffDep,
     utc_offset_min: int = _OFFSET,
 ) -> Response:
     view = await _svc(runtime).rounds.get(actor, round_id)
     sheet = round_sheet(view, utc_offset_min=utc_offset_min)
-    return _sheet_file(sheet, fmt, f"dot-kiem-tra-{round_id}")
-
-
-def _sheet_file(sheet: Any, fmt: str, name: str) -> Response:
-    if fmt == "xlsx":
-        body, media = xlsx_bytes(sheet), XLSX_MEDIA_TYPE
-    else:
-        body, media = csv_bytes(sheet), "text/csv; charset=utf-8"
-    disposition = f'attachment; filename="{name}.{fmt}"'
-    return Response(body, media_type=media, headers={"Content-Disposition": disposition})
+    return sheet_download(sheet, fmt, f"dot-kiem-tra-{round_id}")
 
 
 # --- the site's own ------------------------------------------------------------------
 
 
 @router.get("/api/site/inspection", tags=["media"], summary="This site's standby grant")
-async def site_inspection(
-    runtime: Annotated[Runtime, Depends(get_runtime)],
-    site: Annotated[Actor, Depends(site_actor)],
-) -> dict[str, Any]:
+async def site_inspection(runtime: RuntimeDep, site: SiteDep) -> JsonObject:
     """Where the site publishes when an inspector looks, the call room it plays an
     inspector's call from, and who looks at it now (``watch``)."""
     return await _svc(runtime).site_grant(site)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.deps import RuntimeDep, StaffDep, staff_actor
 from diemcau.directory import service
 from diemcau.errors import NotFound
 from diemcau.media.node_status import NodeStatus
@@ -17,8 +19,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/media", tags=["media"])
 
-_ops = staff_actor("admin", "operator", "chair")
-_staff = staff_actor()
+_Ops = Annotated[Actor, Depends(staff_actor("admin", "operator", "chair"))]
 
 
 class MediaStatus(BaseModel):
@@ -38,9 +39,7 @@ def _orchestrator(runtime: Runtime) -> MediaOrchestrator | None:
 
 
 @router.get("/status", response_model=MediaStatus, summary="Every media node: health and load")
-async def status(
-    runtime: Runtime = Depends(get_runtime), _who: Actor = Depends(_ops)
-) -> MediaStatus:
+async def status(runtime: RuntimeDep, _who: _Ops) -> MediaStatus:
     orch = _orchestrator(runtime)
     if orch is None:
         return MediaStatus(enabled=False, nodes=[])
@@ -50,11 +49,7 @@ async def status(
 @router.get(
     "/sites/{code}", response_model=SiteNode, summary="The media node serving a site right now"
 )
-async def site_node(
-    code: str,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> SiteNode:
+async def site_node(code: str, runtime: RuntimeDep, actor: StaffDep) -> SiteNode:
     # The directory's own scoped lookup: NotFound, or Forbidden outside the officer's province.
     await service.site_detail(runtime.db, code, province_scope=actor.scope())
     orch = _orchestrator(runtime)

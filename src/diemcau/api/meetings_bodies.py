@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from diemcau.api.bodies import StrictBody
 from diemcau.meetings.conclusions import Attachment
 
 __all__ = [
@@ -25,10 +26,8 @@ __all__ = [
 ]
 
 
-class InviteBody(BaseModel):
+class InviteBody(StrictBody):
     """Who is invited, as an operator names them (codes)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     everyone: bool = Field(False, description="every site of the country (except the chair)")
     units: list[str] = Field(default_factory=list, max_length=20000, description="unit codes")
@@ -38,9 +37,7 @@ class InviteBody(BaseModel):
     exclude_sites: list[str] = Field(default_factory=list, max_length=20000)
 
 
-class MeetingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MeetingCreate(StrictBody):
     title: str = Field(min_length=1, max_length=300)
     agenda: str = Field("", max_length=20000)
     invite: InviteBody
@@ -52,9 +49,7 @@ class MeetingCreate(BaseModel):
     late_after_s: int = Field(300, ge=0, le=86400)
 
 
-class MeetingPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class MeetingPatch(StrictBody):
     title: str | None = Field(None, min_length=1, max_length=300)
     agenda: str | None = Field(None, max_length=20000)
     scheduled_start: datetime | None = None
@@ -62,44 +57,32 @@ class MeetingPatch(BaseModel):
     delegates: list[int] | None = Field(None, max_length=50)
 
 
-class Extend(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Extend(StrictBody):
     minutes: int = Field(ge=1, le=600)
 
 
-class Grant(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Grant(StrictBody):
     site_ids: list[int] = Field(default_factory=list, max_length=2)
     site_codes: list[str] = Field(default_factory=list, max_length=2)
     add: bool = Field(False, description="keep the current speaker: a two-site dialogue")
 
 
-class Revoke(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Revoke(StrictBody):
     site_id: int | None = Field(None, description="one speaker; omit to revoke everyone")
 
 
-class ConclusionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ConclusionBody(StrictBody):
     body: str = Field(min_length=1, max_length=50000)
     attachments: list[Attachment] = Field(default_factory=list, max_length=20)
 
 
-class GroupBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GroupBody(StrictBody):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=2000)
     invite: InviteBody
 
 
-class GroupPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class GroupPatch(StrictBody):
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)
     invite: InviteBody | None = None

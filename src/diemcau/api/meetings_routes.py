@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from diemcau.accounts.service import Principal, SitePrincipal, StaffPrincipal
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, require_site, require_staff
+from diemcau.api.deps import RuntimeDep, SiteDep, StaffDep, staff_actor
+from diemcau.api.downloads import CSV_MEDIA_TYPE, attachment
 from diemcau.api.meetings_bodies import (
     ConclusionBody,
     Extend,
@@ -33,15 +33,15 @@ from diemcau.audit import AuditQuery, audit_csv, query_audit
 from diemcau.errors import NotFound
 from diemcau.meetings.invites import InviteSpec
 from diemcau.meetings.service import MeetingService
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter()
 
-_staff = require_staff()
-_creators = require_staff("admin", "chair", "operator")
-_auditors = require_staff("admin", "chair", "operator")
+_Creators = Annotated[Actor, Depends(staff_actor("admin", "chair", "operator"))]
+_Auditors = Annotated[Actor, Depends(staff_actor("admin", "chair", "operator"))]
 
 _M: list[str | Enum] = ["meetings"]
 _S: list[str | Enum] = ["meetings (site)"]
@@ -49,15 +49,6 @@ _S: list[str | Enum] = ["meetings (site)"]
 
 def _svc(runtime: Runtime) -> MeetingService:
     return runtime.meetings
-
-
-def _actor(principal: Principal) -> Actor:
-    """The caller as services see it (until the accounts package offers ``actor_of``)."""
-    if isinstance(principal, SitePrincipal):
-        return Actor.for_site(principal.site_id, principal.code, principal.province_id)
-    return Actor.for_staff(
-        principal.username, principal.role, principal.province_id, user_id=principal.user_id
-    )
 
 
 async def _spec(runtime: Runtime, body: InviteBody) -> InviteSpec:
@@ -77,22 +68,18 @@ async def _spec(runtime: Runtime, body: InviteBody) -> InviteSpec:
 
 @router.get("/api/meetings", tags=_M, summary="Meetings, newest first")
 async def list_meetings(
+    runtime: RuntimeDep,
+    _who: StaffDep,
     state: str | None = Query(None, pattern="^(scheduled|live|ended)$"),
-    runtime: Runtime = Depends(get_runtime),
-    _who: StaffPrincipal = Depends(_staff),
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     return [m.as_dict() for m in await _svc(runtime).store.list_meetings(state)]
 
 
 @router.post("/api/meetings", tags=_M, status_code=201, summary="Schedule a meeting")
-async def create_meeting(
-    body: MeetingCreate,
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_creators),
-) -> dict[str, Any]:
+async def create_meeting(body: MeetingCreate, runtime: RuntimeDep, who: _Creators) -> JsonObject:
     spec = await _spec(runtime, body.invite)
     view = await _svc(runtime).lifecycle.create_meeting(
-        _actor(who),
+        who,
         title=body.title,
         agenda=body.agenda,
         invite=spec,
@@ -109,21 +96,13 @@ async def create_meeting(
 @router.post(
     "/api/meetings/invites/preview", tags=_M, summary="How many sites an invitation reaches"
 )
-async def preview_invites(
-    body: InviteBody,
-    runtime: Runtime = Depends(get_runtime),
-    _who: StaffPrincipal = Depends(_creators),
-) -> dict[str, Any]:
+async def preview_invites(body: InviteBody, runtime: RuntimeDep, _who: _Creators) -> JsonObject:
     ids = await _svc(runtime).invitations.resolve(await _spec(runtime, body))
     return {"count": len(ids)}
 
 
 @router.get("/api/meetings/{meeting_id}", tags=_M, summary="One meeting")
-async def get_meeting(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    _who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
+async def get_meeting(meeting_id: int, runtime: RuntimeDep, _who: StaffDep) -> JsonObject:
     return (await _svc(runtime).store.get_meeting(meeting_id)).as_dict()
 
 
@@ -131,11 +110,11 @@ async def get_meeting(
 async def patch_meeting(
     meeting_id: int,
     body: MeetingPatch,
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
+    runtime: RuntimeDep,
+    who: StaffDep,
+) -> JsonObject:
     view = await _svc(runtime).lifecycle.update_meeting(
-        _actor(who),
+        who,
         meeting_id,
         title=body.title,
         agenda=body.agenda,
@@ -150,35 +129,31 @@ async def patch_meeting(
 async def put_invites(
     meeting_id: int,
     body: InviteBody,
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
+    runtime: RuntimeDep,
+    who: StaffDep,
+) -> JsonObject:
     spec = await _spec(runtime, body)
-    return (await _svc(runtime).roster.set_invites(_actor(who), meeting_id, spec)).as_dict()
+    return (await _svc(runtime).roster.set_invites(who, meeting_id, spec)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/start", tags=_M, summary="Go live and notify sites")
-async def start_meeting(
-    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    return (await _svc(runtime).lifecycle.start_meeting(_actor(who), meeting_id)).as_dict()
+async def start_meeting(meeting_id: int, runtime: RuntimeDep, who: StaffDep) -> JsonObject:
+    return (await _svc(runtime).lifecycle.start_meeting(who, meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/end", tags=_M, summary="End a live meeting")
-async def end_meeting(
-    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    return (await _svc(runtime).lifecycle.end_meeting(_actor(who), meeting_id)).as_dict()
+async def end_meeting(meeting_id: int, runtime: RuntimeDep, who: StaffDep) -> JsonObject:
+    return (await _svc(runtime).lifecycle.end_meeting(who, meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/extend", tags=_M, summary="Move the planned end later")
 async def extend_meeting(
     meeting_id: int,
     body: Extend,
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
-    view = await _svc(runtime).lifecycle.extend_meeting(_actor(who), meeting_id, body.minutes)
+    runtime: RuntimeDep,
+    who: StaffDep,
+) -> JsonObject:
+    view = await _svc(runtime).lifecycle.extend_meeting(who, meeting_id, body.minutes)
     return view.as_dict()
 
 
@@ -186,79 +161,55 @@ async def extend_meeting(
 
 
 @router.get("/api/meetings/{meeting_id}/floor", tags=_M, summary="Speakers and mute flags")
-async def floor_state(
-    meeting_id: int, runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
+async def floor_state(meeting_id: int, runtime: RuntimeDep, _w: StaffDep) -> JsonObject:
     return (await _svc(runtime).floor.state(meeting_id)).as_dict()
 
 
 @router.get("/api/meetings/{meeting_id}/queue", tags=_M, summary="Raised hands, oldest first")
-async def queue(
-    meeting_id: int, runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
-) -> list[dict[str, Any]]:
+async def queue(meeting_id: int, runtime: RuntimeDep, _w: StaffDep) -> list[JsonObject]:
     return [q.as_dict() for q in await _svc(runtime).hands.queue(meeting_id)]
 
 
 @router.post("/api/meetings/{meeting_id}/floor/grant", tags=_M, summary="Give the floor")
-async def grant(
-    meeting_id: int,
-    body: Grant,
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
+async def grant(meeting_id: int, body: Grant, runtime: RuntimeDep, who: StaffDep) -> JsonObject:
     decision = await _svc(runtime).floor.grant(
-        _actor(who), meeting_id, body.site_ids, codes=body.site_codes, add=body.add
+        who, meeting_id, body.site_ids, codes=body.site_codes, add=body.add
     )
     return decision.as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/floor/revoke", tags=_M, summary="Take the floor back")
-async def revoke(
-    meeting_id: int,
-    body: Revoke,
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
-    return (await _svc(runtime).floor.revoke(_actor(who), meeting_id, body.site_id)).as_dict()
+async def revoke(meeting_id: int, body: Revoke, runtime: RuntimeDep, who: StaffDep) -> JsonObject:
+    return (await _svc(runtime).floor.revoke(who, meeting_id, body.site_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/floor/next", tags=_M, summary="Next in the queue")
-async def next_in_queue(
-    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    return (await _svc(runtime).floor.next(_actor(who), meeting_id)).as_dict()
+async def next_in_queue(meeting_id: int, runtime: RuntimeDep, who: StaffDep) -> JsonObject:
+    return (await _svc(runtime).floor.next(who, meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/floor/mute-all", tags=_M, summary="Mute every site")
-async def mute_all(
-    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    return (await _svc(runtime).floor.mute_all(_actor(who), meeting_id)).as_dict()
+async def mute_all(meeting_id: int, runtime: RuntimeDep, who: StaffDep) -> JsonObject:
+    return (await _svc(runtime).floor.mute_all(who, meeting_id)).as_dict()
 
 
 @router.post("/api/meetings/{meeting_id}/floor/allow-unmute", tags=_M, summary="Allow unmuting")
-async def allow_unmute(
-    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    return (await _svc(runtime).floor.allow_unmute(_actor(who), meeting_id)).as_dict()
+async def allow_unmute(meeting_id: int, runtime: RuntimeDep, who: StaffDep) -> JsonObject:
+    return (await _svc(runtime).floor.allow_unmute(who, meeting_id)).as_dict()
 
 
 # --- roll call (staff) -----------------------------------------------------------------------
 
 
 @router.get("/api/meetings/{meeting_id}/attendance", tags=_M, summary="Live counts per province")
-async def attendance(
-    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> dict[str, Any]:
-    summary = await _svc(runtime).roll_call.summary(meeting_id, _actor(who).scope())
+async def attendance(meeting_id: int, runtime: RuntimeDep, who: StaffDep) -> JsonObject:
+    summary = await _svc(runtime).roll_call.summary(meeting_id, who.scope())
     return summary.as_dict()
 
 
 @router.get("/api/meetings/{meeting_id}/attendance/sites", tags=_M, summary="Per-site attendance")
-async def attendance_sites(
-    meeting_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_staff)
-) -> list[dict[str, Any]]:
-    _, _, sites = await _svc(runtime).roll_call.sites(meeting_id, _actor(who).scope())
+async def attendance_sites(meeting_id: int, runtime: RuntimeDep, who: StaffDep) -> list[JsonObject]:
+    _, _, sites = await _svc(runtime).roll_call.sites(meeting_id, who.scope())
     return [a.as_dict() for a in sites]
 
 
@@ -270,18 +221,15 @@ async def attendance_sites(
 )
 async def attendance_csv(
     meeting_id: int,
+    runtime: RuntimeDep,
+    who: StaffDep,
     utc_offset_min: int = Query(420, ge=-720, le=840, description="time zone of the times shown"),
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
 ) -> Response:
     text = await _svc(runtime).roll_call.report_csv(
-        meeting_id, _actor(who).scope(), utc_offset_min=utc_offset_min
+        meeting_id, who.scope(), utc_offset_min=utc_offset_min
     )
-    return Response(
-        "\ufeff" + text,  # a BOM so spreadsheet programs read the Vietnamese text as UTF-8
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="diem-danh-{meeting_id}.csv"'},
-    )
+    # a BOM so spreadsheet programs read the Vietnamese text as UTF-8
+    return attachment("\ufeff" + text, CSV_MEDIA_TYPE, f"diem-danh-{meeting_id}.csv")
 
 
 @router.get(
@@ -292,12 +240,12 @@ async def attendance_csv(
 )
 async def attendance_html(
     meeting_id: int,
+    runtime: RuntimeDep,
+    who: StaffDep,
     utc_offset_min: int = Query(420, ge=-720, le=840),
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
 ) -> Response:
     text = await _svc(runtime).roll_call.report_html(
-        meeting_id, _actor(who).scope(), utc_offset_min=utc_offset_min
+        meeting_id, who.scope(), utc_offset_min=utc_offset_min
     )
     return Response(text, media_type="text/html; charset=utf-8")
 
@@ -309,31 +257,23 @@ async def attendance_html(
 async def publish_conclusion(
     meeting_id: int,
     body: ConclusionBody,
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
-    view = await _svc(runtime).conclusions.publish(
-        _actor(who), meeting_id, body.body, body.attachments
-    )
+    runtime: RuntimeDep,
+    who: StaffDep,
+) -> JsonObject:
+    view = await _svc(runtime).conclusions.publish(who, meeting_id, body.body, body.attachments)
     return view.as_dict()
 
 
 @router.get("/api/meetings/{meeting_id}/conclusions", tags=_M, summary="Published conclusions")
-async def list_conclusions(
-    meeting_id: int, runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
-) -> list[dict[str, Any]]:
+async def list_conclusions(meeting_id: int, runtime: RuntimeDep, _w: StaffDep) -> list[JsonObject]:
     return [c.as_dict() for c in await _svc(runtime).conclusions.list_for_meeting(meeting_id)]
 
 
 @router.get(
     "/api/conclusions/{conclusion_id}/status", tags=_M, summary="Who has and has not acknowledged"
 )
-async def conclusion_status(
-    conclusion_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_staff),
-) -> dict[str, Any]:
-    status = await _svc(runtime).conclusions.status(conclusion_id, _actor(who).scope())
+async def conclusion_status(conclusion_id: int, runtime: RuntimeDep, who: StaffDep) -> JsonObject:
+    status = await _svc(runtime).conclusions.status(conclusion_id, who.scope())
     return status.as_dict()
 
 
@@ -354,10 +294,10 @@ def _audit_query(
 
 @router.get("/api/audit", tags=["audit"], summary="The audit log (read-only), oldest first")
 async def audit(
+    runtime: RuntimeDep,
+    _w: _Auditors,
     q: AuditQuery = Depends(_audit_query),
-    runtime: Runtime = Depends(get_runtime),
-    _w: StaffPrincipal = Depends(_auditors),
-) -> dict[str, Any]:
+) -> JsonObject:
     total, rows = await query_audit(runtime.db, q)
     return {"total": total, "items": [r.as_dict() for r in rows]}
 
@@ -366,38 +306,26 @@ async def audit(
     "/api/audit/export.csv", tags=["audit"], summary="Audit log as CSV", response_class=Response
 )
 async def audit_export(
+    runtime: RuntimeDep,
+    _w: _Auditors,
     q: AuditQuery = Depends(_audit_query),
-    runtime: Runtime = Depends(get_runtime),
-    _w: StaffPrincipal = Depends(_auditors),
 ) -> Response:
     text = await audit_csv(runtime.db, q)
-    return Response(
-        "\ufeff" + text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="nhat-ky.csv"'},
-    )
+    return attachment("\ufeff" + text, CSV_MEDIA_TYPE, "nhat-ky.csv")
 
 
 # --- saved site groups (staff) ---------------------------------------------------------------
 
 
 @router.get("/api/site-groups", tags=["site groups"], summary="Saved site groups")
-async def list_groups(
-    runtime: Runtime = Depends(get_runtime), _w: StaffPrincipal = Depends(_staff)
-) -> list[dict[str, Any]]:
+async def list_groups(runtime: RuntimeDep, _w: StaffDep) -> list[JsonObject]:
     return [g.as_dict() for g in await _svc(runtime).groups.list_groups()]
 
 
 @router.post("/api/site-groups", tags=["site groups"], status_code=201, summary="Save a group")
-async def create_group(
-    body: GroupBody,
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_creators),
-) -> dict[str, Any]:
+async def create_group(body: GroupBody, runtime: RuntimeDep, who: _Creators) -> JsonObject:
     spec = await _spec(runtime, body.invite)
-    group = await _svc(runtime).groups.create(
-        _actor(who), body.name, spec, description=body.description
-    )
+    group = await _svc(runtime).groups.create(who, body.name, spec, description=body.description)
     return group.as_dict()
 
 
@@ -405,12 +333,12 @@ async def create_group(
 async def patch_group(
     group_id: int,
     body: GroupPatch,
-    runtime: Runtime = Depends(get_runtime),
-    who: StaffPrincipal = Depends(_creators),
-) -> dict[str, Any]:
+    runtime: RuntimeDep,
+    who: _Creators,
+) -> JsonObject:
     spec = await _spec(runtime, body.invite) if body.invite is not None else None
     group = await _svc(runtime).groups.update(
-        _actor(who), group_id, name=body.name, spec=spec, description=body.description
+        who, group_id, name=body.name, spec=spec, description=body.description
     )
     return group.as_dict()
 
@@ -418,10 +346,8 @@ async def patch_group(
 @router.delete(
     "/api/site-groups/{group_id}", tags=["site groups"], status_code=204, response_class=Response
 )
-async def delete_group(
-    group_id: int, runtime: Runtime = Depends(get_runtime), who: StaffPrincipal = Depends(_creators)
-) -> Response:
-    await _svc(runtime).groups.delete(_actor(who), group_id)
+async def delete_group(group_id: int, runtime: RuntimeDep, who: _Creators) -> Response:
+    await _svc(runtime).groups.delete(who, group_id)
     return Response(status_code=204)
 
 
@@ -429,11 +355,9 @@ async def delete_group(
 
 
 @router.get("/api/site/meetings/current", tags=_S, summary="The live meeting this site is in")
-async def site_current(
-    runtime: Runtime = Depends(get_runtime), site: SitePrincipal = Depends(require_site)
-) -> dict[str, Any]:
+async def site_current(runtime: RuntimeDep, site: SiteDep) -> JsonObject:
     try:
-        current = await _svc(runtime).site_actions.current(_actor(site))
+        current = await _svc(runtime).site_actions.current(site)
     except NotFound as exc:
         if exc.code != "no_live_meeting":
             raise
@@ -444,50 +368,30 @@ async def site_current(
 
 
 @router.post("/api/site/meetings/{meeting_id}/join", tags=_S, summary="Join (invited sites only)")
-async def site_join(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    site: SitePrincipal = Depends(require_site),
-) -> dict[str, Any]:
-    view = await _svc(runtime).site_actions.join(_actor(site), meeting_id)
+async def site_join(meeting_id: int, runtime: RuntimeDep, site: SiteDep) -> JsonObject:
+    view = await _svc(runtime).site_actions.join(site, meeting_id)
     return {"meeting": view.site_dict(), "present": True}
 
 
 @router.post("/api/site/meetings/{meeting_id}/leave", tags=_S, summary="Leave the meeting")
-async def site_leave(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    site: SitePrincipal = Depends(require_site),
-) -> dict[str, Any]:
-    await _svc(runtime).site_actions.leave(_actor(site), meeting_id)
+async def site_leave(meeting_id: int, runtime: RuntimeDep, site: SiteDep) -> JsonObject:
+    await _svc(runtime).site_actions.leave(site, meeting_id)
     return {"present": False}
 
 
 @router.post("/api/site/meetings/{meeting_id}/hand", tags=_S, summary="Raise this site's hand")
-async def site_raise(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    site: SitePrincipal = Depends(require_site),
-) -> dict[str, Any]:
-    entry = await _svc(runtime).site_actions.raise_hand(_actor(site), meeting_id)
+async def site_raise(meeting_id: int, runtime: RuntimeDep, site: SiteDep) -> JsonObject:
+    entry = await _svc(runtime).site_actions.raise_hand(site, meeting_id)
     return {"raised": True, "position": entry.position}
 
 
 @router.delete("/api/site/meetings/{meeting_id}/hand", tags=_S, summary="Lower this site's hand")
-async def site_lower(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    site: SitePrincipal = Depends(require_site),
-) -> dict[str, Any]:
-    await _svc(runtime).site_actions.lower_hand(_actor(site), meeting_id)
+async def site_lower(meeting_id: int, runtime: RuntimeDep, site: SiteDep) -> JsonObject:
+    await _svc(runtime).site_actions.lower_hand(site, meeting_id)
     return {"raised": False}
 
 
 @router.post("/api/site/conclusions/{conclusion_id}/ack", tags=_S, summary="Acknowledge reading")
-async def site_ack(
-    conclusion_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    site: SitePrincipal = Depends(require_site),
-) -> dict[str, Any]:
-    at = await _svc(runtime).conclusions.ack(_actor(site), conclusion_id)
+async def site_ack(conclusion_id: int, runtime: RuntimeDep, site: SiteDep) -> JsonObject:
+    at = await _svc(runtime).conclusions.ack(site, conclusion_id)
     return {"conclusion_id": conclusion_id, "acked_at": at.isoformat()}

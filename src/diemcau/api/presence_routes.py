@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket
 from starlette.websockets import WebSocketDisconnect
@@ -19,9 +19,10 @@ from starlette.websockets import WebSocketDisconnect
 from diemcau.accounts.actors import actor_of
 from diemcau.accounts.service import StaffPrincipal, check_session_token
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.deps import RuntimeDep, StaffDep, staff_actor
 from diemcau.api.public_urls import presence_url
 from diemcau.errors import NotFound
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
 from diemcau.security import TokenError
 
@@ -47,21 +48,17 @@ AUTH_TIMEOUT_S = 5.0
 RECHECK_S = 5.0
 MAX_TOKEN_CHARS = 4096
 
-_staff = staff_actor()
-_operator = staff_actor("admin", "operator")
+
+_Operator = Annotated[Actor, Depends(staff_actor("admin", "operator"))]
 
 
 @router.get("/info", summary="Where site terminals connect (no login needed)")
-async def info(runtime: Runtime = Depends(get_runtime)) -> dict[str, Any]:
+async def info(runtime: RuntimeDep) -> JsonObject:
     return {**runtime.presence.describe(), "url": presence_url(runtime)}
 
 
 @router.get("/sites/{site_id}", summary="One site's live presence and link health")
-async def site_state(
-    site_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+async def site_state(site_id: int, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     hub = runtime.presence
     info = await runtime.sites.get_visible(actor, site_id)
     if info is None:  # unknown or in another province: the same answer
@@ -82,11 +79,7 @@ async def site_state(
 
 
 @router.post("/sites/{site_id}/close", summary="Close a site's live session")
-async def close_site(
-    site_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_operator),
-) -> dict[str, Any]:
+async def close_site(site_id: int, runtime: RuntimeDep, actor: _Operator) -> JsonObject:
     closed = runtime.presence.close_site(site_id, f"closed by {actor.name}")
     return {"site_id": site_id, "closed": closed}
 

@@ -10,19 +10,19 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, staff_actor
+from diemcau.api.deps import RuntimeDep, staff_actor
 from diemcau.runtime import Runtime
 
 __all__ = ["process_figures", "router"]
 
 router = APIRouter(prefix="/api/admin", tags=["administration"])
 
-_admin = staff_actor("admin")
+_Admin = Annotated[Actor, Depends(staff_actor("admin"))]
 
 
 def _rss_kb() -> int:
@@ -43,7 +43,7 @@ def _open_files() -> int:
         return 0
 
 
-def process_figures(runtime: Runtime) -> dict[str, Any]:
+def process_figures(runtime: Runtime) -> dict[str, int]:
     """The figures `GET /api/admin/process` answers."""
     return {
         "pid": os.getpid(),
@@ -56,7 +56,5 @@ def process_figures(runtime: Runtime) -> dict[str, Any]:
 
 
 @router.get("/process", summary="This server process: memory, open files, tasks, sessions")
-async def process(
-    runtime: Runtime = Depends(get_runtime), _who: Actor = Depends(_admin)
-) -> dict[str, Any]:
+async def process(runtime: RuntimeDep, _who: _Admin) -> dict[str, int]:
     return process_figures(runtime)

@@ -7,37 +7,33 @@ answers into HTTP. Files are served only after their SHA-256 is checked.
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from diemcau.actors import Actor
-from diemcau.api.deps import get_runtime, site_actor, staff_actor
+from diemcau.api.bodies import StrictBody
+from diemcau.api.deps import RuntimeDep, SiteDep, StaffDep
 from diemcau.errors import Invalid
 from diemcau.recording.minutes import TEXT_FIELDS
 from diemcau.recording.policy import MAX_RETENTION_DAYS, PolicyChange
 from diemcau.recording.render import minutes_html, minutes_pdf
 from diemcau.recording.service import RecordingService, Served
 from diemcau.recording.timeline import KINDS
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["recording"])
 
-_staff = staff_actor()
-
 
 def _service(runtime: Runtime) -> RecordingService:
     return runtime.recording
 
 
-class PolicyBody(BaseModel):
+class PolicyBody(StrictBody):
     """Fields to change; leave a field out to keep it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     record_program: bool | None = None
     record_inspections: bool | None = None
@@ -45,10 +41,8 @@ class PolicyBody(BaseModel):
     clear_retention: bool = False
 
 
-class MinutesBody(BaseModel):
+class MinutesBody(StrictBody):
     """The written parts of the minutes and the draft version they were edited from."""
-
-    model_config = ConfigDict(extra="forbid")
 
     texts: dict[str, str] = Field(description=f"parts: {', '.join(TEXT_FIELDS)}")
     version: int = Field(ge=0)
@@ -65,11 +59,7 @@ def _file_response(served: Served, download: bool) -> FileResponse:
 
 
 @router.get("/api/meetings/{meeting_id}/recording", summary="A meeting's recording: policy, files")
-async def recording(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+async def recording(meeting_id: int, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     svc = _service(runtime)
     policy = await svc.policy(actor, meeting_id)
     files = await svc.list_files(actor, meeting_id)
@@ -84,9 +74,9 @@ async def recording(
 async def set_policy(
     meeting_id: int,
     body: PolicyBody,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+    runtime: RuntimeDep,
+    actor: StaffDep,
+) -> JsonObject:
     change = PolicyChange(
         body.record_program, body.record_inspections, body.retention_days, body.clear_retention
     )
@@ -95,28 +85,22 @@ async def set_policy(
 
 
 @router.get("/api/recordings/storage", summary="Disk usage of the recordings")
-async def storage(
-    runtime: Runtime = Depends(get_runtime), actor: Actor = Depends(_staff)
-) -> dict[str, Any]:
+async def storage(runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _service(runtime).storage(actor)).as_dict()
 
 
 @router.get("/api/recordings/{file_id}", summary="Watch or download a recording file")
 async def fetch_file(
     file_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     download: bool = False,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> FileResponse:
     return _file_response(await _service(runtime).open_file(actor, file_id), download)
 
 
 @router.post("/api/recordings/{file_id}/ticket", summary="A watch URL for a <video> element")
-async def watch_ticket(
-    file_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+async def watch_ticket(file_id: int, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     ticket, expires = await _service(runtime).watch_ticket(actor, file_id)
     return {"url": f"/api/recordings/{file_id}/watch?ticket={ticket}", "expires_at": expires}
 
@@ -127,8 +111,8 @@ async def watch_ticket(
 )
 async def watch(
     file_id: int,
+    runtime: RuntimeDep,
     ticket: str = Query(min_length=10, max_length=2000),
-    runtime: Runtime = Depends(get_runtime),
 ) -> FileResponse:
     return _file_response(await _service(runtime).open_with_ticket(file_id, ticket), False)
 
@@ -136,22 +120,22 @@ async def watch(
 @router.delete("/api/recordings/{file_id}", summary="Delete a file before its time (admin)")
 async def delete_file(
     file_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     reason: str = Query(min_length=3, max_length=300),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     return (await _service(runtime).delete_file(actor, file_id, reason)).as_dict()
 
 
 @router.get("/api/meetings/{meeting_id}/timeline", summary="Everything that happened, in order")
 async def timeline(
     meeting_id: int,
+    runtime: RuntimeDep,
+    actor: StaffDep,
     kinds: str = Query(default="", description=f"comma list of: {', '.join(KINDS)}"),
     limit: int = Query(default=1000, ge=1, le=5000),
     offset: int = Query(default=0, ge=0),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+) -> JsonObject:
     wanted = [k.strip() for k in kinds.split(",") if k.strip()]
     unknown = sorted(set(wanted) - set(KINDS))
     if unknown:
@@ -163,11 +147,7 @@ async def timeline(
 
 
 @router.get("/api/meetings/{meeting_id}/minutes", summary="The minutes: draft or published")
-async def minutes(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+async def minutes(meeting_id: int, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return await _service(runtime).records.minutes(actor, meeting_id)
 
 
@@ -175,9 +155,9 @@ async def minutes(
 async def edit_minutes(
     meeting_id: int,
     body: MinutesBody,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+    runtime: RuntimeDep,
+    actor: StaffDep,
+) -> JsonObject:
     state = await _service(runtime).records.edit_minutes(
         actor, meeting_id, body.texts, body.version
     )
@@ -185,11 +165,7 @@ async def edit_minutes(
 
 
 @router.post("/api/meetings/{meeting_id}/minutes/publish", summary="Publish to every site")
-async def publish_minutes(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> dict[str, Any]:
+async def publish_minutes(meeting_id: int, runtime: RuntimeDep, actor: StaffDep) -> JsonObject:
     return (await _service(runtime).records.publish_minutes(actor, meeting_id)).as_dict()
 
 
@@ -205,20 +181,12 @@ async def _staff_minutes(runtime: Runtime, actor: Actor, meeting_id: int, fmt: s
 
 
 @router.get("/api/meetings/{meeting_id}/minutes.pdf", summary="The minutes as PDF")
-async def minutes_pdf_route(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> Response:
+async def minutes_pdf_route(meeting_id: int, runtime: RuntimeDep, actor: StaffDep) -> Response:
     return await _staff_minutes(runtime, actor, meeting_id, "pdf")
 
 
 @router.get("/api/meetings/{meeting_id}/minutes.html", summary="The minutes as HTML")
-async def minutes_html_route(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
-) -> Response:
+async def minutes_html_route(meeting_id: int, runtime: RuntimeDep, actor: StaffDep) -> Response:
     return await _staff_minutes(runtime, actor, meeting_id, "html")
 
 
@@ -227,11 +195,7 @@ async def minutes_html_route(
     tags=["recording (site)"],
     summary="The published minutes, for a site that took part",
 )
-async def site_minutes_pdf(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    site: Actor = Depends(site_actor),
-) -> FileResponse:
+async def site_minutes_pdf(meeting_id: int, runtime: RuntimeDep, site: SiteDep) -> FileResponse:
     served = await _service(runtime).records.published_minutes(site, meeting_id, "pdf")
     return _file_response(served, False)
 
@@ -241,10 +205,6 @@ async def site_minutes_pdf(
     tags=["recording (site)"],
     summary="The published minutes as HTML, for a site that took part",
 )
-async def site_minutes_html(
-    meeting_id: int,
-    runtime: Runtime = Depends(get_runtime),
-    site: Actor = Depends(site_actor),
-) -> FileResponse:
+async def site_minutes_html(meeting_id: int, runtime: RuntimeDep, site: SiteDep) -> FileResponse:
     served = await _service(runtime).records.published_minutes(site, meeting_id, "html")
     return _file_response(served, False)

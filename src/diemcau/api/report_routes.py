@@ -8,44 +8,32 @@ Role and province checks live in the services (`command.completeness`,
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from enum import Enum
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from diemcau.actors import Actor
-from diemcau.api.deps import get_actor, get_runtime, staff_actor
+from diemcau.api.deps import CallerDep, RuntimeDep, StaffDep
+from diemcau.api.periods import period_or_current, periods_back
 from diemcau.api.tables import Format, table_response
 from diemcau.command.completeness import SiteState
 from diemcau.command.history import revisions_table
-from diemcau.command.reports import parse_period
-from diemcau.runtime import Runtime
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/command")
 
-_staff = staff_actor()
 _T: list[str | Enum] = ["command: reporting completeness (pages)"]
-
-
-def _period(runtime: Runtime, schema: str, value: str | None, name: str = "period") -> date:
-    """`value` as a period, or the schema's current period."""
-    sch = runtime.command.schemas.get(schema)
-    if value:
-        return sch.normalise_period(parse_period(value, name))
-    return sch.period_of(datetime.fromtimestamp(runtime.clock(), UTC))
 
 
 @router.get("/completeness", tags=_T, summary="Expected, filed, late, missing per province")
 async def completeness(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     period: str | None = Query(None, description="YYYY-MM-DD; default: the current period"),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
-    day = _period(runtime, schema, period)
+    day = period_or_current(runtime, schema, period, "period")
     table, summary = await runtime.command.completeness.by_province(actor, schema, day)
     return table_response(
         table, fmt, f"{schema}-bao-cao-{day.isoformat()}", summary=summary.public()
@@ -56,16 +44,16 @@ async def completeness(
     "/completeness/sites", tags=_T, summary="Each expected site with its status and latest report"
 )
 async def completeness_sites(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     period: str | None = Query(None),
     province_id: int | None = Query(None),
     state: SiteState = Query("missing"),
     limit: int = Query(5000, ge=1, le=20000),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
-    day = _period(runtime, schema, period)
+    day = period_or_current(runtime, schema, period, "period")
     table = await runtime.command.completeness.sites_table(
         actor, schema, day, province_id=province_id, state=state, limit=limit
     )
@@ -74,16 +62,14 @@ async def completeness_sites(
 
 @router.get("/completeness/trend", tags=_T, summary="Reporting rate per province and period")
 async def completeness_trend(
+    runtime: RuntimeDep,
+    actor: StaffDep,
     schema: str = Query(..., max_length=48),
     start: str | None = Query(None, alias="from"),
     end: str | None = Query(None, alias="to"),
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(_staff),
 ) -> Response:
-    last = _period(runtime, schema, end, "to")
-    sch = runtime.command.schemas.get(schema)
-    first = _period(runtime, schema, start, "from") if start else last - sch.period_length() * 6
+    first, last = periods_back(runtime, schema, start, end, 7)
     table = await runtime.command.completeness.trend(actor, schema, first, last)
     return table_response(table, fmt, f"{schema}-ty-le-bao-cao")
 
@@ -93,17 +79,17 @@ async def completeness_trend(
 )
 async def revisions(
     report_id: int,
+    runtime: RuntimeDep,
+    actor: CallerDep,
     fmt: Format = Query("json", alias="format"),
-    runtime: Runtime = Depends(get_runtime),
-    actor: Actor = Depends(get_actor),
 ) -> Response:
     svc = runtime.command
     table, report = await revisions_table(svc.reports, actor, report_id)
-    site = await runtime.sites.get(int(report["site_id"]))
+    site = await runtime.sites.get(report.site_id)
     return table_response(
         table,
         fmt,
         f"bao-cao-{report_id}-lich-su",
-        report=report,
+        report=report.public(),
         site={"code": site.code, "name": site.name} if site else None,
     )

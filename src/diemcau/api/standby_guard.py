@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -50,7 +49,7 @@ def standby_guard(app: ASGIApp, leadership: Leadership) -> ASGIApp:
             log.exception("the standby could not name the active server")
             active = None
         where = f"; the active server is {active}" if active else ""
-        error: dict[str, Any] = {
+        error: dict[str, str | None] = {
             "code": "standby",
             "message": f"this control server is the standby and serves no requests{where}",
             "active": active,

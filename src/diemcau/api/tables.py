@@ -8,21 +8,21 @@ looking text neutralised).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
+from diemcau.api.downloads import CSV_MEDIA_TYPE, attachment
 from diemcau.command.exports import Table, to_csv, to_xlsx
+from diemcau.spreadsheet import XLSX_MEDIA_TYPE
 
 __all__ = ["Format", "table_response"]
 
 Format = Literal["json", "csv", "xlsx"]
 
-_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-
-def table_response(table: Table, fmt: Format, name: str, **extra: Any) -> Response:
+def table_response(table: Table, fmt: Format, name: str, **extra: object) -> Response:
     """`table` as ``{"keys", "labels", "rows", **extra}`` or as a downloadable file.
 
     Args:
@@ -36,13 +36,5 @@ def table_response(table: Table, fmt: Format, name: str, **extra: Any) -> Respon
             {"keys": table.keys, "labels": table.labels, "rows": table.rows, **extra}
         )
     if fmt == "xlsx":
-        return Response(
-            to_xlsx(table, name),
-            media_type=_XLSX,
-            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
-        )
-    return Response(
-        to_csv(table),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+        return attachment(to_xlsx(table, name), XLSX_MEDIA_TYPE, f"{name}.xlsx")
+    return attachment(to_csv(table), CSV_MEDIA_TYPE, f"{name}.csv")

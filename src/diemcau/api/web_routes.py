@@ -1,33 +1,37 @@
 """The web pages (site terminal, chair console, dashboard) and the data only they need.
 
-The pages are static files; these routes serve them at short, printable paths
-(join links are ``{base}/join#<site code>:<secret>``: the part after ``#`` never
-leaves the browser, so the secret is not written into any access log). The two
-JSON endpoints feed the dashboard map: every site's position as parallel arrays,
-and the current presence state as two id lists, which the page polls when the
-staff stream is not reachable.
+These routes serve the pages at short, printable paths (join links are
+``{base}/join#<site code>:<secret>``: the part after ``#`` never leaves the
+browser, so the secret is not written into any access log); each page is its own
+file inside the shell they share (`diemcau.api.page_shell`), put together at the
+page's first request and kept for the process's life. The two JSON endpoints
+feed the dashboard map: every site's position as parallel arrays, and the
+current presence state as two id lists, which the page polls when the staff
+stream is not reachable.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Awaitable, Mapping
-from importlib import resources
-from pathlib import Path as FilePath
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Mapping
+from functools import cache
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from diemcau.accounts.service import SitePrincipal
 from diemcau.actors import Actor
 from diemcau.api.deps import get_runtime, require_site, site_actor, staff_actor
+from diemcau.api.page_shell import PAGES, render_page, static_file
 from diemcau.api.public_urls import presence_url
 from diemcau.directory.geo import site_geo
 from diemcau.errors import Conflict, Forbidden, NotFound
 from diemcau.media.orchestrator import MediaError, MediaOrchestrator
 from diemcau.media.rights import Holder
+from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
 
 __all__ = ["router", "PAGES"]
@@ -36,49 +40,42 @@ router = APIRouter(tags=["web"])
 
 _staff = staff_actor()
 
-# Page path -> static file. /join is the site terminal reached from a join link.
-PAGES = {
-    "/site": "site.html",
-    "/join": "site.html",
-    "/chair": "chair.html",
-    "/recordings": "recordings.html",
-    "/dashboard": "dashboard.html",
-    "/directives": "directives.html",
-    "/reports": "reports.html",
-    "/charts": "charts.html",
-    "/alerts": "alerts.html",
-    "/admin": "admin.html",
-    "/inspection": "inspection.html",
-}
-
 # Pages change with the package; a browser must not keep a stale copy across an
 # upgrade, while a commune on a slow link still revalidates cheaply (ETag).
 _NO_STALE = {"Cache-Control": "no-cache"}
 
 
-def _static(name: str) -> FilePath:
-    return FilePath(str(resources.files("diemcau.web") / "static" / name))
+@cache
+def _rendered(path: str) -> tuple[bytes, str]:
+    """A page's bytes and entity tag, made once per process (the files ship with it)."""
+    body = render_page(path).encode("utf-8")
+    return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def _page(name: str) -> Any:
-    async def handler() -> FileResponse:
-        return FileResponse(_static(name), headers=_NO_STALE)
+def _page(path: str) -> Callable[[Request], Awaitable[Response]]:
+    async def handler(request: Request) -> Response:
+        body, etag = _rendered(path)
+        headers = {**_NO_STALE, "ETag": etag}
+        asked = request.headers.get("if-none-match", "").split(",")
+        if etag in {tag.strip().removeprefix("W/") for tag in asked}:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="text/html; charset=utf-8", headers=headers)
 
     return handler
 
 
-for _path, _name in PAGES.items():
-    router.add_api_route(_path, _page(_name), methods=["GET"], include_in_schema=False)
+for _path in PAGES:
+    router.add_api_route(_path, _page(_path), methods=["GET"], include_in_schema=False)
 
 
 @router.get("/favicon.ico", include_in_schema=False)
 async def favicon() -> FileResponse:
     """The pages declare their SVG icon; browsers and tools still ask for /favicon.ico."""
-    return FileResponse(_static("favicon.svg"), media_type="image/svg+xml", headers=_NO_STALE)
+    return FileResponse(static_file("favicon.svg"), media_type="image/svg+xml", headers=_NO_STALE)
 
 
 @router.get("/api/web/config", summary="Settings the pages need: site socket URL, map tiles")
-async def web_config(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
+async def web_config(runtime: Annotated[Runtime, Depends(get_runtime)]) -> JsonObject:
     """Where the site terminal opens its session, and the optional map tile server.
 
     Sites may sit on closed government networks, so the map works without tiles; a
@@ -118,7 +115,7 @@ async def geo(
 async def states(
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """Ids of online and degraded sites; every other site is offline (or never seen).
 
     ``available`` is false when no presence service runs in this process, so the
@@ -159,7 +156,7 @@ def _media(runtime: Runtime) -> MediaOrchestrator:
     return media
 
 
-async def _grant(call: Awaitable[Mapping[str, object]]) -> dict[str, Any]:
+async def _grant(call: Awaitable[Mapping[str, object]]) -> JsonObject:
     try:
         grant = await call
     except MediaError as exc:
@@ -172,7 +169,7 @@ async def site_media(
     runtime: Annotated[Runtime, Depends(get_runtime)],
     site: Annotated[Actor, Depends(site_actor)],
     principal: Annotated[SitePrincipal, Depends(require_site)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """Where this site publishes its camera and which program feeds it plays.
 
     The program is the one of the live meeting holding the site (if any); the
@@ -199,7 +196,7 @@ async def chair_media(
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_controllers)],
     meeting_id: Annotated[int, Query(ge=1)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """Publish the chair's camera at central; watch the program's floor speakers there.
 
     Only the meeting's chair, one of its delegates or an admin get it: the grant
@@ -217,7 +214,7 @@ async def spot_media(
     site_code: Annotated[str, Path(max_length=48)],
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> dict[str, Any]:
+) -> JsonObject:
     """Subscribe the console to one site's own uplink on its relay, outside the program.
 
     A province officer may spot-check only the sites of its province.
@@ -245,7 +242,7 @@ async def wall_media(
     body: WallPage,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     actor: Annotated[Actor, Depends(_staff)],
-) -> list[dict[str, Any]]:
+) -> list[JsonObject]:
     """One grant per relay covering the page; paging asks again with the next page.
 
     A province officer's page may hold only its own province's sites.

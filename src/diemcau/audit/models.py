@@ -7,7 +7,6 @@ born); it is its own package now because meetings, command and the API all write
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -34,4 +33,4 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     meeting_id: Mapped[int | None] = mapped_column(Integer, index=True)
     target: Mapped[str | None] = mapped_column(String(300))
-    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    details: Mapped[dict[str, object] | None] = mapped_column(JSON)

@@ -8,11 +8,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Select, func, select
 
 from diemcau.audit.models import AuditEntry
+from diemcau.records import Record
 from diemcau.store import Database
 from diemcau.text import spreadsheet_row
 
@@ -22,8 +22,8 @@ MAX_PAGE = 1000
 
 
 @dataclass(frozen=True)
-class AuditRecord:
-    """One audit entry as callers see it."""
+class AuditRecord(Record):
+    """One audit entry as callers see it (its reply is its fields)."""
 
     id: int
     at: datetime
@@ -33,20 +33,7 @@ class AuditRecord:
     action: str
     meeting_id: int | None
     target: str | None
-    details: dict[str, Any] | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "actor_kind": self.actor_kind,
-            "actor_id": self.actor_id,
-            "actor_name": self.actor_name,
-            "action": self.action,
-            "meeting_id": self.meeting_id,
-            "target": self.target,
-            "details": self.details,
-        }
+    details: dict[str, object] | None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +28,7 @@ async def record_audit(
     action: str,
     meeting_id: int | None = None,
     target: str | None = None,
-    details: Mapping[str, Any] | None = None,
+    details: Mapping[str, object] | None = None,
     *,
     at: datetime | None = None,
 ) -> None:
@@ -64,7 +63,7 @@ async def record_action(
     action: str,
     *,
     target: str | None = None,
-    details: Mapping[str, Any] | None = None,
+    details: Mapping[str, object] | None = None,
 ) -> None:
     """Append one audit record in a unit of work of its own.
 

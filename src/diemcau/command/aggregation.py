@@ -11,14 +11,23 @@ reports, not a mean of means.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 from sqlalchemy import select
 
 from diemcau.actors import Actor
+from diemcau.command.aggregate_replies import (
+    AggregateReply,
+    CellReply,
+    MapReply,
+    MapSite,
+    PeriodRow,
+    Point,
+    ProvinceRef,
+    SeriesReply,
+)
 from diemcau.command.models import Report, Rollup
 from diemcau.command.rollups import REPORTS
 from diemcau.command.schemas import Indicator, IndicatorSchema, SchemaRegistry
@@ -26,7 +35,16 @@ from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Invalid
 from diemcau.store import Database, Unit
 
-__all__ = ["Aggregate", "Aggregator", "Cell", "ProvinceLabel", "province_labels"]
+__all__ = [
+    "Aggregate",
+    "Aggregator",
+    "Cell",
+    "ProvinceLabel",
+    "period_window",
+    "province_cells",
+    "province_code",
+    "province_labels",
+]
 
 # Longest window one aggregation may cover, in periods (guards the server).
 MAX_PERIODS = 400
@@ -56,15 +74,19 @@ class Cell:
             return int(round(self.total))
         return None
 
-    def public(self, ind: Indicator) -> dict[str, Any]:
-        out: dict[str, Any] = {"n": self.n, "value": self.value(ind)}
+    def option_counts(self, ind: Indicator) -> dict[str, int] | None:
+        """Reports per option of a choice or yes/no indicator (None for the others)."""
         if ind.type == "choice":
-            out["counts"] = {c.key: self.counts.get(c.key, 0) for c in ind.choices}
-        elif ind.type == "bool":
-            out["counts"] = {
-                "true": self.counts.get("true", 0),
-                "false": self.counts.get("false", 0),
-            }
+            return {c.key: self.counts.get(c.key, 0) for c in ind.choices}
+        if ind.type == "bool":
+            return {"true": self.counts.get("true", 0), "false": self.counts.get("false", 0)}
+        return None
+
+    def public(self, ind: Indicator) -> CellReply:
+        out: CellReply = {"n": self.n, "value": self.value(ind)}
+        counts = self.option_counts(ind)
+        if counts is not None:
+            out["counts"] = counts
         return out
 
 
@@ -105,6 +127,38 @@ async def province_labels(db: Database, ids: Iterable[int | None]) -> dict[int, 
     return {r.id: ProvinceLabel(r.id, r.code, r.name) for r in rows}
 
 
+def province_ref(pid: int, labels: dict[int, ProvinceLabel]) -> ProvinceRef:
+    """The province's id, code and name as a reply carries them (None: not in the directory)."""
+    label = labels.get(pid)
+    return {
+        "province_id": pid,
+        "code": label.code if label is not None else None,
+        "name": label.name if label is not None else None,
+    }
+
+
+def province_code(pid: int | None, labels: Mapping[int, ProvinceLabel]) -> str:
+    """The province's code, "" when unknown (how per-province tables are ordered)."""
+    label = labels.get(pid) if pid is not None else None
+    return label.code if label is not None else ""
+
+
+def province_cells(pid: int | None, labels: Mapping[int, ProvinceLabel]) -> list[int | str | None]:
+    """The first cells of a per-province table row: id, code, name ("" when unknown)."""
+    label = labels.get(pid) if pid is not None else None
+    return [pid, label.code if label else "", label.name if label else ""]
+
+
+def period_window(schema: IndicatorSchema, start: date, end: date) -> list[date]:
+    """The schema's periods from `start` to `end`, refusing a reversed or too long window."""
+    if end < start:
+        raise Invalid("end: must not be before start", code="bad_range")
+    periods = schema.periods(start, end)
+    if len(periods) > MAX_PERIODS:
+        raise Invalid(f"end: at most {MAX_PERIODS} periods at once", code="bad_range")
+    return periods
+
+
 class Aggregator:
     """Reads aggregates, time series and map values for staff dashboards."""
 
@@ -114,14 +168,6 @@ class Aggregator:
         self.db = db
         self.schemas = schemas
         self.sites = sites if sites is not None else SiteDirectory(db)
-
-    def _window(self, schema: IndicatorSchema, start: date, end: date) -> list[date]:
-        if end < start:
-            raise Invalid("end: must not be before start", code="bad_range")
-        periods = schema.periods(start, end)
-        if len(periods) > MAX_PERIODS:
-            raise Invalid(f"end: at most {MAX_PERIODS} periods at once", code="bad_range")
-        return periods
 
     async def aggregate(
         self,
@@ -140,7 +186,7 @@ class Aggregator:
         """
         actor.require_staff("read aggregates")
         schema = self.schemas.get(schema_key)
-        periods = self._window(schema, start, end)
+        periods = period_window(schema, start, end)
         scope = actor.scope(province_id)
         wanted = [schema.indicator(k).key for k in indicators] if indicators else None
         first, last = periods[0], periods[-1]
@@ -186,14 +232,14 @@ class Aggregator:
         end: date,
         *,
         province_id: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> AggregateReply:
         """The aggregate as JSON for the dashboard: national rows and province rows."""
         agg = await self.aggregate(actor, schema_key, start, end, province_id=province_id)
         labels = await province_labels(self.db, agg.provinces)
         inds = [i for i in agg.schema.indicators if i.type != "text"]
 
-        def rows(pid: int | None) -> list[dict[str, Any]]:
-            out = []
+        def rows(pid: int | None) -> list[PeriodRow]:
+            out: list[PeriodRow] = []
             for p in agg.periods:
                 filed = (agg.national_filed if pid is None else agg.filed.get(pid, {})).get(p, 0)
                 out.append(
@@ -210,12 +256,7 @@ class Aggregator:
             "periods": [p.isoformat() for p in agg.periods],
             "national": rows(None),
             "provinces": [
-                {
-                    "province_id": pid,
-                    "code": labels[pid].code if pid in labels else None,
-                    "name": labels[pid].name if pid in labels else None,
-                    "rows": rows(pid),
-                }
+                {**province_ref(pid, labels), "rows": rows(pid)}
                 for pid in sorted(agg.provinces, key=lambda x: (x is None, x or 0))
                 if pid is not None
             ],
@@ -230,7 +271,7 @@ class Aggregator:
         end: date,
         *,
         province_id: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> SeriesReply:
         """One indicator's time series: national and per province, for charts."""
         schema = self.schemas.get(schema_key)
         ind = schema.indicator(indicator)
@@ -243,9 +284,9 @@ class Aggregator:
         )
         labels = await province_labels(self.db, agg.provinces)
 
-        def points(pid: int | None) -> list[Any]:
+        def points(pid: int | None) -> list[Point]:
             if ind.type == "choice":
-                return [agg.cell(pid, p, ind.key).public(ind)["counts"] for p in agg.periods]
+                return [agg.cell(pid, p, ind.key).option_counts(ind) for p in agg.periods]
             return [agg.cell(pid, p, ind.key).value(ind) for p in agg.periods]
 
         return {
@@ -257,12 +298,7 @@ class Aggregator:
             "periods": [p.isoformat() for p in agg.periods],
             "national": points(None),
             "provinces": [
-                {
-                    "province_id": pid,
-                    "code": labels[pid].code if pid in labels else None,
-                    "name": labels[pid].name if pid in labels else None,
-                    "points": points(pid),
-                }
+                {**province_ref(pid, labels), "points": points(pid)}
                 for pid in sorted(p for p in agg.provinces if p is not None)
             ],
         }
@@ -275,7 +311,7 @@ class Aggregator:
         period: date,
         *,
         province_id: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> MapReply:
         """Per-site values of one indicator for one period, to colour the map.
 
         Choice indicators carry their option's colour; numbers carry the value
@@ -298,14 +334,14 @@ class Aggregator:
         async with self.db.session() as s:
             rows = (await s.execute(q.order_by(Report.site_id))).all()
         known = await self.sites.by_ids((r.site_id for r in rows), reload_missing=True)
-        sites: list[dict[str, Any]] = []
+        sites: list[MapSite] = []
         nums: list[float] = []
         for r in rows:
             raw = r.values.get(ind.key)
             site = known.get(r.site_id)
             if raw is None or site is None:
                 continue
-            item: dict[str, Any] = {
+            item: MapSite = {
                 "site_id": r.site_id,
                 "code": site.code,
                 "unit_id": site.unit_id,
@@ -318,7 +354,7 @@ class Aggregator:
             elif ind.numeric:
                 nums.append(float(raw))
             sites.append(item)
-        out: dict[str, Any] = {
+        out: MapReply = {
             "schema": schema.key,
             "indicator": ind.key,
             "type": ind.type,

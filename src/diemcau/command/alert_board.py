@@ -7,16 +7,15 @@ and national ones, exactly as the dashboard's list does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from diemcau.actors import Actor
 from diemcau.command.aggregation import province_labels
 from diemcau.command.alerts import AlertService, AlertView
 from diemcau.command.exports import Table
-from diemcau.command.timeutil import iso
 from diemcau.directory.sites import SiteDirectory
+from diemcau.records import JsonObject, iso
 from diemcau.store import Database
 from diemcau.text import fold
 
@@ -40,7 +39,7 @@ _COLS = [
 ]
 
 
-def trigger_text(details: dict[str, Any]) -> str:
+def trigger_text(details: Mapping[str, object]) -> str:
     """What raised the alert, as "indicator=deaths; value=7; threshold=5; ..."."""
     return "; ".join(f"{k}={v}" for k, v in details.items() if v is not None and v != "")
 
@@ -71,7 +70,7 @@ class AlertBoard:
 
     async def table(
         self, actor: Actor, flt: AlertFilter, *, limit: int = 500
-    ) -> tuple[Table, dict[int, dict[str, Any]]]:
+    ) -> tuple[Table, dict[int, JsonObject]]:
         """Newest first; also each alert's raw details (the page links them).
 
         ``q`` matches words (without diacritics) of the message, the site's code
@@ -97,8 +96,8 @@ class AlertBoard:
             return fold(f"{v.message_vi} {v.message_en} {where} {label.name if label else ''}")
 
         chosen = [v for v in views if all(w in text(v) for w in words)][:limit]
-        table = Table(keys=[k for k, _ in _COLS], labels=[v for _, v in _COLS])
-        details: dict[int, dict[str, Any]] = {}
+        table = Table.of(_COLS)
+        details: dict[int, JsonObject] = {}
         for v in chosen:
             site = infos.get(v.site_id) if v.site_id is not None else None
             label = labels.get(v.province_id) if v.province_id is not None else None

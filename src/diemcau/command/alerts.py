@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -25,9 +25,10 @@ from sqlalchemy.exc import IntegrityError
 from diemcau.actors import Actor
 from diemcau.command.models import Alert
 from diemcau.command.ports import StaffEvents
-from diemcau.command.timeutil import Clock, aware, iso, now_from
+from diemcau.command.timeutil import Clock, aware, now_from
 from diemcau.command.writes import writing
 from diemcau.errors import Forbidden, Invalid, NotFound
+from diemcau.records import JsonObject, iso
 from diemcau.store import Database
 
 __all__ = [
@@ -62,7 +63,7 @@ class AlertSpec:
     severity: Severity = "warning"
     province_id: int | None = None
     site_id: int | None = None
-    details: Mapping[str, Any] | None = None
+    details: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class AlertView:
     site_id: int | None
     message_vi: str
     message_en: str
-    details: dict[str, Any]
+    details: dict[str, object]
     raised_at: datetime
     last_seen_at: datetime
     cleared_at: datetime | None
@@ -87,7 +88,7 @@ class AlertView:
     def active(self) -> bool:
         return self.cleared_at is None
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> JsonObject:
         return {
             "id": self.id,
             "kind": self.kind,
@@ -206,7 +207,7 @@ class AlertService:
         severity: Severity = "warning",
         province_id: int | None = None,
         site_id: int | None = None,
-        details: Mapping[str, Any] | None = None,
+        details: Mapping[str, object] | None = None,
     ) -> AlertView:
         """Open the alert for condition (kind, key), or refresh it if already active.
 
@@ -294,6 +295,19 @@ class AlertService:
             await self._publish("alert.cleared", view)
         return view
 
+    async def raise_spec(self, kind: str, key: str, spec: AlertSpec) -> AlertView:
+        """`raise_alert` with what a rule wants raised for the condition (kind, key)."""
+        return await self.raise_alert(
+            kind,
+            key,
+            message_vi=spec.message_vi,
+            message_en=spec.message_en,
+            severity=spec.severity,
+            province_id=spec.province_id,
+            site_id=spec.site_id,
+            details=spec.details,
+        )
+
     async def sync(
         self, kind: str, wanted: Mapping[str, AlertSpec], *, prefix: str = ""
     ) -> tuple[int, int]:
@@ -303,16 +317,7 @@ class AlertService:
         condition set at once (overdue reports, overdue directives) use this.
         """
         for key, spec in wanted.items():
-            await self.raise_alert(
-                kind,
-                key,
-                message_vi=spec.message_vi,
-                message_en=spec.message_en,
-                severity=spec.severity,
-                province_id=spec.province_id,
-                site_id=spec.site_id,
-                details=spec.details,
-            )
+            await self.raise_spec(kind, key, spec)
         cleared = 0
         for view in await self.active(kind):
             if view.key.startswith(prefix) and view.key not in wanted:

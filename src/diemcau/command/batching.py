@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 __all__ = ["GroupCommit"]
 
@@ -54,7 +54,7 @@ class GroupCommit(Generic[_I, _R]):
         # Runs while there is work; a new one starts with the next submit.
         while self._queue:
             batch: list[tuple[_I, asyncio.Future[_R]]] = []
-            keys: set[Any] = set()
+            keys: set[Hashable] = set()
             rest: list[tuple[_I, asyncio.Future[_R]]] = []
             for entry in self._queue:
                 if len(batch) < self._max and entry[0].key not in keys:

@@ -14,7 +14,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select
 
@@ -93,7 +92,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     command = sub.add_parser("command", help="situation report schemas and CSV imports")
     actions = command.add_subparsers(dest="command_action", required=True, metavar="ACTION")
 

@@ -13,19 +13,25 @@ so this table and the overdue-report alerts count the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from sqlalchemy import func, select
 
 from diemcau.actors import Actor
-from diemcau.command.aggregation import Aggregator, province_labels
+from diemcau.command.aggregation import (
+    Aggregator,
+    province_cells,
+    province_code,
+    province_labels,
+)
 from diemcau.command.exports import Table
 from diemcau.command.models import Report
+from diemcau.command.report_views import Summary, rate
 from diemcau.command.reports import ReportService
-from diemcau.command.timeutil import iso
+from diemcau.command.timeutil import aware
 from diemcau.directory.sites import SiteDirectory, SiteInfo
+from diemcau.records import iso
 from diemcau.store import Database
 
 __all__ = ["Completeness", "SiteState", "Summary"]
@@ -60,40 +66,6 @@ _SITE_COLS = [
 ]
 
 
-@dataclass(frozen=True)
-class Summary:
-    """The national (or an officer's provincial) totals of one period."""
-
-    schema: str
-    period: date
-    deadline: datetime
-    overdue: bool
-    expected: int
-    filed: int
-    late: int
-
-    def public(self) -> dict[str, object]:
-        return {
-            "schema": self.schema,
-            "period": self.period.isoformat(),
-            "deadline": iso(self.deadline),
-            "overdue": self.overdue,
-            "expected": self.expected,
-            "filed": self.filed,
-            "late": self.late,
-            "missing": self.expected - self.filed,
-            "rate": _rate(self.filed, self.expected),
-        }
-
-
-def _rate(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
-
-
-def _table(cols: Sequence[tuple[str, str]]) -> Table:
-    return Table(keys=[k for k, _ in cols], labels=[v for _, v in cols])
-
-
 class Completeness:
     """The completeness tables of the situation-reports page.
 
@@ -118,35 +90,23 @@ class Completeness:
         """Expected, filed (on time, late) and missing per province, with the totals."""
         status = await self.reports.filing_status(actor, schema_key, period, list_limit=0)
         labels = await province_labels(self.db, [p.province_id for p in status.provinces])
-        table = _table(_PROVINCE_COLS)
+        table = Table.of(_PROVINCE_COLS)
         rows = [p for p in status.provinces if p.province_id is not None]
-        rows.sort(key=lambda p: labels[p.province_id].code if p.province_id in labels else "")
+        rows.sort(key=lambda p: province_code(p.province_id, labels))
         for p in rows:
-            label = labels.get(p.province_id) if p.province_id is not None else None
             table.rows.append(
                 [
-                    p.province_id,
-                    label.code if label else "",
-                    label.name if label else "",
+                    *province_cells(p.province_id, labels),
                     p.expected,
                     p.filed,
                     p.filed - p.late,
                     p.late,
                     p.missing,
-                    _rate(p.filed, p.expected),
-                    _rate(p.filed - p.late, p.expected),
+                    rate(p.filed, p.expected),
+                    rate(p.filed - p.late, p.expected),
                 ]
             )
-        summary = Summary(
-            status.schema,
-            status.period,
-            status.deadline,
-            status.overdue,
-            status.expected,
-            status.filed,
-            sum(p.late for p in status.provinces),
-        )
-        return table, summary
+        return table, status.summary()
 
     async def _expected(
         self, actor: Actor, kinds: Sequence[str], scope: int | None
@@ -211,7 +171,7 @@ class Completeness:
                     .where(Report.schema_key == schema.key)
                 )
                 last.update({r.site_id: r for r in (await s.scalars(q)).all()})
-        table = _table(_SITE_COLS)
+        table = Table.of(_SITE_COLS)
         for site in sorted(expected, key=lambda x: (x.province_code, x.code)):
             rep = current.get(site.id)
             status = "missing" if rep is None else ("late" if rep.late else "filed")
@@ -224,8 +184,8 @@ class Completeness:
                     site.name,
                     status,
                     shown.period.isoformat() if shown else None,
-                    iso(shown.submitted_at) if shown else None,
-                    iso(shown.updated_at) if shown else None,
+                    iso(aware(shown.submitted_at)) if shown else None,
+                    iso(aware(shown.updated_at)) if shown else None,
                     shown.revision if shown else None,
                     shown.id if shown else None,
                 ]
@@ -269,18 +229,14 @@ class Completeness:
             ],
         )
         pids = sorted(
-            (p for p in expected if p is not None),
-            key=lambda p: labels[p].code if p in labels else "",
+            (p for p in expected if p is not None), key=lambda p: province_code(p, labels)
         )
         for pid in pids:
-            label = labels.get(pid)
             filed = agg.filed.get(pid, {})
             table.rows.append(
                 [
-                    pid,
-                    label.code if label else "",
-                    label.name if label else "",
-                    *[_rate(filed.get(p, 0), expected[pid]) for p in periods],
+                    *province_cells(pid, labels),
+                    *[rate(filed.get(p, 0), expected[pid]) for p in periods],
                 ]
             )
         return table

@@ -7,9 +7,8 @@ sites only); a site sees its own inbox. Nothing here writes (docs/command.md).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 
 from diemcau.actors import Actor
 from diemcau.command.aggregation import province_labels
@@ -17,23 +16,29 @@ from diemcau.command.directive_views import (
     DirectiveDetail,
     DirectiveView,
     ProvinceProgress,
+    RecipientRow,
     RecipientState,
     directive_view,
+    recipient_row,
     site_state,
 )
 from diemcau.command.models import Directive, DirectiveRecipient
 from diemcau.command.timeutil import Clock, aware, now_from
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Forbidden, NotFound
+from diemcau.records import JsonObject
 from diemcau.store import Database
 
 __all__ = ["DirectiveReads"]
 
 
-def _counts(deadline: datetime | None, now: datetime) -> tuple[Any, Any, Any, Any]:
+_Counts = tuple[ColumnElement[int], ColumnElement[int], ColumnElement[int], ColumnElement[int]]
+
+
+def _counts(deadline: datetime | None, now: datetime) -> _Counts:
     """SQL expressions: recipients, acknowledged, completed, overdue (for GROUP BY)."""
     R = DirectiveRecipient
-    overdue: Any
+    overdue: ColumnElement[int]
     if deadline is not None and now > deadline:
         overdue = func.sum(case((R.completed_at.is_(None), 1), else_=0))
     else:
@@ -97,7 +102,14 @@ class DirectiveReads:
         async with self.db.session() as s:
             rows = (await s.execute(q)).all()
         return [
-            ProvinceProgress(pid, int(n), int(a), int(c), int(o or 0)) for pid, n, a, c, o in rows
+            ProvinceProgress(
+                province_id=pid,
+                recipients=int(n),
+                acknowledged=int(a),
+                completed=int(c),
+                overdue=int(o or 0),
+            )
+            for pid, n, a, c, o in rows
         ]
 
     async def detail(self, actor: Actor, directive_id: int) -> DirectiveDetail:
@@ -207,7 +219,7 @@ class DirectiveReads:
         province_id: int | None = None,
         limit: int = 1000,
         offset: int = 0,
-    ) -> list[dict[str, Any]]:
+    ) -> list[RecipientRow]:
         """Each receiving site with its state, filtered (e.g. the overdue ones)."""
         view = await self.get(actor, directive_id)
         scope = actor.scope(province_id)
@@ -236,20 +248,11 @@ class DirectiveReads:
             key=lambda pair: (pair[0].province_id is None, pair[0].province_id or 0, pair[1].code),
         )
         page = listed[max(0, offset) : max(0, offset) + max(1, min(limit, 20000))]
-        return [
-            {
-                "site_id": rec.site_id,
-                "code": site.code,
-                "name": site.name,
-                "province_id": rec.province_id,
-                **site_state(rec),
-            }
-            for rec, site in page
-        ]
+        return [recipient_row(rec, site.code, site.name) for rec, site in page]
 
     async def inbox(
         self, actor: Actor, *, include_done: bool = True, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[JsonObject]:
         """A site's directives, newest first, with its own acknowledgement state."""
         if actor.site_id is None:
             raise Forbidden("the inbox belongs to a site", code="site_only")

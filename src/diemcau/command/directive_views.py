@@ -11,15 +11,16 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from diemcau.command.aggregation import ProvinceLabel
 from diemcau.command.models import Directive, DirectiveRecipient
 from diemcau.command.targets import Target
-from diemcau.command.timeutil import aware, iso
+from diemcau.command.timeutil import aware, aware_or_none
 from diemcau.errors import Invalid
+from diemcau.records import JsonObject, Record, iso
 
 __all__ = [
     "ISSUER_ROLES",
@@ -30,9 +31,11 @@ __all__ = [
     "DirectiveView",
     "Priority",
     "ProvinceProgress",
+    "RecipientRow",
     "RecipientState",
     "check_size",
     "directive_view",
+    "recipient_row",
     "site_state",
 ]
 
@@ -77,7 +80,7 @@ class DirectiveIn(BaseModel):
     client_id: str | None = Field(default=None, min_length=8, max_length=64)
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> DirectiveIn:
+    def parse(cls, data: Mapping[str, object]) -> DirectiveIn:
         """Validate `data`, raising `Invalid` that names the first bad field."""
         try:
             return cls.model_validate(data)
@@ -88,17 +91,18 @@ class DirectiveIn(BaseModel):
 
 
 @dataclass(frozen=True)
-class ProvinceProgress:
-    province_id: int | None
+class _Progress:
+    """How many sites a directive reached, acknowledged, completed, and let go overdue."""
+
     recipients: int
     acknowledged: int
     completed: int
     overdue: int
 
-    def public(self) -> dict[str, Any]:
+    def progress(self) -> JsonObject:
+        """The four counts and the two rates (to 4 places)."""
         r = self.recipients or 1
         return {
-            "province_id": self.province_id,
             "recipients": self.recipients,
             "acknowledged": self.acknowledged,
             "completed": self.completed,
@@ -108,27 +112,31 @@ class ProvinceProgress:
         }
 
 
-@dataclass(frozen=True)
-class DirectiveView:
+@dataclass(frozen=True, kw_only=True)
+class ProvinceProgress(_Progress):
+    province_id: int | None
+
+    def public(self) -> JsonObject:
+        return {"province_id": self.province_id, **self.progress()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DirectiveView(_Progress):
     id: int
     title: str
     body: str
     priority: str
     deadline: datetime | None
-    attachments: list[dict[str, Any]]
-    target: dict[str, Any]
+    attachments: list[dict[str, object]]
+    target: dict[str, object]
     issued_by: str
     issuer_province_id: int | None
     issued_at: datetime
     reminders: int
     escalated_at: datetime | None
-    recipients: int
-    acknowledged: int
-    completed: int
-    overdue: int
 
-    def public(self) -> dict[str, Any]:
-        r = self.recipients or 1
+    def _order(self) -> JsonObject:
+        """What staff wrote: the start of both the staff view and the sites' message."""
         return {
             "id": self.id,
             "title": self.title,
@@ -136,29 +144,24 @@ class DirectiveView:
             "priority": self.priority,
             "deadline": iso(self.deadline),
             "attachments": self.attachments,
+        }
+
+    def public(self) -> JsonObject:
+        return {
+            **self._order(),
             "target": self.target,
             "issued_by": self.issued_by,
             "issuer_province_id": self.issuer_province_id,
             "issued_at": iso(self.issued_at),
             "reminders": self.reminders,
             "escalated_at": iso(self.escalated_at),
-            "recipients": self.recipients,
-            "acknowledged": self.acknowledged,
-            "completed": self.completed,
-            "overdue": self.overdue,
-            "ack_rate": round(self.acknowledged / r, 4),
-            "completion_rate": round(self.completed / r, 4),
+            **self.progress(),
         }
 
-    def message(self) -> dict[str, Any]:
+    def message(self) -> JsonObject:
         """The body a site receives (the same for every site: encoded once)."""
         return {
-            "id": self.id,
-            "title": self.title,
-            "body": self.body,
-            "priority": self.priority,
-            "deadline": iso(self.deadline),
-            "attachments": self.attachments,
+            **self._order(),
             "issued_at": iso(self.issued_at),
             "issued_by": self.issued_by,
         }
@@ -171,7 +174,7 @@ class DirectiveDetail:
     view: DirectiveView
     provinces: list[tuple[ProvinceProgress, ProvinceLabel | None]]
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> JsonObject:
         return {
             **self.view.public(),
             "provinces": [
@@ -212,11 +215,40 @@ def check_size(data: DirectiveIn) -> None:
         )
 
 
-def site_state(rec: DirectiveRecipient) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RecipientRow(Record):
+    """One receiving site of a directive with its state (a row of the recipients list)."""
+
+    site_id: int
+    code: str
+    name: str
+    province_id: int | None
+    delivered_at: datetime | None
+    acknowledged_at: datetime | None
+    completed_at: datetime | None
+    completion_note: str
+    reminded: int
+
+
+def recipient_row(rec: DirectiveRecipient, code: str, name: str) -> RecipientRow:
+    return RecipientRow(
+        site_id=rec.site_id,
+        code=code,
+        name=name,
+        province_id=rec.province_id,
+        delivered_at=aware_or_none(rec.delivered_at),
+        acknowledged_at=aware_or_none(rec.acknowledged_at),
+        completed_at=aware_or_none(rec.completed_at),
+        completion_note=rec.completion_note,
+        reminded=rec.reminded,
+    )
+
+
+def site_state(rec: DirectiveRecipient) -> JsonObject:
     return {
-        "delivered_at": iso(rec.delivered_at),
-        "acknowledged_at": iso(rec.acknowledged_at),
-        "completed_at": iso(rec.completed_at),
+        "delivered_at": iso(aware_or_none(rec.delivered_at)),
+        "acknowledged_at": iso(aware_or_none(rec.acknowledged_at)),
+        "completed_at": iso(aware_or_none(rec.completed_at)),
         "completion_note": rec.completion_note,
         "reminded": rec.reminded,
     }

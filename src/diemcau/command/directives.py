@@ -18,7 +18,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +44,7 @@ from diemcau.command.timeutil import Clock, now_from
 from diemcau.command.writes import writing
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
+from diemcau.records import JsonObject
 from diemcau.store import Database
 from diemcau.tasks import log_step_failure
 
@@ -78,7 +78,7 @@ class _SiteAct:
 
 
 # (the site's state, its province, whether anything changed)
-_ActResult = tuple[dict[str, Any], int | None, bool]
+_ActResult = tuple[JsonObject, int | None, bool]
 
 
 class DirectiveService(DirectiveReads):
@@ -268,7 +268,7 @@ class DirectiveService(DirectiveReads):
         return sum(len(v) for v in by_directive.values())
 
     async def _staff_event(
-        self, kind: str, body: Mapping[str, Any], province_id: int | None
+        self, kind: str, body: Mapping[str, object], province_id: int | None
     ) -> None:
         hub = self._delivery
         if hub is None:
@@ -280,11 +280,11 @@ class DirectiveService(DirectiveReads):
 
     # --- site actions ----------------------------------------------------------------
 
-    async def acknowledge(self, actor: Actor, directive_id: int) -> dict[str, Any]:
+    async def acknowledge(self, actor: Actor, directive_id: int) -> JsonObject:
         """A site confirms it received and read the directive (idempotent)."""
         return await self._site_action(actor, directive_id, complete=False, note="")
 
-    async def complete(self, actor: Actor, directive_id: int, note: str = "") -> dict[str, Any]:
+    async def complete(self, actor: Actor, directive_id: int, note: str = "") -> JsonObject:
         """A site reports the directive carried out, with a note (acknowledges it too)."""
         if len(note) > 4000:
             raise Invalid("note: at most 4000 characters", code="bad_note")
@@ -292,7 +292,7 @@ class DirectiveService(DirectiveReads):
 
     async def _site_action(
         self, actor: Actor, directive_id: int, *, complete: bool, note: str
-    ) -> dict[str, Any]:
+    ) -> JsonObject:
         if actor.site_id is None:
             raise Forbidden("only the receiving site acknowledges or completes", code="site_only")
         act = _SiteAct(directive_id, actor.site_id, complete, note, now_from(self.clock))

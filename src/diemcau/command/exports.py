@@ -14,7 +14,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Literal
 
 from diemcau.actors import Actor
 from diemcau.command.aggregation import Aggregate, Aggregator, ProvinceLabel, province_labels
@@ -54,6 +54,11 @@ class Table:
     labels: list[str]
     rows: list[list[Cell]] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, columns: Sequence[tuple[str, str]]) -> Table:
+        """An empty table with these (key, Vietnamese label) columns."""
+        return cls(keys=[k for k, _ in columns], labels=[v for _, v in columns])
+
 
 def _indicator_columns(ind: Indicator) -> list[tuple[str, str]]:
     unit = f" ({ind.unit_vi})" if ind.unit_vi else ""
@@ -84,7 +89,7 @@ def aggregate_table(agg: Aggregate, labels: Mapping[int, ProvinceLabel]) -> Tabl
         labels=["Kỳ báo cáo", "Cấp", "Mã tỉnh", "Tên tỉnh", "Số báo cáo", *[v for _, v in cols]],
     )
 
-    def values(pid: int | None, period: Any) -> list[Cell]:
+    def values(pid: int | None, period: date) -> list[Cell]:
         out: list[Cell] = []
         for ind in inds:
             cell = agg.cell(pid, period, ind.key)

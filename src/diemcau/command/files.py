@@ -18,9 +18,10 @@ from datetime import datetime
 
 from diemcau.actors import Actor
 from diemcau.command.models import StoredFile
-from diemcau.command.timeutil import Clock, iso, now_from
+from diemcau.command.timeutil import Clock, aware, now_from
 from diemcau.command.writes import writing
 from diemcau.errors import Forbidden, Invalid, NotFound
+from diemcau.records import iso
 from diemcau.security import Key, KeyRing
 from diemcau.store import Database
 from diemcau.text import nfc
@@ -198,7 +199,7 @@ class DirectiveFiles:
             row.sha256,
             self.url(row.id, row.sha256),
             row.uploaded_by,
-            row.uploaded_at,
+            aware(row.uploaded_at),
         )
         return view, bytes(row.data)
 

@@ -4,17 +4,16 @@ who made it, when, from where and why (nothing is overwritten without a revision
 
 from __future__ import annotations
 
-from typing import Any
-
 from diemcau.actors import Actor
 from diemcau.command.exports import Table
+from diemcau.command.report_views import ReportView
 from diemcau.command.reports import ReportService
-from diemcau.command.timeutil import iso
+from diemcau.records import iso
 
 __all__ = ["revisions_table"]
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     if value is None:
         return "∅"
     if isinstance(value, bool):
@@ -24,7 +23,7 @@ def _show(value: Any) -> str:
 
 async def revisions_table(
     reports: ReportService, actor: Actor, report_id: int
-) -> tuple[Table, dict[str, Any]]:
+) -> tuple[Table, ReportView]:
     """Every revision of one report, oldest first, and the report itself (scope checked).
 
     ``changes`` reads "deaths: 1 → 2; notes: ∅ → ..." (∅: not given); the first
@@ -53,4 +52,4 @@ async def revisions_table(
                 values,
             ]
         )
-    return table, report.public()
+    return table, report

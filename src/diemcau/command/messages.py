@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
 
 from diemcau.accounts.actors import actor_of
 from diemcau.accounts.service import SitePrincipal
@@ -19,11 +18,12 @@ from diemcau.command.directives import DirectiveService
 from diemcau.command.ports import SiteMessageHandler
 from diemcau.command.reports import ReportService, parse_period
 from diemcau.errors import Invalid
+from diemcau.records import JsonObject
 
 __all__ = ["SiteRequests"]
 
 
-def _int(body: Mapping[str, Any], name: str) -> int:
+def _int(body: Mapping[str, object], name: str) -> int:
     value = body.get(name)
     if not isinstance(value, int) or isinstance(value, bool):
         raise Invalid(f"{name}: must be an integer", code="bad_request")
@@ -47,8 +47,8 @@ class SiteRequests:
         }
 
     async def report_submit(
-        self, principal: SitePrincipal, body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+        self, principal: SitePrincipal, body: Mapping[str, object]
+    ) -> JsonObject:
         schema = body.get("schema")
         if not isinstance(schema, str):
             raise Invalid("schema: must be a schema key", code="bad_request")
@@ -75,9 +75,7 @@ class SiteRequests:
         )
         return view.public()
 
-    async def report_mine(
-        self, principal: SitePrincipal, body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+    async def report_mine(self, principal: SitePrincipal, body: Mapping[str, object]) -> JsonObject:
         schema = body.get("schema")
         if not isinstance(schema, str):
             raise Invalid("schema: must be a schema key", code="bad_request")
@@ -85,21 +83,21 @@ class SiteRequests:
         return {"items": [r.public() for r in rows]}
 
     async def directive_ack(
-        self, principal: SitePrincipal, body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+        self, principal: SitePrincipal, body: Mapping[str, object]
+    ) -> JsonObject:
         return await self.directives.acknowledge(actor_of(principal), _int(body, "id"))
 
     async def directive_complete(
-        self, principal: SitePrincipal, body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+        self, principal: SitePrincipal, body: Mapping[str, object]
+    ) -> JsonObject:
         note = body.get("note", "")
         if not isinstance(note, str):
             raise Invalid("note: must be text", code="bad_note")
         return await self.directives.complete(actor_of(principal), _int(body, "id"), note)
 
     async def directive_inbox(
-        self, principal: SitePrincipal, body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+        self, principal: SitePrincipal, body: Mapping[str, object]
+    ) -> JsonObject:
         include_done = body.get("include_done", True) is not False
         items = await self.directives.inbox(actor_of(principal), include_done=include_done)
         return {"items": items}

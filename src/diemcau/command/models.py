@@ -9,7 +9,6 @@ country reads totals instead of 300,000 reports (``bench/command.py``).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -28,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from diemcau.command.schemas import Value
 from diemcau.store.models import Base, utcnow
 
 __all__ = [
@@ -62,7 +62,7 @@ class Report(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     # Denormalised from the site so aggregation never joins the directory.
     province_id: Mapped[int | None] = mapped_column(Integer)
-    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    values: Mapped[dict[str, Value]] = mapped_column(JSON)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     late: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(16))
@@ -105,9 +105,9 @@ class ReportRevision(Base):
         ForeignKey("command_reports.id", ondelete="CASCADE"), index=True
     )
     revision: Mapped[int] = mapped_column(Integer)
-    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    values: Mapped[dict[str, Value]] = mapped_column(JSON)
     # {indicator: [old, new]}; empty for the first submission.
-    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    changes: Mapped[dict[str, list[Value | None]]] = mapped_column(JSON)
     source: Mapped[str] = mapped_column(String(16))
     changed_by: Mapped[str] = mapped_column(String(120))
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -124,9 +124,9 @@ class Directive(Base):
     body: Mapped[str] = mapped_column(Text)
     priority: Mapped[str] = mapped_column(String(16))
     deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    attachments: Mapped[list[dict[str, object]]] = mapped_column(JSON)
     # The area/filter as given by the issuer, kept for the record.
-    target: Mapped[dict[str, Any]] = mapped_column(JSON)
+    target: Mapped[dict[str, object]] = mapped_column(JSON)
     issued_by: Mapped[str] = mapped_column(String(120))
     # The issuer's province when a province officer issued it (None: national).
     issuer_province_id: Mapped[int | None] = mapped_column(Integer)
@@ -191,7 +191,7 @@ class Alert(Base):
     site_id: Mapped[int | None] = mapped_column(Integer)
     message_vi: Mapped[str] = mapped_column(Text)
     message_en: Mapped[str] = mapped_column(Text)
-    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    details: Mapped[dict[str, object]] = mapped_column(JSON)
     raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -228,6 +228,6 @@ class CustomSchema(Base):
     __tablename__ = "command_custom_schemas"
 
     key: Mapped[str] = mapped_column(String(48), primary_key=True)
-    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
     added_by: Mapped[str] = mapped_column(String(120))
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -8,7 +8,7 @@ Tests hand in small fakes (docs/architecture.md).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from diemcau.accounts.service import SitePrincipal
 
@@ -32,7 +32,7 @@ GroupSites = Callable[[int], Awaitable[Collection[int]]]
 
 # Answers one site request (``report.submit`` ...) with a reply body.
 SiteMessageHandler = Callable[
-    [SitePrincipal, Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]
+    [SitePrincipal, Mapping[str, object]], Awaitable[Mapping[str, object] | None]
 ]
 
 
@@ -56,7 +56,7 @@ class StaffEvents(Protocol):
     """Where staff events go (the hub's staff live stream)."""
 
     async def publish_staff_event(
-        self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
+        self, kind: str, body: Mapping[str, object], *, province_id: int | None = None
     ) -> None: ...
 
 
@@ -64,7 +64,7 @@ class SiteDelivery(StaffEvents, Protocol):
     """Lossless per-site delivery (directives) and the staff stream."""
 
     async def send(
-        self, site_ids: Collection[int], kind: str, body: Mapping[str, Any], *, msg_id: str
+        self, site_ids: Collection[int], kind: str, body: Mapping[str, object], *, msg_id: str
     ) -> None: ...
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Literal, NamedTuple
 
 from sqlalchemy import select
 
@@ -20,7 +20,7 @@ from diemcau.actors import Actor
 from diemcau.command.aggregation import Aggregator, province_labels
 from diemcau.command.exports import Table
 from diemcau.command.models import Report
-from diemcau.command.schemas import Indicator, SchemaRegistry
+from diemcau.command.schemas import Indicator, SchemaRegistry, Value
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Invalid
 from diemcau.store import Database
@@ -58,7 +58,17 @@ class _Entry:
         return None if self.previous is None else self.value - self.previous
 
 
-def _number(ind: Indicator, raw: Any, option: str | None) -> float | None:
+class _Ask(NamedTuple):
+    """What one ranking compares: an indicator (or one option of it) over two periods."""
+
+    schema_key: str
+    ind: Indicator
+    previous: date
+    period: date
+    option: str | None
+
+
+def _number(ind: Indicator, raw: Value | None, option: str | None) -> float | None:
     """A report's value as a number to rank (a choice: 1 if it is `option`)."""
     if raw is None:
         return None
@@ -130,17 +140,18 @@ class Rankings:
         ind = self._indicator(schema_key, indicator, option)
         period = schema.normalise_period(period)
         previous = period - timedelta(days=schema.period_length().days)
+        ask = _Ask(schema_key, ind, previous, period, option)
         if level == "province":
-            rows = await self._provinces(actor, schema_key, ind, previous, period, option)
+            rows = await self._provinces(actor, ask)
         else:
-            rows = await self._communes(actor, schema_key, ind, previous, period, option)
+            rows = await self._communes(actor, ask)
         if order == "rise":
             rows = [r for r in rows if (r.change or 0) > 0]
             rows.sort(key=lambda r: (-(r.change or 0), r.code))
         else:
             rows = [r for r in rows if r.value]
             rows.sort(key=lambda r: (-r.value, r.code))
-        table = Table(keys=[k for k, _ in _COLS], labels=[v for _, v in _COLS])
+        table = Table.of(_COLS)
         for rank, r in enumerate(rows[:n], 1):
             change = r.change
             pct = round(100 * change / r.previous, 1) if change is not None and r.previous else None
@@ -158,15 +169,8 @@ class Rankings:
             )
         return table
 
-    async def _provinces(
-        self,
-        actor: Actor,
-        schema_key: str,
-        ind: Indicator,
-        previous: date,
-        period: date,
-        option: str | None,
-    ) -> list[_Entry]:
+    async def _provinces(self, actor: Actor, ask: _Ask) -> list[_Entry]:
+        schema_key, ind, previous, period, option = ask
         agg = await self.aggregator.aggregate(
             actor, schema_key, previous, period, indicators=[ind.key]
         )
@@ -187,15 +191,8 @@ class Rankings:
             out.append(_Entry(label.code, label.name, "", value(pid, period), value(pid, previous)))
         return out
 
-    async def _communes(
-        self,
-        actor: Actor,
-        schema_key: str,
-        ind: Indicator,
-        previous: date,
-        period: date,
-        option: str | None,
-    ) -> list[_Entry]:
+    async def _communes(self, actor: Actor, ask: _Ask) -> list[_Entry]:
+        schema_key, ind, previous, period, option = ask
         q = select(Report.site_id, Report.period, Report.values).where(
             Report.schema_key == schema_key, Report.period.in_([previous, period])
         )
@@ -205,7 +202,7 @@ class Rankings:
             rows = (await s.execute(q)).all()
         now: dict[int, float] = {}
         before: dict[int, float] = {}
-        raw: dict[tuple[int, date], Any] = {}
+        raw: dict[tuple[int, date], Value | None] = {}
         for site_id, p, values in rows:
             v = _number(ind, values.get(ind.key), option)
             if v is not None:

@@ -7,7 +7,6 @@ officer: its province). Nothing here writes (docs/command.md, "Situation reports
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from sqlalchemy import func, select
 
@@ -15,15 +14,18 @@ from diemcau.actors import Actor
 from diemcau.command.models import Report, ReportRevision
 from diemcau.command.report_views import (
     FilingStatus,
+    LateSite,
     ProvinceFiling,
     ReportView,
     RevisionView,
+    SiteRef,
     report_view,
 )
 from diemcau.command.schemas import SchemaRegistry
-from diemcau.command.timeutil import Clock, aware, iso, now_from
+from diemcau.command.timeutil import Clock, aware, now_from
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Forbidden, NotFound
+from diemcau.records import iso
 from diemcau.store import Database
 
 __all__ = ["ReportReads"]
@@ -148,13 +150,13 @@ class ReportReads:
         async with self.db.session() as s:
             filed = {r.site_id: r for r in (await s.execute(filed_q)).all()}
         per: dict[int | None, ProvinceFiling] = {}
-        missing: list[dict[str, Any]] = []
-        late: list[dict[str, Any]] = []
+        missing: list[SiteRef] = []
+        late: list[LateSite] = []
         for site in sites:
             pf = per.setdefault(site.province_id, ProvinceFiling(site.province_id))
             pf.expected += 1
             rep = filed.get(site.id)
-            info = {
+            info: SiteRef = {
                 "site_id": site.id,
                 "code": site.code,
                 "name": site.name,
@@ -168,7 +170,7 @@ class ReportReads:
             if rep.late:
                 pf.late += 1
                 if len(late) < list_limit:
-                    late.append({**info, "submitted_at": iso(rep.submitted_at)})
+                    late.append({**info, "submitted_at": iso(aware(rep.submitted_at))})
         deadline = schema.deadline(period)
         return FilingStatus(
             schema=schema.key,

@@ -1,33 +1,38 @@
 """The shapes of situation reports as callers see them: a report, a revision, a change,
-who has filed for a period, and what a CSV import did."""
+who has filed for a period (with its totals), and what a CSV import did."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TypedDict
 
 from diemcau.actors import Actor
 from diemcau.command.models import Report
 from diemcau.command.schemas import Value
-from diemcau.command.timeutil import aware, iso
+from diemcau.command.timeutil import aware
 from diemcau.errors import Invalid
+from diemcau.records import JsonObject, Record, iso
 
 __all__ = [
     "CsvImportResult",
     "FilingStatus",
+    "LateSite",
     "ProvinceFiling",
     "ReportChange",
     "ReportView",
     "RevisionView",
+    "rate",
+    "SiteRef",
+    "Summary",
     "parse_period",
     "report_view",
 ]
 
 
 @dataclass(frozen=True)
-class ReportView:
-    """A report as callers see it."""
+class ReportView(Record):
+    """A report as callers see it (its reply is its fields)."""
 
     id: int
     schema: str
@@ -43,26 +48,13 @@ class ReportView:
     updated_by: str
     updated_at: datetime
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "schema": self.schema,
-            "period": self.period.isoformat(),
-            "site_id": self.site_id,
-            "province_id": self.province_id,
-            "values": dict(self.values),
-            "revision": self.revision,
-            "late": self.late,
-            "source": self.source,
-            "submitted_by": self.submitted_by,
-            "submitted_at": iso(self.submitted_at),
-            "updated_by": self.updated_by,
-            "updated_at": iso(self.updated_at),
-        }
+    public = Record.as_dict
 
 
 @dataclass(frozen=True)
-class RevisionView:
+class RevisionView(Record):
+    """One revision of a report (its reply is its fields)."""
+
     revision: int
     values: dict[str, Value]
     changes: dict[str, list[Value | None]]
@@ -71,16 +63,7 @@ class RevisionView:
     changed_at: datetime
     note: str
 
-    def public(self) -> dict[str, Any]:
-        return {
-            "revision": self.revision,
-            "values": dict(self.values),
-            "changes": dict(self.changes),
-            "source": self.source,
-            "changed_by": self.changed_by,
-            "changed_at": iso(self.changed_at),
-            "note": self.note,
-        }
+    public = Record.as_dict
 
 
 @dataclass(frozen=True)
@@ -103,7 +86,7 @@ class ProvinceFiling:
     def missing(self) -> int:
         return self.expected - self.filed
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> JsonObject:
         return {
             "province_id": self.province_id,
             "expected": self.expected,
@@ -111,6 +94,51 @@ class ProvinceFiling:
             "late": self.late,
             "missing": self.missing,
         }
+
+
+class SiteRef(TypedDict):
+    """A site in the missing list of a filing status."""
+
+    site_id: int
+    code: str
+    name: str
+    province_id: int | None
+
+
+class LateSite(SiteRef):
+    submitted_at: str | None
+
+
+def rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The national (or an officer's provincial) totals of one period."""
+
+    schema: str
+    period: date
+    deadline: datetime
+    overdue: bool
+    expected: int
+    filed: int
+    late: int
+
+    def totals(self) -> JsonObject:
+        return {
+            "schema": self.schema,
+            "period": self.period.isoformat(),
+            "deadline": iso(self.deadline),
+            "overdue": self.overdue,
+            "expected": self.expected,
+            "filed": self.filed,
+            "late": self.late,
+            "missing": self.expected - self.filed,
+        }
+
+    def public(self) -> JsonObject:
+        return {**self.totals(), "rate": rate(self.filed, self.expected)}
 
 
 @dataclass
@@ -122,8 +150,8 @@ class FilingStatus:
     deadline: datetime
     overdue: bool
     provinces: list[ProvinceFiling]
-    missing_sites: list[dict[str, Any]] = field(default_factory=list)
-    late_sites: list[dict[str, Any]] = field(default_factory=list)
+    missing_sites: list[SiteRef] = field(default_factory=list)
+    late_sites: list[LateSite] = field(default_factory=list)
 
     @property
     def expected(self) -> int:
@@ -133,16 +161,15 @@ class FilingStatus:
     def filed(self) -> int:
         return sum(p.filed for p in self.provinces)
 
-    def public(self) -> dict[str, Any]:
+    def summary(self) -> Summary:
+        late = sum(p.late for p in self.provinces)
+        return Summary(
+            self.schema, self.period, self.deadline, self.overdue, self.expected, self.filed, late
+        )
+
+    def public(self) -> JsonObject:
         return {
-            "schema": self.schema,
-            "period": self.period.isoformat(),
-            "deadline": iso(self.deadline),
-            "overdue": self.overdue,
-            "expected": self.expected,
-            "filed": self.filed,
-            "late": sum(p.late for p in self.provinces),
-            "missing": self.expected - self.filed,
+            **self.summary().totals(),
             "provinces": [p.public() for p in self.provinces],
             "missing_sites": self.missing_sites,
             "late_sites": self.late_sites,

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +35,7 @@ from diemcau.command.report_views import (
     parse_period,
     report_view,
 )
-from diemcau.command.rollups import apply_deltas, delta_rows
+from diemcau.command.rollups import RollupRow, apply_deltas, delta_rows
 from diemcau.command.schemas import IndicatorSchema, SchemaRegistry, Value
 from diemcau.command.timeutil import Clock, now_from
 from diemcau.command.writes import writing
@@ -184,7 +184,7 @@ class ReportService(ReportReads):
         self,
         actor: Actor,
         schema_key: str,
-        values: Mapping[str, Any],
+        values: Mapping[str, object],
         *,
         period: date | None = None,
         site_id: int | None = None,
@@ -262,7 +262,7 @@ class ReportService(ReportReads):
         self,
         actor: Actor,
         report_id: int,
-        changes: Mapping[str, Any],
+        changes: Mapping[str, object],
         *,
         source: str = "api",
         note: str = "",
@@ -281,7 +281,7 @@ class ReportService(ReportReads):
                 actor.check_site(row.site_id, row.province_id)
                 schema = self.schemas.get(row.schema_key)
                 partial = schema.validate_values(changes, partial=True)
-                merged: dict[str, Any] = {**row.values, **partial}
+                merged: dict[str, object] = {**row.values, **partial}
                 # A null in the changes removes an optional value.
                 for key, raw in changes.items():
                     if raw is None:
@@ -335,7 +335,7 @@ class ReportService(ReportReads):
             )
             for found_row in found:
                 existing[(key, period, found_row.site_id)] = found_row
-        deltas: list[dict[str, Any]] = []
+        deltas: list[RollupRow] = []
         created: list[tuple[Report, _Filing]] = []
         plan: list[tuple[Report, dict[str, Value] | None]] = []
         for f, site in filings:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,6 +24,7 @@ from diemcau.store import Database
 __all__ = [
     "REPORTS",
     "Contribution",
+    "RollupRow",
     "apply_deltas",
     "contributions",
     "delta_rows",
@@ -37,7 +38,22 @@ REPORTS = "_reports"
 Contribution = dict[tuple[str, str], tuple[int, float]]
 
 
-def _upsert(ins: sqlite.Insert | postgresql.Insert) -> Any:
+class RollupRow(TypedDict):
+    """One row of ``command_rollups`` (or a change to add to one)."""
+
+    schema_key: str
+    period: date
+    province_id: int
+    indicator: str
+    bucket: str
+    n: int
+    total: float
+
+
+_Upsert = sqlite.Insert | postgresql.Insert
+
+
+def _upsert(ins: _Upsert) -> _Upsert:
     # Built once, executed with many parameter sets: SQLAlchemy caches its
     # compiled form (a statement with inline VALUES is compiled afresh each time).
     return ins.on_conflict_do_update(
@@ -46,7 +62,7 @@ def _upsert(ins: sqlite.Insert | postgresql.Insert) -> Any:
     )
 
 
-_UPSERTS: dict[str, Any] = {
+_UPSERTS: dict[str, _Upsert] = {
     "sqlite": _upsert(sqlite.insert(Rollup)),
     "postgresql": _upsert(postgresql.insert(Rollup)),
 }
@@ -86,7 +102,7 @@ def delta_rows(
     province_id: int | None,
     new: Mapping[str, Value] | None,
     old: Mapping[str, Value] | None,
-) -> list[dict[str, Any]]:
+) -> list[RollupRow]:
     """The rows to add to the totals when a report goes from `old` to `new` values."""
     delta = _difference(contributions(schema, new), contributions(schema, old))
     return [
@@ -103,14 +119,14 @@ def delta_rows(
     ]
 
 
-async def apply_deltas(s: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def apply_deltas(s: AsyncSession, rows: list[RollupRow]) -> None:
     """Add `rows` (from `delta_rows`, any number of reports) to the totals within `s`.
 
     Rows with the same key are merged first and sent as one executemany
     upsert, sorted so concurrent writers on PostgreSQL lock the same rows in
     the same order and cannot deadlock.
     """
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    merged: dict[tuple[str, date, int, str, str], RollupRow] = {}
     for row in rows:
         key = (
             row["schema_key"],
@@ -121,7 +137,7 @@ async def apply_deltas(s: AsyncSession, rows: list[dict[str, Any]]) -> None:
         )
         acc = merged.get(key)
         if acc is None:
-            merged[key] = dict(row)
+            merged[key] = row.copy()
         else:
             acc["n"] += row["n"]
             acc["total"] += row["total"]
@@ -171,7 +187,7 @@ async def rebuild(db: Database, schema: IndicatorSchema, start: date, end: date)
                 acc = totals.setdefault((period, pid or 0, ind, bucket), [0, 0.0])
                 acc[0] += n
                 acc[1] += total
-        rows = [
+        rows: list[RollupRow] = [
             {
                 "schema_key": schema.key,
                 "period": period,

@@ -16,17 +16,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import date
-from typing import Any
 
 from sqlalchemy import func, select
 
 from diemcau.actors import Actor
 from diemcau.command.aggregation import province_labels
-from diemcau.command.alerts import AlertService, AlertSpec
+from diemcau.command.alerts import AlertService, AlertSpec, Severity
 from diemcau.command.directives import DirectiveService
 from diemcau.command.models import Report
 from diemcau.command.ports import LiveMeetings, PresenceChange, PresenceView
+from diemcau.command.report_views import ReportView
 from diemcau.command.reports import ReportChange, ReportService
 from diemcau.command.schemas import Indicator, IndicatorSchema, SchemaRegistry
 from diemcau.command.timeutil import Clock, now_from
@@ -48,10 +49,35 @@ IN_USE_PERIODS = 14
 NOT_A_DROP = frozenset({"left", "server_shutdown"})
 
 
-def _num(value: Any) -> float | None:
+def _num(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
+
+
+def _report_alert(
+    schema: IndicatorSchema,
+    ind: Indicator,
+    r: ReportView,
+    messages: tuple[str, str],
+    severity: Severity,
+    facts: Mapping[str, object],
+) -> AlertSpec:
+    """An indicator alert about one site's report (Vietnamese and English messages);
+    its details name the schema, indicator, period and report around the rule's `facts`."""
+    return AlertSpec(
+        *messages,
+        severity,
+        province_id=r.province_id,
+        site_id=r.site_id,
+        details={
+            "schema": schema.key,
+            "indicator": ind.key,
+            "period": r.period.isoformat(),
+            **facts,
+            "report_id": r.id,
+        },
+    )
 
 
 class AlertRules:
@@ -123,23 +149,13 @@ class AlertRules:
             return
         code = await self._site_code(r.site_id)
         shown = int(value) if ind.type == "int" else value
-        await self.alerts.raise_alert(
-            kind,
-            key,
-            message_vi=f"{code}: {ind.label_vi} = {shown} (ngưỡng {limit:g}) ngày {r.period}",
-            message_en=f"{code}: {ind.label_en} = {shown} (threshold {limit:g}) on {r.period}",
-            severity="critical",
-            province_id=r.province_id,
-            site_id=r.site_id,
-            details={
-                "schema": schema.key,
-                "indicator": ind.key,
-                "period": r.period.isoformat(),
-                "value": value,
-                "threshold": limit,
-                "report_id": r.id,
-            },
+        messages = (
+            f"{code}: {ind.label_vi} = {shown} (ngưỡng {limit:g}) ngày {r.period}",
+            f"{code}: {ind.label_en} = {shown} (threshold {limit:g}) on {r.period}",
         )
+        facts = {"value": value, "threshold": limit}
+        spec = _report_alert(schema, ind, r, messages, "critical", facts)
+        await self.alerts.raise_spec(kind, key, spec)
 
     async def _rising(self, schema: IndicatorSchema, ind: Indicator, change: ReportChange) -> None:
         r = change.report
@@ -163,26 +179,13 @@ class AlertRules:
             return
         code = await self._site_code(r.site_id)
         growth = f"+{(value / prev - 1) * 100:.0f}%" if prev > 0 else "từ 0 / from 0"
-        await self.alerts.raise_alert(
-            kind,
-            key,
-            message_vi=f"{code}: {ind.label_vi} tăng nhanh {prev:g} → {value:g} ({growth}) "
-            f"ngày {r.period}",
-            message_en=f"{code}: {ind.label_en} rising fast {prev:g} → {value:g} ({growth}) "
-            f"on {r.period}",
-            severity="warning",
-            province_id=r.province_id,
-            site_id=r.site_id,
-            details={
-                "schema": schema.key,
-                "indicator": ind.key,
-                "period": r.period.isoformat(),
-                "value": value,
-                "previous": prev,
-                "rise_pct": pct,
-                "report_id": r.id,
-            },
+        messages = (
+            f"{code}: {ind.label_vi} tăng nhanh {prev:g} → {value:g} ({growth}) ngày {r.period}",
+            f"{code}: {ind.label_en} rising fast {prev:g} → {value:g} ({growth}) on {r.period}",
         )
+        facts = {"value": value, "previous": prev, "rise_pct": pct}
+        spec = _report_alert(schema, ind, r, messages, "warning", facts)
+        await self.alerts.raise_spec(kind, key, spec)
 
     # --- presence (on every transition) ---------------------------------------------------
 
@@ -250,7 +253,9 @@ class AlertRules:
         hub = self._presence
         cleared = 0
         for view in active:
-            meeting_id = int(view.details.get("meeting_id", 0))
+            raw = view.details.get("meeting_id")
+            # Written as an int by the rule above; anything else names no meeting.
+            meeting_id = raw if isinstance(raw, int) else 0
             back = hub is not None and view.site_id is not None and hub.is_online(view.site_id)
             ended = live is not None and meeting_id not in live
             if back or ended:

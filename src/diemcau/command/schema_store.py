@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -82,7 +81,7 @@ class SchemaStore:
         return added
 
     @staticmethod
-    def check(data: Any) -> IndicatorSchema:
+    def check(data: object) -> IndicatorSchema:
         """Validate a schema document, raising `SchemaRefused` with every field's problem."""
         if not isinstance(data, dict):
             raise SchemaRefused([FieldError("schema", "must be a JSON object")])
@@ -97,7 +96,7 @@ class SchemaStore:
             ]
             raise SchemaRefused(errors) from exc
 
-    async def add(self, actor: Actor, data: Any) -> IndicatorSchema:
+    async def add(self, actor: Actor, data: object) -> IndicatorSchema:
         """Validate, keep and register a new schema (admins only; keys are never reused)."""
         actor.require_role("add indicator schemas", "admin")
         schema = self.check(data)

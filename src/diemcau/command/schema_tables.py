@@ -26,7 +26,7 @@ _COLS = [
 
 def indicators_table(schema: IndicatorSchema) -> Table:
     """One row per indicator; choices read "green=Cấp 1 – Xanh; yellow=…"."""
-    table = Table(keys=[k for k, _ in _COLS], labels=[v for _, v in _COLS])
+    table = Table.of(_COLS)
     for ind in schema.indicators:
         choices = "; ".join(f"{c.key}={c.label_vi}" for c in ind.choices)
         table.rows.append(

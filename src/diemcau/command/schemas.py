@@ -16,11 +16,12 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from diemcau.errors import Invalid, NotFound
+from diemcau.records import JsonObject
 
 __all__ = [
     "Choice",
@@ -126,7 +127,7 @@ class Indicator(BaseModel):
                 return c
         return None
 
-    def check(self, raw: Any) -> Value:
+    def check(self, raw: object) -> Value:
         """Return `raw` as this indicator's typed value, or raise `Invalid` naming the key."""
         k = self.key
         if self.type == "int":
@@ -244,7 +245,7 @@ class IndicatorSchema(BaseModel):
         raise NotFound(f"indicator: '{key}' is not in schema '{self.key}'", code="no_indicator")
 
     def validate_values(
-        self, values: Mapping[str, Any], *, partial: bool = False
+        self, values: Mapping[str, object], *, partial: bool = False
     ) -> dict[str, Value]:
         """Check a whole report (or, with `partial`, a correction of some fields).
 
@@ -308,7 +309,7 @@ class IndicatorSchema(BaseModel):
             cur += step
         return out
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> JsonObject:
         """The schema as the dashboard and site terminal read it."""
         return self.model_dump(mode="json")
 

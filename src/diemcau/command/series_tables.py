@@ -6,10 +6,10 @@ indicator: one column per option for an area, the option reported for a commune)
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from diemcau.actors import Actor
-from diemcau.command.aggregation import MAX_PERIODS, Aggregator
+from diemcau.command.aggregate_replies import Point
+from diemcau.command.aggregation import Aggregator, period_window
 from diemcau.command.exports import Table
 from diemcau.command.reports import ReportService
 from diemcau.directory.sites import SiteInfo
@@ -39,7 +39,7 @@ class SeriesTables:
         series = await self.aggregator.series(
             actor, schema_key, indicator, start, end, province_id=province_id
         )
-        points: list[Any] = series["national"]
+        points: list[Point] = series["national"]
         if province_id is not None:
             points = next(
                 (p["points"] for p in series["provinces"] if p["province_id"] == province_id),
@@ -50,11 +50,13 @@ class SeriesTables:
             keys = [c.key for c in ind.choices]
             table = Table(["period", *keys], ["Kỳ", *[c.label_vi for c in ind.choices]])
             for period, counts in zip(series["periods"], points, strict=True):
-                table.rows.append([period, *[(counts or {}).get(k, 0) for k in keys]])
+                by_key = counts if isinstance(counts, dict) else {}
+                table.rows.append([period, *[by_key.get(k, 0) for k in keys]])
             return table
         table = Table(["period", "value"], ["Kỳ", ind.label_vi])
         for period, value in zip(series["periods"], points, strict=True):
-            table.rows.append([period, value])
+            # Only a choice indicator's points are counts per option (handled above).
+            table.rows.append([period, None if isinstance(value, dict) else value])
         return table
 
     async def commune(
@@ -74,11 +76,6 @@ class SeriesTables:
         )
         by_period = {r.period: r.values.get(ind.key) for r in reports}
         table = Table(["period", "value"], ["Kỳ", ind.label_vi])
-        if end < start:
-            raise Invalid("end: must not be before start", code="bad_range")
-        periods = schema.periods(start, end)
-        if len(periods) > MAX_PERIODS:
-            raise Invalid(f"end: at most {MAX_PERIODS} periods at once", code="bad_range")
-        for period in periods:
+        for period in period_window(schema, start, end):
             table.rows.append([period.isoformat(), by_period.get(period)])
         return table

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-__all__ = ["Clock", "aware", "now_from", "iso"]
+__all__ = ["Clock", "aware", "aware_or_none", "now_from"]
 
 Clock = Callable[[], float]
 
@@ -23,5 +23,5 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def iso(value: datetime | None) -> str | None:
-    return aware(value).isoformat() if value is not None else None
+def aware_or_none(value: datetime | None) -> datetime | None:
+    return aware(value) if value is not None else None

@@ -15,13 +15,14 @@ from typing import Literal
 from sqlalchemy import func, select
 
 from diemcau.actors import Actor
-from diemcau.command.aggregation import province_labels
+from diemcau.command.aggregation import province_cells, province_code, province_labels
 from diemcau.command.directive_views import DirectiveView, RecipientState
 from diemcau.command.directives import DirectiveService
 from diemcau.command.exports import Table
 from diemcau.command.models import DirectiveRecipient
-from diemcau.command.timeutil import iso
+from diemcau.command.report_views import rate
 from diemcau.directory.sites import SiteDirectory
+from diemcau.records import iso
 from diemcau.store import Database
 from diemcau.text import fold
 
@@ -91,14 +92,6 @@ _RECIPIENT_KEYS = [
 ]
 
 
-def _table(cols: list[tuple[str, str]]) -> Table:
-    return Table(keys=[k for k, _ in cols], labels=[v for _, v in cols])
-
-
-def _rate(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
-
-
 class DirectiveBoard:
     """The tables of the directives page.
 
@@ -117,7 +110,7 @@ class DirectiveBoard:
         """Directives newest first, filtered by status, priority, words of the title."""
         views = await self.directives.list_directives(actor, limit=SCAN)
         words = fold(flt.q).split()
-        table = _table(_LIST_KEYS)
+        table = Table.of(_LIST_KEYS)
         for v in views:
             status = status_of(v)
             if flt.status != "all" and status != flt.status:
@@ -143,8 +136,8 @@ class DirectiveBoard:
                     v.acknowledged,
                     v.completed,
                     v.overdue,
-                    _rate(v.acknowledged, v.recipients),
-                    _rate(v.completed, v.recipients),
+                    rate(v.acknowledged, v.recipients),
+                    rate(v.completed, v.recipients),
                 ]
             )
             if len(table.rows) >= limit:
@@ -165,23 +158,18 @@ class DirectiveBoard:
         async with self.db.session() as s:
             delivered = {pid: int(n) for pid, n in (await s.execute(q)).all()}
         labels = await province_labels(self.db, [p.province_id for p in progress])
-        table = _table(_PROVINCE_KEYS)
-        for p in sorted(
-            progress, key=lambda p: labels[p.province_id].code if p.province_id in labels else ""
-        ):
-            label = labels.get(p.province_id) if p.province_id is not None else None
+        table = Table.of(_PROVINCE_KEYS)
+        for p in sorted(progress, key=lambda p: province_code(p.province_id, labels)):
             table.rows.append(
                 [
-                    p.province_id,
-                    label.code if label else "",
-                    label.name if label else "",
+                    *province_cells(p.province_id, labels),
                     p.recipients,
                     delivered.get(p.province_id, 0),
                     p.acknowledged,
                     p.completed,
                     p.overdue,
-                    _rate(p.acknowledged, p.recipients),
-                    _rate(p.completed, p.recipients),
+                    rate(p.acknowledged, p.recipients),
+                    rate(p.completed, p.recipients),
                 ]
             )
         return table
@@ -199,20 +187,20 @@ class DirectiveBoard:
         rows = await self.directives.recipients(
             actor, directive_id, state=state, province_id=province_id, limit=limit
         )
-        infos = await self.sites.by_ids(r["site_id"] for r in rows)
-        table = _table(_RECIPIENT_KEYS)
+        infos = await self.sites.by_ids(r.site_id for r in rows)
+        table = Table.of(_RECIPIENT_KEYS)
         for r in rows:
-            info = infos.get(r["site_id"])
+            info = infos.get(r.site_id)
             table.rows.append(
                 [
-                    r["code"],
-                    r["name"],
+                    r.code,
+                    r.name,
                     info.province_name if info else "",
-                    r["delivered_at"],
-                    r["acknowledged_at"],
-                    r["completed_at"],
-                    r["completion_note"],
-                    r["reminded"],
+                    iso(r.delivered_at),
+                    iso(r.acknowledged_at),
+                    iso(r.completed_at),
+                    r.completion_note,
+                    r.reminded,
                 ]
             )
         return table

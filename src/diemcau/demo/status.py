@@ -27,10 +27,10 @@ def media_status(orch: MediaOrchestrator) -> str:
 async def status_line(services: DemoServices, meeting_id: int) -> str:
     """Who is present and who holds the floor in the meeting; the media nodes."""
     summary = await services.meetings.roll_call.summary(meeting_id)
-    total = summary.as_dict().get("total", {})
+    total = summary.total
     floor = await services.meetings.floor.state(meeting_id)
     speakers = ", ".join(s.code for s in floor.speakers) or "-"
-    line = f"status: present {total.get('present')}/{total.get('invited')}, floor {speakers}"
+    line = f"status: present {total.present}/{total.invited}, floor {speakers}"
     if services.media is not None:
         line += f"; media {media_status(services.media)}"
     return line

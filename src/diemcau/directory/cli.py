@@ -12,7 +12,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -23,6 +22,7 @@ from diemcau.directory.csv_import import CsvImportError, read_csv_file
 from diemcau.directory.datasets import DATASETS, load_dataset
 from diemcau.directory.loaded import require_directory
 from diemcau.directory.records import UnitRecord
+from diemcau.directory.schemas import LoadResult, SearchHit
 from diemcau.errors import DomainError
 from diemcau.store import Database, migrate
 
@@ -37,7 +37,9 @@ def _progress(stage: str, done: int, total: int) -> None:
     print(f"  {stage}: {done}/{total}", file=sys.stderr, flush=True)
 
 
-async def _load(url: str, dataset: str, records: list[UnitRecord]) -> dict[str, Any]:
+async def _load(
+    url: str, dataset: str, records: list[UnitRecord]
+) -> tuple[LoadResult, dict[str, int]]:
     from diemcau.directory import service
 
     await migrate(url)
@@ -47,7 +49,7 @@ async def _load(url: str, dataset: str, records: list[UnitRecord]) -> dict[str, 
         counts = await service.stats(db)
     finally:
         await db.dispose()
-    return {"result": result.model_dump(), "stats": counts}
+    return result, counts
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
@@ -73,18 +75,17 @@ def _cmd_load(args: argparse.Namespace) -> int:
     url = _db_url(args)
     print(f"diemcau: loading {len(records)} units", file=sys.stderr)
     try:
-        outcome = asyncio.run(_load(url, dataset, records))
+        result, counts = asyncio.run(_load(url, dataset, records))
     except DomainError as exc:
         print(f"diemcau: refused: {exc.message}", file=sys.stderr)
         return 1
-    result = outcome["result"]
     print(
-        f"{dataset}: units +{result['units_inserted']} ~{result['units_updated']} "
-        f"={result['units_unchanged']}, sites +{result['sites_inserted']} "
-        f"~{result['sites_updated']} ={result['sites_unchanged']} "
+        f"{dataset}: units +{result.units_inserted} ~{result.units_updated} "
+        f"={result.units_unchanged}, sites +{result.sites_inserted} "
+        f"~{result.sites_updated} ={result.sites_unchanged} "
         f"in {time.perf_counter() - started:.2f} s"
     )
-    print("directory: " + ", ".join(f"{k} {v}" for k, v in outcome["stats"].items()))
+    print("directory: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
@@ -123,13 +124,13 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _search(url: str, query: str, limit: int) -> list[dict[str, Any]]:
+async def _search(url: str, query: str, limit: int) -> list[SearchHit]:
     from diemcau.directory import service
 
     db = Database(url)
     try:
         await require_directory(db)
-        return [hit.model_dump() for hit in await service.search(db, query, limit=limit)]
+        return await service.search(db, query, limit=limit)
     finally:
         await db.dispose()
 
@@ -141,17 +142,17 @@ def _cmd_search(args: argparse.Namespace) -> int:
     except DBAPIError as exc:
         return _unreadable(url, exc)
     if args.json:
-        print(json.dumps(hits, ensure_ascii=False))
+        print(json.dumps([hit.model_dump() for hit in hits], ensure_ascii=False))
         return 0
     for hit in hits:
-        where = ", ".join(p for p in (hit["parent_name"], hit["province_name"]) if p)
-        print(f"{hit['type']:4} {hit['code']:>8}  {hit['name']}  ({where})")
+        where = ", ".join(p for p in (hit.parent_name, hit.province_name) if p)
+        print(f"{hit.type:4} {hit.code:>8}  {hit.name}  ({where})")
     if not hits:
         print("no match", file=sys.stderr)
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     directory = sub.add_parser("directory", help="load and inspect the site directory")
     commands = directory.add_subparsers(dest="directory_command", required=True, metavar="ACTION")
     db_help = "database URL (default: the embedded SQLite store in the data directory)"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from diemcau.accounts.service import join_link, revoke_site, rotate_site
 from diemcau.actors import Actor
@@ -73,7 +72,7 @@ class SiteCredentials:
         return site
 
     async def _after_write(
-        self, actor: Actor, action: str, site: SiteInfo, details: Mapping[str, Any] | None
+        self, actor: Actor, action: str, site: SiteInfo, details: Mapping[str, object] | None
     ) -> int:
         self.sites.invalidate()
         await record_action(self.db, actor, action, target=site.code, details=details)
@@ -82,7 +81,7 @@ class SiteCredentials:
         return len(await self._close_sessions([site.id]))
 
     async def rotate(
-        self, actor: Actor, code: str, *, details: Mapping[str, Any] | None = None
+        self, actor: Actor, code: str, *, details: Mapping[str, object] | None = None
     ) -> IssuedCredential:
         """A new join code for the site; the old one stops working at once.
 

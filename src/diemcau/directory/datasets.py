@@ -105,6 +105,35 @@ def _float(value: object) -> float | None:
     return None if value is None else float(str(value))
 
 
+def _province(code: str, name: object, lat: object, lon: object) -> UnitRecord:
+    """A province under the country; its kind is read from its name."""
+    text = nfc(str(name))
+    return UnitRecord(
+        code=code,
+        name=text,
+        level="province",
+        unit_type=_province_type(text),
+        parent_code=COUNTRY_CODE,
+        lat=_float(lat),
+        lon=_float(lon),
+    )
+
+
+def _below(
+    level: str, parent: str, code: object, name: object, kind: object, lat: object, lon: object
+) -> UnitRecord:
+    """A district or commune of the dataset (columns code, name, type, lat, lon)."""
+    return UnitRecord(
+        code=str(code),
+        name=nfc(str(name)),
+        level=level,
+        unit_type=nfc(str(kind or "")),
+        parent_code=parent,
+        lat=_float(lat),
+        lon=_float(lon),
+    )
+
+
 def _vn_2025() -> list[UnitRecord]:
     rows = _rows(
         "SELECT provinceCode, province, provinceLat, provinceLon,"
@@ -118,29 +147,8 @@ def _vn_2025() -> list[UnitRecord]:
         pcode_s = str(pcode)
         if pcode_s not in seen:
             seen.add(pcode_s)
-            name = nfc(str(pname))
-            provinces.append(
-                UnitRecord(
-                    code=pcode_s,
-                    name=name,
-                    level="province",
-                    unit_type=_province_type(name),
-                    parent_code=COUNTRY_CODE,
-                    lat=_float(plat),
-                    lon=_float(plon),
-                )
-            )
-        communes.append(
-            UnitRecord(
-                code=str(wcode),
-                name=nfc(str(wname)),
-                level="commune",
-                unit_type=nfc(str(wtype or "")),
-                parent_code=pcode_s,
-                lat=_float(wlat),
-                lon=_float(wlon),
-            )
-        )
+            provinces.append(_province(pcode_s, pname, plat, plon))
+        communes.append(_below("commune", pcode_s, wcode, wname, wtype, wlat, wlon))
     return [_country(), *provinces, *communes]
 
 
@@ -164,40 +172,13 @@ def _legacy(province_codes: tuple[str, ...] | None) -> list[UnitRecord]:
         wcode, wname, wtype, wlat, wlon = row[9:]
         pcode_s, dcode_s = str(pcode), str(dcode)
         if pcode_s not in provinces:
-            name = nfc(str(pname))
-            provinces[pcode_s] = UnitRecord(
-                code=pcode_s,
-                name=name,
-                level="province",
-                unit_type=_province_type(name),
-                parent_code=COUNTRY_CODE,
-                lat=_float(plat),
-                lon=_float(plon),
-            )
+            provinces[pcode_s] = _province(pcode_s, pname, plat, plon)
         if dcode_s not in districts:
-            districts[dcode_s] = UnitRecord(
-                code=dcode_s,
-                name=nfc(str(dname)),
-                level="district",
-                unit_type=nfc(str(dtype or "")),
-                parent_code=pcode_s,
-                lat=_float(dlat),
-                lon=_float(dlon),
-            )
+            districts[dcode_s] = _below("district", pcode_s, dcode_s, dname, dtype, dlat, dlon)
         if wcode is None:
             # An island district without a commune level (see the module docstring).
             continue
-        communes.append(
-            UnitRecord(
-                code=str(wcode),
-                name=nfc(str(wname)),
-                level="commune",
-                unit_type=nfc(str(wtype or "")),
-                parent_code=dcode_s,
-                lat=_float(wlat),
-                lon=_float(wlon),
-            )
-        )
+        communes.append(_below("commune", dcode_s, wcode, wname, wtype, wlat, wlon))
     return [_country(), *provinces.values(), *districts.values(), *communes]
 
 

@@ -14,7 +14,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, TypedDict
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +50,36 @@ _UNIT_FIELDS = (
     "dataset",
 )
 _SITE_FIELDS = ("name", "search_key", "unit_id", "province_id", "kind")
+
+
+# One row of a bulk INSERT or executemany UPDATE: column name -> value.
+_Columns = dict[str, object]
+
+
+class _UnitRow(TypedDict):
+    """A new unit's columns, as the bulk INSERT writes them."""
+
+    code: str
+    name: str
+    search_key: str
+    level: str
+    unit_type: str
+    parent_id: int | None
+    province_id: int | None
+    depth: int
+    lat: float | None
+    lon: float | None
+    dataset: str
+
+
+class _StoredUnit(Protocol):
+    """What a load reads back of a stored unit (with the `_UNIT_FIELDS`)."""
+
+    id: int
+    parent_id: int | None
+    province_id: int | None
+    depth: int
+    dataset: str
 
 
 def _family(dataset: str) -> str:
@@ -88,7 +118,7 @@ def _depths(records: Sequence[UnitRecord], existing_depth: dict[str, int]) -> di
 
 
 async def _insert_returning_ids(
-    session: AsyncSession, model: type[Unit] | type[Site], rows: list[dict[str, Any]]
+    session: AsyncSession, model: type[Unit] | type[Site], rows: Sequence[Mapping[str, object]]
 ) -> dict[str, int]:
     if not rows:
         return {}
@@ -106,11 +136,11 @@ class _UnitWrite:
     updated: int = 0
     unchanged: int = 0
     done: int = 0
-    new_rows: list[dict[str, Any]] = field(default_factory=list)
-    changes: list[dict[str, Any]] = field(default_factory=list)
+    new_rows: list[_UnitRow] = field(default_factory=list)
+    changes: list[_Columns] = field(default_factory=list)
 
 
-async def _stored_units(session: AsyncSession) -> dict[str, Any]:
+async def _stored_units(session: AsyncSession) -> dict[str, _StoredUnit]:
     return {
         row.code: row
         for row in (
@@ -123,7 +153,9 @@ async def _stored_units(session: AsyncSession) -> dict[str, Any]:
     }
 
 
-def _refuse_mixing(records: Sequence[UnitRecord], stored: Mapping[str, Any], dataset: str) -> None:
+def _refuse_mixing(
+    records: Sequence[UnitRecord], stored: Mapping[str, _StoredUnit], dataset: str
+) -> None:
     """Refuse a second root, or a code already loaded from an incompatible dataset."""
     stored_roots = {code for code, row in stored.items() if row.parent_id is None}
     for record in records:
@@ -143,7 +175,7 @@ def _refuse_mixing(records: Sequence[UnitRecord], stored: Mapping[str, Any], dat
 def _plan_level(
     state: _UnitWrite,
     records: Sequence[UnitRecord],
-    stored: Mapping[str, Any],
+    stored: Mapping[str, _StoredUnit],
     dataset: str,
     level_depth: int,
 ) -> None:
@@ -151,28 +183,30 @@ def _plan_level(
     state.new_rows, state.changes = [], []
     for record in records:
         parent = record.parent_code
-        values: dict[str, Any] = {
+        old = stored.get(record.code)
+        province_id = None if parent is None else state.province_of[parent]
+        if old is not None and record.level == "province":
+            province_id = old.id
+        values: _UnitRow = {
             "code": record.code,
             "name": record.name,
             "search_key": fold(record.name),
             "level": record.level,
             "unit_type": record.unit_type,
             "parent_id": None if parent is None else state.ids[parent],
-            "province_id": None if parent is None else state.province_of[parent],
+            "province_id": province_id,
             "depth": level_depth,
             "lat": record.lat,
             "lon": record.lon,
             "dataset": dataset,
         }
-        old = stored.get(record.code)
         if old is None:
             state.new_rows.append(values)
             continue
-        if record.level == "province":
-            values["province_id"] = old.id
-        state.province_of[record.code] = values["province_id"]
-        if any(getattr(old, f) != values[f] for f in _UNIT_FIELDS):
-            state.changes.append({"id": old.id, **{f: values[f] for f in _UNIT_FIELDS}})
+        state.province_of[record.code] = province_id
+        columns: Mapping[str, object] = values
+        if any(getattr(old, f) != columns[f] for f in _UNIT_FIELDS):
+            state.changes.append({"id": old.id, **{f: columns[f] for f in _UNIT_FIELDS}})
         else:
             state.unchanged += 1
 
@@ -234,11 +268,11 @@ async def _write_sites(
             )
         ).all()
     }
-    site_rows: list[dict[str, Any]] = []
-    site_changes: list[dict[str, Any]] = []
+    site_rows: list[_Columns] = []
+    site_changes: list[_Columns] = []
     plans = plan_sites(records)
     for plan in plans:
-        values = {
+        values: _Columns = {
             "code": plan.code,
             "name": plan.name,
             "search_key": fold(plan.name),

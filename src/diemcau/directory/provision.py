@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Table, bindparam, select, update
@@ -41,6 +40,8 @@ from diemcau.directory.provision_cards import (
     Card,
     CardPlan,
     ProvinceSheet,
+    SiteRow,
+    UnitRow,
     join_link,
     plan_cards,
 )
@@ -135,7 +136,7 @@ def _free_name(out_dir: Path, stem: str, overwrite: bool, taken: set[str]) -> st
 
 async def _read_scope(
     db: Database, province_code: str | None
-) -> tuple[Sequence[Any], Sequence[Any]]:
+) -> tuple[Sequence[UnitRow], Sequence[SiteRow]]:
     """Every unit (to describe where sites lie) and the sites in scope, in one session.
 
     Raises:

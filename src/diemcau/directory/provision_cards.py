@@ -11,13 +11,47 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from diemcau.accounts.join_codes import join_code
 from diemcau.accounts.join_codes import join_link as service_join_link
 from diemcau.security import Key, new_site_secret, site_secret_digest
 
-__all__ = ["Card", "CardPlan", "ProvinceSheet", "join_link", "plan_cards"]
+__all__ = [
+    "Card",
+    "CardPlan",
+    "ProvinceSheet",
+    "SiteRow",
+    "UnitRow",
+    "join_link",
+    "plan_cards",
+]
+
+
+class _Named(Protocol):
+    """A unit or site row: its id, code and name."""
+
+    id: int
+    code: str
+    name: str
+
+
+class UnitRow(_Named, Protocol):
+    """A unit as a provisioning run reads it (where a site lies, its province)."""
+
+    level: str
+    unit_type: str
+    parent_id: int | None
+
+
+class SiteRow(_Named, Protocol):
+    """A site as a provisioning run reads it (whether it gets a new secret)."""
+
+    unit_id: int
+    province_id: int | None
+    secret_digest: str | None
+    revoked: bool
+    credential_version: int
 
 
 @dataclass(frozen=True)
@@ -59,7 +93,7 @@ class CardPlan:
         revoked: revoked sites in scope, left revoked.
     """
 
-    groups: dict[int, tuple[Any, list[Card]]]
+    groups: dict[int, tuple[UnitRow, list[Card]]]
     kept: int
     revoked: int
 
@@ -76,8 +110,8 @@ def join_link(base_url: str, site_code: str, secret: str) -> str:
 class _Tree:
     """Unit names and parents, loaded once, to describe where each site lies."""
 
-    def __init__(self, rows: Sequence[Any]) -> None:
-        self.units: dict[int, Any] = {row.id: row for row in rows}
+    def __init__(self, rows: Sequence[UnitRow]) -> None:
+        self.units: dict[int, UnitRow] = {row.id: row for row in rows}
 
     def parents(self, unit_id: int) -> str:
         """Names of the ancestors below the country, nearest first ("Quận 1, TP HCM")."""
@@ -92,7 +126,7 @@ class _Tree:
             seen += 1
         return ", ".join(names)
 
-    def root_of(self, unit_id: int) -> Any:
+    def root_of(self, unit_id: int) -> UnitRow:
         unit = self.units[unit_id]
         seen = 0
         while unit.parent_id is not None and unit.parent_id in self.units and seen < 64:
@@ -112,8 +146,8 @@ class _Tree:
 
 
 def plan_cards(
-    unit_rows: Sequence[Any],
-    site_rows: Sequence[Any],
+    unit_rows: Sequence[UnitRow],
+    site_rows: Sequence[SiteRow],
     key: Key,
     base_url: str,
     rotate: bool,
@@ -126,7 +160,7 @@ def plan_cards(
     kept = len(site_rows) - revoked - len(targets)
     targets.sort(key=lambda r: (depth.get(r.unit_id, 0), r.code))
 
-    groups: dict[int, tuple[Any, list[Card]]] = {}
+    groups: dict[int, tuple[UnitRow, list[Card]]] = {}
     for row in targets:
         group_unit = (
             tree.units[row.province_id]

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from diemcau.accounts.cli import add_db_argument, open_store, run_command
 from diemcau.config import Settings
@@ -93,7 +93,7 @@ def _provision(args: argparse.Namespace) -> int:
     return run_command(work)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``provision`` command."""
     parser = subparsers.add_parser(
         "provision",

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TypedDict
 
 import segno
 
@@ -24,9 +24,22 @@ ProgressCallback = Callable[[int, int], None]
 # Below this many QR codes a process pool costs more to start than it saves.
 _POOL_THRESHOLD = 200
 
+
 # One source for the QR options, used inline and passed to the worker processes.
-_QR_MAKE: dict[str, Any] = {"error": "m", "boost_error": False, "micro": False}
-_QR_SVG: dict[str, Any] = {"border": 4, "omitsize": True, "dark": "#000"}
+class _QrMake(TypedDict):
+    error: str
+    boost_error: bool
+    micro: bool
+
+
+class _QrSvg(TypedDict):
+    border: int
+    omitsize: bool
+    dark: str
+
+
+_QR_MAKE: _QrMake = {"error": "m", "boost_error": False, "micro": False}
+_QR_SVG: _QrSvg = {"border": 4, "omitsize": True, "dark": "#000"}
 
 # A QR worker: JSON-encoded links on stdin, one JSON-encoded SVG per line on stdout.
 # It runs as ``python -c`` and imports only segno: unlike multiprocessing's

@@ -5,10 +5,8 @@ Names are compared through their `diemcau.text.fold` keys (docs/directory.md, "S
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Select, and_, case, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, Select, and_, case, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from diemcau.directory.schemas import SearchHit
 from diemcau.store import Database
@@ -22,7 +20,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _rank(column: Any, key: str) -> Any:
+def _rank(column: InstrumentedAttribute[str], key: str) -> ColumnElement[int]:
     """0 exact name, 1 type + exact name ("phuong ben nghe" for "ben nghe"), 2 prefix, 3 other."""
     k = _escape_like(key)
     return case(
@@ -33,7 +31,9 @@ def _rank(column: Any, key: str) -> Any:
     )
 
 
-def _word_prefix_terms(column: Any, tokens: list[str]) -> list[Any]:
+def _word_prefix_terms(
+    column: InstrumentedAttribute[str], tokens: list[str]
+) -> list[ColumnElement[bool]]:
     """One condition per token: some word of the key starts with it.
 
     Word starts, not substrings: "uong" must not match every "phuong".

@@ -12,7 +12,7 @@ codes or records exist elsewhere (docs/security.md, "Who may do what").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from diemcau.actors import Actor
 from diemcau.directory.sites import SiteInfo
@@ -25,6 +25,7 @@ __all__ = [
     "check_may_act_on",
     "check_may_see",
     "in_reach",
+    "inspectable",
     "require_inspector",
 ]
 
@@ -58,6 +59,27 @@ def check_inspectable(site: SiteInfo) -> None:
         raise Invalid(
             f"{site.code} is the central site, not a site to inspect", code="not_inspectable"
         )
+
+
+def inspectable(
+    actor: Actor, codes: Sequence[str], found: Mapping[str, SiteInfo], unknown: str
+) -> list[SiteInfo]:
+    """The sites named by `codes`, in order, each within `actor`'s reach and inspectable.
+
+    Args:
+        found: the directory's sites by code (those it knows of `codes`).
+        unknown: the refusal's text before the first five unknown codes.
+
+    Raises:
+        Invalid: ``unknown_site`` (outside the reach counts as unknown), ``not_inspectable``.
+    """
+    reach = in_reach(actor, found)
+    missing = [c for c in codes if c not in reach]
+    if missing:
+        raise Invalid(f"{unknown}{', '.join(missing[:5])}", code="unknown_site")
+    for site in reach.values():
+        check_inspectable(site)
+    return [reach[c] for c in codes]
 
 
 def check_may_see(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from diemcau.actors import Actor
 from diemcau.errors import Conflict
@@ -28,22 +28,18 @@ __all__ = ["Calls"]
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False, repr=False)
 class Calls:
-    """Starts and ends the calls of open inspections (records, media, the site told)."""
+    """Starts and ends the calls of open inspections (records, media, the site told).
 
-    def __init__(
-        self,
-        records: InspectionRecords,
-        media: InspectionMedia,
-        board: WatchBoard,
-        notices: Notices,
-        floor_sites: FloorSites | None,
-    ) -> None:
-        self.records = records
-        self.media = media
-        self.board = board
-        self.notices = notices
-        self._floor_sites = floor_sites
+    ``floor_sites`` (None: no meetings) keeps a call away from a site on the floor.
+    """
+
+    records: InspectionRecords
+    media: InspectionMedia
+    board: WatchBoard
+    notices: Notices
+    floor_sites: FloorSites | None
 
     async def start(
         self, live: LiveInspection, actor: Actor, others: Iterable[LiveInspection]
@@ -91,7 +87,7 @@ class Calls:
         await self.notices.staff(live.view)
 
     async def _on_floor(self, site_code: str) -> bool:
-        if self._floor_sites is None:
+        if self.floor_sites is None:
             return False
-        floors = await self._floor_sites()
+        floors = await self.floor_sites()
         return any(site_code in codes for codes in floors.values())

@@ -9,7 +9,7 @@ migration ``inspection_0001`` (docs/inspection.md).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from sqlalchemy import (
     JSON,
@@ -24,8 +24,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from diemcau.records import JsonObject
 from diemcau.store.models import Base
 from diemcau.store.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from diemcau.directory.sites import SiteInfo
 
 __all__ = [
     "CLOSED_STATES",
@@ -35,7 +39,31 @@ __all__ = [
     "InspectionRound",
     "InspectionRoundItem",
     "InspectionSnapshot",
+    "SiteByValue",
+    "site_by_value",
 ]
+
+
+class SiteByValue(TypedDict):
+    """A site's columns in an inspection or a round item: its id and, by value, its names."""
+
+    site_id: int
+    site_code: str
+    site_name: str
+    province_id: int | None
+    province_name: str
+
+
+def site_by_value(site: SiteInfo) -> SiteByValue:
+    """The columns naming `site` in a new row, as the directory has it now."""
+    return {
+        "site_id": site.id,
+        "site_code": site.code,
+        "site_name": site.name,
+        "province_id": site.province_id,
+        "province_name": site.province_name,
+    }
+
 
 # waiting: the site was told to publish and has not yet; live: it publishes (answered).
 OPEN_STATES = ("waiting", "live")
@@ -89,7 +117,7 @@ class InspectionRound(Base):
     # None: sites of several provinces.
     province_id: Mapped[int | None] = mapped_column(Integer, index=True)
     # How the sites were chosen: {"kind": "list"} or {"kind": "sample", "n", "province"}.
-    selection: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    selection: Mapped[JsonObject] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(64))
     created_by_user_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -9,10 +9,11 @@ service (docs/architecture.md). Tests hand in small fakes.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from diemcau.accounts.service import SitePrincipal
 from diemcau.actors import Actor
+from diemcau.records import JsonObject
 
 __all__ = [
     "FloorSites",
@@ -24,12 +25,13 @@ __all__ = [
     "SiteRequestHandler",
 ]
 
-# A media grant as the browser reads it (docs/media.md: node, ws_url, tokens ...).
-Grant = dict[str, Any]
+# A media grant as the browser reads it (docs/media.md: node, ws_url, tokens ...):
+# inspection hands it on as the media plane made it.
+Grant = JsonObject
 
 # Answers one site request (``inspect.publishing``, ``inspect.state``) with a reply body.
 SiteRequestHandler = Callable[
-    [SitePrincipal, Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]
+    [SitePrincipal, Mapping[str, object]], Awaitable[Mapping[str, object] | None]
 ]
 
 # The live meeting a site is in now (None: none), from the meetings' in-memory mirror.
@@ -43,7 +45,7 @@ class SiteControl(Protocol):
     """The part of the presence hub inspection uses: tell a site, hear it, see it."""
 
     async def send(
-        self, site_ids: Collection[int], kind: str, body: Mapping[str, Any], *, durable: bool
+        self, site_ids: Collection[int], kind: str, body: Mapping[str, object], *, durable: bool
     ) -> None: ...
 
     def is_online(self, site_id: int) -> bool: ...
@@ -51,7 +53,7 @@ class SiteControl(Protocol):
     def on_message(self, kind: str, handler: SiteRequestHandler) -> None: ...
 
     async def publish_staff_event(
-        self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
+        self, kind: str, body: Mapping[str, object], *, province_id: int | None = None
     ) -> None: ...
 
 

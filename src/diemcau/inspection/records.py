@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +23,14 @@ from diemcau.actors import Actor
 from diemcau.audit import record_audit
 from diemcau.directory.sites import SiteInfo
 from diemcau.errors import NotFound
-from diemcau.inspection.models import OPEN_STATES, Inspection, InspectionRoundItem
+from diemcau.inspection.models import (
+    OPEN_STATES,
+    Inspection,
+    InspectionRoundItem,
+    site_by_value,
+)
 from diemcau.inspection.views import InspectionView
+from diemcau.records import JsonObject
 from diemcau.store import Database
 
 __all__ = ["InspectionFilter", "InspectionRecords", "Opening", "no_inspection"]
@@ -76,11 +81,7 @@ class InspectionRecords:
         site = opening.site
         async with self.db.session() as s:
             row = Inspection(
-                site_id=site.id,
-                site_code=site.code,
-                site_name=site.name,
-                province_id=site.province_id,
-                province_name=site.province_name,
+                **site_by_value(site),
                 inspector=actor.name,
                 inspector_name=opening.inspector_name,
                 inspector_role=actor.role,
@@ -268,7 +269,7 @@ def _filtered(f: InspectionFilter) -> Select[Inspection]:
     return stmt
 
 
-def _summary(view: InspectionView) -> dict[str, Any]:
+def _summary(view: InspectionView) -> JsonObject:
     """The closing audit row's details: the whole inspection in one record."""
     return {
         "inspection_id": view.id,

@@ -24,10 +24,9 @@ from diemcau.audit import record_audit
 from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.errors import Conflict, Invalid, NotFound
 from diemcau.inspection.access import (
-    check_inspectable,
     check_may_act_on,
     check_may_see,
-    in_reach,
+    inspectable,
     require_inspector,
 )
 from diemcau.inspection.models import (
@@ -35,6 +34,7 @@ from diemcau.inspection.models import (
     InspectionRound,
     InspectionRoundItem,
     InspectionSnapshot,
+    site_by_value,
 )
 from diemcau.inspection.views import ItemView, RoundView
 from diemcau.store import Database
@@ -131,11 +131,7 @@ class Rounds:
                 InspectionRoundItem(
                     round_id=row.id,
                     position=i,
-                    site_id=site.id,
-                    site_code=site.code,
-                    site_name=site.name,
-                    province_id=site.province_id,
-                    province_name=site.province_name,
+                    **site_by_value(site),
                     note="",
                 )
                 for i, site in enumerate(chosen, start=1)
@@ -155,13 +151,8 @@ class Rounds:
         wanted = list(dict.fromkeys(c.strip() for c in codes if c.strip()))
         if not 1 <= len(wanted) <= MAX_ROUND_SITES:
             raise Invalid(f"sites: a round holds 1 to {MAX_ROUND_SITES} sites", code="bad_size")
-        found = in_reach(actor, await self.sites.by_codes(wanted, reload_missing=True))
-        unknown = [c for c in wanted if c not in found]
-        if unknown:
-            raise Invalid(f"sites: unknown codes {', '.join(unknown[:5])}", code="unknown_site")
-        for site in found.values():
-            check_inspectable(site)
-        return [found[c] for c in wanted]
+        found = await self.sites.by_codes(wanted, reload_missing=True)
+        return inspectable(actor, wanted, found, "sites: unknown codes ")
 
     async def _drawn(self, actor: Actor, sample: Sample) -> list[SiteInfo]:
         if not 1 <= sample.n <= MAX_ROUND_SITES:

@@ -23,7 +23,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from sqlalchemy import select
 
@@ -53,6 +52,7 @@ from diemcau.inspection.rounds import Rounds
 from diemcau.inspection.views import InspectionView
 from diemcau.inspection.wall import WallDesk, WallPage
 from diemcau.inspection.watch import Looker, WatchBoard
+from diemcau.records import JsonObject, Record
 from diemcau.store import Database
 from diemcau.store.models import StaffUser
 from diemcau.tasks import cancel_and_wait
@@ -63,14 +63,11 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Started:
+class Started(Record):
     """An inspection just asked for, and the inspector's grant (None: not answered)."""
 
     inspection: InspectionView
     grant: Grant | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"inspection": self.inspection.as_dict(), "grant": self.grant}
 
 
 class InspectionService:
@@ -315,7 +312,7 @@ class InspectionService:
 
     # --- the site's side --------------------------------------------------------------
 
-    async def site_grant(self, actor: Actor) -> dict[str, Any]:
+    async def site_grant(self, actor: Actor) -> JsonObject:
         """A site's standby grant and who looks at it now (``GET /api/site/inspection``)."""
         if not actor.is_site or actor.site_id is None:
             raise Invalid("only a site has a standby grant", code="site_only")
@@ -329,15 +326,13 @@ class InspectionService:
             grant = None
         return {"watch": self.board.body(actor.site_id), "grant": grant}
 
-    async def _on_state(
-        self, principal: SitePrincipal, _body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+    async def _on_state(self, principal: SitePrincipal, _body: Mapping[str, object]) -> JsonObject:
         """``inspect.state``: who looks at me now (asked on every welcome)."""
         return self.board.body(principal.site_id)
 
     async def _on_publishing(
-        self, principal: SitePrincipal, _body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+        self, principal: SitePrincipal, _body: Mapping[str, object]
+    ) -> JsonObject:
         """``inspect.publishing``: the site's uplink is up; its waiting inspections answered."""
         waiting = [
             lv.view.id

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import case, func, select
 
 from diemcau.inspection.models import Inspection, InspectionRoundItem
+from diemcau.records import JsonObject
 from diemcau.store import Database
 
 __all__ = ["ProvinceFigures", "province_summary"]
@@ -35,7 +35,7 @@ class ProvinceFigures:
     failed: int = 0
     no_answer: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {
             "province_id": self.province_id,
             "province_name": self.province_name,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from diemcau.inspection.models import Inspection, InspectionRound, InspectionRoundItem
+from diemcau.records import JsonObject, Record, iso
 
-__all__ = ["InspectionView", "ItemView", "RoundView", "VERDICT_LABELS", "iso"]
+__all__ = ["InspectionView", "ItemView", "RoundView", "VERDICT_LABELS"]
 
 # How the reports write a verdict (Vietnamese first).
 VERDICT_LABELS = {
@@ -18,13 +18,12 @@ VERDICT_LABELS = {
 }
 
 
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 @dataclass(frozen=True)
-class InspectionView:
-    """One inspection: who looked at which site, when, how long, answered or not."""
+class InspectionView(Record):
+    """One inspection: who looked at which site, when, how long, answered or not.
+
+    Its reply adds the derived figures (answered, mode, answer and total seconds).
+    """
 
     id: int
     site_id: int
@@ -104,7 +103,7 @@ class InspectionView:
             return None
         return round(max(0.0, (self.answered_at - self.requested_at).total_seconds()), 2)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {
             "id": self.id,
             "site_id": self.site_id,
@@ -135,7 +134,7 @@ class InspectionView:
 
 
 @dataclass(frozen=True)
-class ItemView:
+class ItemView(Record):
     """One site of a round, with its verdict and note."""
 
     id: int
@@ -174,34 +173,15 @@ class ItemView:
             has_snapshot=has_snapshot,
         )
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "round_id": self.round_id,
-            "position": self.position,
-            "site_id": self.site_id,
-            "site_code": self.site_code,
-            "site_name": self.site_name,
-            "province_id": self.province_id,
-            "province_name": self.province_name,
-            "verdict": self.verdict,
-            "note": self.note,
-            "decided_by": self.decided_by,
-            "decided_at": iso(self.decided_at),
-            "inspection_id": self.inspection_id,
-            "answered": self.answered,
-            "has_snapshot": self.has_snapshot,
-        }
-
 
 @dataclass(frozen=True)
-class RoundView:
+class RoundView(Record):
     """A round with its items (in order) and its progress."""
 
     id: int
     title: str
     province_id: int | None
-    selection: dict[str, Any]
+    selection: JsonObject
     created_by: str
     created_at: datetime
     closed_at: datetime | None
@@ -228,8 +208,8 @@ class RoundView:
                 out[item.verdict] += 1
         return out
 
-    def as_dict(self, *, items: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def as_dict(self, *, items: bool = True) -> JsonObject:
+        out: JsonObject = {
             "id": self.id,
             "title": self.title,
             "province_id": self.province_id,

@@ -12,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from diemcau.actors import Actor
 from diemcau.audit import record_action
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.inspection.access import check_inspectable, in_reach, require_inspector
+from diemcau.inspection.access import inspectable, require_inspector
 from diemcau.inspection.ports import Grant, InspectionMedia
 from diemcau.inspection.watch import Looker, WatchBoard
+from diemcau.records import Record
 from diemcau.store import Database
 
 __all__ = ["MAX_WALL_SITES", "WallDesk", "WallPage"]
@@ -41,37 +41,29 @@ class _Wall:
 
 
 @dataclass(frozen=True)
-class WallPage:
+class WallPage(Record):
     """A page of the wall: its lease id, the grants to subscribe, the lease's length."""
 
     wall_id: str
     grants: list[Grant]
     lease_s: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"wall_id": self.wall_id, "grants": self.grants, "lease_s": self.lease_s}
 
-
+@dataclass(eq=False, repr=False)
 class WallDesk:
-    """Wall pages by lease id, and the looks they put on sites."""
+    """Wall pages by lease id, and the looks they put on sites.
 
-    def __init__(
-        self,
-        db: Database,
-        sites: SiteDirectory,
-        media: InspectionMedia,
-        board: WatchBoard,
-        tell: Callable[[int], Awaitable[None]],
-        *,
-        lease_s: float = 30.0,
-    ) -> None:
-        self.db = db
-        self.sites = sites
-        self.media = media
-        self.board = board
-        self._tell = tell
-        self.lease_s = lease_s
-        self._walls: dict[str, _Wall] = {}
+    ``tell`` sends a site its watch state; ``lease_s`` is how long a page lives unrenewed.
+    """
+
+    db: Database
+    sites: SiteDirectory
+    media: InspectionMedia
+    board: WatchBoard
+    tell: Callable[[int], Awaitable[None]]
+    _: KW_ONLY
+    lease_s: float = 30.0
+    _walls: dict[str, _Wall] = field(init=False, default_factory=dict)
 
     @staticmethod
     def _now() -> float:
@@ -93,12 +85,8 @@ class WallDesk:
         if not 1 <= len(codes) <= MAX_WALL_SITES:
             raise Invalid(f"a wall page holds 1 to {MAX_WALL_SITES} sites", code="bad_page")
         require_inspector(actor, "watch the video wall")
-        found = in_reach(actor, await self.sites.by_codes(codes, reload_missing=True))
-        unknown = [c for c in codes if c not in found]
-        if unknown:
-            raise Invalid(f"unknown sites: {', '.join(unknown[:5])}", code="unknown_site")
-        for site in found.values():
-            check_inspectable(site)
+        known = await self.sites.by_codes(codes, reload_missing=True)
+        sites = inspectable(actor, codes, known, "unknown sites: ")
         wall = self._walls.get(wall_id or "")
         if wall is not None and wall.actor.name != actor.name:
             raise Forbidden("this wall page is another person's", code="not_owner")
@@ -113,7 +101,7 @@ class WallDesk:
             wall = _Wall(secrets.token_urlsafe(9), actor, by, 0.0)
             self._walls[wall.id] = wall
         wall.lease_until = self._now() + self.lease_s
-        wanted = {found[c].id: c for c in codes}
+        wanted = {site.id: code for site, code in zip(sites, codes, strict=True)}
         if wanted != wall.sites:
             await self._move(wall, wanted)
             await record_action(
@@ -164,4 +152,4 @@ class WallDesk:
         for site_id in new:
             self.board.put(site_id, Looker("wall", wall.id, wall.by, wall.actor.role, since))
         for site_id in sorted(gone | new):
-            await self._tell(site_id)
+            await self.tell(site_id)

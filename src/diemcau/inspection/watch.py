@@ -12,7 +12,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
+
+from diemcau.records import JsonObject
 
 __all__ = ["WATCH_KIND", "Looker", "WatchBoard"]
 
@@ -34,7 +36,7 @@ class Looker:
     call: bool = False
     inspection_id: int | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {
             "kind": self.kind,
             "id": self.inspection_id,
@@ -76,7 +78,7 @@ class WatchBoard:
     def watched(self) -> set[int]:
         return set(self._lookers)
 
-    def body(self, site_id: int) -> dict[str, Any]:
+    def body(self, site_id: int) -> JsonObject:
         """The ``inspect.watch`` body for a site: publish or not, who looks, any call."""
         lookers = self.lookers(site_id)
         call = next((lk for lk in lookers if lk.call), None)

@@ -9,7 +9,6 @@ here, the plain role rules on the actor itself (docs/meetings.md, "Who may act")
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from diemcau.accounts.service import SitePrincipal
 from diemcau.actors import Actor
@@ -52,7 +51,7 @@ def require_site(actor: Actor, what: str) -> int:
     return actor.site_id
 
 
-def own_request(site: Actor, body: Mapping[str, Any]) -> int | None:
+def own_request(site: Actor, body: Mapping[str, object]) -> int | None:
     """The meeting id a site message names; refuse a message that speaks for another site."""
     other = body.get("site_id")
     if other is not None and other != site.site_id:

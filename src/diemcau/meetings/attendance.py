@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -32,6 +33,7 @@ __all__ = ["Attendance"]
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False, repr=False)
 class Attendance:
     """Who is present in every live meeting, kept in the store and mirrored in memory.
 
@@ -42,25 +44,25 @@ class Attendance:
         sites: the directory's read model (a site's code and province in the events).
     """
 
-    def __init__(
-        self, store: MeetingStore, hub: Hub, publisher: Publisher, sites: SiteDirectory
-    ) -> None:
-        self.store = store
-        self.hub = hub
-        self.publisher = publisher
-        self.sites = sites
-        # (meeting id, site id) -> id of the open interval; mirror of the store.
-        self._open: dict[tuple[int, int], int] = {}
-        # (meeting id, site id) of sites that joined and did not leave.
-        self._wants: set[tuple[int, int]] = set()
-        self._site_locks: dict[int, asyncio.Lock] = {}
-        self.writer = AttendanceWriter(store.db)
-        self._stopped = False
-        # Sites whose presence could not be applied (the store refused it): applied
-        # again every `retry_s` until it holds, so roll call always catches up.
-        self.retry_s = 1.0
-        self._retry: set[tuple[int, int]] = set()
-        self._retry_task: asyncio.Task[None] | None = None
+    store: MeetingStore
+    hub: Hub
+    publisher: Publisher
+    sites: SiteDirectory
+    # (meeting id, site id) -> id of the open interval; mirror of the store.
+    _open: dict[tuple[int, int], int] = field(init=False, default_factory=dict)
+    # (meeting id, site id) of sites that joined and did not leave.
+    _wants: set[tuple[int, int]] = field(init=False, default_factory=set)
+    _site_locks: dict[int, asyncio.Lock] = field(init=False, default_factory=dict)
+    writer: AttendanceWriter = field(init=False)
+    _stopped: bool = field(init=False, default=False)
+    # Sites whose presence could not be applied (the store refused it): applied
+    # again every `retry_s` until it holds, so roll call always catches up.
+    retry_s: float = field(init=False, default=1.0)
+    _retry: set[tuple[int, int]] = field(init=False, default_factory=set)
+    _retry_task: asyncio.Task[None] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.writer = AttendanceWriter(self.store.db)
 
     def _lock(self, site_id: int) -> asyncio.Lock:
         lk = self._site_locks.get(site_id)

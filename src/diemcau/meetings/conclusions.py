@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
@@ -22,7 +22,7 @@ from diemcau.actors import Actor
 from diemcau.audit import record_audit
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.meetings.access import require_control, require_site
+from diemcau.meetings.access import require_site
 from diemcau.meetings.models import (
     MeetingConclusion,
     MeetingConclusionAck,
@@ -31,6 +31,7 @@ from diemcau.meetings.models import (
 from diemcau.meetings.ports import Hub
 from diemcau.meetings.publisher import Publisher
 from diemcau.meetings.store import MeetingStore
+from diemcau.records import JsonObject, Record, iso
 
 __all__ = ["Attachment", "ConclusionStatus", "ConclusionView", "Conclusions"]
 
@@ -51,21 +52,22 @@ class Attachment(BaseModel):
 
 
 @dataclass(frozen=True)
-class ConclusionView:
+class ConclusionView(Record):
     id: int
     meeting_id: int
     body: str
-    attachments: list[dict[str, Any]]
+    attachments: list[JsonObject]
     published_at: datetime
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "meeting_id": self.meeting_id,
-            "body": self.body,
-            "attachments": self.attachments,
-            "published_at": self.published_at.isoformat(),
-        }
+
+class SiteAck(TypedDict):
+    """One invited site in a conclusion's status (``acked_at`` once it acknowledged)."""
+
+    site_id: int
+    code: str
+    name: str
+    province_name: str
+    acked_at: NotRequired[str]
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,10 @@ class ConclusionStatus:
     """Who has and has not acknowledged a conclusion."""
 
     conclusion: ConclusionView
-    acknowledged: list[dict[str, Any]]
-    pending: list[dict[str, Any]]
+    acknowledged: list[SiteAck]
+    pending: list[SiteAck]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {
             "conclusion": self.conclusion.as_dict(),
             "acknowledged_count": len(self.acknowledged),
@@ -92,6 +94,7 @@ def _view(row: MeetingConclusion) -> ConclusionView:
     )
 
 
+@dataclass(eq=False, repr=False)
 class Conclusions:
     """Conclusions of every meeting and their acknowledgements.
 
@@ -102,19 +105,17 @@ class Conclusions:
         sites: the directory's read model (codes and names in the status).
     """
 
-    def __init__(
-        self, store: MeetingStore, hub: Hub, publisher: Publisher, sites: SiteDirectory
-    ) -> None:
-        self.store = store
-        self.hub = hub
-        self.publisher = publisher
-        self.sites = sites
-        # Meetings known to have no conclusion yet: a joining site needs no query then
-        # (thousands of sites join at the start, before anything is concluded).
-        self._none: set[int] = set()
-        self._published: dict[int, int] = {}  # publications seen per meeting (race guard)
-        # "Has it any conclusion?": one store read shared by a crowd of joining sites.
-        self._counting: dict[int, asyncio.Future[bool]] = {}
+    store: MeetingStore
+    hub: Hub
+    publisher: Publisher
+    sites: SiteDirectory
+    # Meetings known to have no conclusion yet: a joining site needs no query then
+    # (thousands of sites join at the start, before anything is concluded).
+    _none: set[int] = field(init=False, default_factory=set)
+    # Publications seen per meeting (race guard).
+    _published: dict[int, int] = field(init=False, default_factory=dict)
+    # "Has it any conclusion?": one store read shared by a crowd of joining sites.
+    _counting: dict[int, asyncio.Future[bool]] = field(init=False, default_factory=dict)
 
     async def publish(
         self,
@@ -134,8 +135,7 @@ class Conclusions:
         now = self.store.now()
         async with self.store.lock(meeting_id):
             async with self.store.db.session() as s:
-                m = await self.store.load(s, meeting_id)
-                require_control(actor, m, "publish conclusions")
+                m = await self.store.load_to_run(s, actor, meeting_id, "publish conclusions")
                 if m.state == "scheduled":
                     raise Conflict("conclusions are published once the meeting has started")
                 row = MeetingConclusion(
@@ -181,7 +181,7 @@ class Conclusions:
             )
             return [_view(r) for r in rows.all()]
 
-    async def for_site(self, meeting_id: int, site_id: int) -> list[dict[str, Any]]:
+    async def for_site(self, meeting_id: int, site_id: int) -> list[JsonObject]:
         """Conclusions of a meeting with this site's acknowledgement state."""
         if meeting_id in self._none or not await self._any(meeting_id):
             return []
@@ -201,10 +201,7 @@ class Conclusions:
             ).all()
         if not rows and self._published.get(meeting_id, 0) == seen:
             self._none.add(meeting_id)
-        return [
-            {**_view(c).as_dict(), "acked_at": acked.isoformat() if acked else None}
-            for c, acked in rows
-        ]
+        return [{**_view(c).as_dict(), "acked_at": iso(acked)} for c, acked in rows]
 
     async def _any(self, meeting_id: int) -> bool:
         """Whether the meeting has a conclusion, read once for all callers at the same time.
@@ -297,11 +294,11 @@ class Conclusions:
             )
             view = _view(c)
         infos = await self.sites.by_ids(sites)
-        done: list[dict[str, Any]] = []
-        pending: list[dict[str, Any]] = []
+        done: list[SiteAck] = []
+        pending: list[SiteAck] = []
         for sid in sorted(sites, key=lambda i: infos[i].code if i in infos else ""):
             info = infos.get(sid)
-            entry: dict[str, Any] = {
+            entry: SiteAck = {
                 "site_id": sid,
                 "code": info.code if info else "",
                 "name": info.name if info else "",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,16 +30,26 @@ from diemcau.meetings.models import Meeting, MeetingFloor
 from diemcau.meetings.ports import FloorDecision, FloorListener, SpeakerView, call_listener
 from diemcau.meetings.publisher import Publisher
 from diemcau.meetings.store import MeetingStore
+from diemcau.records import JsonObject, Record
 
 __all__ = ["FloorControl", "FloorState", "MAX_SPEAKERS"]
 
-Mutation = Callable[[AsyncSession, Meeting, datetime], Awaitable[dict[str, Any]]]
+
+class FloorAudit(TypedDict, total=False):
+    """What a floor decision's audit record says (``target`` goes in its own column)."""
+
+    target: str
+    add: bool
+    speakers: list[int]
+
+
+Mutation = Callable[[AsyncSession, Meeting, datetime], Awaitable[FloorAudit]]
 
 _SYSTEM = Actor.system()
 
 
 @dataclass(frozen=True)
-class FloorState:
+class FloorState(Record):
     """A meeting's floor as the chair console shows it (speakers, mute flags, queue size)."""
 
     meeting_id: int
@@ -49,17 +59,8 @@ class FloorState:
     version: int
     queue_length: int
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "meeting_id": self.meeting_id,
-            "speakers": [s.as_dict() for s in self.speakers],
-            "muted_all": self.muted_all,
-            "unmute_allowed": self.unmute_allowed,
-            "version": self.version,
-            "queue_length": self.queue_length,
-        }
 
-
+@dataclass(eq=False, repr=False)
 class FloorControl:
     """The floor of every live meeting.
 
@@ -71,24 +72,18 @@ class FloorControl:
         publisher: announces each decision to sites, staff and the media plane.
     """
 
-    def __init__(
-        self,
-        store: MeetingStore,
-        sites: SiteDirectory,
-        attendance: Attendance,
-        hands: HandQueue,
-        publisher: Publisher,
-    ) -> None:
-        self.store = store
-        self.sites = sites
-        self.attendance = attendance
-        self.hands = hands
-        self.publisher = publisher
-        self._listeners: list[FloorListener] = []
-        # The last decision of each live meeting: what a joining site is told.
-        self._last: dict[int, FloorDecision] = {}
-        # Before the first decision: one store read shared by every site joining meanwhile.
-        self._reading: dict[int, asyncio.Future[FloorState]] = {}
+    store: MeetingStore
+    sites: SiteDirectory
+    attendance: Attendance
+    hands: HandQueue
+    publisher: Publisher
+    _listeners: list[FloorListener] = field(init=False, default_factory=list)
+    # The last decision of each live meeting: what a joining site is told.
+    _last: dict[int, FloorDecision] = field(init=False, default_factory=dict)
+    # ... and that decision as a joining site is told it, built once for all of them.
+    _told: dict[int, tuple[FloorDecision, JsonObject]] = field(init=False, default_factory=dict)
+    # Before the first decision: one store read shared by every site joining meanwhile.
+    _reading: dict[int, asyncio.Future[FloorState]] = field(init=False, default_factory=dict)
 
     # --- listeners --------------------------------------------------------------------
 
@@ -99,6 +94,7 @@ class FloorControl:
     async def notify(self, decision: FloorDecision) -> None:
         if decision.action == "end":
             self._last.pop(decision.meeting_id, None)
+            self._told.pop(decision.meeting_id, None)
         else:
             self._last[decision.meeting_id] = decision
         for cb in list(self._listeners):
@@ -124,23 +120,15 @@ class FloorControl:
             muted, unmute, version = m.muted_all, m.unmute_allowed, m.floor_version
         return FloorState(meeting_id, await self._speakers(ids), muted, unmute, version, qlen)
 
-    async def for_site(self, meeting_id: int) -> dict[str, Any]:
+    async def for_site(self, meeting_id: int) -> JsonObject:
         """Speakers and mute flags for a site (from the last decision; no queue details)."""
         last = self._last.get(meeting_id)
         if last is None:
-            state = await self._shared_state(meeting_id)
-            return {
-                "speakers": [sp.as_dict() for sp in state.speakers],
-                "muted_all": state.muted_all,
-                "unmute_allowed": state.unmute_allowed,
-                "version": state.version,
-            }
-        return {
-            "speakers": [sp.as_dict() for sp in last.speakers],
-            "muted_all": last.muted_all,
-            "unmute_allowed": last.unmute_allowed,
-            "version": last.version,
-        }
+            return _site_floor(await self._shared_state(meeting_id))
+        told = self._told.get(meeting_id)
+        if told is None or told[0] is not last:
+            told = self._told[meeting_id] = (last, _site_floor(last))
+        return told[1]
 
     async def _shared_state(self, meeting_id: int) -> FloorState:
         """`state`, read once for all callers at the same time.
@@ -259,7 +247,7 @@ class FloorControl:
         if not 1 <= len(wanted) <= MAX_SPEAKERS:
             raise Invalid(f"grant the floor to 1 to {MAX_SPEAKERS} sites")
 
-        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
+        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> FloorAudit:
             await self._require_present(s, meeting_id, wanted)
             keep = wanted
             if add:
@@ -280,7 +268,7 @@ class FloorControl:
     ) -> FloorDecision:
         """Take the floor back from one speaker, or from everyone when `site_id` is None."""
 
-        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
+        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> FloorAudit:
             current = await self.store.speaker_ids(s, meeting_id)
             if site_id is None:
                 if not current:
@@ -301,7 +289,7 @@ class FloorControl:
     async def next(self, actor: Actor, meeting_id: int) -> FloorDecision:
         """Give the floor to the first present site in the queue (replacing the speaker)."""
 
-        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
+        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> FloorAudit:
             waiting = await self.hands.waiting(s, meeting_id)
             chosen = next(
                 (sid for sid in waiting if self.attendance.is_present(meeting_id, sid)), None
@@ -317,7 +305,7 @@ class FloorControl:
     async def mute_all(self, actor: Actor, meeting_id: int) -> FloorDecision:
         """Mute every site but the speakers and forbid self-unmute."""
 
-        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
+        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> FloorAudit:
             m.muted_all, m.unmute_allowed = True, False
             return {}
 
@@ -326,7 +314,7 @@ class FloorControl:
     async def allow_unmute(self, actor: Actor, meeting_id: int) -> FloorDecision:
         """Let sites unmute themselves again."""
 
-        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> dict[str, Any]:
+        async def mutate(s: AsyncSession, m: Meeting, now: datetime) -> FloorAudit:
             m.muted_all, m.unmute_allowed = False, True
             return {}
 
@@ -353,6 +341,16 @@ class FloorControl:
             if code not in found:
                 raise NotFound(f"site code {code!r} not found", code="unknown_site")
         return [found[code].id for code in codes]
+
+
+def _site_floor(floor: FloorDecision | FloorState) -> JsonObject:
+    """What a site is told of the floor: speakers and mute flags, no queue details."""
+    return {
+        "speakers": [sp.as_dict() for sp in floor.speakers],
+        "muted_all": floor.muted_all,
+        "unmute_allowed": floor.unmute_allowed,
+        "version": floor.version,
+    }
 
 
 def _granted_by(actor: Actor) -> str:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +27,7 @@ from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
 from diemcau.meetings.access import require_control
 from diemcau.meetings.invites import Invitations, InviteSpec
 from diemcau.meetings.models import Meeting, SiteGroup
+from diemcau.records import Record
 from diemcau.store import Database
 from diemcau.text import nfc
 
@@ -35,23 +35,13 @@ __all__ = ["GroupView", "SiteGroups"]
 
 
 @dataclass(frozen=True)
-class GroupView:
+class GroupView(Record):
     id: int
     name: str
     description: str
     spec: InviteSpec
     site_count: int
     updated_at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "spec": self.spec.to_json(),
-            "site_count": self.site_count,
-            "updated_at": self.updated_at.isoformat(),
-        }
 
 
 def _check(name: str, spec: InviteSpec) -> str:
@@ -88,6 +78,7 @@ async def _check_may_change(s: AsyncSession, actor: Actor, row: SiteGroup, what:
                 ) from None
 
 
+@dataclass(eq=False, repr=False)
 class SiteGroups:
     """Saved site groups: create, edit, delete (audited) and list with their site counts.
 
@@ -97,12 +88,10 @@ class SiteGroups:
         clock: wall clock in seconds (tests pass a fake one).
     """
 
-    def __init__(
-        self, db: Database, invitations: Invitations, *, clock: Callable[[], float] = time.time
-    ) -> None:
-        self.db = db
-        self.invitations = invitations
-        self.clock = clock
+    db: Database
+    invitations: Invitations
+    _: KW_ONLY
+    clock: Callable[[], float] = time.time
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import ColumnElement, CursorResult, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
@@ -24,12 +24,13 @@ from diemcau.meetings.attendance import Attendance
 from diemcau.meetings.models import MeetingHand
 from diemcau.meetings.publisher import Publisher
 from diemcau.meetings.store import MeetingStore
+from diemcau.records import Record
 
 __all__ = ["HandQueue", "QueueEntry"]
 
 
 @dataclass(frozen=True)
-class QueueEntry:
+class QueueEntry(Record):
     """A raised hand in the queue (position 1 is next)."""
 
     position: int
@@ -40,22 +41,12 @@ class QueueEntry:
     province_name: str
     raised_at: datetime
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "position": self.position,
-            "site_id": self.site_id,
-            "code": self.code,
-            "name": self.name,
-            "province_id": self.province_id,
-            "province_name": self.province_name,
-            "raised_at": self.raised_at.isoformat(),
-        }
-
 
 def _open_hands(meeting_id: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
     return (MeetingHand.meeting_id == meeting_id, MeetingHand.closed_at.is_(None))
 
 
+@dataclass(eq=False, repr=False)
 class HandQueue:
     """The raise-hand queue of every meeting.
 
@@ -66,17 +57,10 @@ class HandQueue:
         publisher: tells staff of every raised and lowered hand.
     """
 
-    def __init__(
-        self,
-        store: MeetingStore,
-        sites: SiteDirectory,
-        attendance: Attendance,
-        publisher: Publisher,
-    ) -> None:
-        self.store = store
-        self.sites = sites
-        self.attendance = attendance
-        self.publisher = publisher
+    store: MeetingStore
+    sites: SiteDirectory
+    attendance: Attendance
+    publisher: Publisher
 
     # --- reads ------------------------------------------------------------------------
 
@@ -210,7 +194,7 @@ class HandQueue:
                 .where(*_open_hands(meeting_id), MeetingHand.site_id == site_id)
                 .values(closed_at=now, outcome=outcome)
             )
-        closed = bool(cast("CursorResult[Any]", result).rowcount)
+        closed = bool(cast("CursorResult[object]", result).rowcount)
         if closed:
             info = await self.sites.get(site_id)
             body = {

@@ -8,10 +8,13 @@ names come from the site directory, as everywhere else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from diemcau.meetings.models import (
     Meeting,
@@ -34,6 +37,9 @@ __all__ = [
     "MeetingHistory",
     "MeetingRecord",
 ]
+
+# A meeting's timeline tables (presence intervals, floor grants, hands).
+_Row = TypeVar("_Row", MeetingAttendance, MeetingFloor, MeetingHand)
 
 
 @dataclass(frozen=True)
@@ -147,34 +153,29 @@ class MeetingHistory:
             )
             return list(rows.all())
 
-    async def attendance(self, meeting_id: int) -> list[IntervalRecord]:
+    async def _in_time_order(
+        self, table: type[_Row], meeting_id: int, at: InstrumentedAttribute[datetime]
+    ) -> Sequence[_Row]:
+        """A meeting's rows of `table`, oldest first (by `at`, then by id)."""
         async with self.db.session() as s:
             rows = await s.scalars(
-                select(MeetingAttendance)
-                .where(MeetingAttendance.meeting_id == meeting_id)
-                .order_by(MeetingAttendance.joined_at, MeetingAttendance.id)
+                select(table).where(table.meeting_id == meeting_id).order_by(at, table.id)
             )
-            return [IntervalRecord(r.site_id, r.joined_at, r.left_at, r.left_reason) for r in rows]
+            return rows.all()
+
+    async def attendance(self, meeting_id: int) -> list[IntervalRecord]:
+        rows = await self._in_time_order(MeetingAttendance, meeting_id, MeetingAttendance.joined_at)
+        return [IntervalRecord(r.site_id, r.joined_at, r.left_at, r.left_reason) for r in rows]
 
     async def floor(self, meeting_id: int) -> list[FloorRecord]:
-        async with self.db.session() as s:
-            rows = await s.scalars(
-                select(MeetingFloor)
-                .where(MeetingFloor.meeting_id == meeting_id)
-                .order_by(MeetingFloor.granted_at, MeetingFloor.id)
-            )
-            return [
-                FloorRecord(r.id, r.site_id, r.granted_at, r.revoked_at, r.granted_by) for r in rows
-            ]
+        rows = await self._in_time_order(MeetingFloor, meeting_id, MeetingFloor.granted_at)
+        return [
+            FloorRecord(r.id, r.site_id, r.granted_at, r.revoked_at, r.granted_by) for r in rows
+        ]
 
     async def hands(self, meeting_id: int) -> list[HandRecord]:
-        async with self.db.session() as s:
-            rows = await s.scalars(
-                select(MeetingHand)
-                .where(MeetingHand.meeting_id == meeting_id)
-                .order_by(MeetingHand.raised_at, MeetingHand.id)
-            )
-            return [HandRecord(r.site_id, r.raised_at, r.closed_at, r.outcome) for r in rows]
+        rows = await self._in_time_order(MeetingHand, meeting_id, MeetingHand.raised_at)
+        return [HandRecord(r.site_id, r.raised_at, r.closed_at, r.outcome) for r in rows]
 
     async def conclusions(self, meeting_id: int) -> list[ConclusionRecord]:
         async with self.db.session() as s:

@@ -14,9 +14,8 @@ saved groups are read from the store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.errors import Invalid, NotFound
 from diemcau.meetings.models import SiteGroup
+from diemcau.records import JsonObject, Record
 from diemcau.store import Database
 from diemcau.store.models import LEVELS, Unit
 
@@ -34,7 +34,8 @@ SITE_KINDS = ("chair", *LEVELS)
 MAX_ITEMS = 20000
 
 
-def _ids(values: Iterable[Any], what: str) -> tuple[int, ...]:
+def _ids(value: object, what: str) -> tuple[int, ...]:
+    values: Iterable[object] = value if isinstance(value, Iterable) else (value,)
     out: list[int] = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, int):
@@ -46,7 +47,7 @@ def _ids(values: Iterable[Any], what: str) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
-class InviteSpec:
+class InviteSpec(Record):
     """Who is invited, as ids (see module docstring).
 
     Attributes:
@@ -75,22 +76,17 @@ class InviteSpec:
     def is_empty(self) -> bool:
         return not (self.everyone or self.unit_ids or self.site_ids or self.group_ids)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "everyone": self.everyone,
-            "unit_ids": list(self.unit_ids),
-            "site_ids": list(self.site_ids),
-            "group_ids": list(self.group_ids),
-            "kinds": list(self.kinds),
-            "exclude_site_ids": list(self.exclude_site_ids),
-        }
+    def to_json(self) -> JsonObject:
+        """The rule as stored and replied: its fields, tuples as lists."""
+        return self.as_dict()
 
     @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> InviteSpec:
+    def from_json(cls, data: Mapping[str, object] | None) -> InviteSpec:
         data = data or {}
-        kinds = data.get("kinds") or []
-        if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+        listed = data.get("kinds") or []
+        if not isinstance(listed, list) or not all(isinstance(k, str) for k in listed):
             raise Invalid("kinds must be a list of site kinds")
+        kinds = [k for k in listed if isinstance(k, str)]
         return cls(
             everyone=bool(data.get("everyone", False)),
             unit_ids=_ids(data.get("unit_ids") or [], "unit_ids"),

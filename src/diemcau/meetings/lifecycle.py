@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -19,23 +19,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from diemcau.actors import Actor
 from diemcau.audit import record_audit
 from diemcau.errors import Conflict, Forbidden, Invalid, NotFound
-from diemcau.meetings.access import CHAIR_ROLES, CREATOR_ROLES, require_control
+from diemcau.meetings.access import CHAIR_ROLES, CREATOR_ROLES
 from diemcau.meetings.attendance import Attendance
 from diemcau.meetings.floor import FloorControl
 from diemcau.meetings.invites import Invitations, InviteSpec
 from diemcau.meetings.models import (
     Meeting,
-    MeetingAttendance,
     MeetingFloor,
-    MeetingHand,
     MeetingLiveSite,
     MeetingParticipant,
 )
 from diemcau.meetings.ports import FloorDecision, Hub
 from diemcau.meetings.publisher import Publisher, stream_of
-from diemcau.meetings.roster import Roster
+from diemcau.meetings.roster import Roster, close_open
 from diemcau.meetings.store import MeetingStore
-from diemcau.meetings.views import MeetingView, iso
+from diemcau.meetings.views import MeetingView
+from diemcau.records import JsonObject, iso
 from diemcau.store.models import StaffUser
 
 __all__ = ["MeetingLifecycle"]
@@ -94,6 +93,7 @@ def _marker(view: MeetingView, action: str, actor: Actor, at: datetime) -> Floor
     )
 
 
+@dataclass(eq=False, repr=False)
 class MeetingLifecycle:
     """Creates, edits, starts, extends and ends meetings.
 
@@ -107,23 +107,13 @@ class MeetingLifecycle:
         floor: tells floor listeners a program started or ended.
     """
 
-    def __init__(
-        self,
-        store: MeetingStore,
-        invitations: Invitations,
-        roster: Roster,
-        hub: Hub,
-        publisher: Publisher,
-        attendance: Attendance,
-        floor: FloorControl,
-    ) -> None:
-        self.store = store
-        self.invitations = invitations
-        self.roster = roster
-        self.hub = hub
-        self.publisher = publisher
-        self.attendance = attendance
-        self.floor = floor
+    store: MeetingStore
+    invitations: Invitations
+    roster: Roster
+    hub: Hub
+    publisher: Publisher
+    attendance: Attendance
+    floor: FloorControl
 
     async def create_meeting(
         self,
@@ -198,11 +188,10 @@ class MeetingLifecycle:
         """Edit title, agenda, schedule or delegates (not of an ended meeting)."""
         now = self.store.now()
         async with self.store.lock(meeting_id), self.store.db.session() as s:
-            m = await self.store.load(s, meeting_id)
-            require_control(actor, m, "edit this meeting")
+            m = await self.store.load_to_run(s, actor, meeting_id, "edit this meeting")
             if m.state == "ended":
                 raise Conflict(f"meeting {meeting_id} has ended", code="ended")
-            changes: dict[str, Any] = {}
+            changes: JsonObject = {}
             if title is not None:
                 m.title = changes["title"] = _text(title, MAX_TITLE, "title", required=True)
             if agenda is not None:
@@ -245,8 +234,7 @@ class MeetingLifecycle:
         (docs/media.md); raises `NotFound` or `Forbidden` otherwise.
         """
         async with self.store.db.session() as s:
-            m = await self.store.load(s, meeting_id)
-            require_control(actor, m, what)
+            m = await self.store.load_to_run(s, actor, meeting_id, what)
             return MeetingView.of(m)
 
     async def start_meeting(self, actor: Actor, meeting_id: int) -> MeetingView:
@@ -276,8 +264,7 @@ class MeetingLifecycle:
         self, actor: Actor, meeting_id: int, now: datetime
     ) -> tuple[MeetingView, list[int]]:
         async with self.store.db.session() as s:
-            m = await self.store.load(s, meeting_id)
-            require_control(actor, m, "start this meeting")
+            m = await self.store.load_to_run(s, actor, meeting_id, "start this meeting")
             if m.state != "scheduled":
                 raise Conflict(f"meeting {meeting_id} is already {m.state}", code=m.state)
             site_ids = await self.invitations.resolve(InviteSpec.from_json(m.invite_spec), s)
@@ -302,8 +289,7 @@ class MeetingLifecycle:
         now = self.store.now()
         async with self.store.lock(meeting_id):
             async with self.store.db.session() as s:
-                m = await self.store.load(s, meeting_id)
-                require_control(actor, m, "extend this meeting")
+                m = await self.store.load_to_run(s, actor, meeting_id, "extend this meeting")
                 if m.state != "live":
                     raise Conflict(f"only a live meeting can be extended (it is {m.state})")
                 base = m.ends_at if m.ends_at is not None and m.ends_at > now else now
@@ -323,8 +309,7 @@ class MeetingLifecycle:
         now = self.store.now()
         async with self.store.lock(meeting_id):
             async with self.store.db.session() as s:
-                m = await self.store.load(s, meeting_id)
-                require_control(actor, m, "end this meeting")
+                m = await self.store.load_to_run(s, actor, meeting_id, "end this meeting")
                 if m.state != "live":
                     raise Conflict(f"only a live meeting can be ended (it is {m.state})")
                 await _close_out(s, meeting_id, now)
@@ -348,16 +333,7 @@ class MeetingLifecycle:
 
 async def _close_out(s: AsyncSession, meeting_id: int, now: datetime) -> None:
     """Close every presence interval, hand and grant of a meeting; free its sites."""
-    await s.execute(
-        update(MeetingAttendance)
-        .where(MeetingAttendance.meeting_id == meeting_id, MeetingAttendance.left_at.is_(None))
-        .values(left_at=now, left_reason="ended")
-    )
-    await s.execute(
-        update(MeetingHand)
-        .where(MeetingHand.meeting_id == meeting_id, MeetingHand.closed_at.is_(None))
-        .values(closed_at=now, outcome="ended")
-    )
+    await close_open(s, meeting_id, now, "ended", "ended")
     await s.execute(
         update(MeetingFloor)
         .where(MeetingFloor.meeting_id == meeting_id, MeetingFloor.revoked_at.is_(None))

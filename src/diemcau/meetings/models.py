@@ -8,7 +8,6 @@ from the store after a restart (docs/meetings.md, "Restarts").
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -24,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from diemcau.audit.models import AuditEntry
+from diemcau.records import JsonObject
 from diemcau.store.models import Base, utcnow
 from diemcau.store.types import UTCDateTime
 
@@ -68,7 +68,7 @@ class Meeting(Base):
     reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     late_after_s: Mapped[int] = mapped_column(Integer, default=300)
     # The invitation rule (area and filters, see meetings.invites.InviteSpec), as ids.
-    invite_spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    invite_spec: Mapped[JsonObject] = mapped_column(JSON, default=dict)
     invited_count: Mapped[int] = mapped_column(Integer, default=0)
     muted_all: Mapped[bool] = mapped_column(Boolean, default=False)
     unmute_allowed: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -170,7 +170,7 @@ class MeetingConclusion(Base):
         ForeignKey("meetings.id", ondelete="CASCADE"), index=True
     )
     body: Mapped[str] = mapped_column(Text)
-    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    attachments: Mapped[list[JsonObject]] = mapped_column(JSON, default=list)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime)
     published_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
 
@@ -197,7 +197,7 @@ class SiteGroup(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    spec: Mapped[JsonObject] = mapped_column(JSON, default=dict)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -13,9 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from diemcau.accounts.service import SitePrincipal
+from diemcau.records import Record
 
 __all__ = [
     "FloorDecision",
@@ -32,7 +33,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[SitePrincipal, Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]]
+MessageHandler = Callable[
+    [SitePrincipal, Mapping[str, object]], Awaitable[Mapping[str, object] | None]
+]
 
 
 class SiteChange(Protocol):
@@ -52,7 +55,7 @@ class Hub(Protocol):
         self,
         site_ids: Collection[int],
         kind: str,
-        body: Mapping[str, Any],
+        body: Mapping[str, object],
         *,
         msg_id: str | None = None,
         durable: bool = True,
@@ -62,7 +65,7 @@ class Hub(Protocol):
         self,
         stream: str,
         kind: str,
-        body: Mapping[str, Any],
+        body: Mapping[str, object],
         *,
         durable: bool = True,
         msg_id: str | None = None,
@@ -79,7 +82,7 @@ class Hub(Protocol):
     def add_listener(self, callback: PresenceListener) -> None: ...
 
     async def publish_staff_event(
-        self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
+        self, kind: str, body: Mapping[str, object], *, province_id: int | None = None
     ) -> None: ...
 
 
@@ -90,7 +93,7 @@ class NullHub:
         self,
         site_ids: Collection[int],
         kind: str,
-        body: Mapping[str, Any],
+        body: Mapping[str, object],
         *,
         msg_id: str | None = None,
         durable: bool = True,
@@ -101,7 +104,7 @@ class NullHub:
         self,
         stream: str,
         kind: str,
-        body: Mapping[str, Any],
+        body: Mapping[str, object],
         *,
         durable: bool = True,
         msg_id: str | None = None,
@@ -124,7 +127,7 @@ class NullHub:
         return None
 
     async def publish_staff_event(
-        self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
+        self, kind: str, body: Mapping[str, object], *, province_id: int | None = None
     ) -> None:
         return None
 
@@ -146,7 +149,7 @@ class MediaPort(Protocol):
 
 
 @dataclass(frozen=True)
-class SpeakerView:
+class SpeakerView(Record):
     """A site holding the floor."""
 
     site_id: int
@@ -155,19 +158,12 @@ class SpeakerView:
     province_id: int | None
     province_name: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "site_id": self.site_id,
-            "code": self.code,
-            "name": self.name,
-            "province_id": self.province_id,
-            "province_name": self.province_name,
-        }
-
 
 @dataclass(frozen=True)
-class FloorDecision:
+class FloorDecision(Record):
     """One floor decision, as the media layer and other listeners receive it.
+
+    Its reply (``as_dict``, see `Record`) is what sites get in ``floor.changed``.
 
     Attributes:
         meeting_id: the meeting.
@@ -192,18 +188,6 @@ class FloorDecision:
     @property
     def speaker_codes(self) -> list[str]:
         return [s.code for s in self.speakers]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "meeting_id": self.meeting_id,
-            "action": self.action,
-            "speakers": [s.as_dict() for s in self.speakers],
-            "muted_all": self.muted_all,
-            "unmute_allowed": self.unmute_allowed,
-            "version": self.version,
-            "at": self.at.isoformat(),
-            "actor": self.actor,
-        }
 
 
 FloorListener = Callable[[FloorDecision], Awaitable[None] | None]

@@ -9,8 +9,7 @@ announce"); sites catch up from the meeting's state when they resume.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from diemcau.meetings.ports import Hub, MediaPort
 from diemcau.meetings.views import MeetingView
@@ -38,7 +37,7 @@ class Publisher:
         self.media = media
 
     async def broadcast(
-        self, meeting_id: int, kind: str, body: Mapping[str, Any], *, staff: bool = True
+        self, meeting_id: int, kind: str, body: Mapping[str, object], *, staff: bool = True
     ) -> None:
         """Broadcast on the meeting's stream (encoded once by the hub) and tell staff."""
         try:
@@ -49,7 +48,7 @@ class Publisher:
             await self.staff_event(kind, body)
 
     async def staff_event(
-        self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
+        self, kind: str, body: Mapping[str, object], *, province_id: int | None = None
     ) -> None:
         """Tell the staff consoles (advisory: the change is already stored)."""
         try:
@@ -64,22 +63,20 @@ class Publisher:
     # --- the media plane --------------------------------------------------------------
 
     async def start_program(self, meeting_id: int) -> None:
-        if self.media is not None:
-            try:
-                await self.media.start_program(meeting_id)
-            except Exception:
-                log.exception("media start_program of meeting %s failed", meeting_id)
+        await self._media("start_program", meeting_id, lambda m: m.start_program(meeting_id))
 
     async def stop_program(self, meeting_id: int) -> None:
-        if self.media is not None:
-            try:
-                await self.media.stop_program(meeting_id)
-            except Exception:
-                log.exception("media stop_program of meeting %s failed", meeting_id)
+        await self._media("stop_program", meeting_id, lambda m: m.stop_program(meeting_id))
 
     async def set_floor(self, meeting_id: int, site_codes: Sequence[str]) -> None:
+        await self._media("set_floor", meeting_id, lambda m: m.set_floor(meeting_id, site_codes))
+
+    async def _media(
+        self, what: str, meeting_id: int, call: Callable[[MediaPort], Awaitable[None]]
+    ) -> None:
+        """Ask the media plane, if any; its failure is logged, never raised."""
         if self.media is not None:
             try:
-                await self.media.set_floor(meeting_id, site_codes)
+                await call(self.media)
             except Exception:
-                log.exception("media set_floor of meeting %s failed", meeting_id)
+                log.exception("media %s of meeting %s failed", what, meeting_id)

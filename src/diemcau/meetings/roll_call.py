@@ -14,7 +14,6 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from sqlalchemy import select
 
@@ -22,6 +21,7 @@ from diemcau.directory.sites import SiteDirectory
 from diemcau.meetings.models import MeetingAttendance, MeetingParticipant
 from diemcau.meetings.store import MeetingStore
 from diemcau.meetings.views import MeetingView
+from diemcau.records import JsonObject, Record, iso
 from diemcau.text import spreadsheet_row
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "RollCall",
     "SiteAttendance",
     "STATUS_LABELS",
+    "zone",
 ]
 
 # Vietnamese first, English after.
@@ -57,7 +58,7 @@ dt { font-weight: bold; }
 
 
 @dataclass
-class AttendanceCounts:
+class AttendanceCounts(Record):
     """Counts of one province (or of the whole meeting)."""
 
     province_id: int | None = None
@@ -81,18 +82,6 @@ class AttendanceCounts:
             self.rejoined += 1
         if site.late:
             self.late += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "province_id": self.province_id,
-            "province_name": self.province_name,
-            "invited": self.invited,
-            "present": self.present,
-            "not_joined": self.not_joined,
-            "left": self.left,
-            "rejoined": self.rejoined,
-            "late": self.late,
-        }
 
 
 @dataclass
@@ -122,7 +111,7 @@ class SiteAttendance:
     def last_left(self) -> datetime | None:
         return self.intervals[-1][1] if self.intervals else None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {
             "site_id": self.site_id,
             "code": self.code,
@@ -130,8 +119,8 @@ class SiteAttendance:
             "province_id": self.province_id,
             "province_name": self.province_name,
             "status": self.status,
-            "first_joined": self.first_joined.isoformat() if self.first_joined else None,
-            "last_left": self.last_left.isoformat() if self.last_left else None,
+            "first_joined": iso(self.first_joined),
+            "last_left": iso(self.last_left),
             "sessions": len(self.intervals),
             "presence_s": round(self.presence_s, 1),
             "late": self.late,
@@ -139,7 +128,7 @@ class SiteAttendance:
             "intervals": [
                 {
                     "joined_at": j.isoformat(),
-                    "left_at": left.isoformat() if left else None,
+                    "left_at": iso(left),
                     "reason": reason,
                 }
                 for j, left, reason in self.intervals
@@ -148,21 +137,12 @@ class SiteAttendance:
 
 
 @dataclass
-class AttendanceSummary:
+class AttendanceSummary(Record):
     meeting_id: int
     state: str
     at: datetime
     total: AttendanceCounts
     provinces: list[AttendanceCounts]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "meeting_id": self.meeting_id,
-            "state": self.state,
-            "at": self.at.isoformat(),
-            "total": self.total.as_dict(),
-            "provinces": [p.as_dict() for p in self.provinces],
-        }
 
 
 class RollCall:
@@ -261,8 +241,7 @@ class RollCall:
     ) -> str:
         """Per-site report as CSV (Vietnamese headings first), times in the given zone."""
         view, _, sites = await self.sites(meeting_id, province_id)
-        tz = timezone(timedelta(minutes=utc_offset_min))
-        zone = _zone_label(utc_offset_min)
+        tz, label = zone(utc_offset_min)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(
@@ -272,8 +251,8 @@ class RollCall:
                 "Tên điểm cầu / Site name",
                 "Tỉnh, thành phố / Province",
                 "Trạng thái / Status",
-                f"Vào lần đầu / First joined ({zone})",
-                f"Rời lần cuối / Last left ({zone})",
+                f"Vào lần đầu / First joined ({label})",
+                f"Rời lần cuối / Last left ({label})",
                 "Số lượt vào / Sessions",
                 "Tổng thời gian có mặt (phút) / Total presence (min)",
                 "Vào muộn / Late",
@@ -312,8 +291,7 @@ class RollCall:
         """A print-ready HTML document: meeting header, counts per province, per-site table."""
         summary = await self.summary(meeting_id, province_id)
         view, _, sites = await self.sites(meeting_id, province_id)
-        tz = timezone(timedelta(minutes=utc_offset_min))
-        zone = _zone_label(utc_offset_min)
+        tz, label = zone(utc_offset_min)
         e = html.escape
         prov_rows = "".join(
             f"<tr><td>{e(c.province_name)}</td><td>{c.invited}</td><td>{c.present}</td>"
@@ -338,8 +316,8 @@ class RollCall:
 <p class="en">Meeting attendance report</p>
 <dl>
 <dt>Cuộc họp / Meeting</dt><dd>{e(view.title)} (#{view.id})</dd>
-<dt>Bắt đầu / Started ({zone})</dt><dd>{e(_fmt(view.started_at, tz))}</dd>
-<dt>Kết thúc / Ended ({zone})</dt><dd>{ended}</dd>
+<dt>Bắt đầu / Started ({label})</dt><dd>{e(_fmt(view.started_at, tz))}</dd>
+<dt>Kết thúc / Ended ({label})</dt><dd>{ended}</dd>
 <dt>Được mời / Invited</dt><dd>{t.invited}</dd>
 <dt>Đã tham dự / Attended</dt><dd>{t.invited - t.not_joined}</dd>
 <dt>Vắng / Absent</dt><dd>{t.not_joined}</dd>
@@ -357,10 +335,11 @@ class RollCall:
 """
 
 
-def _zone_label(offset_min: int) -> str:
-    sign = "+" if offset_min >= 0 else "-"
-    hours, minutes = divmod(abs(offset_min), 60)
-    return f"UTC{sign}{hours:02d}:{minutes:02d}"
+def zone(utc_offset_min: int) -> tuple[timezone, str]:
+    """The fixed zone and its label (``UTC+07:00``) for an offset in minutes."""
+    sign = "+" if utc_offset_min >= 0 else "-"
+    hours, minutes = divmod(abs(utc_offset_min), 60)
+    return timezone(timedelta(minutes=utc_offset_min)), f"UTC{sign}{hours:02d}:{minutes:02d}"
 
 
 def _fmt(value: datetime | None, tz: timezone) -> str:

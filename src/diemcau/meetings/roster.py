@@ -9,6 +9,7 @@ Changing the invitations of a live meeting adds and removes participants here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
@@ -18,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from diemcau.actors import Actor
 from diemcau.audit import record_audit
 from diemcau.errors import Conflict, Invalid
-from diemcau.meetings.access import require_control
 from diemcau.meetings.attendance import Attendance
 from diemcau.meetings.floor import FloorControl
 from diemcau.meetings.invites import Invitations, InviteSpec
@@ -33,9 +33,10 @@ from diemcau.meetings.publisher import Publisher, stream_of
 from diemcau.meetings.store import MeetingStore
 from diemcau.meetings.views import MeetingView
 
-__all__ = ["Roster"]
+__all__ = ["Roster", "close_open"]
 
 
+@dataclass(eq=False, repr=False)
 class Roster:
     """The participants of every meeting.
 
@@ -48,21 +49,12 @@ class Roster:
         floor: takes the floor back from a removed speaker.
     """
 
-    def __init__(
-        self,
-        store: MeetingStore,
-        invitations: Invitations,
-        hub: Hub,
-        publisher: Publisher,
-        attendance: Attendance,
-        floor: FloorControl,
-    ) -> None:
-        self.store = store
-        self.invitations = invitations
-        self.hub = hub
-        self.publisher = publisher
-        self.attendance = attendance
-        self.floor = floor
+    store: MeetingStore
+    invitations: Invitations
+    hub: Hub
+    publisher: Publisher
+    attendance: Attendance
+    floor: FloorControl
 
     # --- inside a decision's unit of work ---------------------------------------------
 
@@ -114,24 +106,7 @@ class Roster:
         """Remove participants: close their presence and hands, free them."""
         for start in range(0, len(site_ids), 500):
             chunk = site_ids[start : start + 500]
-            await s.execute(
-                update(MeetingAttendance)
-                .where(
-                    MeetingAttendance.meeting_id == meeting_id,
-                    MeetingAttendance.site_id.in_(chunk),
-                    MeetingAttendance.left_at.is_(None),
-                )
-                .values(left_at=now, left_reason="uninvited")
-            )
-            await s.execute(
-                update(MeetingHand)
-                .where(
-                    MeetingHand.meeting_id == meeting_id,
-                    MeetingHand.site_id.in_(chunk),
-                    MeetingHand.closed_at.is_(None),
-                )
-                .values(closed_at=now, outcome="dismissed")
-            )
+            await close_open(s, meeting_id, now, "uninvited", "dismissed", chunk)
             await s.execute(
                 delete(MeetingParticipant).where(
                     MeetingParticipant.meeting_id == meeting_id,
@@ -174,8 +149,7 @@ class Roster:
         added: list[int] = []
         removed: list[int] = []
         async with self.store.db.session() as s:
-            m = await self.store.load(s, meeting_id)
-            require_control(actor, m, "change the invitations")
+            m = await self.store.load_to_run(s, actor, meeting_id, "change the invitations")
             if m.state == "ended":
                 raise Conflict(f"meeting {meeting_id} has ended", code="ended")
             new_ids = await self.invitations.resolve(invite, s)
@@ -228,3 +202,28 @@ class Roster:
         if removed:
             await self.hub.unfollow(stream_of(meeting_id), removed)
             await self.hub.send(removed, "meeting.removed", {"meeting_id": meeting_id})
+
+
+async def close_open(
+    s: AsyncSession,
+    meeting_id: int,
+    now: datetime,
+    left_reason: str,
+    hand_outcome: str,
+    site_ids: Sequence[int] | None = None,
+) -> None:
+    """Close the open presence intervals and hands of a meeting's sites (None: all of them).
+
+    Args:
+        left_reason: why the intervals end ("uninvited", "ended").
+        hand_outcome: what became of the hands ("dismissed", "ended").
+    """
+    intervals = [MeetingAttendance.meeting_id == meeting_id, MeetingAttendance.left_at.is_(None)]
+    hands = [MeetingHand.meeting_id == meeting_id, MeetingHand.closed_at.is_(None)]
+    if site_ids is not None:
+        intervals.append(MeetingAttendance.site_id.in_(site_ids))
+        hands.append(MeetingHand.site_id.in_(site_ids))
+    await s.execute(
+        update(MeetingAttendance).where(*intervals).values(left_at=now, left_reason=left_reason)
+    )
+    await s.execute(update(MeetingHand).where(*hands).values(closed_at=now, outcome=hand_outcome))

@@ -12,28 +12,29 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from diemcau.audit import AuditQuery, query_audit
 from diemcau.audit.query import MAX_PAGE
-from diemcau.meetings.roll_call import DEFAULT_UTC_OFFSET_MIN, STATUS_LABELS
+from diemcau.meetings.roll_call import DEFAULT_UTC_OFFSET_MIN, STATUS_LABELS, zone
 from diemcau.spreadsheet import Cell, Column, Sheet
 from diemcau.store import Database
 
 if TYPE_CHECKING:
     from diemcau.meetings.service import MeetingService
 
-__all__ = ["acknowledgement_sheet", "attendance_sheets", "audit_sheet", "zone"]
+__all__ = ["acknowledgement_sheet", "attendance_sheets", "audit_sheet"]
 
 _TIME_WIDTH = 20.0
-
-
-def zone(utc_offset_min: int) -> tuple[timezone, str]:
-    """The fixed zone and its label (``UTC+07:00``) for an offset in minutes."""
-    sign = "+" if utc_offset_min >= 0 else "-"
-    hours, minutes = divmod(abs(utc_offset_min), 60)
-    return timezone(timedelta(minutes=utc_offset_min)), f"UTC{sign}{hours:02d}:{minutes:02d}"
+# The first columns of the per-site sheets: row number, the site, its status.
+_SITE_COLUMNS = (
+    Column("STT / No.", 7),
+    Column("Mã điểm cầu / Site code"),
+    Column("Tên điểm cầu / Site name"),
+    Column("Tỉnh, thành phố / Province"),
+    Column("Trạng thái / Status"),
+)
 
 
 def _hhmm(value: datetime | None, tz: timezone) -> str:
@@ -54,11 +55,7 @@ async def attendance_sheets(
     per_site = Sheet(
         title="Điểm danh theo điểm cầu",
         columns=[
-            Column("STT / No.", 7),
-            Column("Mã điểm cầu / Site code"),
-            Column("Tên điểm cầu / Site name"),
-            Column("Tỉnh, thành phố / Province"),
-            Column("Trạng thái / Status"),
+            *_SITE_COLUMNS,
             Column(f"Vào lần đầu / First joined ({label})", _TIME_WIDTH),
             Column(f"Rời lần cuối / Last left ({label})", _TIME_WIDTH),
             Column("Số lượt vào / Sessions", 12),
@@ -125,11 +122,7 @@ async def acknowledgement_sheet(
     return Sheet(
         title=f"Kết luận {status.conclusion.id}",
         columns=[
-            Column("STT / No.", 7),
-            Column("Mã điểm cầu / Site code"),
-            Column("Tên điểm cầu / Site name"),
-            Column("Tỉnh, thành phố / Province"),
-            Column("Trạng thái / Status"),
+            *_SITE_COLUMNS,
             Column(f"Xác nhận lúc / Acknowledged at ({label})", _TIME_WIDTH),
         ],
         rows=rows,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from diemcau.accounts.service import SitePrincipal
 from diemcau.actors import Actor
@@ -24,6 +23,7 @@ from diemcau.meetings.hands import HandQueue, QueueEntry
 from diemcau.meetings.ports import Hub
 from diemcau.meetings.store import MeetingStore
 from diemcau.meetings.views import MeetingView
+from diemcau.records import JsonObject
 
 __all__ = ["CurrentMeeting", "SiteActions"]
 
@@ -35,9 +35,9 @@ class CurrentMeeting:
     meeting: MeetingView
     floor: FloorState
     present: bool
-    conclusions: list[dict[str, Any]]
+    conclusions: list[JsonObject]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {
             "meeting": self.meeting.site_dict(),
             "floor": self.floor.as_dict(),
@@ -46,6 +46,7 @@ class CurrentMeeting:
         }
 
 
+@dataclass(eq=False, repr=False)
 class SiteActions:
     """Site requests on meetings.
 
@@ -57,19 +58,11 @@ class SiteActions:
         conclusions: conclusions and their acknowledgements.
     """
 
-    def __init__(
-        self,
-        store: MeetingStore,
-        attendance: Attendance,
-        hands: HandQueue,
-        floor: FloorControl,
-        conclusions: Conclusions,
-    ) -> None:
-        self.store = store
-        self.attendance = attendance
-        self.hands = hands
-        self.floor = floor
-        self.conclusions = conclusions
+    store: MeetingStore
+    attendance: Attendance
+    hands: HandQueue
+    floor: FloorControl
+    conclusions: Conclusions
 
     def register(self, hub: Hub) -> None:
         """Route the sites' session requests to this object."""
@@ -111,9 +104,7 @@ class SiteActions:
 
     # --- session requests (the hub hands in the session's principal) ------------------
 
-    async def handle_join(
-        self, principal: SitePrincipal, body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+    async def handle_join(self, principal: SitePrincipal, body: Mapping[str, object]) -> JsonObject:
         site = site_actor(principal)
         view = await self.join(site, own_request(site, body))
         conclusions = await self.conclusions.for_site(view.id, principal.site_id)
@@ -124,15 +115,15 @@ class SiteActions:
         }
 
     async def handle_leave(
-        self, principal: SitePrincipal, body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+        self, principal: SitePrincipal, body: Mapping[str, object]
+    ) -> JsonObject:
         site = site_actor(principal)
         await self.leave(site, own_request(site, body))
         return {"left": True}
 
     async def handle_raise(
-        self, principal: SitePrincipal, body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+        self, principal: SitePrincipal, body: Mapping[str, object]
+    ) -> JsonObject:
         site = site_actor(principal)
         entry = await self.raise_hand(site, own_request(site, body))
         return {
@@ -142,15 +133,13 @@ class SiteActions:
         }
 
     async def handle_lower(
-        self, principal: SitePrincipal, body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+        self, principal: SitePrincipal, body: Mapping[str, object]
+    ) -> JsonObject:
         site = site_actor(principal)
         await self.lower_hand(site, own_request(site, body))
         return {"raised": False}
 
-    async def handle_ack(
-        self, principal: SitePrincipal, body: Mapping[str, Any]
-    ) -> Mapping[str, Any]:
+    async def handle_ack(self, principal: SitePrincipal, body: Mapping[str, object]) -> JsonObject:
         site = site_actor(principal)
         own_request(site, body)
         cid = body.get("conclusion_id")

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from diemcau.actors import Actor
 from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import Conflict, Forbidden, NotFound
-from diemcau.meetings.access import require_site
+from diemcau.meetings.access import require_control, require_site
 from diemcau.meetings.models import Meeting, MeetingFloor, MeetingLiveSite, MeetingParticipant
 from diemcau.meetings.views import MeetingView
 from diemcau.store import Database
@@ -94,6 +94,14 @@ class MeetingStore:
         m = await s.get(Meeting, meeting_id)
         if m is None:
             raise NotFound(f"meeting {meeting_id} not found", code="no_meeting")
+        return m
+
+    async def load_to_run(
+        self, s: AsyncSession, actor: Actor, meeting_id: int, what: str
+    ) -> Meeting:
+        """`load` for a decision only the meeting's chair, a delegate or an admin makes."""
+        m = await self.load(s, meeting_id)
+        require_control(actor, m, what)
         return m
 
     async def get_meeting(self, meeting_id: int) -> MeetingView:

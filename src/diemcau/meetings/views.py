@@ -8,21 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from diemcau.meetings.invites import InviteSpec
 from diemcau.meetings.models import Meeting
+from diemcau.records import JsonObject, Record, iso
 
-__all__ = ["MeetingView", "iso"]
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+__all__ = ["MeetingView"]
 
 
 @dataclass(frozen=True)
-class MeetingView:
-    """A meeting as callers see it."""
+class MeetingView(Record):
+    """A meeting as callers see it (staff replies are its fields, see `Record`)."""
 
     id: int
     title: str
@@ -66,29 +62,7 @@ class MeetingView:
             floor_version=m.floor_version,
         )
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "agenda": self.agenda,
-            "state": self.state,
-            "chair_user_id": self.chair_user_id,
-            "delegates": list(self.delegates),
-            "scheduled_start": iso(self.scheduled_start),
-            "scheduled_end": iso(self.scheduled_end),
-            "started_at": iso(self.started_at),
-            "ended_at": iso(self.ended_at),
-            "ends_at": iso(self.ends_at),
-            "reminder_lead_s": self.reminder_lead_s,
-            "late_after_s": self.late_after_s,
-            "invite": self.invite.to_json(),
-            "invited_count": self.invited_count,
-            "muted_all": self.muted_all,
-            "unmute_allowed": self.unmute_allowed,
-            "floor_version": self.floor_version,
-        }
-
-    def site_dict(self) -> dict[str, Any]:
+    def site_dict(self) -> JsonObject:
         """What a site is told about the meeting (no invitation rule, no staff ids)."""
         return {
             "id": self.id,

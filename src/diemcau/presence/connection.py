@@ -18,7 +18,7 @@ import asyncio
 import collections
 import re
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import Protocol as WebSocketProtocol
@@ -74,7 +74,10 @@ def heartbeat_frames(data: bytes) -> int:
     return count
 
 
-class _SmallQueue(list[Any]):
+_T = TypeVar("_T")
+
+
+class _SmallQueue(list[_T]):
     """A list standing in for one of the library's per-connection deques.
 
     An empty deque takes 760 bytes, and the library keeps two per connection (the
@@ -84,10 +87,10 @@ class _SmallQueue(list[Any]):
 
     __slots__ = ()
 
-    def popleft(self) -> Any:
+    def popleft(self) -> _T:
         return self.pop(0)
 
-    def extendleft(self, items: Iterable[Any]) -> None:
+    def extendleft(self, items: Iterable[_T]) -> None:
         self[:0] = list(items)[::-1]  # as deque.extendleft: each item to the left in turn
 
 
@@ -99,16 +102,15 @@ class SiteConnection(ServerConnection):
             cleared when it ends); None means every byte goes to the library.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.heartbeats: HeartbeatSink | None = None
+    heartbeats: HeartbeatSink | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         # Only what the library uses of them: append, remove, iterate (drain waiters);
         # append, popleft, extendleft, len (frames). Left alone if the library changed.
         if isinstance(self.drain_waiters, collections.deque) and not self.drain_waiters:
-            self.drain_waiters = _SmallQueue()  # type: ignore[assignment]
+            self.drain_waiters = _SmallQueue[asyncio.Future[None]]()  # type: ignore[assignment]
+        # The library's frame queue, reached by name so a renamed one is left alone.
         frames: Any = getattr(getattr(self, "recv_messages", None), "frames", None)
         if isinstance(getattr(frames, "queue", None), collections.deque) and not frames.queue:
             frames.queue = _SmallQueue()
@@ -118,6 +120,8 @@ class SiteConnection(ServerConnection):
         # heartbeat frame) is checked inline; `heartbeat_frames` takes the rest.
         sink = self.heartbeats
         if sink is not None:
+            # The parser's generator chain (gi_yieldfrom, gi_code: typed on
+            # ``types.GeneratorType``, not on the ``Generator`` the library declares).
             outer: Any = self.protocol.parser
             inner = outer.gi_yieldfrom
             while inner is not None and inner.gi_yieldfrom is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
 
 from diemcau.errors import Invalid
 from diemcau.presence.fanout import Fanout
@@ -31,7 +30,7 @@ __all__ = ["Delivery", "encode_checked", "BODY_MAX_BYTES"]
 BODY_MAX_BYTES = MAX_MESSAGE_BYTES - 512
 
 
-def encode_checked(kind: str, body: Mapping[str, Any]) -> str:
+def encode_checked(kind: str, body: Mapping[str, object]) -> str:
     """The body encoded once, after checking the kind and the size.
 
     Raises:
@@ -79,7 +78,7 @@ class Delivery:
         self,
         site_ids: Collection[int],
         kind: str,
-        body: Mapping[str, Any],
+        body: Mapping[str, object],
         *,
         msg_id: str | None = None,
         durable: bool = True,
@@ -108,7 +107,7 @@ class Delivery:
         self,
         stream: str,
         kind: str,
-        body: Mapping[str, Any],
+        body: Mapping[str, object],
         *,
         durable: bool = True,
         msg_id: str | None = None,

@@ -25,7 +25,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any
 
 from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.instance_keys import InstanceKeys
@@ -59,6 +58,7 @@ from diemcau.presence.state import (
 )
 from diemcau.presence.streams import StreamBook
 from diemcau.presence.tuning import tune_process_gc
+from diemcau.records import JsonObject
 from diemcau.store import Database
 from diemcau.tasks import cancel_and_wait, log_step_failure, run_to_end
 
@@ -214,7 +214,7 @@ class PresenceHub:
         scheme = "wss" if self.config.ssl is not None else "ws"
         return f"{scheme}://{self.config.host}:{self.port}{self.config.path}"
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         """What a site terminal needs to find the socket (GET /api/presence/info).
 
         ``urls`` lists every control server's socket, in the order to try them (one
@@ -247,7 +247,7 @@ class PresenceHub:
         self,
         site_ids: Collection[int],
         kind: str,
-        body: Mapping[str, Any],
+        body: Mapping[str, object],
         *,
         msg_id: str | None = None,
         durable: bool = True,
@@ -268,7 +268,7 @@ class PresenceHub:
         self,
         stream: str,
         kind: str,
-        body: Mapping[str, Any],
+        body: Mapping[str, object],
         *,
         durable: bool = True,
         msg_id: str | None = None,
@@ -367,7 +367,7 @@ class PresenceHub:
     # --- staff live stream -------------------------------------------------------------------
 
     async def publish_staff_event(
-        self, kind: str, body: Mapping[str, Any], *, province_id: int | None = None
+        self, kind: str, body: Mapping[str, object], *, province_id: int | None = None
     ) -> None:
         """Push a domain event to connected staff clients (province officers: own province
         and national events only), in the next coalesced batch.

@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Mapping
 from enum import IntEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -142,7 +142,7 @@ class Request(BaseModel):
     type: Literal["req"]
     id: str = Field(min_length=1, max_length=64)
     kind: str = Field(min_length=1, max_length=64)
-    body: dict[str, Any] = Field(default_factory=dict)
+    body: dict[str, object] = Field(default_factory=dict)
 
 
 class Ack(BaseModel):
@@ -206,7 +206,7 @@ class Reply(BaseModel):
     type: Literal["reply"] = "reply"
     id: str
     ok: bool
-    body: dict[str, Any] | None = None
+    body: dict[str, object] | None = None
     error: ReplyError | None = None
 
 
@@ -245,7 +245,7 @@ def _finite(value: float) -> float:
     return value
 
 
-def encode_body(body: Mapping[str, Any]) -> str:
+def encode_body(body: Mapping[str, object]) -> str:
     """Encode a message body once (compact, UTF-8 kept, no NaN)."""
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -267,7 +267,7 @@ def msg_frame(
     return (head + body_json + "}").encode()
 
 
-def control_frame(message: Mapping[str, Any]) -> bytes:
+def control_frame(message: Mapping[str, object]) -> bytes:
     """Any other server -> site message (follow, unfollow, reset, error, tick)."""
     return encode_body(message).encode()
 

@@ -14,27 +14,31 @@ that publishes a new event kind is redacted the same way without knowing it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Final
 
-__all__ = ["DROP", "redact_for_province"]
+from diemcau.records import JsonObject
+
+__all__ = ["DROP", "Drop", "redact_for_province"]
 
 
-class _Drop:
+class Drop:
+    """The type of `DROP`: what is left of an object naming another province's site."""
+
     __slots__ = ()
 
     def __repr__(self) -> str:
         return "DROP"
 
 
-DROP: Any = _Drop()
+DROP: Final = Drop()
 _CODE_KEYS = ("code", "site_code")
 
 
 def _foreign(
-    obj: Mapping[str, Any],
+    obj: Mapping[str, object],
     scope: int,
     province_of_site: Callable[[int], int | None],
-    province_of_code: Callable[[str], int | None | _Drop],
+    province_of_code: Callable[[str], int | None | Drop],
 ) -> bool:
     """Whether `obj` names a site (or a province) other than `scope`'s own."""
     pid = obj.get("province_id")
@@ -47,17 +51,17 @@ def _foreign(
         code = obj.get(key)
         if isinstance(code, str):
             found = province_of_code(code)
-            if not isinstance(found, _Drop):  # a known site code
+            if not isinstance(found, Drop):  # a known site code
                 return found != scope
     return False
 
 
 def redact_for_province(
-    body: Any,
+    body: object,
     scope: int,
     province_of_site: Callable[[int], int | None],
-    province_of_code: Callable[[str], int | None | _Drop],
-) -> Any:
+    province_of_code: Callable[[str], int | None | Drop],
+) -> object:
     """`body` without anything naming another province's sites; `DROP` if nothing is left.
 
     Args:
@@ -70,7 +74,7 @@ def redact_for_province(
     if isinstance(body, Mapping):
         if _foreign(body, scope, province_of_site, province_of_code):
             return DROP
-        out: dict[str, Any] = {}
+        out: JsonObject = {}
         for key, value in body.items():
             kept = redact_for_province(value, scope, province_of_site, province_of_code)
             out[key] = None if kept is DROP else kept

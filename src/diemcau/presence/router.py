@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 from diemcau.accounts.service import SitePrincipal
 from diemcau.errors import DomainError
+from diemcau.logs import one_line
 from diemcau.presence.protocol import Reply, ReplyError, Request
 from diemcau.presence.session import SiteSession
 from diemcau.store.outage import is_store_outage
@@ -41,7 +42,11 @@ __all__ = ["MessageHandler", "RequestRouter"]
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[SitePrincipal, Mapping[str, Any]], Awaitable[Mapping[str, Any] | None]]
+OUTAGE_LOG_EVERY_S = 1.0
+
+MessageHandler = Callable[
+    [SitePrincipal, Mapping[str, object]], Awaitable[Mapping[str, object] | None]
+]
 
 
 class RequestRouter:
@@ -58,9 +63,13 @@ class RequestRouter:
         self.max_running = max_running
         self.running = 0
         self._waiting: deque[tuple[SiteSession, Request]] = deque()
-        self._inflight: set[asyncio.Task[Any]] = set()
+        self._inflight: set[asyncio.Task[object]] = set()
         # False while the server stops: new requests are answered ``unavailable``.
         self.accepting = True
+        # A store outage fails every request of a batch alike: one log line a second.
+        self.refused_for_outage = 0
+        self._outage_told = 0
+        self._outage_said_at = -OUTAGE_LOG_EVERY_S
 
     def on_message(self, kind: str, handler: MessageHandler) -> None:
         """Route inbound requests of `kind` to `handler` (its return value is the reply).
@@ -71,6 +80,21 @@ class RequestRouter:
         if kind in self._handlers:
             raise ValueError(f"a handler for '{kind}' is already registered")
         self._handlers[kind] = handler
+
+    def _log_outage(self, kind: str, exc: BaseException) -> None:
+        """Count a request refused for a store outage; say so at most once a second."""
+        self.refused_for_outage += 1
+        self._outage_told += 1
+        now = time.monotonic()
+        if now - self._outage_said_at < OUTAGE_LOG_EVERY_S:
+            return
+        log.warning(
+            "%s: the store cannot serve now (%s); %d request(s) told to send again",
+            kind,
+            one_line(exc),
+            self._outage_told,
+        )
+        self._outage_said_at, self._outage_told = now, 0
 
     def kinds(self) -> list[str]:
         return sorted(self._handlers)
@@ -128,7 +152,7 @@ class RequestRouter:
             return
         except Exception as exc:
             if is_store_outage(exc):
-                log.warning("%s: the store cannot serve now: %s", req.kind, exc)
+                self._log_outage(req.kind, exc)
                 self.reply_error(
                     session, req.id, "unavailable", "the store cannot serve now: send it again"
                 )

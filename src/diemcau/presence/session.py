@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import ValidationError
 from websockets.asyncio.server import ServerConnection
@@ -270,6 +270,6 @@ class SiteSession:
         """A request of this site ended, or was dropped before it started."""
         self.pending_requests -= 1
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> dict[str, int | str]:
         peer = self.conn.remote_address
         return {"site_id": self.site_id, "peer": str(peer[0]) if peer else ""}

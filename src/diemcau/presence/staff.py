@@ -17,11 +17,12 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol, TypedDict
 
 from diemcau.directory.sites import SiteInfo
-from diemcau.presence.redact import DROP, redact_for_province
+from diemcau.presence.redact import DROP, Drop, redact_for_province
 from diemcau.presence.state import SiteState
+from diemcau.records import JsonObject
 
 __all__ = ["StaffFeed", "StaffClient", "StaffSource", "SITE_FIELDS"]
 
@@ -45,6 +46,18 @@ SITE_FIELDS = (
 )
 _STATES = ("online", "degraded", "offline")
 
+# One site's row, in `SITE_FIELDS` order (ids, text, rounded figures, null when unknown).
+SiteRow = list[int | float | str | None]
+
+
+class StaffEvent(TypedDict):
+    """A domain event waiting for the next batch (``province_id`` None: national)."""
+
+    kind: str
+    body: object
+    province_id: int | None
+    at: float
+
 
 class StaffSource(Protocol):
     """What the staff stream reads about sites (the presence hub)."""
@@ -58,7 +71,7 @@ class StaffSource(Protocol):
     def in_meeting(self, site_id: int) -> bool: ...
 
 
-def _dumps(obj: Any) -> str:
+def _dumps(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
@@ -101,7 +114,7 @@ class StaffFeed:
         self.clock = clock
         self.clients: set[StaffClient] = set()
         self._dirty: set[int] = set()
-        self._events: list[dict[str, Any]] = []
+        self._events: list[StaffEvent] = []
         self._batch = 0
         self._by_province: dict[int | None, list[int]] = {}
         self._code_province: dict[str, int | None] = {}
@@ -115,7 +128,7 @@ class StaffFeed:
         if self.clients:
             self._dirty.add(site_id)
 
-    def publish(self, kind: str, body: Mapping[str, Any], province_id: int | None) -> None:
+    def publish(self, kind: str, body: Mapping[str, object], province_id: int | None) -> None:
         if not self.clients:
             return
         self._events.append(
@@ -159,7 +172,7 @@ class StaffFeed:
             self._aggs = {}
         return self._by_province
 
-    def _row(self, site_id: int) -> list[Any]:
+    def _row(self, site_id: int) -> SiteRow:
         src = self.source
         st = src.site_state(site_id)
         info = src.site_infos().get(site_id)
@@ -214,7 +227,7 @@ class StaffFeed:
         else:
             ids = list(by.get(scope, []))
             provinces = {str(scope): self._province_agg(scope, True)}
-        msg: dict[str, Any] = {
+        msg: JsonObject = {
             "type": "snapshot",
             "batch": self._batch,
             "server_time": round(self.clock(), 3),
@@ -257,12 +270,12 @@ class StaffFeed:
     def _delta(
         self,
         scope: int | None,
-        rows: Mapping[int, list[Any]],
+        rows: Mapping[int, SiteRow],
         aggs: Mapping[int | None, dict[str, int]],
-        events: list[dict[str, Any]],
+        events: list[StaffEvent],
         at: float,
     ) -> str:
-        msg: dict[str, Any] = {"type": "delta", "batch": self._batch, "server_time": at}
+        msg: JsonObject = {"type": "delta", "batch": self._batch, "server_time": at}
         if scope is None:
             msg["sites"] = list(rows.values())
             msg["provinces"] = {str(pid): a for pid, a in aggs.items() if pid is not None}
@@ -274,7 +287,7 @@ class StaffFeed:
             msg["events"] = self._scoped_events(events, scope)
         return _dumps(msg)
 
-    def _scoped_events(self, events: list[dict[str, Any]], scope: int) -> list[dict[str, Any]]:
+    def _scoped_events(self, events: list[StaffEvent], scope: int) -> list[StaffEvent]:
         """The events an officer of `scope` gets: its province's, and national ones
         redacted of other provinces' sites (dropped if nothing is left)."""
         infos = self.source.site_infos()
@@ -283,10 +296,10 @@ class StaffFeed:
             info = infos.get(site_id)
             return info.province_id if info else None
 
-        def of_code(code: str) -> Any:
+        def of_code(code: str) -> int | None | Drop:
             return self._code_province.get(code, DROP)
 
-        out: list[dict[str, Any]] = []
+        out: list[StaffEvent] = []
         for event in events:
             if event["province_id"] == scope:
                 out.append(event)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TypeVar
 
 __all__ = ["GC_THRESHOLDS", "tune_process_gc", "event_loop_factory", "run_with_loop"]
 
@@ -52,7 +52,7 @@ def event_loop_factory(kind: str = "uvloop") -> Callable[[], asyncio.AbstractEve
     return asyncio.new_event_loop
 
 
-def run_with_loop(main: Coroutine[Any, Any, T], kind: str = "uvloop") -> T:
+def run_with_loop(main: Coroutine[object, object, T], kind: str = "uvloop") -> T:
     """`asyncio.run` on the chosen loop (see `event_loop_factory`)."""
     with asyncio.Runner(loop_factory=event_loop_factory(kind)) as runner:
         return runner.run(main)

@@ -10,23 +10,26 @@ from __future__ import annotations
 import ast
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from diemcau.store.models import SettingValue
 from diemcau.store.reach import explain, folder_failure, watch_connects
 from diemcau.store.urls import database_url
+from diemcau.store.write_gate import SqliteWriteGate
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -42,9 +45,13 @@ MIGRATE_KEY = 0x6D696772617465
 # default 60 s before it can say the server is unreachable.
 PG_CONNECT_TIMEOUT_S = 10
 
+# How long a SQLite writer waits for the lock (SQLite's busy timeout, and the turn
+# of this process's writers, `store.write_gate`) before it fails "database is locked".
+SQLITE_BUSY_TIMEOUT_S = 10
 
-def _sqlite_pragmas(url: str) -> Any:
-    def run(dbapi_conn: Any, _record: Any) -> None:
+
+def _sqlite_pragmas(url: str) -> Callable[[DBAPIConnection, ConnectionPoolEntry], None]:
+    def run(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         cur = dbapi_conn.cursor()
         try:
             # The first statement on a file that is not a database (or cannot be written)
@@ -57,7 +64,7 @@ def _sqlite_pragmas(url: str) -> Any:
             raise failure from exc
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
         cur.close()
 
     return run
@@ -73,7 +80,7 @@ def _prepare_sqlite_path(url: str) -> None:
             raise folder_failure(path, exc) from exc
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, **kwargs: object) -> AsyncEngine:
     """An async engine for `url` (any accepted form) that reports failed connects clearly.
 
     Raises:
@@ -84,8 +91,11 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         _prepare_sqlite_path(url)
     else:
-        connect_args = kwargs.setdefault("connect_args", {})
-        connect_args.setdefault("timeout", PG_CONNECT_TIMEOUT_S)
+        given = kwargs.get("connect_args")
+        kwargs["connect_args"] = {
+            "timeout": PG_CONNECT_TIMEOUT_S,
+            **(given if isinstance(given, dict) else {}),
+        }
     engine = create_async_engine(url, **kwargs)
     watch_connects(engine, url)
     if url.startswith("sqlite"):
@@ -102,10 +112,15 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = database_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, object] = {"echo": echo}
         if not self.is_sqlite:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_engine(self.url, **kwargs)
+        # SQLite: this process's writers take turns instead of racing for the lock.
+        self.write_gate: SqliteWriteGate | None = None
+        if self.is_sqlite:
+            self.write_gate = SqliteWriteGate(SQLITE_BUSY_TIMEOUT_S)
+            self.write_gate.install(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._keys: dict[str, bytes] = {}
 

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -45,7 +44,7 @@ class LeaseLost(Exception):
     """The lease is no longer this server's; the message says why."""
 
 
-def asyncpg_params(url: str) -> dict[str, Any]:
+def asyncpg_params(url: str) -> dict[str, str | int | None]:
     """``asyncpg.connect`` keywords for a PostgreSQL URL (any form `database_url` takes)."""
     u = make_url(database_url(url))
     if not u.drivername.startswith("postgresql"):

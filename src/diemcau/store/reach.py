@@ -15,11 +15,12 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = ["StoreUnavailable", "exception_chain", "explain", "folder_failure", "watch_connects"]
 
@@ -169,7 +170,12 @@ def watch_connects(engine: AsyncEngine, url: str) -> None:
     """
 
     @event.listens_for(engine.sync_engine, "do_connect")
-    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    def _connect(
+        dialect: Dialect,
+        _record: ConnectionPoolEntry,
+        cargs: tuple[object, ...],
+        cparams: dict[str, object],
+    ) -> DBAPIConnection:
         try:
             return dialect.connect(*cargs, **cparams)
         except Exception as exc:

@@ -267,13 +267,7 @@
   async function syncFloorFeeds(g) {
     const m = C.media;
     if (!m) return;
-    const want = new Map((g.program.feeds || []).map((f) => [f.feed_id, f]));
-    for (const [id, sub] of m.subs) if (!want.has(id)) { m.subs.delete(id); if (sub.handle) sub.handle.detach(); }
-    for (const [id, f] of want) {
-      if (m.subs.has(id)) continue;
-      m.subs.set(id, { pending: true, feed: f });
-      subscribeFloor(m, f);
-    }
+    janusSyncFeeds(m.subs, g.program.feeds || [], (f) => subscribeFloor(m, f));
     labelFloor();
   }
 

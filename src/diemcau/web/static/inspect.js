@@ -81,13 +81,7 @@ class SiteInspection {
       }
     }
     if (this.closed || !r) { h.detach(); return; }
-    const pc = h.newPeer();
-    const stream = new MediaStream();
-    pc.ontrack = (e) => { stream.addTrack(e.track); };
-    await pc.setRemoteDescription(r.jsep);
-    const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
-    await h.message({ request: "start" }, { type: answer.type, sdp: answer.sdp });
+    const { pc, stream } = await h.answer(r.jsep);
     this.pc = pc; this.stream = stream;
     h.on((data) => {
       // The site stopped and published again (it entered or left a meeting): follow it.

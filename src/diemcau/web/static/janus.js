@@ -164,6 +164,21 @@ class JanusHandle {
     return pc;
   }
 
+  /**
+   * Take a subscriber's offer: a new peer answers it and the plugin starts sending.
+   * Resolves with {pc, stream}; every track the peer receives joins `stream`.
+   */
+  async answer(offer) {
+    const pc = this.newPeer();
+    const stream = new MediaStream();
+    pc.ontrack = (e) => { stream.addTrack(e.track); };
+    await pc.setRemoteDescription(offer);
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    await this.message({ request: "start" }, { type: answer.type, sdp: answer.sdp });
+    return { pc, stream };
+  }
+
   async detach() {
     if (this.pc) { this.pc.close(); this.pc = null; }
     this.session.handles.delete(this.id);
@@ -255,15 +270,24 @@ async function janusSubscribe(session, room, feedId, roomToken, substream, pin) 
   const video = ((r.data && r.data.streams) || []).find((x) => x.type === "video");
   const wantLayer = substream !== undefined && video;
   if (!r.jsep) { await h.detach(); throw new JanusError(0, "no offer for feed " + feedId); }
-  const pc = h.newPeer();
-  const stream = new MediaStream();
-  pc.ontrack = (e) => { stream.addTrack(e.track); };
-  await pc.setRemoteDescription(r.jsep);
-  const answer = await pc.createAnswer();
-  await pc.setLocalDescription(answer);
-  await h.message({ request: "start" }, { type: answer.type, sdp: answer.sdp });
+  const { pc, stream } = await h.answer(r.jsep);
   if (wantLayer) await h.message({ request: "configure", streams: [{ mid: video.mid, substream }] }).catch(() => {});
   return { handle: h, pc, stream, streams: (r.data && r.data.streams) || [] };
+}
+
+/**
+ * Keep `subs` (feed id -> subscription) to exactly `feeds`: detach the subscriptions
+ * of feeds gone, and call subscribe(feed) for each new one, whose entry starts as
+ * {pending: true, feed} (the subscriber fills it in, or drops it).
+ */
+function janusSyncFeeds(subs, feeds, subscribe) {
+  const want = new Map(feeds.map((f) => [f.feed_id, f]));
+  for (const [id, sub] of subs) if (!want.has(id)) { subs.delete(id); if (sub.handle) sub.handle.detach(); }
+  for (const [id, f] of want) {
+    if (subs.has(id)) continue;
+    subs.set(id, { pending: true, feed: f });
+    subscribe(f);
+  }
 }
 
 /**

@@ -6,49 +6,6 @@
 "use strict";
 (() => {
   const { $, el } = DC;
-  Object.assign(I18N.vi, {
-    rec_title: "Ghi hình và biên bản", nav_recordings: "Ghi hình", rec_meetings: "Cuộc họp",
-    rec_pick: "Chọn một cuộc họp bên trái.", rec_storage: "Dung lượng lưu trữ", rec_policy: "Chế độ ghi hình",
-    rec_record_program: "Ghi hình chương trình và các phát biểu", rec_record_inspections: "Ghi hình các lần kiểm tra trực tuyến",
-    rec_retention: "Lưu giữ (ngày)", rec_timeline: "Diễn biến cuộc họp",
-    rec_show_presence: "Hiện vào/ra và xác nhận của từng điểm cầu", rec_minutes: "Biên bản",
-    rec_summary: "Tóm tắt nội dung", rec_conclusion_notes: "Kết luận của chủ trì", rec_closing: "Ghi chú",
-    rec_save_draft: "Lưu dự thảo", rec_publish: "Ban hành tới các điểm cầu",
-    rec_confirm_publish: "Ban hành biên bản tới mọi điểm cầu? Sau khi ban hành không sửa được nữa.",
-    rec_program: "Chương trình", rec_clip: "Phát biểu", rec_inspection: "Kiểm tra", rec_nofile: "Chưa có tệp ghi hình",
-    rec_playing: "Đang phát: {what}", rec_events: "{n} sự kiện", rec_draft: "Dự thảo", rec_published: "Đã ban hành",
-    rec_receipts: "Đã đọc: {n}/{of}", rec_saved: "Đã lưu", rec_disk: "Đã dùng {used} / {total} — còn {free}",
-    rec_left: "khoảng {min} phút nữa thì đầy với tốc độ ghi hiện tại", rec_recordings: "Ghi hình chiếm {n}",
-    st_idle: "Chưa ghi", st_recording: "Đang ghi", st_processing: "Đang xử lý", st_done: "Đã xử lý", st_failed: "Lỗi xử lý",
-    m_live: "Đang họp", m_ended: "Đã kết thúc", m_scheduled: "Đã lên lịch",
-    ev_meeting_start: "Bắt đầu họp", ev_meeting_end: "Kết thúc họp", ev_floor_grant: "Giao quyền phát biểu",
-    ev_floor_revoke: "Thu hồi quyền phát biểu", ev_hand_raise: "Xin phát biểu", ev_hand_close: "Hạ tay",
-    ev_floor_mute_all: "Tắt tiếng tất cả", ev_floor_allow_unmute: "Cho phép bật tiếng", ev_conclusion_publish: "Kết luận",
-    ev_conclusion_ack: "Xác nhận đã đọc", ev_directive_issue: "Ban hành chỉ đạo", ev_attendance_join: "Vào họp",
-    ev_attendance_leave: "Rời họp", ev_inspection: "Kiểm tra trực tuyến", rec_jump: "Xem tại thời điểm này",
-    lvl_ok: "Bình thường", lvl_warning: "Sắp đầy", lvl_critical: "Nguy cấp",
-  });
-  Object.assign(I18N.en, {
-    rec_title: "Recordings and minutes", nav_recordings: "Recordings", rec_meetings: "Meetings",
-    rec_pick: "Pick a meeting on the left.", rec_storage: "Storage", rec_policy: "Recording policy",
-    rec_record_program: "Record the program and every intervention", rec_record_inspections: "Record spot-checks",
-    rec_retention: "Keep (days)", rec_timeline: "Timeline", rec_show_presence: "Show each site's joins, leaves and acknowledgements",
-    rec_minutes: "Minutes", rec_summary: "Summary", rec_conclusion_notes: "Chair's conclusions", rec_closing: "Notes",
-    rec_save_draft: "Save draft", rec_publish: "Publish to every site",
-    rec_confirm_publish: "Publish the minutes to every site? They cannot change afterwards.",
-    rec_program: "Program", rec_clip: "Intervention", rec_inspection: "Spot-check", rec_nofile: "No recording yet",
-    rec_playing: "Playing: {what}", rec_events: "{n} events", rec_draft: "Draft", rec_published: "Published",
-    rec_receipts: "Read: {n}/{of}", rec_saved: "Saved", rec_disk: "Used {used} of {total} — {free} free",
-    rec_left: "full in about {min} min at the current rate", rec_recordings: "Recordings take {n}",
-    st_idle: "Not recorded", st_recording: "Recording", st_processing: "Processing", st_done: "Processed", st_failed: "Processing failed",
-    m_live: "Live", m_ended: "Ended", m_scheduled: "Scheduled",
-    ev_meeting_start: "Meeting started", ev_meeting_end: "Meeting ended", ev_floor_grant: "Floor granted",
-    ev_floor_revoke: "Floor revoked", ev_hand_raise: "Hand raised", ev_hand_close: "Hand lowered",
-    ev_floor_mute_all: "All muted", ev_floor_allow_unmute: "Unmute allowed", ev_conclusion_publish: "Conclusion",
-    ev_conclusion_ack: "Acknowledged", ev_directive_issue: "Directive issued", ev_attendance_join: "Joined",
-    ev_attendance_leave: "Left", ev_inspection: "Spot-check", rec_jump: "Watch from this moment",
-    lvl_ok: "OK", lvl_warning: "Nearly full", lvl_critical: "Critical",
-  });
   const PRESENCE = ["attendance.join", "attendance.leave", "conclusion.ack", "hand.raise", "hand.close"];
   const S = { me: null, meeting: null, files: [], program: null, minutes: null, timeline: null };
   window.diemcauRecordings = S;

@@ -832,13 +832,7 @@
   async function syncProgram(g) {
     const m = S.media;
     if (!m || !g.program) return;
-    const want = new Map(g.program.feeds.map((f) => [f.feed_id, f]));
-    for (const [id, sub] of m.subs) if (!want.has(id)) { m.subs.delete(id); sub.handle.detach(); }
-    for (const [id, f] of want) {
-      if (m.subs.has(id)) continue;
-      m.subs.set(id, { pending: true, feed: f });
-      subscribeWithRetry(m, f);
-    }
+    janusSyncFeeds(m.subs, g.program.feeds, (f) => subscribeWithRetry(m, f));
     layoutProgram();
   }
 

@@ -165,13 +165,7 @@ class SiteStandby {
       } catch (_e) { await new Promise((ok) => setTimeout(ok, Math.min(1000, 150 + i * 50))); }
     }
     if (this.call !== call || !r || !r.jsep) { call.handle.detach(); return; }
-    const pc = call.handle.newPeer();
-    const stream = new MediaStream();
-    pc.ontrack = (e) => { stream.addTrack(e.track); };
-    await pc.setRemoteDescription(r.jsep);
-    const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
-    await call.handle.message({ request: "start" }, { type: answer.type, sdp: answer.sdp });
+    const { pc, stream } = await call.handle.answer(r.jsep);
     call.pc = pc; call.stream = stream;
     // The inspector hung up and called again, or the relay restarted the feed: play it anew.
     call.handle.on((data) => { if ((data.unpublished || data.hangup || data.left) && this.call === call) { this.call = null; call.handle.detach(); this.sync(); } });
