@@ -38,7 +38,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from diemcau.lab.browser import launch_chromium
 from diemcau.lab.deployment import LabDeployment
-from diemcau.lab.listen import AudioProbeRun
+from diemcau.lab.listen import AudioProbeRun, ProbeReport
 from diemcau.lab.meeting import FieldMeeting, field_meeting
 from diemcau.lab.network import LANS, Lab
 from diemcau.lab.server import STAFF_PASSWORD
@@ -128,7 +128,7 @@ async def _watch(
     return Watched(slots, reached, state)
 
 
-def _audio(heard: dict[str, Any]) -> str:
+def _audio(heard: ProbeReport) -> str:
     return (
         f"audio: {heard['gaps_per_minute']:.1f} gaps >100 ms/min (longest "
         f"{heard['longest_ms']:.0f} ms), lost {100 * heard['lost'] / max(1, heard['frames']):.1f} %"

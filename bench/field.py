@@ -80,7 +80,7 @@ async def _first_frame(page: Any, t0: float, what: str) -> float:
 
 async def _viewer_first_frame(make: Any, t0: float, what: str) -> float:
     """Subscribe (again while the feed is not on the node yet) until the first frame."""
-    from diemcau.media.control import ERR_NO_SUCH_FEED
+    from diemcau.media.control_link import ERR_NO_SUCH_FEED
     from diemcau.media.janus import JanusError
 
     while True:

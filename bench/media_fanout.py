@@ -39,6 +39,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from diemcau.media.grants import SiteGrant
 from diemcau.media.isolation import enter_isolated_netns
 from media_kit import med, print_rows
 
@@ -139,7 +140,7 @@ class FanoutRig:
             self.host.close()
 
 
-async def speaker_publisher(grant: dict[str, Any]) -> Any:
+async def speaker_publisher(grant: SiteGrant) -> Any:
     """The speaker site's publisher, on the bench's end of the veth (~500 kbps clip)."""
     import aioice.ice
 

@@ -119,13 +119,14 @@ async def main(args: argparse.Namespace) -> int:
     try:
         grant = await orch.start_program(1)
 
-        def target(g: dict[str, Any]) -> JanusTarget:
-            return JanusTarget.publish_of(g)
-
-        bots.append(PublisherBot(target(grant), grant["publish"]["feed_id"], "CHU TRI"))
+        bots.append(
+            PublisherBot(JanusTarget.publish_of(grant), grant["publish"]["feed_id"], "CHU TRI")
+        )
         for code in ("A", "B"):
             g = await orch.site_media_grant(code)
-            bots.append(PublisherBot(target(g), g["publish"]["feed_id"], f"SITE {code}"))
+            bots.append(
+                PublisherBot(JanusTarget.publish_of(g), g["publish"]["feed_id"], f"SITE {code}")
+            )
         for bot in bots:
             await bot.start()
         await live.follow(1)

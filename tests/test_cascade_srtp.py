@@ -33,7 +33,7 @@ from diemcau.lab.capture import capture_udp, clear_vp8_keyframes, rtp_ssrcs
 from diemcau.lab.deployment import LabDeployment
 from diemcau.lab.network import Lab
 from diemcau.media.control import NodeControl
-from diemcau.media.janus import sign_janus_token
+from diemcau.media.janus import objects, sign_janus_token
 from diemcau.media.node import JanusNode
 from diemcau.media.rights import control_token
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
@@ -139,7 +139,7 @@ async def test_publish_remotely_ignores_srtp_and_sends_clear_rtp(rig: Rig) -> No
         packets = await capture
         await rig.central.unpublish_remotely(ROOM, FEED, remote_id)
         await rig.relay.remove_remote_publisher(ROOM, feed)
-    entry = next(r for r in listed["list"] if r["remote_id"] == remote_id)
+    entry = next(r for r in objects(listed, "list") if r["remote_id"] == remote_id)
     assert "srtp" not in entry, entry
     assert clear_vp8_keyframes(packets) > 0, f"{len(packets)} packets, no clear key frame"
 

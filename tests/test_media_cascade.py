@@ -16,6 +16,7 @@ import pytest
 
 from diemcau.media.cascade import RemoteLink
 from diemcau.media.cluster import LocalCluster
+from diemcau.media.grants import ChairGrant, ProgramWatch, SiteGrant
 from diemcau.media.janus import JanusConnection, JanusError
 from diemcau.media.looks import LOOK_DISPLAY
 from diemcau.media.node import NodeRegistry
@@ -26,6 +27,12 @@ from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 pytestmark = pytest.mark.media
 
 SITES = [SiteRef("A", "01"), SiteRef("C", "01"), SiteRef("B", "02")]
+
+
+def watched(grant: SiteGrant) -> ProgramWatch:
+    """The program a site's grant watches (one runs wherever this is asked)."""
+    assert grant["program"] is not None, "the grant names no program"
+    return grant["program"]
 
 
 async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float, what: str) -> float:
@@ -42,11 +49,11 @@ async def wait_for(cond: Callable[[], bool | Awaitable[bool]], timeout: float, w
         await asyncio.sleep(0.02)
 
 
-def publish_target(grant: dict[str, Any]) -> JanusTarget:
+def publish_target(grant: SiteGrant | ChairGrant) -> JanusTarget:
     return JanusTarget.publish_of(grant)
 
 
-def program_target(grant: dict[str, Any]) -> JanusTarget:
+def program_target(grant: SiteGrant | ChairGrant) -> JanusTarget:
     return JanusTarget.program_of(grant)
 
 
@@ -135,7 +142,7 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         grant_b = await orch.site_media_grant("B")
         assert grant_a["ws_url"] == cluster.processes["r1"].node.ws_url
         assert grant_b["ws_url"] == cluster.processes["r2"].node.ws_url
-        assert [f["feed_id"] for f in grant_a["program"]["feeds"]] == [chair_feed]
+        assert [f["feed_id"] for f in watched(grant_a)["feeds"]] == [chair_feed]
         # The core token outlives the meeting (keepalives), the room token is short.
         assert grant_a["session_expires_at"] - grant_a["expires_at"] >= 3600
         for relay in ("r1", "r2"):
@@ -206,7 +213,7 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
             await v.wait_frames(15, 5.0, label="SITE-A")
         # Site A is not offered its own feed (no echo of its own voice).
         again_a = await orch.site_media_grant("A")
-        assert a_feed not in [f["feed_id"] for f in again_a["program"]["feeds"]]
+        assert a_feed not in [f["feed_id"] for f in watched(again_a)["feeds"]]
 
         # A two-site dialogue: B (relay 2) joins A on the floor. Site C, on A's own
         # relay, hears B through relay 2 -> central -> relay 1 and A through relay 1 itself.
@@ -223,7 +230,7 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
         await c_hears_a.wait_frames(10, 5.0, label="SITE-A")
         await c_hears_b.wait_audio(3.0)
         # Each speaker is offered the other, never itself.
-        offered_b = [f["site"] for f in (await orch.site_media_grant("B"))["program"]["feeds"]]
+        offered_b = [f["site"] for f in watched(await orch.site_media_grant("B"))["feeds"]]
         assert offered_b == [None, "A"]
         await orch.set_floor("m1", ["A"])
         assert not await linked(orch, "r1", "m1", site_b.feed_id)
@@ -300,10 +307,10 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
                         {
                             "request": "join",
                             "ptype": "publisher",
-                            "room": grant_a["program"]["room"],
+                            "room": watched(grant_a)["room"],
                             "id": 77,
                             "token": token,
-                            "pin": grant_a["program"]["pin"],
+                            "pin": watched(grant_a)["pin"],
                         }
                     )
                 assert exc.value.code == 433, exc.value
@@ -312,7 +319,7 @@ async def test_program_floor_spot_check_and_token_scope(cluster: LocalCluster, b
                 await h.send(
                     {
                         "request": "add_remote_publisher",
-                        "room": grant_a["program"]["room"],
+                        "room": watched(grant_a)["room"],
                         "id": 99,
                         "streams": [{"type": "video", "mindex": 0, "mid": "0"}],
                     }
@@ -349,9 +356,9 @@ async def test_relay_killed_sites_move_and_get_the_program_again(
         cluster.processes["r1"].kill()
         await wait_for(lambda: orch.plan.assignment.get("A") == "r2", 6, "site A moved")
         await wait_for(lambda: bool(moves_seen), 2, "move listeners told")
-        status = {s["node"]: s for s in orch.status()}
-        assert status["r1"]["up"] is False and status["r1"]["sites"] == 0
-        assert status["r2"]["up"] is True and status["r2"]["sites"] == 3
+        status = {s.node: s for s in orch.status()}
+        assert status["r1"].up is False and status["r1"].sites == 0
+        assert status["r2"].up is True and status["r2"].sites == 3
         assert {(m.site, m.old, m.new) for m in moves_seen} == {
             ("A", "r1", "r2"),
             ("C", "r1", "r2"),

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from diemcau.media.cluster import LocalCluster
-from diemcau.media.control import SENTINEL_ROOM
+from diemcau.media.control_link import SENTINEL_ROOM
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator, room_id
 from diemcau.media.topology import SiteRef
@@ -41,11 +41,6 @@ async def cluster() -> AsyncIterator[LocalCluster]:
     await c.stop()
 
 
-def _target(grant: dict[str, Any], part: str) -> JanusTarget:
-    """Where a grant publishes (its publish token) or watches the program (token, pin)."""
-    return JanusTarget.publish_of(grant) if part == "publish" else JanusTarget.program_of(grant)
-
-
 @pytest.mark.parametrize(
     ("interval", "down_after"), [(1.0, 3.0), (0.2, 0.5)], ids=["restart-unseen", "seen-down"]
 )
@@ -63,11 +58,11 @@ async def test_central_killed_mid_meeting_program_back_everywhere(
         chair_feed = first["publish"]["feed_id"]
 
         async def chair_target() -> JanusTarget:
-            return _target(orch.chair_media_grant("m1"), "publish")
+            return JanusTarget.publish_of(orch.chair_media_grant("m1"))
 
         def site_source(code: str) -> Any:
             async def target() -> JanusTarget:
-                return _target(await orch.site_media_grant(code, "m1"), "program")
+                return JanusTarget.program_of(await orch.site_media_grant(code, "m1"))
 
             return target
 
@@ -78,7 +73,7 @@ async def test_central_killed_mid_meeting_program_back_everywhere(
         # Site A holds the floor from relay 1; B (relay 2) watches the chair and A.
         grant_a = await orch.site_media_grant("A", "m1")
         a_feed = grant_a["publish"]["feed_id"]
-        speaker = PublisherBot(_target(grant_a, "publish"), a_feed, "SITE-A")
+        speaker = PublisherBot(JanusTarget.publish_of(grant_a), a_feed, "SITE-A")
         await speaker.start()
         await orch.set_floor("m1", ["A"])
         viewers = {
@@ -177,10 +172,10 @@ async def test_relay_killed_and_restarted_its_sites_stay_and_get_the_program_bac
         chair_feed = first["publish"]["feed_id"]
 
         async def chair_target() -> JanusTarget:
-            return _target(orch.chair_media_grant("m3"), "publish")
+            return JanusTarget.publish_of(orch.chair_media_grant("m3"))
 
         async def site_a() -> JanusTarget:
-            return _target(await orch.site_media_grant("A", "m3"), "program")
+            return JanusTarget.program_of(await orch.site_media_grant("A", "m3"))
 
         chair = KeptPublisher(chair_target, chair_feed, "CHAIR")
         viewer = KeptViewer(site_a, chair_feed)

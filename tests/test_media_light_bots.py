@@ -65,7 +65,7 @@ async def test_light_sites_publish_and_receive_the_light_program(orch: MediaOrch
             site_spec(code, g, chair.feed_id, publish=True, receive=True)
             for code, g in grants.items()
         ]
-        out: queue.Queue[tuple[str, int]] = queue.Queue()
+        out: queue.Queue[tuple[str, object]] = queue.Queue()
         result = await asyncio.wait_for(run_sites(specs, 2.0, out, settle_s=1.0), 60)
         assert out.get_nowait() == ("ready", 4)
         assert (result.publishers_up, result.receivers_up, result.silent_receivers) == (2, 2, 0)

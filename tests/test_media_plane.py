@@ -6,13 +6,19 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from diemcau.media.grants import ProgramWatch, SiteGrant
 from diemcau.media.plane import local_relay_layout, start_media_plane
 from diemcau.media.topology import SiteRef
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
+
+
+def watched(grant: SiteGrant) -> ProgramWatch:
+    """The program a site's grant watches (one runs wherever this is asked)."""
+    assert grant["program"] is not None, "the grant names no program"
+    return grant["program"]
 
 
 def test_local_relay_layout_balances_provinces_and_fits_everyone() -> None:
@@ -35,15 +41,6 @@ async def wait_until(cond: Callable[[], bool], timeout: float) -> None:
         await asyncio.sleep(0.05)
 
 
-def _target(grant: dict[str, Any], part: str) -> JanusTarget:
-    """Where a grant's ``publish``/``program``/``subscribe`` part points a bot."""
-    if part == "publish":
-        return JanusTarget.publish_of(grant)
-    if part == "program":
-        return JanusTarget.program_of(grant)
-    return JanusTarget.watch_of(grant)
-
-
 @pytest.mark.media
 async def test_local_plane_carries_site_and_chair_media(tmp_path: Path) -> None:
     sites = [SiteRef("S1", "01"), SiteRef("S2", "02"), SiteRef("S3", "02")]
@@ -61,24 +58,24 @@ async def test_local_plane_carries_site_and_chair_media(tmp_path: Path) -> None:
         for code in ("S1", "S2"):
             grant = await orch.site_media_grant(code)
             await started(
-                PublisherBot(_target(grant, "publish"), grant["publish"]["feed_id"], code)
+                PublisherBot(JanusTarget.publish_of(grant), grant["publish"]["feed_id"], code)
             )
         spot = await orch.spot_check_grant("S2")
-        v = ViewerBot(_target(spot, "subscribe"), spot["subscribe"]["feed_id"])
+        v = ViewerBot(JanusTarget.watch_of(spot), spot["subscribe"]["feed_id"])
         await started(v)
         await v.wait_frames(5, 5.0, label="S2")
         # A program starts: the chair publishes on central and the relays carry it.
         chair = await orch.start_program(7)
         await started(
-            PublisherBot(_target(chair, "publish"), chair["publish"]["feed_id"], "CHU TRI")
+            PublisherBot(JanusTarget.publish_of(chair), chair["publish"]["feed_id"], "CHU TRI")
         )
         grant = await orch.site_media_grant("S3", 7)
-        chair_feed = grant["program"]["feeds"][0]["feed_id"]
+        chair_feed = watched(grant)["feeds"][0]["feed_id"]
         assert chair_feed == chair["publish"]["feed_id"]
         await wait_until(
             lambda: any(lk.target_node == grant["node"] for lk in orch.cascade.links()), 5.0
         )
-        pv = ViewerBot(_target(grant, "program"), chair_feed)
+        pv = ViewerBot(JanusTarget.program_of(grant), chair_feed)
         await started(pv)
         await pv.wait_frames(5, 5.0, label="CHU TRI")
         assert pv.stats.bad_frames == 0

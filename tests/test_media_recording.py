@@ -28,14 +28,21 @@ from typing import Any
 import pytest
 
 from diemcau.media.cluster import LocalCluster
-from diemcau.media.control import NO_RECORDING_DIR
-from diemcau.media.janus import JanusError
+from diemcau.media.control_link import NO_RECORDING_DIR
+from diemcau.media.grants import ProgramWatch, SiteGrant
+from diemcau.media.janus import JanusError, integer, objects
 from diemcau.media.orchestrator import MediaOrchestrator, feed_id, room_id
 from diemcau.media.topology import SiteRef
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 from tests.test_media_cascade import linked, wait_for
 
 pytestmark = pytest.mark.media
+
+
+def watched(grant: SiteGrant) -> ProgramWatch:
+    """The program a site's grant watches (one runs wherever this is asked)."""
+    assert grant["program"] is not None, "the grant names no program"
+    return grant["program"]
 
 
 @pytest.fixture
@@ -195,22 +202,22 @@ async def test_every_room_kind_is_locked_and_browsers_publish_where_nothing_reco
     for node, wanted in kinds.items():
         ctl = orch.control(node)
         listed = await ctl.request({"request": "list", "admin_key": ctl.node.admin_key})
-        rooms = {str(r["description"]).split()[0]: r for r in listed["list"]}
+        rooms = {str(r["description"]).split()[0]: r for r in objects(listed, "list")}
         assert set(rooms) == wanted, node
         for kind, r in rooms.items():
             assert r["lock_record"] is True and r["record"] is False, (node, kind)
             assert r.get("rec_dir") == NO_RECORDING_DIR, (node, kind, r.get("rec_dir"))
-            allowed = await ctl.allowed(int(r["room"]))
+            allowed = await ctl.allowed(integer(r, "room"))
             if kind == "diemcau":  # the sentinel: nobody publishes, not even the plane
                 assert allowed == set(), (node, kind)
             elif kind in ("program", "inspect"):  # remote publishers only
-                assert allowed == {ctl.control_token(int(r["room"]))}, (node, kind)
+                assert allowed == {ctl.control_token(integer(r, "room"))}, (node, kind)
             else:  # the control plane and the room's one publisher
                 assert len(allowed) == 2, (node, kind)
 
     # The chair's grant names central's program room: it may watch there, and not
     # publish, with either of its tokens (a program room records for real).
-    program = int(chair["program"]["room"])
+    program = chair["program"]["room"]
     for token in (chair["publish"]["token"], chair["room_token"]):
         intruder = PublisherBot(
             JanusTarget(chair["ws_url"], program, chair["token"], token, chair["program"]["pin"]),
@@ -225,8 +232,8 @@ async def test_every_room_kind_is_locked_and_browsers_publish_where_nothing_reco
             await intruder.stop()
     # Nor can site A, with its own grant, publish into the relay's program room.
     target = JanusTarget(
-        grant_a["ws_url"], int(grant_a["program"]["room"]), grant_a["token"],
-        grant_a["publish"]["token"], grant_a["program"]["pin"],
+        grant_a["ws_url"], watched(grant_a)["room"], grant_a["token"],
+        grant_a["publish"]["token"], watched(grant_a)["pin"],
     )  # fmt: skip
     intruder = PublisherBot(target, feed_id("site", "A"), "INTRUDER")
     try:

@@ -21,6 +21,7 @@ import pytest
 
 from diemcau.media.cluster import LocalCluster
 from diemcau.media.control import NodeControl
+from diemcau.media.grants import ProgramWatch, SiteGrant
 from diemcau.media.janus import JanusConnection, JanusError
 from diemcau.media.looks import LOOK_DISPLAY
 from diemcau.media.node import NodeRegistry
@@ -40,6 +41,12 @@ SITES = [SiteRef("A", "01", credential=1), SiteRef("C", "01", credential=1)]
 SITES += [SiteRef("B", "02", credential=1)]
 UNAUTHORIZED = 433  # VideoRoom: wrong token, not in the allowed list, wrong pin
 MISSING = 429  # VideoRoom: a mandatory element (the pin) is missing
+
+
+def watched(grant: SiteGrant) -> ProgramWatch:
+    """The program a site's grant watches (one runs wherever this is asked)."""
+    assert grant["program"] is not None, "the grant names no program"
+    return grant["program"]
 
 
 class Bots(CascadeBots):
@@ -168,12 +175,12 @@ async def test_a_site_watches_only_what_it_was_given_and_only_on_its_relay(
     target = JanusTarget(ws, room_id("uplink", "C"), core, rooms)
     assert await bots.refused_view(target, feed_id("site", "C")) == UNAUTHORIZED
     # Meeting m2's program on the same relay, even with m2's pin: refused.
-    m2_program = JanusTarget(ws, grant_c["program"]["room"], core, rooms, grant_c["program"]["pin"])
+    m2_program = JanusTarget(ws, watched(grant_c)["room"], core, rooms, watched(grant_c)["pin"])
     assert await bots.refused_view(m2_program, m2["publish"]["feed_id"]) == UNAUTHORIZED
     # Its own program room without the pin, or with another room's pin: refused.
-    own = grant_a["program"]["room"]
+    own = watched(grant_a)["room"]
     assert await bots.refused_view(JanusTarget(ws, own, core, rooms), chair_feed) == MISSING
-    wrong_pin = JanusTarget(ws, own, core, rooms, grant_c["program"]["pin"])
+    wrong_pin = JanusTarget(ws, own, core, rooms, watched(grant_c)["pin"])
     assert await bots.refused_view(wrong_pin, chair_feed) == UNAUTHORIZED
     # What it was given works: its program.
     mine = await bots.viewer(JanusTarget.program_of(grant_a), chair_feed)
@@ -189,7 +196,7 @@ async def test_a_site_watches_only_what_it_was_given_and_only_on_its_relay(
         await conn.close()
     # ... and with a session opened there by site B, its room token and publish token
     # (signed by r1's secret) enter no room: not m1's program, not B's uplink.
-    b_core, b_program = grant_b["token"], grant_b["program"]
+    b_core, b_program = grant_b["token"], watched(grant_b)
     stolen = JanusTarget(grant_b["ws_url"], b_program["room"], b_core, rooms, b_program["pin"])
     assert await bots.refused_view(stolen, chair_feed) == UNAUTHORIZED
     into_b = JanusTarget(

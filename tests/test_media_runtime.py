@@ -77,9 +77,9 @@ async def test_runtime_starts_local_nodes_alerts_on_a_dead_relay_and_stops_them(
     try:
         orch = runtime.media
         assert orch is not None
-        status = {s["node"]: s for s in orch.status()}
+        status = {s.node: s for s in orch.status()}
         assert set(status) == {"central", "relay-1", "relay-2"}
-        assert all(s["up"] for s in status.values())
+        assert all(s.up for s in status.values())
         # Every site with a province gets a relay and a grant for its own uplink only.
         grant_hn = await orch.site_media_grant("00004")
         grant_hcm = await orch.site_media_grant("26740")

@@ -31,6 +31,8 @@ from sqlalchemy import select
 from diemcau.audit.models import AuditEntry
 from diemcau.media.cluster import LocalCluster
 from diemcau.media.control import NodeControl
+from diemcau.media.grants import ChairGrant, SiteGrant
+from diemcau.media.janus import Jsep
 from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.service import site_refs
@@ -126,7 +128,7 @@ async def orch(env: ApiEnv) -> AsyncIterator[MediaOrchestrator]:
         await cluster.stop()
 
 
-def target(grant: dict[str, Any]) -> JanusTarget:
+def target(grant: SiteGrant | ChairGrant) -> JanusTarget:
     return JanusTarget.publish_of(grant)
 
 
@@ -436,7 +438,7 @@ class _RecordingPublisher(PublisherBot):
         self.pc.addTrack(self.audio)
         self.pc.addTrack(self.video)
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        offer = {"type": self.pc.localDescription.type, "sdp": self.pc.localDescription.sdp}
+        offer = Jsep(type=self.pc.localDescription.type, sdp=self.pc.localDescription.sdp)
         wish = {"record": True, "filename": self.filename}
         join = self._join_body(ptype="publisher", id=self.feed_id, display=self.label)
         if self.request == "joinandconfigure":

@@ -24,9 +24,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from diemcau.text import spreadsheet_safe
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
 __all__ = [
     "XLSX_MEDIA_TYPE",
@@ -141,7 +145,7 @@ def _column_letter(index: int) -> str:
     return str(get_column_letter(index))
 
 
-def _add_sheet(wb: Any, sheet: Sheet) -> None:
+def _add_sheet(wb: Workbook, sheet: Sheet) -> None:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
 
@@ -158,7 +162,7 @@ def _add_sheet(wb: Any, sheet: Sheet) -> None:
         ws.auto_filter.ref = f"A{header_rows}:{_column_letter(ncols)}{header_rows}"
     bold, fill = Font(bold=True), PatternFill("solid", fgColor="E7EAEE")
     wrap = Alignment(wrap_text=True, vertical="top")
-    heading: list[Any] = []
+    heading: list[WriteOnlyCell] = []
     for col in sheet.columns:
         cell = WriteOnlyCell(ws, value=xlsx_text(col.heading))
         cell.font, cell.fill, cell.alignment = bold, fill, wrap
@@ -168,7 +172,7 @@ def _add_sheet(wb: Any, sheet: Sheet) -> None:
         ws.append([xlsx_text(k) for k in sheet.keys])
     formats = [col.number_format for col in sheet.columns]
     for row in itertools.chain(sample, rows):
-        out: list[Any] = []
+        out: list[Cell | WriteOnlyCell] = []
         for i, value in enumerate(row):
             shown = _xlsx_value(value, sheet.tz)
             fmt = formats[i] if i < ncols else None

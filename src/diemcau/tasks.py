@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from diemcau.store.outage import is_store_outage
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 STEP_GRACE_S = 10.0
 
 
-async def cancel_and_wait(task: asyncio.Task[Any] | None, timeout: float = 5.0) -> None:
+async def cancel_and_wait(task: asyncio.Task[object] | None, timeout: float = 5.0) -> None:
     """Cancel `task` (again and again if it swallows it) until done or `timeout` passes."""
     if task is None or task.done():
         return

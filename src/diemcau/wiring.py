@@ -131,9 +131,11 @@ class InspectionMediaPort:
             raise NotFound("no media service runs in this server", code="no_media")
         return InspectionGrants(orch)
 
-    async def _call(self, what: Callable[[InspectionGrants], Awaitable[Grant]]) -> Grant:
+    async def _call(
+        self, what: Callable[[InspectionGrants], Awaitable[Mapping[str, object]]]
+    ) -> Grant:
         try:
-            return await what(self._grants())
+            return dict(await what(self._grants()))
         except MediaError as exc:
             raise Conflict(str(exc), code="no_media_grant") from exc
 
@@ -154,7 +156,7 @@ class InspectionMediaPort:
 
     async def wall_grants(self, site_codes: Sequence[str]) -> list[Grant]:
         try:
-            return await self._grants().wall_grants(site_codes)
+            return [dict(g) for g in await self._grants().wall_grants(site_codes)]
         except MediaError as exc:
             raise Conflict(str(exc), code="no_media_grant") from exc
 

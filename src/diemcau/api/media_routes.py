@@ -11,6 +11,7 @@ from diemcau.actors import Actor
 from diemcau.api.deps import RuntimeDep, StaffDep, staff_actor
 from diemcau.directory import service
 from diemcau.errors import NotFound
+from diemcau.media.node_status import NodeStatus
 from diemcau.media.orchestrator import MediaError, MediaOrchestrator
 from diemcau.runtime import Runtime
 
@@ -19,19 +20,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/media", tags=["media"])
 
 _Ops = Annotated[Actor, Depends(staff_actor("admin", "operator", "chair"))]
-
-
-class NodeStatus(BaseModel):
-    node: str
-    role: str
-    provinces: list[str]
-    up: bool
-    last_error: str
-    janus_sessions: int
-    sites: int
-    capacity: int
-    links_in: int
-    links_out: int
 
 
 class MediaStatus(BaseModel):
@@ -55,7 +43,7 @@ async def status(runtime: RuntimeDep, _who: _Ops) -> MediaStatus:
     orch = _orchestrator(runtime)
     if orch is None:
         return MediaStatus(enabled=False, nodes=[])
-    return MediaStatus(enabled=True, nodes=[NodeStatus(**row) for row in orch.status()])
+    return MediaStatus(enabled=True, nodes=orch.status())
 
 
 @router.get(

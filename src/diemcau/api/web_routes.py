@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import cache
 from typing import Annotated
 
@@ -156,12 +156,12 @@ def _media(runtime: Runtime) -> MediaOrchestrator:
     return media
 
 
-async def _grant(call: Awaitable[JsonObject]) -> JsonObject:
+async def _grant(call: Awaitable[Mapping[str, object]]) -> JsonObject:
     try:
         grant = await call
     except MediaError as exc:
         raise Conflict(str(exc), code="no_media_grant") from exc
-    return grant
+    return dict(grant)
 
 
 @router.get("/api/site/media", tags=["media"], summary="This site's media grant (relay, rooms)")
@@ -206,7 +206,7 @@ async def chair_media(
     media = _media(runtime)
     if str(meeting_id) not in media.meetings:
         raise NotFound(f"no program runs for meeting {meeting_id}", code="no_program")
-    return media.chair_media_grant(meeting_id, holder=Holder.staff(actor.name))
+    return dict(media.chair_media_grant(meeting_id, holder=Holder.staff(actor.name)))
 
 
 @router.get("/api/media/spot/{site_code}", tags=["media"], summary="Spot-check one site's feed")
@@ -258,4 +258,4 @@ async def wall_media(
         grants = await _media(runtime).wall_grant(body.sites, holder=Holder.staff(actor.name))
     except MediaError as exc:
         raise Conflict(str(exc), code="no_media_grant") from exc
-    return grants
+    return [dict(g) for g in grants]

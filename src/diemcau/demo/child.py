@@ -14,11 +14,11 @@ import gc
 import json
 import signal
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from diemcau.demo.publishers import chair_grant_reader, keep_publishing, site_grant_fetcher
+from diemcau.records import JsonObject
 from diemcau.sim.cli import resolve_site_url
 from diemcau.sim.sites import SimOptions, SimSite, Swarm
 
@@ -38,13 +38,15 @@ def _swarm(site_url: str, codes: list[str], role: str) -> Swarm:
     def joined(site: SimSite) -> None:
         swarm.send(site, _JOIN)
 
-    def on_message(site: SimSite, msg: dict[str, Any]) -> None:
+    def on_message(site: SimSite, msg: JsonObject) -> None:
         if msg.get("kind") == "meeting.started":
             swarm.send(site, _JOIN)
         # A media site's bot publishes all the time: an inspection of it is answered at
         # once (a control-only site sends no picture, and is rightly not answered).
-        body = msg.get("body") or {}
-        if role == "media" and msg.get("kind") == "inspect.watch" and body.get("publish"):
+        body = msg.get("body")
+        if role != "media" or msg.get("kind") != "inspect.watch" or not isinstance(body, dict):
+            return
+        if body.get("publish"):
             swarm.send(site, _PUBLISHING)
 
     swarm = Swarm(site_url, codes, options, on_message=on_message, on_online=joined)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from diemcau.cliargs import port
 
@@ -43,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
     return run(args)
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``demo`` to the ``diemcau`` command line."""
     p = sub.add_parser(
         "demo",

@@ -14,15 +14,15 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 
+from diemcau.media.grants import ChairGrant, SiteGrant
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot
 
 __all__ = ["GrantFetch", "chair_grant_reader", "keep_publishing", "site_grant_fetcher"]
 
-GrantFetch = Callable[[], Awaitable[dict[str, Any]]]
+GrantFetch = Callable[[], Awaitable[SiteGrant | ChairGrant]]
 RETRY_S = 2.0
 
 
@@ -33,13 +33,13 @@ def _log(msg: str) -> None:
 def site_grant_fetcher(client: httpx.AsyncClient, join_code: str) -> GrantFetch:
     """Fetch a site's media grant through the API, as its terminal does."""
 
-    async def fetch() -> dict[str, Any]:
+    async def fetch() -> SiteGrant:
         resp = await client.post("/api/auth/site-login", json={"join_code": join_code})
         resp.raise_for_status()
         token = resp.json()["token"]
         resp = await client.get("/api/site/media", headers={"Authorization": f"Bearer {token}"})
         resp.raise_for_status()
-        grant: dict[str, Any] = resp.json()
+        grant: SiteGrant = resp.json()
         return grant
 
     return fetch
@@ -48,8 +48,8 @@ def site_grant_fetcher(client: httpx.AsyncClient, join_code: str) -> GrantFetch:
 def chair_grant_reader(path: Path) -> GrantFetch:
     """Read the chair's grant from the file the server side keeps fresh."""
 
-    async def fetch() -> dict[str, Any]:
-        grant: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    async def fetch() -> ChairGrant:
+        grant: ChairGrant = json.loads(path.read_text(encoding="utf-8"))
         return grant
 
     return fetch
@@ -66,7 +66,7 @@ async def keep_publishing(label: str, fetch: GrantFetch, stop: asyncio.Event) ->
                     bot = None
                 grant = await fetch()
                 target = JanusTarget.publish_of(grant)
-                bot = PublisherBot(target, int(grant["publish"]["feed_id"]), label)
+                bot = PublisherBot(target, grant["publish"]["feed_id"], label)
                 await bot.start()
                 _log(f"{label} publishing on {grant.get('node', '')}")
         except Exception as exc:

@@ -17,8 +17,8 @@ EVERY_S = 10.0
 def media_status(orch: MediaOrchestrator) -> str:
     """``nodes central (central) up; relay-1 (relay) up, 12 sites; ...``"""
     parts = [
-        f"{n['node']} ({n['role']}) {'up' if n['up'] else 'DOWN'}"
-        + (f", {n['sites']} sites" if n["role"] == "relay" else "")
+        f"{n.node} ({n.role}) {'up' if n.up else 'DOWN'}"
+        + (f", {n.sites} sites" if n.role == "relay" else "")
         for n in orch.status()
     ]
     return "nodes " + "; ".join(parts)

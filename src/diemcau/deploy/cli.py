@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from diemcau.deploy.inventory import Inventory, InventoryError
 from diemcau.deploy.render import render_all
@@ -25,7 +24,7 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     deploy = sub.add_parser("deploy", help="deployment: render hosts' configs from an inventory")
     acts = deploy.add_subparsers(dest="deploy_command", required=True, metavar="ACTION")
     r = acts.add_parser("render", help="write each host's Janus/coturn configs and systemd units")

@@ -177,6 +177,17 @@ class TurnSpec(_Model):
     _ip = field_validator("address")(_check_ip)
     _ref = field_validator("secret")(_check_ref)
 
+    def server(self) -> TurnServer:
+        """The server as grants name it (its secret resolved; TLS only with a certificate)."""
+        return TurnServer(
+            name=self.name,
+            host=self.public_host or self.address,
+            secret=resolve_secret(self.secret, f"turn {self.name} secret"),
+            port=self.port,
+            tls_port=self.tls_port if self.cert else 0,
+            realm=self.realm,
+        )
+
 
 class Inventory(_Model):
     """The whole deployment."""
@@ -236,14 +247,4 @@ class Inventory(_Model):
         return out
 
     def turn_servers(self) -> list[TurnServer]:
-        return [
-            TurnServer(
-                name=t.name,
-                host=t.public_host or t.address,
-                secret=resolve_secret(t.secret, f"turn {t.name} secret"),
-                port=t.port,
-                tls_port=t.tls_port if t.cert else 0,
-                realm=t.realm,
-            )
-            for t in self.turn
-        ]
+        return [t.server() for t in self.turn]

@@ -22,7 +22,6 @@ from diemcau.media.janus_config import (
     Listener,
     render_janus_config,
 )
-from diemcau.media.turn import TurnServer
 
 __all__ = ["coturn_config", "janus_config", "node_firewall", "render_all"]
 
@@ -79,14 +78,7 @@ def node_firewall(inv: Inventory, node: NodeSpec) -> str:
 
 
 def coturn_config(inv: Inventory, turn: TurnSpec, folder: Path) -> CoturnConfig:
-    server = TurnServer(
-        name=turn.name,
-        host=turn.public_host or turn.address,
-        secret=resolve_secret(turn.secret, f"turn {turn.name} secret"),
-        port=turn.port,
-        tls_port=turn.tls_port if turn.cert else 0,
-        realm=turn.realm,
-    )
+    server = turn.server()
     return CoturnConfig(
         server=server,
         listen_ips=(turn.address,),

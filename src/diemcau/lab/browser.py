@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Playwright
@@ -90,7 +90,7 @@ def chromium_args(pins: Sequence[str]) -> list[str]:
     ``--ignore-certificate-errors-spki-list`` accepts exactly the lab servers'
     keys (not any certificate), the way a province would install its CA.
     """
-    base: list[Any] = [
+    return [
         "--no-sandbox",
         "--disable-gpu",
         "--disable-quic",
@@ -102,7 +102,6 @@ def chromium_args(pins: Sequence[str]) -> list[str]:
         "--use-fake-ui-for-media-stream",
         "--ignore-certificate-errors-spki-list=" + ",".join(pins),
     ]
-    return [str(a) for a in base]
 
 
 async def launch_chromium(

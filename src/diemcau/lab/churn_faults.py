@@ -15,7 +15,7 @@ import asyncio
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import httpx
 
@@ -35,14 +35,23 @@ RSS_SLACK_KB = 24 * 1024
 TASK_SLACK = 12
 
 
-async def _figures(base: str) -> dict[str, Any]:
+class ProcessFigures(TypedDict):
+    """What this run reads of ``GET /api/admin/process`` (it answers more)."""
+
+    rss_kb: int
+    open_files: int
+    tasks: int
+    site_sessions: int
+
+
+async def _figures(base: str) -> ProcessFigures:
     async with httpx.AsyncClient(base_url=base, timeout=20) as c:
         r = await c.post("/api/auth/login", json={"username": "admin", "password": STAFF_PASSWORD})
         r.raise_for_status()
         auth = {"Authorization": f"Bearer {r.json()['token']}"}
         answer = await c.get("/api/admin/process", headers=auth)
         answer.raise_for_status()
-        figures: dict[str, Any] = answer.json()
+        figures: ProcessFigures = answer.json()
         return figures
 
 
@@ -72,8 +81,8 @@ async def churn(
     rng = random.Random(16)  # noqa: S311 - simulation, not security
     cuts: list[tuple[int, float]] = []
     failed = ""
-    start: dict[str, Any] = {}
-    end: dict[str, Any] = {}
+    start: ProcessFigures | None = None
+    end: ProcessFigures | None = None
     losses = Losses()
     try:
         await stage.begin()
@@ -105,7 +114,7 @@ async def churn(
         if later:
             recovery.append(min(later) - at)
     notes = ""
-    if start and end:
+    if start is not None and end is not None:
         grew = end["rss_kb"] - start["rss_kb"]
         notes = (
             f"RSS {start['rss_kb'] / 1024:.1f} -> {end['rss_kb'] / 1024:.1f} MiB, "

@@ -10,8 +10,7 @@ log file beside its data.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
+import functools
 import os
 import signal
 import subprocess
@@ -22,20 +21,14 @@ from pathlib import Path
 
 import httpx
 
+from diemcau.processes import ChildProcess, die_with_parent, log_tail
 from diemcau.tls.certs import ServerFiles
 
 __all__ = ["ControlProcess"]
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
 
 @dataclass
-class ControlProcess:
+class ControlProcess(ChildProcess):
     """One ``diemcau serve`` process.
 
     Args:
@@ -78,13 +71,6 @@ class ControlProcess:
     @property
     def log(self) -> Path:
         return self.data / "serve.log"
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def _argv(self) -> list[str]:
         argv = [
@@ -134,7 +120,7 @@ class ControlProcess:
                 stdout=out,
                 stderr=out,
                 env=env,
-                preexec_fn=_die_with_parent,
+                preexec_fn=functools.partial(die_with_parent, signal.SIGKILL),
             )
         self.starts += 1
 
@@ -181,30 +167,9 @@ class ControlProcess:
         self.spawn()
         return await self.wait_role(None if self.lease else "active", timeout)
 
-    def kill(self) -> None:
-        """``kill -9`` (by PID), then reap it."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
     async def stop(self, grace: float = 20.0) -> int | None:
         """An orderly stop (SIGTERM), SIGKILL after `grace`; returns the exit status."""
-        proc = self.proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        return await self.halt(grace)
 
     def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log, lines)

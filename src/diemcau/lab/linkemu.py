@@ -21,6 +21,7 @@ import argparse
 import ctypes
 import ctypes.util
 import fcntl
+import functools
 import heapq
 import json
 import os
@@ -34,13 +35,14 @@ import time
 from dataclasses import asdict, dataclass
 from typing import IO
 
+from diemcau.processes import die_with_parent
+
 __all__ = ["Impairment", "LinkEmulator"]
 
 _TUNSETIFF = 0x400454CA
 _IFF_TUN = 0x0001
 _IFF_NO_PI = 0x1000
 _CLONE_NEWNET = 0x40000000
-_PR_SET_PDEATHSIG = 1
 _MTU = 1500
 
 
@@ -87,7 +89,7 @@ class LinkEmulator:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=functools.partial(die_with_parent, signal.SIGKILL),
         )
         line = self._read()
         if line != "ready":
@@ -119,11 +121,6 @@ class LinkEmulator:
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _open_tun(netns: str, name: str) -> int:

@@ -14,11 +14,26 @@ import asyncio
 import json
 import os
 import sys
-from typing import Any
+from typing import TypedDict
 
 from diemcau.lab.netns import Host
+from diemcau.media.grants import SiteGrant
+from diemcau.records import JsonObject
 
-__all__ = ["AudioProbeRun"]
+__all__ = ["AudioProbeRun", "ProbeReport"]
+
+
+class ProbeReport(TypedDict):
+    """What the faults bench and tests read of a report line of the probe
+    (`diemcau.sim.audio_probe.probe_report`, which says more)."""
+
+    gaps_over_100ms: int
+    gaps_per_minute: float
+    longest_ms: float
+    unheard_pct: float
+    frames: int
+    lost: int
+    recovered: int
 
 
 class AudioProbeRun:
@@ -32,25 +47,22 @@ class AudioProbeRun:
         seconds: how long to listen once audio flows.
     """
 
-    def __init__(self, host: Host, grant: dict[str, Any], feed: int, seconds: float) -> None:
-        self.argv = host.command(
-            sys.executable,
-            "-m",
-            "diemcau.sim.audio_probe",
-            "--ws",
-            str(grant["ws_url"]),
-            "--room",
-            str(grant["program"]["room"]),
-            "--feed",
-            str(feed),
-            "--token",
-            str(grant["token"]),
-            "--room-token",
-            str(grant["room_token"]),
-            *(("--pin", str(grant["program"]["pin"])) if grant["program"].get("pin") else ()),
-            "--seconds",
-            str(seconds),
-        )
+    def __init__(self, host: Host, grant: SiteGrant, feed: int, seconds: float) -> None:
+        program = grant["program"]
+        if program is None:
+            raise ValueError("the grant watches no program (none runs)")
+        options: dict[str, object] = {
+            "--ws": grant["ws_url"],
+            "--room": program["room"],
+            "--feed": feed,
+            "--token": grant["token"],
+            "--room-token": grant["room_token"],
+            "--seconds": seconds,
+        }
+        if program["pin"]:
+            options["--pin"] = program["pin"]
+        args = [part for name, value in options.items() for part in (name, str(value))]
+        self.argv = host.command(sys.executable, "-m", "diemcau.sim.audio_probe", *args)
         self.seconds = seconds
         self._proc: asyncio.subprocess.Process | None = None
 
@@ -67,37 +79,45 @@ class AudioProbeRun:
             await self.stop()
             raise RuntimeError(f"the audio probe did not start: {line}")
 
-    async def _line(self, timeout: float) -> dict[str, Any]:
+    async def _raw(self, timeout: float) -> bytes:
         assert self._proc is not None and self._proc.stdout is not None
-        raw = await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+        return await asyncio.wait_for(self._proc.stdout.readline(), timeout)
+
+    async def _line(self, timeout: float) -> JsonObject:
+        raw = await self._raw(timeout)
         if not raw:
             return {"error": "the probe exited"}
-        out: dict[str, Any] = json.loads(raw)
+        out: JsonObject = json.loads(raw)
         return out
 
-    async def segment(self) -> dict[str, Any]:
+    async def segment(self) -> ProbeReport:
         """The report of the audio heard since the previous segment (or the start)."""
         assert self._proc is not None and self._proc.stdin is not None
         self._proc.stdin.write(b"report\n")
         await self._proc.stdin.drain()
-        return self._checked(await self._line(30))
+        return self._checked(await self._raw(30))
 
-    async def report(self) -> dict[str, Any]:
+    async def report(self) -> ProbeReport:
         """End the listening; the report of the audio since the last segment."""
         assert self._proc is not None and self._proc.stdin is not None
         try:
             self._proc.stdin.write(b"stop\n")
             await self._proc.stdin.drain()
-            out = await self._line(30)
+            raw = await self._raw(30)
         finally:
             await self.stop()
-        return self._checked(out)
+        return self._checked(raw)
 
     @staticmethod
-    def _checked(out: dict[str, Any]) -> dict[str, Any]:
+    def _checked(raw: bytes) -> ProbeReport:
+        """The probe's report line (`diemcau.sim.audio_probe.probe_report`), or its error."""
+        if not raw:
+            raise RuntimeError("audio probe: the probe exited")
+        out = json.loads(raw)
         if "error" in out:
             raise RuntimeError(f"audio probe: {out['error']}")
-        return out
+        report: ProbeReport = out
+        return report
 
     async def stop(self) -> None:
         proc, self._proc = self._proc, None

@@ -17,10 +17,11 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 
+from diemcau.processes import die_with_parent
+
 __all__ = ["Host", "LabError"]
 
 _CLONE_NEWNET = 0x40000000
-_PR_SET_PDEATHSIG = 1
 
 
 class LabError(Exception):
@@ -28,8 +29,8 @@ class LabError(Exception):
 
 
 def _holder_preexec() -> None:
+    die_with_parent(signal.SIGKILL)
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if libc.unshare(_CLONE_NEWNET) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
 

@@ -32,11 +32,11 @@ from pathlib import Path
 import asyncpg
 
 from diemcau.lab.netns import Host, LabError
+from diemcau.processes import ChildProcess, die_with_parent, log_tail
 
 __all__ = ["LabPostgres"]
 
 _CLONE_NEWNET = 0x40000000
-_PR_SET_PDEATHSIG = 1
 PG_ROOT = Path("/usr/lib/postgresql")
 
 
@@ -66,11 +66,11 @@ def _preexec(netns: str | None, uid: int, gid: int) -> None:
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGQUIT)
+    die_with_parent(signal.SIGQUIT)
 
 
 @dataclass
-class LabPostgres:
+class LabPostgres(ChildProcess):
     """PostgreSQL on a lab host.
 
     Args:
@@ -154,7 +154,7 @@ class LabPostgres:
     async def pause(self, grace: float = 10.0) -> None:
         """Stop the server as an operator's restart does (fast shutdown: every session
         ended), keeping its data for `resume`."""
-        await self._halt(grace)
+        await self.halt(grace, signal.SIGINT)
 
     async def resume(self, timeout: float = 30.0) -> None:
         """Start the server again on the same data after `pause`."""
@@ -195,29 +195,12 @@ class LabPostgres:
             await conn.close()
 
     def log_tail(self, lines: int = 10) -> str:
-        if self.folder is None:
-            return ""
-        try:
-            text = (self.folder / "postgres.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.folder / "postgres.log" if self.folder is not None else None, lines)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Fast shutdown (SIGINT), SIGKILL after ``grace``; by PID. Removes the folder."""
-        await self._halt(grace)
+        await self.halt(grace, signal.SIGINT)
         if self.folder is not None:
             with contextlib.suppress(OSError):
                 shutil.rmtree(self.folder)
             self.folder = None
-
-    async def _halt(self, grace: float) -> None:
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            deadline = time.monotonic() + grace
-            while proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()

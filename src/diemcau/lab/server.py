@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from diemcau.accounts.service import create_staff, rotate_site
 from diemcau.api.server import serve
@@ -153,8 +152,7 @@ async def live_server(
     os.environ.update(overrides)
     task = asyncio.create_task(serve(settings, on_ready=on_ready, stop=stop))
     try:
-        waiting: set[asyncio.Future[Any]] = {task, ready}
-        done, _ = await asyncio.wait(waiting, timeout=30, return_when="FIRST_COMPLETED")
+        done, _ = await asyncio.wait((task, ready), timeout=30, return_when="FIRST_COMPLETED")
         if task in done:
             await task  # raises the server's start-up error
             raise RuntimeError("the server stopped before it was ready")

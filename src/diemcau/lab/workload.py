@@ -20,8 +20,8 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from diemcau.records import JsonObject
 from diemcau.sim.sites import SimOptions, SimSite, Swarm
 
 __all__ = ["Ledger", "SiteWorkload", "report_values"]
@@ -30,7 +30,7 @@ __all__ = ["Ledger", "SiteWorkload", "report_values"]
 RETRIABLE = frozenset({"unavailable", "busy", "internal"})
 
 
-def report_values(number: int) -> dict[str, Any]:
+def report_values(number: int) -> JsonObject:
     """A valid COVID-19 situation report whose ``vaccine_doses`` carries `number`."""
     return {
         "new_cases": 3,
@@ -46,7 +46,9 @@ def report_values(number: int) -> dict[str, Any]:
 @dataclass
 class _Pending:
     kind: str
-    body: dict[str, Any]
+    body: JsonObject
+    # The report's number (``report.submit``) or the directive's id (``directive.ack``).
+    subject: int = 0
     retry: bool = False  # answered "try again": send it again at the next round
 
 
@@ -120,10 +122,10 @@ class SiteWorkload:
 
     # --- requests ------------------------------------------------------------------------
 
-    def _request(self, site: SimSite, kind: str, body: dict[str, Any]) -> None:
+    def _request(self, site: SimSite, kind: str, body: JsonObject, subject: int = 0) -> None:
         self._next_id += 1
         req_id = f"w{self._next_id}"
-        self._pending.setdefault(site.index, {})[req_id] = _Pending(kind, body)
+        self._pending.setdefault(site.index, {})[req_id] = _Pending(kind, body, subject)
         self.swarm.send(site, {"type": "req", "id": req_id, "kind": kind, "body": body})
 
     def _resend(self, site: SimSite, *, only_retry: bool) -> None:
@@ -136,7 +138,7 @@ class SiteWorkload:
             for key in [k for k, p in mine.items() if p.retry]:
                 del mine[key]
         for p in again:
-            self._request(site, p.kind, p.body)
+            self._request(site, p.kind, p.body, p.subject)
 
     def _on_online(self, site: SimSite) -> None:
         self.ledger.baseline.setdefault(site.site_id, dict(site.seqs))
@@ -145,7 +147,7 @@ class SiteWorkload:
         if not any(p.kind == "meeting.join" for p in self._pending.get(site.index, {}).values()):
             self._request(site, "meeting.join", {})
 
-    def _on_reply(self, site: SimSite, reply: dict[str, Any]) -> None:
+    def _on_reply(self, site: SimSite, reply: JsonObject) -> None:
         pending = self._pending.get(site.index, {}).get(str(reply.get("id")))
         if pending is None:
             return
@@ -154,14 +156,14 @@ class SiteWorkload:
             del self._pending[site.index][str(reply["id"])]
             ledger.confirmed_at.setdefault(site.site_id, []).append(time.monotonic())
             if pending.kind == "report.submit":
-                number = int(pending.body["values"]["vaccine_doses"])
-                ledger.reports.setdefault(site.site_id, set()).add(number)
+                ledger.reports.setdefault(site.site_id, set()).add(pending.subject)
             elif pending.kind == "directive.ack":
-                ledger.acks.add((site.site_id, int(pending.body["id"])))
+                ledger.acks.add((site.site_id, pending.subject))
             elif pending.kind == "meeting.join":
                 ledger.joined.add(site.site_id)
             return
-        code = str((reply.get("error") or {}).get("code", ""))
+        error = reply.get("error")
+        code = str(error.get("code", "")) if isinstance(error, dict) else ""
         if code in RETRIABLE:
             pending.retry = True
             return
@@ -169,16 +171,17 @@ class SiteWorkload:
         what = f"{pending.kind}:{code}"
         ledger.refused[what] = ledger.refused.get(what, 0) + 1
 
-    def _on_message(self, site: SimSite, msg: dict[str, Any]) -> None:
+    def _on_message(self, site: SimSite, msg: JsonObject) -> None:
         seq = msg.get("seq")
-        if seq is None:
+        if not isinstance(seq, int):
             return
         stream = str(msg["stream"])
-        self.ledger.seen.setdefault(site.site_id, {}).setdefault(stream, set()).add(int(seq))
-        if msg.get("kind") == "directive.issued":
-            directive = int(msg["body"]["id"])
+        self.ledger.seen.setdefault(site.site_id, {}).setdefault(stream, set()).add(seq)
+        body = msg.get("body")
+        if msg.get("kind") == "directive.issued" and isinstance(body, dict):
+            directive = int(body["id"])
             self.ledger.directives_seen.setdefault(site.site_id, set()).add(directive)
-            self._request(site, "directive.ack", {"id": directive})
+            self._request(site, "directive.ack", {"id": directive}, directive)
 
     # --- running -------------------------------------------------------------------------
 
@@ -199,8 +202,8 @@ class SiteWorkload:
                     continue
                 number = self._numbers.get(site.index, 0) + 1
                 self._numbers[site.index] = number
-                body = {"schema": "covid19", "values": report_values(number)}
-                self._request(site, "report.submit", body)
+                body: JsonObject = {"schema": "covid19", "values": report_values(number)}
+                self._request(site, "report.submit", body, number)
 
     async def _retries(self) -> None:
         while True:

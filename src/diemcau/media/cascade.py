@@ -31,12 +31,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from diemcau.media.control import NodeControl
 from diemcau.media.control_link import ERR_ID_EXISTS
 from diemcau.media.janus import JanusError
 from diemcau.media.remote_requests import Forwarder, forward_streams
+from diemcau.records import JsonObject
 
 __all__ = ["Cascade", "LinkRecord", "LinkVia", "RemoteLink", "SyncReport"]
 
@@ -83,7 +84,7 @@ class LinkRecord:
     port: int = 0
     rtcp_port: int = 0
     created_at: float = field(default_factory=time.time)
-    streams: list[dict[str, Any]] = field(default_factory=list)
+    streams: list[JsonObject] = field(default_factory=list)
     stream_ids: tuple[int, ...] = ()
 
 
@@ -130,7 +131,7 @@ class Cascade:
             return self._local_of(link.target_node)
         return self._host_of(link.target_node)
 
-    async def link(self, link: RemoteLink, streams: list[dict[str, Any]]) -> LinkRecord:
+    async def link(self, link: RemoteLink, streams: list[JsonObject]) -> LinkRecord:
         """Build one link (idempotent: an existing record is returned as is)."""
         if link in self.records:
             return self.records[link]
@@ -230,7 +231,7 @@ class Cascade:
             report.waiting.append(lk)
 
     async def _build_all(
-        self, links: list[RemoteLink], streams: list[dict[str, Any]], report: SyncReport
+        self, links: list[RemoteLink], streams: list[JsonObject], report: SyncReport
     ) -> None:
         """Build links of one source side by side (each talks to its own target node)."""
         gate = asyncio.Semaphore(BUILD_CONCURRENCY)
@@ -309,9 +310,7 @@ class Cascade:
             self.records.pop(lk, None)
         await self._build_all(missing, streams, report)
 
-    async def _upstream_streams(
-        self, node: str, room: int, feed: int
-    ) -> list[dict[str, Any]] | None:
+    async def _upstream_streams(self, node: str, room: int, feed: int) -> list[JsonObject] | None:
         """The streams of a feed that reached ``node``/``room`` by a ``remote`` link."""
         for rec in self.records.values():
             lk = rec.link

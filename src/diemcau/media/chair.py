@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
-from diemcau.media.grants import GrantSigner
+from diemcau.media.grants import ChairGrant, GrantSigner, ProgramWatch
 from diemcau.media.program import Program
 from diemcau.media.state import PlaneState
 
@@ -29,11 +28,11 @@ class ChairGrants:
         self._signer = signer
         self._loans: dict[str, Callable[[], None]] = {}
 
-    def grant(self, m: Program, holder: str) -> dict[str, Any]:
+    def grant(self, m: Program, holder: str) -> ChairGrant:
         """The chair feed's grant (`GrantSigner.chair`) with the pin of central's program
         room, made by `start_program` before any chair grant."""
         central = self._state.central
-        program = {
+        program: ProgramWatch = {
             "room": m.room,
             "pin": self._state.control(central.name).pins.get(m.room),
             "feeds": m.feeds()[1:],
@@ -41,7 +40,7 @@ class ChairGrants:
         publish = (m.chair_room, m.chair_feed)
         return self._signer.chair(central, m.meeting_id, publish, program, holder)
 
-    def console_grant(self, meeting_id: str | int | None, holder: str) -> dict[str, Any]:
+    def console_grant(self, meeting_id: str | int | None, holder: str) -> ChairGrant:
         """The console's grant; if the chair feed is lent to a stand-in, asking ends the
         loan (its ``on_claimed`` is called once)."""
         m = self._state.program(meeting_id)
@@ -55,7 +54,7 @@ class ChairGrants:
                 )
         return self.grant(m, holder)
 
-    def lend(self, meeting_id: str | int, on_claimed: Callable[[], None]) -> dict[str, Any]:
+    def lend(self, meeting_id: str | int, on_claimed: Callable[[], None]) -> ChairGrant:
         """Lend the chair feed to a stand-in until the next `console_grant`; its grant."""
         m = self._state.program(meeting_id)
         self._loans[m.meeting_id] = on_claimed

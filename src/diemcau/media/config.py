@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from diemcau.media.node import JanusNode
 
@@ -39,7 +38,7 @@ def _secret(value: str, where: str) -> str:
     return value
 
 
-def _node(raw: Any, index: int) -> JanusNode:
+def _node(raw: object, index: int) -> JanusNode:
     where = f"media node #{index + 1}"
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected an object")

@@ -6,38 +6,20 @@ restart by its sentinel room) with every request group the control plane sends
 over it: rooms and their options (`room_requests`), the control plane as a
 participant (`join_requests`), remote publishers and what feeds them
 (`remote_requests`), recording (`record_requests`). Callers hold one object per
-node and ask it for any of these; the names they import stay here.
+node and ask it for any of these. The error codes and the sentinel room are
+`control_link`'s, imported from there.
 
 Janus VideoRoom API: https://janus.conf.meetecho.com/docs/videoroom.html
 """
 
 from __future__ import annotations
 
-from diemcau.media.control_link import (
-    ERR_ID_EXISTS,
-    ERR_NO_SUCH_FEED,
-    ERR_NO_SUCH_ROOM,
-    ERR_ROOM_EXISTS,
-    NO_RECORDING_DIR,
-    SENTINEL_ROOM,
-)
 from diemcau.media.join_requests import JoinRequests
 from diemcau.media.record_requests import RecordRequests
 from diemcau.media.remote_requests import Forwarder, RemoteRequests, forward_streams
 from diemcau.media.room_requests import RoomInfo, RoomRequests
 
-__all__ = [
-    "ERR_ID_EXISTS",
-    "ERR_NO_SUCH_FEED",
-    "ERR_NO_SUCH_ROOM",
-    "ERR_ROOM_EXISTS",
-    "NO_RECORDING_DIR",
-    "SENTINEL_ROOM",
-    "Forwarder",
-    "NodeControl",
-    "RoomInfo",
-    "forward_streams",
-]
+__all__ = ["Forwarder", "NodeControl", "RoomInfo", "forward_streams"]
 
 
 class NodeControl(RoomRequests, JoinRequests, RemoteRequests, RecordRequests):

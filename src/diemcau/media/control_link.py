@@ -25,7 +25,6 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from diemcau.media.janus import (
     JanusClosedError,
@@ -36,6 +35,7 @@ from diemcau.media.janus import (
 )
 from diemcau.media.node import JanusNode
 from diemcau.media.rights import VIDEOROOM, control_token
+from diemcau.records import JsonObject
 
 __all__ = [
     "ERR_ID_EXISTS",
@@ -178,7 +178,7 @@ class ControlLink:
                 pass
         await self.reset(check_restart=False)
 
-    async def request(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def request(self, body: JsonObject) -> JsonObject:
         """One synchronous VideoRoom request; raises `JanusError`."""
         handle = await self._ensure()
         try:

@@ -13,16 +13,14 @@ address is an open proxy into the data centre.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from diemcau.media.node import _die_with_parent
 from diemcau.media.turn import TurnServer
+from diemcau.processes import ChildProcess, log_tail
 
 __all__ = ["CoturnConfig", "LocalTurnServer", "render_coturn_config"]
 
@@ -91,23 +89,19 @@ def render_coturn_config(cfg: CoturnConfig) -> str:
 
 
 @dataclass
-class LocalTurnServer:
+class LocalTurnServer(ChildProcess):
     """``turnserver`` started by diemcau (lab, demo), optionally inside a network namespace."""
 
     config: CoturnConfig
     netns: str | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
+    def log_tail(self, lines: int = 15) -> str:
+        return log_tail(self.config.folder / "turnserver.log", lines)
+
     @property
     def conf_file(self) -> Path:
         return self.config.folder / "turnserver.conf"
-
-    def log_tail(self, lines: int = 15) -> str:
-        try:
-            text = (self.config.folder / "turnserver.log").read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
     async def start(self, timeout: float = 10.0) -> None:
         """Write the config, start coturn and wait until it listens."""
@@ -115,15 +109,7 @@ class LocalTurnServer:
             raise FileNotFoundError("the turnserver binary is not installed (Debian coturn)")
         self.config.folder.mkdir(parents=True, exist_ok=True)
         self.conf_file.write_text(render_coturn_config(self.config))
-        enter = ["nsenter", f"--net={self.netns}", "--"] if self.netns else []
-        self.proc = subprocess.Popen(
-            [*enter, TURN_BINARY, "-c", str(self.conf_file)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        self.spawn_quiet([TURN_BINARY, "-c", str(self.conf_file)], self.netns)
         await self._wait_ready(timeout)
 
     async def _wait_ready(self, timeout: float) -> None:
@@ -149,24 +135,6 @@ class LocalTurnServer:
         want = f":{self.config.server.port:04X} "
         return any(want in line and " 0A " in line for line in tcp.splitlines()[1:])
 
-    def cpu_seconds(self) -> float:
-        """User + system CPU of coturn so far (its threads included)."""
-        if self.proc is None:
-            return 0.0
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            stat = f.read()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     async def stop(self, grace: float = 3.0) -> None:
         """SIGTERM, then SIGKILL after ``grace``; by PID only."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        await self.halt(grace)

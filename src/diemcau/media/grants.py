@@ -11,13 +11,97 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from diemcau.media.node import JanusNode
+from diemcau.media.program import ProgramFeed
 from diemcau.media.rights import Holder, core_token, publish_token, room_token
-from diemcau.media.turn import TurnServer, ice_servers
+from diemcau.media.turn import IceServer, TurnServer, ice_servers
 
-__all__ = ["GrantSigner"]
+__all__ = [
+    "Feed",
+    "GrantSigner",
+    "MediaGrant",
+    "ProgramWatch",
+    "SiteGrant",
+    "ChairGrant",
+    "Publish",
+    "Tokens",
+    "WallGrant",
+    "WallSite",
+    "WatchGrant",
+]
+
+
+class Tokens(TypedDict):
+    """The token part of every grant (`GrantSigner.tokens`)."""
+
+    token: str
+    room_token: str
+    expires_at: int
+    session_expires_at: int
+    ice_servers: list[IceServer]
+
+
+class MediaGrant(Tokens):
+    """A grant: the node to talk to, its WebSocket, the tokens."""
+
+    node: str
+    ws_url: str
+
+
+class Feed(TypedDict):
+    """A feed in a room: what a grant subscribes to, or calls."""
+
+    room: int
+    feed_id: int
+
+
+class Publish(Feed):
+    """Where a grant publishes, with the publish token the room's allowed list holds."""
+
+    token: str
+
+
+class ProgramWatch(TypedDict):
+    """The program a grant watches: its room, the room's pin, the feeds to subscribe to."""
+
+    room: int
+    pin: str | None
+    feeds: list[ProgramFeed]
+
+
+class SiteGrant(MediaGrant):
+    """A site's grant: publish its feed; watch the program while one runs."""
+
+    publish: Publish
+    program: ProgramWatch | None
+
+
+class ChairGrant(MediaGrant):
+    """The chair feed's grant: publish it at central; watch the program."""
+
+    publish: Publish
+    program: ProgramWatch
+
+
+class WatchGrant(MediaGrant):
+    """A grant to watch one site's own feed (a spot-check, an inspector's view)."""
+
+    subscribe: Feed
+
+
+class WallSite(Feed):
+    """A site on a page of the video wall."""
+
+    site: str
+
+
+class WallGrant(MediaGrant):
+    """A grant to watch a page of sites on one relay, at the thumbnail layer."""
+
+    substream: int
+    subscribe: list[WallSite]
 
 
 @dataclass(frozen=True)
@@ -38,7 +122,7 @@ class GrantSigner:
 
     def tokens(
         self, node: JanusNode, rooms: list[int], holder: str, label: str = "staff"
-    ) -> dict[str, Any]:
+    ) -> Tokens:
         """The token part of a grant: a long core token naming ``holder``, a short room
         token naming ``rooms``, TURN.
 
@@ -60,8 +144,8 @@ class GrantSigner:
         code: str,
         credential: int,
         publish: tuple[int, int],
-        program: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+        program: ProgramWatch | None,
+    ) -> SiteGrant:
         """A site's grant: publish as its feed in its uplink room, watch ``program``.
 
         ``publish`` is (uplink room, feed id); ``program`` carries the program room,
@@ -69,7 +153,7 @@ class GrantSigner:
         """
         holder = Holder.site(code, credential)
         room, feed = publish
-        rooms = [room] if program is None else [room, int(program["room"])]
+        rooms = [room] if program is None else [room, program["room"]]
         return {
             "node": node.name,
             "ws_url": node.browser_ws_url,
@@ -87,15 +171,15 @@ class GrantSigner:
         central: JanusNode,
         meeting: str,
         publish: tuple[int, int],
-        program: dict[str, Any],
+        program: ProgramWatch,
         holder: str,
-    ) -> dict[str, Any]:
+    ) -> ChairGrant:
         """The chair feed's grant at central: its publish token, the program to watch."""
         room, feed = publish
         return {
             "node": central.name,
             "ws_url": central.browser_ws_url,
-            **self.tokens(central, [room, int(program["room"])], holder, "chair"),
+            **self.tokens(central, [room, program["room"]], holder, "chair"),
             "publish": {
                 "room": room,
                 "feed_id": feed,

@@ -21,15 +21,33 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
 
 from diemcau.media.errors import MediaError
-from diemcau.media.grants import GrantSigner
+from diemcau.media.grants import (
+    Feed,
+    GrantSigner,
+    MediaGrant,
+    Publish,
+    WallGrant,
+    WatchGrant,
+)
 from diemcau.media.ids import feed_id, room_id
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.rights import Holder, publish_token
 
-__all__ = ["InspectionGrants", "call_room", "inspector_feed"]
+__all__ = ["CallGrant", "InspectionGrants", "StandbyGrant", "call_room", "inspector_feed"]
+
+
+class CallGrant(MediaGrant):
+    """The inspector's: publish into the site's call room."""
+
+    publish: Publish
+
+
+class StandbyGrant(CallGrant):
+    """A standby site's: publish its uplink, play the inspector who calls."""
+
+    call: Feed
 
 
 def call_room(site_code: str) -> int:
@@ -49,11 +67,11 @@ class InspectionGrants:
         self.orch = orch
         self._sign = GrantSigner(orch.token_ttl, orch.session_ttl, orch.turn)
 
-    async def watch_grant(self, site_code: str) -> dict[str, Any]:
+    async def watch_grant(self, site_code: str) -> WatchGrant:
         """The inspector's view of the site: its uplink feed (the full simulcast layer)."""
         return await self.orch.spot_check_grant(site_code)
 
-    async def site_grant(self, site_code: str) -> dict[str, Any]:
+    async def site_grant(self, site_code: str) -> StandbyGrant:
         """The site's standby grant: publish its uplink; play an inspector who calls.
 
         Raises `MediaError` for a site without a credential (revoked): it has no
@@ -80,7 +98,7 @@ class InspectionGrants:
             "call": {"room": call_room(site_code), "feed_id": inspector_feed(site_code)},
         }
 
-    async def call_grant(self, site_code: str) -> dict[str, Any]:
+    async def call_grant(self, site_code: str) -> CallGrant:
         """The inspector's: publish into the site's call room on the site's relay.
 
         The room is made again for this call, its allowed list holding this call's
@@ -105,5 +123,5 @@ class InspectionGrants:
         node = self.orch.site_node(site_code).name
         await self.orch.control(node).destroy_room(call_room(site_code))
 
-    async def wall_grants(self, site_codes: Sequence[str]) -> list[dict[str, Any]]:
+    async def wall_grants(self, site_codes: Sequence[str]) -> list[WallGrant]:
         return await self.orch.wall_grant(list(site_codes))

@@ -11,6 +11,10 @@ delivered to the handle they concern.
 
 The Admin API (https://janus.conf.meetecho.com/docs/admin.html) runs on its
 own socket (``janus-admin-protocol``) and is the health and stats source.
+
+Messages are `JsonObject`s; what is read of them goes through `child`, `objects`,
+`values` and `integer`, which check its shape and raise `JanusError` when a
+message is malformed, instead of failing later with a ``KeyError`` or ``TypeError``.
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ import json
 import logging
 import secrets
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+
+from diemcau.records import JsonObject
 
 __all__ = [
     "JanusAdmin",
@@ -40,14 +46,18 @@ __all__ = [
     "JanusHandle",
     "JanusSession",
     "JanusTimeoutError",
+    "Jsep",
     "PluginReply",
+    "child",
+    "integer",
+    "objects",
+    "values",
     "sign_janus_token",
 ]
 
 log = logging.getLogger(__name__)
 
-JsonDict = dict[str, Any]
-EventCallback = Callable[[JsonDict], None]
+EventCallback = Callable[[JsonObject], None]
 
 KEEPALIVE_INTERVAL = 25.0
 DEFAULT_TIMEOUT = 10.0
@@ -94,24 +104,84 @@ def sign_janus_token(secret: str, descriptors: list[str], expiry: int, realm: st
 class PluginReply:
     """What a plugin answered: its ``data`` object and an optional JSEP."""
 
-    data: JsonDict
-    jsep: JsonDict | None = None
+    data: JsonObject
+    jsep: Jsep | None = None
 
 
-def _raise_plugin_error(data: JsonDict) -> None:
+class Jsep(TypedDict):
+    """A session description carried beside a message (an offer or an answer)."""
+
+    type: str
+    sdp: str
+
+
+def child(data: JsonObject, key: str) -> JsonObject:
+    """The object under ``key`` of a Janus message (an empty one when absent or null)."""
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise JanusError(0, f"malformed {key!r} in a Janus message: {value!r}")
+    return value
+
+
+def values(data: JsonObject, key: str) -> list[object]:
+    """The list under ``key`` of a Janus message ([] when absent or null)."""
+    value = data.get(key) or []
+    if not isinstance(value, list):
+        raise JanusError(0, f"malformed {key!r} in a Janus message: {value!r}")
+    return value
+
+
+def objects(data: JsonObject, key: str) -> list[JsonObject]:
+    """The objects listed under ``key`` of a Janus message ([] when absent or null)."""
+    value = values(data, key)
+    if not all(isinstance(v, dict) for v in value):
+        raise JanusError(0, f"malformed {key!r} in a Janus message: {value!r}")
+    return [v for v in value if isinstance(v, dict)]
+
+
+def integer(data: JsonObject, key: str) -> int:
+    """The whole number under ``key`` of a Janus message (`JanusError` when not one)."""
+    value = data.get(key)
+    if not isinstance(value, int):
+        raise JanusError(0, f"malformed {key!r} in a Janus message: {value!r}")
+    return value
+
+
+def _ids(data: JsonObject, key: str) -> list[int]:
+    """The ids listed under ``key`` of an Admin API reply."""
+    ids = [v for v in values(data, key) if isinstance(v, int)]
+    if len(ids) != len(values(data, key)):
+        raise JanusError(0, f"malformed {key!r} in a Janus message: {data.get(key)!r}")
+    return ids
+
+
+def _jsep(value: object) -> Jsep | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        kind, sdp = value.get("type"), value.get("sdp")
+        if isinstance(kind, str) and isinstance(sdp, str):
+            return Jsep(type=kind, sdp=sdp)
+    raise JanusError(0, f"malformed jsep in a Janus message: {value!r}")
+
+
+def _raise_plugin_error(data: JsonObject) -> None:
     if "error_code" in data:
-        raise JanusError(int(data["error_code"]), str(data.get("error", "")))
+        raise JanusError(int(str(data["error_code"])), str(data.get("error", "")))
 
 
-def _raise_core_error(msg: JsonDict) -> None:
+def _raise_core_error(msg: JsonObject) -> None:
     if msg.get("janus") == "error":
-        err = msg.get("error") or {}
-        raise JanusError(int(err.get("code", 0)), str(err.get("reason", "")))
+        err = msg.get("error")
+        err = err if isinstance(err, dict) else {}
+        raise JanusError(int(str(err.get("code", 0))), str(err.get("reason", "")))
 
 
-def _tls_kwargs(url: str, ctx: ssl.SSLContext | None) -> dict[str, Any]:
-    """``ssl=`` for a ``wss://`` URL with an explicit context; websockets' default otherwise."""
-    return {"ssl": ctx} if ctx is not None and url.startswith("wss:") else {}
+def _tls(url: str, ctx: ssl.SSLContext | None) -> ssl.SSLContext | bool | None:
+    """``ssl=`` for websockets: ``ctx`` (else the system CAs) for ``wss://``, none for ``ws://``."""
+    if not url.startswith("wss:"):
+        return None
+    return ctx if ctx is not None else True
 
 
 class _Transport:
@@ -120,10 +190,27 @@ class _Transport:
     def __init__(self, ws: ClientConnection, name: str) -> None:
         self._ws = ws
         self._name = name
-        self._pending: dict[str, tuple[asyncio.Future[JsonDict], frozenset[str]]] = {}
+        self._pending: dict[str, tuple[asyncio.Future[JsonObject], frozenset[str]]] = {}
         self._reader = asyncio.create_task(self._read(), name=f"janus-read-{name}")
-        self._on_event: Callable[[JsonDict], None] | None = None
+        self._on_event: Callable[[JsonObject], None] | None = None
         self.closed = asyncio.Event()
+
+    @classmethod
+    async def open(
+        cls, url: str, protocol: str, max_size: int, timeout: float, ctx: ssl.SSLContext | None
+    ) -> _Transport:
+        """Connect to ``url`` speaking the WebSocket subprotocol ``protocol``."""
+        ws = await asyncio.wait_for(
+            websockets.connect(
+                url,
+                subprotocols=[websockets.Subprotocol(protocol)],
+                max_size=max_size,
+                ping_interval=None,
+                ssl=_tls(url, ctx),
+            ),
+            timeout,
+        )
+        return cls(ws, url)
 
     async def _read(self) -> None:
         try:
@@ -145,7 +232,7 @@ class _Transport:
                     fut.set_exception(JanusClosedError())
             self._pending.clear()
 
-    def _dispatch(self, msg: JsonDict) -> None:
+    def _dispatch(self, msg: JsonObject) -> None:
         txn = msg.get("transaction")
         kind = str(msg.get("janus", ""))
         if isinstance(txn, str) and txn in self._pending:
@@ -161,13 +248,13 @@ class _Transport:
             self._on_event(msg)
 
     async def request(
-        self, msg: JsonDict, final: frozenset[str], timeout: float = DEFAULT_TIMEOUT
-    ) -> JsonDict:
+        self, msg: JsonObject, final: frozenset[str], timeout: float = DEFAULT_TIMEOUT
+    ) -> JsonObject:
         if self.closed.is_set():
             raise JanusClosedError()
         txn = secrets.token_hex(8)
         msg["transaction"] = txn
-        fut: asyncio.Future[JsonDict] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
         self._pending[txn] = (fut, final)
         try:
             await self._ws.send(json.dumps(msg))
@@ -218,23 +305,14 @@ class JanusConnection:
         ssl_context: ssl.SSLContext | None = None,
     ) -> JanusConnection:
         """Open the API socket; ``ssl_context`` verifies a ``wss://`` node (default: system CAs)."""
-        ws = await asyncio.wait_for(
-            websockets.connect(
-                url,
-                subprotocols=[websockets.Subprotocol("janus-protocol")],
-                max_size=2**22,
-                ping_interval=None,
-                **_tls_kwargs(url, ssl_context),
-            ),
-            timeout,
-        )
-        return cls(_Transport(ws, url), token, api_secret)
+        transport = await _Transport.open(url, "janus-protocol", 2**22, timeout, ssl_context)
+        return cls(transport, token, api_secret)
 
     @property
     def closed(self) -> asyncio.Event:
         return self._t.closed
 
-    def _stamp(self, msg: JsonDict) -> JsonDict:
+    def _stamp(self, msg: JsonObject) -> JsonObject:
         if self.token is not None:
             msg["token"] = self.token() if callable(self.token) else self.token
         if self.api_secret is not None:
@@ -243,25 +321,25 @@ class JanusConnection:
 
     async def request(
         self,
-        msg: JsonDict,
+        msg: JsonObject,
         *,
         final: frozenset[str] = frozenset({"success"}),
         timeout: float = DEFAULT_TIMEOUT,
-    ) -> JsonDict:
+    ) -> JsonObject:
         """Send one Janus API request and return the final reply (raises `JanusError`)."""
         return await self._t.request(self._stamp(msg), final, timeout)
 
-    async def info(self) -> JsonDict:
+    async def info(self) -> JsonObject:
         """The node's ``info`` (version, plugins, transports)."""
         return await self.request({"janus": "info"}, final=frozenset({"server_info"}))
 
     async def create_session(self, *, keepalive: float = KEEPALIVE_INTERVAL) -> JanusSession:
         reply = await self.request({"janus": "create"})
-        session = JanusSession(self, int(reply["data"]["id"]), keepalive)
+        session = JanusSession(self, integer(child(reply, "data"), "id"), keepalive)
         self._sessions[session.id] = session
         return session
 
-    def _route(self, msg: JsonDict) -> None:
+    def _route(self, msg: JsonObject) -> None:
         sid = msg.get("session_id")
         session = self._sessions.get(sid) if isinstance(sid, int) else None
         if session is not None:
@@ -305,7 +383,7 @@ class JanusSession:
     def _stop_keepalive(self) -> None:
         self._keepalive.cancel()
 
-    def _route(self, msg: JsonDict) -> None:
+    def _route(self, msg: JsonObject) -> None:
         kind = msg.get("janus")
         if kind == "timeout":
             self.timed_out.set()
@@ -317,11 +395,11 @@ class JanusSession:
             handle._deliver(msg)
 
     async def attach(self, plugin: str, *, opaque_id: str | None = None) -> JanusHandle:
-        msg: JsonDict = {"janus": "attach", "session_id": self.id, "plugin": plugin}
+        msg: JsonObject = {"janus": "attach", "session_id": self.id, "plugin": plugin}
         if opaque_id:
             msg["opaque_id"] = opaque_id
         reply = await self.conn.request(msg)
-        handle = JanusHandle(self, int(reply["data"]["id"]), plugin)
+        handle = JanusHandle(self, integer(child(reply, "data"), "id"), plugin)
         self.handles[handle.id] = handle
         return handle
 
@@ -335,8 +413,8 @@ class JanusSession:
 
 @dataclass
 class _Waiter:
-    predicate: Callable[[JsonDict], bool]
-    future: asyncio.Future[JsonDict]
+    predicate: Callable[[JsonObject], bool]
+    future: asyncio.Future[JsonObject]
 
 
 @dataclass
@@ -360,14 +438,14 @@ class JanusHandle:
         self.state = HandleState()
         self._listeners: list[EventCallback] = []
         self._waiters: list[_Waiter] = []
-        self._recent: list[JsonDict] = []
+        self._recent: list[JsonObject] = []
 
     def add_listener(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(msg)`` for every event of this handle; returns an unsubscribe."""
         self._listeners.append(callback)
         return lambda: self._listeners.remove(callback) if callback in self._listeners else None
 
-    def _deliver(self, msg: JsonDict) -> None:
+    def _deliver(self, msg: JsonObject) -> None:
         kind = msg.get("janus")
         if kind == "webrtcup":
             self.state.webrtc_up = True
@@ -391,17 +469,17 @@ class JanusHandle:
 
     async def wait_event(
         self,
-        predicate: Callable[[JsonDict], bool],
+        predicate: Callable[[JsonObject], bool],
         timeout: float = DEFAULT_TIMEOUT,
         *,
         include_recent: bool = True,
-    ) -> JsonDict:
+    ) -> JsonObject:
         """Wait for an event matching ``predicate`` (recent ones count too)."""
         if include_recent:
             for msg in self._recent:
                 if predicate(msg):
                     return msg
-        fut: asyncio.Future[JsonDict] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
         waiter = _Waiter(predicate, fut)
         self._waiters.append(waiter)
         try:
@@ -412,27 +490,26 @@ class JanusHandle:
             self._waiters.remove(waiter)
 
     async def send(
-        self, body: JsonDict, jsep: JsonDict | None = None, *, timeout: float = DEFAULT_TIMEOUT
+        self, body: JsonObject, jsep: Jsep | None = None, *, timeout: float = DEFAULT_TIMEOUT
     ) -> PluginReply:
         """Send a plugin message; resolve on ``success`` (sync) or the ``event`` (async).
 
         Raises `JanusError` for a core error or a plugin ``error_code``.
         """
-        msg: JsonDict = {
+        msg: JsonObject = {
             "janus": "message",
             "session_id": self.session.id,
             "handle_id": self.id,
             "body": body,
         }
         if jsep is not None:
-            msg["jsep"] = jsep
+            msg["jsep"] = dict(jsep)
         reply = await self.session.conn.request(
             msg, final=frozenset({"success", "event"}), timeout=timeout
         )
-        pdata = reply.get("plugindata") or {}
-        data = pdata.get("data") or {}
+        data = child(child(reply, "plugindata"), "data")
         _raise_plugin_error(data)
-        return PluginReply(data=data, jsep=reply.get("jsep"))
+        return PluginReply(data=data, jsep=_jsep(reply.get("jsep")))
 
     async def trickle_completed(self) -> None:
         """Tell Janus no more candidates follow (aiortc puts all of them in the SDP)."""
@@ -477,69 +554,59 @@ class JanusAdmin:
         timeout: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> JanusAdmin:
-        ws = await asyncio.wait_for(
-            websockets.connect(
-                url,
-                subprotocols=[websockets.Subprotocol("janus-admin-protocol")],
-                max_size=2**24,
-                ping_interval=None,
-                **_tls_kwargs(url, ssl_context),
-            ),
-            timeout,
-        )
-        return cls(_Transport(ws, url), secret)
+        transport = await _Transport.open(url, "janus-admin-protocol", 2**24, timeout, ssl_context)
+        return cls(transport, secret)
 
     @property
     def closed(self) -> asyncio.Event:
         return self._t.closed
 
     async def request(
-        self, janus: str, timeout: float = DEFAULT_TIMEOUT, **fields: Any
-    ) -> JsonDict:
-        msg: JsonDict = {"janus": janus, "admin_secret": self._secret, **fields}
+        self,
+        janus: str,
+        timeout: float = DEFAULT_TIMEOUT,
+        *,
+        fields: Mapping[str, object] | None = None,
+    ) -> JsonObject:
+        msg: JsonObject = {"janus": janus, "admin_secret": self._secret, **(fields or {})}
         return await self._t.request(msg, frozenset({"success"}), timeout)
 
-    async def get_status(self, timeout: float = DEFAULT_TIMEOUT) -> JsonDict:
-        status: JsonDict = (await self.request("get_status", timeout))["status"]
-        return status
+    async def get_status(self, timeout: float = DEFAULT_TIMEOUT) -> JsonObject:
+        return child(await self.request("get_status", timeout), "status")
 
     async def list_sessions(self) -> list[int]:
-        return [int(s) for s in (await self.request("list_sessions"))["sessions"]]
+        return _ids(await self.request("list_sessions"), "sessions")
 
     async def list_handles(self, session_id: int) -> list[int]:
-        reply = await self.request("list_handles", session_id=session_id)
-        return [int(h) for h in reply["handles"]]
+        reply = await self.request("list_handles", fields={"session_id": session_id})
+        return _ids(reply, "handles")
 
     async def handle_info(
         self, session_id: int, handle_id: int, *, plugin_only: bool = False
-    ) -> JsonDict:
+    ) -> JsonObject:
         """A handle's state; ``plugin_only`` leaves out the ICE and media details
         (the core part, with the ``token`` the handle was attached with, stays)."""
-        fields: JsonDict = {"session_id": session_id, "handle_id": handle_id}
+        fields: JsonObject = {"session_id": session_id, "handle_id": handle_id}
         if plugin_only:
             fields["plugin_only"] = True
-        reply = await self.request("handle_info", **fields)
-        info: JsonDict = reply["info"]
-        return info
+        return child(await self.request("handle_info", fields=fields), "info")
 
     async def destroy_session(self, session_id: int) -> None:
         """End a session now: its handles are detached and their PeerConnections closed."""
-        await self.request("destroy_session", session_id=session_id)
+        await self.request("destroy_session", fields={"session_id": session_id})
 
-    async def add_token(self, token: str, plugins: list[str] | None = None) -> JsonDict:
+    async def add_token(self, token: str, plugins: list[str] | None = None) -> JsonObject:
         """Store a token (stored-token mode only), optionally limited to plugins."""
-        fields: JsonDict = {"token": token}
+        fields: JsonObject = {"token": token}
         if plugins is not None:
             fields["plugins"] = plugins
-        data: JsonDict = (await self.request("add_token", **fields)).get("data", {})
-        return data
+        return child(await self.request("add_token", fields=fields), "data")
 
     async def remove_token(self, token: str) -> None:
-        await self.request("remove_token", token=token)
+        await self.request("remove_token", fields={"token": token})
 
-    async def list_tokens(self) -> list[JsonDict]:
-        tokens: list[JsonDict] = (await self.request("list_tokens"))["data"]["tokens"]
-        return tokens
+    async def list_tokens(self) -> list[JsonObject]:
+        return objects(child(await self.request("list_tokens"), "data"), "tokens")
 
     async def close(self) -> None:
         await self._t.close()

@@ -8,18 +8,41 @@ arrival a ``notify_joining`` publisher sees (`join_silently`, `looks`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from diemcau.media.control_link import ControlLink
-from diemcau.media.janus import JanusHandle
+from diemcau.media.janus import JanusHandle, integer, objects
+from diemcau.records import JsonObject
 
-__all__ = ["JoinRequests"]
+__all__ = ["JoinRequests", "Participant"]
 
 # Stream fields a remote publisher must repeat from its source: what it is
 # (type, mindex, mid, codec), how it is layered, and the Opus options that set
 # the subscribers' SDP (in-band FEC above all: without "fec" a relay's viewers
 # are offered Opus without useinbandfec).
 _STREAM_KEYS = ("type", "mindex", "mid", "codec", "simulcast", "svc", "fec", "stereo", "dtx")
+
+
+class Participant(TypedDict):
+    """A participant as VideoRoom's ``listparticipants`` names it."""
+
+    id: int
+    publisher: bool
+    display: NotRequired[str]
+    talking: NotRequired[bool]
+    # A remote publisher (``add_remote_publisher``): a feed carried from another node.
+    remote: NotRequired[bool]
+
+
+def _participant(p: JsonObject) -> Participant:
+    out = Participant(id=integer(p, "id"), publisher=bool(p.get("publisher")))
+    if isinstance(display := p.get("display"), str):
+        out["display"] = display
+    if "talking" in p:
+        out["talking"] = bool(p["talking"])
+    if "remote" in p:
+        out["remote"] = bool(p["remote"])
+    return out
 
 
 class JoinRequests(ControlLink):
@@ -33,12 +56,11 @@ class JoinRequests(ControlLink):
             fields["pin"] = pin
         return fields
 
-    async def participants(self, room: int) -> list[dict[str, Any]]:
+    async def participants(self, room: int) -> list[Participant]:
         data = await self.request({"request": "listparticipants", "room": room})
-        parts: list[dict[str, Any]] = data.get("participants", [])
-        return parts
+        return [_participant(p) for p in objects(data, "participants")]
 
-    async def feed_streams(self, room: int, feed_id: int) -> list[dict[str, Any]] | None:
+    async def feed_streams(self, room: int, feed_id: int) -> list[JsonObject] | None:
         """The published streams of ``feed_id`` (type, mindex, mid, codec), or None.
 
         VideoRoom lists a publisher's streams only to participants, so we join
@@ -59,11 +81,11 @@ class JoinRequests(ControlLink):
             )
         finally:
             await handle.detach()
-        for pub in reply.data.get("publishers", []):
-            if int(pub.get("id", -1)) == feed_id:
-                streams: list[dict[str, Any]] = [
+        for pub in objects(reply.data, "publishers"):
+            if pub.get("id") == feed_id:
+                streams: list[JsonObject] = [
                     {k: s[k] for k in _STREAM_KEYS if k in s}
-                    for s in pub.get("streams", [])
+                    for s in objects(pub, "streams")
                     if not s.get("disabled")
                 ]
                 return streams or None

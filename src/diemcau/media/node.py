@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
-import os
 import secrets
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -38,7 +35,7 @@ from typing import Literal
 
 from websockets.exceptions import WebSocketException
 
-from diemcau.media.janus import JanusAdmin, JanusConnection, JanusError, sign_janus_token
+from diemcau.media.janus import JanusAdmin, JanusConnection, JanusError, sign_janus_token, values
 from diemcau.media.janus_config import (
     NODE_TUNING,
     JanusConfig,
@@ -46,11 +43,10 @@ from diemcau.media.janus_config import (
     Listener,
     render_janus_config,
 )
+from diemcau.processes import ChildProcess, log_tail
 from diemcau.tasks import cancel_and_wait
 from diemcau.tls.certs import ServerFiles
 from diemcau.tls.context import client_context
-
-_PR_SET_PDEATHSIG = 1
 
 __all__ = [
     "CONTROL_PLUGINS",
@@ -158,18 +154,8 @@ class JanusNode:
         return self.ssl_context() if url.startswith("wss:") else None
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: Janus gets SIGTERM when its parent dies.
-
-    A control process (or a test run) that is killed must not leave Janus nodes
-    running with nobody to stop them (Linux ``prctl(PR_SET_PDEATHSIG)``).
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 @dataclass
-class LocalJanusProcess:
+class LocalJanusProcess(ChildProcess):
     """A Janus process on this host with a private, generated config folder.
 
     Args:
@@ -262,10 +248,6 @@ class LocalJanusProcess:
     def log_file(self) -> Path:
         return self.workdir / "janus.log"
 
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
     def janus_config(self) -> JanusConfig:
         """This process's configuration: `layout` when given, else the local default.
 
@@ -312,26 +294,8 @@ class LocalJanusProcess:
         self.write_config()
         self.log_file.unlink(missing_ok=True)
         folder = self.janus_config().folder
-        enter = ["nsenter", f"--net={self.netns}", "--"] if self.netns else []
-        self.proc = subprocess.Popen(
-            [
-                *enter,
-                JANUS_BINARY,
-                "-F",
-                str(folder),
-                "-C",
-                str(folder / "janus.jcfg"),
-                "-o",
-                "-L",
-                str(self.log_file),
-                "-N",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        argv = [JANUS_BINARY, "-F", str(folder), "-C", str(folder / "janus.jcfg")]
+        self.spawn_quiet([*argv, "-o", "-L", str(self.log_file), "-N"], self.netns)
         await self.wait_ready(timeout)
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
@@ -365,44 +329,16 @@ class LocalJanusProcess:
         raise TimeoutError(f"janus {self.node.name} not ready in {timeout}s: {last}")
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def kill(self) -> None:
-        """SIGKILL the process (fault injection: a supervisor, if any, restarts it)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        return log_tail(self.log_file, lines)
 
     async def stop(self, grace: float = 3.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds; by PID only."""
         self.wanted = False
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while proc.poll() is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        await self.halt(grace)
 
     def cleanup(self) -> None:
         """Remove the generated config folder and log."""
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the process so far, from /proc/<pid>/stat."""
-        if self.proc is None:
-            return 0.0
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            stat = f.read()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        ticks = int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -487,7 +423,7 @@ class NodeRegistry:
                 self._admins[name] = admin
             state.status = await admin.get_status(timeout=self._timeout)
             state.sessions = len(
-                (await admin.request("list_sessions", self._timeout)).get("sessions", [])
+                values(await admin.request("list_sessions", self._timeout), "sessions")
             )
             state.last_ok = time.monotonic()
             state.last_error = ""

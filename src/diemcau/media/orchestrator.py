@@ -21,7 +21,6 @@ credential (`update_credential`, docs/media.md "Who may publish and watch").
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 from diemcau.media.cascade import Cascade, RemoteLink, SyncReport
 from diemcau.media.chair import ChairGrants
@@ -29,13 +28,13 @@ from diemcau.media.control import NodeControl
 from diemcau.media.desired import desired_links, desired_looks, desired_rooms
 from diemcau.media.errors import MediaError
 from diemcau.media.failover import Failover, MoveListener
-from diemcau.media.grants import GrantSigner
+from diemcau.media.grants import ChairGrant, GrantSigner, SiteGrant, WallGrant, WatchGrant
 from diemcau.media.ids import feed_id, room_id
 from diemcau.media.looks import Looks
 from diemcau.media.node import JanusNode, NodeRegistry
-from diemcau.media.node_status import node_status
-from diemcau.media.program import Program
-from diemcau.media.programs import Programs
+from diemcau.media.node_status import NodeStatus, node_status
+from diemcau.media.program import Program, ProgramFeed
+from diemcau.media.programs import FloorFeeds, Programs
 from diemcau.media.reconcile import reconcile
 from diemcau.media.revoke import SweepReport
 from diemcau.media.rooms import RoomSpec
@@ -188,7 +187,7 @@ class MediaOrchestrator:
 
     # -- meetings API ----------------------------------------------------
 
-    async def start_program(self, meeting_id: str | int) -> dict[str, Any]:
+    async def start_program(self, meeting_id: str | int) -> ChairGrant:
         """Create the meeting's program rooms on every node; returns the chair's grant.
 
         The chair feed is carried to the relays as soon as the chair publishes.
@@ -202,7 +201,7 @@ class MediaOrchestrator:
         """
         self._programs.restore(meeting_id, floor)
 
-    async def set_floor(self, meeting_id: str | int, site_codes: list[str]) -> dict[str, Any]:
+    async def set_floor(self, meeting_id: str | int, site_codes: list[str]) -> FloorFeeds:
         """Give the floor to 0, 1 or 2 sites (replacing the previous speakers).
 
         Returns the program feeds sites should subscribe to now.
@@ -221,7 +220,7 @@ class MediaOrchestrator:
         """Remove the meeting's links and destroy its program rooms everywhere."""
         await self._programs.stop(meeting_id)
 
-    def program_feeds(self, meeting_id: str | int | None = None) -> list[dict[str, Any]]:
+    def program_feeds(self, meeting_id: str | int | None = None) -> list[ProgramFeed]:
         """The feeds of the program: the chair, then the floor speakers."""
         return self.state.program(meeting_id).feeds()
 
@@ -229,7 +228,7 @@ class MediaOrchestrator:
 
     def chair_media_grant(
         self, meeting_id: str | int | None = None, *, holder: str = "staff"
-    ) -> dict[str, Any]:
+    ) -> ChairGrant:
         """Where the chair console publishes (central) and what it may watch there.
 
         This is the console's grant (GET /api/media/chair, after the meeting's
@@ -239,9 +238,7 @@ class MediaOrchestrator:
         """
         return self._chair.console_grant(meeting_id, holder)
 
-    def lend_chair_feed(
-        self, meeting_id: str | int, on_claimed: Callable[[], None]
-    ) -> dict[str, Any]:
+    def lend_chair_feed(self, meeting_id: str | int, on_claimed: Callable[[], None]) -> ChairGrant:
         """Let a stand-in publisher (the demo's chair bot) hold a program's chair feed.
 
         The chair feed has one publisher id, so a stand-in and a person's console
@@ -259,7 +256,7 @@ class MediaOrchestrator:
         meeting_id: str | int | None = None,
         *,
         credential: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> SiteGrant:
         """Everything a site's browser needs for media.
 
         Returns a dict: ``node``, ``ws_url`` (the relay's Janus WebSocket),
@@ -280,7 +277,7 @@ class MediaOrchestrator:
         """
         return await self._site_grants.site(site_code, meeting_id, credential)
 
-    async def spot_check_grant(self, site_code: str, *, holder: str = "staff") -> dict[str, Any]:
+    async def spot_check_grant(self, site_code: str, *, holder: str = "staff") -> WatchGrant:
         """For the chair console: subscribe to one site's own feed on its relay.
 
         Watching only: the token names the site's uplink room, whose allowed list
@@ -290,9 +287,7 @@ class MediaOrchestrator:
         """
         return await self._site_grants.spot_check(site_code, holder)
 
-    async def wall_grant(
-        self, site_codes: list[str], *, holder: str = "staff"
-    ) -> list[dict[str, Any]]:
+    async def wall_grant(self, site_codes: list[str], *, holder: str = "staff") -> list[WallGrant]:
         """For the chair's video wall: one grant per relay covering a page of sites.
 
         Paging is a new call with the next page; the console drops the old
@@ -314,7 +309,7 @@ class MediaOrchestrator:
         (`takeback.update_credentials`). Returns one sweep report per relay."""
         return await update_credentials(self.state, changes)
 
-    def status(self) -> list[dict[str, Any]]:
+    def status(self) -> list[NodeStatus]:
         """Per node, for the operator dashboard: health, load and sites served."""
         return node_status(self.registry, self.plan, self.cascade)
 

@@ -8,14 +8,13 @@ media never imports a peer service (docs/architecture.md).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Protocol
 
+from diemcau.alerting import AlertSink, Severity
 from diemcau.media.node import JanusNode
 from diemcau.media.turn import TurnServer
 
 __all__ = ["AlertSink", "DeclaredNodes", "LiveFloors", "NodeSource", "Severity", "SiteNotifier"]
-
-Severity = Literal["info", "warning", "critical"]
 
 # Janus nodes declared by the deployment (None: a local cluster, or
 # ``DIEMCAU_MEDIA_NODES``) and the TURN servers every grant names.
@@ -31,22 +30,5 @@ class SiteNotifier(Protocol):
     """Tells sites something live (the presence hub's ``send``)."""
 
     async def send(
-        self, site_ids: Collection[int], kind: str, body: Mapping[str, Any], *, durable: bool
+        self, site_ids: Collection[int], kind: str, body: Mapping[str, object], *, durable: bool
     ) -> None: ...
-
-
-class AlertSink(Protocol):
-    """Where a media node's failure is raised and its recovery cleared (command alerts)."""
-
-    async def raise_alert(
-        self,
-        kind: str,
-        key: str,
-        *,
-        message_vi: str,
-        message_en: str,
-        severity: Severity = "warning",
-        details: Mapping[str, Any] | None = None,
-    ) -> object: ...
-
-    async def clear_alert(self, kind: str, key: str) -> object: ...

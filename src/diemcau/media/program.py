@@ -18,11 +18,19 @@ control plane finds its rooms again):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from diemcau.media.ids import feed_id, room_id
 
-__all__ = ["Program"]
+__all__ = ["Program", "ProgramFeed"]
+
+
+class ProgramFeed(TypedDict):
+    """A feed of the program as grants name it: the chair's, or a floor speaker's."""
+
+    feed_id: int
+    role: str  # chair | floor
+    site: str | None
 
 
 @dataclass
@@ -51,9 +59,9 @@ class Program:
             list(floor or []),
         )
 
-    def feeds(self) -> list[dict[str, Any]]:
+    def feeds(self) -> list[ProgramFeed]:
         """The feeds of the program: the chair, then the floor speakers."""
-        feeds: list[dict[str, Any]] = [{"feed_id": self.chair_feed, "role": "chair", "site": None}]
+        feeds = [ProgramFeed(feed_id=self.chair_feed, role="chair", site=None)]
         for site in self.floor:
-            feeds.append({"feed_id": feed_id("site", site), "role": "floor", "site": site})
+            feeds.append(ProgramFeed(feed_id=feed_id("site", site), role="floor", site=site))
         return feeds

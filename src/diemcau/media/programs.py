@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypedDict
 
 from diemcau.limits import MAX_SPEAKERS
 from diemcau.media.cascade import SyncReport
 from diemcau.media.chair import ChairGrants
 from diemcau.media.errors import MediaError
+from diemcau.media.grants import ChairGrant
 from diemcau.media.janus import JanusError
-from diemcau.media.program import Program
+from diemcau.media.program import Program, ProgramFeed
 from diemcau.media.state import PlaneState
 
-__all__ = ["Programs"]
+__all__ = ["FloorFeeds", "Programs"]
+
+
+class FloorFeeds(TypedDict):
+    """The program feeds sites subscribe to after a floor decision."""
+
+    meeting_id: str
+    feeds: list[ProgramFeed]
 
 
 class Programs:
@@ -40,7 +48,7 @@ class Programs:
         self._sync = sync
         self._chair = chair
 
-    async def start(self, meeting_id: str | int) -> dict[str, Any]:
+    async def start(self, meeting_id: str | int) -> ChairGrant:
         """Create the meeting's program rooms on every node; returns the chair's grant."""
         meetings = self._state.meetings
         key = str(meeting_id)
@@ -54,7 +62,7 @@ class Programs:
         key = str(meeting_id)
         self._state.meetings[key] = Program.new(key, floor)
 
-    async def set_floor(self, meeting_id: str | int, site_codes: list[str]) -> dict[str, Any]:
+    async def set_floor(self, meeting_id: str | int, site_codes: list[str]) -> FloorFeeds:
         """Give the floor to 0, 1 or 2 sites; returns the program feeds to subscribe to."""
         m = self._state.program(meeting_id)
         codes = list(dict.fromkeys(site_codes))
@@ -64,7 +72,7 @@ class Programs:
             self._state.site_node(code)
         m.floor = codes
         await self._sync()
-        return {"meeting_id": m.meeting_id, "feeds": m.feeds()}
+        return FloorFeeds(meeting_id=m.meeting_id, feeds=m.feeds())
 
     async def set_inspection(self, meeting_id: str | int, site_code: str | None) -> None:
         """Carry one site's own feed into the meeting's inspect room on central (None: stop)."""

@@ -12,10 +12,10 @@ publisher expects.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from diemcau.media.control_link import ERR_NO_SUCH_FEED, ERR_NO_SUCH_ROOM, ControlLink
-from diemcau.media.janus import JanusError
+from diemcau.media.janus import JanusError, integer, objects
+from diemcau.records import JsonObject
 
 __all__ = ["Forwarder", "RemoteRequests", "forward_streams"]
 
@@ -35,9 +35,7 @@ class Forwarder:
     port: int
 
 
-def forward_streams(
-    streams: list[dict[str, Any]], port: int, rtcp_port: int
-) -> list[dict[str, Any]]:
+def forward_streams(streams: list[JsonObject], port: int, rtcp_port: int) -> list[JsonObject]:
     """The ``rtp_forward`` streams that feed a remote publisher at ``port``.
 
     Each stream keeps its payload type and gets the SSRC the remote publisher
@@ -45,13 +43,16 @@ def forward_streams(
     ``publish_remotely`` sends them); the first video stream pairs RTCP with the
     remote publisher's ``rtcp_port`` so its keyframe requests come back.
     """
-    out: list[dict[str, Any]] = []
+    out: list[JsonObject] = []
     rtcp_done = False
     for s in streams:
         if s.get("type") not in ("audio", "video"):
             continue
-        ssrc = REMOTE_SSRC_BASE + REMOTE_SSRC_STEP * int(s["mindex"])
-        f: dict[str, Any] = {"mid": str(s["mid"]), "port": port, "ssrc": ssrc}
+        mindex = s["mindex"]
+        if not isinstance(mindex, int):
+            raise ValueError(f"a stream without a numeric mindex: {s}")
+        ssrc = REMOTE_SSRC_BASE + REMOTE_SSRC_STEP * mindex
+        f: JsonObject = {"mid": str(s["mid"]), "port": port, "ssrc": ssrc}
         if s["type"] == "video":
             if not rtcp_done:
                 f["rtcp_port"] = rtcp_port
@@ -65,7 +66,7 @@ def forward_streams(
 class RemoteRequests(ControlLink):
     """Remote publishers of one node's rooms and what feeds them, made and undone."""
 
-    async def _request_unless_gone(self, body: dict[str, Any]) -> None:
+    async def _request_unless_gone(self, body: JsonObject) -> None:
         """A request that undoes something: done already when its room or feed is gone."""
         try:
             await self.request(body)
@@ -74,7 +75,7 @@ class RemoteRequests(ControlLink):
                 raise
 
     async def add_remote_publisher(
-        self, room: int, feed_id: int, display: str, streams: list[dict[str, Any]]
+        self, room: int, feed_id: int, display: str, streams: list[JsonObject]
     ) -> tuple[int, int]:
         """Make ``feed_id`` a remote publisher here; returns its (port, rtcp_port)."""
         data = await self.request(
@@ -88,7 +89,7 @@ class RemoteRequests(ControlLink):
                 "streams": streams,
             }
         )
-        return int(data["port"]), int(data["rtcp_port"])
+        return integer(data, "port"), integer(data, "rtcp_port")
 
     async def remove_remote_publisher(self, room: int, feed_id: int) -> None:
         await self._request_unless_gone(
@@ -135,19 +136,7 @@ class RemoteRequests(ControlLink):
         diemcau never makes plain forwarders (remotizations are not listed
         here), so any found is an orphan from elsewhere.
         """
-        try:
-            data = await self.request(
-                {"request": "listforwarders", "room": room, "secret": self.room_secret}
-            )
-        except JanusError as exc:
-            if exc.code == ERR_NO_SUCH_ROOM:
-                return []
-            raise
-        return [
-            (int(p["publisher_id"]), int(f["stream_id"]))
-            for p in data.get("publishers", [])
-            for f in p.get("forwarders", [])
-        ]
+        return [(f.publisher_id, f.stream_id) for f in await self.forwarders(room)]
 
     async def forwarders(self, room: int) -> list[Forwarder]:
         """Every plain RTP forwarder in a room, with where it sends."""
@@ -161,17 +150,17 @@ class RemoteRequests(ControlLink):
             raise
         return [
             Forwarder(
-                int(p["publisher_id"]),
-                int(f["stream_id"]),
+                integer(p, "publisher_id"),
+                integer(f, "stream_id"),
                 str(f.get("host", "")).removeprefix("::ffff:"),
-                int(f["port"]),
+                integer(f, "port"),
             )
-            for p in data.get("publishers", [])
-            for f in p.get("forwarders", [])
+            for p in objects(data, "publishers")
+            for f in objects(p, "forwarders")
         ]
 
     async def rtp_forward(
-        self, room: int, publisher_id: int, host: str, streams: list[dict[str, Any]]
+        self, room: int, publisher_id: int, host: str, streams: list[JsonObject]
     ) -> tuple[int, ...]:
         """Forward a publisher's streams (local or remote) as plain RTP; returns stream ids.
 
@@ -189,7 +178,7 @@ class RemoteRequests(ControlLink):
                 "admin_key": self.node.admin_key,
             }
         )
-        return tuple(int(f["stream_id"]) for f in data.get("forwarders", []))
+        return tuple(integer(f, "stream_id") for f in objects(data, "forwarders"))
 
     async def stop_forwarder(self, room: int, publisher_id: int, stream_id: int) -> None:
         await self._request_unless_gone(
@@ -218,4 +207,4 @@ class RemoteRequests(ControlLink):
             if exc.code in (ERR_NO_SUCH_ROOM, ERR_NO_SUCH_FEED):
                 return None
             raise
-        return [str(r["remote_id"]) for r in data.get("list", [])]
+        return [str(r["remote_id"]) for r in objects(data, "list")]

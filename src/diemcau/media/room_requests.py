@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from diemcau.media.control_link import (
     ERR_NO_SUCH_ROOM,
@@ -28,7 +27,8 @@ from diemcau.media.control_link import (
     SENTINEL_ROOM,
     ControlLink,
 )
-from diemcau.media.janus import JanusError
+from diemcau.media.janus import JanusError, integer, objects, values
+from diemcau.records import JsonObject
 
 __all__ = ["RoomInfo", "RoomRequests"]
 
@@ -70,7 +70,7 @@ class RoomRequests(ControlLink):
 
         A room that exists already keeps its options (see `set_pin`).
         """
-        options: dict[str, Any] = {
+        options: JsonObject = {
             "request": "create",
             "room": room,
             "admin_key": self.node.admin_key,
@@ -107,7 +107,7 @@ class RoomRequests(ControlLink):
         data = await self.request(
             {"request": "allowed", "room": room, "secret": self.room_secret, "action": "enable"}
         )
-        return {str(t) for t in data.get("allowed", [])}
+        return {str(t) for t in values(data, "allowed")}
 
     async def set_pin(self, room: int, pin: str) -> None:
         """Give an existing room a new pin: later joins need it, present viewers stay."""
@@ -133,11 +133,11 @@ class RoomRequests(ControlLink):
         data = await self.request({"request": "list", "admin_key": self.node.admin_key})
         return [
             RoomInfo(
-                int(r["room"]),
+                integer(r, "room"),
                 str(r.get("description", "")),
                 bool(r.get("lock_record")),
                 bool(r.get("pin_required")),
             )
-            for r in data.get("list", [])
-            if int(r["room"]) != SENTINEL_ROOM  # the control plane's own (`control_link`)
+            for r in objects(data, "list")
+            if integer(r, "room") != SENTINEL_ROOM  # the control plane's own (`control_link`)
         ]

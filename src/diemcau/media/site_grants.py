@@ -13,11 +13,10 @@ may publish and watch".
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from diemcau.media.desired import desired_looks, look_now
 from diemcau.media.errors import MediaError
-from diemcau.media.grants import GrantSigner
+from diemcau.media.grants import GrantSigner, ProgramWatch, SiteGrant, WallGrant, WatchGrant
 from diemcau.media.ids import feed_id, room_id
 from diemcau.media.looks import Looks
 from diemcau.media.made_rooms import ensure_program, ensure_uplink
@@ -39,14 +38,14 @@ class SiteGrants:
 
     async def site(
         self, site_code: str, meeting_id: str | int | None, credential: int | None
-    ) -> dict[str, Any]:
+    ) -> SiteGrant:
         """Everything a site's browser needs for media (`MediaOrchestrator.site_media_grant`)."""
         state = self._state
         cred = await self._credential(site_code, credential)
         node = state.site_node(site_code)
         state.granted.add(site_code)
         state.site_nodes.setdefault(site_code, set()).add(node.name)
-        program: dict[str, Any] | None = None
+        program: ProgramWatch | None = None
         async with state.lock:
             uplink = await ensure_uplink(state, node.name, site_code)
             if state.meetings:
@@ -73,7 +72,7 @@ class SiteGrants:
         await update_credentials(self._state, {site_code: proven})
         return proven
 
-    async def spot_check(self, site_code: str, holder: str) -> dict[str, Any]:
+    async def spot_check(self, site_code: str, holder: str) -> WatchGrant:
         """Watch one site's own feed on its relay, at full quality for `LOOK_SECONDS`."""
         state = self._state
         node = state.site_node(site_code)
@@ -90,13 +89,13 @@ class SiteGrants:
             "subscribe": {"room": uplink, "feed_id": feed_id("site", site_code)},
         }
 
-    async def wall(self, site_codes: list[str], holder: str) -> list[dict[str, Any]]:
+    async def wall(self, site_codes: list[str], holder: str) -> list[WallGrant]:
         """One grant per relay covering a page of sites (`MediaOrchestrator.wall_grant`)."""
         state = self._state
         per_node: dict[str, list[str]] = {}
         for code in dict.fromkeys(site_codes):
             per_node.setdefault(state.site_node(code).name, []).append(code)
-        out: list[dict[str, Any]] = []
+        out: list[WallGrant] = []
         for name, codes in sorted(per_node.items()):
             node = state.registry.get(name)
             async with state.lock:

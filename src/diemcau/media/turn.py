@@ -16,9 +16,9 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
-__all__ = ["TurnServer", "ice_servers", "turn_credentials"]
+__all__ = ["IceServer", "TurnServer", "ice_servers", "turn_credentials"]
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,17 @@ def turn_credentials(secret: str, label: str, expires_at: int) -> tuple[str, str
     return username, base64.b64encode(digest).decode()
 
 
-def ice_servers(servers: Sequence[TurnServer], label: str, expires_at: int) -> list[dict[str, Any]]:
+class IceServer(TypedDict):
+    """An ``iceServers`` entry of a grant (an RTCIceServer dictionary)."""
+
+    urls: list[str]
+    username: str
+    credential: str
+
+
+def ice_servers(servers: Sequence[TurnServer], label: str, expires_at: int) -> list[IceServer]:
     """The ``iceServers`` entries of a grant (RTCIceServer dictionaries), one per server."""
-    out: list[dict[str, Any]] = []
+    out: list[IceServer] = []
     for server in servers:
         username, credential = turn_credentials(server.secret, label, expires_at)
         out.append({"urls": server.urls(), "username": username, "credential": credential})

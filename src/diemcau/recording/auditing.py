@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +24,7 @@ class AuditFact:
     action: str
     actor_name: str
     target: str | None
-    details: Mapping[str, Any] | None
+    details: Mapping[str, object] | None
 
 
 async def audit(
@@ -35,7 +34,7 @@ async def audit(
     meeting_id: int | None,
     *,
     target: str | None = None,
-    details: Mapping[str, Any] | None = None,
+    details: Mapping[str, object] | None = None,
     at: datetime | None = None,
 ) -> None:
     """Append one audit record for ``actor`` (staff, site or the system)."""

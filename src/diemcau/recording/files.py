@@ -8,28 +8,26 @@ a deleted file keeps its row with who deleted it and when.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import delete, func, select
 
 from diemcau.recording.config import RecordingConfig
 from diemcau.recording.integrity import sha256_file
-from diemcau.recording.models import RecordingFile
+from diemcau.recording.models import RecordingFile, Timing
+from diemcau.records import JsonObject, Record
 from diemcau.store import Database
 
 __all__ = ["FileStore", "FileView", "NewFile"]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 @dataclass(frozen=True)
-class FileView:
-    """A finished file as callers see it."""
+class FileView(Record):
+    """A finished file as callers see it (its reply names the file, not its path)."""
+
+    omit = frozenset({"path", "site_id"})
 
     id: int
     meeting_id: int
@@ -46,7 +44,7 @@ class FileView:
     floor_id: int | None
     started_at: datetime | None
     ended_at: datetime | None
-    timing: list[list[Any]]
+    timing: list[Timing]
     created_at: datetime
     delete_after: datetime | None
     deleted_at: datetime | None
@@ -55,51 +53,15 @@ class FileView:
     def name(self) -> str:
         return Path(self.path).name
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "meeting_id": self.meeting_id,
-            "kind": self.kind,
-            "name": self.name,
-            "content_type": self.content_type,
-            "size": self.size,
-            "sha256": self.sha256,
-            "duration_s": self.duration_s,
-            "site_code": self.site_code,
-            "site_name": self.site_name,
-            "province_id": self.province_id,
-            "floor_id": self.floor_id,
-            "started_at": _iso(self.started_at),
-            "ended_at": _iso(self.ended_at),
-            "timing": self.timing,
-            "created_at": _iso(self.created_at),
-            "delete_after": _iso(self.delete_after),
-            "deleted_at": _iso(self.deleted_at),
-        }
+    def as_dict(self) -> JsonObject:
+        return {**super().as_dict(), "name": self.name}
 
 
 def _view(r: RecordingFile) -> FileView:
-    return FileView(
-        id=r.id,
-        meeting_id=r.meeting_id,
-        kind=r.kind,
-        path=r.path,
-        content_type=r.content_type,
-        size=r.size,
-        sha256=r.sha256,
-        duration_s=r.duration_s,
-        site_id=r.site_id,
-        site_code=r.site_code,
-        site_name=r.site_name,
-        province_id=r.province_id,
-        floor_id=r.floor_id,
-        started_at=r.started_at,
-        ended_at=r.ended_at,
-        timing=list(r.timing or []),
-        created_at=r.created_at,
-        delete_after=r.delete_after,
-        deleted_at=r.deleted_at,
-    )
+    """The row's columns of the same names as the view's fields."""
+    values = {f.name: getattr(r, f.name) for f in fields(FileView)}
+    values["timing"] = list(r.timing or [])
+    return FileView(**values)
 
 
 @dataclass(frozen=True)
@@ -118,7 +80,7 @@ class NewFile:
     floor_id: int | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
-    timing: list[list[Any]] = field(default_factory=list)
+    timing: list[Timing] = field(default_factory=list)
     delete_after: datetime | None = None
 
 
@@ -135,23 +97,10 @@ class FileStore:
         digest = await sha256_file(path)
         async with self.db.session() as s:
             row = RecordingFile(
-                meeting_id=new.meeting_id,
-                kind=new.kind,
-                path=new.path,
-                content_type=new.content_type,
+                **{f.name: getattr(new, f.name) for f in fields(NewFile)},
                 size=path.stat().st_size,
                 sha256=digest,
-                duration_s=new.duration_s,
-                site_id=new.site_id,
-                site_code=new.site_code,
-                site_name=new.site_name,
-                province_id=new.province_id,
-                floor_id=new.floor_id,
-                started_at=new.started_at,
-                ended_at=new.ended_at,
-                timing=new.timing,
                 created_at=now,
-                delete_after=new.delete_after,
             )
             s.add(row)
             await s.flush()

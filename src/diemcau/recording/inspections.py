@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 
 from diemcau.actors import Actor
@@ -28,32 +29,31 @@ from diemcau.tasks import cancel_and_wait
 __all__ = ["Inspections"]
 
 
+@dataclass(eq=False)
 class Inspections:
     """The spot-checks of every live meeting, and the recording of those the policy wants."""
 
-    def __init__(
-        self,
-        db: Database,
-        config: RecordingConfig,
-        recorder: ProgramRecorderPort,
-        policies: Policies,
-        sites: SiteDirectory,
-        history: MeetingHistory,
-        *,
-        clock: Callable[[], float],
-    ) -> None:
-        self.db = db
-        self.config = config
-        self.recorder = recorder
-        self.policies = policies
-        self.sites = sites
-        self.history = history
-        self.clock = clock
+    db: Database
+    config: RecordingConfig
+    recorder: ProgramRecorderPort
+    policies: Policies
+    sites: SiteDirectory
+    history: MeetingHistory
+    _: KW_ONLY
+    clock: Callable[[], float]
+    live: LiveRecorder = field(init=False)
+    _wanted: dict[int, bool] = field(init=False, default_factory=dict)
+    _timers: dict[int, asyncio.Task[None]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
         self.live = LiveRecorder(
-            db, recorder, config, clock=clock, wanted=self.wanted, room="inspect"
+            self.db,
+            self.recorder,
+            self.config,
+            clock=self.clock,
+            wanted=self.wanted,
+            room="inspect",
         )
-        self._wanted: dict[int, bool] = {}
-        self._timers: dict[int, asyncio.Task[None]] = {}
 
     def start(self) -> None:
         self.live.start()

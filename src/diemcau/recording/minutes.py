@@ -10,12 +10,15 @@ the facts as they were at publication (`MinutesContent.as_json`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+
+from pydantic import TypeAdapter
 
 from diemcau.directory.sites import SiteInfo
 from diemcau.recording.timeline import MeetingFacts
+from diemcau.records import JsonObject
 
 __all__ = [
     "TEXT_FIELDS",
@@ -102,24 +105,16 @@ class MinutesContent:
             sum(p.absent for p in self.provinces),
         )
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> JsonObject:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MinutesContent:
-        return cls(
-            meeting_id=int(data["meeting_id"]),
-            title=str(data["title"]),
-            agenda=str(data["agenda"]),
-            chair=str(data["chair"]),
-            started_at=data.get("started_at"),
-            ended_at=data.get("ended_at"),
-            provinces=tuple(ProvinceLine(**p) for p in data["provinces"]),
-            interventions=tuple(InterventionLine(**i) for i in data["interventions"]),
-            conclusions=tuple(ConclusionLine(**c) for c in data["conclusions"]),
-            directives=tuple(DirectiveLine(**d) for d in data["directives"]),
-            texts={k: str(v) for k, v in dict(data.get("texts") or {}).items()},
-        )
+    def from_json(cls, data: Mapping[str, object]) -> MinutesContent:
+        """The content as `as_json` stored it (a published snapshot), checked field by field."""
+        return _SNAPSHOT.validate_python(data)
+
+
+_SNAPSHOT = TypeAdapter(MinutesContent)
 
 
 def _local(value: datetime | None, utc_offset_min: int) -> str | None:

@@ -11,21 +11,37 @@ depend on the meetings tables (docs/recording.md).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from diemcau.records import JsonObject
 from diemcau.store.models import Base, utcnow
 from diemcau.store.types import UTCDateTime
 
 __all__ = [
     "FILE_KINDS",
+    "FeedRole",
+    "Timing",
     "MeetingRecording",
     "MinutesRow",
     "RecordingFile",
     "RecordingSegment",
 ]
+
+# One recorded stretch of a program file: [wall-clock start ISO, offset in the file (s),
+# duration (s)].
+Timing = list[str | float]
+
+
+class FeedRole(TypedDict):
+    """Whose a feed of a segment is (a JSON object in the segment's row)."""
+
+    feed_id: int
+    role: str  # chair | floor | inspection
+    site_code: str | None
+
 
 # program: the whole meeting as sites saw it; clip: one floor intervention;
 # inspection: a spot-check recorded by policy; minutes_html / minutes_pdf: the minutes.
@@ -72,8 +88,7 @@ class RecordingSegment(Base):
     folder: Mapped[str] = mapped_column(String(300))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # [{"feed_id": int, "role": "chair"|"floor"|"inspection", "site_code": str|None}]
-    feeds: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    feeds: Mapped[list[FeedRole]] = mapped_column(JSON, default=list)
 
 
 class RecordingFile(Base):
@@ -98,7 +113,7 @@ class RecordingFile(Base):
     path: Mapped[str] = mapped_column(String(400))
     # Program files: [[wall-clock start ISO, offset in the file (s), duration (s)], ...]
     # per recorded stretch, so a moment of the meeting maps to a moment of the file.
-    timing: Mapped[list[list[Any]]] = mapped_column(JSON, default=list)
+    timing: Mapped[list[Timing]] = mapped_column(JSON, default=list)
     content_type: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer, default=0)
     sha256: Mapped[str] = mapped_column(String(64), default="")
@@ -128,4 +143,4 @@ class MinutesRow(Base):
     html_file_id: Mapped[int | None] = mapped_column(Integer)
     pdf_file_id: Mapped[int | None] = mapped_column(Integer)
     # The facts as frozen at publication (attendance, interventions ...), JSON.
-    snapshot: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    snapshot: Mapped[JsonObject | None] = mapped_column(JSON)

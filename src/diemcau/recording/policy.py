@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 
@@ -18,6 +17,7 @@ from diemcau.actors import Actor
 from diemcau.errors import Invalid
 from diemcau.recording.auditing import audit
 from diemcau.recording.models import MeetingRecording
+from diemcau.records import Record
 from diemcau.store import Database
 
 __all__ = ["MAX_RETENTION_DAYS", "Policy", "PolicyChange", "Policies"]
@@ -27,7 +27,7 @@ STATES = ("idle", "recording", "processing", "done", "failed")
 
 
 @dataclass(frozen=True)
-class Policy:
+class Policy(Record):
     """What is recorded for a meeting, and where its processing stands."""
 
     meeting_id: int
@@ -37,17 +37,6 @@ class Policy:
     state: str = "idle"
     error: str = ""
     processed_at: datetime | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "meeting_id": self.meeting_id,
-            "record_program": self.record_program,
-            "record_inspections": self.record_inspections,
-            "retention_days": self.retention_days,
-            "state": self.state,
-            "error": self.error,
-            "processed_at": self.processed_at.isoformat() if self.processed_at else None,
-        }
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Protocol
 
 from diemcau.actors import Actor
+from diemcau.alerting import AlertSink, Severity
 
 __all__ = [
     "AlertSink",
@@ -32,7 +33,6 @@ __all__ = [
     "Severity",
 ]
 
-Severity = Literal["info", "warning", "critical"]
 FeedRoles = Mapping[int, tuple[str, str | None]]
 
 
@@ -202,22 +202,5 @@ class ConclusionPublisher(Protocol):
     """
 
     async def __call__(
-        self, actor: Actor, meeting_id: int, body: str, attachments: Sequence[Mapping[str, Any]]
+        self, actor: Actor, meeting_id: int, body: str, attachments: Sequence[Mapping[str, object]]
     ) -> int: ...
-
-
-class AlertSink(Protocol):
-    """Where a condition is raised and cleared (the command center's alerts)."""
-
-    async def raise_alert(
-        self,
-        kind: str,
-        key: str,
-        *,
-        message_vi: str,
-        message_en: str,
-        severity: Severity = "warning",
-        details: Mapping[str, Any] | None = None,
-    ) -> object: ...
-
-    async def clear_alert(self, kind: str, key: str) -> object: ...

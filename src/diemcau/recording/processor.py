@@ -15,7 +15,7 @@ import asyncio
 import logging
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from diemcau.recording import compose
 from diemcau.recording.compose import FeedMedia
 from diemcau.recording.config import RecordingConfig
 from diemcau.recording.files import FileStore, NewFile
-from diemcau.recording.models import RecordingSegment
+from diemcau.recording.models import RecordingSegment, Timing
 from diemcau.recording.policy import Policies
 from diemcau.recording.ports import FloorHistory, FloorRecord
 from diemcau.recording.tools import ToolError, Tools, mjr_files
@@ -172,7 +172,7 @@ class PostProcessor:
                 chosen.setdefault((mjr.feed_id, mjr.kind), mjr.path)
         feeds: list[FeedMedia] = []
         for fid in sorted({fid for fid, _ in chosen}):
-            info = roles.get(fid, {})
+            info = roles.get(fid)
             parts: dict[str, tuple[Path, float]] = {}
             for kind, ext in (("video", "webm"), ("audio", "opus")):
                 src = chosen.get((fid, kind))
@@ -195,8 +195,8 @@ class PostProcessor:
             feeds.append(
                 FeedMedia(
                     feed_id=fid,
-                    role=str(info.get("role", "other")),
-                    site_code=info.get("site_code"),
+                    role=info["role"] if info else "other",
+                    site_code=info["site_code"] if info else None,
                     video=video[0] if video else None,
                     video_start=video[1] if video else 0.0,
                     audio=audio[0] if audio else None,
@@ -213,7 +213,7 @@ class PostProcessor:
         delete_after: datetime | None,
     ) -> None:
         parts: list[Path] = []
-        timing: list[list[object]] = []
+        timing: list[Timing] = []
         offset = 0.0
         for seg in segments:
             if not seg.feeds or seg.duration < 0.2:
@@ -231,20 +231,23 @@ class PostProcessor:
             return
         name = f"m{meeting_id}/program.webm"
         await self._join(parts, work, self.config.path(name))
-        await self.files.add(
+        await self._add(
             NewFile(
                 meeting_id=meeting_id,
                 kind="program",
                 path=name,
                 content_type=WEBM,
-                duration_s=await self.tools.duration(self.config.path(name)),
                 started_at=segments[0].start,
                 ended_at=segments[-1].end,
                 timing=timing,
                 delete_after=delete_after,
-            ),
-            self.now(),
+            )
         )
+
+    async def _add(self, new: NewFile) -> None:
+        """Register a finished file of this meeting with the duration measured on disk."""
+        duration = await self.tools.duration(self.config.path(new.path))
+        await self.files.add(replace(new, duration_s=duration), self.now())
 
     async def _join(self, parts: Sequence[Path], work: Path, out: Path) -> None:
         """Concatenate ``parts`` into ``out`` (via a temporary name, renamed when complete)."""
@@ -284,13 +287,12 @@ class PostProcessor:
             return
         name = f"m{meeting_id}/clip-{grant.id}-{site.code}.webm"
         await self._join(parts, work, self.config.path(name))
-        await self.files.add(
+        await self._add(
             NewFile(
                 meeting_id=meeting_id,
                 kind="clip",
                 path=name,
                 content_type=WEBM,
-                duration_s=await self.tools.duration(self.config.path(name)),
                 site_id=site.id,
                 site_code=site.code,
                 site_name=site.name,
@@ -302,8 +304,7 @@ class PostProcessor:
                     [datetime.fromtimestamp(first, UTC).isoformat(), 0.0, round(last - first, 3)]
                 ],
                 delete_after=delete_after,
-            ),
-            self.now(),
+            )
         )
 
     async def _inspection(
@@ -318,13 +319,12 @@ class PostProcessor:
             part = work / f"inspection-{seg.seq:04d}-{feed.feed_id}.webm"
             await self.tools.ffmpeg_run(compose.clip_part_args(feed, part))
             part.replace(self.config.path(name))
-            await self.files.add(
+            await self._add(
                 NewFile(
                     meeting_id=meeting_id,
                     kind="inspection",
                     path=name,
                     content_type=WEBM,
-                    duration_s=await self.tools.duration(self.config.path(name)),
                     site_id=site.id if site else None,
                     site_code=feed.site_code,
                     site_name=site.name if site else None,
@@ -332,6 +332,5 @@ class PostProcessor:
                     started_at=seg.start,
                     ended_at=seg.end,
                     delete_after=delete_after,
-                ),
-                self.now(),
+                )
             )

@@ -13,7 +13,6 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from diemcau.actors import Actor
 from diemcau.errors import Conflict, Invalid
@@ -24,6 +23,7 @@ from diemcau.recording.minutes import MAX_TEXT, TEXT_FIELDS, MinutesContent
 from diemcau.recording.models import MinutesRow
 from diemcau.recording.ports import ConclusionPublisher
 from diemcau.recording.render import minutes_html, minutes_pdf
+from diemcau.records import JsonObject, Record
 from diemcau.store import Database
 
 __all__ = ["MinutesBook", "MinutesState", "site_minutes_url"]
@@ -35,8 +35,10 @@ def site_minutes_url(meeting_id: int, fmt: str = "pdf") -> str:
 
 
 @dataclass(frozen=True)
-class MinutesState:
+class MinutesState(Record):
     """The stored minutes of a meeting (a draft that was never saved has version 0)."""
+
+    omit = frozenset({"snapshot"})
 
     meeting_id: int
     state: str
@@ -49,26 +51,11 @@ class MinutesState:
     conclusion_id: int | None
     html_file_id: int | None
     pdf_file_id: int | None
-    snapshot: dict[str, Any] | None
+    snapshot: JsonObject | None
 
     @property
     def published(self) -> bool:
         return self.state == "published"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "meeting_id": self.meeting_id,
-            "state": self.state,
-            "texts": self.texts,
-            "version": self.version,
-            "edited_by": self.edited_by,
-            "edited_at": self.edited_at.isoformat() if self.edited_at else None,
-            "published_at": self.published_at.isoformat() if self.published_at else None,
-            "published_by": self.published_by,
-            "conclusion_id": self.conclusion_id,
-            "html_file_id": self.html_file_id,
-            "pdf_file_id": self.pdf_file_id,
-        }
 
 
 def _state(row: MinutesRow | None, meeting_id: int) -> MinutesState:
@@ -124,23 +111,16 @@ def clean_texts(texts: Mapping[str, object]) -> dict[str, str]:
     return out
 
 
+@dataclass(eq=False)
 class MinutesBook:
     """Drafts and publications of minutes."""
 
-    def __init__(
-        self,
-        db: Database,
-        config: RecordingConfig,
-        files: FileStore,
-        publish_conclusion: ConclusionPublisher | None,
-        link: Callable[[FileView], str] | None = None,
-    ) -> None:
-        self.db = db
-        self.config = config
-        self.files = files
-        self._publish_conclusion = publish_conclusion
-        # A signed link to a file: site terminals open attachments as plain links.
-        self._link = link
+    db: Database
+    config: RecordingConfig
+    files: FileStore
+    publish_conclusion: ConclusionPublisher | None
+    # A signed link to a file: site terminals open attachments as plain links.
+    link: Callable[[FileView], str] | None = None
 
     async def get(self, meeting_id: int) -> MinutesState:
         async with self.db.session() as s:
@@ -242,7 +222,7 @@ class MinutesBook:
             return _state(row, meeting_id)
 
     async def _send(self, actor: Actor, content: MinutesContent, pdf: FileView) -> int | None:
-        if self._publish_conclusion is None:
+        if self.publish_conclusion is None:
             return None
         body = (
             f"Biên bản cuộc họp «{content.title}» đã được ban hành; "
@@ -251,9 +231,9 @@ class MinutesBook:
         )
         attachment = {
             "name": f"bien-ban-{content.meeting_id}.pdf",
-            "url": self._link(pdf) if self._link else site_minutes_url(content.meeting_id),
+            "url": self.link(pdf) if self.link else site_minutes_url(content.meeting_id),
             "size": pdf.size,
             "content_type": "application/pdf",
             "sha256": pdf.sha256,
         }
-        return await self._publish_conclusion(actor, content.meeting_id, body, [attachment])
+        return await self.publish_conclusion(actor, content.meeting_id, body, [attachment])

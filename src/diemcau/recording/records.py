@@ -8,9 +8,8 @@ disagree with them; the access rules are `access`'s.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import replace
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from diemcau.actors import Actor
 from diemcau.directory.sites import SiteDirectory
@@ -23,34 +22,25 @@ from diemcau.recording.ports import DirectiveSource, MeetingHistory, MeetingReco
 from diemcau.recording.publication import MinutesBook, MinutesState
 from diemcau.recording.serving import FileDesk, Served
 from diemcau.recording.timeline import AUDITED, MeetingFacts, Timeline, build_timeline
+from diemcau.records import JsonObject
 from diemcau.store import Database
 
 __all__ = ["MeetingRecords"]
 
 
+@dataclass(eq=False)
 class MeetingRecords:
     """Timelines and minutes of every meeting."""
 
-    def __init__(
-        self,
-        db: Database,
-        history: MeetingHistory,
-        sites: SiteDirectory,
-        files: FileStore,
-        desk: FileDesk,
-        minutes_book: MinutesBook,
-        *,
-        directives: DirectiveSource | None,
-        clock: Callable[[], float],
-    ) -> None:
-        self.db = db
-        self.history = history
-        self.sites = sites
-        self.files = files
-        self.desk = desk
-        self.minutes_book = minutes_book
-        self.directives = directives
-        self.clock = clock
+    db: Database
+    history: MeetingHistory
+    sites: SiteDirectory
+    files: FileStore
+    desk: FileDesk
+    minutes_book: MinutesBook
+    _: KW_ONLY
+    directives: DirectiveSource | None
+    clock: Callable[[], float]
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -109,7 +99,7 @@ class MeetingRecords:
         ids = {*facts.participants, *(g.site_id for g in facts.floor)}
         return minutes_content(facts, await self.sites.by_ids(ids), dict(texts))
 
-    async def minutes(self, actor: Actor, meeting_id: int) -> dict[str, Any]:
+    async def minutes(self, actor: Actor, meeting_id: int) -> JsonObject:
         """The minutes' state and content (the frozen content once published)."""
         meeting = await self.meeting(meeting_id)
         state = await self.minutes_book.get(meeting_id)

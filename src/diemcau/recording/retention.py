@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from diemcau.actors import Actor
 from diemcau.errors import Conflict, NotFound
@@ -25,6 +25,7 @@ from diemcau.recording.config import RecordingConfig
 from diemcau.recording.files import FileStore, FileView
 from diemcau.recording.models import RecordingFile
 from diemcau.recording.ports import AlertSink, Severity
+from diemcau.records import JsonObject
 from diemcau.store import Database
 
 __all__ = ["DISK_ALERT", "DiskUsage", "DiskWatch", "Retention"]
@@ -51,7 +52,7 @@ class DiskUsage:
     def used_fraction(self) -> float:
         return self.used_bytes / self.total_bytes if self.total_bytes else 0.0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {
             "total_bytes": self.total_bytes,
             "used_bytes": self.used_bytes,
@@ -145,7 +146,7 @@ class DiskWatch:
         files: FileStore,
         alerts: AlertSink | None,
         *,
-        monotonic: Any = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.files = files

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
@@ -43,6 +43,7 @@ class _Live:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+@dataclass(eq=False)
 class LiveRecorder:
     """Starts, rotates and closes the Janus recording of every live program.
 
@@ -56,26 +57,20 @@ class LiveRecorder:
             spot-check); segments carry it as their ``kind``.
     """
 
-    def __init__(
-        self,
-        db: Database,
-        port: ProgramRecorderPort,
-        config: RecordingConfig,
-        *,
-        clock: Callable[[], float],
-        wanted: Callable[[int], Awaitable[bool]],
-        room: str = "program",
-    ) -> None:
-        self.db = db
-        self.port = port
-        self.config = config
-        self.clock = clock
-        self._wanted = wanted
-        self.room = room
-        self._prefix = "seg" if room == "program" else room
-        self._live: dict[int, _Live] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+    db: Database
+    port: ProgramRecorderPort
+    config: RecordingConfig
+    _: KW_ONLY
+    clock: Callable[[], float]
+    wanted: Callable[[int], Awaitable[bool]]
+    room: str = "program"
+    _live: dict[int, _Live] = field(init=False, default_factory=dict)
+    _task: asyncio.Task[None] | None = field(init=False, default=None)
+    _wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+
+    @property
+    def _prefix(self) -> str:
+        return "seg" if self.room == "program" else self.room
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -161,7 +156,7 @@ class LiveRecorder:
             feeds = await self.port.publishers(meeting_id, self.room)
             if feeds is None:
                 return  # no program on a healthy central node (yet); nothing to do
-            want = frozenset(feeds) if await self._wanted(meeting_id) else frozenset()
+            want = frozenset(feeds) if await self.wanted(meeting_id) else frozenset()
             if live.segment_id is not None and want == live.feeds:
                 return
             now = self.now()

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,6 +52,7 @@ class Served:
     file: FileView
 
 
+@dataclass(eq=False)
 class FileDesk:
     """Checks files before they are served and signs their watch tickets.
 
@@ -60,22 +61,17 @@ class FileDesk:
             the session-token key itself, so a ticket cannot pass for a login.
     """
 
-    def __init__(
-        self,
-        db: Database,
-        config: RecordingConfig,
-        files: FileStore,
-        alerts: AlertSink | None,
-        *,
-        key: bytes,
-        clock: Callable[[], float],
-    ) -> None:
-        self.db = db
-        self.config = config
-        self.files = files
-        self.alerts = alerts
-        self.clock = clock
-        self.verifier = Verifier()
+    db: Database
+    config: RecordingConfig
+    files: FileStore
+    alerts: AlertSink | None
+    _: KW_ONLY
+    key: InitVar[bytes]
+    clock: Callable[[], float]
+    verifier: Verifier = field(init=False, default_factory=Verifier)
+    _key: bytes = field(init=False)
+
+    def __post_init__(self, key: bytes) -> None:
         self._key = hmac.new(key, b"diemcau recording watch ticket", hashlib.sha256).digest()
 
     async def get(self, file_id: int) -> FileView:

@@ -15,7 +15,6 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from diemcau.actors import Actor
 from diemcau.directory.sites import SiteDirectory, SiteInfo
@@ -29,6 +28,7 @@ from diemcau.recording.ports import (
     IntervalRecord,
     MeetingRecord,
 )
+from diemcau.records import JsonObject, Record
 
 __all__ = ["KINDS", "MeetingFacts", "Timeline", "TimelineEvent", "build_timeline", "program_offset"]
 
@@ -54,7 +54,7 @@ INSPECTIONS = ("media.spot_check", "inspection.start")
 
 
 @dataclass(frozen=True)
-class TimelineEvent:
+class TimelineEvent(Record):
     """One moment of a meeting."""
 
     at: datetime
@@ -62,7 +62,7 @@ class TimelineEvent:
     site: SiteInfo | None = None
     actor: str = ""
     text: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
+    details: JsonObject = field(default_factory=dict)
     file_id: int | None = None
     offset_s: float | None = None
 
@@ -70,7 +70,7 @@ class TimelineEvent:
     def province_id(self) -> int | None:
         return self.site.province_id if self.site is not None else None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return {
             "at": self.at.isoformat(),
             "kind": self.kind,
@@ -101,21 +101,14 @@ class MeetingFacts:
 
 
 @dataclass(frozen=True)
-class Timeline:
+class Timeline(Record):
+    """A meeting's events as one viewer may see them, with the counts per kind."""
+
     meeting_id: int
     total: int
     counts: dict[str, int]
     events: list[TimelineEvent]
     program_file_id: int | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "meeting_id": self.meeting_id,
-            "total": self.total,
-            "counts": self.counts,
-            "program_file_id": self.program_file_id,
-            "events": [e.as_dict() for e in self.events],
-        }
 
 
 def program_offset(program: FileView | None, at: datetime) -> float | None:

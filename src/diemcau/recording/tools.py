@@ -47,21 +47,14 @@ def mjr_files(folder: Path) -> list[MjrFile]:
     return sorted(out, key=lambda f: (f.opened_us, f.path.name))
 
 
+@dataclass(eq=False, kw_only=True)
 class Tools:
     """The post-processing tools, by command name or path."""
 
-    def __init__(
-        self,
-        *,
-        pp_rec: str = "janus-pp-rec",
-        ffmpeg: str = "ffmpeg",
-        ffprobe: str = "ffprobe",
-        timeout: float = 3600.0,
-    ) -> None:
-        self.pp_rec = pp_rec
-        self.ffmpeg = ffmpeg
-        self.ffprobe = ffprobe
-        self.timeout = timeout
+    pp_rec: str = "janus-pp-rec"
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    timeout: float = 3600.0
 
     async def run(self, program: str, args: Sequence[str], *, timeout: float | None = None) -> str:
         """Run ``program args...``; returns its standard output, raises `ToolError`."""

@@ -21,11 +21,11 @@ import json
 import sys
 import time
 from dataclasses import asdict
-from typing import Any
 
 from aiortc import MediaStreamTrack
 
 from diemcau.media.janus import JanusError
+from diemcau.records import JsonObject
 from diemcau.sim.audio_gaps import GAP_MS, AudioGaps
 from diemcau.sim.janus_bots import JanusTarget, ViewerBot
 
@@ -102,20 +102,17 @@ class AudioProbe(ViewerBot):
 
     async def wait_audio_packets(self, count: int, timeout: float = 10.0) -> None:
         target = self.audio.packets + count
-        deadline = time.monotonic() + timeout
-        while self.audio.packets < target:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"audio probe of feed {self.feed_id}: no audio")
-            await asyncio.sleep(0.05)
+        failed = f"audio probe of feed {self.feed_id}: no audio"
+        await self._wait_until(lambda: self.audio.packets >= target, timeout, failed, 0.05)
 
 
-def probe_report(probe: AudioProbe, *, cut: bool = False) -> dict[str, Any]:
+def probe_report(probe: AudioProbe, *, cut: bool = False) -> JsonObject:
     """The probe's findings as plain data (the module's JSON line).
 
     With ``cut`` the report covers the audio since the previous cut only.
     """
     rep = probe.audio.cut() if cut else probe.audio.report()
-    out = asdict(rep)
+    out: JsonObject = asdict(rep)
     out.update(
         gaps_over_100ms=rep.gaps_over(GAP_MS),
         gaps_per_minute=round(rep.per_minute(GAP_MS), 2),
@@ -128,7 +125,7 @@ def probe_report(probe: AudioProbe, *, cut: bool = False) -> dict[str, Any]:
     return out
 
 
-async def _run(args: argparse.Namespace) -> dict[str, Any]:
+async def _run(args: argparse.Namespace) -> JsonObject:
     target = JanusTarget(args.ws, args.room, args.token, args.room_token, args.pin)
     probe = AudioProbe(target, args.feed, audio_only=not args.video)
     try:

@@ -20,7 +20,6 @@ import secrets
 import sys
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
@@ -28,6 +27,7 @@ from diemcau.accounts.service import join_code
 from diemcau.cliargs import bounded_float, bounded_int
 from diemcau.config import Settings
 from diemcau.instance_keys import load_instance_keys
+from diemcau.records import JsonObject
 from diemcau.security import new_site_secret, site_secret_digest
 from diemcau.sim.sites import SimOptions, Swarm, read_join_codes
 from diemcau.store import Database, migrate
@@ -48,7 +48,7 @@ def resolve_site_url(url: str) -> str:
         raise ValueError(f"--url must be ws://, wss://, http:// or https:// (got {url!r})")
     info_url = url.rstrip("/") + "/api/presence/info"
     with urllib.request.urlopen(info_url, timeout=10) as resp:  # noqa: S310 - scheme checked
-        info: dict[str, Any] = json.load(resp)
+        info: JsonObject = json.load(resp)
     return str(info["url"])
 
 
@@ -75,7 +75,7 @@ async def provision_sim_codes(db_url: str, dataset: str | None, limit: int | Non
             rows = (await s.execute(q)).all()
             issued = utcnow()
             codes: list[str] = []
-            params: list[dict[str, Any]] = []
+            params: list[JsonObject] = []
             for site_id, code in rows:
                 secret = new_site_secret()
                 codes.append(join_code(code, secret))
@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "sim",
         help="run simulated sites (control plane) against a server",

@@ -7,10 +7,7 @@ site a bot stands in for. Text is folded to ASCII capitals first (``diemcau.text
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
+from diemcau.sim.stamps import Luma
 from diemcau.text import fold
 
 __all__ = ["TEXT_SCALE", "draw_text"]
@@ -61,7 +58,7 @@ TEXT_SCALE = 3  # each font pixel is drawn as a 3×3 square
 _DARK, _LIGHT = 16, 235  # video-range luma
 
 
-def draw_text(luma: np.ndarray[Any, Any], text: str, top: int) -> None:
+def draw_text(luma: Luma, text: str, top: int) -> None:
     """Draw ``text`` in white on a black band starting at row ``top`` of a luma plane.
 
     Characters the font lacks are drawn as a dot; what does not fit the width is cut.

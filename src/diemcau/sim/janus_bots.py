@@ -15,9 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import av
 import numpy as np
@@ -29,8 +28,11 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
+from diemcau.media.grants import ChairGrant, SiteGrant, WallGrant, WatchGrant
+from diemcau.media.inspection import CallGrant
 from diemcau.media.isolation import in_isolated_netns, restrict_aioice_to_media_addr
-from diemcau.media.janus import JanusConnection, JanusHandle, JanusSession
+from diemcau.media.janus import JanusConnection, JanusHandle, JanusSession, objects
+from diemcau.records import JsonObject
 from diemcau.sim.stamps import StampVerdict, inspect_stamp, label_code, now_ms32
 from diemcau.sim.tracks import StampedVideoTrack, ToneAudioTrack, pin_vp8_bitrate
 
@@ -66,25 +68,37 @@ class JanusTarget:
     pin: str | None = None
 
     @classmethod
-    def publish_of(cls, grant: dict[str, Any]) -> JanusTarget:
+    def publish_of(cls, grant: SiteGrant | ChairGrant | CallGrant) -> JanusTarget:
         """Where a grant publishes: its ``publish`` room, with its publish token."""
         pub = grant["publish"]
-        return cls(grant["ws_url"], int(pub["room"]), grant["token"], pub["token"])
+        return cls(grant["ws_url"], pub["room"], grant["token"], pub["token"])
 
     @classmethod
-    def program_of(cls, grant: dict[str, Any]) -> JanusTarget:
+    def program_of(cls, grant: SiteGrant | ChairGrant) -> JanusTarget:
         """Where a grant watches the program: its ``program`` room, token and pin."""
         prog = grant["program"]
-        return cls(
-            grant["ws_url"], int(prog["room"]), grant["token"], grant["room_token"], prog["pin"]
-        )
+        if prog is None:
+            raise ValueError("this grant watches no program (none runs)")
+        return cls(grant["ws_url"], prog["room"], grant["token"], grant["room_token"], prog["pin"])
 
     @classmethod
-    def watch_of(cls, grant: dict[str, Any], room: int | None = None) -> JanusTarget:
+    def watch_of(cls, grant: WatchGrant | WallGrant, room: int | None = None) -> JanusTarget:
         """Where a spot-check (its ``subscribe`` room) or a wall grant (``room``) watches."""
         if room is None:
-            room = int(grant["subscribe"]["room"])
+            sub = grant["subscribe"]
+            if isinstance(sub, list):
+                raise ValueError("a wall grant watches several rooms: name one")
+            room = sub["room"]
         return cls(grant["ws_url"], room, grant["token"], grant["room_token"])
+
+
+async def _received(track: MediaStreamTrack) -> AsyncIterator[object]:
+    """What a received track delivers, until it ends."""
+    while True:
+        try:
+            yield await track.recv()
+        except MediaStreamError:
+            return
 
 
 class _Bot:
@@ -101,7 +115,7 @@ class _Bot:
         self.joined_at = 0.0
         self.connected_at = 0.0
         # The streams Janus answered the join with (a subscriber's mids and feeds).
-        self.streams: list[dict[str, Any]] = []
+        self.streams: list[JsonObject] = []
 
     async def _open(self) -> JanusHandle:
         self.conn = await JanusConnection.connect(self.target.ws_url, token=self.target.token)
@@ -109,8 +123,8 @@ class _Bot:
         self.handle = await self.session.attach(VIDEO_PLUGIN)
         return self.handle
 
-    def _join_body(self, **fields: Any) -> dict[str, Any]:
-        body: dict[str, Any] = {"request": "join", "room": self.target.room, **fields}
+    def _join_body(self, **fields: object) -> JsonObject:
+        body: JsonObject = {"request": "join", "room": self.target.room, **fields}
         if self.target.room_token is not None:
             body["token"] = self.target.room_token
         if self.target.pin is not None:
@@ -157,8 +171,8 @@ class PublisherBot(_Bot):
         tone_hz: float = 440.0,
         bitrate: int = 400_000,
         speech_like: bool = False,
-        join_fields: Mapping[str, Any] | None = None,
-        publish_fields: Mapping[str, Any] | None = None,
+        join_fields: Mapping[str, object] | None = None,
+        publish_fields: Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(target)
         pin_vp8_bitrate(bitrate)
@@ -256,7 +270,7 @@ class ViewerBot(_Bot):
         )
         if reply.jsep is None:
             raise RuntimeError("Janus answered the subscription without an SDP offer")
-        self.streams = list(reply.data.get("streams") or [])
+        self.streams = objects(reply.data, "streams")
         await self.pc.setRemoteDescription(
             RTCSessionDescription(sdp=reply.jsep["sdp"], type=reply.jsep["type"])
         )
@@ -274,11 +288,7 @@ class ViewerBot(_Bot):
         await self.wait_webrtcup(timeout)
 
     async def _read_video(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in _received(track):
             assert isinstance(frame, av.VideoFrame)
             now_ms = now_ms32()
             reading = inspect_stamp(frame.to_ndarray(format="gray"))
@@ -304,11 +314,7 @@ class ViewerBot(_Bot):
                 self.on_frame(now, stamp.label, now - latency_ms / 1000)
 
     async def _read_audio(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
+        async for frame in _received(track):
             assert isinstance(frame, av.AudioFrame)
             pcm = frame.to_ndarray()
             if float(np.abs(pcm.astype(np.int32)).mean()) > 500:
@@ -343,9 +349,17 @@ class ViewerBot(_Bot):
 
     async def wait_audio(self, timeout: float = 5.0) -> float:
         """Wait for the first non-silent audio frame; returns when it came."""
-        deadline = time.monotonic() + timeout
-        while not self.stats.first_audio_at:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"viewer of feed {self.feed_id}: no audio")
-            await asyncio.sleep(0.01)
+        seen = f"viewer of feed {self.feed_id}: no audio"
+        await self._wait_until(lambda: bool(self.stats.first_audio_at), timeout, seen, 0.01)
         return self.stats.first_audio_at
+
+    @staticmethod
+    async def _wait_until(
+        done: Callable[[], bool], timeout: float, failed: str, step: float
+    ) -> None:
+        """Poll ``done`` every ``step`` seconds; `TimeoutError` (``failed``) after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(failed)
+            await asyncio.sleep(step)

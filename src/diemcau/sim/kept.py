@@ -18,9 +18,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from diemcau.media.janus import JanusError
+from diemcau.records import JsonObject
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 from diemcau.sim.stamps import label_code
 
@@ -32,12 +32,15 @@ log = logging.getLogger(__name__)
 TargetSource = Callable[[], Awaitable[JanusTarget]]
 
 
-def _feed_gone(msg: dict[str, Any], feed_id: int) -> bool:
+def _feed_gone(msg: JsonObject, feed_id: int) -> bool:
     """Whether a handle event says the subscribed feed stopped (hangup, unpublished, updated)."""
     kind = msg.get("janus")
     if kind in ("hangup", "detached"):
         return True
-    data = (msg.get("plugindata") or {}).get("data") or {}
+    plugindata = msg.get("plugindata")
+    data = plugindata.get("data") if isinstance(plugindata, dict) else None
+    if not isinstance(data, dict):
+        return False
     if data.get("unpublished") is not None or data.get("left") is not None:
         return True
     if data.get("videoroom") == "updated":
@@ -166,7 +169,7 @@ class KeptViewer(_Kept):
             raise
         assert bot.handle is not None
 
-        def _event(msg: dict[str, Any]) -> None:
+        def _event(msg: JsonObject) -> None:
             if _feed_gone(msg, self.feed_id):
                 self._lost.set()
 

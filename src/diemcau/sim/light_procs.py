@@ -21,13 +21,13 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from diemcau.sim.light import LightSite, LightSwarm
 
-__all__ = ["SwarmProcesses", "Watch"]
+__all__ = ["Joined", "SwarmProcesses", "Watch"]
 
 
 class Watch:
@@ -81,7 +81,7 @@ async def _child(args: argparse.Namespace) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     beats: asyncio.Task[None] | None = None
 
-    def emit(obj: dict[str, Any]) -> None:
+    def emit(obj: Mapping[str, object]) -> None:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
 
@@ -109,11 +109,33 @@ async def _child(args: argparse.Namespace) -> None:
     swarm.close()
 
 
+class Joined(TypedDict):
+    """A child's (or all children's) answer to ``connect``."""
+
+    n: int
+    failed: int
+    secs: float
+
+
+class Counted(TypedDict):
+    counts: dict[str, int]
+
+
+class Arrived(TypedDict):
+    arrivals: dict[str, list[float]]
+
+
+class Silenced(TypedDict):
+    sites: list[int]
+    t: float
+
+
 class _Proc:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
 
-    async def ask(self, command: str, timeout: float) -> dict[str, Any]:
+    async def ask(self, command: str, timeout: float) -> bytes:
+        """Send ``command`` (none: just read); the child's JSON answer line."""
         assert self.proc.stdin is not None and self.proc.stdout is not None
         if command:
             self.proc.stdin.write((command + "\n").encode())
@@ -121,8 +143,7 @@ class _Proc:
         line = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
         if not line:
             raise RuntimeError(f"swarm process ended (exit {await self.proc.wait()})")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
+        return line
 
 
 class SwarmProcesses:
@@ -174,12 +195,12 @@ class SwarmProcesses:
             self.procs.append(_Proc(proc))
         await asyncio.gather(*(p.ask("", 60) for p in self.procs))
 
-    async def _all(self, command: str, timeout: float = 600) -> list[dict[str, Any]]:
+    async def _all(self, command: str, timeout: float = 600) -> list[bytes]:
         return list(await asyncio.gather(*(p.ask(command, timeout) for p in self.procs)))
 
-    async def connect(self) -> dict[str, Any]:
+    async def connect(self) -> Joined:
         """Connect every site; ``n`` welcomed, ``failed``, ``secs`` until the last welcome."""
-        got = await self._all("connect")
+        got: list[Joined] = [json.loads(line) for line in await self._all("connect")]
         return {
             "n": sum(g["n"] for g in got),
             "failed": sum(g["failed"] for g in got),
@@ -190,7 +211,8 @@ class SwarmProcesses:
         """Arrivals recorded so far per watched key (not forgotten), and the heartbeats
         written so far under the key ``heartbeats sent``."""
         total: dict[str, int] = {}
-        for g in await self._all("count"):
+        got: list[Counted] = [json.loads(line) for line in await self._all("count")]
+        for g in got:
             for k, n in g["counts"].items():
                 total[k] = total.get(k, 0) + n
         return total
@@ -198,14 +220,16 @@ class SwarmProcesses:
     async def arrivals(self) -> dict[str, list[float]]:
         """Every arrival recorded since the last call, per ``spec=key``."""
         merged: dict[str, list[float]] = {}
-        for g in await self._all("arrivals"):
+        got: list[Arrived] = [json.loads(line) for line in await self._all("arrivals")]
+        for g in got:
             for k, times in g["arrivals"].items():
                 merged.setdefault(k, []).extend(times)
         return merged
 
     async def silence(self, k: int) -> tuple[set[int], float]:
         """Stop heartbeats of about `k` sites; their site ids and when."""
-        got = await self._all(f"silence {-(-k // self.parts)}")
+        lines = await self._all(f"silence {-(-k // self.parts)}")
+        got: list[Silenced] = [json.loads(line) for line in lines]
         return {s for g in got for s in g["sites"]}, min(g["t"] for g in got)
 
     async def stop(self) -> None:

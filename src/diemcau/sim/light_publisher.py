@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import NoReturn
 
 import av
 import numpy as np
@@ -145,7 +145,7 @@ class _IdleTrack(MediaStreamTrack):
         self.kind = kind
         self._stopped = asyncio.Event()
 
-    async def recv(self) -> av.Packet[Any]:  # type: ignore[override]
+    async def recv(self) -> NoReturn:
         await self._stopped.wait()
         raise MediaStreamError
 

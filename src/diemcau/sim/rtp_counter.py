@@ -9,10 +9,9 @@ sequence-number gaps (`RtpCounter`).
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiortc import MediaStreamTrack
 
@@ -104,7 +103,11 @@ class LightReceiver(ViewerBot):
                     continue
                 deliver = protocol.datagram_received
 
-                def fast(data: bytes, addr: tuple[Any, ...], deliver: Any = deliver) -> None:
+                def fast(
+                    data: bytes,
+                    addr: tuple[object, ...],
+                    deliver: Callable[[bytes, tuple[object, ...]], None] = deliver,
+                ) -> None:
                     # RTP (not RTCP: its second byte is 192-223) is counted and dropped.
                     if len(data) >= 12 and 127 < data[0] < 192 and not 191 < data[1] < 224:
                         counter.add(
@@ -121,9 +124,6 @@ class LightReceiver(ViewerBot):
     async def wait_packets(self, count: int, timeout: float = 5.0) -> float:
         """Wait until ``count`` more RTP packets arrived; returns when the first ever came."""
         target = self.counter.packets + count
-        deadline = time.monotonic() + timeout
-        while self.counter.packets < target:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"light receiver of feed {self.feed_id}: no packets")
-            await asyncio.sleep(0.02)
+        failed = f"light receiver of feed {self.feed_id}: no packets"
+        await self._wait_until(lambda: self.counter.packets >= target, timeout, failed, 0.02)
         return self.counter.first_at

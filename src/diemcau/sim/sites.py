@@ -28,14 +28,16 @@ import resource
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.connection import broadcast
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from diemcau.records import JsonObject
 
 __all__ = [
     "SimOptions",
@@ -157,9 +159,9 @@ class Swarm:
         options: SimOptions | None = None,
         *,
         out: TextIO | None = sys.stderr,
-        on_message: Callable[[SimSite, dict[str, Any]], None] | None = None,
+        on_message: Callable[[SimSite, JsonObject], None] | None = None,
         on_online: Callable[[SimSite], None] | None = None,
-        on_reply: Callable[[SimSite, dict[str, Any]], None] | None = None,
+        on_reply: Callable[[SimSite, JsonObject], None] | None = None,
     ) -> None:
         self.urls = [url] if isinstance(url, str) else list(url)
         if not self.urls:
@@ -194,7 +196,7 @@ class Swarm:
             loops.append(asyncio.create_task(self._summaries()))
         if self.options.flaky > 0:
             loops.append(asyncio.create_task(self._faults()))
-        waiters: list[asyncio.Task[Any]] = []
+        waiters: list[asyncio.Task[object]] = []
         if duration:
             waiters.append(asyncio.create_task(asyncio.sleep(duration)))
         if stop is not None:
@@ -235,7 +237,7 @@ class Swarm:
             if rate > 0:
                 await asyncio.sleep(step / rate)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[object, object, None]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -292,7 +294,7 @@ class Swarm:
                 site.last_close = type(exc).__name__
                 return None
             # Either version: this client follows the welcome's heartbeat interval.
-            hello: dict[str, Any] = {
+            hello: JsonObject = {
                 "type": "hello",
                 "v": self.options.protocol,
                 "client": "diemcau-sim",
@@ -354,7 +356,7 @@ class Swarm:
             site.last_close = f"{rcvd.code} {rcvd.reason}" if rcvd else "lost"
             self.counters[f"closed_{rcvd.code}" if rcvd else "closed_lost"] += 1
 
-    def send(self, site: SimSite, message: dict[str, Any]) -> None:
+    def send(self, site: SimSite, message: Mapping[str, object]) -> None:
         """Send ``message`` on the site's session now, if it has one (no waiting)."""
         if site.ws is not None:
             broadcast([site.ws], json.dumps(message, separators=(",", ":")))

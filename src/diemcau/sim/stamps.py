@@ -30,9 +30,9 @@ import time
 import zlib
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "BLOCK",
@@ -49,6 +49,11 @@ __all__ = [
     "now_ms32",
     "read_stamp",
 ]
+
+# A plane of 8-bit luma (or a yuv420p plane stack), rows by columns.
+Luma = npt.NDArray[np.uint8]
+# A decoded plane as a decoder hands it over (8 bits or more a sample).
+Decoded = npt.NDArray[np.number]
 
 WIDTH, HEIGHT = 320, 240
 BLOCK = 16  # one VP8 macroblock
@@ -102,9 +107,7 @@ def _word(stamp: FrameStamp) -> int:
     return (int.from_bytes(payload, "big") << 32) | zlib.crc32(payload)
 
 
-def make_frame_luma(
-    sent_ms: int, label: int, shade: int, background: np.ndarray[Any, Any] | None = None
-) -> np.ndarray[Any, Any]:
+def make_frame_luma(sent_ms: int, label: int, shade: int, background: Luma | None = None) -> Luma:
     """A yuv420p plane stack (luma, then neutral chroma) with the stamp in the top rows.
 
     ``background`` (a prepared luma plane, e.g. with the site's name drawn below the
@@ -127,7 +130,7 @@ def make_frame_luma(
     return img
 
 
-def inspect_stamp(luma: np.ndarray[Any, Any]) -> StampReading:
+def inspect_stamp(luma: Decoded) -> StampReading:
     """Read the blocks back from a luma (or gray) plane and say what they show."""
     if luma.ndim != 2 or luma.shape[0] < STAMP_HEIGHT or luma.shape[1] < WIDTH:
         return StampReading(StampVerdict.UNREADABLE)
@@ -145,6 +148,6 @@ def inspect_stamp(luma: np.ndarray[Any, Any]) -> StampReading:
     return StampReading(StampVerdict.OK, stamp)
 
 
-def read_stamp(luma: np.ndarray[Any, Any]) -> FrameStamp | None:
+def read_stamp(luma: Decoded) -> FrameStamp | None:
     """The stamp of a frame, or None when it is unreadable or corrupt (`inspect_stamp`)."""
     return inspect_stamp(luma).stamp

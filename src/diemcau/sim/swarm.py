@@ -20,13 +20,33 @@ import asyncio
 import contextlib
 import time
 from dataclasses import astuple, dataclass
-from typing import Any
+from typing import Protocol, TypeVar
 
+from diemcau.media.grants import SiteGrant
 from diemcau.sim.janus_bots import JanusTarget
 from diemcau.sim.light_publisher import LightPublisher, PreEncodedClip, process_pacer
 from diemcau.sim.rtp_counter import LightReceiver
 
-__all__ = ["SiteSpec", "WorkerResult", "run_site_worker", "site_spec"]
+__all__ = ["Flag", "Outbox", "SiteSpec", "WorkerResult", "run_site_worker", "site_spec"]
+
+
+class Outbox(Protocol):
+    """Where a worker process reports (a multiprocessing queue)."""
+
+    def put(self, item: tuple[str, object], /) -> None: ...
+
+
+class Flag(Protocol):
+    """What a worker waits for before it measures (a multiprocessing event)."""
+
+    def is_set(self) -> bool: ...
+
+
+class _Bot(Protocol):
+    async def start(self, timeout: float = ...) -> None: ...
+
+
+B = TypeVar("B", bound=_Bot)
 
 
 @dataclass(frozen=True)
@@ -51,7 +71,7 @@ class SiteSpec:
 
 
 def site_spec(
-    code: str, grant: dict[str, Any], program_feed: int, *, publish: bool, receive: bool
+    code: str, grant: SiteGrant, program_feed: int, *, publish: bool, receive: bool
 ) -> SiteSpec:
     """A `SiteSpec` from a site media grant (`MediaOrchestrator.site_media_grant`)."""
     pub, prog = JanusTarget.publish_of(grant), JanusTarget.program_of(grant)
@@ -86,8 +106,8 @@ class WorkerResult:
     clip_rate: float
 
 
-async def _start_all(bots: list[Any], batch: int, timeout: float) -> list[Any]:
-    up: list[Any] = []
+async def _start_all(bots: list[B], batch: int, timeout: float) -> list[B]:
+    up: list[B] = []
     for i in range(0, len(bots), batch):
         chunk = bots[i : i + batch]
         res = await asyncio.gather(*(b.start(timeout) for b in chunk), return_exceptions=True)
@@ -98,8 +118,8 @@ async def _start_all(bots: list[Any], batch: int, timeout: float) -> list[Any]:
 async def run_sites(
     specs: list[SiteSpec],
     hold_s: float,
-    out: Any,
-    go: Any = None,
+    out: Outbox,
+    go: Flag | None = None,
     *,
     settle_s: float = 2.0,
     batch: int = 10,
@@ -149,7 +169,9 @@ async def run_sites(
             )
 
 
-def run_site_worker(specs: list[SiteSpec], hold_s: float, out: Any, go: Any = None) -> None:
+def run_site_worker(
+    specs: list[SiteSpec], hold_s: float, out: Outbox, go: Flag | None = None
+) -> None:
     """Process entry point: run `run_sites` and put ``("done", WorkerResult)`` on ``out``."""
     result = asyncio.run(run_sites(specs, hold_s, out, go))
     out.put(("done", result))

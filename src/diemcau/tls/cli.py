@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from diemcau.cliargs import bounded_int
 from diemcau.tls.certs import LabCA
@@ -39,7 +38,7 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tls = sub.add_parser("tls", help="TLS: a lab CA and server certificates, certificate checks")
     acts = tls.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
     lab = acts.add_parser(
