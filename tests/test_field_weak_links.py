@@ -168,13 +168,6 @@ async def _keeps_playing(page: Page, seconds: float, slot: float = 3.0) -> list[
     return counts
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="unsettled: passed in the full runs and alone until 09:30 on 2026-11-30, then failed "
-    "4 runs in a row on the same trees (the first program frame over the lossy link, or a "
-    "frozen 3 s slot at 300 kbps); bench/fault_media.py's weak-link rows measure the same "
-    "path (docs/reliability.md)",
-)
 async def test_weak_site_keeps_its_audio_degrades_video_falls_back_and_recovers(
     office: Office,
 ) -> None:

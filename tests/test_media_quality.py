@@ -114,6 +114,27 @@ async def test_random_loss_without_a_queue_and_bad_windows_do_not_move_the_level
     # Stuck video (bytes arrive, nothing decodes) steps down even without loss.
     stuck = await _run(page, _windows(3, lossPct=0, rttMs=40) + _windows(2, frames=0, lossPct=0))
     assert [h[2] for h in stuck["history"]] == ["stuck"]
+    # Short windows at the lowest frame rate: one window without a frame is not
+    # "stuck", two in a row (2 s without a frame while bytes arrive) are.
+    short = """(frames) => {
+      const q = new ProgramQuality({ windowMs: 1000, settleMs: 2000 });
+      let t = 0;
+      for (const f of frames) { t += 1000; q.update({ windowMs: 1000, video: true, frames: f,
+        videoKbps: 60, lossPct: 0, rttMs: 40 }, t); }
+      return q.history.map((h) => h.why);
+    }"""
+    assert await page.evaluate(short, [5, 5, 5, 0, 4, 1, 3, 0, 5, 0, 6]) == []
+    assert await page.evaluate(short, [5, 5, 5, 0, 1, 5]) == ["stuck"]
+    # A step down for an overload is not followed by another for the same overload:
+    # the loss of the drain (while it settles) and of the old layer is not counted.
+    drain = await _run(
+        page,
+        _windows(5, lossPct=0, rttMs=40)
+        + _windows(1, lossPct=30, rttMs=450)  # the overload: one level down
+        + _windows(1, lossPct=25, rttMs=400)  # draining, settling: not judged
+        + _windows(6, lossPct=2, rttMs=60),  # the lower layer fits
+    )
+    assert [h[1] for h in drain["history"]] == [2], drain
     # Bad input: windows without figures (no stats yet, NaN) change nothing.
     junk = await _run(page, [{}, {"lossPct": None}, {"lossPct": "x"}] * 5)
     assert junk["history"] == [] and junk["levels"] == [3] * 15

@@ -140,6 +140,7 @@ const TEXTS = {
   conn_online: ["● Đã kết nối", "● Connected"],
   conn_reconnecting: ["Đang kết nối lại…", "Reconnecting…"],
   conn_closed: ["Đã ngắt", "Disconnected"],
+  enter_wait: ["Đang chờ kết nối — sẽ vào họp ngay khi kết nối xong", "Waiting for the connection — entering as soon as it is up"],
   revoked: ["Mã điểm cầu đã bị thu hồi", "This site's code was revoked"],
   replaced: ["Điểm cầu này vừa được mở ở một máy khác", "This site was just opened on another computer"],
   youonair: ["Điểm cầu đang được phát biểu", "This site has the floor"],

@@ -13,7 +13,9 @@
 // but not before the hold that a failed climb doubles: a climb that overloads
 // the link costs audio too, so it is rare (`backoffMs` up to `maxBackoffMs`).
 // For `settleMs` after a change nothing is judged (the queue drains, the new
-// layer waits for its keyframe).
+// layer waits for its keyframe), and the new level's loss is averaged from its
+// own windows only: a step down is not followed by another for the loss of the
+// overload that caused the first.
 // Levels (docs/media.md, "Weak links"): 3 high layer, 2 low layer, 1 low layer at
 // its lowest frame rate, 0 audio only. Feeds that are not simulcast have only 3
 // and 0. Tests shorten the timings with window.DIEMCAU_QUALITY.
@@ -33,6 +35,7 @@ class ProgramQuality {
     this.settleUntil = -Infinity; // nothing is judged before (set by each change)
     this.started = false;
     this.lossAvg = 0; // smoothed loss, %
+    this.watch = []; // the last windows of video [ms, frames decoded], over `stuckSpanMs`
     this.rtts = []; // [{at, rtt}] over the last minute, for the queue-free round trip
     this.rttAvg = null;
     this.history = []; // [{at, level, why}]
@@ -56,10 +59,28 @@ class ProgramQuality {
     return Math.max(0, Math.min(3, n));
   }
 
+  /**
+   * Stuck: video arrives and (almost) nothing of it decodes, over at least
+   * `stuckSpanMs` (the lowest frame rate may put no frame in one short window).
+   */
+  _stuck(sample) {
+    if (!sample.video || !(sample.videoKbps > 0)) { this.watch = []; return false; }
+    this.watch.push([sample.windowMs, sample.frames]);
+    const total = () => this.watch.reduce((sum, w) => sum + w[0], 0);
+    while (this.watch.length > 1 && total() - this.watch[0][0] >= this.o.stuckSpanMs) this.watch.shift();
+    if (total() < this.o.stuckSpanMs) return false;
+    const stuck = this.watch.reduce((sum, w) => sum + w[1], 0) <= 1;
+    if (stuck) this.watch = [];
+    return stuck;
+  }
+
   _set(level, now, why) {
     this.level = level;
     this.settleUntil = now + this.o.settleMs;
     this.good = 0;
+    // What the old layer lost says nothing of the new one: judge it on its own windows.
+    this.lossAvg = 0;
+    this.watch = [];
     this.history.push({ at: now, level, why });
     if (this.history.length > 50) this.history.shift();
   }
@@ -85,12 +106,12 @@ class ProgramQuality {
     now = now === undefined ? performance.now() : now;
     if (!sample || !Number.isFinite(sample.lossPct)) return null; // nothing measured
     this.last = sample;
-    this.lossAvg = 0.5 * this.lossAvg + 0.5 * sample.lossPct;
     const queue = this._queue(sample.rttMs, now);
     if (!this.started) { this.started = true; this.settleUntil = now + o.settleMs; }
+    // While it settles, the loss of the drain and the keyframe wait is not counted.
     if (now < this.settleUntil) return null;
-    // Stuck: video arrives and (almost) nothing of it decodes.
-    const stuck = Boolean(sample.video) && sample.videoKbps > 0 && sample.frames <= 1;
+    this.lossAvg = 0.5 * this.lossAvg + 0.5 * sample.lossPct;
+    const stuck = this._stuck(sample);
     const queued = queue !== null && queue >= o.queueMs;
     const heavy = sample.lossPct >= o.lossHeavy || this.lossAvg >= o.lossHeavy / 2;
     const bad = stuck || heavy || (queued && this.lossAvg >= o.lossDown);
@@ -126,6 +147,7 @@ ProgramQuality.DEFAULTS = {
   maxBackoffMs: 120000,
   failedClimbMs: 15000,
   settleMs: 2500,
+  stuckSpanMs: 2000,
 };
 
 /**

@@ -741,9 +741,16 @@
 
   async function enterMeeting() {
     if (!S.meeting) return;
+    // Joining needs this site's live session: on a slow link the page can be ready
+    // before the session is. Enter at its welcome instead of failing the click.
+    const waitForSession = () => { S.enterOnWelcome = S.meeting.id; DC.toast(t("enter_wait")); };
+    if ($("conn").dataset.state !== "online") { waitForSession(); return; }
     try {
       await siteApi(`/api/site/meetings/${S.meeting.id}/join`, { method: "POST" });
-    } catch (e) { DC.toast(e.message, "bad"); return; }
+    } catch (e) {
+      if (e.code === "no_session") { waitForSession(); return; }
+      DC.toast(e.message, "bad"); return;
+    }
     S.inMeeting = true;
     show("meeting");
     $("meeting-h").textContent = S.meeting.title;
