@@ -10,6 +10,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 
+from diemcau.alerting import Severity
 from diemcau.api.deps import RuntimeDep, StaffDep
 from diemcau.api.tables import Format, table_response
 from diemcau.command.alert_board import AlertFilter
@@ -19,8 +20,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/command")
 
 _T: list[str | Enum] = ["command: alerts (pages)"]
-
-Severity = Literal["info", "warning", "critical"]
 
 
 @router.get("/alert-table", tags=_T, summary="Active or past alerts, filtered (JSON, CSV, XLSX)")

@@ -17,12 +17,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from diemcau.actors import Actor
+from diemcau.alerting import Severity
 from diemcau.command.models import Alert
 from diemcau.command.ports import StaffEvents
 from diemcau.command.timeutil import Clock, aware, now_from
@@ -41,7 +41,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Severity = Literal["info", "warning", "critical"]
 # Kinds raised by diemcau itself; other packages may use their own.
 KINDS = (
     "site_offline_in_meeting",
