@@ -12,9 +12,8 @@ delivered to the handle they concern.
 The Admin API (https://janus.conf.meetecho.com/docs/admin.html) runs on its
 own socket (``janus-admin-protocol``) and is the health and stats source.
 
-Messages are `JsonObject`s; what is read of them goes through `child`, `objects`,
-`values` and `integer`, which check its shape and raise `JanusError` when a
-message is malformed, instead of failing later with a ``KeyError`` or ``TypeError``.
+Messages are `JsonObject`s read through the checked readers of
+`media.janus_messages` (re-exported here with the errors).
 """
 
 from __future__ import annotations
@@ -31,11 +30,25 @@ import secrets
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypedDict
 
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from diemcau.media.janus_messages import (
+    JanusClosedError,
+    JanusError,
+    JanusTimeoutError,
+    Jsep,
+    PluginReply,
+    child,
+    ids,
+    integer,
+    jsep_of,
+    objects,
+    raise_core_error,
+    raise_plugin_error,
+    values,
+)
 from diemcau.records import JsonObject
 
 __all__ = [
@@ -63,29 +76,6 @@ KEEPALIVE_INTERVAL = 25.0
 DEFAULT_TIMEOUT = 10.0
 
 
-class JanusError(Exception):
-    """An error answered by Janus (core ``error`` or a plugin ``error_code``)."""
-
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(f"Janus error {code}: {reason}")
-        self.code = code
-        self.reason = reason
-
-
-class JanusTimeoutError(JanusError):
-    """Janus did not answer a request in time."""
-
-    def __init__(self, what: str) -> None:
-        super().__init__(0, f"timed out waiting for {what}")
-
-
-class JanusClosedError(JanusError):
-    """The WebSocket to the node closed while a request was pending."""
-
-    def __init__(self, reason: str = "connection closed") -> None:
-        super().__init__(-1, reason)
-
-
 def sign_janus_token(secret: str, descriptors: list[str], expiry: int, realm: str = "janus") -> str:
     """Build an HMAC-signed Janus token (``token_auth_secret`` mode).
 
@@ -98,83 +88,6 @@ def sign_janus_token(secret: str, descriptors: list[str], expiry: int, realm: st
     data = ",".join([str(expiry), realm, *descriptors])
     sig = hmac.new(secret.encode(), data.encode(), hashlib.sha1).digest()
     return f"{data}:{base64.b64encode(sig).decode()}"
-
-
-@dataclass(frozen=True)
-class PluginReply:
-    """What a plugin answered: its ``data`` object and an optional JSEP."""
-
-    data: JsonObject
-    jsep: Jsep | None = None
-
-
-class Jsep(TypedDict):
-    """A session description carried beside a message (an offer or an answer)."""
-
-    type: str
-    sdp: str
-
-
-def child(data: JsonObject, key: str) -> JsonObject:
-    """The object under ``key`` of a Janus message (an empty one when absent or null)."""
-    value = data.get(key) or {}
-    if not isinstance(value, dict):
-        raise JanusError(0, f"malformed {key!r} in a Janus message: {value!r}")
-    return value
-
-
-def values(data: JsonObject, key: str) -> list[object]:
-    """The list under ``key`` of a Janus message ([] when absent or null)."""
-    value = data.get(key) or []
-    if not isinstance(value, list):
-        raise JanusError(0, f"malformed {key!r} in a Janus message: {value!r}")
-    return value
-
-
-def objects(data: JsonObject, key: str) -> list[JsonObject]:
-    """The objects listed under ``key`` of a Janus message ([] when absent or null)."""
-    value = values(data, key)
-    if not all(isinstance(v, dict) for v in value):
-        raise JanusError(0, f"malformed {key!r} in a Janus message: {value!r}")
-    return [v for v in value if isinstance(v, dict)]
-
-
-def integer(data: JsonObject, key: str) -> int:
-    """The whole number under ``key`` of a Janus message (`JanusError` when not one)."""
-    value = data.get(key)
-    if not isinstance(value, int):
-        raise JanusError(0, f"malformed {key!r} in a Janus message: {value!r}")
-    return value
-
-
-def _ids(data: JsonObject, key: str) -> list[int]:
-    """The ids listed under ``key`` of an Admin API reply."""
-    ids = [v for v in values(data, key) if isinstance(v, int)]
-    if len(ids) != len(values(data, key)):
-        raise JanusError(0, f"malformed {key!r} in a Janus message: {data.get(key)!r}")
-    return ids
-
-
-def _jsep(value: object) -> Jsep | None:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        kind, sdp = value.get("type"), value.get("sdp")
-        if isinstance(kind, str) and isinstance(sdp, str):
-            return Jsep(type=kind, sdp=sdp)
-    raise JanusError(0, f"malformed jsep in a Janus message: {value!r}")
-
-
-def _raise_plugin_error(data: JsonObject) -> None:
-    if "error_code" in data:
-        raise JanusError(int(str(data["error_code"])), str(data.get("error", "")))
-
-
-def _raise_core_error(msg: JsonObject) -> None:
-    if msg.get("janus") == "error":
-        err = msg.get("error")
-        err = err if isinstance(err, dict) else {}
-        raise JanusError(int(str(err.get("code", 0))), str(err.get("reason", "")))
 
 
 def _tls(url: str, ctx: ssl.SSLContext | None) -> ssl.SSLContext | bool | None:
@@ -265,7 +178,7 @@ class _Transport:
             raise JanusClosedError() from None
         finally:
             self._pending.pop(txn, None)
-        _raise_core_error(reply)
+        raise_core_error(reply)
         return reply
 
     async def close(self) -> None:
@@ -508,8 +421,8 @@ class JanusHandle:
             msg, final=frozenset({"success", "event"}), timeout=timeout
         )
         data = child(child(reply, "plugindata"), "data")
-        _raise_plugin_error(data)
-        return PluginReply(data=data, jsep=_jsep(reply.get("jsep")))
+        raise_plugin_error(data)
+        return PluginReply(data=data, jsep=jsep_of(reply.get("jsep")))
 
     async def trickle_completed(self) -> None:
         """Tell Janus no more candidates follow (aiortc puts all of them in the SDP)."""
@@ -575,11 +488,11 @@ class JanusAdmin:
         return child(await self.request("get_status", timeout), "status")
 
     async def list_sessions(self) -> list[int]:
-        return _ids(await self.request("list_sessions"), "sessions")
+        return ids(await self.request("list_sessions"), "sessions")
 
     async def list_handles(self, session_id: int) -> list[int]:
         reply = await self.request("list_handles", fields={"session_id": session_id})
-        return _ids(reply, "handles")
+        return ids(reply, "handles")
 
     async def handle_info(
         self, session_id: int, handle_id: int, *, plugin_only: bool = False
