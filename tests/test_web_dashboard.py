@@ -57,6 +57,8 @@ async def test_dashboard_draws_every_site(tmp_path: Path) -> None:
         assert drawn == 3321 + 34 + 1  # communes, provinces, the chair site
         assert await page.locator("#tree > li").count() == 34
         assert await page.inner_text("[data-kpi=k_sites] b") == "3.356"
+        # The staff stream is live: no poll or first snapshot lands during the burst.
+        await page.wait_for_selector("#live[data-state=live]")
         # A burst of 1,000 state changes (a province losing power) costs one
         # redraw of every point on the next animation frame, not one per change.
         burst = await page.evaluate(_BURST)
