@@ -14,7 +14,6 @@ import json
 from enum import Enum
 from typing import Annotated
 
-import segno
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import Field
@@ -45,6 +44,8 @@ _T: list[str | Enum] = ["administration"]
 
 def _qr_document(data: str) -> str:
     """A standalone SVG document of `data`'s QR code (error correction M), for an <img>."""
+    import segno  # loaded on the first QR code asked for, not at every server's start
+
     buf = io.BytesIO()
     segno.make(data, error="m", boost_error=False, micro=False).save(
         buf, kind="svg", xmldecl=False, svgns=True, scale=8, border=4, dark="#000"

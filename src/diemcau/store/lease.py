@@ -23,11 +23,14 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import asyncpg
 from sqlalchemy.engine import make_url
 
 from diemcau.store.urls import database_url
+
+if TYPE_CHECKING:
+    import asyncpg
 
 __all__ = ["KEEPALIVE_S", "LEASE_KEY", "LeaderLease", "LeaseLost", "asyncpg_params"]
 
@@ -86,6 +89,8 @@ class LeaderLease:
         self.held = False
 
     async def _connect(self) -> asyncpg.Connection:
+        import asyncpg  # a SQLite server never loads the PostgreSQL driver
+
         conn: asyncpg.Connection = await asyncpg.connect(
             **self._params,
             timeout=min(2.0, self.timeout_s),
@@ -129,6 +134,8 @@ class LeaderLease:
 
     async def take(self) -> None:
         """Wait until this server holds the lease (tries every `poll_s`)."""
+        import asyncpg  # a SQLite server never loads the PostgreSQL driver
+
         reported = False
         while True:
             try:
@@ -144,6 +151,8 @@ class LeaderLease:
 
     async def _confirm(self) -> None:
         """Ping the lease connection; if it broke, take the lock again on a new one."""
+        import asyncpg  # a SQLite server never loads the PostgreSQL driver
+
         conn = self._conn
         if conn is not None and not conn.is_closed():
             try:
@@ -165,6 +174,8 @@ class LeaderLease:
         Never more than `timeout_s` pass between the last confirmation and the loss
         being declared, however the database misbehaves meanwhile.
         """
+        import asyncpg  # a SQLite server never loads the PostgreSQL driver
+
         if not self.held:
             raise LeaseLost("the lease is not held")
         confirmed = time.monotonic()
@@ -189,6 +200,7 @@ class LeaderLease:
 
     async def holder(self) -> str | None:
         """The name of the server holding the lease now (None: nobody, or unknown)."""
+
         query = (
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
             "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
