@@ -34,6 +34,15 @@ if TYPE_CHECKING:
 
 __all__ = ["KEEPALIVE_S", "LEASE_KEY", "LeaderLease", "LeaseLost", "asyncpg_params"]
 
+
+def _unreachable() -> tuple[type[BaseException], ...]:
+    """What says the database cannot be reached. Called by an ``except`` clause only
+    when an exception is matched, so a SQLite server never loads the PostgreSQL driver."""
+    import asyncpg
+
+    return (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
 log = logging.getLogger(__name__)
 
 # The advisory lock's key ("diemcau" in ASCII); locks are per database.
@@ -134,15 +143,13 @@ class LeaderLease:
 
     async def take(self) -> None:
         """Wait until this server holds the lease (tries every `poll_s`)."""
-        import asyncpg  # a SQLite server never loads the PostgreSQL driver
-
         reported = False
         while True:
             try:
                 if await self.try_take():
                     log.warning("leader lease taken: this server serves now")
                     return
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _unreachable() as exc:
                 if not reported:
                     log.warning("leader lease: the database cannot be reached (%s)", exc)
                     reported = True
@@ -151,15 +158,13 @@ class LeaderLease:
 
     async def _confirm(self) -> None:
         """Ping the lease connection; if it broke, take the lock again on a new one."""
-        import asyncpg  # a SQLite server never loads the PostgreSQL driver
-
         conn = self._conn
         if conn is not None and not conn.is_closed():
             try:
                 async with self._lock:
                     await asyncio.wait_for(conn.fetchval("SELECT 1"), self.check_s + 1.0)
                 return
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except _unreachable():
                 pass
         # The connection (and with it the lock) is gone: PostgreSQL restarted, or the
         # connection was cut. Take the lock again unless another server has it by now.
@@ -174,8 +179,6 @@ class LeaderLease:
         Never more than `timeout_s` pass between the last confirmation and the loss
         being declared, however the database misbehaves meanwhile.
         """
-        import asyncpg  # a SQLite server never loads the PostgreSQL driver
-
         if not self.held:
             raise LeaseLost("the lease is not held")
         confirmed = time.monotonic()
@@ -188,7 +191,7 @@ class LeaderLease:
             except LeaseLost:
                 self.held = False
                 raise
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _unreachable() as exc:
                 gone = time.monotonic() - confirmed
                 if gone >= self.timeout_s:
                     self.held = False
