@@ -31,9 +31,12 @@ Measured per run (the table shows the median over runs):
 * attendance summary, CSV and HTML report, end call (ms);
 * ``peak RSS``: the server's high-water resident memory (``VmHWM``) over the run.
 
-Diagnostics: ``BENCH_TRACEMALLOC=1`` prints the allocations that grew from "every
-site online" to "every site in the meeting" (after a collection);
-``BENCH_MAX_RUNNING=N`` sets how many site requests the server runs at once.
+Diagnostics: ``BENCH_PROFILE=DIR`` writes a py-spy profile of the server from the
+start call to every site present (`bench/profiling.py`); ``BENCH_TRACEMALLOC=1``
+prints the allocations that grew from "every site online" to "every site in the
+meeting" (after a collection);
+``BENCH_MAX_RUNNING=N`` sets how many site requests the server runs at once;
+``BENCH_HEAP=off`` leaves the sessions unfrozen (A/B of `presence.tuning.HeapSettler`).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from profiling import GcPauses, Spy
 
 JOIN_REQUEST = json.dumps({"type": "req", "id": "join", "kind": "meeting.join", "body": {}})
 
@@ -102,6 +107,8 @@ async def _server_main(args: argparse.Namespace) -> None:
         snapshots: list[Any] = []
         if os.environ.get("BENCH_MAX_RUNNING"):  # A/B of the request bound (RequestRouter)
             hub.router.max_running = int(os.environ["BENCH_MAX_RUNNING"])
+        if os.environ.get("BENCH_HEAP") == "off" and hub.heap is not None:
+            hub.heap.grow_min = 1 << 30  # A/B: the sessions are never frozen (HeapSettler)
         _emit({"ev": "ready", "port": hub.port, "path": hub.config.path})
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
@@ -122,10 +129,7 @@ async def _server_main(args: argparse.Namespace) -> None:
                     chair, title="Họp trực tuyến toàn quốc", invite=invite
                 )
                 meeting_id = m.id
-                t_start = time.time()
-                await svc.lifecycle.start_meeting(chair, m.id)
-                start_call = time.time() - t_start
-
+                spy = await Spy.start(os.getpid(), "meetings-join")
                 pending = set(site_ids)
 
                 def present(mid: int = meeting_id, pending: set[int] = pending) -> int:
@@ -135,11 +139,20 @@ async def _server_main(args: argparse.Namespace) -> None:
                     )
                     return len(site_ids) - len(pending)
 
-                try:
-                    await _until(lambda: present() >= len(site_ids), args.join_timeout, every=0.05)
-                    present_s = time.time() - t_start  # from the chair's call, as "notified"
-                except TimeoutError:
-                    present_s = float("nan")
+                cpu0 = os.times()
+                with GcPauses() as pauses:
+                    t_start = time.time()
+                    await svc.lifecycle.start_meeting(chair, m.id)
+                    start_call = time.time() - t_start
+                    try:
+                        await _until(
+                            lambda: present() >= len(site_ids), args.join_timeout, every=0.05
+                        )
+                        present_s = time.time() - t_start  # from the chair's call, as "notified"
+                    except TimeoutError:
+                        present_s = float("nan")
+                cpu1 = os.times()
+                await spy.stop()
                 _emit(
                     {
                         "ev": "meeting",
@@ -147,6 +160,9 @@ async def _server_main(args: argparse.Namespace) -> None:
                         "t_start": t_start,
                         "start_call_s": start_call,
                         "present_s": present_s,
+                        "join_cpu_s": cpu1.user + cpu1.system - cpu0.user - cpu0.system,
+                        "join_gc_ms": pauses.total_ms,
+                        "join_full_gc_ms": pauses.full_ms,
                         "present": present(),
                         "online": len(hub.online_site_ids()),
                     }
@@ -407,6 +423,8 @@ async def _one_run(
             out["rss_trimmed_mb"] = _proc_mem_mb(proc.pid, "VmRSS")
             out["start_call_ms"] = meeting["start_call_s"] * 1000
             out["present_s"] = meeting["present_s"]
+            for key in ("join_cpu_s", "join_gc_ms", "join_full_gc_ms"):
+                out[key] = meeting[key]
             if math.isnan(meeting["present_s"]):
                 print(
                     f"  only {meeting['present']}/{n} present after {args.join_timeout:.0f} s "
@@ -462,6 +480,9 @@ ROWS = [
     ("notified_p50_ms", "start → notified p50 (ms)", ".0f"),
     ("notified_p99_ms", "start → notified p99 (ms)", ".0f"),
     ("present_s", "start → every site present (s)", ".2f"),
+    ("join_cpu_s", "  server CPU meanwhile (s)", ".2f"),
+    ("join_gc_ms", "  GC pauses meanwhile (ms)", ".0f"),
+    ("join_full_gc_ms", "    of which full collections (ms)", ".0f"),
     ("first_p99_ms", "first grant after the joins p99 (ms)", ".0f"),
     ("floor_p50_ms", "floor grant → all sites p50 (ms)", ".0f"),
     ("ping_p50_ms", "bare hub.broadcast p50 (ms)", ".0f"),

@@ -49,7 +49,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -57,6 +56,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from profiling import Spy
 
 SWEEP_S = 0.1  # PresenceConfig.sweep_s
 SILENCED = 20
@@ -388,7 +389,7 @@ async def _one_run(
             pid = server.proc.pid
             rss_idle = _proc_rss_mb(pid)
             cpu_join0 = _proc_cpu_s(pid)
-            spy = await _Spy.start(pid, f"{variant}-v{protocol}-join")
+            spy = await Spy.start(pid, f"{variant}-v{protocol}-join")
             joined = await swarm.connect()
             await spy.stop()
             cpu_join = _proc_cpu_s(pid) - cpu_join0
@@ -400,7 +401,7 @@ async def _one_run(
                 )
             await asyncio.sleep(1.0)
             rss = _proc_rss_mb(pid)
-            spy = await _Spy.start(pid, f"{variant}-v{protocol}-steady")
+            spy = await Spy.start(pid, f"{variant}-v{protocol}-steady")
             hb0 = (await swarm.counts()).get("heartbeats sent", 0)
             cpu0, sys0, t0 = _proc_cpu_s(pid), _proc_cpu_s(pid, kernel_only=True), time.monotonic()
             await asyncio.sleep(5.0)
@@ -412,7 +413,7 @@ async def _one_run(
             await spy.stop()
             await server.ask("follow")
             sent: dict[int, float] = {}
-            spy = await _Spy.start(pid, f"{variant}-v{protocol}-bcast")
+            spy = await Spy.start(pid, f"{variant}-v{protocol}-bcast")
             for i in range(BROADCASTS):
                 got = await server.ask(f"bcast {i}")
                 sent[i] = float(got["t"])
@@ -465,60 +466,6 @@ async def _one_run(
 
 def _count_codes(codes_file: Path) -> int:
     return len(codes_file.read_text().split())
-
-
-class _Spy:
-    """A py-spy CPU profile of one phase of a server (``BENCH_PROFILE=DIR``; else nothing).
-
-    Each phase is written as collapsed stacks to ``DIR/<variant>-<phase>.txt`` and its
-    top functions by own CPU time are printed on stderr.
-    """
-
-    def __init__(self, proc: asyncio.subprocess.Process | None, out: Path | None) -> None:
-        self.proc = proc
-        self.out = out
-
-    @classmethod
-    async def start(cls, pid: int, name: str) -> _Spy:
-        folder = os.environ.get("BENCH_PROFILE")
-        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-        if not folder or not Path(spy).exists():
-            return cls(None, None)
-        out = Path(folder) / f"{name}.txt"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        native = ["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else ["--nonblocking"]
-        proc = await asyncio.create_subprocess_exec(
-            spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
-            *native, "-o", str(out),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        await asyncio.sleep(0.5)  # attached
-        return cls(proc, out)
-
-    async def stop(self) -> None:
-        if self.proc is None or self.out is None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        await asyncio.wait_for(self.proc.wait(), 60)
-        if self.out.exists():
-            print(f"    profile {self.out.name}:", file=sys.stderr)
-            for line in _top_functions(self.out.read_text(), 12):
-                print(f"      {line}", file=sys.stderr)
-
-
-def _top_functions(collapsed: str, k: int) -> list[str]:
-    """The `k` functions with the most own samples in py-spy's collapsed stacks."""
-    own: dict[str, int] = {}
-    total = 0
-    for line in collapsed.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        total += int(count)
-        leaf = stack.rsplit(";", 1)[-1]
-        own[leaf] = own.get(leaf, 0) + int(count)
-    ranked = sorted(own.items(), key=lambda kv: -kv[1])[:k]
-    return [f"{100 * n / max(1, total):5.1f}%  {name}" for name, n in ranked]
 
 
 def _free_port() -> int:

@@ -14,6 +14,7 @@ import asyncio
 import gc
 import logging
 import sqlite3
+import weakref
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from diemcau.presence.deadlines import SilenceWatch
 from diemcau.presence.hub import PresenceHub
 from diemcau.presence.models import PresenceEvent
 from diemcau.presence.session_log import SessionLog
-from diemcau.presence.tuning import GC_THRESHOLDS, tune_process_gc
+from diemcau.presence.tuning import GC_THRESHOLDS, HeapSettler, tune_process_gc
 from diemcau.store import Database
 from tests.presence_support import RawSite, add_site, eventually, fast_config, make_sites
 
@@ -271,11 +272,79 @@ async def test_gc_tuning_is_opt_in(db: Database, restore_gc: None) -> None:
     await hub.start()
     try:
         assert gc.get_threshold() == before  # the hub leaves the process alone
+        assert hub.heap is None
     finally:
         await hub.stop()
     tune_process_gc()
     assert gc.get_threshold() == GC_THRESHOLDS
     assert gc.get_freeze_count() > 0
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _in_collected_heap(obj: object) -> bool:
+    """Whether the cyclic collector looks at `obj` (frozen objects are not listed)."""
+    return any(o is obj for o in gc.get_objects())
+
+
+def test_heap_settler_freezes_arrivals_and_collects_after_closes(restore_gc: None) -> None:
+    gc.disable()  # only the settler collects here
+    try:
+        gc.unfreeze()
+        gc.collect()
+        heap = HeapSettler(grow_min=10, closed_share=0.25)
+        assert heap.step(online=5, closed=0) == ""  # fewer than grow_min arrived
+        assert gc.get_freeze_count() == 0
+
+        kept = _Cycle()  # a session's objects, alive when the crowd is frozen
+        alive = weakref.ref(kept)
+        assert heap.step(online=12, closed=0) == "freeze"
+        assert gc.get_freeze_count() > 0 and not _in_collected_heap(kept)
+        del kept  # the session closes, leaving a cycle behind in the frozen heap
+        gc.collect()
+        assert alive() is not None  # frozen: full collections no longer walk it
+
+        assert heap.step(online=12, closed=5) == ""  # fewer than grow_min closed
+        assert heap.step(online=30, closed=5) == "freeze"  # a new crowd arrived
+        assert heap.step(online=30, closed=12) == "collect"  # 12 >= 10 and >= 30 / 4
+        assert alive() is None and heap.full_collections == 1
+        assert gc.get_freeze_count() > 0  # what is alive is frozen again
+
+        # Closes while the crowd still moves wait for it to hold still.
+        assert heap.step(online=80, closed=40) == "freeze"
+        assert heap.step(online=80, closed=40) == "collect"  # 28 closed >= 80 / 4
+        assert heap.freezes == 3
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(("grow_min", "share"), [(0, 0.25), (-5, 0.25), (10, 0.0), (10, 1.5)])
+def test_heap_settler_refuses_bad_settings(grow_min: int, share: float) -> None:
+    with pytest.raises(ValueError, match="grow_min"):
+        HeapSettler(grow_min=grow_min, closed_share=share)
+
+
+async def test_tuned_hub_freezes_the_sessions_that_arrive(db: Database, restore_gc: None) -> None:
+    key = await db.secret_key()
+    directory = await make_sites(db, key, per_province=6)
+    hub = PresenceHub(db, key, fast_config(tune_gc=True))
+    await hub.start()
+    sites = [RawSite(hub) for _ in directory.site_ids]
+    try:
+        assert hub.heap is not None
+        hub.heap.grow_min = 4
+        frozen = gc.get_freeze_count()
+        for site, sid in zip(sites, directory.site_ids, strict=True):
+            await site.connect(join_code=directory.codes[sid])
+        await eventually(lambda: hub.heap is not None and hub.heap.freezes >= 1, 5)
+        assert gc.get_freeze_count() > frozen
+    finally:
+        for site in sites:
+            await site.close()
+        await hub.stop()
 
 
 def _presence_imports() -> dict[str, set[str]]:

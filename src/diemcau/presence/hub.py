@@ -57,7 +57,7 @@ from diemcau.presence.state import (
     StateName,
 )
 from diemcau.presence.streams import StreamBook
-from diemcau.presence.tuning import tune_process_gc
+from diemcau.presence.tuning import HeapSettler, tune_process_gc
 from diemcau.records import JsonObject
 from diemcau.store import Database
 from diemcau.tasks import cancel_and_wait, log_step_failure, run_to_end
@@ -76,6 +76,8 @@ log = logging.getLogger(__name__)
 
 # How long `stop` lets listener calls and store steps already running finish.
 STOP_GRACE_S = 10.0
+# How often a server that tunes the process's GC looks at its crowd (`HeapSettler`).
+HEAP_STEP_S = 1.0
 
 
 class PresenceHub:
@@ -134,6 +136,7 @@ class PresenceHub:
         self.silence = SilenceWatch(live, max(windows), cfg.sweep_s, windows)
         self._server: PresenceServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.heap: HeapSettler | None = None  # set when the config tunes the GC
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -160,6 +163,8 @@ class PresenceHub:
         await self._server.start()
         if cfg.tune_gc:  # the current server wiring's opt-in; see PresenceConfig.tune_gc
             tune_process_gc()
+            self.heap = HeapSettler()
+            self.heap.started(self.stats["closed"])
         # name, step, period, whether the step uses the store (never cut by a stop)
         loops: list[tuple[str, Callable[[], Awaitable[None]], float, bool]] = [
             ("sweep", self.silence.sweep, cfg.sweep_s, False),
@@ -169,6 +174,8 @@ class PresenceHub:
         ]
         if cfg.credential_poll_s > 0:
             loops.append(("credentials", self._poll_credentials, cfg.credential_poll_s, True))
+        if self.heap is not None:
+            loops.append(("heap", self._settle_heap, HEAP_STEP_S, False))
         for name, fn, period, store in loops:
             self._tasks.append(
                 asyncio.create_task(_every(period, fn, store=store), name=f"presence-{name}")
@@ -234,6 +241,12 @@ class PresenceHub:
 
     async def _tick(self) -> None:
         await self.fanout.tick(self.clock, self.config.tick_s)
+
+    async def _settle_heap(self) -> None:
+        assert self.heap is not None
+        done = self.heap.step(len(self.sessions), self.stats["closed"])
+        if done:
+            log.debug("heap: %s at %d sessions", done, len(self.sessions))
 
     async def _poll_credentials(self) -> None:
         await self.credentials.store_rekeyed()
