@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import hashlib
 import hmac
 import json
@@ -89,8 +90,6 @@ def _raise_fd_limit() -> None:
 
 def _tune_gc() -> None:
     """What `presence.tuning.tune_process_gc` does in the product, for the bare server."""
-    import gc
-
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
@@ -173,6 +172,17 @@ async def _bare_main(args: argparse.Namespace) -> None:
                 _emit({"ev": "offline", "site": sid, "t": time.time()})
                 ws.transport.abort()
 
+    async def settle_heap() -> None:
+        # What `presence.tuning.HeapSettler` does in the product for a growing crowd
+        # (not imported: the presence package would weigh on the floor's memory).
+        crowd = 0
+        while True:
+            await asyncio.sleep(1.0)
+            if len(live) - crowd >= 256:
+                gc.collect(1)
+                gc.freeze()
+                crowd = len(live)
+
     async with serve(
         handler,
         "127.0.0.1",
@@ -185,6 +195,7 @@ async def _bare_main(args: argparse.Namespace) -> None:
         port = next(iter(server.sockets)).getsockname()[1]
         _emit({"ev": "ready", "port": port, "path": "/"})
         sweeper = asyncio.create_task(sweep())
+        settler = asyncio.create_task(settle_heap())
         stdin = await _stdin_lines()
         while True:
             line = (await stdin.readline()).decode().strip()
@@ -203,6 +214,7 @@ async def _bare_main(args: argparse.Namespace) -> None:
                         ws.transport.write(frame)
                 _emit({"ev": "bcast", "t": t0, "secs": time.time() - t0})
         sweeper.cancel()
+        settler.cancel()
 
 
 # --- the product server (its own process) -------------------------------------------------------
@@ -225,6 +237,8 @@ async def _product_main(args: argparse.Namespace) -> None:
     async def ready(runtime: Runtime) -> None:
         hub = runtime.presence
         assert isinstance(hub, PresenceHub)
+        if os.environ.get("BENCH_HEAP") == "off" and hub.heap is not None:
+            hub.heap.grow_min = 1 << 30  # A/B: the sessions are never frozen (HeapSettler)
 
         def on_change(change: PresenceChange) -> None:
             if change.new == "offline" and change.reason == "heartbeat_timeout":
