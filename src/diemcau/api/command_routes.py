@@ -9,7 +9,7 @@ this one cannot disagree.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from enum import Enum
 from typing import Literal
 
@@ -20,11 +20,11 @@ from diemcau.actors import Actor
 from diemcau.api.bodies import StrictBody
 from diemcau.api.deps import CallerDep, RuntimeDep, SiteDep, StaffDep
 from diemcau.api.downloads import CSV_MEDIA_TYPE, attachment
+from diemcau.api.periods import period_or_current, period_or_none, periods_back
 from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
 from diemcau.command.exports import to_csv, to_xlsx
 from diemcau.command.reports import parse_period
-from diemcau.command.schemas import IndicatorSchema
 from diemcau.errors import Invalid
 from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
@@ -51,15 +51,6 @@ def _center(runtime: Runtime) -> CommandCenter:
 
 def _period(value: str | None, name: str) -> date | None:
     return parse_period(value, name) if value else None
-
-
-def _window(
-    schema: IndicatorSchema, start: str | None, end: str | None, now: float
-) -> tuple[date, date]:
-    """`start`..`end` as periods; by default the last 30 periods up to the current one."""
-    last = _period(end, "end") or schema.period_of(datetime.fromtimestamp(now, UTC))
-    first = _period(start, "start") or last - schema.period_length() * 29
-    return first, last
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -135,8 +126,8 @@ async def list_reports(
     rows = await _center(runtime).reports.list_reports(
         actor,
         schema,
-        start=_period(start, "from"),
-        end=_period(end, "to"),
+        start=period_or_none(runtime, schema, start, "from"),
+        end=period_or_none(runtime, schema, end, "to"),
         site_id=site_id,
         province_id=province_id,
         limit=limit,
@@ -209,12 +200,8 @@ async def filing_status(
     province_id: int | None = Query(None),
     limit: int = Query(500, ge=0, le=20000, description="most missing/late sites listed"),
 ) -> JsonObject:
-    center = _center(runtime)
-    the_period = _period(period, "period")
-    if the_period is None:
-        sch = center.schemas.get(schema)
-        the_period = sch.period_of(datetime.fromtimestamp(runtime.clock(), UTC))
-    status = await center.reports.filing_status(
+    the_period = period_or_current(runtime, schema, period, "period")
+    status = await _center(runtime).reports.filing_status(
         actor, schema, the_period, province_id=province_id, list_limit=limit
     )
     return status.public()
@@ -233,7 +220,7 @@ async def aggregate(
     province_id: int | None = Query(None),
 ) -> JsonObject:
     center = _center(runtime)
-    first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
+    first, last = periods_back(runtime, schema, start, end, 30)
     return dict(
         await center.aggregator.aggregate_public(
             actor, schema, first, last, province_id=province_id
@@ -254,7 +241,7 @@ async def series(
     province_id: int | None = Query(None),
 ) -> JsonObject:
     center = _center(runtime)
-    first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
+    first, last = periods_back(runtime, schema, start, end, 30)
     return dict(
         await center.aggregator.series(
             actor, schema, indicator, first, last, province_id=province_id
@@ -271,10 +258,11 @@ async def map_values(
     period: str | None = Query(None, description="default: the current period"),
     province_id: int | None = Query(None),
 ) -> JsonObject:
-    center = _center(runtime)
-    _, last = _window(center.schemas.get(schema), None, period, runtime.clock())
+    day = period_or_current(runtime, schema, period, "period")
     return dict(
-        await center.aggregator.map_values(actor, schema, indicator, last, province_id=province_id)
+        await _center(runtime).aggregator.map_values(
+            actor, schema, indicator, day, province_id=province_id
+        )
     )
 
 
@@ -290,7 +278,7 @@ async def export(
     province_id: int | None = Query(None),
 ) -> Response:
     center = _center(runtime)
-    first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
+    first, last = periods_back(runtime, schema, start, end, 30)
     table = await center.exports.table(
         actor, schema, first, last, what=what, province_id=province_id
     )
