@@ -8,7 +8,8 @@ task is done and never waits longer than `timeout`.
 
 The other way round, some work must not be cut half-way by a cancel: `run_to_end`;
 and a service's periodic loop runs each step that way (`every`), so stopping it only
-ever ends a wait, never a store call in the middle.
+ever ends a wait, never a store call in the middle. `Periodic` is such a loop as the
+named task a service starts and stops.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from typing import TypeVar
 
 from diemcau.store.outage import is_store_outage
 
-__all__ = ["STEP_GRACE_S", "cancel_and_wait", "every", "log_step_failure", "run_to_end"]
+__all__ = [
+    "STEP_GRACE_S",
+    "Periodic",
+    "cancel_and_wait",
+    "every",
+    "log_step_failure",
+    "run_to_end",
+]
 
 T = TypeVar("T")
 
@@ -108,6 +116,43 @@ async def every(
         except Exception as exc:
             log_step_failure(log, what, exc)
         await asyncio.sleep(period)
+
+
+class Periodic:
+    """One periodic loop of a service (`every`) as the named task it starts and stops.
+
+    `start` does nothing while the loop runs, nor when `period` is 0 (the service was
+    built without this loop: tests run its step themselves). `stop` ends the wait
+    between rounds at once and a round in progress once it is done (cut after
+    `grace`), so a stop never leaves a store write half-way.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        period: float,
+        step: Callable[[], Awaitable[object]],
+        *,
+        what: str,
+        first: float | None = None,
+        grace: float = STEP_GRACE_S,
+    ) -> None:
+        self.name = name
+        self.period = period
+        self.step = step
+        self.what = what
+        self.first = first
+        self.grace = grace
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None and self.period > 0:
+            loop = every(self.period, self.step, what=self.what, first=self.first, grace=self.grace)
+            self._task = asyncio.create_task(loop, name=self.name)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        await cancel_and_wait(task, self.grace + 1)
 
 
 def log_step_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
