@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from diemcau.tasks import Periodic, cancel_and_wait, every, run_to_end
+from diemcau.tasks import Periodic, cancel_and_wait, run_to_end
 
 
 async def test_a_loop_that_swallows_one_cancel_is_stopped() -> None:
@@ -85,7 +85,7 @@ async def test_run_to_end_gives_up_after_the_grace() -> None:
     assert task.cancelled() and time.monotonic() - started < 1.5
 
 
-async def test_every_lets_a_step_finish_when_stopped_and_goes_on_after_a_failure() -> None:
+async def test_a_periodic_step_finishes_when_stopped_and_the_loop_goes_on_after_a_failure() -> None:
     """A periodic loop's step is never cut by the stop (a store call half done), and a
     failing step (the store out of reach) does not end the loop: the next round runs."""
     rounds: list[str] = []
@@ -102,7 +102,8 @@ async def test_every_lets_a_step_finish_when_stopped_and_goes_on_after_a_failure
             await release.wait()
             rounds.append("finished")
 
-    task = asyncio.create_task(every(0.01, step, what="test step", first=0))
+    Periodic("test-step", 0.01, step, what="test step", first=0).start()
+    task = next(t for t in asyncio.all_tasks() if t.get_name() == "test-step")
     await asyncio.wait_for(in_step.wait(), 5)  # round 3, after a failed round 1
     stopping = asyncio.create_task(cancel_and_wait(task, timeout=5))
     await asyncio.sleep(0.05)
