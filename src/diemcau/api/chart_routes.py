@@ -12,11 +12,10 @@ from enum import Enum
 
 from fastapi import APIRouter, Query, Response
 
-from diemcau.api.deps import RuntimeDep, StaffDep
+from diemcau.api.deps import RuntimeDep, StaffDep, visible_site
 from diemcau.api.periods import period_or_current, periods_back
 from diemcau.api.tables import Format, table_response
 from diemcau.command.rankings import Level, Order
-from diemcau.errors import Invalid
 
 __all__ = ["router"]
 
@@ -40,9 +39,7 @@ async def series_table(
     svc = runtime.command
     first, last = periods_back(runtime, schema, start, end, 30)
     if site_code is not None:
-        site = await runtime.sites.find_visible(actor, site_code)
-        if site is None:  # unknown or out of reach: the same answer
-            raise Invalid(f"site_code: no site '{site_code}' in your reach", code="no_site")
+        site = await visible_site(runtime, actor, site_code)
         table = await svc.series.commune(actor, schema, indicator, first, last, site)
         name = f"{schema}-{indicator}-{site_code}"
     else:

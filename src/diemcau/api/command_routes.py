@@ -18,7 +18,7 @@ from pydantic import Field
 
 from diemcau.actors import Actor
 from diemcau.api.bodies import StrictBody
-from diemcau.api.deps import CallerDep, RuntimeDep, SiteDep, StaffDep
+from diemcau.api.deps import CallerDep, RuntimeDep, SiteDep, StaffDep, visible_site
 from diemcau.api.downloads import CSV_MEDIA_TYPE, attachment
 from diemcau.api.periods import period_or_current, period_or_none, periods_back
 from diemcau.command.center import CommandCenter
@@ -85,12 +85,7 @@ class CorrectionBody(StrictBody):
 
 
 async def _site_id(runtime: Runtime, actor: Actor, code: str) -> int:
-    """The id of the site a caller names by code; a site out of its reach is answered
-    like one that does not exist (no telling which codes exist elsewhere)."""
-    site = await runtime.sites.find_visible(actor, code)
-    if site is None:
-        raise Invalid(f"site_code: no site '{code}' in your reach", code="no_site")
-    return site.id
+    return (await visible_site(runtime, actor, code)).id
 
 
 @router.post("/reports", tags=_T_REPORT, summary="File (or re-file) a report for a period")
