@@ -20,7 +20,7 @@ from diemcau.actors import Actor
 from diemcau.api.bodies import StrictBody
 from diemcau.api.deps import CallerDep, RuntimeDep, SiteDep, StaffDep, visible_site
 from diemcau.api.downloads import CSV_MEDIA_TYPE, attachment
-from diemcau.api.periods import period_or_current, period_or_none, periods_back
+from diemcau.api.periods import RecentWindow, period_or_current, period_or_none
 from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
 from diemcau.command.exports import to_csv, to_xlsx
@@ -206,19 +206,10 @@ async def filing_status(
 
 
 @router.get("/aggregate", tags=_T_AGG, summary="Totals by province and nation, per period")
-async def aggregate(
-    runtime: RuntimeDep,
-    actor: StaffDep,
-    schema: str = Query(..., max_length=48),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
-    province_id: int | None = Query(None),
-) -> JsonObject:
-    center = _center(runtime)
-    first, last = periods_back(runtime, schema, start, end, 30)
+async def aggregate(runtime: RuntimeDep, actor: StaffDep, w: RecentWindow) -> JsonObject:
     return dict(
-        await center.aggregator.aggregate_public(
-            actor, schema, first, last, province_id=province_id
+        await _center(runtime).aggregator.aggregate_public(
+            actor, w.schema, w.first, w.last, province_id=w.province_id
         )
     )
 
@@ -229,17 +220,12 @@ async def aggregate(
 async def series(
     runtime: RuntimeDep,
     actor: StaffDep,
-    schema: str = Query(..., max_length=48),
+    w: RecentWindow,
     indicator: str = Query(..., max_length=48),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
-    province_id: int | None = Query(None),
 ) -> JsonObject:
-    center = _center(runtime)
-    first, last = periods_back(runtime, schema, start, end, 30)
     return dict(
-        await center.aggregator.series(
-            actor, schema, indicator, first, last, province_id=province_id
+        await _center(runtime).aggregator.series(
+            actor, w.schema, indicator, w.first, w.last, province_id=w.province_id
         )
     )
 
@@ -265,21 +251,16 @@ async def map_values(
 async def export(
     runtime: RuntimeDep,
     actor: StaffDep,
-    schema: str = Query(..., max_length=48),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
+    w: RecentWindow,
     what: Literal["aggregate", "reports"] = Query("aggregate"),
     fmt: Literal["csv", "xlsx"] = Query("csv", alias="format"),
-    province_id: int | None = Query(None),
 ) -> Response:
-    center = _center(runtime)
-    first, last = periods_back(runtime, schema, start, end, 30)
-    table = await center.exports.table(
-        actor, schema, first, last, what=what, province_id=province_id
+    table = await _center(runtime).exports.table(
+        actor, w.schema, w.first, w.last, what=what, province_id=w.province_id
     )
-    name = f"{schema}-{what}-{first.isoformat()}-{last.isoformat()}"
+    name = f"{w.schema}-{what}-{w.first.isoformat()}-{w.last.isoformat()}"
     if fmt == "xlsx":
-        return attachment(to_xlsx(table, f"{schema} {what}"), XLSX_MEDIA_TYPE, f"{name}.xlsx")
+        return attachment(to_xlsx(table, f"{w.schema} {what}"), XLSX_MEDIA_TYPE, f"{name}.xlsx")
     return attachment(to_csv(table), CSV_MEDIA_TYPE, f"{name}.csv")
 
 
