@@ -156,3 +156,24 @@ async def test_top_and_rising_lists(env: ApiEnv) -> None:
     ):
         r = await c.get(bad, headers=chair)
         assert r.status_code == 422, (bad, r.text)
+
+
+async def test_a_free_text_indicator_has_no_series_on_any_path(env: ApiEnv) -> None:
+    """The series, the area table and a commune's table refuse free text alike (one
+    check, `command.aggregation.series_indicator`), before reading anything."""
+    c = env.client
+    chair = await env.login("chair")
+    q = "schema=covid19&indicator=notes"
+    for path in (
+        f"/api/command/series?{q}",
+        f"/api/command/series-table?{q}",
+        f"/api/command/series-table?{q}&site_code=26734",
+        f"/api/command/series-table?{q}&province_id=1&format=csv",
+    ):
+        r = await c.get(path, headers=chair)
+        assert r.status_code == 422, (path, r.text)
+        error = r.json()["error"]
+        assert (error["code"], error["message"]) == (
+            "not_numeric",
+            "indicator: 'notes' is free text and has no series",
+        ), path

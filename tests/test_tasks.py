@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from diemcau.tasks import cancel_and_wait, every, run_to_end
+from diemcau.tasks import Periodic, cancel_and_wait, run_to_end
 
 
 async def test_a_loop_that_swallows_one_cancel_is_stopped() -> None:
@@ -85,7 +85,7 @@ async def test_run_to_end_gives_up_after_the_grace() -> None:
     assert task.cancelled() and time.monotonic() - started < 1.5
 
 
-async def test_every_lets_a_step_finish_when_stopped_and_goes_on_after_a_failure() -> None:
+async def test_a_periodic_step_finishes_when_stopped_and_the_loop_goes_on_after_a_failure() -> None:
     """A periodic loop's step is never cut by the stop (a store call half done), and a
     failing step (the store out of reach) does not end the loop: the next round runs."""
     rounds: list[str] = []
@@ -102,7 +102,8 @@ async def test_every_lets_a_step_finish_when_stopped_and_goes_on_after_a_failure
             await release.wait()
             rounds.append("finished")
 
-    task = asyncio.create_task(every(0.01, step, what="test step", first=0))
+    Periodic("test-step", 0.01, step, what="test step", first=0).start()
+    task = next(t for t in asyncio.all_tasks() if t.get_name() == "test-step")
     await asyncio.wait_for(in_step.wait(), 5)  # round 3, after a failed round 1
     stopping = asyncio.create_task(cancel_and_wait(task, timeout=5))
     await asyncio.sleep(0.05)
@@ -110,3 +111,40 @@ async def test_every_lets_a_step_finish_when_stopped_and_goes_on_after_a_failure
     release.set()
     await asyncio.wait_for(stopping, 5)
     assert task.cancelled() and rounds == ["started", "started", "started", "finished"]
+
+
+async def test_a_periodic_loop_starts_once_and_its_stop_waits_for_the_round() -> None:
+    """`Periodic` as a service holds it. Bad uses tried: `start` twice (one loop, not
+    two), `stop` before any `start` and `stop` twice (nothing happens), a period of 0
+    (the loop never starts, the step never runs)."""
+    rounds: list[str] = []
+    in_step = asyncio.Event()
+    release = asyncio.Event()
+
+    async def step() -> None:
+        rounds.append("started")
+        if len(rounds) == 2:
+            in_step.set()
+            await release.wait()
+            rounds.append("finished")
+
+    off = Periodic("test-off", 0, step, what="never", first=0)
+    off.start()
+    await off.stop()
+    loop = Periodic("test-loop", 0.01, step, what="test step", first=0)
+    await loop.stop()  # never started: nothing to stop
+    loop.start()
+    loop.start()  # already running: still one loop
+    names = [t.get_name() for t in asyncio.all_tasks()]
+    assert names.count("test-loop") == 1 and "test-off" not in names
+    await asyncio.wait_for(in_step.wait(), 5)
+    stopping = asyncio.create_task(loop.stop())
+    await asyncio.sleep(0.05)
+    assert not stopping.done() and rounds == ["started", "started"]  # waits for the round
+    release.set()
+    await asyncio.wait_for(stopping, 5)
+    assert rounds == ["started", "started", "finished"]
+    await loop.stop()
+    assert "test-loop" not in [t.get_name() for t in asyncio.all_tasks()]
+    await asyncio.sleep(0.05)
+    assert rounds == ["started", "started", "finished"]  # stopped: no further round

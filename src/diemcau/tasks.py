@@ -7,8 +7,8 @@ service stops its loops through `cancel_and_wait`, which cancels again until the
 task is done and never waits longer than `timeout`.
 
 The other way round, some work must not be cut half-way by a cancel: `run_to_end`;
-and a service's periodic loop runs each step that way (`every`), so stopping it only
-ever ends a wait, never a store call in the middle.
+and a service's periodic loop runs each step that way (`Periodic`), so stopping it
+only ever ends a wait, never a store call in the middle.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ from typing import TypeVar
 
 from diemcau.store.outage import is_store_outage
 
-__all__ = ["STEP_GRACE_S", "cancel_and_wait", "every", "log_step_failure", "run_to_end"]
+__all__ = [
+    "STEP_GRACE_S",
+    "Periodic",
+    "cancel_and_wait",
+    "log_step_failure",
+    "run_to_end",
+]
 
 T = TypeVar("T")
 
@@ -83,31 +89,53 @@ async def run_to_end(work: Awaitable[T], *, grace: float | None = None) -> T:
     return task.result()
 
 
-async def every(
-    period: float,
-    step: Callable[[], Awaitable[object]],
-    *,
-    what: str,
-    first: float | None = None,
-    grace: float = STEP_GRACE_S,
-) -> None:
-    """Run `step` every `period` seconds until cancelled; a failing step is logged.
+class Periodic:
+    """A service's periodic loop: `step` every `period` seconds, as one named task.
 
-    The first step runs after `first` seconds (default: one `period`). A cancel ends
-    the wait between steps at once; one that arrives during a step lets it finish
-    (`run_to_end`, cut after `grace`), so stop such a loop with
-    ``cancel_and_wait(task, grace + 1)``. A step that fails (the store out of reach) is
-    logged and the loop goes on: the next round tries again.
+    `start` does nothing while the loop runs, nor when `period` is 0 (the service was
+    built without this loop: tests run its step themselves). The first step runs
+    `first` seconds after the start (default: one `period`). A step that fails (the
+    store out of reach) is logged and the loop goes on: the next round tries again.
+    `stop` ends the wait between rounds at once; a round in progress is let finish
+    (`run_to_end`, cut after `grace`), so a stop never leaves a store write half-way.
     """
-    await asyncio.sleep(period if first is None else first)
-    while True:
-        try:
-            await run_to_end(step(), grace=grace)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log_step_failure(log, what, exc)
-        await asyncio.sleep(period)
+
+    def __init__(
+        self,
+        name: str,
+        period: float,
+        step: Callable[[], Awaitable[object]],
+        *,
+        what: str,
+        first: float | None = None,
+        grace: float = STEP_GRACE_S,
+    ) -> None:
+        self.name = name
+        self.period = period
+        self.step = step
+        self.what = what
+        self.first = first
+        self.grace = grace
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None and self.period > 0:
+            self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        await cancel_and_wait(task, self.grace + 1)
+
+    async def _run(self) -> None:
+        await asyncio.sleep(self.period if self.first is None else self.first)
+        while True:
+            try:
+                await run_to_end(self.step(), grace=self.grace)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log_step_failure(log, self.what, exc)
+            await asyncio.sleep(self.period)
 
 
 def log_step_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:

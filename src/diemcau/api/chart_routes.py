@@ -12,11 +12,10 @@ from enum import Enum
 
 from fastapi import APIRouter, Query, Response
 
-from diemcau.api.deps import RuntimeDep, StaffDep
-from diemcau.api.periods import period_or_current, periods_back
+from diemcau.api.deps import RuntimeDep, StaffDep, visible_site
+from diemcau.api.periods import RecentWindow, period_or_current
 from diemcau.api.tables import Format, table_response
 from diemcau.command.rankings import Level, Order
-from diemcau.errors import Invalid
 
 __all__ = ["router"]
 
@@ -29,27 +28,21 @@ _T: list[str | Enum] = ["command: charts (pages)"]
 async def series_table(
     runtime: RuntimeDep,
     actor: StaffDep,
-    schema: str = Query(..., max_length=48),
+    w: RecentWindow,
     indicator: str = Query(..., max_length=48),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
-    province_id: int | None = Query(None),
     site_code: str | None = Query(None, max_length=48),
     fmt: Format = Query("json", alias="format"),
 ) -> Response:
     svc = runtime.command
-    first, last = periods_back(runtime, schema, start, end, 30)
     if site_code is not None:
-        site = await runtime.sites.find_visible(actor, site_code)
-        if site is None:  # unknown or out of reach: the same answer
-            raise Invalid(f"site_code: no site '{site_code}' in your reach", code="no_site")
-        table = await svc.series.commune(actor, schema, indicator, first, last, site)
-        name = f"{schema}-{indicator}-{site_code}"
+        site = await visible_site(runtime, actor, site_code)
+        table = await svc.series.commune(actor, w.schema, indicator, w.first, w.last, site)
+        name = f"{w.schema}-{indicator}-{site_code}"
     else:
         table = await svc.series.area(
-            actor, schema, indicator, first, last, province_id=province_id
+            actor, w.schema, indicator, w.first, w.last, province_id=w.province_id
         )
-        name = f"{schema}-{indicator}-{province_id or 'toan-quoc'}"
+        name = f"{w.schema}-{indicator}-{w.province_id or 'toan-quoc'}"
     return table_response(table, fmt, name)
 
 

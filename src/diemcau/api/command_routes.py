@@ -9,7 +9,7 @@ this one cannot disagree.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from enum import Enum
 from typing import Literal
 
@@ -18,13 +18,13 @@ from pydantic import Field
 
 from diemcau.actors import Actor
 from diemcau.api.bodies import StrictBody
-from diemcau.api.deps import CallerDep, RuntimeDep, SiteDep, StaffDep
+from diemcau.api.deps import CallerDep, RuntimeDep, SiteDep, StaffDep, visible_site
 from diemcau.api.downloads import CSV_MEDIA_TYPE, attachment
+from diemcau.api.periods import RecentWindow, period_or_current, period_or_none
 from diemcau.command.center import CommandCenter
 from diemcau.command.directives import DirectiveIn
 from diemcau.command.exports import to_csv, to_xlsx
 from diemcau.command.reports import parse_period
-from diemcau.command.schemas import IndicatorSchema
 from diemcau.errors import Invalid
 from diemcau.records import JsonObject
 from diemcau.runtime import Runtime
@@ -51,15 +51,6 @@ def _center(runtime: Runtime) -> CommandCenter:
 
 def _period(value: str | None, name: str) -> date | None:
     return parse_period(value, name) if value else None
-
-
-def _window(
-    schema: IndicatorSchema, start: str | None, end: str | None, now: float
-) -> tuple[date, date]:
-    """`start`..`end` as periods; by default the last 30 periods up to the current one."""
-    last = _period(end, "end") or schema.period_of(datetime.fromtimestamp(now, UTC))
-    first = _period(start, "start") or last - schema.period_length() * 29
-    return first, last
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -94,12 +85,7 @@ class CorrectionBody(StrictBody):
 
 
 async def _site_id(runtime: Runtime, actor: Actor, code: str) -> int:
-    """The id of the site a caller names by code; a site out of its reach is answered
-    like one that does not exist (no telling which codes exist elsewhere)."""
-    site = await runtime.sites.find_visible(actor, code)
-    if site is None:
-        raise Invalid(f"site_code: no site '{code}' in your reach", code="no_site")
-    return site.id
+    return (await visible_site(runtime, actor, code)).id
 
 
 @router.post("/reports", tags=_T_REPORT, summary="File (or re-file) a report for a period")
@@ -135,8 +121,8 @@ async def list_reports(
     rows = await _center(runtime).reports.list_reports(
         actor,
         schema,
-        start=_period(start, "from"),
-        end=_period(end, "to"),
+        start=period_or_none(runtime, schema, start, "from"),
+        end=period_or_none(runtime, schema, end, "to"),
         site_id=site_id,
         province_id=province_id,
         limit=limit,
@@ -209,12 +195,8 @@ async def filing_status(
     province_id: int | None = Query(None),
     limit: int = Query(500, ge=0, le=20000, description="most missing/late sites listed"),
 ) -> JsonObject:
-    center = _center(runtime)
-    the_period = _period(period, "period")
-    if the_period is None:
-        sch = center.schemas.get(schema)
-        the_period = sch.period_of(datetime.fromtimestamp(runtime.clock(), UTC))
-    status = await center.reports.filing_status(
+    the_period = period_or_current(runtime, schema, period, "period")
+    status = await _center(runtime).reports.filing_status(
         actor, schema, the_period, province_id=province_id, list_limit=limit
     )
     return status.public()
@@ -224,19 +206,10 @@ async def filing_status(
 
 
 @router.get("/aggregate", tags=_T_AGG, summary="Totals by province and nation, per period")
-async def aggregate(
-    runtime: RuntimeDep,
-    actor: StaffDep,
-    schema: str = Query(..., max_length=48),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
-    province_id: int | None = Query(None),
-) -> JsonObject:
-    center = _center(runtime)
-    first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
+async def aggregate(runtime: RuntimeDep, actor: StaffDep, w: RecentWindow) -> JsonObject:
     return dict(
-        await center.aggregator.aggregate_public(
-            actor, schema, first, last, province_id=province_id
+        await _center(runtime).aggregator.aggregate_public(
+            actor, w.schema, w.first, w.last, province_id=w.province_id
         )
     )
 
@@ -247,17 +220,12 @@ async def aggregate(
 async def series(
     runtime: RuntimeDep,
     actor: StaffDep,
-    schema: str = Query(..., max_length=48),
+    w: RecentWindow,
     indicator: str = Query(..., max_length=48),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
-    province_id: int | None = Query(None),
 ) -> JsonObject:
-    center = _center(runtime)
-    first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
     return dict(
-        await center.aggregator.series(
-            actor, schema, indicator, first, last, province_id=province_id
+        await _center(runtime).aggregator.series(
+            actor, w.schema, indicator, w.first, w.last, province_id=w.province_id
         )
     )
 
@@ -271,10 +239,11 @@ async def map_values(
     period: str | None = Query(None, description="default: the current period"),
     province_id: int | None = Query(None),
 ) -> JsonObject:
-    center = _center(runtime)
-    _, last = _window(center.schemas.get(schema), None, period, runtime.clock())
+    day = period_or_current(runtime, schema, period, "period")
     return dict(
-        await center.aggregator.map_values(actor, schema, indicator, last, province_id=province_id)
+        await _center(runtime).aggregator.map_values(
+            actor, schema, indicator, day, province_id=province_id
+        )
     )
 
 
@@ -282,21 +251,16 @@ async def map_values(
 async def export(
     runtime: RuntimeDep,
     actor: StaffDep,
-    schema: str = Query(..., max_length=48),
-    start: str | None = Query(None, alias="from"),
-    end: str | None = Query(None, alias="to"),
+    w: RecentWindow,
     what: Literal["aggregate", "reports"] = Query("aggregate"),
     fmt: Literal["csv", "xlsx"] = Query("csv", alias="format"),
-    province_id: int | None = Query(None),
 ) -> Response:
-    center = _center(runtime)
-    first, last = _window(center.schemas.get(schema), start, end, runtime.clock())
-    table = await center.exports.table(
-        actor, schema, first, last, what=what, province_id=province_id
+    table = await _center(runtime).exports.table(
+        actor, w.schema, w.first, w.last, what=what, province_id=w.province_id
     )
-    name = f"{schema}-{what}-{first.isoformat()}-{last.isoformat()}"
+    name = f"{w.schema}-{what}-{w.first.isoformat()}-{w.last.isoformat()}"
     if fmt == "xlsx":
-        return attachment(to_xlsx(table, f"{schema} {what}"), XLSX_MEDIA_TYPE, f"{name}.xlsx")
+        return attachment(to_xlsx(table, f"{w.schema} {what}"), XLSX_MEDIA_TYPE, f"{name}.xlsx")
     return attachment(to_csv(table), CSV_MEDIA_TYPE, f"{name}.csv")
 
 

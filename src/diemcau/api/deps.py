@@ -18,7 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from diemcau.accounts.actors import actor_of
 from diemcau.accounts.service import SitePrincipal, StaffPrincipal, check_session_token
 from diemcau.actors import Actor
-from diemcau.errors import Forbidden, Unauthorized
+from diemcau.directory.sites import SiteInfo
+from diemcau.errors import Forbidden, Invalid, Unauthorized
 from diemcau.runtime import Runtime
 from diemcau.security import TokenError
 
@@ -35,6 +36,7 @@ __all__ = [
     "province_scope",
     "site_actor",
     "staff_actor",
+    "visible_site",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="session token from /api/auth/*")
@@ -116,3 +118,13 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 CallerDep = Annotated[Actor, Depends(get_actor)]
 StaffDep = Annotated[Actor, Depends(staff_actor())]
 SiteDep = Annotated[Actor, Depends(site_actor)]
+
+
+async def visible_site(runtime: Runtime, actor: Actor, code: str) -> SiteInfo:
+    """The site a caller names by code (query or body ``site_code``); one out of its
+    reach is answered like one that does not exist (no telling which codes exist
+    elsewhere)."""
+    site = await runtime.sites.find_visible(actor, code)
+    if site is None:
+        raise Invalid(f"site_code: no site '{code}' in your reach", code="no_site")
+    return site

@@ -41,6 +41,7 @@ __all__ = [
     "Cell",
     "ProvinceLabel",
     "period_window",
+    "series_indicator",
     "province_cells",
     "province_code",
     "province_labels",
@@ -159,6 +160,14 @@ def period_window(schema: IndicatorSchema, start: date, end: date) -> list[date]
     return periods
 
 
+def series_indicator(schema: IndicatorSchema, key: str) -> Indicator:
+    """The indicator a time series is drawn of (free text has none)."""
+    ind = schema.indicator(key)
+    if ind.type == "text":
+        raise Invalid(f"indicator: '{key}' is free text and has no series", code="not_numeric")
+    return ind
+
+
 class Aggregator:
     """Reads aggregates, time series and map values for staff dashboards."""
 
@@ -274,11 +283,7 @@ class Aggregator:
     ) -> SeriesReply:
         """One indicator's time series: national and per province, for charts."""
         schema = self.schemas.get(schema_key)
-        ind = schema.indicator(indicator)
-        if ind.type == "text":
-            raise Invalid(
-                f"indicator: '{indicator}' is free text and has no series", code="not_numeric"
-            )
+        ind = series_indicator(schema, indicator)
         agg = await self.aggregate(
             actor, schema_key, start, end, province_id=province_id, indicators=[indicator]
         )

@@ -12,7 +12,6 @@ the ports of `command.ports`; without them (tests, tools) it works on its own.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from collections.abc import Collection
@@ -39,7 +38,7 @@ from diemcau.directory.sites import SiteDirectory
 from diemcau.errors import NotFound
 from diemcau.security import Key
 from diemcau.store import Database
-from diemcau.tasks import STEP_GRACE_S, cancel_and_wait, every, log_step_failure
+from diemcau.tasks import Periodic, log_step_failure
 
 __all__ = ["DEFAULT_TICK_S", "CommandCenter"]
 
@@ -118,8 +117,15 @@ class CommandCenter:
         )
         self.reports.add_listener(self.rules.on_report)
         self.reports.add_listener(self._report_event)
-        self._task: asyncio.Task[None] | None = None
-        self._redelivery: asyncio.Task[None] | None = None
+        self._rules_loop = Periodic(
+            "command-rules", tick_s, self.rules.run_once, what="command alert rules", first=0
+        )
+        self._redelivery = Periodic(
+            "command-redelivery",
+            REDELIVER_S,
+            self.directives.redeliver,
+            what="directive redelivery",
+        )
         self._registered = False
 
     async def _report_event(self, change: ReportChange) -> None:
@@ -161,19 +167,10 @@ class CommandCenter:
         except Exception as exc:
             self.directives.retry_later()
             log_step_failure(log, "redelivery of pending directives (retried)", exc)
-        self._redelivery = asyncio.create_task(
-            every(REDELIVER_S, self.directives.redeliver, what="directive redelivery"),
-            name="command-redelivery",
-        )
-        if self.tick_s > 0:
-            self._task = asyncio.create_task(
-                every(self.tick_s, self.rules.run_once, what="command alert rules", first=0),
-                name="command-rules",
-            )
+        self._redelivery.start()
+        self._rules_loop.start()
 
     async def stop(self) -> None:
         """End the loops: between rounds at once, during one once it is written."""
-        task, self._task = self._task, None
-        await cancel_and_wait(task, STEP_GRACE_S + 1)
-        redelivery, self._redelivery = self._redelivery, None
-        await cancel_and_wait(redelivery, STEP_GRACE_S + 1)
+        await self._rules_loop.stop()
+        await self._redelivery.stop()

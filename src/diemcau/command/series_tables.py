@@ -9,11 +9,10 @@ from datetime import date
 
 from diemcau.actors import Actor
 from diemcau.command.aggregate_replies import Point
-from diemcau.command.aggregation import Aggregator, period_window
+from diemcau.command.aggregation import Aggregator, period_window, series_indicator
 from diemcau.command.exports import Table
 from diemcau.command.reports import ReportService
 from diemcau.directory.sites import SiteInfo
-from diemcau.errors import Invalid
 
 __all__ = ["SeriesTables"]
 
@@ -66,11 +65,7 @@ class SeriesTables:
         actor.require_staff("read series")
         actor.check_site(site.id, site.province_id, "report")
         schema = self.reports.schemas.get(schema_key)
-        ind = schema.indicator(indicator)
-        if ind.type == "text":
-            raise Invalid(
-                f"indicator: '{indicator}' is free text and has no series", code="not_numeric"
-            )
+        ind = series_indicator(schema, indicator)
         reports = await self.reports.list_reports(
             actor, schema_key, start=start, end=end, site_id=site.id, limit=5000
         )

@@ -10,12 +10,11 @@ there is nothing to close after a crash, and nothing is written.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
 from diemcau.store import Database, SettingValue
-from diemcau.tasks import STEP_GRACE_S, cancel_and_wait, every
+from diemcau.tasks import Periodic
 
 __all__ = ["ALIVE_KEY", "AliveMark"]
 
@@ -43,7 +42,9 @@ class AliveMark:
         self.now = now
         self.wanted = wanted
         self.every_s = every_s
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(
+            "meetings-alive", every_s, self._step, what="the meetings' alive mark", first=0
+        )
 
     async def last(self) -> datetime | None:
         """The mark left by the previous run (None: never written or unreadable)."""
@@ -71,12 +72,7 @@ class AliveMark:
             await self.write()
 
     def start(self) -> None:
-        if self._task is None and self.every_s > 0:
-            self._task = asyncio.create_task(
-                every(self.every_s, self._step, what="the meetings' alive mark", first=0),
-                name="meetings-alive",
-            )
+        self._loop.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task, STEP_GRACE_S + 1)
+        await self._loop.stop()

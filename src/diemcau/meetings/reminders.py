@@ -7,7 +7,6 @@ one durable message with a stable id.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -19,7 +18,7 @@ from diemcau.meetings.models import Meeting
 from diemcau.meetings.ports import Hub
 from diemcau.meetings.store import MeetingStore
 from diemcau.meetings.views import MeetingView
-from diemcau.tasks import STEP_GRACE_S, cancel_and_wait, every
+from diemcau.tasks import Periodic
 
 __all__ = ["Reminders"]
 
@@ -44,19 +43,16 @@ class Reminders:
         self.invitations = invitations
         self.hub = hub
         self.poll_s = poll_s
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(
+            "meeting-reminders", poll_s, self.run_due_reminders, what="meeting reminders", first=0
+        )
 
     def start(self) -> None:
-        if self._task is None and self.poll_s > 0:
-            self._task = asyncio.create_task(
-                every(self.poll_s, self.run_due_reminders, what="meeting reminders", first=0),
-                name="meeting-reminders",
-            )
+        self._loop.start()
 
     async def stop(self) -> None:
         """End the loop: between rounds at once, during one once its sends are stored."""
-        task, self._task = self._task, None
-        await cancel_and_wait(task, STEP_GRACE_S + 1)
+        await self._loop.stop()
 
     async def run_due_reminders(self) -> int:
         """Remind invited sites of every scheduled meeting whose reminder time has come.
