@@ -6,7 +6,7 @@ test) and a fake clock.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -546,6 +546,9 @@ class FakeMedia:
     async def stop_program(self, meeting_id: int) -> None:
         self._note(("stop_program", meeting_id, None))
 
+    async def chair_lost(self, meeting_id: int, usernames: Collection[str]) -> None:
+        self._note(("chair_lost", meeting_id, sorted(usernames)))
+
 
 async def test_media_follows_floor_decisions_and_restart_offers_live_floors(env: Env) -> None:
     e = env
@@ -571,6 +574,38 @@ async def test_media_follows_floor_decisions_and_restart_offers_live_floors(env:
     assert ("stop_program", m.id, None) in media.calls[-1:]
     assert await restarted.live_floors() == {}
     await restarted.stop()
+
+
+async def test_a_live_meeting_losing_a_delegate_takes_the_chair_feed_back(env: Env) -> None:
+    """Only people who can no longer run the live meeting are named to the media plane:
+    a dropped delegate, not an admin dropped (it still may), not the chair, not anyone
+    while the meeting is only scheduled; an unchanged list names nobody."""
+    e = env
+    media = FakeMedia()
+    svc = MeetingService(e.db, FakeHub(), clock=e.clock, media=media, reminder_poll_s=0)
+    await svc.start()
+    chair = e.w.actor("chair")
+    ids = {n: e.w.staff[n].user_id for n in ("chair", "chair2", "operator", "admin")}
+    invite = InviteSpec(everyone=True)
+    m = await svc.lifecycle.create_meeting(chair, title="Uỷ quyền", invite=invite)
+    everyone = [ids["chair2"], ids["operator"], ids["admin"]]
+    await svc.lifecycle.update_meeting(chair, m.id, delegates=everyone)
+    await svc.lifecycle.update_meeting(chair, m.id, delegates=[ids["operator"], ids["admin"]])
+    assert [c for c in media.calls if c[0] == "chair_lost"] == []  # scheduled: nothing runs
+    await svc.lifecycle.update_meeting(chair, m.id, delegates=everyone)
+    await svc.lifecycle.start_meeting(chair, m.id)
+    await svc.lifecycle.update_meeting(chair, m.id, delegates=everyone)  # unchanged
+    await svc.lifecycle.update_meeting(chair, m.id, delegates=[ids["chair"]])  # the chair itself
+    assert media.calls[-1] == ("chair_lost", m.id, ["chair2", "operator"])
+    assert [c[0] for c in media.calls].count("chair_lost") == 1
+    await svc.lifecycle.update_meeting(chair, m.id, delegates=[])  # the chair was never lost
+    assert [c[0] for c in media.calls].count("chair_lost") == 1
+    # A delegate may not change the list (nothing is named to media either).
+    await svc.lifecycle.update_meeting(chair, m.id, delegates=[ids["chair2"]])
+    with pytest.raises(Forbidden):
+        await svc.lifecycle.update_meeting(e.w.actor("chair2"), m.id, delegates=[])
+    assert [c[0] for c in media.calls].count("chair_lost") == 1
+    await svc.stop()
 
 
 async def test_a_failing_media_plane_never_undoes_a_decision(env: Env) -> None:

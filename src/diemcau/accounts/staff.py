@@ -39,6 +39,7 @@ __all__ = [
     "authenticate_staff",
     "create_staff",
     "disable_staff",
+    "disabled_usernames",
     "enable_staff",
     "list_staff",
 ]
@@ -224,3 +225,11 @@ async def disable_staff(db: Database, username: str) -> None:
 
 async def enable_staff(db: Database, username: str) -> None:
     await _set_disabled(db, username, False)
+
+
+async def disabled_usernames(db: Database) -> set[str]:
+    """Every disabled account's username: what the media plane follows to end the
+    media sessions an account opened before it was disabled (docs/media.md)."""
+    async with db.session() as s:
+        rows = await s.execute(select(StaffUser.username).where(StaffUser.disabled.is_(True)))
+        return set(rows.scalars())

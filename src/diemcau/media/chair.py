@@ -38,7 +38,9 @@ class ChairGrants:
             "feeds": m.feeds()[1:],
         }
         publish = (m.chair_room, m.chair_feed)
-        return self._signer.chair(central, m.meeting_id, publish, program, holder)
+        return self._signer.chair(
+            central, m.meeting_id, publish, program, holder, m.chair_generation
+        )
 
     def console_grant(self, meeting_id: str | int | None, holder: str) -> ChairGrant:
         """The console's grant; if the chair feed is lent to a stand-in, asking ends the

@@ -33,7 +33,7 @@ def desired_rooms(state: PlaneState) -> dict[str, dict[int, RoomSpec]]:
         for rooms in out.values():
             rooms[m.room] = RoomSpec("program", m.meeting_id)
         if central in out:
-            out[central][m.chair_room] = RoomSpec("chair", m.meeting_id)
+            out[central][m.chair_room] = RoomSpec("chair", m.meeting_id, m.chair_generation)
             if m.inspect is not None:
                 out[central][m.inspect_room] = RoomSpec("inspect", m.meeting_id)
     sites = set(state.granted)

@@ -173,8 +173,10 @@ class GrantSigner:
         publish: tuple[int, int],
         program: ProgramWatch,
         holder: str,
+        generation: int = 0,
     ) -> ChairGrant:
-        """The chair feed's grant at central: its publish token, the program to watch."""
+        """The chair feed's grant at central: its publish token (of the chair room's
+        current ``generation``), the program to watch."""
         room, feed = publish
         return {
             "node": central.name,
@@ -183,7 +185,7 @@ class GrantSigner:
             "publish": {
                 "room": room,
                 "feed_id": feed,
-                "token": publish_token(central, room, Holder.chair(meeting)),
+                "token": publish_token(central, room, Holder.chair(meeting, generation)),
             },
             "program": program,
         }

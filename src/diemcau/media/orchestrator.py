@@ -20,10 +20,11 @@ credential (`update_credential`, docs/media.md "Who may publish and watch").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from diemcau.media.cascade import Cascade, RemoteLink, SyncReport
 from diemcau.media.chair import ChairGrants
+from diemcau.media.chair_guard import chair_lost
 from diemcau.media.control import NodeControl
 from diemcau.media.desired import desired_links, desired_looks, desired_rooms
 from diemcau.media.errors import MediaError
@@ -36,7 +37,8 @@ from diemcau.media.node_status import NodeStatus, node_status
 from diemcau.media.program import Program, ProgramFeed
 from diemcau.media.programs import FloorFeeds, Programs
 from diemcau.media.reconcile import reconcile
-from diemcau.media.revoke import SweepReport
+from diemcau.media.revoke import SweepReport, sweep_holders
+from diemcau.media.rights import Holder
 from diemcau.media.rooms import RoomSpec
 from diemcau.media.site_grants import SiteGrants
 from diemcau.media.state import FloorFanout, PlaneState
@@ -308,6 +310,20 @@ class MediaOrchestrator:
         media rights of the old ones back on every relay where they had any
         (`takeback.update_credentials`). Returns one sweep report per relay."""
         return await update_credentials(self.state, changes)
+
+    async def chair_lost(
+        self, meeting_id: str | int, usernames: Collection[str]
+    ) -> SweepReport | None:
+        """Staff ``usernames`` may no longer run the live meeting (removed delegates):
+        the chair feed's publish token is replaced and their sessions in its rooms at
+        central end (`chair_guard.chair_lost`)."""
+        return await chair_lost(self.state, meeting_id, usernames)
+
+    async def staff_disabled(self, usernames: Collection[str]) -> list[SweepReport]:
+        """Staff accounts were disabled: every Janus session their grants opened, on
+        every node, ends now (`revoke.sweep_holders`). Returns one report per node."""
+        holders = [Holder.staff(u) for u in usernames]
+        return await sweep_holders(self.registry.healthy(), holders) if holders else []
 
     def status(self) -> list[NodeStatus]:
         """Per node, for the operator dashboard: health, load and sites served."""

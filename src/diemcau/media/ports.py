@@ -1,7 +1,8 @@
 """What the media plane needs from the rest of the server, as small typed interfaces.
 
 The media package owns these ports; the composition root (`diemcau.wiring`) plugs the
-presence hub, the command center's alerts and the meetings service into them, so
+presence hub, the command center's alerts, the meetings service and the staff
+accounts into them, so
 media never imports a peer service (docs/architecture.md).
 """
 
@@ -14,7 +15,15 @@ from diemcau.alerting import AlertSink, Severity
 from diemcau.media.node import JanusNode
 from diemcau.media.turn import TurnServer
 
-__all__ = ["AlertSink", "DeclaredNodes", "LiveFloors", "NodeSource", "Severity", "SiteNotifier"]
+__all__ = [
+    "AlertSink",
+    "DeclaredNodes",
+    "DisabledStaff",
+    "LiveFloors",
+    "NodeSource",
+    "Severity",
+    "SiteNotifier",
+]
 
 # Janus nodes declared by the deployment (None: a local cluster, or
 # ``DIEMCAU_MEDIA_NODES``) and the TURN servers every grant names.
@@ -24,6 +33,9 @@ NodeSource = Callable[[], DeclaredNodes]
 
 # Site codes holding the floor in every live meeting (the program restore after a restart).
 LiveFloors = Callable[[], Awaitable[Mapping[int, Sequence[str]]]]
+
+# The usernames of every disabled staff account (followed: their media sessions end).
+DisabledStaff = Callable[[], Awaitable[Collection[str]]]
 
 
 class SiteNotifier(Protocol):

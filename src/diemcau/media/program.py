@@ -44,6 +44,9 @@ class Program:
     floor: list[str] = field(default_factory=list)
     # The site whose spot-check is being recorded at central, if any.
     inspect: str | None = None
+    # The chair room's publish-token generation (`rights.Holder.chair`): raised each
+    # time the live meeting loses a delegate (`chair_guard`).
+    chair_generation: int = 0
 
     @property
     def inspect_room(self) -> int:

@@ -3,7 +3,8 @@
 The meetings layer first re-declares running programs (`restore_program`,
 `set_floor`); everything on the nodes that is not desired then goes: remote
 publishers, remotizations and rooms. Intact links are adopted, rooms made by an
-older control plane or for another credential are made again, and a relay
+older control plane or for another credential are made again (a chair room keeps
+the publish-token generation its description names), and a relay
 sweep ends the sessions of credentials rotated or revoked while no control
 plane ran.
 """
@@ -19,7 +20,8 @@ from diemcau.media.ids import room_id
 from diemcau.media.janus import JanusError
 from diemcau.media.revoke import sweep_outdated
 from diemcau.media.rights import Holder, new_pin
-from diemcau.media.rooms import RoomSpec, is_stale
+from diemcau.media.room_requests import RoomInfo
+from diemcau.media.rooms import RoomSpec, chair_generation, is_stale
 from diemcau.media.state import PlaneState
 
 __all__ = ["reconcile"]
@@ -80,8 +82,27 @@ async def _survey(
         except (OSError, JanusError) as exc:
             log.warning("reconcile: cannot list rooms on %s: %s", node, exc)
             continue
+        if node == state.central.name:
+            _adopt_chair_generations(state, infos, want)
         stale[node] = {
             i.room for i in infos if i.room in want and await is_stale(ctl, i, want[i.room])
         }
         found[node] = {i.room for i in infos} - stale[node]
     return found, stale
+
+
+def _adopt_chair_generations(
+    state: PlaneState, infos: list[RoomInfo], want: dict[int, RoomSpec]
+) -> None:
+    """Chair rooms whose publish token was replaced (a live meeting lost a delegate,
+    `chair_guard`) keep their generation: a restarted control plane must not make
+    the room again with the first token, which a removed delegate may hold."""
+    for info in infos:
+        spec = want.get(info.room)
+        if spec is None or spec.kind != "chair":
+            continue
+        generation = chair_generation(info.description, spec.key)
+        m = state.meetings.get(spec.key)
+        if generation is not None and m is not None and generation > m.chair_generation:
+            m.chair_generation = generation
+            want[info.room] = RoomSpec("chair", spec.key, generation)

@@ -16,14 +16,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from diemcau.media.janus import JanusAdmin, JanusError
 from diemcau.media.node import JanusNode
 from diemcau.media.rights import Holder, holder_of
+from diemcau.records import JsonObject
 
-__all__ = ["SweepReport", "end_sessions", "sweep_outdated"]
+__all__ = ["HandlePlace", "SweepReport", "end_sessions", "sweep_holders", "sweep_outdated"]
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +40,20 @@ class SweepReport:
     seconds: float = 0.0
 
 
+# What VideoRoom tells of a handle (``plugin_specific`` of ``handle_info``: its
+# ``type``, ``room`` ...), for a sweep that ends only the sessions in some rooms.
+HandlePlace = Callable[[JsonObject], bool]
+
+
 async def _holders_session(
-    admin: JanusAdmin, session_id: int, doomed: Callable[[str], bool], report: SweepReport
+    admin: JanusAdmin,
+    session_id: int,
+    doomed: Callable[[str], bool],
+    report: SweepReport,
+    where: HandlePlace | None,
 ) -> bool:
-    """Whether one of the session's handles was attached by a doomed holder."""
+    """Whether one of the session's handles was attached by a doomed holder (and is
+    ``where`` says, when it says)."""
     try:
         handles = await admin.list_handles(session_id)
     except JanusError:
@@ -54,7 +65,10 @@ async def _holders_session(
         except JanusError:
             continue
         holder = holder_of(str(info.get("token") or ""))
-        if holder is not None and doomed(holder):
+        if holder is None or not doomed(holder):
+            continue
+        place = info.get("plugin_specific")
+        if where is None or (isinstance(place, dict) and where(place)):
             return True
     return False
 
@@ -65,8 +79,10 @@ async def end_sessions(
     *,
     concurrency: int = 16,
     timeout: float = 5.0,
+    where: HandlePlace | None = None,
 ) -> SweepReport:
-    """Destroy every session on ``node`` with a handle whose holder ``doomed`` names.
+    """Destroy every session on ``node`` with a handle whose holder ``doomed`` names
+    (and, with ``where``, whose VideoRoom state it accepts: a room, say).
 
     Raises what the Admin API connection raises (a node that does not answer);
     sessions and handles that vanish during the sweep are skipped.
@@ -81,7 +97,7 @@ async def end_sessions(
 
         async def look(session_id: int) -> None:
             async with gate:
-                if await _holders_session(admin, session_id, doomed, report):
+                if await _holders_session(admin, session_id, doomed, report, where):
                     with contextlib.suppress(JanusError):
                         await admin.destroy_session(session_id)
                     report.ended.append(session_id)
@@ -111,3 +127,17 @@ async def sweep_outdated(
         if swept.ended:
             lines.append(f"{len(swept.ended)} sessions of old credentials on {relay.name}")
     return lines
+
+
+async def sweep_holders(nodes: Sequence[JanusNode], holders: Collection[str]) -> list[SweepReport]:
+    """End, on each node, every session with a handle attached by one of ``holders``
+    (staff accounts just disabled: whatever they watch or publish stops). A node that
+    fails is logged and skipped; returns the sweeps made."""
+    reports: list[SweepReport] = []
+    doomed = set(holders)
+    for node in nodes:
+        try:
+            reports.append(await end_sessions(node, doomed.__contains__))
+        except (OSError, JanusError) as exc:
+            log.warning("cannot end sessions of %s on %s: %s", sorted(doomed), node.name, exc)
+    return reports

@@ -15,9 +15,11 @@ so no token of one node opens anything on another.
   *publisher* ``join``: the publish token of the room's one publisher and the
   control plane's own token, nothing else. A publish token is stable (it expires
   in 2100): it is worth exactly what the room's list says, and a right is taken
-  back by destroying the room (an uplink, on a rotated or revoked credential) or
-  the meeting's end (a chair room). Stable tokens are what keep a grant free of
-  round trips to Janus: the list is written once, when the room is made.
+  back by destroying the room (an uplink, on a rotated or revoked credential),
+  by replacing the token in the list (a chair room whose meeting lost a
+  delegate: `chair_guard`) or the meeting's end (a chair room). Stable tokens
+  are what keep a grant free of round trips to Janus: the list is written once,
+  when the room is made.
 - **The room's ``pin``** (program rooms), checked at every ``join``: a random
   secret every viewer's grant carries, changed when a site of that relay is
   revoked, so the revoked site cannot come back with a room token it still holds.
@@ -69,9 +71,15 @@ class Holder:
         return f"staff.{_safe(username)}"
 
     @staticmethod
-    def chair(meeting: str) -> str:
-        """The chair feed of a meeting (whoever of its chair, delegates, admins publishes it)."""
-        return f"chair.{_safe(meeting)}"
+    def chair(meeting: str, generation: int = 0) -> str:
+        """The chair feed of a meeting (whoever of its chair, delegates, admins publishes it).
+
+        ``generation`` counts the times a live meeting lost a delegate: each gives the
+        chair room a new publish token (`chair_guard`), so the removed delegate's old
+        one opens nothing. Generation 0 is the token a program starts with.
+        """
+        base = f"chair.{_safe(meeting)}"
+        return base if generation == 0 else f"{base}.g{generation}"
 
     @staticmethod
     def site_key(code: str) -> str:

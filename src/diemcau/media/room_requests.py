@@ -109,6 +109,29 @@ class RoomRequests(ControlLink):
         )
         return {str(t) for t in values(data, "allowed")}
 
+    async def replace_allowed(self, room: int, old: str, new: str, description: str) -> None:
+        """Put ``new`` in the room's allowed list, then take ``old`` out, and describe the
+        room anew. Later publisher joins need ``new``; a publisher already in the room
+        stays (VideoRoom checks the list at ``join`` only)."""
+        for action, token in (("add", new), ("remove", old)):
+            await self.request(
+                {
+                    "request": "allowed",
+                    "room": room,
+                    "secret": self.room_secret,
+                    "action": action,
+                    "allowed": [token],
+                }
+            )
+        await self.request(
+            {
+                "request": "edit",
+                "room": room,
+                "secret": self.room_secret,
+                "new_description": description[:120],
+            }
+        )
+
     async def set_pin(self, room: int, pin: str) -> None:
         """Give an existing room a new pin: later joins need it, present viewers stay."""
         await self.request(

@@ -18,7 +18,7 @@ from diemcau.media.control import NodeControl
 from diemcau.media.rights import Holder, new_pin, publish_token
 from diemcau.media.room_requests import RoomInfo
 
-__all__ = ["RoomKind", "RoomSpec", "allowed_tokens", "is_stale", "make_room"]
+__all__ = ["RoomKind", "RoomSpec", "allowed_tokens", "chair_generation", "is_stale", "make_room"]
 
 RoomKind = Literal["program", "chair", "inspect", "uplink"]
 
@@ -28,8 +28,11 @@ class RoomSpec:
     """What a room is for, and so who may publish in it.
 
     ``credential`` (uplink rooms) is the site credential version whose publish
-    token the room's allowed list holds, None for none. The description names it,
-    so a restarted control plane tells a room made for an older credential.
+    token the room's allowed list holds, None for none; (chair rooms) the
+    generation of the chair feed's publish token (`rights.Holder.chair`, None or 0
+    for the first). The description names it, so a restarted control plane tells
+    a room made for an older credential and learns a chair room's generation
+    (`chair_generation`).
     """
 
     kind: RoomKind
@@ -38,6 +41,8 @@ class RoomSpec:
 
     @property
     def description(self) -> str:
+        if self.kind == "chair" and self.credential:
+            return f"chair {self.key} g{self.credential}"
         if self.kind != "uplink":
             return f"{self.kind} {self.key}"
         cred = "-" if self.credential is None else f"v{self.credential}"
@@ -47,7 +52,7 @@ class RoomSpec:
     def publisher(self) -> str | None:
         """The holder whose publish token the room admits (None: nobody but the control)."""
         if self.kind == "chair":
-            return Holder.chair(self.key)
+            return Holder.chair(self.key, self.credential or 0)
         if self.kind == "uplink" and self.credential is not None:
             return Holder.site(self.key, self.credential)
         return None
@@ -107,3 +112,16 @@ async def is_stale(ctl: NodeControl, info: RoomInfo, spec: RoomSpec) -> bool:
         ctl.control_token(info.room),
         *allowed_tokens(ctl, info.room, spec),
     }
+
+
+def chair_generation(description: str, meeting_id: str) -> int | None:
+    """The publish-token generation a chair room of ``meeting_id`` was given, read from
+    its description (`RoomSpec.description`); None when it is not that meeting's chair
+    room. How a restarted control plane keeps a token a removed delegate held dead."""
+    base = f"chair {meeting_id}"
+    if description == base:
+        return 0
+    tail = description.removeprefix(base + " g")
+    if tail != description and tail.isdigit():
+        return int(tail)
+    return None

@@ -9,7 +9,9 @@ whatever on the nodes is no longer wanted; then a node that stops answering rais
 command-center alert, and sites moved to another relay are told at once. A site
 whose credential is rotated or revoked loses its media rights at once
 (`credentials_changed`, called by the composition root) or, when another process
-changed it, within `credential_poll_s` (docs/architecture.md, docs/media.md).
+changed it, within `credential_poll_s`; a staff account disabled (by the API or the
+CLI) loses every media session it opened within the same poll
+(docs/architecture.md, docs/media.md).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.media.node import JanusNode
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.plane import MediaPlane, start_media_plane
-from diemcau.media.ports import AlertSink, LiveFloors, NodeSource, SiteNotifier
+from diemcau.media.ports import AlertSink, DisabledStaff, LiveFloors, NodeSource, SiteNotifier
 from diemcau.media.revoke import SweepReport
 from diemcau.media.topology import Move, SiteRef
 from diemcau.tasks import cancel_and_wait
@@ -70,7 +72,9 @@ class MediaPlaneService:
         notifier: tells sites whose relay changed (``media.moved``).
         alerts: raises and clears the alert of a node that stops answering.
         credential_poll_s: how often the directory is asked whether a credential
-            changed in another process (``diemcau site revoke``); 0: never.
+            changed in another process (``diemcau site revoke``), and ``disabled``
+            which staff accounts are disabled; 0: never.
+        disabled: the usernames of disabled staff accounts.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class MediaPlaneService:
         notifier: SiteNotifier | None = None,
         alerts: AlertSink | None = None,
         credential_poll_s: float = 5.0,
+        disabled: DisabledStaff | None = None,
     ) -> None:
         self.sites = sites
         self.enabled = enabled
@@ -101,6 +106,9 @@ class MediaPlaneService:
         self.credential_poll_s = credential_poll_s
         self._poll: asyncio.Task[None] | None = None
         self._seen_generation = -1
+        self._disabled = disabled
+        # Disabled accounts whose sessions were ended (None: not asked yet).
+        self._seen_disabled: set[str] | None = None
 
     async def start(self) -> None:
         """Start the plane when configured; without one the server runs control only."""
@@ -232,3 +240,24 @@ class MediaPlaneService:
                     await self._apply_credentials(orch, await self.sites.all(include_revoked=True))
             except Exception:
                 log.exception("media: following site credentials failed")
+            try:
+                await self.follow_disabled_staff()
+            except Exception:
+                log.exception("media: following disabled staff accounts failed")
+
+    # --- staff accounts ---------------------------------------------------------------
+
+    async def follow_disabled_staff(self) -> list[SweepReport]:
+        """Accounts disabled since the last look (all of them at the first: the plane may
+        have started after) lose every Janus session their grants opened, on every
+        node (`MediaOrchestrator.staff_disabled`); returns the sweeps made."""
+        orch = self.orchestrator
+        if self._disabled is None or orch is None:
+            return []
+        disabled = set(await self._disabled())
+        fresh = disabled - (self._seen_disabled or set())
+        self._seen_disabled = disabled  # an account enabled again is swept if disabled again
+        if not fresh:
+            return []
+        log.info("media: ending the sessions of disabled staff %s", sorted(fresh))
+        return await orch.staff_disabled(sorted(fresh))

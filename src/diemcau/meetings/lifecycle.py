@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +52,19 @@ def _text(value: str, limit: int, what: str, *, required: bool = False) -> str:
     if len(clean) > limit:
         raise Invalid(f"{what} is too long ({len(clean)} > {limit} characters)")
     return clean
+
+
+async def _lost_control(s: AsyncSession, m: Meeting, delegates: set[int]) -> list[str]:
+    """Usernames of the delegates ``delegates`` drops who may not run the meeting
+    otherwise (neither its chair nor an admin): the media plane takes the chair feed
+    back from them (docs/media.md, "Who may publish and watch")."""
+    dropped = set(m.delegates or ()) - delegates - {m.chair_user_id}
+    if not dropped:
+        return []
+    rows = await s.execute(
+        select(StaffUser.username).where(StaffUser.id.in_(dropped), StaffUser.role != "admin")
+    )
+    return sorted(rows.scalars())
 
 
 async def _check_staff(s: AsyncSession, user_ids: Collection[int], what: str) -> None:
@@ -192,6 +205,7 @@ class MeetingLifecycle:
             if m.state == "ended":
                 raise Conflict(f"meeting {meeting_id} has ended", code="ended")
             changes: JsonObject = {}
+            lost: list[str] = []
             if title is not None:
                 m.title = changes["title"] = _text(title, MAX_TITLE, "title", required=True)
             if agenda is not None:
@@ -216,6 +230,8 @@ class MeetingLifecycle:
                         code="not_chair",
                     )
                 await _check_staff(s, delegates, "delegate")
+                if m.state == "live":
+                    lost = await _lost_control(s, m, set(delegates))
                 m.delegates = sorted(set(delegates))
                 changes["delegates"] = m.delegates
             if not changes:
@@ -225,6 +241,7 @@ class MeetingLifecycle:
             view = MeetingView.of(m)
         self.store.remember(view)
         await self.publisher.meeting_event("meeting.updated", view)
+        await self.publisher.chair_lost(meeting_id, lost)
         return view
 
     async def require_control(self, actor: Actor, meeting_id: int, what: str) -> MeetingView:

@@ -147,6 +147,11 @@ class MediaPort(Protocol):
 
     async def set_floor(self, meeting_id: int, site_codes: Sequence[str]) -> None: ...
 
+    async def chair_lost(self, meeting_id: int, usernames: Collection[str]) -> None:
+        """Staff ``usernames`` may no longer run the live meeting (delegates removed):
+        the media plane takes the chair feed back from them (docs/media.md)."""
+        ...
+
 
 @dataclass(frozen=True)
 class SpeakerView(Record):

@@ -9,7 +9,7 @@ announce"); sites catch up from the meeting's state when they resume.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
 from diemcau.meetings.ports import Hub, MediaPort
 from diemcau.meetings.views import MeetingView
@@ -70,6 +70,12 @@ class Publisher:
 
     async def set_floor(self, meeting_id: int, site_codes: Sequence[str]) -> None:
         await self._media("set_floor", meeting_id, lambda m: m.set_floor(meeting_id, site_codes))
+
+    async def chair_lost(self, meeting_id: int, usernames: Collection[str]) -> None:
+        if usernames:
+            await self._media(
+                "chair_lost", meeting_id, lambda m: m.chair_lost(meeting_id, usernames)
+            )
 
     async def _media(
         self, what: str, meeting_id: int, call: Callable[[MediaPort], Awaitable[None]]
