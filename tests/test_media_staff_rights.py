@@ -6,13 +6,16 @@ room no more (the chair room's allowed list holds a new one), and it gets no new
 grant; the chair and the remaining delegates publish with their next grant, and a
 chair publishing while a delegate is removed keeps publishing. A staff account
 disabled while it watches stops receiving within the media plane's poll, and its
-old grant opens nothing; other staff keep watching (docs/media.md, "Who may publish
-and watch").
+old grant opens nothing; so does one that logs out, changes its password, or is
+demoted; other staff keep watching. A restarted control plane keeps a removed
+delegate's chair token refused (docs/media.md, "Who may publish and watch").
 
 Bad inputs tried: the removed delegate's old publish token and its room token in
 the chair room; its new grant request (403 ``not_chair``); a grant of the previous
 generation after a second removal; disabling an unknown account (404, nobody's
-media stops); the disabled account's old spot-check grant again and its new one.
+media stops); the disabled account's old spot-check grant again and its new one; a
+logout with a forged token, a wrong old password, an unknown role, a role change to
+the same role (nobody's media stops over a poll).
 """
 
 from __future__ import annotations
@@ -403,8 +406,8 @@ async def test_a_restarted_control_plane_keeps_a_removed_delegates_chair_token_d
         second.restore_program(mid, [])
         await second.reconcile()
         env.runtime.media_plane.install(second)
-        assert second.state.meetings[str(mid)].chair_generation == 1
         assert await _refused(bots, JanusTarget.publish_of(old), feed) == UNAUTHORIZED
+        assert second.state.meetings[str(mid)].chair_generation == 1
         r = await env.client.get(f"/api/media/chair?meeting_id={mid}", headers=chair)
         assert r.status_code == 200, r.text
         new = r.json()
