@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections.abc import AsyncIterator
@@ -12,8 +13,10 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect
 
 from diemcau.accounts.service import revoke_site, rotate_site
+from diemcau.presence.connection import SiteConnection
 from diemcau.presence.hub import PresenceHub
 from diemcau.presence.models import PresenceEvent
+from diemcau.presence.protocol import Hello
 from diemcau.store import Database
 from diemcau.store.models import Site
 from tests.presence_support import (
@@ -319,3 +322,32 @@ async def test_a_stalled_server_does_not_drop_healthy_sites(
     await asyncio.sleep(0.5)
     assert hub.is_online(a), hub.site_state(a)
     await site.close()
+
+
+async def test_a_running_session_keeps_neither_its_upgrade_headers_nor_its_hello(
+    hub: PresenceHub, directory: Directory
+) -> None:
+    """~2.7 KB a site the library and the hello's frame used to hold for the session's
+    life (docs/performance.md): the headers are emptied once the session runs, the parsed
+    hello is freed, and the session still reads heartbeats, gets messages and resumes."""
+    sid = directory.site_ids[0]
+    site = RawSite(hub)
+    await site.connect(join_code=directory.codes[sid])
+    session = hub.sessions.get(sid)
+    assert session is not None
+    conn = session.conn
+    assert isinstance(conn, SiteConnection) and conn.request is not None
+    assert len(conn.request.headers) == 0 and conn.response is None
+    gc.collect()
+    assert not [o for o in gc.get_objects() if isinstance(o, Hello)]
+
+    await site.send({"type": "hb"})  # frames still parse after the handshake is let go
+    await site.send({"type": "link", "link": {"rtt_ms": 40, "loss_pct": 0.5, "jitter_ms": 3}})
+    await hub.send([sid], "still.here", {})
+    await eventually(lambda: len(site.msgs()) == 1, what="delivery")
+    assert hub.is_online(sid)
+    await site.close()
+    again = RawSite(hub)  # and the next connection of the same site is a handshake again
+    await again.connect(join_code=directory.codes[sid], resume={"site": 1})
+    assert hub.is_online(sid)
+    await again.close()

@@ -107,31 +107,50 @@ class PresenceServer:
         return None
 
     async def _handle(self, conn: ServerConnection) -> None:
+        session = await self._open(conn)
+        if session is None:
+            return
+        try:
+            if isinstance(conn, SiteConnection):
+                conn.heartbeats = session  # plain heartbeats skip the library from now on
+                conn.forget_handshake()
+            await session.run()
+        finally:
+            self._ended(conn, session)
+
+    async def _open(self, conn: ServerConnection) -> SiteSession | None:
+        """Read and authenticate the hello, then open the session; None if refused.
+
+        A frame of its own: what only the start needs (the parsed hello, ~650 bytes a
+        site) is not kept alive by `_handle`'s frame for the session's whole life.
+        """
         host = self.host
         hello = await self._read_hello(conn)
         if hello is None:
-            return
+            return None
         principal = await host.authenticate(hello)
         if principal is None:
             await _close(
                 conn, CloseCode.UNAUTHORIZED, "unknown, revoked or outdated site credential"
             )
-            return
+            return None
         if not host.running:
             await _close(conn, CloseCode.GOING_AWAY, "server shutting down")
-            return
+            return None
         session = host.new_session(conn, principal)
         try:
             await host.open_session(session, hello)
-            if isinstance(conn, SiteConnection):
-                conn.heartbeats = session  # plain heartbeats skip the library from now on
-            await session.run()
-        finally:
-            if isinstance(conn, SiteConnection):
-                conn.heartbeats = None  # no cycle left between socket and session
-            if not session.closed:
-                session.closed = True
-                host.session_closed(session, "connection_lost")
+        except BaseException:
+            self._ended(conn, session)
+            raise
+        return session
+
+    def _ended(self, conn: ServerConnection, session: SiteSession) -> None:
+        if isinstance(conn, SiteConnection):
+            conn.heartbeats = None  # no cycle left between socket and session
+        if not session.closed:
+            session.closed = True
+            self.host.session_closed(session, "connection_lost")
 
     async def _read_hello(self, conn: ServerConnection) -> Hello | None:
         """The first message if it is a valid hello; else the socket is closed, None."""
