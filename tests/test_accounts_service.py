@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import func, select
 
@@ -120,7 +122,9 @@ async def test_staff_create_authenticate_disable(db: Database) -> None:
     await disable_staff(db, "admin")
     assert await authenticate_staff(db, "admin", "correct horse") is None
     await enable_staff(db, "admin")
-    assert await authenticate_staff(db, "admin", "correct horse") == admin
+    # Enabled again under a new token version: tokens from before the disable stay dead.
+    again = await authenticate_staff(db, "admin", "correct horse")
+    assert again == dataclasses.replace(admin, token_version=admin.token_version + 1)
     with pytest.raises(UnknownStaff):
         await disable_staff(db, "nobody")
 

@@ -11,9 +11,9 @@ reactions between services are declared here, each once:
 - a floor decision, a program start or end in meetings → the media plane
   (`ProgramMedia`, which does nothing while no plane runs); a live meeting losing a
   delegate → the chair feed taken back from that person (`ProgramMedia.chair_lost`);
-- a staff account disabled (API or CLI) → the media plane, which follows the
-  disabled accounts (`DisabledStaff` ← ``accounts.staff.disabled_usernames``),
-  ends the account's Janus sessions;
+- a staff account's sessions ended (logout, password or role change, disabled; API
+  or CLI) → the media plane, which follows every account's session epoch
+  (`StaffEpochs` ← ``accounts.staff.session_epochs``), ends its Janus sessions;
 - the media plane starting after a restart → the live meetings' floors restored
   into it (once, from `MeetingService.live_floors`);
 - a media node down or back → a command-center alert raised or cleared;
@@ -51,7 +51,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from diemcau.accounts.staff import disabled_usernames
+from diemcau.accounts.staff import session_epochs
 from diemcau.actors import Actor
 from diemcau.command.center import DEFAULT_TICK_S, CommandCenter
 from diemcau.command.schemas import SchemaRegistry, builtin_registry
@@ -65,7 +65,7 @@ from diemcau.inspection.service import InspectionService
 from diemcau.instance_keys import InstanceKeys, load_instance_keys
 from diemcau.media.inspection import InspectionGrants
 from diemcau.media.orchestrator import MediaError
-from diemcau.media.ports import AlertSink, DeclaredNodes, DisabledStaff, LiveFloors, SiteNotifier
+from diemcau.media.ports import AlertSink, DeclaredNodes, LiveFloors, SiteNotifier, StaffEpochs
 from diemcau.media.recording import ProgramRecorder
 from diemcau.media.service import MediaPlaneService
 from diemcau.meetings.conclusions import Attachment
@@ -239,7 +239,7 @@ def _media_plane(
     floors: LiveFloors,
     notifier: SiteNotifier,
     alerts: AlertSink,
-    disabled: DisabledStaff,
+    staff: StaffEpochs,
 ) -> MediaPlaneService:
     tls = ServerFiles(Path(settings.tls_cert), Path(settings.tls_key)) if settings.tls else None
     return MediaPlaneService(
@@ -252,7 +252,7 @@ def _media_plane(
         floors=floors,
         notifier=notifier,
         alerts=alerts,
-        disabled=disabled,
+        staff=staff,
     )
 
 
@@ -429,8 +429,8 @@ def wire(
         tick_s=float(os.environ.get("DIEMCAU_COMMAND_TICK_S", "") or DEFAULT_TICK_S),
     )
 
-    async def disabled_staff() -> set[str]:
-        return await disabled_usernames(db)
+    async def staff_epochs() -> dict[str, tuple[int, bool]]:
+        return await session_epochs(db)
 
     media_plane = _media_plane(
         settings,
@@ -438,7 +438,7 @@ def wire(
         floors=live_floors,
         notifier=presence,
         alerts=command.alerts,
-        disabled=disabled_staff,
+        staff=staff_epochs,
     )
     program_media = ProgramMedia(media_plane)
     meetings = MeetingService(db, presence, clock=clock, media=program_media, sites=sites)

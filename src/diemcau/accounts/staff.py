@@ -39,9 +39,9 @@ __all__ = [
     "authenticate_staff",
     "create_staff",
     "disable_staff",
-    "disabled_usernames",
     "enable_staff",
     "list_staff",
+    "session_epochs",
 ]
 
 MIN_PASSWORD_LENGTH = 8
@@ -209,17 +209,19 @@ async def list_staff(db: Database) -> list[StaffAccount]:
 
 async def _set_disabled(db: Database, username: str, disabled: bool) -> None:
     name = normalise_username(username)
+    values: dict[str, object] = {"disabled": disabled}
+    if disabled:  # its sessions end: enabled again, it must log in again
+        values["token_version"] = StaffUser.token_version + 1
     async with db.session() as s:
-        result = await s.execute(
-            update(StaffUser).where(StaffUser.username == name).values(disabled=disabled)
-        )
+        result = await s.execute(update(StaffUser).where(StaffUser.username == name).values(values))
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise UnknownStaff(f"no staff account '{name}'")
     forget_staff(db.url)
 
 
 async def disable_staff(db: Database, username: str) -> None:
-    """Refuse further logins of `username` (tokens already issued expire on their own)."""
+    """Refuse further logins of `username` and end its sessions (the token version
+    moves on, so its tokens stay refused if the account is enabled again)."""
     await _set_disabled(db, username, True)
 
 
@@ -227,9 +229,16 @@ async def enable_staff(db: Database, username: str) -> None:
     await _set_disabled(db, username, False)
 
 
-async def disabled_usernames(db: Database) -> set[str]:
-    """Every disabled account's username: what the media plane follows to end the
-    media sessions an account opened before it was disabled (docs/media.md)."""
+async def session_epochs(db: Database) -> dict[str, tuple[int, bool]]:
+    """Every account's username → (its token version, whether it is disabled).
+
+    The version moves on whenever the account's sessions end (logout, a password
+    change or reset, a role or province change, the account disabled), so this is
+    what the media plane follows to end the Janus sessions those sessions opened
+    (docs/media.md, "Who may publish and watch").
+    """
     async with db.session() as s:
-        rows = await s.execute(select(StaffUser.username).where(StaffUser.disabled.is_(True)))
-        return set(rows.scalars())
+        rows = await s.execute(
+            select(StaffUser.username, StaffUser.token_version, StaffUser.disabled)
+        )
+        return {r.username: (int(r.token_version), bool(r.disabled)) for r in rows}

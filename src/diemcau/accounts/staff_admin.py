@@ -8,6 +8,9 @@ what an administration page needs on top: the caller must be an admin, the last
 enabled admin can neither be disabled nor lose the role (nobody could undo it),
 and every change takes effect on open sessions at once (a session token carries
 the role and province, and is refused once they changed: `check_session_token`).
+A role or province change also moves the account's token version on, like a
+logout: that is the one signal the media plane follows to end the account's
+Janus sessions (`staff.session_epochs`).
 """
 
 from __future__ import annotations
@@ -150,11 +153,17 @@ class StaffAdmin:
             raise Conflict(
                 "this is the last enabled admin: make another admin first", code="last_admin"
             )
+        values: dict[str, object] = {
+            "role": role,
+            "province_id": province_id,
+            "display_name": display,
+        }
+        if (role, province_id) != (current.role, current.province_id):
+            # Its sessions end (the media plane follows the version: docs/media.md).
+            values["token_version"] = StaffUser.token_version + 1
         async with self.db.session() as s:
             await s.execute(
-                update(StaffUser)
-                .where(StaffUser.username == current.username)
-                .values(role=role, province_id=province_id, display_name=display)
+                update(StaffUser).where(StaffUser.username == current.username).values(values)
             )
         if disabled != current.disabled:
             await (disable_staff if disabled else enable_staff)(self.db, current.username)

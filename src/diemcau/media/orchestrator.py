@@ -319,9 +319,10 @@ class MediaOrchestrator:
         central end (`chair_guard.chair_lost`)."""
         return await chair_lost(self.state, meeting_id, usernames)
 
-    async def staff_disabled(self, usernames: Collection[str]) -> list[SweepReport]:
-        """Staff accounts were disabled: every Janus session their grants opened, on
-        every node, ends now (`revoke.sweep_holders`). Returns one report per node."""
+    async def staff_sessions_ended(self, usernames: Collection[str]) -> list[SweepReport]:
+        """Staff accounts' sessions ended (logout, password or role change, disabled):
+        every Janus session their grants opened, on every node, ends now
+        (`revoke.sweep_holders`). Returns one report per node."""
         holders = [Holder.staff(u) for u in usernames]
         return await sweep_holders(self.registry.healthy(), holders) if holders else []
 

@@ -18,11 +18,11 @@ from diemcau.media.turn import TurnServer
 __all__ = [
     "AlertSink",
     "DeclaredNodes",
-    "DisabledStaff",
     "LiveFloors",
     "NodeSource",
     "Severity",
     "SiteNotifier",
+    "StaffEpochs",
 ]
 
 # Janus nodes declared by the deployment (None: a local cluster, or
@@ -34,8 +34,10 @@ NodeSource = Callable[[], DeclaredNodes]
 # Site codes holding the floor in every live meeting (the program restore after a restart).
 LiveFloors = Callable[[], Awaitable[Mapping[int, Sequence[str]]]]
 
-# The usernames of every disabled staff account (followed: their media sessions end).
-DisabledStaff = Callable[[], Awaitable[Collection[str]]]
+# Every staff account's username → (its session epoch, whether it is disabled). The
+# epoch is the token version, which moves on at each logout, password change, role
+# change or disable; an account whose epoch moved has its media sessions ended.
+StaffEpochs = Callable[[], Awaitable[Mapping[str, tuple[int, bool]]]]
 
 
 class SiteNotifier(Protocol):

@@ -9,9 +9,10 @@ whatever on the nodes is no longer wanted; then a node that stops answering rais
 command-center alert, and sites moved to another relay are told at once. A site
 whose credential is rotated or revoked loses its media rights at once
 (`credentials_changed`, called by the composition root) or, when another process
-changed it, within `credential_poll_s`; a staff account disabled (by the API or the
-CLI) loses every media session it opened within the same poll
-(docs/architecture.md, docs/media.md).
+changed it, within `credential_poll_s`; a staff account whose sessions end (a
+logout, a password change, a role change, disabled: by the API or the CLI) loses
+every media session it opened within the same poll (docs/architecture.md,
+docs/media.md).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from diemcau.directory.sites import SiteDirectory, SiteInfo
 from diemcau.media.node import JanusNode
 from diemcau.media.orchestrator import MediaOrchestrator
 from diemcau.media.plane import MediaPlane, start_media_plane
-from diemcau.media.ports import AlertSink, DisabledStaff, LiveFloors, NodeSource, SiteNotifier
+from diemcau.media.ports import AlertSink, LiveFloors, NodeSource, SiteNotifier, StaffEpochs
 from diemcau.media.revoke import SweepReport
+from diemcau.media.staff_epochs import Epochs, sessions_ended
 from diemcau.media.topology import Move, SiteRef
 from diemcau.tasks import cancel_and_wait
 from diemcau.tls.certs import ServerFiles
@@ -72,9 +74,9 @@ class MediaPlaneService:
         notifier: tells sites whose relay changed (``media.moved``).
         alerts: raises and clears the alert of a node that stops answering.
         credential_poll_s: how often the directory is asked whether a credential
-            changed in another process (``diemcau site revoke``), and ``disabled``
-            which staff accounts are disabled; 0: never.
-        disabled: the usernames of disabled staff accounts.
+            changed in another process (``diemcau site revoke``), and ``staff``
+            whose sessions ended; 0: never.
+        staff: every staff account's session epoch (`staff_epochs`).
     """
 
     def __init__(
@@ -90,7 +92,7 @@ class MediaPlaneService:
         notifier: SiteNotifier | None = None,
         alerts: AlertSink | None = None,
         credential_poll_s: float = 5.0,
-        disabled: DisabledStaff | None = None,
+        staff: StaffEpochs | None = None,
     ) -> None:
         self.sites = sites
         self.enabled = enabled
@@ -106,9 +108,9 @@ class MediaPlaneService:
         self.credential_poll_s = credential_poll_s
         self._poll: asyncio.Task[None] | None = None
         self._seen_generation = -1
-        self._disabled = disabled
-        # Disabled accounts whose sessions were ended (None: not asked yet).
-        self._seen_disabled: set[str] | None = None
+        self._staff = staff
+        # The staff accounts' epochs at the last look (None: not looked yet).
+        self._seen_staff: Epochs | None = None
 
     async def start(self) -> None:
         """Start the plane when configured; without one the server runs control only."""
@@ -227,7 +229,10 @@ class MediaPlaneService:
 
     async def _poll_credentials(self) -> None:
         """Follow the directory: a rotation or revocation made by another process (the
-        CLI) takes the old credential's media rights back within one poll."""
+        CLI) takes the old credential's media rights back within one poll; and the
+        staff accounts (`follow_staff`), first at once so that what changes after the
+        server started is followed."""
+        await self._follow_staff_logged()
         while True:
             await asyncio.sleep(self.credential_poll_s)
             orch = self.orchestrator
@@ -240,24 +245,37 @@ class MediaPlaneService:
                     await self._apply_credentials(orch, await self.sites.all(include_revoked=True))
             except Exception:
                 log.exception("media: following site credentials failed")
-            try:
-                await self.follow_disabled_staff()
-            except Exception:
-                log.exception("media: following disabled staff accounts failed")
+            await self._follow_staff_logged()
 
     # --- staff accounts ---------------------------------------------------------------
 
-    async def follow_disabled_staff(self) -> list[SweepReport]:
-        """Accounts disabled since the last look (all of them at the first: the plane may
-        have started after) lose every Janus session their grants opened, on every
-        node (`MediaOrchestrator.staff_disabled`); returns the sweeps made."""
+    async def _follow_staff_logged(self) -> None:
+        try:
+            await self.follow_staff()
+        except Exception:
+            log.exception("media: following staff accounts failed")
+
+    async def follow_staff(self) -> list[SweepReport]:
+        """Accounts whose sessions ended since the last look (`staff_epochs`) lose every
+        Janus session their grants opened, on every node
+        (`MediaOrchestrator.staff_sessions_ended`); returns the sweeps made.
+
+        While no plane runs only the first look is kept, so a plane installed later
+        ends what changed since then.
+        """
+        if self._staff is None:
+            return []
+        now = dict(await self._staff())
         orch = self.orchestrator
-        if self._disabled is None or orch is None:
+        if orch is None:
+            if self._seen_staff is None:
+                self._seen_staff = now
             return []
-        disabled = set(await self._disabled())
-        fresh = disabled - (self._seen_disabled or set())
-        self._seen_disabled = disabled  # an account enabled again is swept if disabled again
-        if not fresh:
+        ended = sessions_ended(self._seen_staff, now)
+        if not ended:
+            self._seen_staff = now
             return []
-        log.info("media: ending the sessions of disabled staff %s", sorted(fresh))
-        return await orch.staff_disabled(sorted(fresh))
+        log.info("media: ending the media sessions of staff %s", sorted(ended))
+        reports = await orch.staff_sessions_ended(sorted(ended))
+        self._seen_staff = now  # after the sweep: if it raised, the next poll tries again
+        return reports
