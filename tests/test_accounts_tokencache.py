@@ -15,6 +15,7 @@ from sqlalchemy import event, update
 
 from diemcau.accounts.service import (
     authenticate_site,
+    authenticate_staff,
     check_session_token,
     create_staff,
     disable_staff,
@@ -135,6 +136,13 @@ async def test_service_changes_apply_at_once(any_db: Database, clock: Clock) -> 
     with pytest.raises(TokenError, match="disabled"):
         await check_session_token(any_db, KEY, staff_token)
     await enable_staff(any_db, "chair1")
+    # Disabling ended its sessions (the token version moved on): enabled again, the
+    # account logs in again; its old token stays refused (docs/security.md).
+    with pytest.raises(TokenError):
+        await check_session_token(any_db, KEY, staff_token)
+    relogged = await authenticate_staff(any_db, "chair1", "long enough")
+    assert relogged is not None and relogged.token_version > staff.token_version
+    staff, staff_token = relogged, issue_session_token(KEY, relogged, 600)
     assert await check_session_token(any_db, KEY, staff_token) == staff
 
     # A role changed by hand is seen after the TTL.
