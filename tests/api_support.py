@@ -13,6 +13,10 @@ from diemcau.api import create_app
 from diemcau.config import Settings
 from diemcau.directory import service
 from diemcau.directory.records import UnitRecord
+from diemcau.media.cluster import LocalCluster
+from diemcau.media.node import NodeRegistry
+from diemcau.media.orchestrator import MediaOrchestrator
+from diemcau.media.service import site_refs
 from diemcau.runtime import Runtime
 from diemcau.wiring import build_runtime
 from tests.browser import HeartbeatSite
@@ -81,3 +85,25 @@ async def api_env(
             for session in env.sessions:
                 await session.close()
             await runtime.close()
+
+
+@asynccontextmanager
+async def media_plane_on_two_relays(env: ApiEnv) -> AsyncIterator[MediaOrchestrator]:
+    """Real Janus nodes (central; relay r1 for province 01, r2 for 79) run by an
+    orchestrator installed as `env`'s media plane; all stopped on the way out."""
+    cluster = LocalCluster(relays=[("r1", ("01",), 10), ("r2", ("79",), 10)])
+    await cluster.start()
+    registry = NodeRegistry(interval=0.3, down_after=1.0, request_timeout=0.5)
+    o = MediaOrchestrator(
+        cluster.nodes(), await site_refs(env.runtime.sites), sync_interval=0.2, registry=registry
+    )
+    try:
+        await o.start()
+        registry.start()
+        env.runtime.media_plane.install(o)
+        yield o
+    finally:
+        env.runtime.media_plane.uninstall()
+        await o.close()
+        await registry.stop()
+        await cluster.stop()

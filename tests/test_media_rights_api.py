@@ -20,15 +20,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from diemcau.media.cluster import LocalCluster
 from diemcau.media.janus import JanusError
-from diemcau.media.node import NodeRegistry
 from diemcau.media.orchestrator import MediaError, MediaOrchestrator
 from diemcau.media.rights import holder_of
-from diemcau.media.service import site_refs
 from diemcau.sim.janus_bots import JanusTarget, PublisherBot, ViewerBot
 from diemcau.store.models import StaffUser
-from tests.api_support import ApiEnv, api_env
+from tests.api_support import ApiEnv, api_env, media_plane_on_two_relays
 from tests.route_table import TREE
 from tests.test_media_cascade import wait_for
 
@@ -53,22 +50,8 @@ async def env(
 
 @pytest.fixture
 async def orch(env: ApiEnv) -> AsyncIterator[MediaOrchestrator]:
-    cluster = LocalCluster(relays=[("r1", ("01",), 10), ("r2", ("79",), 10)])
-    await cluster.start()
-    registry = NodeRegistry(interval=0.3, down_after=1.0, request_timeout=0.5)
-    o = MediaOrchestrator(
-        cluster.nodes(), await site_refs(env.runtime.sites), sync_interval=0.2, registry=registry
-    )
-    try:
-        await o.start()
-        registry.start()
-        env.runtime.media_plane.install(o)
+    async with media_plane_on_two_relays(env) as o:
         yield o
-    finally:
-        env.runtime.media_plane.uninstall()
-        await o.close()
-        await registry.stop()
-        await cluster.stop()
 
 
 async def _meeting(env: ApiEnv, chair: str, sites: list[str], delegates: list[int]) -> int:
