@@ -179,7 +179,7 @@ async def _bare_main(args: argparse.Namespace) -> None:
         while True:
             await asyncio.sleep(1.0)
             if len(live) - crowd >= 256:
-                gc.collect(1)
+                gc.collect(0)
                 gc.freeze()
                 crowd = len(live)
 
