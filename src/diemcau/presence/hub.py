@@ -163,8 +163,7 @@ class PresenceHub:
         await self._server.start()
         if cfg.tune_gc:  # the current server wiring's opt-in; see PresenceConfig.tune_gc
             tune_process_gc()
-            self.heap = HeapSettler()
-            self.heap.started(self.stats["closed"])
+            self.heap = HeapSettler()  # from the full collection just made, none closed
         # name, step, period, whether the step uses the store (never cut by a stop)
         loops: list[tuple[str, Callable[[], Awaitable[None]], float, bool]] = [
             ("sweep", self.silence.sweep, cfg.sweep_s, False),

@@ -81,14 +81,12 @@ class HeapSettler:
         self.grow_min = grow_min
         self.closed_share = closed_share
         self._crowd = 0  # sessions online at the last freeze
-        self._closed_at = 0  # sessions closed up to the last full collection
+        # Sessions closed up to the last full collection (made with the settler, by
+        # `tune_process_gc`, before any session).
+        self._closed_at = 0
         self._last_online = 0
         self.freezes = 0
         self.full_collections = 0
-
-    def started(self, closed: int) -> None:
-        """A full collection and freeze has just been made (`tune_process_gc`)."""
-        self._closed_at = closed
 
     def step(self, online: int, closed: int) -> str:
         """Freeze or settle as the rules say; returns ``"freeze"``, ``"collect"`` or ``""``."""
